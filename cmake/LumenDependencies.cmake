@@ -1,0 +1,38 @@
+# Every dependency is a Debian 12 package (scripts/install-deps.sh); nothing is downloaded.
+# Package names and the traps behind each line are in ../shared/BUILD.md and docs/building.md.
+
+find_package(Qt6 6.4 REQUIRED COMPONENTS Core Gui Widgets OpenGL OpenGLWidgets Concurrent
+             Svg PrintSupport Test)
+# After Qt6: QCustomPlotQt6 is the Qt 6 build (find_package(QCustomPlot) is the Qt 5 one).
+find_package(QCustomPlotQt6 REQUIRED CONFIG)
+# Always list VTK components: without them VTK's config looks for Qt5OpenGL and fails.
+find_package(VTK 9.1 REQUIRED COMPONENTS
+  CommonCore CommonDataModel CommonExecutionModel RenderingCore RenderingOpenGL2
+  RenderingVolume RenderingVolumeOpenGL2 RenderingAnnotation RenderingFreeType
+  InteractionStyle IOImage ImagingCore FiltersCore)
+find_package(OpenCV 4 REQUIRED COMPONENTS core imgproc imgcodecs videoio)
+find_package(DCMTK REQUIRED CONFIG)
+find_package(Torch REQUIRED)
+find_package(yaml-cpp REQUIRED CONFIG)
+find_package(SQLite3 REQUIRED)
+find_package(nlohmann_json 3 REQUIRED CONFIG)
+find_package(Threads REQUIRED)
+
+# nifti2's own CMake config points at a non-multiarch path on Debian: find it by hand.
+find_path(NIFTI2_INCLUDE_DIR nifti2_io.h PATH_SUFFIXES nifti REQUIRED)
+find_library(NIFTI2_LIBRARY nifti2 REQUIRED)
+find_library(ZNZ_LIBRARY znz REQUIRED)
+find_package(ZLIB REQUIRED)
+add_library(lumen_nifti2 INTERFACE)
+target_include_directories(lumen_nifti2 SYSTEM INTERFACE "${NIFTI2_INCLUDE_DIR}")
+target_link_libraries(lumen_nifti2 INTERFACE "${NIFTI2_LIBRARY}" "${ZNZ_LIBRARY}" ZLIB::ZLIB m)
+
+# LibTorch adds compile definitions and flags to whatever links it; keep it behind
+# an interface target that only core and plugins link, PRIVATE.
+add_library(lumen_torch INTERFACE)
+target_link_libraries(lumen_torch INTERFACE ${TORCH_LIBRARIES})
+target_include_directories(lumen_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+
+message(STATUS "Lumen deps: Qt ${Qt6_VERSION}, VTK ${VTK_VERSION}, OpenCV ${OpenCV_VERSION}, "
+               "DCMTK ${DCMTK_VERSION}, Torch ${Torch_VERSION}, yaml-cpp ${yaml-cpp_VERSION}, "
+               "SQLite ${SQLite3_VERSION}, nlohmann_json ${nlohmann_json_VERSION}")

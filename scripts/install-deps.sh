@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Lumen needs to build, test and run.
+# Idempotent: packages already present are skipped; nothing else is downloaded.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build ccache git pkg-config file dpkg-dev
+  # libraries
+  qt6-base-dev qt6-base-dev-tools libqt6opengl6-dev qt6-svg-dev
+  libqcustomplot-dev libqcustomplot2.1-qt6
+  libvtk9-dev libopencv-dev libdcmtk-dev dcmtk libtorch-dev
+  libyaml-cpp-dev libsqlite3-dev libnifti2-dev nlohmann-json3-dev
+  # fast BLAS for LibTorch (the reference BLAS is ~15x slower, see BUILD.md)
+  libopenblas0-openmp
+  # GUI tests
+  xvfb xauth libgl1-mesa-dri mesa-utils
+  # independent references used by the tests
+  python3 python3-numpy python3-pandas python3-scipy python3-sklearn python3-pydicom
+  python3-nibabel python3-torch
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "install-deps: done"
