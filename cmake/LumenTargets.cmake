@@ -2,7 +2,7 @@
 
 # Warnings for our own code (never for system headers).
 function(lumen_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
 endfunction()
 
 # Torch for a core or plugin target, behind a precompiled header. Only translation units

@@ -24,3 +24,8 @@ inline char* toString(const std::vector<std::string>& v) {
 namespace lumen::jobs {
 inline char* toString(JobState s) { return qstrdup(jobStateName(s).c_str()); }
 }  // namespace lumen::jobs
+
+#include "runs/run_store.h"
+namespace lumen::runs {
+inline char* toString(RunStatus s) { return qstrdup(runStatusName(s).c_str()); }
+}  // namespace lumen::runs

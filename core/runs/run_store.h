@@ -1,0 +1,105 @@
+#pragma once
+// The run store: one SQLite database per workspace (WAL mode) holding runs, their params,
+// metrics by step and artifacts. Each RunStore owns one connection and may be shared by
+// threads (calls are serialised); separate RunStores on the same file (a job writing, the
+// GUI reading) work side by side thanks to WAL.
+
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+struct sqlite3;
+
+namespace lumen::runs {
+
+enum class RunStatus { Queued, Running, Finished, Failed, Cancelled };
+std::string runStatusName(RunStatus status);
+RunStatus runStatusFromName(const std::string& name);
+
+struct RunRecord {
+    std::int64_t id = 0;
+    std::string task;
+    std::string name;
+    RunStatus status = RunStatus::Queued;
+    std::string configYaml;
+    std::string configHash;
+    std::string environmentJson;
+    std::string outcome;              ///< result summary or error text
+    std::int64_t createdAtMs = 0;     ///< Unix time, milliseconds
+    std::int64_t finishedAtMs = 0;    ///< 0 while not finished
+};
+
+struct MetricPoint {
+    std::string key;
+    std::int64_t step = 0;
+    double value = 0;
+    double wallTime = 0;  ///< Unix time, seconds
+};
+
+struct Artifact {
+    std::string kind;  ///< "checkpoint", "predictions", "report", ...
+    std::string path;
+};
+
+/// Errors name the database file and what SQLite said.
+class RunStoreError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class RunStore {
+public:
+    /// Opens (creating if needed) the database at `file` and brings its schema up to date.
+    explicit RunStore(const std::filesystem::path& file);
+    ~RunStore();
+    RunStore(const RunStore&) = delete;
+    RunStore& operator=(const RunStore&) = delete;
+
+    const std::filesystem::path& file() const { return file_; }
+
+    std::int64_t createRun(const std::string& task, const std::string& name,
+                           const std::string& configYaml, const std::string& configHash,
+                           const std::string& environmentJson);
+    /// Terminal statuses also stamp finished_at.
+    void setStatus(std::int64_t run, RunStatus status, const std::string& outcome = {});
+    void setParams(std::int64_t run, const std::vector<std::pair<std::string, std::string>>& params);
+    void logMetric(std::int64_t run, const std::string& key, std::int64_t step, double value);
+    /// Many points in one transaction (much faster than one call each).
+    void logMetrics(std::int64_t run, const std::vector<MetricPoint>& points);
+    void addArtifact(std::int64_t run, const std::string& kind, const std::string& path);
+
+    std::vector<RunRecord> runs() const;  ///< newest first
+    std::optional<RunRecord> run(std::int64_t id) const;
+    std::vector<std::pair<std::string, std::string>> params(std::int64_t run) const;
+    std::vector<MetricPoint> metrics(std::int64_t run, const std::string& key = {}) const;
+    std::vector<std::string> metricKeys(std::int64_t run) const;
+    std::vector<Artifact> artifacts(std::int64_t run) const;
+
+    /// Schema version stored in the database (PRAGMA user_version).
+    int schemaVersion() const;
+
+private:
+    void exec(const std::string& sql) const;
+    [[noreturn]] void fail(const std::string& what) const;
+
+    std::filesystem::path file_;
+    sqlite3* db_ = nullptr;
+    mutable std::mutex mutex_;
+};
+
+/// A workspace is a folder the user opens: the run database plus the runs' files.
+struct Workspace {
+    std::filesystem::path root;
+    std::filesystem::path database() const { return root / "lumen.db"; }
+    std::filesystem::path runsDir() const { return root / "runs"; }
+
+    /// Creates the folder layout if missing; throws naming the folder if it cannot.
+    static Workspace open(const std::filesystem::path& root);
+    static bool isWorkspace(const std::filesystem::path& root);
+};
+
+}  // namespace lumen::runs

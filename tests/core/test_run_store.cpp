@@ -1,0 +1,178 @@
+// Qt Test suite for core/runs: the SQLite run store, concurrent writers and a reader.
+#include "jobs/job_pool.h"
+#include "runs/run_store.h"
+
+#include "test_support.h"
+
+#include <QTemporaryDir>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+using namespace lumen::runs;
+
+class TestRunStore : public QObject {
+    Q_OBJECT
+private slots:
+    void createsSchemaInWalMode() {
+        QTemporaryDir dir;
+        const Workspace ws = Workspace::open(dir.filePath("ws").toStdString());
+        QVERIFY(Workspace::isWorkspace(ws.root));
+        QVERIFY(std::filesystem::is_directory(ws.runsDir()));
+        RunStore store(ws.database());
+        QCOMPARE(store.schemaVersion(), 1);
+        QVERIFY(store.runs().empty());
+        const auto id = store.createRun("test", "first", "task: test\n", "abc", "{}");
+        store.logMetric(id, "loss", 1, 0.5);
+        // WAL mode leaves a -wal file next to the database while a connection is open.
+        QVERIFY(std::filesystem::exists(ws.database().string() + "-wal"));
+        QVERIFY(!Workspace::isWorkspace(dir.filePath("nothing").toStdString()));
+    }
+
+    void runLifecycle() {
+        QTemporaryDir dir;
+        RunStore store(dir.filePath("lumen.db").toStdString());
+        const auto a = store.createRun("roi_consistency", "tiny", "task: roi_consistency\n",
+                                       "hash-a", R"({"cpu":"x"})");
+        const auto b = store.createRun("audit", "", "", "", "{}");
+        QVERIFY(b > a);
+        auto runs = store.runs();
+        QCOMPARE(runs.size(), size_t(2));
+        QCOMPARE(runs[0].id, b);  // newest first
+        QCOMPARE(runs[1].task, std::string("roi_consistency"));
+        QCOMPARE(runs[1].status, RunStatus::Queued);
+        QCOMPARE(runs[1].configHash, std::string("hash-a"));
+        QCOMPARE(runs[1].environmentJson, std::string(R"({"cpu":"x"})"));
+        QVERIFY(runs[1].createdAtMs > 1600000000000);
+        QCOMPARE(runs[1].finishedAtMs, std::int64_t(0));
+
+        store.setStatus(a, RunStatus::Running);
+        QCOMPARE(store.run(a)->finishedAtMs, std::int64_t(0));
+        store.setStatus(a, RunStatus::Failed, "data.csv: row 7: missing column 'labels'");
+        const auto r = *store.run(a);
+        QCOMPARE(r.status, RunStatus::Failed);
+        QCOMPARE(r.outcome, std::string("data.csv: row 7: missing column 'labels'"));
+        QVERIFY(r.finishedAtMs >= r.createdAtMs);
+        QVERIFY(!store.run(9999).has_value());
+        QVERIFY_THROWS_EXCEPTION(RunStoreError, store.setStatus(9999, RunStatus::Finished));
+
+        store.setParams(a, {{"lr", "0.0001"}, {"batch_size", "8"}});
+        store.setParams(a, {{"lr", "0.0002"}});  // replaces
+        const auto params = store.params(a);
+        QCOMPARE(params.size(), size_t(2));
+        QCOMPARE(params[0].first, std::string("batch_size"));
+        QCOMPARE(params[1].second, std::string("0.0002"));
+
+        store.logMetrics(a, {{"loss", 2, 0.4}, {"loss", 1, 0.9}, {"lr", 1, 1e-4}});
+        const auto loss = store.metrics(a, "loss");
+        QCOMPARE(loss.size(), size_t(2));
+        QCOMPARE(loss[0].step, std::int64_t(1));  // ordered by step
+        QCOMPARE(loss[0].value, 0.9);
+        QVERIFY(loss[0].wallTime > 1.6e9);
+        QCOMPARE(store.metricKeys(a), (std::vector<std::string>{"loss", "lr"}));
+        QVERIFY(store.metrics(b).empty());
+
+        store.addArtifact(a, "checkpoint", "/ws/runs/1/roi_epoch001.pt");
+        store.addArtifact(a, "predictions", "/ws/runs/1/preds.csv");
+        const auto arts = store.artifacts(a);
+        QCOMPARE(arts.size(), size_t(2));
+        QCOMPARE(arts[0].kind, std::string("checkpoint"));
+    }
+
+    void reopenKeepsData() {
+        QTemporaryDir dir;
+        const std::string file = dir.filePath("lumen.db").toStdString();
+        std::int64_t id;
+        {
+            RunStore store(file);
+            id = store.createRun("t", "n", "", "", "");
+            store.logMetric(id, "acc", 3, 0.75);
+        }
+        RunStore again(file);
+        QCOMPARE(again.runs().size(), size_t(1));
+        QCOMPARE(again.metrics(id, "acc").at(0).value, 0.75);
+    }
+
+    void concurrentWritersAndAGuiReader() {
+        QTemporaryDir dir;
+        const std::string file = dir.filePath("lumen.db").toStdString();
+        RunStore gui(file);  // the GUI thread's own connection
+        constexpr int kJobs = 6, kSteps = 150;
+        std::vector<std::int64_t> runIds;
+        for (int j = 0; j < kJobs; ++j) runIds.push_back(gui.createRun("t", "job", "", "", ""));
+
+        lumen::jobs::JobPool pool(3);
+        for (int j = 0; j < kJobs; ++j) {
+            pool.submit("train", "writer", [&, j](lumen::jobs::JobContext&) {
+                RunStore store(file);  // each job writes through its own connection
+                store.setStatus(runIds[j], RunStatus::Running);
+                for (int s = 0; s < kSteps; ++s) {
+                    if (s % 3 == 0) store.logMetrics(runIds[j], {{"loss", s, 1.0 / (s + 1)},
+                                                                 {"lr", s, 1e-4}});
+                    else store.logMetric(runIds[j], "loss", s, 1.0 / (s + 1));
+                }
+                store.addArtifact(runIds[j], "checkpoint", "last.pt");
+                store.setStatus(runIds[j], RunStatus::Finished, "ok");
+                return std::string("ok");
+            });
+        }
+        // Read while they write: reads never fail and counts only grow.
+        int reads = 0;
+        size_t lastSeen = 0;
+        bool done = false;
+        while (!done) {
+            done = true;
+            size_t seen = 0;
+            for (auto id : runIds) seen += gui.metrics(id, "loss").size();
+            QVERIFY(seen >= lastSeen);
+            lastSeen = seen;
+            for (const auto& r : gui.runs()) done = done && r.status == RunStatus::Finished;
+            ++reads;
+        }
+        pool.waitAll();
+        for (const auto& info : pool.jobs())
+            QVERIFY2(info.state == lumen::jobs::JobState::Finished, info.outcome.c_str());
+        QVERIFY(reads >= 1);
+        for (auto id : runIds) {
+            QCOMPARE(gui.metrics(id, "loss").size(), size_t(kSteps));
+            QCOMPARE(gui.metrics(id, "lr").size(), size_t(kSteps / 3));
+            QCOMPARE(gui.artifacts(id).size(), size_t(1));
+            QCOMPARE(gui.run(id)->outcome, std::string("ok"));
+        }
+    }
+
+    void sharedStoreFromManyThreads() {
+        QTemporaryDir dir;
+        RunStore store(dir.filePath("lumen.db").toStdString());
+        const auto id = store.createRun("t", "", "", "", "");
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 4; ++t)
+            threads.emplace_back([&, t] {
+                for (int s = 0; s < 50; ++s) store.logMetric(id, "k" + std::to_string(t), s, s);
+            });
+        for (auto& th : threads) th.join();
+        QCOMPARE(store.metrics(id).size(), size_t(200));
+    }
+
+    void unusableFileNamesIt() {
+        QTemporaryDir dir;
+        const std::string file = dir.filePath("not-a-db").toStdString();
+        std::ofstream(file) << std::string(4096, 'x');
+        try {
+            RunStore store(file);
+            QFAIL("opened garbage as a database");
+        } catch (const RunStoreError& e) {
+            QVERIFY2(std::string(e.what()).find(file) != std::string::npos, e.what());
+        }
+        try {
+            RunStore store("/nonexistent/dir/lumen.db");
+            QFAIL("opened an impossible path");
+        } catch (const RunStoreError& e) {
+            QVERIFY(std::string(e.what()).find("/nonexistent/dir/lumen.db") != std::string::npos);
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestRunStore)
+#include "test_run_store.moc"
