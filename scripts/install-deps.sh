@@ -15,6 +15,8 @@ PACKAGES=(
   libopenblas0-openmp
   # GUI tests
   xvfb xauth libgl1-mesa-dri mesa-utils
+  # packaging checks
+  desktop-file-utils appstream
   # independent references used by the tests
   python3 python3-numpy python3-pandas python3-scipy python3-sklearn python3-pydicom
   python3-nibabel python3-torch

@@ -1,0 +1,93 @@
+// lumen: the GUI. Options: --workspace DIR, --demo, --screenshot FILE, --plugin-dir DIR.
+#include "main_window.h"
+
+#include "jobs_panel.h"
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFileInfo>
+#include <QSurfaceFormat>
+#include <QTimer>
+
+#include <cstdio>
+
+namespace {
+
+// Saves a PNG of the window once it has settled: no job running and nothing changed for a
+// short while. Gives up (exit code 2) if that never happens.
+void scheduleScreenshot(lumen::app::MainWindow* window, const QString& file) {
+    auto* timer = new QTimer(window);
+    auto* clock = new QElapsedTimer;
+    clock->start();
+    auto quietSince = std::make_shared<qint64>(-1);
+    QObject::connect(timer, &QTimer::timeout, window, [=] {
+        const bool busy = window->runningJobs() > 0;
+        if (busy) *quietSince = -1;
+        else if (*quietSince < 0) *quietSince = clock->elapsed();
+        const bool settled = !busy && clock->elapsed() - *quietSince >= 700 && clock->elapsed() > 1000;
+        if (!settled && clock->elapsed() < 180000) return;
+        timer->stop();
+        const QPixmap shot = window->grab();
+        const bool saved = settled && !shot.isNull() && shot.save(file, "PNG");
+        if (!saved)
+            std::fprintf(stderr, "lumen: %s %s\n",
+                         settled ? "cannot write the screenshot to" : "the window never settled;",
+                         qPrintable(file));
+        else
+            std::fprintf(stderr, "lumen: screenshot saved to %s\n", qPrintable(file));
+        delete clock;
+        QApplication::exit(saved ? 0 : 2);
+    });
+    timer->start(100);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // VTK views need a 3.2 core profile; it must be the default before QApplication exists.
+    QSurfaceFormat format;
+    format.setVersion(3, 2);
+    format.setProfile(QSurfaceFormat::CoreProfile);
+    format.setDepthBufferSize(24);
+    format.setStencilBufferSize(8);
+    QSurfaceFormat::setDefaultFormat(format);
+
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName("Lumen");
+    QApplication::setApplicationName("Lumen");
+    QApplication::setApplicationVersion(LUMEN_VERSION);
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription("Lumen — research workbench for medical-imaging deep learning");
+    parser.addHelpOption();
+    parser.addVersionOption();
+    QCommandLineOption workspace("workspace", "Open the workspace folder DIR (created if missing).",
+                                 "DIR");
+    QCommandLineOption demo("demo", "Create (or reuse) the demo workspace in the user's data "
+                                    "folder and open it.");
+    QCommandLineOption screenshot("screenshot", "Once the window has settled, save it as a PNG "
+                                                "to FILE and exit.", "FILE");
+    QCommandLineOption pluginDir("plugin-dir", "Also load task plugins from DIR (repeatable).",
+                                 "DIR");
+    parser.addOptions({workspace, demo, screenshot, pluginDir});
+    parser.process(app);
+
+    lumen::app::MainWindow window;
+    if (parser.isSet(screenshot)) window.resize(1440, 900);
+    window.show();
+    window.loadPlugins(parser.values(pluginDir));
+    if (parser.isSet(demo)) {
+        window.openDemoWorkspace();
+    } else if (parser.isSet(workspace)) {
+        QString error;
+        if (!window.openWorkspace(parser.value(workspace), &error)) {
+            std::fprintf(stderr, "lumen: %s\n", qPrintable(error));
+            if (parser.isSet(screenshot)) return 2;
+        }
+    }
+    if (parser.isSet(screenshot))
+        scheduleScreenshot(&window, QFileInfo(parser.value(screenshot)).absoluteFilePath());
+    return app.exec();
+}

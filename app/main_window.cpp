@@ -1,0 +1,322 @@
+#include "main_window.h"
+
+#include "environment_info.h"
+
+#include "demo/demo_workspace.h"
+#include "runs/run_store.h"
+
+#include "job_event_bridge.h"
+#include "jobs_panel.h"
+#include "log_panel.h"
+#include "runs_panel.h"
+#include "workspace_view.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QSettings>
+#include <QStandardPaths>
+#include <QStatusBar>
+#include <QTimer>
+#include <QVBoxLayout>
+
+namespace lumen::app {
+namespace {
+
+constexpr int kMaxRecent = 8;
+constexpr int kLayoutVersion = 1;
+
+QDockWidget* makeDock(QMainWindow* window, const QString& title, const QString& name,
+                      QWidget* content, Qt::DockWidgetArea area) {
+    auto* dock = new QDockWidget(title, window);
+    dock->setObjectName(name);  // saveState() keys docks by object name
+    dock->setWidget(content);
+    window->addDockWidget(area, dock);
+    return dock;
+}
+
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent)
+    : QMainWindow(parent), bridge_(new widgets::JobEventBridge(this)),
+      workspaceView_(new widgets::WorkspaceView), jobsPanel_(new widgets::JobsPanel),
+      runsPanel_(new widgets::RunsPanel), logPanel_(new widgets::LogPanel),
+      workspaceLabel_(new QLabel), jobsLabel_(new QLabel),
+      pool_(std::make_unique<jobs::JobPool>(std::max(2u, std::thread::hardware_concurrency()))) {
+    setObjectName("lumenMainWindow");
+    setWindowTitle(tr("Lumen"));
+    loader_ = std::make_unique<plugin::PluginLoader>(registry_);
+    setCentralWidget(workspaceView_);
+
+    auto* jobsDock = makeDock(this, tr("Jobs"), "jobsDock", jobsPanel_, Qt::BottomDockWidgetArea);
+    auto* runsDock = makeDock(this, tr("Runs"), "runsDock", runsPanel_, Qt::RightDockWidgetArea);
+    auto* logDock = makeDock(this, tr("Log"), "logDock", logPanel_, Qt::BottomDockWidgetArea);
+    tabifyDockWidget(jobsDock, logDock);
+    jobsDock->raise();
+    resizeDocks({runsDock}, {520}, Qt::Horizontal);
+    resizeDocks({jobsDock}, {220}, Qt::Vertical);
+
+    jobsPanel_->attach(bridge_);
+    connect(jobsPanel_, &widgets::JobsPanel::cancelRequested, this, [this](quint64 job) {
+        if (pool_->cancel(job)) logPanel_->append(1, tr("job %1").arg(job), tr("cancel requested"));
+    });
+    connect(jobsPanel_, &widgets::JobsPanel::runningCountChanged, this, &MainWindow::updateStatus);
+    connect(bridge_, &widgets::JobEventBridge::logLine, this,
+            [this](quint64 job, int level, const QString& m) {
+                logPanel_->append(level, tr("job %1").arg(job), m);
+            });
+    connect(bridge_, &widgets::JobEventBridge::failed, this, [this](quint64 job, const QString& e) {
+        logPanel_->append(3, tr("job %1").arg(job), tr("failed: %1").arg(e));
+    });
+    connect(bridge_, &widgets::JobEventBridge::ended, this, [this](quint64 job) {
+        runsPanel_->refresh();
+        updateSummary();
+        emit jobEnded(job);
+    });
+
+    statusBar()->addWidget(workspaceLabel_, 1);
+    statusBar()->addPermanentWidget(jobsLabel_);
+    buildMenus();
+    defaultState_ = saveState(kLayoutVersion);
+    restoreLayout();
+    updateSummary();
+    updateStatus();
+}
+
+MainWindow::~MainWindow() {
+    pool_.reset();  // cancel and join running jobs before anything they report to goes
+}
+
+void MainWindow::buildMenus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("&New workspace…"), this, [this] { chooseWorkspace(true); },
+                    QKeySequence::New);
+    file->addAction(tr("&Open workspace…"), this, [this] { chooseWorkspace(false); },
+                    QKeySequence::Open);
+    recentMenu_ = file->addMenu(tr("Open &recent"));
+    file->addAction(tr("Open &demo workspace"), this, &MainWindow::openDemoWorkspace);
+    file->addSeparator();
+    file->addAction(tr("&Quit"), this, &QWidget::close, QKeySequence::Quit);
+
+    viewMenu_ = menuBar()->addMenu(tr("&View"));
+    for (auto* dock : findChildren<QDockWidget*>()) viewMenu_->addAction(dock->toggleViewAction());
+    viewMenu_->addSeparator();
+    viewMenu_->addAction(tr("&Reset layout"), this, &MainWindow::resetLayout);
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&Environment…"), this, &MainWindow::showEnvironment);
+    help->addAction(tr("&About Lumen"), this, [this] {
+        QMessageBox::about(this, tr("About Lumen"),
+                           tr("<h3>Lumen %1</h3><p>A research workbench for medical-imaging "
+                              "deep learning.</p>").arg(QApplication::applicationVersion()));
+    });
+    rebuildRecentMenu();
+}
+
+void MainWindow::restoreLayout() {
+    QSettings settings;
+    restoreGeometry(settings.value("window/geometry").toByteArray());
+    restoreState(settings.value("window/state").toByteArray(), kLayoutVersion);
+}
+
+void MainWindow::resetLayout() {
+    restoreState(defaultState_, kLayoutVersion);
+    for (auto* dock : findChildren<QDockWidget*>()) dock->show();
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    if (runningJobs() > 0) {
+        const auto answer = QMessageBox::question(
+            this, tr("Jobs are running"),
+            tr("Jobs still running: %1. Cancel them and quit?").arg(runningJobs()));
+        if (answer != QMessageBox::Yes) {
+            event->ignore();
+            return;
+        }
+    }
+    QSettings settings;
+    settings.setValue("window/geometry", saveGeometry());
+    settings.setValue("window/state", saveState(kLayoutVersion));
+    event->accept();
+}
+
+void MainWindow::loadPlugins(const QStringList& extraFolders) {
+    std::vector<std::filesystem::path> user;
+    for (const auto& f : extraFolders)
+        user.emplace_back(std::filesystem::absolute(f.toStdString()));
+    const auto folders =
+        plugin::pluginSearchPath(QApplication::applicationDirPath().toStdString(), user);
+    for (const auto& folder : folders) {
+        const auto report = loader_->loadFolder(folder);
+        for (const auto& file : report.loaded)
+            logPanel_->append(1, tr("plugins"), tr("loaded %1").arg(QString::fromStdString(file)));
+        for (const auto& message : report.refused) {
+            refusedPlugins_ << QString::fromStdString(message);
+            logPanel_->append(2, tr("plugins"), QString::fromStdString(message));
+        }
+    }
+    updateSummary();
+    updateStatus();
+}
+
+bool MainWindow::openWorkspace(const QString& dir, QString* error) {
+    try {
+        const auto ws = runs::Workspace::open(dir.toStdString());
+        auto store = std::make_unique<runs::RunStore>(ws.database());
+        runsPanel_->setStore(nullptr);
+        store_ = std::move(store);
+        workspacePath_ = QString::fromStdString(ws.root.string());
+    } catch (const std::exception& e) {
+        const QString message = QString::fromUtf8(e.what());
+        logPanel_->append(3, tr("workspace"), message);
+        if (error) *error = message;
+        return false;
+    }
+    runsPanel_->setStore(store_.get());
+    QSettings settings;
+    QStringList recent = settings.value("recentWorkspaces").toStringList();
+    recent.removeAll(workspacePath_);
+    recent.prepend(workspacePath_);
+    while (recent.size() > kMaxRecent) recent.removeLast();
+    settings.setValue("recentWorkspaces", recent);
+    rebuildRecentMenu();
+    setWindowTitle(tr("Lumen — %1").arg(workspacePath_));
+    logPanel_->append(1, tr("workspace"), tr("opened %1").arg(workspacePath_));
+    updateSummary();
+    updateStatus();
+    emit workspaceOpened(workspacePath_);
+    return true;
+}
+
+QString MainWindow::demoWorkspacePath() {
+    return QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + "/demo";
+}
+
+void MainWindow::openDemoWorkspace() {
+    const QString dir = demoWorkspacePath();
+    QString error;
+    if (!openWorkspace(dir, &error)) {
+        QMessageBox::warning(this, tr("Demo workspace"), error);
+        return;
+    }
+    if (demo::isDemoWorkspace(dir.toStdString())) return;
+
+    // Generate it as a job, recorded as a run like any other work in the workspace.
+    const std::filesystem::path root = dir.toStdString();
+    const auto database = runs::Workspace{root}.database();
+    submitJob("demo", tr("Create demo workspace"), [root, database](jobs::JobContext& job) {
+        runs::RunStore store(database);
+        const demo::DemoOptions options;
+        const std::string recipe = "seed: " + std::to_string(options.seed) + "\n";
+        const auto run = store.createRun("demo", "demo workspace", recipe, "", "");
+        store.setStatus(run, runs::RunStatus::Running);
+        try {
+            job.info("generating the demo workspace in " + root.string());
+            const auto summary = demo::createDemoWorkspace(root, options, &job);
+            const std::string result = std::to_string(summary.chestImages) + " X-rays, " +
+                                       std::to_string(summary.ctVolumes) + " CT volumes, " +
+                                       std::to_string(summary.angioCines) + " cines, " +
+                                       std::to_string(summary.predictionRows) + " prediction rows";
+            store.setStatus(run, runs::RunStatus::Finished, result);
+            job.info("demo workspace ready: " + result);
+            return result;
+        } catch (const jobs::Cancelled&) {
+            store.setStatus(run, runs::RunStatus::Cancelled, "cancelled");
+            throw;
+        } catch (const std::exception& e) {
+            store.setStatus(run, runs::RunStatus::Failed, e.what());
+            throw;
+        }
+    });
+    runsPanel_->refresh();
+}
+
+jobs::JobId MainWindow::submitJob(const QString& kind, const QString& title,
+                                  jobs::JobFunction work) {
+    const jobs::JobId id = pool_->submit(kind.toStdString(), title.toStdString(), std::move(work),
+                                         bridge_->observer());
+    jobsPanel_->addJob(id, kind, title);
+    logPanel_->append(1, tr("job %1").arg(id), tr("queued: %1").arg(title));
+    return id;
+}
+
+int MainWindow::runningJobs() const { return jobsPanel_->runningCount(); }
+
+QStringList MainWindow::recentWorkspaces() const {
+    return QSettings().value("recentWorkspaces").toStringList();
+}
+
+void MainWindow::rebuildRecentMenu() {
+    recentMenu_->clear();
+    const QStringList recent = recentWorkspaces();
+    for (const QString& dir : recent)
+        recentMenu_->addAction(dir, this, [this, dir] {
+            QString error;
+            if (!openWorkspace(dir, &error)) QMessageBox::warning(this, tr("Open workspace"), error);
+        });
+    recentMenu_->setEnabled(!recent.isEmpty());
+}
+
+void MainWindow::chooseWorkspace(bool create) {
+    const QString dir = QFileDialog::getExistingDirectory(
+        this, create ? tr("New workspace: choose an empty folder") : tr("Open workspace"));
+    if (dir.isEmpty()) return;
+    if (!create && !runs::Workspace::isWorkspace(dir.toStdString())) {
+        const auto answer = QMessageBox::question(
+            this, tr("Open workspace"),
+            tr("%1 is not a Lumen workspace yet. Make it one?").arg(dir));
+        if (answer != QMessageBox::Yes) return;
+    }
+    QString error;
+    if (!openWorkspace(dir, &error)) QMessageBox::warning(this, tr("Open workspace"), error);
+}
+
+void MainWindow::updateSummary() {
+    widgets::WorkspaceSummary s;
+    s.path = workspacePath_;
+    if (store_) {
+        try {
+            s.runs = int(store_->runs().size());
+        } catch (const std::exception&) {
+        }
+    }
+    for (const auto& id : registry_.ids()) s.tasks << QString::fromStdString(id);
+    s.refusedPlugins = refusedPlugins_;
+    s.isDemo = !workspacePath_.isEmpty() && workspacePath_ == demoWorkspacePath();
+    workspaceView_->setSummary(s);
+}
+
+void MainWindow::updateStatus() {
+    workspaceLabel_->setText(workspacePath_.isEmpty() ? tr("No workspace open")
+                                                      : tr("Workspace: %1").arg(workspacePath_));
+    const int running = runningJobs();
+    const int tasks = int(registry_.ids().size());
+    jobsLabel_->setText((tasks == 1 ? tr("1 task") : tr("%1 tasks").arg(tasks)) + "  ·  " +
+                        (running == 0   ? tr("idle")
+                         : running == 1 ? tr("1 job running")
+                                        : tr("%1 jobs running").arg(running)));
+}
+
+void MainWindow::showEnvironment() {
+    QDialog dialog(this);
+    dialog.setWindowTitle(tr("Environment"));
+    auto* layout = new QVBoxLayout(&dialog);
+    auto* text = new QPlainTextEdit(QString::fromStdString(fullEnvironment(&registry_).dump(2)));
+    text->setReadOnly(true);
+    layout->addWidget(text);
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Close);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    layout->addWidget(buttons);
+    dialog.resize(640, 520);
+    dialog.exec();
+}
+
+}  // namespace lumen::app

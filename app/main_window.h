@@ -1,0 +1,96 @@
+#pragma once
+// Lumen's main window: dockable Jobs, Runs and Log panels around the workspace overview,
+// menus, status bar, workspace handling and the job pool. Wiring only: the work lives in
+// core, the panels in widgets.
+
+#include "jobs/job_pool.h"
+#include "plugin/plugin_loader.h"
+
+#include <QMainWindow>
+#include <QStringList>
+
+#include <memory>
+
+class QLabel;
+class QMenu;
+
+namespace lumen::runs { class RunStore; }
+
+namespace lumen::widgets {
+class JobEventBridge;
+class JobsPanel;
+class LogPanel;
+class RunsPanel;
+class WorkspaceView;
+}  // namespace lumen::widgets
+
+namespace lumen::app {
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    /// Loads the plugins from the install's folder and `extraFolders`; refusals go to the log.
+    void loadPlugins(const QStringList& extraFolders = {});
+    /// Opens (creating if needed) the workspace folder; on failure shows nothing but
+    /// returns false with `error` set and logs it.
+    bool openWorkspace(const QString& dir, QString* error = nullptr);
+    /// Opens the demo workspace in the user's data folder, generating it first (as a job)
+    /// when it is missing or incomplete.
+    void openDemoWorkspace();
+    static QString demoWorkspacePath();
+
+    /// Submits work to the pool and shows it in the Jobs panel.
+    jobs::JobId submitJob(const QString& kind, const QString& title, jobs::JobFunction work);
+
+    QString workspacePath() const { return workspacePath_; }
+    QStringList recentWorkspaces() const;
+    int runningJobs() const;
+    widgets::JobsPanel* jobsPanel() const { return jobsPanel_; }
+    widgets::RunsPanel* runsPanel() const { return runsPanel_; }
+    widgets::LogPanel* logPanel() const { return logPanel_; }
+    widgets::WorkspaceView* workspaceView() const { return workspaceView_; }
+    jobs::JobPool& pool() { return *pool_; }
+    const plugin::Registry& registry() const { return registry_; }
+
+signals:
+    void workspaceOpened(const QString& dir);
+    void jobEnded(quint64 job);
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
+
+private:
+    void buildMenus();
+    void rebuildRecentMenu();
+    void updateSummary();
+    void updateStatus();
+    void chooseWorkspace(bool create);
+    void showEnvironment();
+    void restoreLayout();
+    void resetLayout();
+
+    plugin::Registry registry_;
+    std::unique_ptr<plugin::PluginLoader> loader_;
+    QStringList refusedPlugins_;
+    std::unique_ptr<runs::RunStore> store_;
+    QString workspacePath_;
+
+    widgets::JobEventBridge* bridge_;
+    widgets::WorkspaceView* workspaceView_;
+    widgets::JobsPanel* jobsPanel_;
+    widgets::RunsPanel* runsPanel_;
+    widgets::LogPanel* logPanel_;
+    QMenu* recentMenu_ = nullptr;
+    QMenu* viewMenu_ = nullptr;
+    QLabel* workspaceLabel_;
+    QLabel* jobsLabel_;
+    QByteArray defaultState_;
+    // Last member: destroyed first, so running jobs are cancelled and joined while the
+    // bridge, store and panels they report to still exist.
+    std::unique_ptr<jobs::JobPool> pool_;
+};
+
+}  // namespace lumen::app

@@ -1,0 +1,173 @@
+// Qt Test suite for the app shell: docks, menus, workspaces, jobs through the bridge,
+// layout kept in QSettings, the demo workspace and plugins — driven as a user would.
+#include "main_window.h"
+
+#include "demo/demo_workspace.h"
+#include "jobs_panel.h"
+#include "log_panel.h"
+#include "runs_panel.h"
+#include "workspace_view.h"
+
+#include "test_support.h"
+
+#include <QAbstractButton>
+#include <QDockWidget>
+#include <QLabel>
+#include <QMenuBar>
+#include <QStandardPaths>
+#include <QStatusBar>
+#include <QTemporaryDir>
+
+#include <atomic>
+#include <thread>
+
+using lumen::app::MainWindow;
+using namespace std::chrono_literals;
+
+namespace {
+QStringList menuTitles(QMainWindow& w) {
+    QStringList titles;
+    for (QAction* a : w.menuBar()->actions()) titles << a->text().remove('&');
+    return titles;
+}
+QString statusText(QMainWindow& w) {
+    QStringList parts;
+    for (auto* label : w.statusBar()->findChildren<QLabel*>()) parts << label->text();
+    return parts.join(" | ");
+}
+}  // namespace
+
+class TestMainWindow : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase() {
+        QStandardPaths::setTestModeEnabled(true);  // settings and data under ~/.qttest
+        QCoreApplication::setOrganizationName("LumenTest");
+        QCoreApplication::setApplicationName("LumenTest");
+        QSettings().clear();
+        QDir(MainWindow::demoWorkspacePath()).removeRecursively();
+    }
+
+    void hasDocksMenusAndStatus() {
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        for (const char* name : {"jobsDock", "runsDock", "logDock"}) {
+            auto* dock = w.findChild<QDockWidget*>(name);
+            QVERIFY2(dock, name);
+            QVERIFY(dock->isVisible() || w.tabifiedDockWidgets(dock).size() > 0);
+        }
+        QCOMPARE(menuTitles(w), (QStringList{"File", "View", "Help"}));
+        QVERIFY(statusText(w).contains("No workspace open"));
+        QVERIFY(statusText(w).contains("idle"));
+        QVERIFY(w.workspaceView()->summaryText().contains("No workspace open"));
+    }
+
+    void opensAWorkspaceAndRemembersIt() {
+        QTemporaryDir dir;
+        MainWindow w;
+        QSignalSpy opened(&w, &MainWindow::workspaceOpened);
+        QVERIFY(w.openWorkspace(dir.filePath("ws")));
+        QCOMPARE(opened.count(), 1);
+        QVERIFY(QFile::exists(dir.filePath("ws/lumen.db")));
+        QVERIFY(statusText(w).contains(dir.filePath("ws")));
+        QVERIFY(w.windowTitle().contains(dir.filePath("ws")));
+        QCOMPARE(w.recentWorkspaces().first(), dir.filePath("ws"));
+        QCOMPARE(w.runsPanel()->rowCount(), 0);
+        QVERIFY(w.workspaceView()->summaryText().contains("0 runs"));
+
+        // A folder that cannot be a workspace: an error, logged, and the app goes on.
+        QString error;
+        QVERIFY(!w.openWorkspace("/proc/lumen-cannot-create-this", &error));
+        QVERIFY2(error.contains("/proc/lumen-cannot-create-this"), qPrintable(error));
+        QCOMPARE(w.workspacePath(), dir.filePath("ws"));  // the previous one stays open
+        w.logPanel()->setMinimumLevel(0);
+        QVERIFY(w.logPanel()->visibleText().contains("lumen-cannot-create-this"));
+    }
+
+    void jobsShowInThePanelAndCancelFromIt() {
+        MainWindow w;
+        w.show();
+        std::atomic<bool> running{false};
+        const auto id = w.submitJob("train", "endless", [&](lumen::jobs::JobContext& job) {
+            running = true;
+            for (int i = 0;; ++i) {
+                job.throwIfCancelled();
+                if (i == 5) job.progress(0.1, "step 5");
+                std::this_thread::sleep_for(2ms);
+            }
+            return std::string();
+        });
+        QTRY_VERIFY(running);
+        QTRY_COMPARE(w.jobsPanel()->progressPercent(id), 10);
+        QTRY_VERIFY(statusText(w).contains("1 job running"));
+        QTest::mouseClick(w.jobsPanel()->cancelButton(id), Qt::LeftButton);
+        QTRY_COMPARE(w.jobsPanel()->statusText(id), QString("cancelled"));
+        QTRY_VERIFY(statusText(w).contains("idle"));
+
+        const auto bad = w.submitJob("audit", "broken", [](lumen::jobs::JobContext&) -> std::string {
+            throw std::runtime_error("baseline.csv: no id column");
+        });
+        QTRY_COMPARE(w.jobsPanel()->statusText(bad), QString("failed"));
+        QVERIFY(w.logPanel()->visibleText().contains("failed: baseline.csv: no id column"));
+    }
+
+    void layoutIsKeptInSettings() {
+        {
+            MainWindow w;
+            w.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&w));
+            w.findChild<QDockWidget*>("runsDock")->hide();
+            QVERIFY(w.close());
+        }
+        {
+            MainWindow w;
+            w.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&w));
+            QVERIFY(!w.findChild<QDockWidget*>("runsDock")->isVisible());
+            // View → Reset layout brings it back.
+            QAction* reset = nullptr;
+            for (QAction* menu : w.menuBar()->actions())
+                for (QAction* a : menu->menu()->actions())
+                    if (a->text().remove('&') == "Reset layout") reset = a;
+            QVERIFY(reset);
+            reset->trigger();
+            QVERIFY(w.findChild<QDockWidget*>("runsDock")->isVisible());
+            QVERIFY(w.close());
+        }
+    }
+
+    void demoWorkspaceIsGeneratedAsAJobOnce() {
+        MainWindow w;
+        w.show();
+        w.openDemoWorkspace();
+        QCOMPARE(w.workspacePath(), MainWindow::demoWorkspacePath());
+        QCOMPARE(w.jobsPanel()->jobCount(), 1);
+        QTRY_VERIFY_WITH_TIMEOUT(w.runningJobs() == 0, 120000);
+        QVERIFY(lumen::demo::isDemoWorkspace(MainWindow::demoWorkspacePath().toStdString()));
+        QCOMPARE(w.runsPanel()->rowCount(), 1);
+        QCOMPARE(w.runsPanel()->cellText(0, "Task"), QString("demo"));
+        QCOMPARE(w.runsPanel()->cellText(0, "Status"), QString("finished"));
+        QVERIFY(w.runsPanel()->cellText(0, "Outcome").contains("X-rays"));
+        QVERIFY(w.workspaceView()->summaryText().contains("Demo workspace"));
+
+        MainWindow again;
+        again.openDemoWorkspace();  // complete already: no second job
+        QCOMPARE(again.jobsPanel()->jobCount(), 0);
+        QCOMPARE(again.runsPanel()->rowCount(), 1);
+    }
+
+    void pluginsAreListedAndRefusalsShown() {
+        MainWindow w;
+        w.loadPlugins({LUMEN_BINARY_DIR "/tests/plugins"});
+        QCOMPARE(w.registry().ids(), std::vector<std::string>{"test_echo"});
+        const QString summary = w.workspaceView()->summaryText();
+        QVERIFY(summary.contains("test_echo"));
+        QVERIFY(summary.contains("Plugins refused"));
+        QVERIFY(summary.contains("interface version"));
+        QVERIFY(statusText(w).contains("1 task"));
+    }
+};
+
+QTEST_MAIN(TestMainWindow)
+#include "test_main_window.moc"
