@@ -3,7 +3,9 @@
 #include "environment_info.h"
 
 #include "demo/demo_workspace.h"
+#include "config/environment.h"
 #include "runs/run_store.h"
+#include "util/sha256.h"
 
 #include "job_event_bridge.h"
 #include "jobs_panel.h"
@@ -97,14 +99,13 @@ MainWindow::~MainWindow() {
 
 void MainWindow::buildMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
-    file->addAction(tr("&New workspace…"), this, [this] { chooseWorkspace(true); },
-                    QKeySequence::New);
-    file->addAction(tr("&Open workspace…"), this, [this] { chooseWorkspace(false); },
-                    QKeySequence::Open);
+    file->addAction(tr("&New workspace…"), QKeySequence::New, this, [this] { chooseWorkspace(true); });
+    file->addAction(tr("&Open workspace…"), QKeySequence::Open, this,
+                    [this] { chooseWorkspace(false); });
     recentMenu_ = file->addMenu(tr("Open &recent"));
     file->addAction(tr("Open &demo workspace"), this, &MainWindow::openDemoWorkspace);
     file->addSeparator();
-    file->addAction(tr("&Quit"), this, &QWidget::close, QKeySequence::Quit);
+    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
     viewMenu_ = menuBar()->addMenu(tr("&View"));
     for (auto* dock : findChildren<QDockWidget*>()) viewMenu_->addAction(dock->toggleViewAction());
@@ -216,7 +217,8 @@ void MainWindow::openDemoWorkspace() {
         runs::RunStore store(database);
         const demo::DemoOptions options;
         const std::string recipe = "seed: " + std::to_string(options.seed) + "\n";
-        const auto run = store.createRun("demo", "demo workspace", recipe, "", "");
+        const auto run = store.createRun("demo", "demo workspace", recipe, util::sha256Hex(recipe),
+                                         config::captureEnvironment().dump());
         store.setStatus(run, runs::RunStatus::Running);
         try {
             job.info("generating the demo workspace in " + root.string());

@@ -140,7 +140,7 @@ private slots:
         for (int y = 0; y < image.height(); y += 7)
             for (int x = 0; x < image.width(); x += 7) colours.insert(image.pixel(x, y));
         QVERIFY2(colours.size() > 20, qPrintable(QString::number(colours.size())));
-        QVERIFY(QFile::exists(dir.filePath("data/Lumen/demo/demo.json")));
+        QVERIFY(QFile::exists(dir.filePath("data/Lumen/Lumen/demo/demo.json")));
     }
 };
 

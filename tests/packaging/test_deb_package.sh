@@ -14,7 +14,7 @@ echo "package: $deb ($(du -h "$deb" | cut -f1))"
 info="$(dpkg-deb --info "$deb")"
 depends="$(echo "$info" | sed -n 's/^ Depends: //p')"
 echo "Depends: $depends"
-for needed in libopenblas0-openmp libqt6widgets6 libtorch libopencv-core libdcmtk libyaml-cpp libsqlite3 libvtk9; do
+for needed in libopenblas0-openmp libqt6widgets6 libtorch libopencv-core libdcmtk libyaml-cpp libsqlite3; do
   echo "$depends" | grep -q "$needed" || { echo "FAIL: Depends lacks $needed"; exit 1; }
 done
 
