@@ -1,0 +1,353 @@
+#include "data/numeric_table.h"
+
+#include "jobs/job.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <string_view>
+#include <unordered_map>
+
+namespace lumen::data {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+constexpr std::array<double, 23> kPow10 = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                           1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                           1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+bool isMissingToken(std::string_view s) {
+    static constexpr std::string_view kTokens[] = {"nan", "NaN", "NAN", "NA",   "N/A", "n/a",
+                                                   "null", "NULL", "None", "none", "#N/A", "-nan"};
+    for (auto t : kTokens)
+        if (s == t) return true;
+    return false;
+}
+
+// One field of the current record: a view into the read buffer, or for a quoted field the
+// range of its unescaped copy in the parser's scratch space.
+struct Field {
+    const char* begin = nullptr;
+    const char* end = nullptr;
+    bool quoted = false;
+    std::size_t scratchBegin = 0, scratchEnd = 0;
+};
+
+}  // namespace
+
+bool parseNumericCell(const char* begin, const char* end, double& value) {
+    while (begin < end && (*begin == ' ' || *begin == '\t')) ++begin;
+    while (end > begin && (end[-1] == ' ' || end[-1] == '\t')) --end;
+    if (begin == end) {
+        value = kNaN;
+        return true;
+    }
+    // Fast path: [-+]digits[.digits] with at most 19 significant digits. m / 10^k is exact
+    // for m < 2^53 and k <= 22, so one correctly rounded division gives the right double.
+    const char* p = begin;
+    const bool negative = *p == '-';
+    if (*p == '-' || *p == '+') ++p;
+    std::uint64_t mantissa = 0;
+    int digits = 0, fraction = 0;
+    bool seenDot = false, ok = p < end;
+    for (; p < end; ++p) {
+        const char c = *p;
+        if (c >= '0' && c <= '9') {
+            if (digits == 19) { ok = false; break; }
+            mantissa = mantissa * 10 + std::uint64_t(c - '0');
+            if (mantissa != 0 || seenDot) ++digits;  // leading zeros are free
+            if (seenDot) ++fraction;
+        } else if (c == '.' && !seenDot) {
+            seenDot = true;
+        } else {
+            ok = false;
+            break;
+        }
+    }
+    if (ok && (p - begin) > (negative || *begin == '+' ? 1 : 0) + (seenDot ? 1 : 0) &&
+        mantissa < (std::uint64_t(1) << 53) && fraction <= 22) {
+        const double v = double(mantissa) / kPow10[size_t(fraction)];
+        value = negative ? -v : v;
+        return true;
+    }
+    // General numbers (exponents, long mantissas, inf): the standard parser.
+    const char* start = begin + (*begin == '+' ? 1 : 0);
+    double v = 0;
+    auto [ptr, ec] = std::from_chars(start, end, v);
+    if (ptr == end && (ec == std::errc() || ec == std::errc::result_out_of_range)) {
+        value = std::isnan(v) ? kNaN : v;
+        return true;
+    }
+    if (isMissingToken(std::string_view(begin, size_t(end - begin)))) {
+        value = kNaN;
+        return true;
+    }
+    return false;
+}
+
+int NumericTable::columnIndex(const std::string& name) const {
+    auto it = std::find(columns.begin(), columns.end(), name);
+    return it == columns.end() ? -1 : int(it - columns.begin());
+}
+
+namespace {
+
+class CsvParser {
+public:
+    CsvParser(const std::filesystem::path& path, const CsvReadOptions& options, jobs::JobContext* job)
+        : path_(path), options_(options), job_(job) {}
+
+    NumericTable run() {
+        std::ifstream in(path_, std::ios::binary);
+        if (!in) throw TableError(path_.string() + ": cannot open the file for reading");
+        std::error_code ec;
+        const auto total = std::filesystem::file_size(path_, ec);
+        totalBytes_ = ec ? 0 : total;
+
+        buffer_.resize(kChunk);
+        std::size_t filled = 0, consumed = 0, bytesRead = 0;
+        bool eof = false, first = true;
+        while (true) {
+            if (!eof && filled - consumed < kChunk / 2) {
+                // Keep the unparsed tail, then top up the buffer.
+                std::memmove(buffer_.data(), buffer_.data() + consumed, filled - consumed);
+                filled -= consumed;
+                consumed = 0;
+                if (buffer_.size() - filled < kChunk / 2) buffer_.resize(buffer_.size() * 2);
+                in.read(buffer_.data() + filled, std::streamsize(buffer_.size() - filled));
+                const auto got = std::size_t(in.gcount());
+                if (in.bad()) throw TableError(path_.string() + ": read error");
+                filled += got;
+                bytesRead += got;
+                eof = got == 0 || in.eof();
+                if (job_) {
+                    job_->throwIfCancelled();
+                    if (totalBytes_) job_->progress(double(bytesRead) / double(totalBytes_),
+                                                    "reading " + path_.filename().string());
+                }
+                if (first && filled >= 3 && std::memcmp(buffer_.data(), "\xEF\xBB\xBF", 3) == 0)
+                    consumed = 3;  // UTF-8 byte-order mark
+                first = false;
+            }
+            if (consumed >= filled && eof) break;
+            const char* begin = buffer_.data() + consumed;
+            const char* end = buffer_.data() + filled;
+            const char* next = parseRecord(begin, end, eof);
+            if (!next) {
+                if (eof) throw TableError(path_.string() + ":" + std::to_string(line_) +
+                                          ": unterminated quoted field");
+                // The record continues past the buffer: force a refill and grow if needed.
+                if (consumed == 0) buffer_.resize(buffer_.size() * 2);
+                std::memmove(buffer_.data(), buffer_.data() + consumed, filled - consumed);
+                filled -= consumed;
+                consumed = 0;
+                in.read(buffer_.data() + filled, std::streamsize(buffer_.size() - filled));
+                const auto got = std::size_t(in.gcount());
+                filled += got;
+                bytesRead += got;
+                eof = got == 0 || in.eof();
+                continue;
+            }
+            consumed = std::size_t(next - buffer_.data());
+        }
+        if (!haveHeader_) throw TableError(path_.string() + ": the file is empty (no header row)");
+        return finish();
+    }
+
+private:
+    static constexpr std::size_t kChunk = 4 << 20;
+
+    // Splits one record starting at `p`; returns the position after it, or null when the
+    // buffer ends inside it (and more input may follow).
+    const char* parseRecord(const char* p, const char* end, bool eof) {
+        fields_.clear();
+        scratchUsed_ = 0;
+        int newlines = 0;
+        const char delimiter = options_.delimiter;
+        while (true) {
+            if (p < end && *p == '"') {
+                // Quoted: copy without the quotes, "" → ".
+                ++p;
+                const std::size_t start = scratchUsed_;
+                while (true) {
+                    const char* q = static_cast<const char*>(std::memchr(p, '"', size_t(end - p)));
+                    if (!q) return nullptr;
+                    newlines += int(std::count(p, q, '\n'));
+                    append(p, q);
+                    if (q + 1 < end && q[1] == '"') {
+                        append(q, q + 1);
+                        p = q + 2;
+                        continue;
+                    }
+                    if (q + 1 >= end && !eof) return nullptr;
+                    p = q + 1;
+                    break;
+                }
+                Field f;
+                f.quoted = true;
+                f.scratchBegin = start;
+                f.scratchEnd = scratchUsed_;
+                fields_.push_back(f);
+            } else {
+                const char* q = p;
+                while (q < end && *q != delimiter && *q != '\n') ++q;
+                if (q == end && !eof) return nullptr;
+                const char* fieldEnd = q;
+                if (fieldEnd > p && fieldEnd[-1] == '\r' && (q == end || *q == '\n')) --fieldEnd;
+                Field f;
+                f.begin = p;
+                f.end = fieldEnd;
+                fields_.push_back(f);
+                p = q;
+            }
+            if (p < end && *p == delimiter) {
+                ++p;
+                continue;
+            }
+            if (p < end && *p == '\r') ++p;
+            if (p < end && *p == '\n') {
+                ++p;
+                ++newlines;
+            } else if (p < end) {
+                throw TableError(path_.string() + ":" + std::to_string(line_) +
+                                 ": unexpected character after a closing quote");
+            } else if (!eof) {
+                return nullptr;
+            }
+            break;
+        }
+        handleRecord();
+        line_ += std::max(newlines, 1);
+        return p;
+    }
+
+    void append(const char* b, const char* e) {
+        const std::size_t n = std::size_t(e - b);
+        if (scratch_.size() < scratchUsed_ + n) scratch_.resize((scratchUsed_ + n) * 2);
+        std::memcpy(scratch_.data() + scratchUsed_, b, n);
+        scratchUsed_ += n;
+    }
+
+    std::string_view field(std::size_t i) const {
+        const Field& f = fields_[i];
+        if (!f.quoted) return {f.begin, std::size_t(f.end - f.begin)};
+        return {scratch_.data() + f.scratchBegin, f.scratchEnd - f.scratchBegin};
+    }
+
+    void handleRecord() {
+        if (fields_.size() == 1 && field(0).empty()) return;  // blank line
+        if (!haveHeader_) {
+            readHeader();
+            return;
+        }
+        if (fields_.size() != header_.size())
+            throw TableError(path_.string() + ":" + std::to_string(line_) + ": expected " +
+                             std::to_string(header_.size()) + " fields as in the header, found " +
+                             std::to_string(fields_.size()));
+        const std::string_view id = field(std::size_t(idIndex_));
+        ids_.emplace_back(id);
+        for (std::size_t c = 0; c < header_.size(); ++c) {
+            Column& col = slots_[c];
+            if (!col.numeric) continue;
+            const std::string_view cell = field(c);
+            double v;
+            if (parseNumericCell(cell.data(), cell.data() + cell.size(), v)) {
+                col.values.push_back(v);
+            } else {
+                col.numeric = false;
+                col.firstText = "line " + std::to_string(line_) + ": \"" + std::string(cell) + "\"";
+                col.values = {};
+            }
+        }
+    }
+
+    void readHeader() {
+        haveHeader_ = true;
+        for (std::size_t i = 0; i < fields_.size(); ++i) header_.emplace_back(field(i));
+        if (options_.idColumn.empty()) {
+            idIndex_ = 0;
+        } else {
+            auto it = std::find(header_.begin(), header_.end(), options_.idColumn);
+            if (it == header_.end()) {
+                std::string names;
+                for (const auto& h : header_) names += (names.empty() ? "" : ", ") + h;
+                throw TableError(path_.string() + ": no id column \"" + options_.idColumn +
+                                 "\" in the header (columns: " + names + ")");
+            }
+            idIndex_ = int(it - header_.begin());
+        }
+        slots_.resize(header_.size());
+        for (std::size_t i = 0; i < header_.size(); ++i)
+            slots_[i].numeric = int(i) != idIndex_ && !header_[i].empty();
+        std::unordered_map<std::string_view, std::size_t> seen;
+        for (std::size_t i = 0; i < header_.size(); ++i) {
+            if (header_[i].empty()) continue;
+            auto [it, inserted] = seen.emplace(header_[i], i);
+            if (!inserted)
+                throw TableError(path_.string() + ":" + std::to_string(line_) + ": column \"" +
+                                 header_[i] + "\" appears twice in the header");
+        }
+    }
+
+    NumericTable finish() {
+        NumericTable t;
+        t.path = path_;
+        t.idName = header_[std::size_t(idIndex_)];
+        t.ids = std::move(ids_);
+        for (std::size_t c = 0; c < header_.size(); ++c) {
+            if (int(c) == idIndex_ || header_[c].empty()) continue;
+            if (slots_[c].numeric) {
+                t.columns.push_back(header_[c]);
+                t.values.push_back(std::move(slots_[c].values));
+            } else {
+                t.textColumns.push_back(header_[c] + " (" + slots_[c].firstText + ")");
+            }
+        }
+        if (options_.rejectDuplicateIds) {
+            std::unordered_map<std::string_view, std::size_t> rows;
+            rows.reserve(t.ids.size());
+            for (std::size_t r = 0; r < t.ids.size(); ++r) {
+                auto [it, inserted] = rows.emplace(t.ids[r], r);
+                if (!inserted)
+                    throw TableError(path_.string() + ": id \"" + t.ids[r] + "\" appears twice (data rows " +
+                                     std::to_string(it->second + 1) + " and " + std::to_string(r + 1) +
+                                     ")");
+            }
+        }
+        return t;
+    }
+
+    struct Column {
+        bool numeric = true;
+        std::vector<double> values;
+        std::string firstText;
+    };
+
+    std::filesystem::path path_;
+    CsvReadOptions options_;
+    jobs::JobContext* job_;
+    std::uintmax_t totalBytes_ = 0;
+    std::vector<char> buffer_;
+    std::vector<Field> fields_;
+    std::vector<char> scratch_;
+    std::size_t scratchUsed_ = 0;
+    bool haveHeader_ = false;
+    std::vector<std::string> header_;
+    int idIndex_ = 0;
+    std::vector<Column> slots_;
+    std::vector<std::string> ids_;
+    long long line_ = 1;
+};
+
+}  // namespace
+
+NumericTable readNumericCsv(const std::filesystem::path& path, const CsvReadOptions& options,
+                            jobs::JobContext* job) {
+    return CsvParser(path, options, job).run();
+}
+
+}  // namespace lumen::data

@@ -1,0 +1,57 @@
+#pragma once
+// A table with an id column and numeric columns, read from CSV: the shape of predictions
+// and label tables. Ids stay strings (`0001234` is not 1234); cells that are empty or
+// `nan`/`NA`/`null`… are missing (NaN). Stored column-major for fast statistics.
+
+#include <cmath>
+#include <cstddef>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace lumen::jobs { class JobContext; }
+
+namespace lumen::data {
+
+/// Errors name the file and, where there is one, the line.
+class TableError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct CsvReadOptions {
+    char delimiter = ',';
+    std::string idColumn;          ///< empty: the first column
+    bool rejectDuplicateIds = true;
+};
+
+struct NumericTable {
+    std::filesystem::path path;
+    std::string idName;
+    std::vector<std::string> ids;
+    std::vector<std::string> columns;          ///< numeric columns, in file order
+    std::vector<std::vector<double>> values;   ///< values[column][row]; NaN = missing
+    /// Columns other than the id holding text that is not a number (left out of `columns`),
+    /// with the first offending line and cell, e.g. `notes (line 3: "see report")`.
+    std::vector<std::string> textColumns;
+
+    std::size_t rowCount() const { return ids.size(); }
+    /// Index of a numeric column, or -1.
+    int columnIndex(const std::string& name) const;
+};
+
+/// Reads a CSV with a header row: quoted fields ("" escapes a quote; delimiters and line
+/// breaks inside quotes), CRLF or LF, optional UTF-8 BOM. Numbers in plain or exponent form;
+/// `inf`/`-inf` are numbers. Throws TableError naming the file and line for an unreadable
+/// file, an empty file, a missing id column, a row with the wrong number of fields, an
+/// unterminated quote or a duplicate id. `job` (may be null) gets progress and is polled
+/// for cancellation.
+NumericTable readNumericCsv(const std::filesystem::path& path, const CsvReadOptions& options = {},
+                            jobs::JobContext* job = nullptr);
+
+/// Parses one cell as a number: true with `value` set (NaN for a missing-value token),
+/// false for text. Exposed for tests.
+bool parseNumericCell(const char* begin, const char* end, double& value);
+
+}  // namespace lumen::data
