@@ -1,0 +1,15 @@
+#pragma once
+// Runs one job for lumen-cli with progress on stderr; Ctrl-C cancels it.
+
+#include "jobs/job_pool.h"
+
+#include <string>
+
+namespace lumen::cli {
+
+/// Runs `work` on a one-thread pool, printing progress (with ETA) and log lines to stderr.
+/// Returns the job's final info (state and outcome).
+jobs::JobInfo runWithProgress(const std::string& kind, const std::string& title,
+                              jobs::JobFunction work);
+
+}  // namespace lumen::cli
