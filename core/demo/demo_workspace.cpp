@@ -1590,6 +1590,15 @@ int writePredictions(const DemoOptions& o, const std::vector<std::string>& ids, 
     const auto newMissing = missingCells(5, static_cast<int>(newIds.size()));
     out.writeText(base / "baseline.csv", table(baseIds, values, baseMissing));
     out.writeText(base / "new.csv", table(newIds, newValues, newMissing));
+    // The five heads as audit categories, as in the original reproducibility report.
+    out.writeText(base / "categories.yaml",
+                  "# Audit categories for lumen-cli audit --categories: one per prediction head.\n"
+                  "categories:\n"
+                  "  - {name: Stenosis Regression, pattern: \"_stenosis$\"}\n"
+                  "  - {name: Stenosis Binary, pattern: \"_stenosis_binary$\"}\n"
+                  "  - {name: Calcif Binary, pattern: \"_calcif_binary$\"}\n"
+                  "  - {name: CTO, pattern: \"_cto$\"}\n"
+                  "  - {name: Thrombus, pattern: \"_thrombus$\"}\n");
     out.progress(p1, "predictions: " + std::to_string(rows) + " studies");
     return rows;
 }
