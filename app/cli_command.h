@@ -48,5 +48,6 @@ struct Command {
 Command envCommand();
 Command configCommand();
 Command demoCommand();
+Command auditCommand();
 
 }  // namespace lumen::cli

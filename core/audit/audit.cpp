@@ -7,7 +7,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <atomic>
 #include <cmath>
+#include <thread>
 #include <cstdio>
 #include <future>
 #include <regex>
@@ -18,31 +20,13 @@
 namespace lumen::audit {
 namespace {
 
-// Single-pass moments of paired values (Welford), mergeable (Chan et al.), so that
-// categories and the overall figure pool their columns' moments exactly.
+// Moments of paired values, mergeable (Chan et al.'s pairwise update), so that blocks,
+// columns, categories and the overall figure pool exactly.
 struct Moments {
     double n = 0, meanX = 0, meanY = 0, m2x = 0, m2y = 0, cxy = 0, sumAbs = 0;
     double maxAbs = -1;
     std::uint32_t maxRow = 0;  // baseline row of maxAbs
     int maxColumn = -1;        // baseline column of maxAbs
-
-    void add(double x, double y, std::uint32_t row, int column) {
-        n += 1;
-        const double dx = x - meanX;
-        meanX += dx / n;
-        const double dy = y - meanY;
-        meanY += dy / n;
-        m2x += dx * (x - meanX);
-        m2y += dy * (y - meanY);
-        cxy += dx * (y - meanY);
-        const double d = std::abs(y - x);
-        sumAbs += d;
-        if (d > maxAbs) {
-            maxAbs = d;
-            maxRow = row;
-            maxColumn = column;
-        }
-    }
 
     void merge(const Moments& o) {
         if (o.n == 0) return;
@@ -245,19 +229,16 @@ AuditResult compareTables(std::shared_ptr<const data::NumericTable> baseline,
     report.newer.path = newer->path.string();
 
     // Join on the id, in baseline order.
-    std::unordered_map<std::string_view, std::uint32_t> newRows;
-    newRows.reserve(newer->ids.size());
-    for (std::uint32_t r = 0; r < newer->ids.size(); ++r) newRows.emplace(newer->ids[r], r);
     std::vector<char> matched(newer->ids.size(), 0);
     result.joinedRows.reserve(std::min(baseline->ids.size(), newer->ids.size()));
     for (std::uint32_t r = 0; r < baseline->ids.size(); ++r) {
-        auto it = newRows.find(baseline->ids[r]);
-        if (it == newRows.end()) {
+        const auto other = newer->findRow(baseline->ids[r]);
+        if (!other) {
             report.idsOnlyInBaseline.push_back(baseline->ids[r]);
             continue;
         }
-        result.joinedRows.emplace_back(r, it->second);
-        matched[it->second] = 1;
+        result.joinedRows.emplace_back(r, *other);
+        matched[*other] = 1;
     }
     for (std::uint32_t r = 0; r < newer->ids.size(); ++r)
         if (!matched[r]) report.idsOnlyInNew.push_back(newer->ids[r]);
@@ -274,30 +255,80 @@ AuditResult compareTables(std::shared_ptr<const data::NumericTable> baseline,
         throw std::runtime_error(report.baseline.path + " and " + report.newer.path +
                                  " share no numeric column besides the id \"" + report.idColumn + "\"");
 
-    // Per-column moments.
-    std::vector<Moments> moments(result.sharedColumns.size());
-    std::vector<std::string> sharedNames;
-    for (std::size_t k = 0; k < result.sharedColumns.size(); ++k) {
+    // Per-column moments, columns spread over the cores.
+    const std::size_t columnCount = result.sharedColumns.size();
+    std::vector<Moments> moments(columnCount);
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> missing(columnCount);
+    // Blocks of pairs are gathered into small local arrays (prefetching the new table's rows,
+    // which come in the baseline's order), then summarised exactly in two passes and merged:
+    // as stable as Welford's update without a division per value.
+    auto accumulate = [&](std::size_t k) {
+        constexpr std::size_t kBlock = 2048;
         const auto [cb, cn] = result.sharedColumns[k];
-        const auto& xb = baseline->values[std::size_t(cb)];
-        const auto& yn = newer->values[std::size_t(cn)];
-        Moments& m = moments[k];
-        std::uint64_t missingB = 0, missingN = 0;
-        for (const auto& [rb, rn] : result.joinedRows) {
-            const double x = xb[rb], y = yn[rn];
-            const bool nx = std::isnan(x), ny = std::isnan(y);
-            if (nx || ny) {
-                missingB += nx && !ny;
-                missingN += ny && !nx;
-                continue;
+        const double* xb = baseline->values[std::size_t(cb)].data();
+        const double* yn = newer->values[std::size_t(cn)].data();
+        const auto& rows = result.joinedRows;
+        std::vector<double> xs(kBlock), ys(kBlock);
+        for (std::size_t start = 0; start < rows.size(); start += kBlock) {
+            const std::size_t stop = std::min(rows.size(), start + kBlock);
+            Moments block;
+            std::size_t count = 0;
+            double sumX = 0, sumY = 0;
+            for (std::size_t i = start; i < stop; ++i) {
+                if (i + 16 < stop) __builtin_prefetch(yn + rows[i + 16].second);
+                const auto [rb, rn] = rows[i];
+                const double x = xb[rb], y = yn[rn];
+                const bool nx = std::isnan(x), ny = std::isnan(y);
+                if (nx || ny) {
+                    missing[k].first += nx && !ny;
+                    missing[k].second += ny && !nx;
+                    continue;
+                }
+                const double d = std::abs(y - x);
+                block.sumAbs += d;
+                if (d > block.maxAbs) {
+                    block.maxAbs = d;
+                    block.maxRow = rb;
+                    block.maxColumn = cb;
+                }
+                xs[count] = x;
+                ys[count] = y;
+                ++count;
+                sumX += x;
+                sumY += y;
             }
-            m.add(x, y, rb, cb);
+            if (count == 0) continue;
+            block.n = double(count);
+            block.meanX = sumX / block.n;
+            block.meanY = sumY / block.n;
+            for (std::size_t i = 0; i < count; ++i) {
+                const double dx = xs[i] - block.meanX, dy = ys[i] - block.meanY;
+                block.m2x += dx * dx;
+                block.m2y += dy * dy;
+                block.cxy += dx * dy;
+            }
+            moments[k].merge(block);
         }
+    };
+    const std::size_t workers =
+        std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()), columnCount);
+    std::atomic<std::size_t> nextColumn{0};
+    std::vector<std::future<void>> running;
+    for (std::size_t w = 1; w < workers; ++w)
+        running.push_back(std::async(std::launch::async, [&] {
+            for (std::size_t k; (k = nextColumn++) < columnCount;) accumulate(k);
+        }));
+    for (std::size_t k; (k = nextColumn++) < columnCount;) accumulate(k);
+    for (auto& f : running) f.get();
+
+    std::vector<std::string> sharedNames;
+    for (std::size_t k = 0; k < columnCount; ++k) {
+        const int cb = result.sharedColumns[k].first;
         sharedNames.push_back(baseline->columns[std::size_t(cb)]);
-        Stats s = toStats(sharedNames.back(), {sharedNames.back()}, m, *baseline, options.thresholds);
+        Stats s = toStats(sharedNames.back(), {sharedNames.back()}, moments[k], *baseline, options.thresholds);
         s.columns.clear();
-        s.missingBaseline = missingB;
-        s.missingNew = missingN;
+        s.missingBaseline = missing[k].first;
+        s.missingNew = missing[k].second;
         report.columns.push_back(std::move(s));
     }
 

@@ -3,10 +3,12 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <opencv2/core/version.hpp>
 #include <sqlite3.h>
-#include <torch/torch.h>
-#include <torch/version.h>
 
+#include <dlfcn.h>
 #include <sys/utsname.h>
+
+#include <cstdlib>
+#include <filesystem>
 
 #include <fstream>
 #include <set>
@@ -60,6 +62,22 @@ nlohmann::json cpuInfo() {
             {"bf16", flags.count("avx512_bf16") > 0 || flags.count("amx_bf16") > 0}};
 }
 
+// LibTorch's part comes from liblumen_ml, loaded from beside this library on demand.
+nlohmann::json torchPart() {
+    Dl_info self{};
+    if (!dladdr(reinterpret_cast<void*>(&torchPart), &self) || !self.dli_fname) return nullptr;
+    const auto file = std::filesystem::path(self.dli_fname).parent_path() / "liblumen_ml.so";
+    void* handle = dlopen(file.c_str(), RTLD_NOW | RTLD_GLOBAL);
+    if (!handle) return {{"error", std::string("cannot load ") + file.string() + ": " + dlerror()}};
+    using Fn = char* (*)();
+    auto fn = reinterpret_cast<Fn>(dlsym(handle, "lumen_ml_torch_environment_json"));
+    if (!fn) return {{"error", file.string() + " lacks lumen_ml_torch_environment_json"}};
+    char* text = fn();
+    nlohmann::json j = nlohmann::json::parse(text ? text : "null");
+    std::free(text);
+    return j;  // the library stays loaded: its code is torch's and unloading it is not safe
+}
+
 }  // namespace
 
 nlohmann::json loadedBlas() {
@@ -91,20 +109,20 @@ nlohmann::json captureEnvironment() {
                  {"kernel", std::string(uts.sysname) + " " + uts.release},
                  {"machine", uts.machine}};
     env["cpu"] = cpuInfo();
+    const nlohmann::json torch = torchPart();
+    const bool haveTorch = torch.is_object() && torch.contains("libtorch");
     env["threads"] = {{"hardware", std::thread::hardware_concurrency()},
-                      {"torch_intra_op", at::get_num_threads()},
-                      {"torch_inter_op", at::get_num_interop_threads()}};
-    env["libraries"] = {{"libtorch", TORCH_VERSION},
+                      {"torch_intra_op", haveTorch ? torch["threads"]["intra_op"] : nlohmann::json(nullptr)},
+                      {"torch_inter_op", haveTorch ? torch["threads"]["inter_op"] : nlohmann::json(nullptr)}};
+    env["libraries"] = {{"libtorch", haveTorch ? torch["libtorch"] : nlohmann::json(nullptr)},
                         {"opencv", CV_VERSION},
                         {"dcmtk", OFFIS_DCMTK_VERSION_STRING},
                         {"sqlite", sqlite3_libversion()},
                         {"nlohmann_json", std::to_string(NLOHMANN_JSON_VERSION_MAJOR) + "." +
                                               std::to_string(NLOHMANN_JSON_VERSION_MINOR) + "." +
                                               std::to_string(NLOHMANN_JSON_VERSION_PATCH)}};
-    env["torch"] = {{"parallel_info", at::get_parallel_info()},
-                    {"mkldnn", at::hasMKLDNN()},
-                    {"cuda_available", torch::cuda::is_available()}};
-    env["blas"] = loadedBlas();
+    env["torch"] = torch;
+    env["blas"] = loadedBlas();  // after torchPart(): LibTorch is what maps libblas
     return env;
 }
 

@@ -37,6 +37,62 @@ struct Field {
     std::size_t scratchBegin = 0, scratchEnd = 0;
 };
 
+// Eight digits at a time (SWAR): how many of the 8 bytes at p are leading ASCII digits, and
+// their value. Callers guarantee 8 readable bytes at p (the read buffer is padded).
+inline int leadingDigits(std::uint64_t chunk) {
+    const std::uint64_t high = (chunk & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL;
+    const std::uint64_t low = ((chunk + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL;
+    const std::uint64_t notDigit = high | low;  // a zero byte is a digit
+    return notDigit ? __builtin_ctzll(notDigit) >> 3 : 8;
+}
+
+inline std::uint64_t digitsValue(std::uint64_t chunk, int count) {
+    chunk <<= 8 * (8 - count);  // the digits become the low-order end of an 8-digit number
+    chunk = ((chunk & 0x0F0F0F0F0F0F0F0FULL) * 2561) >> 8;
+    chunk = ((chunk & 0x00FF00FF00FF00FFULL) * 6553601) >> 16;
+    return ((chunk & 0x0000FFFF0000FFFFULL) * 42949672960001ULL) >> 32;
+}
+
+constexpr std::uint64_t kPow10Int[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+
+// Appends the digits at p to `mantissa`; false if there would be more than 19 in all.
+inline bool readDigits(const char*& p, std::uint64_t& mantissa, int& total) {
+    for (;;) {
+        std::uint64_t chunk;
+        std::memcpy(&chunk, p, 8);
+        const int k = leadingDigits(chunk);
+        if (k == 0) return true;
+        total += k;
+        if (total > 19) return false;
+        mantissa = mantissa * kPow10Int[k] + digitsValue(chunk, k);
+        p += k;
+        if (k < 8) return true;
+    }
+}
+
+// parseNumericCell for cells inside the padded read buffer.
+inline bool parsePaddedCell(const char* begin, const char* end, double& value) {
+    const char* p = begin;
+    const bool negative = p < end && *p == '-';
+    if (p < end && (*p == '-' || *p == '+')) ++p;
+    std::uint64_t mantissa = 0;
+    int total = 0;
+    if (readDigits(p, mantissa, total)) {
+        const int intDigits = total;
+        if (p < end && *p == '.') {
+            ++p;
+            if (!readDigits(p, mantissa, total)) return parseNumericCell(begin, end, value);
+        }
+        const int fraction = total - intDigits;
+        if (p == end && total > 0 && mantissa < (std::uint64_t(1) << 53)) {
+            const double v = double(mantissa) / kPow10[std::size_t(fraction)];
+            value = negative ? -v : v;
+            return true;
+        }
+    }
+    return parseNumericCell(begin, end, value);
+}
+
 }  // namespace
 
 bool parseNumericCell(const char* begin, const char* end, double& value) {
@@ -46,31 +102,24 @@ bool parseNumericCell(const char* begin, const char* end, double& value) {
         value = kNaN;
         return true;
     }
-    // Fast path: [-+]digits[.digits] with at most 19 significant digits. m / 10^k is exact
-    // for m < 2^53 and k <= 22, so one correctly rounded division gives the right double.
+    // Fast path: [-+]digits[.digits] with at most 19 digits in all. m / 10^k is exact for
+    // m < 2^53 and k <= 22, so one correctly rounded division gives the right double.
     const char* p = begin;
     const bool negative = *p == '-';
     if (*p == '-' || *p == '+') ++p;
     std::uint64_t mantissa = 0;
-    int digits = 0, fraction = 0;
-    bool seenDot = false, ok = p < end;
-    for (; p < end; ++p) {
-        const char c = *p;
-        if (c >= '0' && c <= '9') {
-            if (digits == 19) { ok = false; break; }
-            mantissa = mantissa * 10 + std::uint64_t(c - '0');
-            if (mantissa != 0 || seenDot) ++digits;  // leading zeros are free
-            if (seenDot) ++fraction;
-        } else if (c == '.' && !seenDot) {
-            seenDot = true;
-        } else {
-            ok = false;
-            break;
-        }
+    const char* digits = p;
+    while (p < end && static_cast<unsigned>(*p - '0') < 10u) mantissa = mantissa * 10 + unsigned(*p++ - '0');
+    const auto intDigits = p - digits;
+    long fraction = 0;
+    if (p < end && *p == '.') {
+        const char* first = ++p;
+        while (p < end && static_cast<unsigned>(*p - '0') < 10u) mantissa = mantissa * 10 + unsigned(*p++ - '0');
+        fraction = p - first;
     }
-    if (ok && (p - begin) > (negative || *begin == '+' ? 1 : 0) + (seenDot ? 1 : 0) &&
-        mantissa < (std::uint64_t(1) << 53) && fraction <= 22) {
-        const double v = double(mantissa) / kPow10[size_t(fraction)];
+    if (p == end && intDigits + fraction > 0 && intDigits + fraction <= 19 && fraction <= 22 &&
+        mantissa < (std::uint64_t(1) << 53)) {
+        const double v = double(mantissa) / kPow10[std::size_t(fraction)];
         value = negative ? -v : v;
         return true;
     }
@@ -108,7 +157,7 @@ public:
         const auto total = std::filesystem::file_size(path_, ec);
         totalBytes_ = ec ? 0 : total;
 
-        buffer_.resize(kChunk);
+        buffer_.resize(kChunk + kPadding);
         std::size_t filled = 0, consumed = 0, bytesRead = 0;
         bool eof = false, first = true;
         while (true) {
@@ -117,8 +166,8 @@ public:
                 std::memmove(buffer_.data(), buffer_.data() + consumed, filled - consumed);
                 filled -= consumed;
                 consumed = 0;
-                if (buffer_.size() - filled < kChunk / 2) buffer_.resize(buffer_.size() * 2);
-                in.read(buffer_.data() + filled, std::streamsize(buffer_.size() - filled));
+                if (capacity() - filled < kChunk / 2) buffer_.resize(capacity() * 2 + kPadding);
+                in.read(buffer_.data() + filled, std::streamsize(capacity() - filled));
                 const auto got = std::size_t(in.gcount());
                 if (in.bad()) throw TableError(path_.string() + ": read error");
                 filled += got;
@@ -136,16 +185,17 @@ public:
             if (consumed >= filled && eof) break;
             const char* begin = buffer_.data() + consumed;
             const char* end = buffer_.data() + filled;
-            const char* next = parseRecord(begin, end, eof);
+            const char* next = haveHeader_ ? fastRecord(begin, end, eof) : nullptr;
+            if (next == kFallback || !haveHeader_) next = parseRecord(begin, end, eof);
             if (!next) {
                 if (eof) throw TableError(path_.string() + ":" + std::to_string(line_) +
                                           ": unterminated quoted field");
                 // The record continues past the buffer: force a refill and grow if needed.
-                if (consumed == 0) buffer_.resize(buffer_.size() * 2);
+                if (consumed == 0) buffer_.resize(capacity() * 2 + kPadding);
                 std::memmove(buffer_.data(), buffer_.data() + consumed, filled - consumed);
                 filled -= consumed;
                 consumed = 0;
-                in.read(buffer_.data() + filled, std::streamsize(buffer_.size() - filled));
+                in.read(buffer_.data() + filled, std::streamsize(capacity() - filled));
                 const auto got = std::size_t(in.gcount());
                 filled += got;
                 bytesRead += got;
@@ -153,6 +203,7 @@ public:
                 continue;
             }
             consumed = std::size_t(next - buffer_.data());
+            if (!reserved_ && ids_.size() == 64) reserveFor(consumed, std::size_t(line_ - 1));
         }
         if (!haveHeader_) throw TableError(path_.string() + ": the file is empty (no header row)");
         return finish();
@@ -160,6 +211,80 @@ public:
 
 private:
     static constexpr std::size_t kChunk = 4 << 20;
+    // Zero bytes after the data, so that 8-byte loads at any cell never leave the buffer.
+    static constexpr std::size_t kPadding = 16;
+    std::size_t capacity() const { return buffer_.size() - kPadding; }
+    inline static const char* const kFallback = reinterpret_cast<const char*>(1);
+
+    // The common record: one line, no quotes. Fields are found with memchr (vectorised) and
+    // numbers parsed in place, with no copy. Returns kFallback for anything else (quotes,
+    // a wrong field count, …), which the general parser then handles and reports; null when
+    // the line continues past the buffer.
+    const char* fastRecord(const char* p, const char* end, bool eof) {
+        const char* lineEnd = static_cast<const char*>(std::memchr(p, '\n', std::size_t(end - p)));
+        if (!lineEnd) {
+            if (!eof) return nullptr;
+            lineEnd = end;
+        }
+        const char* contentEnd = lineEnd;
+        if (contentEnd > p && contentEnd[-1] == '\r') --contentEnd;
+        if (contentEnd == p || std::memchr(p, '"', std::size_t(contentEnd - p))) return kFallback;
+        const std::size_t columns = header_.size();
+        const char delimiter = options_.delimiter;
+        const char* field = p;
+        for (std::size_t c = 0; c < columns; ++c) {
+            const char* q = static_cast<const char*>(
+                std::memchr(field, delimiter, std::size_t(contentEnd - field)));
+            if (c + 1 == columns) {
+                if (q) {
+                    rollback(c);
+                    return kFallback;  // too many fields: the general parser reports it
+                }
+                q = contentEnd;
+            } else if (!q) {
+                rollback(c);
+                return kFallback;  // too few fields
+            }
+            if (int(c) == idIndex_) {
+                ids_.emplace_back(field, std::size_t(q - field));
+            } else {
+                Column& col = slots_[c];
+                if (col.numeric) {
+                    double v;
+                    if (parsePaddedCell(field, q, v)) {
+                        col.values.push_back(v);
+                    } else {
+                        col.numeric = false;
+                        col.firstText = "line " + std::to_string(line_) + ": \"" + std::string(field, q) + "\"";
+                        col.values = {};
+                    }
+                }
+            }
+            field = q + 1;
+        }
+        ++line_;
+        return lineEnd == end ? end : lineEnd + 1;
+    }
+
+    // Undoes the first `fields` cells of a record the fast path gave up on.
+    void rollback(std::size_t fields) {
+        for (std::size_t c = 0; c < fields; ++c) {
+            if (int(c) == idIndex_) ids_.pop_back();
+            else if (slots_[c].numeric && !slots_[c].values.empty()) slots_[c].values.pop_back();
+        }
+    }
+
+    // Reserves the column vectors from the first chunk's average line length, so that they
+    // are not reallocated (and their pages touched twice) while they grow.
+    void reserveFor(std::size_t sampleBytes, std::size_t sampleLines) {
+        if (!totalBytes_ || !sampleLines || reserved_) return;
+        reserved_ = true;
+        const double perLine = double(sampleBytes) / double(sampleLines);
+        const auto rows = std::size_t(double(totalBytes_) / perLine * 1.05) + 16;
+        ids_.reserve(rows);
+        for (auto& col : slots_)
+            if (col.numeric) col.values.reserve(rows);
+    }
 
     // Splits one record starting at `p`; returns the position after it, or null when the
     // buffer ends inside it (and more input may follow).
@@ -307,16 +432,11 @@ private:
                 t.textColumns.push_back(header_[c] + " (" + slots_[c].firstText + ")");
             }
         }
+        t.reindex();
         if (options_.rejectDuplicateIds) {
-            std::unordered_map<std::string_view, std::size_t> rows;
-            rows.reserve(t.ids.size());
-            for (std::size_t r = 0; r < t.ids.size(); ++r) {
-                auto [it, inserted] = rows.emplace(t.ids[r], r);
-                if (!inserted)
-                    throw TableError(path_.string() + ": id \"" + t.ids[r] + "\" appears twice (data rows " +
-                                     std::to_string(it->second + 1) + " and " + std::to_string(r + 1) +
-                                     ")");
-            }
+            if (const auto dup = t.index->firstDuplicate())
+                throw TableError(path_.string() + ": id \"" + t.ids[dup->first] + "\" appears twice (data rows " +
+                                 std::to_string(dup->first + 1) + " and " + std::to_string(dup->second + 1) + ")");
         }
         return t;
     }
@@ -336,6 +456,7 @@ private:
     std::vector<char> scratch_;
     std::size_t scratchUsed_ = 0;
     bool haveHeader_ = false;
+    bool reserved_ = false;
     std::vector<std::string> header_;
     int idIndex_ = 0;
     std::vector<Column> slots_;

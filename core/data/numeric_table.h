@@ -3,7 +3,12 @@
 // and label tables. Ids stay strings (`0001234` is not 1234); cells that are empty or
 // `nan`/`NA`/`null`… are missing (NaN). Stored column-major for fast statistics.
 
+#include "data/id_index.h"
+
 #include <cmath>
+#include <memory>
+#include <optional>
+#include <string_view>
 #include <cstddef>
 #include <filesystem>
 #include <stdexcept>
@@ -36,7 +41,14 @@ struct NumericTable {
     /// with the first offending line and cell, e.g. `notes (line 3: "see report")`.
     std::vector<std::string> textColumns;
 
+    /// Index of `ids` (built while reading; rebuild with reindex() after changing ids).
+    std::shared_ptr<const IdIndex> index;
+
     std::size_t rowCount() const { return ids.size(); }
+    void reindex() { index = std::make_shared<IdIndex>(ids); }
+    std::optional<std::uint32_t> findRow(std::string_view id) const {
+        return index ? index->find(id, ids) : IdIndex(ids).find(id, ids);
+    }
     /// Index of a numeric column, or -1.
     int columnIndex(const std::string& name) const;
 };

@@ -1,5 +1,9 @@
 #include "util/sha256.h"
 
+#include <cpuid.h>
+#include <immintrin.h>
+
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -22,7 +26,63 @@ constexpr std::array<std::uint32_t, 64> kRoundConstants = {
 
 constexpr std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
+bool cpuHasShaExtensions() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const bool sse41 = (c >> 19) & 1, ssse3 = (c >> 9) & 1;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return sse41 && ssse3 && ((b >> 29) & 1);
+}
+
+std::atomic<bool> gUseShaExtensions{cpuHasShaExtensions()};
+
+// The x86 SHA extensions (sha256rnds2 does two rounds, sha256msg1/2 the message schedule):
+// ~5x the portable code. The state is kept as ABEF / CDGH, the layout the instructions use.
+__attribute__((target("sha,sse4.1,ssse3"))) void compressShaExtensions(
+    std::uint32_t* state, const std::uint8_t* data, std::size_t blocks) {
+    const __m128i byteSwap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0xB1);
+    __m128i state1 = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4)), 0x1B);
+    __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);  // ABEF
+    state1 = _mm_blend_epi16(state1, tmp, 0xF0);       // CDGH
+    for (; blocks > 0; --blocks, data += 64) {
+        const __m128i saved0 = state0, saved1 = state1;
+        __m128i w[4];
+        for (int g = 0; g < 16; ++g) {
+            __m128i& cur = w[g & 3];
+            if (g < 4)
+                cur = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(data + 16 * g)),
+                                       byteSwap);
+            __m128i msg = _mm_add_epi32(
+                cur, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kRoundConstants[size_t(4 * g)])));
+            state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+            if (g >= 3 && g < 15) {  // words of group g+1 from groups g-3 (after msg1), g-2, g-1, g
+                __m128i& next = w[(g + 1) & 3];
+                next = _mm_add_epi32(next, _mm_alignr_epi8(cur, w[(g + 3) & 3], 4));
+                next = _mm_sha256msg2_epu32(next, cur);
+            }
+            msg = _mm_shuffle_epi32(msg, 0x0E);
+            state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
+            if (g >= 1 && g < 13) w[(g + 3) & 3] = _mm_sha256msg1_epu32(w[(g + 3) & 3], cur);
+        }
+        state0 = _mm_add_epi32(state0, saved0);
+        state1 = _mm_add_epi32(state1, saved1);
+    }
+    tmp = _mm_shuffle_epi32(state0, 0x1B);                // FEBA
+    state1 = _mm_shuffle_epi32(state1, 0xB1);             // DCHG
+    state0 = _mm_blend_epi16(tmp, state1, 0xF0);          // DCBA
+    state1 = _mm_alignr_epi8(state1, tmp, 8);             // HGFE
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(state), state0);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), state1);
+}
+
 }  // namespace
+
+bool setSha256HardwareAcceleration(bool enabled) {
+    const bool available = cpuHasShaExtensions();
+    gUseShaExtensions = enabled && available;
+    return available;
+}
 
 Sha256::Sha256()
     : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c,
@@ -71,6 +131,12 @@ void Sha256::update(const void* data, std::size_t size) {
         if (buffered_ < buffer_.size()) return;
         compress(buffer_.data());
         buffered_ = 0;
+    }
+    if (size >= 64 && gUseShaExtensions.load(std::memory_order_relaxed)) {
+        const std::size_t blocks = size / 64;
+        compressShaExtensions(state_.data(), bytes, blocks);
+        bytes += blocks * 64;
+        size -= blocks * 64;
     }
     for (; size >= 64; bytes += 64, size -= 64) compress(bytes);
     std::memcpy(buffer_.data(), bytes, size);

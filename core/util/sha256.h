@@ -28,6 +28,10 @@ private:
 };
 
 std::string sha256Hex(std::string_view text);
+
+/// Uses the CPU's SHA extensions when `enabled` and present (the default); false turns them
+/// off (tests compare both paths). Returns whether the CPU has them.
+bool setSha256HardwareAcceleration(bool enabled);
 /// Hash of a file's bytes; throws std::runtime_error naming the file when it cannot be read.
 std::string sha256File(const std::filesystem::path& path);
 
