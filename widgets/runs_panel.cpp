@@ -1,5 +1,7 @@
 #include "runs_panel.h"
 
+#include "table_items.h"
+
 #include "runs/run_store.h"
 
 #include <QDateTime>
@@ -14,17 +16,6 @@ const QStringList kColumns = {QObject::tr("ID"),      QObject::tr("Task"),
                               QObject::tr("Name"),    QObject::tr("Status"),
                               QObject::tr("Config"),  QObject::tr("Created"),
                               QObject::tr("Duration"), QObject::tr("Outcome")};
-
-// Sorts numerically on the stored number rather than on the text.
-class NumberItem : public QTableWidgetItem {
-public:
-    NumberItem(const QString& text, double key) : QTableWidgetItem(text) {
-        setData(Qt::UserRole, key);
-    }
-    bool operator<(const QTableWidgetItem& other) const override {
-        return data(Qt::UserRole).toDouble() < other.data(Qt::UserRole).toDouble();
-    }
-};
 
 QColor statusColor(runs::RunStatus s) {
     switch (s) {
@@ -75,7 +66,7 @@ void RunsPanel::refresh() {
     table_->setRowCount(int(records.size()));
     for (int row = 0; row < int(records.size()); ++row) {
         const auto& r = records[size_t(row)];
-        table_->setItem(row, 0, new NumberItem(QString::number(r.id), double(r.id)));
+        table_->setItem(row, 0, new SortKeyItem(QString::number(r.id), double(r.id)));
         table_->setItem(row, 1, new QTableWidgetItem(QString::fromStdString(r.task)));
         table_->setItem(row, 2, new QTableWidgetItem(QString::fromStdString(r.name)));
         auto* status = new QTableWidgetItem(QString::fromStdString(runs::runStatusName(r.status)));
@@ -85,10 +76,10 @@ void RunsPanel::refresh() {
         hash->setToolTip(QString::fromStdString(r.configHash));
         table_->setItem(row, 4, hash);
         const QDateTime created = QDateTime::fromMSecsSinceEpoch(r.createdAtMs);
-        table_->setItem(row, 5, new NumberItem(created.toString("yyyy-MM-dd HH:mm:ss"),
+        table_->setItem(row, 5, new SortKeyItem(created.toString("yyyy-MM-dd HH:mm:ss"),
                                                double(r.createdAtMs)));
         const double seconds = r.finishedAtMs > 0 ? (r.finishedAtMs - r.createdAtMs) / 1000.0 : -1;
-        table_->setItem(row, 6, new NumberItem(seconds < 0 ? QString() :
+        table_->setItem(row, 6, new SortKeyItem(seconds < 0 ? QString() :
                                                    QString::number(seconds, 'f', 1) + " s",
                                                seconds));
         auto* outcome = new QTableWidgetItem(QString::fromStdString(r.outcome));

@@ -1,0 +1,122 @@
+#pragma once
+// The Audit panel: choose (or drop) a baseline and a new predictions table and a categories
+// file, run the audit as a job, and read the result: a PASS/FAIL summary per category, a
+// baseline-vs-new scatter with the identity line and outliers highlighted (hover shows the
+// point, click lists the study's every column), a histogram of differences, exports, and
+// the workspace's audit history.
+
+#include "audit/audit.h"
+#include "jobs/job_pool.h"
+
+#include <QWidget>
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+class QCheckBox;
+class QComboBox;
+class QCustomPlot;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QTableWidget;
+
+namespace lumen::widgets {
+
+class JobEventBridge;
+
+/// One point of the scatter: which study (shared-id index) and which column.
+struct AuditPoint {
+    QString id;
+    QString column;
+    double baseline = 0;
+    double newValue = 0;
+};
+
+class AuditPanel : public QWidget {
+    Q_OBJECT
+public:
+    using Submit = std::function<jobs::JobId(const QString& kind, const QString& title, jobs::JobFunction)>;
+
+    explicit AuditPanel(QWidget* parent = nullptr);
+    ~AuditPanel() override;
+
+    /// How audits are run: `submit` queues a job (the main window's), `bridge` reports its end.
+    void setJobRunner(Submit submit, JobEventBridge* bridge);
+    /// Where audits are recorded and the history read from ("" = none).
+    void setDatabase(const QString& runDatabase);
+    void setInputs(const QString& baseline, const QString& newFile, const QString& categories = {});
+
+    /// Starts the audit of the current inputs as a job; false (with the reason shown) if the
+    /// inputs are incomplete or no runner is set.
+    bool runAudit();
+    void setResult(std::shared_ptr<const audit::AuditResult> result);
+    std::shared_ptr<const audit::AuditResult> result() const { return result_; }
+
+    /// Shows the category's points (0 = overall, i = category i-1) in the scatter and histogram.
+    void showCategory(int index);
+    int pointCount() const;      ///< points in the scatter now
+    int outlierCount() const;    ///< of which beyond the tolerance
+    /// The point drawn under `pixel` (within a few pixels), if any.
+    std::optional<AuditPoint> pointAt(const QPoint& pixel) const;
+    QPoint pixelOf(double baseline, double newValue) const;
+    /// Lists every column of `id` side by side (baseline, new, diff) and emits studySelected.
+    void selectStudy(const QString& id);
+    QString selectedStudy() const { return selectedStudy_; }
+    void refreshHistory();
+    QString statusText() const;
+
+    QTableWidget* summaryTable() const { return summary_; }
+    QTableWidget* studyTable() const { return study_; }
+    QTableWidget* historyTable() const { return history_; }
+    QCustomPlot* scatterPlot() const { return scatter_; }
+    QCustomPlot* histogramPlot() const { return histogram_; }
+    QComboBox* categoryBox() const { return categoryBox_; }
+    QPushButton* runButton() const { return runButton_; }
+
+signals:
+    void studySelected(const QString& id);
+    void auditFinished(bool pass);
+
+protected:
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
+    bool eventFilter(QObject* watched, QEvent* event) override;
+
+private:
+    struct Points;
+    void buildUi();
+    void fillSummary();
+    void rebuildIndex();
+    void saveReport();
+    void setStatus(const QString& text, const QColor& color);
+
+    QLineEdit* baselineEdit_;
+    QLineEdit* newEdit_;
+    QLineEdit* categoriesEdit_;
+    QLineEdit* stageEdit_;
+    QDoubleSpinBox* maxMae_;
+    QDoubleSpinBox* minCorr_;
+    QDoubleSpinBox* tolerance_;
+    QPushButton* runButton_;
+    QLabel* status_;
+    QTableWidget* summary_;
+    QComboBox* categoryBox_;
+    QCustomPlot* scatter_;
+    QCustomPlot* histogram_;
+    QTableWidget* study_;
+    QTableWidget* history_;
+
+    Submit submit_;
+    JobEventBridge* bridge_ = nullptr;
+    QString database_;
+    jobs::JobId runningJob_ = 0;
+    std::shared_ptr<std::shared_ptr<const audit::AuditResult>> pending_;
+    std::shared_ptr<const audit::AuditResult> result_;
+    std::unique_ptr<Points> points_;
+    QString selectedStudy_;
+};
+
+}  // namespace lumen::widgets
