@@ -11,13 +11,16 @@ namespace {
 
 // SplitMix64: tiny, fully specified, so resamples are identical on every platform (the
 // standard library's distributions are not).
+std::uint64_t mix(std::uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
 struct SplitMix64 {
     std::uint64_t state;
     std::uint64_t next() {
-        std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        return z ^ (z >> 31);
+        return mix(state += 0x9E3779B97F4A7C15ULL);
     }
     // Unbiased integer in [0, n) (Lemire's multiply-and-reject).
     std::uint64_t below(std::uint64_t n) {
@@ -37,7 +40,9 @@ struct SplitMix64 {
 }  // namespace
 
 std::vector<std::size_t> bootstrapRows(std::size_t n, std::uint64_t seed, int index) {
-    SplitMix64 rng{seed * 0x2545F4914F6CDD1DULL + std::uint64_t(index) * 0x9E3779B97F4A7C15ULL + 1};
+    // Each resample's stream starts from a hash of (seed, index): seeding with seed + index
+    // would make resample b the stream of resample 0 shifted by b draws.
+    SplitMix64 rng{mix(mix(seed + 0x9E3779B97F4A7C15ULL) ^ (std::uint64_t(index) * 0xD6E8FEB86659FD93ULL + 1))};
     std::vector<std::size_t> rows(n);
     for (auto& r : rows) r = std::size_t(rng.below(n));
     return rows;
