@@ -48,5 +48,6 @@ struct Command {
 Command envCommand();
 Command configCommand();
 Command demoCommand();
+Command metricsCommand();
 
 }  // namespace lumen::cli

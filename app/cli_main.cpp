@@ -51,7 +51,7 @@ namespace {
 using namespace lumen::cli;
 
 std::vector<Command> commands() {
-    return {envCommand(), configCommand(), demoCommand()};
+    return {envCommand(), configCommand(), demoCommand(), metricsCommand()};
 }
 
 std::string topUsage() {
