@@ -49,5 +49,6 @@ Command envCommand();
 Command configCommand();
 Command demoCommand();
 Command auditCommand();
+Command metricsCommand();
 
 }  // namespace lumen::cli

@@ -51,7 +51,7 @@ namespace {
 using namespace lumen::cli;
 
 std::vector<Command> commands() {
-    return {envCommand(), configCommand(), demoCommand(), auditCommand()};
+    return {envCommand(), configCommand(), demoCommand(), auditCommand(), metricsCommand()};
 }
 
 std::string topUsage() {

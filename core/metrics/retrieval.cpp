@@ -1,0 +1,96 @@
+#include "metrics/retrieval.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace lumen::metrics {
+namespace {
+
+RetrievalDirection direction(const std::vector<std::vector<double>>& s, bool rowsAreQueries,
+                             const std::vector<int>& ks) {
+    const std::size_t n = s.size();
+    RetrievalDirection d;
+    d.ranks.resize(n);
+    for (std::size_t q = 0; q < n; ++q) {
+        const double match = s[q][q];
+        std::size_t rank = 1;
+        for (std::size_t j = 0; j < n; ++j) {
+            if (j == q) continue;
+            const double v = rowsAreQueries ? s[q][j] : s[j][q];
+            if (v >= match) ++rank;
+        }
+        d.ranks[q] = rank;
+    }
+    for (int k : ks) {
+        std::size_t hits = 0;
+        for (auto r : d.ranks) hits += r <= std::size_t(k);
+        d.recallAtK[k] = double(hits) / double(n);
+    }
+    std::vector<std::size_t> sorted = d.ranks;
+    std::sort(sorted.begin(), sorted.end());
+    d.medianRank = n % 2 ? double(sorted[n / 2]) : 0.5 * double(sorted[n / 2 - 1] + sorted[n / 2]);
+    return d;
+}
+
+}  // namespace
+
+RetrievalReport evaluateRetrieval(const std::vector<std::vector<double>>& similarity, const std::vector<int>& ks) {
+    const std::size_t n = similarity.size();
+    if (n == 0) throw std::invalid_argument("retrieval needs at least one pair");
+    for (std::size_t i = 0; i < n; ++i) {
+        if (similarity[i].size() != n)
+            throw std::invalid_argument("similarity row " + std::to_string(i) + " has " +
+                                        std::to_string(similarity[i].size()) + " entries, expected " +
+                                        std::to_string(n));
+        for (double v : similarity[i])
+            if (std::isnan(v)) throw std::invalid_argument("similarity row " + std::to_string(i) + " holds NaN");
+    }
+    for (int k : ks)
+        if (k < 1) throw std::invalid_argument("Recall@K needs K >= 1");
+    RetrievalReport r;
+    r.n = n;
+    r.aToB = direction(similarity, true, ks);
+    r.bToA = direction(similarity, false, ks);
+    double sum = 0;
+    for (std::size_t i = 0; i < n; ++i) sum += similarity[i][i];
+    r.meanAlignment = sum / double(n);
+    return r;
+}
+
+RetrievalReport evaluateEmbeddings(const std::vector<std::vector<double>>& a,
+                                   const std::vector<std::vector<double>>& b, const std::vector<int>& ks) {
+    if (a.size() != b.size())
+        throw std::invalid_argument("embedding sets differ in count (" + std::to_string(a.size()) + " vs " +
+                                    std::to_string(b.size()) + ")");
+    auto normalised = [](const std::vector<std::vector<double>>& m, const char* side) {
+        std::vector<std::vector<double>> out = m;
+        for (std::size_t i = 0; i < out.size(); ++i) {
+            if (out[i].size() != m[0].size())
+                throw std::invalid_argument(std::string("embedding ") + side + "[" + std::to_string(i) +
+                                            "] differs in dimension");
+            double norm = 0;
+            for (double v : out[i]) norm += v * v;
+            norm = std::sqrt(norm);
+            if (!(norm > 0))
+                throw std::invalid_argument(std::string("embedding ") + side + "[" + std::to_string(i) +
+                                            "] has zero or NaN norm");
+            for (double& v : out[i]) v /= norm;
+        }
+        return out;
+    };
+    if (a.empty()) throw std::invalid_argument("retrieval needs at least one pair");
+    const auto na = normalised(a, "A"), nb = normalised(b, "B");
+    if (na[0].size() != nb[0].size()) throw std::invalid_argument("embedding sets differ in dimension");
+    std::vector<std::vector<double>> s(a.size(), std::vector<double>(a.size()));
+    for (std::size_t i = 0; i < a.size(); ++i)
+        for (std::size_t j = 0; j < a.size(); ++j) {
+            double dot = 0;
+            for (std::size_t k = 0; k < na[i].size(); ++k) dot += na[i][k] * nb[j][k];
+            s[i][j] = dot;
+        }
+    return evaluateRetrieval(s, ks);
+}
+
+}  // namespace lumen::metrics

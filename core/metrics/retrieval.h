@@ -1,0 +1,33 @@
+#pragma once
+// Cross-modal retrieval metrics for the contrastive task (docs/metrics.md). Item i of side A
+// matches item i of side B. A tie with the match counts against it: rank = 1 + the number
+// of other items scoring >= the match.
+
+#include <cstddef>
+#include <map>
+#include <vector>
+
+namespace lumen::metrics {
+
+struct RetrievalDirection {
+    std::map<int, double> recallAtK;  ///< K -> fraction of queries whose match ranks <= K
+    double medianRank = 0;            ///< 1-based; mean of the middle two for an even count
+    std::vector<std::size_t> ranks;   ///< per query, 1-based
+};
+
+struct RetrievalReport {
+    RetrievalDirection aToB, bToA;  ///< queries from A searching B, and the reverse
+    double meanAlignment = 0;       ///< mean similarity of matched pairs (cosine for embeddings)
+    std::size_t n = 0;
+};
+
+/// From a square similarity matrix `similarity[a][b]`.
+RetrievalReport evaluateRetrieval(const std::vector<std::vector<double>>& similarity,
+                                  const std::vector<int>& ks = {1, 5, 10});
+
+/// From two embedding sets of equal count and dimension (rows are items): cosine similarity.
+RetrievalReport evaluateEmbeddings(const std::vector<std::vector<double>>& a,
+                                   const std::vector<std::vector<double>>& b,
+                                   const std::vector<int>& ks = {1, 5, 10});
+
+}  // namespace lumen::metrics

@@ -1,0 +1,125 @@
+// Qt Test suite for core/metrics retrieval, captioning and localization: hand-computed small
+// cases and numpy for the embedding similarities.
+#include "metrics/captioning.h"
+#include "metrics/localization.h"
+#include "metrics/retrieval.h"
+
+#include "python_reference.h"
+#include "test_support.h"
+
+#include <cmath>
+#include <random>
+
+using namespace lumen::metrics;
+using nlohmann::json;
+
+class TestOtherMetrics : public QObject {
+    Q_OBJECT
+private slots:
+    void retrievalHandComputed() {
+        // Row 0: match best (rank 1). Row 1: one other scores higher (rank 2). Row 2: a tie with
+        // the match counts against it (rank 2).
+        const std::vector<std::vector<double>> s = {{0.9, 0.1, 0.2}, {0.8, 0.5, 0.1}, {0.3, 0.7, 0.7}};
+        const RetrievalReport r = evaluateRetrieval(s, {1, 2});
+        QCOMPARE(r.aToB.ranks, (std::vector<std::size_t>{1, 2, 2}));
+        // Columns as queries: col 0 [0.9, 0.8, 0.3] -> 1; col 1 [0.1, 0.5, 0.7] -> 2; col 2 [0.2, 0.1, 0.7] -> 1.
+        QCOMPARE(r.bToA.ranks, (std::vector<std::size_t>{1, 2, 1}));
+        QCOMPARE(r.aToB.recallAtK.at(1), 1.0 / 3);
+        QCOMPARE(r.aToB.recallAtK.at(2), 1.0);
+        QCOMPARE(r.bToA.recallAtK.at(1), 2.0 / 3);
+        QCOMPARE(r.aToB.medianRank, 2.0);
+        QCOMPARE(r.bToA.medianRank, 1.0);
+        QVERIFY(std::abs(r.meanAlignment - (0.9 + 0.5 + 0.7) / 3) < 1e-15);
+        QVERIFY_THROWS_EXCEPTION(std::invalid_argument, evaluateRetrieval({{1, 2}}));
+    }
+
+    void embeddingsMatchNumpy() {
+        std::mt19937_64 rng(4);
+        std::normal_distribution<double> g(0, 1);
+        const std::size_t n = 40, dim = 8;
+        std::vector<std::vector<double>> a(n, std::vector<double>(dim)), b = a;
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t k = 0; k < dim; ++k) {
+                a[i][k] = g(rng);
+                b[i][k] = a[i][k] + 1.2 * g(rng);  // noisy partner
+            }
+        const RetrievalReport r = evaluateEmbeddings(a, b);
+        json ref;
+        try {
+            ref = lumen::testing::runPythonReference(R"(
+A = np.array(inp['a']); B = np.array(inp['b'])
+A = A / np.linalg.norm(A, axis=1, keepdims=True); B = B / np.linalg.norm(B, axis=1, keepdims=True)
+S = A @ B.T; d = np.diag(S)
+ra = 1 + (S >= d[:, None]).sum(axis=1) - 1
+rb = 1 + (S >= d[None, :]).sum(axis=0) - 1
+result['ra'] = ra; result['rb'] = rb; result['align'] = d.mean()
+result['r_at'] = [[float((ra <= k).mean()), float((rb <= k).mean())] for k in (1, 5, 10)]
+result['med'] = [float(np.median(ra)), float(np.median(rb))]
+)",
+                                                     {{"a", a}, {"b", b}});
+        } catch (const std::exception& e) {
+            QFAIL(e.what());
+        }
+        QCOMPARE(r.aToB.ranks, ref["ra"].get<std::vector<std::size_t>>());
+        QCOMPARE(r.bToA.ranks, ref["rb"].get<std::vector<std::size_t>>());
+        QVERIFY(std::abs(r.meanAlignment - ref["align"].get<double>()) < 1e-12);
+        const int ks[] = {1, 5, 10};
+        for (int i = 0; i < 3; ++i) {
+            QCOMPARE(r.aToB.recallAtK.at(ks[i]), ref["r_at"][i][0].get<double>());
+            QCOMPARE(r.bToA.recallAtK.at(ks[i]), ref["r_at"][i][1].get<double>());
+        }
+        QCOMPARE(r.aToB.medianRank, ref["med"][0].get<double>());
+        QCOMPARE(r.bToA.medianRank, ref["med"][1].get<double>());
+        QVERIFY(r.aToB.recallAtK.at(10) > r.aToB.recallAtK.at(1));  // the data has signal
+    }
+
+    void bleuAndRougeHandComputed() {
+        const Tokens cand = tokenize("The cat sat on the mat."), ref = tokenize("the cat is on the mat");
+        QCOMPARE(cand, (Tokens{"the", "cat", "sat", "on", "the", "mat"}));
+        // Clipped n-gram matches 5/6, 3/5, 1/4, 0/3; add-one on n >= 2: 4/6, 2/5, 1/4.
+        const double expected = std::pow(5.0 / 6 * 4.0 / 6 * 2.0 / 5 * 1.0 / 4, 0.25);
+        QVERIFY(std::abs(bleu4(cand, {ref}) - expected) < 1e-15);
+        QVERIFY(std::abs(rougeL(cand, {ref}) - 5.0 / 6) < 1e-15);  // LCS "the cat on the mat"
+        // Short candidate: precisions 1, brevity penalty exp(1 - 6/2); ROUGE-L P=1, R=1/3.
+        const Tokens shortCand = {"the", "cat"};
+        QVERIFY(std::abs(bleu4(shortCand, {ref}) - std::exp(-2.0)) < 1e-15);
+        QVERIFY(std::abs(rougeL(shortCand, {ref}) - 0.5) < 1e-15);
+        QCOMPARE(bleu4(Tokens{"dog"}, {ref}), 0.0);
+        QCOMPARE(bleu4(ref, {ref}), 1.0);
+        // Two references: counts clipped by the max over references, closest length (4 vs 6 for a 5-token candidate: tie -> 4).
+        const Tokens c5 = {"a", "b", "c", "d", "e"};
+        const double twoRefs = bleu4(c5, {{"a", "b", "c", "d"}, {"x", "y", "z", "w", "v", "u"}});
+        const double expected2 = std::pow(4.0 / 5 * 4.0 / 5 * 3.0 / 4 * 2.0 / 3, 0.25);  // BP = 1 (5 >= 4)
+        QVERIFY(std::abs(twoRefs - expected2) < 1e-15);
+        const auto scores = evaluateCaptions({"The cat sat on the mat.", "the cat"},
+                                             {{"the cat is on the mat"}, {"the cat is on the mat"}});
+        QVERIFY(std::abs(scores.bleu4 - (expected + std::exp(-2.0)) / 2) < 1e-15);
+        QVERIFY(std::abs(scores.rougeL - (5.0 / 6 + 0.5) / 2) < 1e-15);
+    }
+
+    void iouAndMapHandComputed() {
+        QVERIFY(std::abs(iou({0, 0, 2, 2}, {1, 1, 3, 3}) - 1.0 / 7) < 1e-15);
+        QCOMPARE(iou({0, 0, 1, 1}, {2, 2, 3, 3}), 0.0);
+        QCOMPARE(iou({0, 0, 1, 1}, {0, 0, 1, 1}), 1.0);
+        const std::vector<GroundTruthBox> truth = {{"img1", "nodule", {0, 0, 10, 10}},
+                                                   {"img2", "nodule", {0, 0, 10, 10}},
+                                                   {"img3", "mass", {0, 0, 4, 4}}};
+        const std::vector<DetectedBox> dets = {{"img1", "nodule", 0.9, {0, 0, 10, 10}},  // TP
+                                               {"img1", "nodule", 0.8, {0, 0, 10, 10}},  // duplicate: FP
+                                               {"img2", "nodule", 0.7, {0, 0, 10, 7}},   // IoU 0.7
+                                               {"img2", "nodule", 0.6, {5, 0, 15, 10}},  // IoU 1/3: FP
+                                               {"img9", "other", 0.5, {0, 0, 1, 1}}};    // no ground truth: left out
+        // IoU 0.5: P/R = (1, .5) (.5, .5) (2/3, 1) (.5, 1); envelope area .5*1 + .5*2/3.
+        const auto at50 = evaluateDetections(truth, dets, 0.5);
+        QCOMPARE(at50.labels, (std::vector<std::string>{"mass", "nodule"}));
+        QCOMPARE(at50.averagePrecision[0], 0.0);
+        QVERIFY(std::abs(at50.averagePrecision[1] - (0.5 + 0.5 * 2.0 / 3)) < 1e-15);
+        QVERIFY(std::abs(at50.meanAveragePrecision - (0.5 + 0.5 * 2.0 / 3) / 2) < 1e-15);
+        // IoU 0.75: only the first detection is a TP: AP = 0.5.
+        const auto at75 = evaluateDetections(truth, dets, 0.75);
+        QVERIFY(std::abs(at75.averagePrecision[1] - 0.5) < 1e-15);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestOtherMetrics)
+#include "test_other_metrics.moc"
