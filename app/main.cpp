@@ -1,6 +1,7 @@
 // lumen: the GUI. Options: --workspace DIR, --demo, --screenshot FILE, --plugin-dir DIR.
 #include "main_window.h"
 
+#include "audit_panel.h"
 #include "jobs_panel.h"
 
 #include <QApplication>
@@ -69,9 +70,12 @@ int main(int argc, char** argv) {
                                     "folder and open it.");
     QCommandLineOption screenshot("screenshot", "Once the window has settled, save it as a PNG "
                                                 "to FILE and exit.", "FILE");
+    QCommandLineOption page("show", "Bring PAGE to the front: workspace, audit or metrics.", "PAGE");
+    QCommandLineOption runAudit("run-audit", "Run the audit of the inputs already set (the demo's pair "
+                                             "with --demo) once the window is up.");
     QCommandLineOption pluginDir("plugin-dir", "Also load task plugins from DIR (repeatable).",
                                  "DIR");
-    parser.addOptions({workspace, demo, screenshot, pluginDir});
+    parser.addOptions({workspace, demo, screenshot, pluginDir, page, runAudit});
     parser.process(app);
 
     lumen::app::MainWindow window;
@@ -86,6 +90,21 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "lumen: %s\n", qPrintable(error));
             if (parser.isSet(screenshot)) return 2;
         }
+    }
+    if (parser.isSet(page) && !window.showPage(parser.value(page))) {
+        std::fprintf(stderr, "lumen: --show: unknown page \"%s\" (workspace, audit, metrics)\n",
+                     qPrintable(parser.value(page)));
+        return 2;
+    }
+    if (parser.isSet(runAudit)) {
+        // Once the jobs already under way (the demo's creation) are done.
+        auto* wait = new QTimer(&window);
+        QObject::connect(wait, &QTimer::timeout, &window, [&window, wait] {
+            if (window.runningJobs() > 0) return;
+            wait->stop();
+            window.auditPanel()->runAudit();
+        });
+        wait->start(50);
     }
     if (parser.isSet(screenshot))
         scheduleScreenshot(&window, QFileInfo(parser.value(screenshot)).absoluteFilePath());

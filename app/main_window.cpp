@@ -7,9 +7,11 @@
 #include "runs/run_store.h"
 #include "util/sha256.h"
 
+#include "audit_panel.h"
 #include "job_event_bridge.h"
 #include "jobs_panel.h"
 #include "log_panel.h"
+#include "metrics_panel.h"
 #include "runs_panel.h"
 #include "workspace_view.h"
 
@@ -27,6 +29,10 @@
 #include <QSettings>
 #include <QStandardPaths>
 #include <QStatusBar>
+#include <QTabWidget>
+#include <QHBoxLayout>
+#include <QLineEdit>
+#include <QPushButton>
 #include <QTimer>
 #include <QVBoxLayout>
 
@@ -49,14 +55,28 @@ QDockWidget* makeDock(QMainWindow* window, const QString& title, const QString& 
 
 MainWindow::MainWindow(QWidget* parent)
     : QMainWindow(parent), bridge_(new widgets::JobEventBridge(this)),
-      workspaceView_(new widgets::WorkspaceView), jobsPanel_(new widgets::JobsPanel),
+      workspaceView_(new widgets::WorkspaceView), auditPanel_(new widgets::AuditPanel),
+      metricsPanel_(new widgets::MetricsPanel), pages_(new QTabWidget), jobsPanel_(new widgets::JobsPanel),
       runsPanel_(new widgets::RunsPanel), logPanel_(new widgets::LogPanel),
       workspaceLabel_(new QLabel), jobsLabel_(new QLabel),
       pool_(std::make_unique<jobs::JobPool>(std::max(2u, std::thread::hardware_concurrency()))) {
     setObjectName("lumenMainWindow");
     setWindowTitle(tr("Lumen"));
     loader_ = std::make_unique<plugin::PluginLoader>(registry_);
-    setCentralWidget(workspaceView_);
+    pages_->setObjectName("pages");
+    pages_->setDocumentMode(true);
+    pages_->addTab(workspaceView_, tr("Workspace"));
+    pages_->addTab(auditPanel_, tr("Audit"));
+    pages_->addTab(buildMetricsPage(), tr("Metrics"));
+    setCentralWidget(pages_);
+    auditPanel_->setJobRunner(
+        [this](const QString& kind, const QString& title, jobs::JobFunction work) {
+            return submitJob(kind, title, std::move(work));
+        },
+        bridge_);
+    connect(auditPanel_, &widgets::AuditPanel::studySelected, this, [this](const QString& id) {
+        logPanel_->append(1, tr("audit"), tr("study %1 selected").arg(id));
+    });
 
     auto* jobsDock = makeDock(this, tr("Jobs"), "jobsDock", jobsPanel_, Qt::BottomDockWidgetArea);
     auto* runsDock = makeDock(this, tr("Runs"), "runsDock", runsPanel_, Qt::RightDockWidgetArea);
@@ -175,6 +195,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         runsPanel_->setStore(nullptr);
         store_ = std::move(store);
         workspacePath_ = QString::fromStdString(ws.root.string());
+        auditPanel_->setDatabase(QString::fromStdString(ws.database().string()));
     } catch (const std::exception& e) {
         const QString message = QString::fromUtf8(e.what());
         logPanel_->append(3, tr("workspace"), message);
@@ -208,6 +229,9 @@ void MainWindow::openDemoWorkspace() {
         QMessageBox::warning(this, tr("Demo workspace"), error);
         return;
     }
+    // The demo's predictions pair is ready to audit.
+    auditPanel_->setInputs(dir + "/predictions/baseline.csv", dir + "/predictions/new.csv",
+                           dir + "/predictions/categories.yaml");
     if (demo::isDemoWorkspace(dir.toStdString())) return;
 
     // Generate it as a job, recorded as a run like any other work in the workspace.
@@ -248,6 +272,51 @@ jobs::JobId MainWindow::submitJob(const QString& kind, const QString& title,
     jobsPanel_->addJob(id, kind, title);
     logPanel_->append(1, tr("job %1").arg(id), tr("queued: %1").arg(title));
     return id;
+}
+
+bool MainWindow::showPage(const QString& name) {
+    const QStringList names = {"workspace", "audit", "metrics"};
+    const int index = int(names.indexOf(name.toLower()));
+    if (index < 0) return false;
+    pages_->setCurrentIndex(index);
+    return true;
+}
+
+QWidget* MainWindow::buildMetricsPage() {
+    auto* page = new QWidget;
+    auto* layout = new QVBoxLayout(page);
+    auto* bar = new QHBoxLayout;
+    auto* labels = new QLineEdit;
+    labels->setObjectName("metricsLabels");
+    labels->setPlaceholderText(tr("labels CSV (id + one 0/1 column per label)"));
+    auto* preds = new QLineEdit;
+    preds->setObjectName("metricsPredictions");
+    preds->setPlaceholderText(tr("predictions CSV (id + one probability column per label)"));
+    auto browse = [this](QLineEdit* edit) {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Choose a CSV file"), edit->text(), tr("CSV files (*.csv)"));
+        if (!f.isEmpty()) edit->setText(f);
+    };
+    auto* browseLabels = new QPushButton(tr("Labels…"));
+    auto* browsePreds = new QPushButton(tr("Predictions…"));
+    auto* load = new QPushButton(tr("Show metrics"));
+    load->setObjectName("metricsLoad");
+    connect(browseLabels, &QPushButton::clicked, this, [=, this] { browse(labels); });
+    connect(browsePreds, &QPushButton::clicked, this, [=, this] { browse(preds); });
+    connect(load, &QPushButton::clicked, this, [=, this] {
+        QString error;
+        if (!metricsPanel_->loadCsv(labels->text().trimmed(), preds->text().trimmed(), &error)) {
+            logPanel_->append(3, tr("metrics"), error);
+            QMessageBox::warning(this, tr("Metrics"), error);
+        }
+    });
+    bar->addWidget(labels, 1);
+    bar->addWidget(browseLabels);
+    bar->addWidget(preds, 1);
+    bar->addWidget(browsePreds);
+    bar->addWidget(load);
+    layout->addLayout(bar);
+    layout->addWidget(metricsPanel_, 1);
+    return page;
 }
 
 int MainWindow::runningJobs() const { return jobsPanel_->runningCount(); }

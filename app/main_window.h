@@ -13,6 +13,7 @@
 
 class QLabel;
 class QMenu;
+class QTabWidget;
 
 namespace lumen::runs { class RunStore; }
 
@@ -20,6 +21,8 @@ namespace lumen::widgets {
 class JobEventBridge;
 class JobsPanel;
 class LogPanel;
+class AuditPanel;
+class MetricsPanel;
 class RunsPanel;
 class WorkspaceView;
 }  // namespace lumen::widgets
@@ -52,6 +55,10 @@ public:
     widgets::RunsPanel* runsPanel() const { return runsPanel_; }
     widgets::LogPanel* logPanel() const { return logPanel_; }
     widgets::WorkspaceView* workspaceView() const { return workspaceView_; }
+    widgets::AuditPanel* auditPanel() const { return auditPanel_; }
+    widgets::MetricsPanel* metricsPanel() const { return metricsPanel_; }
+    /// Brings a central page to the front: "workspace", "audit" or "metrics"; false if unknown.
+    bool showPage(const QString& name);
     jobs::JobPool& pool() { return *pool_; }
     const plugin::Registry& registry() const { return registry_; }
 
@@ -69,6 +76,7 @@ private:
     void updateStatus();
     void chooseWorkspace(bool create);
     void showEnvironment();
+    QWidget* buildMetricsPage();
     void restoreLayout();
     void resetLayout();
 
@@ -80,6 +88,9 @@ private:
 
     widgets::JobEventBridge* bridge_;
     widgets::WorkspaceView* workspaceView_;
+    widgets::AuditPanel* auditPanel_;
+    widgets::MetricsPanel* metricsPanel_;
+    QTabWidget* pages_;
     widgets::JobsPanel* jobsPanel_;
     widgets::RunsPanel* runsPanel_;
     widgets::LogPanel* logPanel_;

@@ -117,6 +117,7 @@ private:
     std::shared_ptr<const audit::AuditResult> result_;
     std::unique_ptr<Points> points_;
     QString selectedStudy_;
+    QPoint pressedAt_;
 };
 
 }  // namespace lumen::widgets

@@ -1,0 +1,167 @@
+// Qt Test suite for the Audit panel, driven as a user would: inputs, Run, the summary, the
+// scatter (hover and click on a known point), the study list, the histogram, the history.
+#include "audit_panel.h"
+#include "job_event_bridge.h"
+
+#include "demo/demo_workspace.h"
+#include "jobs/job_pool.h"
+
+#include "test_support.h"
+
+#include <qcustomplot.h>
+
+#include <QComboBox>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QTableWidget>
+#include <QTemporaryDir>
+
+using namespace lumen;
+
+class TestAuditPanel : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    QString demo_;
+
+private slots:
+    void initTestCase() {
+        demo_ = dir_.filePath("demo");
+        demo::DemoOptions o;
+        o.chestImages = 4;
+        o.ctVolumes = 1;
+        o.angioStudies = 2;
+        demo::createDemoWorkspace(demo_.toStdString(), o);
+    }
+
+    void runsTheDemoAuditAndShowsIt() {
+        jobs::JobPool pool(2);
+        widgets::JobEventBridge bridge;
+        widgets::AuditPanel panel;
+        panel.resize(1400, 800);
+        panel.setJobRunner([&](const QString& kind, const QString& title, jobs::JobFunction work) {
+            return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
+        }, &bridge);
+        panel.setDatabase(dir_.filePath("lumen.db"));
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+
+        panel.findChild<QLineEdit*>("baselineEdit")->setText(demo_ + "/predictions/baseline.csv");
+        panel.findChild<QLineEdit*>("newEdit")->setText(demo_ + "/predictions/new.csv");
+        panel.findChild<QLineEdit*>("categoriesEdit")->setText(demo_ + "/predictions/categories.yaml");
+        QTest::keyClicks(panel.findChild<QLineEdit*>("stageEdit"), "first rerun");
+        QSignalSpy finished(&panel, &widgets::AuditPanel::auditFinished);
+        QTest::mouseClick(panel.runButton(), Qt::LeftButton);
+        QVERIFY(finished.wait(30000));
+        QCOMPARE(finished.at(0).at(0).toBool(), true);
+        QVERIFY2(panel.statusText().startsWith("PASS — 5 of 5 categories pass"), qPrintable(panel.statusText()));
+
+        // Summary: five categories + overall, all PASS, on green.
+        QTableWidget* summary = panel.summaryTable();
+        QCOMPARE(summary->rowCount(), 6);
+        const auto& report = panel.result()->report;
+        for (int row = 0; row < 6; ++row) {
+            QCOMPARE(summary->item(row, 7)->text(), QString("PASS"));
+            QCOMPARE(summary->item(row, 0)->background().color(), QColor(0xd4, 0xf4, 0xdc));
+        }
+        int overallRow = -1;
+        for (int row = 0; row < 6; ++row)
+            if (summary->item(row, 0)->text() == "OVERALL") overallRow = row;
+        QVERIFY(overallRow >= 0);
+        QCOMPARE(summary->item(overallRow, 2)->text(), QString::number(report.overall.n));
+        QCOMPARE(summary->item(overallRow, 3)->text(), QString::number(report.overall.mae, 'f', 6));
+        // Sorting by MAE puts the smallest first.
+        summary->sortItems(3, Qt::AscendingOrder);
+        QVERIFY(summary->item(0, 3)->text().toDouble() <= summary->item(5, 3)->text().toDouble());
+
+        // Overall scatter: every value pair is a point.
+        QCOMPARE(panel.pointCount(), int(report.overall.n));
+        // The stenosis category: 18 columns, its pairs only; beyond ±0.1 are the outliers.
+        panel.categoryBox()->setCurrentIndex(1);
+        const auto& stenosis = report.categories[0];
+        QCOMPARE(panel.pointCount(), int(stenosis.n));
+        QVERIFY(panel.outlierCount() > 0);
+        auto* bars = qobject_cast<QCPBars*>(panel.histogramPlot()->plottable(0));
+        double total = 0;
+        for (auto it = bars->data()->constBegin(); it != bars->data()->constEnd(); ++it) total += it->value;
+        QCOMPARE(total, double(stenosis.n));
+
+        // Zoom onto the largest difference, hover it, click it.
+        const auto& r = *panel.result();
+        const auto rb = *r.baseline->findRow(stenosis.maxDiffId);
+        const auto rn = *r.newer->findRow(stenosis.maxDiffId);
+        const double x = r.baseline->values[size_t(r.baseline->columnIndex(stenosis.maxDiffColumn))][rb];
+        const double y = r.newer->values[size_t(r.newer->columnIndex(stenosis.maxDiffColumn))][rn];
+        QCustomPlot* scatter = panel.scatterPlot();
+        scatter->xAxis->setRange(x - 0.02, x + 0.02);
+        scatter->yAxis->setRange(y - 0.02, y + 0.02);
+        scatter->replot();
+        const QPoint pixel = panel.pixelOf(x, y);
+        const auto hovered = panel.pointAt(pixel + QPoint(2, 1));  // within the hover radius
+        QVERIFY(hovered.has_value());
+        QCOMPARE(hovered->id.toStdString(), stenosis.maxDiffId);
+        QCOMPARE(hovered->column.toStdString(), stenosis.maxDiffColumn);
+        QCOMPARE(hovered->baseline, x);
+        QVERIFY(!panel.pointAt(pixel + QPoint(40, 40)).has_value());  // empty space
+
+        QSignalSpy selected(&panel, &widgets::AuditPanel::studySelected);
+        QTest::mouseClick(scatter, Qt::LeftButton, {}, pixel);
+        QCOMPARE(selected.count(), 1);
+        QCOMPARE(selected.at(0).at(0).toString().toStdString(), stenosis.maxDiffId);
+        QTableWidget* study = panel.studyTable();
+        QCOMPARE(study->rowCount(), 90);
+        QCOMPARE(study->item(0, 0)->text().toStdString(), stenosis.maxDiffColumn);  // largest |diff| first
+        QCOMPARE(study->item(0, 1)->text(), QString::number(x, 'f', 6));
+        QCOMPARE(study->item(0, 2)->text(), QString::number(y, 'f', 6));
+
+        // History: one audit recorded under its stage name; a second one adds a row.
+        QCOMPARE(panel.historyTable()->rowCount(), 1);
+        QCOMPARE(panel.historyTable()->item(0, 0)->text(), QString("first rerun"));
+        QVERIFY(panel.runAudit());
+        QVERIFY(finished.wait(30000));
+        QCOMPARE(panel.historyTable()->rowCount(), 2);
+
+        if (const QByteArray out = qgetenv("LUMEN_SCREENSHOT_DIR"); !out.isEmpty()) {
+            panel.categoryBox()->setCurrentIndex(1);
+            panel.selectStudy(QString::fromStdString(stenosis.maxDiffId));
+            panel.grab().save(QString::fromUtf8(out) + "/audit_panel.png");
+        }
+    }
+
+    void failuresAreShownNotThrown() {
+        jobs::JobPool pool(1);
+        widgets::JobEventBridge bridge;
+        widgets::AuditPanel panel;
+        panel.setJobRunner([&](const QString& kind, const QString& title, jobs::JobFunction work) {
+            return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
+        }, &bridge);
+        QVERIFY(!panel.runAudit());  // no inputs yet
+        QVERIFY(panel.statusText().contains("Choose both"));
+        panel.setInputs(demo_ + "/predictions/baseline.csv", dir_.filePath("missing.csv"));
+        QVERIFY(panel.runAudit());
+        QTRY_VERIFY_WITH_TIMEOUT(panel.statusText().startsWith("Audit failed"), 20000);
+        QVERIFY2(panel.statusText().contains("missing.csv"), qPrintable(panel.statusText()));
+        QVERIFY(panel.runButton()->isEnabled());
+        QVERIFY(!panel.result());
+    }
+
+    void dropFillsTheInputs() {
+        widgets::AuditPanel panel;
+        panel.show();  // drops are delivered to shown widgets that accept them
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        QMimeData data;
+        data.setUrls({QUrl::fromLocalFile("/data/base.csv"), QUrl::fromLocalFile("/data/new.csv"),
+                      QUrl::fromLocalFile("/data/cats.yaml")});
+        QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &data, Qt::LeftButton, Qt::NoModifier);
+        QCoreApplication::sendEvent(&panel, &enter);
+        QVERIFY(enter.isAccepted());
+        QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &data, Qt::LeftButton, Qt::NoModifier);
+        QCoreApplication::sendEvent(&panel, &drop);
+        QCOMPARE(panel.findChild<QLineEdit*>("baselineEdit")->text(), QString("/data/base.csv"));
+        QCOMPARE(panel.findChild<QLineEdit*>("newEdit")->text(), QString("/data/new.csv"));
+        QCOMPARE(panel.findChild<QLineEdit*>("categoriesEdit")->text(), QString("/data/cats.yaml"));
+    }
+};
+
+QTEST_MAIN(TestAuditPanel)
+#include "test_audit_panel.moc"
