@@ -93,6 +93,31 @@ inline bool parsePaddedCell(const char* begin, const char* end, double& value) {
     return parseNumericCell(begin, end, value);
 }
 
+// The common cell, parsed straight from the buffer without first finding its end: a plain
+// decimal number (or nothing: missing). Returns the position after it, or null when the cell
+// is anything else (exponent, text, too many digits) and must go the general way.
+inline const char* scanPlainNumber(const char* p, double& value) {
+    const bool negative = *p == '-';
+    if (*p == '-' || *p == '+') ++p;
+    std::uint64_t mantissa = 0;
+    int total = 0;
+    if (!readDigits(p, mantissa, total)) return nullptr;
+    const int intDigits = total;
+    if (*p == '.') {
+        ++p;
+        if (!readDigits(p, mantissa, total)) return nullptr;
+    }
+    if (total == 0) {
+        if (negative || p[-1] == '+' || p[-1] == '.') return nullptr;
+        value = std::numeric_limits<double>::quiet_NaN();  // an empty cell
+        return p;
+    }
+    if (mantissa >= (std::uint64_t(1) << 53)) return nullptr;
+    const double v = double(mantissa) / kPow10[std::size_t(total - intDigits)];
+    value = negative ? -v : v;
+    return p;
+}
+
 }  // namespace
 
 bool parseNumericCell(const char* begin, const char* end, double& value) {
@@ -233,6 +258,16 @@ private:
         const char delimiter = options_.delimiter;
         const char* field = p;
         for (std::size_t c = 0; c < columns; ++c) {
+            if (int(c) != idIndex_ && slots_[c].numeric) {
+                double v;
+                const char* after = scanPlainNumber(field, v);
+                const bool last = c + 1 == columns;
+                if (after && (last ? after == contentEnd : after < contentEnd && *after == delimiter)) {
+                    slots_[c].values.push_back(v);
+                    field = after + 1;
+                    continue;
+                }
+            }
             const char* q = static_cast<const char*>(
                 std::memchr(field, delimiter, std::size_t(contentEnd - field)));
             if (c + 1 == columns) {
