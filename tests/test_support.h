@@ -3,6 +3,9 @@
 
 #include <QtTest>
 
+#include <QTemporaryDir>
+
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -20,6 +23,13 @@ inline char* toString(const std::vector<std::string>& v) {
     return qstrdup((out + "]").c_str());
 }
 }  // namespace QTest
+
+/// Writes `text` to `name` inside `dir` (binary, as given) and returns the file's path.
+inline std::string writeTextFile(const QTemporaryDir& dir, const std::string& name, const std::string& text) {
+    const std::string path = dir.filePath(QString::fromStdString(name)).toStdString();
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+}
 
 namespace lumen::jobs {
 inline char* toString(JobState s) { return qstrdup(jobStateName(s).c_str()); }

@@ -163,6 +163,17 @@ void RunStore::fail(const std::string& what) const {
     throw RunStoreError(file_.string() + ": " + what + ": " + sqlite3_errmsg(db_));
 }
 
+void RunStore::inTransaction(const std::function<void()>& work) {
+    exec("BEGIN IMMEDIATE");
+    try {
+        work();
+        exec("COMMIT");
+    } catch (...) {
+        exec("ROLLBACK");
+        throw;
+    }
+}
+
 void RunStore::exec(const std::string& sql) const {
     char* error = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
@@ -209,8 +220,7 @@ void RunStore::setParams(std::int64_t run,
                          const std::vector<std::pair<std::string, std::string>>& params) {
     std::lock_guard lock(mutex_);
     const auto onError = [this](const std::string& w) { fail(w); };
-    exec("BEGIN IMMEDIATE");
-    try {
+    inTransaction([&] {
         Statement s(db_, "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
                     onError);
         for (const auto& [key, value] : params) {
@@ -218,11 +228,7 @@ void RunStore::setParams(std::int64_t run,
             s.step(onError);
             s.reset();
         }
-        exec("COMMIT");
-    } catch (...) {
-        exec("ROLLBACK");
-        throw;
-    }
+    });
 }
 
 void RunStore::logMetric(std::int64_t run, const std::string& key, std::int64_t step, double value) {
@@ -232,8 +238,7 @@ void RunStore::logMetric(std::int64_t run, const std::string& key, std::int64_t 
 void RunStore::logMetrics(std::int64_t run, const std::vector<MetricPoint>& points) {
     std::lock_guard lock(mutex_);
     const auto onError = [this](const std::string& w) { fail(w); };
-    exec("BEGIN IMMEDIATE");
-    try {
+    inTransaction([&] {
         Statement s(db_, "INSERT INTO metrics (run_id, key, step, value, wall_time) "
                          "VALUES (?, ?, ?, ?, ?)", onError);
         const double now = nowSeconds();
@@ -243,11 +248,7 @@ void RunStore::logMetrics(std::int64_t run, const std::vector<MetricPoint>& poin
             s.step(onError);
             s.reset();
         }
-        exec("COMMIT");
-    } catch (...) {
-        exec("ROLLBACK");
-        throw;
-    }
+    });
 }
 
 void RunStore::addArtifact(std::int64_t run, const std::string& kind, const std::string& path) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -84,6 +85,8 @@ public:
 
 private:
     void exec(const std::string& sql) const;
+    /// Runs `work` inside BEGIN IMMEDIATE … COMMIT, rolling back if it throws.
+    void inTransaction(const std::function<void()>& work);
     [[noreturn]] void fail(const std::string& what) const;
 
     std::filesystem::path file_;

@@ -18,12 +18,6 @@ using namespace lumen::audit;
 
 namespace {
 
-std::string write(const QTemporaryDir& dir, const std::string& name, const std::string& text) {
-    const std::string path = dir.filePath(QString::fromStdString(name)).toStdString();
-    std::ofstream(path, std::ios::binary) << text;
-    return path;
-}
-
 const Stats* find(const std::vector<Stats>& v, const std::string& name) {
     for (const auto& s : v)
         if (s.name == name) return &s;
@@ -52,8 +46,8 @@ class TestAudit : public QObject {
 private slots:
     void handComputedSmallCase() {
         QTemporaryDir dir;
-        const auto b = write(dir, "baseline.csv", "study_id,x,y\na,1,10\nb,2,20\nc,3,\n");
-        const auto n = write(dir, "new.csv", "study_id,z,y,x\nc,0,31,3.5\na,0,10,1.5\nd,0,1,1\n");
+        const auto b = writeTextFile(dir, "baseline.csv", "study_id,x,y\na,1,10\nb,2,20\nc,3,\n");
+        const auto n = writeTextFile(dir, "new.csv", "study_id,z,y,x\nc,0,31,3.5\na,0,10,1.5\nd,0,1,1\n");
         const AuditResult result = runAudit(b, n, {});
         const AuditReport& r = result.report;
         QCOMPARE(r.idColumn, std::string("study_id"));
@@ -97,8 +91,8 @@ private slots:
     void thresholdsAreStrictForMaeInclusiveForCorr() {
         QTemporaryDir dir;
         // Differences of exactly 0.25 everywhere: MAE 0.25.
-        const auto b = write(dir, "b.csv", "id,v\n1,0\n2,1\n3,2\n");
-        const auto n = write(dir, "n.csv", "id,v\n1,0.25\n2,1.25\n3,2.25\n");
+        const auto b = writeTextFile(dir, "b.csv", "id,v\n1,0\n2,1\n3,2\n");
+        const auto n = writeTextFile(dir, "n.csv", "id,v\n1,0.25\n2,1.25\n3,2.25\n");
         AuditOptions o;
         o.thresholds.maxMae = 0.25;
         QVERIFY(!runAudit(b, n, o).report.pass());  // MAE must be < max
@@ -109,11 +103,11 @@ private slots:
 
     void categoriesPoolByPattern() {
         QTemporaryDir dir;
-        const auto b = write(dir, "b.csv", "id,lad_stenosis,rca_stenosis,lad_cto,rca_cto\n"
+        const auto b = writeTextFile(dir, "b.csv", "id,lad_stenosis,rca_stenosis,lad_cto,rca_cto\n"
                                             "s1,10,20,0.1,0.2\ns2,30,40,0.3,0.4\ns3,50,60,0.5,0.6\n");
-        const auto n = write(dir, "n.csv", "id,lad_stenosis,rca_stenosis,lad_cto,rca_cto\n"
+        const auto n = writeTextFile(dir, "n.csv", "id,lad_stenosis,rca_stenosis,lad_cto,rca_cto\n"
                                             "s1,10,20,0.1,0.2\ns2,30,41,0.3,0.4\ns3,50,60,0.5,0.6\n");
-        const auto cats = write(dir, "c.yaml", "categories:\n"
+        const auto cats = writeTextFile(dir, "c.yaml", "categories:\n"
                                                "  - {name: Stenosis, pattern: _stenosis$}\n"
                                                "  - {name: CTO, pattern: _cto$}\n"
                                                "  - {name: Thrombus, pattern: _thrombus$}\n");
@@ -148,21 +142,21 @@ private slots:
 
     void badCategoriesNameTheEntry() {
         QTemporaryDir dir;
-        const auto bad = write(dir, "c.yaml", "categories:\n  - {name: A, pattern: \"([\"}\n");
+        const auto bad = writeTextFile(dir, "c.yaml", "categories:\n  - {name: A, pattern: \"([\"}\n");
         try {
             loadCategories(bad);
             QFAIL("no exception");
         } catch (const std::runtime_error& e) {
             QVERIFY2(std::string(e.what()).find(bad + ":2: categories[0].pattern: not a valid regular expression") == 0, e.what());
         }
-        const auto noName = write(dir, "d.yaml", "categories:\n  - {pattern: x}\n");
+        const auto noName = writeTextFile(dir, "d.yaml", "categories:\n  - {pattern: x}\n");
         QVERIFY_THROWS_EXCEPTION(std::runtime_error, loadCategories(noName));
     }
 
     void idsStayStrings() {
         QTemporaryDir dir;
-        const auto b = write(dir, "b.csv", "study_id,v\n0001234,1\n1234,2\n");
-        const auto n = write(dir, "n.csv", "study_id,v\n1234,2\n0001234,1\n");
+        const auto b = writeTextFile(dir, "b.csv", "study_id,v\n0001234,1\n1234,2\n");
+        const auto n = writeTextFile(dir, "n.csv", "study_id,v\n1234,2\n0001234,1\n");
         const AuditReport r = runAudit(b, n, {}).report;
         QCOMPARE(r.sharedIds, std::uint64_t(2));
         QCOMPARE(r.overall.mae, 0.0);  // 0001234 matched 0001234, not 1234
@@ -170,21 +164,21 @@ private slots:
 
     void idColumnOptionAndErrors() {
         QTemporaryDir dir;
-        const auto b = write(dir, "b.csv", "v,study_id\n1,a\n2,b\n");
-        const auto n = write(dir, "n.csv", "study_id,v\nb,2\na,1\n");
+        const auto b = writeTextFile(dir, "b.csv", "v,study_id\n1,a\n2,b\n");
+        const auto n = writeTextFile(dir, "n.csv", "study_id,v\nb,2\na,1\n");
         AuditOptions o;
         o.idColumn = "study_id";
         QCOMPARE(runAudit(b, n, o).report.sharedIds, std::uint64_t(2));
         // Default id = the baseline's first column ("v"), which new.csv has too (as data):
         // fine; but a new file without it is an error naming the file.
-        const auto n2 = write(dir, "n2.csv", "study_id,w\nb,2\n");
+        const auto n2 = writeTextFile(dir, "n2.csv", "study_id,w\nb,2\n");
         try {
             runAudit(b, n2, {});
             QFAIL("no exception");
         } catch (const std::exception& e) {
             QVERIFY2(std::string(e.what()).find(n2 + ": no id column \"v\"") == 0, e.what());
         }
-        const auto n3 = write(dir, "n3.csv", "v,other\n1,5\n");
+        const auto n3 = writeTextFile(dir, "n3.csv", "v,other\n1,5\n");
         try {
             runAudit(b, n3, {});
             QFAIL("no exception");
@@ -201,8 +195,8 @@ private slots:
 
     void reportNeverOverwritesInputs() {
         QTemporaryDir dir;
-        const auto b = write(dir, "baseline.csv", "id,v\n1,1\n2,2\n");
-        const auto n = write(dir, "new.csv", "id,v\n1,1\n2,2\n");
+        const auto b = writeTextFile(dir, "baseline.csv", "id,v\n1,1\n2,2\n");
+        const auto n = writeTextFile(dir, "new.csv", "id,v\n1,1\n2,2\n");
         const std::string before = lumen::util::sha256File(b);
         const AuditReport r = runAudit(b, n, {}).report;
         QDir(dir.path()).mkdir("sub");
@@ -231,9 +225,9 @@ private slots:
 
     void recordsHistoryInTheRunStore() {
         QTemporaryDir dir;
-        const auto b = write(dir, "b.csv", "id,v\n1,1\n2,2\n3,3\n");
-        const auto n1 = write(dir, "n1.csv", "id,v\n1,1.5\n2,2\n3,3.9\n");
-        const auto n2 = write(dir, "n2.csv", "id,v\n1,1\n2,2\n3,3.0001\n");
+        const auto b = writeTextFile(dir, "b.csv", "id,v\n1,1\n2,2\n3,3\n");
+        const auto n1 = writeTextFile(dir, "n1.csv", "id,v\n1,1.5\n2,2\n3,3.9\n");
+        const auto n2 = writeTextFile(dir, "n2.csv", "id,v\n1,1\n2,2\n3,3.0001\n");
         lumen::runs::RunStore store(dir.filePath("lumen.db").toStdString());
         const auto r1 = runAudit(b, n1, {}).report;
         const auto r2 = runAudit(b, n2, {}).report;
@@ -317,7 +311,7 @@ private slots:
                 n << "\n";
             }
         }
-        const auto cats = write(dir, "c.yaml", "categories:\n  - {name: Stenosis, pattern: _stenosis$}\n"
+        const auto cats = writeTextFile(dir, "c.yaml", "categories:\n  - {name: Stenosis, pattern: _stenosis$}\n"
                                                "  - {name: CTO, pattern: _cto$}\n");
         AuditOptions o;
         o.categories = loadCategories(cats);

@@ -14,12 +14,6 @@ using namespace lumen::data;
 
 namespace {
 
-std::string writeFile(const QTemporaryDir& dir, const std::string& name, const std::string& text) {
-    const std::string path = dir.filePath(QString::fromStdString(name)).toStdString();
-    std::ofstream(path, std::ios::binary) << text;
-    return path;
-}
-
 std::string errorOf(const std::string& path, const CsvReadOptions& o = {}) {
     try {
         readNumericCsv(path, o);
@@ -72,7 +66,7 @@ private slots:
 
     void readsQuotesCrlfBomAndStringIds() {
         QTemporaryDir dir;
-        const auto path = writeFile(dir, "t.csv",
+        const auto path = writeTextFile(dir, "t.csv",
             "\xEF\xBB\xBFstudy_id,\"prox_rca_stenosis\",note,cto\r\n"
             "0001234,12.5,\"has, comma\",0.01\r\n"
             "\"0000007\",1e2,\"multi\nline \"\"quoted\"\"\",\r\n"
@@ -94,7 +88,7 @@ private slots:
 
     void idColumnByName() {
         QTemporaryDir dir;
-        const auto path = writeFile(dir, "t.csv", "a,image,b\n1,x.png,2\n3,y.png,4\n");
+        const auto path = writeTextFile(dir, "t.csv", "a,image,b\n1,x.png,2\n3,y.png,4\n");
         CsvReadOptions o;
         o.idColumn = "image";
         const NumericTable t = readNumericCsv(path, o);
@@ -121,7 +115,7 @@ private slots:
         QFETCH(QString, text);
         QFETCH(QString, error);
         QTemporaryDir dir;
-        const auto path = writeFile(dir, "bad.csv", text.toStdString());
+        const auto path = writeTextFile(dir, "bad.csv", text.toStdString());
         QCOMPARE(QString::fromStdString(errorOf(path)), QString::fromStdString(path) + error);
     }
 
