@@ -1,0 +1,168 @@
+#include "io/nifti_reader.h"
+
+#include "io/read_error.h"
+
+#include <nifti2_io.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+namespace lumen::io {
+
+namespace {
+
+// gzip (deflate) cannot expand data by more than ~1032:1; a header declaring more than that
+// for a compressed file is corrupt, and refusing it avoids allocating its declared size.
+constexpr std::uint64_t kMaxDeflateRatio = 1100;
+constexpr std::uint64_t kMaxVolumeBytes = 8ull << 30;
+
+struct NiftiFree {
+    void operator()(nifti_image* n) const { nifti_image_free(n); }
+};
+
+bool endsWith(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+}  // namespace
+
+bool looksLikeNifti(const std::filesystem::path& path) {
+    const std::string s = lower(path.filename().string());
+    for (const char* e : {".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz"})
+        if (endsWith(s, e)) return true;
+    return false;
+}
+
+ImageVolume readNifti(const std::filesystem::path& path) {
+    static std::once_flag quiet;
+    std::call_once(quiet, [] { nifti_set_debug_level(0); });
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) throw ReadError(path, "no such file");
+    if (std::filesystem::file_size(path, ec) == 0) throw ReadError(path, "empty file");
+    std::unique_ptr<nifti_image, NiftiFree> nim(nifti_image_read(path.c_str(), 0));
+    if (!nim) throw ReadError(path, "not a readable NIfTI-1/NIfTI-2 header (wrong magic, size or dimensions)");
+    if (nim->nifti_type == NIFTI_FTYPE_ASCII) throw ReadError(path, "ASCII NIfTI is not supported");
+    for (int d = 1; d <= 7; ++d)
+        if (nim->dim[d] < 1 && d <= nim->dim[0]) throw ReadError(path, "dimension " + std::to_string(d) + " is " + std::to_string(nim->dim[d]));
+    if (nim->nu > 1 || nim->nv > 1 || nim->nw > 1) throw ReadError(path, "more than 4 dimensions are not supported");
+
+    const std::uint64_t nvox = std::uint64_t(nim->nx) * std::uint64_t(nim->ny) * std::uint64_t(nim->nz) * std::uint64_t(nim->nt);
+    if (nim->nx < 1 || nim->ny < 1 || nim->nz < 1 || nim->nt < 1 || nvox == 0) throw ReadError(path, "empty or negative dimensions");
+    if (nim->nbyper <= 0) throw ReadError(path, "unsupported datatype " + std::to_string(nim->datatype));
+    const std::uint64_t bytes = nvox * std::uint64_t(nim->nbyper);
+    if (nvox > kMaxVolumeBytes || bytes > kMaxVolumeBytes)
+        throw ReadError(path, "declared size " + std::to_string(nim->nx) + "x" + std::to_string(nim->ny) + "x" + std::to_string(nim->nz) + "x" +
+                                  std::to_string(nim->nt) + " is implausibly large");
+    const std::filesystem::path dataFile = nim->iname ? std::filesystem::path(nim->iname) : path;
+    const std::uint64_t dataFileSize = std::filesystem::file_size(dataFile, ec);
+    if (ec) throw ReadError(path, "image data file " + dataFile.string() + " is missing");
+    if (nifti_is_gzfile(dataFile.c_str())) {
+        if (bytes > dataFileSize * kMaxDeflateRatio + 65536)
+            throw ReadError(path, "declares " + std::to_string(bytes) + " bytes of voxels, more than " + std::to_string(dataFileSize) +
+                                      " compressed bytes can hold");
+    } else if (std::uint64_t(std::max<int64_t>(nim->iname_offset, 0)) + bytes > dataFileSize) {
+        throw ReadError(path, "declares " + std::to_string(bytes) + " bytes of voxels but the data file has only " +
+                                  std::to_string(dataFileSize) + " (truncated?)");
+    }
+
+    ImageVolume v;
+    v.storedType = StoredType::None;
+    v.samples = 1;
+    switch (nim->datatype) {
+    case DT_UINT8: v.storedType = StoredType::U8; break;
+    case DT_INT8: v.storedType = StoredType::I8; break;
+    case DT_INT16: v.storedType = StoredType::I16; break;
+    case DT_UINT16: v.storedType = StoredType::U16; break;
+    case DT_INT32: v.storedType = StoredType::I32; break;
+    case DT_UINT32: v.storedType = StoredType::U32; break;
+    case DT_FLOAT32: v.storedType = StoredType::F32; break;
+    case DT_FLOAT64: v.storedType = StoredType::F64; break;
+    case DT_RGB24: v.storedType = StoredType::U8; v.samples = 3; break;
+    default: throw ReadError(path, std::string("unsupported NIfTI datatype ") + nifti_datatype_string(nim->datatype));
+    }
+
+    if (nifti_image_load(nim.get()) != 0 || !nim->data) throw ReadError(path, "cannot read the voxel data (truncated or corrupt)");
+
+    v.columns = int(nim->nx);
+    v.rows = int(nim->ny);
+    v.depth = int(nim->nz);
+    v.time = int(nim->nt);
+    v.isVolume = true;
+    auto& m = v.meta;
+    m.format = nim->nifti_type >= NIFTI_FTYPE_NIFTI2_1 ? "NIfTI-2" : nim->nifti_type == NIFTI_FTYPE_ANALYZE ? "ANALYZE-7.5" : "NIfTI-1";
+    m.photometric = v.samples == 3 ? "RGB" : "MONOCHROME2";
+    m.sourcePhotometric = m.photometric;
+    m.decoder = "nifti2_io";
+    m.bitsAllocated = int(v.storedElementSize() * 8);
+    m.bitsStored = m.bitsAllocated;
+    m.pixelSigned = v.storedType == StoredType::I8 || v.storedType == StoredType::I16 || v.storedType == StoredType::I32;
+    const bool scaled = nim->scl_slope != 0.0 && std::isfinite(nim->scl_slope) && std::isfinite(nim->scl_inter);
+    m.rescaleSlope = scaled ? nim->scl_slope : 1.0;
+    m.rescaleIntercept = scaled ? nim->scl_inter : 0.0;
+    if (nim->nt > 1 && nim->dt > 0) m.frameTimeMs = nim->dt * (nim->time_units == NIFTI_UNITS_SEC ? 1000.0 : nim->time_units == NIFTI_UNITS_USEC ? 0.001 : 1.0);
+    if (nim->cal_max > nim->cal_min) {
+        m.windowCenter = (double(nim->cal_max) + nim->cal_min) / 2;
+        m.windowWidth = double(nim->cal_max) - nim->cal_min;
+    }
+
+    const std::size_t n = std::size_t(nvox) * std::size_t(v.samples);
+    const auto* src = static_cast<const std::uint8_t*>(nim->data);
+    v.stored.assign(src, src + std::size_t(bytes));  // nifti2_io already swapped to host (little-endian) order
+    v.values.resize(n);
+    auto convert = [&](auto tag) {
+        using T = decltype(tag);
+        for (std::size_t i = 0; i < n; ++i) {
+            T x;
+            std::memcpy(&x, src + i * sizeof(T), sizeof(T));
+            v.values[i] = scaled ? float(double(x) * nim->scl_slope + nim->scl_inter) : float(x);
+        }
+    };
+    switch (v.storedType) {
+    case StoredType::U8: convert(std::uint8_t{}); break;
+    case StoredType::I8: convert(std::int8_t{}); break;
+    case StoredType::U16: convert(std::uint16_t{}); break;
+    case StoredType::I16: convert(std::int16_t{}); break;
+    case StoredType::U32: convert(std::uint32_t{}); break;
+    case StoredType::I32: convert(std::int32_t{}); break;
+    case StoredType::F32: convert(float{}); break;
+    case StoredType::F64: convert(double{}); break;
+    case StoredType::None: break;
+    }
+
+    // nibabel's choice: sform when its code is set, else qform, else pixdim scaling.
+    double a[4][4] = {{std::fabs(nim->dx), 0, 0, 0}, {0, std::fabs(nim->dy), 0, 0}, {0, 0, std::fabs(nim->dz), 0}, {0, 0, 0, 1}};
+    if (nim->sform_code > 0) std::memcpy(a, nim->sto_xyz.m, sizeof a);
+    else if (nim->qform_code > 0) std::memcpy(a, nim->qto_xyz.m, sizeof a);
+    for (int c = 0; c < 3; ++c) {
+        double len = 0;
+        for (int r = 0; r < 3; ++r) len += a[r][c] * a[r][c];
+        len = std::sqrt(len);
+        v.spacing[std::size_t(c)] = len > 0 ? len : 1.0;
+        for (int r = 0; r < 3; ++r) {
+            const double lps = (r < 2 ? -1.0 : 1.0) * a[r][c];
+            v.direction[std::size_t(r * 3 + c)] = len > 0 ? lps / len : (r == c ? 1.0 : 0.0);
+        }
+    }
+    for (int r = 0; r < 3; ++r) v.origin[std::size_t(r)] = (r < 2 ? -1.0 : 1.0) * a[r][3];
+    return v;
+}
+
+std::array<double, 16> rasAffine(const ImageVolume& v) {
+    std::array<double, 16> a{};
+    for (int r = 0; r < 3; ++r) {
+        const double flip = r < 2 ? -1.0 : 1.0;
+        for (int c = 0; c < 3; ++c) a[std::size_t(r * 4 + c)] = flip * v.direction[std::size_t(r * 3 + c)] * v.spacing[std::size_t(c)];
+        a[std::size_t(r * 4 + 3)] = flip * v.origin[std::size_t(r)];
+    }
+    a[15] = 1;
+    return a;
+}
+
+}  // namespace lumen::io
