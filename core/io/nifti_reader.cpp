@@ -49,17 +49,22 @@ ImageVolume readNifti(const std::filesystem::path& path) {
     std::unique_ptr<nifti_image, NiftiFree> nim(nifti_image_read(path.c_str(), 0));
     if (!nim) throw ReadError(path, "not a readable NIfTI-1/NIfTI-2 header (wrong magic, size or dimensions)");
     if (nim->nifti_type == NIFTI_FTYPE_ASCII) throw ReadError(path, "ASCII NIfTI is not supported");
-    for (int d = 1; d <= 7; ++d)
-        if (nim->dim[d] < 1 && d <= nim->dim[0]) throw ReadError(path, "dimension " + std::to_string(d) + " is " + std::to_string(nim->dim[d]));
-    if (nim->nu > 1 || nim->nv > 1 || nim->nw > 1) throw ReadError(path, "more than 4 dimensions are not supported");
-
-    const std::uint64_t nvox = std::uint64_t(nim->nx) * std::uint64_t(nim->ny) * std::uint64_t(nim->nz) * std::uint64_t(nim->nt);
-    if (nim->nx < 1 || nim->ny < 1 || nim->nz < 1 || nim->nt < 1 || nvox == 0) throw ReadError(path, "empty or negative dimensions");
+    if (nim->dim[0] < 1 || nim->dim[0] > 7) throw ReadError(path, "dim[0] = " + std::to_string(nim->dim[0]) + " is not 1..7");
+    // Dimensions past dim[0] do not exist (nifti2_io may leave them 0): they count as 1.
+    std::int64_t dims[8] = {0, 1, 1, 1, 1, 1, 1, 1};
+    for (int d = 1; d <= nim->dim[0]; ++d) {
+        if (nim->dim[d] < 1) throw ReadError(path, "dimension " + std::to_string(d) + " is " + std::to_string(nim->dim[d]));
+        dims[d] = nim->dim[d];
+    }
+    if (dims[5] > 1 || dims[6] > 1 || dims[7] > 1) throw ReadError(path, "more than 4 dimensions are not supported");
+    for (int d = 1; d <= 4; ++d)
+        if (dims[d] > (1 << 30)) throw ReadError(path, "dimension " + std::to_string(d) + " is implausibly large");
+    const std::uint64_t nvox = std::uint64_t(dims[1]) * std::uint64_t(dims[2]) * std::uint64_t(dims[3]) * std::uint64_t(dims[4]);
     if (nim->nbyper <= 0) throw ReadError(path, "unsupported datatype " + std::to_string(nim->datatype));
     const std::uint64_t bytes = nvox * std::uint64_t(nim->nbyper);
     if (nvox > kMaxVolumeBytes || bytes > kMaxVolumeBytes)
-        throw ReadError(path, "declared size " + std::to_string(nim->nx) + "x" + std::to_string(nim->ny) + "x" + std::to_string(nim->nz) + "x" +
-                                  std::to_string(nim->nt) + " is implausibly large");
+        throw ReadError(path, "declared size " + std::to_string(dims[1]) + "x" + std::to_string(dims[2]) + "x" + std::to_string(dims[3]) + "x" +
+                                  std::to_string(dims[4]) + " is implausibly large");
     const std::filesystem::path dataFile = nim->iname ? std::filesystem::path(nim->iname) : path;
     const std::uint64_t dataFileSize = std::filesystem::file_size(dataFile, ec);
     if (ec) throw ReadError(path, "image data file " + dataFile.string() + " is missing");
@@ -90,13 +95,15 @@ ImageVolume readNifti(const std::filesystem::path& path) {
 
     if (nifti_image_load(nim.get()) != 0 || !nim->data) throw ReadError(path, "cannot read the voxel data (truncated or corrupt)");
 
-    v.columns = int(nim->nx);
-    v.rows = int(nim->ny);
-    v.depth = int(nim->nz);
-    v.time = int(nim->nt);
+    v.columns = int(dims[1]);
+    v.rows = int(dims[2]);
+    v.depth = int(dims[3]);
+    v.time = int(dims[4]);
     v.isVolume = true;
     auto& m = v.meta;
-    m.format = nim->nifti_type >= NIFTI_FTYPE_NIFTI2_1 ? "NIfTI-2" : nim->nifti_type == NIFTI_FTYPE_ANALYZE ? "ANALYZE-7.5" : "NIfTI-1";
+    int version = 0;
+    std::free(nifti_read_header(path.c_str(), &version, 0));  // nifti_type does not tell 1 from 2
+    m.format = nim->nifti_type == NIFTI_FTYPE_ANALYZE ? "ANALYZE-7.5" : version == 2 ? "NIfTI-2" : "NIfTI-1";
     m.photometric = v.samples == 3 ? "RGB" : "MONOCHROME2";
     m.sourcePhotometric = m.photometric;
     m.decoder = "nifti2_io";
@@ -106,7 +113,7 @@ ImageVolume readNifti(const std::filesystem::path& path) {
     const bool scaled = nim->scl_slope != 0.0 && std::isfinite(nim->scl_slope) && std::isfinite(nim->scl_inter);
     m.rescaleSlope = scaled ? nim->scl_slope : 1.0;
     m.rescaleIntercept = scaled ? nim->scl_inter : 0.0;
-    if (nim->nt > 1 && nim->dt > 0) m.frameTimeMs = nim->dt * (nim->time_units == NIFTI_UNITS_SEC ? 1000.0 : nim->time_units == NIFTI_UNITS_USEC ? 0.001 : 1.0);
+    if (dims[4] > 1 && nim->dt > 0) m.frameTimeMs = nim->dt * (nim->time_units == NIFTI_UNITS_SEC ? 1000.0 : nim->time_units == NIFTI_UNITS_USEC ? 0.001 : 1.0);
     if (nim->cal_max > nim->cal_min) {
         m.windowCenter = (double(nim->cal_max) + nim->cal_min) / 2;
         m.windowWidth = double(nim->cal_max) - nim->cal_min;
