@@ -6,7 +6,6 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
-#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcpixel.h>
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
@@ -20,6 +19,8 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <atomic>
+#include <unistd.h>
 
 namespace lumen::io {
 
@@ -395,13 +396,29 @@ ImageVolume readDicom(const std::filesystem::path& path, const DicomReadOptions&
 ImageVolume readDicomBuffer(const void* data, std::size_t size, const std::string& label, const DicomReadOptions& options) {
     registerCodecsOnce();
     if (size == 0) throw ReadError(label, "empty file");
-    DcmInputBufferStream in;
-    in.setBuffer(data, offile_off_t(size));
-    in.setEos();
+    // Through a scratch file, not DcmInputBufferStream: DCMTK checks declared element lengths
+    // against the bytes left in a file ("larger than remaining bytes in file") and defers
+    // large values. A deflated dataset is still unchecked (DCMTK tries to allocate the
+    // declared length; docs/fuzzing.md).
+    static std::atomic<unsigned> counter{0};
+    std::error_code ec;
+    std::filesystem::path dir = std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm")
+                                                                             : std::filesystem::temp_directory_path(ec);
+    const std::filesystem::path scratch = dir / ("lumen-dicom-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".dcm");
+    {
+        std::ofstream out(scratch, std::ios::binary);
+        out.write(static_cast<const char*>(data), std::streamsize(size));
+        if (!out) {
+            std::filesystem::remove(scratch, ec);
+            throw ReadError(label, "cannot stage the bytes in " + scratch.string());
+        }
+    }
+    struct Remove {
+        std::filesystem::path p;
+        ~Remove() { std::error_code e; std::filesystem::remove(p, e); }
+    } cleanup{scratch};
     DcmFileFormat file;
-    file.transferInit();
-    const OFCondition c = file.read(in);
-    file.transferEnd();
+    const OFCondition c = file.loadFile(scratch.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
     if (c.bad()) throw ReadError(label, std::string("not a readable DICOM file: ") + c.text());
     return decode(file, label, options);
 }

@@ -3,7 +3,9 @@
 #include "io/read_error.h"
 
 #include <nifti2_io.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -31,6 +33,58 @@ std::string lower(std::string s) {
     return s;
 }
 
+template <typename T>
+T readRaw(const unsigned char* p, bool swap) {
+    unsigned char b[sizeof(T)];
+    std::memcpy(b, p, sizeof(T));
+    if (swap) std::reverse(b, b + sizeof(T));
+    T v;
+    std::memcpy(&v, b, sizeof(T));
+    return v;
+}
+
+// nifti2_io trusts dim[0] and the dimensions before checking them (a fuzzed NIfTI-2 header
+// with dim[0] ~ 7e17 overflowed its stack), so the header is checked here first.
+// Returns an empty string when it is sane, else the reason.
+std::string checkHeader(const std::filesystem::path& path) {
+    std::filesystem::path header = path;
+    const std::string name = lower(path.filename().string());
+    if (endsWith(name, ".img") || endsWith(name, ".img.gz")) {
+        const std::string s = path.string();
+        const std::size_t at = s.size() - (endsWith(name, ".gz") ? 6 : 3);
+        for (const char* ext : {"hdr", "HDR"}) {
+            const std::filesystem::path candidate = s.substr(0, at) + ext + (endsWith(name, ".gz") ? s.substr(s.size() - 3) : "");
+            std::error_code ec;
+            if (std::filesystem::exists(candidate, ec)) header = candidate;
+        }
+    }
+    gzFile f = gzopen(header.c_str(), "rb");  // reads plain files as they are, too
+    if (!f) return "cannot open the header " + header.string();
+    unsigned char h[540] = {};
+    const int n = gzread(f, h, sizeof h);
+    gzclose(f);
+    if (n < 348) return "header is too short (" + std::to_string(std::max(n, 0)) + " bytes; NIfTI needs 348 or 540)";
+    const std::int32_t size = readRaw<std::int32_t>(h, false);
+    bool swap = false;
+    int version = 0;
+    if (size == 348 || size == 540) version = size == 348 ? 1 : 2;
+    else if (readRaw<std::int32_t>(h, true) == 348 || readRaw<std::int32_t>(h, true) == 540) {
+        swap = true;
+        version = readRaw<std::int32_t>(h, true) == 348 ? 1 : 2;
+    } else {
+        return "not a NIfTI/ANALYZE header (sizeof_hdr is " + std::to_string(size) + ", expected 348 or 540)";
+    }
+    if (version == 2 && n < 540) return "NIfTI-2 header is truncated";
+    std::int64_t dim[8];
+    for (int i = 0; i < 8; ++i)
+        dim[i] = version == 1 ? readRaw<std::int16_t>(h + 40 + 2 * i, swap) : readRaw<std::int64_t>(h + 16 + 8 * i, swap);
+    if (dim[0] < 1 || dim[0] > 7) return "dim[0] is " + std::to_string(dim[0]) + ", not 1..7";
+    for (int i = 1; i <= dim[0]; ++i)
+        if (dim[i] < 1 || dim[i] > (std::int64_t(1) << 31))
+            return "dim[" + std::to_string(i) + "] is " + std::to_string(dim[i]);
+    return {};
+}
+
 }  // namespace
 
 bool looksLikeNifti(const std::filesystem::path& path) {
@@ -46,6 +100,7 @@ ImageVolume readNifti(const std::filesystem::path& path) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) throw ReadError(path, "no such file");
     if (std::filesystem::file_size(path, ec) == 0) throw ReadError(path, "empty file");
+    if (const std::string problem = checkHeader(path); !problem.empty()) throw ReadError(path, problem);
     std::unique_ptr<nifti_image, NiftiFree> nim(nifti_image_read(path.c_str(), 0));
     if (!nim) throw ReadError(path, "not a readable NIfTI-1/NIfTI-2 header (wrong magic, size or dimensions)");
     if (nim->nifti_type == NIFTI_FTYPE_ASCII) throw ReadError(path, "ASCII NIfTI is not supported");

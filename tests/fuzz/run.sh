@@ -45,7 +45,7 @@ for t in "${targets[@]}"; do
   log=$build/$t.log
   set +e
   ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 \
-    "$build/$t" -max_total_time="$secs" -rss_limit_mb=2560 -max_len=262144 -timeout=20 \
+    "$build/$t" -max_total_time="$secs" -rss_limit_mb=2560 -malloc_limit_mb=8192 -max_len=262144 -timeout=20 \
     -print_final_stats=1 -artifact_prefix="$artifacts" "$corpus" "$seeds/$t" >"$log" 2>&1
   rc=$?
   set -e

@@ -267,6 +267,19 @@ print(json.dumps({'ps': [float(x) for x in ds.PixelSpacing], 'ipp': [float(x) fo
         qInfo("%d truncated copies, %d errors", cuts, errors);
     }
 
+    void hugeElementLengthFromMemory() {
+        // A Pixel Data length of 0xF0000000 in a 64x64 file, through the memory entry point:
+        // an error naming the input, no crash (see docs/fuzzing.md for the deflate case).
+        std::string bytes = readBytes(kPydicomFiles / "MR_small.dcm");
+        const std::string pixelTag("\xE0\x7F\x10\x00OW\x00\x00", 8);
+        const std::size_t at = bytes.rfind(pixelTag);
+        QVERIFY(at != std::string::npos);
+        bytes.replace(at + 8, 4, std::string("\x00\x00\x00\xF0", 4));  // length 0xF0000000
+        const std::string e = errorOf([&] { readDicomBuffer(bytes.data(), bytes.size(), "big.dcm"); });
+        qInfo("%s", e.c_str());
+        QVERIFY2(e.rfind("big.dcm: not a readable DICOM file", 0) == 0, e.c_str());
+    }
+
     void hugeDeclaredSizesAreRefused() {
         const std::filesystem::path dir = tmp_.filePath("huge").toStdString();
         std::filesystem::create_directories(dir);

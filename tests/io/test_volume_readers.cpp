@@ -192,6 +192,19 @@ print('{}')
             huge[std::size_t(41 + 2 * d)] = char(0x7f);
         }
         writeBytes(dir / "huge.nii", huge);
+        // Found by tests/fuzz/fuzz_nifti: a NIfTI-2 header with dim[0] ~ 7e17 overflowed
+        // nifti2_io's stack; the header is now checked before nifti2_io sees it.
+        runPython(R"PY(
+import sys, struct, gzip, numpy as np, nibabel as nib
+nib.save(nib.Nifti2Image(np.zeros((2, 2, 2), np.float32), np.eye(4)), sys.argv[1] + '/dim0.nii')
+b = bytearray(open(sys.argv[1] + '/dim0.nii', 'rb').read())
+b[16:24] = struct.pack('<q', 727905340894087693)
+open(sys.argv[1] + '/dim0.nii', 'wb').write(b)
+open(sys.argv[1] + '/dim0.nii.gz', 'wb').write(gzip.compress(bytes(b)))
+print('{}')
+)PY", {QString::fromStdString(dir.string())});
+        for (const char* n : {"dim0.nii", "dim0.nii.gz"})
+            QCOMPARE(errorOf([&] { readNifti(dir / n); }), (dir / n).string() + ": dim[0] is 727905340894087693, not 1..7");
         for (const char* n : {"empty.nii", "words.nii", "words.nii.gz", "trunc_header.nii", "trunc_data.nii", "trunc.nii.gz", "huge.nii"}) {
             const std::string e = errorOf([&] { readNifti(dir / n); });
             qInfo("%s", e.c_str());
