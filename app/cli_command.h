@@ -50,5 +50,7 @@ Command configCommand();
 Command demoCommand();
 Command auditCommand();
 Command metricsCommand();
+Command inspectCommand();
+Command convertCommand();
 
 }  // namespace lumen::cli

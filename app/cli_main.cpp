@@ -51,7 +51,8 @@ namespace {
 using namespace lumen::cli;
 
 std::vector<Command> commands() {
-    return {envCommand(), configCommand(), demoCommand(), auditCommand(), metricsCommand()};
+    return {envCommand(), configCommand(), demoCommand(), auditCommand(), metricsCommand(),
+            inspectCommand(), convertCommand()};
 }
 
 std::string topUsage() {

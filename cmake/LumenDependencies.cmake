@@ -17,6 +17,9 @@ find_package(yaml-cpp REQUIRED CONFIG)
 find_package(SQLite3 REQUIRED)
 find_package(nlohmann_json 3 REQUIRED CONFIG)
 find_package(Threads REQUIRED)
+# DCMTK 3.6.7 has no JPEG 2000 codec: Lumen decodes those frames with Debian's OpenJPEG.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(OpenJPEG REQUIRED IMPORTED_TARGET libopenjp2)
 
 # nifti2's own CMake config points at a non-multiarch path on Debian: find it by hand.
 find_path(NIFTI2_INCLUDE_DIR nifti2_io.h PATH_SUFFIXES nifti REQUIRED)
@@ -34,5 +37,5 @@ target_link_libraries(lumen_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(lumen_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 
 message(STATUS "Lumen deps: Qt ${Qt6_VERSION}, VTK ${VTK_VERSION}, OpenCV ${OpenCV_VERSION}, "
-               "DCMTK ${DCMTK_VERSION}, Torch ${Torch_VERSION}, yaml-cpp ${yaml-cpp_VERSION}, "
+               "DCMTK ${DCMTK_VERSION}, OpenJPEG ${OpenJPEG_VERSION}, Torch ${Torch_VERSION}, yaml-cpp ${yaml-cpp_VERSION}, "
                "SQLite ${SQLite3_VERSION}, nlohmann_json ${nlohmann_json_VERSION}")

@@ -11,6 +11,7 @@ PACKAGES=(
   libqcustomplot-dev libqcustomplot2.1-qt6
   libvtk9-dev libopencv-dev libdcmtk-dev dcmtk libtorch-dev
   libyaml-cpp-dev libsqlite3-dev libnifti2-dev nlohmann-json3-dev
+  libopenjp2-7-dev  # JPEG 2000 DICOM frames (DCMTK 3.6.7 has no J2K codec)
   # fast BLAS for LibTorch (the reference BLAS is ~15x slower, see BUILD.md)
   libopenblas0-openmp
   # GUI tests

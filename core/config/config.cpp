@@ -148,6 +148,12 @@ std::string suggestion(const std::string& path, const Schema& schema) {
 void findUnknown(const YAML::Node& map, const std::string& parent, const Schema& schema,
                  std::vector<ConfigIssue>& issues) {
     for (const auto& kv : map) {
+        // A null or complex key (`? :`, `[a]: 1`) has no string form: as<std::string>() threw
+        // YAML::TypedBadConversion out of validate() (found by fuzz_yaml).
+        if (!kv.first.IsScalar()) {
+            issues.push_back({parent, "keys must be plain names, got " + describe(kv.first), lineOf(kv.first)});
+            continue;
+        }
         const std::string path = joinPath(parent, kv.first.as<std::string>());
         if (schema.find(path)) continue;
         if (schema.isSection(path)) {
@@ -201,7 +207,7 @@ nlohmann::json toJson(const YAML::Node& node) {
     switch (node.Type()) {
     case YAML::NodeType::Map: {
         nlohmann::json obj = nlohmann::json::object();  // std::map: keys come out sorted
-        for (const auto& kv : node) obj[kv.first.as<std::string>()] = toJson(kv.second);
+        for (const auto& kv : node) obj[kv.first.IsScalar() ? kv.first.as<std::string>() : YAML::Dump(kv.first)] = toJson(kv.second);
         return obj;
     }
     case YAML::NodeType::Sequence: {

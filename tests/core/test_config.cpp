@@ -31,6 +31,23 @@ Schema clipSchema() {
 class TestConfig : public QObject {
     Q_OBJECT
 private slots:
+    void nonScalarKeysAreIssuesNotCrashes() {
+        // Found by tests/fuzz/fuzz_yaml: "? :" (a null key) threw YAML::TypedBadConversion.
+        for (const char* text : {"? :\n", "[a, b]: 1\n", "task: roi_consistency\n{x: 1}: 2\n"}) {
+            const YAML::Node root = parseYaml(text, "k.yaml");
+            std::vector<ConfigIssue> issues;
+            try {
+                issues = validate(root, commonSchema());
+            } catch (const std::exception& e) {
+                QFAIL(e.what());
+            }
+            bool named = false;
+            for (const auto& i : issues) named = named || i.message.find("keys must be plain names") != std::string::npos;
+            QVERIFY2(named, text);
+            QVERIFY_THROWS_EXCEPTION(ConfigError, makeConfig(root, commonSchema(), "k.yaml"));
+        }
+    }
+
     void sha256KnownVectors_data() {
         QTest::addColumn<QByteArray>("input");
         QTest::addColumn<QString>("hex");

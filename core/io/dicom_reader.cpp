@@ -1,0 +1,426 @@
+#include "io/dicom_reader.h"
+
+#include "io/jpeg2000_decoder.h"
+#include "io/read_error.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
+#include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcxfer.h>
+#include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <atomic>
+#include <unistd.h>
+
+namespace lumen::io {
+
+namespace {
+
+// Decoding 4 GiB of stored pixels is beyond any file this tool is for; a header declaring
+// more is treated as corrupt rather than allowed to exhaust memory.
+constexpr std::uint64_t kMaxPixelBytes = 4ull << 30;
+
+void registerCodecsOnce() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        // DCMTK logs parse warnings to stderr; errors reach the caller as ReadError instead.
+        OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
+        DJDecoderRegistration::registerCodecs();
+        DJLSDecoderRegistration::registerCodecs();
+        DcmRLEDecoderRegistration::registerCodecs();
+    });
+}
+
+std::string getString(DcmItem* ds, const DcmTagKey& tag) {
+    OFString s;
+    if (ds->findAndGetOFString(tag, s).good()) {
+        std::string out = s.c_str();
+        while (!out.empty() && out.back() == ' ') out.pop_back();
+        return out;
+    }
+    return {};
+}
+
+std::optional<double> getDouble(DcmItem* ds, const DcmTagKey& tag, unsigned long pos = 0) {
+    Float64 v = 0;
+    if (ds->findAndGetFloat64(tag, v, pos).good() && std::isfinite(v)) return v;
+    return std::nullopt;
+}
+
+long getInt(DcmItem* ds, const DcmTagKey& tag, long fallback) {
+    Uint16 u = 0;
+    if (ds->findAndGetUint16(tag, u).good()) return u;
+    Sint32 s = 0;
+    if (ds->findAndGetSint32(tag, s).good()) return s;
+    return fallback;
+}
+
+struct PixelLayout {
+    long rows = 0, columns = 0, frames = 1, samples = 1;
+    long bitsAllocated = 0, bitsStored = 0, highBit = 0;
+    bool isSigned = false;
+    long planar = 0;
+    std::string photometric;
+};
+
+StoredType storedTypeFor(long bitsAllocated, bool isSigned) {
+    if (bitsAllocated <= 8) return isSigned ? StoredType::I8 : StoredType::U8;
+    if (bitsAllocated == 16) return isSigned ? StoredType::I16 : StoredType::U16;
+    return isSigned ? StoredType::I32 : StoredType::U32;
+}
+
+// Stored value of sample i from raw little-endian bytes, masked to BitsStored and sign-extended.
+struct SampleDecoder {
+    const std::uint8_t* data;
+    long bitsAllocated, bitsStored, shift;
+    bool isSigned;
+    std::int64_t get(std::size_t i) const {
+        std::uint32_t raw = 0;
+        switch (bitsAllocated) {
+        case 1: raw = (data[i / 8] >> (i % 8)) & 1u; break;
+        case 8: raw = data[i]; break;
+        case 16: raw = std::uint32_t(data[2 * i]) | std::uint32_t(data[2 * i + 1]) << 8; break;
+        default:
+            raw = std::uint32_t(data[4 * i]) | std::uint32_t(data[4 * i + 1]) << 8 | std::uint32_t(data[4 * i + 2]) << 16 |
+                  std::uint32_t(data[4 * i + 3]) << 24;
+        }
+        raw >>= shift;
+        if (bitsStored < 32) raw &= (std::uint32_t(1) << bitsStored) - 1;
+        if (isSigned && bitsStored < 64) {
+            const std::int64_t v = raw;
+            const std::int64_t sign = std::int64_t(1) << (bitsStored - 1);
+            return (v ^ sign) - sign;
+        }
+        return raw;
+    }
+};
+
+void putStored(std::vector<std::uint8_t>& out, std::size_t i, std::int64_t v, std::size_t size) {
+    const auto u = std::uint64_t(v);
+    for (std::size_t b = 0; b < size; ++b) out[i * size + b] = std::uint8_t(u >> (8 * b));
+}
+
+// pydicom's YBR_FULL -> RGB (PS3.3 C.7.6.3.1.2), so both give the same bytes.
+void ybrToRgb(std::vector<float>& values) {
+    for (std::size_t i = 0; i + 2 < values.size(); i += 3) {
+        const double y = values[i], cb = values[i + 1] - 128.0, cr = values[i + 2] - 128.0;
+        const double r = y + 1.402 * cr;
+        const double g = y - 0.114 * 1.772 / 0.587 * cb - 0.299 * 1.402 / 0.587 * cr;
+        const double b = y + 1.772 * cb;
+        auto clip = [](double x) { return float(std::clamp(std::floor(x + 0.5), 0.0, 255.0)); };
+        values[i] = clip(r);
+        values[i + 1] = clip(g);
+        values[i + 2] = clip(b);
+    }
+}
+
+std::vector<std::vector<std::uint8_t>> splitJ2kFrames(DcmPixelSequence* seq, long frames, const std::string& label) {
+    const unsigned long items = seq->card();
+    if (items < 2) throw ReadError(label, "encapsulated pixel data has no fragments");
+    std::vector<std::pair<const std::uint8_t*, std::size_t>> fragments;
+    for (unsigned long i = 1; i < items; ++i) {
+        DcmPixelItem* item = nullptr;
+        Uint8* p = nullptr;
+        if (seq->getItem(item, i).bad() || !item) throw ReadError(label, "unreadable pixel data fragment");
+        const std::size_t len = item->getLength();
+        if (len > 0 && (item->getUint8Array(p).bad() || !p)) throw ReadError(label, "unreadable pixel data fragment");
+        fragments.emplace_back(p, len);
+    }
+    std::vector<std::vector<std::uint8_t>> out;
+    if (frames == 1) {
+        out.emplace_back();
+        for (auto& [p, n] : fragments) out.back().insert(out.back().end(), p, p + n);
+    } else if (long(fragments.size()) == frames) {
+        for (auto& [p, n] : fragments) out.emplace_back(p, p + n);
+    } else {
+        // Several fragments per frame: a frame starts with a fragment beginning with SOC (FF 4F).
+        for (auto& [p, n] : fragments) {
+            if (out.empty() || (n >= 2 && p[0] == 0xFF && p[1] == 0x4F)) out.emplace_back();
+            out.back().insert(out.back().end(), p, p + n);
+        }
+    }
+    if (long(out.size()) < frames)
+        throw ReadError(label, "encapsulated pixel data holds " + std::to_string(out.size()) + " frames, NumberOfFrames says " +
+                                   std::to_string(frames));
+    out.resize(std::size_t(frames));
+    return out;
+}
+
+ImageVolume decode(DcmFileFormat& file, const std::string& label, const DicomReadOptions& options) {
+    DcmDataset* ds = file.getDataset();
+    ImageVolume v;
+    auto& m = v.meta;
+    m.format = "DICOM";
+    const E_TransferSyntax xfer = ds->getOriginalXfer();
+    const DcmXfer xf(xfer);
+    m.transferSyntax = xf.getXferID();
+    m.transferSyntaxName = xf.getXferName();
+    m.modality = getString(ds, DCM_Modality);
+    m.seriesInstanceUid = getString(ds, DCM_SeriesInstanceUID);
+    m.studyInstanceUid = getString(ds, DCM_StudyInstanceUID);
+    m.sopInstanceUid = getString(ds, DCM_SOPInstanceUID);
+
+    DcmElement* pixelElement = nullptr;
+    if (ds->findAndGetElement(DCM_PixelData, pixelElement).bad() || !pixelElement)
+        throw ReadError(label, "no Pixel Data (7FE0,0010): not an image");
+
+    PixelLayout L;
+    L.rows = getInt(ds, DCM_Rows, 0);
+    L.columns = getInt(ds, DCM_Columns, 0);
+    L.frames = getInt(ds, DCM_NumberOfFrames, 1);
+    L.samples = getInt(ds, DCM_SamplesPerPixel, 1);
+    L.bitsAllocated = getInt(ds, DCM_BitsAllocated, 0);
+    L.bitsStored = getInt(ds, DCM_BitsStored, L.bitsAllocated);
+    L.highBit = getInt(ds, DCM_HighBit, L.bitsStored - 1);
+    L.isSigned = getInt(ds, DCM_PixelRepresentation, 0) == 1;
+    L.planar = getInt(ds, DCM_PlanarConfiguration, 0);
+    L.photometric = getString(ds, DCM_PhotometricInterpretation);
+    if (L.rows <= 0 || L.columns <= 0) throw ReadError(label, "missing or zero Rows/Columns");
+    if (L.frames <= 0) throw ReadError(label, "NumberOfFrames " + std::to_string(L.frames) + " is not positive");
+    if (L.samples != 1 && L.samples != 3) throw ReadError(label, "SamplesPerPixel " + std::to_string(L.samples) + " is not 1 or 3");
+    if (L.bitsAllocated != 1 && L.bitsAllocated != 8 && L.bitsAllocated != 16 && L.bitsAllocated != 32)
+        throw ReadError(label, "BitsAllocated " + std::to_string(L.bitsAllocated) + " is not supported (1, 8, 16, 32)");
+    if (L.bitsStored < 1 || L.bitsStored > L.bitsAllocated) throw ReadError(label, "BitsStored " + std::to_string(L.bitsStored) + " does not fit BitsAllocated");
+    if (L.highBit < L.bitsStored - 1 || L.highBit >= L.bitsAllocated) L.highBit = L.bitsStored - 1;
+
+    m.sourcePhotometric = L.photometric;
+    m.photometric = L.photometric;
+    m.bitsAllocated = int(L.bitsAllocated);
+    m.bitsStored = int(L.bitsStored);
+    m.pixelSigned = L.isSigned;
+    m.declaredFrames = L.frames;
+    if (auto s = getDouble(ds, DCM_RescaleSlope)) m.rescaleSlope = *s;
+    if (auto i = getDouble(ds, DCM_RescaleIntercept)) m.rescaleIntercept = *i;
+    m.rescaleType = getString(ds, DCM_RescaleType);
+    m.windowCenter = getDouble(ds, DCM_WindowCenter);
+    m.windowWidth = getDouble(ds, DCM_WindowWidth);
+    if (auto ft = getDouble(ds, DCM_FrameTime); ft && *ft > 0) m.frameTimeMs = ft;
+    else if (auto rate = getDouble(ds, DCM_CineRate); rate && *rate > 0) m.frameTimeMs = 1000.0 / *rate;
+    else if (auto r2 = getDouble(ds, DCM_RecommendedDisplayFrameRate); r2 && *r2 > 0) m.frameTimeMs = 1000.0 / *r2;
+    m.invertForDisplay = L.photometric == "MONOCHROME1";
+
+    // Geometry (LPS): IOP gives the column (x along a row) and row directions.
+    if (auto ps = getDouble(ds, DCM_PixelSpacing, 0)) {
+        v.spacing[1] = *ps;
+        v.spacing[0] = getDouble(ds, DCM_PixelSpacing, 1).value_or(*ps);
+    }
+    if (auto sb = getDouble(ds, DCM_SpacingBetweenSlices)) v.spacing[2] = *sb;
+    else if (auto st = getDouble(ds, DCM_SliceThickness)) v.spacing[2] = *st;
+    for (unsigned long i = 0; i < 3; ++i)
+        if (auto p = getDouble(ds, DCM_ImagePositionPatient, i)) v.origin[i] = *p;
+    std::array<double, 6> iop{};
+    bool haveIop = true;
+    for (unsigned long i = 0; i < 6; ++i) {
+        auto o = getDouble(ds, DCM_ImageOrientationPatient, i);
+        if (!o) { haveIop = false; break; }
+        iop[i] = *o;
+    }
+    if (haveIop) {
+        const double n0 = iop[1] * iop[5] - iop[2] * iop[4], n1 = iop[2] * iop[3] - iop[0] * iop[5],
+                     n2 = iop[0] * iop[4] - iop[1] * iop[3];
+        v.direction = {iop[0], iop[3], n0, iop[1], iop[4], n1, iop[2], iop[5], n2};
+    }
+
+    v.rows = int(L.rows);
+    v.columns = int(L.columns);
+    v.samples = int(L.samples);
+    v.depth = int(L.frames);
+    v.storedType = storedTypeFor(L.bitsAllocated, L.isSigned);
+    if (!options.pixels) return v;
+
+    const bool ybr422 = L.photometric == "YBR_FULL_422" && !xf.isEncapsulated();
+    const std::uint64_t pixelsPerFrame = std::uint64_t(L.rows) * std::uint64_t(L.columns);
+    const std::uint64_t samplesTotal = pixelsPerFrame * std::uint64_t(L.samples) * std::uint64_t(L.frames);
+    const std::uint64_t bytesNeeded = L.bitsAllocated == 1
+        ? (samplesTotal + 7) / 8
+        : (ybr422 ? pixelsPerFrame * 2 * std::uint64_t(L.frames) : samplesTotal) * std::uint64_t(L.bitsAllocated / 8);
+    if (bytesNeeded > kMaxPixelBytes || samplesTotal * 4 > kMaxPixelBytes * 2)
+        throw ReadError(label, "declared image size " + std::to_string(L.rows) + "x" + std::to_string(L.columns) + "x" +
+                                   std::to_string(L.frames) + " is implausibly large");
+
+    std::vector<std::uint8_t> raw;  // little-endian, interleaved or planar as in the file
+    const bool isJ2k = xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000 ||
+                       xfer == EXS_JPEG2000MulticomponentLosslessOnly || xfer == EXS_JPEG2000Multicomponent;
+    auto* pixelData = OFstatic_cast(DcmPixelData*, pixelElement);
+    std::vector<std::int64_t> j2kValues;
+    if (isJ2k) {
+        DcmPixelSequence* seq = nullptr;
+        if (pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq)
+            throw ReadError(label, "JPEG 2000 pixel data is not encapsulated");
+        const auto frames = splitJ2kFrames(seq, L.frames, label);
+        j2kValues.resize(std::size_t(samplesTotal));
+        for (std::size_t f = 0; f < frames.size(); ++f) {
+            Jpeg2000Image img;
+            try {
+                img = decodeJpeg2000(frames[f].data(), frames[f].size());
+            } catch (const std::exception& e) {
+                throw ReadError(label, "frame " + std::to_string(f + 1) + ": " + e.what());
+            }
+            if (img.width != L.columns || img.height != L.rows || img.components != L.samples)
+                throw ReadError(label, "frame " + std::to_string(f + 1) + ": JPEG 2000 image is " + std::to_string(img.width) + "x" +
+                                           std::to_string(img.height) + "x" + std::to_string(img.components) +
+                                           ", the header says " + std::to_string(L.columns) + "x" + std::to_string(L.rows) + "x" +
+                                           std::to_string(L.samples));
+            const std::size_t base = f * std::size_t(pixelsPerFrame * std::uint64_t(L.samples));
+            // The codestream's signedness can disagree with PixelRepresentation (seen in the
+            // wild): the dataset wins, the codestream's precision says where the sign bit is.
+            const int prec = std::clamp(img.precision, 1, 32);
+            for (std::size_t i = 0; i < img.samples.size(); ++i) {
+                std::int64_t s = img.samples[i];
+                if (L.isSigned && !img.isSigned && prec < 32) {
+                    s &= (std::int64_t(1) << prec) - 1;
+                    const std::int64_t sign = std::int64_t(1) << (prec - 1);
+                    s = (s ^ sign) - sign;
+                } else if (!L.isSigned && img.isSigned && s < 0) {
+                    s &= (std::int64_t(1) << prec) - 1;
+                }
+                j2kValues[base + i] = s;
+            }
+        }
+        m.decoder = jpeg2000DecoderName();
+        if (L.samples == 3) m.photometric = "RGB";  // OpenJPEG undoes the RCT/ICT
+        L.planar = 0;
+    } else {
+        if (xf.isEncapsulated()) {
+            const OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+            if (c.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
+                throw ReadError(label, "cannot decode " + m.transferSyntaxName + " pixel data: " + c.text());
+            m.decoder = xfer == EXS_RLELossless ? "DCMTK RLE" : (xfer == EXS_JPEGLSLossless || xfer == EXS_JPEGLSLossy) ? "DCMTK JPEG-LS (CharLS)" : "DCMTK JPEG (IJG)";
+            // The codecs update these when they convert (e.g. YBR_FULL_422 JPEG -> RGB).
+            L.photometric = getString(ds, DCM_PhotometricInterpretation);
+            L.planar = getInt(ds, DCM_PlanarConfiguration, 0);
+            m.photometric = L.photometric;
+            if (ds->findAndGetElement(DCM_PixelData, pixelElement).bad() || !pixelElement)
+                throw ReadError(label, "pixel data vanished while decoding");
+        } else {
+            m.decoder = "native";
+        }
+        const Uint32 length = pixelElement->getLength();
+        if (length > 0) {
+            // Word-wise loaded OW data is in host order; OB data is bytes as stored.
+            Uint8* bytes = nullptr;
+            if (pixelElement->getUint8Array(bytes).bad() || !bytes) {
+                Uint16* words = nullptr;
+                if (pixelElement->getUint16Array(words).bad() || !words)
+                    throw ReadError(label, "cannot access the pixel data (truncated file?)");
+                bytes = reinterpret_cast<Uint8*>(words);
+            }
+            raw.assign(bytes, bytes + length);
+        }
+        // Big endian OW with 32-bit samples: DCMTK swapped 16-bit words, not 32-bit ones.
+        if (xfer == EXS_BigEndianExplicit && L.bitsAllocated == 32 && pixelElement->getVR() == EVR_OW)
+            for (std::size_t i = 0; i + 3 < raw.size(); i += 4) {
+                std::swap(raw[i], raw[i + 2]);
+                std::swap(raw[i + 1], raw[i + 3]);
+            }
+        if (raw.size() < bytesNeeded)
+            throw ReadError(label, "pixel data holds " + std::to_string(raw.size()) + " bytes but " + std::to_string(L.rows) + "x" +
+                                       std::to_string(L.columns) + "x" + std::to_string(L.frames) + " frames need " +
+                                       std::to_string(bytesNeeded) + " (truncated file?)");
+    }
+
+    const std::size_t n = std::size_t(samplesTotal);
+    const std::size_t elementSize = v.storedElementSize();
+    v.stored.assign(n * elementSize, 0);
+    v.values.resize(n);
+    const SampleDecoder dec{raw.data(), L.bitsAllocated, L.bitsStored, L.bitsAllocated == 1 ? 0 : L.highBit + 1 - L.bitsStored, L.isSigned};
+    const std::size_t perFrame = std::size_t(pixelsPerFrame) * std::size_t(L.samples);
+    for (std::size_t f = 0; f < std::size_t(L.frames); ++f) {
+        for (std::size_t p = 0; p < std::size_t(pixelsPerFrame); ++p) {
+            for (std::size_t s = 0; s < std::size_t(L.samples); ++s) {
+                const std::size_t dst = f * perFrame + p * std::size_t(L.samples) + s;
+                std::size_t src;
+                if (ybr422) {
+                    // Two pixels share Cb and Cr: Y0 Y1 Cb Cr.
+                    const std::size_t pair = p / 2, base = f * std::size_t(pixelsPerFrame) * 2 + pair * 4;
+                    src = s == 0 ? base + (p % 2) : base + 1 + s;
+                } else if (L.planar == 1 && L.samples > 1) {
+                    src = f * perFrame + s * std::size_t(pixelsPerFrame) + p;
+                } else {
+                    src = dst;
+                }
+                const std::int64_t value = isJ2k ? j2kValues[dst] : dec.get(src);
+                putStored(v.stored, dst, value, elementSize);
+                v.values[dst] = float(value);
+            }
+        }
+    }
+    if (ybr422) m.photometric = "YBR_FULL";  // now expanded to one Cb, Cr per pixel
+    if (L.samples == 3 && m.photometric == "YBR_FULL") {
+        ybrToRgb(v.values);
+        m.photometric = "RGB";
+    }
+    if (L.samples == 1 && (m.rescaleSlope != 1.0 || m.rescaleIntercept != 0.0)) {
+        const double slope = m.rescaleSlope, intercept = m.rescaleIntercept;
+        for (std::size_t i = 0; i < n; ++i) v.values[i] = float(double(v.values[i]) * slope + intercept);
+    }
+    return v;
+}
+
+std::string readHead(const std::filesystem::path& path, std::size_t n) {
+    std::ifstream in(path, std::ios::binary);
+    std::string s(n, '\0');
+    in.read(s.data(), std::streamsize(n));
+    s.resize(std::size_t(in.gcount()));
+    return s;
+}
+
+}  // namespace
+
+bool looksLikeDicom(const std::filesystem::path& path) {
+    const std::string h = readHead(path, 132);
+    return h.size() == 132 && h.compare(128, 4, "DICM") == 0;
+}
+
+ImageVolume readDicom(const std::filesystem::path& path, const DicomReadOptions& options) {
+    registerCodecsOnce();
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) throw ReadError(path, "no such file");
+    if (std::filesystem::file_size(path, ec) == 0) throw ReadError(path, "empty file");
+    DcmFileFormat file;
+    const OFCondition c = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
+    if (c.bad()) throw ReadError(path, std::string("not a readable DICOM file: ") + c.text());
+    return decode(file, path.string(), options);
+}
+
+ImageVolume readDicomBuffer(const void* data, std::size_t size, const std::string& label, const DicomReadOptions& options) {
+    registerCodecsOnce();
+    if (size == 0) throw ReadError(label, "empty file");
+    // Through a scratch file, not DcmInputBufferStream: DCMTK checks declared element lengths
+    // against the bytes left in a file ("larger than remaining bytes in file") and defers
+    // large values. A deflated dataset is still unchecked (DCMTK tries to allocate the
+    // declared length; docs/fuzzing.md).
+    static std::atomic<unsigned> counter{0};
+    std::error_code ec;
+    std::filesystem::path dir = std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm")
+                                                                             : std::filesystem::temp_directory_path(ec);
+    const std::filesystem::path scratch = dir / ("lumen-dicom-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".dcm");
+    {
+        std::ofstream out(scratch, std::ios::binary);
+        out.write(static_cast<const char*>(data), std::streamsize(size));
+        if (!out) {
+            std::filesystem::remove(scratch, ec);
+            throw ReadError(label, "cannot stage the bytes in " + scratch.string());
+        }
+    }
+    struct Remove {
+        std::filesystem::path p;
+        ~Remove() { std::error_code e; std::filesystem::remove(p, e); }
+    } cleanup{scratch};
+    DcmFileFormat file;
+    const OFCondition c = file.loadFile(scratch.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
+    if (c.bad()) throw ReadError(label, std::string("not a readable DICOM file: ") + c.text());
+    return decode(file, label, options);
+}
+
+}  // namespace lumen::io

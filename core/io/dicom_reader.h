@@ -1,0 +1,31 @@
+#pragma once
+// DICOM files (DCMTK): single- and multi-frame, uncompressed (implicit/explicit little,
+// big endian, deflate), RLE, JPEG baseline/extended/lossless, JPEG-LS (DCMTK codecs) and
+// JPEG 2000 (OpenJPEG). See docs/io.md for conventions.
+
+#include "io/image_volume.h"
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+
+namespace lumen::io {
+
+struct DicomReadOptions {
+    bool pixels = true;  ///< false: header, geometry and metadata only (rows/columns/frames set, no values)
+};
+
+/// Reads one DICOM file. values = stored values through the modality LUT (rescale slope and
+/// intercept), colour converted to RGB; stored = the stored values (masked to BitsStored,
+/// sign-extended). Throws ReadError naming the file and the reason.
+ImageVolume readDicom(const std::filesystem::path& path, const DicomReadOptions& options = {});
+
+/// The same from bytes in memory; `label` stands in for the file name in errors.
+ImageVolume readDicomBuffer(const void* data, std::size_t size, const std::string& label,
+                            const DicomReadOptions& options = {});
+
+/// True when the file has the DICM magic at byte 128 (files without a preamble exist, but
+/// are not recognised by this quick check).
+bool looksLikeDicom(const std::filesystem::path& path);
+
+}  // namespace lumen::io

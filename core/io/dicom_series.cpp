@@ -1,0 +1,142 @@
+#include "io/dicom_series.h"
+
+#include "io/dicom_reader.h"
+#include "io/read_error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+
+namespace lumen::io {
+
+namespace {
+
+struct Slice {
+    std::filesystem::path file;
+    ImageVolume header;
+    double position = 0;
+};
+
+std::string fmt(double x) {
+    std::ostringstream s;
+    s << x;
+    return s.str();
+}
+
+}  // namespace
+
+DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std::string& seriesUid) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(folder, ec)) throw ReadError(folder, "not a folder");
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(folder, ec))
+        if (e.is_regular_file()) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+
+    DicomSeriesReport report;
+    std::map<std::string, std::vector<Slice>> bySeries;
+    for (const auto& f : files) {
+        try {
+            ImageVolume h = readDicom(f, DicomReadOptions{false});
+            if (h.depth != 1) {
+                report.skipped.push_back(f.filename().string() + ": multi-frame (" + std::to_string(h.depth) + " frames)");
+                continue;
+            }
+            bySeries[h.meta.seriesInstanceUid].push_back(Slice{f, std::move(h), 0});
+        } catch (const ReadError& e) {
+            report.skipped.push_back(f.filename().string() + ": " + e.reason());
+        }
+    }
+    if (bySeries.empty()) throw ReadError(folder, "no DICOM image slices found");
+    auto chosen = bySeries.end();
+    if (!seriesUid.empty()) {
+        chosen = bySeries.find(seriesUid);
+        if (chosen == bySeries.end()) throw ReadError(folder, "no slices of series " + seriesUid);
+    } else {
+        chosen = std::max_element(bySeries.begin(), bySeries.end(),
+                                  [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
+    }
+    for (const auto& [uid, s] : bySeries)
+        if (uid != chosen->first) report.otherSeries.push_back(uid);
+    report.seriesInstanceUid = chosen->first;
+    auto& slices = chosen->second;
+
+    const ImageVolume& first = slices.front().header;
+    const std::array<double, 3> normal{first.direction[2], first.direction[5], first.direction[8]};
+    for (auto& s : slices) {
+        const auto& h = s.header;
+        if (h.rows != first.rows || h.columns != first.columns || h.samples != first.samples)
+            throw ReadError(s.file, "slice is " + std::to_string(h.columns) + "x" + std::to_string(h.rows) +
+                                        ", the series' first slice is " + std::to_string(first.columns) + "x" + std::to_string(first.rows));
+        double dot = 0;
+        for (int i = 0; i < 3; ++i) dot += std::fabs(h.direction[std::size_t(i * 3 + 2)] * normal[std::size_t(i)]);
+        if (dot < 0.999) throw ReadError(s.file, "ImageOrientationPatient differs from the rest of the series");
+        s.position = h.origin[0] * normal[0] + h.origin[1] * normal[1] + h.origin[2] * normal[2];
+    }
+    std::stable_sort(slices.begin(), slices.end(), [](const Slice& a, const Slice& b) { return a.position < b.position; });
+
+    for (const auto& s : slices) {
+        report.files.push_back(s.file);
+        report.positions.push_back(s.position);
+    }
+    std::vector<double> steps;
+    for (std::size_t i = 1; i < slices.size(); ++i) steps.push_back(slices[i].position - slices[i - 1].position);
+    for (std::size_t i = 0; i < steps.size(); ++i)
+        if (std::fabs(steps[i]) < 1e-6)
+            throw ReadError(slices[i + 1].file, "has the same position as " + slices[i].file.filename().string() + " (duplicate slice?)");
+    if (!steps.empty()) {
+        std::vector<double> sorted = steps;
+        std::nth_element(sorted.begin(), sorted.begin() + std::ptrdiff_t(sorted.size() / 2), sorted.end());
+        report.sliceSpacing = sorted[sorted.size() / 2];
+        report.minStep = *std::min_element(steps.begin(), steps.end());
+        report.maxStep = *std::max_element(steps.begin(), steps.end());
+        for (std::size_t i = 0; i < steps.size(); ++i) {
+            if (steps[i] > 1.5 * report.sliceSpacing) {
+                report.gapsAfter.push_back(i);
+                report.warnings.push_back("gap of " + fmt(steps[i]) + " mm after slice " + std::to_string(i) + " (" +
+                                          slices[i].file.filename().string() + "), spacing is " + fmt(report.sliceSpacing) + " mm");
+            }
+            if (std::fabs(steps[i] - report.sliceSpacing) > std::max(0.01, 0.01 * report.sliceSpacing)) report.uniform = false;
+        }
+        if (!report.uniform)
+            report.warnings.push_back("non-uniform slice spacing: steps from " + fmt(report.minStep) + " to " + fmt(report.maxStep) + " mm");
+    }
+
+    DicomSeriesVolume out;
+    ImageVolume& v = out.volume;
+    v.rows = first.rows;
+    v.columns = first.columns;
+    v.samples = first.samples;
+    v.depth = int(slices.size());
+    v.isVolume = true;
+    v.spacing = first.spacing;
+    if (!steps.empty()) v.spacing[2] = report.sliceSpacing;
+    v.direction = first.direction;
+    v.origin = slices.front().header.origin;
+    v.storedType = first.storedType;
+    const std::size_t perSlice = std::size_t(first.rows) * std::size_t(first.columns) * std::size_t(first.samples);
+    v.values.resize(perSlice * slices.size());
+    v.stored.resize(perSlice * slices.size() * v.storedElementSize());
+    bool sameStored = true;
+    for (std::size_t k = 0; k < slices.size(); ++k) {
+        ImageVolume s = readDicom(slices[k].file);
+        if (k == 0) v.meta = s.meta;
+        if (s.values.size() != perSlice) throw ReadError(slices[k].file, "slice pixel count differs from the series");
+        std::copy(s.values.begin(), s.values.end(), v.values.begin() + std::ptrdiff_t(k * perSlice));
+        if (s.storedType == v.storedType && s.stored.size() == perSlice * v.storedElementSize())
+            std::copy(s.stored.begin(), s.stored.end(), v.stored.begin() + std::ptrdiff_t(k * perSlice * v.storedElementSize()));
+        else
+            sameStored = false;
+    }
+    if (!sameStored) {
+        v.stored.clear();
+        v.storedType = StoredType::None;
+    }
+    v.meta.sopInstanceUid.clear();
+    v.meta.declaredFrames.reset();
+    out.report = std::move(report);
+    return out;
+}
+
+}  // namespace lumen::io

@@ -1,0 +1,25 @@
+#pragma once
+// Internal: one JPEG 2000 codestream (J2K or JP2) decoded with OpenJPEG. DCMTK 3.6.7 has no
+// JPEG 2000 codec, so the DICOM reader hands its fragments here.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lumen::io {
+
+struct Jpeg2000Image {
+    int width = 0, height = 0, components = 0;
+    int precision = 0;
+    bool isSigned = false;
+    std::vector<std::int32_t> samples;  ///< interleaved [row][column][component]
+};
+
+/// "OpenJPEG 2.5.0".
+std::string jpeg2000DecoderName();
+
+/// Throws std::runtime_error with OpenJPEG's reason on failure.
+Jpeg2000Image decodeJpeg2000(const std::uint8_t* data, std::size_t size);
+
+}  // namespace lumen::io
