@@ -1,5 +1,6 @@
 // lumen-cli convert PATH OUT.{npy,png,nii,nii.gz}: arrays researchers load straight into NumPy.
 #include "cli_command.h"
+#include "io/codecs.h"
 
 #include "io/media_reader.h"
 #include "io/nifti_writer.h"
@@ -106,7 +107,7 @@ Outputs are written atomically. Exit code 2 on an unreadable input or unwritable
                     img = bgr;
                 }
                 std::vector<unsigned char> bytes;
-                if (!cv::imencode(".png", img, bytes)) throw std::runtime_error(out + ": PNG encoding failed");
+                if (!io::codecs().imencode(".png", img, bytes, {})) throw std::runtime_error(out + ": PNG encoding failed");
                 util::writeFileAtomically(out, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
             }
         } catch (const UsageError&) {

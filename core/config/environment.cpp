@@ -1,10 +1,11 @@
 #include "config/environment.h"
 
+#include "util/sibling_library.h"
+
 #include <dcmtk/dcmdata/dcuid.h>
 #include <opencv2/core/version.hpp>
 #include <sqlite3.h>
 
-#include <dlfcn.h>
 #include <sys/utsname.h>
 
 #include <cstdlib>
@@ -64,18 +65,16 @@ nlohmann::json cpuInfo() {
 
 // LibTorch's part comes from liblumen_ml, loaded from beside this library on demand.
 nlohmann::json torchPart() {
-    Dl_info self{};
-    if (!dladdr(reinterpret_cast<void*>(&torchPart), &self) || !self.dli_fname) return nullptr;
-    const auto file = std::filesystem::path(self.dli_fname).parent_path() / "liblumen_ml.so";
-    void* handle = dlopen(file.c_str(), RTLD_NOW | RTLD_GLOBAL);
-    if (!handle) return {{"error", std::string("cannot load ") + file.string() + ": " + dlerror()}};
-    using Fn = char* (*)();
-    auto fn = reinterpret_cast<Fn>(dlsym(handle, "lumen_ml_torch_environment_json"));
-    if (!fn) return {{"error", file.string() + " lacks lumen_ml_torch_environment_json"}};
-    char* text = fn();
-    nlohmann::json j = nlohmann::json::parse(text ? text : "null");
-    std::free(text);
-    return j;  // the library stays loaded: its code is torch's and unloading it is not safe
+    try {
+        using Fn = char* (*)();
+        auto fn = reinterpret_cast<Fn>(util::siblingLibrarySymbol("liblumen_ml.so", "lumen_ml_torch_environment_json"));
+        char* text = fn();
+        nlohmann::json j = nlohmann::json::parse(text ? text : "null");
+        std::free(text);
+        return j;
+    } catch (const std::exception& e) {
+        return {{"error", e.what()}};
+    }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // plain scalar code rather than OpenCV filters (whose SIMD paths may differ per CPU): so the
 // same options give the same bytes on any machine with the same zlib/libpng.
 #include "demo/demo_workspace.h"
+#include "io/codecs.h"
 
 #include "jobs/job.h"
 
@@ -632,7 +633,7 @@ std::vector<std::uint8_t> encodePng(const std::vector<std::uint8_t>& pixels, int
     std::vector<std::uint8_t> png;
     try {
         const cv::Mat mat(size, size, CV_8UC1, const_cast<std::uint8_t*>(pixels.data()));
-        if (!cv::imencode(".png", mat, png, {cv::IMWRITE_PNG_COMPRESSION, 6}))
+        if (!io::codecs().imencode(".png", mat, png, {cv::IMWRITE_PNG_COMPRESSION, 6}))
             throw std::runtime_error("encoder refused");
     } catch (const std::exception& e) {
         throw std::runtime_error("demo workspace: cannot encode " + path.string() + ": " + e.what());

@@ -1,5 +1,6 @@
 #include "io/image_reader.h"
 
+#include "io/codecs.h"
 #include "io/read_error.h"
 
 #include <opencv2/imgcodecs.hpp>
@@ -39,7 +40,7 @@ ImageVolume readImage(const std::filesystem::path& path) {
     if (format.empty()) throw ReadError(path, "not a PNG, JPEG, BMP or TIFF file (unknown signature)");
     cv::Mat m;
     try {
-        m = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
+        m = codecs().imread(path.string(), cv::IMREAD_UNCHANGED);
     } catch (const cv::Exception& e) {
         throw ReadError(path, "cannot decode " + format + ": " + e.what());
     }

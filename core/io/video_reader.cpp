@@ -1,6 +1,9 @@
 #include "io/video_reader.h"
 
+#include "io/codecs.h"
 #include "io/read_error.h"
+
+#include <memory>
 
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
@@ -13,16 +16,24 @@ ImageVolume readVideo(const std::filesystem::path& path, const VideoReadOptions&
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) throw ReadError(path, "no such file");
     if (std::filesystem::file_size(path, ec) == 0) throw ReadError(path, "empty file");
-    cv::VideoCapture cap;
+    const CodecTable& codec = codecs();
+    void* opened = nullptr;
     try {
-        cap.open(path.string(), cv::CAP_FFMPEG);
+        opened = codec.videoOpen(path.string(), cv::CAP_FFMPEG);
     } catch (const cv::Exception& e) {
         throw ReadError(path, std::string("cannot open video: ") + e.what());
     }
-    if (!cap.isOpened()) throw ReadError(path, "not a video OpenCV/FFmpeg can open");
+    if (!opened) throw ReadError(path, "not a video OpenCV/FFmpeg can open");
+    const std::unique_ptr<void, void (*)(void*)> video(opened, codec.videoClose);
+    struct {
+        const CodecTable& codec;
+        void* handle;
+        double get(int property) const { return codec.videoGet(handle, property); }
+        bool read(cv::Mat& frame) const { return codec.videoRead(handle, frame); }
+    } cap{codec, video.get()};
     ImageVolume v;
     v.meta.format = "video";
-    v.meta.decoder = "OpenCV " CV_VERSION " (" + cap.getBackendName() + ")";
+    v.meta.decoder = "OpenCV " CV_VERSION " (FFMPEG)";
     const double declared = cap.get(cv::CAP_PROP_FRAME_COUNT);
     if (declared > 0 && std::isfinite(declared)) v.meta.declaredFrames = long(declared);
     const double fps = cap.get(cv::CAP_PROP_FPS);

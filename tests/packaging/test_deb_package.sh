@@ -20,7 +20,7 @@ done
 
 root="$scratch/root"
 dpkg -x "$deb" "$root"
-for f in usr/bin/lumen usr/bin/lumen-cli usr/lib/lumen/liblumen_core.so usr/lib/lumen/liblumen_ml.so \
+for f in usr/bin/lumen usr/bin/lumen-cli usr/lib/lumen/liblumen_core.so usr/lib/lumen/liblumen_ml.so usr/lib/lumen/liblumen_codecs.so \
          usr/share/applications/io.github.lumen_workbench.Lumen.desktop \
          usr/share/metainfo/io.github.lumen_workbench.Lumen.metainfo.xml \
          usr/share/icons/hicolor/scalable/apps/io.github.lumen_workbench.Lumen.svg; do
