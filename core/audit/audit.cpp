@@ -228,17 +228,30 @@ AuditResult compareTables(std::shared_ptr<const data::NumericTable> baseline,
     report.baseline.path = baseline->path.string();
     report.newer.path = newer->path.string();
 
-    // Join on the id, in baseline order.
+    // Join on the id, in baseline order; the look-ups are spread over the cores.
+    const std::size_t baselineRows = baseline->ids.size();
+    std::vector<std::int64_t> match(baselineRows, -1);
+    {
+        const std::size_t workers = std::max(1u, std::thread::hardware_concurrency());
+        const std::size_t step = (baselineRows + workers - 1) / workers;
+        std::vector<std::future<void>> parts;
+        for (std::size_t begin = 0; begin < baselineRows; begin += step)
+            parts.push_back(std::async(std::launch::async, [&, begin] {
+                const std::size_t end = std::min(baselineRows, begin + step);
+                for (std::size_t r = begin; r < end; ++r)
+                    if (const auto other = newer->findRow(baseline->ids[r])) match[r] = *other;
+            }));
+        for (auto& p : parts) p.get();
+    }
     std::vector<char> matched(newer->ids.size(), 0);
-    result.joinedRows.reserve(std::min(baseline->ids.size(), newer->ids.size()));
-    for (std::uint32_t r = 0; r < baseline->ids.size(); ++r) {
-        const auto other = newer->findRow(baseline->ids[r]);
-        if (!other) {
+    result.joinedRows.reserve(std::min(baselineRows, newer->ids.size()));
+    for (std::uint32_t r = 0; r < baselineRows; ++r) {
+        if (match[r] < 0) {
             report.idsOnlyInBaseline.push_back(baseline->ids[r]);
             continue;
         }
-        result.joinedRows.emplace_back(r, *other);
-        matched[*other] = 1;
+        result.joinedRows.emplace_back(r, std::uint32_t(match[r]));
+        matched[std::size_t(match[r])] = 1;
     }
     for (std::uint32_t r = 0; r < newer->ids.size(); ++r)
         if (!matched[r]) report.idsOnlyInNew.push_back(newer->ids[r]);
@@ -365,33 +378,30 @@ AuditResult compareTables(std::shared_ptr<const data::NumericTable> baseline,
 AuditResult runAudit(const std::filesystem::path& baselinePath, const std::filesystem::path& newPath,
                      const AuditOptions& options, jobs::JobContext* job) {
     if (job) job->progress(0.0, "reading both tables");
+    // Both files are read at once (one thread each) and hashed while they are read.
+    util::Sha256 baselineHash, newHash;
     data::CsvReadOptions readB;
     readB.idColumn = options.idColumn;
-    // Both files are read at once (one thread each), and hashed alongside.
+    readB.onBytes = [&](const char* d, std::size_t n) { baselineHash.update(d, n); };
     auto baselineFuture = std::async(std::launch::async, [&] {
-        auto t = std::make_shared<data::NumericTable>(data::readNumericCsv(baselinePath, readB, nullptr));
-        return t;
+        return std::make_shared<data::NumericTable>(data::readNumericCsv(baselinePath, readB, nullptr));
     });
-    auto hashFuture = std::async(std::launch::async, [&] {
-        return std::make_pair(util::sha256File(baselinePath), util::sha256File(newPath));
-    });
+    data::CsvReadOptions readN;
+    readN.idColumn = options.idColumn;
+    readN.onBytes = [&](const char* d, std::size_t n) { newHash.update(d, n); };
     std::shared_ptr<data::NumericTable> newer;
     std::exception_ptr newError;
-    std::string idForNew = options.idColumn;
     try {
-        data::CsvReadOptions readN;
-        readN.idColumn = idForNew;
         newer = std::make_shared<data::NumericTable>(data::readNumericCsv(newPath, readN, job));
     } catch (...) {
         newError = std::current_exception();
     }
     auto baseline = baselineFuture.get();  // a baseline error is reported first
-    auto hashes = hashFuture.get();
     if (newError) std::rethrow_exception(newError);
     if (options.idColumn.empty() && newer->idName != baseline->idName) {
         // The id is the baseline's first column: the new file must have it too, wherever.
-        data::CsvReadOptions readN;
         readN.idColumn = baseline->idName;
+        newHash = util::Sha256();
         newer = std::make_shared<data::NumericTable>(data::readNumericCsv(newPath, readN, job));
     }
     if (job) {
@@ -399,8 +409,8 @@ AuditResult runAudit(const std::filesystem::path& baselinePath, const std::files
         job->progress(0.9, "comparing");
     }
     AuditResult result = compareTables(baseline, newer, options);
-    result.report.baseline.sha256 = hashes.first;
-    result.report.newer.sha256 = hashes.second;
+    result.report.baseline.sha256 = baselineHash.hexDigest();
+    result.report.newer.sha256 = newHash.hexDigest();
     if (job) job->progress(1.0, result.report.pass() ? "PASS" : "FAIL");
     return result;
 }

@@ -194,6 +194,7 @@ public:
                 if (capacity() - filled < kChunk / 2) buffer_.resize(capacity() * 2 + kPadding);
                 in.read(buffer_.data() + filled, std::streamsize(capacity() - filled));
                 const auto got = std::size_t(in.gcount());
+                if (options_.onBytes && got) options_.onBytes(buffer_.data() + filled, got);
                 if (in.bad()) throw TableError(path_.string() + ": read error");
                 filled += got;
                 bytesRead += got;
@@ -222,6 +223,7 @@ public:
                 consumed = 0;
                 in.read(buffer_.data() + filled, std::streamsize(capacity() - filled));
                 const auto got = std::size_t(in.gcount());
+                if (options_.onBytes && got) options_.onBytes(buffer_.data() + filled, got);
                 filled += got;
                 bytesRead += got;
                 eof = got == 0 || in.eof();

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ public:
 };
 
 struct CsvReadOptions {
+    /// When set, receives every byte of the file as it is read (the file's SHA-256 comes free
+    /// with the parse instead of from a second pass).
+    std::function<void(const char* data, std::size_t size)> onBytes;
     char delimiter = ',';
     std::string idColumn;          ///< empty: the first column
     bool rejectDuplicateIds = true;
