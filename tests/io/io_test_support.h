@@ -8,7 +8,10 @@
 #include <QString>
 #include <QStringList>
 
+#include "io/read_error.h"
+
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
@@ -55,6 +58,19 @@ inline ProcessResult runProcess(const QString& program, const QStringList& args)
     r.out = p.readAllStandardOutput().toStdString();
     r.err = p.readAllStandardError().toStdString();
     return r;
+}
+
+/// The message of the lumen::io::ReadError `f` throws ("(no error)" if none; other
+/// exceptions are marked, so a test expecting a ReadError fails on them).
+inline std::string errorOf(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const lumen::io::ReadError& e) {
+        return e.what();
+    } catch (const std::exception& e) {
+        return std::string("OTHER EXCEPTION: ") + e.what();
+    }
+    return "(no error)";
 }
 
 }  // namespace lumen::iotest

@@ -89,17 +89,6 @@ for name in spec['files']:
 print(json.dumps(out))
 )PY";
 
-std::string errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const ReadError& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        return std::string("OTHER EXCEPTION: ") + e.what();
-    }
-    return "(no error)";
-}
-
 }  // namespace
 
 class TestDicomReader : public QObject {

@@ -21,17 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const ReadError& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        return std::string("OTHER EXCEPTION: ") + e.what();
-    }
-    return "(no error)";
-}
-
 cv::Mat pattern(int type) {
     cv::Mat m(37, 53, type);
     const int channels = m.channels();

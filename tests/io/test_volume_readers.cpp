@@ -21,17 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const ReadError& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        return std::string("OTHER EXCEPTION: ") + e.what();
-    }
-    return "(no error)";
-}
-
 // numpy compares our .npy (already in (t, k, j, i) order) with nibabel's array transposed.
 const char* kNibabelCompare = R"PY(
 import sys, json
