@@ -3,6 +3,7 @@
 #include "jobs/job.h"
 #include "runs/run_store.h"
 #include "util/atomic_file.h"
+#include "util/huge_pages.h"
 #include "util/sha256.h"
 
 #include <yaml-cpp/yaml.h>
@@ -230,7 +231,10 @@ AuditResult compareTables(std::shared_ptr<const data::NumericTable> baseline,
 
     // Join on the id, in baseline order; the look-ups are spread over the cores.
     const std::size_t baselineRows = baseline->ids.size();
-    std::vector<std::int64_t> match(baselineRows, -1);
+    std::vector<std::int64_t> match;
+    match.reserve(baselineRows);
+    util::adviseHugePages(match.data(), baselineRows * sizeof(std::int64_t));
+    match.assign(baselineRows, -1);
     {
         const std::size_t workers = std::max(1u, std::thread::hardware_concurrency());
         const std::size_t step = (baselineRows + workers - 1) / workers;
@@ -245,6 +249,7 @@ AuditResult compareTables(std::shared_ptr<const data::NumericTable> baseline,
     }
     std::vector<char> matched(newer->ids.size(), 0);
     result.joinedRows.reserve(std::min(baselineRows, newer->ids.size()));
+    util::adviseHugePages(result.joinedRows.data(), result.joinedRows.capacity() * sizeof(result.joinedRows[0]));
     for (std::uint32_t r = 0; r < baselineRows; ++r) {
         if (match[r] < 0) {
             report.idsOnlyInBaseline.push_back(baseline->ids[r]);

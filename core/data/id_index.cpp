@@ -1,5 +1,7 @@
 #include "data/id_index.h"
 
+#include "util/huge_pages.h"
+
 #include <cstring>
 
 namespace lumen::data {
@@ -27,6 +29,8 @@ std::uint64_t IdIndex::hash(std::string_view s) {
 IdIndex::IdIndex(const std::vector<std::string>& ids) {
     std::size_t capacity = 16;
     while (capacity < ids.size() * 2) capacity <<= 1;
+    slots_.reserve(capacity);
+    util::adviseHugePages(slots_.data(), capacity * sizeof(std::uint32_t));
     slots_.assign(capacity, 0);
     mask_ = capacity - 1;
     for (std::uint32_t row = 0; row < ids.size(); ++row) {

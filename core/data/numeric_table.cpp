@@ -1,10 +1,13 @@
 #include "data/numeric_table.h"
 
 #include "jobs/job.h"
+#include "util/huge_pages.h"
 
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cpuid.h>
+#include <immintrin.h>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -117,6 +120,69 @@ inline const char* scanPlainNumber(const char* p, double& value) {
     value = negative ? -v : v;
     return p;
 }
+
+// The same with SSE4.1: one 16-byte load classifies the bytes (digits, the dot), a shuffle
+// packs up to 16 digits to the right, and three multiply-adds turn them into a number —
+// about a third of the instructions of the 8-byte version for a typical "0.123456" cell.
+// Shuffle masks by (integer digits, fraction digits): output byte 16-n+k takes the k-th digit.
+struct DigitShuffles {
+    alignas(16) std::uint8_t mask[17][17][16];
+    DigitShuffles() {
+        for (int ni = 0; ni <= 16; ++ni)
+            for (int nf = 0; nf + ni <= 16; ++nf) {
+                const int n = ni + nf;
+                for (int o = 0; o < 16; ++o) {
+                    const int k = o - (16 - n);  // which digit lands here (<0: a leading zero)
+                    mask[ni][nf][o] = k < 0 ? 0x80 : std::uint8_t(k < ni ? k : k + 1);
+                }
+            }
+    }
+};
+const DigitShuffles kDigitShuffles;
+
+__attribute__((target("sse4.1,ssse3"))) const char* scanDecimalSse(const char* p, double& value) {
+    const bool negative = *p == '-';
+    if (negative) ++p;
+    if (*p == '+') return scanPlainNumber(p - negative, value);
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i t = _mm_sub_epi8(bytes, _mm_set1_epi8('0'));
+    const __m128i isDigit = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
+    const unsigned digits = unsigned(_mm_movemask_epi8(isDigit));
+    const int ni = __builtin_ctz(~digits | 0x10000u);
+    int nf = 0, end = ni;
+    if (ni < 16 && p[ni] == '.') {
+        nf = __builtin_ctz(~(digits >> (ni + 1)) | (0x10000u >> (ni + 1)));
+        end = ni + 1 + nf;
+        if (nf == 0) return scanPlainNumber(p - negative, value);  // "5." or "." : the careful way
+    }
+    if (end >= 16) return scanPlainNumber(p - negative, value);    // too long to see its end
+    if (ni + nf == 0) {
+        if (negative || end != 0) return nullptr;
+        value = std::numeric_limits<double>::quiet_NaN();  // an empty cell
+        return p;
+    }
+    const __m128i packed = _mm_shuffle_epi8(
+        t, _mm_load_si128(reinterpret_cast<const __m128i*>(kDigitShuffles.mask[ni][nf])));
+    const __m128i pairs = _mm_maddubs_epi16(packed, _mm_set_epi8(1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10));
+    const __m128i quads = _mm_madd_epi16(pairs, _mm_set_epi16(1, 100, 1, 100, 1, 100, 1, 100));
+    const __m128i octs = _mm_madd_epi16(_mm_packus_epi32(quads, quads),
+                                        _mm_set_epi16(1, 10000, 1, 10000, 1, 10000, 1, 10000));
+    const std::uint64_t high = std::uint32_t(_mm_cvtsi128_si32(octs));
+    const std::uint64_t low = std::uint32_t(_mm_extract_epi32(octs, 1));
+    const std::uint64_t mantissa = high * 100000000ULL + low;
+    if (mantissa >= (std::uint64_t(1) << 53)) return scanPlainNumber(p - negative, value);
+    const double v = double(mantissa) / kPow10[std::size_t(nf)];
+    value = negative ? -v : v;
+    return p + end;
+}
+
+bool cpuHasSse41() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(1, &a, &b, &c, &d) && ((c >> 19) & 1) && ((c >> 9) & 1);
+}
+
+using ScanNumber = const char* (*)(const char*, double&);
+const ScanNumber kScanNumber = cpuHasSse41() ? scanDecimalSse : scanPlainNumber;
 
 }  // namespace
 
@@ -262,7 +328,7 @@ private:
         for (std::size_t c = 0; c < columns; ++c) {
             if (int(c) != idIndex_ && slots_[c].numeric) {
                 double v;
-                const char* after = scanPlainNumber(field, v);
+                const char* after = kScanNumber(field, v);
                 const bool last = c + 1 == columns;
                 if (after && (last ? after == contentEnd : after < contentEnd && *after == delimiter)) {
                     slots_[c].values.push_back(v);
@@ -319,8 +385,12 @@ private:
         const double perLine = double(sampleBytes) / double(sampleLines);
         const auto rows = std::size_t(double(totalBytes_) / perLine * 1.05) + 16;
         ids_.reserve(rows);
+        util::adviseHugePages(ids_.data(), rows * sizeof(std::string));
         for (auto& col : slots_)
-            if (col.numeric) col.values.reserve(rows);
+            if (col.numeric) {
+                col.values.reserve(rows);
+                util::adviseHugePages(col.values.data(), rows * sizeof(double));
+            }
     }
 
     // Splits one record starting at `p`; returns the position after it, or null when the

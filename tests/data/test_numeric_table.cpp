@@ -64,6 +64,29 @@ private slots:
         else QCOMPARE(v, value);
     }
 
+    void tableCellsAgreeWithTheCellParser() {
+        // The reader's fast paths (SSE / SWAR) must give what parseNumericCell gives.
+        const std::vector<std::string> cells = {
+            "0.123456", "-0.5", "123", "1.", ".5", "00012.50", "-7", "+3", "", "1e3", "-1.25e-2",
+            "123456789012345", "1234567890123456", "12345678901234567", "0.000000000000001",
+            "99999999.99999999", "-0", "3.14159265358979", "4294967296.5", "NaN", "inf"};
+        std::string csv = "id";
+        for (size_t c = 0; c < cells.size(); ++c) csv += ",c" + std::to_string(c);
+        csv += "\nrow";
+        for (const auto& cell : cells) csv += "," + cell;
+        csv += "\n";
+        QTemporaryDir dir;
+        const NumericTable t = readNumericCsv(writeTextFile(dir, "cells.csv", csv));
+        QCOMPARE(t.columns.size(), cells.size());
+        for (size_t c = 0; c < cells.size(); ++c) {
+            double expected = 0;
+            QVERIFY(parseNumericCell(cells[c].data(), cells[c].data() + cells[c].size(), expected));
+            const double got = t.values[c][0];
+            if (std::isnan(expected)) QVERIFY2(std::isnan(got), cells[c].c_str());
+            else QVERIFY2(got == expected && std::signbit(got) == std::signbit(expected), cells[c].c_str());
+        }
+    }
+
     void readsQuotesCrlfBomAndStringIds() {
         QTemporaryDir dir;
         const auto path = writeTextFile(dir, "t.csv",
