@@ -21,14 +21,7 @@ find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(OpenJPEG REQUIRED IMPORTED_TARGET libopenjp2)
 
-# nifti2's own CMake config points at a non-multiarch path on Debian: find it by hand.
-find_path(NIFTI2_INCLUDE_DIR nifti2_io.h PATH_SUFFIXES nifti REQUIRED)
-find_library(NIFTI2_LIBRARY nifti2 REQUIRED)
-find_library(ZNZ_LIBRARY znz REQUIRED)
-find_package(ZLIB REQUIRED)
-add_library(lumen_nifti2 INTERFACE)
-target_include_directories(lumen_nifti2 SYSTEM INTERFACE "${NIFTI2_INCLUDE_DIR}")
-target_link_libraries(lumen_nifti2 INTERFACE "${NIFTI2_LIBRARY}" "${ZNZ_LIBRARY}" ZLIB::ZLIB m)
+include(LumenNifti)
 
 # LibTorch adds compile definitions and flags to whatever links it; keep it behind
 # an interface target that only core and plugins link, PRIVATE.

@@ -90,14 +90,19 @@ private:
         QCOMPARE(panel.shownValue("positive_rate"), fmt(m.positiveRate));
     }
 
-private slots:
-    void sliderUpdatesTheNumbersShown() {
-        const Data d = nihLike(300, 1);
-        MetricsPanel panel;
+    // The panel on screen with `d`, no bootstrap (its intervals are tested elsewhere).
+    static void showWithoutBootstrap(MetricsPanel& panel, const Data& d) {
         panel.setBootstrapResamples(0);
         panel.setData(d.truth, d.prob, kNames);
         panel.resize(1200, 800);
         panel.show();
+    }
+
+private slots:
+    void sliderUpdatesTheNumbersShown() {
+        const Data d = nihLike(300, 1);
+        MetricsPanel panel;
+        showWithoutBootstrap(panel, d);
         QVERIFY(QTest::qWaitForWindowExposed(&panel));
         QCOMPARE(panel.labelCount(), 14);
         checkLive(panel, d.truth[0], d.prob[0], 0.5);
@@ -152,10 +157,7 @@ private slots:
     void temperatureToggleShowsScaledNumbers() {
         const Data d = nihLike(400, 2);
         MetricsPanel panel;
-        panel.setBootstrapResamples(0);
-        panel.setData(d.truth, d.prob, kNames);
-        panel.resize(1200, 800);
-        panel.show();
+        showWithoutBootstrap(panel, d);
         QVERIFY(QTest::qWaitForWindowExposed(&panel));
         panel.setCurrentLabel(4);
         panel.setThreshold(4, 0.3);
