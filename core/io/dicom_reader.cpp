@@ -1,5 +1,6 @@
 #include "io/dicom_reader.h"
 
+#include "io/dicom_load.h"
 #include "io/jpeg2000_decoder.h"
 #include "io/read_error.h"
 
@@ -29,17 +30,6 @@ namespace {
 // Decoding 4 GiB of stored pixels is beyond any file this tool is for; a header declaring
 // more is treated as corrupt rather than allowed to exhaust memory.
 constexpr std::uint64_t kMaxPixelBytes = 4ull << 30;
-
-void registerCodecsOnce() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        // DCMTK logs parse warnings to stderr; errors reach the caller as ReadError instead.
-        OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
-        DJDecoderRegistration::registerCodecs();
-        DJLSDecoderRegistration::registerCodecs();
-        DcmRLEDecoderRegistration::registerCodecs();
-    });
-}
 
 std::string getString(DcmItem* ds, const DcmTagKey& tag) {
     OFString s;
@@ -156,12 +146,11 @@ std::vector<std::vector<std::uint8_t>> splitJ2kFrames(DcmPixelSequence* seq, lon
     return out;
 }
 
-ImageVolume decode(DcmFileFormat& file, const std::string& label, const DicomReadOptions& options) {
+ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string& label, const DicomReadOptions& options) {
     DcmDataset* ds = file.getDataset();
     ImageVolume v;
     auto& m = v.meta;
     m.format = "DICOM";
-    const E_TransferSyntax xfer = ds->getOriginalXfer();
     const DcmXfer xf(xfer);
     m.transferSyntax = xf.getXferID();
     m.transferSyntaxName = xf.getXferName();
@@ -383,23 +372,20 @@ bool looksLikeDicom(const std::filesystem::path& path) {
 }
 
 ImageVolume readDicom(const std::filesystem::path& path, const DicomReadOptions& options) {
-    registerCodecsOnce();
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) throw ReadError(path, "no such file");
     if (std::filesystem::file_size(path, ec) == 0) throw ReadError(path, "empty file");
     DcmFileFormat file;
-    const OFCondition c = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
-    if (c.bad()) throw ReadError(path, std::string("not a readable DICOM file: ") + c.text());
-    return decode(file, path.string(), options);
+    const auto loaded = detail::loadDicomFile(path, file, false, path.string());
+    return decode(file, loaded.transferSyntax, path.string(), options);
 }
 
 ImageVolume readDicomBuffer(const void* data, std::size_t size, const std::string& label, const DicomReadOptions& options) {
-    registerCodecsOnce();
     if (size == 0) throw ReadError(label, "empty file");
     // Through a scratch file, not DcmInputBufferStream: DCMTK checks declared element lengths
     // against the bytes left in a file ("larger than remaining bytes in file") and defers
-    // large values. A deflated dataset is still unchecked (DCMTK tries to allocate the
-    // declared length; docs/fuzzing.md).
+    // large values. A deflated dataset is inflated by us first, with a size limit
+    // (io/dicom_load.h; docs/fuzzing.md).
     static std::atomic<unsigned> counter{0};
     std::error_code ec;
     std::filesystem::path dir = std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm")
@@ -418,9 +404,8 @@ ImageVolume readDicomBuffer(const void* data, std::size_t size, const std::strin
         ~Remove() { std::error_code e; std::filesystem::remove(p, e); }
     } cleanup{scratch};
     DcmFileFormat file;
-    const OFCondition c = file.loadFile(scratch.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
-    if (c.bad()) throw ReadError(label, std::string("not a readable DICOM file: ") + c.text());
-    return decode(file, label, options);
+    const auto loaded = detail::loadDicomFile(scratch, file, false, label);
+    return decode(file, loaded.transferSyntax, label, options);
 }
 
 }  // namespace lumen::io
