@@ -219,7 +219,7 @@ struct Header {
 
 Header readHeader(const fs::path& file) {
     DcmFileFormat ff;
-    detail::loadDicomFile(file, ff, true, file.string());
+    const auto loaded = detail::loadDicomFile(file, ff, true, file.string());
     DcmDataset* ds = ff.getDataset();
     if (getString(ff.getMetaInfo(), DCM_MediaStorageSOPClassUID) == UID_MediaStorageDirectoryStorage)
         throw NotAnInstance("DICOMDIR");
@@ -253,8 +253,7 @@ Header readHeader(const fs::path& file) {
     in.windowWidth = getDouble(ds, DCM_WindowWidth);
     if (!in.windowCenter || !in.windowWidth || *in.windowWidth <= 0) in.windowCenter = in.windowWidth = std::nullopt;
     in.photometric = getString(ds, DCM_PhotometricInterpretation);
-    in.transferSyntax = getString(ff.getMetaInfo(), DCM_TransferSyntaxUID);
-    if (in.transferSyntax.empty()) in.transferSyntax = DcmXfer(ds->getOriginalXfer()).getXferID();
+    in.transferSyntax = DcmXfer(loaded.transferSyntax).getXferID();
     return h;
 }
 
