@@ -22,6 +22,7 @@ class JobEventBridge;
 class JobsPanel;
 class LogPanel;
 class AuditPanel;
+class DicomBrowser;
 class MetricsPanel;
 class RunsPanel;
 class WorkspaceView;
@@ -57,7 +58,8 @@ public:
     widgets::WorkspaceView* workspaceView() const { return workspaceView_; }
     widgets::AuditPanel* auditPanel() const { return auditPanel_; }
     widgets::MetricsPanel* metricsPanel() const { return metricsPanel_; }
-    /// Brings a central page to the front: "workspace", "audit" or "metrics"; false if unknown.
+    widgets::DicomBrowser* dicomBrowser() const { return dicomBrowser_; }
+    /// Brings a central page to the front: "workspace", "audit", "metrics" or "dicom"; false if unknown.
     bool showPage(const QString& name);
     jobs::JobPool& pool() { return *pool_; }
     const plugin::Registry& registry() const { return registry_; }
@@ -90,6 +92,7 @@ private:
     widgets::WorkspaceView* workspaceView_;
     widgets::AuditPanel* auditPanel_;
     widgets::MetricsPanel* metricsPanel_;
+    widgets::DicomBrowser* dicomBrowser_;
     QTabWidget* pages_;
     widgets::JobsPanel* jobsPanel_;
     widgets::RunsPanel* runsPanel_;

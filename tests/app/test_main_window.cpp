@@ -3,6 +3,7 @@
 #include "main_window.h"
 
 #include "demo/demo_workspace.h"
+#include "dicom_browser.h"
 #include "jobs_panel.h"
 #include "log_panel.h"
 #include "runs_panel.h"
@@ -16,7 +17,9 @@
 #include <QMenuBar>
 #include <QStandardPaths>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QTemporaryDir>
+#include <QTreeWidget>
 
 #include <atomic>
 #include <thread>
@@ -166,6 +169,28 @@ private slots:
         QVERIFY(summary.contains("Plugins refused"));
         QVERIFY(summary.contains("interface version"));
         QVERIFY(statusText(w).contains("1 task"));
+    }
+
+    void dicomPageScansIntoTheWorkspace() {
+        QTemporaryDir dir;
+        lumen::demo::DemoOptions o;
+        o.chestImages = 2;
+        o.ctVolumes = 1;
+        o.angioStudies = 1;
+        o.predictionStudies = 4;
+        lumen::demo::createDemoWorkspace(dir.filePath("data").toStdString(), o);
+        MainWindow w;
+        QVERIFY(w.openWorkspace(dir.filePath("ws")));
+        QVERIFY(w.showPage("dicom"));
+        QCOMPARE(w.findChild<QTabWidget*>("pages")->currentWidget(), static_cast<QWidget*>(w.dicomBrowser()));
+        QSignalSpy scanned(w.dicomBrowser(), &lumen::widgets::DicomBrowser::scanFinished);
+        QVERIFY(w.dicomBrowser()->scanFolder(dir.filePath("data")));
+        QVERIFY(scanned.wait(60000));
+        QCOMPARE(w.dicomBrowser()->tree()->topLevelItemCount(), 2);  // the CT patient and one angiography patient
+        QCOMPARE(w.jobsPanel()->findChildren<QObject*>().isEmpty(), false);
+        // The index lives in the workspace database, beside the runs.
+        QVERIFY(QFile::exists(dir.filePath("ws/lumen.db")));
+        QCOMPARE(w.runsPanel()->rowCount(), 0);
     }
 };
 
