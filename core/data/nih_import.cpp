@@ -90,6 +90,8 @@ NihImportReport importNih(const fs::path& dataDirIn, const fs::path& outDirIn, c
     const fs::path dataDir = fs::weakly_canonical(fs::absolute(dataDirIn));
     std::error_code ec;
     if (!fs::is_directory(dataDir, ec)) throw DataError(dataDirIn, "not a folder");
+    const fs::path entryFile = dataDir / "Data_Entry_2017.csv";
+    if (!fs::exists(entryFile)) throw DataError(entryFile, "not found (is this the NIH ChestX-ray14 folder?)");
     fs::create_directories(outDirIn, ec);
     if (ec) throw DataError(outDirIn, "cannot create the output folder: " + ec.message());
     const fs::path outDir = fs::weakly_canonical(fs::absolute(outDirIn));
@@ -97,8 +99,6 @@ NihImportReport importNih(const fs::path& dataDirIn, const fs::path& outDirIn, c
     report.outDir = outDir;
 
     if (job) job->progress(0.0, "reading Data_Entry_2017.csv");
-    const fs::path entryFile = dataDir / "Data_Entry_2017.csv";
-    if (!fs::exists(entryFile)) throw DataError(entryFile, "not found (is this the NIH ChestX-ray14 folder?)");
     const auto records = readCsvRecords(entryFile);
     if (records.empty()) throw DataError(entryFile, "empty file");
     const auto& header = records.front().fields;
