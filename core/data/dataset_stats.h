@@ -18,7 +18,7 @@ namespace lumen::jobs { class JobContext; }
 namespace lumen::data {
 
 struct LabelBalance {
-    std::vector<std::string> splits;  ///< in order of first appearance ("" = no split)
+    std::vector<std::string> splits;  ///< Manifest::splitNames() order ("" = no split)
     std::vector<std::string> labels;  ///< the manifest's vocabulary
     std::vector<std::size_t> images;  ///< images per split
     std::vector<std::vector<std::size_t>> positives;  ///< positives[split][label]

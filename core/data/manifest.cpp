@@ -70,9 +70,16 @@ std::vector<fs::path> Manifest::missingFiles() const {
 }
 
 std::vector<std::string> Manifest::splitNames() const {
-    std::vector<std::string> out;
+    std::vector<std::string> seen;
     for (const auto& r : rows)
-        if (std::find(out.begin(), out.end(), r.split) == out.end()) out.push_back(r.split);
+        if (std::find(seen.begin(), seen.end(), r.split) == seen.end()) seen.push_back(r.split);
+    // train, val, test first (tables read in pipeline order), then others as they appear, "" last.
+    std::vector<std::string> out;
+    for (const char* known : {"train", "val", "test"})
+        if (std::find(seen.begin(), seen.end(), known) != seen.end()) out.push_back(known);
+    for (const auto& s : seen)
+        if (!s.empty() && std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+    if (std::find(seen.begin(), seen.end(), "") != seen.end()) out.push_back("");
     return out;
 }
 

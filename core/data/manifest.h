@@ -41,7 +41,8 @@ struct Manifest {
     /// Resolved paths of rows whose file does not exist, in row order. Missing files are not
     /// an error when reading: they fail when a sample is used.
     std::vector<std::filesystem::path> missingFiles() const;
-    /// Split names in order of first appearance ("" included when some rows have none).
+    /// Split names present: train, val, test first, then others in order of appearance, and ""
+    /// last when some rows have none.
     std::vector<std::string> splitNames() const;
     /// Index of a label in labelNames, or -1.
     int labelIndex(const std::string& label) const;

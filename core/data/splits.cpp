@@ -101,12 +101,11 @@ Manifest splitByPatient(const Manifest& manifest, const SplitOptions& o, SplitRe
 SplitReport splitReport(const Manifest& m) {
     SplitReport rep;
     rep.manifest = m.file.filename().string();
-    std::vector<std::string> names;
+    const std::vector<std::string> names = m.splitNames();
     std::map<std::string, std::set<std::string>> patientsOf, idsOf;
     std::map<std::string, std::size_t> imagesOf;
     std::unordered_set<std::string> allPatients;
     for (const auto& r : m.rows) {
-        if (!imagesOf.count(r.split)) names.push_back(r.split);
         ++imagesOf[r.split];
         patientsOf[r.split].insert(patientOf(r));
         idsOf[r.split].insert(r.id);

@@ -39,7 +39,7 @@ struct SplitReport {
     std::vector<double> ratios;  ///< empty for a report of an existing manifest
     std::size_t images = 0, patients = 0;
     std::size_t rowsWithoutPatient = 0;  ///< rows whose patient_id was empty: each is its own patient
-    std::vector<SplitCounts> splits;     ///< in the order the splits first appear (or the given names)
+    std::vector<SplitCounts> splits;     ///< in Manifest::splitNames() order (or the given names)
     std::vector<SplitOverlap> overlaps;  ///< every pair of splits
     bool disjoint() const;               ///< every overlap is 0 patients and 0 images
 };
