@@ -8,6 +8,7 @@
 #include "util/sha256.h"
 
 #include "audit_panel.h"
+#include "data_panel.h"
 #include "job_event_bridge.h"
 #include "jobs_panel.h"
 #include "log_panel.h"
@@ -68,6 +69,13 @@ MainWindow::MainWindow(QWidget* parent)
     pages_->addTab(workspaceView_, tr("Workspace"));
     pages_->addTab(auditPanel_, tr("Audit"));
     pages_->addTab(buildMetricsPage(), tr("Metrics"));
+    auto* dataPanel = new widgets::DataPanel;
+    pages_->addTab(dataPanel, tr("Data"));
+    dataPanel->setJobRunner(
+        [this](const QString& kind, const QString& title, jobs::JobFunction work) {
+            return submitJob(kind, title, std::move(work));
+        },
+        bridge_);
     setCentralWidget(pages_);
     auditPanel_->setJobRunner(
         [this](const QString& kind, const QString& title, jobs::JobFunction work) {
@@ -275,7 +283,7 @@ jobs::JobId MainWindow::submitJob(const QString& kind, const QString& title,
 }
 
 bool MainWindow::showPage(const QString& name) {
-    const QStringList names = {"workspace", "audit", "metrics"};
+    const QStringList names = {"workspace", "audit", "metrics", "data"};
     const int index = int(names.indexOf(name.toLower()));
     if (index < 0) return false;
     pages_->setCurrentIndex(index);
