@@ -2,6 +2,7 @@
 // ids kept with their pixels, augmentations, errors naming the file, stop mid-epoch.
 #include "data/loader.h"
 
+#include "data_test_support.h"
 #include "test_support.h"
 
 #include <QTemporaryDir>
@@ -199,6 +200,31 @@ private slots:
             hi = std::max(hi, double(v));
         }
         QVERIFY(lo >= 0.25 && lo < 0.3 && hi <= 0.75 && hi > 0.7);
+    }
+
+    void dicomIsScaledThroughItsWindow() {
+        // MR_small.dcm: window 600/1600 -> [0, 1] = clip((value - (600 - 800)) / 1600), checked
+        // against pydicom's modality-LUT values.
+        const std::string file = "/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small.dcm";
+        const auto ref = lumen::datatest::runPython(R"PY(
+import sys, json, numpy as np, pydicom
+from pydicom.pixel_data_handlers.util import apply_modality_lut
+d = pydicom.dcmread(sys.argv[1])
+v = apply_modality_lut(d.pixel_array, d).astype(np.float64)
+c, w = float(d.WindowCenter), float(d.WindowWidth)
+u = np.clip((v - (c - w / 2)) / w, 0, 1)
+print(json.dumps({'rows': int(u.shape[0]), 'cols': int(u.shape[1]), 'values': u.ravel().tolist()}))
+)PY", {QString::fromStdString(file)});
+        const cv::Mat m = loadUnitImage(file, 1);
+        QCOMPARE(m.rows, ref["rows"].get<int>());
+        QCOMPARE(m.cols, ref["cols"].get<int>());
+        const auto want = ref["values"].get<std::vector<double>>();
+        double worst = 0;
+        for (int i = 0; i < m.rows * m.cols; ++i) worst = std::max(worst, std::abs(double(m.ptr<float>()[i]) - want[std::size_t(i)]));
+        QVERIFY2(worst < 1e-6, std::to_string(worst).c_str());
+        const cv::Mat rgb = loadUnitImage(file, 3);
+        QCOMPARE(rgb.channels(), 3);
+        QCOMPARE(rgb.at<cv::Vec3f>(10, 20)[2], m.at<float>(10, 20));
     }
 
     void errorsNameTheFile() {
