@@ -4,7 +4,10 @@
 #include "jobs/job.h"
 #include "plugin/plugin_loader.h"
 
+#include <chrono>
 #include <fstream>
+#include <stdexcept>
+#include <thread>
 
 #ifndef LUMEN_TEST_TASK_ID
 #define LUMEN_TEST_TASK_ID "test_echo"
@@ -21,7 +24,9 @@ public:
         lumen::config::Schema s(id());
         s.merge(lumen::config::commonSchema());
         s.addString("message", "hello", "Text written to every row.");
-        s.addInt("rows", 3, "Rows to write.", 1, 1000);
+        s.addInt("rows", 3, "Rows to write.", 1, 100000);
+        s.addInt("delay_ms", 0, "Pause after each row (lets GUI tests watch a live run).", 0, 10000);
+        s.addBool("fail", false, "Throw after the first row (tests the failure path).");
         return s;
     }
     std::string defaultConfigYaml() const override {
@@ -44,7 +49,14 @@ public:
         for (int i = 0; i < rows; ++i) {
             job.throwIfCancelled();
             out << "img" << i << "," << i * 0.5 << "," << config.get<std::string>("message") << "\n";
+            // A fake loss curve, so run recording and the loss-curve panel can be tested
+            // without LibTorch.
+            job.metric("loss", i, 1.0 / (i + 1));
+            job.metric("lr", i, 1e-3);
             job.progress(double(i + 1) / rows, "row " + std::to_string(i + 1));
+            if (config.get<bool>("fail")) throw std::runtime_error("echo task failed on purpose");
+            if (const int ms = config.get<int>("delay_ms"); ms > 0)
+                std::this_thread::sleep_for(std::chrono::milliseconds(ms));
         }
         job.artifact("predictions", (where.runDir / "predictions.csv").string());
         return std::to_string(rows) + " rows";

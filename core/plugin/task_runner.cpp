@@ -1,0 +1,136 @@
+#include "plugin/task_runner.h"
+
+#include "config/environment.h"
+#include "jobs/job.h"
+#include "runs/run_store.h"
+#include "util/atomic_file.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+
+namespace lumen::plugin {
+
+namespace {
+
+/// Forwards every event to the job that runs the task and records metrics and artifacts in
+/// the run store. Metrics are buffered: a training loop reports several keys per step, and
+/// one SQLite transaction per point would cost more than the step on small models.
+class RecordingObserver : public jobs::JobObserver {
+public:
+    RecordingObserver(jobs::JobContext& outer, runs::RunStore& store, std::int64_t run)
+        : outer_(outer), store_(store), run_(run) {}
+
+    void onProgress(jobs::JobId, const jobs::Progress& p) override { outer_.progress(p.fraction, p.message); }
+    void onLog(jobs::JobId, jobs::LogLevel level, const std::string& m) override { outer_.log(level, m); }
+    void onMetric(jobs::JobId, const std::string& key, std::int64_t step, double value) override {
+        outer_.metric(key, step, value);
+        std::lock_guard lock(mutex_);
+        const double now = std::chrono::duration<double>(
+                               std::chrono::system_clock::now().time_since_epoch()).count();
+        pending_.push_back({key, step, value, now});
+        if (pending_.size() >= 256 || now - lastFlush_ > 1.0) flushLocked(now);
+    }
+    void onArtifact(jobs::JobId, const std::string& kind, const std::string& path) override {
+        outer_.artifact(kind, path);
+        store_.addArtifact(run_, kind, path);
+    }
+    void flush() {
+        std::lock_guard lock(mutex_);
+        flushLocked(std::chrono::duration<double>(
+                        std::chrono::system_clock::now().time_since_epoch()).count());
+    }
+
+private:
+    void flushLocked(double now) {
+        lastFlush_ = now;
+        if (pending_.empty()) return;
+        store_.logMetrics(run_, pending_);
+        pending_.clear();
+    }
+
+    jobs::JobContext& outer_;
+    runs::RunStore& store_;
+    std::int64_t run_;
+    std::mutex mutex_;
+    std::vector<runs::MetricPoint> pending_;
+    double lastFlush_ = 0;
+};
+
+void flattenNode(const YAML::Node& node, const std::string& prefix,
+                 std::vector<std::pair<std::string, std::string>>& out) {
+    if (node.IsMap()) {
+        for (const auto& item : node)
+            flattenNode(item.second, prefix.empty() ? item.first.as<std::string>()
+                                                    : prefix + "." + item.first.as<std::string>(),
+                        out);
+    } else if (node.IsScalar()) {
+        out.emplace_back(prefix, node.as<std::string>());
+    } else if (node.IsSequence()) {
+        YAML::Emitter emitter;
+        emitter << YAML::Flow << node;
+        out.emplace_back(prefix, emitter.c_str());
+    } else if (node.IsNull() && !prefix.empty()) {
+        out.emplace_back(prefix, "null");
+    }
+}
+
+}  // namespace
+
+std::string operationName(Operation op) { return op == Operation::Train ? "train" : "infer"; }
+
+std::vector<std::pair<std::string, std::string>> flattenConfig(const config::Config& config) {
+    std::vector<std::pair<std::string, std::string>> out;
+    flattenNode(config.root(), {}, out);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+TaskRunResult runTask(Task& task, const TaskRunRequest& request, jobs::JobContext& job,
+                      const std::function<void(std::int64_t, const std::filesystem::path&)>& onRunCreated) {
+    const auto workspace = runs::Workspace::open(request.workspace);
+    runs::RunStore store(workspace.database());
+    const std::string name =
+        request.name.empty() ? task.id() + " " + operationName(request.operation) : request.name;
+    const std::string yaml = request.config.toYaml();
+
+    TaskRunResult result;
+    result.runId = store.createRun(task.id(), name, yaml, request.config.hash(),
+                                   config::captureEnvironment().dump());
+    auto params = flattenConfig(request.config);
+    params.emplace_back("operation", operationName(request.operation));
+    store.setParams(result.runId, params);
+    result.runDir = workspace.runsDir() / (std::to_string(result.runId) + "_" + task.id());
+    try {
+        std::filesystem::create_directories(result.runDir);
+        util::writeFileAtomically(result.runDir / "config.yaml", yaml);
+    } catch (const std::exception& e) {
+        store.setStatus(result.runId, runs::RunStatus::Failed, e.what());
+        throw;
+    }
+    if (onRunCreated) onRunCreated(result.runId, result.runDir);
+
+    auto observer = std::make_shared<RecordingObserver>(job, store, result.runId);
+    jobs::JobContext inner(job.id(), job.token(), observer);
+    RunContext where{workspace.root, result.runDir, &store, result.runId};
+    store.setStatus(result.runId, runs::RunStatus::Running);
+    job.info("run " + std::to_string(result.runId) + " (" + name + ") in " + result.runDir.string());
+    try {
+        result.summary = task.run(request.operation, request.config, where, inner);
+        observer->flush();
+        store.setStatus(result.runId, runs::RunStatus::Finished, result.summary);
+    } catch (const jobs::Cancelled&) {
+        observer->flush();
+        store.setStatus(result.runId, runs::RunStatus::Cancelled, "cancelled");
+        throw;
+    } catch (const std::exception& e) {
+        observer->flush();
+        store.setStatus(result.runId, runs::RunStatus::Failed, e.what());
+        throw;
+    }
+    return result;
+}
+
+}  // namespace lumen::plugin
