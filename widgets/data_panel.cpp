@@ -6,6 +6,7 @@
 #include <qcustomplot.h>
 
 #include <QCheckBox>
+#include <QComboBox>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QGroupBox>
@@ -61,6 +62,7 @@ DataSummary summariseDataset(const QString& path, jobs::JobContext* job) {
     }
     s.balance = data::labelBalance(m);
     s.report = data::splitReport(m);
+    s.manifest = m;
     return s;
 }
 
@@ -68,7 +70,8 @@ DataPanel::DataPanel(QWidget* parent)
     : QWidget(parent), pathEdit_(new QLineEdit), browseButton_(new QPushButton(tr("Browse…"))),
       openButton_(new QPushButton(tr("Open"))), status_(new QLabel), summaryTable_(new QTableWidget),
       overlapTable_(new QTableWidget), proof_(new QLabel), plot_(new QCustomPlot),
-      countsBox_(new QCheckBox(tr("Counts"))), exportButton_(new QPushButton(tr("Export chart…"))) {
+      countsBox_(new QCheckBox(tr("Counts"))), exportButton_(new QPushButton(tr("Export chart…"))),
+      pixelSplit_(new QComboBox), pixelButton_(new QPushButton(tr("Pixel mean/std"))), pixelLabel_(new QLabel) {
     setObjectName("dataPanel");
     pathEdit_->setObjectName("dataPath");
     pathEdit_->setPlaceholderText(tr("A manifest CSV or a split folder"));
@@ -80,6 +83,12 @@ DataPanel::DataPanel(QWidget* parent)
     plot_->setObjectName("labelBalancePlot");
     countsBox_->setObjectName("showCounts");
     exportButton_->setObjectName("exportBalance");
+    pixelSplit_->setObjectName("pixelSplit");
+    pixelButton_->setObjectName("computePixelStats");
+    pixelLabel_->setObjectName("pixelStats");
+    pixelLabel_->setWordWrap(true);
+    pixelLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    pixelButton_->setEnabled(false);
 
     auto* top = new QHBoxLayout;
     top->addWidget(new QLabel(tr("Dataset:")));
@@ -115,6 +124,15 @@ DataPanel::DataPanel(QWidget* parent)
     ll->setContentsMargins(0, 0, 0, 0);
     ll->addWidget(summaryBox, 1);
     ll->addWidget(proofBox, 1);
+    auto* pixelBox = new QGroupBox(tr("Pixel statistics (exact)"));
+    auto* xl = new QVBoxLayout(pixelBox);
+    auto* xr = new QHBoxLayout;
+    xr->addWidget(new QLabel(tr("Split:")));
+    xr->addWidget(pixelSplit_, 1);
+    xr->addWidget(pixelButton_);
+    xl->addLayout(xr);
+    xl->addWidget(pixelLabel_);
+    ll->addWidget(pixelBox);
 
     auto* chartBox = new QGroupBox(tr("Label balance"));
     auto* cl = new QVBoxLayout(chartBox);
@@ -150,6 +168,7 @@ DataPanel::DataPanel(QWidget* parent)
             open(f);
         }
     });
+    connect(pixelButton_, &QPushButton::clicked, this, [this] { computePixelStats(pixelSplit_->currentData().toString()); });
     connect(countsBox_, &QCheckBox::toggled, this, [this](bool on) { setShowCounts(on); });
     connect(exportButton_, &QPushButton::clicked, this, [this] { exportPlotInteractively(plot_, this, "label_balance.png"); });
     setStatus(tr("Open a manifest (id,patient_id,path,labels,split) or a split folder."), palette().color(QPalette::WindowText));
@@ -173,23 +192,100 @@ void DataPanel::connectBridge() {
         if (job != runningJob_) return;
         runningJob_ = 0;
         openButton_->setEnabled(true);
+        pixelButton_->setEnabled(summary_ != nullptr);
         auto pending = std::move(pending_);
         if (pending && *pending) {
             setSummary(*pending);
             emit loaded();
         }
+        auto pixels = std::move(pendingPixels_);
+        if (pixels) {
+            if (*pixels) {
+                pixelStats_ = *pixels;
+                showPixelStats();
+                emit pixelStatsReady();
+            } else if (pixelLabel_->text().startsWith(tr("Computing…"))) {
+                pixelLabel_->setText(tr("Not computed."));
+            }
+        }
     });
     connect(bridge_, &JobEventBridge::failed, this, [this](quint64 job, const QString& error) {
         if (job != runningJob_) return;
+        if (pendingPixels_) {
+            pixelLabel_->setText(tr("Failed: %1").arg(error));
+            return;
+        }
         setStatus(tr("Cannot read: %1").arg(error), kFailText);
         emit loadFailed(error);
     });
     connect(bridge_, &JobEventBridge::cancelled, this, [this](quint64 job) {
-        if (job == runningJob_) setStatus(tr("Reading cancelled."), palette().color(QPalette::WindowText));
+        if (job != runningJob_) return;
+        if (pendingPixels_) pixelLabel_->setText(tr("Cancelled."));
+        else setStatus(tr("Reading cancelled."), palette().color(QPalette::WindowText));
     });
     connect(bridge_, &JobEventBridge::progress, this, [this](quint64 job, double f, const QString& m, double) {
-        if (job == runningJob_) setStatus(tr("Reading… %1% %2").arg(int(f * 100)).arg(m), palette().color(QPalette::WindowText));
+        if (job != runningJob_) return;
+        if (pendingPixels_) pixelLabel_->setText(tr("Computing… %1% (%2)").arg(int(f * 100)).arg(m));
+        else setStatus(tr("Reading… %1% %2").arg(int(f * 100)).arg(m), palette().color(QPalette::WindowText));
     });
+}
+
+bool DataPanel::ensureRunner() {
+    if (submit_) return true;
+    ownPool_ = std::make_unique<jobs::JobPool>(1);
+    ownBridge_ = new JobEventBridge(this);
+    jobs::JobPool* pool = ownPool_.get();
+    JobEventBridge* b = ownBridge_;
+    submit_ = [pool, b](const QString& kind, const QString& title, jobs::JobFunction work) {
+        return pool->submit(kind.toStdString(), title.toStdString(), std::move(work), b->observer());
+    };
+    bridge_ = ownBridge_;
+    connectBridge();
+    return true;
+}
+
+bool DataPanel::computePixelStats(const QString& split) {
+    if (!summary_ || runningJob_) return false;
+    ensureRunner();
+    auto holder = std::make_shared<std::shared_ptr<const data::PixelStats>>();
+    pendingPixels_ = holder;
+    pixelStatsSplit_ = split;
+    pixelButton_->setEnabled(false);
+    openButton_->setEnabled(false);
+    pixelLabel_->setText(tr("Computing…"));
+    auto summary = summary_;
+    const std::string name = split.toStdString();
+    runningJob_ = submit_("data", tr("Pixel statistics of %1").arg(split.isEmpty() ? tr("all rows") : split),
+                          [holder, summary, name](jobs::JobContext& job) {
+                              const data::Manifest part = name.empty() ? summary->manifest : summary->manifest.filterSplit(name);
+                              *holder = std::make_shared<const data::PixelStats>(data::computePixelStats(part, {}, &job));
+                              return std::string("ok");
+                          });
+    return true;
+}
+
+QString DataPanel::pixelStatsText() const { return pixelLabel_->text(); }
+
+void DataPanel::showPixelStats() {
+    if (!pixelStats_) {
+        pixelLabel_->clear();
+        return;
+    }
+    const auto& p = *pixelStats_;
+    QStringList lines;
+    lines << tr("%1: %2 images, %3 channel(s), %4, %5 s")
+                 .arg(pixelStatsSplit_.isEmpty() ? tr("all rows") : pixelStatsSplit_)
+                 .arg(p.images)
+                 .arg(p.channels)
+                 .arg(p.exact ? tr("exact integer sums") : tr("floating-point sums"))
+                 .arg(p.seconds, 0, 'f', 2);
+    for (int c = 0; c < p.channels; ++c) {
+        QString line = tr("channel %1: mean %2, std %3").arg(c).arg(p.mean[std::size_t(c)], 0, 'g', 9).arg(p.stdev[std::size_t(c)], 0, 'g', 9);
+        if (!p.unitMean.empty())
+            line += tr("; in [0,1]: mean %1, std %2").arg(p.unitMean[std::size_t(c)], 0, 'g', 9).arg(p.unitStdev[std::size_t(c)], 0, 'g', 9);
+        lines << line;
+    }
+    pixelLabel_->setText(lines.join("\n"));
 }
 
 bool DataPanel::open(const QString& path) {
@@ -198,17 +294,7 @@ bool DataPanel::open(const QString& path) {
         return false;
     }
     if (runningJob_) return false;
-    if (!submit_) {
-        ownPool_ = std::make_unique<jobs::JobPool>(1);
-        ownBridge_ = new JobEventBridge(this);
-        jobs::JobPool* pool = ownPool_.get();
-        JobEventBridge* b = ownBridge_;
-        submit_ = [pool, b](const QString& kind, const QString& title, jobs::JobFunction work) {
-            return pool->submit(kind.toStdString(), title.toStdString(), std::move(work), b->observer());
-        };
-        bridge_ = ownBridge_;
-        connectBridge();
-    }
+    ensureRunner();
     pathEdit_->setText(path);
     auto holder = std::make_shared<std::shared_ptr<const DataSummary>>();
     pending_ = holder;
@@ -225,7 +311,15 @@ void DataPanel::setSummary(std::shared_ptr<const DataSummary> summary) {
     summary_ = std::move(summary);
     fillTables();
     fillChart();
+    pixelStats_.reset();
+    showPixelStats();
+    pixelSplit_->clear();
+    pixelButton_->setEnabled(summary_ != nullptr && !runningJob_);
     if (!summary_) return;
+    // Normalisation constants come from the training split: it is offered first.
+    for (const auto& s : summary_->balance.splits)
+        if (!s.empty()) pixelSplit_->addItem(QString::fromStdString(s), QString::fromStdString(s));
+    pixelSplit_->addItem(tr("all rows"), QString());
     const auto& r = summary_->report;
     QString text = tr("%1: %2 images, %3 patients, %4 split(s), %5 label(s).")
                        .arg(summary_->source)

@@ -1,7 +1,8 @@
 #pragma once
 // The Data panel: open a manifest (or a split folder) and read the dataset at a glance —
 // images and patients per split, a label-balance bar chart (grouped bars per split,
-// exportable) and the split overlap proof (pairwise shared patients and images, green at 0).
+// exportable), the split overlap proof (pairwise shared patients and images, green at 0) and,
+// on demand, the exact pixel mean/std of a split (the loader's normalisation constants).
 // Reading runs as a job, never on the GUI thread.
 
 #include "data/dataset_stats.h"
@@ -14,6 +15,7 @@
 #include <memory>
 
 class QCheckBox;
+class QComboBox;
 class QCustomPlot;
 class QLabel;
 class QLineEdit;
@@ -27,6 +29,7 @@ class JobEventBridge;
 /// What the panel shows, computed in a job from the manifest.
 struct DataSummary {
     QString source;              ///< the manifest file or folder opened
+    data::Manifest manifest;     ///< what was read (pixel statistics run over it)
     std::size_t rows = 0;
     std::size_t missingFiles = 0;
     std::vector<std::string> firstMissing;  ///< up to 5 missing paths
@@ -59,6 +62,13 @@ public:
     /// Bars show counts instead of percent of the split's images.
     void setShowCounts(bool counts);
 
+    /// Starts the exact pixel mean/std of one split ("" = every row) of the open dataset as a
+    /// job (cancellable from the Jobs panel); false when nothing is open or a job runs.
+    bool computePixelStats(const QString& split);
+    /// The last pixel statistics (null before any) and their split.
+    std::shared_ptr<const data::PixelStats> pixelStats() const { return pixelStats_; }
+    QString pixelStatsText() const;
+
     QString statusText() const;
     QLineEdit* pathEdit() const { return pathEdit_; }
     QPushButton* openButton() const { return openButton_; }
@@ -67,12 +77,18 @@ public:
     QLabel* proofLabel() const { return proof_; }
     QCustomPlot* balancePlot() const { return plot_; }
 
+    QComboBox* pixelSplitBox() const { return pixelSplit_; }
+    QPushButton* pixelStatsButton() const { return pixelButton_; }
+
 signals:
     void loaded();
     void loadFailed(const QString& error);
+    void pixelStatsReady();
 
 private:
     void connectBridge();
+    bool ensureRunner();
+    void showPixelStats();
     void setStatus(const QString& text, const QColor& color);
     void fillTables();
     void fillChart();
@@ -83,6 +99,9 @@ private:
     JobEventBridge* ownBridge_ = nullptr;
     jobs::JobId runningJob_ = 0;
     std::shared_ptr<std::shared_ptr<const DataSummary>> pending_;
+    std::shared_ptr<std::shared_ptr<const data::PixelStats>> pendingPixels_;
+    std::shared_ptr<const data::PixelStats> pixelStats_;
+    QString pixelStatsSplit_;
     std::shared_ptr<const DataSummary> summary_;
     bool showCounts_ = false;
 
@@ -96,6 +115,9 @@ private:
     QCustomPlot* plot_;
     QCheckBox* countsBox_;
     QPushButton* exportButton_;
+    QComboBox* pixelSplit_;
+    QPushButton* pixelButton_;
+    QLabel* pixelLabel_;
 };
 
 }  // namespace lumen::widgets

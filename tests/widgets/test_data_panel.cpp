@@ -4,6 +4,7 @@
 // a bad path (error shown), and grab the screenshot for the docs.
 #include "data_panel.h"
 
+#include "data/dataset_stats.h"
 #include "data/nih_import.h"
 #include "data/splits.h"
 #include "demo/demo_workspace.h"
@@ -15,6 +16,7 @@
 #include <qcustomplot.h>
 
 #include <QCheckBox>
+#include <QComboBox>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
@@ -97,6 +99,21 @@ private slots:
             const double want = 100.0 * double(balance_.positives[std::size_t(s)][normal]) / double(balance_.images[std::size_t(s)]);
             QCOMPARE((bars->data()->begin() + normal)->value, want);
         }
+        // Pixel statistics of the training split, as a job, equal to core's.
+        QCOMPARE(panel.pixelSplitBox()->currentText(), QString("train"));
+        QVERIFY(panel.pixelStatsButton()->isEnabled());
+        QSignalSpy pixels(&panel, &widgets::DataPanel::pixelStatsReady);
+        QTest::mouseClick(panel.pixelStatsButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(pixels.count(), 1, 60000);
+        const auto direct = data::computePixelStats(data::loadManifestOrFolder(splitDir_).filterSplit("train"));
+        QVERIFY(panel.pixelStats());
+        QCOMPARE(panel.pixelStats()->images, expected_.splits[0].images);
+        QVERIFY(panel.pixelStats()->mean == direct.mean && panel.pixelStats()->stdev == direct.stdev);
+        QVERIFY2(panel.pixelStatsText().contains(QString("train: %1 images").arg(direct.images)), qPrintable(panel.pixelStatsText()));
+        QVERIFY(panel.pixelStatsText().contains(QString::number(direct.mean[0], 'g', 9)));
+        QVERIFY(panel.pixelStatsButton()->isEnabled());
+        QVERIFY(panel.statusText().contains("300 images"));  // the summary line is kept
+
         panel.grab().save(QString(LUMEN_SOURCE_DIR) + "/docs/screenshots/data_panel.png");
 
         // Counts toggle (clicked like a user).
