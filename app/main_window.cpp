@@ -9,6 +9,7 @@
 
 #include "audit_panel.h"
 #include "dicom_browser.h"
+#include "data_panel.h"
 #include "job_event_bridge.h"
 #include "jobs_panel.h"
 #include "log_panel.h"
@@ -66,21 +67,19 @@ MainWindow::MainWindow(QWidget* parent)
     loader_ = std::make_unique<plugin::PluginLoader>(registry_);
     pages_->setObjectName("pages");
     pages_->setDocumentMode(true);
-    pages_->addTab(workspaceView_, tr("Workspace"));
-    pages_->addTab(auditPanel_, tr("Audit"));
-    pages_->addTab(buildMetricsPage(), tr("Metrics"));
-    pages_->addTab(dicomBrowser_, tr("DICOM"));
+    auto* dataPanel = new widgets::DataPanel;
+    addPage(workspaceView_, "workspace", tr("Workspace"));
+    addPage(dataPanel, "data", tr("Data"));
+    addPage(dicomBrowser_, "dicom", tr("DICOM"));
+    addPage(auditPanel_, "audit", tr("Audit"));
+    addPage(buildMetricsPage(), "metrics", tr("Metrics"));
     setCentralWidget(pages_);
-    auditPanel_->setJobRunner(
-        [this](const QString& kind, const QString& title, jobs::JobFunction work) {
-            return submitJob(kind, title, std::move(work));
-        },
-        bridge_);
-    dicomBrowser_->setJobRunner(
-        [this](const QString& kind, const QString& title, jobs::JobFunction work) {
-            return submitJob(kind, title, std::move(work));
-        },
-        bridge_);
+    const auto runner = [this](const QString& kind, const QString& title, jobs::JobFunction work) {
+        return submitJob(kind, title, std::move(work));
+    };
+    auditPanel_->setJobRunner(runner, bridge_);
+    dataPanel->setJobRunner(runner, bridge_);
+    dicomBrowser_->setJobRunner(runner, bridge_);
     connect(auditPanel_, &widgets::AuditPanel::studySelected, this, [this](const QString& id) {
         logPanel_->append(1, tr("audit"), tr("study %1 selected").arg(id));
     });
@@ -282,12 +281,19 @@ jobs::JobId MainWindow::submitJob(const QString& kind, const QString& title,
     return id;
 }
 
+void MainWindow::addPage(QWidget* page, const QString& key, const QString& title) {
+    page->setProperty("lumenPage", key);
+    pages_->addTab(page, title);
+}
+
 bool MainWindow::showPage(const QString& name) {
-    const QStringList names = {"workspace", "audit", "metrics", "dicom"};
-    const int index = int(names.indexOf(name.toLower()));
-    if (index < 0) return false;
-    pages_->setCurrentIndex(index);
-    return true;
+    for (int i = 0; i < pages_->count(); ++i) {
+        if (pages_->widget(i)->property("lumenPage").toString() == name.toLower()) {
+            pages_->setCurrentIndex(i);
+            return true;
+        }
+    }
+    return false;
 }
 
 QWidget* MainWindow::buildMetricsPage() {

@@ -79,6 +79,8 @@ private:
     void chooseWorkspace(bool create);
     void showEnvironment();
     QWidget* buildMetricsPage();
+    /// Adds a page that showPage(key) (and `lumen --show key`) can bring to the front.
+    void addPage(QWidget* page, const QString& key, const QString& title);
     void restoreLayout();
     void resetLayout();
 

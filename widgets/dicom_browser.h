@@ -4,6 +4,7 @@
 // and a DicomImageView with window presets and cine controls. "Scan folder…" runs the
 // index scan as a job with progress. docs/dicom-browser.md.
 
+#include "job_event_bridge.h"
 #include "jobs/job_pool.h"
 
 #include <QHash>
@@ -35,7 +36,7 @@ class JobEventBridge;
 class DicomBrowser : public QWidget {
     Q_OBJECT
 public:
-    using Submit = std::function<jobs::JobId(const QString& kind, const QString& title, jobs::JobFunction)>;
+    using Submit = JobSubmitter;
     /// Item data role holding "patient", "study", "series", "instance" or "unreadable".
     static constexpr int kKindRole = Qt::UserRole + 1;
     /// Item data role holding the patient id, study/series UID or instance path.

@@ -2,6 +2,7 @@
 // layout kept in QSettings, the demo workspace and plugins — driven as a user would.
 #include "main_window.h"
 
+#include "data_panel.h"
 #include "demo/demo_workspace.h"
 #include "dicom_browser.h"
 #include "jobs_panel.h"
@@ -64,6 +65,24 @@ private slots:
         QVERIFY(statusText(w).contains("No workspace open"));
         QVERIFY(statusText(w).contains("idle"));
         QVERIFY(w.workspaceView()->summaryText().contains("No workspace open"));
+    }
+
+    void dataPageReadsAManifestAsAJob() {
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QVERIFY(w.showPage("data"));
+        auto* panel = w.findChild<lumen::widgets::DataPanel*>("dataPanel");
+        QVERIFY(panel);
+        QTRY_VERIFY(panel->isVisible());
+        QTemporaryDir dir;
+        const auto file = writeTextFile(dir, "m.csv", "id,patient_id,path,labels,split\na,P1,a.png,Mass,train\nb,P2,b.png,,test\n");
+        QSignalSpy loaded(panel, &lumen::widgets::DataPanel::loaded);
+        QSignalSpy ended(&w, &MainWindow::jobEnded);
+        QVERIFY(panel->open(QString::fromStdString(file)));
+        QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, 20000);
+        QVERIFY(ended.count() >= 1);  // it ran on the window's pool
+        QVERIFY(panel->statusText().contains("2 images"));
     }
 
     void opensAWorkspaceAndRemembersIt() {
