@@ -129,7 +129,12 @@ std::string describeConnectFailure(const PacsNode& node, const OFCondition& cond
 
 std::string conditionText(const OFCondition& cond) {
     OFString dump;
-    return trim(DimseCondition::dump(dump, cond).c_str());
+    const std::string text = trim(DimseCondition::dump(dump, cond).c_str());
+    if (cond == DUL_PEERABORTEDASSOCIATION)
+        return "the node aborted the association (" + text +
+               "); a PACS does that when it does not know our calling AE title or does not allow "
+               "us this operation: add our AE to its modalities";
+    return text;
 }
 
 std::string getString(DcmItem* item, const DcmTagKey& tag) {

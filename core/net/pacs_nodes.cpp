@@ -46,7 +46,7 @@ std::vector<NamedPacsNode> parsePacsNodes(const std::string& yaml, const std::st
         const std::string key = entry.first.as<std::string>();
         if (key != "nodes") issues.push_back({key, "unknown key (expected `nodes`)", lineOf(entry.first)});
     }
-    const YAML::Node list = root["nodes"];
+    const YAML::Node list = config::lookup(root, "nodes");
     if (list.IsDefined() && !list.IsNull() && !list.IsSequence())
         issues.push_back({"nodes", "expected a list of nodes", lineOf(list)});
     std::set<std::string> names;
@@ -54,13 +54,18 @@ std::vector<NamedPacsNode> parsePacsNodes(const std::string& yaml, const std::st
         for (std::size_t i = 0; i < list.size(); ++i) {
             const std::string prefix = "nodes[" + std::to_string(i) + "]";
             const YAML::Node item = list[i];
-            auto found = config::validate(item, nodeSchema());
-            for (auto& issue : found) {
+            for (auto issue : config::validate(item, nodeSchema())) {
                 issue.path = prefix + (issue.path.empty() ? "" : "." + issue.path);
                 issues.push_back(issue);
             }
-            if (!found.empty() || !item.IsMap()) continue;
-            const config::Config c = config::makeConfig(item, nodeSchema(), file);
+            if (!item.IsMap()) continue;
+            // The known keys alone: if they are well typed, check what the values mean too,
+            // so one pass reports an unknown key and a bad AE title together.
+            YAML::Node known(YAML::NodeType::Map);
+            for (const auto& entry : item)
+                if (nodeSchema().find(entry.first.as<std::string>())) known[entry.first.as<std::string>()] = entry.second;
+            if (!config::validate(known, nodeSchema()).empty()) continue;
+            const config::Config c = config::makeConfig(known, nodeSchema(), file);
             NamedPacsNode n;
             n.name = c.get<std::string>("name");
             n.node.aeTitle = c.get<std::string>("ae_title");
@@ -71,12 +76,12 @@ std::vector<NamedPacsNode> parsePacsNodes(const std::string& yaml, const std::st
             for (const auto& problem : validateNode(n.node)) {
                 const std::string field = problem.substr(0, problem.find(' '));
                 issues.push_back({prefix + "." + field, problem.substr(problem.find(' ') + 1),
-                                  lineOf(item[field].IsDefined() ? item[field] : item)});
+                                  lineOf(config::lookup(item, field).IsDefined() ? config::lookup(item, field) : item)});
             }
             if (n.name.empty() || !names.insert(n.name).second)
                 issues.push_back({prefix + ".name",
                                   n.name.empty() ? "must not be empty" : "\"" + n.name + "\" is used by an earlier node",
-                                  lineOf(item["name"])});
+                                  lineOf(config::lookup(item, "name"))});
             nodes.push_back(std::move(n));
         }
     }
