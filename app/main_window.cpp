@@ -12,6 +12,7 @@
 #include "jobs_panel.h"
 #include "log_panel.h"
 #include "metrics_panel.h"
+#include "pacs_panel.h"
 #include "runs_panel.h"
 #include "workspace_view.h"
 
@@ -56,7 +57,7 @@ QDockWidget* makeDock(QMainWindow* window, const QString& title, const QString& 
 MainWindow::MainWindow(QWidget* parent)
     : QMainWindow(parent), bridge_(new widgets::JobEventBridge(this)),
       workspaceView_(new widgets::WorkspaceView), auditPanel_(new widgets::AuditPanel),
-      metricsPanel_(new widgets::MetricsPanel), pages_(new QTabWidget), jobsPanel_(new widgets::JobsPanel),
+      metricsPanel_(new widgets::MetricsPanel), pacsPanel_(new widgets::PacsPanel), pages_(new QTabWidget), jobsPanel_(new widgets::JobsPanel),
       runsPanel_(new widgets::RunsPanel), logPanel_(new widgets::LogPanel),
       workspaceLabel_(new QLabel), jobsLabel_(new QLabel),
       pool_(std::make_unique<jobs::JobPool>(std::max(2u, std::thread::hardware_concurrency()))) {
@@ -68,12 +69,18 @@ MainWindow::MainWindow(QWidget* parent)
     pages_->addTab(workspaceView_, tr("Workspace"));
     pages_->addTab(auditPanel_, tr("Audit"));
     pages_->addTab(buildMetricsPage(), tr("Metrics"));
+    pages_->addTab(pacsPanel_, tr("PACS"));
     setCentralWidget(pages_);
     auditPanel_->setJobRunner(
         [this](const QString& kind, const QString& title, jobs::JobFunction work) {
             return submitJob(kind, title, std::move(work));
         },
         bridge_);
+    pacsPanel_->setJobRunner(
+        [this](const QString& kind, const QString& title, jobs::JobFunction work) {
+            return submitJob(kind, title, std::move(work));
+        },
+        [this](jobs::JobId id) { return pool_->cancel(id); }, bridge_);
     connect(auditPanel_, &widgets::AuditPanel::studySelected, this, [this](const QString& id) {
         logPanel_->append(1, tr("audit"), tr("study %1 selected").arg(id));
     });
@@ -196,6 +203,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         store_ = std::move(store);
         workspacePath_ = QString::fromStdString(ws.root.string());
         auditPanel_->setDatabase(QString::fromStdString(ws.database().string()));
+        pacsPanel_->setWorkspace(workspacePath_);
     } catch (const std::exception& e) {
         const QString message = QString::fromUtf8(e.what());
         logPanel_->append(3, tr("workspace"), message);
@@ -275,7 +283,7 @@ jobs::JobId MainWindow::submitJob(const QString& kind, const QString& title,
 }
 
 bool MainWindow::showPage(const QString& name) {
-    const QStringList names = {"workspace", "audit", "metrics"};
+    const QStringList names = {"workspace", "audit", "metrics", "pacs"};
     const int index = int(names.indexOf(name.toLower()));
     if (index < 0) return false;
     pages_->setCurrentIndex(index);

@@ -23,6 +23,7 @@ class JobsPanel;
 class LogPanel;
 class AuditPanel;
 class MetricsPanel;
+class PacsPanel;
 class RunsPanel;
 class WorkspaceView;
 }  // namespace lumen::widgets
@@ -57,7 +58,8 @@ public:
     widgets::WorkspaceView* workspaceView() const { return workspaceView_; }
     widgets::AuditPanel* auditPanel() const { return auditPanel_; }
     widgets::MetricsPanel* metricsPanel() const { return metricsPanel_; }
-    /// Brings a central page to the front: "workspace", "audit" or "metrics"; false if unknown.
+    widgets::PacsPanel* pacsPanel() const { return pacsPanel_; }
+    /// Brings a central page to the front: "workspace", "audit", "metrics" or "pacs"; false if unknown.
     bool showPage(const QString& name);
     jobs::JobPool& pool() { return *pool_; }
     const plugin::Registry& registry() const { return registry_; }
@@ -90,6 +92,7 @@ private:
     widgets::WorkspaceView* workspaceView_;
     widgets::AuditPanel* auditPanel_;
     widgets::MetricsPanel* metricsPanel_;
+    widgets::PacsPanel* pacsPanel_;
     QTabWidget* pages_;
     widgets::JobsPanel* jobsPanel_;
     widgets::RunsPanel* runsPanel_;
