@@ -28,7 +28,12 @@
 
 namespace lumen::test {
 
-inline constexpr const char* kOrthancBinary = "/usr/sbin/Orthanc";
+/// Debian's Orthanc; LUMEN_ORTHANC overrides it (another install, or a check of the
+/// missing-binary message).
+inline QString orthancBinary() {
+    const QByteArray override = qgetenv("LUMEN_ORTHANC");
+    return override.isEmpty() ? QString("/usr/sbin/Orthanc") : QString::fromLocal8Bit(override);
+}
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it).
 inline int freeLoopbackPort() {
@@ -74,9 +79,9 @@ public:
     /// Starts Orthanc and waits until its DICOM port accepts connections. Returns an empty
     /// string on success, else what went wrong (with Orthanc's log).
     QString start() {
-        if (!QFile::exists(kOrthancBinary))
-            return QString("%1 is missing: run scripts/install-deps.sh (Debian package `orthanc`)")
-                .arg(kOrthancBinary);
+        const QString binary = orthancBinary();
+        if (!QFile::exists(binary))
+            return QString("%1 is missing: run scripts/install-deps.sh (Debian package `orthanc`)").arg(binary);
         if (!dir_.isValid()) return "cannot create a temporary folder";
         dicomPort_ = freeLoopbackPort();
         httpPort_ = freeLoopbackPort();
@@ -114,7 +119,7 @@ public:
                        .arg(clientPort_)
                        .toUtf8());
         file.close();
-        process_.setProgram(kOrthancBinary);
+        process_.setProgram(binary);
         process_.setArguments({config});
         process_.setProcessChannelMode(QProcess::MergedChannels);
         process_.setStandardOutputFile(dir_.filePath("orthanc.log"));
