@@ -32,6 +32,10 @@ const fs::path kPydicomFiles = "/usr/lib/python3/dist-packages/pydicom/data/test
 // The pydicom files sent (uncompressed, each its own patient/study except the two SC files).
 const std::vector<std::string> kPydicomNames = {"CT_small.dcm", "MR_small.dcm", "rtdose.dcm",
                                                 "SC_rgb_small_odd.dcm"};
+// Compressed files of the SC study above, and the storescu option that proposes their
+// transfer syntax: the retrieval must accept (or get transcoded) compressed instances too.
+const std::vector<std::pair<std::string, QString>> kCompressed = {{"SC_rgb_rle.dcm", "-xr"},
+                                                                   {"SC_rgb_jpeg_dcmtk.dcm", "-xy"}};
 
 template <typename F>
 QString errorOf(F&& f) {
@@ -101,17 +105,23 @@ private slots:
         QVERIFY2(fs::is_directory(kPydicomFiles), "pydicom's test files are missing (python3-pydicom)");
         for (const auto& name : kPydicomNames) sent_.push_back(kPydicomFiles / name);
         QCOMPARE(int(sent_.size()), 48 + 4 + 4);
-        for (const auto& f : sent_) {
+        std::vector<fs::path> compressed;
+        for (const auto& [name, option] : kCompressed) compressed.push_back(kPydicomFiles / name);
+        for (const auto& f : [&] { auto all = sent_; all.insert(all.end(), compressed.begin(), compressed.end()); return all; }()) {
             const auto v = io::readDicom(f);
             originalBySop_[v.meta.sopInstanceUid] = f;
             if (f.parent_path().filename() == "ct_0001") ctStudy_ = v.meta.studyInstanceUid;
         }
-        QCOMPARE(int(originalBySop_.size()), int(sent_.size()));
+        QCOMPARE(int(originalBySop_.size()), int(sent_.size() + compressed.size()));
 
         const auto start = std::chrono::steady_clock::now();
         const QString stored = orthanc_.store(sent_);
         QVERIFY2(stored.isEmpty(), qPrintable(stored));
-        qInfo("storescu sent %d files in %.0f ms", int(sent_.size()),
+        for (std::size_t i = 0; i < kCompressed.size(); ++i) {
+            const QString s = orthanc_.store({compressed[i]}, {kCompressed[i].second});
+            QVERIFY2(s.isEmpty(), qPrintable(s));
+        }
+        qInfo("storescu sent %d files in %.0f ms", int(sent_.size() + compressed.size()),
               std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
 
@@ -272,9 +282,14 @@ private slots:
             if (s.studyDate.rfind("2024", 0) == 0) continue;  // the demo's
             const auto r = net::retrieve(node_, {s.studyInstanceUid, {}}, destination);
             checkSameAsOriginals(r.files);
+            for (const auto& f : r.files) {
+                const auto v = io::readDicom(f, {false});
+                qInfo("%s arrived as %s", qPrintable(QString::fromStdString(originalBySop_[v.meta.sopInstanceUid].filename().string())),
+                      v.meta.transferSyntaxName.c_str());
+            }
             received += r.received;
         }
-        QCOMPARE(received, int(kPydicomNames.size()));
+        QCOMPARE(received, int(kPydicomNames.size() + kCompressed.size()));
     }
 
     void retrieveOfAnUnknownStudyGetsNothing() {
