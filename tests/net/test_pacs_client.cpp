@@ -127,7 +127,10 @@ private slots:
 
     void cleanupTestCase() {
         const qint64 pid = orthanc_.pid();
+        const auto start = std::chrono::steady_clock::now();
         orthanc_.stop();
+        qInfo("Orthanc stopped by SIGTERM in %.0f ms",
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
         QVERIFY(!orthanc_.running());
         // The PID is gone (not even a zombie of ours: QProcess reaped it).
         if (pid > 0) QVERIFY(::kill(pid_t(pid), 0) != 0);
