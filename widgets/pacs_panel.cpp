@@ -47,9 +47,21 @@ QTableWidget* makeTable(const QStringList& headers, const QString& name) {
     t->setSelectionMode(QAbstractItemView::SingleSelection);
     t->setEditTriggers(QAbstractItemView::NoEditTriggers);
     t->verticalHeader()->setVisible(false);
-    t->horizontalHeader()->setStretchLastSection(true);
+    // The UID column takes the rest; resizeColumnsToContents() leaves a Stretch section alone.
+    t->horizontalHeader()->setSectionResizeMode(int(headers.size()) - 1, QHeaderView::Stretch);
     t->setAlternatingRowColors(true);
     return t;
+}
+
+// Columns as wide as their contents, the last (UID) one taking the rest. Setting the
+// Stretch mode again makes the header lay its sections out now; after
+// resizeColumnsToContents() alone it keeps the old total width.
+void fitColumns(QTableWidget* table) {
+    table->resizeColumnsToContents();
+    auto* header = table->horizontalHeader();
+    const int last = header->count() - 1;
+    header->setSectionResizeMode(last, QHeaderView::Interactive);
+    header->setSectionResizeMode(last, QHeaderView::Stretch);
 }
 
 // Runs `work` on Qt's global pool and hands its result to `done` on the GUI thread.
@@ -471,7 +483,7 @@ void PacsPanel::search() {
                     studyTable_->setItem(r, c, item);
                 }
             }
-            studyTable_->resizeColumnsToContents();
+            fitColumns(studyTable_);
             studyTable_->setSortingEnabled(true);
             setStatus(tr("%n study(ies) on %1", nullptr, int(studies_.size())).arg(q(node.address())));
             updateButtons();
@@ -508,7 +520,6 @@ void PacsPanel::showSeries(int row) {
                 return;
             }
             series_ = o.value;
-            const QSignalBlocker block(seriesTable_);
             seriesTable_->clearContents();
             seriesTable_->setRowCount(int(series_.size()));
             for (int r = 0; r < int(series_.size()); ++r) {
@@ -517,7 +528,7 @@ void PacsPanel::showSeries(int row) {
                                            showCount(s.instanceCount), q(s.seriesInstanceUid)};
                 for (int c = 0; c < int(cells.size()); ++c) seriesTable_->setItem(r, c, new QTableWidgetItem(cells[c]));
             }
-            seriesTable_->resizeColumnsToContents();
+            fitColumns(seriesTable_);
             setStatus(tr("Study %1: %n series", nullptr, int(series_.size())).arg(q(uid)));
             updateButtons();
             emit seriesLoaded(true, int(series_.size()));

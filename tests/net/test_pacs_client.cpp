@@ -15,6 +15,11 @@
 
 #include <QProcess>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -323,6 +328,40 @@ private slots:
             QCOMPARE(e.operation(), std::string("C-FIND (study)"));
             QCOMPARE(e.node(), closed.address());
         }
+    }
+
+    void silentPeerTimesOut() {
+        // A socket that listens but never speaks: the kernel completes the TCP handshake,
+        // then the association request waits for an answer that never comes.
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        QVERIFY(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        QVERIFY(::listen(fd, 4) == 0);
+        socklen_t length = sizeof address;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+        net::PacsNode silent = node_;
+        silent.port = ntohs(address.sin_port);
+        silent.timeoutSeconds = 1;
+        const auto start = std::chrono::steady_clock::now();
+        const QString error = errorOf([&] { net::echo(silent); });
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        ::close(fd);
+        QVERIFY2(error.contains("timed out after 1 s"), qPrintable(error));
+        QVERIFY2(s < 5, qPrintable(QString("took %1 s").arg(s)));
+        qInfo("silent peer: %s (%.1f s)", qPrintable(error), s);
+    }
+
+    void unwritableDestinationIsAnError() {
+        // The study folder's name is taken by a file: the first instance cannot be stored.
+        const fs::path destination = dir_.filePath("ws7").toStdString();
+        fs::create_directories(destination);
+        std::ofstream(destination / ctStudy_) << "not a folder";
+        const QString error = errorOf([&] { net::retrieve(node_, {ctStudy_, {}}, destination); });
+        QVERIFY2(error.startsWith("C-GET " + QString::fromStdString(node_.address()) + ": cannot create "), qPrintable(error));
+        QVERIFY2(error.contains(QString::fromStdString((destination / ctStudy_).string())), qPrintable(error));
+        QVERIFY(net::echo(node_).milliseconds > 0);  // the server is fine afterwards
     }
 
     void wrongCalledAeIsRejected() {

@@ -13,6 +13,7 @@
 #include "test_support.h"
 
 #include <QComboBox>
+#include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -198,6 +199,8 @@ private slots:
         clickRow(studies, 0);
         QVERIFY(seriesLoaded.wait(15000));
         QCOMPARE(panel.seriesTable()->item(0, 3)->text(), QString("48"));
+        // The UID column fills the table (it once kept the width of an earlier layout).
+        QCOMPARE(panel.seriesTable()->horizontalHeader()->length(), panel.seriesTable()->viewport()->width());
         QTest::mouseClick(panel.retrieveButton(), Qt::LeftButton);
         QVERIFY(retrieved.wait(60000));
         QCOMPARE(retrieved.at(1).at(0).toString(), QString("finished"));
