@@ -107,13 +107,18 @@ int getStudy(const Args& args) {
         throw UsageError("\"" + request.studyInstanceUid + "\" is not a study instance UID");
     const std::filesystem::path destination = into ? std::filesystem::path(*into)
                                                     : std::filesystem::path(*workspace) / "pacs";
+    const auto movePort = args.integer("move-port");
+    if (movePort && (*movePort < 1 || *movePort > 65535)) throw UsageError("--move-port must be in 1..65535");
     net::RetrieveResult result;
-    const auto info = runWithProgress("pacs", "C-GET " + request.studyInstanceUid, [&](jobs::JobContext& job) {
-        result = net::retrieve(node, request, destination, [&](const net::RetrieveProgress& p) {
+    const std::string verb = movePort ? "C-MOVE " : "C-GET ";
+    const auto info = runWithProgress("pacs", verb + request.studyInstanceUid, [&](jobs::JobContext& job) {
+        const auto progress = [&](const net::RetrieveProgress& p) {
             const double f = p.fraction();
             job.progress(f < 0 ? 0.0 : f, std::to_string(p.received) + " instances received");
             return !job.isCancelled();
-        });
+        };
+        result = movePort ? net::retrieveByMove(node, request, int(*movePort), destination, progress)
+                          : net::retrieve(node, request, destination, progress);
         return std::to_string(result.received) + " instances";
     });
     if (info.state == jobs::JobState::Cancelled) {
@@ -142,7 +147,7 @@ Command pacsCommand() {
     c.usage = R"(Usage: lumen-cli pacs echo NODE
        lumen-cli pacs find NODE [--patient-id ID] [--patient-name NAME] [--date A-B]
                                [--modality M] [--accession N] [--series STUDY_UID] [--json]
-       lumen-cli pacs get NODE STUDY_UID [--series SERIES_UID] --workspace DIR
+       lumen-cli pacs get NODE STUDY_UID [--series SERIES_UID] [--move-port PORT] --workspace DIR
 
 NODE is AE@host:port (port default 104), or the name of a node in the workspace's
 pacs_nodes.yaml (then give --workspace DIR). docs/pacs.md says how to configure nodes.
@@ -153,6 +158,8 @@ pacs_nodes.yaml (then give --workspace DIR). docs/pacs.md says how to configure 
   get               C-GET the study (or --series) into DIR/pacs/<study>/<series>/<sop>.dcm
                     (--into DIR stores under DIR instead of the workspace); progress on
                     stderr, Ctrl-C cancels
+  --move-port PORT  get: use C-MOVE instead of C-GET, receiving on PORT as our AE title
+                    (the PACS must know our AE with this host and port)
   --calling-ae AE   our AE title (default LUMEN, or the node's calling_ae_title)
   --timeout S       connect/association/message timeout in seconds (default 30)
   --json            find: JSON on stdout
@@ -160,7 +167,7 @@ Exit codes: 0 ok, 1 nothing found / nothing retrieved / sub-operations failed,
 2 error (node unreachable, association rejected, refused query) with the reason on stderr.
 )";
     c.valueOptions = {"workspace", "patient-id", "patient-name", "date", "modality", "accession",
-                      "series", "calling-ae", "timeout", "into"};
+                      "series", "calling-ae", "timeout", "into", "move-port"};
     c.flags = {"json"};
     c.run = [](const Args& args, const plugin::Registry&) {
         if (args.words.size() < 2) throw UsageError("pacs needs a subcommand: echo, find or get");

@@ -8,16 +8,19 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/diutil.h>
+#include <dcmtk/dcmnet/scp.h>
 #include <dcmtk/dcmnet/scu.h>
 #include <dcmtk/oflog/oflog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <mutex>
 #include <system_error>
+#include <thread>
 
 namespace lumen::net {
 namespace {
@@ -160,6 +163,73 @@ OFList<OFString> uncompressedSyntaxes() {
     return ts;
 }
 
+// Where received instances go and what was received, shared by the C-GET session and the
+// C-MOVE storage receiver (which runs on its own thread: hence the mutex).
+struct StoreState {
+    std::filesystem::path destination;
+    const RetrieveCallback* callback = nullptr;
+    RetrieveProgress progress;
+    RetrieveResult result;
+    std::string writeError;
+    bool cancelled = false;
+    std::mutex mutex;
+
+    bool keepGoing() {  // with mutex held
+        if (!cancelled && callback && *callback && !(*callback)(progress)) cancelled = true;
+        return !cancelled && writeError.empty();
+    }
+};
+
+// Stores one received instance as destination/<study>/<series>/<sop>.dcm (temporary name,
+// then rename); takes ownership of `incoming`. Returns the C-STORE status to answer with;
+// `goOn` is false after a write error or a cancel.
+Uint16 storeInstance(StoreState& state, DcmDataset* incoming, bool& goOn) {
+    std::unique_ptr<DcmDataset> dataset(incoming);
+    const std::lock_guard<std::mutex> lock(state.mutex);
+    goOn = true;
+    if (state.cancelled || !state.writeError.empty()) {
+        goOn = false;
+        return STATUS_STORE_Refused_OutOfResources;
+    }
+    const std::string study = getString(dataset.get(), DCM_StudyInstanceUID);
+    const std::string series = getString(dataset.get(), DCM_SeriesInstanceUID);
+    const std::string sop = getString(dataset.get(), DCM_SOPInstanceUID);
+    if (!isValidUid(study) || !isValidUid(series) || !isValidUid(sop)) {
+        // Never let a remote UID become a path it should not be (e.g. "../x").
+        ++state.result.failed;
+        return STATUS_STORE_Error_CannotUnderstand;
+    }
+    const std::filesystem::path dir = state.destination / study / series;
+    const std::filesystem::path target = dir / (sop + ".dcm");
+    const std::filesystem::path temp = dir / ("." + sop + ".part");
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+        state.writeError = "cannot create " + dir.string() + ": " + ec.message();
+    } else {
+        DcmFileFormat file(dataset.release(), OFFalse);  // takes ownership
+        const OFCondition saved = file.saveFile(temp.c_str(), EXS_Unknown);
+        if (saved.bad()) {
+            state.writeError = "cannot write " + temp.string() + ": " + saved.text();
+        } else {
+            std::filesystem::rename(temp, target, ec);
+            if (ec) state.writeError = "cannot rename " + temp.string() + " to " + target.string() + ": " + ec.message();
+        }
+        if (!state.writeError.empty()) std::filesystem::remove(temp, ec);
+    }
+    if (!state.writeError.empty()) {
+        goOn = false;
+        return STATUS_STORE_Refused_OutOfResources;
+    }
+    ++state.result.received;
+    state.result.files.push_back(target);
+    state.progress.received = state.result.received;
+    state.progress.lastFile = target;
+    if (state.progress.remaining > 0) --state.progress.remaining;
+    goOn = state.keepGoing();
+    return STATUS_Success;
+}
+
 // One association to one node. The overrides implement cancellation (checked on each
 // response and each received instance) and C-GET storage into the destination folder.
 class Session : public DcmSCU {
@@ -217,12 +287,20 @@ public:
     KeepGoing keepGoing;
     bool cancelled = false;
 
-    // C-GET state
-    std::filesystem::path destination;
-    const RetrieveCallback* callback = nullptr;
-    RetrieveProgress progress;
-    RetrieveResult result;
-    std::string writeError;
+    // A pending or final C-GET/C-MOVE response: counters into the progress; false to stop.
+    bool onRetrieveResponse(RetrieveResponse* response) {
+        if (!store) return true;
+        const std::lock_guard<std::mutex> lock(store->mutex);
+        if (response) {
+            store->progress.remaining = response->m_numberOfRemainingSubops;
+            store->progress.failed = response->m_numberOfFailedSubops;
+        }
+        if (response && !DICOM_PENDING_STATUS(response->m_status)) return true;
+        return store->keepGoing();
+    }
+
+    // C-GET / C-MOVE state
+    StoreState* store = nullptr;
 
 protected:
     OFCondition handleFINDResponse(const T_ASC_PresentationContextID presID, QRResponse* response,
@@ -238,63 +316,23 @@ protected:
     OFCondition handleCGETResponse(const T_ASC_PresentationContextID presID, RetrieveResponse* response,
                                    OFBool& continueSession) override {
         const OFCondition cond = DcmSCU::handleCGETResponse(presID, response, continueSession);
-        if (response) {
-            progress.remaining = response->m_numberOfRemainingSubops;
-            progress.failed = response->m_numberOfFailedSubops;
-        }
-        if (continueSession && callback && *callback && !(*callback)(progress)) {
-            cancelled = true;
-            continueSession = OFFalse;
-        }
+        if (!onRetrieveResponse(response)) continueSession = OFFalse;
+        return cond;
+    }
+
+    OFCondition handleMOVEResponse(const T_ASC_PresentationContextID presID, RetrieveResponse* response,
+                                   OFBool& waitForNextResponse) override {
+        const OFCondition cond = DcmSCU::handleMOVEResponse(presID, response, waitForNextResponse);
+        if (!onRetrieveResponse(response)) waitForNextResponse = OFFalse;
         return cond;
     }
 
     OFCondition handleSTORERequest(const T_ASC_PresentationContextID, DcmDataset* incoming,
                                    OFBool& continueSession, Uint16& status) override {
         if (!incoming) return DIMSE_NULLKEY;
-        std::unique_ptr<DcmDataset> dataset(incoming);
-        const std::string study = getString(dataset.get(), DCM_StudyInstanceUID);
-        const std::string series = getString(dataset.get(), DCM_SeriesInstanceUID);
-        const std::string sop = getString(dataset.get(), DCM_SOPInstanceUID);
-        if (!isValidUid(study) || !isValidUid(series) || !isValidUid(sop)) {
-            // Never let a remote UID become a path it should not be (e.g. "../x").
-            status = STATUS_STORE_Error_CannotUnderstand;
-            ++result.failed;
-            return EC_Normal;
-        }
-        const std::filesystem::path dir = destination / study / series;
-        const std::filesystem::path target = dir / (sop + ".dcm");
-        const std::filesystem::path temp = dir / ("." + sop + ".part");
-        std::error_code ec;
-        std::filesystem::create_directories(dir, ec);
-        if (ec) {
-            writeError = "cannot create " + dir.string() + ": " + ec.message();
-        } else {
-            DcmFileFormat file(dataset.release(), OFFalse);  // takes ownership
-            const OFCondition saved = file.saveFile(temp.c_str(), EXS_Unknown);
-            if (saved.bad()) {
-                writeError = "cannot write " + temp.string() + ": " + saved.text();
-            } else {
-                std::filesystem::rename(temp, target, ec);
-                if (ec) writeError = "cannot rename " + temp.string() + " to " + target.string() + ": " + ec.message();
-            }
-            if (!writeError.empty()) std::filesystem::remove(temp, ec);
-        }
-        if (!writeError.empty()) {
-            status = STATUS_STORE_Refused_OutOfResources;
-            continueSession = OFFalse;
-            return EC_Normal;
-        }
-        status = STATUS_Success;
-        ++result.received;
-        result.files.push_back(target);
-        progress.received = result.received;
-        progress.lastFile = target;
-        if (progress.remaining > 0) --progress.remaining;
-        if (callback && *callback && !(*callback)(progress)) {
-            cancelled = true;
-            continueSession = OFFalse;
-        }
+        bool goOn = true;
+        status = storeInstance(*store, incoming, goOn);
+        if (!goOn) continueSession = OFFalse;
         return EC_Normal;
     }
 
@@ -531,8 +569,9 @@ std::vector<SeriesRecord> findSeries(const PacsNode& node, const std::string& st
     return series;
 }
 
-RetrieveResult retrieve(const PacsNode& node, const RetrieveRequest& request,
-                        const std::filesystem::path& destination, const RetrieveCallback& callback) {
+namespace {
+
+void checkRequest(const RetrieveRequest& request, const std::filesystem::path& destination) {
     if (!isValidUid(request.studyInstanceUid))
         throw std::invalid_argument("retrieve: \"" + request.studyInstanceUid + "\" is not a study instance UID");
     if (!request.seriesInstanceUid.empty() && !isValidUid(request.seriesInstanceUid))
@@ -540,13 +579,10 @@ RetrieveResult retrieve(const PacsNode& node, const RetrieveRequest& request,
     std::error_code ec;
     std::filesystem::create_directories(destination, ec);
     if (ec) throw std::runtime_error("cannot create " + destination.string() + ": " + ec.message());
+}
 
-    Session session(node, "C-GET");
-    session.destination = destination;
-    session.callback = &callback;
-    session.addPresentationContext(UID_GETStudyRootQueryRetrieveInformationModel, uncompressedSyntaxes());
-    // We are the storage SCP of the C-GET's sub-operations: one context per storage class
-    // (128 at most in an association), offering what DCMTK can decode, uncompressed first.
+// What DCMTK can decode, uncompressed first: offered for every storage SOP class.
+OFList<OFString> storageSyntaxes() {
     OFList<OFString> storage = uncompressedSyntaxes();
     for (const char* ts : {UID_BigEndianExplicitTransferSyntax, UID_DeflatedExplicitVRLittleEndianTransferSyntax,
                            UID_JPEGProcess1TransferSyntax, UID_JPEGProcess2_4TransferSyntax,
@@ -555,19 +591,18 @@ RetrieveResult retrieve(const PacsNode& node, const RetrieveRequest& request,
                            UID_RLELosslessTransferSyntax, UID_JPEG2000LosslessOnlyTransferSyntax,
                            UID_JPEG2000TransferSyntax})
         storage.push_back(ts);
-    const int classes = std::min(numberOfDcmLongSCUStorageSOPClassUIDs, 120);
-    for (int i = 0; i < classes; ++i)
-        session.addPresentationContext(dcmLongSCUStorageSOPClassUIDs[i], storage, ASC_SC_ROLE_SCP);
-    session.connect();
-    const auto context = session.contextFor(UID_GETStudyRootQueryRetrieveInformationModel);
+    return storage;
+}
 
-    DcmDataset keys;
+void putRetrieveKeys(DcmDataset& keys, const RetrieveRequest& request) {
     putKey(keys, DCM_QueryRetrieveLevel, request.seriesInstanceUid.empty() ? "STUDY" : "SERIES");
     putKey(keys, DCM_StudyInstanceUID, request.studyInstanceUid);
     if (!request.seriesInstanceUid.empty()) putKey(keys, DCM_SeriesInstanceUID, request.seriesInstanceUid);
+}
 
-    OFList<RetrieveResponse*> responses;
-    const OFCondition cond = session.sendCGETRequest(context, &keys, &responses);
+// After the C-GET/C-MOVE exchange: errors, cancel and the final status into the result.
+RetrieveResult finishRetrieve(Session& session, StoreState& store, const OFCondition& cond,
+                              OFList<RetrieveResponse*>& responses, const char* (*statusName)(Uint16)) {
     Uint16 finalStatus = STATUS_Success;
     int warnings = 0, failed = -1;
     bool gotFinal = false;
@@ -579,16 +614,140 @@ RetrieveResult retrieve(const PacsNode& node, const RetrieveRequest& request,
             gotFinal = true;
         }
     deleteAll(responses);
-    if (!session.writeError.empty()) session.fail(session.writeError);
-    if (session.cancelled) session.cancel();
+    std::unique_lock<std::mutex> lock(store.mutex);
+    if (!store.writeError.empty()) {
+        const std::string error = store.writeError;
+        lock.unlock();
+        session.fail(error);
+    }
+    if (store.cancelled) {
+        lock.unlock();
+        session.cancel();
+    }
+    lock.unlock();
     if (cond.bad()) session.fail(conditionText(cond));
-    if (gotFinal && DICOM_FAILURE_STATUS(finalStatus) && session.result.received == 0)
-        session.fail("status " + hex4(finalStatus) + " (" + DU_cgetStatusString(finalStatus) + ")");
+    if (gotFinal && DICOM_FAILURE_STATUS(finalStatus) && store.result.received == 0)
+        session.fail("status " + hex4(finalStatus) + " (" + statusName(finalStatus) + ")");
     session.release();
-    RetrieveResult result = std::move(session.result);
+    RetrieveResult result = std::move(store.result);
     if (failed > 0) result.failed = std::max(result.failed, failed);
     result.warnings = warnings;
     return result;
+}
+
+// The storage SCP a C-MOVE sends its sub-operations to: listens on our port as our AE
+// title, on its own thread, for as long as the C-MOVE runs.
+class MoveReceiver : public DcmSCP {
+public:
+    MoveReceiver(const PacsNode& node, int port, StoreState& store) : store_(store) {
+        setPort(Uint16(port));
+        setAETitle(node.callingAeTitle.c_str());
+        setConnectionBlockingMode(DUL_NOBLOCK);
+        setConnectionTimeout(1);  // how often the accept loop looks at stop_
+        setACSETimeout(Uint32(node.timeoutSeconds));
+        setDIMSETimeout(Uint32(node.timeoutSeconds));
+        setDIMSEBlockingMode(DIMSE_NONBLOCKING);
+        setHostLookupEnabled(OFFalse);
+        setVerbosePCMode(OFFalse);
+        const OFList<OFString> syntaxes = storageSyntaxes();
+        addPresentationContext(UID_VerificationSOPClass, uncompressedSyntaxes());
+        // An association configuration holds at most 128 contexts (more are refused
+        // silently, as all ~170 storage classes were): the same 120 classes as for C-GET.
+        const int classes = std::min(numberOfDcmLongSCUStorageSOPClassUIDs, 120);
+        for (int i = 0; i < classes; ++i) addPresentationContext(dcmLongSCUStorageSOPClassUIDs[i], syntaxes);
+    }
+
+    void stop() { stop_ = true; }
+
+protected:
+    OFCondition handleIncomingCommand(T_DIMSE_Message* message, const DcmPresentationContextInfo& info) override {
+        if (message->CommandField != DIMSE_C_STORE_RQ) return DcmSCP::handleIncomingCommand(message, info);
+        T_DIMSE_C_StoreRQ& request = message->msg.CStoreRQ;
+        DcmDataset* dataset = nullptr;
+        OFCondition cond = receiveSTORERequest(request, info.presentationContextID, dataset);
+        if (cond.bad()) {
+            delete dataset;
+            return cond;
+        }
+        bool goOn = true;
+        const Uint16 status = storeInstance(store_, dataset, goOn);
+        cond = sendSTOREResponse(info.presentationContextID, request, status);
+        if (!goOn) abortAssociation();  // cancelled or cannot write: the PACS stops sending
+        return cond;
+    }
+    OFBool stopAfterCurrentAssociation() override { return stop_.load(); }
+    OFBool stopAfterConnectionTimeout() override { return stop_.load(); }
+
+private:
+    StoreState& store_;
+    std::atomic<bool> stop_{false};
+};
+
+}  // namespace
+
+RetrieveResult retrieve(const PacsNode& node, const RetrieveRequest& request,
+                        const std::filesystem::path& destination, const RetrieveCallback& callback) {
+    checkRequest(request, destination);
+    StoreState store;
+    store.destination = destination;
+    store.callback = &callback;
+    Session session(node, "C-GET");
+    session.store = &store;
+    session.addPresentationContext(UID_GETStudyRootQueryRetrieveInformationModel, uncompressedSyntaxes());
+    // We are the storage SCP of the C-GET's sub-operations: one context per storage class,
+    // 128 at most in an association.
+    const OFList<OFString> storage = storageSyntaxes();
+    const int classes = std::min(numberOfDcmLongSCUStorageSOPClassUIDs, 120);
+    for (int i = 0; i < classes; ++i)
+        session.addPresentationContext(dcmLongSCUStorageSOPClassUIDs[i], storage, ASC_SC_ROLE_SCP);
+    session.connect();
+    const auto context = session.contextFor(UID_GETStudyRootQueryRetrieveInformationModel);
+    DcmDataset keys;
+    putRetrieveKeys(keys, request);
+    OFList<RetrieveResponse*> responses;
+    const OFCondition cond = session.sendCGETRequest(context, &keys, &responses);
+    return finishRetrieve(session, store, cond, responses, DU_cgetStatusString);
+}
+
+RetrieveResult retrieveByMove(const PacsNode& node, const RetrieveRequest& request, int listenPort,
+                              const std::filesystem::path& destination, const RetrieveCallback& callback) {
+    checkRequest(request, destination);
+    if (listenPort < 1 || listenPort > 65535)
+        throw std::invalid_argument("C-MOVE: listen port " + std::to_string(listenPort) + " must be in 1..65535");
+    StoreState store;
+    store.destination = destination;
+    store.callback = &callback;
+    Session session(node, "C-MOVE");
+    session.store = &store;
+
+    // Listen before asking, so the PACS's connection back cannot come too early.
+    MoveReceiver receiver(node, listenPort, store);
+    OFCondition cond = receiver.openListenPort();
+    if (cond.bad())
+        session.fail("cannot listen on port " + std::to_string(listenPort) + " for the PACS's C-STORE: " +
+                     conditionText(cond));
+    std::thread listener([&receiver] { receiver.acceptAssociations(); });
+    struct Join {
+        MoveReceiver& receiver;
+        std::thread& thread;
+        ~Join() {
+            receiver.stop();
+            if (thread.joinable()) thread.join();
+        }
+    } join{receiver, listener};
+
+    session.addPresentationContext(UID_MOVEStudyRootQueryRetrieveInformationModel, uncompressedSyntaxes());
+    session.connect();
+    const auto context = session.contextFor(UID_MOVEStudyRootQueryRetrieveInformationModel);
+    DcmDataset keys;
+    putRetrieveKeys(keys, request);
+    OFList<RetrieveResponse*> responses;
+    cond = session.sendMOVERequest(context, node.callingAeTitle.c_str(), &keys, &responses);
+    // The PACS answers the C-MOVE after its last sub-operation got our C-STORE response, so
+    // every file is in place; stop the listener before reading the result.
+    receiver.stop();
+    if (listener.joinable()) listener.join();
+    return finishRetrieve(session, store, cond, responses, DU_cmoveStatusString);
 }
 
 }  // namespace lumen::net

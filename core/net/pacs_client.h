@@ -124,6 +124,15 @@ RetrieveResult retrieve(const PacsNode& node, const RetrieveRequest& request,
                         const std::filesystem::path& destination,
                         const RetrieveCallback& callback = {});
 
+/// The same with C-MOVE: Lumen listens on `listenPort` as node.callingAeTitle (a storage
+/// SCP on its own thread, for the duration of the call) and asks the PACS to move the
+/// instances to that AE. The PACS must know our AE title with this host and port (its
+/// modalities list). Same files, callback (called from the listener thread for stored
+/// instances) and errors as retrieve(); port in use → PacsError.
+RetrieveResult retrieveByMove(const PacsNode& node, const RetrieveRequest& request, int listenPort,
+                              const std::filesystem::path& destination,
+                              const RetrieveCallback& callback = {});
+
 /// True for a syntactically valid DICOM UID (digits and dots, 1–64 characters).
 bool isValidUid(const std::string& uid);
 

@@ -172,6 +172,8 @@ public:
 
     int dicomPort() const { return dicomPort_; }
     int httpPort() const { return httpPort_; }
+    /// The port Orthanc's DicomModalities gives our AE: where a C-MOVE sends the instances.
+    int clientPort() const { return clientPort_; }
     qint64 pid() const { return pid_; }
     qint64 startupMs() const { return startupMs_; }
     bool running() const { return process_.state() == QProcess::Running; }

@@ -300,6 +300,60 @@ private slots:
         QCOMPARE(received, int(kPydicomNames.size() + kCompressed.size()));
     }
 
+    void retrievesByMove() {
+        const fs::path destination = dir_.filePath("ws_move").toStdString();
+        std::vector<net::RetrieveProgress> seen;
+        const auto start = std::chrono::steady_clock::now();
+        const auto result = net::retrieveByMove(node_, {ctStudy_, {}}, orthanc_.clientPort(), destination,
+                                                [&](const net::RetrieveProgress& p) {
+                                                    seen.push_back(p);
+                                                    return true;
+                                                });
+        qInfo("C-MOVE of the 48-slice CT study: %.0f ms", std::chrono::duration<double, std::milli>(
+                                                              std::chrono::steady_clock::now() - start).count());
+        QCOMPARE(result.received, 48);
+        QCOMPARE(result.failed, 0);
+        QVERIFY(!seen.empty());
+        int onDisk = 0;
+        for (const auto& e : fs::recursive_directory_iterator(destination)) onDisk += e.is_regular_file();
+        QCOMPARE(onDisk, 48);
+        checkSameAsOriginals(result.files);
+
+        // One series of a cine study.
+        net::StudyQuery q;
+        q.patientId = angioPatients_[0];
+        const auto study = net::findStudies(node_, q).at(0);
+        const auto views = net::findSeries(node_, study.studyInstanceUid);
+        net::RetrieveResult one;
+        const QString moveError = errorOf([&] {
+            one = net::retrieveByMove(node_, {study.studyInstanceUid, views[0].seriesInstanceUid},
+                                      orthanc_.clientPort(), destination);
+        });
+        if (!moveError.isEmpty()) qInfo("%s", qPrintable(orthanc_.log().right(2500)));
+        QVERIFY2(moveError.isEmpty(), qPrintable(moveError));
+        QCOMPARE(one.received, 1);
+        checkSameAsOriginals(one.files);
+
+        // Cancelled after 2 instances: the listener aborts the PACS's storage association.
+        const fs::path partial = dir_.filePath("ws_move_cancel").toStdString();
+        bool cancelled = false;
+        try {
+            net::retrieveByMove(node_, {ctStudy_, {}}, orthanc_.clientPort(), partial,
+                                [](const net::RetrieveProgress& p) { return p.received < 2; });
+        } catch (const jobs::Cancelled&) {
+            cancelled = true;
+        }
+        QVERIFY(cancelled);
+        int kept = 0;
+        for (const auto& e : fs::recursive_directory_iterator(partial)) kept += e.is_regular_file();
+        QCOMPARE(kept, 2);
+        QVERIFY(net::echo(node_).milliseconds > 0);
+
+        // Our port taken: a clear error before anything is asked.
+        const QString busy = errorOf([&] { net::retrieveByMove(node_, {ctStudy_, {}}, orthanc_.dicomPort(), partial); });
+        QVERIFY2(busy.contains(QString("cannot listen on port %1").arg(orthanc_.dicomPort())), qPrintable(busy));
+    }
+
     void retrieveOfAnUnknownStudyGetsNothing() {
         const fs::path destination = dir_.filePath("ws4").toStdString();
         const QString error = errorOf([&] {
@@ -518,6 +572,10 @@ private slots:
         for (const auto& e : fs::recursive_directory_iterator(fs::path(ws.toStdString()) / "pacs" / ctStudy_))
             onDisk += e.is_regular_file();
         QCOMPARE(onDisk, 48);
+        const QString moved = dir_.filePath("cli_ws_move");
+        QCOMPARE(run({"pacs", "get", "orthanc", QString::fromStdString(ctStudy_), "--workspace", ws, "--into", moved,
+                      "--move-port", QString::number(orthanc_.clientPort())}, &out, &err), 0);
+        QVERIFY2(out.contains("48 instances"), qPrintable(out + err));
 
         // Errors: exit 2 with the node and reason on stderr; bad usage also 2.
         QCOMPARE(run({"pacs", "echo", QString("%1@127.0.0.1:%2").arg(test::OrthancServer::kAeTitle).arg(test::freeLoopbackPort())}, &out, &err), 2);
