@@ -551,6 +551,10 @@ private slots:
         fs::create_directories(ws.toStdString());
         net::savePacsNodes(ws.toStdString(), {{"orthanc", node_}});
         QString out, err;
+        QCOMPARE(run({"--help"}, &out, &err), 0);
+        QVERIFY2(out.contains("  pacs "), qPrintable(out));
+        QCOMPARE(run({"pacs", "--help"}, &out, &err), 0);
+        QVERIFY2(out.contains("Usage: lumen-cli pacs echo NODE") && out.contains("--move-port"), qPrintable(out));
 
         QCOMPARE(run({"pacs", "echo", address, "--calling-ae", test::OrthancServer::kClientAeTitle}, &out, &err), 0);
         QVERIFY2(out.contains("C-ECHO " + address + ": ok"), qPrintable(out + err));
