@@ -124,9 +124,11 @@ std::string describeConnectFailure(const PacsNode& node, const OFCondition& cond
         return "connection refused (nothing listens on " + node.host + ":" + std::to_string(node.port) + ")";
     if (l.find("timed out") != std::string::npos || l.find("timeout") != std::string::npos)
         return "timed out after " + std::to_string(node.timeoutSeconds) + " s (" + text + ")";
-    if (l.find("unknown host") != std::string::npos || l.find("not known") != std::string::npos ||
-        l.find("host") != std::string::npos)
-        return "cannot reach host \"" + node.host + "\" (" + text + ")";
+    if (l.find("unknown host") != std::string::npos || l.find("not known") != std::string::npos)
+        return "cannot resolve host \"" + node.host + "\" (" + text + ")";
+    if (l.find("unrecognized pdu type") != std::string::npos)
+        return "the program on " + node.host + ":" + std::to_string(node.port) +
+               " does not speak DICOM (a web server? check the port) (" + text + ")";
     return text;
 }
 

@@ -418,6 +418,16 @@ private slots:
         QVERIFY(net::echo(node_).milliseconds > 0);  // the server is fine afterwards
     }
 
+    void webPortIsNotDicom() {
+        // Orthanc's HTTP port answers our association request with an HTTP error.
+        net::PacsNode web = node_;
+        web.port = orthanc_.httpPort();
+        const QString error = errorOf([&] { net::echo(web); });
+        QVERIFY2(error.contains(QString("does not speak DICOM (a web server? check the port)")), qPrintable(error));
+        const QString unknown = errorOf([&] { net::echo(net::parseNodeAddress("X@no-such-host.invalid:104")); });
+        QVERIFY2(unknown.contains("cannot resolve host \"no-such-host.invalid\""), qPrintable(unknown));
+    }
+
     void wrongCalledAeIsRejected() {
         net::PacsNode wrong = node_;
         wrong.aeTitle = "NOT_ORTHANC";
