@@ -114,6 +114,15 @@ private slots:
         QCOMPARE(panel.nodeList()->count(), 1);
         QTest::mouseClick(panel.saveButton(), Qt::LeftButton);
         QCOMPARE(int(net::loadPacsNodes(workspace_.toStdString()).size()), 1);
+
+        // A broken nodes file: the panel says where, shows no nodes, and does not crash.
+        QTemporaryDir broken;
+        writeTextFile(broken, "pacs_nodes.yaml", "nodes:\n  - name: x\n    ae_title: X\n    host: h\n    port: zero\n");
+        widgets::PacsPanel other;
+        other.setWorkspace(broken.path());
+        QCOMPARE(other.nodeList()->count(), 0);
+        QVERIFY2(other.statusText().contains("pacs_nodes.yaml:5: nodes[0].port"), qPrintable(other.statusText()));
+        QVERIFY(!other.echoButton()->isEnabled());
     }
 
     void echoesAndShowsErrors() {
