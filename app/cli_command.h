@@ -53,5 +53,6 @@ Command metricsCommand();
 Command inspectCommand();
 Command convertCommand();
 Command dataCommand();
+Command pacsCommand();
 
 }  // namespace lumen::cli

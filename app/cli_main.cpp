@@ -52,7 +52,7 @@ using namespace lumen::cli;
 
 std::vector<Command> commands() {
     return {envCommand(), configCommand(), demoCommand(), auditCommand(), metricsCommand(),
-            inspectCommand(), convertCommand(), dataCommand()};
+            inspectCommand(), convertCommand(), dataCommand(), pacsCommand()};
 }
 
 std::string topUsage() {

@@ -14,6 +14,7 @@
 #include "jobs_panel.h"
 #include "log_panel.h"
 #include "metrics_panel.h"
+#include "pacs_panel.h"
 #include "runs_panel.h"
 #include "workspace_view.h"
 
@@ -58,7 +59,8 @@ QDockWidget* makeDock(QMainWindow* window, const QString& title, const QString& 
 MainWindow::MainWindow(QWidget* parent)
     : QMainWindow(parent), bridge_(new widgets::JobEventBridge(this)),
       workspaceView_(new widgets::WorkspaceView), auditPanel_(new widgets::AuditPanel),
-      metricsPanel_(new widgets::MetricsPanel), dicomBrowser_(new widgets::DicomBrowser), pages_(new QTabWidget), jobsPanel_(new widgets::JobsPanel),
+      metricsPanel_(new widgets::MetricsPanel), dicomBrowser_(new widgets::DicomBrowser),
+      pacsPanel_(new widgets::PacsPanel), pages_(new QTabWidget), jobsPanel_(new widgets::JobsPanel),
       runsPanel_(new widgets::RunsPanel), logPanel_(new widgets::LogPanel),
       workspaceLabel_(new QLabel), jobsLabel_(new QLabel),
       pool_(std::make_unique<jobs::JobPool>(std::max(2u, std::thread::hardware_concurrency()))) {
@@ -71,6 +73,7 @@ MainWindow::MainWindow(QWidget* parent)
     addPage(workspaceView_, "workspace", tr("Workspace"));
     addPage(dataPanel, "data", tr("Data"));
     addPage(dicomBrowser_, "dicom", tr("DICOM"));
+    addPage(pacsPanel_, "pacs", tr("PACS"));
     addPage(auditPanel_, "audit", tr("Audit"));
     addPage(buildMetricsPage(), "metrics", tr("Metrics"));
     setCentralWidget(pages_);
@@ -80,6 +83,7 @@ MainWindow::MainWindow(QWidget* parent)
     auditPanel_->setJobRunner(runner, bridge_);
     dataPanel->setJobRunner(runner, bridge_);
     dicomBrowser_->setJobRunner(runner, bridge_);
+    pacsPanel_->setJobRunner(runner, [this](jobs::JobId id) { return pool_->cancel(id); }, bridge_);
     connect(auditPanel_, &widgets::AuditPanel::studySelected, this, [this](const QString& id) {
         logPanel_->append(1, tr("audit"), tr("study %1 selected").arg(id));
     });
@@ -203,6 +207,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         workspacePath_ = QString::fromStdString(ws.root.string());
         auditPanel_->setDatabase(QString::fromStdString(ws.database().string()));
         dicomBrowser_->setDatabase(QString::fromStdString(ws.database().string()));
+        pacsPanel_->setWorkspace(workspacePath_);
     } catch (const std::exception& e) {
         const QString message = QString::fromUtf8(e.what());
         logPanel_->append(3, tr("workspace"), message);

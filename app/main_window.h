@@ -24,6 +24,7 @@ class LogPanel;
 class AuditPanel;
 class DicomBrowser;
 class MetricsPanel;
+class PacsPanel;
 class RunsPanel;
 class WorkspaceView;
 }  // namespace lumen::widgets
@@ -59,7 +60,9 @@ public:
     widgets::AuditPanel* auditPanel() const { return auditPanel_; }
     widgets::MetricsPanel* metricsPanel() const { return metricsPanel_; }
     widgets::DicomBrowser* dicomBrowser() const { return dicomBrowser_; }
-    /// Brings a central page to the front: "workspace", "audit", "metrics" or "dicom"; false if unknown.
+    widgets::PacsPanel* pacsPanel() const { return pacsPanel_; }
+    /// Brings a central page to the front by its key ("workspace", "data", "dicom", "pacs",
+    /// "audit", "metrics", …); false if unknown.
     bool showPage(const QString& name);
     jobs::JobPool& pool() { return *pool_; }
     const plugin::Registry& registry() const { return registry_; }
@@ -95,6 +98,7 @@ private:
     widgets::AuditPanel* auditPanel_;
     widgets::MetricsPanel* metricsPanel_;
     widgets::DicomBrowser* dicomBrowser_;
+    widgets::PacsPanel* pacsPanel_;
     QTabWidget* pages_;
     widgets::JobsPanel* jobsPanel_;
     widgets::RunsPanel* runsPanel_;

@@ -21,6 +21,8 @@ PACKAGES=(
   # independent references used by the tests
   python3 python3-numpy python3-pandas python3-scipy python3-sklearn python3-pydicom
   python3-nibabel python3-torch
+  # PACS tests start their own Orthanc on loopback (docs/pacs.md)
+  orthanc
 )
 
 missing=()
@@ -40,6 +42,20 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+
+# orthanc's postinst starts a system service; the tests run their own Orthanc, so keep
+# services from starting during the install with a temporary policy-rc.d (exit 101 =
+# "action forbidden"). Only a policy we created is removed, also when apt fails.
+POLICY=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$POLICY" ]; then
+  printf '#!/bin/sh\n# temporary, from lumen scripts/install-deps.sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
+  $SUDO chmod 755 "$POLICY"
+  created_policy=1
+fi
+remove_policy() { if [ "$created_policy" -eq 1 ]; then $SUDO rm -f "$POLICY"; fi; }
+trap remove_policy EXIT
+
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 echo "install-deps: done"

@@ -5,8 +5,10 @@
 #include "data_panel.h"
 #include "demo/demo_workspace.h"
 #include "dicom_browser.h"
+#include "net/pacs_nodes.h"
 #include "jobs_panel.h"
 #include "log_panel.h"
+#include "pacs_panel.h"
 #include "runs_panel.h"
 #include "workspace_view.h"
 
@@ -177,6 +179,18 @@ private slots:
         again.openDemoWorkspace();  // complete already: no second job
         QCOMPARE(again.jobsPanel()->jobCount(), 0);
         QCOMPARE(again.runsPanel()->rowCount(), 1);
+    }
+
+    void pacsPageShowsTheWorkspacesNodes() {
+        QTemporaryDir dir;
+        lumen::net::savePacsNodes(dir.path().toStdString(),
+                                  {{"archive", lumen::net::parseNodeAddress("ARCHIVE@127.0.0.1:11112")}});
+        MainWindow w;
+        QVERIFY(w.openWorkspace(dir.path()));
+        QVERIFY(w.showPage("pacs"));
+        QCOMPARE(w.centralWidget()->findChild<lumen::widgets::PacsPanel*>(), w.pacsPanel());
+        QCOMPARE(int(w.pacsPanel()->nodes().size()), 1);
+        QCOMPARE(w.pacsPanel()->workspace(), w.workspacePath());
     }
 
     void pluginsAreListedAndRefusalsShown() {
