@@ -3,6 +3,7 @@
 
 #include <QtTest>
 
+#include <QDir>
 #include <QTemporaryDir>
 
 #include <fstream>
@@ -29,6 +30,17 @@ inline std::string writeTextFile(const QTemporaryDir& dir, const std::string& na
     const std::string path = dir.filePath(QString::fromStdString(name)).toStdString();
     std::ofstream(path, std::ios::binary) << text;
     return path;
+}
+
+/// Where a test saves a screenshot named `name`: docs/screenshots/ when the environment sets
+/// LUMEN_WRITE_SCREENSHOTS=1 (scripts/screenshots.sh does), otherwise the temp folder, so a
+/// plain test run never rewrites files under version control.
+inline QString screenshotPath(const QString& name) {
+    const QString folder = qEnvironmentVariableIsSet("LUMEN_WRITE_SCREENSHOTS")
+                               ? QStringLiteral(LUMEN_SOURCE_DIR "/docs/screenshots")
+                               : QDir::tempPath();
+    QDir().mkpath(folder);
+    return folder + "/" + name;
 }
 
 namespace lumen::jobs {

@@ -248,7 +248,7 @@ private slots:
         QTest::mouseClick(panel.retrieveButton(), Qt::LeftButton);
         QVERIFY(retrieved.wait(60000));
         QCOMPARE(retrieved.last().at(0).toString(), QString("finished"));
-        const QString shot = QString(LUMEN_SOURCE_DIR) + "/docs/screenshots/pacs_panel.png";
+        const QString shot = screenshotPath("pacs_panel.png");
         QVERIFY(panel.grab().save(shot));
         qInfo("screenshot %s", qPrintable(shot));
     }

@@ -114,7 +114,7 @@ private slots:
         QVERIFY(panel.pixelStatsButton()->isEnabled());
         QVERIFY(panel.statusText().contains("300 images"));  // the summary line is kept
 
-        panel.grab().save(QString(LUMEN_SOURCE_DIR) + "/docs/screenshots/data_panel.png");
+        QVERIFY(panel.grab().save(screenshotPath("data_panel.png")));
 
         // Counts toggle (clicked like a user).
         auto* counts = panel.findChild<QCheckBox*>("showCounts");

@@ -288,17 +288,13 @@ private slots:
         QVERIFY(QTest::qWaitForWindowExposed(&panel));
         panel.setCurrentLabel(2);
         panel.setThreshold(2, 0.35);
-        const QString folder = qEnvironmentVariableIsSet("LUMEN_WRITE_SCREENSHOTS")
-                                   ? QString(LUMEN_SOURCE_DIR "/docs/screenshots")
-                                   : QDir::tempPath();
-        QDir().mkpath(folder);
         QTest::qWait(100);
-        QVERIFY(panel.grab().save(folder + "/metrics_roc.png"));
+        QVERIFY(panel.grab().save(screenshotPath("metrics_roc.png")));
         panel.plotTabs()->setCurrentIndex(2);
         panel.temperatureToggle()->click();
         QTest::qWait(100);
-        QVERIFY(panel.grab().save(folder + "/metrics_reliability.png"));
-        QImage shot(folder + "/metrics_reliability.png");
+        QVERIFY(panel.grab().save(screenshotPath("metrics_reliability.png")));
+        QImage shot(screenshotPath("metrics_reliability.png"));
         QVERIFY(shot.width() >= 1400);
     }
 };
