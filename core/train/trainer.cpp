@@ -21,27 +21,6 @@ namespace {
 
 constexpr std::int64_t kCheckpointFormat = 1;
 
-/// Autocast is thread-local state in LibTorch 1.13; it is switched on only around forward
-/// passes and always switched off again (exceptions included).
-class AutocastScope {
-public:
-    explicit AutocastScope(bool on) : on_(on) {
-        if (!on_) return;
-        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-        at::autocast::set_cpu_enabled(true);
-    }
-    ~AutocastScope() {
-        if (!on_) return;
-        at::autocast::set_cpu_enabled(false);
-        at::autocast::clear_cache();
-    }
-    AutocastScope(const AutocastScope&) = delete;
-    AutocastScope& operator=(const AutocastScope&) = delete;
-
-private:
-    bool on_;
-};
-
 std::string serializeArchive(torch::serialize::OutputArchive& archive) {
     std::string bytes;
     archive.save_to([&bytes](const void* data, std::size_t size) {
@@ -85,14 +64,20 @@ std::string formatFixed(double v, int digits) {
     return buf;
 }
 
-std::string formatDuration(double seconds) {
-    const auto s = static_cast<long long>(std::max(0.0, seconds));
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%lld:%02lld", s / 60, s % 60);
-    return buf;
-}
 
 }  // namespace
+
+AutocastScope::AutocastScope(bool on) : on_(on) {
+    if (!on_) return;
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+}
+
+AutocastScope::~AutocastScope() {
+    if (!on_) return;
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+}
 
 bool cpuSupportsBf16() {
     std::ifstream in("/proc/cpuinfo");
@@ -437,8 +422,6 @@ TrainResult Trainer::run() {
     const std::int64_t totalSteps = stepsPerEpoch * o.epochs;
     const MonitoredMetric monitor = s.task.monitoredMetric();
     const auto clipMax = o.maxGradNorm > 0 ? o.maxGradNorm : std::numeric_limits<double>::infinity();
-    const auto runStart = std::chrono::steady_clock::now();
-    const std::int64_t firstStep = s.step;
 
     while (s.epoch < o.epochs) {
         const std::int64_t e = s.epoch;
@@ -515,14 +498,10 @@ TrainResult Trainer::run() {
             for (const auto& [k, v] : moduleNorms) s.job.metric("grad_norm." + k, s.step, v);
             s.job.metric("samples_per_s", s.step, seconds > 0 ? samples / seconds : 0.0);
 
-            const double elapsed =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - runStart).count();
-            const double doneHere = static_cast<double>(s.step - firstStep);
-            const double eta = doneHere > 0 ? elapsed / doneHere * (totalSteps - s.step) : 0;
             s.job.progress(static_cast<double>(s.step) / totalSteps,
                            "epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs) +
                                " step " + std::to_string(s.step) + "/" + std::to_string(totalSteps) +
-                               " loss " + formatFixed(loss, 4) + " ETA " + formatDuration(eta));
+                               " loss " + formatFixed(loss, 4));
         }
 
         // End of epoch: validation with the EMA weights.

@@ -120,6 +120,19 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// bf16 CPU autocast switched on for the scope's lifetime (when `on`); LibTorch 1.13's
+/// autocast state is thread-local, so it is always switched off again, exceptions included.
+class AutocastScope {
+public:
+    explicit AutocastScope(bool on);
+    ~AutocastScope();
+    AutocastScope(const AutocastScope&) = delete;
+    AutocastScope& operator=(const AutocastScope&) = delete;
+
+private:
+    bool on_;
+};
+
 /// True when bf16 autocast runs on native instructions here (avx512_bf16 or amx_bf16).
 bool cpuSupportsBf16();
 
