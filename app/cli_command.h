@@ -52,5 +52,7 @@ Command auditCommand();
 Command metricsCommand();
 Command inspectCommand();
 Command convertCommand();
+Command trainCommand();
+Command inferCommand();
 
 }  // namespace lumen::cli

@@ -136,7 +136,7 @@ loss_weights:
         h.idColumn = "image";
         h.imageColumns = {"path"};
         h.panels = {"loss_curves", "overlay"};
-        h.explainableLayers = {"classifier.features.7", "classifier.features.5", "mask_net"};
+        h.explainableLayers = {"classifier.features.7", "classifier.features.5", "maskNet"};
         return h;
     }
 
