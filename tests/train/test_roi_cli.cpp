@@ -61,8 +61,9 @@ private slots:
         QVERIFY(text.find("task: roi_consistency") != std::string::npos);
         text = std::regex_replace(text, std::regex("image_size: \\d+"), "image_size: 32");
         text = std::regex_replace(text, std::regex("epochs: \\d+"), "epochs: 2");
+        text = std::regex_replace(text, std::regex("batch_size: \\d+"), "batch_size: 8");
         text = std::regex_replace(text, std::regex("  val_fraction: [0-9.]+"),
-                                  "  val_fraction: 0.2\n  max_images: 32\n  max_val_images: 16");
+                                  "  val_fraction: 0.2\n  max_images: 16\n  max_val_images: 8");
         config_ = fs::path(dir_.path().toStdString()) / "demo.yaml";
         std::ofstream(config_) << text;
         const auto check = cli({"config", "check", QString::fromStdString(config_.string())});
@@ -91,7 +92,7 @@ private slots:
             const auto run = store.run(1);
             QVERIFY(run.has_value());
             QCOMPARE(run->status, lumen::runs::RunStatus::Finished);
-            // 32 images / batch 16 = 2 steps per epoch.
+            // 16 images / batch 8 = 2 steps per epoch.
             QCOMPARE(store.metrics(1, "loss").size(), std::size_t(4));
             for (const char* key : {"loss.full", "loss.consist", "loss.drop", "loss.sparse", "loss.tv", "lr",
                                     "grad_norm", "grad_norm.classifier", "samples_per_s", "val.loss", "epoch"})
@@ -148,9 +149,9 @@ private slots:
                 QVERIFY(std::abs(v[k + 3] - (v[k] - v[k + 2])) < 2e-6);
             }
         }
-        QCOMPARE(rows, 16);  // data.max_val_images of the test split
+        QCOMPARE(rows, 8);  // data.max_val_images of the test split
         const auto json = nlohmann::json::parse(readText(out / "preds.json"));
-        QCOMPARE(json.size(), std::size_t(16));
+        QCOMPARE(json.size(), std::size_t(8));
         QVERIFY(json[0]["labels"]["Normal"].contains("faithfulness"));
         int pngs = 0;
         for (const auto& e : fs::directory_iterator(out / "roi_vis")) pngs += e.path().extension() == ".png";
