@@ -47,6 +47,8 @@ private slots:
         QTest::newRow("env") << QStringList{"env", "--help"} << "Usage: lumen-cli env";
         QTest::newRow("config") << QStringList{"config", "--help"} << "Usage: lumen-cli config check";
         QTest::newRow("demo") << QStringList{"demo", "--help"} << "Usage: lumen-cli demo";
+        QTest::newRow("train") << QStringList{"train", "--help"} << "Usage: lumen-cli train --config";
+        QTest::newRow("infer") << QStringList{"infer", "--help"} << "Usage: lumen-cli infer --config";
     }
     void helpOnEveryCommand() {
         QFETCH(QStringList, args);
@@ -67,6 +69,11 @@ private slots:
                                   << "--seed: expected a non-negative integer, got \"abc\"";
         QTest::newRow("missing config") << QStringList{"config", "check", "/nonexistent/c.yaml"}
                                         << "/nonexistent/c.yaml: no such file";
+        QTest::newRow("train without config") << QStringList{"train"} << "train needs --config C.yaml";
+        QTest::newRow("infer without checkpoint") << QStringList{"infer", "--config", "c.yaml"}
+                                                  << "infer needs --config, --checkpoint and --out";
+        QTest::newRow("train missing config") << QStringList{"train", "--config", "/nonexistent/c.yaml"}
+                                              << "/nonexistent/c.yaml: no such file";
     }
     void usageErrorsExitTwo() {
         QFETCH(QStringList, args);
@@ -106,7 +113,7 @@ private slots:
         QVERIFY(r.out.contains("epochs: 8"));  // default filled in
         r = run(kCli, {"--plugin-dir", kTestPlugins, "config", "check", dir.filePath("bad.yaml")});
         QCOMPARE(r.code, 1);
-        QVERIFY2(r.err.contains(dir.filePath("bad.yaml") + ":2: rows: expected an integer in [1, 1000], got \"0\""),
+        QVERIFY2(r.err.contains(dir.filePath("bad.yaml") + ":2: rows: expected an integer in [1, 100000], got \"0\""),
                  qPrintable(r.err));
         QVERIFY(r.err.contains(":3: loss_weight: unknown key"));
         r = run(kCli, {"--plugin-dir", kTestPlugins, "config", "check", dir.filePath("unknown.yaml")});
