@@ -96,7 +96,15 @@ def run_atto(d):
     with torch.no_grad():
         feats = model.features(inp["x"])
         logits = model(inp["x"])
-    torch.save({"logits": logits, "features": feats}, d / "atto_out.pt")
+    out = {"logits": logits, "features": feats}
+    if (d / "atto_ts.pt").exists():  # Lumen's TorchScript export
+        ts = torch.jit.load(str(d / "atto_ts.pt"))
+        with torch.no_grad():
+            out["ts_logits"] = ts(inp["x"])
+            out["ts_features"] = ts.forward_features(inp["x"])
+        out["ts_names"] = torch.tensor([n == m for n, m in zip(sorted(ts.state_dict()), sorted(params))]
+                                       + [len(ts.state_dict()) == len(params)])
+    torch.save(out, d / "atto_out.pt")
 
 
 def run_tv_tiny(d):
@@ -152,6 +160,12 @@ def run_roi(d):
     named.update(("maskNet.net." + n, p) for n, p in mnet.named_parameters())
     for n, p in named.items():
         out["grad." + n] = p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+    if (d / "roi_ts.pt").exists():
+        ts = torch.jit.load(str(d / "roi_ts.pt"))
+        with torch.no_grad():
+            r = ts(images)
+        for i, n in enumerate(("logits_full", "logits_crop", "logits_drop", "soft", "hard")):
+            out["ts_" + n] = r[i]
     torch.save(out, d / "roi_out.pt")
 
 

@@ -8,6 +8,9 @@
 #include "nn/convnext.h"
 #include "nn/roi_consistency.h"
 #include "nn/tensor_file.h"
+#include "nn/torchscript_export.h"
+
+#include <torch/script.h>
 
 #include <QProcess>
 #include <QTemporaryDir>
@@ -62,7 +65,7 @@ class TestNn : public QObject {
     RoiLoss roiLoss_;
     RoiLossWeights weights_;
     TensorMap lossIn_, topkIn_;
-    torch::Tensor targets_;
+    torch::Tensor targets_, roiImages_;
 
     std::filesystem::path file(const char* name) const { return d_ / name; }
 
@@ -80,6 +83,7 @@ private slots:
         attoX_ = torch::randn({2, 3, 64, 64});
         writeTensorFile(file("atto_params.pt"), stateDict(*atto_));
         writeTensorFile(file("atto_in.pt"), {{"x", attoX_}, {"num_classes", torch::tensor(5)}});
+        exportTorchScript(atto_, file("atto_ts.pt"));
 
         // ROI consistency: forward (fused 3N batch), loss, backward.
         roi_ = RoiConsistencyModel(ConvNeXtOptions{"atto", 4, 3, 0.0, 1e-6}, 0.1);
@@ -94,6 +98,8 @@ private slots:
                          {"w_full", scalar(weights_.full)}, {"w_consist", scalar(weights_.consist)},
                          {"w_drop", scalar(weights_.drop)}, {"w_sparse", scalar(weights_.sparse)},
                          {"w_tv", scalar(weights_.tv)}});
+        exportTorchScript(roi_, file("roi_ts.pt"));
+        roiImages_ = images;
         roiOut_ = roi_->forward(images);
         roiLoss_ = roiConsistencyLoss(roiOut_, targets_, weights_);
         roiLoss_.total.backward();
@@ -305,6 +311,33 @@ private slots:
         const double d = maxAbsDiff(logits, ref);
         qInfo("atto bf16 autocast vs fp32: max |diff| = %.3g", d);
         QVERIFY(d < 0.25 * std::max(1.0, ref.abs().max().item<double>()));
+    }
+
+    void torchScriptExportRunsEverywhere() {
+        // Python: torch.jit.load(Lumen's export) gives our logits, names are torchvision's.
+        const TensorMap ref = readTensorFile(file("atto_out.pt"));
+        torch::NoGradGuard g;
+        const torch::Tensor logits = atto_->forward(attoX_);
+        QVERIFY(maxAbsDiff(ref.at("ts_logits"), logits) <= 1e-4);
+        QVERIFY(maxAbsDiff(ref.at("ts_features"), atto_->forwardFeatures(attoX_)) <= 1e-4);
+        QVERIFY(torch::all(ref.at("ts_names")).item<bool>());
+        // LibTorch: torch::jit::load, and our own reader maps it back 1:1 (loadPretrained).
+        torch::jit::Module ts = torch::jit::load(file("atto_ts.pt").string());
+        QVERIFY(maxAbsDiff(ts.forward({attoX_}).toTensor(), logits) <= 1e-4);
+        ConvNeXt back(ConvNeXtOptions{"atto", 5, 3, 0.0, 1e-6});
+        loadPretrained(back, file("atto_ts.pt"));
+        back->eval();
+        QVERIFY(maxAbsDiff(back->forward(attoX_), logits) <= 1e-6);
+        // ROI model: (full, crop, drop, soft, hard) as our forward in eval mode.
+        const TensorMap roiRef = readTensorFile(file("roi_out.pt"));
+        roi_->eval();
+        const RoiOutputs o = roi_->forward(roiImages_);
+        roi_->train();
+        QVERIFY(maxAbsDiff(roiRef.at("ts_logits_full"), o.logitsFull) <= 1e-4);
+        QVERIFY(maxAbsDiff(roiRef.at("ts_logits_crop"), o.logitsCrop) <= 1e-4);
+        QVERIFY(maxAbsDiff(roiRef.at("ts_logits_drop"), o.logitsDrop) <= 1e-4);
+        QVERIFY(maxAbsDiff(roiRef.at("ts_soft"), o.softMask) <= 1e-5);
+        QVERIFY(torch::equal(roiRef.at("ts_hard"), o.hardMask));
     }
 
     void exportLoadsInPython() {
