@@ -10,6 +10,7 @@
 #include "jobs/job.h"
 #include "metrics/classification.h"
 #include "nn/roi_consistency.h"
+#include "nn/torchscript_export.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
 
@@ -284,7 +285,15 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
              (o.bf16 && !train::cpuSupportsBf16() ? " (unavailable: fp32)" : ""));
     train::Trainer trainer(o, task, job);
     const auto r = trainer.run();
-    if (!r.bestCheckpoint.empty()) job.artifact("best_checkpoint", r.bestCheckpoint.string());
+    if (!r.bestCheckpoint.empty()) {
+        job.artifact("best_checkpoint", r.bestCheckpoint.string());
+        // The best weights (EMA when on) as TorchScript, for use outside Lumen.
+        train::loadModelWeights(*model, r.bestCheckpoint, true);
+        model->eval();
+        const auto ts = where.runDir / "roi_consistency_best.torchscript.pt";
+        nn::exportTorchScript(model, ts);
+        job.artifact("torchscript", ts.string());
+    }
     std::string summary = "trained " + std::to_string(r.epochsDone) + " epochs (" + std::to_string(r.steps) +
                           " steps)";
     if (auto it = r.lastValidation.find("auroc_macro"); it != r.lastValidation.end())

@@ -87,6 +87,7 @@ private slots:
             ++named;
         }
         QCOMPARE(named, 2);
+        QVERIFY(fs::file_size(runDir / "roi_consistency_best.torchscript.pt") > 1000000);
         {
             lumen::runs::RunStore store((ws_ / "lumen.db").string());
             const auto run = store.run(1);
