@@ -54,5 +54,7 @@ Command inspectCommand();
 Command convertCommand();
 Command dataCommand();
 Command pacsCommand();
+Command trainCommand();
+Command inferCommand();
 
 }  // namespace lumen::cli

@@ -52,7 +52,8 @@ using namespace lumen::cli;
 
 std::vector<Command> commands() {
     return {envCommand(), configCommand(), demoCommand(), auditCommand(), metricsCommand(),
-            inspectCommand(), convertCommand(), dataCommand(), pacsCommand()};
+            inspectCommand(), convertCommand(), dataCommand(), pacsCommand(), trainCommand(),
+            inferCommand()};
 }
 
 std::string topUsage() {

@@ -20,7 +20,7 @@ PACKAGES=(
   desktop-file-utils appstream
   # independent references used by the tests
   python3 python3-numpy python3-pandas python3-scipy python3-sklearn python3-pydicom
-  python3-nibabel python3-torch
+  python3-nibabel python3-torch python3-torchvision
   # PACS tests start their own Orthanc on loopback (docs/pacs.md)
   orthanc
 )

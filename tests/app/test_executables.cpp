@@ -48,6 +48,8 @@ private slots:
         QTest::newRow("config") << QStringList{"config", "--help"} << "Usage: lumen-cli config check";
         QTest::newRow("demo") << QStringList{"demo", "--help"} << "Usage: lumen-cli demo";
         QTest::newRow("data") << QStringList{"data", "--help"} << "Usage: lumen-cli data import-nih";
+        QTest::newRow("train") << QStringList{"train", "--help"} << "Usage: lumen-cli train --config";
+        QTest::newRow("infer") << QStringList{"infer", "--help"} << "Usage: lumen-cli infer --config";
     }
     void helpOnEveryCommand() {
         QFETCH(QStringList, args);
@@ -68,6 +70,11 @@ private slots:
                                   << "--seed: expected a non-negative integer, got \"abc\"";
         QTest::newRow("missing config") << QStringList{"config", "check", "/nonexistent/c.yaml"}
                                         << "/nonexistent/c.yaml: no such file";
+        QTest::newRow("train without config") << QStringList{"train"} << "train needs --config C.yaml";
+        QTest::newRow("infer without checkpoint") << QStringList{"infer", "--config", "c.yaml"}
+                                                  << "infer needs --config, --checkpoint and --out";
+        QTest::newRow("train missing config") << QStringList{"train", "--config", "/nonexistent/c.yaml"}
+                                              << "/nonexistent/c.yaml: no such file";
     }
     void usageErrorsExitTwo() {
         QFETCH(QStringList, args);

@@ -1,0 +1,21 @@
+#pragma once
+// What `lumen-cli train` and `lumen-cli infer` share: read a task config, apply the command
+// line's overrides, and run the task through plugin::runTask (so the run is recorded in the
+// workspace) with progress on stderr.
+
+#include "cli_command.h"
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace lumen::cli {
+
+/// Runs the task named by the config's `task:` key. `overrides` are (dotted key, value)
+/// pairs set on the config before it is validated. Returns the exit code.
+int runTaskCommand(bool train, const std::filesystem::path& configFile, const std::filesystem::path& workspace,
+                   const std::vector<std::pair<std::string, std::string>>& overrides,
+                   const plugin::Registry& registry);
+
+}  // namespace lumen::cli

@@ -1,0 +1,125 @@
+// lumen-cli train: trains a task from a YAML config as a recorded run.
+#include "cli_task_run.h"
+
+#include "cli_progress.h"
+
+#include "config/config.h"
+#include "plugin/registry.h"
+#include "plugin/task_runner.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <iostream>
+
+namespace lumen::cli {
+
+namespace fs = std::filesystem;
+
+int runTaskCommand(bool train, const fs::path& configFile, const fs::path& workspace,
+                   const std::vector<std::pair<std::string, std::string>>& overrides,
+                   const plugin::Registry& registry) {
+    std::error_code ec;
+    if (!fs::is_regular_file(configFile, ec)) {
+        std::cerr << "lumen-cli: " << configFile.string() << ": no such file\n";
+        return kError;
+    }
+    config::Config effective;
+    std::shared_ptr<plugin::Task> task;
+    try {
+        const auto checked = plugin::loadTaskConfig(configFile, registry);  // names the task's problems
+        task = registry.require(checked.get<std::string>("task"));
+        YAML::Node root = YAML::Clone(checked.root());
+        for (const auto& [key, value] : overrides) {
+            const auto dot = key.find('.');
+            if (dot == std::string::npos) root[key] = value;
+            else root[key.substr(0, dot)][key.substr(dot + 1)] = value;
+        }
+        effective = config::makeConfig(root, task->schema(), configFile.string());
+    } catch (const config::ConfigError& e) {
+        std::cerr << e.what() << "\n";
+        return kCheckFailed;
+    }
+    plugin::TaskRunRequest request;
+    request.operation = train ? plugin::Operation::Train : plugin::Operation::Infer;
+    request.config = effective;
+    request.workspace = fs::absolute(workspace);
+    std::int64_t runId = 0;
+    const std::string kind = plugin::operationName(request.operation);
+    const auto info = runWithProgress(kind, task->id() + " " + kind, [&](jobs::JobContext& job) {
+        const auto result = plugin::runTask(*task, request, job, [&](std::int64_t id, const fs::path& dir) {
+            runId = id;
+            job.info("run " + std::to_string(id) + ": " + dir.string());
+        });
+        return result.summary;
+    });
+    switch (info.state) {
+    case jobs::JobState::Finished:
+        std::cout << "run " << runId << ": " << info.outcome << "\n";
+        return kOk;
+    case jobs::JobState::Cancelled:
+        std::cerr << "lumen-cli: " << kind << " cancelled (run " << runId << ")";
+        if (train) std::cerr << "; continue with --resume " << runId;
+        std::cerr << "\n";
+        return kError;
+    default:
+        std::cerr << "lumen-cli: " << kind << " failed (run " << runId << "): " << info.outcome << "\n";
+        return kError;
+    }
+}
+
+namespace {
+
+/// --resume RUN_ID (a run of this workspace: its checkpoints/last.pt) or a checkpoint file.
+fs::path resolveResume(const std::string& value, const fs::path& workspace) {
+    const bool numeric = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+    if (numeric && !fs::exists(value)) {
+        std::error_code ec;
+        const fs::path runs = fs::absolute(workspace) / "runs";
+        for (const auto& e : fs::directory_iterator(runs, ec)) {
+            const auto name = e.path().filename().string();
+            if (name.rfind(value + "_", 0) != 0) continue;
+            const auto last = e.path() / "checkpoints" / "last.pt";
+            if (!fs::exists(last))
+                throw UsageError("--resume " + value + ": run " + value + " has no checkpoint (" +
+                                 last.string() + ")");
+            return last;
+        }
+        throw UsageError("--resume " + value + ": no run " + value + " in " + runs.string());
+    }
+    if (!fs::is_regular_file(value)) throw UsageError("--resume " + value + ": no such checkpoint file");
+    return fs::absolute(value);
+}
+
+}  // namespace
+
+Command trainCommand() {
+    Command c;
+    c.name = "train";
+    c.summary = "train --config C.yaml: train a task as a recorded run";
+    c.usage = R"(Usage: lumen-cli train --config C.yaml [--workspace DIR] [--resume RUN_ID|CHECKPOINT]
+
+Trains the task named by the config's `task:` key. The run is recorded in the workspace's
+lumen.db and gets the folder DIR/runs/<id>_<task>/ (config.yaml, checkpoints/). Relative data
+paths in the config are relative to the workspace.
+  --config C.yaml    the task config (`lumen-cli config check` validates it)
+  --workspace DIR    the workspace (default: the current folder)
+  --resume X         continue from run X's checkpoints/last.pt, or from the checkpoint file X;
+                     the model-shaping keys of the config must match the checkpoint's
+Progress goes to stderr; Ctrl-C cancels after saving last.pt.
+Exit codes: 0 trained, 1 invalid config, 2 error or cancelled.
+)";
+    c.valueOptions = {"config", "workspace", "resume"};
+    c.needsPlugins = true;
+    c.run = [](const Args& args, const plugin::Registry& registry) {
+        if (args.words.size() != 1) throw UsageError("train takes no positional arguments");
+        const auto config = args.value("config");
+        if (!config) throw UsageError("train needs --config C.yaml");
+        const fs::path workspace = args.value("workspace").value_or(".");
+        std::vector<std::pair<std::string, std::string>> overrides;
+        if (auto r = args.value("resume")) overrides.emplace_back("resume", resolveResume(*r, workspace).string());
+        return runTaskCommand(true, *config, workspace, overrides, registry);
+    };
+    return c;
+}
+
+}  // namespace lumen::cli

@@ -1,0 +1,116 @@
+// One ROI-consistency training step (mask net, top-k mask, ConvNeXt on full/crop/drop, the
+// five losses, backward, AdamW) timed in Lumen. bench/run_roi_step_bench.py runs it next to
+// the same step in Python PyTorch and prints the table of docs/benchmarks.md.
+//
+// roi_step_bench [--variant tiny] [--batch 8] [--size 224] [--classes 15] [--threads 2]
+//                [--precision fp32|bf16] [--layout fused-cl|fused|separate|separate-cl]
+//                [--warmup 1] [--steps 3]
+// Prints one JSON line: {"impl":"lumen", ..., "samples_per_s": x, "step_s": [..]}.
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+#include "nn/roi_consistency.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+struct Batch {
+    torch::Tensor images, targets;
+};
+
+/// Where batches come from. The synthetic source (normalised noise, random multi-hot labels)
+/// isolates the step; a PNG loader (core/data, branch `data`) plugs in here to time the step
+/// with data loading included.
+using BatchSource = std::function<Batch(int step)>;
+
+BatchSource syntheticSource(int batch, int size, int classes) {
+    torch::manual_seed(0);
+    Batch fixed{torch::randn({batch, 3, size, size}), torch::randint(0, 2, {batch, classes}).to(torch::kFloat)};
+    return [fixed](int) { return fixed; };
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string variant = "tiny", precision = "fp32", layout = "fused-cl";
+    int batch = 8, size = 224, classes = 15, threads = 2, warmup = 1, steps = 3;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string k = argv[i], v = argv[i + 1];
+        if (k == "--variant") variant = v;
+        else if (k == "--precision") precision = v;
+        else if (k == "--layout") layout = v;
+        else if (k == "--batch") batch = std::stoi(v);
+        else if (k == "--size") size = std::stoi(v);
+        else if (k == "--classes") classes = std::stoi(v);
+        else if (k == "--threads") threads = std::stoi(v);
+        else if (k == "--warmup") warmup = std::stoi(v);
+        else if (k == "--steps") steps = std::stoi(v);
+        else {
+            std::fprintf(stderr, "roi_step_bench: unknown option %s\n", k.c_str());
+            return 2;
+        }
+    }
+    if (precision != "fp32" && precision != "bf16") {
+        std::fprintf(stderr, "roi_step_bench: --precision fp32|bf16\n");
+        return 2;
+    }
+    const bool fused = layout.rfind("fused", 0) == 0;
+    const bool channelsLast = layout.size() > 3 && layout.compare(layout.size() - 3, 3, "-cl") == 0;
+    torch::set_num_threads(threads);
+
+    lumen::nn::ConvNeXtOptions options;
+    options.variant = variant;
+    options.numClasses = classes;
+    lumen::nn::RoiConsistencyModel model(options, 0.1);
+    model->setFusedBatch(fused);
+    if (channelsLast) lumen::nn::toChannelsLast(*model);
+    model->train();
+    torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-4));
+    const lumen::nn::RoiLossWeights weights;
+    BatchSource source = syntheticSource(batch, size, classes);
+
+    std::vector<double> times, cpuTimes;
+    double lastLoss = 0;
+    for (int step = 0; step < warmup + steps; ++step) {
+        Batch b = source(step);
+        const auto t0 = std::chrono::steady_clock::now();
+        const std::clock_t c0 = std::clock();
+        torch::Tensor images = channelsLast ? b.images.contiguous(torch::MemoryFormat::ChannelsLast) : b.images;
+        for (auto& p : model->parameters()) p.mutable_grad().reset();  // zero_grad(set_to_none=True)
+        if (precision == "bf16") {
+            at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+            at::autocast::set_cpu_enabled(true);
+        }
+        lumen::nn::RoiLoss loss = lumen::nn::roiConsistencyLoss(model->forward(images), b.targets, weights);
+        if (precision == "bf16") {
+            at::autocast::set_cpu_enabled(false);
+            at::autocast::clear_cache();  // cast weights are stale once the optimizer steps
+        }
+        loss.total.backward();
+        optimizer.step();
+        lastLoss = loss.total.item<double>();
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+        if (step >= warmup) times.push_back(s), cpuTimes.push_back(cpu);
+        std::fprintf(stderr, "lumen %s %s step %d: %.3f s loss %.5f\n", precision.c_str(), layout.c_str(), step, s,
+                     lastLoss);
+    }
+    double total = 0;
+    for (double t : times) total += t;
+    std::printf("{\"impl\":\"lumen\",\"variant\":\"%s\",\"precision\":\"%s\",\"layout\":\"%s\",\"batch\":%d,"
+                "\"size\":%d,\"threads\":%d,\"steps\":%d,\"samples_per_s\":%.4f,\"step_s\":[",
+                variant.c_str(), precision.c_str(), layout.c_str(), batch, size, threads, steps,
+                total > 0 ? batch * static_cast<double>(times.size()) / total : 0.0);
+    for (std::size_t i = 0; i < times.size(); ++i) std::printf("%s%.4f", i ? "," : "", times[i]);
+    std::printf("],\"cpu_s\":[");
+    for (std::size_t i = 0; i < cpuTimes.size(); ++i) std::printf("%s%.4f", i ? "," : "", cpuTimes[i]);
+    std::printf("],\"last_loss\":%.6f}\n", lastLoss);
+    return 0;
+}

@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""Samples/s of one ConvNeXt ROI-consistency training step: Lumen (build/bench/roi_step_bench)
+vs the same step in Python PyTorch (Debian's python3-torch 1.13 + torchvision 0.14), same
+threads, runs interleaved in one session. Prints a markdown table (docs/benchmarks.md).
+
+    /usr/bin/python3 bench/run_roi_step_bench.py [--build build] [--threads 2] [--steps 3]
+
+The Python step is the original train_roi_consistency.py ("full" mode): mask net, top-k
+mask, three classifier calls (full, crop, drop), the five losses, backward, AdamW - with
+LayerNorm run in float32 under bf16 autocast (PyTorch 1.13's CPU kernel rejects bf16 input
+with fp32 weights, exactly the trap Lumen's ConvNeXt handles).
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def python_worker(args):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    import torchvision
+
+    torch.set_num_threads(args.threads)
+    original_layer_norm = F.layer_norm
+
+    def layer_norm_fp32(x, shape, weight=None, bias=None, eps=1e-5):
+        return original_layer_norm(x.float(), shape, weight, bias, eps)
+
+    F.layer_norm = layer_norm_fp32  # torchvision's LayerNorm2d and nn.LayerNorm call F.layer_norm
+
+    if args.variant == "atto":  # timm's widths in torchvision's layout, as Lumen's "atto"
+        from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+        setting = [CNBlockConfig(40, 80, 2), CNBlockConfig(80, 160, 2), CNBlockConfig(160, 320, 6),
+                   CNBlockConfig(320, None, 2)]
+        model = ConvNeXt(setting, stochastic_depth_prob=0.0, num_classes=args.classes)
+    else:
+        ctor = getattr(torchvision.models, "convnext_" + args.variant)
+        model = ctor(num_classes=args.classes, stochastic_depth_prob=0.0)
+    mask_net = nn.Sequential(
+        nn.Conv2d(3, 16, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(16, 32, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(32, 1, kernel_size=1))
+    channels_last = args.layout.endswith("-cl")
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        mask_net = mask_net.to(memory_format=torch.channels_last)
+    model.train()
+    mask_net.train()
+    optimizer = torch.optim.AdamW(list(model.parameters()) + list(mask_net.parameters()), lr=1e-4)
+    bce = nn.BCEWithLogitsLoss()
+    torch.manual_seed(0)
+    images0 = torch.randn(args.batch, 3, args.size, args.size)
+    targets = torch.randint(0, 2, (args.batch, args.classes)).float()
+
+    def topk_mask(mask, keep_ratio):
+        b, _, h, w = mask.shape
+        flat = mask.reshape(b, -1)
+        k = max(1, int(keep_ratio * h * w))
+        vals, _ = torch.topk(flat, k=k, dim=1)
+        thresh = vals[:, -1].unsqueeze(1)
+        return (flat >= thresh).float().view_as(mask)
+
+    def total_variation(mask):
+        dh = torch.abs(mask[:, :, 1:, :] - mask[:, :, :-1, :]).mean()
+        dw = torch.abs(mask[:, :, :, 1:] - mask[:, :, :, :-1]).mean()
+        return dh + dw
+
+    times, cpu_times = [], []
+    loss_value = 0.0
+    for step in range(args.warmup + args.steps):
+        t0 = time.perf_counter()
+        c0 = time.process_time()
+        images = images0.contiguous(memory_format=torch.channels_last) if channels_last else images0
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            mask = torch.sigmoid(mask_net(images))
+            mask_bin = topk_mask(mask, 0.1)
+            img_crop = images * mask_bin
+            img_drop = images * (1.0 - mask_bin)
+            logits_full = model(images)
+            logits_crop = model(img_crop)
+            logits_drop = model(img_drop)
+            prob_full = torch.sigmoid(logits_full)
+            prob_crop = torch.sigmoid(logits_crop)
+            prob_drop = torch.sigmoid(logits_drop)
+            loss = (bce(logits_full, targets) + 1.0 * F.l1_loss(prob_full, prob_crop)
+                    + 0.5 * F.relu(prob_drop - prob_full.detach()).mean()
+                    + 1e-3 * mask.mean() + 1e-4 * total_variation(mask))
+        loss.backward()
+        optimizer.step()
+        loss_value = float(loss.item())
+        dt = time.perf_counter() - t0
+        if step >= args.warmup:
+            times.append(dt)
+            cpu_times.append(time.process_time() - c0)
+        print(f"python {args.precision} {args.layout} step {step}: {dt:.3f} s loss {loss_value:.5f}", file=sys.stderr)
+    print(json.dumps({"impl": "python", "variant": args.variant, "precision": args.precision, "layout": args.layout,
+                      "batch": args.batch, "size": args.size, "threads": args.threads, "steps": args.steps,
+                      "samples_per_s": args.batch * len(times) / sum(times), "step_s": times,
+                      "cpu_s": cpu_times,
+                      "last_loss": loss_value}))
+
+
+def run(cmd):
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--variant", default="tiny")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--classes", type=int, default=15)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--precisions", default="fp32,bf16")
+    ap.add_argument("--lumen-layouts", default="separate,fused-cl")
+    ap.add_argument("--python-layouts", default="separate,separate-cl")
+    ap.add_argument("--python-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
+    ap.add_argument("--layout", default="separate", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.python_worker:
+        python_worker(args)
+        return
+
+    exe = Path(args.build) / "bench" / "roi_step_bench"
+    common = ["--variant", args.variant, "--batch", str(args.batch), "--size", str(args.size),
+              "--classes", str(args.classes), "--threads", str(args.threads), "--warmup", str(args.warmup),
+              "--steps", str(args.steps)]
+    results = {}
+    for precision in args.precisions.split(","):
+        for _ in range(args.rounds):
+            # Interleaved so that machine load hits both alike.
+            for layout in args.python_layouts.split(","):
+                r = run([sys.executable, __file__, "--python-worker", "--precision", precision, "--layout", layout]
+                        + common)
+                results.setdefault(("python", precision, layout), []).append(r)
+            for layout in args.lumen_layouts.split(","):
+                r = run([str(exe), "--precision", precision, "--layout", layout] + common)
+                results.setdefault(("lumen", precision, layout), []).append(r)
+
+    print(f"\nConvNeXt-{args.variant} ROI-consistency training step, batch {args.batch}, {args.size}², "
+          f"{args.threads} threads, {args.steps} timed steps after {args.warmup} warm-up, {args.rounds} round(s)\n")
+    # Wall-clock samples/s is what a user sees; samples per CPU-second (CPU time of the whole
+    # process, all threads) is steadier when other work shares the machine.
+    def wall(runs):
+        return statistics.median(r["samples_per_s"] for r in runs)
+
+    def per_cpu(runs):
+        return statistics.median(args.batch * len(r["cpu_s"]) / sum(r["cpu_s"]) for r in runs)
+
+    print("| precision | implementation | layout | samples/s (wall) | vs best Python | samples per CPU-s | vs best Python |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for precision in args.precisions.split(","):
+        py = [v for (impl, p, _), v in results.items() if impl == "python" and p == precision]
+        best_wall = max(wall(v) for v in py)
+        best_cpu = max(per_cpu(v) for v in py)
+        for (impl, p, layout), v in results.items():
+            if p != precision:
+                continue
+            name = "Python PyTorch 1.13" if impl == "python" else "Lumen (LibTorch 1.13)"
+            print(f"| {precision} | {name} | {layout} | {wall(v):.3f} | {wall(v) / best_wall:.2f}× "
+                  f"| {per_cpu(v):.3f} | {per_cpu(v) / best_cpu:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+#pragma once
+// Named-tensor files shared with Python PyTorch: reading torch.save() checkpoints and
+// TorchScript modules, writing files that torch.load() reads as a plain dict.
+// Torch-only header (lumen_ml): never include it from Qt code.
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lumen::nn {
+
+/// Tensors by dotted name ("features.1.0.block.3.weight"), sorted.
+using TensorMap = std::map<std::string, torch::Tensor>;
+
+/// Reads every tensor of a PyTorch file, whatever produced it:
+/// - a TorchScript module (torch.jit.save of a scripted or traced module): its parameters and
+///   buffers under their module paths;
+/// - a torch.save() zip file (PyTorch >= 1.6 default) holding a state dict (OrderedDict or
+///   dict) or a checkpoint dict nesting state dicts; nested dicts are flattened with "."
+///   ({"model": {"fc.weight": t}} -> "model.fc.weight"); non-tensor values (ints, strings,
+///   pathlib paths, optimizer hyper-parameters...) are skipped.
+/// Throws std::runtime_error naming the file when it is missing, is the pre-1.6 legacy
+/// format, or holds no tensor.
+TensorMap readTensorFile(const std::filesystem::path& path);
+
+/// Writes `tensors` as a torch.save()-compatible zip holding a plain dict name -> tensor
+/// (contiguous CPU copies), so Python reads it with `torch.load(path)` and a model takes it
+/// with `model.load_state_dict(torch.load(path))`. Throws naming the file on I/O failure.
+void writeTensorFile(const std::filesystem::path& path, const TensorMap& tensors);
+
+/// The module's parameters and buffers by dotted name (the Python state_dict names when the
+/// module mirrors a Python module's layout). Tensors are shared, not copied.
+TensorMap stateDict(const torch::nn::Module& module);
+
+/// Keys that did not line up when loading a state dict.
+struct StateDictMismatch {
+    std::vector<std::string> missing;     // in the module, not in the file
+    std::vector<std::string> unexpected;  // in the file, not in the module
+    std::vector<std::string> shapeMismatch;  // "name: file [..] vs module [..]"
+    bool empty() const { return missing.empty() && unexpected.empty() && shapeMismatch.empty(); }
+    /// Human-readable listing (at most `maxPerList` names per list, then "... and N more").
+    std::string describe(std::size_t maxPerList = 20) const;
+};
+
+/// Copies tensors into the module's parameters/buffers of the same name (values converted to
+/// the destination's dtype, memory format kept). Names in `skip` are left alone and not
+/// reported. Nothing is copied unless everything matches; otherwise throws
+/// std::runtime_error whose message starts with `what` and lists the mismatches.
+void loadStateDict(torch::nn::Module& module, const TensorMap& tensors, const std::string& what,
+                   const std::vector<std::string>& skip = {});
+
+}  // namespace lumen::nn

@@ -1,0 +1,571 @@
+#include "train/trainer.h"
+
+#include "config/config.h"
+#include "jobs/job.h"
+#include "util/atomic_file.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <thread>
+
+namespace lumen::train {
+
+namespace {
+
+constexpr std::int64_t kCheckpointFormat = 1;
+
+std::string serializeArchive(torch::serialize::OutputArchive& archive) {
+    std::string bytes;
+    archive.save_to([&bytes](const void* data, std::size_t size) {
+        bytes.append(static_cast<const char*>(data), size);
+        return size;
+    });
+    return bytes;
+}
+
+void loadArchive(torch::serialize::InputArchive& archive, const std::filesystem::path& file) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec))
+        throw CheckpointError(file.string() + ": no such checkpoint file");
+    try {
+        archive.load_from(file.string());
+    } catch (const std::exception& e) {
+        throw CheckpointError(file.string() + ": not a Lumen checkpoint (" +
+                              std::string(e.what()).substr(0, 200) + ")");
+    }
+}
+
+c10::IValue readValue(torch::serialize::InputArchive& archive, const std::string& key,
+                      const std::filesystem::path& file) {
+    c10::IValue v;
+    if (!archive.try_read(key, v))
+        throw CheckpointError(file.string() + ": checkpoint has no \"" + key + "\" entry");
+    return v;
+}
+
+/// Parameters and buffers whose EMA is kept, in a fixed order (parameters, then buffers).
+std::vector<std::pair<std::string, torch::Tensor>> emaTargets(torch::nn::Module& model) {
+    std::vector<std::pair<std::string, torch::Tensor>> out;
+    for (const auto& p : model.named_parameters()) out.emplace_back(p.key(), p.value());
+    for (const auto& b : model.named_buffers()) out.emplace_back(b.key(), b.value());
+    return out;
+}
+
+std::string formatFixed(double v, int digits) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return buf;
+}
+
+
+}  // namespace
+
+AutocastScope::AutocastScope(bool on) : on_(on) {
+    if (!on_) return;
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+}
+
+AutocastScope::~AutocastScope() {
+    if (!on_) return;
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+}
+
+bool cpuSupportsBf16() {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("flags", 0) != 0) continue;
+        return line.find(" avx512_bf16") != std::string::npos ||
+               line.find(" amx_bf16") != std::string::npos;
+    }
+    return false;
+}
+
+std::string checkpointName(const std::string& task, std::int64_t epoch, const std::string& metric,
+                           double value, std::uint64_t seed) {
+    char e[16];
+    std::snprintf(e, sizeof e, "%03lld", static_cast<long long>(epoch));
+    std::string m = metric;
+    for (char& c : m)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) c = '_';
+    return task + "_epoch" + e + "_" + m + formatFixed(value, 4) + "_seed" + std::to_string(seed) +
+           ".pt";
+}
+
+TrainerOptions TrainerOptions::fromConfig(const config::Config& c, const std::string& taskId) {
+    TrainerOptions o;
+    o.taskId = taskId;
+    o.epochs = c.get<std::int64_t>("epochs");
+    o.accumulationSteps = c.get<std::int64_t>("gradient_accumulation_steps");
+    o.lr = c.get<double>("lr");
+    o.weightDecay = c.get<double>("weight_decay");
+    o.warmupSteps = c.get<std::int64_t>("warmup_steps");
+    o.maxGradNorm = c.get<double>("max_grad_norm");
+    o.emaDecay = c.get<double>("ema_decay");
+    o.bf16 = c.get<std::string>("precision") == "bf16";
+    o.channelsLast = c.get<bool>("channels_last");
+    o.seed = c.get<std::uint64_t>("seed");
+    o.threads = c.get<int>("threads");
+    o.earlyStoppingPatience = c.get<std::int64_t>("early_stopping_patience");
+    o.freezeEpochs = c.get<std::int64_t>("freeze_backbone_epochs");
+    if (c.has("adam_betas")) {
+        const auto betas = c.get<std::vector<double>>("adam_betas");
+        if (betas.size() != 2)
+            throw config::ConfigError({}, {{"adam_betas", "expected two numbers [beta1, beta2]", 0}});
+        o.beta1 = betas[0];
+        o.beta2 = betas[1];
+    }
+    if (c.has("min_lr_ratio")) o.minLrRatio = c.get<double>("min_lr_ratio");
+    o.configYaml = c.toYaml();
+    o.configHash = c.hash();
+    return o;
+}
+
+CheckpointInfo readCheckpointInfo(const std::filesystem::path& file) {
+    torch::serialize::InputArchive a;
+    loadArchive(a, file);
+    CheckpointInfo info;
+    info.taskId = readValue(a, "task", file).toStringRef();
+    info.configYaml = readValue(a, "config_yaml", file).toStringRef();
+    info.configHash = readValue(a, "config_hash", file).toStringRef();
+    info.epoch = readValue(a, "epoch", file).toInt();
+    info.batchInEpoch = readValue(a, "batch_in_epoch", file).toInt();
+    info.step = readValue(a, "step", file).toInt();
+    info.seed = static_cast<std::uint64_t>(readValue(a, "seed", file).toInt());
+    return info;
+}
+
+void loadModelWeights(torch::nn::Module& model, const std::filesystem::path& file, bool preferEma) {
+    torch::serialize::InputArchive a;
+    loadArchive(a, file);
+    torch::serialize::InputArchive m;
+    if (!a.try_read("model", m))
+        throw CheckpointError(file.string() + ": checkpoint has no \"model\" entry");
+    try {
+        model.load(m);
+    } catch (const std::exception& e) {
+        throw CheckpointError(file.string() + ": the weights do not fit this model (" +
+                              std::string(e.what()).substr(0, 300) + ")");
+    }
+    torch::serialize::InputArchive ema;
+    if (preferEma && a.try_read("ema", ema)) {
+        torch::NoGradGuard guard;
+        auto targets = emaTargets(model);
+        for (std::size_t i = 0; i < targets.size(); ++i) {
+            torch::Tensor t;
+            if (!ema.try_read("t" + std::to_string(i), t, true))
+                throw CheckpointError(file.string() + ": EMA entry " + std::to_string(i) + " missing");
+            targets[i].second.copy_(t);
+        }
+    }
+}
+
+struct Trainer::State {
+    TrainerOptions o;
+    TrainableTask& task;
+    jobs::JobContext& job;
+    std::shared_ptr<torch::nn::Module> model;
+    std::unique_ptr<torch::optim::AdamW> optimizer;
+    std::vector<torch::Tensor> ema;           // same order as emaTargets(*model)
+    bool bf16 = false;
+
+    std::int64_t epoch = 0;          // epochs completed
+    std::int64_t batchInEpoch = 0;   // micro-batches of epoch `epoch` already trained
+    std::int64_t step = 0;           // optimizer steps done
+    std::optional<double> best;
+    std::int64_t badEpochs = 0;
+    torch::Tensor rngAtBoundary;     // torch CPU generator state at the last step boundary
+
+    State(TrainerOptions opts, TrainableTask& t, jobs::JobContext& j)
+        : o(std::move(opts)), task(t), job(j) {}
+
+    torch::Tensor prepare(const torch::Tensor& x) const {
+        if (o.channelsLast && x.dim() == 4) return x.contiguous(at::MemoryFormat::ChannelsLast);
+        return x;
+    }
+
+    void applyChannelsLast() {
+        if (!o.channelsLast) return;
+        torch::NoGradGuard guard;
+        for (auto& p : model->parameters())
+            if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+    }
+
+    void buildOptimizer() {
+        // Decoupled weight decay on weight matrices and kernels only; biases and norm
+        // parameters (1-D) are not decayed.
+        std::vector<torch::Tensor> decay, noDecay;
+        for (auto& p : model->parameters()) (p.dim() >= 2 ? decay : noDecay).push_back(p);
+        auto opts = torch::optim::AdamWOptions(o.lr)
+                        .betas({o.beta1, o.beta2})
+                        .eps(o.eps)
+                        .weight_decay(o.weightDecay);
+        std::vector<torch::optim::OptimizerParamGroup> groups;
+        groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(opts));
+        auto nd = opts;
+        nd.weight_decay(0.0);
+        groups.emplace_back(noDecay, std::make_unique<torch::optim::AdamWOptions>(nd));
+        optimizer = std::make_unique<torch::optim::AdamW>(std::move(groups), opts);
+    }
+
+    void initEma() {
+        ema.clear();
+        if (o.emaDecay <= 0) return;
+        torch::NoGradGuard guard;
+        for (auto& [name, t] : emaTargets(*model)) ema.push_back(t.detach().clone());
+    }
+
+    void updateEma() {
+        if (ema.empty()) return;
+        torch::NoGradGuard guard;
+        auto targets = emaTargets(*model);
+        for (std::size_t i = 0; i < targets.size(); ++i) {
+            const auto& t = targets[i].second;
+            if (t.is_floating_point())
+                ema[i].mul_(o.emaDecay).add_(t.detach(), 1.0 - o.emaDecay);
+            else
+                ema[i].copy_(t);
+        }
+    }
+
+    /// Swaps the model's weights with the EMA copy (a second call swaps them back).
+    void swapEma() {
+        if (ema.empty()) return;
+        torch::NoGradGuard guard;
+        auto targets = emaTargets(*model);
+        for (std::size_t i = 0; i < targets.size(); ++i) {
+            auto tmp = targets[i].second.detach().clone();
+            targets[i].second.copy_(ema[i]);
+            ema[i].copy_(tmp);
+        }
+    }
+
+    torch::Tensor generatorState() const {
+        auto gen = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        return gen.get_state();
+    }
+    void setGeneratorState(const torch::Tensor& state) {
+        auto gen = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(state);
+    }
+
+    std::string checkpointBytes(std::int64_t atEpoch, std::int64_t atBatch) {
+        torch::serialize::OutputArchive a;
+        a.write("format", c10::IValue(kCheckpointFormat));
+        a.write("task", c10::IValue(o.taskId));
+        a.write("config_yaml", c10::IValue(o.configYaml));
+        a.write("config_hash", c10::IValue(o.configHash));
+        a.write("epoch", c10::IValue(atEpoch));
+        a.write("batch_in_epoch", c10::IValue(atBatch));
+        a.write("step", c10::IValue(step));
+        a.write("seed", c10::IValue(static_cast<std::int64_t>(o.seed)));
+        a.write("best_metric", c10::IValue(best ? *best : std::numeric_limits<double>::quiet_NaN()));
+        a.write("bad_epochs", c10::IValue(badEpochs));
+        torch::serialize::OutputArchive m;
+        model->save(m);
+        a.write("model", m);
+        torch::serialize::OutputArchive opt;
+        optimizer->save(opt);
+        a.write("optimizer", opt);
+        if (!ema.empty()) {
+            torch::serialize::OutputArchive e;
+            for (std::size_t i = 0; i < ema.size(); ++i)
+                e.write("t" + std::to_string(i), ema[i], /*is_buffer=*/true);
+            a.write("ema", e);
+        }
+        a.write("rng_torch", rngAtBoundary.defined() ? rngAtBoundary : generatorState(), true);
+        return serializeArchive(a);
+    }
+
+    /// Writes last.pt (and, at the end of an epoch, the named epoch checkpoint).
+    std::filesystem::path saveCheckpoint(std::int64_t atEpoch, std::int64_t atBatch,
+                                         const std::string& name) {
+        if (o.checkpointDir.empty()) return {};
+        std::filesystem::create_directories(o.checkpointDir);
+        const std::string bytes = checkpointBytes(atEpoch, atBatch);
+        std::filesystem::path named;
+        if (!name.empty() && o.keepEpochCheckpoints) {
+            named = o.checkpointDir / name;
+            util::writeFileAtomically(named, bytes);
+            job.artifact("checkpoint", named.string());
+        }
+        const auto last = o.checkpointDir / "last.pt";
+        util::writeFileAtomically(last, bytes);
+        return named.empty() ? last : named;
+    }
+
+    void checkModelKeys(const std::string& storedYaml, const std::filesystem::path& file) {
+        if (o.modelKeys.empty()) return;
+        const YAML::Node stored = config::parseYaml(storedYaml, file.string());
+        const YAML::Node now = config::parseYaml(o.configYaml);
+        std::string diffs;
+        for (const auto& key : o.modelKeys) {
+            const auto a = config::lookup(stored, key), b = config::lookup(now, key);
+            const std::string sa = a.IsDefined() ? YAML::Dump(a) : "(absent)";
+            const std::string sb = b.IsDefined() ? YAML::Dump(b) : "(absent)";
+            if (sa != sb) diffs += "\n  " + key + ": checkpoint has " + sa + ", config has " + sb;
+        }
+        if (!diffs.empty())
+            throw CheckpointError(file.string() +
+                                  ": the checkpoint was trained with a different model "
+                                  "configuration; refusing to resume. Differences:" + diffs);
+    }
+
+    void resume(const std::filesystem::path& file) {
+        torch::serialize::InputArchive a;
+        loadArchive(a, file);
+        const auto task = readValue(a, "task", file).toStringRef();
+        if (task != o.taskId)
+            throw CheckpointError(file.string() + ": checkpoint of task \"" + task +
+                                  "\", not \"" + o.taskId + "\"");
+        checkModelKeys(readValue(a, "config_yaml", file).toStringRef(), file);
+        const auto hash = readValue(a, "config_hash", file).toStringRef();
+        if (hash != o.configHash)
+            job.warning("resuming from " + file.string() +
+                        " with a changed config (training keys only; config hash " +
+                        hash.substr(0, 12) + " -> " + o.configHash.substr(0, 12) + ")");
+        epoch = readValue(a, "epoch", file).toInt();
+        batchInEpoch = readValue(a, "batch_in_epoch", file).toInt();
+        step = readValue(a, "step", file).toInt();
+        const double b = readValue(a, "best_metric", file).toDouble();
+        if (!std::isnan(b)) best = b;
+        badEpochs = readValue(a, "bad_epochs", file).toInt();
+        torch::serialize::InputArchive m, opt;
+        a.read("model", m);
+        a.read("optimizer", opt);
+        try {
+            model->load(m);
+            applyChannelsLast();
+            optimizer->load(opt);
+        } catch (const std::exception& e) {
+            throw CheckpointError(file.string() + ": the checkpoint does not fit this model (" +
+                                  std::string(e.what()).substr(0, 300) + ")");
+        }
+        torch::serialize::InputArchive e;
+        if (!ema.empty()) {
+            if (!a.try_read("ema", e))
+                throw CheckpointError(file.string() + ": EMA is on but the checkpoint has none");
+            for (std::size_t i = 0; i < ema.size(); ++i) {
+                torch::Tensor t;
+                if (!e.try_read("t" + std::to_string(i), t, true))
+                    throw CheckpointError(file.string() + ": EMA entry " + std::to_string(i) +
+                                          " missing");
+                ema[i].copy_(t);
+            }
+        }
+        torch::Tensor rng;
+        a.read("rng_torch", rng, true);
+        setGeneratorState(rng);
+        job.info("resumed from " + file.string() + " at epoch " + std::to_string(epoch) +
+                 ", batch " + std::to_string(batchInEpoch) + ", step " + std::to_string(step));
+    }
+
+    void applyFreeze(std::int64_t e) {
+        if (o.freezeEpochs <= 0) return;
+        const bool frozen = e < o.freezeEpochs;
+        auto groups = task.parameterGroups();
+        for (const auto& name : o.freezeGroups) {
+            auto it = groups.find(name);
+            if (it == groups.end()) {
+                if (e == 0) job.warning("freeze schedule: the task has no parameter group \"" + name + "\"");
+                continue;
+            }
+            for (auto& p : it->second) p.set_requires_grad(!frozen);
+        }
+        if (e == o.freezeEpochs - 1 || (e == 0 && frozen))
+            job.info(frozen ? "epoch " + std::to_string(e + 1) + ": frozen groups while training"
+                            : "unfrozen");
+    }
+};
+
+Trainer::Trainer(TrainerOptions options, TrainableTask& task, jobs::JobContext& job)
+    : s_(std::make_unique<State>(std::move(options), task, job)) {}
+
+Trainer::~Trainer() = default;
+
+TrainResult Trainer::run() {
+    auto& s = *s_;
+    auto& o = s.o;
+    if (o.epochs < 1) throw std::invalid_argument("epochs must be at least 1");
+    if (o.accumulationSteps < 1) throw std::invalid_argument("gradient_accumulation_steps must be at least 1");
+    const int threads =
+        o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    torch::set_num_threads(threads);
+
+    TrainResult result;
+    s.bf16 = o.bf16 && cpuSupportsBf16();
+    if (o.bf16 && !s.bf16)
+        s.job.warning("precision bf16 requested, but this CPU has no native bf16 (avx512_bf16 / "
+                      "amx_bf16): training in fp32");
+    result.usedBf16 = s.bf16;
+
+    s.model = s.task.model();
+    s.applyChannelsLast();
+    s.buildOptimizer();
+    s.initEma();
+    if (!o.resumeFrom.empty()) s.resume(o.resumeFrom);
+
+    const std::int64_t nb = s.task.batchesPerEpoch();
+    if (nb < 1) throw std::runtime_error("the training set yields no batches");
+    const std::int64_t stepsPerEpoch = (nb + o.accumulationSteps - 1) / o.accumulationSteps;
+    const std::int64_t totalSteps = stepsPerEpoch * o.epochs;
+    const MonitoredMetric monitor = s.task.monitoredMetric();
+    const auto clipMax = o.maxGradNorm > 0 ? o.maxGradNorm : std::numeric_limits<double>::infinity();
+
+    while (s.epoch < o.epochs) {
+        const std::int64_t e = s.epoch;
+        s.applyFreeze(e);
+        s.task.startEpoch(e, s.batchInEpoch);
+        s.model->train();
+        double epochLossSum = 0;
+        std::int64_t epochSteps = 0;
+        while (s.batchInEpoch < nb) {
+            // Micro-batches of one optimizer step are aligned to multiples of the
+            // accumulation count from the start of the epoch.
+            const std::int64_t group = std::min(o.accumulationSteps, nb - s.batchInEpoch);
+            s.rngAtBoundary = s.generatorState();
+            for (auto& p : s.model->parameters()) p.mutable_grad().reset();
+            const auto t0 = std::chrono::steady_clock::now();
+            double lossSum = 0;
+            std::map<std::string, double> compSums;
+            std::int64_t samples = 0;
+            for (std::int64_t i = 0; i < group; ++i) {
+                if (s.job.isCancelled()) {
+                    for (auto& p : s.model->parameters()) p.mutable_grad().reset();
+                    const auto file = s.saveCheckpoint(e, s.batchInEpoch, {});
+                    if (!file.empty()) s.job.info("cancelled: saved " + file.string());
+                    throw jobs::Cancelled();
+                }
+                auto batch = s.task.nextBatch();
+                if (!batch)
+                    throw std::runtime_error("the training data ended after " +
+                                             std::to_string(s.batchInEpoch + i) + " of " +
+                                             std::to_string(nb) + " batches");
+                batch->inputs = s.prepare(batch->inputs);
+                LossOutput out;
+                {
+                    AutocastScope autocast(s.bf16);
+                    out = s.task.loss(*batch);
+                }
+                (out.total.to(torch::kFloat) / static_cast<double>(group)).backward();
+                lossSum += out.total.item<double>();
+                for (const auto& [k, v] : out.components) compSums[k] += v.item<double>();
+                samples += batch->size();
+            }
+
+            // Gradient norms before clipping: per top-level module, then global.
+            std::map<std::string, double> moduleNorms;
+            for (const auto& child : s.model->named_children()) {
+                double sq = 0;
+                bool any = false;
+                for (const auto& p : child.value()->parameters())
+                    if (p.grad().defined()) {
+                        sq += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
+                        any = true;
+                    }
+                if (any) moduleNorms[child.key()] = std::sqrt(sq);
+            }
+            const double gradNorm = torch::nn::utils::clip_grad_norm_(s.model->parameters(), clipMax);
+            const double lr = cosineWarmupLr(o.lr, s.step, totalSteps, o.warmupSteps, o.minLrRatio);
+            for (auto& g : s.optimizer->param_groups())
+                static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+            s.optimizer->step();
+            s.updateEma();
+            ++s.step;
+            s.batchInEpoch += group;
+            const double seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+            const double loss = lossSum / static_cast<double>(group);
+            result.stepLosses.push_back(loss);
+            epochLossSum += loss;
+            ++epochSteps;
+            s.job.metric("loss", s.step, loss);
+            for (const auto& [k, v] : compSums) s.job.metric("loss." + k, s.step, v / group);
+            s.job.metric("lr", s.step, lr);
+            s.job.metric("grad_norm", s.step, gradNorm);
+            for (const auto& [k, v] : moduleNorms) s.job.metric("grad_norm." + k, s.step, v);
+            s.job.metric("samples_per_s", s.step, seconds > 0 ? samples / seconds : 0.0);
+
+            s.job.progress(static_cast<double>(s.step) / totalSteps,
+                           "epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs) +
+                               " step " + std::to_string(s.step) + "/" + std::to_string(totalSteps) +
+                               " loss " + formatFixed(loss, 4));
+        }
+
+        // End of epoch: validation with the EMA weights.
+        std::map<std::string, double> val;
+        {
+            s.swapEma();
+            s.model->eval();
+            try {
+                torch::NoGradGuard guard;
+                AutocastScope autocast(s.bf16);
+                val = s.task.validate([&s](const torch::Tensor& x) { return s.prepare(x); });
+            } catch (...) {
+                s.swapEma();
+                throw;
+            }
+            s.swapEma();
+            s.model->train();
+        }
+        for (const auto& [k, v] : val) s.job.metric("val." + k, s.step, v);
+        s.job.metric("epoch", s.step, static_cast<double>(e + 1));
+        result.lastValidation = val;
+
+        std::string metricName = monitor.name;
+        bool higher = monitor.higherIsBetter;
+        double value;
+        if (auto it = val.find(monitor.name); it != val.end()) {
+            value = it->second;
+        } else {
+            metricName = "loss";
+            higher = false;
+            value = epochSteps > 0 ? epochLossSum / epochSteps : 0.0;
+        }
+        const bool improved = !s.best || (higher ? value > *s.best : value < *s.best) ||
+                              std::isnan(*s.best);
+        if (improved) {
+            s.best = value;
+            s.badEpochs = 0;
+        } else {
+            ++s.badEpochs;
+        }
+        s.epoch = e + 1;
+        s.batchInEpoch = 0;
+        s.rngAtBoundary = s.generatorState();
+        const auto file =
+            s.saveCheckpoint(s.epoch, 0, checkpointName(o.taskId, s.epoch, metricName, value, o.seed));
+        if (!file.empty()) {
+            result.lastCheckpoint = o.checkpointDir / "last.pt";
+            if (improved) result.bestCheckpoint = file;
+        }
+        s.job.info("epoch " + std::to_string(s.epoch) + ": " + metricName + " " +
+                   formatFixed(value, 4) + (improved ? " (best)" : ""));
+        result.epochsDone = s.epoch;
+        if (o.earlyStoppingPatience > 0 && s.badEpochs >= o.earlyStoppingPatience &&
+            s.epoch < o.epochs) {
+            s.job.info("early stopping: " + metricName + " did not improve for " +
+                       std::to_string(s.badEpochs) + " epochs");
+            result.stoppedEarly = true;
+            break;
+        }
+    }
+    result.steps = s.step;
+    result.epochsDone = s.epoch;
+    result.bestMetric = s.best;
+    return result;
+}
+
+}  // namespace lumen::train

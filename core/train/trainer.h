@@ -1,0 +1,173 @@
+#pragma once
+// The task-independent training loop (issue 5): AdamW with a cosine schedule and linear
+// warm-up, gradient accumulation and clipping, EMA of weights, bf16 autocast, channels-last,
+// early stopping, freeze schedules, per-step metrics, atomic checkpoints and exact resume.
+// A task implements TrainableTask (model, parameter groups, batches, loss, validation); the
+// Trainer does everything else. Torch-only header: include it from lumen_ml or plugins only.
+
+#include "train/schedule.h"
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace lumen::config { class Config; }
+namespace lumen::jobs { class JobContext; }
+
+namespace lumen::train {
+
+/// One micro-batch as the task's loader produced it.
+struct TensorBatch {
+    torch::Tensor inputs;               ///< e.g. N x C x H x W images
+    torch::Tensor targets;              ///< e.g. N x K multi-label targets
+    std::vector<std::string> ids;
+    std::int64_t size() const { return inputs.defined() ? inputs.size(0) : 0; }
+};
+
+/// The total loss to minimise and its named components (unweighted), reported as
+/// `loss.<name>`.
+struct LossOutput {
+    torch::Tensor total;
+    std::map<std::string, torch::Tensor> components;
+};
+
+/// The metric that picks the best checkpoint and drives early stopping.
+struct MonitoredMetric {
+    std::string name = "loss";          ///< key in validate()'s map, without "val."
+    bool higherIsBetter = false;
+};
+
+/// What a task provides to be trained.
+class TrainableTask {
+public:
+    virtual ~TrainableTask() = default;
+    /// The model trained (its top-level children are the modules of `grad_norm.<module>`).
+    virtual std::shared_ptr<torch::nn::Module> model() = 0;
+    /// Named parameter groups that a freeze schedule can freeze (e.g. "backbone").
+    virtual std::map<std::string, std::vector<torch::Tensor>> parameterGroups() { return {}; }
+    /// Micro-batches in one training epoch.
+    virtual std::int64_t batchesPerEpoch() = 0;
+    /// Starts epoch `epoch` (0-based) of the training data; the order must depend only on the
+    /// seed and the epoch. The next batch delivered is `firstBatch` (skip the ones before).
+    virtual void startEpoch(std::int64_t epoch, std::int64_t firstBatch) = 0;
+    /// The next training micro-batch of the epoch, nullopt at its end.
+    virtual std::optional<TensorBatch> nextBatch() = 0;
+    /// Forward pass and loss on one micro-batch (model in train mode; autocast may be on).
+    virtual LossOutput loss(const TensorBatch& batch) = 0;
+    /// Validation metrics with the model in eval mode under no_grad (EMA weights when EMA is
+    /// on); keys without the "val." prefix. `prepare` turns a batch's inputs into the
+    /// trainer's memory format. May be empty (no validation set).
+    virtual std::map<std::string, double> validate(
+        const std::function<torch::Tensor(const torch::Tensor&)>& prepare) = 0;
+    virtual MonitoredMetric monitoredMetric() const { return {}; }
+};
+
+struct TrainerOptions {
+    std::string taskId = "task";        ///< first part of checkpoint names
+    std::int64_t epochs = 1;
+    std::int64_t accumulationSteps = 1;
+    double lr = 1e-4;
+    double weightDecay = 0.05;
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+    std::int64_t warmupSteps = 0;
+    double minLrRatio = 0.0;            ///< the cosine ends at lr * minLrRatio
+    double maxGradNorm = 1.0;           ///< 0 disables clipping
+    double emaDecay = 0.0;              ///< 0 disables EMA
+    bool bf16 = false;                  ///< requested; used only where the CPU supports it
+    bool channelsLast = false;
+    std::uint64_t seed = 42;
+    int threads = 0;                    ///< 0 = one per core
+    std::int64_t earlyStoppingPatience = 0;   ///< epochs without improvement; 0 disables
+    std::int64_t freezeEpochs = 0;      ///< epochs with `freezeGroups` frozen
+    std::vector<std::string> freezeGroups = {"backbone"};
+    std::filesystem::path checkpointDir;      ///< empty: no checkpoints
+    std::filesystem::path resumeFrom;         ///< a checkpoint to continue from
+    std::string configYaml;                   ///< stored in checkpoints
+    std::string configHash;
+    /// Dotted config keys that shape the model: resuming refuses a checkpoint whose stored
+    /// config differs in any of them.
+    std::vector<std::string> modelKeys;
+    bool keepEpochCheckpoints = true;         ///< false: only last.pt (and the best)
+
+    /// The common trainer keys of config::commonSchema() (plus `adam_betas`,
+    /// `early_stopping_metric`-free extras when present); the caller sets the paths.
+    static TrainerOptions fromConfig(const config::Config& config, const std::string& taskId);
+};
+
+struct TrainResult {
+    std::vector<double> stepLosses;     ///< total loss of every optimizer step run here
+    std::int64_t steps = 0;             ///< optimizer steps done in total (resume included)
+    std::int64_t epochsDone = 0;
+    bool stoppedEarly = false;
+    std::optional<double> bestMetric;
+    std::map<std::string, double> lastValidation;
+    std::filesystem::path bestCheckpoint, lastCheckpoint;
+    bool usedBf16 = false;
+};
+
+/// Thrown when a checkpoint cannot be used (unreadable, or another model's config).
+class CheckpointError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// bf16 CPU autocast switched on for the scope's lifetime (when `on`); LibTorch 1.13's
+/// autocast state is thread-local, so it is always switched off again, exceptions included.
+class AutocastScope {
+public:
+    explicit AutocastScope(bool on);
+    ~AutocastScope();
+    AutocastScope(const AutocastScope&) = delete;
+    AutocastScope& operator=(const AutocastScope&) = delete;
+
+private:
+    bool on_;
+};
+
+/// True when bf16 autocast runs on native instructions here (avx512_bf16 or amx_bf16).
+bool cpuSupportsBf16();
+
+/// `{task}_epoch{E:03d}_{metric}{value:.4f}_seed{S}.pt`
+std::string checkpointName(const std::string& task, std::int64_t epoch, const std::string& metric,
+                           double value, std::uint64_t seed);
+
+/// What a checkpoint holds besides tensors (read without the model).
+struct CheckpointInfo {
+    std::string taskId, configYaml, configHash;
+    std::int64_t epoch = 0;        ///< epochs completed
+    std::int64_t batchInEpoch = 0; ///< micro-batches of the next epoch already trained
+    std::int64_t step = 0;         ///< optimizer steps done
+    std::uint64_t seed = 0;
+};
+CheckpointInfo readCheckpointInfo(const std::filesystem::path& file);
+
+/// Loads the model weights (the EMA weights when the checkpoint has them and `preferEma`).
+void loadModelWeights(torch::nn::Module& model, const std::filesystem::path& file,
+                      bool preferEma = true);
+
+class Trainer {
+public:
+    Trainer(TrainerOptions options, TrainableTask& task, jobs::JobContext& job);
+    ~Trainer();
+    Trainer(const Trainer&) = delete;
+    Trainer& operator=(const Trainer&) = delete;
+
+    /// Trains to the end (or early stop). Cancellation, polled before every micro-batch,
+    /// saves last.pt at the last optimizer-step boundary and then throws jobs::Cancelled.
+    TrainResult run();
+
+private:
+    struct State;
+    std::unique_ptr<State> s_;
+};
+
+}  // namespace lumen::train

@@ -1,0 +1,428 @@
+// Training and inference of the roi_consistency task on LibTorch: the manifests and loaders
+// of core/data, the model and losses of core/nn, the Trainer of core/train.
+#include "roi_engine.h"
+
+#include "config/seed.h"
+#include "data/loader.h"
+#include "data/nih_import.h"
+#include "data/splits.h"
+#include "io/codecs.h"
+#include "jobs/job.h"
+#include "metrics/classification.h"
+#include "nn/roi_consistency.h"
+#include "nn/torchscript_export.h"
+#include "train/trainer.h"
+#include "util/atomic_file.h"
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <sstream>
+
+namespace lumen::roi {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path inWorkspace(const fs::path& workspace, const std::string& p) {
+    const fs::path path(p);
+    return path.is_absolute() ? path : workspace / path;
+}
+
+/// The manifest named by data.manifest, or the NIH import of data.nih_dir (imported once into
+/// <workspace>/manifests/nih and reused). Its vocabulary becomes the config's labels.
+data::Manifest sourceManifest(const config::Config& c, const fs::path& ws, jobs::JobContext& job,
+                              bool forInference) {
+    fs::path file;
+    const auto manifest = c.get<std::string>("data.manifest");
+    if (!manifest.empty()) {
+        file = inWorkspace(ws, manifest);
+    } else {
+        const auto nih = c.get<std::string>("data.nih_dir");
+        if (nih.empty())
+            throw config::ConfigError({}, {{"data.manifest", "set data.manifest or data.nih_dir", 0}});
+        const fs::path out = ws / "manifests" / "nih";
+        file = out / (forInference ? "test.csv" : "train_val.csv");
+        std::error_code ec;
+        if (!fs::exists(file, ec) || !fs::exists(out / "all.csv", ec)) {
+            job.info("importing the NIH data set " + inWorkspace(ws, nih).string() + " into " + out.string());
+            data::importNih(inWorkspace(ws, nih), out, {}, &job);
+        }
+    }
+    auto m = data::readManifest(file);
+    m.labelNames = c.get<std::vector<std::string>>("labels");
+    return m;
+}
+
+void limitRows(data::Manifest& m, std::int64_t max) {
+    if (max > 0 && static_cast<std::int64_t>(m.rows.size()) > max) m.rows.resize(static_cast<std::size_t>(max));
+}
+
+std::vector<float> floats(const config::Config& c, const std::string& key) {
+    std::vector<float> out;
+    for (double v : c.get<std::vector<double>>(key)) out.push_back(static_cast<float>(v));
+    return out;
+}
+
+data::AugmentOptions evalAugment(int size) {
+    data::AugmentOptions a;
+    a.resize = size;
+    a.crop = size;
+    return a;
+}
+
+torch::Tensor imagesOf(data::Batch& b) {
+    return torch::from_blob(b.images.data(), {b.n, b.c, b.h, b.w}, torch::kFloat).clone();
+}
+torch::Tensor targetsOf(data::Batch& b) {
+    if (b.numTargets == 0) return torch::zeros({b.n, 0});
+    return torch::from_blob(b.targets.data(), {b.n, b.numTargets}, torch::kFloat).clone();
+}
+
+nn::RoiConsistencyModel buildModel(const config::Config& c) {
+    nn::ConvNeXtOptions o;
+    o.variant = c.get<std::string>("model.variant");
+    o.numClasses = static_cast<int>(c.get<std::vector<std::string>>("labels").size());
+    o.inChannels = 3;
+    o.dropPath = c.get<double>("model.drop_path");
+    return nn::RoiConsistencyModel(o, c.get<double>("keep_ratio"));
+}
+
+nn::RoiLossWeights lossWeights(const config::Config& c) {
+    nn::RoiLossWeights w;
+    w.full = c.get<double>("loss_weights.full");
+    w.consist = c.get<double>("loss_weights.consist");
+    w.drop = c.get<double>("loss_weights.drop");
+    w.sparse = c.get<double>("loss_weights.sparse");
+    w.tv = c.get<double>("loss_weights.tv");
+    return w;
+}
+
+/// Mean AUROC over the labels where it is defined (both classes present).
+std::optional<double> macroAuroc(const std::vector<std::vector<double>>& truth,
+                                 const std::vector<std::vector<double>>& score) {
+    double sum = 0;
+    int n = 0;
+    for (std::size_t k = 0; k < truth.size(); ++k) {
+        const auto v = metrics::auroc(truth[k], score[k]);
+        if (v.has()) {
+            sum += *v.value;
+            ++n;
+        }
+    }
+    if (n == 0) return std::nullopt;
+    return sum / n;
+}
+
+class RoiTrainable : public train::TrainableTask {
+public:
+    RoiTrainable(nn::RoiConsistencyModel model, std::shared_ptr<data::Dataset> trainSet,
+                 std::shared_ptr<data::Dataset> valSet, data::LoaderOptions lo, nn::RoiLossWeights w,
+                 jobs::JobContext& job)
+        : model_(std::move(model)), weights_(w), job_(job) {
+        train_ = std::make_unique<data::BatchLoader>(trainSet, lo);
+        if (valSet && valSet->size() > 0) {
+            auto vo = lo;
+            vo.shuffle = false;
+            val_ = std::make_unique<data::BatchLoader>(valSet, vo);
+        }
+    }
+    std::shared_ptr<torch::nn::Module> model() override { return model_.ptr(); }
+    std::map<std::string, std::vector<torch::Tensor>> parameterGroups() override {
+        return {{"backbone", model_->classifier()->backbone().parameters()},
+                {"head", model_->classifier()->head().parameters()},
+                {"mask_net", model_->maskNet()->parameters()}};
+    }
+    std::int64_t batchesPerEpoch() override { return static_cast<std::int64_t>(train_->batchesPerEpoch()); }
+    void startEpoch(std::int64_t epoch, std::int64_t firstBatch) override {
+        train_->startEpoch(epoch);
+        // The loader has no seek: a mid-epoch resume reads and drops the batches already
+        // trained (their order and augmentation depend only on seed, epoch and index).
+        for (std::int64_t i = 0; i < firstBatch; ++i)
+            if (!train_->next()) break;
+    }
+    std::optional<train::TensorBatch> nextBatch() override {
+        auto b = train_->next();
+        if (!b) return std::nullopt;
+        return train::TensorBatch{imagesOf(*b), targetsOf(*b), b->ids};
+    }
+    train::LossOutput loss(const train::TensorBatch& batch) override {
+        const auto out = model_->forward(batch.inputs);
+        auto l = nn::roiConsistencyLoss(out, batch.targets, weights_);
+        train::LossOutput r;
+        r.total = l.total;
+        for (auto& [k, v] : l.components) r.components[k] = v.detach();
+        return r;
+    }
+    std::map<std::string, double> validate(
+        const std::function<torch::Tensor(const torch::Tensor&)>& prepare) override {
+        if (!val_) return {};
+        val_->startEpoch(0);
+        std::vector<std::vector<double>> truth, score;
+        double lossSum = 0;
+        std::int64_t batches = 0;
+        while (auto b = val_->next()) {
+            job_.throwIfCancelled();
+            const auto x = prepare(imagesOf(*b));
+            const auto y = targetsOf(*b);
+            const auto out = model_->forward(x);
+            lossSum += nn::roiConsistencyLoss(out, y, weights_).total.item<double>();
+            ++batches;
+            const auto p = torch::sigmoid(out.logitsFull.to(torch::kFloat)).to(torch::kDouble).contiguous();
+            const auto yd = y.to(torch::kDouble).contiguous();
+            const auto pa = p.accessor<double, 2>();
+            const auto ya = yd.accessor<double, 2>();
+            const auto k = p.size(1);
+            if (truth.empty()) {
+                truth.resize(static_cast<std::size_t>(k));
+                score.resize(static_cast<std::size_t>(k));
+            }
+            for (std::int64_t i = 0; i < p.size(0); ++i)
+                for (std::int64_t j = 0; j < k; ++j) {
+                    truth[static_cast<std::size_t>(j)].push_back(ya[i][j]);
+                    score[static_cast<std::size_t>(j)].push_back(pa[i][j]);
+                }
+        }
+        std::map<std::string, double> out;
+        if (batches > 0) out["loss"] = lossSum / batches;
+        if (auto a = macroAuroc(truth, score)) out["auroc_macro"] = *a;
+        return out;
+    }
+    train::MonitoredMetric monitoredMetric() const override { return {"auroc_macro", true}; }
+
+private:
+    nn::RoiConsistencyModel model_;
+    nn::RoiLossWeights weights_;
+    jobs::JobContext& job_;
+    std::unique_ptr<data::BatchLoader> train_, val_;
+};
+
+std::string fixed(double v, int digits = 6) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return buf;
+}
+
+void writePng(const fs::path& file, const cv::Mat& image) {
+    std::vector<unsigned char> bytes;
+    if (!io::codecs().imencode(".png", image, bytes, {}))
+        throw std::runtime_error(file.string() + ": PNG encoding failed");
+    util::writeFileAtomically(file, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+std::string safeName(std::string s) {
+    for (char& c : s)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) c = '_';
+    return s;
+}
+
+}  // namespace
+
+const std::vector<std::string>& modelShapingKeys() {
+    static const std::vector<std::string> keys = {"model.variant", "labels", "keep_ratio", "image_size",
+                                                  "data.mean", "data.std"};
+    return keys;
+}
+
+std::string train(const config::Config& c, const plugin::RunContext& where, jobs::JobContext& job) {
+    const auto seed = c.get<std::uint64_t>("seed");
+    config::seedEverything(seed);
+    const int size = c.get<int>("image_size");
+    auto all = sourceManifest(c, where.workspace, job, false);
+    const auto trainSplit = c.get<std::string>("data.train_split");
+    const auto valSplit = c.get<std::string>("data.val_split");
+    auto trainM = all.filterSplit(trainSplit);
+    auto valM = all.filterSplit(valSplit);
+    if (trainM.rows.empty())
+        throw std::runtime_error(all.file.string() + ": no rows with split \"" + trainSplit +
+                                 "\" (data.train_split)");
+    if (valM.rows.empty()) {
+        const double f = c.get<double>("data.val_fraction");
+        data::SplitOptions so;
+        so.ratios = {1.0 - f, f};
+        so.names = {trainSplit, valSplit};
+        so.seed = seed;
+        const auto split = data::splitByPatient(trainM, so);
+        trainM = split.filterSplit(trainSplit);
+        valM = split.filterSplit(valSplit);
+        job.info("no \"" + valSplit + "\" rows in " + all.file.string() + ": holding out " +
+                 std::to_string(valM.rows.size()) + " images of " + fixed(f * 100, 0) +
+                 "% of the patients for validation");
+    }
+    limitRows(trainM, c.get<std::int64_t>("data.max_images"));
+    limitRows(valM, c.get<std::int64_t>("data.max_val_images"));
+
+    data::AugmentOptions aug = evalAugment(size);
+    aug.hflip = c.get<bool>("augment.hflip");
+    aug.rotateDegrees = c.get<double>("augment.rotate_degrees");
+    const auto mean = floats(c, "data.mean"), stdev = floats(c, "data.std");
+    auto trainSet = data::makeImageDataset(trainM, 3, aug, mean, stdev);
+    auto valSet = data::makeImageDataset(valM, 3, evalAugment(size), mean, stdev);
+    data::LoaderOptions lo;
+    lo.batchSize = c.get<int>("batch_size");
+    lo.workers = c.get<int>("num_workers");
+    lo.prefetch = std::max(2, lo.workers);
+    lo.shuffle = true;
+    lo.seed = seed;
+
+    auto model = buildModel(c);
+    if (const auto pre = c.get<std::string>("model.pretrained"); !pre.empty()) {
+        auto classifier = model->classifier();
+        nn::loadPretrained(classifier, inWorkspace(where.workspace, pre));
+        job.info("pretrained backbone: " + pre);
+    }
+    RoiTrainable task(model, trainSet, valSet, lo, lossWeights(c), job);
+
+    auto o = train::TrainerOptions::fromConfig(c, "roi_consistency");
+    o.checkpointDir = where.runDir / "checkpoints";
+    o.modelKeys = modelShapingKeys();
+    if (const auto r = c.get<std::string>("resume"); !r.empty()) o.resumeFrom = inWorkspace(where.workspace, r);
+    job.info("training ConvNeXt-" + c.get<std::string>("model.variant") + " on " +
+             std::to_string(trainM.rows.size()) + " images (" + std::to_string(valM.rows.size()) +
+             " for validation), " + std::to_string(size) + " px, " + c.get<std::string>("precision") +
+             (o.bf16 && !train::cpuSupportsBf16() ? " (unavailable: fp32)" : ""));
+    train::Trainer trainer(o, task, job);
+    const auto r = trainer.run();
+    if (!r.bestCheckpoint.empty()) {
+        job.artifact("best_checkpoint", r.bestCheckpoint.string());
+        // The best weights (EMA when on) as TorchScript, for use outside Lumen.
+        train::loadModelWeights(*model, r.bestCheckpoint, true);
+        model->eval();
+        const auto ts = where.runDir / "roi_consistency_best.torchscript.pt";
+        nn::exportTorchScript(model, ts);
+        job.artifact("torchscript", ts.string());
+    }
+    std::string summary = "trained " + std::to_string(r.epochsDone) + " epochs (" + std::to_string(r.steps) +
+                          " steps)";
+    if (auto it = r.lastValidation.find("auroc_macro"); it != r.lastValidation.end())
+        summary += ", val AUROC macro " + fixed(it->second, 4);
+    if (r.stoppedEarly) summary += ", stopped early";
+    if (!r.bestCheckpoint.empty()) summary += "; best " + r.bestCheckpoint.filename().string();
+    return summary;
+}
+
+std::string infer(const config::Config& cIn, const plugin::RunContext& where, jobs::JobContext& job) {
+    const auto ckptKey = cIn.get<std::string>("infer.checkpoint");
+    if (ckptKey.empty())
+        throw config::ConfigError({}, {{"infer.checkpoint", "inference needs a checkpoint", 0}});
+    const fs::path ckpt = inWorkspace(where.workspace, ckptKey);
+    // The model is built as it was trained: model-shaping keys come from the checkpoint.
+    const auto info = train::readCheckpointInfo(ckpt);
+    YAML::Node root = YAML::Clone(cIn.root());
+    const YAML::Node stored = config::parseYaml(info.configYaml, ckpt.string());
+    for (const auto& key : modelShapingKeys()) {
+        const auto v = config::lookup(stored, key);
+        if (!v.IsDefined()) continue;
+        if (YAML::Dump(v) != YAML::Dump(config::lookup(root, key)))
+            job.warning(key + ": using the checkpoint's value " + YAML::Dump(v));
+        // Set the (possibly nested) key on the copy.
+        const auto dot = key.find('.');
+        if (dot == std::string::npos)
+            root[key] = YAML::Clone(v);
+        else
+            root[key.substr(0, dot)][key.substr(dot + 1)] = YAML::Clone(v);
+    }
+    const config::Config c(root);
+
+    const int threads = c.get<int>("threads");
+    torch::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    const int size = c.get<int>("image_size");
+    const auto labels = c.get<std::vector<std::string>>("labels");
+    auto all = sourceManifest(c, where.workspace, job, true);
+    auto m = all.filterSplit(c.get<std::string>("data.infer_split"));
+    if (m.rows.empty()) m = all;
+    limitRows(m, c.get<std::int64_t>("data.max_val_images"));
+    const auto mean = floats(c, "data.mean"), stdev = floats(c, "data.std");
+    auto set = data::makeImageDataset(m, 3, evalAugment(size), mean, stdev);
+    data::LoaderOptions lo;
+    lo.batchSize = c.get<int>("batch_size");
+    lo.workers = c.get<int>("num_workers");
+    lo.shuffle = false;
+    data::BatchLoader loader(set, lo);
+
+    auto model = buildModel(c);
+    train::loadModelWeights(*model, ckpt, true);
+    model->eval();
+    const bool channelsLast = c.get<bool>("channels_last");
+    if (channelsLast) nn::toChannelsLast(*model);
+    const bool bf16 = c.get<std::string>("precision") == "bf16" && train::cpuSupportsBf16();
+
+    const fs::path out = cIn.get<std::string>("infer.out_dir").empty()
+                             ? where.runDir
+                             : fs::path(cIn.get<std::string>("infer.out_dir"));
+    fs::create_directories(out / "roi_vis");
+    const int visuals = c.get<int>("infer.visuals");
+
+    std::ostringstream csv;
+    csv << "image";
+    for (const auto& l : labels)
+        for (const char* k : {"prob_full", "prob_crop", "prob_drop", "faithfulness"}) csv << ',' << l << '.' << k;
+    csv << '\n';
+    nlohmann::ordered_json json = nlohmann::ordered_json::array();
+    double faithSum = 0;
+    std::size_t done = 0;
+    const std::size_t total = set->size();
+    torch::NoGradGuard noGrad;
+    loader.startEpoch(0);
+    while (auto b = loader.next()) {
+        job.throwIfCancelled();
+        auto x = imagesOf(*b);
+        if (channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+        nn::RoiOutputs o;
+        {
+            train::AutocastScope autocast(bf16);
+            o = model->forward(x);
+        }
+        const auto pf = torch::sigmoid(o.logitsFull.to(torch::kFloat)).to(torch::kDouble).contiguous();
+        const auto pc = torch::sigmoid(o.logitsCrop.to(torch::kFloat)).to(torch::kDouble).contiguous();
+        const auto pd = torch::sigmoid(o.logitsDrop.to(torch::kFloat)).to(torch::kDouble).contiguous();
+        const auto mask = o.hardMask.to(torch::kFloat).contiguous();
+        const auto fa = pf.accessor<double, 2>(), ca = pc.accessor<double, 2>(), da = pd.accessor<double, 2>();
+        for (std::int64_t i = 0; i < b->n; ++i) {
+            const auto& id = b->ids[static_cast<std::size_t>(i)];
+            csv << id;
+            nlohmann::ordered_json perLabel;
+            for (std::size_t k = 0; k < labels.size(); ++k) {
+                const auto kk = static_cast<std::int64_t>(k);
+                const double f = fa[i][kk], cr = ca[i][kk], d = da[i][kk];
+                csv << ',' << fixed(f) << ',' << fixed(cr) << ',' << fixed(d) << ',' << fixed(f - d);
+                perLabel[labels[k]] = {{"prob_full", f}, {"prob_crop", cr}, {"prob_drop", d}, {"faithfulness", f - d}};
+                faithSum += f - d;
+            }
+            csv << '\n';
+            json.push_back({{"image", id}, {"labels", perLabel}});
+            if (static_cast<int>(done) < visuals) {
+                // The binary mask, and the kept pixels of the (de-normalised) image.
+                const auto mi = (mask[i][0] * 255).to(torch::kUInt8).contiguous();
+                cv::Mat maskPng(static_cast<int>(mi.size(0)), static_cast<int>(mi.size(1)), CV_8UC1,
+                                mi.data_ptr<std::uint8_t>());
+                const std::string stem = safeName(fs::path(id).stem().string());
+                writePng(out / "roi_vis" / (stem + "_mask.png"), maskPng.clone());
+                auto img = x[i].to(torch::kFloat).contiguous();
+                auto meanT = torch::tensor(mean).view({-1, 1, 1}), stdT = torch::tensor(stdev).view({-1, 1, 1});
+                if (!mean.empty()) img = img * (stdev.empty() ? torch::ones_like(meanT) : stdT) + meanT;
+                img = (img.clamp(0, 1) * mask[i] * 255).round().to(torch::kUInt8);
+                // CHW RGB -> HWC BGR for OpenCV.
+                auto hwc = img.flip({0}).permute({1, 2, 0}).contiguous();
+                cv::Mat cropPng(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_8UC3,
+                                hwc.data_ptr<std::uint8_t>());
+                writePng(out / "roi_vis" / (stem + "_crop.png"), cropPng.clone());
+            }
+            ++done;
+        }
+        job.progress(total ? static_cast<double>(done) / total : 1.0,
+                     "inference " + std::to_string(done) + "/" + std::to_string(total));
+    }
+    util::writeFileAtomically(out / "preds.csv", csv.str());
+    util::writeFileAtomically(out / "preds.json", json.dump(1) + "\n");
+    job.artifact("predictions", (out / "preds.csv").string());
+    job.artifact("predictions_json", (out / "preds.json").string());
+    if (visuals > 0) job.artifact("roi_vis", (out / "roi_vis").string());
+    const double meanFaith = done ? faithSum / (static_cast<double>(done) * labels.size()) : 0.0;
+    return std::to_string(done) + " images, mean faithfulness " + fixed(meanFaith, 4) + " -> " +
+           (out / "preds.csv").string();
+}
+
+}  // namespace lumen::roi
