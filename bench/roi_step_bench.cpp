@@ -4,11 +4,12 @@
 //
 // roi_step_bench [--variant tiny] [--batch 8] [--size 224] [--classes 15] [--threads 2]
 //                [--precision fp32|bf16] [--layout fused-cl|fused|separate|separate-cl]
-//                [--warmup 1] [--steps 3]
+//                [--warmup 1] [--steps 3] [--fused-ln 1] [--ln-bench reps]
 // Prints one JSON line: {"impl":"lumen", ..., "samples_per_s": x, "step_s": [..]}.
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include "nn/layer_norm_bf16.h"
 #include "nn/roi_consistency.h"
 
 #include <algorithm>
@@ -40,7 +41,7 @@ BatchSource syntheticSource(int batch, int size, int classes) {
 
 int main(int argc, char** argv) {
     std::string variant = "tiny", precision = "fp32", layout = "fused-cl";
-    int batch = 8, size = 224, classes = 15, threads = 2, warmup = 1, steps = 3;
+    int batch = 8, size = 224, classes = 15, threads = 2, warmup = 1, steps = 3, fusedLn = 1, lnBench = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
         if (k == "--variant") variant = v;
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
         else if (k == "--threads") threads = std::stoi(v);
         else if (k == "--warmup") warmup = std::stoi(v);
         else if (k == "--steps") steps = std::stoi(v);
+        else if (k == "--fused-ln") fusedLn = std::stoi(v);
+        else if (k == "--ln-bench") lnBench = std::stoi(v);
         else {
             std::fprintf(stderr, "roi_step_bench: unknown option %s\n", k.c_str());
             return 2;
@@ -64,6 +67,25 @@ int main(int argc, char** argv) {
     const bool fused = layout.rfind("fused", 0) == 0;
     const bool channelsLast = layout.size() > 3 && layout.compare(layout.size() - 3, 3, "-cl") == 0;
     torch::set_num_threads(threads);
+    lumen::nn::setFusedBf16LayerNorm(fusedLn != 0);
+    if (lnBench) {
+        // The in-block LayerNorm of ConvNeXt-tiny's first stage for a 3x8 batch, fwd + bwd.
+        torch::Tensor x = torch::randn({3 * batch, size / 4, size / 4, 96}).to(torch::kBFloat16).requires_grad_(true);
+        torch::Tensor w = torch::ones({96}).requires_grad_(true), b = torch::zeros({96}).requires_grad_(true);
+        torch::Tensor gy = torch::randn_like(x);
+        for (int mode = 0; mode < 2; ++mode) {
+            double best = 1e9;
+            for (int r = 0; r < lnBench; ++r) {
+                const auto t0 = std::chrono::steady_clock::now();
+                torch::Tensor y = mode ? lumen::nn::layerNormBf16(x, w, b, 1e-6)
+                                       : torch::layer_norm(x.to(torch::kFloat), {96}, w, b, 1e-6).to(torch::kBFloat16);
+                y.backward(gy);
+                best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            }
+            std::printf("layer norm %s: best %.4f s (fwd+bwd)\n", mode ? "layerNormBf16" : "cast path", best);
+        }
+        return 0;
+    }
 
     lumen::nn::ConvNeXtOptions options;
     options.variant = variant;

@@ -1,10 +1,12 @@
 #include "nn/convnext.h"
 
+#include "nn/layer_norm_bf16.h"
 #include "nn/tensor_file.h"
 
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <stdexcept>
 
 namespace lumen::nn {
@@ -34,7 +36,12 @@ torch::Tensor dropPath(const torch::Tensor& x, double p, bool training) {
     return x * noise;
 }
 
+std::atomic<bool> gFusedBf16LayerNorm{true};
+
 }  // namespace
+
+void setFusedBf16LayerNorm(bool on) { gFusedBf16LayerNorm = on; }
+bool fusedBf16LayerNorm() { return gFusedBf16LayerNorm; }
 
 ConvNeXtSpec convNeXtSpec(const std::string& variant) {
     if (variant == "atto") return {{40, 80, 160, 320}, {2, 2, 6, 2}};
@@ -50,6 +57,8 @@ ChannelLayerNormImpl::ChannelLayerNormImpl(std::int64_t channels, bool channelsF
 }
 
 torch::Tensor ChannelLayerNormImpl::forward(const torch::Tensor& x) {
+    if (!channelsFirst_ && x.scalar_type() == torch::kBFloat16 && gFusedBf16LayerNorm)
+        return layerNormBf16(x, weight, bias, eps_);
     torch::Tensor in = x.scalar_type() == torch::kFloat ? x : x.to(torch::kFloat);
     if (!channelsFirst_) return torch::layer_norm(in, {channels_}, weight, bias, eps_);
     torch::Tensor y = torch::layer_norm(in.permute({0, 2, 3, 1}), {channels_}, weight, bias, eps_);

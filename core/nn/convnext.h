@@ -30,6 +30,12 @@ struct ConvNeXtOptions {
     double layerScaleInit = 1e-6;
 };
 
+/// Under bf16 autocast the LayerNorm inside each block (its output only feeds a Linear that
+/// works in bf16) uses layerNormBf16 (nn/layer_norm_bf16.h): fp32 math, bf16 in and out, no
+/// float32 copies. Off: cast in, LayerNorm in fp32, fp32 out, as everywhere else. Default on.
+void setFusedBf16LayerNorm(bool on);
+bool fusedBf16LayerNorm();
+
 /// Widths and depths of a named variant; throws std::invalid_argument listing the known ones.
 struct ConvNeXtSpec {
     std::array<std::int64_t, 4> dims{};

@@ -7,6 +7,7 @@
 
 #include "nn/convnext.h"
 #include "nn/roi_consistency.h"
+#include "nn/layer_norm_bf16.h"
 #include "nn/tensor_file.h"
 #include "nn/torchscript_export.h"
 
@@ -338,6 +339,44 @@ private slots:
         QVERIFY(maxAbsDiff(roiRef.at("ts_logits_drop"), o.logitsDrop) <= 1e-4);
         QVERIFY(maxAbsDiff(roiRef.at("ts_soft"), o.softMask) <= 1e-5);
         QVERIFY(torch::equal(roiRef.at("ts_hard"), o.hardMask));
+    }
+
+    void bf16LayerNormKernelMatchesCastPath() {
+        // layerNormBf16 == bf16(layer_norm(float(x))) and its gradients == the cast path's.
+        const torch::Tensor x0 = (torch::randn({3, 5, 7, 96}) * 3 + 1).to(torch::kBFloat16);
+        const torch::Tensor w0 = torch::randn({96}) * 0.5 + 1, b0 = torch::randn({96}) * 0.2;
+        const torch::Tensor gy = torch::randn({3, 5, 7, 96}).to(torch::kBFloat16);
+        torch::Tensor x1 = x0.clone().requires_grad_(true), w1 = w0.clone().requires_grad_(true),
+                      b1 = b0.clone().requires_grad_(true);
+        const torch::Tensor ref = torch::layer_norm(x1.to(torch::kFloat), {96}, w1, b1, 1e-6).to(torch::kBFloat16);
+        ref.backward(gy);
+        torch::Tensor x2 = x0.clone().requires_grad_(true), w2 = w0.clone().requires_grad_(true),
+                      b2 = b0.clone().requires_grad_(true);
+        const torch::Tensor out = layerNormBf16(x2, w2, b2, 1e-6);
+        out.backward(gy);
+        QCOMPARE(out.scalar_type(), torch::kBFloat16);
+        const double scale = ref.to(torch::kFloat).abs().max().item<double>();
+        const double dy = maxAbsDiff(out, ref);
+        const double dgx = maxAbsDiff(x2.grad(), x1.grad()) / x1.grad().to(torch::kFloat).abs().max().item<double>();
+        const double dgw = maxAbsDiff(w2.grad(), w1.grad()) / w1.grad().abs().max().item<double>();
+        const double dgb = maxAbsDiff(b2.grad(), b1.grad()) / b1.grad().abs().max().item<double>();
+        qInfo("bf16 LayerNorm kernel: |y| %.3g (max %.3g), rel grad x %.3g, w %.3g, b %.3g", dy, scale, dgx, dgw, dgb);
+        QVERIFY(dy <= scale / 128);  // at most one bf16 rounding step apart
+        QVERIFY(dgx <= 1e-2);
+        QVERIFY(dgw <= 1e-4);
+        QVERIFY(dgb <= 1e-4);
+        // Inside the model under autocast: same logits as the cast path, up to bf16 noise.
+        torch::NoGradGuard g;
+        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+        at::autocast::set_cpu_enabled(true);
+        const torch::Tensor fused = atto_->forward(attoX_);
+        setFusedBf16LayerNorm(false);
+        const torch::Tensor cast = atto_->forward(attoX_);
+        setFusedBf16LayerNorm(true);
+        at::autocast::set_cpu_enabled(false);
+        at::autocast::clear_cache();
+        qInfo("atto bf16 logits, fused vs cast LayerNorm: max |diff| = %.3g", maxAbsDiff(fused, cast));
+        QVERIFY(maxAbsDiff(fused, cast) <= 0.05 * std::max(1.0, cast.to(torch::kFloat).abs().max().item<double>()));
     }
 
     void exportLoadsInPython() {
