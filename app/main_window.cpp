@@ -4,6 +4,7 @@
 
 #include "demo/demo_workspace.h"
 #include "config/environment.h"
+#include "plugin/task_runner.h"
 #include "runs/run_store.h"
 #include "util/sha256.h"
 
@@ -11,7 +12,9 @@
 #include "job_event_bridge.h"
 #include "jobs_panel.h"
 #include "log_panel.h"
+#include "loss_curve_panel.h"
 #include "metrics_panel.h"
+#include "run_launcher.h"
 #include "runs_panel.h"
 #include "workspace_view.h"
 
@@ -27,6 +30,7 @@
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QSettings>
+#include <QSplitter>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
@@ -56,7 +60,8 @@ QDockWidget* makeDock(QMainWindow* window, const QString& title, const QString& 
 MainWindow::MainWindow(QWidget* parent)
     : QMainWindow(parent), bridge_(new widgets::JobEventBridge(this)),
       workspaceView_(new widgets::WorkspaceView), auditPanel_(new widgets::AuditPanel),
-      metricsPanel_(new widgets::MetricsPanel), pages_(new QTabWidget), jobsPanel_(new widgets::JobsPanel),
+      metricsPanel_(new widgets::MetricsPanel), runLauncher_(new widgets::RunLauncher),
+      lossCurvePanel_(new widgets::LossCurvePanel), pages_(new QTabWidget), jobsPanel_(new widgets::JobsPanel),
       runsPanel_(new widgets::RunsPanel), logPanel_(new widgets::LogPanel),
       workspaceLabel_(new QLabel), jobsLabel_(new QLabel),
       pool_(std::make_unique<jobs::JobPool>(std::max(2u, std::thread::hardware_concurrency()))) {
@@ -68,6 +73,7 @@ MainWindow::MainWindow(QWidget* parent)
     pages_->addTab(workspaceView_, tr("Workspace"));
     pages_->addTab(auditPanel_, tr("Audit"));
     pages_->addTab(buildMetricsPage(), tr("Metrics"));
+    pages_->addTab(buildTrainPage(), tr("Train"));
     setCentralWidget(pages_);
     auditPanel_->setJobRunner(
         [this](const QString& kind, const QString& title, jobs::JobFunction work) {
@@ -184,6 +190,7 @@ void MainWindow::loadPlugins(const QStringList& extraFolders) {
             logPanel_->append(2, tr("plugins"), QString::fromStdString(message));
         }
     }
+    runLauncher_->refreshTasks();
     updateSummary();
     updateStatus();
 }
@@ -193,6 +200,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         const auto ws = runs::Workspace::open(dir.toStdString());
         auto store = std::make_unique<runs::RunStore>(ws.database());
         runsPanel_->setStore(nullptr);
+        lossCurvePanel_->setStore(nullptr);
         store_ = std::move(store);
         workspacePath_ = QString::fromStdString(ws.root.string());
         auditPanel_->setDatabase(QString::fromStdString(ws.database().string()));
@@ -203,6 +211,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         return false;
     }
     runsPanel_->setStore(store_.get());
+    lossCurvePanel_->setStore(store_.get());
     QSettings settings;
     QStringList recent = settings.value("recentWorkspaces").toStringList();
     recent.removeAll(workspacePath_);
@@ -275,7 +284,7 @@ jobs::JobId MainWindow::submitJob(const QString& kind, const QString& title,
 }
 
 bool MainWindow::showPage(const QString& name) {
-    const QStringList names = {"workspace", "audit", "metrics"};
+    const QStringList names = {"workspace", "audit", "metrics", "train"};
     const int index = int(names.indexOf(name.toLower()));
     if (index < 0) return false;
     pages_->setCurrentIndex(index);
@@ -317,6 +326,72 @@ QWidget* MainWindow::buildMetricsPage() {
     layout->addLayout(bar);
     layout->addWidget(metricsPanel_, 1);
     return page;
+}
+
+QWidget* MainWindow::buildTrainPage() {
+    // Launcher on the left, live curves on the right; the Runs dock feeds the curves too.
+    auto* split = new QSplitter(Qt::Horizontal);
+    split->setObjectName("trainPage");
+    split->addWidget(runLauncher_);
+    split->addWidget(lossCurvePanel_);
+    split->setStretchFactor(0, 0);
+    split->setStretchFactor(1, 1);
+    split->setSizes({430, 900});
+    runLauncher_->setRegistry(&registry_);
+    lossCurvePanel_->attach(bridge_);
+    connect(runLauncher_, &widgets::RunLauncher::launchRequested, this,
+            [this](const QString& task, const config::Config& config, const QString& name) {
+                launchTraining(task, config, name);
+            });
+    auto showError = [this](const QString& error) {
+        logPanel_->append(3, tr("curves"), error);
+        QMessageBox::warning(this, tr("Loss curves"), error);
+    };
+    connect(runsPanel_, &widgets::RunsPanel::showCurvesRequested, this, [this, showError](qint64 run) {
+        QString error;
+        if (!lossCurvePanel_->showRun(run, &error)) showError(error);
+        showPage("train");
+    });
+    connect(runsPanel_, &widgets::RunsPanel::compareRequested, this,
+            [this, showError](const QList<qint64>& runs) {
+                QString error;
+                if (!lossCurvePanel_->compareRuns(runs, &error)) showError(error);
+                showPage("train");
+            });
+    return split;
+}
+
+jobs::JobId MainWindow::launchTraining(const QString& taskId, const config::Config& config,
+                                       const QString& runName) {
+    const auto task = registry_.find(taskId.toStdString());
+    QString error;
+    if (workspacePath_.isEmpty()) error = tr("Open or create a workspace first: runs are recorded in it.");
+    else if (!task) error = tr("Task \"%1\" is not registered.").arg(taskId);
+    if (!error.isEmpty()) {
+        logPanel_->append(3, tr("train"), error);
+        QMessageBox::warning(this, tr("Launch"), error);
+        return 0;
+    }
+    plugin::TaskRunRequest request;
+    request.operation = plugin::Operation::Train;
+    request.config = config;
+    request.workspace = workspacePath_.toStdString();
+    request.name = runName.toStdString();
+    const QString label = runName.isEmpty() ? taskId + " train" : runName;
+    // The panel outlives every job: the pool is destroyed (jobs joined) before it.
+    widgets::RunsPanel* runs = runsPanel_;
+    const jobs::JobId id = submitJob("train", tr("Train %1").arg(label), [task, request, runs](jobs::JobContext& job) {
+        // The run row exists from here on: show it (as running) in the Runs table.
+        const auto onRunCreated = [runs](std::int64_t, const std::filesystem::path&) {
+            QMetaObject::invokeMethod(runs, [runs] { runs->refresh(); }, Qt::QueuedConnection);
+        };
+        return plugin::runTask(*task, request, job, onRunCreated).summary;
+    });
+    // Events are delivered on this thread after this returns, so no point is missed.
+    lossCurvePanel_->clearRuns();
+    lossCurvePanel_->watchJob(id, label + tr(" (live)"));
+    showPage("train");
+    return id;
 }
 
 int MainWindow::runningJobs() const { return jobsPanel_->runningCount(); }

@@ -21,7 +21,9 @@ namespace lumen::widgets {
 class JobEventBridge;
 class JobsPanel;
 class LogPanel;
+class LossCurvePanel;
 class AuditPanel;
+class RunLauncher;
 class MetricsPanel;
 class RunsPanel;
 class WorkspaceView;
@@ -57,7 +59,13 @@ public:
     widgets::WorkspaceView* workspaceView() const { return workspaceView_; }
     widgets::AuditPanel* auditPanel() const { return auditPanel_; }
     widgets::MetricsPanel* metricsPanel() const { return metricsPanel_; }
-    /// Brings a central page to the front: "workspace", "audit" or "metrics"; false if unknown.
+    widgets::RunLauncher* runLauncher() const { return runLauncher_; }
+    widgets::LossCurvePanel* lossCurvePanel() const { return lossCurvePanel_; }
+    /// Queues a training job for a registered task (plugin::runTask in the open workspace) and
+    /// shows its curves live; 0 (and a logged error) without a workspace or with an unknown task.
+    jobs::JobId launchTraining(const QString& taskId, const config::Config& config,
+                               const QString& runName);
+    /// Brings a central page to the front: "workspace", "audit", "metrics" or "train"; false if unknown.
     bool showPage(const QString& name);
     jobs::JobPool& pool() { return *pool_; }
     const plugin::Registry& registry() const { return registry_; }
@@ -77,6 +85,7 @@ private:
     void chooseWorkspace(bool create);
     void showEnvironment();
     QWidget* buildMetricsPage();
+    QWidget* buildTrainPage();
     void restoreLayout();
     void resetLayout();
 
@@ -90,6 +99,8 @@ private:
     widgets::WorkspaceView* workspaceView_;
     widgets::AuditPanel* auditPanel_;
     widgets::MetricsPanel* metricsPanel_;
+    widgets::RunLauncher* runLauncher_;
+    widgets::LossCurvePanel* lossCurvePanel_;
     QTabWidget* pages_;
     widgets::JobsPanel* jobsPanel_;
     widgets::RunsPanel* runsPanel_;

@@ -1,6 +1,11 @@
 #include "job_event_bridge.h"
 
+#include <QElapsedTimer>
 #include <QMetaObject>
+
+#include <deque>
+#include <functional>
+#include <vector>
 
 #include <mutex>
 
@@ -8,18 +13,27 @@ namespace lumen::widgets {
 
 // The bridge pointer is guarded so that a worker never posts to a bridge being destroyed;
 // events already posted to a deleted bridge are discarded by Qt.
+//
+// Coalescing: a job reporting thousands of metrics per second must not post thousands of
+// events per second to the GUI thread (each a heap allocation and an event-loop pass, and
+// the queue starves timers and painting). Events go into one FIFO; only the first event into
+// an empty FIFO posts a drain. The drain delivers events in order, in time slices of
+// kSliceMs, re-posting itself when more are left, so the event loop gets a turn between
+// slices however fast the workers report (docs/gui.md, "Stall measurement").
 struct JobEventBridge::Shared {
     std::mutex mutex;
     JobEventBridge* bridge = nullptr;
+    std::deque<std::function<void(JobEventBridge*)>> pending;
+    bool drainPosted = false;
 
-    template <typename F>
-    void post(F&& emitter) {
+    void post(std::function<void(JobEventBridge*)> emitter) {
         std::lock_guard lock(mutex);
         if (!bridge) return;
+        pending.push_back(std::move(emitter));
+        if (drainPosted) return;
+        drainPosted = true;
         JobEventBridge* target = bridge;
-        QMetaObject::invokeMethod(
-            target, [target, emitter = std::forward<F>(emitter)] { emitter(target); },
-            Qt::QueuedConnection);
+        QMetaObject::invokeMethod(target, [target] { target->drain(); }, Qt::QueuedConnection);
     }
 };
 
@@ -77,6 +91,35 @@ JobEventBridge::JobEventBridge(QObject* parent)
     : QObject(parent), shared_(std::make_shared<Shared>()) {
     shared_->bridge = this;
     observer_ = std::make_shared<Observer>(shared_);
+}
+
+void JobEventBridge::drain() {
+    constexpr int kSliceMs = 8;
+    constexpr std::size_t kChunk = 256;
+    QElapsedTimer clock;
+    clock.start();
+    std::vector<std::function<void(JobEventBridge*)>> chunk;
+    chunk.reserve(kChunk);
+    for (;;) {
+        bool more = false;
+        {
+            std::lock_guard lock(shared_->mutex);
+            while (!shared_->pending.empty() && chunk.size() < kChunk) {
+                chunk.push_back(std::move(shared_->pending.front()));
+                shared_->pending.pop_front();
+            }
+            more = !shared_->pending.empty();
+            if (!more) shared_->drainPosted = false;  // the next event posts a new drain
+        }
+        for (auto& emitter : chunk) emitter(this);
+        chunk.clear();
+        if (!more) return;
+        if (clock.elapsed() >= kSliceMs) {
+            // drainPosted stays true: this re-post is the one pending drain.
+            QMetaObject::invokeMethod(this, [this] { drain(); }, Qt::QueuedConnection);
+            return;
+        }
+    }
 }
 
 JobEventBridge::~JobEventBridge() {
