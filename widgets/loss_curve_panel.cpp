@@ -24,7 +24,7 @@ namespace {
 constexpr int kGroups = 4;  // Loss, LearningRate, GradNorm, Validation
 constexpr int kReplotMs = 50;  // ≤ 20 Hz
 
-const QList<QColor>& palette() {
+const QList<QColor>& curveColors() {
     static const QList<QColor> colors = {
         QColor(0x1f, 0x77, 0xb4), QColor(0xd6, 0x27, 0x28), QColor(0x2c, 0xa0, 0x2c),
         QColor(0xff, 0x7f, 0x0e), QColor(0x94, 0x67, 0xbd), QColor(0x8c, 0x56, 0x4b),
@@ -243,11 +243,11 @@ QColor LossCurvePanel::colorFor(const QString& key) {
         // `val.loss` takes the colour of `loss`, so the per-epoch points sit on their curve.
         if (key.startsWith("val.loss")) {
             const QString train = key.mid(4);
-            if (keyColors_.contains(train)) return palette()[keyColors_[train] % palette().size()];
+            if (keyColors_.contains(train)) return curveColors()[keyColors_[train] % curveColors().size()];
         }
         it = keyColors_.insert(key, int(keyColors_.size()));
     }
-    return palette()[*it % palette().size()];
+    return curveColors()[*it % curveColors().size()];
 }
 
 void LossCurvePanel::restyle(Curve& c) const {
@@ -352,10 +352,7 @@ bool LossCurvePanel::loadRun(qint64 runId, QString* error) {
     // Re-read: drop the old curves of this run first.
     for (auto it = runs_.begin(); it != runs_.end(); ++it)
         if ((*it)->key == key) {
-            for (auto& c : (*it)->curves) {
-                plot_->removeGraph(c->graph);
-                if (c->raw) plot_->removeGraph(c->raw);
-            }
+            for (auto& c : (*it)->curves) removeGraphs(*c);
             runs_.erase(it);
             break;
         }
@@ -398,10 +395,7 @@ bool LossCurvePanel::compareRuns(const QList<qint64>& runIds, QString* error) {
 
 void LossCurvePanel::clearRuns() {
     for (auto& r : runs_)
-        for (auto& c : r->curves) {
-            plot_->removeGraph(c->graph);
-            if (c->raw) plot_->removeGraph(c->raw);
-        }
+        for (auto& c : r->curves) removeGraphs(*c);
     runs_.clear();
     watchedJobs_.clear();
     keyColors_.clear();
@@ -409,6 +403,15 @@ void LossCurvePanel::clearRuns() {
     relayout();
     plot_->replot();
     emit runsChanged();
+}
+
+void LossCurvePanel::removeGraphs(Curve& c) {
+    // QCustomPlot only cleans its main legend when a plottable goes; the per-plot legends
+    // would keep dangling items.
+    c.graph->removeFromLegend(legends_[std::size_t(c.group)]);
+    plot_->removeGraph(c.graph);
+    if (c.raw) plot_->removeGraph(c.raw);
+    c.graph = c.raw = nullptr;
 }
 
 void LossCurvePanel::recomputeSmoothing(Curve& c) {

@@ -104,6 +104,7 @@ private:
     void relayout();
     void restyle(Curve& c) const;
     void recomputeSmoothing(Curve& c);
+    void removeGraphs(Curve& c);
     void rescale();
     QColor colorFor(const QString& key);
 

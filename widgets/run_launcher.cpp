@@ -430,7 +430,9 @@ void RunLauncher::onFormEdited(const std::string& path, const YAML::Node& value)
     }
     if (!value.IsDefined() || value.IsNull()) removeAt(root_, path);
     else setAt(root_, path, value);
+    editingPath_ = path;
     writeYamlFromRoot();
+    editingPath_.clear();
 }
 
 void RunLauncher::writeYamlFromRoot() {
@@ -477,6 +479,8 @@ void RunLauncher::applyYaml(const QString& text, bool rewriteEditor) {
 void RunLauncher::fillFormFromRoot() {
     updating_ = true;
     for (const auto& fe : editors_) {
+        // Not the text field being typed in: "a," must not become "a" under the cursor.
+        if (fe->field.path == editingPath_ && qobject_cast<QLineEdit*>(fe->editor)) continue;
         YAML::Node node = root_.IsMap() ? config::lookup(root_, fe->field.path) : YAML::Node();
         fe->show(node);
     }

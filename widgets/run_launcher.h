@@ -102,6 +102,7 @@ private:
     QStringList issues_;
     std::map<std::string, std::vector<config::ConfigIssue>> issuesByKey_;
     bool updating_ = false;           // guards form <-> YAML echo loops
+    std::string editingPath_;         // the form field whose edit is being applied
 
     QComboBox* taskBox_;
     QLabel* description_;

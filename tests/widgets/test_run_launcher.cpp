@@ -83,13 +83,15 @@ private slots:
         rows->selectAll();
         QTest::keyClicks(rows, "42");
         QVERIFY2(l.yamlText().contains("rows: 42"), qPrintable(l.yamlText()));
-        QTest::mouseClick(editor<QCheckBox>(l, "fail"), Qt::LeftButton);
+        editor<QCheckBox>(l, "fail")->setFocus();
+        QTest::keyClick(editor<QCheckBox>(l, "fail"), Qt::Key_Space);
         QVERIFY2(l.yamlText().contains("fail: true"), qPrintable(l.yamlText()));
         auto* lr = editor<QLineEdit>(l, "lr");
         lr->selectAll();
         QTest::keyClicks(lr, "3e-4");
         QVERIFY2(l.yamlText().contains("lr: 3e-4"), qPrintable(l.yamlText()));
         auto* components = editor<QLineEdit>(l, "components");
+        components->setFocus();
         QTest::keyClicks(components, "full, consist");
         QVERIFY2(l.yamlText().contains("components: [full, consist]"), qPrintable(l.yamlText()));
         auto* precision = editor<QComboBox>(l, "precision");
@@ -112,7 +114,10 @@ private slots:
         QPlainTextEdit* yaml = l.yamlEditor();
         yaml->setFocus();
         yaml->moveCursor(QTextCursor::End);
-        QTest::keyClicks(yaml, "delay_ms: 7\nprecision: bf16\nchannels_last: true\n");
+        for (const char* line : {"delay_ms: 7", "precision: bf16", "channels_last: true"}) {
+            QTest::keyClicks(yaml, line);
+            QTest::keyClick(yaml, Qt::Key_Return);
+        }
         // Debounced: the form follows a moment later.
         QTRY_COMPARE(editor<QSpinBox>(l, "delay_ms")->value(), 7);
         QCOMPARE(editor<QComboBox>(l, "precision")->currentText(), QString("bf16"));
