@@ -4,6 +4,7 @@
 #include <QMetaObject>
 
 #include <deque>
+#include <unordered_map>
 #include <functional>
 #include <vector>
 
@@ -26,9 +27,44 @@ struct JobEventBridge::Shared {
     std::deque<std::function<void(JobEventBridge*)>> pending;
     bool drainPosted = false;
 
+    // Progress still waiting for delivery, per job: a newer report replaces it in place (only
+    // the latest fraction matters, and a progress bar redrawn 20000 times costs real time).
+    struct PendingProgress {
+        double fraction = 0;
+        QString message;
+        double eta = -1;
+    };
+    std::unordered_map<jobs::JobId, std::shared_ptr<PendingProgress>> progressSlots;
+
+    void postProgress(jobs::JobId id, double fraction, QString message, double eta) {
+        std::lock_guard lock(mutex);
+        if (!bridge) return;
+        if (auto it = progressSlots.find(id); it != progressSlots.end()) {
+            it->second->fraction = fraction;
+            if (!message.isEmpty()) it->second->message = std::move(message);
+            it->second->eta = eta;
+            return;
+        }
+        auto slot = std::make_shared<PendingProgress>(PendingProgress{fraction, std::move(message), eta});
+        progressSlots.emplace(id, slot);
+        enqueueLocked([this, id, slot](JobEventBridge* b) {
+            PendingProgress p;
+            {
+                std::lock_guard relock(mutex);
+                p = *slot;
+                progressSlots.erase(id);
+            }
+            emit b->progress(id, p.fraction, p.message, p.eta);
+        });
+    }
+
     void post(std::function<void(JobEventBridge*)> emitter) {
         std::lock_guard lock(mutex);
         if (!bridge) return;
+        enqueueLocked(std::move(emitter));
+    }
+
+    void enqueueLocked(std::function<void(JobEventBridge*)> emitter) {
         pending.push_back(std::move(emitter));
         if (drainPosted) return;
         drainPosted = true;
@@ -45,10 +81,8 @@ public:
         shared_->post([id](JobEventBridge* b) { emit b->started(id); });
     }
     void onProgress(jobs::JobId id, const jobs::Progress& p) override {
-        const double eta = p.etaSeconds ? *p.etaSeconds : -1.0;
-        shared_->post([id, f = p.fraction, m = QString::fromStdString(p.message), eta](JobEventBridge* b) {
-            emit b->progress(id, f, m, eta);
-        });
+        shared_->postProgress(id, p.fraction, QString::fromStdString(p.message),
+                              p.etaSeconds ? *p.etaSeconds : -1.0);
     }
     void onMetric(jobs::JobId id, const std::string& key, std::int64_t step, double value) override {
         shared_->post([id, k = QString::fromStdString(key), step, value](JobEventBridge* b) {
@@ -94,8 +128,8 @@ JobEventBridge::JobEventBridge(QObject* parent)
 }
 
 void JobEventBridge::drain() {
-    constexpr int kSliceMs = 8;
-    constexpr std::size_t kChunk = 256;
+    constexpr int kSliceMs = 5;
+    constexpr std::size_t kChunk = 32;
     QElapsedTimer clock;
     clock.start();
     std::vector<std::function<void(JobEventBridge*)>> chunk;

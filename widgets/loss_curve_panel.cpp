@@ -8,7 +8,10 @@
 #include <qcustomplot.h>
 
 #include <QCheckBox>
+#include <QElapsedTimer>
+#include <QGridLayout>
 #include <QHBoxLayout>
+#include <QSet>
 #include <QLabel>
 #include <QPushButton>
 #include <QSlider>
@@ -71,6 +74,7 @@ struct LossCurvePanel::RunCurves {
     QString key;    // "run:12" or "job:3"
     QString label;  // shown in legends and the read-out
     int index = 0;  // pen style / marker
+    QCPGraph* styleGraph = nullptr;  // no data: its legend entry says which line style is this run
     std::vector<std::unique_ptr<Curve>> curves;
     QHash<QString, Curve*> byKey;
 };
@@ -148,12 +152,20 @@ LossCurvePanel::LossCurvePanel(QWidget* parent)
     emptyHint_->setAlignment(Qt::AlignCenter);
     emptyHint_->setWordWrap(true);
     emptyHint_->setStyleSheet("color: palette(mid); padding: 24px;");
-    layout->addWidget(emptyHint_);
-    layout->addWidget(plot_, 1);
+    // The hint lies over the plot (same grid cell), so showing or hiding it never resizes
+    // the plot (a resize means a full replot and repaint).
+    auto* stack = new QGridLayout;
+    stack->addWidget(plot_, 0, 0);
+    stack->addWidget(emptyHint_, 0, 0, Qt::AlignCenter);
+    emptyHint_->setAttribute(Qt::WA_TransparentForMouseEvents);
+    layout->addLayout(stack, 1);
 
     // One axis rect per group, stacked, left/right margins aligned, x ranges shared.
     plot_->setAutoAddPlottableToLegend(false);
     plot_->setNoAntialiasingOnDrag(true);
+    // Polylines with proper joins go through QPainter's stroker (atan2 per joint): 1.7 s for
+    // a replot of ten noisy 20000-point curves here, 50 ms with this hint (docs/gui.md).
+    plot_->setPlottingHint(QCP::phFastPolylines, true);
     plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     plot_->setMouseTracking(true);
     auto* margins = new QCPMarginGroup(plot_);
@@ -166,7 +178,8 @@ LossCurvePanel::LossCurvePanel(QWidget* parent)
         rect->axis(QCPAxis::atLeft)->setLabel(groupName(Group(g)));
         rect->axis(QCPAxis::atLeft)->grid()->setSubGridVisible(false);
         QCPLegend* legend = g == 0 ? plot_->legend : new QCPLegend;
-        if (g != 0) rect->insetLayout()->addElement(legend, Qt::AlignTop | Qt::AlignRight);
+        if (g != 0)
+            rect->insetLayout()->addElement(legend, Qt::AlignRight | (g == int(Group::Validation) ? Qt::AlignBottom : Qt::AlignTop));
         legend->setLayer("legend");
         legend->setVisible(true);
         legend->setFont(legendFont);
@@ -221,7 +234,7 @@ void LossCurvePanel::attach(JobEventBridge* bridge) {
                 if (it != watchedJobs_.constEnd()) addPoint(*it, key, step, value);
             });
     connect(bridge, &JobEventBridge::ended, this, [this](quint64 job) {
-        if (watchedJobs_.contains(job)) flush();
+        if (liveJobs_.remove(job) > 0) flush();
     });
 }
 
@@ -256,8 +269,7 @@ void LossCurvePanel::restyle(Curve& c) const {
         if (r->byKey.value(c.key) == &c) owner = r.get();
     if (!owner) return;
     const QColor color = const_cast<LossCurvePanel*>(this)->colorFor(c.key);
-    const QString name = runs_.size() > 1 ? owner->label + " · " + c.key : c.key;
-    c.graph->setName(name);
+    c.graph->setName(c.key);
     const bool hidden = groupHidden_[std::size_t(c.group)];
     c.graph->setVisible(!hidden);
     if (c.points) {
@@ -266,12 +278,15 @@ void LossCurvePanel::restyle(Curve& c) const {
         c.graph->setPen(QPen(color.darker(115)));
         return;
     }
-    QPen pen(color, c.key == "loss" ? 2.2 : 1.6, runPenStyle(owner->index));
+    // Live: 1-pixel cosmetic pens (Qt's fast line path; wide pens go through the stroker,
+    // 40 % of a replot); the final replot after the run draws them wide and smooth.
+    QPen pen(color, drawnLive_ ? 0.0 : (c.key == "loss" ? 2.2 : 1.6), runPenStyle(owner->index));
     c.graph->setPen(pen);
     QColor faint = color;
     faint.setAlpha(55);
     c.raw->setPen(QPen(faint, 1.0, runPenStyle(owner->index)));
-    c.raw->setVisible(!hidden && smoothing_ > 0);
+    // The faint raw curves wait until the run has ended: they would double a live replot.
+    c.raw->setVisible(!hidden && smoothing_ > 0 && !drawnLive_);
 }
 
 LossCurvePanel::Curve* LossCurvePanel::curveFor(RunCurves& run, const QString& key) {
@@ -288,15 +303,16 @@ LossCurvePanel::Curve* LossCurvePanel::curveFor(RunCurves& run, const QString& k
     if (!curve->points) {
         curve->raw = plot_->addGraph(x, y);
         curve->raw->setAdaptiveSampling(true);
+        curve->raw->setAntialiased(false);  // faint anyway; antialiasing doubles its cost
     }
     curve->graph = plot_->addGraph(x, y);
     curve->graph->setAdaptiveSampling(true);
-    curve->graph->addToLegend(legends_[std::size_t(group)]);
     Curve* raw = curve.get();
     run.byKey.insert(key, raw);
     run.curves.push_back(std::move(curve));
     restyle(*raw);
-    relayout();
+    layoutDirty_ = true;  // legends and plot layout are redone at the next flush, once
+    scheduleReplot();
     return raw;
 }
 
@@ -310,9 +326,11 @@ void LossCurvePanel::watchJob(quint64 job, const QString& label) {
         runs_.push_back(std::move(run));
         for (auto& r : runs_)
             for (auto& c : r->curves) restyle(*c);
+        rebuildLegends();
         emit runsChanged();
     }
     watchedJobs_.insert(job, key);
+    liveJobs_.insert(job);
     scheduleReplot();
 }
 
@@ -352,7 +370,7 @@ bool LossCurvePanel::loadRun(qint64 runId, QString* error) {
     // Re-read: drop the old curves of this run first.
     for (auto it = runs_.begin(); it != runs_.end(); ++it)
         if ((*it)->key == key) {
-            for (auto& c : (*it)->curves) removeGraphs(*c);
+            removeRunGraphs(**it);
             runs_.erase(it);
             break;
         }
@@ -370,6 +388,7 @@ bool LossCurvePanel::loadRun(qint64 runId, QString* error) {
     }
     for (auto& other : runs_)
         for (auto& c : other->curves) restyle(*c);
+    rebuildLegends();
     return true;
 }
 
@@ -395,14 +414,59 @@ bool LossCurvePanel::compareRuns(const QList<qint64>& runIds, QString* error) {
 
 void LossCurvePanel::clearRuns() {
     for (auto& r : runs_)
-        for (auto& c : r->curves) removeGraphs(*c);
+        removeRunGraphs(*r);
     runs_.clear();
+    rebuildLegends();
     watchedJobs_.clear();
+    liveJobs_.clear();
     keyColors_.clear();
     userZoomed_ = false;
     relayout();
     plot_->replot();
     emit runsChanged();
+}
+
+void LossCurvePanel::rebuildLegends() {
+    // Colour = key, line style = run: each key is listed once, and with several runs the
+    // Loss legend also lists each run's line style (an empty graph drawn in it).
+    for (QCPLegend* legend : legends_) legend->clearItems();
+    for (int g = 0; g < kGroups; ++g) {
+        QSet<QString> seen;
+        for (const auto& r : runs_)
+            for (const auto& c : r->curves)
+                if (int(c->group) == g && !seen.contains(c->key)) {
+                    seen.insert(c->key);
+                    c->graph->addToLegend(legends_[std::size_t(g)]);
+                }
+    }
+    const bool several = runs_.size() > 1;
+    for (const auto& r : runs_) {
+        if (several && !r->styleGraph) {
+            QCPAxisRect* rect = rects_[std::size_t(Group::Loss)];
+            r->styleGraph = plot_->addGraph(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
+            r->styleGraph->setPen(QPen(QColor(0x30, 0x30, 0x30), 1.6, runPenStyle(r->index)));
+            r->styleGraph->setScatterStyle(QCPScatterStyle(runShape(r->index), 6));
+        }
+        if (r->styleGraph) {
+            r->styleGraph->setName(r->label);
+            if (several) r->styleGraph->addToLegend(legends_[std::size_t(Group::Loss)]);
+        }
+    }
+    // Long legends go into two columns so they cover less of the curves.
+    for (QCPLegend* legend : legends_) {
+        const int n = legend->itemCount();
+        legend->setWrap(n > 6 ? (n + 1) / 2 : 0);
+        legend->setFillOrder(QCPLayoutGrid::foRowsFirst, true);
+    }
+}
+
+void LossCurvePanel::removeRunGraphs(RunCurves& r) {
+    for (auto& c : r.curves) removeGraphs(*c);
+    if (r.styleGraph) {
+        r.styleGraph->removeFromLegend(legends_[std::size_t(Group::Loss)]);
+        plot_->removeGraph(r.styleGraph);
+        r.styleGraph = nullptr;
+    }
 }
 
 void LossCurvePanel::removeGraphs(Curve& c) {
@@ -424,6 +488,11 @@ void LossCurvePanel::recomputeSmoothing(Curve& c) {
 
 void LossCurvePanel::flush() {
     replotTimer_->stop();
+    if (layoutDirty_) {
+        layoutDirty_ = false;
+        rebuildLegends();
+        relayout();
+    }
     const double w = smoothing_;
     for (auto& r : runs_)
         for (auto& cp : r->curves) {
@@ -455,9 +524,23 @@ void LossCurvePanel::flush() {
             c.drawn = n;
         }
     rescale();
-    emptyHint_->setVisible(runs_.empty());
+    if (emptyHint_->isVisible() == !runs_.empty()) emptyHint_->setVisible(runs_.empty());
+    // While a run streams in, curves are drawn without antialiasing (it is most of a replot's
+    // cost); the final replot after the run ends draws them smooth again.
+    const bool live = !liveJobs_.isEmpty();
+    plot_->setNotAntialiasedElements(live ? QCP::aePlottables : QCP::aeNone);
+    if (live != drawnLive_) {
+        drawnLive_ = live;
+        for (auto& r : runs_)
+            for (auto& c : r->curves) restyle(*c);
+    }
+    QElapsedTimer clock;
+    clock.start();
     plot_->replot();
     ++replots_;
+    // At most 20 replots a second, and never more than a quarter of the GUI thread's time:
+    // a slow replot (huge curves, slow machine) stretches the interval to 4× its cost.
+    replotTimer_->setInterval(std::max(kReplotMs, int(4 * clock.elapsed())));
 }
 
 void LossCurvePanel::rescale() {

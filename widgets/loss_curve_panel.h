@@ -10,6 +10,7 @@
 
 #include <QColor>
 #include <QHash>
+#include <QSet>
 #include <QString>
 #include <QStringList>
 #include <QVector>
@@ -105,6 +106,8 @@ private:
     void restyle(Curve& c) const;
     void recomputeSmoothing(Curve& c);
     void removeGraphs(Curve& c);
+    void removeRunGraphs(RunCurves& r);
+    void rebuildLegends();
     void rescale();
     QColor colorFor(const QString& key);
 
@@ -115,6 +118,7 @@ private:
     std::vector<bool> groupHidden_;
     std::vector<std::unique_ptr<RunCurves>> runs_;
     QHash<quint64, QString> watchedJobs_;  // job -> run key
+    QSet<quint64> liveJobs_;               // watched jobs that have not ended
     QHash<QString, int> keyColors_;
     QTimer* replotTimer_;
     QSlider* smoothingSlider_;
@@ -126,6 +130,8 @@ private:
     double smoothing_ = 0.6;
     bool logScale_ = false;
     bool userZoomed_ = false;
+    bool drawnLive_ = false;
+    bool layoutDirty_ = false;  // new curves since the last flush  // the last replot was of a run still streaming in
     int replots_ = 0;
 };
 

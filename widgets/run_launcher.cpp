@@ -266,16 +266,16 @@ void RunLauncher::buildForm() {
         std::string group;
         const auto dot = f.path.find('.');
         if (dot != std::string::npos) group = f.path.substr(0, dot);
-        else if (config::commonSchema().find(f.path)) group = "\x01common";
-        else group = "\x02task";
-        if (!groups.count(group) && group[0] > 2) order.push_back(group);
+        else if (config::commonSchema().find(f.path)) group = "#common";
+        else group = "#task";
+        if (!groups.count(group) && group[0] != '#') order.push_back(group);
         groups[group].push_back(&f);
     }
-    for (const char* special : {"\x02task", "\x01common"})
+    for (const char* special : {"#task", "#common"})
         if (groups.count(special)) order.insert(order.begin(), special);
     for (const auto& group : order) {
-        const QString title = group == "\x01common" ? tr("Training (common to every task)")
-                              : group == "\x02task" ? tr("%1 settings").arg(taskName)
+        const QString title = group == "#common" ? tr("Training (common to every task)")
+                              : group == "#task" ? tr("%1 settings").arg(taskName)
                                                     : QString::fromStdString(group);
         auto* box = new QGroupBox(title);
         box->setObjectName(QString::fromStdString("group_" + group));

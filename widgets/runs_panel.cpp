@@ -6,6 +6,9 @@
 
 #include <QAction>
 #include <QDateTime>
+#include <QFutureWatcher>
+#include <QtConcurrent/QtConcurrentRun>
+#include <QElapsedTimer>
 #include <QDesktopServices>
 #include <QFileInfo>
 #include <QMenu>
@@ -163,6 +166,7 @@ void RunsPanel::refresh() {
         return;
     }
     table_->setRowCount(int(records.size()));
+    std::vector<std::pair<qint64, bool>> toRead;  // run, finished
     for (int row = 0; row < int(records.size()); ++row) {
         const auto& r = records[size_t(row)];
         table_->setItem(row, 0, new SortKeyItem(QString::number(r.id), double(r.id)));
@@ -175,16 +179,13 @@ void RunsPanel::refresh() {
         hash->setToolTip(QString::fromStdString(r.configHash));
         table_->setItem(row, 4, hash);
         const QDateTime created = QDateTime::fromMSecsSinceEpoch(r.createdAtMs);
-        QString best = bestCache_.value(r.id);
+        // The best metric aggregates every point of a run (a long run: 100k+ rows, hundreds
+        // of ms): read off the GUI thread, cached once the run is over.
+        const QString best = bestCache_.value(r.id);
         if (best.isNull()) {
-            try {
-                best = bestMetricText(*store_, r.id);
-            } catch (const std::exception&) {
-                best = QString("");
-            }
             const bool done = r.status == runs::RunStatus::Finished || r.status == runs::RunStatus::Failed ||
                               r.status == runs::RunStatus::Cancelled;
-            if (done) bestCache_.insert(r.id, best.isNull() ? QString("") : best);
+            if (done || r.status == runs::RunStatus::Running) toRead.push_back({r.id, done});
         }
         table_->setItem(row, kBest, new QTableWidgetItem(best));
         table_->setItem(row, kCreated, new SortKeyItem(created.toString("yyyy-MM-dd HH:mm:ss"),
@@ -201,6 +202,35 @@ void RunsPanel::refresh() {
     table_->setSortingEnabled(true);
     table_->resizeColumnsToContents();
     if (!selected.isEmpty()) selectRuns(selected);
+    if (toRead.empty()) return;
+    const std::filesystem::path database = store_->file();
+    auto* watcher = new QFutureWatcher<QList<QPair<qint64, QString>>>(this);
+    const runs::RunStore* asked = store_;
+    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, toRead, asked] {
+        watcher->deleteLater();
+        if (store_ != asked) return;  // another workspace by now
+        const auto results = watcher->result();
+        for (const auto& [id, text] : results) {
+            for (const auto& [run, done] : toRead)
+                if (run == id && done) bestCache_.insert(id, text);
+            for (int row = 0; row < table_->rowCount(); ++row) {
+                QTableWidgetItem* item = table_->item(row, kId);
+                if (item && item->data(Qt::UserRole).toLongLong() == id && table_->item(row, kBest))
+                    table_->item(row, kBest)->setText(text);
+            }
+        }
+        emit bestMetricsRead();
+    });
+    watcher->setFuture(QtConcurrent::run([database, toRead] {
+        QList<QPair<qint64, QString>> out;
+        try {
+            runs::RunStore store(database);  // this thread's own connection
+            for (const auto& [run, done] : toRead) out.append({run, bestMetricText(store, run)});
+        } catch (const std::exception&) {
+            // The table shows no best value; the error surfaces when the runs are read again.
+        }
+        return out;
+    }));
 }
 
 int RunsPanel::rowCount() const { return table_->rowCount(); }

@@ -45,6 +45,8 @@ signals:
     void runActivated(qint64 run);
     void showCurvesRequested(qint64 run);
     void compareRequested(const QList<qint64>& runs);
+    /// After the Best column was filled in (it is read off the GUI thread).
+    void bestMetricsRead();
 
 private:
     QTableWidget* table_;

@@ -91,8 +91,8 @@ private slots:
         QCOMPARE(w.runsPanel()->rowCount(), 1);
         QCOMPARE(w.runsPanel()->cellText(0, "Status"), QString("finished"));
         QCOMPARE(w.runsPanel()->cellText(0, "Name"), QString("first"));
-        QVERIFY2(w.runsPanel()->cellText(0, "Best").startsWith("val.auroc_macro 0."),
-                 qPrintable(w.runsPanel()->cellText(0, "Best")));
+        QTRY_VERIFY2(w.runsPanel()->cellText(0, "Best").startsWith("val.auroc_macro 0."),
+                     qPrintable(w.runsPanel()->cellText(0, "Best")));
         QCOMPARE(w.runsPanel()->cellText(0, "Config").size(), 12);
         QVERIFY(QFileInfo(w.runsPanel()->runFolder(1) + "/config.yaml").exists());
 

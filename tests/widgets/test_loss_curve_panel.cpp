@@ -236,11 +236,14 @@ private slots:
         QVERIFY2(panel.compareRuns({a, b}, &error), qPrintable(error));
         QCOMPARE(panel.runLabels().size(), 2);
         QCOMPARE(panel.graphCount(), 20);
-        // Legend names carry the run when runs are overlaid.
-        bool named = false;
-        for (int i = 0; i < panel.plot()->graphCount(); ++i)
-            if (panel.plot()->graph(i)->name() == QString("#%1 lr 3e-4 · loss.full").arg(b)) named = true;
-        QVERIFY(named);
+        // The Loss legend lists each key once (colour) and each run once (line style).
+        QStringList entries;
+        for (int i = 0; i < panel.plot()->legend->itemCount(); ++i)
+            if (auto* item = qobject_cast<QCPPlottableLegendItem*>(panel.plot()->legend->item(i)))
+                entries << item->plottable()->name();
+        QCOMPARE(entries.size(), 9);  // loss, 5 components, val.loss, 2 runs
+        QCOMPARE(entries.count("loss.full"), 1);
+        QVERIFY(entries.contains(QString("#%1 lr 3e-4").arg(b)));
         QVERIFY(!panel.showRun(9999, &error));
         QVERIFY(error.contains("9999"));
         QVERIFY(panel.compareRuns({a, b}, &error));
