@@ -336,7 +336,7 @@ QWidget* MainWindow::buildTrainPage() {
     split->addWidget(lossCurvePanel_);
     split->setStretchFactor(0, 0);
     split->setStretchFactor(1, 1);
-    split->setSizes({430, 900});
+    split->setSizes({470, 900});
     runLauncher_->setRegistry(&registry_);
     lossCurvePanel_->attach(bridge_);
     connect(runLauncher_, &widgets::RunLauncher::launchRequested, this,

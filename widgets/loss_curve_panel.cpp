@@ -115,6 +115,7 @@ LossCurvePanel::LossCurvePanel(QWidget* parent)
     controls->addWidget(new QLabel(tr("Smoothing")));
     smoothingSlider_->setRange(0, 99);
     smoothingSlider_->setValue(int(std::lround(smoothing_ * 100)));
+    smoothingSlider_->setMinimumWidth(110);
     smoothingSlider_->setMaximumWidth(180);
     smoothingSlider_->setToolTip(tr("Exponential moving average with bias correction, as in "
                                     "TensorBoard; the raw curve stays faint behind."));
@@ -573,6 +574,7 @@ void LossCurvePanel::rescale() {
     }
     if (haveX) {
         if (xRange.size() <= 0) xRange = QCPRange(xRange.lower - 1, xRange.upper + 1);
+        else xRange.upper += xRange.size() * 0.015;  // the last epoch's points stay whole
         for (QCPAxisRect* rect : rects_) rect->axis(QCPAxis::atBottom)->setRange(xRange);
     }
 }

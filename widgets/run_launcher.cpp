@@ -128,6 +128,7 @@ RunLauncher::RunLauncher(QWidget* parent)
       save_(new QPushButton(tr("Save config…"))), launch_(new QPushButton(tr("Launch"))) {
     qRegisterMetaType<config::Config>();
     setObjectName("runLauncher");
+    setMinimumWidth(400);
     taskBox_->setObjectName("launcherTask");
     yaml_->setObjectName("launcherYaml");
     issuesLabel_->setObjectName("launcherIssues");
@@ -151,6 +152,7 @@ RunLauncher::RunLauncher(QWidget* parent)
     scroll->setObjectName("launcherForm");
     scroll->setWidgetResizable(true);
     scroll->setFrameShape(QFrame::NoFrame);
+    scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     scroll->setWidget(formHost_);
     formLayout_ = new QVBoxLayout(formHost_);
     tabs_->addTab(scroll, tr("Form"));
@@ -297,14 +299,23 @@ void RunLauncher::buildForm() {
             QString tip = "<b>" + QString::fromStdString(path) + "</b> (" + fieldKind(f->type) + ")<br>" +
                           QString::fromStdString(f->help).toHtmlEscaped() + "<br><i>" +
                           tr("expects %1").arg(QString::fromStdString(f->expectation())).toHtmlEscaped() + "</i>";
+            QString defaultText = QString::fromStdString(f->defaultYaml);
+            if (f->type == config::FieldType::Float) {
+                bool ok = false;
+                const double d = defaultText.toDouble(&ok);
+                if (ok) defaultText = QString::number(d, 'g', 12);  // 17 digits in the schema
+            }
             if (!f->defaultYaml.empty() && !f->required)
-                tip += "<br>" + tr("default: %1").arg(QString::fromStdString(f->defaultYaml)).toHtmlEscaped();
+                tip += "<br>" + tr("default: %1").arg(defaultText).toHtmlEscaped();
             if (f->required) tip += "<br><b>" + tr("required") + "</b>";
             fe->label->setToolTip(tip);
             YAML::Node def;
             if (!f->defaultYaml.empty()) {
                 try {
                     def = YAML::Load(f->defaultYaml);
+                    // Defaults are written with 17 digits (0.050000000000000003): show 0.05.
+                    if (f->type == config::FieldType::Float && def.IsScalar())
+                        def = YAML::Node(QString::number(def.as<double>(), 'g', 12).toStdString());
                 } catch (const YAML::Exception&) {
                 }
             }
@@ -372,7 +383,7 @@ void RunLauncher::buildForm() {
                 auto* edit = new QLineEdit;
                 const auto type = f->type;
                 fe->editor = edit;
-                edit->setPlaceholderText(f->required ? tr("required") : QString::fromStdString(f->defaultYaml));
+                edit->setPlaceholderText(f->required ? tr("required") : defaultText);
                 if (path == "task") edit->setReadOnly(true);  // set by the task picker above
                 fe->show = [edit, valueOr](const YAML::Node& n) {
                     const QString text = scalarText(valueOr(n));
