@@ -124,7 +124,9 @@ LossCurvePanel::LossCurvePanel(QWidget* parent)
     controls->addWidget(smoothingLabel_);
     controls->addSpacing(12);
     controls->addWidget(logBox_);
-    controls->addSpacing(12);
+    // Second row: which plots to show (keeps the panel narrow enough beside the launcher).
+    auto* shown = new QHBoxLayout;
+    shown->addWidget(new QLabel(tr("Show:")));
     for (int g = 0; g < kGroups; ++g) {
         auto* box = new QCheckBox(groupName(Group(g)));
         box->setObjectName(QString("lossShowGroup%1").arg(g));
@@ -132,8 +134,9 @@ LossCurvePanel::LossCurvePanel(QWidget* parent)
         box->setToolTip(tr("Show the %1 plot (when there is data for it)").arg(groupName(Group(g))));
         connect(box, &QCheckBox::toggled, this, [this, g](bool on) { setGroupVisible(Group(g), on); });
         groupBoxes_.push_back(box);
-        controls->addWidget(box);
+        shown->addWidget(box);
     }
+    shown->addStretch(1);
     controls->addStretch(1);
     auto* fit = new QPushButton(tr("Fit"));
     fit->setToolTip(tr("Fit the axes to the data again (also: double-click the plot)"));
@@ -145,6 +148,7 @@ LossCurvePanel::LossCurvePanel(QWidget* parent)
     controls->addWidget(clear);
     controls->addWidget(exportButton);
     layout->addLayout(controls);
+    layout->addLayout(shown);
     readout_->setTextFormat(Qt::RichText);
     readout_->setMinimumHeight(readout_->fontMetrics().height() * 2);
     readout_->setWordWrap(true);
@@ -152,6 +156,7 @@ LossCurvePanel::LossCurvePanel(QWidget* parent)
     layout->addWidget(readout_);
     emptyHint_->setAlignment(Qt::AlignCenter);
     emptyHint_->setWordWrap(true);
+    emptyHint_->setMinimumWidth(380);
     emptyHint_->setStyleSheet("color: palette(mid); padding: 24px;");
     // The hint lies over the plot (same grid cell), so showing or hiding it never resizes
     // the plot (a resize means a full replot and repaint).

@@ -383,7 +383,9 @@ void RunLauncher::buildForm() {
                 auto* edit = new QLineEdit;
                 const auto type = f->type;
                 fe->editor = edit;
-                edit->setPlaceholderText(f->required ? tr("required") : defaultText);
+                edit->setPlaceholderText(f->required ? tr("required")
+                                         : defaultText == "[]" ? tr("none (comma-separated list)")
+                                                               : defaultText);
                 if (path == "task") edit->setReadOnly(true);  // set by the task picker above
                 fe->show = [edit, valueOr](const YAML::Node& n) {
                     const QString text = scalarText(valueOr(n));
