@@ -387,8 +387,9 @@ jobs::JobId MainWindow::launchTraining(const QString& taskId, const config::Conf
         };
         return plugin::runTask(*task, request, job, onRunCreated).summary;
     });
-    // Events are delivered on this thread after this returns, so no point is missed.
-    lossCurvePanel_->clearRuns();
+    // Events are delivered on this thread after this returns, so no point is missed. Runs
+    // still streaming in stay (overlaid); finished ones make room for the new run.
+    if (!lossCurvePanel_->hasLiveRuns()) lossCurvePanel_->clearRuns();
     lossCurvePanel_->watchJob(id, label + tr(" (live)"));
     showPage("train");
     return id;

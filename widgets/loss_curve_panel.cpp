@@ -256,7 +256,7 @@ const LossCurvePanel::RunCurves* LossCurvePanel::runByLabel(const QString& label
     return nullptr;
 }
 
-QColor LossCurvePanel::colorFor(const QString& key) {
+QColor LossCurvePanel::colorFor(const QString& key) const {
     auto it = keyColors_.find(key);
     if (it == keyColors_.end()) {
         // `val.loss` takes the colour of `loss`, so the per-epoch points sit on their curve.
@@ -274,7 +274,7 @@ void LossCurvePanel::restyle(Curve& c) const {
     for (const auto& r : runs_)
         if (r->byKey.value(c.key) == &c) owner = r.get();
     if (!owner) return;
-    const QColor color = const_cast<LossCurvePanel*>(this)->colorFor(c.key);
+    const QColor color = colorFor(c.key);
     c.graph->setName(c.key);
     const bool hidden = groupHidden_[std::size_t(c.group)];
     c.graph->setVisible(!hidden);
@@ -523,7 +523,9 @@ void LossCurvePanel::flush() {
                     ++c.emaCount;
                     smooth[i] = c.emaLast / (1 - std::pow(w, c.emaCount));
                 }
-                const bool sorted = c.drawn == 0 || keys.isEmpty() || keys.first() >= c.steps[c.drawn - 1];
+                // Steps normally arrive in order (append); a resumed run may repeat steps.
+                const bool sorted = std::is_sorted(keys.begin(), keys.end()) &&
+                                    (c.drawn == 0 || keys.first() >= c.steps[c.drawn - 1]);
                 c.graph->addData(keys, smooth, sorted);
                 c.raw->addData(keys, raw, sorted);
             }

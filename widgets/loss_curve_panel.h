@@ -60,6 +60,8 @@ public:
     /// Adds one point to a curve set (a run or a watched job); drawn at the next repaint tick.
     void addPoint(const QString& runKey, const QString& key, qint64 step, double value);
     void clearRuns();
+    /// True while a watched job has not ended.
+    bool hasLiveRuns() const { return !liveJobs_.isEmpty(); }
 
     /// Shown runs' labels, in the order added.
     QStringList runLabels() const;
@@ -109,7 +111,7 @@ private:
     void removeRunGraphs(RunCurves& r);
     void rebuildLegends();
     void rescale();
-    QColor colorFor(const QString& key);
+    QColor colorFor(const QString& key) const;
 
     runs::RunStore* store_ = nullptr;
     QCustomPlot* plot_;
@@ -119,7 +121,7 @@ private:
     std::vector<std::unique_ptr<RunCurves>> runs_;
     QHash<quint64, QString> watchedJobs_;  // job -> run key
     QSet<quint64> liveJobs_;               // watched jobs that have not ended
-    QHash<QString, int> keyColors_;
+    mutable QHash<QString, int> keyColors_;  // key -> palette index, in order of appearance
     QTimer* replotTimer_;
     QSlider* smoothingSlider_;
     QLabel* smoothingLabel_;
