@@ -106,7 +106,7 @@ private slots:
         QVERIFY(r.out.contains("epochs: 8"));  // default filled in
         r = run(kCli, {"--plugin-dir", kTestPlugins, "config", "check", dir.filePath("bad.yaml")});
         QCOMPARE(r.code, 1);
-        QVERIFY2(r.err.contains(dir.filePath("bad.yaml") + ":2: rows: expected an integer in [1, 1000], got \"0\""),
+        QVERIFY2(r.err.contains(dir.filePath("bad.yaml") + ":2: rows: expected an integer in [1, 100000], got \"0\""),
                  qPrintable(r.err));
         QVERIFY(r.err.contains(":3: loss_weight: unknown key"));
         r = run(kCli, {"--plugin-dir", kTestPlugins, "config", "check", dir.filePath("unknown.yaml")});
