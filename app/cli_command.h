@@ -52,5 +52,6 @@ Command auditCommand();
 Command metricsCommand();
 Command inspectCommand();
 Command convertCommand();
+Command dataCommand();
 
 }  // namespace lumen::cli

@@ -52,7 +52,7 @@ using namespace lumen::cli;
 
 std::vector<Command> commands() {
     return {envCommand(), configCommand(), demoCommand(), auditCommand(), metricsCommand(),
-            inspectCommand(), convertCommand()};
+            inspectCommand(), convertCommand(), dataCommand()};
 }
 
 std::string topUsage() {

@@ -9,6 +9,8 @@
 #include "util/sha256.h"
 
 #include "audit_panel.h"
+#include "dicom_browser.h"
+#include "data_panel.h"
 #include "job_event_bridge.h"
 #include "jobs_panel.h"
 #include "log_panel.h"
@@ -60,8 +62,9 @@ QDockWidget* makeDock(QMainWindow* window, const QString& title, const QString& 
 MainWindow::MainWindow(QWidget* parent)
     : QMainWindow(parent), bridge_(new widgets::JobEventBridge(this)),
       workspaceView_(new widgets::WorkspaceView), auditPanel_(new widgets::AuditPanel),
-      metricsPanel_(new widgets::MetricsPanel), runLauncher_(new widgets::RunLauncher),
-      lossCurvePanel_(new widgets::LossCurvePanel), pages_(new QTabWidget), jobsPanel_(new widgets::JobsPanel),
+      metricsPanel_(new widgets::MetricsPanel), dicomBrowser_(new widgets::DicomBrowser),
+      runLauncher_(new widgets::RunLauncher), lossCurvePanel_(new widgets::LossCurvePanel),
+      pages_(new QTabWidget), jobsPanel_(new widgets::JobsPanel),
       runsPanel_(new widgets::RunsPanel), logPanel_(new widgets::LogPanel),
       workspaceLabel_(new QLabel), jobsLabel_(new QLabel),
       pool_(std::make_unique<jobs::JobPool>(std::max(2u, std::thread::hardware_concurrency()))) {
@@ -70,16 +73,20 @@ MainWindow::MainWindow(QWidget* parent)
     loader_ = std::make_unique<plugin::PluginLoader>(registry_);
     pages_->setObjectName("pages");
     pages_->setDocumentMode(true);
-    pages_->addTab(workspaceView_, tr("Workspace"));
-    pages_->addTab(auditPanel_, tr("Audit"));
-    pages_->addTab(buildMetricsPage(), tr("Metrics"));
-    pages_->addTab(buildTrainPage(), tr("Train"));
+    auto* dataPanel = new widgets::DataPanel;
+    addPage(workspaceView_, "workspace", tr("Workspace"));
+    addPage(dataPanel, "data", tr("Data"));
+    addPage(dicomBrowser_, "dicom", tr("DICOM"));
+    addPage(auditPanel_, "audit", tr("Audit"));
+    addPage(buildMetricsPage(), "metrics", tr("Metrics"));
+    addPage(buildTrainPage(), "train", tr("Train"));
     setCentralWidget(pages_);
-    auditPanel_->setJobRunner(
-        [this](const QString& kind, const QString& title, jobs::JobFunction work) {
-            return submitJob(kind, title, std::move(work));
-        },
-        bridge_);
+    const auto runner = [this](const QString& kind, const QString& title, jobs::JobFunction work) {
+        return submitJob(kind, title, std::move(work));
+    };
+    auditPanel_->setJobRunner(runner, bridge_);
+    dataPanel->setJobRunner(runner, bridge_);
+    dicomBrowser_->setJobRunner(runner, bridge_);
     connect(auditPanel_, &widgets::AuditPanel::studySelected, this, [this](const QString& id) {
         logPanel_->append(1, tr("audit"), tr("study %1 selected").arg(id));
     });
@@ -204,6 +211,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         store_ = std::move(store);
         workspacePath_ = QString::fromStdString(ws.root.string());
         auditPanel_->setDatabase(QString::fromStdString(ws.database().string()));
+        dicomBrowser_->setDatabase(QString::fromStdString(ws.database().string()));
     } catch (const std::exception& e) {
         const QString message = QString::fromUtf8(e.what());
         logPanel_->append(3, tr("workspace"), message);
@@ -283,12 +291,19 @@ jobs::JobId MainWindow::submitJob(const QString& kind, const QString& title,
     return id;
 }
 
+void MainWindow::addPage(QWidget* page, const QString& key, const QString& title) {
+    page->setProperty("lumenPage", key);
+    pages_->addTab(page, title);
+}
+
 bool MainWindow::showPage(const QString& name) {
-    const QStringList names = {"workspace", "audit", "metrics", "train"};
-    const int index = int(names.indexOf(name.toLower()));
-    if (index < 0) return false;
-    pages_->setCurrentIndex(index);
-    return true;
+    for (int i = 0; i < pages_->count(); ++i) {
+        if (pages_->widget(i)->property("lumenPage").toString() == name.toLower()) {
+            pages_->setCurrentIndex(i);
+            return true;
+        }
+    }
+    return false;
 }
 
 QWidget* MainWindow::buildMetricsPage() {

@@ -24,6 +24,7 @@ class LogPanel;
 class LossCurvePanel;
 class AuditPanel;
 class RunLauncher;
+class DicomBrowser;
 class MetricsPanel;
 class RunsPanel;
 class WorkspaceView;
@@ -65,7 +66,8 @@ public:
     /// shows its curves live; 0 (and a logged error) without a workspace or with an unknown task.
     jobs::JobId launchTraining(const QString& taskId, const config::Config& config,
                                const QString& runName);
-    /// Brings a central page to the front: "workspace", "audit", "metrics" or "train"; false if unknown.
+    widgets::DicomBrowser* dicomBrowser() const { return dicomBrowser_; }
+    /// Brings a central page to the front: "workspace", "data", "dicom", "audit", "metrics" or "train"; false if unknown.
     bool showPage(const QString& name);
     jobs::JobPool& pool() { return *pool_; }
     const plugin::Registry& registry() const { return registry_; }
@@ -86,6 +88,8 @@ private:
     void showEnvironment();
     QWidget* buildMetricsPage();
     QWidget* buildTrainPage();
+    /// Adds a page that showPage(key) (and `lumen --show key`) can bring to the front.
+    void addPage(QWidget* page, const QString& key, const QString& title);
     void restoreLayout();
     void resetLayout();
 
@@ -99,6 +103,7 @@ private:
     widgets::WorkspaceView* workspaceView_;
     widgets::AuditPanel* auditPanel_;
     widgets::MetricsPanel* metricsPanel_;
+    widgets::DicomBrowser* dicomBrowser_;
     widgets::RunLauncher* runLauncher_;
     widgets::LossCurvePanel* lossCurvePanel_;
     QTabWidget* pages_;

@@ -6,6 +6,7 @@
 // the workspace's audit history.
 
 #include "audit/audit.h"
+#include "job_event_bridge.h"
 #include "jobs/job_pool.h"
 
 #include <QWidget>
@@ -38,7 +39,7 @@ struct AuditPoint {
 class AuditPanel : public QWidget {
     Q_OBJECT
 public:
-    using Submit = std::function<jobs::JobId(const QString& kind, const QString& title, jobs::JobFunction)>;
+    using Submit = JobSubmitter;
 
     explicit AuditPanel(QWidget* parent = nullptr);
     ~AuditPanel() override;

@@ -4,13 +4,18 @@
 // a signal. Panels connect to the signals and never see a worker thread.
 
 #include "jobs/job.h"
+#include "jobs/job_pool.h"
 
 #include <QObject>
 #include <QString>
 
+#include <functional>
 #include <memory>
 
 namespace lumen::widgets {
+
+/// How a panel starts work without owning a pool: the main window passes its submitJob.
+using JobSubmitter = std::function<jobs::JobId(const QString& kind, const QString& title, jobs::JobFunction)>;
 
 class JobEventBridge : public QObject {
     Q_OBJECT

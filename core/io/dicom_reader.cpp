@@ -1,7 +1,9 @@
 #include "io/dicom_reader.h"
 
+#include "io/dicom_load.h"
 #include "io/jpeg2000_decoder.h"
 #include "io/read_error.h"
+#include "util/huge_pages.h"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
@@ -15,11 +17,16 @@
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include <bit>
 #include <cmath>
+#include <type_traits>
 #include <cstring>
 #include <fstream>
 #include <mutex>
 #include <atomic>
+#include <exception>
+#include <thread>
+#include <vector>
 #include <unistd.h>
 
 namespace lumen::io {
@@ -30,15 +37,37 @@ namespace {
 // more is treated as corrupt rather than allowed to exhaust memory.
 constexpr std::uint64_t kMaxPixelBytes = 4ull << 30;
 
-void registerCodecsOnce() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        // DCMTK logs parse warnings to stderr; errors reach the caller as ReadError instead.
-        OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
-        DJDecoderRegistration::registerCodecs();
-        DJLSDecoderRegistration::registerCodecs();
-        DcmRLEDecoderRegistration::registerCodecs();
-    });
+std::atomic<unsigned> g_decodeThreads{0};
+
+// Frames are independent: [0, frames) is cut into one contiguous range per thread. Small
+// images stay on the calling thread (starting threads costs more than they save), as does
+// work already running on many threads (the loader's workers set 1). The first exception
+// wins and is rethrown here.
+template <typename F>
+void forEachFrameRange(long frames, std::uint64_t samples, const F& work) {
+    const unsigned threads = std::min<unsigned>(dicomDecodeThreads(), unsigned(std::max(1L, frames)));
+    if (threads <= 1 || samples < (1u << 18)) {
+        work(0L, frames);
+        return;
+    }
+    std::vector<std::thread> pool;
+    std::exception_ptr error;
+    std::mutex errorMutex;
+    const long chunk = (frames + long(threads) - 1) / long(threads);
+    for (unsigned t = 0; t < threads; ++t) {
+        const long begin = long(t) * chunk, end = std::min(frames, begin + chunk);
+        if (begin >= end) break;
+        pool.emplace_back([&, begin, end] {
+            try {
+                work(begin, end);
+            } catch (...) {
+                std::lock_guard lock(errorMutex);
+                if (!error) error = std::current_exception();
+            }
+        });
+    }
+    for (auto& t : pool) t.join();
+    if (error) std::rethrow_exception(error);
 }
 
 std::string getString(DcmItem* ds, const DcmTagKey& tag) {
@@ -105,6 +134,32 @@ struct SampleDecoder {
     }
 };
 
+// Samples [begin, end) of little-endian elements of type Raw: shifted to the stored bits,
+// masked, sign-extended; written as stored elements of the same width and as floats.
+template <typename Raw>
+void unpackSamples(const std::uint8_t* raw, std::size_t begin, std::size_t end, long shift, long bitsStored, bool isSigned,
+                   std::uint8_t* storedOut, float* values) {
+    static_assert(std::endian::native == std::endian::little, "stored values are little-endian");
+    using Wide = std::uint64_t;
+    const Wide mask = bitsStored >= 64 ? ~Wide(0) : (Wide(1) << bitsStored) - 1;
+    const Wide sign = Wide(1) << (bitsStored - 1);
+    const bool plain = shift == 0 && bitsStored == long(8 * sizeof(Raw));
+    for (std::size_t i = begin; i < end; ++i) {
+        Raw r;
+        std::memcpy(&r, raw + i * sizeof(Raw), sizeof(Raw));
+        std::int64_t value;
+        if (plain) {
+            value = isSigned ? std::int64_t(std::make_signed_t<Raw>(r)) : std::int64_t(r);
+        } else {
+            const Wide u = (Wide(r) >> shift) & mask;
+            value = isSigned ? std::int64_t((u ^ sign) - sign) : std::int64_t(u);
+        }
+        const Raw out = Raw(value);
+        std::memcpy(storedOut + i * sizeof(Raw), &out, sizeof(Raw));
+        values[i] = float(value);
+    }
+}
+
 void putStored(std::vector<std::uint8_t>& out, std::size_t i, std::int64_t v, std::size_t size) {
     const auto u = std::uint64_t(v);
     for (std::size_t b = 0; b < size; ++b) out[i * size + b] = std::uint8_t(u >> (8 * b));
@@ -156,12 +211,11 @@ std::vector<std::vector<std::uint8_t>> splitJ2kFrames(DcmPixelSequence* seq, lon
     return out;
 }
 
-ImageVolume decode(DcmFileFormat& file, const std::string& label, const DicomReadOptions& options) {
+ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string& label, const DicomReadOptions& options) {
     DcmDataset* ds = file.getDataset();
     ImageVolume v;
     auto& m = v.meta;
     m.format = "DICOM";
-    const E_TransferSyntax xfer = ds->getOriginalXfer();
     const DcmXfer xf(xfer);
     m.transferSyntax = xf.getXferID();
     m.transferSyntaxName = xf.getXferName();
@@ -249,6 +303,8 @@ ImageVolume decode(DcmFileFormat& file, const std::string& label, const DicomRea
                                    std::to_string(L.frames) + " is implausibly large");
 
     std::vector<std::uint8_t> raw;  // little-endian, interleaved or planar as in the file
+    const std::uint8_t* rawData = nullptr;  // raw, or DCMTK's own buffer for native data
+    std::size_t rawSize = 0;
     const bool isJ2k = xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000 ||
                        xfer == EXS_JPEG2000MulticomponentLosslessOnly || xfer == EXS_JPEG2000Multicomponent;
     auto* pixelData = OFstatic_cast(DcmPixelData*, pixelElement);
@@ -259,7 +315,8 @@ ImageVolume decode(DcmFileFormat& file, const std::string& label, const DicomRea
             throw ReadError(label, "JPEG 2000 pixel data is not encapsulated");
         const auto frames = splitJ2kFrames(seq, L.frames, label);
         j2kValues.resize(std::size_t(samplesTotal));
-        for (std::size_t f = 0; f < frames.size(); ++f) {
+        forEachFrameRange(long(frames.size()), samplesTotal, [&](long first, long last) {
+        for (std::size_t f = std::size_t(first); f < std::size_t(last); ++f) {
             Jpeg2000Image img;
             try {
                 img = decodeJpeg2000(frames[f].data(), frames[f].size());
@@ -287,11 +344,39 @@ ImageVolume decode(DcmFileFormat& file, const std::string& label, const DicomRea
                 j2kValues[base + i] = s;
             }
         }
+        });
         m.decoder = jpeg2000DecoderName();
         if (L.samples == 3) m.photometric = "RGB";  // OpenJPEG undoes the RCT/ICT
         L.planar = 0;
     } else {
-        if (xf.isEncapsulated()) {
+        const bool parallelFrames = xf.isEncapsulated() && L.samples == 1 && L.frames > 1 &&
+                                    (L.bitsAllocated == 8 || L.bitsAllocated == 16) && dicomDecodeThreads() > 1 &&
+                                    samplesTotal >= (1u << 18);
+        if (parallelFrames) {
+            // One DCMTK decodeFrame per frame, frames spread over threads (chooseRepresentation
+            // decodes them one after the other). Grey only: colour frames come back in codec-
+            // specific colour models and planar layouts that the serial path already handles.
+            if (pixelData->loadAllDataIntoMemory().bad()) throw ReadError(label, "cannot load the pixel data (truncated file?)");
+            Uint32 frameSize = 0;
+            if (pixelData->getUncompressedFrameSize(ds, frameSize).bad() || frameSize == 0)
+                throw ReadError(label, "cannot size a decoded frame");
+            const std::size_t frameBytes = std::size_t(pixelsPerFrame) * std::size_t(L.bitsAllocated / 8);
+            if (frameSize < frameBytes) throw ReadError(label, "decoded frame size disagrees with Rows x Columns");
+            raw.assign(frameBytes * std::size_t(L.frames), 0);
+            forEachFrameRange(L.frames, samplesTotal, [&](long first, long last) {
+                std::vector<std::uint8_t> buffer(frameSize);
+                for (long f = first; f < last; ++f) {
+                    Uint32 startFragment = 0;
+                    OFString colourModel;
+                    const OFCondition c = pixelData->getUncompressedFrame(ds, Uint32(f), startFragment, buffer.data(), frameSize, colourModel, nullptr);
+                    if (c.bad())
+                        throw ReadError(label, "cannot decode frame " + std::to_string(f + 1) + " of the " + m.transferSyntaxName +
+                                                   " pixel data: " + c.text());
+                    std::memcpy(raw.data() + std::size_t(f) * frameBytes, buffer.data(), frameBytes);
+                }
+            });
+            m.decoder = xfer == EXS_RLELossless ? "DCMTK RLE" : (xfer == EXS_JPEGLSLossless || xfer == EXS_JPEGLSLossy) ? "DCMTK JPEG-LS (CharLS)" : "DCMTK JPEG (IJG)";
+        } else if (xf.isEncapsulated()) {
             const OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
             if (c.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
                 throw ReadError(label, "cannot decode " + m.transferSyntaxName + " pixel data: " + c.text());
@@ -305,7 +390,8 @@ ImageVolume decode(DcmFileFormat& file, const std::string& label, const DicomRea
         } else {
             m.decoder = "native";
         }
-        const Uint32 length = pixelElement->getLength();
+        const Uint32 length = parallelFrames ? 0 : pixelElement->getLength();
+        const bool swap32 = xfer == EXS_BigEndianExplicit && L.bitsAllocated == 32 && pixelElement->getVR() == EVR_OW;
         if (length > 0) {
             // Word-wise loaded OW data is in host order; OB data is bytes as stored.
             Uint8* bytes = nullptr;
@@ -315,27 +401,58 @@ ImageVolume decode(DcmFileFormat& file, const std::string& label, const DicomRea
                     throw ReadError(label, "cannot access the pixel data (truncated file?)");
                 bytes = reinterpret_cast<Uint8*>(words);
             }
-            raw.assign(bytes, bytes + length);
+            if (swap32) {
+                raw.assign(bytes, bytes + length);
+            } else {
+                // Read in place: DCMTK's buffer lives as long as `file` (no 2nd copy of a cine).
+                rawData = bytes;
+                rawSize = length;
+            }
         }
         // Big endian OW with 32-bit samples: DCMTK swapped 16-bit words, not 32-bit ones.
-        if (xfer == EXS_BigEndianExplicit && L.bitsAllocated == 32 && pixelElement->getVR() == EVR_OW)
+        if (swap32)
             for (std::size_t i = 0; i + 3 < raw.size(); i += 4) {
                 std::swap(raw[i], raw[i + 2]);
                 std::swap(raw[i + 1], raw[i + 3]);
             }
-        if (raw.size() < bytesNeeded)
-            throw ReadError(label, "pixel data holds " + std::to_string(raw.size()) + " bytes but " + std::to_string(L.rows) + "x" +
+        if (!rawData) {
+            rawData = raw.data();
+            rawSize = raw.size();
+        }
+        if (rawSize < bytesNeeded)
+            throw ReadError(label, "pixel data holds " + std::to_string(rawSize) + " bytes but " + std::to_string(L.rows) + "x" +
                                        std::to_string(L.columns) + "x" + std::to_string(L.frames) + " frames need " +
                                        std::to_string(bytesNeeded) + " (truncated file?)");
     }
 
     const std::size_t n = std::size_t(samplesTotal);
     const std::size_t elementSize = v.storedElementSize();
-    v.stored.assign(n * elementSize, 0);
+    // A cine is 100s of MB of floats: huge pages make its first touch ~500x fewer faults.
+    v.stored.reserve(n * elementSize);
+    util::adviseHugePages(v.stored.data(), n * elementSize);
+    v.stored.resize(n * elementSize);
+    v.values.reserve(n);
+    util::adviseHugePages(v.values.data(), n * sizeof(float));
     v.values.resize(n);
-    const SampleDecoder dec{raw.data(), L.bitsAllocated, L.bitsStored, L.bitsAllocated == 1 ? 0 : L.highBit + 1 - L.bitsStored, L.isSigned};
+    const long shift = L.bitsAllocated == 1 ? 0 : L.highBit + 1 - L.bitsStored;
+    const SampleDecoder dec{rawData, L.bitsAllocated, L.bitsStored, shift, L.isSigned};
     const std::size_t perFrame = std::size_t(pixelsPerFrame) * std::size_t(L.samples);
-    for (std::size_t f = 0; f < std::size_t(L.frames); ++f) {
+    const bool interleaved = !isJ2k && !ybr422 && (L.samples == 1 || L.planar == 0);
+    if (interleaved && (L.bitsAllocated == 8 || L.bitsAllocated == 16 || L.bitsAllocated == 32)) {
+        // The common case (grey or interleaved colour, whole bytes): typed loops that the
+        // compiler vectorises, instead of the general per-sample decoder below.
+        forEachFrameRange(L.frames, samplesTotal, [&](long first, long last) {
+            const std::size_t b = std::size_t(first) * perFrame, e = std::size_t(last) * perFrame;
+            if (L.bitsAllocated == 8)
+                unpackSamples<std::uint8_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(), v.values.data());
+            else if (L.bitsAllocated == 16)
+                unpackSamples<std::uint16_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(), v.values.data());
+            else
+                unpackSamples<std::uint32_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(), v.values.data());
+        });
+    } else
+    forEachFrameRange(L.frames, samplesTotal, [&](long first, long last) {
+    for (std::size_t f = std::size_t(first); f < std::size_t(last); ++f) {
         for (std::size_t p = 0; p < std::size_t(pixelsPerFrame); ++p) {
             for (std::size_t s = 0; s < std::size_t(L.samples); ++s) {
                 const std::size_t dst = f * perFrame + p * std::size_t(L.samples) + s;
@@ -355,6 +472,7 @@ ImageVolume decode(DcmFileFormat& file, const std::string& label, const DicomRea
             }
         }
     }
+    });
     if (ybr422) m.photometric = "YBR_FULL";  // now expanded to one Cb, Cr per pixel
     if (L.samples == 3 && m.photometric == "YBR_FULL") {
         ybrToRgb(v.values);
@@ -377,29 +495,33 @@ std::string readHead(const std::filesystem::path& path, std::size_t n) {
 
 }  // namespace
 
+void setDicomDecodeThreads(unsigned threads) { g_decodeThreads = threads; }
+
+unsigned dicomDecodeThreads() {
+    const unsigned t = g_decodeThreads.load();
+    return t ? t : std::max(1u, std::thread::hardware_concurrency());
+}
+
 bool looksLikeDicom(const std::filesystem::path& path) {
     const std::string h = readHead(path, 132);
     return h.size() == 132 && h.compare(128, 4, "DICM") == 0;
 }
 
 ImageVolume readDicom(const std::filesystem::path& path, const DicomReadOptions& options) {
-    registerCodecsOnce();
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) throw ReadError(path, "no such file");
     if (std::filesystem::file_size(path, ec) == 0) throw ReadError(path, "empty file");
     DcmFileFormat file;
-    const OFCondition c = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
-    if (c.bad()) throw ReadError(path, std::string("not a readable DICOM file: ") + c.text());
-    return decode(file, path.string(), options);
+    const auto loaded = detail::loadDicomFile(path, file, false, path.string());
+    return decode(file, loaded.transferSyntax, path.string(), options);
 }
 
 ImageVolume readDicomBuffer(const void* data, std::size_t size, const std::string& label, const DicomReadOptions& options) {
-    registerCodecsOnce();
     if (size == 0) throw ReadError(label, "empty file");
     // Through a scratch file, not DcmInputBufferStream: DCMTK checks declared element lengths
     // against the bytes left in a file ("larger than remaining bytes in file") and defers
-    // large values. A deflated dataset is still unchecked (DCMTK tries to allocate the
-    // declared length; docs/fuzzing.md).
+    // large values. A deflated dataset is inflated by us first, with a size limit
+    // (io/dicom_load.h; docs/fuzzing.md).
     static std::atomic<unsigned> counter{0};
     std::error_code ec;
     std::filesystem::path dir = std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm")
@@ -418,9 +540,8 @@ ImageVolume readDicomBuffer(const void* data, std::size_t size, const std::strin
         ~Remove() { std::error_code e; std::filesystem::remove(p, e); }
     } cleanup{scratch};
     DcmFileFormat file;
-    const OFCondition c = file.loadFile(scratch.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
-    if (c.bad()) throw ReadError(label, std::string("not a readable DICOM file: ") + c.text());
-    return decode(file, label, options);
+    const auto loaded = detail::loadDicomFile(scratch, file, false, label);
+    return decode(file, loaded.transferSyntax, label, options);
 }
 
 }  // namespace lumen::io

@@ -24,6 +24,12 @@ ImageVolume readDicom(const std::filesystem::path& path, const DicomReadOptions&
 ImageVolume readDicomBuffer(const void* data, std::size_t size, const std::string& label,
                             const DicomReadOptions& options = {});
 
+/// Threads that decode the frames of one multi-frame file (JPEG/JPEG-LS/RLE grey frames,
+/// JPEG 2000 frames, unpacking); 0 = one per core (the default), 1 = serial. Process-wide:
+/// callers that already decode many files in parallel (data loader workers) set 1.
+void setDicomDecodeThreads(unsigned threads);
+unsigned dicomDecodeThreads();
+
 /// True when the file has the DICM magic at byte 128 (files without a preamble exist, but
 /// are not recognised by this quick check).
 bool looksLikeDicom(const std::filesystem::path& path);

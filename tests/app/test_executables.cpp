@@ -47,6 +47,7 @@ private slots:
         QTest::newRow("env") << QStringList{"env", "--help"} << "Usage: lumen-cli env";
         QTest::newRow("config") << QStringList{"config", "--help"} << "Usage: lumen-cli config check";
         QTest::newRow("demo") << QStringList{"demo", "--help"} << "Usage: lumen-cli demo";
+        QTest::newRow("data") << QStringList{"data", "--help"} << "Usage: lumen-cli data import-nih";
     }
     void helpOnEveryCommand() {
         QFETCH(QStringList, args);

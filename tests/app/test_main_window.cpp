@@ -2,7 +2,9 @@
 // layout kept in QSettings, the demo workspace and plugins — driven as a user would.
 #include "main_window.h"
 
+#include "data_panel.h"
 #include "demo/demo_workspace.h"
+#include "dicom_browser.h"
 #include "jobs_panel.h"
 #include "log_panel.h"
 #include "runs_panel.h"
@@ -16,7 +18,9 @@
 #include <QMenuBar>
 #include <QStandardPaths>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QTemporaryDir>
+#include <QTreeWidget>
 
 #include <atomic>
 #include <thread>
@@ -61,6 +65,24 @@ private slots:
         QVERIFY(statusText(w).contains("No workspace open"));
         QVERIFY(statusText(w).contains("idle"));
         QVERIFY(w.workspaceView()->summaryText().contains("No workspace open"));
+    }
+
+    void dataPageReadsAManifestAsAJob() {
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QVERIFY(w.showPage("data"));
+        auto* panel = w.findChild<lumen::widgets::DataPanel*>("dataPanel");
+        QVERIFY(panel);
+        QTRY_VERIFY(panel->isVisible());
+        QTemporaryDir dir;
+        const auto file = writeTextFile(dir, "m.csv", "id,patient_id,path,labels,split\na,P1,a.png,Mass,train\nb,P2,b.png,,test\n");
+        QSignalSpy loaded(panel, &lumen::widgets::DataPanel::loaded);
+        QSignalSpy ended(&w, &MainWindow::jobEnded);
+        QVERIFY(panel->open(QString::fromStdString(file)));
+        QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, 20000);
+        QVERIFY(ended.count() >= 1);  // it ran on the window's pool
+        QVERIFY(panel->statusText().contains("2 images"));
     }
 
     void opensAWorkspaceAndRemembersIt() {
@@ -166,6 +188,28 @@ private slots:
         QVERIFY(summary.contains("Plugins refused"));
         QVERIFY(summary.contains("interface version"));
         QVERIFY(statusText(w).contains("1 task"));
+    }
+
+    void dicomPageScansIntoTheWorkspace() {
+        QTemporaryDir dir;
+        lumen::demo::DemoOptions o;
+        o.chestImages = 2;
+        o.ctVolumes = 1;
+        o.angioStudies = 1;
+        o.predictionStudies = 4;
+        lumen::demo::createDemoWorkspace(dir.filePath("data").toStdString(), o);
+        MainWindow w;
+        QVERIFY(w.openWorkspace(dir.filePath("ws")));
+        QVERIFY(w.showPage("dicom"));
+        QCOMPARE(w.findChild<QTabWidget*>("pages")->currentWidget(), static_cast<QWidget*>(w.dicomBrowser()));
+        QSignalSpy scanned(w.dicomBrowser(), &lumen::widgets::DicomBrowser::scanFinished);
+        QVERIFY(w.dicomBrowser()->scanFolder(dir.filePath("data")));
+        QVERIFY(scanned.wait(60000));
+        QCOMPARE(w.dicomBrowser()->tree()->topLevelItemCount(), 2);  // the CT patient and one angiography patient
+        QCOMPARE(w.jobsPanel()->findChildren<QObject*>().isEmpty(), false);
+        // The index lives in the workspace database, beside the runs.
+        QVERIFY(QFile::exists(dir.filePath("ws/lumen.db")));
+        QCOMPARE(w.runsPanel()->rowCount(), 0);
     }
 };
 

@@ -297,6 +297,72 @@ print('{}')
         QVERIFY(errorOf([&] { readDicom(dir / "short.dcm"); }).find("truncated") != std::string::npos);
     }
 
+    void parallelFramesMatchSerial() {
+        // A grey 512x512x12 cine (native), re-encoded losslessly with DCMTK's tools: decoding
+        // its frames on several threads must give exactly the serial result, and the native
+        // pixels.
+        const std::filesystem::path dir = tmp_.filePath("parallel").toStdString();
+        std::filesystem::create_directories(dir);
+        runPython(R"PY(
+import sys, numpy as np, pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+for bits in (8, 16):
+    rng = np.random.default_rng(bits)
+    y, x = np.mgrid[0:512, 0:512]
+    frames = np.stack([((x + 3 * k) ^ (y // 2)) % (250 if bits == 8 else 3000) for k in range(12)])
+    frames = (frames + rng.integers(0, 4, frames.shape)).astype(np.uint8 if bits == 8 else np.uint16)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = '1.2.840.10008.5.1.4.1.1.12.1'
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = generate_uid(), generate_uid(), 'XA'
+    ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = 512, 512, 12, 1
+    ds.PhotometricInterpretation = 'MONOCHROME2'
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, (8 if bits == 8 else 12), (7 if bits == 8 else 11), 0
+    ds.PixelData = frames.tobytes()
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    ds.save_as(sys.argv[1] + '/native%d.dcm' % bits, write_like_original=False)
+print('{}')
+)PY", {QString::fromStdString(dir.string())});
+        for (int bits : {8, 16}) {
+            const std::string n = std::to_string(bits);
+            const auto native = dir / ("native" + n + ".dcm");
+            for (const auto& [tool, flag] : std::vector<std::pair<QString, QString>>{{"dcmcrle", ""}, {"dcmcjpls", ""}, {"dcmcjpeg", "+e1"}}) {
+                const auto out = dir / (tool.toStdString() + n + ".dcm");
+                QStringList args;
+                if (!flag.isEmpty()) args << flag;
+                args << QString::fromStdString(native.string()) << QString::fromStdString(out.string());
+                const auto r = runProcess(tool, args);
+                QVERIFY2(r.code == 0, (tool.toStdString() + ": " + r.err).c_str());
+                setDicomDecodeThreads(1);
+                const auto serial = readDicom(out);
+                setDicomDecodeThreads(4);
+                const auto parallel = readDicom(out);
+                setDicomDecodeThreads(0);
+                const auto reference = readDicom(native);
+                QCOMPARE(parallel.depth, 12);
+                QVERIFY2(parallel.stored == serial.stored, out.c_str());
+                QVERIFY2(parallel.values == serial.values, out.c_str());
+                QVERIFY2(parallel.stored == reference.stored, out.c_str());
+                QCOMPARE(parallel.meta.photometric, std::string("MONOCHROME2"));
+            }
+        }
+        // A corrupt frame is an error naming the file, from whichever thread met it.
+        const std::string good = readBytes(dir / "dcmcrle8.dcm");
+        std::string bad = good;
+        for (std::size_t i = good.size() / 2; i < good.size() / 2 + 4096 && i < bad.size(); ++i) bad[i] = char(0xFF);
+        writeBytes(dir / "corrupt.dcm", bad);
+        setDicomDecodeThreads(4);
+        const std::string e = errorOf([&] { readDicom(dir / "corrupt.dcm"); });
+        setDicomDecodeThreads(0);
+        qInfo("%s", e.c_str());
+        QVERIFY(e.rfind("OTHER", 0) != 0);
+    }
+
     void decodeSpeed() {
         // Informational: a 2-frame RLE colour image and the 1024x256 JPEG, repeated.
         for (const char* name : {"SC_rgb_rle_2frame.dcm", "JPGExtended.dcm", "MR_small_jp2klossless.dcm", "693_J2KI.dcm"}) {

@@ -1,0 +1,65 @@
+#pragma once
+// Dataset statistics: label balance per split, and the mean/std of pixel values over a whole
+// dataset — exact for integer images (integer sums of values and squares per channel), read
+// streaming (one image per thread in memory at a time) on several threads.
+
+#include "data/manifest.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace lumen::jobs { class JobContext; }
+
+namespace lumen::data {
+
+struct LabelBalance {
+    std::vector<std::string> splits;  ///< Manifest::splitNames() order ("" = no split)
+    std::vector<std::string> labels;  ///< the manifest's vocabulary
+    std::vector<std::size_t> images;  ///< images per split
+    std::vector<std::vector<std::size_t>> positives;  ///< positives[split][label]
+    std::vector<std::size_t> unlabelled;              ///< rows without any label, per split
+};
+
+LabelBalance labelBalance(const Manifest& manifest);
+
+struct PixelStatsOptions {
+    unsigned threads = 0;  ///< 0 = hardware concurrency
+    /// Called on the calling thread about every 100 ms with (images done, total); return
+    /// false to cancel (the call then throws jobs::Cancelled). Optional.
+    std::function<bool(std::size_t, std::size_t)> progress;
+};
+
+struct PixelStats {
+    std::size_t images = 0;
+    int channels = 0;
+    std::uint64_t pixelsPerChannel = 0;
+    /// True when every image held integer values (8/16-bit files; DICOM with integer rescale):
+    /// sums were then kept as exact 128-bit integers and mean/std are correctly rounded.
+    bool exact = true;
+    std::string storedType;          ///< "u8", "u16", ... or "mixed"
+    std::vector<double> mean, stdev; ///< per channel, of the values (population std, ddof 0)
+    std::vector<double> min, max;
+    /// mean/stdev after the loader's scaling to [0, 1] (÷255 for 8-bit, ÷65535 for 16-bit
+    /// images); empty when the images are DICOM or of mixed types.
+    std::vector<double> unitMean, unitStdev;
+    double seconds = 0;
+    unsigned threads = 0;
+};
+
+/// Reads every image of the manifest (through core/io; first frame of multi-frame files) and
+/// computes per-channel statistics. Threads take images in chunks; chunk results are combined
+/// in chunk order, so the result does not depend on the thread count. Throws DataError naming
+/// the file for an unreadable image or a channel count that differs from the first image's;
+/// jobs::Cancelled when cancelled (through `job` or options.progress).
+PixelStats computePixelStats(const Manifest& manifest, const PixelStatsOptions& options = {},
+                             jobs::JobContext* job = nullptr);
+
+nlohmann::json toJson(const LabelBalance& balance);
+nlohmann::json toJson(const PixelStats& stats);
+
+}  // namespace lumen::data

@@ -1,0 +1,171 @@
+// The Data panel driven with QTest: open a split folder made from the demo workspace (typed
+// path + click), check the summary, the overlap proof (green zeros) and the label-balance bars
+// against core's numbers, toggle counts, export the chart, open a leaky folder (red cells),
+// a bad path (error shown), and grab the screenshot for the docs.
+#include "data_panel.h"
+
+#include "data/dataset_stats.h"
+#include "data/nih_import.h"
+#include "data/splits.h"
+#include "demo/demo_workspace.h"
+#include "job_event_bridge.h"
+#include "plot_export.h"
+
+#include "test_support.h"
+
+#include <qcustomplot.h>
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QTableWidget>
+#include <QTemporaryDir>
+
+using namespace lumen;
+namespace fs = std::filesystem;
+
+class TestDataPanel : public QObject {
+    Q_OBJECT
+    QTemporaryDir tmp_;
+    fs::path splitDir_;
+    data::SplitReport expected_;
+    data::LabelBalance balance_;
+
+private slots:
+    void initTestCase() {
+        QVERIFY(tmp_.isValid());
+        const fs::path root = tmp_.path().toStdString();
+        demo::DemoOptions o;
+        o.chestImages = 300;
+        o.ctVolumes = 0;
+        o.angioStudies = 0;
+        o.predictionStudies = 0;
+        demo::createDemoWorkspace(root / "demo", o);
+        data::importNih(root / "demo/chest_xray", root / "nih");
+        data::SplitOptions so;
+        so.ratios = {0.7, 0.1, 0.2};
+        so.seed = 1;
+        const auto split = data::splitByPatient(data::readManifest(root / "nih/all.csv"), so, &expected_);
+        splitDir_ = root / "split";
+        data::writeSplitFolder(split, splitDir_, expected_);
+        balance_ = data::labelBalance(split);
+    }
+
+    void opensSplitFolderAndShowsProof() {
+        widgets::DataPanel panel;
+        panel.resize(1400, 760);
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        QSignalSpy loaded(&panel, &widgets::DataPanel::loaded);
+        panel.pathEdit()->clear();
+        QTest::keyClicks(panel.pathEdit(), QString::fromStdString(splitDir_.string()));
+        QTest::mouseClick(panel.openButton(), Qt::LeftButton);
+        QVERIFY(panel.busy() || loaded.count() == 1);
+        QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, 20000);
+        QVERIFY(!panel.busy());
+
+        // Summary: one row per split + total, numbers from core's report.
+        auto* t = panel.summaryTable();
+        QCOMPARE(t->rowCount(), 4);
+        for (int r = 0; r < 3; ++r) {
+            const auto& s = expected_.splits[std::size_t(r)];
+            QCOMPARE(t->item(r, 0)->text(), QString::fromStdString(s.name));
+            QCOMPARE(t->item(r, 1)->text().toULongLong(), s.patients);
+            QCOMPARE(t->item(r, 2)->text().toULongLong(), s.images);
+        }
+        QCOMPARE(t->item(3, 2)->text(), QString("300"));
+        QVERIFY(panel.statusText().contains("300 images"));
+
+        // Overlap proof: three pairs, all zero, green.
+        auto* o = panel.overlapTable();
+        QCOMPARE(o->rowCount(), 3);
+        for (int r = 0; r < 3; ++r)
+            for (int c = 2; c < 4; ++c) {
+                QCOMPARE(o->item(r, c)->text(), QString("0"));
+                QCOMPARE(o->item(r, c)->background().color(), QColor(0xd4, 0xed, 0xda));
+            }
+        QVERIFY(panel.proofLabel()->text().contains("disjoint"));
+
+        // Bars: one per split, a key per label, percent of the split's images.
+        auto* plot = panel.balancePlot();
+        QCOMPARE(plot->plottableCount(), 3);
+        for (int s = 0; s < 3; ++s) {
+            auto* bars = qobject_cast<QCPBars*>(plot->plottable(s));
+            QVERIFY(bars);
+            QCOMPARE(bars->data()->size(), 15);
+            const int normal = 14;  // "Normal" is last in the NIH vocabulary
+            const double want = 100.0 * double(balance_.positives[std::size_t(s)][normal]) / double(balance_.images[std::size_t(s)]);
+            QCOMPARE((bars->data()->begin() + normal)->value, want);
+        }
+        // Pixel statistics of the training split, as a job, equal to core's.
+        QCOMPARE(panel.pixelSplitBox()->currentText(), QString("train"));
+        QVERIFY(panel.pixelStatsButton()->isEnabled());
+        QSignalSpy pixels(&panel, &widgets::DataPanel::pixelStatsReady);
+        QTest::mouseClick(panel.pixelStatsButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(pixels.count(), 1, 60000);
+        const auto direct = data::computePixelStats(data::loadManifestOrFolder(splitDir_).filterSplit("train"));
+        QVERIFY(panel.pixelStats());
+        QCOMPARE(panel.pixelStats()->images, expected_.splits[0].images);
+        QVERIFY(panel.pixelStats()->mean == direct.mean && panel.pixelStats()->stdev == direct.stdev);
+        QVERIFY2(panel.pixelStatsText().contains(QString("train: %1 images").arg(direct.images)), qPrintable(panel.pixelStatsText()));
+        QVERIFY(panel.pixelStatsText().contains(QString::number(direct.mean[0], 'g', 9)));
+        QVERIFY(panel.pixelStatsButton()->isEnabled());
+        QVERIFY(panel.statusText().contains("300 images"));  // the summary line is kept
+
+        panel.grab().save(QString(LUMEN_SOURCE_DIR) + "/docs/screenshots/data_panel.png");
+
+        // Counts toggle (clicked like a user).
+        auto* counts = panel.findChild<QCheckBox*>("showCounts");
+        QTest::mouseClick(counts, Qt::LeftButton);
+        QVERIFY(counts->isChecked());
+        auto* bars0 = qobject_cast<QCPBars*>(plot->plottable(0));
+        QCOMPARE((bars0->data()->begin() + 14)->value, double(balance_.positives[0][14]));
+
+        // Export.
+        const QString png = tmp_.filePath("balance.png");
+        QString error;
+        QVERIFY2(widgets::exportPlot(plot, png, &error), qPrintable(error));
+        QVERIFY(QFileInfo(png).size() > 1000);
+    }
+
+    void leakShownRed() {
+        const fs::path root = tmp_.path().toStdString();
+        fs::create_directories(root / "leaky");
+        writeTextFile(tmp_, "leaky/train.csv", "id,patient_id,path,labels\na,P1,a.png,Mass\nb,P2,b.png,\n");
+        writeTextFile(tmp_, "leaky/test.csv", "id,patient_id,path,labels\nc,P2,c.png,Mass\n");
+        widgets::JobEventBridge bridge;
+        jobs::JobPool pool(1);
+        widgets::DataPanel panel;
+        panel.setJobRunner(
+            [&](const QString& kind, const QString& title, jobs::JobFunction work) {
+                return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
+            },
+            &bridge);
+        QSignalSpy loaded(&panel, &widgets::DataPanel::loaded);
+        QVERIFY(panel.open(QString::fromStdString((root / "leaky").string())));
+        QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, 20000);
+        QCOMPARE(panel.overlapTable()->rowCount(), 1);
+        QCOMPARE(panel.overlapTable()->item(0, 2)->text(), QString("1"));
+        QCOMPARE(panel.overlapTable()->item(0, 2)->background().color(), QColor(0xf8, 0xd7, 0xda));
+        QVERIFY(panel.overlapTable()->item(0, 2)->toolTip().contains("P2"));
+        QCOMPARE(panel.overlapTable()->item(0, 3)->text(), QString("0"));
+        QVERIFY(panel.proofLabel()->text().contains("overlap"));
+        QVERIFY(panel.statusText().contains("3 file(s) missing"));
+    }
+
+    void badPathShowsError() {
+        widgets::DataPanel panel;
+        QSignalSpy failed(&panel, &widgets::DataPanel::loadFailed);
+        QVERIFY(!panel.open(""));
+        QVERIFY(panel.statusText().contains("Choose"));
+        QVERIFY(panel.open("/nonexistent/manifest.csv"));
+        QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, 20000);
+        QVERIFY2(panel.statusText().contains("/nonexistent/manifest.csv: cannot open"), qPrintable(panel.statusText()));
+        QVERIFY(panel.openButton()->isEnabled());
+    }
+};
+
+QTEST_MAIN(TestDataPanel)
+#include "test_data_panel.moc"
