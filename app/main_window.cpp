@@ -4,6 +4,7 @@
 
 #include "demo/demo_workspace.h"
 #include "config/environment.h"
+#include "plugin/task_runner.h"
 #include "runs/run_store.h"
 #include "util/sha256.h"
 
@@ -13,8 +14,10 @@
 #include "job_event_bridge.h"
 #include "jobs_panel.h"
 #include "log_panel.h"
+#include "loss_curve_panel.h"
 #include "metrics_panel.h"
 #include "pacs_panel.h"
+#include "run_launcher.h"
 #include "runs_panel.h"
 #include "workspace_view.h"
 
@@ -30,6 +33,7 @@
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QSettings>
+#include <QSplitter>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
@@ -60,7 +64,9 @@ MainWindow::MainWindow(QWidget* parent)
     : QMainWindow(parent), bridge_(new widgets::JobEventBridge(this)),
       workspaceView_(new widgets::WorkspaceView), auditPanel_(new widgets::AuditPanel),
       metricsPanel_(new widgets::MetricsPanel), dicomBrowser_(new widgets::DicomBrowser),
-      pacsPanel_(new widgets::PacsPanel), pages_(new QTabWidget), jobsPanel_(new widgets::JobsPanel),
+      pacsPanel_(new widgets::PacsPanel), runLauncher_(new widgets::RunLauncher),
+      lossCurvePanel_(new widgets::LossCurvePanel), pages_(new QTabWidget),
+      jobsPanel_(new widgets::JobsPanel),
       runsPanel_(new widgets::RunsPanel), logPanel_(new widgets::LogPanel),
       workspaceLabel_(new QLabel), jobsLabel_(new QLabel),
       pool_(std::make_unique<jobs::JobPool>(std::max(2u, std::thread::hardware_concurrency()))) {
@@ -74,6 +80,7 @@ MainWindow::MainWindow(QWidget* parent)
     addPage(dataPanel, "data", tr("Data"));
     addPage(dicomBrowser_, "dicom", tr("DICOM"));
     addPage(pacsPanel_, "pacs", tr("PACS"));
+    addPage(buildTrainPage(), "train", tr("Train"));
     addPage(auditPanel_, "audit", tr("Audit"));
     addPage(buildMetricsPage(), "metrics", tr("Metrics"));
     setCentralWidget(pages_);
@@ -194,6 +201,7 @@ void MainWindow::loadPlugins(const QStringList& extraFolders) {
             logPanel_->append(2, tr("plugins"), QString::fromStdString(message));
         }
     }
+    runLauncher_->refreshTasks();
     updateSummary();
     updateStatus();
 }
@@ -203,6 +211,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         const auto ws = runs::Workspace::open(dir.toStdString());
         auto store = std::make_unique<runs::RunStore>(ws.database());
         runsPanel_->setStore(nullptr);
+        lossCurvePanel_->setStore(nullptr);
         store_ = std::move(store);
         workspacePath_ = QString::fromStdString(ws.root.string());
         auditPanel_->setDatabase(QString::fromStdString(ws.database().string()));
@@ -215,6 +224,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         return false;
     }
     runsPanel_->setStore(store_.get());
+    lossCurvePanel_->setStore(store_.get());
     QSettings settings;
     QStringList recent = settings.value("recentWorkspaces").toStringList();
     recent.removeAll(workspacePath_);
@@ -336,6 +346,73 @@ QWidget* MainWindow::buildMetricsPage() {
     layout->addLayout(bar);
     layout->addWidget(metricsPanel_, 1);
     return page;
+}
+
+QWidget* MainWindow::buildTrainPage() {
+    // Launcher on the left, live curves on the right; the Runs dock feeds the curves too.
+    auto* split = new QSplitter(Qt::Horizontal);
+    split->setObjectName("trainPage");
+    split->addWidget(runLauncher_);
+    split->addWidget(lossCurvePanel_);
+    split->setStretchFactor(0, 0);
+    split->setStretchFactor(1, 1);
+    split->setSizes({470, 900});
+    runLauncher_->setRegistry(&registry_);
+    lossCurvePanel_->attach(bridge_);
+    connect(runLauncher_, &widgets::RunLauncher::launchRequested, this,
+            [this](const QString& task, const config::Config& config, const QString& name) {
+                launchTraining(task, config, name);
+            });
+    auto showError = [this](const QString& error) {
+        logPanel_->append(3, tr("curves"), error);
+        QMessageBox::warning(this, tr("Loss curves"), error);
+    };
+    connect(runsPanel_, &widgets::RunsPanel::showCurvesRequested, this, [this, showError](qint64 run) {
+        QString error;
+        if (!lossCurvePanel_->showRun(run, &error)) showError(error);
+        showPage("train");
+    });
+    connect(runsPanel_, &widgets::RunsPanel::compareRequested, this,
+            [this, showError](const QList<qint64>& runs) {
+                QString error;
+                if (!lossCurvePanel_->compareRuns(runs, &error)) showError(error);
+                showPage("train");
+            });
+    return split;
+}
+
+jobs::JobId MainWindow::launchTraining(const QString& taskId, const config::Config& config,
+                                       const QString& runName) {
+    const auto task = registry_.find(taskId.toStdString());
+    QString error;
+    if (workspacePath_.isEmpty()) error = tr("Open or create a workspace first: runs are recorded in it.");
+    else if (!task) error = tr("Task \"%1\" is not registered.").arg(taskId);
+    if (!error.isEmpty()) {
+        logPanel_->append(3, tr("train"), error);
+        QMessageBox::warning(this, tr("Launch"), error);
+        return 0;
+    }
+    plugin::TaskRunRequest request;
+    request.operation = plugin::Operation::Train;
+    request.config = config;
+    request.workspace = workspacePath_.toStdString();
+    request.name = runName.toStdString();
+    const QString label = runName.isEmpty() ? taskId + " train" : runName;
+    // The panel outlives every job: the pool is destroyed (jobs joined) before it.
+    widgets::RunsPanel* runs = runsPanel_;
+    const jobs::JobId id = submitJob("train", tr("Train %1").arg(label), [task, request, runs](jobs::JobContext& job) {
+        // The run row exists from here on: show it (as running) in the Runs table.
+        const auto onRunCreated = [runs](std::int64_t, const std::filesystem::path&) {
+            QMetaObject::invokeMethod(runs, [runs] { runs->refresh(); }, Qt::QueuedConnection);
+        };
+        return plugin::runTask(*task, request, job, onRunCreated).summary;
+    });
+    // Events are delivered on this thread after this returns, so no point is missed. Runs
+    // still streaming in stay (overlaid); finished ones make room for the new run.
+    if (!lossCurvePanel_->hasLiveRuns()) lossCurvePanel_->clearRuns();
+    lossCurvePanel_->watchJob(id, label + tr(" (live)"));
+    showPage("train");
+    return id;
 }
 
 int MainWindow::runningJobs() const { return jobsPanel_->runningCount(); }

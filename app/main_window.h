@@ -21,7 +21,9 @@ namespace lumen::widgets {
 class JobEventBridge;
 class JobsPanel;
 class LogPanel;
+class LossCurvePanel;
 class AuditPanel;
+class RunLauncher;
 class DicomBrowser;
 class MetricsPanel;
 class PacsPanel;
@@ -59,10 +61,16 @@ public:
     widgets::WorkspaceView* workspaceView() const { return workspaceView_; }
     widgets::AuditPanel* auditPanel() const { return auditPanel_; }
     widgets::MetricsPanel* metricsPanel() const { return metricsPanel_; }
+    widgets::RunLauncher* runLauncher() const { return runLauncher_; }
+    widgets::LossCurvePanel* lossCurvePanel() const { return lossCurvePanel_; }
+    /// Queues a training job for a registered task (plugin::runTask in the open workspace) and
+    /// shows its curves live; 0 (and a logged error) without a workspace or with an unknown task.
+    jobs::JobId launchTraining(const QString& taskId, const config::Config& config,
+                               const QString& runName);
     widgets::DicomBrowser* dicomBrowser() const { return dicomBrowser_; }
     widgets::PacsPanel* pacsPanel() const { return pacsPanel_; }
     /// Brings a central page to the front by its key ("workspace", "data", "dicom", "pacs",
-    /// "audit", "metrics", …); false if unknown.
+    /// "train", "audit", "metrics"); false if unknown.
     bool showPage(const QString& name);
     jobs::JobPool& pool() { return *pool_; }
     const plugin::Registry& registry() const { return registry_; }
@@ -82,6 +90,7 @@ private:
     void chooseWorkspace(bool create);
     void showEnvironment();
     QWidget* buildMetricsPage();
+    QWidget* buildTrainPage();
     /// Adds a page that showPage(key) (and `lumen --show key`) can bring to the front.
     void addPage(QWidget* page, const QString& key, const QString& title);
     void restoreLayout();
@@ -99,6 +108,8 @@ private:
     widgets::MetricsPanel* metricsPanel_;
     widgets::DicomBrowser* dicomBrowser_;
     widgets::PacsPanel* pacsPanel_;
+    widgets::RunLauncher* runLauncher_;
+    widgets::LossCurvePanel* lossCurvePanel_;
     QTabWidget* pages_;
     widgets::JobsPanel* jobsPanel_;
     widgets::RunsPanel* runsPanel_;

@@ -1,6 +1,12 @@
 #include "job_event_bridge.h"
 
+#include <QElapsedTimer>
 #include <QMetaObject>
+
+#include <deque>
+#include <unordered_map>
+#include <functional>
+#include <vector>
 
 #include <mutex>
 
@@ -8,18 +14,62 @@ namespace lumen::widgets {
 
 // The bridge pointer is guarded so that a worker never posts to a bridge being destroyed;
 // events already posted to a deleted bridge are discarded by Qt.
+//
+// Coalescing: a job reporting thousands of metrics per second must not post thousands of
+// events per second to the GUI thread (each a heap allocation and an event-loop pass, and
+// the queue starves timers and painting). Events go into one FIFO; only the first event into
+// an empty FIFO posts a drain. The drain delivers events in order, in time slices of
+// kSliceMs, re-posting itself when more are left, so the event loop gets a turn between
+// slices however fast the workers report (docs/gui.md, "Stall measurement").
 struct JobEventBridge::Shared {
     std::mutex mutex;
     JobEventBridge* bridge = nullptr;
+    std::deque<std::function<void(JobEventBridge*)>> pending;
+    bool drainPosted = false;
 
-    template <typename F>
-    void post(F&& emitter) {
+    // Progress still waiting for delivery, per job: a newer report replaces it in place (only
+    // the latest fraction matters, and a progress bar redrawn 20000 times costs real time).
+    struct PendingProgress {
+        double fraction = 0;
+        QString message;
+        double eta = -1;
+    };
+    std::unordered_map<jobs::JobId, std::shared_ptr<PendingProgress>> progressSlots;
+
+    void postProgress(jobs::JobId id, double fraction, QString message, double eta) {
         std::lock_guard lock(mutex);
         if (!bridge) return;
+        if (auto it = progressSlots.find(id); it != progressSlots.end()) {
+            it->second->fraction = fraction;
+            if (!message.isEmpty()) it->second->message = std::move(message);
+            it->second->eta = eta;
+            return;
+        }
+        auto slot = std::make_shared<PendingProgress>(PendingProgress{fraction, std::move(message), eta});
+        progressSlots.emplace(id, slot);
+        enqueueLocked([this, id, slot](JobEventBridge* b) {
+            PendingProgress p;
+            {
+                std::lock_guard relock(mutex);
+                p = *slot;
+                progressSlots.erase(id);
+            }
+            emit b->progress(id, p.fraction, p.message, p.eta);
+        });
+    }
+
+    void post(std::function<void(JobEventBridge*)> emitter) {
+        std::lock_guard lock(mutex);
+        if (!bridge) return;
+        enqueueLocked(std::move(emitter));
+    }
+
+    void enqueueLocked(std::function<void(JobEventBridge*)> emitter) {
+        pending.push_back(std::move(emitter));
+        if (drainPosted) return;
+        drainPosted = true;
         JobEventBridge* target = bridge;
-        QMetaObject::invokeMethod(
-            target, [target, emitter = std::forward<F>(emitter)] { emitter(target); },
-            Qt::QueuedConnection);
+        QMetaObject::invokeMethod(target, [target] { target->drain(); }, Qt::QueuedConnection);
     }
 };
 
@@ -31,10 +81,8 @@ public:
         shared_->post([id](JobEventBridge* b) { emit b->started(id); });
     }
     void onProgress(jobs::JobId id, const jobs::Progress& p) override {
-        const double eta = p.etaSeconds ? *p.etaSeconds : -1.0;
-        shared_->post([id, f = p.fraction, m = QString::fromStdString(p.message), eta](JobEventBridge* b) {
-            emit b->progress(id, f, m, eta);
-        });
+        shared_->postProgress(id, p.fraction, QString::fromStdString(p.message),
+                              p.etaSeconds ? *p.etaSeconds : -1.0);
     }
     void onMetric(jobs::JobId id, const std::string& key, std::int64_t step, double value) override {
         shared_->post([id, k = QString::fromStdString(key), step, value](JobEventBridge* b) {
@@ -77,6 +125,35 @@ JobEventBridge::JobEventBridge(QObject* parent)
     : QObject(parent), shared_(std::make_shared<Shared>()) {
     shared_->bridge = this;
     observer_ = std::make_shared<Observer>(shared_);
+}
+
+void JobEventBridge::drain() {
+    constexpr int kSliceMs = 5;
+    constexpr std::size_t kChunk = 32;
+    QElapsedTimer clock;
+    clock.start();
+    std::vector<std::function<void(JobEventBridge*)>> chunk;
+    chunk.reserve(kChunk);
+    for (;;) {
+        bool more = false;
+        {
+            std::lock_guard lock(shared_->mutex);
+            while (!shared_->pending.empty() && chunk.size() < kChunk) {
+                chunk.push_back(std::move(shared_->pending.front()));
+                shared_->pending.pop_front();
+            }
+            more = !shared_->pending.empty();
+            if (!more) shared_->drainPosted = false;  // the next event posts a new drain
+        }
+        for (auto& emitter : chunk) emitter(this);
+        chunk.clear();
+        if (!more) return;
+        if (clock.elapsed() >= kSliceMs) {
+            // drainPosted stays true: this re-post is the one pending drain.
+            QMetaObject::invokeMethod(this, [this] { drain(); }, Qt::QueuedConnection);
+            return;
+        }
+    }
 }
 
 JobEventBridge::~JobEventBridge() {

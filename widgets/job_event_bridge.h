@@ -41,6 +41,9 @@ signals:
     void ended(quint64 job);
 
 private:
+    /// Delivers queued events in order, for at most a few milliseconds per call.
+    void drain();
+
     struct Shared;
     class Observer;
     std::shared_ptr<Shared> shared_;

@@ -4,7 +4,15 @@
 
 #include "runs/run_store.h"
 
+#include <QAction>
 #include <QDateTime>
+#include <QFutureWatcher>
+#include <QtConcurrent/QtConcurrentRun>
+#include <QElapsedTimer>
+#include <QDesktopServices>
+#include <QFileInfo>
+#include <QMenu>
+#include <QUrl>
 #include <QHeaderView>
 #include <QTableWidget>
 #include <QVBoxLayout>
@@ -14,8 +22,10 @@ namespace {
 
 const QStringList kColumns = {QObject::tr("ID"),      QObject::tr("Task"),
                               QObject::tr("Name"),    QObject::tr("Status"),
-                              QObject::tr("Config"),  QObject::tr("Created"),
-                              QObject::tr("Duration"), QObject::tr("Outcome")};
+                              QObject::tr("Config"),  QObject::tr("Best"),
+                              QObject::tr("Created"), QObject::tr("Duration"),
+                              QObject::tr("Outcome")};
+enum Column { kId, kTask, kName, kStatus, kConfig, kBest, kCreated, kDuration, kOutcome };
 
 QColor statusColor(runs::RunStatus s) {
     switch (s) {
@@ -41,16 +51,108 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent), table_(new QTableWidget
     table_->horizontalHeader()->setStretchLastSection(true);
     table_->setSortingEnabled(true);
     connect(table_, &QTableWidget::cellDoubleClicked, this, [this](int row, int) {
-        emit runActivated(table_->item(row, 0)->data(Qt::UserRole).toLongLong());
+        const qint64 id = table_->item(row, 0)->data(Qt::UserRole).toLongLong();
+        emit runActivated(id);
+        emit showCurvesRequested(id);
     });
+    table_->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(table_, &QWidget::customContextMenuRequested, this, [this](const QPoint& pos) {
+        if (table_->rowCount() == 0) return;
+        QMenu* menu = makeContextMenu();
+        menu->exec(table_->viewport()->mapToGlobal(pos));
+        delete menu;
+    });
+}
+
+QList<qint64> RunsPanel::selectedRunIds() const {
+    QList<qint64> ids;
+    for (int row = 0; row < table_->rowCount(); ++row) {
+        QTableWidgetItem* item = table_->item(row, kId);
+        if (item && item->isSelected()) ids << item->data(Qt::UserRole).toLongLong();
+    }
+    return ids;
+}
+
+void RunsPanel::selectRuns(const QList<qint64>& ids) {
+    table_->clearSelection();
+    const auto mode = table_->selectionMode();
+    table_->setSelectionMode(QAbstractItemView::MultiSelection);
+    for (int row = 0; row < table_->rowCount(); ++row) {
+        QTableWidgetItem* item = table_->item(row, kId);
+        if (item && ids.contains(item->data(Qt::UserRole).toLongLong())) table_->selectRow(row);
+    }
+    table_->setSelectionMode(mode);
+}
+
+QString RunsPanel::runFolder(qint64 run) const {
+    if (!store_) return {};
+    for (int row = 0; row < table_->rowCount(); ++row) {
+        QTableWidgetItem* item = table_->item(row, kId);
+        if (!item || item->data(Qt::UserRole).toLongLong() != run) continue;
+        const auto folder = store_->file().parent_path() / "runs" /
+                            (std::to_string(run) + "_" + table_->item(row, kTask)->text().toStdString());
+        return QString::fromStdString(folder.string());
+    }
+    return {};
+}
+
+QMenu* RunsPanel::makeContextMenu() {
+    auto* menu = new QMenu(this);
+    const QList<qint64> ids = selectedRunIds();
+    QAction* open = menu->addAction(tr("Open run folder"));
+    open->setObjectName("runsOpenFolder");
+    QAction* show = menu->addAction(tr("Show curves"));
+    show->setObjectName("runsShowCurves");
+    QAction* compare = menu->addAction(tr("Compare selected runs (%1)").arg(ids.size()));
+    compare->setObjectName("runsCompare");
+    open->setEnabled(ids.size() == 1);
+    show->setEnabled(ids.size() == 1);
+    compare->setEnabled(ids.size() >= 2);
+    connect(open, &QAction::triggered, this, [this, ids] {
+        QString folder = runFolder(ids.value(0));
+        if (!QFileInfo::exists(folder)) folder = QFileInfo(folder).absolutePath();  // runs/ itself
+        QDesktopServices::openUrl(QUrl::fromLocalFile(folder));
+    });
+    connect(show, &QAction::triggered, this, [this, ids] { emit showCurvesRequested(ids.value(0)); });
+    connect(compare, &QAction::triggered, this, [this, ids] { emit compareRequested(ids); });
+    return menu;
+}
+
+QString RunsPanel::bestMetricText(runs::RunStore& store, qint64 run) {
+    const auto summaries = store.metricSummaries(run);
+    const runs::MetricSummary* best = nullptr;
+    bool higher = true;
+    auto pick = [&](auto predicate, bool higherIsBetter) {
+        if (best) return;
+        for (const auto& s : summaries)
+            if (predicate(s.key)) {
+                best = &s;
+                higher = higherIsBetter;
+                return;
+            }
+    };
+    auto starts = [](const char* prefix) {
+        return [prefix](const std::string& k) { return k.rfind(prefix, 0) == 0; };
+    };
+    pick(starts("val.auroc"), true);
+    pick(starts("val.acc"), true);
+    pick(starts("val.f1"), true);
+    pick(starts("val.dice"), true);
+    pick([](const std::string& k) { return k == "val.loss"; }, false);
+    pick([](const std::string& k) { return k == "loss"; }, false);
+    if (!best) return {};
+    return QString("%1 %2").arg(QString::fromStdString(best->key))
+        .arg(higher ? best->max : best->min, 0, 'g', 4);
 }
 
 void RunsPanel::setStore(runs::RunStore* store) {
     store_ = store;
+    bestCache_.clear();
     refresh();
 }
 
 void RunsPanel::refresh() {
+    const QList<qint64> selected = selectedRunIds();
     table_->setSortingEnabled(false);
     table_->clearContents();
     table_->setRowCount(0);
@@ -60,10 +162,11 @@ void RunsPanel::refresh() {
         records = store_->runs();
     } catch (const std::exception& e) {
         table_->setRowCount(1);
-        table_->setItem(0, 7, new QTableWidgetItem(tr("Cannot read runs: %1").arg(e.what())));
+        table_->setItem(0, kOutcome, new QTableWidgetItem(tr("Cannot read runs: %1").arg(e.what())));
         return;
     }
     table_->setRowCount(int(records.size()));
+    std::vector<std::pair<qint64, bool>> toRead;  // run, finished
     for (int row = 0; row < int(records.size()); ++row) {
         const auto& r = records[size_t(row)];
         table_->setItem(row, 0, new SortKeyItem(QString::number(r.id), double(r.id)));
@@ -76,19 +179,58 @@ void RunsPanel::refresh() {
         hash->setToolTip(QString::fromStdString(r.configHash));
         table_->setItem(row, 4, hash);
         const QDateTime created = QDateTime::fromMSecsSinceEpoch(r.createdAtMs);
-        table_->setItem(row, 5, new SortKeyItem(created.toString("yyyy-MM-dd HH:mm:ss"),
+        // The best metric aggregates every point of a run (a long run: 100k+ rows, hundreds
+        // of ms): read off the GUI thread, cached once the run is over.
+        const QString best = bestCache_.value(r.id);
+        if (best.isNull()) {
+            const bool done = r.status == runs::RunStatus::Finished || r.status == runs::RunStatus::Failed ||
+                              r.status == runs::RunStatus::Cancelled;
+            if (done || r.status == runs::RunStatus::Running) toRead.push_back({r.id, done});
+        }
+        table_->setItem(row, kBest, new QTableWidgetItem(best));
+        table_->setItem(row, kCreated, new SortKeyItem(created.toString("yyyy-MM-dd HH:mm:ss"),
                                                double(r.createdAtMs)));
         const double seconds = r.finishedAtMs > 0 ? (r.finishedAtMs - r.createdAtMs) / 1000.0 : -1;
-        table_->setItem(row, 6, new SortKeyItem(seconds < 0 ? QString() :
+        table_->setItem(row, kDuration, new SortKeyItem(seconds < 0 ? QString() :
                                                    QString::number(seconds, 'f', 1) + " s",
                                                seconds));
         auto* outcome = new QTableWidgetItem(QString::fromStdString(r.outcome));
         outcome->setToolTip(QString::fromStdString(r.outcome));
-        table_->setItem(row, 7, outcome);
+        table_->setItem(row, kOutcome, outcome);
         table_->item(row, 0)->setData(Qt::UserRole, qlonglong(r.id));
     }
     table_->setSortingEnabled(true);
     table_->resizeColumnsToContents();
+    if (!selected.isEmpty()) selectRuns(selected);
+    if (toRead.empty()) return;
+    const std::filesystem::path database = store_->file();
+    auto* watcher = new QFutureWatcher<QList<QPair<qint64, QString>>>(this);
+    const runs::RunStore* asked = store_;
+    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, toRead, asked] {
+        watcher->deleteLater();
+        if (store_ != asked) return;  // another workspace by now
+        const auto results = watcher->result();
+        for (const auto& [id, text] : results) {
+            for (const auto& [run, done] : toRead)
+                if (run == id && done) bestCache_.insert(id, text);
+            for (int row = 0; row < table_->rowCount(); ++row) {
+                QTableWidgetItem* item = table_->item(row, kId);
+                if (item && item->data(Qt::UserRole).toLongLong() == id && table_->item(row, kBest))
+                    table_->item(row, kBest)->setText(text);
+            }
+        }
+        emit bestMetricsRead();
+    });
+    watcher->setFuture(QtConcurrent::run([database, toRead] {
+        QList<QPair<qint64, QString>> out;
+        try {
+            runs::RunStore store(database);  // this thread's own connection
+            for (const auto& [run, done] : toRead) out.append({run, bestMetricText(store, run)});
+        } catch (const std::exception&) {
+            // The table shows no best value; the error surfaces when the runs are read again.
+        }
+        return out;
+    }));
 }
 
 int RunsPanel::rowCount() const { return table_->rowCount(); }

@@ -1,8 +1,13 @@
 #pragma once
-// The Runs panel: the workspace's runs from the run store, newest first, sortable.
+// The Runs panel: the workspace's runs from the run store, newest first, sortable: status,
+// task, short config hash, best metric, duration. Context menu: open the run's folder, show
+// its curves, compare the selected runs (the main window routes those to the loss curves).
 
+#include <QHash>
+#include <QList>
 #include <QWidget>
 
+class QMenu;
 class QTableWidget;
 
 namespace lumen::runs { class RunStore; }
@@ -23,13 +28,30 @@ public:
     int rowCount() const;
     QString cellText(int row, const QString& column) const;
     QTableWidget* table() const { return table_; }
+    /// Run ids of the selected rows, in table order.
+    QList<qint64> selectedRunIds() const;
+    /// Selects the rows of these runs.
+    void selectRuns(const QList<qint64>& ids);
+    /// The run's folder `<workspace>/runs/<id>_<task>` ("" when unknown).
+    QString runFolder(qint64 run) const;
+    /// The context menu for the current selection (caller owns it); built, not shown.
+    QMenu* makeContextMenu();
+
+    /// The "best metric" of a run as shown: the largest `val.auroc*`/`val.acc*`/`val.f1*`/
+    /// `val.dice*`, else the smallest `val.loss`, else the smallest `loss` ("" when none).
+    static QString bestMetricText(runs::RunStore& store, qint64 run);
 
 signals:
     void runActivated(qint64 run);
+    void showCurvesRequested(qint64 run);
+    void compareRequested(const QList<qint64>& runs);
+    /// After the Best column was filled in (it is read off the GUI thread).
+    void bestMetricsRead();
 
 private:
     QTableWidget* table_;
     runs::RunStore* store_ = nullptr;
+    QHash<qint64, QString> bestCache_;  // finished runs only: their metrics no longer change
 };
 
 }  // namespace lumen::widgets

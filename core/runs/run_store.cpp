@@ -313,6 +313,23 @@ std::vector<std::string> RunStore::metricKeys(std::int64_t run) const {
     return out;
 }
 
+std::vector<MetricSummary> RunStore::metricSummaries(std::int64_t run) const {
+    std::lock_guard lock(mutex_);
+    const auto onError = [this](const std::string& w) { fail(w); };
+    // The last value comes from the (run, key, step) index, one probe per key.
+    Statement s(db_,
+                "SELECT m.key, COUNT(*), MIN(m.value), MAX(m.value), MAX(m.step), "
+                "(SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.key = m.key "
+                "ORDER BY l.step DESC LIMIT 1) "
+                "FROM metrics m WHERE m.run_id = ? GROUP BY m.key ORDER BY m.key",
+                onError);
+    s.bind(1, run);
+    std::vector<MetricSummary> out;
+    while (s.step(onError))
+        out.push_back({s.text(0), s.integer(1), s.real(2), s.real(3), s.integer(4), s.real(5)});
+    return out;
+}
+
 std::vector<Artifact> RunStore::artifacts(std::int64_t run) const {
     std::lock_guard lock(mutex_);
     const auto onError = [this](const std::string& w) { fail(w); };

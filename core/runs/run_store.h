@@ -41,6 +41,16 @@ struct MetricPoint {
     double wallTime = 0;  ///< Unix time, seconds
 };
 
+/// One metric key of a run at a glance (for tables: best value without reading every point).
+struct MetricSummary {
+    std::string key;
+    std::int64_t count = 0;
+    double min = 0;
+    double max = 0;
+    std::int64_t lastStep = 0;
+    double last = 0;  ///< value at the largest step
+};
+
 struct Artifact {
     std::string kind;  ///< "checkpoint", "predictions", "report", ...
     std::string path;
@@ -78,6 +88,8 @@ public:
     std::vector<std::pair<std::string, std::string>> params(std::int64_t run) const;
     std::vector<MetricPoint> metrics(std::int64_t run, const std::string& key = {}) const;
     std::vector<std::string> metricKeys(std::int64_t run) const;
+    /// Per key: count, min, max and the value at the last step (one aggregate query).
+    std::vector<MetricSummary> metricSummaries(std::int64_t run) const;
     std::vector<Artifact> artifacts(std::int64_t run) const;
 
     /// Schema version stored in the database (PRAGMA user_version).

@@ -80,6 +80,28 @@ private slots:
         QCOMPARE(arts[0].kind, std::string("checkpoint"));
     }
 
+    void metricSummariesPerKey() {
+        QTemporaryDir dir;
+        RunStore store(dir.filePath("lumen.db").toStdString());
+        const auto run = store.createRun("t", "n", "", "", "");
+        const auto other = store.createRun("t", "m", "", "", "");
+        // Out of step order on purpose: `last` is the value at the largest step.
+        store.logMetrics(run, {{"loss", 2, 0.5, 0}, {"loss", 0, 2.0, 0}, {"loss", 1, 0.25, 0},
+                               {"val.auroc", 9, 0.75, 0}});
+        store.logMetric(other, "loss", 0, -7);
+        const auto s = store.metricSummaries(run);
+        QCOMPARE(s.size(), std::size_t(2));
+        QCOMPARE(s[0].key, std::string("loss"));
+        QCOMPARE(s[0].count, std::int64_t(3));
+        QCOMPARE(s[0].min, 0.25);
+        QCOMPARE(s[0].max, 2.0);
+        QCOMPARE(s[0].lastStep, std::int64_t(2));
+        QCOMPARE(s[0].last, 0.5);
+        QCOMPARE(s[1].key, std::string("val.auroc"));
+        QCOMPARE(s[1].last, 0.75);
+        QVERIFY(store.metricSummaries(12345).empty());
+    }
+
     void reopenKeepsData() {
         QTemporaryDir dir;
         const std::string file = dir.filePath("lumen.db").toStdString();

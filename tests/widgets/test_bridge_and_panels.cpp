@@ -12,11 +12,14 @@
 #include "test_support.h"
 
 #include <QAbstractButton>
+#include <QAction>
+#include <QMenu>
 #include <QComboBox>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTableWidget>
 #include <QThread>
+#include <QTimer>
 
 #include <atomic>
 
@@ -62,6 +65,39 @@ private slots:
                                       "log 2 careful", "artifact checkpoint", "finished done"};
         QCOMPARE(events, expected);
         for (QThread* t : threads) QCOMPARE(t, QThread::currentThread());
+    }
+
+    // A flood of events: delivered in order in slices (the event loop runs between them),
+    // pending progress replaced by the newest, nothing lost.
+    void bridgeCoalescesAFlood() {
+        widgets::JobEventBridge bridge;
+        QList<qint64> steps;
+        QList<double> fractions;
+        bool endedAfterAll = false;
+        connect(&bridge, &widgets::JobEventBridge::metric, this,
+                [&](quint64, const QString&, qint64 s, double) { steps << s; });
+        connect(&bridge, &widgets::JobEventBridge::progress, this,
+                [&](quint64, double f, const QString&, double) { fractions << f; });
+        connect(&bridge, &widgets::JobEventBridge::ended, this,
+                [&](quint64) { endedAfterAll = steps.size() == 50000; });
+        int timerTicks = 0;
+        QTimer ticker;
+        connect(&ticker, &QTimer::timeout, this, [&] { ++timerTicks; });
+        ticker.start(1);
+        auto observer = bridge.observer();
+        observer->onStarted(1);
+        for (int i = 0; i < 50000; ++i) {
+            observer->onMetric(1, "loss", i, 1.0);
+            observer->onProgress(1, {double(i + 1) / 50000, "", std::nullopt});
+        }
+        observer->onFinished(1, "done");
+        QTRY_VERIFY(endedAfterAll);
+        QCOMPARE(steps.size(), 50000);
+        for (int i = 0; i < steps.size(); ++i) QCOMPARE(steps[i], qint64(i));
+        // All progress was pending at once: one delivery, with the newest value.
+        QCOMPARE(fractions.size(), 1);
+        QCOMPARE(fractions.last(), 1.0);
+        QVERIFY2(timerTicks > 0, "the event loop never ran between slices");
     }
 
     void bridgeOutlivedByItsObserver() {
@@ -171,6 +207,66 @@ private slots:
         QCOMPARE(activated.at(0).at(0).toLongLong(), qlonglong(a));
         panel.setStore(nullptr);
         QCOMPARE(panel.rowCount(), 0);
+    }
+
+    void runsPanelBestMetricSelectionAndContextMenu() {
+        QTemporaryDir dir;
+        runs::RunStore store(dir.filePath("lumen.db").toStdString());
+        const auto a = store.createRun("echo", "a", "", "aaaaaaaaaaaaaaaa", "");
+        const auto b = store.createRun("echo", "b", "", "bbbbbbbbbbbbbbbb", "");
+        const auto c = store.createRun("echo", "c", "", "cccccccccccccccc", "");
+        store.logMetrics(a, {{"loss", 0, 2.0, 0}, {"loss", 1, 0.5, 0}, {"loss", 2, 0.75, 0}});
+        store.logMetrics(b, {{"loss", 0, 1.0, 0}, {"val.loss", 10, 0.9, 0}, {"val.loss", 20, 0.7, 0},
+                             {"val.auroc_macro", 10, 0.61, 0}, {"val.auroc_macro", 20, 0.83, 0}});
+        store.logMetrics(c, {{"val.loss", 5, 1.25, 0}, {"val.loss", 6, 1.5, 0}});
+        for (auto id : {a, b, c}) store.setStatus(id, runs::RunStatus::Finished, "ok");
+        widgets::RunsPanel panel;
+        QSignalSpy read(&panel, &widgets::RunsPanel::bestMetricsRead);
+        panel.setStore(&store);
+        panel.resize(900, 300);
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        QTRY_VERIFY(read.count() >= 1);
+        auto rowOf = [&](qint64 id) {
+            for (int r = 0; r < panel.rowCount(); ++r)
+                if (panel.cellText(r, "ID") == QString::number(id)) return r;
+            return -1;
+        };
+        QCOMPARE(panel.cellText(rowOf(a), "Best"), QString("loss 0.5"));
+        QCOMPARE(panel.cellText(rowOf(b), "Best"), QString("val.auroc_macro 0.83"));
+        QCOMPARE(panel.cellText(rowOf(c), "Best"), QString("val.loss 1.25"));
+        QCOMPARE(panel.runFolder(b), dir.filePath(QString("runs/%1_echo").arg(b)));
+
+        // Select two rows with the mouse (click, ctrl+click) and compare them.
+        QTableWidget* t = panel.table();
+        auto clickRow = [&](int row, Qt::KeyboardModifiers mods) {
+            const QRect cell = t->visualRect(t->model()->index(row, 2));
+            QTest::mouseClick(t->viewport(), Qt::LeftButton, mods, cell.center());
+        };
+        clickRow(rowOf(a), Qt::NoModifier);
+        QCOMPARE(panel.selectedRunIds(), QList<qint64>{a});
+        std::unique_ptr<QMenu> menu(panel.makeContextMenu());
+        QVERIFY(menu->findChild<QAction*>("runsShowCurves")->isEnabled());
+        QVERIFY(!menu->findChild<QAction*>("runsCompare")->isEnabled());
+        QSignalSpy show(&panel, &widgets::RunsPanel::showCurvesRequested);
+        menu->findChild<QAction*>("runsShowCurves")->trigger();
+        QCOMPARE(show.count(), 1);
+        QCOMPARE(show.at(0).at(0).toLongLong(), qlonglong(a));
+        clickRow(rowOf(c), Qt::ControlModifier);
+        QCOMPARE(panel.selectedRunIds().size(), 2);
+        menu.reset(panel.makeContextMenu());
+        auto* compare = menu->findChild<QAction*>("runsCompare");
+        QVERIFY(compare->isEnabled());
+        QVERIFY(compare->text().contains("(2)"));
+        QSignalSpy compared(&panel, &widgets::RunsPanel::compareRequested);
+        compare->trigger();
+        QCOMPARE(compared.count(), 1);
+        auto ids = compared.at(0).at(0).value<QList<qint64>>();
+        std::sort(ids.begin(), ids.end());
+        QCOMPARE(ids, (QList<qint64>{a, c}));
+        // A refresh keeps the selection.
+        panel.refresh();
+        QCOMPARE(panel.selectedRunIds().size(), 2);
     }
 
     void logPanelFiltersByLevel() {
