@@ -121,8 +121,7 @@ private slots:
         QTest::qWait(150);
         const QPixmap shot = w.grab();
         QVERIFY(!shot.isNull());
-        if (qEnvironmentVariableIsSet("LUMEN_WRITE_SCREENSHOTS"))
-            QVERIFY(shot.save(LUMEN_SOURCE_DIR "/docs/screenshots/train.png"));
+        QVERIFY(shot.save(screenshotPath("train.png")));
     }
 
     // The GUI stall measurement: 20000 fast rows (no delay) each reporting 6 metrics plus

@@ -249,12 +249,9 @@ private slots:
         QVERIFY(panel.compareRuns({a, b}, &error));
         panel.setSmoothing(0.8);
         QTest::qWait(100);
-        const QString folder = qEnvironmentVariableIsSet("LUMEN_WRITE_SCREENSHOTS")
-                                   ? QString(LUMEN_SOURCE_DIR "/docs/screenshots")
-                                   : dir.path();
         const QPixmap shot = panel.grab();
         QVERIFY(!shot.isNull());
-        QVERIFY(shot.save(folder + "/loss_curves.png"));
+        QVERIFY(shot.save(screenshotPath("loss_curves.png")));
     }
 };
 

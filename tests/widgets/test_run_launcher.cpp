@@ -224,8 +224,7 @@ private slots:
         QVERIFY(!l.fieldMessage("weight_decay").isEmpty());
         const QPixmap shot = l.grab();
         QVERIFY(!shot.isNull());
-        if (qgetenv("LUMEN_WRITE_SCREENSHOTS") == "1")
-            QVERIFY(shot.save(LUMEN_SOURCE_DIR "/docs/screenshots/run_launcher.png"));
+        QVERIFY(shot.save(screenshotPath("run_launcher.png")));
     }
 };
 
