@@ -485,6 +485,18 @@ void RunLauncher::applyYaml(const QString& text, bool rewriteEditor) {
             issuesByKey_[issue.path].push_back(issue);
         }
     }
+    // A config naming another registered task (pasted or loaded) switches the form to it.
+    if (syntaxOk_ && root_.IsMap()) {
+        const YAML::Node& constRoot = root_;
+        const YAML::Node taskNode = constRoot["task"];
+        if (taskNode && taskNode.IsScalar()) {
+            const QString wanted = QString::fromStdString(taskNode.as<std::string>());
+            if (wanted != currentTask() && taskIds().contains(wanted) && selectTask(wanted)) {
+                setYamlText(text);
+                return;
+            }
+        }
+    }
     if (syntaxOk_) fillFormFromRoot();
     revalidate();
 }

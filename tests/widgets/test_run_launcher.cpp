@@ -35,6 +35,25 @@ class TestRunLauncher : public QObject {
         return w;
     }
 
+    /// A second task, so switching by the YAML's `task:` key can be tested.
+    class OtherTask : public plugin::Task {
+    public:
+        std::string id() const override { return "other_task"; }
+        std::string displayName() const override { return "Other"; }
+        std::string description() const override { return "A second task."; }
+        config::Schema schema() const override {
+            config::Schema s(id());
+            s.merge(config::commonSchema());
+            s.addInt("width", 4, "A key only this task has.", 1, 64);
+            return s;
+        }
+        std::string defaultConfigYaml() const override { return "task: other_task\nwidth: 4\n"; }
+        std::vector<std::string> predictionColumns(const config::Config&) const override { return {}; }
+        plugin::TaskGuiHints guiHints() const override { return {}; }
+        std::string run(plugin::Operation, const config::Config&, const plugin::RunContext&,
+                        jobs::JobContext&) override { return {}; }
+    };
+
 private slots:
     void initTestCase() {
         loader_ = std::make_unique<plugin::PluginLoader>(registry_);
@@ -71,6 +90,24 @@ private slots:
         QVERIFY(requiredMarked);
         QVERIFY(l.isValid());
         QVERIFY(l.launchButton()->isEnabled());
+    }
+
+    void yamlNamingAnotherTaskSwitchesTheForm() {
+        plugin::Registry registry;
+        registry.add(registry_.require("test_echo"), "test plugin");
+        registry.add(std::make_shared<OtherTask>(), "test");
+        RunLauncher l;
+        l.setRegistry(&registry);
+        QVERIFY(l.selectTask("test_echo"));
+        l.setYamlText("task: other_task\nwidth: 9\n");
+        QCOMPARE(l.currentTask(), QString("other_task"));
+        QVERIFY(l.isValid());
+        QCOMPARE(editor<QSpinBox>(l, "width")->value(), 9);
+        QVERIFY(!l.editorFor("rows"));
+        // An unknown task name stays an error on the current task's form.
+        l.setYamlText("task: no_such_task\nwidth: 9\n");
+        QCOMPARE(l.currentTask(), QString("other_task"));
+        QVERIFY(!l.isValid());
     }
 
     void formEditsUpdateTheYaml() {
