@@ -7,6 +7,8 @@
 #include <QTemporaryDir>
 
 #include <fstream>
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,20 @@ inline std::string writeTextFile(const QTemporaryDir& dir, const std::string& na
     const std::string path = dir.filePath(QString::fromStdString(name)).toStdString();
     std::ofstream(path, std::ios::binary) << text;
     return path;
+}
+
+/// The message of the `Expected` exception that `f` throws; "OTHER EXCEPTION: …" for any
+/// other exception and "(no error)" when it throws none.
+template <typename Expected>
+std::string errorOf(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Expected& e) {
+        return e.what();
+    } catch (const std::exception& e) {
+        return std::string("OTHER EXCEPTION: ") + e.what();
+    }
+    return "(no error)";
 }
 
 /// Where a test saves a screenshot named `name`: docs/screenshots/ when the environment sets

@@ -12,21 +12,6 @@
 using namespace lumen::data;
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const ManifestError& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        return std::string("OTHER EXCEPTION: ") + e.what();
-    }
-    return "(no error)";
-}
-
-}  // namespace
-
 class TestManifest : public QObject {
     Q_OBJECT
     QTemporaryDir tmp_;
@@ -90,7 +75,7 @@ print(json.dumps({'columns': list(d.columns), 'ids': list(d['id']), 'mass': [int
         given.labelNames = {"Mass", "Effusion", "Atelectasis", "Hernia"};
         QCOMPARE(readManifest(file, given).labelNames, given.labelNames);
         given.labelNames = {"Mass", "Effusion"};
-        const auto e = errorOf([&] { readManifest(file, given); });
+        const auto e = errorOf<ManifestError>([&] { readManifest(file, given); });
         QVERIFY2(e.find("v.csv:4: column 3 (labels): label \"Atelectasis\" is not in the vocabulary") != std::string::npos,
                  e.c_str());
     }
@@ -129,13 +114,13 @@ print(json.dumps({'columns': list(d.columns), 'ids': list(d['id']), 'mass': [int
         QFETCH(QString, text);
         QFETCH(QString, expected);
         const auto file = writeTextFile(tmp_, "bad.csv", text.toStdString());
-        const auto e = errorOf([&] { readManifest(file); });
+        const auto e = errorOf<ManifestError>([&] { readManifest(file); });
         QVERIFY2(e.find(expected.toStdString()) != std::string::npos, e.c_str());
         QVERIFY2(e.rfind(file, 0) == 0, e.c_str());  // starts with the full path
     }
 
     void unreadableFile() {
-        const auto e = errorOf([&] { readManifest(dir() / "none.csv"); });
+        const auto e = errorOf<ManifestError>([&] { readManifest(dir() / "none.csv"); });
         QVERIFY2(e.find("none.csv: cannot open") != std::string::npos, e.c_str());
         QVERIFY2(e.rfind("OTHER", 0) != 0, e.c_str());
     }
@@ -157,7 +142,7 @@ print(json.dumps({'columns': list(d.columns), 'ids': list(d['id']), 'mass': [int
         m.labelNames = {"A"};
         m.rows = {{"1", "", "p", {"B"}, ""}};
         const fs::path file = dir() / "w.csv";
-        const auto e = errorOf([&] { writeManifest(m, file); });
+        const auto e = errorOf<ManifestError>([&] { writeManifest(m, file); });
         QVERIFY2(e.find("label \"B\" is not in the vocabulary") != std::string::npos, e.c_str());
         QVERIFY(!fs::exists(file));
     }

@@ -18,17 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const DataError& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        return std::string("OTHER EXCEPTION: ") + e.what();
-    }
-    return "(no error)";
-}
-
 fs::path makeDemo(const fs::path& dir, int images) {
     lumen::demo::DemoOptions o;
     o.chestImages = images;
@@ -188,17 +177,17 @@ private slots:
             std::ifstream in(entry);
             text.assign(std::istreambuf_iterator<char>(in), {});
         }
-        auto e = errorOf([&] { importNih(dir() / "nowhere", dir() / "o"); });
+        auto e = errorOf<DataError>([&] { importNih(dir() / "nowhere", dir() / "o"); });
         QVERIFY2(e.find("nowhere: not a folder") != std::string::npos, e.c_str());
         writeTextFile(tmp_, "demo4/chest_xray/Data_Entry_2017.csv", text + "00000099_000.png,Mass\n");
-        e = errorOf([&] { importNih(src, dir() / "o"); });
+        e = errorOf<DataError>([&] { importNih(src, dir() / "o"); });
         QVERIFY2(e.find("Data_Entry_2017.csv:8: column 3: 2 fields, the header has 12") != std::string::npos, e.c_str());
         writeTextFile(tmp_, "demo4/chest_xray/Data_Entry_2017.csv", "Image,Finding Labels,Patient ID\n");
-        e = errorOf([&] { importNih(src, dir() / "o"); });
+        e = errorOf<DataError>([&] { importNih(src, dir() / "o"); });
         QVERIFY2(e.find("Data_Entry_2017.csv:1: no column \"Image Index\"") != std::string::npos, e.c_str());
         writeTextFile(tmp_, "demo4/chest_xray/Data_Entry_2017.csv", text);
         fs::remove(src / "test_list.txt");
-        e = errorOf([&] { importNih(src, dir() / "o"); });
+        e = errorOf<DataError>([&] { importNih(src, dir() / "o"); });
         QVERIFY2(e.find("test_list.txt: cannot open") != std::string::npos, e.c_str());
     }
 };

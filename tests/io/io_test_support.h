@@ -9,6 +9,7 @@
 #include <QStringList>
 
 #include "io/read_error.h"
+#include "test_support.h"
 
 #include <filesystem>
 #include <functional>
@@ -63,14 +64,7 @@ inline ProcessResult runProcess(const QString& program, const QStringList& args)
 /// The message of the lumen::io::ReadError `f` throws ("(no error)" if none; other
 /// exceptions are marked, so a test expecting a ReadError fails on them).
 inline std::string errorOf(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const lumen::io::ReadError& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        return std::string("OTHER EXCEPTION: ") + e.what();
-    }
-    return "(no error)";
+    return ::errorOf<lumen::io::ReadError>(f);
 }
 
 }  // namespace lumen::iotest
