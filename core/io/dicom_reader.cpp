@@ -363,7 +363,11 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
             const std::size_t frameBytes = std::size_t(pixelsPerFrame) * std::size_t(L.bitsAllocated / 8);
             if (frameSize < frameBytes) throw ReadError(label, "decoded frame size disagrees with Rows x Columns");
             raw.assign(frameBytes * std::size_t(L.frames), 0);
-            forEachFrameRange(L.frames, samplesTotal, [&](long first, long last) {
+            // DCMTK's getUncompressedFrame is not safe to call from several threads on one
+            // dataset (about one read in three failed a frame with 4 threads), so these frames
+            // are decoded on the calling thread; JPEG 2000 (our OpenJPEG path) and unpacking
+            // stay parallel.
+            const auto decodeFrames = [&](long first, long last) {
                 std::vector<std::uint8_t> buffer(frameSize);
                 for (long f = first; f < last; ++f) {
                     Uint32 startFragment = 0;
@@ -374,7 +378,8 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
                                                    " pixel data: " + c.text());
                     std::memcpy(raw.data() + std::size_t(f) * frameBytes, buffer.data(), frameBytes);
                 }
-            });
+            };
+            decodeFrames(0, L.frames);
             m.decoder = xfer == EXS_RLELossless ? "DCMTK RLE" : (xfer == EXS_JPEGLSLossless || xfer == EXS_JPEGLSLossy) ? "DCMTK JPEG-LS (CharLS)" : "DCMTK JPEG (IJG)";
         } else if (xf.isEncapsulated()) {
             const OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
