@@ -4,11 +4,19 @@
 //
 // roi_step_bench [--variant tiny] [--batch 8] [--size 224] [--classes 15] [--threads 2]
 //                [--precision fp32|bf16] [--layout fused-cl|fused|separate|separate-cl]
-//                [--warmup 1] [--steps 3] [--fused-ln 1] [--ln-bench reps]
+//                [--warmup 1] [--steps 3] [--fused-ln 1] [--ln-bench reps] [--profile trace.json]
+//                [--png-manifest manifest.csv --workers 2]
+// --png-manifest reads the batches from PNG files with Lumen's loader (time included).
+// --profile writes a chrome trace of the last step (legacy autograd profiler), aggregated per
+// op by run_roi_step_bench.py --profile. LUMEN_BENCH_GRAD_NORM=1 prints the global gradient
+// norm of every step (before the optimizer step) to stderr.
 // Prints one JSON line: {"impl":"lumen", ..., "samples_per_s": x, "step_s": [..]}.
 #include <ATen/autocast_mode.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
+#include "data/loader.h"
+#include "data/manifest.h"
 #include "nn/layer_norm_bf16.h"
 #include "nn/roi_consistency.h"
 
@@ -27,8 +35,7 @@ struct Batch {
 };
 
 /// Where batches come from. The synthetic source (normalised noise, random multi-hot labels)
-/// isolates the step; a PNG loader (core/data, branch `data`) plugs in here to time the step
-/// with data loading included.
+/// isolates the step; the PNG source times the step with data loading included.
 using BatchSource = std::function<Batch(int step)>;
 
 BatchSource syntheticSource(int batch, int size, int classes) {
@@ -37,11 +44,40 @@ BatchSource syntheticSource(int batch, int size, int classes) {
     return [fixed](int) { return fixed; };
 }
 
+/// PNGs listed in a manifest, read by Lumen's BatchLoader (worker threads, prefetch, shuffled)
+/// exactly as training does: resize + centre crop to `size`, ImageNet mean/std, 3 channels.
+/// The time spent waiting for a batch counts as part of the step.
+BatchSource pngSource(const std::string& manifestCsv, int batch, int size, int workers) {
+    auto manifest = lumen::data::readManifest(manifestCsv);
+    lumen::data::AugmentOptions augment;
+    augment.resize = size;
+    augment.crop = size;
+    auto set = lumen::data::makeImageDataset(manifest, 3, augment, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f});
+    lumen::data::LoaderOptions lo;
+    lo.batchSize = batch;
+    lo.workers = workers;
+    lo.shuffle = true;
+    lo.dropLast = true;
+    auto loader = std::make_shared<lumen::data::BatchLoader>(set, lo);
+    auto epoch = std::make_shared<std::int64_t>(0);
+    loader->startEpoch(0);
+    return [loader, epoch](int) {
+        auto b = loader->next();
+        if (!b) {
+            loader->startEpoch(++*epoch);
+            b = loader->next();
+        }
+        if (!b) throw std::runtime_error("the PNG manifest yields no batch");
+        return Batch{torch::from_blob(b->images.data(), {b->n, b->c, b->h, b->w}, torch::kFloat).clone(),
+                     torch::from_blob(b->targets.data(), {b->n, b->numTargets}, torch::kFloat).clone()};
+    };
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string variant = "tiny", precision = "fp32", layout = "fused-cl";
-    int batch = 8, size = 224, classes = 15, threads = 2, warmup = 1, steps = 3, fusedLn = 1, lnBench = 0;
+    std::string variant = "tiny", precision = "fp32", layout = "fused-cl", profilePath, pngManifest;
+    int batch = 8, size = 224, classes = 15, threads = 2, warmup = 1, steps = 3, fusedLn = 1, lnBench = 0, workers = 2;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
         if (k == "--variant") variant = v;
@@ -55,6 +91,9 @@ int main(int argc, char** argv) {
         else if (k == "--steps") steps = std::stoi(v);
         else if (k == "--fused-ln") fusedLn = std::stoi(v);
         else if (k == "--ln-bench") lnBench = std::stoi(v);
+        else if (k == "--profile") profilePath = v;
+        else if (k == "--png-manifest") pngManifest = v;
+        else if (k == "--workers") workers = std::stoi(v);
         else {
             std::fprintf(stderr, "roi_step_bench: unknown option %s\n", k.c_str());
             return 2;
@@ -96,14 +135,18 @@ int main(int argc, char** argv) {
     model->train();
     torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-4));
     const lumen::nn::RoiLossWeights weights;
-    BatchSource source = syntheticSource(batch, size, classes);
+    BatchSource source = pngManifest.empty() ? syntheticSource(batch, size, classes)
+                                             : pngSource(pngManifest, batch, size, workers);
 
     std::vector<double> times, cpuTimes;
     double lastLoss = 0;
     for (int step = 0; step < warmup + steps; ++step) {
-        Batch b = source(step);
+        std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+        if (!profilePath.empty() && step == warmup + steps - 1)
+            profile = std::make_unique<torch::autograd::profiler::RecordProfile>(profilePath);
         const auto t0 = std::chrono::steady_clock::now();
         const std::clock_t c0 = std::clock();
+        Batch b = source(step);
         torch::Tensor images = channelsLast ? b.images.contiguous(torch::MemoryFormat::ChannelsLast) : b.images;
         for (auto& p : model->parameters()) p.mutable_grad().reset();  // zero_grad(set_to_none=True)
         if (precision == "bf16") {
@@ -116,8 +159,11 @@ int main(int argc, char** argv) {
             at::autocast::clear_cache();  // cast weights are stale once the optimizer steps
         }
         loss.total.backward();
+        if (std::getenv("LUMEN_BENCH_GRAD_NORM"))
+            std::fprintf(stderr, "grad norm %.6g\n", torch::nn::utils::clip_grad_norm_(model->parameters(), 1e30));
         optimizer.step();
         lastLoss = loss.total.item<double>();
+        profile.reset();
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
         if (step >= warmup) times.push_back(s), cpuTimes.push_back(cpu);
@@ -127,8 +173,9 @@ int main(int argc, char** argv) {
     double total = 0;
     for (double t : times) total += t;
     std::printf("{\"impl\":\"lumen\",\"variant\":\"%s\",\"precision\":\"%s\",\"layout\":\"%s\",\"batch\":%d,"
-                "\"size\":%d,\"threads\":%d,\"steps\":%d,\"samples_per_s\":%.4f,\"step_s\":[",
+                "\"size\":%d,\"threads\":%d,\"steps\":%d,\"data\":\"%s\",\"samples_per_s\":%.4f,\"step_s\":[",
                 variant.c_str(), precision.c_str(), layout.c_str(), batch, size, threads, steps,
+                pngManifest.empty() ? "synthetic" : "png",
                 total > 0 ? batch * static_cast<double>(times.size()) / total : 0.0);
     for (std::size_t i = 0; i < times.size(); ++i) std::printf("%s%.4f", i ? "," : "", times[i]);
     std::printf("],\"cpu_s\":[");
