@@ -29,7 +29,7 @@ enum class Colormap { Jet, Turbo, Inferno, Viridis };
 enum class MaskStyle { Outline, Fill };
 
 /// Colour of `t` in [0,1] (clamped) in the map: jet (MATLAB), turbo (Google's polynomial
-/// fit), inferno and viridis (matplotlib, polynomial fits good to ~1/255).
+/// fit), inferno and viridis (polynomial fits of matplotlib's maps, within ~5/255 of them).
 QRgb colormapColor(Colormap map, double t);
 QString colormapName(Colormap map);
 

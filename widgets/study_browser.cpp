@@ -667,7 +667,8 @@ void StudyBrowser::fillTable() {
         table_->setColumnHidden(kFaith, c->faith < 0 && (c->full < 0 || c->drop < 0));
         // The score filter's bounds follow the label: probabilities 0..1, stenosis 0..100.
         if (lo <= hi) {
-            const double a = std::floor(std::min(lo, 0.0)), z = std::ceil(std::max(hi, 1.0));
+            // Probabilities 0..1, percentages 0..100, anything else its own range.
+            const double a = std::floor(std::min(lo, 0.0)), z = hi <= 1 ? 1.0 : hi <= 100 ? 100.0 : std::ceil(hi);
             scoreMin_->setValue(a);
             scoreMax_->setValue(z);
             scoreMin_->setSingleStep((z - a) / 20);
