@@ -401,6 +401,7 @@ void StudyBrowser::buildUi() {
     split->addWidget(right);
     split->setStretchFactor(0, 2);
     split->setStretchFactor(1, 3);
+    split->setSizes({620, 880});
 
     connect(labelBox_, &QComboBox::currentIndexChanged, this, [this] {
         if (updating_) return;
@@ -552,6 +553,7 @@ void StudyBrowser::setTables(std::shared_ptr<const data::NumericTable> predictio
                         : tr("No predictions");
     if (base_)
         text += tr(" · baseline %1: %2 shared ids").arg(QString::fromStdString(base_->path.filename().string())).arg(shared);
+    tableStatus_ = text;
     setStatus(text);
     emit tablesLoaded(new_ ? int(new_->rowCount()) : 0);
     const QString pending = std::exchange(pendingSelection_, QString());
@@ -897,7 +899,10 @@ void StudyBrowser::applyLoad(const StudyLoad& load) {
     showView(std::max(0, viewBox_->currentIndex()));
     camInfo_->setText(load.camText);
     camInfo_->setVisible(!load.camText.isEmpty());
-    if (!load.errors.isEmpty()) setStatus(tr("Study %1: %2").arg(load.id, load.errors.join("; ")), true);
+    if (!load.errors.isEmpty())
+        setStatus(tr("Study %1: %2").arg(load.id, load.errors.join("; ")), true);
+    else
+        setStatus(tableStatus_);
     emit studyShown(load.id);
 }
 
@@ -913,7 +918,8 @@ void StudyBrowser::showView(int index) {
         return;
     }
     const auto& v = loaded_->volumes[std::size_t(index)];
-    QString caption = tr("%1 — %2").arg(loaded_->id, loaded_->names.value(index));
+    const QString name = loaded_->names.value(index);
+    const QString caption = name == loaded_->id || name.isEmpty() ? loaded_->id : tr("%1 — %2").arg(loaded_->id, name);
     if (!sameStudy) overlay_->setVolume(v, caption);
     if (sameStudy) overlay_->setFrame(frame);
     // The CAM and the mask belong to the study's (first) image.

@@ -146,6 +146,7 @@ private:
     std::vector<double> maxDiff_;    ///< per new row: largest |new − baseline| over shared columns
     std::vector<Choice> choices_;
     QString pendingSelection_;
+    QString tableStatus_;
     QString current_;
 
     // Where media come from.
