@@ -255,6 +255,8 @@ void OverlayView::clear(const QString& message) {
     invalidate();
 }
 
+QString OverlayView::frameLabelText() const { return frameLabel_->text(); }
+
 QSize OverlayView::imageSize() const { return volume_ ? QSize(volume_->columns, volume_->rows) : QSize(); }
 
 int OverlayView::frameCount() const { return volume_ ? volume_->time * volume_->depth : 0; }

@@ -114,6 +114,7 @@ public:
     QComboBox* maskStyleBox() const { return maskStyleBox_; }
     QCheckBox* cropDropBox() const { return cropDropBox_; }
     QSlider* frameSlider() const { return frameSlider_; }
+    QString frameLabelText() const;
 
 signals:
     void frameChanged(int frame);

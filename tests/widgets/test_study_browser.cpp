@@ -498,6 +498,46 @@ private slots:
         QCOMPARE(browser.predictionsTable()->rowCount(), 90);
         QVERIFY(!browser.predictionsTable()->item(0, 2)->text().isEmpty());
     }
+
+    void readsAFolderOfSlicesAsOneSeries() {
+        // A folder S<id> with more than four DICOM files is one series (a volume with a slice
+        // slider), not that many views.
+        QTemporaryDir media;
+        QDir().mkpath(media.filePath("S0000777"));
+        for (int k = 1; k <= 6; ++k) {
+            const QString name = QString("IM%1.dcm").arg(k, 4, 10, QChar('0'));
+            QVERIFY(QFile::copy(ws_ + "/ct/dicom/ct_0001/" + name, media.filePath("S0000777/" + name)));
+        }
+        auto table = std::make_shared<data::NumericTable>();
+        table->idName = "study_id";
+        table->ids = {"0000777"};
+        table->columns = {"Lung nodule"};
+        table->values = {{0.9}};
+        table->reindex();
+        StudyBrowser browser;
+        browser.setMediaRoot(media.path());
+        browser.setTables(table);
+        QSignalSpy shown(&browser, &StudyBrowser::studyShown);
+        QVERIFY(browser.selectStudy("0000777"));
+        QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty(), 10000);
+        QCOMPARE(browser.viewBox()->count(), 1);
+        const io::ImageVolume* v = browser.overlayView()->volume();
+        QVERIFY(v);
+        QVERIFY(v->isVolume);
+        QCOMPARE(browser.overlayView()->frameCount(), 6);
+        QVERIFY(browser.overlayView()->frameLabelText().startsWith("Slice 1 / 6"));
+        QCOMPARE(browser.labelBox()->currentText(), QString("Lung nodule"));
+        // A study with no image says so instead of showing a stale one.
+        table->ids = {"0000777", "0000888"};
+        table->values = {{0.9, 0.1}};
+        table->reindex();
+        browser.setTables(table);
+        shown.clear();
+        QVERIFY(browser.selectStudy("0000888"));
+        QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty(), 10000);
+        QVERIFY(!browser.overlayView()->volume());
+        QVERIFY2(browser.statusText().contains("no image named like 0000888"), qPrintable(browser.statusText()));
+    }
 };
 
 QTEST_MAIN(TestStudyBrowser)
