@@ -7,6 +7,7 @@
 // baseline, masks and CAM cache (no model involved).
 #include "faithfulness_plot.h"
 #include "overlay_view.h"
+#include "plot_export.h"
 #include "study_browser.h"
 
 #include "demo/demo_workspace.h"
@@ -445,6 +446,10 @@ private slots:
         QTest::mouseClick(plot->plot(), Qt::LeftButton, {}, *pixel);
         QCOMPARE(browser.currentStudy(), ids_[6]);
         QCOMPARE(plot->highlighted(), ids_[6]);
+        // Export through plot_export.h.
+        const QString exported = dir_.filePath("faithfulness.svg");
+        QVERIFY(widgets::exportPlot(plot->plot(), exported));
+        QVERIFY(QFileInfo(exported).size() > 1000);
         // The plot's chooser drives the browser's label and back.
         plot->setLabel("Nodule");
         QCOMPARE(browser.label(), QString("Nodule"));
