@@ -265,7 +265,10 @@ void MainWindow::openDemoWorkspace() {
     // The demo's predictions pair is ready to audit.
     auditPanel_->setInputs(dir + "/predictions/baseline.csv", dir + "/predictions/new.csv",
                            dir + "/predictions/categories.yaml");
-    if (demo::isDemoWorkspace(dir.toStdString())) return;
+    if (demo::isDemoWorkspace(dir.toStdString())) {
+        studyBrowser_->openTables(dir + "/predictions/new.csv", dir + "/predictions/baseline.csv");
+        return;
+    }
 
     // Generate it as a job, recorded as a run like any other work in the workspace.
     const std::filesystem::path root = dir.toStdString();

@@ -120,6 +120,7 @@ OverlayView::OverlayView(QWidget* parent) : QWidget(parent), canvas_(new Overlay
         auto* s = new QSlider(Qt::Horizontal);
         s->setObjectName(name);
         s->setRange(0, 100);
+        s->setMinimumWidth(60);
         s->setMaximumWidth(110);
         s->setToolTip(tip);
         return s;

@@ -173,9 +173,9 @@ std::string roiStem(const std::string& id) {
     return s;
 }
 
-QString number(double v) {
+QString number(double v, int decimals = 4) {
     if (std::isnan(v)) return QStringLiteral("—");
-    return std::abs(v) >= 10 ? QString::number(v, 'f', 2) : QString::number(v, 'f', 4);
+    return QString::number(v, 'f', decimals);
 }
 
 double sortKey(double v) { return std::isnan(v) ? -std::numeric_limits<double>::max() : v; }
@@ -542,8 +542,17 @@ void StudyBrowser::setTables(std::shared_ptr<const data::NumericTable> predictio
             }
         }
     }
+    // Probabilities with 4 decimals, percentages and other larger values with 2.
+    decimals_.assign(new_ ? new_->columns.size() : 0, 4);
+    for (std::size_t c = 0; c < decimals_.size(); ++c)
+        for (double v : new_->values[c])
+            if (std::abs(v) > 1) {
+                decimals_[c] = 2;
+                break;
+            }
     rebuildChoices();
     plot_->setTable(new_);
+    plot_->setVisible(!plot_->labels().isEmpty());  // only ROI tables have P(full) / P(drop)
     if (const auto* c = choice()) plot_->setLabel(c->key);
     fillTable();
     int shared = 0;
@@ -561,6 +570,8 @@ void StudyBrowser::setTables(std::shared_ptr<const data::NumericTable> predictio
         selectStudy(pending);
     else if (!current_.isEmpty() && new_ && new_->findRow(current_.toStdString()))
         selectStudy(std::exchange(current_, QString()));  // re-shown with the new tables' values
+    else if (table_->rowCount() > 0)
+        table_->setCurrentCell(0, kStudy);  // something to look at straight away
 }
 
 void StudyBrowser::rebuildChoices() {
@@ -652,9 +663,10 @@ void StudyBrowser::fillTable() {
             auto* id = new QTableWidgetItem(QString::fromStdString(new_->ids[std::size_t(r)]));
             id->setData(kRowRole, r);
             table_->setItem(r, kStudy, id);
-            table_->setItem(r, kScore, new SortKeyItem(number(v), sortKey(v)));
-            table_->setItem(r, kBaseline, new SortKeyItem(number(b), sortKey(b)));
-            table_->setItem(r, kDiff, new SortKeyItem(number(std::abs(v - b)), sortKey(std::abs(v - b))));
+            const int dp = decimals_[std::size_t(c->score)];
+            table_->setItem(r, kScore, new SortKeyItem(number(v, dp), sortKey(v)));
+            table_->setItem(r, kBaseline, new SortKeyItem(number(b, dp), sortKey(b)));
+            table_->setItem(r, kDiff, new SortKeyItem(number(std::abs(v - b), dp), sortKey(std::abs(v - b))));
             table_->setItem(r, kFaith, new SortKeyItem(number(f), sortKey(f)));
             table_->setItem(r, kMaxDiff, new SortKeyItem(number(maxDiff_[std::size_t(r)]), sortKey(maxDiff_[std::size_t(r)])));
             if (!std::isnan(v)) {
@@ -836,9 +848,10 @@ void StudyBrowser::fillPredictions(int row) {
         auto* name = new QTableWidgetItem(QString::fromStdString(data::humanColumnName(new_->columns[std::size_t(col)])));
         name->setToolTip(QString::fromStdString(new_->columns[std::size_t(col)]));
         predictionsTable_->setItem(col, 0, name);
-        predictionsTable_->setItem(col, 1, new QTableWidgetItem(number(v)));
-        predictionsTable_->setItem(col, 2, new QTableWidgetItem(base_ ? number(b) : QString()));
-        predictionsTable_->setItem(col, 3, new QTableWidgetItem(base_ ? number(v - b) : QString()));
+        const int dp = decimals_[std::size_t(col)];
+        predictionsTable_->setItem(col, 1, new QTableWidgetItem(number(v, dp)));
+        predictionsTable_->setItem(col, 2, new QTableWidgetItem(base_ ? number(b, dp) : QString()));
+        predictionsTable_->setItem(col, 3, new QTableWidgetItem(base_ ? number(v - b, dp) : QString()));
         for (int k = 1; k < 4; ++k) predictionsTable_->item(col, k)->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
         const bool mine = c && (col == c->score || (!groupLabel.empty() && data::splitColumn(new_->columns[std::size_t(col)]).label == groupLabel &&
                                                     c->full >= 0));
@@ -861,8 +874,9 @@ void StudyBrowser::fillPredictions(int row) {
             if (base_ && fc >= 0) text += tr(" (baseline %1)").arg(number(baselineOf(fc, row)));
         } else {
             const double v = new_->values[std::size_t(c->score)][std::size_t(row)];
-            text = tr("<b>%1</b>: %2").arg(c->name.toHtmlEscaped(), number(v));
-            if (base_) text += tr(" (baseline %1)").arg(number(baselineOf(c->score, row)));
+            const int dp = decimals_[std::size_t(c->score)];
+            text = tr("<b>%1</b>: %2").arg(c->name.toHtmlEscaped(), number(v, dp));
+            if (base_) text += tr(" (baseline %1)").arg(number(baselineOf(c->score, row), dp));
         }
     }
     faith_->setText(text);

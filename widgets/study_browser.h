@@ -143,7 +143,8 @@ private:
     std::shared_ptr<const data::NumericTable> new_, base_;
     std::vector<int> baseColumnOf_;  ///< new column → baseline column or -1
     std::vector<int> baseRowOf_;     ///< new row → baseline row or -1
-    std::vector<double> maxDiff_;    ///< per new row: largest |new − baseline| over shared columns
+    std::vector<double> maxDiff_;
+    std::vector<int> decimals_;      ///< per new column: 4 for probabilities, 2 for larger values    ///< per new row: largest |new − baseline| over shared columns
     std::vector<Choice> choices_;
     QString pendingSelection_;
     QString tableStatus_;

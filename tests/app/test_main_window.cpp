@@ -263,7 +263,7 @@ private slots:
         QCOMPARE(w.studyBrowser()->baseline(), result->baseline);
         QCOMPARE(w.studyBrowser()->predictionsTable()->rowCount(), 90);
         // An angiography study: two views found under angio/studies/S<id>/.
-        QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty(), 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty() && shown.last().at(0).toString() == id, 20000);
         QCOMPARE(w.studyBrowser()->viewBox()->count(), 2);
     }
 };

@@ -323,6 +323,7 @@ private slots:
         browser.openTables(preds_, baseline_);
         QVERIFY(loaded.wait(10000));
         QCOMPARE(loaded.at(0).at(0).toInt(), kImages);
+        QCOMPARE(browser.currentStudy(), ids_[0]);  // the first row is shown straight away
         QVERIFY(browser.roiFolder().endsWith("roi_vis"));  // found beside preds.csv
         QCOMPARE(browser.labels(), QStringList({"Cardiomegaly", "Effusion", "Nodule"}));
         QCOMPARE(browser.labelBox()->itemText(1), QString("Effusion"));
@@ -488,8 +489,9 @@ private slots:
         QVERIFY(id.startsWith('0'));
         QSignalSpy shown(&browser, &StudyBrowser::studyShown);
         QVERIFY(browser.selectStudy(id));
-        QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty() && shown.last().at(0).toString() == id, 10000);
         QCOMPARE(browser.viewBox()->count(), 2);
+        QVERIFY(!browser.faithfulnessPlot()->isVisibleTo(&browser));  // no P(full)/P(drop) here
         QCOMPARE(browser.viewBox()->itemText(0), QString("view1.dcm"));
         OverlayView* o = browser.overlayView();
         QCOMPARE(o->frameCount(), 16);
@@ -502,6 +504,23 @@ private slots:
         // Every prediction with its baseline beside it.
         QCOMPARE(browser.predictionsTable()->rowCount(), 90);
         QVERIFY(!browser.predictionsTable()->item(0, 2)->text().isEmpty());
+    }
+
+    void unreadableTablesAreReportedByName() {
+        StudyBrowser browser;
+        QSignalSpy failed(&browser, &StudyBrowser::loadFailed);
+        browser.openTables(dir_.filePath("missing.csv"));
+        QVERIFY(failed.wait(10000));
+        QVERIFY2(failed.at(0).at(0).toString().contains("missing.csv"), qPrintable(failed.at(0).at(0).toString()));
+        QVERIFY(browser.statusText().contains("missing.csv"));
+        QVERIFY(!browser.predictions());
+        // A baseline with a duplicate id: the error names the file.
+        const QString dup = dir_.filePath("dup.csv");
+        std::ofstream(dup.toStdString()) << "image,Effusion.prob_full\na.png,0.1\na.png,0.2\n";
+        failed.clear();
+        browser.openTables(preds_, dup);
+        QVERIFY(failed.wait(10000));
+        QVERIFY(failed.at(0).at(0).toString().contains("dup.csv"));
     }
 
     void readsAFolderOfSlicesAsOneSeries() {
@@ -524,7 +543,7 @@ private slots:
         browser.setTables(table);
         QSignalSpy shown(&browser, &StudyBrowser::studyShown);
         QVERIFY(browser.selectStudy("0000777"));
-        QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty() && shown.last().at(0).toString() == "0000777", 10000);
         QCOMPARE(browser.viewBox()->count(), 1);
         const io::ImageVolume* v = browser.overlayView()->volume();
         QVERIFY(v);
@@ -539,7 +558,7 @@ private slots:
         browser.setTables(table);
         shown.clear();
         QVERIFY(browser.selectStudy("0000888"));
-        QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty() && shown.last().at(0).toString() == "0000888", 10000);
         QVERIFY(!browser.overlayView()->volume());
         QVERIFY2(browser.statusText().contains("no image named like 0000888"), qPrintable(browser.statusText()));
     }
