@@ -666,7 +666,7 @@ void StudyBrowser::fillTable() {
             const int dp = decimals_[std::size_t(c->score)];
             table_->setItem(r, kScore, new SortKeyItem(number(v, dp), sortKey(v)));
             table_->setItem(r, kBaseline, new SortKeyItem(number(b, dp), sortKey(b)));
-            table_->setItem(r, kDiff, new SortKeyItem(number(std::abs(v - b), dp), sortKey(std::abs(v - b))));
+            table_->setItem(r, kDiff, new SortKeyItem(number(std::abs(v - b), 4), sortKey(std::abs(v - b))));  // small by nature
             table_->setItem(r, kFaith, new SortKeyItem(number(f), sortKey(f)));
             table_->setItem(r, kMaxDiff, new SortKeyItem(number(maxDiff_[std::size_t(r)]), sortKey(maxDiff_[std::size_t(r)])));
             if (!std::isnan(v)) {
@@ -851,7 +851,7 @@ void StudyBrowser::fillPredictions(int row) {
         const int dp = decimals_[std::size_t(col)];
         predictionsTable_->setItem(col, 1, new QTableWidgetItem(number(v, dp)));
         predictionsTable_->setItem(col, 2, new QTableWidgetItem(base_ ? number(b, dp) : QString()));
-        predictionsTable_->setItem(col, 3, new QTableWidgetItem(base_ ? number(v - b, dp) : QString()));
+        predictionsTable_->setItem(col, 3, new QTableWidgetItem(base_ ? number(v - b, 4) : QString()));
         for (int k = 1; k < 4; ++k) predictionsTable_->item(col, k)->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
         const bool mine = c && (col == c->score || (!groupLabel.empty() && data::splitColumn(new_->columns[std::size_t(col)]).label == groupLabel &&
                                                     c->full >= 0));
