@@ -67,10 +67,12 @@ const std::array<QRgb, 256>& lut(Colormap map) {
     return all[static_cast<int>(map)];
 }
 
-QRgb blend(QRgb base, QRgb over, double a) {
-    const auto mix = [a](int b, int o) { return int(std::lround(b * (1 - a) + o * a)); };
+// a256 = opacity × 256, rounded: integer blending keeps a slider drag on a large image smooth.
+QRgb blend(QRgb base, QRgb over, int a256) {
+    const auto mix = [a256](int b, int o) { return (b * (256 - a256) + o * a256 + 128) >> 8; };
     return qRgb(mix(qRed(base), qRed(over)), mix(qGreen(base), qGreen(over)), mix(qBlue(base), qBlue(over)));
 }
+int alpha256(double a) { return int(std::lround(std::clamp(a, 0.0, 1.0) * 256)); }
 
 }  // namespace
 
@@ -214,6 +216,7 @@ void OverlayView::setVolume(std::shared_ptr<const io::ImageVolume> volume, const
     }
     maskCacheValid_ = false;
     heatCacheFrame_ = -1;
+    baseValid_ = false;
     resetWindow();
     canvas_->resetView();
     syncControls();
@@ -250,6 +253,7 @@ void OverlayView::clear(const QString& message) {
     caption_.clear();
     message_ = message;
     frame_ = 0;
+    baseValid_ = false;
     clearHeatmap();
     clearMask();
     syncControls();
@@ -268,6 +272,7 @@ void OverlayView::setFrame(int frame) {
     frame = std::clamp(frame, 0, n - 1);
     if (frame == frame_) return;
     frame_ = frame;
+    baseValid_ = false;
     syncControls();
     invalidate();
     emit frameChanged(frame_);
@@ -363,6 +368,7 @@ void OverlayView::setWindow(double center, double width) {
     if (center == center_ && width == width_) return;
     center_ = center;
     width_ = width;
+    baseValid_ = false;
     windowLabel_->setText(tr("W/L %1 / %2").arg(width_, 0, 'f', 0).arg(center_, 0, 'f', 0));
     invalidate();
     emit windowChanged(center_, width_);
@@ -463,6 +469,33 @@ const std::vector<std::uint8_t>& OverlayView::maskAtImage() const {
         for (int x = 0; x < W; ++x)
             maskCache_[std::size_t(y) * std::size_t(W) + std::size_t(x)] = line[std::min(mw - 1, int((x + 0.5) * mw / W))] >= 128;
     }
+    // Outline = inside minus the mask eroded by a (2t+1)² square, t ≈ 1 px per 256 px of image;
+    // outside the image counts as outside, so a mask touching the border is closed. Separable,
+    // with running counts: linear in the pixels whatever t is.
+    const int t = std::max(1, int(std::lround(std::max(W, H) / 256.0)));
+    const std::size_t w = std::size_t(W);
+    std::vector<std::uint8_t> rows(maskCache_.size());
+    for (int y = 0; y < H; ++y) {
+        const std::uint8_t* m = maskCache_.data() + std::size_t(y) * w;
+        int count = 0;  // inside pixels in [x - t, x + t]
+        for (int k = 0; k <= std::min(t, W - 1); ++k) count += m[k];
+        for (int x = 0; x < W; ++x) {
+            rows[std::size_t(y) * w + std::size_t(x)] = count == 2 * t + 1;
+            if (x + t + 1 < W) count += m[x + t + 1];
+            if (x - t >= 0) count -= m[x - t];
+        }
+    }
+    outlineCache_.assign(maskCache_.size(), 0);
+    for (int x = 0; x < W; ++x) {
+        int count = 0;
+        for (int k = 0; k <= std::min(t, H - 1); ++k) count += rows[std::size_t(k) * w + std::size_t(x)];
+        for (int y = 0; y < H; ++y) {
+            const std::size_t i = std::size_t(y) * w + std::size_t(x);
+            outlineCache_[i] = maskCache_[i] && count != 2 * t + 1;
+            if (y + t + 1 < H) count += rows[std::size_t(y + t + 1) * w + std::size_t(x)];
+            if (y - t >= 0) count -= rows[std::size_t(y - t) * w + std::size_t(x)];
+        }
+    }
     maskCacheValid_ = true;
     return maskCache_;
 }
@@ -472,7 +505,11 @@ QImage OverlayView::composedImage() const {
     composedValid_ = true;
     composed_ = QImage();
     if (!volume_ || frameCount() == 0) return composed_;
-    const QImage base = DicomImageView::renderFrame(*volume_, frame_, center_, width_).convertToFormat(QImage::Format_RGB32);
+    if (!baseValid_) {
+        base_ = DicomImageView::renderFrame(*volume_, frame_, center_, width_).convertToFormat(QImage::Format_RGB32);
+        baseValid_ = true;
+    }
+    const QImage& base = base_;
     if (base.isNull()) return composed_;
     const int W = base.width(), H = base.height();
     QImage img = base.copy();
@@ -481,13 +518,14 @@ QImage OverlayView::composedImage() const {
     if (layers_.heatmap && !heat.empty() && layers_.opacity > 0) {
         const auto& colors = lut(layers_.colormap);
         const float thr = float(layers_.threshold);
+        const int a256 = alpha256(layers_.opacity);
         for (int y = 0; y < H; ++y) {
             auto* line = reinterpret_cast<QRgb*>(img.scanLine(y));
             const float* v = heat.data() + std::size_t(y) * std::size_t(W);
             for (int x = 0; x < W; ++x) {
                 if (!(v[x] >= thr)) continue;  // below the threshold (or NaN): transparent
                 const QRgb c = colors[std::size_t(std::lround(std::clamp(v[x], 0.f, 1.f) * 255))];
-                line[x] = blend(line[x], c, layers_.opacity);
+                line[x] = blend(line[x], c, a256);
             }
         }
     }
@@ -499,32 +537,15 @@ QImage OverlayView::composedImage() const {
             for (int y = 0; y < H; ++y) {
                 auto* line = reinterpret_cast<QRgb*>(img.scanLine(y));
                 for (int x = 0; x < W; ++x)
-                    if (mask[std::size_t(y) * std::size_t(W) + std::size_t(x)]) line[x] = blend(line[x], color, 0.35);
+                    if (mask[std::size_t(y) * std::size_t(W) + std::size_t(x)]) line[x] = blend(line[x], color, alpha256(0.35));
             }
         } else {
-            // Outline = inside minus the mask eroded by t (square element, separable); outside
-            // the image counts as outside so a mask touching the border is closed.
-            const int t = std::max(1, int(std::lround(std::max(W, H) / 256.0)));
-            std::vector<std::uint8_t> rows(mask.size()), eroded(mask.size());
-            for (int y = 0; y < H; ++y)
-                for (int x = 0; x < W; ++x) {
-                    bool all = true;
-                    for (int k = x - t; k <= x + t && all; ++k)
-                        all = k >= 0 && k < W && mask[std::size_t(y) * std::size_t(W) + std::size_t(k)];
-                    rows[std::size_t(y) * std::size_t(W) + std::size_t(x)] = all;
-                }
-            for (int y = 0; y < H; ++y)
-                for (int x = 0; x < W; ++x) {
-                    bool all = true;
-                    for (int k = y - t; k <= y + t && all; ++k)
-                        all = k >= 0 && k < H && rows[std::size_t(k) * std::size_t(W) + std::size_t(x)];
-                    eroded[std::size_t(y) * std::size_t(W) + std::size_t(x)] = all;
-                }
+            const auto& outline = outlineCache_;
             for (int y = 0; y < H; ++y) {
                 auto* line = reinterpret_cast<QRgb*>(img.scanLine(y));
                 for (int x = 0; x < W; ++x) {
                     const std::size_t i = std::size_t(y) * std::size_t(W) + std::size_t(x);
-                    if (mask[i] && !eroded[i]) line[x] = color;
+                    if (outline[i]) line[x] = color;
                 }
             }
         }

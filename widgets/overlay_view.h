@@ -145,6 +145,9 @@ private:
     mutable std::vector<float> heatCache_;
     mutable int heatCacheFrame_ = -1;
     mutable std::vector<std::uint8_t> maskCache_;
+    mutable std::vector<std::uint8_t> outlineCache_;  ///< outline pixels of maskCache_
+    mutable QImage base_;                             ///< the windowed frame, before layers
+    mutable bool baseValid_ = false;
     mutable bool maskCacheValid_ = false;
 
     OverlayCanvas* canvas_;
