@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
                                     "folder and open it.");
     QCommandLineOption screenshot("screenshot", "Once the window has settled, save it as a PNG "
                                                 "to FILE and exit.", "FILE");
-    QCommandLineOption page("show", "Bring PAGE to the front: workspace, data, dicom, audit, metrics or train.", "PAGE");
+    QCommandLineOption page("show", "Bring PAGE to the front: workspace, data, dicom, audit, study, metrics or train.", "PAGE");
     QCommandLineOption runAudit("run-audit", "Run the audit of the inputs already set (the demo's pair "
                                              "with --demo) once the window is up.");
     QCommandLineOption pluginDir("plugin-dir", "Also load task plugins from DIR (repeatable).",
@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
         }
     }
     if (parser.isSet(page) && !window.showPage(parser.value(page))) {
-        std::fprintf(stderr, "lumen: --show: unknown page \"%s\" (workspace, data, dicom, audit, metrics, train)\n",
+        std::fprintf(stderr, "lumen: --show: unknown page \"%s\" (workspace, data, dicom, audit, study, metrics, train)\n",
                      qPrintable(parser.value(page)));
         return 2;
     }

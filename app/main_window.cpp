@@ -19,6 +19,7 @@
 #include "pacs_panel.h"
 #include "run_launcher.h"
 #include "runs_panel.h"
+#include "study_browser.h"
 #include "workspace_view.h"
 
 #include <QAction>
@@ -82,6 +83,8 @@ MainWindow::MainWindow(QWidget* parent)
     addPage(pacsPanel_, "pacs", tr("PACS"));
     addPage(buildTrainPage(), "train", tr("Train"));
     addPage(auditPanel_, "audit", tr("Audit"));
+    studyBrowser_ = new widgets::StudyBrowser;
+    addPage(studyBrowser_, "study", tr("Study"));
     addPage(buildMetricsPage(), "metrics", tr("Metrics"));
     setCentralWidget(pages_);
     const auto runner = [this](const QString& kind, const QString& title, jobs::JobFunction work) {
@@ -93,6 +96,13 @@ MainWindow::MainWindow(QWidget* parent)
     pacsPanel_->setJobRunner(runner, [this](jobs::JobId id) { return pool_->cancel(id); }, bridge_);
     connect(auditPanel_, &widgets::AuditPanel::studySelected, this, [this](const QString& id) {
         logPanel_->append(1, tr("audit"), tr("study %1 selected").arg(id));
+        // The same study in the study view, with the audit's tables as new / baseline.
+        if (const auto result = auditPanel_->result()) {
+            if (studyBrowser_->predictions() != result->newer || studyBrowser_->baseline() != result->baseline)
+                studyBrowser_->setTables(result->newer, result->baseline);
+            studyBrowser_->selectStudy(id);
+            showPage("study");
+        }
     });
 
     auto* jobsDock = makeDock(this, tr("Jobs"), "jobsDock", jobsPanel_, Qt::BottomDockWidgetArea);
@@ -217,6 +227,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         auditPanel_->setDatabase(QString::fromStdString(ws.database().string()));
         dicomBrowser_->setDatabase(QString::fromStdString(ws.database().string()));
         pacsPanel_->setWorkspace(workspacePath_);
+        studyBrowser_->setWorkspace(workspacePath_);
     } catch (const std::exception& e) {
         const QString message = QString::fromUtf8(e.what());
         logPanel_->append(3, tr("workspace"), message);
@@ -254,7 +265,10 @@ void MainWindow::openDemoWorkspace() {
     // The demo's predictions pair is ready to audit.
     auditPanel_->setInputs(dir + "/predictions/baseline.csv", dir + "/predictions/new.csv",
                            dir + "/predictions/categories.yaml");
-    if (demo::isDemoWorkspace(dir.toStdString())) return;
+    if (demo::isDemoWorkspace(dir.toStdString())) {
+        studyBrowser_->openTables(dir + "/predictions/new.csv", dir + "/predictions/baseline.csv");
+        return;
+    }
 
     // Generate it as a job, recorded as a run like any other work in the workspace.
     const std::filesystem::path root = dir.toStdString();

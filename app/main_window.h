@@ -28,6 +28,7 @@ class DicomBrowser;
 class MetricsPanel;
 class PacsPanel;
 class RunsPanel;
+class StudyBrowser;
 class WorkspaceView;
 }  // namespace lumen::widgets
 
@@ -69,8 +70,9 @@ public:
                                const QString& runName);
     widgets::DicomBrowser* dicomBrowser() const { return dicomBrowser_; }
     widgets::PacsPanel* pacsPanel() const { return pacsPanel_; }
+    widgets::StudyBrowser* studyBrowser() const { return studyBrowser_; }
     /// Brings a central page to the front by its key ("workspace", "data", "dicom", "pacs",
-    /// "train", "audit", "metrics"); false if unknown.
+    /// "train", "audit", "study", "metrics"); false if unknown.
     bool showPage(const QString& name);
     jobs::JobPool& pool() { return *pool_; }
     const plugin::Registry& registry() const { return registry_; }
@@ -108,6 +110,7 @@ private:
     widgets::MetricsPanel* metricsPanel_;
     widgets::DicomBrowser* dicomBrowser_;
     widgets::PacsPanel* pacsPanel_;
+    widgets::StudyBrowser* studyBrowser_ = nullptr;
     widgets::RunLauncher* runLauncher_;
     widgets::LossCurvePanel* lossCurvePanel_;
     QTabWidget* pages_;

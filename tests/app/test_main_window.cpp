@@ -10,11 +10,15 @@
 #include "log_panel.h"
 #include "pacs_panel.h"
 #include "runs_panel.h"
+#include "audit_panel.h"
+#include "study_browser.h"
 #include "workspace_view.h"
 
 #include "test_support.h"
 
 #include <QAbstractButton>
+#include <QComboBox>
+#include <QTableWidget>
 #include <QDockWidget>
 #include <QLabel>
 #include <QMenuBar>
@@ -225,6 +229,42 @@ private slots:
         // The index lives in the workspace database, beside the runs.
         QVERIFY(QFile::exists(dir.filePath("ws/lumen.db")));
         QCOMPARE(w.runsPanel()->rowCount(), 0);
+    }
+
+    void auditSelectionOpensTheStudyPage() {
+        // A study picked in the audit opens in the Study page, the audit's tables as new/baseline.
+        QTemporaryDir dir;
+        lumen::demo::DemoOptions o;
+        o.chestImages = 2;
+        o.ctVolumes = 1;
+        o.angioStudies = 2;
+        o.predictionStudies = 6;
+        lumen::demo::createDemoWorkspace(dir.path().toStdString(), o);
+        MainWindow w;
+        w.show();
+        QVERIFY(w.openWorkspace(dir.path()));
+        QCOMPARE(w.studyBrowser()->mediaRoot(), w.workspacePath());
+        w.auditPanel()->setInputs(dir.filePath("predictions/baseline.csv"), dir.filePath("predictions/new.csv"));
+        QSignalSpy finished(w.auditPanel(), &lumen::widgets::AuditPanel::auditFinished);
+        QVERIFY(w.auditPanel()->runAudit());
+        QVERIFY(finished.wait(60000));
+        const auto result = w.auditPanel()->result();
+        QVERIFY(result);
+        QFile studies(dir.filePath("angio/studies.csv"));
+        QVERIFY(studies.open(QIODevice::ReadOnly));
+        studies.readLine();
+        const QString id = QString::fromUtf8(studies.readLine()).section(',', 0, 0);
+        QVERIFY(result->newer->findRow(id.toStdString()));
+        QSignalSpy shown(w.studyBrowser(), &lumen::widgets::StudyBrowser::studyShown);
+        w.auditPanel()->selectStudy(id);
+        QCOMPARE(w.findChild<QTabWidget*>("pages")->currentWidget(), static_cast<QWidget*>(w.studyBrowser()));
+        QCOMPARE(w.studyBrowser()->currentStudy(), id);
+        QCOMPARE(w.studyBrowser()->predictions(), result->newer);
+        QCOMPARE(w.studyBrowser()->baseline(), result->baseline);
+        QCOMPARE(w.studyBrowser()->predictionsTable()->rowCount(), 90);
+        // An angiography study: two views found under angio/studies/S<id>/.
+        QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty() && shown.last().at(0).toString() == id, 20000);
+        QCOMPARE(w.studyBrowser()->viewBox()->count(), 2);
     }
 };
 

@@ -1,0 +1,988 @@
+#include "study_browser.h"
+
+#include "faithfulness_plot.h"
+#include "overlay_view.h"
+#include "table_items.h"
+
+#include "data/column_names.h"
+#include "explain/heatmap.h"
+#include "io/media_reader.h"
+
+#include <QApplication>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDateTime>
+#include <QDir>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QKeyEvent>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPointer>
+#include <QPushButton>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <unordered_map>
+
+namespace fs = std::filesystem;
+
+namespace lumen::widgets {
+
+// ---------------------------------------------------------------------------------------------
+// Finding a study's images: an index of every media file and folder under a root.
+struct MediaIndex {
+    std::unordered_map<std::string, std::vector<fs::path>> byName, byStem;
+    std::unordered_map<std::string, fs::path> folders;
+    std::vector<fs::path> lookup(const std::string& id) const;
+};
+
+struct StudyLoad {
+    QString id;
+    quint64 generation = 0;
+    std::vector<std::shared_ptr<const io::ImageVolume>> volumes;
+    QStringList names;
+    QStringList errors;
+    QImage mask;
+    QString maskFile;
+    std::vector<std::size_t> heatShape;
+    std::vector<float> heat;
+    QString camText;
+};
+
+namespace {
+
+constexpr int kRowRole = Qt::UserRole + 1;
+constexpr int kMaxScanEntries = 500000;
+enum Column { kStudy, kScore, kBaseline, kDiff, kFaith, kMaxDiff, kColumns };
+
+std::string lower(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+bool isMediaExtension(const std::string& ext) {
+    static const std::vector<std::string> known = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm",
+                                                   ".dicom", ".nii", ".avi", ".mp4", ".mov", ".mkv"};
+    return std::find(known.begin(), known.end(), ext) != known.end();
+}
+
+// "ct_0001.nii.gz" → "ct_0001", "00000001_000.png" → "00000001_000".
+std::string mediaStem(const std::string& name) {
+    fs::path p(name);
+    for (int i = 0; i < 2; ++i) {
+        const std::string ext = lower(p.extension().string());
+        if (ext == ".gz" || isMediaExtension(ext))
+            p = p.stem();
+        else
+            break;
+    }
+    return p.string();
+}
+
+bool isMediaFile(const fs::path& p) {
+    const std::string ext = lower(p.extension().string());
+    if (ext == ".gz") return lower(p.stem().extension().string()) == ".nii";
+    return isMediaExtension(ext);
+}
+
+std::shared_ptr<const MediaIndex> scanMedia(const fs::path& root) {
+    auto index = std::make_shared<MediaIndex>();
+    std::error_code ec;
+    if (root.empty() || !fs::is_directory(root, ec)) return index;
+    int seen = 0;
+    for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
+         it != end && seen < kMaxScanEntries; it.increment(ec), ++seen) {
+        if (ec) break;
+        const fs::path& p = it->path();
+        const std::string name = p.filename().string();
+        if (!name.empty() && name[0] == '.') {
+            if (it->is_directory(ec)) it.disable_recursion_pending();
+            continue;
+        }
+        if (it->is_directory(ec)) {
+            index->folders.emplace(lower(name), p);
+        } else if (isMediaFile(p)) {
+            index->byName[lower(name)].push_back(p);
+            index->byStem[lower(mediaStem(name))].push_back(p);
+        }
+    }
+    for (auto* m : {&index->byName, &index->byStem})
+        for (auto& [k, v] : *m) std::sort(v.begin(), v.end());
+    return index;
+}
+
+}  // namespace
+
+std::vector<fs::path> MediaIndex::lookup(const std::string& id) const {
+    const std::string key = lower(fs::path(id).filename().string()), stem = lower(mediaStem(key));
+    if (auto it = byName.find(key); it != byName.end()) return {it->second.front()};
+    if (auto it = byStem.find(stem); it != byStem.end()) return it->second;
+    for (const auto& k : {key, "s" + key, stem}) {
+        const auto f = folders.find(k);
+        if (f == folders.end()) continue;
+        // A folder of a few media files holds the study's views; many DICOM files (or files
+        // without a media extension) are the slices of one series, read as a whole.
+        std::vector<fs::path> files;
+        std::size_t other = 0, dicom = 0;
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(f->second, ec)) {
+            if (!e.is_regular_file(ec)) continue;
+            if (isMediaFile(e.path())) {
+                files.push_back(e.path());
+                dicom += lower(e.path().extension().string()) == ".dcm";
+            } else if (e.path().filename().string().rfind('.', 0) != 0) {
+                ++other;
+            }
+        }
+        std::sort(files.begin(), files.end());
+        if (dicom > 4 || (files.empty() && other > 0)) return {f->second};
+        if (!files.empty()) return files;
+    }
+    return {};
+}
+
+namespace {
+
+// Posts `f` to the GUI thread; it runs only if `guard` still exists there.
+template <typename F>
+void onGuiThread(QPointer<QObject> guard, F f) {
+    QMetaObject::invokeMethod(
+        qApp, [guard, f = std::move(f)]() mutable {
+            if (guard) f();
+        },
+        Qt::QueuedConnection);
+}
+
+// The ROI-consistency engine names masks after the image id's stem with unsafe characters
+// replaced (plugins/roi_consistency/roi_engine.cpp, safeName).
+std::string roiStem(const std::string& id) {
+    std::string s = fs::path(id).stem().string();
+    for (char& c : s)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) c = '_';
+    return s;
+}
+
+QString number(double v, int decimals = 4) {
+    if (std::isnan(v)) return QStringLiteral("—");
+    return QString::number(v, 'f', decimals);
+}
+
+double sortKey(double v) { return std::isnan(v) ? -std::numeric_limits<double>::max() : v; }
+
+struct LoadRequest {
+    QString id;
+    quint64 generation = 0;
+    QString camLabel;
+    QFuture<std::shared_ptr<const MediaIndex>> index;
+    QString roiFolder, camCache, mediaRoot;
+    std::shared_ptr<const StudyLoad> previous;  ///< same id: its images are reused
+};
+
+StudyLoad loadStudy(const LoadRequest& r) {
+    StudyLoad out;
+    out.id = r.id;
+    out.generation = r.generation;
+    const std::string id = r.id.toStdString();
+    if (r.previous && r.previous->id == r.id) {
+        out.volumes = r.previous->volumes;
+        out.names = r.previous->names;
+        out.errors = r.previous->errors;
+    } else if (!r.mediaRoot.isEmpty()) {
+        const auto index = r.index.result();
+        const auto files = index ? index->lookup(id) : std::vector<fs::path>{};
+        if (files.empty()) out.errors << QObject::tr("no image named like %1 under %2").arg(r.id, r.mediaRoot);
+        for (const auto& f : files) {
+            try {
+                auto media = io::readMedia(f);
+                out.volumes.push_back(std::make_shared<io::ImageVolume>(std::move(media.volume)));
+                out.names << QString::fromStdString(f.filename().string());
+            } catch (const std::exception& e) {
+                out.errors << QString::fromUtf8(e.what());
+            }
+        }
+    }
+    if (!r.roiFolder.isEmpty()) {
+        const QString file = QDir(r.roiFolder).filePath(QString::fromStdString(roiStem(id)) + "_mask.png");
+        if (QFileInfo::exists(file)) {
+            out.mask = QImage(file);
+            out.maskFile = file;
+            if (out.mask.isNull()) out.errors << QObject::tr("%1: not a readable PNG").arg(file);
+        }
+    }
+    if (!r.camCache.isEmpty() && !r.camLabel.isEmpty()) {
+        try {
+            const auto cache = explain::readCamCache(r.camCache.toStdString());
+            const auto* e = cache.find(id, r.camLabel.toStdString());
+            if (!e) {
+                out.camText = QObject::tr("no CAM of %1 for this study in the cache").arg(r.camLabel);
+            } else {
+                auto h = explain::loadCam(*e);
+                if (!out.volumes.empty()) {
+                    const auto& v = *out.volumes.front();
+                    std::vector<std::size_t> target{std::size_t(v.rows), std::size_t(v.columns)};
+                    if (h.shape.size() == 3) {
+                        // Trilinear to every slice unless that gets large; else in-plane only.
+                        const std::size_t depth = std::size_t(v.time * v.depth);
+                        const bool full = depth * target[0] * target[1] <= (std::size_t(1) << 25);
+                        target.insert(target.begin(), full ? depth : h.shape[0]);
+                    }
+                    h = explain::upsample(h, target);
+                }
+                h = explain::normalised(h);
+                out.heatShape = h.shape;
+                out.heat = std::move(h.values);
+                QString text = QObject::tr("CAM of %1: %2 at %3, raw %4…%5")
+                                   .arg(QString::fromStdString(e->label),
+                                        QString::fromStdString(cache.method.empty() ? "Grad-CAM" : cache.method),
+                                        QString::fromStdString(cache.layer.empty() ? "?" : cache.layer))
+                                   .arg(e->rawMin, 0, 'g', 3)
+                                   .arg(e->rawMax, 0, 'g', 3);
+                if (e->prob) text += QObject::tr(", P %1").arg(*e->prob, 0, 'f', 3);
+                if (e->probDrop) text += QObject::tr(", P without the top CAM region %1").arg(*e->probDrop, 0, 'f', 3);
+                out.camText = text;
+            }
+        } catch (const std::exception& e) {
+            out.errors << QString::fromUtf8(e.what());
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+StudyBrowser::StudyBrowser(QWidget* parent) : QWidget(parent) {
+    setObjectName("studyBrowser");
+    buildUi();
+}
+
+StudyBrowser::~StudyBrowser() = default;
+
+void StudyBrowser::buildUi() {
+    auto* layout = new QVBoxLayout(this);
+    auto* files = new QHBoxLayout;
+    auto* openPredictions = new QPushButton(tr("Predictions…"));
+    auto* openBaseline = new QPushButton(tr("Baseline…"));
+    auto* openImages = new QPushButton(tr("Images folder…"));
+    auto* openMasks = new QPushButton(tr("Masks folder…"));
+    auto* openCam = new QPushButton(tr("CAM cache…"));
+    for (auto* b : {openPredictions, openBaseline, openImages, openMasks, openCam}) files->addWidget(b);
+    files->addStretch(1);
+    layout->addLayout(files);
+
+    auto* split = new QSplitter(Qt::Horizontal);
+    layout->addWidget(split, 1);
+    status_ = new QLabel;
+    status_->setObjectName("studyStatus");
+    status_->setWordWrap(true);
+    layout->addWidget(status_);
+
+    // Left: filters, table, faithfulness plot.
+    auto* left = new QSplitter(Qt::Vertical);
+    auto* top = new QWidget;
+    auto* topLayout = new QVBoxLayout(top);
+    topLayout->setContentsMargins(0, 0, 0, 0);
+    auto* filters = new QGridLayout;
+    labelBox_ = new QComboBox;
+    labelBox_->setObjectName("studyLabel");
+    labelBox_->setMinimumContentsLength(18);
+    labelBox_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    idFilter_ = new QLineEdit;
+    idFilter_->setObjectName("studyIdFilter");
+    idFilter_->setPlaceholderText(tr("id contains…"));
+    idFilter_->setClearButtonEnabled(true);
+    auto spin = [](const char* name, double lo, double hi, double value) {
+        auto* s = new QDoubleSpinBox;
+        s->setObjectName(name);
+        s->setDecimals(3);
+        s->setRange(lo, hi);
+        s->setSingleStep(0.05);
+        s->setValue(value);
+        return s;
+    };
+    scoreBox_ = new QCheckBox(tr("score in"));
+    scoreBox_->setObjectName("studyScoreFilter");
+    scoreMin_ = spin("studyScoreMin", -1e9, 1e9, 0);
+    scoreMax_ = spin("studyScoreMax", -1e9, 1e9, 1);
+    faithBox_ = new QCheckBox(tr("faithfulness <"));
+    faithBox_->setObjectName("studyFaithFilter");
+    faithSpin_ = spin("studyFaithBelow", -1, 1, 0.1);
+    diffBox_ = new QCheckBox(tr("|new − baseline| >"));
+    diffBox_->setObjectName("studyDiffFilter");
+    diffSpin_ = spin("studyDiffAbove", 0, 1e9, 0.01);
+    diffSpin_->setDecimals(4);
+    diffSpin_->setSingleStep(0.001);
+    diffScope_ = new QComboBox;
+    diffScope_->setObjectName("studyDiffScope");
+    diffScope_->addItems({tr("in this label"), tr("in any column")});
+    count_ = new QLabel;
+    count_->setObjectName("studyCount");
+    filters->addWidget(new QLabel(tr("Label")), 0, 0);
+    filters->addWidget(labelBox_, 0, 1, 1, 3);
+    filters->addWidget(idFilter_, 0, 4);
+    filters->addWidget(scoreBox_, 1, 0);
+    filters->addWidget(scoreMin_, 1, 1);
+    filters->addWidget(new QLabel(tr("…")), 1, 2);
+    filters->addWidget(scoreMax_, 1, 3);
+    filters->addWidget(count_, 1, 4);
+    filters->addWidget(faithBox_, 2, 0);
+    filters->addWidget(faithSpin_, 2, 1);
+    filters->addWidget(diffBox_, 3, 0);
+    filters->addWidget(diffSpin_, 3, 1);
+    filters->addWidget(diffScope_, 3, 2, 1, 2);
+    filters->setColumnStretch(4, 1);
+    topLayout->addLayout(filters);
+    table_ = new QTableWidget(0, kColumns);
+    table_->setObjectName("studyTable");
+    table_->setHorizontalHeaderLabels({tr("Study"), tr("Score"), tr("Baseline"), tr("|Δ|"), tr("Faithfulness"), tr("Max |Δ| (all)")});
+    table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    table_->setSelectionMode(QAbstractItemView::SingleSelection);
+    table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    table_->verticalHeader()->setVisible(false);
+    table_->verticalHeader()->setDefaultSectionSize(22);
+    table_->horizontalHeader()->setStretchLastSection(true);
+    table_->setSortingEnabled(true);
+    table_->sortByColumn(kStudy, Qt::AscendingOrder);
+    topLayout->addWidget(table_, 1);
+    left->addWidget(top);
+    plot_ = new FaithfulnessPlot;
+    left->addWidget(plot_);
+    left->setStretchFactor(0, 3);
+    left->setStretchFactor(1, 2);
+    split->addWidget(left);
+
+    // Right: the study.
+    auto* right = new QSplitter(Qt::Vertical);
+    auto* studyTop = new QWidget;
+    auto* studyLayout = new QVBoxLayout(studyTop);
+    studyLayout->setContentsMargins(0, 0, 0, 0);
+    auto* head = new QHBoxLayout;
+    title_ = new QLabel(tr("Select a study"));
+    title_->setObjectName("studyTitle");
+    title_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    viewBox_ = new QComboBox;
+    viewBox_->setObjectName("studyView");
+    viewBox_->setVisible(false);
+    head->addWidget(title_, 1);
+    head->addWidget(viewBox_);
+    studyLayout->addLayout(head);
+    overlay_ = new OverlayView;
+    studyLayout->addWidget(overlay_, 1);
+    camInfo_ = new QLabel;
+    camInfo_->setObjectName("studyCamInfo");
+    camInfo_->setWordWrap(true);
+    studyLayout->addWidget(camInfo_);
+    faith_ = new QLabel;
+    faith_->setObjectName("studyFaith");
+    faith_->setWordWrap(true);
+    studyLayout->addWidget(faith_);
+    right->addWidget(studyTop);
+    predictionsTable_ = new QTableWidget(0, 4);
+    predictionsTable_->setObjectName("studyPredictions");
+    predictionsTable_->setHorizontalHeaderLabels({tr("Prediction"), tr("New"), tr("Baseline"), tr("New − baseline")});
+    predictionsTable_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    predictionsTable_->verticalHeader()->setVisible(false);
+    predictionsTable_->verticalHeader()->setDefaultSectionSize(20);
+    predictionsTable_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+    right->addWidget(predictionsTable_);
+    right->setStretchFactor(0, 3);
+    right->setStretchFactor(1, 1);
+    split->addWidget(right);
+    split->setStretchFactor(0, 2);
+    split->setStretchFactor(1, 3);
+    split->setSizes({620, 880});
+
+    connect(labelBox_, &QComboBox::currentIndexChanged, this, [this] {
+        if (updating_) return;
+        fillTable();
+        if (const auto* c = choice()) plot_->setLabel(c->key);
+        if (!current_.isEmpty()) {
+            if (const auto row = new_ ? new_->findRow(current_.toStdString()) : std::nullopt) fillPredictions(int(*row));
+            if (!camCache_.isEmpty()) startLoad(current_);
+        }
+    });
+    connect(plot_, &FaithfulnessPlot::labelChanged, this, [this](const QString& l) {
+        if (!updating_ && l != label()) setLabel(l);
+    });
+    connect(plot_, &FaithfulnessPlot::studyClicked, this, [this](const QString& id) { selectStudy(id); });
+    // Editing a bound switches its filter on.
+    auto arm = [this](QCheckBox* box) {
+        return [this, box] {
+            if (updating_) return;
+            if (!box->isChecked())
+                box->setChecked(true);  // applies through toggled
+            else
+                applyFilter();
+        };
+    };
+    connect(scoreMin_, &QDoubleSpinBox::valueChanged, this, arm(scoreBox_));
+    connect(scoreMax_, &QDoubleSpinBox::valueChanged, this, arm(scoreBox_));
+    connect(faithSpin_, &QDoubleSpinBox::valueChanged, this, arm(faithBox_));
+    connect(diffSpin_, &QDoubleSpinBox::valueChanged, this, arm(diffBox_));
+    connect(diffScope_, &QComboBox::currentIndexChanged, this, arm(diffBox_));
+    for (auto* box : {scoreBox_, faithBox_, diffBox_})
+        connect(box, &QCheckBox::toggled, this, [this] {
+            if (!updating_) applyFilter();
+        });
+    connect(idFilter_, &QLineEdit::textChanged, this, [this] { applyFilter(); });
+    connect(table_, &QTableWidget::currentCellChanged, this, [this] { onCurrentRowChanged(); });
+    connect(viewBox_, &QComboBox::currentIndexChanged, this, [this](int i) {
+        if (!updating_) showView(i);
+    });
+
+    connect(openPredictions, &QPushButton::clicked, this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Predictions CSV"), {}, tr("CSV (*.csv)"));
+        if (!f.isEmpty()) openTables(f, base_ ? QString::fromStdString(base_->path.string()) : QString());
+    });
+    connect(openBaseline, &QPushButton::clicked, this, [this] {
+        if (!new_) {
+            setStatus(tr("Open the predictions first"), true);
+            return;
+        }
+        const QString f = QFileDialog::getOpenFileName(this, tr("Baseline CSV"), {}, tr("CSV (*.csv)"));
+        if (!f.isEmpty()) openTables(QString::fromStdString(new_->path.string()), f);
+    });
+    connect(openImages, &QPushButton::clicked, this, [this] {
+        const QString d = QFileDialog::getExistingDirectory(this, tr("Folder with the studies' images"), mediaRoot_);
+        if (!d.isEmpty()) setMediaRoot(d);
+    });
+    connect(openMasks, &QPushButton::clicked, this, [this] {
+        const QString d = QFileDialog::getExistingDirectory(this, tr("Folder with <id>_mask.png (roi_vis)"), roiFolder_);
+        if (!d.isEmpty()) setRoiFolder(d);
+    });
+    connect(openCam, &QPushButton::clicked, this, [this] {
+        const QString d = QFileDialog::getExistingDirectory(this, tr("CAM cache folder (cache/cam/<key>)"), camCache_);
+        if (!d.isEmpty()) setCamCache(d);
+    });
+
+    for (QWidget* w : std::initializer_list<QWidget*>{table_, predictionsTable_, overlay_->canvas(), this})
+        w->installEventFilter(this);
+    setStatus(tr("Open a predictions CSV (and a baseline) to list its studies."));
+}
+
+bool StudyBrowser::eventFilter(QObject* watched, QEvent* event) {
+    if (event->type() == QEvent::KeyPress) {
+        const int key = static_cast<QKeyEvent*>(event)->key();
+        if (key == Qt::Key_PageDown || key == Qt::Key_J) {
+            nextStudy();
+            return true;
+        }
+        if (key == Qt::Key_PageUp || key == Qt::Key_K) {
+            previousStudy();
+            return true;
+        }
+    }
+    return QWidget::eventFilter(watched, event);
+}
+
+// ---------------------------------------------------------------------------------------------
+void StudyBrowser::openTables(const QString& predictions, const QString& baseline) {
+    setStatus(tr("Reading %1…").arg(predictions));
+    const QFileInfo info(predictions);
+    if (QFileInfo(info.dir().filePath("roi_vis")).isDir() && roiFolder_.isEmpty())
+        setRoiFolder(info.dir().filePath("roi_vis"));
+    QPointer<QObject> self(this);
+    (void)QtConcurrent::run([self, predictions, baseline] {
+        std::shared_ptr<const data::NumericTable> n, b;
+        QString error;
+        try {
+            n = std::make_shared<data::NumericTable>(data::readNumericCsv(predictions.toStdString()));
+            if (!baseline.isEmpty())
+                b = std::make_shared<data::NumericTable>(data::readNumericCsv(baseline.toStdString()));
+        } catch (const std::exception& e) {
+            error = QString::fromUtf8(e.what());
+        }
+        onGuiThread(self, [self, n, b, error] {
+            auto* s = static_cast<StudyBrowser*>(self.data());
+            if (!error.isEmpty()) {
+                s->setStatus(error, true);
+                emit s->loadFailed(error);
+                return;
+            }
+            s->setTables(n, b);
+        });
+    });
+}
+
+void StudyBrowser::setTables(std::shared_ptr<const data::NumericTable> predictions,
+                             std::shared_ptr<const data::NumericTable> baseline) {
+    new_ = std::move(predictions);
+    base_ = std::move(baseline);
+    baseColumnOf_.clear();
+    baseRowOf_.clear();
+    maxDiff_.clear();
+    if (new_) {
+        baseColumnOf_.assign(new_->columns.size(), -1);
+        baseRowOf_.assign(new_->rowCount(), -1);
+        maxDiff_.assign(new_->rowCount(), std::numeric_limits<double>::quiet_NaN());
+        if (base_) {
+            for (std::size_t c = 0; c < new_->columns.size(); ++c) baseColumnOf_[c] = base_->columnIndex(new_->columns[c]);
+            for (std::size_t r = 0; r < new_->rowCount(); ++r)
+                if (const auto br = base_->findRow(new_->ids[r])) baseRowOf_[r] = int(*br);
+            for (std::size_t r = 0; r < new_->rowCount(); ++r) {
+                if (baseRowOf_[r] < 0) continue;
+                double m = std::numeric_limits<double>::quiet_NaN();
+                for (std::size_t c = 0; c < new_->columns.size(); ++c) {
+                    if (baseColumnOf_[c] < 0) continue;
+                    const double d = std::abs(new_->values[c][r] - base_->values[std::size_t(baseColumnOf_[c])][std::size_t(baseRowOf_[r])]);
+                    if (!std::isnan(d) && !(d <= m)) m = d;
+                }
+                maxDiff_[r] = m;
+            }
+        }
+    }
+    // Probabilities with 4 decimals, percentages and other larger values with 2.
+    decimals_.assign(new_ ? new_->columns.size() : 0, 4);
+    for (std::size_t c = 0; c < decimals_.size(); ++c)
+        for (double v : new_->values[c])
+            if (std::abs(v) > 1) {
+                decimals_[c] = 2;
+                break;
+            }
+    rebuildChoices();
+    plot_->setTable(new_);
+    plot_->setVisible(!plot_->labels().isEmpty());  // only ROI tables have P(full) / P(drop)
+    if (const auto* c = choice()) plot_->setLabel(c->key);
+    fillTable();
+    int shared = 0;
+    for (int r : baseRowOf_) shared += r >= 0;
+    QString text = new_ ? tr("%1: %2 studies, %3 columns").arg(QString::fromStdString(new_->path.filename().string()))
+                              .arg(new_->rowCount()).arg(new_->columns.size())
+                        : tr("No predictions");
+    if (base_)
+        text += tr(" · baseline %1: %2 shared ids").arg(QString::fromStdString(base_->path.filename().string())).arg(shared);
+    tableStatus_ = text;
+    setStatus(text);
+    emit tablesLoaded(new_ ? int(new_->rowCount()) : 0);
+    const QString pending = std::exchange(pendingSelection_, QString());
+    if (!pending.isEmpty())
+        selectStudy(pending);
+    else if (!current_.isEmpty() && new_ && new_->findRow(current_.toStdString()))
+        selectStudy(std::exchange(current_, QString()));  // re-shown with the new tables' values
+    else if (table_->rowCount() > 0)
+        table_->setCurrentCell(0, kStudy);  // something to look at straight away
+}
+
+void StudyBrowser::rebuildChoices() {
+    choices_.clear();
+    if (new_) {
+        std::vector<bool> used(new_->columns.size(), false);
+        // ROI-style groups first: <Label>.prob_full (or .prob) with its crop/drop/faithfulness.
+        for (std::size_t c = 0; c < new_->columns.size(); ++c) {
+            const auto parts = data::splitColumn(new_->columns[c]);
+            if (parts.measure != "prob_full" && parts.measure != "prob") continue;
+            Choice ch;
+            ch.key = QString::fromStdString(parts.label);
+            ch.name = QString::fromStdString(data::humanLabelName(parts.label));
+            ch.score = int(c);
+            ch.full = new_->columnIndex(parts.label + ".prob_full");
+            ch.drop = new_->columnIndex(parts.label + ".prob_drop");
+            ch.faith = new_->columnIndex(parts.label + ".faithfulness");
+            ch.camLabel = ch.key;
+            for (const char* m : {".prob_full", ".prob_crop", ".prob_drop", ".faithfulness", ".prob"})
+                if (const int i = new_->columnIndex(parts.label + m); i >= 0) used[std::size_t(i)] = true;
+            choices_.push_back(ch);
+        }
+        for (std::size_t c = 0; c < new_->columns.size(); ++c) {
+            if (used[c]) continue;
+            Choice ch;
+            ch.key = QString::fromStdString(new_->columns[c]);
+            ch.name = QString::fromStdString(data::humanColumnName(new_->columns[c]));
+            ch.score = int(c);
+            ch.camLabel = ch.key;
+            choices_.push_back(ch);
+        }
+    }
+    const QString previous = label();
+    updating_ = true;
+    labelBox_->clear();
+    for (const auto& c : choices_) labelBox_->addItem(c.name, c.key);
+    const int keep = labelBox_->findData(previous);
+    labelBox_->setCurrentIndex(keep >= 0 ? keep : 0);
+    updating_ = false;
+}
+
+QStringList StudyBrowser::labels() const {
+    QStringList out;
+    for (const auto& c : choices_) out << c.key;
+    return out;
+}
+
+bool StudyBrowser::setLabel(const QString& label) {
+    const int i = labelBox_->findData(label);
+    if (i < 0) return false;
+    labelBox_->setCurrentIndex(i);
+    return true;
+}
+
+QString StudyBrowser::label() const { return labelBox_->currentData().toString(); }
+
+const StudyBrowser::Choice* StudyBrowser::choice() const {
+    const int i = labelBox_->currentIndex();
+    return i >= 0 && i < int(choices_.size()) ? &choices_[std::size_t(i)] : nullptr;
+}
+
+double StudyBrowser::baselineOf(int newColumn, int newRow) const {
+    if (!base_ || newColumn < 0 || baseColumnOf_[std::size_t(newColumn)] < 0 || baseRowOf_[std::size_t(newRow)] < 0)
+        return std::numeric_limits<double>::quiet_NaN();
+    return base_->values[std::size_t(baseColumnOf_[std::size_t(newColumn)])][std::size_t(baseRowOf_[std::size_t(newRow)])];
+}
+
+double StudyBrowser::faithOf(const Choice& c, int row) const {
+    if (c.faith >= 0) return new_->values[std::size_t(c.faith)][std::size_t(row)];
+    if (c.full >= 0 && c.drop >= 0)
+        return new_->values[std::size_t(c.full)][std::size_t(row)] - new_->values[std::size_t(c.drop)][std::size_t(row)];
+    return std::numeric_limits<double>::quiet_NaN();
+}
+
+void StudyBrowser::fillTable() {
+    const QString keep = current_;
+    updating_ = true;
+    table_->setSortingEnabled(false);
+    table_->clearContents();
+    table_->setRowCount(0);
+    const Choice* c = choice();
+    if (new_ && c) {
+        const int n = int(new_->rowCount());
+        table_->setRowCount(n);
+        const auto& scores = new_->values[std::size_t(c->score)];
+        double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+        for (int r = 0; r < n; ++r) {
+            const double v = scores[std::size_t(r)], b = baselineOf(c->score, r), f = faithOf(*c, r);
+            auto* id = new QTableWidgetItem(QString::fromStdString(new_->ids[std::size_t(r)]));
+            id->setData(kRowRole, r);
+            table_->setItem(r, kStudy, id);
+            const int dp = decimals_[std::size_t(c->score)];
+            table_->setItem(r, kScore, new SortKeyItem(number(v, dp), sortKey(v)));
+            table_->setItem(r, kBaseline, new SortKeyItem(number(b, dp), sortKey(b)));
+            table_->setItem(r, kDiff, new SortKeyItem(number(std::abs(v - b), 4), sortKey(std::abs(v - b))));  // small by nature
+            table_->setItem(r, kFaith, new SortKeyItem(number(f), sortKey(f)));
+            table_->setItem(r, kMaxDiff, new SortKeyItem(number(maxDiff_[std::size_t(r)]), sortKey(maxDiff_[std::size_t(r)])));
+            if (!std::isnan(v)) {
+                lo = std::min(lo, v);
+                hi = std::max(hi, v);
+            }
+        }
+        table_->horizontalHeaderItem(kScore)->setText(QString::fromStdString(data::humanColumnName(new_->columns[std::size_t(c->score)])));
+        table_->setColumnHidden(kBaseline, !base_);
+        table_->setColumnHidden(kDiff, !base_);
+        table_->setColumnHidden(kMaxDiff, !base_);
+        table_->setColumnHidden(kFaith, c->faith < 0 && (c->full < 0 || c->drop < 0));
+        // The score filter's bounds follow the label: probabilities 0..1, stenosis 0..100.
+        if (lo <= hi) {
+            // Probabilities 0..1, percentages 0..100, anything else its own range.
+            const double a = std::floor(std::min(lo, 0.0)), z = hi <= 1 ? 1.0 : hi <= 100 ? 100.0 : std::ceil(hi);
+            scoreMin_->setValue(a);
+            scoreMax_->setValue(z);
+            scoreMin_->setSingleStep((z - a) / 20);
+            scoreMax_->setSingleStep((z - a) / 20);
+        }
+    }
+    table_->setSortingEnabled(true);
+    table_->resizeColumnsToContents();
+    updating_ = false;
+    applyFilter();
+    // Keep the selected study selected (its row moved).
+    for (int r = 0; r < table_->rowCount(); ++r)
+        if (table_->item(r, kStudy)->text() == keep) {
+            updating_ = true;
+            table_->setCurrentCell(r, kStudy);
+            updating_ = false;
+            break;
+        }
+}
+
+StudyFilter StudyBrowser::filter() const {
+    StudyFilter f;
+    if (scoreBox_->isChecked()) {
+        f.scoreMin = scoreMin_->value();
+        f.scoreMax = scoreMax_->value();
+    }
+    if (faithBox_->isChecked()) f.faithfulnessBelow = faithSpin_->value();
+    if (diffBox_->isChecked()) f.diffAbove = diffSpin_->value();
+    f.diffAnyColumn = diffScope_->currentIndex() == 1;
+    f.idContains = idFilter_->text().trimmed();
+    return f;
+}
+
+void StudyBrowser::setFilter(const StudyFilter& f) {
+    updating_ = true;
+    scoreBox_->setChecked(f.scoreMin || f.scoreMax);
+    if (f.scoreMin) scoreMin_->setValue(*f.scoreMin);
+    if (f.scoreMax) scoreMax_->setValue(*f.scoreMax);
+    if (!f.scoreMax && f.scoreMin) scoreMax_->setValue(scoreMax_->maximum());
+    if (!f.scoreMin && f.scoreMax) scoreMin_->setValue(scoreMin_->minimum());
+    faithBox_->setChecked(f.faithfulnessBelow.has_value());
+    if (f.faithfulnessBelow) faithSpin_->setValue(*f.faithfulnessBelow);
+    diffBox_->setChecked(f.diffAbove.has_value());
+    if (f.diffAbove) diffSpin_->setValue(*f.diffAbove);
+    diffScope_->setCurrentIndex(f.diffAnyColumn ? 1 : 0);
+    idFilter_->setText(f.idContains);
+    updating_ = false;
+    applyFilter();
+}
+
+void StudyBrowser::applyFilter() {
+    if (updating_) return;
+    const StudyFilter f = filter();
+    const Choice* c = choice();
+    int shown = 0;
+    for (int i = 0; i < table_->rowCount(); ++i) {
+        const int r = table_->item(i, kStudy)->data(kRowRole).toInt();
+        bool ok = true;
+        if (!f.idContains.isEmpty()) ok = table_->item(i, kStudy)->text().contains(f.idContains, Qt::CaseInsensitive);
+        if (ok && c && (f.scoreMin || f.scoreMax)) {
+            const double v = new_->values[std::size_t(c->score)][std::size_t(r)];
+            ok = !std::isnan(v) && (!f.scoreMin || v >= *f.scoreMin) && (!f.scoreMax || v <= *f.scoreMax);
+        }
+        if (ok && c && f.faithfulnessBelow) ok = faithOf(*c, r) < *f.faithfulnessBelow;  // NaN fails
+        if (ok && f.diffAbove) {
+            const double d = f.diffAnyColumn || !c ? maxDiff_[std::size_t(r)]
+                                                   : std::abs(new_->values[std::size_t(c->score)][std::size_t(r)] - baselineOf(c->score, r));
+            ok = d > *f.diffAbove;
+        }
+        table_->setRowHidden(i, !ok);
+        shown += ok;
+    }
+    count_->setText(tr("%1 of %2 studies").arg(shown).arg(table_->rowCount()));
+}
+
+int StudyBrowser::visibleRowCount() const {
+    int n = 0;
+    for (int i = 0; i < table_->rowCount(); ++i) n += !table_->isRowHidden(i);
+    return n;
+}
+
+QStringList StudyBrowser::visibleStudies() const {
+    QStringList out;
+    for (int i = 0; i < table_->rowCount(); ++i)
+        if (!table_->isRowHidden(i)) out << table_->item(i, kStudy)->text();
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+bool StudyBrowser::selectStudy(const QString& id) {
+    if (!new_) {
+        pendingSelection_ = id;
+        return true;
+    }
+    if (!new_->findRow(id.toStdString())) {
+        setStatus(tr("Study %1 is not in %2").arg(id, QString::fromStdString(new_->path.filename().string())), true);
+        return false;
+    }
+    for (int i = 0; i < table_->rowCount(); ++i)
+        if (table_->item(i, kStudy)->text() == id && !table_->isRowHidden(i)) {
+            table_->setCurrentCell(i, kStudy);  // → onCurrentRowChanged → showStudy
+            table_->scrollToItem(table_->item(i, kStudy));
+            if (current_ != id) showStudy(id);
+            return true;
+        }
+    // Filtered out: show it anyway, with no row selected.
+    updating_ = true;
+    table_->clearSelection();
+    table_->setCurrentCell(-1, -1);
+    updating_ = false;
+    showStudy(id);
+    return true;
+}
+
+void StudyBrowser::nextStudy() {
+    const int from = table_->currentRow();
+    for (int i = from + 1; i < table_->rowCount(); ++i)
+        if (!table_->isRowHidden(i)) {
+            table_->setCurrentCell(i, kStudy);
+            return;
+        }
+}
+
+void StudyBrowser::previousStudy() {
+    int from = table_->currentRow();
+    if (from < 0) from = table_->rowCount();
+    for (int i = from - 1; i >= 0; --i)
+        if (!table_->isRowHidden(i)) {
+            table_->setCurrentCell(i, kStudy);
+            return;
+        }
+}
+
+void StudyBrowser::onCurrentRowChanged() {
+    if (updating_) return;
+    const int i = table_->currentRow();
+    if (i < 0 || !table_->item(i, kStudy)) return;
+    const QString id = table_->item(i, kStudy)->text();
+    if (id != current_) showStudy(id);
+}
+
+void StudyBrowser::showStudy(const QString& id) {
+    current_ = id;
+    const auto row = new_ ? new_->findRow(id.toStdString()) : std::nullopt;
+    title_->setText(tr("<b>Study %1</b>").arg(id.toHtmlEscaped()));
+    if (row) fillPredictions(int(*row));
+    plot_->setHighlighted(id);
+    emit studySelected(id);
+    startLoad(id);
+}
+
+void StudyBrowser::fillPredictions(int row) {
+    predictionsTable_->setRowCount(0);
+    if (!new_) return;
+    const Choice* c = choice();
+    const std::string groupLabel = c ? data::splitColumn(new_->columns[std::size_t(c->score)]).label : std::string();
+    const int n = int(new_->columns.size());
+    predictionsTable_->setRowCount(n);
+    QFont bold = predictionsTable_->font();
+    bold.setBold(true);
+    for (int col = 0; col < n; ++col) {
+        const double v = new_->values[std::size_t(col)][std::size_t(row)], b = baselineOf(col, row);
+        auto* name = new QTableWidgetItem(QString::fromStdString(data::humanColumnName(new_->columns[std::size_t(col)])));
+        name->setToolTip(QString::fromStdString(new_->columns[std::size_t(col)]));
+        predictionsTable_->setItem(col, 0, name);
+        const int dp = decimals_[std::size_t(col)];
+        predictionsTable_->setItem(col, 1, new QTableWidgetItem(number(v, dp)));
+        predictionsTable_->setItem(col, 2, new QTableWidgetItem(base_ ? number(b, dp) : QString()));
+        predictionsTable_->setItem(col, 3, new QTableWidgetItem(base_ ? number(v - b, 4) : QString()));
+        for (int k = 1; k < 4; ++k) predictionsTable_->item(col, k)->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+        const bool mine = c && (col == c->score || (!groupLabel.empty() && data::splitColumn(new_->columns[std::size_t(col)]).label == groupLabel &&
+                                                    c->full >= 0));
+        if (mine)
+            for (int k = 0; k < 4; ++k) predictionsTable_->item(col, k)->setFont(bold);
+    }
+    predictionsTable_->setColumnHidden(2, !base_);
+    predictionsTable_->setColumnHidden(3, !base_);
+    if (c && c->score >= 0)
+        if (auto* item = predictionsTable_->item(c->score, 0)) predictionsTable_->scrollToItem(item);
+
+    QString text;
+    if (c) {
+        const double f = faithOf(*c, row);
+        if (!std::isnan(f) || c->full >= 0) {
+            text = tr("<b>%1</b>: faithfulness <b>%2</b>").arg(c->name.toHtmlEscaped(), number(f));
+            if (c->full >= 0) text += tr(" = P(full) %1 − P(drop) %2").arg(number(new_->values[std::size_t(c->full)][std::size_t(row)]),
+                                                                          number(c->drop >= 0 ? new_->values[std::size_t(c->drop)][std::size_t(row)] : NAN));
+            const int fc = c->faith >= 0 ? c->faith : -1;
+            if (base_ && fc >= 0) text += tr(" (baseline %1)").arg(number(baselineOf(fc, row)));
+        } else {
+            const double v = new_->values[std::size_t(c->score)][std::size_t(row)];
+            const int dp = decimals_[std::size_t(c->score)];
+            text = tr("<b>%1</b>: %2").arg(c->name.toHtmlEscaped(), number(v, dp));
+            if (base_) text += tr(" (baseline %1)").arg(number(baselineOf(c->score, row), dp));
+        }
+    }
+    faith_->setText(text);
+}
+
+void StudyBrowser::startLoad(const QString& id) {
+    LoadRequest r;
+    r.id = id;
+    r.generation = ++loadGeneration_;
+    r.camLabel = choice() ? choice()->camLabel : QString();
+    r.index = mediaIndex_;
+    r.mediaRoot = mediaRoot_;
+    r.roiFolder = roiFolder_;
+    r.camCache = camCache_;
+    r.previous = loaded_;
+    if (!loaded_ || loaded_->id != id) overlay_->clear(tr("Loading %1…").arg(id));
+    QPointer<QObject> self(this);
+    (void)QtConcurrent::run([self, r] {
+        auto load = std::make_shared<StudyLoad>(loadStudy(r));
+        onGuiThread(self, [self, load] { static_cast<StudyBrowser*>(self.data())->applyLoad(*load); });
+    });
+}
+
+void StudyBrowser::applyLoad(const StudyLoad& load) {
+    if (load.generation != loadGeneration_) return;  // a newer selection is on its way
+    loaded_ = std::make_shared<StudyLoad>(load);
+    updating_ = true;
+    const int keepView = viewBox_->currentIndex();
+    viewBox_->clear();
+    for (const auto& n : load.names) viewBox_->addItem(n);
+    viewBox_->setVisible(load.names.size() > 1);
+    viewBox_->setCurrentIndex(keepView >= 0 && keepView < viewBox_->count() && load.names.size() > 1 ? keepView : 0);
+    updating_ = false;
+    showView(std::max(0, viewBox_->currentIndex()));
+    camInfo_->setText(load.camText);
+    camInfo_->setVisible(!load.camText.isEmpty());
+    if (!load.errors.isEmpty())
+        setStatus(tr("Study %1: %2").arg(load.id, load.errors.join("; ")), true);
+    else
+        setStatus(tableStatus_);
+    emit studyShown(load.id);
+}
+
+void StudyBrowser::showView(int index) {
+    if (!loaded_) return;
+    const int frame = overlay_->frame();
+    const bool sameStudy = overlay_->volume() && index < int(loaded_->volumes.size()) &&
+                           overlay_->volume() == loaded_->volumes[std::size_t(index)].get();
+    overlay_->clearHeatmap();
+    overlay_->clearMask();
+    if (index >= int(loaded_->volumes.size())) {
+        overlay_->clear(loaded_->errors.isEmpty() ? tr("No image for %1").arg(loaded_->id) : loaded_->errors.join("\n"));
+        return;
+    }
+    const auto& v = loaded_->volumes[std::size_t(index)];
+    const QString name = loaded_->names.value(index);
+    const QString caption = name == loaded_->id || name.isEmpty() ? loaded_->id : tr("%1 — %2").arg(loaded_->id, name);
+    if (!sameStudy) overlay_->setVolume(v, caption);
+    if (sameStudy) overlay_->setFrame(frame);
+    // The CAM and the mask belong to the study's (first) image.
+    if (index == 0) {
+        if (!loaded_->heat.empty()) overlay_->setHeatmap(loaded_->heatShape, loaded_->heat);
+        if (!loaded_->mask.isNull()) overlay_->setMask(loaded_->mask);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+void StudyBrowser::setMediaRoot(const QString& dir) {
+    mediaRoot_ = dir;
+    const fs::path root = dir.toStdString();
+    mediaIndex_ = QtConcurrent::run([root] { return scanMedia(root); });
+    loaded_.reset();
+    if (!current_.isEmpty()) startLoad(current_);
+}
+
+void StudyBrowser::setRoiFolder(const QString& dir) {
+    roiFolder_ = dir;
+    if (!current_.isEmpty()) startLoad(current_);
+}
+
+void StudyBrowser::setCamCache(const QString& dir) {
+    camCache_ = dir;
+    if (!current_.isEmpty()) startLoad(current_);
+}
+
+void StudyBrowser::setWorkspace(const QString& dir) {
+    setMediaRoot(dir);
+    // The newest CAM cache of the workspace, if any.
+    QString newest;
+    QDateTime when;
+    const QDir cams(QDir(dir).filePath("cache/cam"));
+    for (const auto& e : cams.entryInfoList(QDir::Dirs | QDir::NoDotAndDotDot)) {
+        const QFileInfo index(QDir(e.filePath()).filePath("index.csv"));
+        if (index.exists() && (newest.isEmpty() || index.lastModified() > when)) {
+            newest = e.filePath();
+            when = index.lastModified();
+        }
+    }
+    if (!newest.isEmpty()) setCamCache(newest);
+}
+
+void StudyBrowser::setStatus(const QString& text, bool error) {
+    status_->setText(text);
+    status_->setStyleSheet(error ? "color: #b00020;" : QString());
+}
+
+QString StudyBrowser::statusText() const { return status_->text(); }
+
+}  // namespace lumen::widgets

@@ -1,0 +1,182 @@
+#pragma once
+// The clinician's study view: a sortable, filterable table with one row per study (or image)
+// of a predictions CSV, joined on the id with an optional baseline CSV, and the selected
+// study beside it: its images (frame / slice slider for cines and volumes) with the CAM
+// heatmap and the ROI mask on top (OverlayView), every prediction with the baseline value
+// beside it, and its faithfulness; the faithfulness plot below the table. PageDown/PageUp
+// (or J/K) step through the studies shown. Reading tables, images, masks and CAMs runs off
+// the GUI thread.
+
+#include "data/numeric_table.h"
+
+#include <QFuture>
+#include <QString>
+#include <QStringList>
+#include <QWidget>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QTableWidget;
+
+namespace lumen::widgets {
+
+class FaithfulnessPlot;
+class OverlayView;
+struct MediaIndex;
+struct StudyLoad;
+
+/// What the table shows; unset parts do not filter. Missing values fail an active filter.
+struct StudyFilter {
+    std::optional<double> scoreMin, scoreMax;  ///< the chosen label's score (probability) in [min, max]
+    std::optional<double> faithfulnessBelow;   ///< faithfulness < value
+    std::optional<double> diffAbove;           ///< |new − baseline| > value
+    bool diffAnyColumn = false;                ///< … in any column instead of the label's
+    QString idContains;
+};
+
+class StudyBrowser : public QWidget {
+    Q_OBJECT
+public:
+    explicit StudyBrowser(QWidget* parent = nullptr);
+    ~StudyBrowser() override;
+
+    /// Reads the predictions (and, if given, baseline) CSV off the GUI thread; tablesLoaded or
+    /// loadFailed follows. An `roi_vis` folder beside the predictions becomes the mask folder.
+    void openTables(const QString& predictions, const QString& baseline = {});
+    /// Shows tables already read (e.g. the audit's); keeps the selection when the id is still there.
+    void setTables(std::shared_ptr<const data::NumericTable> predictions,
+                   std::shared_ptr<const data::NumericTable> baseline = nullptr);
+    std::shared_ptr<const data::NumericTable> predictions() const { return new_; }
+    std::shared_ptr<const data::NumericTable> baseline() const { return base_; }
+
+    /// Where a study's images are found (scanned recursively off the GUI thread): a file
+    /// named like the id (with or without its extension), else a folder named id or S<id>.
+    void setMediaRoot(const QString& dir);
+    /// Folder with the ROI-consistency masks `<stem>_mask.png` (its inference's roi_vis/).
+    void setRoiFolder(const QString& dir);
+    /// A CAM cache folder (cache/cam/<key>, docs/explain.md); empty: none.
+    void setCamCache(const QString& dir);
+    /// Media root = the workspace; CAM cache = the newest under <workspace>/cache/cam.
+    void setWorkspace(const QString& dir);
+    QString mediaRoot() const { return mediaRoot_; }
+    QString roiFolder() const { return roiFolder_; }
+    QString camCache() const { return camCache_; }
+
+    /// The labels the chooser offers (as written in the columns), e.g. "Effusion" for an
+    /// ROI table (score = Effusion.prob_full) or each column of a table without groups.
+    QStringList labels() const;
+    bool setLabel(const QString& label);
+    QString label() const;
+    void setFilter(const StudyFilter& filter);  ///< also updates the filter controls
+    StudyFilter filter() const;
+    int visibleRowCount() const;
+    QStringList visibleStudies() const;  ///< in table order
+
+    /// Selects and shows `id` (once the tables are loaded if they are still being read).
+    bool selectStudy(const QString& id);
+    QString currentStudy() const { return current_; }
+    /// The next / previous study shown in the table (after sorting and filtering).
+    void nextStudy();
+    void previousStudy();
+
+    QTableWidget* table() const { return table_; }
+    QTableWidget* predictionsTable() const { return predictionsTable_; }
+    OverlayView* overlayView() const { return overlay_; }
+    FaithfulnessPlot* faithfulnessPlot() const { return plot_; }
+    QComboBox* labelBox() const { return labelBox_; }
+    QCheckBox* scoreFilterBox() const { return scoreBox_; }
+    QDoubleSpinBox* scoreMinSpin() const { return scoreMin_; }
+    QDoubleSpinBox* scoreMaxSpin() const { return scoreMax_; }
+    QCheckBox* faithFilterBox() const { return faithBox_; }
+    QDoubleSpinBox* faithSpin() const { return faithSpin_; }
+    QCheckBox* diffFilterBox() const { return diffBox_; }
+    QDoubleSpinBox* diffSpin() const { return diffSpin_; }
+    QComboBox* diffScopeBox() const { return diffScope_; }
+    QLineEdit* idFilterEdit() const { return idFilter_; }
+    QComboBox* viewBox() const { return viewBox_; }
+    QLabel* titleLabel() const { return title_; }
+    QLabel* faithLabel() const { return faith_; }
+    QString statusText() const;
+
+signals:
+    void tablesLoaded(int rows);
+    void loadFailed(const QString& error);
+    /// A study was selected (table, plot, keyboard or selectStudy).
+    void studySelected(const QString& id);
+    /// Its images, mask and heatmap are on screen.
+    void studyShown(const QString& id);
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
+
+private:
+    struct Choice {
+        QString key;        ///< label as in the columns
+        QString name;       ///< human name
+        int score = -1;     ///< column in new_ (probability / value)
+        int full = -1, drop = -1, faith = -1;
+        QString camLabel;   ///< label to look up in the CAM cache
+    };
+    void buildUi();
+    void rebuildChoices();
+    void fillTable();
+    void applyFilter();
+    void onCurrentRowChanged();
+    void showStudy(const QString& id);
+    void fillPredictions(int row);
+    void startLoad(const QString& id);
+    void applyLoad(const StudyLoad& load);
+    void showView(int index);
+    void setStatus(const QString& text, bool error = false);
+    const Choice* choice() const;
+    double baselineOf(int newColumn, int newRow) const;
+    double faithOf(const Choice& c, int row) const;
+
+    // Tables and the join.
+    std::shared_ptr<const data::NumericTable> new_, base_;
+    std::vector<int> baseColumnOf_;  ///< new column → baseline column or -1
+    std::vector<int> baseRowOf_;     ///< new row → baseline row or -1
+    std::vector<double> maxDiff_;
+    std::vector<int> decimals_;      ///< per new column: 4 for probabilities, 2 for larger values    ///< per new row: largest |new − baseline| over shared columns
+    std::vector<Choice> choices_;
+    QString pendingSelection_;
+    QString tableStatus_;
+    QString current_;
+
+    // Where media come from.
+    QString mediaRoot_, roiFolder_, camCache_;
+    QFuture<std::shared_ptr<const MediaIndex>> mediaIndex_;  ///< the scan of mediaRoot_
+    quint64 loadGeneration_ = 0;
+    std::shared_ptr<const StudyLoad> loaded_;
+
+    QComboBox* labelBox_;
+    QCheckBox* scoreBox_;
+    QDoubleSpinBox* scoreMin_;
+    QDoubleSpinBox* scoreMax_;
+    QCheckBox* faithBox_;
+    QDoubleSpinBox* faithSpin_;
+    QCheckBox* diffBox_;
+    QDoubleSpinBox* diffSpin_;
+    QComboBox* diffScope_;
+    QLineEdit* idFilter_;
+    QLabel* count_;
+    QLabel* status_;
+    QTableWidget* table_;
+    FaithfulnessPlot* plot_;
+    QLabel* title_;
+    QComboBox* viewBox_;
+    OverlayView* overlay_;
+    QLabel* faith_;
+    QLabel* camInfo_;
+    QTableWidget* predictionsTable_;
+    bool updating_ = false;
+};
+
+}  // namespace lumen::widgets
