@@ -5,7 +5,8 @@
 // roi_step_bench [--variant tiny] [--batch 8] [--size 224] [--classes 15] [--threads 2]
 //                [--precision fp32|bf16] [--layout fused-cl|fused|separate|separate-cl]
 //                [--warmup 1] [--steps 3] [--fused-ln 1] [--ln-bench reps] [--profile trace.json]
-//                [--png-manifest manifest.csv --workers 2]
+//                [--png-manifest manifest.csv --workers 2] [--allocator caching|default]
+// --allocator default: LibTorch's own CPU allocator instead of the Trainer's caching one.
 // --png-manifest reads the batches from PNG files with Lumen's loader (time included).
 // --profile writes a chrome trace of the last step (legacy autograd profiler), aggregated per
 // op by run_roi_step_bench.py --profile. LUMEN_BENCH_GRAD_NORM=1 prints the global gradient
@@ -19,6 +20,7 @@
 #include "data/manifest.h"
 #include "nn/layer_norm_bf16.h"
 #include "nn/roi_consistency.h"
+#include "train/cpu_allocator.h"
 
 #include <algorithm>
 #include <chrono>
@@ -76,7 +78,7 @@ BatchSource pngSource(const std::string& manifestCsv, int batch, int size, int w
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string variant = "tiny", precision = "fp32", layout = "fused-cl", profilePath, pngManifest;
+    std::string variant = "tiny", precision = "fp32", layout = "fused-cl", profilePath, pngManifest, allocator = "caching";
     int batch = 8, size = 224, classes = 15, threads = 2, warmup = 1, steps = 3, fusedLn = 1, lnBench = 0, workers = 2;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
@@ -94,6 +96,7 @@ int main(int argc, char** argv) {
         else if (k == "--profile") profilePath = v;
         else if (k == "--png-manifest") pngManifest = v;
         else if (k == "--workers") workers = std::stoi(v);
+        else if (k == "--allocator") allocator = v;
         else {
             std::fprintf(stderr, "roi_step_bench: unknown option %s\n", k.c_str());
             return 2;
@@ -105,6 +108,11 @@ int main(int argc, char** argv) {
     }
     const bool fused = layout.rfind("fused", 0) == 0;
     const bool channelsLast = layout.size() > 3 && layout.compare(layout.size() - 3, 3, "-cl") == 0;
+    if (allocator != "caching" && allocator != "default") {
+        std::fprintf(stderr, "roi_step_bench: --allocator caching|default\n");
+        return 2;
+    }
+    if (allocator == "caching") lumen::train::installCachingCpuAllocator();  // as the Trainer does
     torch::set_num_threads(threads);
     lumen::nn::setFusedBf16LayerNorm(fusedLn != 0);
     if (lnBench) {
@@ -173,9 +181,9 @@ int main(int argc, char** argv) {
     double total = 0;
     for (double t : times) total += t;
     std::printf("{\"impl\":\"lumen\",\"variant\":\"%s\",\"precision\":\"%s\",\"layout\":\"%s\",\"batch\":%d,"
-                "\"size\":%d,\"threads\":%d,\"steps\":%d,\"data\":\"%s\",\"samples_per_s\":%.4f,\"step_s\":[",
+                "\"size\":%d,\"threads\":%d,\"steps\":%d,\"data\":\"%s\",\"allocator\":\"%s\",\"samples_per_s\":%.4f,\"step_s\":[",
                 variant.c_str(), precision.c_str(), layout.c_str(), batch, size, threads, steps,
-                pngManifest.empty() ? "synthetic" : "png",
+                pngManifest.empty() ? "synthetic" : "png", allocator.c_str(),
                 total > 0 ? batch * static_cast<double>(times.size()) / total : 0.0);
     for (std::size_t i = 0; i < times.size(); ++i) std::printf("%s%.4f", i ? "," : "", times[i]);
     std::printf("],\"cpu_s\":[");

@@ -237,6 +237,8 @@ def main():
     ap.add_argument("--precisions", default="fp32,bf16")
     ap.add_argument("--lumen-layouts", default="separate,fused-cl")
     ap.add_argument("--python-layouts", default="separate,separate-cl")
+    ap.add_argument("--lumen-allocators", default="caching,default",
+                    help="caching: the Trainer's CPU caching allocator (train/cpu_allocator.h); default: LibTorch's")
     ap.add_argument("--profile", default="", help="folder: chrome traces of the last step of each run "
                     "and a per-op table of self CPU time, Python vs Lumen")
     ap.add_argument("--png", default="", help="folder for the demo chest X-rays: batches are read from "
@@ -269,9 +271,13 @@ def main():
                         + common + extra)
                 results.setdefault(("python", precision, layout), []).append(r)
             for layout in args.lumen_layouts.split(","):
-                extra = ["--profile", str(Path(args.profile) / f"lumen_{precision}_{layout}.json")] if args.profile else []
-                r = run([str(exe), "--precision", precision, "--layout", layout] + common + extra)
-                results.setdefault(("lumen", precision, layout), []).append(r)
+                for allocator in args.lumen_allocators.split(","):
+                    name = f"{layout}, {allocator} allocator"
+                    extra = (["--profile", str(Path(args.profile) / f"lumen_{precision}_{layout}_{allocator}.json")]
+                             if args.profile else [])
+                    r = run([str(exe), "--precision", precision, "--layout", layout, "--allocator", allocator]
+                            + common + extra)
+                    results.setdefault(("lumen", precision, name), []).append(r)
 
     data = (f"batches read from the demo's PNGs ({args.workers} loader workers, loading included)" if args.png
             else "synthetic batches")
@@ -299,7 +305,7 @@ def main():
             print(f"| {precision} | {name} | {layout} | {wall(v):.3f} | {wall(v) / best_wall:.2f}× "
                   f"| {per_cpu(v):.3f} | {per_cpu(v) / best_cpu:.2f}× |")
     if args.profile:
-        names = [f"{impl}_{p}_{layout}" for (impl, p, layout) in results]
+        names = [f"{impl}_{p}_{layout.replace(', ', '_').replace(' allocator', '')}" for (impl, p, layout) in results]
         print_profile(args.profile, names)
 
 

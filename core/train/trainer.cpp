@@ -1,5 +1,7 @@
 #include "train/trainer.h"
 
+#include "train/cpu_allocator.h"
+
 #include "config/config.h"
 #include "jobs/job.h"
 #include "util/atomic_file.h"
@@ -402,6 +404,12 @@ TrainResult Trainer::run() {
     const int threads =
         o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     torch::set_num_threads(threads);
+    // Large activation buffers are reused between steps instead of page-faulted afresh
+    // (train/cpu_allocator.h); the cache is handed back when the run ends, however it ends.
+    installCachingCpuAllocator();
+    struct ReleaseCache {
+        ~ReleaseCache() { releaseCachedCpuMemory(); }
+    } releaseCache;
 
     TrainResult result;
     s.bf16 = o.bf16 && cpuSupportsBf16();
