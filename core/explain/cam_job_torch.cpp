@@ -324,8 +324,10 @@ void runCamJob(const CamJobOptions& o, jobs::JobContext& job, CamJobSummary& sum
             }
         }
         if (o.noNormalisation) mean.clear(), stdev.clear();
+        std::string size;
+        for (std::size_t a = 0; a < shape.size(); ++a) size += (a ? "x" : "") + std::to_string(shape[a]);
         job.info("explaining " + model->description() + " at layer " + layer + " with " + methodName + ", input " +
-                 std::to_string(shape.size()) + "-D " + std::to_string(shape.back()) + " px");
+                 size + (mean.empty() ? ", no normalisation" : ""));
 
         std::vector<std::string> names = o.labelNames;
         if (names.empty()) names = model->labelNames;

@@ -13,6 +13,7 @@
 #include "io/npy_writer.h"
 #include "jobs/job.h"
 #include "nn/convnext.h"
+#include "nn/roi_consistency.h"
 #include "nn/tensor_file.h"
 #include "nn/torchscript_export.h"
 #include "util/atomic_file.h"
@@ -372,6 +373,84 @@ private slots:
         jobs::JobContext bad(7, {}, std::make_shared<Recorder>());
         const std::string e = errorOf([&] { generateCams(o, bad); });
         QVERIFY2(e.find("\"Z\"") != std::string::npos && e.find("A, B, C, D") != std::string::npos, e.c_str());
+    }
+
+    void roiCheckpointAndExportAreExplainable() {
+        // A roi_consistency model as the trainer leaves it: a checkpoint archive (labels, image
+        // size and normalisation in its config) and the TorchScript export of the best model.
+        nn::RoiConsistencyModel roi(nn::ConvNeXtOptions{"atto", 3, 3, 0.0, 1e-6}, 0.1);
+        {
+            torch::NoGradGuard g;
+            for (auto& p : roi->named_parameters())
+                if (p.key().find("layer_scale") != std::string::npos) p.value().uniform_(0.2, 1.0);
+        }
+        roi->eval();
+        torch::serialize::OutputArchive a, m;
+        a.write("format", c10::IValue(std::int64_t(1)));
+        a.write("task", c10::IValue(std::string("roi_consistency")));
+        a.write("config_yaml", c10::IValue(std::string(
+                                   "task: roi_consistency\nlabels: [Effusion, Mass, Nodule]\nimage_size: 48\n"
+                                   "keep_ratio: 0.1\nmodel:\n  variant: atto\n"
+                                   "data:\n  mean: [0.5, 0.5, 0.5]\n  std: [0.25, 0.25, 0.25]\n")));
+        a.write("config_hash", c10::IValue(std::string("x")));
+        for (const char* k : {"epoch", "batch_in_epoch", "step", "seed"}) a.write(k, c10::IValue(std::int64_t(0)));
+        roi->save(m);
+        a.write("model", m);
+        a.save_to(file("roi_ckpt.pt").string());
+        nn::exportTorchScript(roi, file("roi_ts.pt"));
+
+        const torch::Tensor x = torch::randn({2, 3, 48, 48});
+        auto native = camModelFromConvNeXt(roi->classifier());
+        const SplitForward want = native->forward(x, "");
+        const torch::Tensor wantCam = camFromFeatures(want.features, want.logits.select(1, 1), CamMethod::GradCam);
+        auto ckpt = loadCamModel(file("roi_ckpt.pt"));
+        QCOMPARE(ckpt->labelNames, (std::vector<std::string>{"Effusion", "Mass", "Nodule"}));
+        QCOMPARE(ckpt->inputShape, (std::vector<std::size_t>{48, 48}));
+        QCOMPARE(ckpt->mean, (std::vector<float>{0.5f, 0.5f, 0.5f}));
+        QCOMPARE(ckpt->stdev, (std::vector<float>{0.25f, 0.25f, 0.25f}));
+        QVERIFY(ckpt->layers().size() == 4);
+        auto script = loadCamModel(file("roi_ts.pt"));
+        for (auto* model : {ckpt.get(), script.get()}) {
+            const SplitForward sf = model->forward(x, "");
+            const torch::Tensor cam = camFromFeatures(sf.features, sf.logits.select(1, 1), CamMethod::GradCam);
+            qInfo("%s: max |cam - native| = %.3g", model->description().c_str(), maxAbsDiff(cam, wantCam));
+            QVERIFY(maxAbsDiff(sf.logits, want.logits) <= 1e-5);
+            QVERIFY(maxAbsDiff(cam, wantCam) <= 1e-5 * std::max(1.0, wantCam.max().item<double>()));
+        }
+    }
+
+    void cliExplainWritesTheCache() {
+        const QString cli = QStringLiteral(LUMEN_BINARY_DIR "/bin/lumen-cli");
+        const auto run = [&](const QStringList& args, QString* out = nullptr) {
+            QProcess p;
+            p.start(cli, args);
+            p.waitForFinished(300000);
+            const QString all = QString::fromUtf8(p.readAllStandardOutput() + p.readAllStandardError());
+            if (out) *out = all;
+            return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+        };
+        const QString ws = QString::fromStdString(file("cliws").string());
+        QString out;
+        const QStringList args = {"explain", "--model", QString::fromStdString(file("toy2d.pt").string()), "--images",
+                                  QString::fromStdString(file("inputs").string()), "--workspace", ws, "--labels",
+                                  "top:2", "--size", "16x12", "--method", "gradcam++"};
+        QCOMPARE(run(args, &out), 0);
+        qInfo("%s", qPrintable(out.trimmed()));
+        QVERIFY2(out.contains("4 CAMs computed, 0 reused"), qPrintable(out));
+        const auto dir = camCacheDir(file("cliws"), file("toy2d.pt"), "default", "gradcam++");
+        QCOMPARE(readCamCache(dir).entries.size(), std::size_t(4));
+        QCOMPARE(run(args, &out), 0);
+        QVERIFY2(out.contains("0 CAMs computed, 4 reused"), qPrintable(out));
+        // Errors name the file / the convention and exit 2.
+        QCOMPARE(run({"explain", "--model", QString::fromStdString(file("plain.pt").string()), "--images",
+                      QString::fromStdString(file("inputs").string()), "--workspace", ws},
+                     &out),
+                 2);
+        QVERIFY2(out.contains("plain.pt") && out.contains("forward_features"), qPrintable(out));
+        QCOMPARE(run({"explain", "--model", "nope.pt", "--images", "x"}, &out), 2);
+        QVERIFY2(out.contains("nope.pt"), qPrintable(out));
+        QCOMPARE(run({"explain", "--help"}, &out), 0);
+        QVERIFY(out.contains("--keep-ratio"));
     }
 
     void secondsPerCamConvNeXtTiny() {
