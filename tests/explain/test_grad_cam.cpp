@@ -317,6 +317,33 @@ private slots:
         QCOMPARE(generateCams(o, job2).computed, std::size_t(0));
     }
 
+    void generateCamsOnVolumes() {
+        // 3-D: .npy volumes (C, D, H, W) through the octant model; faithfulness with trilinear
+        // upsampling of the CAM and a top-k over voxels.
+        std::filesystem::create_directories(file("vol"));
+        writeNpy(file("vol/v1.npy"), ref("oct3d.x")[0]);
+        writeNpy(file("vol/v2.npy"), ref("oct3d.x")[1][0]);  // (D, H, W): one channel implied
+        CamJobOptions o;
+        o.model = file("oct3d.pt");
+        o.images = file("vol");
+        o.workspace = file("ws3d");
+        o.inputShape = {16, 16, 16};
+        o.channels = 1;
+        jobs::JobContext job(8, {}, std::make_shared<Recorder>());
+        const CamJobSummary s = generateCams(o, job);
+        QCOMPARE(s.computed, std::size_t(6));  // 2 volumes x 3 outputs
+        const CamCache cache = readCamCache(s.cacheDir);
+        const CamEntry* e = cache.find("v2.npy", "1");
+        QVERIFY(e);
+        QCOMPARE(e->inputD, std::size_t(16));
+        const Heatmap h = loadCam(*e);
+        QCOMPARE(h.shape, (std::vector<std::size_t>{8, 8, 8}));
+        QVERIFY(maxAbsDiff(toTensor(h), ref("oct3d.gradcam_1")[1]) <= 1e-5);
+        // The octant holds everything the model sees: removing the CAM's top 10 % lowers it.
+        QVERIFY(e->camDrop && *e->camDrop > 0);
+        qInfo("oct3d v2 label 1: prob %.4f, prob_drop %.4f", *e->prob, *e->probDrop);
+    }
+
     void generateCamsReadsImagesAndCancels() {
         // PNG images listed in a CSV (id, path), through the evaluation transform.
         std::filesystem::create_directories(file("png"));
