@@ -1,5 +1,6 @@
 // The LibTorch half of explain/cam_job.h: batch Grad-CAM over an image list into the CAM cache.
 #include "explain/cam_job.h"
+#include "explain/cam_plan.h"
 #include "explain/grad_cam.h"
 #include "explain/heatmap.h"
 
@@ -28,65 +29,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-struct Item {
-    std::string id;
-    fs::path file;
-};
-
-struct ImageList {
-    std::vector<Item> items;
-    std::vector<std::string> numericColumns;  ///< candidate label names from a predictions table
-};
-
-std::string lower(std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
-
-bool knownInput(const fs::path& p) {
-    static const std::set<std::string> ext = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".npy"};
-    return ext.count(lower(p.extension().string())) > 0;
-}
-
-ImageList listImages(const CamJobOptions& o) {
-    ImageList list;
-    std::error_code ec;
-    if (fs::is_directory(o.images, ec)) {
-        for (const auto& e : fs::recursive_directory_iterator(o.images))
-            if (e.is_regular_file() && knownInput(e.path()))
-                list.items.push_back({e.path().lexically_relative(o.images).generic_string(), e.path()});
-        std::sort(list.items.begin(), list.items.end(), [](const Item& a, const Item& b) { return a.id < b.id; });
-        if (list.items.empty()) throw std::runtime_error(o.images.string() + ": no images in this folder");
-        return list;
-    }
-    if (!fs::is_regular_file(o.images, ec))
-        throw std::runtime_error(o.images.string() + ": no such image list (a CSV file or a folder)");
-    const auto records = data::readCsvRecords(o.images);
-    if (records.size() < 2) throw data::DataError(o.images, "no rows: expected a header and one row per image");
-    const auto& header = records.front().fields;
-    std::size_t pathColumn = 0;
-    for (std::size_t i = 0; i < header.size(); ++i)
-        if (lower(header[i]) == "path") pathColumn = i;
-    static const std::set<std::string> notLabels = {"id", "path", "patient_id", "labels", "split", "image", "study_id"};
-    for (std::size_t i = 1; i < header.size(); ++i) {
-        if (notLabels.count(lower(header[i]))) continue;
-        const std::string name = header[i].substr(0, header[i].find('.'));
-        if (std::find(list.numericColumns.begin(), list.numericColumns.end(), name) == list.numericColumns.end())
-            list.numericColumns.push_back(name);
-    }
-    const fs::path root = o.imageRoot.empty() ? o.images.parent_path() : o.imageRoot;
-    std::set<std::string> seen;
-    for (std::size_t r = 1; r < records.size(); ++r) {
-        const auto& f = records[r].fields;
-        if (f.size() <= pathColumn || f[0].empty())
-            throw data::DataError(o.images, records[r].line, 0, {}, "expected an id (and a path) in this row");
-        if (!seen.insert(f[0]).second) continue;  // one CAM set per id
-        const fs::path p = f[pathColumn];
-        list.items.push_back({f[0], p.is_absolute() ? p : root / p});
-    }
-    return list;
-}
-
 torch::Tensor resizeSpatial(const torch::Tensor& x, const std::vector<std::size_t>& shape) {
     std::vector<std::int64_t> size(shape.begin(), shape.end());
     if (std::equal(size.begin(), size.end(), x.sizes().begin() + 1)) return x;
@@ -98,10 +40,12 @@ torch::Tensor resizeSpatial(const torch::Tensor& x, const std::vector<std::size_
 }
 
 /// One model input (C, H, W) or (C, D, H, W).
-torch::Tensor loadInput(const Item& item, const std::vector<std::size_t>& shape, int channels,
+torch::Tensor loadInput(const CamInput& item, const std::vector<std::size_t>& shape, int channels,
                         const std::vector<float>& mean, const std::vector<float>& stdev) {
     const auto sr = static_cast<std::int64_t>(shape.size());
-    if (lower(item.file.extension().string()) == ".npy") {
+    std::string ext = item.file.extension().string();
+    for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (ext == ".npy") {
         // Arrays are the model input as it is (already normalised); only the size is adapted.
         io::NpyArray a = io::readNpy(item.file);
         std::vector<std::int64_t> dims(a.shape.begin(), a.shape.end());
@@ -141,102 +85,6 @@ torch::Tensor loadInput(const Item& item, const std::vector<std::size_t>& shape,
     return t;
 }
 
-/// The outputs to explain for one image, from its logits.
-std::vector<int> chooseTargets(const std::string& spec, const std::vector<double>& logits,
-                               const std::vector<std::string>& names) {
-    const int k = static_cast<int>(logits.size());
-    std::vector<int> out;
-    if (spec.empty() || spec == "all") {
-        for (int i = 0; i < k; ++i) out.push_back(i);
-        return out;
-    }
-    if (spec.rfind("top:", 0) == 0 || spec.rfind("top-", 0) == 0) {
-        int n = 0;
-        try {
-            n = std::stoi(spec.substr(4));
-        } catch (const std::exception&) {
-            throw std::invalid_argument("labels \"" + spec + "\": expected top:N");
-        }
-        std::vector<int> order(static_cast<std::size_t>(k));
-        for (int i = 0; i < k; ++i) order[static_cast<std::size_t>(i)] = i;
-        std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-            return logits[static_cast<std::size_t>(a)] > logits[static_cast<std::size_t>(b)];
-        });
-        order.resize(static_cast<std::size_t>(std::clamp(n, 0, k)));
-        return order;
-    }
-    std::string part;
-    std::stringstream ss(spec);
-    while (std::getline(ss, part, ',')) {
-        if (part.empty()) continue;
-        auto it = std::find(names.begin(), names.end(), part);
-        if (it != names.end()) {
-            out.push_back(static_cast<int>(it - names.begin()));
-            continue;
-        }
-        std::size_t used = 0;
-        int index = -1;
-        try {
-            index = std::stoi(part, &used);
-        } catch (const std::exception&) {
-        }
-        if (used != part.size() || index < 0 || index >= k) {
-            std::string known;
-            for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
-            throw std::invalid_argument("labels: \"" + part + "\" is neither an output name nor an index < " +
-                                        std::to_string(k) + " (outputs: " + known + ")");
-        }
-        out.push_back(index);
-    }
-    return out;
-}
-
-/// The model's logits per id, kept in the cache (scores.csv) so that "top:N" can be decided
-/// again without running the model.
-struct ScoreTable {
-    std::vector<std::string> names;
-    std::map<std::string, std::vector<double>> logits;
-};
-
-ScoreTable readScores(const fs::path& file) {
-    ScoreTable t;
-    if (!fs::exists(file)) return t;
-    const auto records = data::readCsvRecords(file);
-    if (records.empty()) return t;
-    t.names.assign(records[0].fields.begin() + 1, records[0].fields.end());
-    for (std::size_t r = 1; r < records.size(); ++r) {
-        const auto& f = records[r].fields;
-        if (f.size() != t.names.size() + 1)
-            throw data::DataError(file, records[r].line, 0, {}, "expected " + std::to_string(t.names.size() + 1) + " fields");
-        std::vector<double> v;
-        for (std::size_t i = 1; i < f.size(); ++i) {
-            try {
-                v.push_back(std::stod(f[i]));
-            } catch (const std::exception&) {
-                throw data::DataError(file, records[r].line, i + 1, t.names[i - 1], "expected a number, got \"" + f[i] + "\"");
-            }
-        }
-        t.logits[f[0]] = std::move(v);
-    }
-    return t;
-}
-
-void writeScores(const fs::path& file, const ScoreTable& t) {
-    std::string text = "id";
-    for (const auto& n : t.names) text += "," + data::csvField(n);
-    text += "\n";
-    char buf[64];
-    for (const auto& [id, v] : t.logits) {
-        text += data::csvField(id);
-        for (double x : v) {
-            std::snprintf(buf, sizeof buf, ",%.9g", x);
-            text += buf;
-        }
-        text += "\n";
-    }
-    util::writeFileAtomically(file, text);
-}
-
 double probability(const torch::Tensor& logitsRow, int target, const std::string& activation) {
     if (activation == "softmax") return torch::softmax(logitsRow.to(torch::kDouble), 0)[target].item<double>();
     const double z = logitsRow[target].item<double>();
@@ -253,56 +101,28 @@ struct Pending {
 
 void runCamJob(const CamJobOptions& o, jobs::JobContext& job, CamJobSummary& summary) {
     const auto start = Clock::now();
-    if (o.activation != "sigmoid" && o.activation != "softmax" && o.activation != "none")
-        throw std::invalid_argument("activation \"" + o.activation + "\": expected sigmoid, softmax or none");
-    if (!(o.keepRatio > 0 && o.keepRatio <= 1)) throw std::invalid_argument("keep_ratio must be in (0, 1]");
-    if (o.batchSize < 1) throw std::invalid_argument("batch size must be at least 1");
     const CamMethod method = camMethodFromName(o.method);
     const std::string methodName = camMethodName(method);
-    const std::string layerKey = o.layer.empty() ? "default" : o.layer;
-
-    ImageList list = listImages(o);
-    if (o.maxImages > 0 && list.items.size() > o.maxImages) list.items.resize(o.maxImages);
-    summary.images = list.items.size();
-    summary.cacheDir = o.cacheDir.empty() ? camCacheDir(o.workspace, o.model, layerKey, methodName) : o.cacheDir;
-    fs::create_directories(summary.cacheDir);
-    CamCache cache = readCamCache(summary.cacheDir);
-    cache.dir = summary.cacheDir;
-    if (cache.model.empty()) cache.model = fs::absolute(o.model).string();
-    if (cache.layer.empty()) cache.layer = layerKey;
-    cache.method = methodName;
+    CamPlan plan = planCams(o);  // validates the options too
+    std::filesystem::create_directories(plan.cacheDir);
+    const std::string& layerKey = plan.layerKey;
+    const auto& list = plan;
+    summary.images = plan.items.size();
+    summary.cacheDir = plan.cacheDir;
+    summary.reused = plan.reused;
+    CamCache& cache = plan.cache;
     const fs::path scoresFile = summary.cacheDir / "scores.csv";
-    ScoreTable scores = readScores(scoresFile);
-    std::map<std::pair<std::string, std::string>, std::size_t> entryIndex;
-    for (std::size_t i = 0; i < cache.entries.size(); ++i)
-        entryIndex[{cache.entries[i].id, cache.entries[i].label}] = i;
-
+    auto& entryIndex = plan.entryIndex;
+    const auto& todo = plan.todo;
+    struct {
+        std::vector<std::string>& names;
+        std::map<std::string, std::vector<double>>& logits;
+    } scores{plan.scoreNames, plan.scoreLogits};
     const auto nameOf = [](const std::vector<std::string>& names, int t) {
         return t < static_cast<int>(names.size()) ? names[static_cast<std::size_t>(t)] : std::to_string(t);
     };
-    // What is already there: an image whose logits are known and all of whose chosen CAMs
-    // (with faithfulness when asked for) are cached needs no model at all.
-    std::vector<std::size_t> todo;
-    for (std::size_t i = 0; i < list.items.size(); ++i) {
-        const auto it = scores.logits.find(list.items[i].id);
-        bool done = it != scores.logits.end();
-        std::size_t have = 0;
-        if (done) {
-            for (int t : chooseTargets(o.labels, it->second, scores.names)) {
-                const auto e = entryIndex.find({list.items[i].id, nameOf(scores.names, t)});
-                if (e == entryIndex.end() || (o.faithfulness && !cache.entries[e->second].probDrop) ||
-                    !fs::exists(cache.entries[e->second].file)) {
-                    done = false;
-                    break;
-                }
-                ++have;
-            }
-        }
-        if (done) summary.reused += have;
-        else todo.push_back(i);
-    }
-    job.info("CAM cache " + summary.cacheDir.string() + ": " + std::to_string(list.items.size() - todo.size()) + " of " +
-             std::to_string(list.items.size()) + " images already explained");
+    job.info("CAM cache " + summary.cacheDir.string() + ": " + std::to_string(plan.items.size() - todo.size()) +
+             " of " + std::to_string(plan.items.size()) + " images already explained");
 
     double computeSeconds = 0;
     if (!todo.empty()) {
@@ -335,7 +155,7 @@ void runCamJob(const CamJobOptions& o, jobs::JobContext& job, CamJobSummary& sum
 
         auto lastIndexWrite = Clock::now();
         const auto flush = [&] {
-            writeScores(scoresFile, scores);
+            writeCamScores(scoresFile, plan.scoreNames, plan.scoreLogits);
             writeCamCacheIndex(cache);
             lastIndexWrite = Clock::now();
         };
@@ -355,9 +175,9 @@ void runCamJob(const CamJobOptions& o, jobs::JobContext& job, CamJobSummary& sum
                 const auto t0 = Clock::now();
                 const std::size_t b1 = std::min(todo.size(), b0 + static_cast<std::size_t>(o.batchSize));
                 std::vector<torch::Tensor> inputs;
-                std::vector<const Item*> batchItems;
+                std::vector<const CamInput*> batchItems;
                 for (std::size_t j = b0; j < b1; ++j) {
-                    const Item& item = list.items[todo[j]];
+                    const CamInput& item = list.items[todo[j]];
                     try {
                         inputs.push_back(loadInput(item, shape, o.channels, mean, stdev));
                         batchItems.push_back(&item);
@@ -388,7 +208,7 @@ void runCamJob(const CamJobOptions& o, jobs::JobContext& job, CamJobSummary& sum
                     std::vector<double> row(static_cast<std::size_t>(k));
                     for (std::int64_t c = 0; c < k; ++c) row[static_cast<std::size_t>(c)] = logits[static_cast<std::int64_t>(i)][c].item<double>();
                     scores.logits[batchItems[i]->id] = row;
-                    targets[i] = chooseTargets(o.labels, row, names);
+                    targets[i] = chooseCamTargets(o.labels, row, names);
                     rounds = std::max(rounds, targets[i].size());
                 }
                 std::vector<Pending> pending;

@@ -1,4 +1,5 @@
 #include "explain/grad_cam.h"
+#include "explain/cam_plan.h"
 
 #include "config/config.h"
 #include "nn/roi_consistency.h"
@@ -231,12 +232,7 @@ torch::Tensor camFromFeatures(const torch::Tensor& features, const torch::Tensor
 }
 
 CamMethod camMethodFromName(const std::string& name) {
-    std::string n;
-    for (char c : name) n += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (n == "gradcam" || n == "grad-cam" || n == "grad_cam") return CamMethod::GradCam;
-    if (n == "gradcam++" || n == "grad-cam++" || n == "gradcampp" || n == "gradcam_pp" || n == "gradcamplusplus")
-        return CamMethod::GradCamPlusPlus;
-    throw std::invalid_argument("unknown CAM method \"" + name + "\" (known: gradcam, gradcam++)");
+    return canonicalCamMethod(name) == "gradcam" ? CamMethod::GradCam : CamMethod::GradCamPlusPlus;
 }
 
 std::string camMethodName(CamMethod m) { return m == CamMethod::GradCam ? "gradcam" : "gradcam++"; }

@@ -448,8 +448,15 @@ private slots:
 
     void cliExplainWritesTheCache() {
         const QString cli = QStringLiteral(LUMEN_BINARY_DIR "/bin/lumen-cli");
+        bool traceLibraries = false;
         const auto run = [&](const QStringList& args, QString* out = nullptr) {
             QProcess p;
+            if (traceLibraries) {
+                // The dynamic loader names every library it opens: shows whether LibTorch came in.
+                QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+                env.insert("LD_DEBUG", "files");
+                p.setProcessEnvironment(env);
+            }
             p.start(cli, args);
             p.waitForFinished(300000);
             const QString all = QString::fromUtf8(p.readAllStandardOutput() + p.readAllStandardError());
@@ -461,13 +468,18 @@ private slots:
         const QStringList args = {"explain", "--model", QString::fromStdString(file("toy2d.pt").string()), "--images",
                                   QString::fromStdString(file("inputs").string()), "--workspace", ws, "--labels",
                                   "top:2", "--size", "16x12", "--method", "gradcam++"};
+        traceLibraries = true;
         QCOMPARE(run(args, &out), 0);
-        qInfo("%s", qPrintable(out.trimmed()));
-        QVERIFY2(out.contains("4 CAMs computed, 0 reused"), qPrintable(out));
+        QVERIFY2(out.contains("4 CAMs computed, 0 reused"), qPrintable(out.right(2000)));
+        QVERIFY(out.contains("liblumen_ml.so"));  // computing needs LibTorch
         const auto dir = camCacheDir(file("cliws"), file("toy2d.pt"), "default", "gradcam++");
         QCOMPARE(readCamCache(dir).entries.size(), std::size_t(4));
+        // Reopening computes nothing and never loads liblumen_ml (nor LibTorch).
         QCOMPARE(run(args, &out), 0);
-        QVERIFY2(out.contains("0 CAMs computed, 4 reused"), qPrintable(out));
+        QVERIFY2(out.contains("0 CAMs computed, 4 reused"), qPrintable(out.right(2000)));
+        QVERIFY(!out.contains("liblumen_ml.so"));
+        QVERIFY(!out.contains("libtorch"));
+        traceLibraries = false;
         // Errors name the file / the convention and exit 2.
         QCOMPARE(run({"explain", "--model", QString::fromStdString(file("plain.pt").string()), "--images",
                       QString::fromStdString(file("inputs").string()), "--workspace", ws},
