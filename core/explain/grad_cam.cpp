@@ -87,6 +87,8 @@ public:
         if (m_.find_method("forward_features") && m_.find_method("forward_head")) {
             featuresMethod_ = "forward_features";
             headMethod_ = "forward_head";
+            // Lumen's ConvNeXt exports also split at earlier stages.
+            staged_ = m_.find_method("forward_until") && m_.find_method("forward_from");
         } else if (m_.find_method("forward_features_classifier") && m_.find_method("forward_head_classifier")) {
             featuresMethod_ = "forward_features_classifier";
             headMethod_ = "forward_head_classifier";
@@ -108,6 +110,17 @@ public:
         checkLayer(layer);
         torch::AutoGradMode grad(true);
         try {
+            if (staged_ && layer.rfind("features.", 0) == 0) {
+                const std::int64_t index = std::stoll(layer.substr(9));
+                torch::Tensor f;
+                {
+                    torch::NoGradGuard noGrad;
+                    f = m_.run_method("forward_until", x, index).toTensor();
+                }
+                checkFeatures(f, source_);
+                f = f.detach().requires_grad_(true);
+                return {f, asMatrix(m_.run_method("forward_from", f, index).toTensor(), source_)};
+            }
             if (tuple_) {
                 // The features are an intermediate of forward: the input takes part in the graph
                 // so they have a gradient even when the module's parameters are frozen.
@@ -138,7 +151,10 @@ public:
             throw std::runtime_error(source_ + ": the TorchScript module failed: " + e.what_without_backtrace());
         }
     }
-    std::vector<std::string> layers() const override { return {"features"}; }
+    std::vector<std::string> layers() const override {
+        if (staged_) return {"features", "features.5", "features.3", "features.1", "features.7"};
+        return {"features"};
+    }
     std::string description() const override {
         return source_ + " (TorchScript " + (tuple_ ? "forward -> (logits, features)" : featuresMethod_ + " / " + headMethod_) +
                ")";
@@ -152,13 +168,15 @@ private:
         return tuple && tuple->elements().size() == 2;
     }
     void checkLayer(const std::string& layer) const {
+        if (staged_ && (layer == "features.1" || layer == "features.3" || layer == "features.5" || layer == "features.7"))
+            return;
         if (!layer.empty() && layer != "features" && layer != featuresMethod_)
             throw std::invalid_argument(source_ + ": a TorchScript module explains only its features (layer \"features\"), not \"" +
                                         layer + "\"");
     }
     torch::jit::Module m_;
     std::string source_, featuresMethod_, headMethod_;
-    bool tuple_ = false;
+    bool tuple_ = false, staged_ = false;
 };
 
 std::vector<float> floatList(const YAML::Node& root, const std::string& key) {

@@ -13,7 +13,8 @@
 namespace lumen::nn {
 
 /// forward(x) -> logits; forward_features(x) -> last stage map; forward_head(features) ->
-/// logits (the split Grad-CAM uses, docs/explain.md). Inference only (no stochastic depth).
+/// logits (the split Grad-CAM uses, docs/explain.md); forward_until(x, i) / forward_from(f, i)
+/// split at features.i (Grad-CAM's layers features.7/5/3/1). Inference only (no stochastic depth).
 /// Throws std::runtime_error naming the file on failure.
 void exportTorchScript(ConvNeXt& model, const std::filesystem::path& path);
 
