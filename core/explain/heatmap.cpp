@@ -80,9 +80,17 @@ void checkHeatmap(const Heatmap& h, const char* what) {
                                     std::to_string(h.values.size()));
 }
 
+/// For ids and labels: [A-Za-z0-9._-] stay, the rest becomes '_'.
 std::string safeName(const std::string& s) {
     std::string out;
     for (unsigned char c : s) out += (std::isalnum(c) || c == '.' || c == '-' || c == '_') ? char(c) : '_';
+    return out;
+}
+
+/// For the cache key's layer and method: '+' stays too ("gradcam++").
+std::string safeKeyPart(const std::string& s) {
+    std::string out;
+    for (unsigned char c : s) out += (std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == '+') ? char(c) : '_';
     return out;
 }
 
@@ -189,7 +197,7 @@ std::filesystem::path camCacheDir(const std::filesystem::path& workspace, const 
         std::lock_guard lock(mutex);
         memo[memoKey] = hex;
     }
-    return workspace / "cache" / "cam" / (hex + "_" + safeName(layer) + "_" + safeName(method));
+    return workspace / "cache" / "cam" / (hex + "_" + safeKeyPart(layer) + "_" + safeKeyPart(method));
 }
 
 CamCache readCamCache(const std::filesystem::path& dir) {

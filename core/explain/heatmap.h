@@ -53,7 +53,7 @@ struct CamCache {
 
 /// The cache folder for (model file, layer, method) under `workspace`; throws
 /// std::runtime_error naming the model file when it cannot be read. Layer and method
-/// characters outside [A-Za-z0-9._-] become '_'. The model hash is memoised per
+/// characters outside [A-Za-z0-9._+-] become '_' ("gradcam++" stays). The model hash is memoised per
 /// (path, size, mtime) in the process.
 std::filesystem::path camCacheDir(const std::filesystem::path& workspace, const std::filesystem::path& modelFile,
                                   const std::string& layer, const std::string& method);

@@ -50,6 +50,50 @@ def _block(self, x: Tensor, ls: Tensor, dw_w: Tensor, dw_b: Tensor, ln_w: Tensor
     return ls * y.permute(0, 3, 1, 2) + x
 )TS";
 
+/// The statements of features.`index` (a stage's blocks or a downsampling), indented by `pad`.
+std::string featureStep(const ConvNeXtSpec& spec, const std::string& root, int index, const std::string& pad) {
+    std::ostringstream s;
+    const std::string name = root + "features." + std::to_string(index);
+    if (index % 2 == 1) {
+        const auto st = static_cast<std::size_t>((index - 1) / 2);
+        for (std::int64_t i = 0; i < spec.depths[st]; ++i) {
+            const std::string b = name + "." + std::to_string(i);
+            const std::string blk = b + ".block";
+            s << pad << "x = self._block(x, " << at(b) << ".layer_scale, " << at(blk + ".0") << ".weight, "
+              << at(blk + ".0") << ".bias, " << at(blk + ".2") << ".weight, " << at(blk + ".2") << ".bias, "
+              << at(blk + ".3") << ".weight, " << at(blk + ".3") << ".bias, " << at(blk + ".5") << ".weight, "
+              << at(blk + ".5") << ".bias)\n";
+        }
+    } else {
+        s << pad << "x = self._ln2d(x, " << at(name + ".0") << ".weight, " << at(name + ".0") << ".bias)\n";
+        s << pad << "x = torch.conv2d(x, " << at(name + ".1") << ".weight, " << at(name + ".1") << ".bias, [2, 2])\n";
+    }
+    return s.str();
+}
+
+/// forward_until(x, last) -> the output of features.`last`; forward_from(f, done) -> logits
+/// from the output of features.`done`: the split points Grad-CAM uses for layers features.N.
+std::string stageSplitSource(const ConvNeXtImpl& model, const std::string& root, const std::string& suffix) {
+    const ConvNeXtSpec spec = convNeXtSpec(model.options().variant);
+    std::ostringstream s;
+    const std::string stem = root + "features.0";
+    s << "\ndef forward_until" << suffix << "(self, x: Tensor, last: int) -> Tensor:\n";
+    s << "    x = torch.conv2d(x, " << at(stem + ".0") << ".weight, " << at(stem + ".0") << ".bias, [4, 4])\n";
+    s << "    x = self._ln2d(x, " << at(stem + ".1") << ".weight, " << at(stem + ".1") << ".bias)\n";
+    for (int index = 1; index <= 7; ++index) {
+        s << "    if last >= " << index << ":\n";
+        s << featureStep(spec, root, index, "        ");
+    }
+    s << "    return x\n";
+    s << "\ndef forward_from" << suffix << "(self, x: Tensor, done: int) -> Tensor:\n";
+    for (int index = 1; index <= 7; ++index) {
+        s << "    if done < " << index << ":\n";
+        s << featureStep(spec, root, index, "        ");
+    }
+    s << "    return self.forward_head" << suffix << "(x)\n";
+    return s.str();
+}
+
 /// Methods forward_features / forward_head / forward of a ConvNeXt living at `root` ("" or
 /// "classifier."), named with `suffix` ("" or "_classifier").
 std::string convnextSource(const ConvNeXtImpl& model, const std::string& root, const std::string& suffix) {
@@ -78,6 +122,7 @@ std::string convnextSource(const ConvNeXtImpl& model, const std::string& root, c
         }
     }
     s << "    return x\n";
+    s << stageSplitSource(model, root, suffix);
     const std::string head = root + "classifier";
     s << "\ndef forward_head" << suffix << "(self, x: Tensor) -> Tensor:\n";
     s << "    x = self._ln2d(torch.adaptive_avg_pool2d(x, [1, 1]), " << at(head + ".0") << ".weight, " << at(head + ".0")
@@ -136,6 +181,18 @@ def topk_mask(self, soft: Tensor) -> Tensor:
 
 def predict(self, images: Tensor) -> Tensor:
     return self.classify(images)
+
+def forward_features(self, images: Tensor) -> Tensor:
+    return self.forward_features_classifier(images)
+
+def forward_head(self, features: Tensor) -> Tensor:
+    return self.forward_head_classifier(features)
+
+def forward_until(self, images: Tensor, last: int) -> Tensor:
+    return self.forward_until_classifier(images, last)
+
+def forward_from(self, features: Tensor, done: int) -> Tensor:
+    return self.forward_from_classifier(features, done)
 
 def forward(self, images: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     soft = self.soft_mask(images)

@@ -206,7 +206,9 @@ private slots:
         QCOMPARE(key.size(), std::size_t(16 + 1 + 10 + 1 + 7));
         QVERIFY2(key.substr(16) == "_features.7_gradcam", key.c_str());
         QVERIFY(dirA != dirB);
-        QVERIFY2(dirB.filename().string().substr(16) == "_features.7_gradcam__", dirB.c_str());
+        QVERIFY2(dirB.filename().string().substr(16) == "_features.7_gradcam++", dirB.c_str());
+        QVERIFY2(camCacheDir(ws, pathOf(dir_, "model.pt"), "a/b c", "x").filename().string().substr(16) == "_a_b_c_x",
+                 "unsafe characters");
         QVERIFY(errorOf<std::runtime_error>([&] { camCacheDir(ws, pathOf(dir_, "nope.pt"), "x", "y"); })
                     .find("nope.pt") != std::string::npos);
 
