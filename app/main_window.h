@@ -28,6 +28,7 @@ class DicomBrowser;
 class MetricsPanel;
 class PacsPanel;
 class RunsPanel;
+class VolumeViewer;
 class WorkspaceView;
 }  // namespace lumen::widgets
 
@@ -69,8 +70,14 @@ public:
                                const QString& runName);
     widgets::DicomBrowser* dicomBrowser() const { return dicomBrowser_; }
     widgets::PacsPanel* pacsPanel() const { return pacsPanel_; }
+    widgets::VolumeViewer* volumeViewer() const { return volumeViewer_; }
+    /// Loads a NIfTI file, DICOM file or DICOM series folder into the Volume page (as a job)
+    /// and brings the page to the front.
+    void openVolume(const QString& path);
+    /// Opens the demo workspace's first CT (generating the demo first when needed).
+    void openDemoCt();
     /// Brings a central page to the front by its key ("workspace", "data", "dicom", "pacs",
-    /// "train", "audit", "metrics"); false if unknown.
+    /// "volume", "train", "audit", "metrics"); false if unknown.
     bool showPage(const QString& name);
     jobs::JobPool& pool() { return *pool_; }
     const plugin::Registry& registry() const { return registry_; }
@@ -108,6 +115,7 @@ private:
     widgets::MetricsPanel* metricsPanel_;
     widgets::DicomBrowser* dicomBrowser_;
     widgets::PacsPanel* pacsPanel_;
+    widgets::VolumeViewer* volumeViewer_;
     widgets::RunLauncher* runLauncher_;
     widgets::LossCurvePanel* lossCurvePanel_;
     QTabWidget* pages_;

@@ -794,8 +794,13 @@ void VolumeViewer::setCursorVoxel(std::array<int, 3> voxel) {
     if (!prepared_) return;
     for (int a = 0; a < 3; ++a) voxel[std::size_t(a)] = std::clamp(voxel[std::size_t(a)], 0, prepared_->dims[std::size_t(a)] - 1);
     if (voxel == cursor_) return;
+    // Only a view whose slice changed redraws its image; the others just move the crosshair.
+    for (int q = 0; q < 3; ++q) {
+        const auto a = std::size_t(normalAxis(MprPlane(q)));
+        if (voxel[a] != cursor_[a]) views_[std::size_t(q)]->invalidate();
+        else views_[std::size_t(q)]->update();
+    }
     cursor_ = voxel;
-    refreshViews();
     readout_->setText(readoutText(cursor_));
     emit cursorChanged(cursor_[0], cursor_[1], cursor_[2]);
 }

@@ -211,9 +211,10 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
                 sameStored = false;
         },
         [&](std::size_t done) {
-            if (done % 8 == 0 || done == n)
+            if (done % 8 == 0 && done < n)
                 report_(0.2 + 0.8 * double(done) / double(n), "slices " + std::to_string(done) + "/" + std::to_string(n));
         });
+    report_(1.0, std::to_string(n) + " slices read");
     if (!sameStored) {
         v.stored.clear();
         v.storedType = StoredType::None;
