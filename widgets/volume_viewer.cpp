@@ -893,6 +893,14 @@ void VolumeViewer::setOverlay(const VolumeOverlay& overlay) {
     emit overlayChanged();
 }
 
+void VolumeViewer::setHeatmap(const explain::Heatmap& heatmap) {
+    setOverlay(VolumeOverlay{heatmap.shape, heatmap.values, false});
+}
+
+void VolumeViewer::setLabelMask(const std::vector<std::size_t>& shape, const std::vector<float>& labels) {
+    setOverlay(VolumeOverlay{shape, labels, true});
+}
+
 void VolumeViewer::clearOverlay() {
     overlay_ = OverlaySampler();
     overlayBox_->setEnabled(false);

@@ -10,6 +10,7 @@
 #include "job_event_bridge.h"
 #include "volume_overlay.h"
 
+#include "explain/heatmap.h"
 #include "io/image_volume.h"
 
 #include <QImage>
@@ -151,6 +152,11 @@ public:
 
     /// Overlay (heatmap or label mask). Throws std::invalid_argument for a bad shape.
     void setOverlay(const VolumeOverlay& overlay);
+    /// A CAM from the explain engine (raw, any grid spanning the volume): shown normalised,
+    /// sampled as explain::upsample(normalised(h), volume shape) would give.
+    void setHeatmap(const explain::Heatmap& heatmap);
+    /// A label mask in the volume's voxel order (any grid; nearest-neighbour, 0 = none).
+    void setLabelMask(const std::vector<std::size_t>& shape, const std::vector<float>& labels);
     void clearOverlay();
     bool hasOverlay() const { return !overlay_.empty(); }
     const OverlaySampler& overlay() const { return overlay_; }

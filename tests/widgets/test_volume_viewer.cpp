@@ -95,6 +95,7 @@ private slots:
     void windowByRightDrag();
     void huReadoutAtKnownVoxel();
     void overlayResampling();
+    void overlayMatchesExplainUpsample();
     void overlayBadShapeIsAnError();
     void overlayToggleChangesPixels();
     void loadsAsJobWithProgress();
@@ -297,6 +298,27 @@ void TestVolumeViewer::overlayResampling() {
     const widgets::OverlaySampler m(o, {4, 4, 4});
     QCOMPARE(m.atVoxel(1, 0, 0), 0.0f);
     QCOMPARE(m.atVoxel(2, 0, 0), 2.0f);
+}
+
+void TestVolumeViewer::overlayMatchesExplainUpsample() {
+    // The viewer samples on the fly what explain::upsample(normalised(h)) computes for the
+    // whole grid (that one is checked against torch in tests/explain): the same numbers.
+    explain::Heatmap h;
+    h.shape = {3, 5, 4};
+    for (int n = 0; n < 60; ++n) h.values.push_back(float(std::sin(n * 0.7) * 3 + n * 0.05));
+    VolumeViewer viewer;
+    viewer.setVolume(makeVolume(false));
+    viewer.setHeatmap(h);
+    const auto ref = explain::upsample(explain::normalised(h), {std::size_t(kSlices), std::size_t(kRows), std::size_t(kCols)});
+    const auto ours = viewer.overlay().resampled();
+    QCOMPARE(ours.size(), ref.values.size());
+    double worst = 0;
+    for (std::size_t n = 0; n < ours.size(); ++n) worst = std::max(worst, double(std::fabs(ours[n] - ref.values[n])));
+    QVERIFY2(worst < 1e-5, qPrintable(QString::number(worst)));
+    // A label mask through its own entry point.
+    viewer.setLabelMask({1, 2, 2}, {0, 3, 0, 3});
+    QVERIFY(viewer.overlay().labelMask());
+    QCOMPARE(viewer.overlay().atVoxel(kCols - 1, 0, 0), 3.0f);
 }
 
 void TestVolumeViewer::overlayBadShapeIsAnError() {
