@@ -93,11 +93,15 @@ private:
     Axis horizontal() const;
     Axis vertical() const;
     QImage renderSlice() const;
+    /// The slice scaled to `size` (the image rect), cached until the slice or size changes.
+    QImage displayImage(QSize size) const;
 
     VolumeViewer* viewer_;
     MprPlane plane_;
     mutable QImage cache_;
     mutable bool dirty_ = true;
+    mutable QImage display_;
+    mutable bool displayDirty_ = true;
     QPointF dragStart_;
     double dragCenter_ = 0, dragWidth_ = 0;
     bool windowing_ = false;
