@@ -5,6 +5,8 @@
 #include "jobs_panel.h"
 #include "vtk_render_widget.h"
 
+#include "util/allocator.h"
+
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
@@ -48,6 +50,7 @@ void scheduleScreenshot(lumen::app::MainWindow* window, const QString& file) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    lumen::util::keepFreedMemoryForReuse();  // volume loading: docs/volume-viewer.md
     // VTK views need a 3.2 core profile; it must be the default before QApplication exists.
     lumen::widgets::VtkRenderWidget::setDefaultSurfaceFormat();
 

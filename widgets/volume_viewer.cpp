@@ -622,7 +622,7 @@ void VolumeViewer::build3d() {
     auto* ren = view3d_->renderer();
     ren->SetBackground(0.05, 0.05, 0.08);
     auto* iren = view3d_->interactor();
-    iren->SetDesiredUpdateRate(15.0);
+    iren->SetDesiredUpdateRate(20.0);
     iren->SetStillUpdateRate(0.001);
     vtkNew<ViewerStyle> style;
     style->onReset = [this] { resetCamera(); };
