@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 export LUMEN_WRITE_SCREENSHOTS=1
 xvfb-run -a -s "-screen 0 1600x1000x24" ctest --test-dir "$build" --output-on-failure \
-  -R "test_(metrics_panel|data_panel|dicom_browser|pacs_panel|run_launcher|loss_curve_panel|train_page)$"
+  -R "test_(metrics_panel|data_panel|dicom_browser|pacs_panel|run_launcher|loss_curve_panel|train_page|volume_viewer)$"
 demo=$(mktemp -d)
 trap 'rm -rf "$demo"' EXIT
 xvfb-run -a -s "-screen 0 1600x1000x24" "$build/bin/lumen" --workspace "$demo/ws" --demo \

@@ -2,6 +2,7 @@
 
 #include "io/dicom_reader.h"
 #include "io/read_error.h"
+#include "util/huge_pages.h"
 
 #include <algorithm>
 #include <atomic>
@@ -193,7 +194,13 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
     v.origin = slices.front().header.origin;
     v.storedType = first.storedType;
     const std::size_t perSlice = std::size_t(first.rows) * std::size_t(first.columns) * std::size_t(first.samples);
+    // Hundreds of MB written once: huge pages make the first touch ~500x fewer page faults
+    // (they were most of the load time of a 512x512x300 series on a VM).
+    v.values.reserve(perSlice * slices.size());
+    util::adviseHugePages(v.values.data(), perSlice * slices.size() * sizeof(float));
     v.values.resize(perSlice * slices.size());
+    v.stored.reserve(perSlice * slices.size() * v.storedElementSize());
+    util::adviseHugePages(v.stored.data(), perSlice * slices.size() * v.storedElementSize());
     v.stored.resize(perSlice * slices.size() * v.storedElementSize());
     std::atomic<bool> sameStored{true};
     const std::size_t n = slices.size();
