@@ -15,4 +15,7 @@ xvfb-run -a -s "-screen 0 1600x1000x24" "$build/bin/lumen" --workspace "$demo/ws
   --screenshot docs/screenshots/main.png
 xvfb-run -a -s "-screen 0 1600x1000x24" "$build/bin/lumen" --workspace "$demo/ws" \
   --show audit --run-audit --screenshot docs/screenshots/audit.png
+# The Volume page on the demo's first CT (demo generated under the temp folder, not the user's).
+XDG_DATA_HOME="$demo/data" XDG_CONFIG_HOME="$demo/config" xvfb-run -a -s "-screen 0 1600x1000x24" \
+  "$build/bin/lumen" --volume demo --screenshot docs/screenshots/volume_page.png
 ls -l docs/screenshots/
