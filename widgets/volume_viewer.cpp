@@ -484,7 +484,7 @@ struct VolumeViewer::Vtk {
     std::shared_ptr<const PreparedVolume> shown;  // keeps the proxy the image points into alive
 };
 
-VolumeViewer::VolumeViewer(QWidget* parent) : QWidget(parent), lut_(overlayColormap("jet")) {
+VolumeViewer::VolumeViewer(QWidget* parent, bool with3d) : QWidget(parent), lut_(overlayColormap("jet")) {
     setObjectName("volumeViewer");
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
@@ -540,13 +540,13 @@ VolumeViewer::VolumeViewer(QWidget* parent) : QWidget(parent), lut_(overlayColor
     grid->addWidget(views_[0], 0, 0);
     grid->addWidget(views_[1], 0, 1);
     grid->addWidget(views_[2], 1, 0);
-    if (VtkRenderWidget::glAvailable()) {
+    if (with3d && VtkRenderWidget::glAvailable()) {
         view3d_ = new VtkRenderWidget;
         view3d_->setObjectName("view3d");
         grid->addWidget(view3d_, 1, 1);
         build3d();
     } else {
-        auto* none = new QLabel(tr("3-D view needs an OpenGL display (not available on this platform)"));
+        auto* none = new QLabel(with3d ? tr("3-D view needs an OpenGL display (not available on this platform)") : QString());
         none->setObjectName("view3dUnavailable");
         none->setAlignment(Qt::AlignCenter);
         none->setWordWrap(true);

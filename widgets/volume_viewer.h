@@ -112,7 +112,8 @@ class VolumeViewer : public QWidget {
 public:
     enum class RenderPreset { CtBone = 0, CtSoftTissue = 1, Mip = 2 };
 
-    explicit VolumeViewer(QWidget* parent = nullptr);
+    /// `with3d` false: MPR views only (no GL context in the window, e.g. for small panels).
+    explicit VolumeViewer(QWidget* parent = nullptr, bool with3d = true);
     ~VolumeViewer() override;
 
     /// Loads go through `submit` (a job with progress in the Jobs panel) when set, else on a
