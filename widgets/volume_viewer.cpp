@@ -1051,7 +1051,10 @@ std::shared_ptr<const PreparedVolume> loadForViewer(const std::filesystem::path&
 }  // namespace
 
 void VolumeViewer::openPath(const QString& path) {
-    if (loading_) return;
+    if (loading_) {
+        status_->setText(tr("Still loading %1; open %2 when it is done.").arg(loadCaption_, QFileInfo(path).fileName()));
+        return;
+    }
     const std::filesystem::path file = path.toStdString();
     loadCaption_ = QFileInfo(path).fileName();
     setLoading(true, tr("Loading %1…").arg(loadCaption_));
