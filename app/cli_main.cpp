@@ -1,4 +1,5 @@
 // lumen-cli: the engine headless. Exit codes: 0 ok, 1 check failed, 2 error (on stderr).
+#include "util/allocator.h"
 #include "cli_command.h"
 
 #include "plugin/plugin_loader.h"
@@ -125,6 +126,7 @@ const Command* findCommand(int argc, char** argv, const std::vector<Command>& al
 }  // namespace
 
 int main(int argc, char** argv) {
+    lumen::util::keepFreedMemoryForReuse();  // series/volume reads: docs/volume-viewer.md
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName("lumen-cli");
     QCoreApplication::setApplicationVersion(LUMEN_VERSION);

@@ -3,6 +3,9 @@
 
 #include "audit_panel.h"
 #include "jobs_panel.h"
+#include "vtk_render_widget.h"
+
+#include "util/allocator.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -47,13 +50,9 @@ void scheduleScreenshot(lumen::app::MainWindow* window, const QString& file) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    lumen::util::keepFreedMemoryForReuse();  // volume loading: docs/volume-viewer.md
     // VTK views need a 3.2 core profile; it must be the default before QApplication exists.
-    QSurfaceFormat format;
-    format.setVersion(3, 2);
-    format.setProfile(QSurfaceFormat::CoreProfile);
-    format.setDepthBufferSize(24);
-    format.setStencilBufferSize(8);
-    QSurfaceFormat::setDefaultFormat(format);
+    lumen::widgets::VtkRenderWidget::setDefaultSurfaceFormat();
 
     QApplication app(argc, argv);
     QApplication::setOrganizationName("Lumen");
@@ -70,12 +69,14 @@ int main(int argc, char** argv) {
                                     "folder and open it.");
     QCommandLineOption screenshot("screenshot", "Once the window has settled, save it as a PNG "
                                                 "to FILE and exit.", "FILE");
-    QCommandLineOption page("show", "Bring PAGE to the front: workspace, data, dicom, audit, study, metrics or train.", "PAGE");
+    QCommandLineOption page("show", "Bring PAGE to the front: workspace, data, dicom, pacs, volume, audit, study, metrics or train.", "PAGE");
+    QCommandLineOption volume("volume", "Open the NIfTI file, DICOM file or DICOM series folder PATH in the Volume page "
+                                        "(\"demo\": the demo workspace's first CT).", "PATH");
     QCommandLineOption runAudit("run-audit", "Run the audit of the inputs already set (the demo's pair "
                                              "with --demo) once the window is up.");
     QCommandLineOption pluginDir("plugin-dir", "Also load task plugins from DIR (repeatable).",
                                  "DIR");
-    parser.addOptions({workspace, demo, screenshot, pluginDir, page, runAudit});
+    parser.addOptions({workspace, demo, screenshot, pluginDir, page, runAudit, volume});
     parser.process(app);
 
     lumen::app::MainWindow window;
@@ -91,8 +92,12 @@ int main(int argc, char** argv) {
             if (parser.isSet(screenshot)) return 2;
         }
     }
+    if (parser.isSet(volume)) {
+        if (parser.value(volume) == "demo") window.openDemoCt();
+        else window.openVolume(QFileInfo(parser.value(volume)).absoluteFilePath());
+    }
     if (parser.isSet(page) && !window.showPage(parser.value(page))) {
-        std::fprintf(stderr, "lumen: --show: unknown page \"%s\" (workspace, data, dicom, audit, study, metrics, train)\n",
+        std::fprintf(stderr, "lumen: --show: unknown page \"%s\" (workspace, data, dicom, pacs, volume, audit, study, metrics, train)\n",
                      qPrintable(parser.value(page)));
         return 2;
     }

@@ -20,6 +20,7 @@
 #include "run_launcher.h"
 #include "runs_panel.h"
 #include "study_browser.h"
+#include "volume_viewer.h"
 #include "workspace_view.h"
 
 #include <QAction>
@@ -65,7 +66,7 @@ MainWindow::MainWindow(QWidget* parent)
     : QMainWindow(parent), bridge_(new widgets::JobEventBridge(this)),
       workspaceView_(new widgets::WorkspaceView), auditPanel_(new widgets::AuditPanel),
       metricsPanel_(new widgets::MetricsPanel), dicomBrowser_(new widgets::DicomBrowser),
-      pacsPanel_(new widgets::PacsPanel), runLauncher_(new widgets::RunLauncher),
+      pacsPanel_(new widgets::PacsPanel), volumeViewer_(new widgets::VolumeViewer), runLauncher_(new widgets::RunLauncher),
       lossCurvePanel_(new widgets::LossCurvePanel), pages_(new QTabWidget),
       jobsPanel_(new widgets::JobsPanel),
       runsPanel_(new widgets::RunsPanel), logPanel_(new widgets::LogPanel),
@@ -81,6 +82,7 @@ MainWindow::MainWindow(QWidget* parent)
     addPage(dataPanel, "data", tr("Data"));
     addPage(dicomBrowser_, "dicom", tr("DICOM"));
     addPage(pacsPanel_, "pacs", tr("PACS"));
+    addPage(volumeViewer_, "volume", tr("Volume"));
     addPage(buildTrainPage(), "train", tr("Train"));
     addPage(auditPanel_, "audit", tr("Audit"));
     studyBrowser_ = new widgets::StudyBrowser;
@@ -93,6 +95,9 @@ MainWindow::MainWindow(QWidget* parent)
     auditPanel_->setJobRunner(runner, bridge_);
     dataPanel->setJobRunner(runner, bridge_);
     dicomBrowser_->setJobRunner(runner, bridge_);
+    volumeViewer_->setJobRunner(runner, bridge_);
+    connect(volumeViewer_, &widgets::VolumeViewer::loadFailed, this,
+            [this](const QString& e) { logPanel_->append(3, tr("volume"), e); });
     pacsPanel_->setJobRunner(runner, [this](jobs::JobId id) { return pool_->cancel(id); }, bridge_);
     connect(auditPanel_, &widgets::AuditPanel::studySelected, this, [this](const QString& id) {
         logPanel_->append(1, tr("audit"), tr("study %1 selected").arg(id));
@@ -151,6 +156,17 @@ void MainWindow::buildMenus() {
                     [this] { chooseWorkspace(false); });
     recentMenu_ = file->addMenu(tr("Open &recent"));
     file->addAction(tr("Open &demo workspace"), this, &MainWindow::openDemoWorkspace);
+    file->addSeparator();
+    file->addAction(tr("Open &volume…"), this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open volume"), workspacePath_,
+                                                       tr("Volumes (*.nii *.nii.gz *.hdr *.dcm);;All files (*)"));
+        if (!f.isEmpty()) openVolume(f);
+    });
+    file->addAction(tr("Open DICOM &series folder…"), this, [this] {
+        const QString d = QFileDialog::getExistingDirectory(this, tr("Open DICOM series folder"), workspacePath_);
+        if (!d.isEmpty()) openVolume(d);
+    });
+    file->addAction(tr("Open demo &CT"), this, &MainWindow::openDemoCt);
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
@@ -308,6 +324,27 @@ jobs::JobId MainWindow::submitJob(const QString& kind, const QString& title,
     jobsPanel_->addJob(id, kind, title);
     logPanel_->append(1, tr("job %1").arg(id), tr("queued: %1").arg(title));
     return id;
+}
+
+void MainWindow::openVolume(const QString& path) {
+    logPanel_->append(1, tr("volume"), tr("opening %1").arg(path));
+    volumeViewer_->openPath(path);
+    showPage("volume");
+}
+
+void MainWindow::openDemoCt() {
+    const QString ct = demoWorkspacePath() + "/ct/volumes/ct_0001.nii.gz";
+    if (demo::isDemoWorkspace(demoWorkspacePath().toStdString())) {
+        openVolume(ct);
+        return;
+    }
+    openDemoWorkspace();  // generates it as a job; open the CT once that job has ended
+    auto* once = new QObject(this);
+    connect(this, &MainWindow::jobEnded, once, [this, ct, once] {
+        if (runningJobs() > 0) return;
+        once->deleteLater();
+        if (demo::isDemoWorkspace(demoWorkspacePath().toStdString())) openVolume(ct);
+    });
 }
 
 void MainWindow::addPage(QWidget* page, const QString& key, const QString& title) {

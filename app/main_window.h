@@ -29,6 +29,7 @@ class MetricsPanel;
 class PacsPanel;
 class RunsPanel;
 class StudyBrowser;
+class VolumeViewer;
 class WorkspaceView;
 }  // namespace lumen::widgets
 
@@ -71,8 +72,14 @@ public:
     widgets::DicomBrowser* dicomBrowser() const { return dicomBrowser_; }
     widgets::PacsPanel* pacsPanel() const { return pacsPanel_; }
     widgets::StudyBrowser* studyBrowser() const { return studyBrowser_; }
+    widgets::VolumeViewer* volumeViewer() const { return volumeViewer_; }
+    /// Loads a NIfTI file, DICOM file or DICOM series folder into the Volume page (as a job)
+    /// and brings the page to the front.
+    void openVolume(const QString& path);
+    /// Opens the demo workspace's first CT (generating the demo first when needed).
+    void openDemoCt();
     /// Brings a central page to the front by its key ("workspace", "data", "dicom", "pacs",
-    /// "train", "audit", "study", "metrics"); false if unknown.
+    /// "volume", "train", "audit", "study", "metrics"); false if unknown.
     bool showPage(const QString& name);
     jobs::JobPool& pool() { return *pool_; }
     const plugin::Registry& registry() const { return registry_; }
@@ -111,6 +118,7 @@ private:
     widgets::DicomBrowser* dicomBrowser_;
     widgets::PacsPanel* pacsPanel_;
     widgets::StudyBrowser* studyBrowser_ = nullptr;
+    widgets::VolumeViewer* volumeViewer_ = nullptr;
     widgets::RunLauncher* runLauncher_;
     widgets::LossCurvePanel* lossCurvePanel_;
     QTabWidget* pages_;

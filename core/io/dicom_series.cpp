@@ -2,11 +2,17 @@
 
 #include "io/dicom_reader.h"
 #include "io/read_error.h"
+#include "util/huge_pages.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <sstream>
+#include <thread>
 
 namespace lumen::io {
 
@@ -24,9 +30,62 @@ std::string fmt(double x) {
     return s.str();
 }
 
+// Runs body(i) for i in [0, n) on `threads` threads (the calling thread is one of them). The
+// calling thread reports progress between items; the first exception (from a body or from
+// progress) stops the others and is rethrown once all have finished.
+void forEachParallel(std::size_t n, unsigned threads, const std::function<void(std::size_t)>& body,
+                     const std::function<void(std::size_t done)>& progress) {
+    std::atomic<std::size_t> next{0}, done{0};
+    std::atomic<bool> stop{false};
+    std::exception_ptr error;
+    std::mutex errorMutex;
+    const auto fail = [&] {
+        std::lock_guard lock(errorMutex);
+        if (!error) error = std::current_exception();
+        stop = true;
+    };
+    const auto work = [&](bool reports) {
+        while (!stop) {
+            const std::size_t i = next++;
+            if (i >= n) break;
+            try {
+                body(i);
+            } catch (...) {
+                fail();
+                break;
+            }
+            ++done;
+            if (reports && progress) {
+                try {
+                    progress(done.load());
+                } catch (...) {
+                    fail();
+                    break;
+                }
+            }
+        }
+    };
+    const unsigned extra = unsigned(std::min<std::size_t>(threads > 0 ? threads - 1 : 0, n > 0 ? n - 1 : 0));
+    std::vector<std::thread> pool;
+    pool.reserve(extra);
+    for (unsigned t = 0; t < extra; ++t) pool.emplace_back(work, false);
+    work(true);
+    for (auto& t : pool) t.join();
+    if (error) std::rethrow_exception(error);
+}
+
 }  // namespace
 
 DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std::string& seriesUid) {
+    return loadDicomSeries(folder, seriesUid, DicomSeriesOptions{});
+}
+
+DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std::string& seriesUid,
+                                  const DicomSeriesOptions& options) {
+    const unsigned threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    const auto report_ = [&](double f, const std::string& m) {
+        if (options.progress) options.progress(f, m);
+    };
     std::error_code ec;
     if (!std::filesystem::is_directory(folder, ec)) throw ReadError(folder, "not a folder");
     std::vector<std::filesystem::path> files;
@@ -35,19 +94,38 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
     std::sort(files.begin(), files.end());
 
     DicomSeriesReport report;
-    std::map<std::string, std::vector<Slice>> bySeries;
-    for (const auto& f : files) {
-        try {
-            ImageVolume h = readDicom(f, DicomReadOptions{false});
-            if (h.depth != 1) {
-                report.skipped.push_back(f.filename().string() + ": multi-frame (" + std::to_string(h.depth) + " frames)");
-                continue;
+    // Headers on all threads (each result in its own slot), grouped afterwards in file order,
+    // so the outcome does not depend on the thread count.
+    report_(0, "reading " + std::to_string(files.size()) + " headers");
+    std::vector<std::optional<ImageVolume>> headers(files.size());
+    std::vector<std::string> headerErrors(files.size());
+    forEachParallel(
+        files.size(), threads,
+        [&](std::size_t i) {
+            try {
+                headers[i] = readDicom(files[i], DicomReadOptions{false});
+            } catch (const ReadError& e) {
+                headerErrors[i] = e.reason();
             }
-            bySeries[h.meta.seriesInstanceUid].push_back(Slice{f, std::move(h), 0});
-        } catch (const ReadError& e) {
-            report.skipped.push_back(f.filename().string() + ": " + e.reason());
+        },
+        [&](std::size_t done) {
+            if (done % 16 == 0) report_(0.2 * double(done) / double(files.size()), "headers " + std::to_string(done) + "/" + std::to_string(files.size()));
+        });
+    std::map<std::string, std::vector<Slice>> bySeries;
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        const auto& f = files[i];
+        if (!headers[i]) {
+            report.skipped.push_back(f.filename().string() + ": " + headerErrors[i]);
+            continue;
         }
+        ImageVolume& h = *headers[i];
+        if (h.depth != 1) {
+            report.skipped.push_back(f.filename().string() + ": multi-frame (" + std::to_string(h.depth) + " frames)");
+            continue;
+        }
+        bySeries[h.meta.seriesInstanceUid].push_back(Slice{f, std::move(h), 0});
     }
+    headers.clear();
     if (bySeries.empty()) throw ReadError(folder, "no DICOM image slices found");
     auto chosen = bySeries.end();
     if (!seriesUid.empty()) {
@@ -116,19 +194,34 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
     v.origin = slices.front().header.origin;
     v.storedType = first.storedType;
     const std::size_t perSlice = std::size_t(first.rows) * std::size_t(first.columns) * std::size_t(first.samples);
+    // Hundreds of MB written once: huge pages make the first touch ~500x fewer page faults
+    // (they were most of the load time of a 512x512x300 series on a VM).
+    v.values.reserve(perSlice * slices.size());
+    util::adviseHugePages(v.values.data(), perSlice * slices.size() * sizeof(float));
     v.values.resize(perSlice * slices.size());
+    v.stored.reserve(perSlice * slices.size() * v.storedElementSize());
+    util::adviseHugePages(v.stored.data(), perSlice * slices.size() * v.storedElementSize());
     v.stored.resize(perSlice * slices.size() * v.storedElementSize());
-    bool sameStored = true;
-    for (std::size_t k = 0; k < slices.size(); ++k) {
-        ImageVolume s = readDicom(slices[k].file);
-        if (k == 0) v.meta = s.meta;
-        if (s.values.size() != perSlice) throw ReadError(slices[k].file, "slice pixel count differs from the series");
-        std::copy(s.values.begin(), s.values.end(), v.values.begin() + std::ptrdiff_t(k * perSlice));
-        if (s.storedType == v.storedType && s.stored.size() == perSlice * v.storedElementSize())
-            std::copy(s.stored.begin(), s.stored.end(), v.stored.begin() + std::ptrdiff_t(k * perSlice * v.storedElementSize()));
-        else
-            sameStored = false;
-    }
+    std::atomic<bool> sameStored{true};
+    const std::size_t n = slices.size();
+    // Each slice writes its own part of the buffers: no locking needed.
+    forEachParallel(
+        n, threads,
+        [&](std::size_t k) {
+            ImageVolume s = readDicom(slices[k].file);
+            if (k == 0) v.meta = s.meta;
+            if (s.values.size() != perSlice) throw ReadError(slices[k].file, "slice pixel count differs from the series");
+            std::copy(s.values.begin(), s.values.end(), v.values.begin() + std::ptrdiff_t(k * perSlice));
+            if (s.storedType == v.storedType && s.stored.size() == perSlice * v.storedElementSize())
+                std::copy(s.stored.begin(), s.stored.end(), v.stored.begin() + std::ptrdiff_t(k * perSlice * v.storedElementSize()));
+            else
+                sameStored = false;
+        },
+        [&](std::size_t done) {
+            if (done % 8 == 0 && done < n)
+                report_(0.2 + 0.8 * double(done) / double(n), "slices " + std::to_string(done) + "/" + std::to_string(n));
+        });
+    report_(1.0, std::to_string(n) + " slices read");
     if (!sameStored) {
         v.stored.clear();
         v.storedType = StoredType::None;

@@ -5,6 +5,7 @@
 #include "io/image_volume.h"
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,8 +29,20 @@ struct DicomSeriesVolume {
     DicomSeriesReport report;
 };
 
+struct DicomSeriesOptions {
+    /// Threads reading files (headers, then pixels); 0 = one per core, 1 = serial. Slices are
+    /// independent files, so both passes scale with cores (docs/volume-viewer.md measures it).
+    unsigned threads = 0;
+    /// Called on the calling thread with the fraction done (0..1) and what is being done; it
+    /// may throw (e.g. jobs::Cancelled) to stop the read: the workers are joined, then the
+    /// exception propagates.
+    std::function<void(double fraction, const std::string& message)> progress;
+};
+
 /// Reads the series in `folder` (not recursive). With an empty `seriesUid` the series with the
 /// most slices is taken. Throws ReadError naming the folder (or the offending file).
 DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std::string& seriesUid = {});
+DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std::string& seriesUid,
+                                  const DicomSeriesOptions& options);
 
 }  // namespace lumen::io

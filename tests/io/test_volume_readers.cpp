@@ -133,6 +133,49 @@ print('{}')
         QVERIFY(std::fabs(s.volume.origin[1] - lpsY) < 1e-6);
     }
 
+    void seriesOnThreadsMatchesSerialWithProgress() {
+        // The gappy, reverse-named folder of the next test's kind, read serially and on 4
+        // threads: the same volume and report; progress rises to 1; a throwing progress
+        // callback stops the read with its own exception.
+        const fs::path src = demo_ / "ct/dicom/ct_0001";
+        const fs::path dir = tmp_.filePath("threads").toStdString();
+        fs::create_directories(dir);
+        for (int k = 1; k <= 48; ++k) {
+            if (k == 30) continue;
+            char from[32], to[32];
+            std::snprintf(from, sizeof from, "IM%04d.dcm", k);
+            std::snprintf(to, sizeof to, "z%02d.dcm", 60 - k);
+            fs::copy_file(src / from, dir / to);
+        }
+        writeBytes(dir / "junk.dcm", "DICM? no");
+        DicomSeriesOptions serial;
+        serial.threads = 1;
+        const auto a = loadDicomSeries(dir, {}, serial);
+        DicomSeriesOptions parallel;
+        parallel.threads = 4;
+        std::vector<double> fractions;
+        parallel.progress = [&](double f, const std::string&) { fractions.push_back(f); };
+        const auto b = loadDicomSeries(dir, {}, parallel);
+        QCOMPARE(b.volume.values, a.volume.values);
+        QCOMPARE(b.volume.stored, a.volume.stored);
+        QCOMPARE(b.report.files, a.report.files);
+        QCOMPARE(b.report.positions, a.report.positions);
+        QCOMPARE(b.report.skipped, a.report.skipped);
+        QCOMPARE(b.report.gapsAfter, a.report.gapsAfter);
+        QCOMPARE(b.volume.origin, a.volume.origin);
+        QCOMPARE(b.volume.meta.seriesInstanceUid, a.volume.meta.seriesInstanceUid);
+        QVERIFY(fractions.size() >= 2);
+        QVERIFY(std::is_sorted(fractions.begin(), fractions.end()));
+        QCOMPARE(fractions.back(), 1.0);
+        DicomSeriesOptions stop;
+        stop.threads = 2;
+        int calls = 0;
+        stop.progress = [&](double f, const std::string&) {
+            if (f > 0.3 && ++calls == 1) throw std::runtime_error("stop here");
+        };
+        QCOMPARE(errorOf<std::runtime_error>([&] { loadDicomSeries(dir, {}, stop); }), std::string("stop here"));
+    }
+
     void seriesSortsByPositionAndReportsGaps() {
         const fs::path src = demo_ / "ct/dicom/ct_0001";
         const fs::path dir = tmp_.filePath("gappy").toStdString();

@@ -1,0 +1,36 @@
+// Qt Test for util::keepFreedMemoryForReuse: after it, a multi-MiB block comes from the heap
+// (reused after free) instead of a fresh mmap that is zero-filled and faulted in each time.
+#include "util/allocator.h"
+
+#include <QtTest>
+
+#include <cstdint>
+#include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+class TestAllocator : public QObject {
+    Q_OBJECT
+private slots:
+    void largeBlocksStayOnTheHeap() {
+#if !defined(__GLIBC__)
+        QSKIP("glibc only");
+#else
+        lumen::util::keepFreedMemoryForReuse();
+        const auto mapped = [] { return mallinfo2().hblks; };
+        const std::size_t before = mapped();
+        void* a = std::malloc(8u << 20);  // 8 MiB: above glibc's default 128 KiB threshold
+        QVERIFY(a);
+        QCOMPARE(mapped(), before);      // not an mmap of its own
+        const auto address = reinterpret_cast<std::uintptr_t>(a);
+        std::free(a);
+        void* b = std::malloc(8u << 20);
+        QCOMPARE(reinterpret_cast<std::uintptr_t>(b), address);  // the freed block is handed out again
+        std::free(b);
+#endif
+    }
+};
+
+QTEST_GUILESS_MAIN(TestAllocator)
+#include "test_allocator.moc"
