@@ -319,48 +319,25 @@ void OverlayView::setLayers(const OverlayLayers& layers) {
     emit layersChanged();
 }
 
-void OverlayView::setHeatmapVisible(bool on) {
-    if (syncing_ || layers_.heatmap == on) return;
+// One layer field changed by a control or the API; a no-op when it already has the value.
+// Check boxes call these from their toggled signal while syncControls() sets them: skipped.
+template <class T>
+bool OverlayView::changeLayer(T OverlayLayers::*field, T value) {
+    if (syncing_ || layers_.*field == value) return false;
     auto l = layers_;
-    l.heatmap = on;
+    l.*field = value;
     setLayers(l);
+    return true;
 }
-void OverlayView::setColormap(Colormap map) {
-    if (layers_.colormap == map) return;
-    auto l = layers_;
-    l.colormap = map;
-    setLayers(l);
-}
-void OverlayView::setOpacity(double opacity) {
-    if (layers_.opacity == clamp01(opacity)) return;
-    auto l = layers_;
-    l.opacity = opacity;
-    setLayers(l);
-}
-void OverlayView::setThreshold(double threshold) {
-    if (layers_.threshold == clamp01(threshold)) return;
-    auto l = layers_;
-    l.threshold = threshold;
-    setLayers(l);
-}
-void OverlayView::setMaskVisible(bool on) {
-    if (syncing_ || layers_.mask == on) return;
-    auto l = layers_;
-    l.mask = on;
-    setLayers(l);
-}
-void OverlayView::setMaskStyle(MaskStyle style) {
-    if (layers_.maskStyle == style) return;
-    auto l = layers_;
-    l.maskStyle = style;
-    setLayers(l);
-}
+
+void OverlayView::setHeatmapVisible(bool on) { changeLayer(&OverlayLayers::heatmap, on); }
+void OverlayView::setColormap(Colormap map) { changeLayer(&OverlayLayers::colormap, map); }
+void OverlayView::setOpacity(double opacity) { changeLayer(&OverlayLayers::opacity, clamp01(opacity)); }
+void OverlayView::setThreshold(double threshold) { changeLayer(&OverlayLayers::threshold, clamp01(threshold)); }
+void OverlayView::setMaskVisible(bool on) { changeLayer(&OverlayLayers::mask, on); }
+void OverlayView::setMaskStyle(MaskStyle style) { changeLayer(&OverlayLayers::maskStyle, style); }
 void OverlayView::setCropDropVisible(bool on) {
-    if (syncing_ || layers_.cropDrop == on) return;
-    auto l = layers_;
-    l.cropDrop = on;
-    setLayers(l);
-    canvas_->resetView();  // the composed image changed shape
+    if (changeLayer(&OverlayLayers::cropDrop, on)) canvas_->resetView();  // the composed image changed shape
 }
 
 void OverlayView::setWindow(double center, double width) {

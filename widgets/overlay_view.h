@@ -138,6 +138,8 @@ private:
     std::vector<std::size_t> heatShape_;
     std::vector<float> heatValues_;
     QImage mask_;
+    template <class T>
+    bool changeLayer(T OverlayLayers::*field, T value);
     OverlayLayers layers_;
 
     mutable QImage composed_;

@@ -196,19 +196,13 @@ bool VtkRenderWidget::event(QEvent* e) {
     return QOpenGLWidget::event(e);
 }
 
-void VtkRenderWidget::mousePressEvent(QMouseEvent* e) {
-    prepareEvent(e->position(), e->modifiers());
-    switch (e->button()) {
-    case Qt::LeftButton: interactor_->LeftButtonPressEvent(); break;
-    case Qt::RightButton: interactor_->RightButtonPressEvent(); break;
-    case Qt::MiddleButton: interactor_->MiddleButtonPressEvent(); break;
-    default: break;
-    }
-    e->accept();
-}
+void VtkRenderWidget::mousePressEvent(QMouseEvent* e) { forwardPress(e, 0); }
 
-void VtkRenderWidget::mouseDoubleClickEvent(QMouseEvent* e) {
-    prepareEvent(e->position(), e->modifiers(), 1);
+// VTK sees a double click as a press with a repeat count of 1.
+void VtkRenderWidget::mouseDoubleClickEvent(QMouseEvent* e) { forwardPress(e, 1); }
+
+void VtkRenderWidget::forwardPress(QMouseEvent* e, int repeat) {
+    prepareEvent(e->position(), e->modifiers(), repeat);
     switch (e->button()) {
     case Qt::LeftButton: interactor_->LeftButtonPressEvent(); break;
     case Qt::RightButton: interactor_->RightButtonPressEvent(); break;

@@ -62,6 +62,7 @@ private:
     void onWindowEvent(vtkObject* caller, unsigned long id, void* data);
     /// Sets position, modifiers and size on the interactor for an event at `pos` (logical px).
     void prepareEvent(const QPointF& pos, Qt::KeyboardModifiers mods, int repeat = 0);
+    void forwardPress(QMouseEvent* e, int repeat);
     void forwardKey(QKeyEvent* e, bool press);
 
     vtkSmartPointer<vtkGenericOpenGLRenderWindow> window_;
