@@ -116,6 +116,11 @@ public:
     QSlider* frameSlider() const { return frameSlider_; }
     QString frameLabelText() const;
 
+    /// Heatmap (normalised to [0, 1]) of the current frame resampled to the image (empty when none).
+    const std::vector<float>& heatAtImage() const;
+    /// Mask resampled to the image: 1 inside.
+    const std::vector<std::uint8_t>& maskAtImage() const;
+
 signals:
     void frameChanged(int frame);
     void windowChanged(double center, double width);
@@ -125,10 +130,6 @@ private:
     friend class OverlayCanvas;
     void invalidate();
     void syncControls();
-    /// Heatmap of the current frame resampled to the image (empty when none).
-    const std::vector<float>& heatAtImage() const;
-    /// Mask resampled to the image: 1 inside.
-    const std::vector<std::uint8_t>& maskAtImage() const;
 
     std::shared_ptr<const io::ImageVolume> volume_;
     QString caption_, message_;
