@@ -2,9 +2,11 @@
 // checkpoints, determinism, exact resume (after an epoch and mid-epoch), refusal of another
 // model's checkpoint, freezing, early stopping, bf16, and an 8-step run against PyTorch.
 #include <ATen/autocast_mode.h>
+#include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
 
 #include "train/trainer.h"
+#include "train/cpu_allocator.h"
 
 #include "config/seed.h"
 #include "io/npy_writer.h"
@@ -17,6 +19,7 @@
 #include <QtTest>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 
@@ -175,6 +178,59 @@ class TestTrainer : public QObject {
     Q_OBJECT
 
 private slots:
+    // The caching CPU allocator: large blocks come back from the cache, values are right,
+    // small and raw allocations still work, and releasing empties the cache.
+    void cachingCpuAllocatorReusesBlocks() {
+        using namespace lumen::train;
+        installCachingCpuAllocator();
+        installCachingCpuAllocator();  // idempotent
+        QVERIFY(cachingCpuAllocatorInstalled());
+        releaseCachedCpuMemory();
+        const auto before = cpuCacheStats();
+        QCOMPARE(before.cachedBytes, std::size_t(0));
+        {
+            torch::Tensor a = torch::arange(1 << 20, torch::kFloat);  // 4 MiB: large
+            QCOMPARE(cpuCacheStats().allocations, before.allocations + 1);
+            QCOMPARE(cpuCacheStats().liveBytes, before.liveBytes + (std::size_t(4) << 20));
+            QCOMPARE(a.sum().item<double>(), double(1 << 20) * ((1 << 20) - 1) / 2);
+        }
+        QCOMPARE(cpuCacheStats().cachedBytes, std::size_t(4) << 20);  // kept, not freed
+        {
+            // Same size class (4 MiB - 100 floats rounds up to 4 MiB): the cached block.
+            torch::Tensor b = torch::full({(1 << 20) - 100}, 2.0f);
+            QCOMPARE(cpuCacheStats().reused, before.reused + 1);
+            QCOMPARE(cpuCacheStats().cachedBytes, std::size_t(0));
+            QCOMPARE(b.sum().item<double>(), 2.0 * ((1 << 20) - 100));
+            torch::Tensor small = torch::ones({100});  // 400 B: LibTorch's default allocator
+            QCOMPARE(cpuCacheStats().allocations, before.allocations + 2);
+            QCOMPARE(small.sum().item<float>(), 100.0f);
+        }
+        // raw_allocate/raw_deallocate pair through raw_deleter, small and large.
+        c10::Allocator* alloc = c10::GetCPUAllocator();
+        for (std::size_t n : {std::size_t(64), std::size_t(3) << 20}) {
+            void* p = alloc->raw_allocate(n);
+            QVERIFY(p != nullptr);
+            std::memset(p, 1, n);
+            alloc->raw_deallocate(p);
+        }
+        // A training-shaped loop: after the first iteration nearly everything is reused.
+        const auto loopStart = cpuCacheStats();
+        for (int i = 0; i < 5; ++i) {
+            torch::Tensor x = torch::randn({16, 64, 32, 32});
+            torch::Tensor y = torch::relu(x * 2 + 1).sum();
+            QVERIFY(std::isfinite(y.item<double>()));
+        }
+        const auto loopEnd = cpuCacheStats();
+        QVERIFY(loopEnd.allocations - loopStart.allocations >= 15);
+        QVERIFY2(loopEnd.reused - loopStart.reused >= (loopEnd.allocations - loopStart.allocations) * 3 / 4,
+                 qPrintable(QString("%1 of %2 reused").arg(loopEnd.reused - loopStart.reused)
+                                .arg(loopEnd.allocations - loopStart.allocations)));
+        QVERIFY(cpuCacheStats().cachedBytes > 0);
+        releaseCachedCpuMemory();
+        QCOMPARE(cpuCacheStats().cachedBytes, std::size_t(0));
+        QVERIFY(cpuCacheStats().peakBytes >= (std::size_t(4) << 20));
+    }
+
     void schedule() {
         QCOMPARE(train::cosineWarmupLr(1.0, 0, 10, 2), 0.5);
         QCOMPARE(train::cosineWarmupLr(1.0, 1, 10, 2), 1.0);
