@@ -50,6 +50,9 @@ namespace {
 
 constexpr int kMaxRecent = 8;
 constexpr int kLayoutVersion = 1;
+// Jobs run at nice 10: a training job keeps both cores busy (OpenMP + loader threads), and
+// at equal priority the GUI thread waited up to ~120 ms for a core (docs/gui.md).
+constexpr int kJobNice = 10;
 
 QDockWidget* makeDock(QMainWindow* window, const QString& title, const QString& name,
                       QWidget* content, Qt::DockWidgetArea area) {
@@ -71,7 +74,7 @@ MainWindow::MainWindow(QWidget* parent)
       jobsPanel_(new widgets::JobsPanel),
       runsPanel_(new widgets::RunsPanel), logPanel_(new widgets::LogPanel),
       workspaceLabel_(new QLabel), jobsLabel_(new QLabel),
-      pool_(std::make_unique<jobs::JobPool>(std::max(2u, std::thread::hardware_concurrency()))) {
+      pool_(std::make_unique<jobs::JobPool>(std::max(2u, std::thread::hardware_concurrency()), kJobNice)) {
     setObjectName("lumenMainWindow");
     setWindowTitle(tr("Lumen"));
     loader_ = std::make_unique<plugin::PluginLoader>(registry_);

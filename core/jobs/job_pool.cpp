@@ -2,12 +2,26 @@
 
 #include <algorithm>
 
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace lumen::jobs {
 
-JobPool::JobPool(unsigned threads) {
+JobPool::JobPool(unsigned threads, int workerNice) {
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
     workers_.reserve(threads);
-    for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { workerLoop(); });
+    for (unsigned i = 0; i < threads; ++i)
+        workers_.emplace_back([this, workerNice] {
+#if defined(__linux__)
+            // Per thread on Linux (PRIO_PROCESS with a thread id); raising nice needs no privilege.
+            if (workerNice > 0)
+                setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), std::min(workerNice, 19));
+#endif
+            workerLoop();
+        });
 }
 
 JobPool::~JobPool() {

@@ -29,7 +29,10 @@ struct JobInfo {
 class JobPool {
 public:
     /// `threads` == 0 picks std::thread::hardware_concurrency() (at least 1).
-    explicit JobPool(unsigned threads = 0);
+    /// `workerNice` > 0 lowers the workers' scheduling priority (Linux nice, per thread; the
+    /// threads a job starts — OpenMP, loaders — inherit it), so that a GUI thread at nice 0
+    /// wins the cores back at once when it wakes while jobs keep every core busy.
+    explicit JobPool(unsigned threads = 0, int workerNice = 0);
     /// Cancels every job still queued or running and waits for the workers.
     ~JobPool();
     JobPool(const JobPool&) = delete;

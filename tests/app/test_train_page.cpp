@@ -61,6 +61,7 @@ public:
             const qint64 now = clock_.nsecsElapsed();
             const qint64 cpu = threadCpuNs();
             if (last_ >= 0) {
+                if (now - last_ > maxGap_) maxGapAt_ = last_;
                 maxGap_ = std::max(maxGap_, now - last_);
                 maxCpu_ = std::max(maxCpu_, cpu - lastCpu_);
             }
@@ -85,9 +86,9 @@ public:
         const double stallMs = std::max(0.0, maxGap_ / 1e6 - 5.0);
         double load = -1;
         if (QFile f("/proc/loadavg"); f.open(QIODevice::ReadOnly)) load = f.readAll().split(' ').value(0).toDouble();
-        std::printf("GUI stall (%s): longest event-loop stall %.1f ms (max tick gap %.1f ms, %d ticks in %.0f ms; "
+        std::printf("GUI stall (%s): longest event-loop stall %.1f ms (max tick gap %.1f ms at %.0f ms, %d ticks in %.0f ms; "
                     "%d replots); GUI-thread CPU in the busiest gap %.1f ms; load average %.2f on %d cores\n",
-                    what, stallMs, maxGap_ / 1e6, ticks_, runMs, replots, maxCpu_ / 1e6, load,
+                    what, stallMs, maxGap_ / 1e6, maxGapAt_ / 1e6, ticks_, runMs, replots, maxCpu_ / 1e6, load,
                     QThread::idealThreadCount());
         std::fflush(stdout);
         return stallMs;
@@ -101,7 +102,7 @@ private:
     }
     QElapsedTimer clock_;
     QTimer ticker_;
-    qint64 last_ = -1, maxGap_ = 0, lastCpu_ = 0, maxCpu_ = 0;
+    qint64 last_ = -1, maxGap_ = 0, maxGapAt_ = 0, lastCpu_ = 0, maxCpu_ = 0;
     int ticks_ = 0;
 };
 
