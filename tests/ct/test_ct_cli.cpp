@@ -66,7 +66,7 @@ private slots:
         QVERIFY(text.find("task: ct_multilabel") != std::string::npos);
         text = std::regex_replace(text, std::regex("epochs: \\d+"), "epochs: 2");
         text = std::regex_replace(text, std::regex("freeze_backbone_epochs: \\d+"), "freeze_backbone_epochs: 1");
-        text = std::regex_replace(text, std::regex("  type: focal"), "  type: bce\n  pos_weight_auto: true");
+        text = std::regex_replace(text, std::regex("  type: \\w+"), "  type: bce\n  pos_weight_auto: true");
         text = std::regex_replace(text, std::regex("  metric: f1"), "  metric: youden");
         config_ = fs::path(dir_.path().toStdString()) / "ct.yaml";
         std::ofstream(config_) << text;
@@ -126,10 +126,12 @@ private slots:
                 const int d = std::stoi(rows[r].fields[k + 18]);
                 const double t = thr["thresholds"][header[k]].get<double>();
                 QVERIFY(p >= 0 && p <= 1);
-                QCOMPARE(d, p >= t ? 1 : 0);  // printed with 6 decimals: compare away from the edge
+                // The threshold is one of the validation scores: printed with 6 decimals, p may
+                // round across it, so compare only away from the edge.
+                if (std::abs(p - t) > 1e-6) QCOMPARE(d, p >= t ? 1 : 0);
             }
         const auto preds = nlohmann::json::parse(readText(out / "preds.json"));
-        QCOMPARE(preds["preprocessing"]["spacing"][2].get<double>(), 2.5);
+        QCOMPARE(preds["preprocessing"]["spacing"][2].get<double>(), 5.0);
         QCOMPARE(preds["preprocessing"]["orientation"].get<std::string>(), std::string("RAS"));
         QCOMPARE(preds["predictions"].size(), std::size_t(24));
         QVERIFY(preds["seconds_per_volume"].get<double>() > 0);
@@ -141,7 +143,7 @@ private slots:
         for (std::size_t r = 1; r < index.size(); ++r) {
             QVERIFY(fs::exists(cache / index[r].fields[3]));
             QVERIFY(fs::exists(out / "cams" / (index[r].fields[3].substr(0, index[r].fields[3].size() - 4) + ".nii.gz")));
-            QCOMPARE(index[r].fields[7], std::string("64"));  // input_h
+            QCOMPARE(index[r].fields[7], std::string("32"));  // input_h: the prepared grid
         }
 
         // The DICOM series of volume 1 gives the NIfTI's probabilities.
