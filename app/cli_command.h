@@ -56,5 +56,6 @@ Command dataCommand();
 Command pacsCommand();
 Command trainCommand();
 Command inferCommand();
+Command explainCommand();
 
 }  // namespace lumen::cli

@@ -53,7 +53,7 @@ using namespace lumen::cli;
 std::vector<Command> commands() {
     return {envCommand(), configCommand(), demoCommand(), auditCommand(), metricsCommand(),
             inspectCommand(), convertCommand(), dataCommand(), pacsCommand(), trainCommand(),
-            inferCommand()};
+            inferCommand(), explainCommand()};
 }
 
 std::string topUsage() {

@@ -127,15 +127,34 @@ ConvNeXtImpl::ConvNeXtImpl(ConvNeXtOptions options) : options_(std::move(options
     initWeight(headLinear_->weight, headLinear_->bias);
 }
 
-torch::Tensor ConvNeXtImpl::forwardFeatures(const torch::Tensor& x) {
+torch::Tensor ConvNeXtImpl::forwardFeatures(const torch::Tensor& x) { return forwardFeaturesUntil(x, 7); }
+
+torch::Tensor ConvNeXtImpl::forwardFeaturesUntil(const torch::Tensor& x, int lastIndex) {
     if (x.dim() != 4 || x.size(1) != options_.inChannels)
         throw std::invalid_argument("ConvNeXt: expected input (N, " + std::to_string(options_.inChannels) +
                                     ", H, W), got " + std::to_string(x.dim()) + "-D with " +
                                     std::to_string(x.dim() > 1 ? x.size(1) : 0) + " channels");
+    if (lastIndex < 0 || lastIndex > 7)
+        throw std::invalid_argument("ConvNeXt: no layer features." + std::to_string(lastIndex) + " (0..7)");
     torch::Tensor y = stemNorm_->forward(stemConv_->forward(x));
-    for (std::size_t s = 0; s < stages_.size(); ++s) {
-        for (auto& block : stages_[s]) y = block->forward(y);
-        if (s < downConvs_.size()) y = downConvs_[s]->forward(downNorms_[s]->forward(y));
+    return runFeatures(y, 0, lastIndex);
+}
+
+torch::Tensor ConvNeXtImpl::forwardFrom(const torch::Tensor& y, int lastIndexDone) {
+    if (lastIndexDone < 0 || lastIndexDone > 7)
+        throw std::invalid_argument("ConvNeXt: no layer features." + std::to_string(lastIndexDone) + " (0..7)");
+    return forwardHead(runFeatures(y, lastIndexDone, 7));
+}
+
+/// features.(from+1) .. features.(to): stage s is index 2s+1, its downsampling 2s+2.
+torch::Tensor ConvNeXtImpl::runFeatures(const torch::Tensor& x, int from, int to) {
+    torch::Tensor y = x;
+    for (int index = from + 1; index <= to; ++index) {
+        const auto s = static_cast<std::size_t>((index - 1) / 2);
+        if (index % 2 == 1)
+            for (auto& block : stages_[s]) y = block->forward(y);
+        else
+            y = downConvs_[s]->forward(downNorms_[s]->forward(y));
     }
     return y;
 }

@@ -79,12 +79,18 @@ public:
     torch::Tensor forward(const torch::Tensor& x);          // logits (N, numClasses)
     torch::Tensor forwardFeatures(const torch::Tensor& x);  // last stage map (N, C, h, w): Grad-CAM target
     torch::Tensor forwardHead(const torch::Tensor& features);  // pool + LayerNorm2d + Linear
+    /// features.0 .. features.`lastIndex` (torchvision's indices: 0 stem, 1/3/5/7 the stage
+    /// outputs, 2/4/6 downsampling; 7 = forwardFeatures), and the rest plus the head: the
+    /// split points Grad-CAM uses for layers "features.N".
+    torch::Tensor forwardFeaturesUntil(const torch::Tensor& x, int lastIndex);
+    torch::Tensor forwardFrom(const torch::Tensor& y, int lastIndexDone);
     torch::nn::Module& backbone();  // "features": parameter group for freeze schedules
     torch::nn::Module& head();      // "classifier"
     const ConvNeXtOptions& options() const { return options_; }
     std::int64_t numFeatures() const { return spec_.dims[3]; }
 
 private:
+    torch::Tensor runFeatures(const torch::Tensor& x, int from, int to);  // features.(from+1..to)
     ConvNeXtOptions options_;
     ConvNeXtSpec spec_;
     std::shared_ptr<torch::nn::Module> features_, classifier_;

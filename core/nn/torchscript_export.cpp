@@ -137,6 +137,12 @@ def topk_mask(self, soft: Tensor) -> Tensor:
 def predict(self, images: Tensor) -> Tensor:
     return self.classify(images)
 
+def forward_features(self, images: Tensor) -> Tensor:
+    return self.forward_features_classifier(images)
+
+def forward_head(self, features: Tensor) -> Tensor:
+    return self.forward_head_classifier(features)
+
 def forward(self, images: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     soft = self.soft_mask(images)
     hard = self.topk_mask(soft)

@@ -12,12 +12,14 @@
 
 namespace lumen::nn {
 
-/// forward(x) -> logits; forward_features(x) -> last stage map. Inference only (no stochastic
-/// depth). Throws std::runtime_error naming the file on failure.
+/// forward(x) -> logits; forward_features(x) -> last stage map; forward_head(features) ->
+/// logits (the split Grad-CAM uses, docs/explain.md). Inference only (no stochastic depth).
+/// Throws std::runtime_error naming the file on failure.
 void exportTorchScript(ConvNeXt& model, const std::filesystem::path& path);
 
 /// forward(images) -> (logits_full, logits_crop, logits_drop, soft_mask, hard_mask), the
-/// hard mask being topkMask(soft_mask, keepRatio); predict(images) -> logits_full.
+/// hard mask being topkMask(soft_mask, keepRatio); predict(images) -> logits_full;
+/// forward_features / forward_head: the classifier split, for Grad-CAM (docs/explain.md).
 void exportTorchScript(RoiConsistencyModel& model, const std::filesystem::path& path);
 
 }  // namespace lumen::nn

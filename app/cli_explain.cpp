@@ -1,0 +1,149 @@
+// lumen-cli explain: Grad-CAM / Grad-CAM++ heatmaps of a model over an image list into the
+// workspace's CAM cache (docs/explain.md). The work runs in liblumen_ml, loaded on demand
+// through explain/cam_job.h, so lumen-cli itself never links LibTorch.
+#include "cli_command.h"
+#include "cli_progress.h"
+
+#include "explain/cam_job.h"
+
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+namespace lumen::cli {
+namespace {
+
+std::vector<float> floatList(const std::string& option, const std::string& text) {
+    std::vector<float> out;
+    std::stringstream ss(text);
+    std::string part;
+    while (std::getline(ss, part, ',')) {
+        try {
+            std::size_t used = 0;
+            out.push_back(std::stof(part, &used));
+            if (used != part.size()) throw std::invalid_argument(part);
+        } catch (const std::exception&) {
+            throw UsageError("--" + option + ": expected numbers separated by commas, got \"" + text + "\"");
+        }
+    }
+    return out;
+}
+
+std::vector<std::size_t> sizeList(const std::string& text) {
+    std::vector<std::size_t> out;
+    std::stringstream ss(text);
+    std::string part;
+    while (std::getline(ss, part, 'x')) {
+        try {
+            std::size_t used = 0;
+            const long v = std::stol(part, &used);
+            if (used != part.size() || v < 1 || v > 16384) throw std::invalid_argument(part);
+            out.push_back(std::size_t(v));
+        } catch (const std::exception&) {
+            throw UsageError("--size: expected N, HxW or DxHxW, got \"" + text + "\"");
+        }
+    }
+    if (out.size() == 1) out.push_back(out[0]);
+    if (out.size() != 2 && out.size() != 3) throw UsageError("--size: expected N, HxW or DxHxW, got \"" + text + "\"");
+    return out;
+}
+
+}  // namespace
+
+Command explainCommand() {
+    Command c;
+    c.name = "explain";
+    c.summary = "explain --model FILE --images CSV|DIR: Grad-CAM heatmaps into the CAM cache";
+    c.usage = R"(Usage: lumen-cli explain --model FILE --images CSV|DIR [--workspace DIR | --out DIR]
+                         [--method gradcam|gradcam++] [--layer NAME] [--labels all|top:N|A,B]
+                         [--label-names A,B,...] [--image-root DIR] [--size N|HxW|DxHxW]
+                         [--mean M,M,M --std S,S,S | --no-normalise] [--channels 1|3]
+                         [--keep-ratio 0.1] [--no-faithfulness] [--activation sigmoid|softmax|none]
+                         [--batch-size 8] [--threads N] [--max-images N]
+
+Computes the CAMs the cache lacks (a second run over the same images computes nothing) and
+writes them to <workspace>/cache/cam/<model hash>_<layer>_<method>/ (index.csv, one .npy
+per image and label; format: docs/explain.md).
+  --model FILE       TorchScript (forward_features + forward_head, or forward returning
+                     (logits, features)) or a Lumen roi_consistency checkpoint
+  --images CSV|DIR   a CSV (column "path", else the first column; predictions tables as they
+                     are) or a folder of images / .npy arrays
+  --image-root DIR   where the CSV's relative paths point (default: the CSV's folder)
+  --workspace DIR    the workspace (default: the current folder)
+  --out DIR          write the cache to DIR instead
+  --layer NAME       explained layer (default: the model's last feature map; ConvNeXt
+                     checkpoints also features.5, features.3, features.1)
+  --labels SPEC      all (default), top:N (the N highest outputs per image), or names/indices
+  --size             model input; default: the checkpoint's image size, else 224
+  --mean/--std       normalisation after scaling to [0, 1] (default: the checkpoint's, else
+                     ImageNet's for 3 channels)
+  --keep-ratio R     faithfulness: prob_drop is the probability with the top R of the CAM
+                     removed (image x (1 - mask)); cam_drop = prob - prob_drop
+Exit codes: 0 done, 2 error or cancelled.
+)";
+    c.valueOptions = {"model",    "images",  "image-root", "workspace",  "out",        "method",
+                      "layer",    "labels",  "label-names", "size",      "mean",       "std",
+                      "channels", "keep-ratio", "activation", "batch-size", "threads", "max-images"};
+    c.flags = {"no-faithfulness", "no-normalise"};
+    c.run = [](const Args& args, const plugin::Registry&) {
+        namespace fs = std::filesystem;
+        if (args.words.size() != 1) throw UsageError("explain takes no positional arguments");
+        const auto model = args.value("model");
+        const auto images = args.value("images");
+        if (!model || !images) throw UsageError("explain needs --model FILE and --images CSV|DIR");
+        if (!fs::is_regular_file(*model)) throw UsageError("--model " + *model + ": no such file");
+        if (!fs::exists(*images)) throw UsageError("--images " + *images + ": no such file or folder");
+        explain::CamJobOptions o;
+        o.model = fs::absolute(*model);
+        o.images = fs::absolute(*images);
+        if (auto r = args.value("image-root")) o.imageRoot = fs::absolute(*r);
+        o.workspace = fs::absolute(args.value("workspace").value_or("."));
+        if (auto out = args.value("out")) o.cacheDir = fs::absolute(*out);
+        o.method = args.value("method").value_or("gradcam");
+        if (o.method != "gradcam" && o.method != "gradcam++")
+            throw UsageError("--method: expected gradcam or gradcam++, got \"" + o.method + "\"");
+        o.layer = args.value("layer").value_or("");
+        o.labels = args.value("labels").value_or("all");
+        if (auto names = args.value("label-names")) {
+            std::stringstream ss(*names);
+            std::string part;
+            while (std::getline(ss, part, ',')) o.labelNames.push_back(part);
+        }
+        if (auto s = args.value("size")) o.inputShape = sizeList(*s);
+        if (auto m = args.value("mean")) o.mean = floatList("mean", *m);
+        if (auto s = args.value("std")) o.stdev = floatList("std", *s);
+        if (o.mean.empty() != o.stdev.empty()) throw UsageError("give --mean and --std together");
+        o.noNormalisation = args.has("no-normalise");
+        if (auto ch = args.integer("channels")) {
+            if (*ch != 1 && *ch != 3) throw UsageError("--channels: expected 1 or 3");
+            o.channels = int(*ch);
+        }
+        o.faithfulness = !args.has("no-faithfulness");
+        if (auto k = args.number("keep-ratio")) {
+            if (!(*k > 0 && *k <= 1)) throw UsageError("--keep-ratio: expected a number in (0, 1]");
+            o.keepRatio = *k;
+        }
+        o.activation = args.value("activation").value_or("sigmoid");
+        if (auto b = args.integer("batch-size")) {
+            if (*b < 1 || *b > 4096) throw UsageError("--batch-size: expected 1 to 4096");
+            o.batchSize = int(*b);
+        }
+        if (auto t = args.integer("threads")) o.threads = int(std::max(0LL, *t));
+        if (auto n = args.integer("max-images")) o.maxImages = std::size_t(std::max(0LL, *n));
+
+        explain::CamJobSummary summary;
+        const auto info = runWithProgress("explain", "Grad-CAM", [&](jobs::JobContext& job) {
+            summary = explain::generateCams(o, job);
+            return summary.text();
+        });
+        if (info.state != jobs::JobState::Finished) {
+            std::cerr << "lumen-cli: explain " << jobs::jobStateName(info.state) << ": " << info.outcome << "\n";
+            return kError;
+        }
+        std::cout << summary.text() << "\n";
+        return kOk;
+    };
+    return c;
+}
+
+}  // namespace lumen::cli
