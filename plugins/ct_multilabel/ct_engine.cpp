@@ -6,15 +6,15 @@
 #include "config/seed.h"
 #include "data/csv_records.h"
 #include "data/volume_preprocessing.h"
+#include "explain/grad_cam.h"
+#include "explain/heatmap.h"
 #include "io/nifti_writer.h"
-#include "io/npy_writer.h"
 #include "jobs/job.h"
 #include "metrics/classification.h"
 #include "nn/multilabel_loss.h"
 #include "nn/resnet3d.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
-#include "util/sha256.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -616,15 +616,19 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
         if (std::find(labels.begin(), labels.end(), l) == labels.end())
             throw config::ConfigError({}, {{"infer.cam_labels", "\"" + l + "\" is not one of the labels", 0}});
     const std::string layer = "features.layer" + std::to_string(camStage < 0 ? model->numStages() : camStage);
-    // The CAM cache of docs/explain (EXPLAIN_API): <workspace>/cache/cam/<sha16>_<layer>_<method>/.
-    fs::path camDir;
-    std::ostringstream camIndex;
+    // The CAM cache of docs/explain.md: <workspace>/cache/cam/<sha16>_<layer>_gradcam/, merged
+    // with what an earlier run of the same checkpoint put there.
+    explain::CamCache camCache;
     if (camVolumes > 0) {
-        camDir = where.workspace / "cache" / "cam" / (util::sha256File(ckpt).substr(0, 16) + "_" + layer + "_gradcam");
-        fs::create_directories(camDir);
+        const auto dir = explain::camCacheDir(where.workspace, ckpt, layer, "gradcam");
+        camCache = explain::readCamCache(dir);
+        camCache.dir = dir;
+        camCache.model = ckpt.string();
+        camCache.layer = layer;
+        camCache.method = "gradcam";
         fs::create_directories(out / "cams");
-        camIndex << "id,label,target,file,score,raw_min,raw_max,input_h,input_w,input_d,prob,prob_drop,cam_drop\n";
     }
+    const fs::path camDir = camCache.dir;
 
     std::ostringstream csv;
     csv << c.get<std::string>("data.id_column");
@@ -675,34 +679,36 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
                 const bool wanted = camLabels.empty() ? decisions[k] == 1
                                                       : std::find(camLabels.begin(), camLabels.end(), labels[k]) != camLabels.end();
                 if (!wanted) continue;
-                // Grad-CAM: channel weights = spatial mean of d logit / d features; ReLU(sum w*F).
-                const auto grad = torch::autograd::grad({logits[0][static_cast<std::int64_t>(k)]}, {features},
-                                                        {}, /*retain_graph=*/true)[0];
-                const auto w = grad.mean({2, 3, 4}, true);
-                const auto raw = torch::relu((w * features.detach()).sum(1))[0].contiguous();  // (d, h, w)
-                const auto name = safeName(stemOf(rows[n].id)) + "__" + safeName(labels[k]);
-                std::vector<std::size_t> shape;
-                for (auto d : raw.sizes()) shape.push_back(static_cast<std::size_t>(d));
-                const auto* rp = raw.data_ptr<float>();
-                util::writeFileAtomically(camDir / (name + ".npy"),
-                                          io::npyBytes(rp, static_cast<std::size_t>(raw.numel()) * 4, "<f4", shape));
-                const double rmin = raw.min().item<double>(), rmax = raw.max().item<double>();
-                camIndex << data::csvField(rows[n].id) << ',' << data::csvField(labels[k]) << ",1," << name << ".npy,"
-                         << fixed(logits[0][static_cast<std::int64_t>(k)].item<double>()) << ',' << fixed(rmin, 8) << ','
-                         << fixed(rmax, 8) << ',' << pv.ny << ',' << pv.nx << ',' << pv.nz << ','
-                         << fixed(pa[0][static_cast<std::int64_t>(k)]) << ",,\n";
+                // Grad-CAM (explain::camFromFeatures): weights = spatial mean of d logit / d
+                // features, CAM = ReLU(sum_c w_c F_c); raw, at feature resolution (d, h, w).
+                const auto raw = explain::camFromFeatures(features, logits.select(1, static_cast<std::int64_t>(k)),
+                                                          explain::CamMethod::GradCam)[0].contiguous();
+                explain::Heatmap h;
+                for (auto d : raw.sizes()) h.shape.push_back(static_cast<std::size_t>(d));
+                h.values.assign(raw.data_ptr<float>(), raw.data_ptr<float>() + raw.numel());
+                explain::CamEntry e;
+                e.id = rows[n].id;
+                e.label = labels[k];
+                e.target = static_cast<int>(k);
+                e.file = explain::camFileName(e.id, e.label);
+                e.score = logits[0][static_cast<std::int64_t>(k)].item<double>();
+                e.rawMin = *std::min_element(h.values.begin(), h.values.end());
+                e.rawMax = *std::max_element(h.values.begin(), h.values.end());
+                e.inputH = static_cast<std::size_t>(pv.ny);
+                e.inputW = static_cast<std::size_t>(pv.nx);
+                e.inputD = static_cast<std::size_t>(pv.nz);
+                e.prob = pa[0][static_cast<std::int64_t>(k)];
+                explain::saveCam(h, e, camDir);
+                camCache.entries.erase(std::remove_if(camCache.entries.begin(), camCache.entries.end(),
+                                                      [&](const explain::CamEntry& x) { return x.id == e.id && x.label == e.label; }),
+                                       camCache.entries.end());
+                camCache.entries.push_back(e);
                 // For the viewer: upsampled to the prepared grid, min-max normalised, as NIfTI.
-                auto up = torch::nn::functional::interpolate(
-                              raw.view({1, 1, raw.size(0), raw.size(1), raw.size(2)}),
-                              torch::nn::functional::InterpolateFuncOptions()
-                                  .size(std::vector<std::int64_t>{pv.nz, pv.ny, pv.nx})
-                                  .mode(torch::kTrilinear)
-                                  .align_corners(false))
-                              .view({pv.nz, pv.ny, pv.nx});
-                up = rmax > rmin ? (up - rmin) / (rmax - rmin) : torch::zeros_like(up);
-                up = up.contiguous();
+                const auto up = explain::normalised(explain::upsample(
+                    h, {static_cast<std::size_t>(pv.nz), static_cast<std::size_t>(pv.ny), static_cast<std::size_t>(pv.nx)}));
+                const auto name = safeName(stemOf(rows[n].id)) + "__" + safeName(labels[k]);
                 const fs::path nii = out / "cams" / (name + ".nii.gz");
-                io::writeNifti(nii, pv.toImageVolume(std::vector<float>(up.data_ptr<float>(), up.data_ptr<float>() + up.numel())));
+                io::writeNifti(nii, pv.toImageVolume(up.values));
                 jc[labels[k]] = fs::relative(nii, out).string();
             }
         }
@@ -729,7 +735,7 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     doc["seconds_per_volume"] = rows.empty() ? 0.0 : seconds / rows.size();
     doc["predictions"] = preds;
     util::writeFileAtomically(out / "preds.json", doc.dump(1) + "\n");
-    if (camVolumes > 0) util::writeFileAtomically(camDir / "index.csv", camIndex.str());
+    if (camVolumes > 0) explain::writeCamCacheIndex(camCache);
     job.artifact("predictions", (out / "preds.csv").string());
     job.artifact("predictions_json", (out / "preds.json").string());
     if (camVolumes > 0) {
