@@ -98,7 +98,7 @@ private slots:
             return points.empty() ? std::nan("") : points.back().value;
         };
         for (const char* key : {"val.auroc_macro", "val.hamming_accuracy", "val.f1_macro", "val.positive_rate",
-                                "val.loss", "loss.focal", "val.auroc.Lung_nodule"})
+                                "val.loss", "loss.bce", "val.auroc.Lung_nodule"})
             QVERIFY2(!store.metrics(trained.runId, key).empty(), key);
         double clear = 0;
         QString perLabel;
