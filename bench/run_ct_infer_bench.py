@@ -19,16 +19,15 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 
+FULL_GRID = {"spacing: \\[3.0, 3.0, 5.0\\]": "spacing: [1.5, 1.5, 2.5]", "size: \\[32, 32, 24\\]": "size: [64, 64, 48]",
+             "stem_stride: \\[1, 1, 1\\]": "stem_stride: [2, 2, 2]"}
+RESNET = {"  widths: .*\n": "", "  depths: .*\n": "", "  strides: .*\n": ""}
 MODELS = [
-    # name, config overrides (regex on the demo config), preprocessing note
-    ("small 8-16-32 (demo)", {}, "64x64x48 @1.5/1.5/2.5 mm"),
-    ("small 16-32-64", {"widths: \\[8, 16, 32\\]": "widths: [16, 32, 64]"}, "64x64x48"),
-    ("r10 (64-512)", {"variant: small": "variant: r10", "  widths: .*\n": "", "  depths: .*\n": "",
-                      "  strides: .*\n": ""}, "64x64x48"),
-    ("r18 (64-512)", {"variant: small": "variant: r18", "  widths: .*\n": "", "  depths: .*\n": "",
-                      "  strides: .*\n": ""}, "64x64x48"),
-    ("small 8-16-32, 128x128x96", {"spacing: \\[1.5, 1.5, 2.5\\]": "spacing: [0.75, 0.75, 1.25]",
-                                   "size: \\[64, 64, 48\\]": "size: [128, 128, 96]"}, "128x128x96 (upsampled)"),
+    # name, config edits (regex -> replacement on the demo config), input grid
+    ("small 8-16-16 (demo)", {}, "32x32x24 @3/3/5 mm"),
+    ("small 8-16-16, stem stride 2", FULL_GRID, "64x64x48 @1.5/1.5/2.5 mm"),
+    ("r10 (64-512)", {**FULL_GRID, **RESNET, "variant: small": "variant: r10"}, "64x64x48"),
+    ("r18 (64-512)", {**FULL_GRID, **RESNET, "variant: small": "variant: r18"}, "64x64x48"),
 ]
 
 
