@@ -1,0 +1,58 @@
+#pragma once
+// Preparing a CT volume for a 3-D network (ct_multilabel, docs/ct-multilabel.md): reorient to
+// RAS+ index order, resample to a target spacing (trilinear, half-voxel centres), centre crop
+// or pad to a target size, clip HU to a window and scale the window to [-1, 1]. Torch-free,
+// so the viewer and the CLI can reproduce exactly what a model saw.
+
+#include "io/image_volume.h"
+
+#include <array>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace lumen::data {
+
+/// What is done to every volume; recorded with each prediction (toJson) so it can be redone.
+/// Axes are (x = i, y = j, z = k) of the RAS+-oriented grid.
+struct VolumePreprocessing {
+    std::array<double, 3> spacing{0, 0, 0};  ///< target mm per voxel; 0 keeps an axis' spacing
+    std::array<int, 3> size{0, 0, 0};        ///< target voxels after resampling (centre crop/pad); 0 keeps
+    double huMin = -1000, huMax = 1000;      ///< clipping window; [huMin, huMax] -> [-1, 1]
+
+    /// {"orientation":"RAS","spacing":[..],"size":[..],"hu_window":[min,max],"scale":"[-1,1]",
+    ///  "interpolation":"trilinear, half-voxel centres","pad_hu":huMin} as compact JSON text.
+    std::string toJson() const;
+};
+
+/// A prepared volume: values (z, y, x) C order, already clipped and scaled, plus the grid.
+struct PreparedVolume {
+    int nx = 0, ny = 0, nz = 0;
+    std::vector<float> values;                ///< nz * ny * nx
+    std::array<double, 3> spacing{1, 1, 1};  ///< mm of the output grid (x, y, z)
+    /// RAS+ world position (mm) of output voxel (0, 0, 0); axes are +x = R, +y = A, +z = S.
+    std::array<double, 3> originRas{0, 0, 0};
+    /// Output voxel (x, y, z) of source RAS-oriented voxel position p is (p - offset) / scale:
+    /// for mapping lesion coordinates given in the source's RAS index space.
+    std::array<double, 3> scale{1, 1, 1}, offset{0, 0, 0};
+    /// The source axis (0 column, 1 row, 2 slice) and flip behind each RAS output axis.
+    std::array<int, 3> sourceAxis{0, 1, 2};
+    std::array<bool, 3> flipped{false, false, false};
+
+    /// Output voxel coordinates of a source voxel given in the source's own (column, row, slice) indices.
+    std::array<double, 3> fromSourceIndex(const std::array<double, 3>& ijk, const std::array<int, 3>& sourceDims) const;
+    /// As an io::ImageVolume (values in [-1, 1] or whatever `values` holds), RAS geometry in LPS
+    /// form as the readers give it, for writing with io::writeNifti.
+    io::ImageVolume toImageVolume(const std::vector<float>& values) const;
+};
+
+/// Reads a CT volume: a NIfTI file (.nii/.nii.gz) or a folder holding one DICOM series.
+/// Throws io::ReadError naming the file or folder.
+io::ImageVolume readCtVolume(const std::filesystem::path& path);
+
+/// Applies `p` to a single-channel volume (time 1, samples 1); throws std::invalid_argument
+/// naming `what` (usually the file) when the volume is not one.
+PreparedVolume prepareVolume(const io::ImageVolume& volume, const VolumePreprocessing& p,
+                             const std::string& what = {});
+
+}  // namespace lumen::data

@@ -1,0 +1,25 @@
+#pragma once
+// The torch half of the ct_multilabel task (ct_engine.cpp): training and inference. Declared
+// without torch so the task's schema code compiles without it.
+
+#include "config/config.h"
+#include "plugin/task.h"
+
+#include <string>
+#include <vector>
+
+namespace lumen::jobs { class JobContext; }
+
+namespace lumen::ct {
+
+/// CT-RATE's 18 abnormality labels in DESIGN.md's order.
+const std::vector<std::string>& defaultLabels();
+
+/// Config keys whose change makes a checkpoint another model (resume refuses it; inference
+/// takes them from the checkpoint).
+const std::vector<std::string>& modelShapingKeys();
+
+std::string train(const config::Config& config, const plugin::RunContext& where, jobs::JobContext& job);
+std::string infer(const config::Config& config, const plugin::RunContext& where, jobs::JobContext& job);
+
+}  // namespace lumen::ct

@@ -1,0 +1,179 @@
+// The ct_multilabel task (issue 7; seeds/004, CT-RATE / VLM3D task 2): a 3-D ResNet scores
+// 18 abnormalities per chest CT volume, trained with focal loss (or BCE) and a frozen ->
+// unfrozen backbone schedule; per-label thresholds are searched on validation and used at
+// inference, which also writes 3-D Grad-CAM volumes. Schema, default config and GUI hints
+// live here (torch-free); training and inference in ct_engine.cpp.
+#include "ct_engine.h"
+
+#include "config/schema.h"
+#include "plugin/plugin_loader.h"
+#include "plugin/registry.h"
+
+namespace lumen::ct {
+namespace {
+
+class CtMultilabelTask : public plugin::Task {
+public:
+    std::string id() const override { return "ct_multilabel"; }
+    std::string displayName() const override { return "CT multi-abnormality (3-D)"; }
+    std::string description() const override {
+        return "Multi-label 3-D CT classifier (CT-RATE's 18 abnormalities): a 3-D ResNet on resampled, "
+               "HU-windowed volumes, focal or BCE loss, frozen-then-unfrozen backbone, per-label "
+               "thresholds searched on validation, Grad-CAM volumes at inference.";
+    }
+
+    config::Schema schema() const override {
+        config::Schema s("ct_multilabel");
+        s.merge(config::commonSchema());
+        s.addInt("epochs", 20, "Number of passes over the training set.", 1);
+        s.addInt("batch_size", 4, "Volumes per forward pass.", 1);
+        s.addInt("gradient_accumulation_steps", 1,
+                 "Forward passes whose gradients are summed before one optimizer step.", 1);
+        s.addFloat("lr", 1e-4, "Peak learning rate of AdamW.", 0).minExclusive = true;
+        s.addChoice("precision", "fp32", {"fp32", "bf16"},
+                    "Arithmetic for forward passes: fp32, or bf16 autocast where the CPU has it.");
+        s.addInt("freeze_backbone_epochs", 0,
+                 "Epochs at the start during which the 3-D ResNet's feature layers are frozen (only the "
+                 "classifier trains); then everything trains.", 0);
+        s.addStringList("labels", defaultLabels(), "Label vocabulary (labels CSV columns), in output order.");
+        s.addString("data.labels_csv", "ct/labels.csv",
+                    "Labels CSV (VolumeName + one 0/1 column per label, optional split column), relative "
+                    "to the workspace.");
+        s.addString("data.volumes_dir", "ct/volumes",
+                    "Folder holding the volumes named in the id column: NIfTI files or DICOM series folders.");
+        s.addString("data.id_column", "VolumeName", "Column naming each volume.");
+        s.addString("data.split_column", "split",
+                    "Column holding each row's split; when the CSV has none, a seeded split (data.val_fraction).");
+        s.addString("data.train_split", "train", "Split used for training.");
+        s.addString("data.val_split", "val", "Split used for validation and the threshold search.");
+        s.addString("data.infer_split", "test", "Split used by inference (all rows when absent).");
+        s.addFloat("data.val_fraction", 0.2, "Volumes held out for validation without a split column.", 0, 0.9)
+            .minExclusive = true;
+        s.addInt("data.max_volumes", 0, "Use at most this many volumes per split (0 = all).", 0);
+        config::Field spacing{"preprocess.spacing", config::FieldType::FloatList, "[1.5, 1.5, 3.0]",
+                              "Target voxel spacing in mm (x, y, z of the RAS grid); 0 keeps an axis."};
+        spacing.min = 0;
+        s.add(spacing);
+        config::Field size{"preprocess.size", config::FieldType::FloatList, "[224, 224, 112]",
+                           "Target voxels (x, y, z) after resampling: centre crop or pad; 0 keeps an axis."};
+        size.min = 0;
+        s.add(size);
+        s.addFloat("preprocess.hu_min", -1000, "Lower end of the HU window (mapped to -1).");
+        s.addFloat("preprocess.hu_max", 1000, "Upper end of the HU window (mapped to +1).");
+        s.addChoice("model.variant", "r18", {"small", "r10", "r18"},
+                    "3-D ResNet: small (16-32-64, for CPU tests and the demo), r10, r18 (64-128-256-512).");
+        config::Field widths{"model.widths", config::FieldType::FloatList, "[]",
+                             "Stage widths (replace the variant's; with depths and strides)."};
+        widths.min = 1;
+        s.add(widths);
+        config::Field depths{"model.depths", config::FieldType::FloatList, "[]", "Basic blocks per stage."};
+        depths.min = 1;
+        s.add(depths);
+        config::Field strides{"model.strides", config::FieldType::FloatList, "[]", "Stride (1 or 2) of each stage."};
+        strides.min = 1;
+        strides.max = 2;
+        s.add(strides);
+        config::Field stem{"model.stem_stride", config::FieldType::FloatList, "[2, 2, 2]",
+                           "Stride of the stem convolution (x, y, z)."};
+        stem.min = 1;
+        stem.max = 4;
+        s.add(stem);
+        s.addChoice("model.norm", "group", {"group", "batch"},
+                    "Normalisation: GroupNorm (robust at small batches) or BatchNorm3d.");
+        s.addFloat("model.dropout", 0.0, "Dropout before the classifier.", 0, 0.9);
+        s.addChoice("model.pool", "avg", {"avg", "max", "avgmax"},
+                    "Global pooling of the last feature map: average, max (small lesions) or both.");
+        s.addChoice("loss.type", "focal", {"focal", "bce"}, "Sigmoid focal loss or binary cross entropy.");
+        s.addFloat("loss.focal_alpha", 0.25,
+                   "Focal loss: weight of positives (negatives get 1 - alpha); -1 disables.", -1, 1);
+        s.addFloat("loss.focal_gamma", 2.0, "Focal loss: focusing exponent.", 0, 10);
+        config::Field pw{"loss.pos_weight", config::FieldType::FloatList, "[]",
+                         "Positive-class weight per label (in label order); empty = none."};
+        pw.min = 0;
+        s.add(pw);
+        s.addBool("loss.pos_weight_auto", false,
+                  "Positive-class weights negatives/positives of the training set (clamped to [1, 50]).");
+        s.addChoice("threshold.metric", "f1", {"f1", "youden"},
+                    "Per-label threshold search on validation: maximise F1 or Youden's J.");
+        s.addBool("augment.flip_lr", false, "Random left-right flips while training.");
+        config::Field betas{"adam_betas", config::FieldType::FloatList, "[0.9, 0.999]",
+                            "AdamW betas [beta1, beta2]."};
+        betas.min = 0;
+        betas.max = 1;
+        s.add(betas);
+        s.addFloat("min_lr_ratio", 0.0, "The cosine schedule ends at lr * min_lr_ratio.", 0, 1);
+        s.addString("resume", "", "Checkpoint to continue training from (lumen-cli train --resume).");
+        s.addString("infer.checkpoint", "", "Checkpoint used by inference (EMA weights when present).");
+        s.addString("infer.out_dir", "", "Folder for preds.csv, preds.json and cams/ (empty = the run folder).");
+        s.addString("infer.thresholds", "",
+                    "thresholds.json to use; empty = the one stored with the checkpoint's epoch.");
+        s.addInt("infer.cam_volumes", 16, "Volumes whose Grad-CAM is computed (0 = none).", 0);
+        s.addStringList("infer.cam_labels", {},
+                        "Labels to explain; empty = every label decided positive for that volume.");
+        s.addInt("infer.cam_stage", -1, "ResNet stage whose output Grad-CAM uses (1-based; -1 = the last).", -1, 8);
+        return s;
+    }
+
+    std::string defaultConfigYaml() const override {
+        return R"(# CT multi-abnormality classifier (CT-RATE / VLM3D task 2 style).
+task: ct_multilabel
+seed: 42
+data:
+  labels_csv: ct/labels.csv      # VolumeName + 18 0/1 columns (+ optional split column)
+  volumes_dir: ct/volumes        # NIfTI files or DICOM series folders named by VolumeName
+preprocess:
+  spacing: [1.5, 1.5, 3.0]       # mm, x y z of the RAS grid
+  size: [224, 224, 112]          # voxels after resampling (centre crop / pad)
+  hu_min: -1000
+  hu_max: 1000
+model:
+  variant: r18                   # small | r10 | r18
+  norm: group
+loss:
+  type: focal                    # focal | bce
+  focal_alpha: 0.25
+  focal_gamma: 2.0
+threshold:
+  metric: f1                     # f1 | youden
+epochs: 20
+batch_size: 4
+lr: 1.0e-4
+weight_decay: 0.05
+warmup_steps: 0
+max_grad_norm: 1.0
+freeze_backbone_epochs: 0
+precision: fp32
+num_workers: 4
+)";
+    }
+
+    std::vector<std::string> predictionColumns(const config::Config& config) const override {
+        const auto labels = config.get<std::vector<std::string>>("labels");
+        std::vector<std::string> cols = labels;
+        for (const auto& l : labels) cols.push_back(l + ".decision");
+        return cols;
+    }
+
+    plugin::TaskGuiHints guiHints() const override {
+        plugin::TaskGuiHints h;
+        h.idColumn = "VolumeName";
+        h.imageColumns = {"VolumeName"};
+        h.panels = {"loss_curves", "volume"};
+        h.explainableLayers = {"features.layer3", "features.layer2", "features.layer1"};
+        return h;
+    }
+
+    std::string run(plugin::Operation op, const config::Config& config, const plugin::RunContext& where,
+                    jobs::JobContext& job) override {
+        return op == plugin::Operation::Train ? train(config, where, job) : infer(config, where, job);
+    }
+};
+
+void registerTasks(plugin::Registry& registry) {
+    registry.add(std::make_shared<CtMultilabelTask>(), "ct_multilabel");
+}
+
+}  // namespace
+}  // namespace lumen::ct
+
+LUMEN_DECLARE_PLUGIN(lumen::ct::registerTasks)

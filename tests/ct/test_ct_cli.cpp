@@ -1,0 +1,179 @@
+// End to end: `lumen-cli demo --ct-volumes`, then `lumen-cli train` of ct_multilabel on a cut-down
+// copy of resources/configs/ct_multilabel_demo.yaml (two epochs, the first with the backbone
+// frozen, BCE with automatic positive weights), and `lumen-cli infer` on the NIfTI volumes and
+// on the DICOM series of volume 1 (same probabilities): preds.csv, preds.json, CAM volumes and
+// the CAM cache.
+#include "test_support.h"
+
+#include "data/csv_records.h"
+#include "runs/run_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const QString kCli = LUMEN_BINARY_DIR "/bin/lumen-cli";
+
+struct Outcome {
+    int code = -1;
+    std::string out, err;
+};
+
+Outcome cli(const QStringList& args) {
+    QProcess p;
+    p.start(kCli, args);
+    p.waitForFinished(240000);
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput().toStdString(),
+            p.readAllStandardError().toStdString()};
+}
+
+std::string readText(const fs::path& f) {
+    std::ifstream in(f);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+QString q(const fs::path& p) { return QString::fromStdString(p.string()); }
+
+}  // namespace
+
+class TestCtCli : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir dir_;
+    fs::path ws_, config_;
+
+private slots:
+    void initTestCase() {
+        QVERIFY(dir_.isValid());
+        ws_ = fs::path(dir_.path().toStdString()) / "ws";
+        const auto demo = cli({"demo", "--out", q(ws_), "--ct-volumes", "24"});
+        QVERIFY2(demo.code == 0, demo.err.c_str());
+        QVERIFY2(demo.out.find("24 CT volumes") != std::string::npos, demo.out.c_str());
+        std::string text = readText(fs::path(LUMEN_SOURCE_DIR) / "resources/configs/ct_multilabel_demo.yaml");
+        QVERIFY(text.find("task: ct_multilabel") != std::string::npos);
+        text = std::regex_replace(text, std::regex("epochs: \\d+"), "epochs: 2");
+        text = std::regex_replace(text, std::regex("freeze_backbone_epochs: \\d+"), "freeze_backbone_epochs: 1");
+        text = std::regex_replace(text, std::regex("  type: \\w+"), "  type: bce\n  pos_weight_auto: true");
+        text = std::regex_replace(text, std::regex("  metric: f1"), "  metric: youden");
+        config_ = fs::path(dir_.path().toStdString()) / "ct.yaml";
+        std::ofstream(config_) << text;
+        const auto check = cli({"config", "check", q(config_)});
+        QVERIFY2(check.code == 0, check.err.c_str());
+    }
+
+    void trainAndInfer() {
+        const auto train = cli({"train", "--config", q(config_), "--workspace", q(ws_)});
+        QVERIFY2(train.code == 0, train.err.c_str());
+        QVERIFY2(train.out.find("run 1: trained 2 epochs") != std::string::npos, train.out.c_str());
+        QVERIFY2(train.err.find("positive-class weights") != std::string::npos, train.err.c_str());
+        const fs::path runDir = ws_ / "runs" / "1_ct_multilabel";
+        QVERIFY(fs::exists(runDir / "checkpoints" / "last.pt"));
+        QVERIFY(fs::exists(runDir / "checkpoints" / "thresholds_epoch002.json"));
+        QVERIFY(fs::exists(runDir / "thresholds.json"));
+        {
+            lumen::runs::RunStore store((ws_ / "lumen.db").string());
+            // 18 training volumes (75 %) / batch 8 = 3 steps per epoch.
+            const auto loss = store.metrics(1, "loss");
+            QCOMPARE(loss.size(), std::size_t(6));
+            // The frozen first epoch has no backbone gradients: grad_norm.features only in epoch 2.
+            const auto features = store.metrics(1, "grad_norm.features");
+            QCOMPARE(features.size(), std::size_t(3));
+            QVERIFY(features.front().step == 4);
+            QCOMPARE(store.metrics(1, "grad_norm.classifier").size(), std::size_t(6));
+            for (const char* key : {"loss.bce", "val.auroc_macro", "val.hamming_accuracy", "val.f1_macro",
+                                    "val.positive_rate", "val.auroc.Lung_nodule", "epoch"})
+                QVERIFY2(store.metrics(1, key).size() >= 1, key);
+            // The preprocessing is among the run's recorded parameters.
+            const auto params = store.params(1);
+            bool window = false;
+            for (const auto& [k, v] : params)
+                if (k == "preprocess.hu_min" && v == "-1000") window = true;
+            QVERIFY(window);
+        }
+
+        // Inference on all 24 NIfTI volumes with the stored thresholds.
+        const fs::path out = fs::path(dir_.path().toStdString()) / "preds";
+        const auto infer = cli({"infer", "--config", q(config_), "--workspace", q(ws_), "--checkpoint",
+                                q(runDir / "checkpoints" / "last.pt"), "--out", q(out)});
+        QVERIFY2(infer.code == 0, infer.err.c_str());
+        QVERIFY2(infer.err.find("thresholds_epoch002.json") != std::string::npos, infer.err.c_str());
+        const auto rows = lumen::data::readCsvRecords(out / "preds.csv");
+        QCOMPARE(rows.size(), std::size_t(25));
+        const auto& header = rows[0].fields;
+        QCOMPARE(header.size(), std::size_t(37));
+        QCOMPARE(header[0], std::string("VolumeName"));
+        QCOMPARE(header[1], std::string("Medical material"));
+        QCOMPARE(header[19], std::string("Medical material.decision"));
+        QCOMPARE(header[36], std::string("Interlobular septal thickening.decision"));
+        const auto thr = nlohmann::json::parse(readText(runDir / "checkpoints" / "thresholds_epoch002.json"));
+        QCOMPARE(thr["metric"].get<std::string>(), std::string("youden"));
+        for (std::size_t r = 1; r < rows.size(); ++r)
+            for (std::size_t k = 1; k <= 18; ++k) {
+                const double p = std::stod(rows[r].fields[k]);
+                const int d = std::stoi(rows[r].fields[k + 18]);
+                const double t = thr["thresholds"][header[k]].get<double>();
+                QVERIFY(p >= 0 && p <= 1);
+                // The threshold is one of the validation scores: printed with 6 decimals, p may
+                // round across it, so compare only away from the edge.
+                if (std::abs(p - t) > 1e-6) QCOMPARE(d, p >= t ? 1 : 0);
+            }
+        const auto preds = nlohmann::json::parse(readText(out / "preds.json"));
+        QCOMPARE(preds["preprocessing"]["spacing"][2].get<double>(), 5.0);
+        QCOMPARE(preds["preprocessing"]["orientation"].get<std::string>(), std::string("RAS"));
+        QCOMPARE(preds["predictions"].size(), std::size_t(24));
+        QVERIFY(preds["seconds_per_volume"].get<double>() > 0);
+        // CAM volumes for the viewer and the CAM cache (index.csv + raw .npy at feature resolution).
+        QVERIFY(fs::is_directory(out / "cams"));
+        const fs::path cache = preds["cam"]["cache_dir"].get<std::string>();
+        const auto index = lumen::data::readCsvRecords(cache / "index.csv");
+        QCOMPARE(index[0].fields.size(), std::size_t(13));
+        std::size_t niftis = 0;
+        for (const auto& e : fs::directory_iterator(out / "cams")) niftis += e.path().string().ends_with(".nii.gz");
+        QCOMPARE(niftis, index.size() - 1);
+        for (std::size_t r = 1; r < index.size(); ++r) {
+            QVERIFY(fs::exists(cache / index[r].fields[3]));
+            QCOMPARE(index[r].fields[7], std::string("32"));  // input_h: the prepared grid
+        }
+
+        // The DICOM series of volume 1 gives the NIfTI's probabilities.
+        std::ofstream(ws_ / "dicom_labels.csv") << "VolumeName\nct_0001\n";
+        std::string text = readText(config_);
+        text = std::regex_replace(text, std::regex("labels_csv: ct/labels.csv"), "labels_csv: dicom_labels.csv");
+        text = std::regex_replace(text, std::regex("volumes_dir: ct/volumes"), "volumes_dir: ct/dicom");
+        const fs::path dicomCfg = fs::path(dir_.path().toStdString()) / "dicom.yaml";
+        std::ofstream(dicomCfg) << text;
+        const fs::path out2 = fs::path(dir_.path().toStdString()) / "preds_dicom";
+        const auto dicom = cli({"infer", "--config", q(dicomCfg), "--workspace", q(ws_), "--checkpoint",
+                                q(runDir / "checkpoints" / "last.pt"), "--out", q(out2)});
+        QVERIFY2(dicom.code == 0, dicom.err.c_str());
+        const auto rows2 = lumen::data::readCsvRecords(out2 / "preds.csv");
+        QCOMPARE(rows2.size(), std::size_t(2));
+        for (std::size_t k = 1; k <= 36; ++k)
+            QVERIFY(std::abs(std::stod(rows2[1].fields[k]) - std::stod(rows[1].fields[k])) <= 2e-6);
+
+        // A bad labels CSV: the error names the file and the row.
+        std::ofstream(ws_ / "bad.csv") << "VolumeName,Lung nodule\nct_0001.nii.gz,maybe\n";
+        text = std::regex_replace(readText(config_), std::regex("labels_csv: ct/labels.csv"), "labels_csv: bad.csv");
+        const fs::path badCfg = fs::path(dir_.path().toStdString()) / "bad.yaml";
+        std::ofstream(badCfg) << text;
+        const auto bad = cli({"train", "--config", q(badCfg), "--workspace", q(ws_)});
+        QCOMPARE(bad.code, 2);
+        QVERIFY2(bad.err.find("bad.csv") != std::string::npos, bad.err.c_str());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCtCli)
+#include "test_ct_cli.moc"
