@@ -4,10 +4,13 @@
 #include <QtTest>
 
 #include <QDir>
+#include <QProcess>
 #include <QTemporaryDir>
 
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -32,6 +35,29 @@ inline std::string writeTextFile(const QTemporaryDir& dir, const std::string& na
     const std::string path = dir.filePath(QString::fromStdString(name)).toStdString();
     std::ofstream(path, std::ios::binary) << text;
     return path;
+}
+
+/// What a lumen-cli run (the build's bin/lumen-cli) returned: exit code (-1 when it crashed
+/// or timed out), stdout and stderr.
+struct CliOutcome {
+    int code = -1;
+    std::string out, err;
+};
+
+inline CliOutcome runLumenCli(const QStringList& args, int timeoutMs = 240000) {
+    QProcess p;
+    p.start(QStringLiteral(LUMEN_BINARY_DIR "/bin/lumen-cli"), args);
+    p.waitForFinished(timeoutMs);
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput().toStdString(),
+            p.readAllStandardError().toStdString()};
+}
+
+/// The whole file as text ("" when it cannot be read).
+inline std::string readTextFile(const std::filesystem::path& f) {
+    std::ifstream in(f, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
 }
 
 /// The message of the `Expected` exception that `f` throws; "OTHER EXCEPTION: …" for any

@@ -20,27 +20,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const QString kCli = LUMEN_BINARY_DIR "/bin/lumen-cli";
+CliOutcome cli(const QStringList& args) { return runLumenCli(args); }
 
-struct Outcome {
-    int code = -1;
-    std::string out, err;
-};
-
-Outcome cli(const QStringList& args) {
-    QProcess p;
-    p.start(kCli, args);
-    p.waitForFinished(240000);
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput().toStdString(),
-            p.readAllStandardError().toStdString()};
-}
-
-std::string readText(const fs::path& f) {
-    std::ifstream in(f);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+std::string readText(const fs::path& f) { return readTextFile(f); }
 
 }  // namespace
 
