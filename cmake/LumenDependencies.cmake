@@ -1,7 +1,7 @@
 # Every dependency is a Debian 12 package (scripts/install-deps.sh); nothing is downloaded.
 # Package names and the traps behind each line are in ../shared/BUILD.md and docs/building.md.
 
-find_package(Qt6 6.4 REQUIRED COMPONENTS Core Gui Widgets OpenGL OpenGLWidgets Concurrent
+find_package(Qt6 6.4 REQUIRED COMPONENTS Core Gui Widgets OpenGL Concurrent
              Svg PrintSupport Test)
 # After Qt6: QCustomPlotQt6 is the Qt 6 build (find_package(QCustomPlot) is the Qt 5 one).
 find_package(QCustomPlotQt6 REQUIRED CONFIG)

@@ -5,8 +5,11 @@
 #include <QGuiApplication>
 #include <QKeyEvent>
 #include <QMouseEvent>
+#include <QOffscreenSurface>
 #include <QOpenGLContext>
 #include <QOpenGLExtraFunctions>
+#include <QOpenGLFramebufferObject>
+#include <QPainter>
 #include <QSurfaceFormat>
 #include <QWheelEvent>
 
@@ -68,21 +71,22 @@ void VtkRenderWidget::setDefaultSurfaceFormat() {
 }
 
 VtkRenderWidget::VtkRenderWidget(QWidget* parent)
-    : QOpenGLWidget(parent), window_(vtkSmartPointer<vtkGenericOpenGLRenderWindow>::New()),
+    : QWidget(parent), window_(vtkSmartPointer<vtkGenericOpenGLRenderWindow>::New()),
       interactor_(vtkSmartPointer<vtkGenericRenderWindowInteractor>::New()),
       renderer_(vtkSmartPointer<vtkRenderer>::New()) {
     setFocusPolicy(Qt::StrongFocus);
     setMouseTracking(true);
     setMinimumSize(64, 64);
-    // llvmpipe allows at most 4 samples; Qt's FBO has none, VTK's own would only cost time.
+    setAttribute(Qt::WA_OpaquePaintEvent);  // every paint covers the widget with the frame
+    // llvmpipe allows at most 4 samples; our target has none, VTK's own would only cost time.
     window_->SetMultiSamples(0);
     window_->AddRenderer(renderer_);
     window_->SetUseOffScreenBuffers(false);
     interactor_->SetRenderWindow(window_);
     vtkNew<vtkInteractorStyleTrackballCamera> style;
     interactor_->SetInteractorStyle(style);
-    // The interactor never renders by itself: its render requests become update(), so every
-    // VTK render happens inside paintGL with Qt's context and framebuffer in place.
+    // The interactor never renders by itself: its render requests become requestRender(), so
+    // every VTK render happens in renderFrame() with our context and target in place.
     interactor_->EnableRenderOff();
     for (unsigned long id : {vtkCommand::WindowMakeCurrentEvent, vtkCommand::WindowIsCurrentEvent,
                              vtkCommand::WindowFrameEvent})
@@ -91,10 +95,10 @@ VtkRenderWidget::VtkRenderWidget(QWidget* parent)
 }
 
 VtkRenderWidget::~VtkRenderWidget() {
-    if (initialized_) {
-        makeCurrent();
-        window_->Finalize();  // frees VTK's GL resources while Qt's context still exists
-        doneCurrent();
+    if (initialized_ && context_->makeCurrent(surface_.get())) {
+        window_->Finalize();  // frees VTK's GL resources while the context still exists
+        target_.reset();
+        context_->doneCurrent();
     }
     window_->RemoveAllObservers();
     interactor_->RemoveAllObservers();
@@ -105,26 +109,42 @@ vtkGenericOpenGLRenderWindow* VtkRenderWidget::renderWindow() const { return win
 vtkGenericRenderWindowInteractor* VtkRenderWidget::interactor() const { return interactor_; }
 vtkRenderer* VtkRenderWidget::renderer() const { return renderer_; }
 
+void VtkRenderWidget::requestRender() {
+    dirty_ = true;
+    update();
+}
+
 void VtkRenderWidget::onWindowEvent(vtkObject*, unsigned long id, void* data) {
     switch (id) {
     case vtkCommand::WindowMakeCurrentEvent:
-        // Not QOpenGLWidget::makeCurrent(): that rebinds Qt's framebuffer behind VTK's cached
-        // GL state and the widget comes out black (BUILD.md).
-        if (context()) context()->makeCurrent(context()->surface());
+        if (context_) context_->makeCurrent(surface_.get());
         break;
     case vtkCommand::WindowIsCurrentEvent:
-        *static_cast<bool*>(data) = context() && QOpenGLContext::currentContext() == context();
+        *static_cast<bool*>(data) = context_ && QOpenGLContext::currentContext() == context_.get();
         break;
     case vtkCommand::WindowFrameEvent:
     case vtkCommand::RenderEvent:
-        if (!inPaint_) update();
+        if (!inPaint_) requestRender();
         break;
     default:
         break;
     }
 }
 
-void VtkRenderWidget::initializeGL() {
+bool VtkRenderWidget::ensureContext() {
+    if (initialized_) return true;
+    if (contextFailed_ || !glAvailable()) return false;
+    context_ = std::make_unique<QOpenGLContext>();
+    context_->setFormat(QSurfaceFormat::defaultFormat());
+    surface_ = std::make_unique<QOffscreenSurface>();
+    surface_->setFormat(QSurfaceFormat::defaultFormat());
+    surface_->create();
+    if (!context_->create() || !surface_->isValid() || !context_->makeCurrent(surface_.get())) {
+        contextFailed_ = true;
+        context_.reset();
+        surface_.reset();
+        return false;
+    }
     window_->GetState()->Reset();
     window_->SetOwnContext(false);
     window_->SetReadyForRendering(true);
@@ -132,39 +152,40 @@ void VtkRenderWidget::initializeGL() {
     window_->SetForceMaximumHardwareLineWidth(1);
     window_->OpenGLInitContext();
     initialized_ = true;
-    const qreal dpr = devicePixelRatioF();
-    interactor_->UpdateSize(int(width() * dpr), int(height() * dpr));
     interactor_->Enable();
+    return true;
 }
 
-void VtkRenderWidget::resizeGL(int w, int h) {
-    const qreal dpr = devicePixelRatioF();
-    interactor_->UpdateSize(int(w * dpr), int(h * dpr));
-    window_->SetSize(int(w * dpr), int(h * dpr));
-}
-
-void VtkRenderWidget::paintGL() {
-    if (!initialized_) return;
+void VtkRenderWidget::renderFrame() {
+    if (!ensureContext() || !context_->makeCurrent(surface_.get())) return;
     inPaint_ = true;
+    QElapsedTimer clock;
+    clock.start();
+    const qreal dpr = devicePixelRatioF();
+    const QSize px(std::max(1, int(width() * dpr)), std::max(1, int(height() * dpr)));
+    if (!target_ || target_->size() != px) target_ = std::make_unique<QOpenGLFramebufferObject>(px);
+    int* vtkSize = window_->GetSize();
+    if (vtkSize[0] != px.width() || vtkSize[1] != px.height()) {
+        interactor_->UpdateSize(px.width(), px.height());
+        window_->SetSize(px.width(), px.height());
+    }
     vtkOpenGLState* state = window_->GetState();
     state->Reset();
     state->Push();
-    QElapsedTimer clock;
-    clock.start();
     window_->Render();
 
-    // VTK rendered into its own framebuffer; copy it into the one Qt composes from.
-    QOpenGLExtraFunctions* f = context()->extraFunctions();
-    f->glBindFramebuffer(GL_DRAW_FRAMEBUFFER, defaultFramebufferObject());
+    // VTK rendered into its own framebuffer; copy it into our target and read that back.
+    QOpenGLExtraFunctions* f = context_->extraFunctions();
+    f->glBindFramebuffer(GL_DRAW_FRAMEBUFFER, target_->handle());
     const GLenum buffers[1] = {GL_COLOR_ATTACHMENT0};
     f->glDrawBuffers(1, buffers);
-    const qreal dpr = devicePixelRatioF();
-    const int tw = int(width() * dpr), th = int(height() * dpr);
     if (auto* fbo = window_->GetRenderFramebuffer()) {
         const int* size = fbo->GetLastSize();
-        window_->BlitDisplayFramebuffer(0, 0, 0, size[0], size[1], 0, 0, tw, th, GL_COLOR_BUFFER_BIT, GL_LINEAR);
+        window_->BlitDisplayFramebuffer(0, 0, 0, size[0], size[1], 0, 0, px.width(), px.height(),
+                                        GL_COLOR_BUFFER_BIT, GL_LINEAR);
     }
-    // Clear alpha, or Mesa composes the widget translucently with what is behind it.
+    // VTK leaves alpha < 1 on the background and translucent surfaces; read back as-is it
+    // would be un-premultiplied into white fringes. The frame is opaque.
     GLboolean mask[4];
     f->glGetBooleanv(GL_COLOR_WRITEMASK, mask);
     GLfloat clear[4];
@@ -174,12 +195,38 @@ void VtkRenderWidget::paintGL() {
     f->glClear(GL_COLOR_BUFFER_BIT);
     f->glColorMask(mask[0], mask[1], mask[2], mask[3]);
     f->glClearColor(clear[0], clear[1], clear[2], clear[3]);
-    f->glFinish();
-    lastRenderMs_ = double(clock.nsecsElapsed()) / 1e6;
     state->Pop();
+    frame_ = target_->toImage(true);
+    frame_.setDevicePixelRatio(dpr);
+    lastRenderMs_ = double(clock.nsecsElapsed()) / 1e6;
     ++frames_;
+    dirty_ = false;
     inPaint_ = false;
     emit rendered();
+}
+
+QImage VtkRenderWidget::grabFramebuffer() {
+    if (dirty_ || frame_.isNull()) renderFrame();
+    return frame_;
+}
+
+void VtkRenderWidget::paintEvent(QPaintEvent*) {
+    const qreal dpr = devicePixelRatioF();
+    if (dirty_ || frame_.size() != QSize(int(width() * dpr), int(height() * dpr))) renderFrame();
+    QPainter painter(this);
+    if (frame_.isNull()) {
+        painter.fillRect(rect(), Qt::black);
+        return;
+    }
+    painter.drawImage(QPointF(0, 0), frame_);
+}
+
+void VtkRenderWidget::resizeEvent(QResizeEvent* e) {
+    dirty_ = true;
+    // Event positions are flipped with the interactor's size, so it follows at once.
+    const qreal dpr = devicePixelRatioF();
+    interactor_->UpdateSize(std::max(1, int(width() * dpr)), std::max(1, int(height() * dpr)));
+    QWidget::resizeEvent(e);
 }
 
 void VtkRenderWidget::prepareEvent(const QPointF& pos, Qt::KeyboardModifiers mods, int repeat) {
@@ -193,7 +240,7 @@ void VtkRenderWidget::prepareEvent(const QPointF& pos, Qt::KeyboardModifiers mod
 bool VtkRenderWidget::event(QEvent* e) {
     if (e->type() == QEvent::Enter) interactor_->EnterEvent();
     else if (e->type() == QEvent::Leave) interactor_->LeaveEvent();
-    return QOpenGLWidget::event(e);
+    return QWidget::event(e);
 }
 
 void VtkRenderWidget::mousePressEvent(QMouseEvent* e) { forwardPress(e, 0); }

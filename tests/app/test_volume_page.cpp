@@ -56,6 +56,11 @@ private slots:
         QVERIFY(failed.wait(20000));
         QVERIFY(failed.first().first().toString().contains("missing.nii"));
         QCOMPARE(w.volumeViewer()->volume()->columns, 24);  // the shown volume stays
+        // No QOpenGLWidget anywhere: one would make Qt compose the whole window through
+        // OpenGL on every repaint, which stalled the GUI during training (docs/gui.md).
+        for (const QWidget* child : w.findChildren<QWidget*>())
+            QVERIFY2(!child->inherits("QOpenGLWidget"), child->metaObject()->className());
+        QVERIFY(w.volumeViewer()->view3d());
     }
 };
 

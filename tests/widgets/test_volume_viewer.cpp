@@ -437,6 +437,12 @@ void TestVolumeViewer::rendering3dIsNonBlank() {
     QTRY_VERIFY_WITH_TIMEOUT(view->framesRendered() > 0, 10000);
     const QImage img = view->grabFramebuffer();
     QVERIFY(!img.isNull());
+    // An opaque frame with the renderer's background colour (0.05, 0.05, 0.08) in the corner:
+    // alpha left by VTK must not leak into the read-back (it turned edges white once).
+    const QRgb corner = img.pixel(1, 1);
+    QCOMPARE(qAlpha(corner), 255);
+    QVERIFY2(std::abs(qRed(corner) - 13) <= 1 && std::abs(qBlue(corner) - 20) <= 1,
+             qPrintable(QString::number(corner, 16)));
     // The background is (0.05, 0.05, 0.08); the MIP of values up to ~39000 covers much more
     // than a few pixels, in many grey levels.
     int bright = 0;
