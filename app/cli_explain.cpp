@@ -55,7 +55,7 @@ Command explainCommand() {
     c.name = "explain";
     c.summary = "explain --model FILE --images CSV|DIR: Grad-CAM heatmaps into the CAM cache";
     c.usage = R"(Usage: lumen-cli explain --model FILE --images CSV|DIR [--workspace DIR | --out DIR]
-                         [--method gradcam|gradcam++] [--layer NAME] [--labels all|top:N|A,B]
+                         [--method gradcam|gradcam++|hirescam] [--layer NAME] [--labels all|top:N|A,B]
                          [--label-names A,B,...] [--image-root DIR] [--size N|HxW|DxHxW]
                          [--mean M,M,M --std S,S,S | --no-normalise] [--channels 1|3]
                          [--keep-ratio 0.1] [--no-faithfulness] [--activation sigmoid|softmax|none]
@@ -100,8 +100,8 @@ Exit codes: 0 done, 2 error or cancelled.
         o.workspace = fs::absolute(args.value("workspace").value_or("."));
         if (auto out = args.value("out")) o.cacheDir = fs::absolute(*out);
         o.method = args.value("method").value_or("gradcam");
-        if (o.method != "gradcam" && o.method != "gradcam++")
-            throw UsageError("--method: expected gradcam or gradcam++, got \"" + o.method + "\"");
+        if (o.method != "gradcam" && o.method != "gradcam++" && o.method != "hirescam")
+            throw UsageError("--method: expected gradcam, gradcam++ or hirescam, got \"" + o.method + "\"");
         o.layer = args.value("layer").value_or("");
         o.labels = args.value("labels").value_or("all");
         if (auto names = args.value("label-names")) {

@@ -72,11 +72,13 @@ int main(int argc, char** argv) {
     QCommandLineOption page("show", "Bring PAGE to the front: workspace, data, dicom, pacs, volume, audit, study, metrics or train.", "PAGE");
     QCommandLineOption volume("volume", "Open the NIfTI file, DICOM file or DICOM series folder PATH in the Volume page "
                                         "(\"demo\": the demo workspace's first CT).", "PATH");
+    QCommandLineOption overlay("overlay", "With --volume: overlay the NIfTI heatmap or label mask PATH on it "
+                                          "(e.g. a ct_multilabel CAM, cams/<id>__<label>.nii.gz).", "PATH");
     QCommandLineOption runAudit("run-audit", "Run the audit of the inputs already set (the demo's pair "
                                              "with --demo) once the window is up.");
     QCommandLineOption pluginDir("plugin-dir", "Also load task plugins from DIR (repeatable).",
                                  "DIR");
-    parser.addOptions({workspace, demo, screenshot, pluginDir, page, runAudit, volume});
+    parser.addOptions({workspace, demo, screenshot, pluginDir, page, runAudit, volume, overlay});
     parser.process(app);
 
     lumen::app::MainWindow window;
@@ -95,6 +97,7 @@ int main(int argc, char** argv) {
     if (parser.isSet(volume)) {
         if (parser.value(volume) == "demo") window.openDemoCt();
         else window.openVolume(QFileInfo(parser.value(volume)).absoluteFilePath());
+        if (parser.isSet(overlay)) window.openVolumeOverlay(QFileInfo(parser.value(overlay)).absoluteFilePath());
     }
     if (parser.isSet(page) && !window.showPage(parser.value(page))) {
         std::fprintf(stderr, "lumen: --show: unknown page \"%s\" (workspace, data, dicom, pacs, volume, audit, study, metrics, train)\n",

@@ -101,6 +101,8 @@ MainWindow::MainWindow(QWidget* parent)
     volumeViewer_->setJobRunner(runner, bridge_);
     connect(volumeViewer_, &widgets::VolumeViewer::loadFailed, this,
             [this](const QString& e) { logPanel_->append(3, tr("volume"), e); });
+    connect(volumeViewer_, &widgets::VolumeViewer::overlayLoaded, this,
+            [this](const QString& name) { logPanel_->append(1, tr("volume"), tr("overlay %1 shown").arg(name)); });
     pacsPanel_->setJobRunner(runner, [this](jobs::JobId id) { return pool_->cancel(id); }, bridge_);
     connect(auditPanel_, &widgets::AuditPanel::studySelected, this, [this](const QString& id) {
         logPanel_->append(1, tr("audit"), tr("study %1 selected").arg(id));
@@ -170,6 +172,11 @@ void MainWindow::buildMenus() {
         if (!d.isEmpty()) openVolume(d);
     });
     file->addAction(tr("Open demo &CT"), this, &MainWindow::openDemoCt);
+    file->addAction(tr("Open volume &overlay (heatmap or mask)…"), this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open overlay on the volume"), workspacePath_,
+                                                       tr("NIfTI (*.nii *.nii.gz);;All files (*)"));
+        if (!f.isEmpty()) openVolumeOverlay(f);
+    });
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
@@ -333,6 +340,23 @@ void MainWindow::openVolume(const QString& path) {
     logPanel_->append(1, tr("volume"), tr("opening %1").arg(path));
     volumeViewer_->openPath(path);
     showPage("volume");
+}
+
+void MainWindow::openVolumeOverlay(const QString& path) {
+    showPage("volume");
+    if (!volumeViewer_->isLoading()) {
+        logPanel_->append(1, tr("volume"), tr("overlay %1").arg(path));
+        volumeViewer_->openOverlayPath(path);
+        return;
+    }
+    // A volume is still loading (e.g. `lumen --volume V --overlay O`): overlay it when it is shown.
+    auto* once = new QObject(this);
+    const auto done = [this, path, once](bool loaded) {
+        once->deleteLater();
+        if (loaded) openVolumeOverlay(path);
+    };
+    connect(volumeViewer_, &widgets::VolumeViewer::volumeLoaded, once, [done] { done(true); });
+    connect(volumeViewer_, &widgets::VolumeViewer::loadFailed, once, [done] { done(false); });
 }
 
 void MainWindow::openDemoCt() {

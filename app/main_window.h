@@ -76,6 +76,9 @@ public:
     /// Loads a NIfTI file, DICOM file or DICOM series folder into the Volume page (as a job)
     /// and brings the page to the front.
     void openVolume(const QString& path);
+    /// Overlays a NIfTI heatmap or mask on the Volume page's volume (once a load in progress
+    /// has finished); errors go to the log.
+    void openVolumeOverlay(const QString& path);
     /// Opens the demo workspace's first CT (generating the demo first when needed).
     void openDemoCt();
     /// Brings a central page to the front by its key ("workspace", "data", "dicom", "pacs",

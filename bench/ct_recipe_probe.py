@@ -1,5 +1,6 @@
 # PyTorch 1.13 probe of the ct_multilabel demo recipe (docs/ct-multilabel.md, "Why the demo did not learn").
-# /usr/bin/python3 bench/ct_recipe_probe.py ws=DEMO_WS norm=bn|gn|gn2|none ep=10 [full=1 stem=2 s=[1,2,1] w=[8,16,32] lo=-1000 hi=1000 lr=3e-3 init=py|kaiming pool=max|avg|avgmax]
+# /usr/bin/python3 bench/ct_recipe_probe.py ws=DEMO_WS norm=bn|gn|gn2|none ep=10 [full=1 stem=2 s=[1,2,1] w=[8,16,32] lo=-1000 hi=1000 lr=3e-3 init=py|kaiming pool=max|avg|avgmax
+#   win=[(-1000,1000),(-1350,150),(-160,240)]   (HU windows as input channels; default [(lo,hi)])]
 # Caches the volumes in /tmp/exp/X<full>_<ws suffix>.pt; prints validation AUROC per epoch (7 planted findings).
 import torch, time, numpy as np, nibabel as nib, pandas as pd, sys, os
 from sklearn.metrics import roc_auc_score
@@ -20,7 +21,10 @@ else:
         if not full: t=torch.nn.functional.avg_pool3d(t,2)
         X.append(t[0])
     X=torch.stack(X); torch.save(X,cache)
-X=(X.clamp(lo,hi)-lo)/(hi-lo)*2-1
+wins=eval(args.get('win','[(lo,hi)]'))
+X=torch.cat([(X.clamp(a,b)-a)/(b-a)*2-1 for a,b in wins],1)
+only=args.get('only')
+if only: labels=[only]
 Y=torch.tensor(df[labels].values,dtype=torch.float32)
 rng=np.random.RandomState(0); idx=rng.permutation(len(X)); nv=len(X)//4; va=idx[:nv]; tr=idx[nv:]
 def g(c):
@@ -39,11 +43,11 @@ class Net(torch.nn.Module):
     def __init__(s):
         super().__init__()
         w0=widths[0]
-        L=[torch.nn.Conv3d(1,w0,3,stem,1,bias=False), g(w0), torch.nn.ReLU()]
+        L=[torch.nn.Conv3d(len(wins),w0,3,stem,1,bias=False), g(w0), torch.nn.ReLU()]
         c=w0
         for w,st in zip(widths,strides): L.append(B(c,w,st)); c=w
         s.f=torch.nn.Sequential(*L)
-        s.fc=torch.nn.Linear(c*(2 if pool=='avgmax' else 1), 18)
+        s.fc=torch.nn.Linear(c*(2 if pool=='avgmax' else 1), len(labels))
         if init=='kaiming':
             for m in s.modules():
                 if isinstance(m,torch.nn.Conv3d): torch.nn.init.kaiming_normal_(m.weight,mode='fan_out',nonlinearity='relu')
@@ -69,4 +73,4 @@ for ep in range(epochs):
     for k,lab in enumerate(labels):
         y=Y[va,k].numpy()
         if 0<y.sum()<len(y): au[lab]=roc_auc_score(y,p[:,k])
-    print(ep, "%.0fs cpu %.0fs"%(time.time()-t0, time.process_time()-c0), "macro %.3f clear %.3f"%(np.mean(list(au.values())), np.mean([au[c] for c in clear if c in au])), " ".join("%s:%.2f"%(c[:6],au.get(c,-1)) for c in clear), flush=True)
+    print(ep, "%.0fs cpu %.0fs"%(time.time()-t0, time.process_time()-c0), "macro %.3f clear %.3f"%(np.mean(list(au.values())), np.mean([au[c] for c in clear if c in au] or [0])), " ".join("%s:%.2f"%(c[:6],au.get(c,-1)) for c in clear), flush=True)

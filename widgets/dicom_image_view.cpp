@@ -5,14 +5,19 @@
 #include <QTimer>
 #include <QWheelEvent>
 
+#include "data/volume_preprocessing.h"
+
 #include <algorithm>
 #include <cmath>
 
 namespace lumen::widgets {
 
 const std::vector<WindowPreset>& DicomImageView::presets() {
-    static const std::vector<WindowPreset> p = {
-        {"lung", -600, 1500}, {"mediastinum", 40, 400}, {"bone", 400, 1800}, {"brain", 40, 80}};
+    static const std::vector<WindowPreset> p = [] {
+        std::vector<WindowPreset> out;
+        for (const auto& w : data::ctWindowPresets()) out.push_back({QString::fromStdString(w.name), w.centre, w.width});
+        return out;
+    }();
     return p;
 }
 

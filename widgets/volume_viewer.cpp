@@ -4,6 +4,8 @@
 
 #include "io/dicom_series.h"
 #include "io/media_reader.h"
+#include "io/nifti_reader.h"
+#include "io/volume_resample.h"
 #include "jobs/job.h"
 
 #include <QCheckBox>
@@ -1085,6 +1087,62 @@ void VolumeViewer::openPath(const QString& path) {
             return {loadForViewer(file, nullptr), {}};
         } catch (const std::exception& e) {
             return {nullptr, QString::fromUtf8(e.what())};
+        }
+    }));
+}
+
+void VolumeViewer::openOverlayPath(const QString& path) {
+    const QString name = QFileInfo(path).fileName();
+    if (!prepared_) {
+        emit loadFailed(tr("%1: open a volume first, then its overlay").arg(path));
+        return;
+    }
+    const std::shared_ptr<const io::ImageVolume> target = prepared_->volume;
+    const std::filesystem::path file = path.toStdString();
+    struct Result {
+        VolumeOverlay overlay;
+        QString error;
+    };
+    auto* watcher = new QFutureWatcher<Result>(this);
+    connect(watcher, &QFutureWatcher<Result>::finished, this, [this, watcher, target, name] {
+        Result r = watcher->result();
+        watcher->deleteLater();
+        if (!prepared_ || prepared_->volume != target) return;  // another volume came meanwhile
+        if (!r.error.isEmpty()) {
+            emit loadFailed(r.error);
+            return;
+        }
+        setOverlay(r.overlay);
+        setOverlayVisible(true);
+        status_->setText(tr("Overlay %1 (%2)").arg(name, r.overlay.labelMask ? tr("label mask") : tr("heatmap")));
+        emit overlayLoaded(name);
+    });
+    watcher->setFuture(QtConcurrent::run([file, target]() -> Result {
+        try {
+            const io::ImageVolume src = io::readNifti(file);
+            VolumeOverlay o;
+            std::vector<float> distinct;
+            bool integral = true;
+            for (float v : src.values) {
+                if (v != std::round(v) || v < 0) {
+                    integral = false;
+                    break;
+                }
+                if (distinct.size() <= 64 && std::find(distinct.begin(), distinct.end(), v) == distinct.end())
+                    distinct.push_back(v);
+            }
+            o.labelMask = integral && distinct.size() <= 64;
+            // The volume's own grid, at most 256 per axis: the viewer samples the rest.
+            const std::array<int, 3> dims{std::min(target->columns, 256), std::min(target->rows, 256),
+                                          std::min(target->depth, 256)};
+            o.shape = {std::size_t(dims[2]), std::size_t(dims[1]), std::size_t(dims[0])};
+            o.values = io::sampleOnGrid(src, *target, dims,
+                                        o.labelMask ? io::Interpolation::Nearest : io::Interpolation::Linear);
+            if (std::none_of(o.values.begin(), o.values.end(), [](float v) { return v != 0.0f; }))
+                return {{}, QString::fromStdString(file.string() + ": does not overlap the shown volume (or is all zero)")};
+            return {std::move(o), {}};
+        } catch (const std::exception& e) {
+            return {{}, QString::fromUtf8(e.what())};
         }
     }));
 }

@@ -123,6 +123,12 @@ public:
     /// volumeLoaded or loadFailed follows.
     void openPath(const QString& path);
     bool isLoading() const { return loading_; }
+    /// Reads a NIfTI heatmap or label mask (e.g. a ct_multilabel CAM, `cams/<id>__<label>.nii.gz`)
+    /// on a QtConcurrent thread and overlays it on the shown volume, resampled through both
+    /// files' world geometry (io::sampleOnGrid), so a CAM on a model's prepared grid lands on
+    /// the original CT. Integer values with at most 64 distinct ones make a label mask, anything
+    /// else a heatmap. overlayLoaded or loadFailed (naming the file) follows.
+    void openOverlayPath(const QString& path);
 
     void setVolume(std::shared_ptr<const io::ImageVolume> volume, const QString& caption = {});
     void setPreparedVolume(std::shared_ptr<const PreparedVolume> prepared, const QString& caption = {});
@@ -187,6 +193,7 @@ signals:
     void volumeLoaded(const QString& caption);
     void loadFailed(const QString& error);
     void overlayChanged();
+    void overlayLoaded(const QString& caption);
 
 private:
     friend class MprView;

@@ -12,6 +12,37 @@
 
 namespace lumen::data {
 
+const std::vector<CtWindowPreset>& ctWindowPresets() {
+    static const std::vector<CtWindowPreset> p = {
+        {"lung", -600, 1500}, {"mediastinum", 40, 400}, {"bone", 400, 1800}, {"brain", 40, 80}};
+    return p;
+}
+
+std::array<double, 2> parseHuWindow(const std::string& text) {
+    for (const auto& w : ctWindowPresets())
+        if (w.name == text) return {w.centre - w.width / 2, w.centre + w.width / 2};
+    std::string names;
+    for (const auto& w : ctWindowPresets()) names += (names.empty() ? "" : ", ") + w.name;
+    const auto bad = [&](const std::string& why) {
+        return std::invalid_argument("HU window \"" + text + "\": " + why + " (known: " + names + ", or LO:HI in HU)");
+    };
+    const auto colon = text.find(':', 1);  // a leading '-' is a sign
+    if (colon == std::string::npos) throw bad("unknown name");
+    double lo = 0, hi = 0;
+    try {
+        std::size_t used = 0;
+        lo = std::stod(text.substr(0, colon), &used);
+        if (used != colon) throw bad("LO is not a number");
+        const std::string rest = text.substr(colon + 1);
+        hi = std::stod(rest, &used);
+        if (used != rest.size()) throw bad("HI is not a number");
+    } catch (const std::logic_error&) {
+        throw bad("not LO:HI numbers");
+    }
+    if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi)) throw bad("needs LO < HI");
+    return {lo, hi};
+}
+
 std::string VolumePreprocessing::toJson() const {
     nlohmann::ordered_json j;
     j["orientation"] = "RAS";
@@ -21,6 +52,7 @@ std::string VolumePreprocessing::toJson() const {
     j["scale"] = "[-1,1]";
     j["interpolation"] = "trilinear, half-voxel centres";
     j["pad_hu"] = huMin;
+    if (!extraWindows.empty()) j["extra_windows"] = extraWindows;
     return j.dump();
 }
 
@@ -137,9 +169,18 @@ PreparedVolume prepareVolume(const io::ImageVolume& v, const VolumePreprocessing
     std::array<std::size_t, 3> st{};
     for (int q = 0; q < 3; ++q) st[std::size_t(q)] = stride[std::size_t(out.sourceAxis[std::size_t(q)])];
 
-    const float lo = static_cast<float>(p.huMin), hi = static_cast<float>(p.huMax);
-    const float k = 2.0f / (hi - lo);
-    out.values.assign(std::size_t(out.nx) * std::size_t(out.ny) * std::size_t(out.nz), -1.0f);
+    // Channel c maps [lo_c, hi_c] to [-1, 1]; padding is -1 in every channel.
+    struct Window { float lo, hi, k; };
+    std::vector<Window> windows{{float(p.huMin), float(p.huMax), 2.0f / float(p.huMax - p.huMin)}};
+    for (const auto& w : p.extraWindows) {
+        if (!(w[1] > w[0]))
+            throw std::invalid_argument(what + ": extra HU window [" + std::to_string(w[0]) + ", " +
+                                        std::to_string(w[1]) + "] needs lo < hi");
+        windows.push_back({float(w[0]), float(w[1]), 2.0f / float(w[1] - w[0])});
+    }
+    out.channels = static_cast<int>(windows.size());
+    const std::size_t plane = std::size_t(out.nx) * std::size_t(out.ny) * std::size_t(out.nz);
+    out.values.assign(plane * windows.size(), -1.0f);
     const float* src = v.values.data();
     std::size_t idx = 0;
     for (int z = 0; z < out.nz; ++z) {
@@ -148,7 +189,7 @@ PreparedVolume prepareVolume(const io::ImageVolume& v, const VolumePreprocessing
             const Tap ty = taps[1][std::size_t(y)];
             for (int x = 0; x < out.nx; ++x, ++idx) {
                 const Tap tx = taps[0][std::size_t(x)];
-                if (tz.i0 < 0 || ty.i0 < 0 || tx.i0 < 0) continue;  // pad: huMin -> -1
+                if (tz.i0 < 0 || ty.i0 < 0 || tx.i0 < 0) continue;  // pad: -1
                 const auto at = [&](int a, int b, int c) {
                     return src[std::size_t(a) * st[0] + std::size_t(b) * st[1] + std::size_t(c) * st[2]];
                 };
@@ -157,8 +198,11 @@ PreparedVolume prepareVolume(const io::ImageVolume& v, const VolumePreprocessing
                 const float c01 = at(tx.i0, ty.i0, tz.i1) * (1 - tx.w1) + at(tx.i1, ty.i0, tz.i1) * tx.w1;
                 const float c11 = at(tx.i0, ty.i1, tz.i1) * (1 - tx.w1) + at(tx.i1, ty.i1, tz.i1) * tx.w1;
                 const float c0 = c00 * (1 - ty.w1) + c10 * ty.w1, c1 = c01 * (1 - ty.w1) + c11 * ty.w1;
-                const float hu = std::clamp(c0 * (1 - tz.w1) + c1 * tz.w1, lo, hi);
-                out.values[idx] = (hu - lo) * k - 1.0f;
+                const float hu = c0 * (1 - tz.w1) + c1 * tz.w1;
+                for (std::size_t c = 0; c < windows.size(); ++c) {
+                    const Window& w = windows[c];
+                    out.values[c * plane + idx] = (std::clamp(hu, w.lo, w.hi) - w.lo) * w.k - 1.0f;
+                }
             }
         }
     }

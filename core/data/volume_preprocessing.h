@@ -1,8 +1,9 @@
 #pragma once
 // Preparing a CT volume for a 3-D network (ct_multilabel, docs/ct-multilabel.md): reorient to
 // RAS+ index order, resample to a target spacing (trilinear, half-voxel centres), centre crop
-// or pad to a target size, clip HU to a window and scale the window to [-1, 1]. Torch-free,
-// so the viewer and the CLI can reproduce exactly what a model saw.
+// or pad to a target size, clip HU to a window and scale the window to [-1, 1] — once per
+// channel when more HU windows are asked for (lung, mediastinum, ... as input channels).
+// Torch-free, so the viewer and the CLI can reproduce exactly what a model saw.
 
 #include "io/image_volume.h"
 
@@ -13,22 +14,39 @@
 
 namespace lumen::data {
 
+/// A named CT window (centre/width in HU), as in DESIGN.md's table.
+struct CtWindowPreset {
+    std::string name;
+    double centre = 0, width = 0;
+};
+/// lung (-600/1500), mediastinum (40/400), bone (400/1800), brain (40/80).
+const std::vector<CtWindowPreset>& ctWindowPresets();
+/// "lung" / "mediastinum" / "bone" / "brain", or "LO:HI" in HU (e.g. "-1000:-500") -> {lo, hi};
+/// throws std::invalid_argument naming `text` when it is neither or LO >= HI.
+std::array<double, 2> parseHuWindow(const std::string& text);
+
 /// What is done to every volume; recorded with each prediction (toJson) so it can be redone.
 /// Axes are (x = i, y = j, z = k) of the RAS+-oriented grid.
 struct VolumePreprocessing {
     std::array<double, 3> spacing{0, 0, 0};  ///< target mm per voxel; 0 keeps an axis' spacing
     std::array<int, 3> size{0, 0, 0};        ///< target voxels after resampling (centre crop/pad); 0 keeps
     double huMin = -1000, huMax = 1000;      ///< clipping window; [huMin, huMax] -> [-1, 1]
+    /// More windows, each one more channel after the first ([lo, hi] -> [-1, 1]).
+    std::vector<std::array<double, 2>> extraWindows;
+
+    int channels() const { return 1 + static_cast<int>(extraWindows.size()); }
 
     /// {"orientation":"RAS","spacing":[..],"size":[..],"hu_window":[min,max],"scale":"[-1,1]",
-    ///  "interpolation":"trilinear, half-voxel centres","pad_hu":huMin} as compact JSON text.
+    ///  "interpolation":"trilinear, half-voxel centres","pad_hu":huMin} as compact JSON text,
+    ///  plus "extra_windows":[[lo,hi],..] when there are any.
     std::string toJson() const;
 };
 
-/// A prepared volume: values (z, y, x) C order, already clipped and scaled, plus the grid.
+/// A prepared volume: values (channel, z, y, x) C order, already clipped and scaled, plus the grid.
 struct PreparedVolume {
     int nx = 0, ny = 0, nz = 0;
-    std::vector<float> values;                ///< nz * ny * nx
+    int channels = 1;                         ///< one per HU window
+    std::vector<float> values;                ///< channels * nz * ny * nx
     std::array<double, 3> spacing{1, 1, 1};  ///< mm of the output grid (x, y, z)
     /// RAS+ world position (mm) of output voxel (0, 0, 0); axes are +x = R, +y = A, +z = S.
     std::array<double, 3> originRas{0, 0, 0};
@@ -50,7 +68,7 @@ struct PreparedVolume {
 /// Throws io::ReadError naming the file or folder.
 io::ImageVolume readCtVolume(const std::filesystem::path& path);
 
-/// Applies `p` to a single-channel volume (time 1, samples 1); throws std::invalid_argument
+/// Applies `p` to a single-channel volume (the HU are resampled once, then windowed per channel) (time 1, samples 1); throws std::invalid_argument
 /// naming `what` (usually the file) when the volume is not one.
 PreparedVolume prepareVolume(const io::ImageVolume& volume, const VolumePreprocessing& p,
                              const std::string& what = {});

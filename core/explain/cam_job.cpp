@@ -181,7 +181,8 @@ std::string canonicalCamMethod(const std::string& name) {
     if (n == "gradcam" || n == "grad-cam" || n == "grad_cam") return "gradcam";
     if (n == "gradcam++" || n == "grad-cam++" || n == "gradcampp" || n == "gradcam_pp" || n == "gradcamplusplus")
         return "gradcam++";
-    throw std::invalid_argument("unknown CAM method \"" + name + "\" (known: gradcam, gradcam++)");
+    if (n == "hirescam" || n == "hires-cam" || n == "hires_cam") return "hirescam";
+    throw std::invalid_argument("unknown CAM method \"" + name + "\" (known: gradcam, gradcam++, hirescam)");
 }
 
 CamPlan planCams(const CamJobOptions& o) {

@@ -26,7 +26,7 @@ struct CamJobOptions {
     std::filesystem::path workspace;  ///< the cache goes to camCacheDir(workspace, model, layer, method)
     std::filesystem::path cacheDir;   ///< overrides that folder when set (lumen-cli explain --out)
     std::string layer;                ///< "" = the model's default (its last feature map)
-    std::string method = "gradcam";   ///< "gradcam" | "gradcam++"
+    std::string method = "gradcam";   ///< "gradcam" | "gradcam++" | "hirescam"
     /// "all" | "top:N" (the N highest-scoring outputs of each image) | names or indices,
     /// comma-separated ("Effusion,Mass" or "0,3").
     std::string labels = "all";

@@ -24,7 +24,7 @@ struct CamInput {
 struct CamPlan {
     std::vector<CamInput> items;              ///< the list, after maxImages
     std::vector<std::string> numericColumns;  ///< label-name candidates from a predictions table's header
-    std::string methodName;                   ///< "gradcam" / "gradcam++"
+    std::string methodName;                   ///< "gradcam" / "gradcam++" / "hirescam"
     std::string layerKey;                     ///< the layer part of the cache key ("default" when none named)
     std::filesystem::path cacheDir;
     CamCache cache;                           ///< as read (entries' files joined with the dir)
@@ -38,7 +38,7 @@ struct CamPlan {
 /// Validates the options, lists the images and reads the cache; throws naming what is wrong.
 CamPlan planCams(const CamJobOptions& options);
 
-/// "gradcam" / "gradcam++" for the accepted spellings; throws std::invalid_argument otherwise.
+/// "gradcam" / "gradcam++" / "hirescam" for the accepted spellings; throws std::invalid_argument otherwise.
 std::string canonicalCamMethod(const std::string& name);
 
 /// The outputs to explain for one image: "all", "top:N" (highest logits first, ties to the

@@ -234,6 +234,7 @@ torch::Tensor camFromFeatures(const torch::Tensor& features, const torch::Tensor
     const torch::Tensor f = features.detach().to(torch::kFloat);
     g = g.to(torch::kFloat);
     const auto dims = spatialDims(f);
+    if (m == CamMethod::HiResCam) return torch::relu((g * f).sum(1)).contiguous();
     torch::Tensor w;
     if (m == CamMethod::GradCam) {
         w = g.mean(dims);
@@ -250,10 +251,13 @@ torch::Tensor camFromFeatures(const torch::Tensor& features, const torch::Tensor
 }
 
 CamMethod camMethodFromName(const std::string& name) {
-    return canonicalCamMethod(name) == "gradcam" ? CamMethod::GradCam : CamMethod::GradCamPlusPlus;
+    const std::string n = canonicalCamMethod(name);
+    return n == "gradcam" ? CamMethod::GradCam : n == "hirescam" ? CamMethod::HiResCam : CamMethod::GradCamPlusPlus;
 }
 
-std::string camMethodName(CamMethod m) { return m == CamMethod::GradCam ? "gradcam" : "gradcam++"; }
+std::string camMethodName(CamMethod m) {
+    return m == CamMethod::GradCam ? "gradcam" : m == CamMethod::HiResCam ? "hirescam" : "gradcam++";
+}
 
 std::unique_ptr<CamModel> camModelFromScript(torch::jit::Module module, const std::string& source) {
     return std::make_unique<ScriptCamModel>(std::move(module), source);

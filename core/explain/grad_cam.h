@@ -17,7 +17,7 @@
 
 namespace lumen::explain {
 
-enum class CamMethod { GradCam, GradCamPlusPlus };
+enum class CamMethod { GradCam, GradCamPlusPlus, HiResCam };
 
 /// features: (N,C,h,w) or (N,C,d,h,w), part of the autograd graph that produced `scores` (N,)
 /// (e.g. the logit of the target class per sample; sample i's score must depend only on
@@ -25,13 +25,16 @@ enum class CamMethod { GradCam, GradCamPlusPlus };
 /// float32. Grad-CAM: weights = spatial mean of dScore/dF. Grad-CAM++: the closed-form alphas
 /// of Chattopadhay et al. with exp(score), as pytorch-grad-cam computes them:
 ///   a = g^2 / (2 g^2 + sum_ij(F) g^3 + 1e-6) where g != 0 (else 0), w = sum_ij(a relu(g)).
+/// HiResCAM (Draelos & Carin): ReLU(sum_c g_c(x) F_c(x)), the gradient kept per position
+/// instead of averaged — for a head that max-pools, exactly each position's share of the
+/// score, where Grad-CAM's averaged weights smear it over every position a channel fires.
 /// The graph is retained, so several scores of one forward can be explained in turn.
 torch::Tensor camFromFeatures(const torch::Tensor& features, const torch::Tensor& scores, CamMethod m);
 
-/// "gradcam" / "gradcam++" (also "gradcampp", "grad-cam", "grad-cam++"); throws
+/// "gradcam" / "gradcam++" / "hirescam" (also "gradcampp", "grad-cam", "grad-cam++"); throws
 /// std::invalid_argument listing the names otherwise.
 CamMethod camMethodFromName(const std::string& name);
-std::string camMethodName(CamMethod m);  ///< "gradcam" / "gradcam++"
+std::string camMethodName(CamMethod m);  ///< "gradcam" / "gradcam++" / "hirescam"
 
 /// The result of one forward pass split at the explained layer.
 struct SplitForward {

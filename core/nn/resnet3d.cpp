@@ -109,9 +109,12 @@ ResNet3dImpl::ResNet3dImpl(ResNet3dOptions options) : options_(std::move(options
     dropout_ = classifier_->register_module("dropout", torch::nn::Dropout(options_.dropout));
     fc_ = classifier_->register_module(
         "fc", torch::nn::Linear(options_.pool == "avgmax" ? 2 * in : in, options_.numClasses));
+    if (options_.init != "kaiming" && options_.init != "default")
+        throw std::invalid_argument("model.init: unknown initialisation \"" + options_.init + "\" (known: kaiming, default)");
     // torchvision's ResNet initialisation: Kaiming (fan_out) convolutions, unit norms.
+    const bool kaiming = options_.init == "kaiming";
     for (auto& m : modules(/*include_self=*/false)) {
-        if (auto* c = m->as<torch::nn::Conv3d>()) {
+        if (auto* c = m->as<torch::nn::Conv3d>(); c && kaiming) {
             torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
         } else if (auto* g = m->as<torch::nn::GroupNorm>()) {
             torch::nn::init::ones_(g->weight);

@@ -86,6 +86,13 @@ data::VolumePreprocessing preprocessingOf(const config::Config& c) {
     p.huMax = c.get<double>("preprocess.hu_max");
     if (!(p.huMax > p.huMin))
         throw config::ConfigError({}, {{"preprocess.hu_max", "must be greater than preprocess.hu_min", 0}});
+    for (const auto& w : c.get<std::vector<std::string>>("preprocess.extra_windows")) {
+        try {
+            p.extraWindows.push_back(data::parseHuWindow(w));
+        } catch (const std::invalid_argument& e) {
+            throw config::ConfigError({}, {{"preprocess.extra_windows", e.what(), 0}});
+        }
+    }
     return p;
 }
 
@@ -102,6 +109,8 @@ nn::ResNet3d buildModel(const config::Config& c) {
     o.norm = c.get<std::string>("model.norm");
     o.dropout = c.get<double>("model.dropout");
     o.pool = c.get<std::string>("model.pool");
+    o.inChannels = preprocessingOf(c).channels();
+    o.init = c.get<std::string>("model.init");
     try {
         return nn::ResNet3d(o);
     } catch (const std::invalid_argument& e) {
@@ -208,7 +217,7 @@ std::vector<Sample> loadSamples(const std::vector<Row>& rows, const fs::path& di
             const fs::path file = dir / rows[i].id;
             try {
                 auto pv = data::prepareVolume(data::readCtVolume(file), p, file.string());
-                out[i].volume = torch::from_blob(pv.values.data(), {1, pv.nz, pv.ny, pv.nx}, torch::kFloat).clone();
+                out[i].volume = torch::from_blob(pv.values.data(), {pv.channels, pv.nz, pv.ny, pv.nx}, torch::kFloat).clone();
                 pv.values.clear();
                 pv.values.shrink_to_fit();
                 prepared[i] = std::move(pv);
@@ -447,7 +456,8 @@ const std::vector<std::string>& defaultLabels() {
 const std::vector<std::string>& modelShapingKeys() {
     static const std::vector<std::string> keys = {
         "labels", "model.variant", "model.widths", "model.depths", "model.strides", "model.stem_stride",
-        "model.norm", "model.pool", "preprocess.spacing", "preprocess.size", "preprocess.hu_min", "preprocess.hu_max"};
+        "model.norm", "model.pool", "preprocess.spacing", "preprocess.size", "preprocess.hu_min", "preprocess.hu_max",
+        "preprocess.extra_windows"};
     return keys;
 }
 
@@ -480,6 +490,14 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
     }
     if (trainRows.empty())
         throw std::runtime_error(table.file.string() + ": no training rows (split \"" + trainSplit + "\")");
+    // Which volume went where, so validation results can be reproduced and inspected later.
+    if (!where.runDir.empty()) {
+        std::string csv = "VolumeName,split\n";
+        for (const auto& r : trainRows) csv += data::csvField(r.id) + "," + data::csvField(trainSplit) + "\n";
+        for (const auto& r : valRows) csv += data::csvField(r.id) + "," + data::csvField(valSplit) + "\n";
+        util::writeFileAtomically(where.runDir / "split.csv", csv);
+        job.artifact("split", (where.runDir / "split.csv").string());
+    }
 
     const fs::path dir = inWorkspace(where.workspace, c.get<std::string>("data.volumes_dir"));
     const int workers = std::max(1, c.get<int>("num_workers"));
@@ -616,16 +634,18 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
         if (std::find(labels.begin(), labels.end(), l) == labels.end())
             throw config::ConfigError({}, {{"infer.cam_labels", "\"" + l + "\" is not one of the labels", 0}});
     const std::string layer = "features.layer" + std::to_string(camStage < 0 ? model->numStages() : camStage);
-    // The CAM cache of docs/explain.md: <workspace>/cache/cam/<sha16>_<layer>_gradcam/, merged
+    const auto camMethod = explain::camMethodFromName(c.get<std::string>("infer.cam_method"));
+    const std::string camMethodName = explain::camMethodName(camMethod);
+    // The CAM cache of docs/explain.md: <workspace>/cache/cam/<sha16>_<layer>_<method>/, merged
     // with what an earlier run of the same checkpoint put there.
     explain::CamCache camCache;
     if (camVolumes > 0) {
-        const auto dir = explain::camCacheDir(where.workspace, ckpt, layer, "gradcam");
+        const auto dir = explain::camCacheDir(where.workspace, ckpt, layer, camMethodName);
         camCache = explain::readCamCache(dir);
         camCache.dir = dir;
         camCache.model = ckpt.string();
         camCache.layer = layer;
-        camCache.method = "gradcam";
+        camCache.method = camMethodName;
         fs::create_directories(out / "cams");
     }
     const fs::path camDir = camCache.dir;
@@ -679,10 +699,10 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
                 const bool wanted = camLabels.empty() ? decisions[k] == 1
                                                       : std::find(camLabels.begin(), camLabels.end(), labels[k]) != camLabels.end();
                 if (!wanted) continue;
-                // Grad-CAM (explain::camFromFeatures): weights = spatial mean of d logit / d
-                // features, CAM = ReLU(sum_c w_c F_c); raw, at feature resolution (d, h, w).
+                // explain::camFromFeatures (Grad-CAM: weights = spatial mean of d logit / d
+                // features, CAM = ReLU(sum_c w_c F_c)); raw, at feature resolution (d, h, w).
                 const auto raw = explain::camFromFeatures(features, logits.select(1, static_cast<std::int64_t>(k)),
-                                                          explain::CamMethod::GradCam)[0].contiguous();
+                                                          camMethod)[0].contiguous();
                 explain::Heatmap h;
                 for (auto d : raw.sizes()) h.shape.push_back(static_cast<std::size_t>(d));
                 h.values.assign(raw.data_ptr<float>(), raw.data_ptr<float>() + raw.numel());
@@ -730,7 +750,7 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     doc["thresholds"] = thresholdsJson(thr, labels);
     if (!thrFile.empty()) doc["thresholds"]["file"] = thrFile.string();
     if (camVolumes > 0)
-        doc["cam"] = {{"method", "gradcam"}, {"layer", layer}, {"cache_dir", camDir.string()}, {"volumes", "cams/"},
+        doc["cam"] = {{"method", camMethodName}, {"layer", layer}, {"cache_dir", camDir.string()}, {"volumes", "cams/"},
                       {"volume_format", "NIfTI float32 on the prepared grid (RAS), min-max normalised"}};
     doc["seconds_per_volume"] = rows.empty() ? 0.0 : seconds / rows.size();
     doc["predictions"] = preds;

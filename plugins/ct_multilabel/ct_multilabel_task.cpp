@@ -60,6 +60,9 @@ public:
         s.add(size);
         s.addFloat("preprocess.hu_min", -1000, "Lower end of the HU window (mapped to -1).");
         s.addFloat("preprocess.hu_max", 1000, "Upper end of the HU window (mapped to +1).");
+        s.addStringList("preprocess.extra_windows", {},
+                        "More HU windows, one input channel each after the first: lung, mediastinum, bone, "
+                        "brain, or LO:HI in HU (e.g. -1000:-500).");
         s.addChoice("model.variant", "r18", {"small", "r10", "r18"},
                     "3-D ResNet: small (16-32-64, for CPU tests and the demo), r10, r18 (64-128-256-512).");
         config::Field widths{"model.widths", config::FieldType::FloatList, "[]",
@@ -83,6 +86,9 @@ public:
         s.addFloat("model.dropout", 0.0, "Dropout before the classifier.", 0, 0.9);
         s.addChoice("model.pool", "avg", {"avg", "max", "avgmax"},
                     "Global pooling of the last feature map: average, max (small lesions) or both.");
+        s.addChoice("model.init", "kaiming", {"kaiming", "default"},
+                    "Convolution init: kaiming (torchvision's ResNet, fan-out) or default (PyTorch's layer "
+                    "default, smaller: learns faster behind BatchNorm on small data).");
         s.addChoice("loss.type", "focal", {"focal", "bce"}, "Sigmoid focal loss or binary cross entropy.");
         s.addFloat("loss.focal_alpha", 0.25,
                    "Focal loss: weight of positives (negatives get 1 - alpha); -1 disables.", -1, 1);
@@ -111,6 +117,9 @@ public:
         s.addStringList("infer.cam_labels", {},
                         "Labels to explain; empty = every label decided positive for that volume.");
         s.addInt("infer.cam_stage", -1, "ResNet stage whose output Grad-CAM uses (1-based; -1 = the last).", -1, 8);
+        s.addChoice("infer.cam_method", "gradcam", {"gradcam", "gradcam++", "hirescam"},
+                    "CAM method: gradcam, gradcam++ or hirescam (gradient x activation per position: the "
+                    "faithful one for a max-pooling head).");
         return s;
     }
 
@@ -126,6 +135,7 @@ preprocess:
   size: [224, 224, 112]          # voxels after resampling (centre crop / pad)
   hu_min: -1000
   hu_max: 1000
+  extra_windows: []              # more HU windows as input channels: lung, mediastinum, bone, brain, LO:HI
 model:
   variant: r18                   # small | r10 | r18
   norm: group

@@ -14,6 +14,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -115,6 +116,13 @@ private slots:
         const auto preds = nlohmann::json::parse(readText(out / "preds.json"));
         QCOMPARE(preds["preprocessing"]["spacing"][2].get<double>(), 5.0);
         QCOMPARE(preds["preprocessing"]["orientation"].get<std::string>(), std::string("RAS"));
+        // The demo's extra input channels (lung and mediastinal windows) are recorded too.
+        QCOMPARE(preds["preprocessing"]["extra_windows"].size(), std::size_t(2));
+        QCOMPARE(preds["preprocessing"]["extra_windows"][0][0].get<double>(), -1350.0);
+        // The seeded split is kept with the run: 18 training and 6 validation volumes.
+        const auto split = lumen::data::readCsvRecords(runDir / "split.csv");
+        QCOMPARE(split.size(), std::size_t(25));
+        QCOMPARE(std::count_if(split.begin() + 1, split.end(), [](const auto& r) { return r.fields[1] == "val"; }), 6);
         QCOMPARE(preds["predictions"].size(), std::size_t(24));
         QVERIFY(preds["seconds_per_volume"].get<double>() > 0);
         // CAM volumes for the viewer and the CAM cache (index.csv + raw .npy at feature resolution).
@@ -154,6 +162,15 @@ private slots:
         const auto bad = cli({"train", "--config", q(badCfg), "--workspace", q(ws_)});
         QCOMPARE(bad.code, 2);
         QVERIFY2(bad.err.find("bad.csv") != std::string::npos, bad.err.c_str());
+
+        // An unknown HU window: the error names the key and the value.
+        text = std::regex_replace(readText(config_), std::regex("extra_windows: \\[[^\\]]*\\]"), "extra_windows: [lungs]");
+        QVERIFY(text.find("[lungs]") != std::string::npos);
+        std::ofstream(badCfg) << text;
+        const auto window = cli({"train", "--config", q(badCfg), "--workspace", q(ws_)});
+        QVERIFY(window.code != 0);
+        QVERIFY2(window.err.find("preprocess.extra_windows") != std::string::npos && window.err.find("lungs") != std::string::npos,
+                 window.err.c_str());
     }
 };
 

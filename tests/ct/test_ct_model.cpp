@@ -258,6 +258,30 @@ private slots:
         // Mapping a source voxel to the output grid.
         const auto c = cp.fromSourceIndex({4.5, 5.5, 3}, {10, 12, 7});
         QVERIFY(std::abs(c[0] - 1.0) < 1e-9 && std::abs(c[1] - 3.5) < 1e-9 && std::abs(c[2] - 3) < 1e-9);
+        // More HU windows: one channel each after the first, from the same resampled HU.
+        data::VolumePreprocessing multi = p;
+        multi.size = {0, 0, 0};
+        multi.extraWindows = {data::parseHuWindow("lung"), data::parseHuWindow("-200:300")};
+        QCOMPARE(multi.channels(), 3);
+        const auto mo = data::prepareVolume(v, multi);
+        QCOMPARE(mo.channels, 3);
+        QCOMPARE(mo.values.size(), std::size_t(3 * 7 * 6 * 5));
+        const auto moT = torch::from_blob(const_cast<float*>(mo.values.data()), {3, 7, 6, 5}, torch::kFloat);
+        QVERIFY(torch::allclose(moT[0], ours[0][0], 1e-6, 1e-6));  // the first is hu_min..hu_max
+        auto hu = F::interpolate(src, F::InterpolateFuncOptions().size(std::vector<std::int64_t>{7, 6, 5}).mode(torch::kTrilinear).align_corners(false))[0][0];
+        QVERIFY(torch::allclose(moT[1], (hu.clamp(-1350, 150) + 1350) * (2.0 / 1500) - 1, 1e-5, 1e-5));  // lung -600/1500
+        QVERIFY(torch::allclose(moT[2], (hu.clamp(-200, 300) + 200) * (2.0 / 500) - 1, 1e-5, 1e-5));
+        QVERIFY(data::VolumePreprocessing(multi).toJson().find("\"extra_windows\":[[-1350.0,150.0],[-200.0,300.0]]") !=
+                std::string::npos);
+        QVERIFY(p.toJson().find("extra_windows") == std::string::npos);  // unchanged without them
+        // Window names and LO:HI; anything else is an error naming the text.
+        QVERIFY((data::parseHuWindow("mediastinum") == std::array<double, 2>{-160, 240}));
+        QVERIFY((data::parseHuWindow("-1000:-500") == std::array<double, 2>{-1000, -500}));
+        for (const char* bad : {"lungs", "-500:-1000", "1:2x", ":5", "a:b", ""})
+            QVERIFY2(errorOf<std::invalid_argument>([&] { data::parseHuWindow(bad); }).find(std::string("\"") + bad + "\"") !=
+                         std::string::npos,
+                     bad);
+
         // Not a single-channel volume: an error naming it.
         v.samples = 3;
         QVERIFY(errorOf<std::invalid_argument>([&] { data::prepareVolume(v, p, "x.nii"); }).find("x.nii") != std::string::npos);

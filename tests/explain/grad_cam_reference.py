@@ -90,6 +90,8 @@ class Toy3d(nn.Module):
 
 def cam(f, g, method):
     dims = tuple(range(2, f.dim()))
+    if method == "hirescam":  # Draelos & Carin: the gradient kept per position
+        return F.relu((g * f).sum(dim=1))
     if method == "gradcam":
         w = g.mean(dim=dims)
     else:  # pytorch-grad-cam's GradCAMPlusPlus, in torch
@@ -113,7 +115,7 @@ def reference(model, x, targets, tuple_mode=False):
     out["logits"] = logits.detach()
     for t in targets:
         g, = torch.autograd.grad(logits[:, t].sum(), f, retain_graph=True)
-        for method in ("gradcam", "gradcam++"):
+        for method in ("gradcam", "gradcam++", "hirescam"):
             out["%s_%d" % (method, t)] = cam(f.detach(), g, method)
     return out
 

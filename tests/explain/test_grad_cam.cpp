@@ -88,7 +88,7 @@ class TestGradCam : public QObject {
         const SplitForward sf = model->forward(ref(name + ".x"), "");
         QVERIFY2(maxAbsDiff(sf.logits, ref(name + ".logits")) <= 1e-5, name.c_str());
         for (int t : targets)
-            for (const auto m : {CamMethod::GradCam, CamMethod::GradCamPlusPlus}) {
+            for (const auto m : {CamMethod::GradCam, CamMethod::GradCamPlusPlus, CamMethod::HiResCam}) {
                 const std::string key = name + "." + camMethodName(m) + "_" + std::to_string(t);
                 const torch::Tensor expected = ref(key);
                 const torch::Tensor cam = camFromFeatures(sf.features, sf.logits.select(1, t), m);
@@ -152,7 +152,7 @@ private slots:
             QCOMPARE(sf.features.sizes().vec(), (std::vector<std::int64_t>{2, 320, 2, 2}));
             QVERIFY(maxAbsDiff(sf.logits, ref("atto.logits")) <= 1e-4);
             for (int t : {0, 4})
-                for (const auto m : {CamMethod::GradCam, CamMethod::GradCamPlusPlus}) {
+                for (const auto m : {CamMethod::GradCam, CamMethod::GradCamPlusPlus, CamMethod::HiResCam}) {
                     const std::string key = "atto." + camMethodName(m) + "_" + std::to_string(t);
                     const torch::Tensor cam = camFromFeatures(sf.features, sf.logits.select(1, t), m);
                     const double scale = std::max(1.0, ref(key).abs().max().item<double>());
@@ -170,7 +170,7 @@ private slots:
             auto model = loadCamModel(file(std::string(name) + ".pt"));
             const torch::Tensor x = ref(std::string(name) + ".x");
             const SplitForward sf = model->forward(x, "");
-            for (const auto m : {CamMethod::GradCam, CamMethod::GradCamPlusPlus}) {
+            for (const auto m : {CamMethod::GradCam, CamMethod::GradCamPlusPlus, CamMethod::HiResCam}) {
                 const torch::Tensor cams = camFromFeatures(sf.features, sf.logits.select(1, 1), m);
                 for (std::int64_t i = 0; i < cams.size(0); ++i) {
                     const torch::Tensor c = cams[i].contiguous();

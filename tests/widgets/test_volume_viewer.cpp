@@ -98,6 +98,7 @@ private slots:
     void overlayMatchesExplainUpsample();
     void overlayBadShapeIsAnError();
     void overlayToggleChangesPixels();
+    void overlayFileFollowsWorldGeometry();
     void loadsAsJobWithProgress();
     void loadFailureIsReported();
     void rendering3dIsNonBlank();
@@ -377,6 +378,61 @@ void TestVolumeViewer::overlayToggleChangesPixels() {
     QVERIFY(coloured() > 0);
     viewer.setOverlayOpacity(0);
     QCOMPARE(coloured(), 0);
+}
+
+// A CAM written on another grid (coarser, flipped axes like a RAS NIfTI, its own origin) lands
+// on the volume where its world coordinates say; integer files become label masks.
+void TestVolumeViewer::overlayFileFollowsWorldGeometry() {
+    QTemporaryDir dir;
+    VolumeViewer viewer(nullptr, false);
+    QSignalSpy failed(&viewer, &VolumeViewer::loadFailed);
+    viewer.openOverlayPath(dir.filePath("cam.nii.gz"));  // no volume yet: an error, nothing else
+    QCOMPARE(failed.count(), 1);
+    QVERIFY(failed.first().first().toString().contains("cam.nii.gz"));
+    viewer.setVolume(makeVolume(false));  // identity direction, spacing (0.8, 0.9, 2), origin (-10, 20, -50)
+
+    io::ImageVolume cam;
+    cam.columns = 10, cam.rows = 12, cam.depth = 6, cam.isVolume = true;
+    cam.spacing = {2.4, 2.7, 4.0};
+    cam.direction = {-1, 0, 0, 0, -1, 0, 0, 0, 1};
+    // Hot voxel (3, 4, 2) at world origin + (-7.2, -10.8, 8) = volume voxel (20, 25, 6) = (6, 42.5, -38).
+    cam.origin = {13.2, 53.3, -46.0};
+    cam.values.assign(std::size_t(10 * 12 * 6), 0.1f);
+    cam.values[std::size_t((2 * 12 + 4) * 10 + 3)] = 0.9f;
+    const QString camFile = dir.filePath("ct_0001__Lung_nodule.nii.gz");
+    io::writeNifti(camFile.toStdString(), cam);
+    QSignalSpy loaded(&viewer, &VolumeViewer::overlayLoaded);
+    viewer.openOverlayPath(camFile);
+    QVERIFY(loaded.wait(10000));
+    QVERIFY(!viewer.overlay().labelMask());
+    QVERIFY(viewer.overlayVisible());
+    const auto grid = viewer.overlay().resampled();
+    QCOMPARE(grid.size(), std::size_t(kCols * kRows * kSlices));
+    const auto peak = std::size_t(std::max_element(grid.begin(), grid.end()) - grid.begin());
+    QCOMPARE(peak % kCols, std::size_t(20));
+    QCOMPARE((peak / kCols) % kRows, std::size_t(25));
+    QCOMPARE(peak / (kCols * kRows), std::size_t(6));
+    // Outside the CAM's extent the overlay is 0 (the normalised minimum).
+    QCOMPARE(viewer.overlay().atVoxel(0, 0, 19), 0.0f);
+
+    // Integers: a label mask, sampled nearest-neighbour.
+    io::ImageVolume mask = cam;
+    std::fill(mask.values.begin(), mask.values.end(), 0.0f);
+    mask.values[std::size_t((2 * 12 + 4) * 10 + 3)] = 2.0f;
+    const QString maskFile = dir.filePath("mask.nii.gz");
+    io::writeNifti(maskFile.toStdString(), mask);
+    viewer.openOverlayPath(maskFile);
+    QVERIFY(loaded.wait(10000));
+    QVERIFY(viewer.overlay().labelMask());
+    QCOMPARE(viewer.overlay().atVoxel(20, 25, 6), 2.0f);
+
+    // A file that is not NIfTI: an error naming it; the shown overlay stays.
+    const QString bad = dir.filePath("bad.nii");
+    std::ofstream(bad.toStdString()) << "not a nifti";
+    viewer.openOverlayPath(bad);
+    QVERIFY(failed.wait(10000));
+    QVERIFY(failed.last().first().toString().contains("bad.nii"));
+    QVERIFY(viewer.overlay().labelMask());
 }
 
 void TestVolumeViewer::loadsAsJobWithProgress() {

@@ -1,0 +1,239 @@
+// Issue 7's goal, asserted: resources/configs/ct_multilabel_demo.yaml, exactly as committed,
+// trained on `lumen-cli demo --ct-volumes 640`'s synthetic CT (in process, through
+// plugin::runTask) reaches validation AUROC > 0.9 on the planted findings, and the 3-D Grad-CAM
+// of a planted lesion on validation volumes peaks inside it (ct/lesions.csv): asserted for
+// consolidation, and for nodules at least better than position alone.
+// About 4-5 minutes on an idle 2-core machine (docs/ct-multilabel.md, "Demo").
+#include "test_support.h"
+
+#include "config/config.h"
+#include "data/csv_records.h"
+#include "demo/demo_workspace.h"
+#include "io/nifti_reader.h"
+#include "io/npy_reader.h"
+#include "plugin/plugin_loader.h"
+#include "plugin/registry.h"
+#include "plugin/task_runner.h"
+#include "runs/run_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+namespace fs = std::filesystem;
+using namespace lumen;
+
+namespace {
+
+// The findings the demo plants clearly and often (docs/demo-workspace.md).
+const std::vector<std::string> kPlanted = {"Lung nodule",   "Pleural effusion", "Cardiomegaly", "Emphysema",
+                                           "Consolidation", "Lung opacity",     "Atelectasis"};
+constexpr double kMacroGoal = 0.9;    // issue 7: AUROC > 0.9 on the planted findings
+constexpr double kEachFloor = 0.8;    // and none of them left behind
+constexpr int kCamVolumes = 24;       // validation volumes per explained lesion type, at most
+const std::string kFocal = "Consolidation";  // a focal lesion the model learns well
+const std::string kNodule = "Lung nodule";   // the smallest one
+
+struct Lesion {
+    double i, j, k;   // source voxel (RAS-ordered NIfTI of the demo)
+    double radiusMm;  // lesions.csv radius_vox x 1.5 mm (the in-plane spacing)
+};
+
+std::string safe(std::string s) {
+    for (char& c : s)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) c = '_';
+    return s;
+}
+
+using Affine = std::array<double, 16>;
+std::array<double, 3> world(const Affine& a, double i, double j, double k) {
+    return {a[0] * i + a[1] * j + a[2] * k + a[3], a[4] * i + a[5] * j + a[6] * k + a[7],
+            a[8] * i + a[9] * j + a[10] * k + a[11]};
+}
+
+}  // namespace
+
+class TestCtDemoRecipe : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir dir_;
+    fs::path ws_;
+    plugin::Registry registry_;
+    std::unique_ptr<plugin::PluginLoader> loader_;
+
+    config::Config demoConfig(const std::function<void(YAML::Node&)>& edit = {}) {
+        auto root = config::parseYaml(readTextFile(fs::path(LUMEN_SOURCE_DIR) / "resources/configs/ct_multilabel_demo.yaml"));
+        if (edit) edit(root);
+        return config::makeConfig(root, registry_.require("ct_multilabel")->schema());
+    }
+
+    plugin::TaskRunResult run(plugin::Operation op, const config::Config& c) {
+        jobs::CancellationToken token;
+        jobs::JobContext job(1, token, nullptr);
+        plugin::TaskRunRequest req;
+        req.operation = op;
+        req.config = c;
+        req.workspace = ws_;
+        return plugin::runTask(*registry_.require("ct_multilabel"), req, job);
+    }
+
+private slots:
+    void initTestCase() {
+        QVERIFY(dir_.isValid());
+        ws_ = fs::path(dir_.path().toStdString()) / "ws";
+        demo::DemoOptions o;  // what `lumen-cli demo --ct-volumes 640` writes for CT
+        o.chestImages = 0;
+        o.ctVolumes = 640;
+        o.angioStudies = 0;
+        o.predictionStudies = 0;
+        demo::createDemoWorkspace(ws_, o);
+        loader_ = std::make_unique<plugin::PluginLoader>(registry_);
+        loader_->load(PLUGIN_FILE);
+    }
+
+    void demoRecipeLearnsAndItsCamsFindTheLesions() {
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto trained = run(plugin::Operation::Train, demoConfig());
+        qInfo("train: %s (%.0f s)", trained.summary.c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+
+        // AUROC on the validation volumes (the seeded quarter), at the last epoch.
+        runs::RunStore store((ws_ / "lumen.db").string());
+        double sum = 0, worst = 1;
+        QString report;
+        for (const auto& l : kPlanted) {
+            const auto points = store.metrics(trained.runId, "val.auroc." + safe(l));
+            QVERIFY2(!points.empty(), l.c_str());
+            const double a = points.back().value;
+            report += QString("%1 %2, ").arg(QString::fromStdString(l)).arg(a, 0, 'f', 3);
+            sum += a;
+            worst = std::min(worst, a);
+        }
+        const double macro = sum / double(kPlanted.size());
+        qInfo("validation AUROC, planted findings: macro %.3f (all 18 labels %.3f); %s", macro,
+              store.metrics(trained.runId, "val.auroc_macro").back().value, qPrintable(report));
+        QVERIFY2(macro > kMacroGoal, qPrintable(report));
+        QVERIFY2(worst > kEachFloor, qPrintable(report));
+
+        // Validation volumes (unseen in training) holding the two focal lesions explained here.
+        std::set<std::string> validation;
+        const auto split = data::readCsvRecords(trained.runDir / "split.csv");
+        QCOMPARE(split.size(), std::size_t(641));
+        for (std::size_t r = 1; r < split.size(); ++r)
+            if (split[r].fields[1] == "val") validation.insert(split[r].fields[0]);
+        QCOMPARE(validation.size(), std::size_t(160));
+        std::map<std::string, std::map<std::string, std::vector<Lesion>>> lesions;  // label -> volume -> lesions
+        for (const auto& rec : data::readCsvRecords(ws_ / "ct" / "lesions.csv")) {
+            const auto& f = rec.fields;
+            if (f.size() < 6 || (f[1] != kFocal && f[1] != kNodule) || !validation.count(f[0])) continue;
+            auto& perVolume = lesions[f[1]];
+            if (!perVolume.count(f[0]) && perVolume.size() == std::size_t(kCamVolumes)) continue;
+            perVolume[f[0]].push_back({std::stod(f[2]), std::stod(f[3]), std::stod(f[4]), std::stod(f[5]) * 1.5});
+        }
+        std::set<std::string> volumes;
+        for (const auto& [label, perVolume] : lesions)
+            for (const auto& [v, l] : perVolume) volumes.insert(v);
+        std::string csv = "VolumeName\n";
+        for (const auto& v : volumes) csv += v + "\n";
+        const fs::path list = ws_ / "ct" / "explained.csv";
+        std::ofstream(list) << csv;
+
+        // Inference with both labels' Grad-CAM on those volumes.
+        const fs::path out = fs::path(dir_.path().toStdString()) / "infer";
+        const fs::path best = trained.runDir / "checkpoints" /
+                              nlohmann::json::parse(readTextFile(trained.runDir / "thresholds.json"))["checkpoint"].get<std::string>();
+        const auto inferred = run(plugin::Operation::Infer, demoConfig([&](YAML::Node& n) {
+                                      n["data"]["labels_csv"] = list.string();
+                                      n["infer"]["cam_labels"].push_back(kFocal);
+                                      n["infer"]["cam_labels"].push_back(kNodule);
+                                      n["infer"]["cam_volumes"] = int(volumes.size());
+                                      n["infer"]["checkpoint"] = best.string();
+                                      n["infer"]["out_dir"] = out.string();
+                                  }));
+        qInfo("infer: %s", inferred.summary.c_str());
+        const auto preds = nlohmann::json::parse(readTextFile(out / "preds.json"));
+        QCOMPARE(preds["cam"]["method"].get<std::string>(), std::string("gradcam"));
+        const fs::path cache = preds["cam"]["cache_dir"].get<std::string>();
+        std::map<std::pair<std::string, std::string>, fs::path> camFiles;  // (volume, label) -> raw CAM
+        for (const auto& rec : data::readCsvRecords(cache / "index.csv")) camFiles[{rec.fields[0], rec.fields[1]}] = cache / rec.fields[3];
+
+        // The hottest cell of each raw CAM (feature resolution: 6 x 6 x 10 mm cells) against the
+        // planted lesions: "inside" when the lesion's sphere reaches into that cell, in world
+        // millimetres through the source NIfTI's affine and the CAM NIfTI's (the prepared grid;
+        // cell c spans prepared voxels [f c - 0.5, f (c + 1) - 0.5], f = grid / cells, as the
+        // viewer upsamples it). The control pairs each CAM with the lesions of the other
+        // explained volumes: how often a peak lands in *some* volume's lesion by position alone.
+        for (const std::string& label : {kFocal, kNodule}) {
+            const auto& perVolume = lesions[label];
+            std::map<std::string, std::array<std::array<double, 3>, 2>> peakBox;  // world box of the hottest cell
+            for (const auto& [v, ls] : perVolume) {
+                const auto raw = io::readNpy(camFiles.at({v, label}));
+                QCOMPARE(raw.shape.size(), std::size_t(3));
+                const auto at = std::size_t(std::max_element(raw.values.begin(), raw.values.end()) - raw.values.begin());
+                const std::array<std::size_t, 3> cell{at % raw.shape[2], (at / raw.shape[2]) % raw.shape[1],
+                                                      at / (raw.shape[2] * raw.shape[1])};  // x, y, z
+                const std::string stem = v.substr(0, v.find('.'));
+                const auto grid = io::readNifti(out / "cams" / (stem + "__" + safe(label) + ".nii.gz"));
+                const Affine g = io::rasAffine(grid);
+                const std::array<int, 3> dims{grid.columns, grid.rows, grid.depth};
+                std::array<double, 3> lo{}, hi{};
+                for (int q = 0; q < 3; ++q) {
+                    const double f = double(dims[std::size_t(q)]) / double(raw.shape[std::size_t(2 - q)]);
+                    const double a0 = f * double(cell[std::size_t(q)]) - 0.5, a1 = f * double(cell[std::size_t(q)] + 1) - 0.5;
+                    std::array<double, 3> p0{0, 0, 0}, p1{0, 0, 0};
+                    p0[std::size_t(q)] = a0;
+                    p1[std::size_t(q)] = a1;
+                    const double w0 = world(g, p0[0], p0[1], p0[2])[std::size_t(q)], w1 = world(g, p1[0], p1[1], p1[2])[std::size_t(q)];
+                    lo[std::size_t(q)] = std::min(w0, w1);  // RAS grid: axis-aligned
+                    hi[std::size_t(q)] = std::max(w0, w1);
+                }
+                peakBox[v] = {lo, hi};
+            }
+            const auto touches = [&](const std::string& camOf, const std::string& lesionsOf) {
+                const auto& [lo, hi] = peakBox.at(camOf);
+                const Affine src = io::rasAffine(io::readNifti(ws_ / "ct" / "volumes" / lesionsOf));
+                for (const auto& l : perVolume.at(lesionsOf)) {
+                    const auto c = world(src, l.i, l.j, l.k);
+                    double d2 = 0;
+                    for (std::size_t q = 0; q < 3; ++q) {
+                        const double nearest = std::clamp(c[q], lo[q], hi[q]);
+                        d2 += (c[q] - nearest) * (c[q] - nearest);
+                    }
+                    if (std::sqrt(d2) <= l.radiusMm) return true;
+                }
+                return false;
+            };
+            int inside = 0, controlHits = 0, controlPairs = 0;
+            for (const auto& [v, ls] : perVolume) {
+                inside += touches(v, v);
+                for (const auto& [w, other] : perVolume)
+                    if (w != v) controlHits += touches(v, w), ++controlPairs;
+            }
+            const double rate = double(inside) / double(perVolume.size()), control = double(controlHits) / controlPairs;
+            qInfo("%s: the Grad-CAM's hottest cell lies in a planted lesion for %d of %zu validation volumes (%.2f); "
+                  "control (another volume's lesions) %.2f",
+                  label.c_str(), inside, perVolume.size(), rate, control);
+            QVERIFY(perVolume.size() >= 10);
+            if (label == kFocal) {
+                QVERIFY2(rate >= 0.8, qPrintable(QString::number(rate)));
+                QVERIFY2(rate >= control + 0.3, qPrintable(QString("%1 vs %2").arg(rate).arg(control)));
+            } else {
+                // Nodules are learned last and their evidence is coarse (docs/ct-multilabel.md):
+                // better than position alone, not yet reliably inside.
+                QVERIFY2(rate > control, qPrintable(QString("%1 vs %2").arg(rate).arg(control)));
+            }
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCtDemoRecipe)
+#include "test_ct_demo_recipe.moc"
