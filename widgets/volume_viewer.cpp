@@ -1114,6 +1114,18 @@ void VolumeViewer::openOverlayPath(const QString& path) {
         }
         setOverlay(r.overlay);
         setOverlayVisible(true);
+        if (!r.overlay.labelMask) {
+            // Go to the hottest voxel: the first thing one wants to see of a CAM.
+            const auto& v = r.overlay.values;
+            const auto at = std::size_t(std::max_element(v.begin(), v.end()) - v.begin());
+            const std::array<std::size_t, 3> g{r.overlay.shape[2], r.overlay.shape[1], r.overlay.shape[0]};
+            const std::array<std::size_t, 3> cell{at % g[0], (at / g[0]) % g[1], at / (g[0] * g[1])};
+            const std::array<int, 3> dims = prepared_->dims;
+            std::array<int, 3> voxel{};
+            for (std::size_t q = 0; q < 3; ++q)
+                voxel[q] = std::clamp(int((double(cell[q]) + 0.5) * dims[q] / double(g[q])), 0, dims[q] - 1);
+            setCursorVoxel(voxel);
+        }
         status_->setText(tr("Overlay %1 (%2)").arg(name, r.overlay.labelMask ? tr("label mask") : tr("heatmap")));
         emit overlayLoaded(name);
     });

@@ -127,7 +127,8 @@ public:
     /// on a QtConcurrent thread and overlays it on the shown volume, resampled through both
     /// files' world geometry (io::sampleOnGrid), so a CAM on a model's prepared grid lands on
     /// the original CT. Integer values with at most 64 distinct ones make a label mask, anything
-    /// else a heatmap. overlayLoaded or loadFailed (naming the file) follows.
+    /// else a heatmap (the crosshair then moves to its hottest voxel). overlayLoaded or
+    /// loadFailed (naming the file) follows.
     void openOverlayPath(const QString& path);
 
     void setVolume(std::shared_ptr<const io::ImageVolume> volume, const QString& caption = {});

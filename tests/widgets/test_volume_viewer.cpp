@@ -412,6 +412,7 @@ void TestVolumeViewer::overlayFileFollowsWorldGeometry() {
     QCOMPARE(peak % kCols, std::size_t(20));
     QCOMPARE((peak / kCols) % kRows, std::size_t(25));
     QCOMPARE(peak / (kCols * kRows), std::size_t(6));
+    QCOMPARE(viewer.cursorVoxel(), (std::array<int, 3>{20, 25, 6}));  // the crosshair went to the peak
     // Outside the CAM's extent the overlay is 0 (the normalised minimum).
     QCOMPARE(viewer.overlay().atVoxel(0, 0, 19), 0.0f);
 
