@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -143,11 +144,83 @@ void save(torch::jit::Module& module, const std::string& source, const std::file
 
 }  // namespace
 
+namespace {
+
+/// "[a, b, c]"
+std::string triple(const std::array<std::int64_t, 3>& v) {
+    return "[" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + ", " + std::to_string(v[2]) + "]";
+}
+
+/// TorchScript for the 3-D ResNet's inference forward, walking the module tree built by
+/// ResNet3dImpl (features.stem.{0,1}, features.layerN.B.{conv1, n1.0, conv2, n2.0, down.{0,1}},
+/// classifier.fc).
+std::string resnet3dSource(ResNet3dImpl& model) {
+    std::map<std::string, std::shared_ptr<torch::nn::Module>> modules;
+    for (const auto& m : model.named_modules("", false)) modules[m.key()] = m.value();
+    const auto norm = [&](const std::string& path, const std::string& x) {
+        const auto it = modules.find(path);
+        if (it == modules.end()) throw std::runtime_error("3-D ResNet export: no module " + path);
+        if (auto* g = it->second->as<torch::nn::GroupNorm>())
+            return "torch.group_norm(" + x + ", " + std::to_string(g->options.num_groups()) + ", " + at(path) +
+                   ".weight, " + at(path) + ".bias, " + std::to_string(g->options.eps()) + ", False)";
+        if (auto* b = it->second->as<torch::nn::BatchNorm3d>())
+            return "torch.batch_norm(" + x + ", " + at(path) + ".weight, " + at(path) + ".bias, " + at(path) +
+                   ".running_mean, " + at(path) + ".running_var, False, 0.0, " + std::to_string(b->options.eps()) +
+                   ", False)";
+        throw std::runtime_error("3-D ResNet export: " + path + " is not a GroupNorm or BatchNorm3d");
+    };
+    const auto conv = [&](const std::string& path, const std::string& x, std::int64_t stride, int pad) {
+        const std::string p = std::to_string(pad);
+        return "torch.conv3d(" + x + ", " + at(path) + ".weight, None, " + triple({stride, stride, stride}) + ", [" + p +
+               ", " + p + ", " + p + "])";
+    };
+    const auto& o = model.options();
+    const auto& spec = model.spec();
+    std::ostringstream s;
+    s << "\ndef forward_features(self, x: Tensor) -> Tensor:\n";
+    s << "    x = torch.relu(" << norm("features.stem.1", "torch.conv3d(x, " + at("features.stem.0") + ".weight, None, " +
+                                                          triple(o.stemStride) + ", [1, 1, 1])")
+      << ")\n";
+    for (std::size_t i = 0; i < spec.widths.size(); ++i)
+        for (std::int64_t b = 0; b < spec.depths[i]; ++b) {
+            const std::string blk = "features.layer" + std::to_string(i + 1) + "." + std::to_string(b);
+            const std::int64_t stride = b == 0 ? spec.strides[i] : 1;
+            s << "    y = torch.relu(" << norm(blk + ".n1.0", conv(blk + ".conv1", "x", stride, 1)) << ")\n";
+            s << "    y = " << norm(blk + ".n2.0", conv(blk + ".conv2", "y", 1, 1)) << "\n";
+            if (modules.count(blk + ".down"))
+                s << "    x = torch.relu(y + " << norm(blk + ".down.1", conv(blk + ".down.0", "x", stride, 0)) << ")\n";
+            else
+                s << "    x = torch.relu(y + x)\n";
+        }
+    s << "    return x\n";
+    s << "\ndef forward_head(self, x: Tensor) -> Tensor:\n";
+    if (o.pool == "avg") s << "    p = x.mean([2, 3, 4])\n";
+    else if (o.pool == "max") s << "    p = x.amax([2, 3, 4])\n";
+    else s << "    p = torch.cat([x.mean([2, 3, 4]), x.amax([2, 3, 4])], 1)\n";
+    s << "    return torch.linear(p, self.classifier.fc.weight, self.classifier.fc.bias)\n";
+    s << "\ndef forward(self, x: Tensor) -> Tensor:\n    return self.forward_head(self.forward_features(x))\n";
+    return s.str();
+}
+
+}  // namespace
+
 void exportTorchScript(ConvNeXt& model, const std::filesystem::path& path) {
     auto cu = std::make_shared<torch::jit::CompilationUnit>();
     torch::jit::Module module = mirror(*model, "ConvNeXt", cu);
     std::string source = kHelpers + convnextSource(*model, "", "");
     source += "\ndef forward(self, x: Tensor) -> Tensor:\n    return self.forward_head(self.forward_features(x))\n";
+    save(module, source, path);
+}
+
+void exportTorchScript(ResNet3d& model, const std::filesystem::path& path) {
+    auto cu = std::make_shared<torch::jit::CompilationUnit>();
+    torch::jit::Module module = mirror(*model, "ResNet3d", cu);
+    std::string source;
+    try {
+        source = resnet3dSource(*model);
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error(path.string() + ": TorchScript export failed: " + e.what());
+    }
     save(module, source, path);
 }
 

@@ -6,6 +6,7 @@
 // TorchScript and compiled with Module::define. Torch-only header (lumen_ml).
 
 #include "nn/convnext.h"
+#include "nn/resnet3d.h"
 #include "nn/roi_consistency.h"
 
 #include <filesystem>
@@ -22,5 +23,10 @@ void exportTorchScript(ConvNeXt& model, const std::filesystem::path& path);
 /// hard mask being topkMask(soft_mask, keepRatio); predict(images) -> logits_full;
 /// forward_features / forward_head: the classifier split, for Grad-CAM (docs/explain.md).
 void exportTorchScript(RoiConsistencyModel& model, const std::filesystem::path& path);
+
+/// The ct_multilabel 3-D ResNet: forward(x) -> logits (N, classes) for x (N, C, D, H, W);
+/// forward_features(x) -> the last stage's map; forward_head(features) -> logits (Grad-CAM's
+/// split, docs/explain.md). BatchNorm uses its running statistics (inference only).
+void exportTorchScript(ResNet3d& model, const std::filesystem::path& path);
 
 }  // namespace lumen::nn

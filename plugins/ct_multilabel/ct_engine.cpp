@@ -13,6 +13,7 @@
 #include "metrics/classification.h"
 #include "nn/multilabel_loss.h"
 #include "nn/resnet3d.h"
+#include "nn/torchscript_export.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
 
@@ -554,6 +555,13 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
             util::writeFileAtomically(where.runDir / "thresholds.json", j.dump(1) + "\n");
             job.artifact("thresholds", (where.runDir / "thresholds.json").string());
         }
+        // The best weights (EMA when on) as TorchScript, for use outside Lumen. Its input is
+        // the prepared volume: the preprocessing is recorded in thresholds.json.
+        train::loadModelWeights(*model, r.bestCheckpoint, true);
+        model->eval();
+        const auto ts = where.runDir / "ct_multilabel_best.torchscript.pt";
+        nn::exportTorchScript(model, ts);
+        job.artifact("torchscript", ts.string());
     }
     for (const char* key : {"auroc_macro", "hamming_accuracy", "f1_macro", "positive_rate"})
         if (auto it = r.lastValidation.find(key); it != r.lastValidation.end())

@@ -66,6 +66,8 @@ private slots:
         QVERIFY(fs::exists(runDir / "checkpoints" / "last.pt"));
         QVERIFY(fs::exists(runDir / "checkpoints" / "thresholds_epoch002.json"));
         QVERIFY(fs::exists(runDir / "thresholds.json"));
+        // The best weights as TorchScript (logits equal the model's: test_ct_model).
+        QVERIFY(fs::file_size(runDir / "ct_multilabel_best.torchscript.pt") > 1000);
         {
             lumen::runs::RunStore store((ws_ / "lumen.db").string());
             // 18 training volumes (75 %) / batch 8 = 3 steps per epoch.

@@ -11,6 +11,7 @@
 #include "jobs/job.h"
 #include "nn/multilabel_loss.h"
 #include "nn/resnet3d.h"
+#include "nn/torchscript_export.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
 
@@ -18,6 +19,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -285,6 +287,72 @@ private slots:
         // Not a single-channel volume: an error naming it.
         v.samples = 3;
         QVERIFY(errorOf<std::invalid_argument>([&] { data::prepareVolume(v, p, "x.nii"); }).find("x.nii") != std::string::npos);
+    }
+
+    // The exported TorchScript of the 3-D ResNet gives the C++ model's logits, features and
+    // head, in LibTorch and in Python's torch.jit.load, for BatchNorm (with running statistics)
+    // and GroupNorm, all three pooling heads, uneven strides and several input channels.
+    void resnetExportsToTorchScript() {
+        torch::manual_seed(5);
+        for (const std::string norm : {"batch", "group"}) {
+            for (const std::string pool : {"max", "avgmax", "avg"}) {
+                nn::ResNet3dOptions o;
+                o.variant = "small";
+                o.widths = {4, 8, 8};
+                o.depths = {1, 2, 1};
+                o.strides = {2, 1, 2};
+                o.stemStride = {1, 2, 2};
+                o.numClasses = 5;
+                o.inChannels = 2;
+                o.norm = norm;
+                o.pool = pool;
+                nn::ResNet3d m(o);
+                m->train();
+                {
+                    torch::NoGradGuard noGrad;
+                    for (int i = 0; i < 3; ++i) m->forward(torch::randn({2, 2, 12, 16, 16}) * 2 + 0.5);
+                }
+                m->eval();
+                const torch::Tensor x = torch::randn({2, 2, 12, 16, 16});
+                torch::NoGradGuard noGrad;
+                const torch::Tensor logits = m->forward(x), features = m->forwardFeatures(x);
+                const fs::path file = fs::path(dir_.path().toStdString()) / ("resnet3d_" + norm + "_" + pool + ".pt");
+                nn::exportTorchScript(m, file);
+                auto ts = torch::jit::load(file.string());
+                const auto diff = [](const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); };
+                const std::string what = norm + "/" + pool;
+                QVERIFY2(diff(ts.forward({x}).toTensor(), logits) < 1e-5, what.c_str());
+                QVERIFY2(diff(ts.run_method("forward_features", x).toTensor(), features) < 1e-5, what.c_str());
+                QVERIFY2(diff(ts.run_method("forward_head", features).toTensor(), logits) < 1e-5, what.c_str());
+                std::size_t named = 0;
+                for (const auto& p : ts.named_parameters()) named += m->named_parameters().contains(p.name);
+                QCOMPARE(named, m->named_parameters().size());
+                if (norm != "batch" || pool != "max") continue;
+                // Python: the same file, the same input, the same logits.
+                const auto raw = [&](const std::string& name, const torch::Tensor& t) {
+                    const torch::Tensor c = t.contiguous();
+                    std::ofstream(fs::path(dir_.path().toStdString()) / name, std::ios::binary)
+                        .write(reinterpret_cast<const char*>(c.data_ptr<float>()), std::streamsize(c.numel() * 4));
+                };
+                raw("x.f32", x);
+                raw("logits.f32", logits);
+                const std::string script = (fs::path(dir_.path().toStdString()) / "ts.py").string();
+                std::ofstream(script) << "import sys, numpy as np, torch\n"
+                                         "d = sys.argv[1]\n"
+                                         "m = torch.jit.load(d + '/resnet3d_batch_max.pt')\n"
+                                         "x = torch.from_numpy(np.fromfile(d + '/x.f32', dtype=np.float32).reshape(2, 2, 12, 16, 16))\n"
+                                         "want = np.fromfile(d + '/logits.f32', dtype=np.float32).reshape(2, 5)\n"
+                                         "with torch.no_grad(): got = m(x).numpy()\n"
+                                         "print(float(np.abs(got - want).max()))\n";
+                QProcess p;
+                p.start(qEnvironmentVariable("LUMEN_PYTHON", "/usr/bin/python3"), {QString::fromStdString(script), dir_.path()});
+                QVERIFY(p.waitForFinished(120000));
+                const QString out = QString::fromUtf8(p.readAllStandardOutput()).trimmed();
+                QVERIFY2(p.exitCode() == 0, qPrintable(QString::fromUtf8(p.readAllStandardError())));
+                qInfo("3-D ResNet TorchScript in Python: max |logits - C++| = %s", qPrintable(out));
+                QVERIFY2(out.toDouble() < 1e-5, qPrintable(out));
+            }
+        }
     }
 
     void dicomSeriesEqualsNifti() {
