@@ -265,6 +265,18 @@ YAML::Node lookup(const YAML::Node& root, const std::string& path) {
     return node;
 }
 
+YAML::Node withKeysFrom(const YAML::Node& root, const YAML::Node& stored, const std::vector<std::string>& keys,
+                        const std::function<void(const std::string&, const std::string&)>& differs) {
+    YAML::Node out = YAML::Clone(root);
+    for (const auto& key : keys) {
+        const YAML::Node value = lookup(stored, key);
+        if (!value.IsDefined()) continue;
+        if (differs && YAML::Dump(value) != YAML::Dump(lookup(out, key))) differs(key, YAML::Dump(value));
+        setPath(out, key, YAML::Clone(value));
+    }
+    return out;
+}
+
 std::vector<ConfigIssue> validate(const YAML::Node& root, const Schema& schema) {
     std::vector<ConfigIssue> issues;
     if (!root.IsDefined() || root.IsNull()) {

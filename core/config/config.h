@@ -7,6 +7,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -69,6 +70,12 @@ Config loadConfigFile(const std::filesystem::path& path, const Schema& schema);
 
 /// Node at a dotted path (an undefined node when absent); never creates keys.
 YAML::Node lookup(const YAML::Node& root, const std::string& path);
+
+/// A copy of `root` whose `keys` (dotted paths) hold `stored`'s values where `stored` has them:
+/// inference rebuilds a model as it was trained by taking its model-shaping keys from the
+/// checkpoint's config. `differs(key, storedValue)` is called for each key whose value changes.
+YAML::Node withKeysFrom(const YAML::Node& root, const YAML::Node& stored, const std::vector<std::string>& keys,
+                        const std::function<void(const std::string&, const std::string&)>& differs = {});
 
 template <typename T>
 T Config::get(const std::string& path) const {

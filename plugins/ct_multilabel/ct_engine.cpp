@@ -432,16 +432,6 @@ private:
     Thresholds lastThresholds_;
 };
 
-void setKey(YAML::Node root, const std::string& key, const YAML::Node& value) {
-    const auto dot = key.find('.');
-    if (dot == std::string::npos) {
-        root[key] = YAML::Clone(value);
-        return;
-    }
-    YAML::Node child = root[key.substr(0, dot)];
-    setKey(child, key.substr(dot + 1), value);
-}
-
 }  // namespace
 
 const std::vector<std::string>& defaultLabels() {
@@ -579,16 +569,10 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     if (info.taskId != "ct_multilabel")
         throw std::runtime_error(ckpt.string() + ": a checkpoint of task \"" + info.taskId + "\", not ct_multilabel");
     // The model and its preprocessing as they were trained: model-shaping keys from the checkpoint.
-    YAML::Node root = YAML::Clone(cIn.root());
-    const YAML::Node stored = config::parseYaml(info.configYaml, ckpt.string());
-    for (const auto& key : modelShapingKeys()) {
-        const auto v = config::lookup(stored, key);
-        if (!v.IsDefined()) continue;
-        if (YAML::Dump(v) != YAML::Dump(config::lookup(root, key)))
-            job.warning(key + ": using the checkpoint's value " + YAML::Dump(v));
-        setKey(root, key, v);
-    }
-    const config::Config c(root);
+    const config::Config c(config::withKeysFrom(cIn.root(), config::parseYaml(info.configYaml, ckpt.string()),
+                                                modelShapingKeys(), [&](const std::string& key, const std::string& v) {
+                                                    job.warning(key + ": using the checkpoint's value " + v);
+                                                }));
     const int threads = c.get<int>("threads");
     torch::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     const auto labels = c.get<std::vector<std::string>>("labels");

@@ -310,21 +310,10 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     const fs::path ckpt = inWorkspace(where.workspace, ckptKey);
     // The model is built as it was trained: model-shaping keys come from the checkpoint.
     const auto info = train::readCheckpointInfo(ckpt);
-    YAML::Node root = YAML::Clone(cIn.root());
-    const YAML::Node stored = config::parseYaml(info.configYaml, ckpt.string());
-    for (const auto& key : modelShapingKeys()) {
-        const auto v = config::lookup(stored, key);
-        if (!v.IsDefined()) continue;
-        if (YAML::Dump(v) != YAML::Dump(config::lookup(root, key)))
-            job.warning(key + ": using the checkpoint's value " + YAML::Dump(v));
-        // Set the (possibly nested) key on the copy.
-        const auto dot = key.find('.');
-        if (dot == std::string::npos)
-            root[key] = YAML::Clone(v);
-        else
-            root[key.substr(0, dot)][key.substr(dot + 1)] = YAML::Clone(v);
-    }
-    const config::Config c(root);
+    const config::Config c(config::withKeysFrom(cIn.root(), config::parseYaml(info.configYaml, ckpt.string()),
+                                                modelShapingKeys(), [&](const std::string& key, const std::string& v) {
+                                                    job.warning(key + ": using the checkpoint's value " + v);
+                                                }));
 
     const int threads = c.get<int>("threads");
     torch::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));

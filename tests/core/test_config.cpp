@@ -31,6 +31,24 @@ Schema clipSchema() {
 class TestConfig : public QObject {
     Q_OBJECT
 private slots:
+    // Inference takes a checkpoint's model-shaping keys: nested and top-level keys are
+    // replaced (creating levels that are missing), absent ones left alone, changes reported.
+    void withKeysFromTakesTheStoredValues() {
+        const YAML::Node asked = parseYaml("model:\n  widths: [8, 16]\n  pool: avg\nlr: 0.1\n");
+        const YAML::Node stored = parseYaml("model:\n  widths: [4, 8]\n  pool: avg\npreprocess:\n  size: [32, 32, 24]\n");
+        QStringList changed;
+        const YAML::Node out = withKeysFrom(asked, stored, {"model.widths", "model.pool", "preprocess.size", "labels"},
+                                                    [&](const std::string& key, const std::string&) {
+                                                        changed << QString::fromStdString(key);
+                                                    });
+        QCOMPARE(changed, (QStringList{"model.widths", "preprocess.size"}));
+        QCOMPARE(lookup(out, "model.widths")[0].as<int>(), 4);
+        QCOMPARE(lookup(out, "preprocess.size")[2].as<int>(), 24);
+        QCOMPARE(lookup(out, "lr").as<double>(), 0.1);
+        QVERIFY(!lookup(out, "labels").IsDefined());
+        QCOMPARE(lookup(asked, "model.widths")[0].as<int>(), 8);  // the input is untouched
+    }
+
     void nonScalarKeysAreIssuesNotCrashes() {
         // Found by tests/fuzz/fuzz_yaml: "? :" (a null key) threw YAML::TypedBadConversion.
         for (const char* text : {"? :\n", "[a, b]: 1\n", "task: roi_consistency\n{x: 1}: 2\n"}) {

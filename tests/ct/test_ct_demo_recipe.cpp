@@ -4,21 +4,15 @@
 // of a planted lesion on validation volumes peaks inside it (ct/lesions.csv): asserted for
 // consolidation, and for nodules at least better than position alone.
 // About 4-5 minutes on an idle 2-core machine (docs/ct-multilabel.md, "Demo").
-#include "test_support.h"
+#include "ct_task_test.h"
 
-#include "config/config.h"
 #include "data/csv_records.h"
-#include "demo/demo_workspace.h"
 #include "io/nifti_reader.h"
 #include "io/npy_reader.h"
-#include "plugin/plugin_loader.h"
-#include "plugin/registry.h"
-#include "plugin/task_runner.h"
 #include "runs/run_store.h"
 
 #include <nlohmann/json.hpp>
 
-#include <QTemporaryDir>
 #include <QtTest>
 
 #include <algorithm>
@@ -34,9 +28,6 @@ using namespace lumen;
 
 namespace {
 
-// The findings the demo plants clearly and often (docs/demo-workspace.md).
-const std::vector<std::string> kPlanted = {"Lung nodule",   "Pleural effusion", "Cardiomegaly", "Emphysema",
-                                           "Consolidation", "Lung opacity",     "Atelectasis"};
 constexpr double kMacroGoal = 0.9;    // issue 7: AUROC > 0.9 on the planted findings
 constexpr double kEachFloor = 0.8;    // and none of them left behind
 constexpr int kCamVolumes = 24;       // validation volumes per explained lesion type, at most
@@ -48,57 +39,15 @@ struct Lesion {
     double radiusMm;  // lesions.csv radius_vox x 1.5 mm (the in-plane spacing)
 };
 
-std::string safe(std::string s) {
-    for (char& c : s)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) c = '_';
-    return s;
-}
-
 using Affine = std::array<double, 16>;
-std::array<double, 3> world(const Affine& a, double i, double j, double k) {
-    return {a[0] * i + a[1] * j + a[2] * k + a[3], a[4] * i + a[5] * j + a[6] * k + a[7],
-            a[8] * i + a[9] * j + a[10] * k + a[11]};
-}
 
 }  // namespace
 
-class TestCtDemoRecipe : public QObject {
+class TestCtDemoRecipe : public CtTaskTest {
     Q_OBJECT
 
-    QTemporaryDir dir_;
-    fs::path ws_;
-    plugin::Registry registry_;
-    std::unique_ptr<plugin::PluginLoader> loader_;
-
-    config::Config demoConfig(const std::function<void(YAML::Node&)>& edit = {}) {
-        auto root = config::parseYaml(readTextFile(fs::path(LUMEN_SOURCE_DIR) / "resources/configs/ct_multilabel_demo.yaml"));
-        if (edit) edit(root);
-        return config::makeConfig(root, registry_.require("ct_multilabel")->schema());
-    }
-
-    plugin::TaskRunResult run(plugin::Operation op, const config::Config& c) {
-        jobs::CancellationToken token;
-        jobs::JobContext job(1, token, nullptr);
-        plugin::TaskRunRequest req;
-        req.operation = op;
-        req.config = c;
-        req.workspace = ws_;
-        return plugin::runTask(*registry_.require("ct_multilabel"), req, job);
-    }
-
 private slots:
-    void initTestCase() {
-        QVERIFY(dir_.isValid());
-        ws_ = fs::path(dir_.path().toStdString()) / "ws";
-        demo::DemoOptions o;  // what `lumen-cli demo --ct-volumes 640` writes for CT
-        o.chestImages = 0;
-        o.ctVolumes = 640;
-        o.angioStudies = 0;
-        o.predictionStudies = 0;
-        demo::createDemoWorkspace(ws_, o);
-        loader_ = std::make_unique<plugin::PluginLoader>(registry_);
-        loader_->load(PLUGIN_FILE);
-    }
+    void initTestCase() { QVERIFY(setUpWorkspace(640)); }
 
     void demoRecipeLearnsAndItsCamsFindTheLesions() {
         const auto t0 = std::chrono::steady_clock::now();
@@ -110,15 +59,15 @@ private slots:
         runs::RunStore store((ws_ / "lumen.db").string());
         double sum = 0, worst = 1;
         QString report;
-        for (const auto& l : kPlanted) {
-            const auto points = store.metrics(trained.runId, "val.auroc." + safe(l));
+        for (const auto& l : kPlantedFindings) {
+            const auto points = store.metrics(trained.runId, "val.auroc." + safeLabel(l));
             QVERIFY2(!points.empty(), l.c_str());
             const double a = points.back().value;
             report += QString("%1 %2, ").arg(QString::fromStdString(l)).arg(a, 0, 'f', 3);
             sum += a;
             worst = std::min(worst, a);
         }
-        const double macro = sum / double(kPlanted.size());
+        const double macro = sum / double(kPlantedFindings.size());
         qInfo("validation AUROC, planted findings: macro %.3f (all 18 labels %.3f); %s", macro,
               store.metrics(trained.runId, "val.auroc_macro").back().value, qPrintable(report));
         QVERIFY2(macro > kMacroGoal, qPrintable(report));
@@ -182,27 +131,26 @@ private slots:
                 const std::array<std::size_t, 3> cell{at % raw.shape[2], (at / raw.shape[2]) % raw.shape[1],
                                                       at / (raw.shape[2] * raw.shape[1])};  // x, y, z
                 const std::string stem = v.substr(0, v.find('.'));
-                const auto grid = io::readNifti(out / "cams" / (stem + "__" + safe(label) + ".nii.gz"));
+                const auto grid = io::readNifti(out / "cams" / (stem + "__" + safeLabel(label) + ".nii.gz"));
                 const Affine g = io::rasAffine(grid);
                 const std::array<int, 3> dims{grid.columns, grid.rows, grid.depth};
-                std::array<double, 3> lo{}, hi{};
-                for (int q = 0; q < 3; ++q) {
-                    const double f = double(dims[std::size_t(q)]) / double(raw.shape[std::size_t(2 - q)]);
-                    const double a0 = f * double(cell[std::size_t(q)]) - 0.5, a1 = f * double(cell[std::size_t(q)] + 1) - 0.5;
-                    std::array<double, 3> p0{0, 0, 0}, p1{0, 0, 0};
-                    p0[std::size_t(q)] = a0;
-                    p1[std::size_t(q)] = a1;
-                    const double w0 = world(g, p0[0], p0[1], p0[2])[std::size_t(q)], w1 = world(g, p1[0], p1[1], p1[2])[std::size_t(q)];
-                    lo[std::size_t(q)] = std::min(w0, w1);  // RAS grid: axis-aligned
-                    hi[std::size_t(q)] = std::max(w0, w1);
+                // The cell's two opposite corners in prepared-grid voxels, then in world mm.
+                std::array<double, 3> c0{}, c1{};
+                for (std::size_t q = 0; q < 3; ++q) {
+                    const double f = double(dims[q]) / double(raw.shape[2 - q]);
+                    c0[q] = f * double(cell[q]) - 0.5;
+                    c1[q] = f * double(cell[q] + 1) - 0.5;
                 }
+                const auto w0 = worldPoint(g, c0[0], c0[1], c0[2]), w1 = worldPoint(g, c1[0], c1[1], c1[2]);
+                std::array<double, 3> lo{}, hi{};
+                for (std::size_t q = 0; q < 3; ++q) lo[q] = std::min(w0[q], w1[q]), hi[q] = std::max(w0[q], w1[q]);
                 peakBox[v] = {lo, hi};
             }
             const auto touches = [&](const std::string& camOf, const std::string& lesionsOf) {
                 const auto& [lo, hi] = peakBox.at(camOf);
                 const Affine src = io::rasAffine(io::readNifti(ws_ / "ct" / "volumes" / lesionsOf));
                 for (const auto& l : perVolume.at(lesionsOf)) {
-                    const auto c = world(src, l.i, l.j, l.k);
+                    const auto c = worldPoint(src, l.i, l.j, l.k);
                     double d2 = 0;
                     for (std::size_t q = 0; q < 3; ++q) {
                         const double nearest = std::clamp(c[q], lo[q], hi[q]);
