@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -30,6 +31,7 @@ namespace {
 
 constexpr double kMacroGoal = 0.9;    // issue 7: AUROC > 0.9 on the planted findings
 constexpr double kEachFloor = 0.8;    // and none of them left behind
+constexpr double kFocalCamRate = 0.8;  // consolidation CAMs peaking inside the lesion
 constexpr int kCamVolumes = 24;       // validation volumes per explained lesion type, at most
 const std::string kFocal = "Consolidation";  // a focal lesion the model learns well
 const std::string kNodule = "Lung nodule";   // the smallest one
@@ -49,9 +51,18 @@ class TestCtDemoRecipe : public CtTaskTest {
 private slots:
     void initTestCase() { QVERIFY(setUpWorkspace(640)); }
 
+    /// The committed recipe; LUMEN_RECIPE_SEED=N reruns it with another seed (how the spread
+    /// written above the thresholds was measured).
+    config::Config recipe(const std::function<void(YAML::Node&)>& edit = {}) {
+        return demoConfig([&](YAML::Node& n) {
+            if (const char* seed = std::getenv("LUMEN_RECIPE_SEED")) n["seed"] = std::stoi(seed);
+            if (edit) edit(n);
+        });
+    }
+
     void demoRecipeLearnsAndItsCamsFindTheLesions() {
         const auto t0 = std::chrono::steady_clock::now();
-        const auto trained = run(plugin::Operation::Train, demoConfig());
+        const auto trained = run(plugin::Operation::Train, recipe());
         qInfo("train: %s (%.0f s)", trained.summary.c_str(),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
@@ -70,8 +81,6 @@ private slots:
         const double macro = sum / double(kPlantedFindings.size());
         qInfo("validation AUROC, planted findings: macro %.3f (all 18 labels %.3f); %s", macro,
               store.metrics(trained.runId, "val.auroc_macro").back().value, qPrintable(report));
-        QVERIFY2(macro > kMacroGoal, qPrintable(report));
-        QVERIFY2(worst > kEachFloor, qPrintable(report));
 
         // Validation volumes (unseen in training) holding the two focal lesions explained here.
         std::set<std::string> validation;
@@ -100,7 +109,7 @@ private slots:
         const fs::path out = fs::path(dir_.path().toStdString()) / "infer";
         const fs::path best = trained.runDir / "checkpoints" /
                               nlohmann::json::parse(readTextFile(trained.runDir / "thresholds.json"))["checkpoint"].get<std::string>();
-        const auto inferred = run(plugin::Operation::Infer, demoConfig([&](YAML::Node& n) {
+        const auto inferred = run(plugin::Operation::Infer, recipe([&](YAML::Node& n) {
                                       n["data"]["labels_csv"] = list.string();
                                       n["infer"]["cam_labels"].push_back(kFocal);
                                       n["infer"]["cam_labels"].push_back(kNodule);
@@ -121,6 +130,7 @@ private slots:
         // cell c spans prepared voxels [f c - 0.5, f (c + 1) - 0.5], f = grid / cells, as the
         // viewer upsamples it). The control pairs each CAM with the lesions of the other
         // explained volumes: how often a peak lands in *some* volume's lesion by position alone.
+        std::map<std::string, std::pair<double, double>> camRate;  // label -> (inside, control)
         for (const std::string& label : {kFocal, kNodule}) {
             const auto& perVolume = lesions[label];
             std::map<std::string, std::array<std::array<double, 3>, 2>> peakBox;  // world box of the hottest cell
@@ -171,15 +181,20 @@ private slots:
                   "control (another volume's lesions) %.2f",
                   label.c_str(), inside, perVolume.size(), rate, control);
             QVERIFY(perVolume.size() >= 10);
-            if (label == kFocal) {
-                QVERIFY2(rate >= 0.8, qPrintable(QString::number(rate)));
-                QVERIFY2(rate >= control + 0.3, qPrintable(QString("%1 vs %2").arg(rate).arg(control)));
-            } else {
-                // Nodules are learned last and their evidence is coarse (docs/ct-multilabel.md):
-                // better than position alone, not yet reliably inside.
-                QVERIFY2(rate > control, qPrintable(QString("%1 vs %2").arg(rate).arg(control)));
-            }
+            camRate[label] = {rate, control};
         }
+
+        // Every number is measured (and printed) before the first assertion, so a failing run
+        // still reports the rest.
+        QVERIFY2(macro > kMacroGoal, qPrintable(report));
+        QVERIFY2(worst > kEachFloor, qPrintable(report));
+        const auto [focal, focalControl] = camRate.at(kFocal);
+        QVERIFY2(focal >= kFocalCamRate, qPrintable(QString::number(focal)));
+        QVERIFY2(focal >= focalControl + 0.3, qPrintable(QString("%1 vs %2").arg(focal).arg(focalControl)));
+        // Nodules are learned last and their evidence is coarse (docs/ct-multilabel.md):
+        // better than position alone, not yet reliably inside.
+        const auto [nodule, noduleControl] = camRate.at(kNodule);
+        QVERIFY2(nodule > noduleControl, qPrintable(QString("%1 vs %2").arg(nodule).arg(noduleControl)));
     }
 };
 
