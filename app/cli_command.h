@@ -57,5 +57,6 @@ Command pacsCommand();
 Command trainCommand();
 Command inferCommand();
 Command explainCommand();
+Command runsCommand();
 
 }  // namespace lumen::cli

@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <iostream>
+#include <optional>
 
 namespace lumen::cli {
 
@@ -69,8 +70,15 @@ int runTaskCommand(bool train, const fs::path& configFile, const fs::path& works
 
 namespace {
 
+/// What --resume names: the checkpoint, and for a run id the run's folder (its config.yaml
+/// is the config when --config is not given).
+struct ResumeFrom {
+    fs::path checkpoint;
+    std::optional<fs::path> runDir;
+};
+
 /// --resume RUN_ID (a run of this workspace: its checkpoints/last.pt) or a checkpoint file.
-fs::path resolveResume(const std::string& value, const fs::path& workspace) {
+ResumeFrom resolveResume(const std::string& value, const fs::path& workspace) {
     const bool numeric = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
     if (numeric && !fs::exists(value)) {
         std::error_code ec;
@@ -82,12 +90,12 @@ fs::path resolveResume(const std::string& value, const fs::path& workspace) {
             if (!fs::exists(last))
                 throw UsageError("--resume " + value + ": run " + value + " has no checkpoint (" +
                                  last.string() + ")");
-            return last;
+            return {last, e.path()};
         }
         throw UsageError("--resume " + value + ": no run " + value + " in " + runs.string());
     }
     if (!fs::is_regular_file(value)) throw UsageError("--resume " + value + ": no such checkpoint file");
-    return fs::absolute(value);
+    return {fs::absolute(value), std::nullopt};
 }
 
 }  // namespace
@@ -97,6 +105,7 @@ Command trainCommand() {
     c.name = "train";
     c.summary = "train --config C.yaml: train a task as a recorded run";
     c.usage = R"(Usage: lumen-cli train --config C.yaml [--workspace DIR] [--resume RUN_ID|CHECKPOINT]
+       lumen-cli train --resume RUN_ID [--workspace DIR]
 
 Trains the task named by the config's `task:` key. The run is recorded in the workspace's
 lumen.db and gets the folder DIR/runs/<id>_<task>/ (config.yaml, checkpoints/). Relative data
@@ -104,7 +113,9 @@ paths in the config are relative to the workspace.
   --config C.yaml    the task config (`lumen-cli config check` validates it)
   --workspace DIR    the workspace (default: the current folder)
   --resume X         continue from run X's checkpoints/last.pt, or from the checkpoint file X;
-                     the model-shaping keys of the config must match the checkpoint's
+                     the model-shaping keys of the config must match the checkpoint's. With a
+                     run id and no --config, the run's own config.yaml is used
+                     (`lumen-cli runs` lists the runs; an interrupted one says so)
 Progress goes to stderr; Ctrl-C cancels after saving last.pt.
 Exit codes: 0 trained, 1 invalid config, 2 error or cancelled.
 )";
@@ -112,11 +123,16 @@ Exit codes: 0 trained, 1 invalid config, 2 error or cancelled.
     c.needsPlugins = true;
     c.run = [](const Args& args, const plugin::Registry& registry) {
         if (args.words.size() != 1) throw UsageError("train takes no positional arguments");
-        const auto config = args.value("config");
-        if (!config) throw UsageError("train needs --config C.yaml");
         const fs::path workspace = args.value("workspace").value_or(".");
+        std::optional<fs::path> config;
+        if (auto c = args.value("config")) config = *c;
         std::vector<std::pair<std::string, std::string>> overrides;
-        if (auto r = args.value("resume")) overrides.emplace_back("resume", resolveResume(*r, workspace).string());
+        if (auto r = args.value("resume")) {
+            const auto from = resolveResume(*r, workspace);
+            overrides.emplace_back("resume", from.checkpoint.string());
+            if (!config && from.runDir) config = *from.runDir / "config.yaml";  // the run's own config
+        }
+        if (!config) throw UsageError("train needs --config C.yaml (or --resume RUN_ID, which reuses the run's config)");
         return runTaskCommand(true, *config, workspace, overrides, registry);
     };
     return c;

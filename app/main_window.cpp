@@ -3,8 +3,10 @@
 #include "environment_info.h"
 
 #include "demo/demo_workspace.h"
+#include "config/config.h"
 #include "config/environment.h"
 #include "plugin/task_runner.h"
+#include "runs/run_lock.h"
 #include "runs/run_store.h"
 #include "util/sha256.h"
 
@@ -29,7 +31,7 @@
 #include <QDialog>
 #include <QDialogButtonBox>
 #include <QDockWidget>
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -43,12 +45,15 @@
 #include <QLineEdit>
 #include <QPushButton>
 #include <QTimer>
+
+#include <yaml-cpp/yaml.h>
 #include <QVBoxLayout>
 
 namespace lumen::app {
 namespace {
 
 constexpr int kMaxRecent = 8;
+constexpr int kStorePollMs = 1000;  // how soon another process's runs show up
 constexpr int kLayoutVersion = 1;
 // Jobs run at nice 10: a training job keeps both cores busy (OpenMP + loader threads), and
 // at equal priority the GUI thread waited up to ~120 ms for a core (docs/gui.md).
@@ -115,6 +120,12 @@ MainWindow::MainWindow(QWidget* parent)
         }
     });
 
+    // Other processes (lumen-cli, a second window) write to the same workspace: follow them.
+    storeTimer_ = new QTimer(this);
+    storeTimer_->setInterval(kStorePollMs);
+    connect(storeTimer_, &QTimer::timeout, this, &MainWindow::pollStore);
+    connect(runsPanel_, &widgets::RunsPanel::resumeRequested, this, &MainWindow::resumeRun);
+
     auto* jobsDock = makeDock(this, tr("Jobs"), "jobsDock", jobsPanel_, Qt::BottomDockWidgetArea);
     auto* runsDock = makeDock(this, tr("Runs"), "runsDock", runsPanel_, Qt::RightDockWidgetArea);
     auto* logDock = makeDock(this, tr("Log"), "logDock", logPanel_, Qt::BottomDockWidgetArea);
@@ -163,17 +174,17 @@ void MainWindow::buildMenus() {
     file->addAction(tr("Open &demo workspace"), this, &MainWindow::openDemoWorkspace);
     file->addSeparator();
     file->addAction(tr("Open &volume…"), this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Open volume"), workspacePath_,
+        const QString f = widgets::openFileDialog(this, tr("Open volume"), workspacePath_,
                                                        tr("Volumes (*.nii *.nii.gz *.hdr *.dcm);;All files (*)"));
         if (!f.isEmpty()) openVolume(f);
     });
     file->addAction(tr("Open DICOM &series folder…"), this, [this] {
-        const QString d = QFileDialog::getExistingDirectory(this, tr("Open DICOM series folder"), workspacePath_);
+        const QString d = widgets::folderDialog(this, tr("Open DICOM series folder"), workspacePath_);
         if (!d.isEmpty()) openVolume(d);
     });
     file->addAction(tr("Open demo &CT"), this, &MainWindow::openDemoCt);
     file->addAction(tr("Open volume &overlay (heatmap or mask)…"), this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Open overlay on the volume"), workspacePath_,
+        const QString f = widgets::openFileDialog(this, tr("Open overlay on the volume"), workspacePath_,
                                                        tr("NIfTI (*.nii *.nii.gz);;All files (*)"));
         if (!f.isEmpty()) openVolumeOverlay(f);
     });
@@ -262,6 +273,9 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
     }
     runsPanel_->setStore(store_.get());
     lossCurvePanel_->setStore(store_.get());
+    storeVersion_ = -1;
+    pollStore();  // runs left `running` by a process that died show as interrupted at once
+    storeTimer_->start();
     QSettings settings;
     QStringList recent = settings.value("recentWorkspaces").toStringList();
     recent.removeAll(workspacePath_);
@@ -275,6 +289,47 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
     updateStatus();
     emit workspaceOpened(workspacePath_);
     return true;
+}
+
+void MainWindow::pollStore() {
+    if (!store_) return;
+    try {
+        const auto marked = runs::markInterruptedRuns(*store_, runs::Workspace{workspacePath_.toStdString()});
+        for (const auto run : marked)
+            logPanel_->append(2, tr("runs"),
+                              tr("run %1 was interrupted (its process stopped); it can be resumed from its "
+                                 "last checkpoint (Runs panel, right click)").arg(run));
+        const auto version = store_->dataVersion();
+        if (version == storeVersion_ && marked.empty()) return;
+        storeVersion_ = version;
+        storeError_.clear();
+    } catch (const std::exception& e) {
+        const QString message = QString::fromUtf8(e.what());
+        if (message != storeError_) logPanel_->append(3, tr("runs"), message);  // once, not every second
+        storeError_ = message;
+        return;
+    }
+    runsPanel_->refresh();
+    lossCurvePanel_->followStoredRuns();
+    studyBrowser_->refreshCamCache();
+    updateSummary();
+}
+
+void MainWindow::resumeRun(qint64 run) {
+    const QString checkpoint = runsPanel_->resumableCheckpoint(run);
+    const auto record = store_ ? store_->run(run) : std::nullopt;
+    if (checkpoint.isEmpty() || !record) {
+        logPanel_->append(3, tr("runs"), tr("run %1 cannot be resumed: it has no checkpoints/last.pt").arg(run));
+        return;
+    }
+    try {
+        YAML::Node root = config::parseYaml(record->configYaml, "run " + std::to_string(run));
+        root["resume"] = checkpoint.toStdString();
+        launchTraining(QString::fromStdString(record->task), config::Config(root),
+                       QString::fromStdString(record->name) + tr(" (resumed)"));
+    } catch (const std::exception& e) {
+        logPanel_->append(3, tr("runs"), tr("run %1 cannot be resumed: %2").arg(run).arg(QString::fromUtf8(e.what())));
+    }
 }
 
 QString MainWindow::demoWorkspacePath() {
@@ -305,6 +360,10 @@ void MainWindow::openDemoWorkspace() {
         const std::string recipe = "seed: " + std::to_string(options.seed) + "\n";
         const auto run = store.createRun("demo", "demo workspace", recipe, util::sha256Hex(recipe),
                                          config::captureEnvironment().dump());
+        // Like every run: a folder holding its lock while it runs (run_lock.h).
+        const auto runDir = runs::Workspace{root}.runDir(run, "demo");
+        std::filesystem::create_directories(runDir);
+        const runs::RunLock lock(runDir);
         store.setStatus(run, runs::RunStatus::Running);
         try {
             job.info("generating the demo workspace in " + root.string());
@@ -400,7 +459,7 @@ QWidget* MainWindow::buildMetricsPage() {
     preds->setObjectName("metricsPredictions");
     preds->setPlaceholderText(tr("predictions CSV (id + one probability column per label)"));
     auto browse = [this](QLineEdit* edit) {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Choose a CSV file"), edit->text(), tr("CSV files (*.csv)"));
+        const QString f = widgets::openFileDialog(this, tr("Choose a CSV file"), edit->text(), tr("CSV files (*.csv)"));
         if (!f.isEmpty()) edit->setText(f);
     };
     auto* browseLabels = new QPushButton(tr("Labels…"));
@@ -511,7 +570,7 @@ void MainWindow::rebuildRecentMenu() {
 }
 
 void MainWindow::chooseWorkspace(bool create) {
-    const QString dir = QFileDialog::getExistingDirectory(
+    const QString dir = widgets::folderDialog(
         this, create ? tr("New workspace: choose an empty folder") : tr("Open workspace"));
     if (dir.isEmpty()) return;
     if (!create && !runs::Workspace::isWorkspace(dir.toStdString())) {

@@ -15,6 +15,7 @@ class QLabel;
 class QMenu;
 class QTabWidget;
 
+class QTimer;
 namespace lumen::runs { class RunStore; }
 
 namespace lumen::widgets {
@@ -100,6 +101,10 @@ private:
     void updateSummary();
     void updateStatus();
     void chooseWorkspace(bool create);
+    /// Every second: runs another process wrote, interrupted runs, new CAM caches.
+    void pollStore();
+    /// Trains the run's task again from its checkpoints/last.pt (Runs panel action).
+    void resumeRun(qint64 run);
     void showEnvironment();
     QWidget* buildMetricsPage();
     QWidget* buildTrainPage();
@@ -112,6 +117,9 @@ private:
     std::unique_ptr<plugin::PluginLoader> loader_;
     QStringList refusedPlugins_;
     std::unique_ptr<runs::RunStore> store_;
+    QTimer* storeTimer_ = nullptr;
+    std::int64_t storeVersion_ = -1;  // PRAGMA data_version at the last refresh
+    QString storeError_;              // the last poll error logged
     QString workspacePath_;
 
     widgets::JobEventBridge* bridge_;

@@ -4,6 +4,7 @@
 #include <QtTest>
 
 #include <QDir>
+#include <QFileInfo>
 #include <QProcess>
 #include <QTemporaryDir>
 
@@ -83,6 +84,23 @@ inline QString screenshotPath(const QString& name) {
                                : QDir::tempPath();
     QDir().mkpath(folder);
     return folder + "/" + name;
+}
+
+/// Opens `db` from another process (Python's sqlite3), reads it and closes it. A process
+/// that holds a WAL connection to `db` keeps lumen.db-wal and -shm alive through this only
+/// while it still holds its SQLite locks: if it lost them (by closing some other descriptor of
+/// the file, see core/util/database_files.h), the other process's close believes it was the
+/// last connection and deletes both. Returns "" when both files survived, else what went wrong.
+inline QString anotherProcessOpensAndCloses(const QString& db) {
+    QProcess p;
+    p.start("/usr/bin/python3", {"-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+                                       "c.execute('select count(*) from sqlite_master').fetchone(); c.close()",
+                                 db});
+    if (!p.waitForFinished(30000) || p.exitCode() != 0)
+        return "python3 sqlite3 failed: " + QString::fromUtf8(p.readAllStandardError());
+    for (const char* suffix : {"-wal", "-shm"})
+        if (!QFileInfo::exists(db + suffix)) return db + suffix + " was deleted under the open connection";
+    return {};
 }
 
 namespace lumen::jobs {

@@ -13,7 +13,7 @@
 #include <QDateTime>
 #include <QDoubleSpinBox>
 #include <QDragEnterEvent>
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -103,7 +103,7 @@ void AuditPanel::buildUi() {
         row->addWidget(edit);
         auto* browse = new QPushButton(tr("Browse…"));
         connect(browse, &QPushButton::clicked, this, [this, edit, filter] {
-            const QString f = QFileDialog::getOpenFileName(this, tr("Choose a file"), edit->text(), filter);
+            const QString f = openFileDialog(this, tr("Choose a file"), edit->text(), filter);
             if (!f.isEmpty()) edit->setText(f);
         });
         row->addWidget(browse);
@@ -628,7 +628,7 @@ void AuditPanel::refreshHistory() {
 
 void AuditPanel::saveReport() {
     if (!result_) return;
-    const QString file = QFileDialog::getSaveFileName(this, tr("Save audit report"), "audit_report.md",
+    const QString file = saveFileDialog(this, tr("Save audit report"), "audit_report.md",
                                                       tr("Markdown (*.md);;JSON (*.json)"));
     if (file.isEmpty()) return;
     try {

@@ -7,7 +7,7 @@
 
 #include <QCheckBox>
 #include <QComboBox>
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QFileInfo>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -161,7 +161,7 @@ DataPanel::DataPanel(QWidget* parent)
     connect(openButton_, &QPushButton::clicked, this, [this] { open(pathEdit_->text().trimmed()); });
     connect(pathEdit_, &QLineEdit::returnPressed, this, [this] { open(pathEdit_->text().trimmed()); });
     connect(browseButton_, &QPushButton::clicked, this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Open a manifest"), pathEdit_->text(),
+        const QString f = openFileDialog(this, tr("Open a manifest"), pathEdit_->text(),
                                                        tr("Manifests (*.csv);;All files (*)"));
         if (!f.isEmpty()) {
             pathEdit_->setText(f);

@@ -10,7 +10,7 @@
 #include <QApplication>
 #include <QButtonGroup>
 #include <QDoubleSpinBox>
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QFileInfo>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -307,7 +307,7 @@ bool DicomBrowser::scanFolder(const QString& folder) {
 }
 
 void DicomBrowser::chooseAndScan() {
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Scan a folder of DICOM files"), lastFolder_);
+    const QString dir = folderDialog(this, tr("Scan a folder of DICOM files"), lastFolder_);
     if (!dir.isEmpty()) scanFolder(dir);
 }
 

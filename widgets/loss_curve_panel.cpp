@@ -77,6 +77,9 @@ struct LossCurvePanel::RunCurves {
     QCPGraph* styleGraph = nullptr;  // no data: its legend entry says which line style is this run
     std::vector<std::unique_ptr<Curve>> curves;
     QHash<QString, Curve*> byKey;
+    std::int64_t storeId = 0;      // a run read from the store: its id (0 for a watched job)
+    std::int64_t lastRow = 0;      // the last metrics row read from the store
+    bool following = false;        // the run was still running when read: keep reading
 };
 
 LossCurvePanel::Group LossCurvePanel::groupOf(const QString& key) {
@@ -361,13 +364,14 @@ bool LossCurvePanel::loadRun(qint64 runId, QString* error) {
     }
     std::vector<runs::MetricPoint> points;
     std::optional<runs::RunRecord> record;
+    std::int64_t lastRow = 0;
     try {
         record = store_->run(runId);
         if (!record) {
             if (error) *error = tr("run %1 is not in %2").arg(runId).arg(QString::fromStdString(store_->file().string()));
             return false;
         }
-        points = store_->metrics(runId);
+        points = store_->metricsAfter(runId, 0, lastRow);
     } catch (const std::exception& e) {
         if (error) *error = QString::fromUtf8(e.what());
         return false;
@@ -384,18 +388,45 @@ bool LossCurvePanel::loadRun(qint64 runId, QString* error) {
     run->key = key;
     run->label = QString("#%1 %2").arg(runId).arg(QString::fromStdString(record->name));
     run->index = int(runs_.size());
+    run->storeId = runId;
+    run->lastRow = lastRow;
+    run->following = record->status == runs::RunStatus::Running || record->status == runs::RunStatus::Queued;
     RunCurves* r = run.get();
     runs_.push_back(std::move(run));
-    for (const auto& p : points) {
-        Curve* c = curveFor(*r, QString::fromStdString(p.key));
-        if (!c) continue;
-        c->steps.push_back(double(p.step));
-        c->values.push_back(p.value);
-    }
+    appendStoredPoints(*r, points);
     for (auto& other : runs_)
         for (auto& c : other->curves) restyle(*c);
     rebuildLegends();
     return true;
+}
+
+void LossCurvePanel::appendStoredPoints(RunCurves& run, const std::vector<runs::MetricPoint>& points) {
+    for (const auto& p : points) {
+        Curve* c = curveFor(run, QString::fromStdString(p.key));
+        if (!c) continue;
+        c->steps.push_back(double(p.step));
+        c->values.push_back(p.value);
+    }
+}
+
+int LossCurvePanel::followStoredRuns() {
+    if (!store_) return 0;
+    int added = 0;
+    for (auto& r : runs_) {
+        if (!r->following) continue;
+        try {
+            const auto record = store_->run(r->storeId);
+            // Read the status first: points logged before it turned terminal are read below.
+            r->following = record && !runs::isTerminal(record->status);
+            const auto points = store_->metricsAfter(r->storeId, r->lastRow, r->lastRow);
+            appendStoredPoints(*r, points);
+            added += int(points.size());
+        } catch (const std::exception&) {
+            r->following = false;  // the run went away or the store failed: stop following it
+        }
+    }
+    if (added > 0) scheduleReplot();
+    return added;
 }
 
 bool LossCurvePanel::showRun(qint64 runId, QString* error) { return compareRuns({runId}, error); }

@@ -28,7 +28,7 @@ class QLabel;
 class QSlider;
 class QTimer;
 
-namespace lumen::runs { class RunStore; }
+namespace lumen::runs { class RunStore; struct MetricPoint; }
 
 namespace lumen::widgets {
 
@@ -55,6 +55,10 @@ public:
     bool addRun(qint64 runId, QString* error = nullptr);
     /// Shows these runs overlaid (replacing what is shown).
     bool compareRuns(const QList<qint64>& runIds, QString* error = nullptr);
+    /// Reads the new points of shown store runs that were still running when read (a CLI
+    /// run in the same workspace): the main window calls it when the store changed. Returns
+    /// the points added.
+    int followStoredRuns();
     /// Starts a live curve set for a job; its metrics arrive through the bridge.
     void watchJob(quint64 job, const QString& label);
     /// Adds one point to a curve set (a run or a watched job); drawn at the next repaint tick.
@@ -103,6 +107,7 @@ private:
     const RunCurves* runByLabel(const QString& label) const;
     Curve* curveFor(RunCurves& run, const QString& key);
     bool loadRun(qint64 runId, QString* error);
+    void appendStoredPoints(RunCurves& run, const std::vector<runs::MetricPoint>& points);
     void scheduleReplot();
     void relayout();
     void restyle(Curve& c) const;

@@ -9,7 +9,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QFile>
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -240,7 +240,7 @@ MetricsPanel::MetricsPanel(QWidget* parent) : QWidget(parent) {
         if (plot) exportPlotInteractively(plot, this, plot->objectName().mid(7).toLower());
     });
     connect(exportTableButton, &QPushButton::clicked, this, [this] {
-        const QString file = QFileDialog::getSaveFileName(this, tr("Export table"), "metrics.csv", tr("CSV (*.csv)"));
+        const QString file = saveFileDialog(this, tr("Export table"), "metrics.csv", tr("CSV (*.csv)"));
         QString error;
         if (!file.isEmpty() && !exportTableCsv(file, &error)) QMessageBox::warning(this, tr("Export table"), error);
     });

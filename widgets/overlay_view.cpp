@@ -4,7 +4,7 @@
 
 #include <QCheckBox>
 #include <QComboBox>
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QMessageBox>
@@ -192,7 +192,7 @@ OverlayView::OverlayView(QWidget* parent) : QWidget(parent), canvas_(new Overlay
         resetView();
     });
     connect(exportButton, &QToolButton::clicked, this, [this] {
-        const QString file = QFileDialog::getSaveFileName(this, tr("Export view"), "overlay.png", tr("PNG image (*.png)"));
+        const QString file = saveFileDialog(this, tr("Export view"), "overlay.png", tr("PNG image (*.png)"));
         if (file.isEmpty()) return;
         QString error;
         if (!exportPng(file, &error)) QMessageBox::warning(this, tr("Export"), error);

@@ -2,7 +2,7 @@
 
 #include <qcustomplot.h>
 
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QFileInfo>
 #include <QMessageBox>
 #include <QSvgGenerator>
@@ -40,7 +40,7 @@ bool exportPlot(QCustomPlot* plot, const QString& file, QString* error, int widt
 }
 
 void exportPlotInteractively(QCustomPlot* plot, QWidget* parent, const QString& suggestedName) {
-    const QString file = QFileDialog::getSaveFileName(
+    const QString file = saveFileDialog(
         parent, QObject::tr("Export plot"), suggestedName,
         QObject::tr("PNG image (*.png);;SVG drawing (*.svg);;PDF document (*.pdf)"));
     if (file.isEmpty()) return;

@@ -5,7 +5,7 @@
 
 #include <QCheckBox>
 #include <QComboBox>
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -644,7 +644,7 @@ bool RunLauncher::saveConfigFile(const QString& file, QString* error) const {
 }
 
 void RunLauncher::chooseAndLoad() {
-    const QString file = QFileDialog::getOpenFileName(this, tr("Load config"), QString(),
+    const QString file = openFileDialog(this, tr("Load config"), QString(),
                                                       tr("YAML files (*.yaml *.yml);;All files (*)"));
     if (file.isEmpty()) return;
     QString error;
@@ -652,7 +652,7 @@ void RunLauncher::chooseAndLoad() {
 }
 
 void RunLauncher::chooseAndSave() {
-    const QString file = QFileDialog::getSaveFileName(this, tr("Save config"), currentTask() + ".yaml",
+    const QString file = saveFileDialog(this, tr("Save config"), currentTask() + ".yaml",
                                                       tr("YAML files (*.yaml *.yml)"));
     if (file.isEmpty()) return;
     QString error;

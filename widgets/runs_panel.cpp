@@ -32,6 +32,7 @@ QColor statusColor(runs::RunStatus s) {
     case runs::RunStatus::Finished: return QColor(0x1b, 0x7f, 0x3b);
     case runs::RunStatus::Failed: return QColor(0xc0, 0x1c, 0x28);
     case runs::RunStatus::Cancelled: return QColor(0x9a, 0x67, 0x00);
+    case runs::RunStatus::Interrupted: return QColor(0xb3, 0x4d, 0x00);
     default: return QColor(0x1c, 0x57, 0xa8);
     }
 }
@@ -89,11 +90,19 @@ QString RunsPanel::runFolder(qint64 run) const {
     for (int row = 0; row < table_->rowCount(); ++row) {
         QTableWidgetItem* item = table_->item(row, kId);
         if (!item || item->data(Qt::UserRole).toLongLong() != run) continue;
-        const auto folder = store_->file().parent_path() / "runs" /
-                            (std::to_string(run) + "_" + table_->item(row, kTask)->text().toStdString());
+        const auto folder = runs::Workspace{store_->file().parent_path()}.runDir(
+            run, table_->item(row, kTask)->text().toStdString());
         return QString::fromStdString(folder.string());
     }
     return {};
+}
+
+QString RunsPanel::resumableCheckpoint(qint64 run) const {
+    if (!store_) return {};
+    const auto record = store_->run(run);
+    if (!record || !runs::isTerminal(record->status) || record->status == runs::RunStatus::Finished) return {};
+    const QString last = runFolder(run) + "/checkpoints/last.pt";
+    return QFileInfo::exists(last) ? last : QString();
 }
 
 QMenu* RunsPanel::makeContextMenu() {
@@ -105,9 +114,17 @@ QMenu* RunsPanel::makeContextMenu() {
     show->setObjectName("runsShowCurves");
     QAction* compare = menu->addAction(tr("Compare selected runs (%1)").arg(ids.size()));
     compare->setObjectName("runsCompare");
+    QAction* resume = menu->addAction(tr("Resume from last checkpoint"));
+    resume->setObjectName("runsResume");
     open->setEnabled(ids.size() == 1);
     show->setEnabled(ids.size() == 1);
     compare->setEnabled(ids.size() >= 2);
+    const QString lastCheckpoint = ids.size() == 1 ? resumableCheckpoint(ids.value(0)) : QString();
+    resume->setEnabled(!lastCheckpoint.isEmpty());
+    resume->setToolTip(lastCheckpoint.isEmpty()
+                           ? tr("Only an interrupted, failed or cancelled run with checkpoints/last.pt can be resumed")
+                           : lastCheckpoint);
+    connect(resume, &QAction::triggered, this, [this, ids] { emit resumeRequested(ids.value(0)); });
     connect(open, &QAction::triggered, this, [this, ids] {
         QString folder = runFolder(ids.value(0));
         if (!QFileInfo::exists(folder)) folder = QFileInfo(folder).absolutePath();  // runs/ itself
@@ -183,8 +200,7 @@ void RunsPanel::refresh() {
         // of ms): read off the GUI thread, cached once the run is over.
         const QString best = bestCache_.value(r.id);
         if (best.isNull()) {
-            const bool done = r.status == runs::RunStatus::Finished || r.status == runs::RunStatus::Failed ||
-                              r.status == runs::RunStatus::Cancelled;
+            const bool done = runs::isTerminal(r.status);
             if (done || r.status == runs::RunStatus::Running) toRead.push_back({r.id, done});
         }
         table_->setItem(row, kBest, new QTableWidgetItem(best));

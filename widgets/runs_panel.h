@@ -34,6 +34,9 @@ public:
     void selectRuns(const QList<qint64>& ids);
     /// The run's folder `<workspace>/runs/<id>_<task>` ("" when unknown).
     QString runFolder(qint64 run) const;
+    /// The run's checkpoints/last.pt when it can be resumed (interrupted, failed or cancelled,
+    /// with that file), else "".
+    QString resumableCheckpoint(qint64 run) const;
     /// The context menu for the current selection (caller owns it); built, not shown.
     QMenu* makeContextMenu();
 
@@ -45,6 +48,8 @@ signals:
     void runActivated(qint64 run);
     void showCurvesRequested(qint64 run);
     void compareRequested(const QList<qint64>& runs);
+    /// "Resume from last checkpoint" on a run resumableCheckpoint() accepts.
+    void resumeRequested(qint64 run);
     /// After the Best column was filled in (it is read off the GUI thread).
     void bestMetricsRead();
 

@@ -14,7 +14,7 @@
 #include <QDateTime>
 #include <QDir>
 #include <QDoubleSpinBox>
-#include <QFileDialog>
+#include "file_dialogs.h"
 #include <QFileInfo>
 #include <QGridLayout>
 #include <QHBoxLayout>
@@ -442,7 +442,7 @@ void StudyBrowser::buildUi() {
     });
 
     connect(openPredictions, &QPushButton::clicked, this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Predictions CSV"), {}, tr("CSV (*.csv)"));
+        const QString f = openFileDialog(this, tr("Predictions CSV"), {}, tr("CSV (*.csv)"));
         if (!f.isEmpty()) openTables(f, base_ ? QString::fromStdString(base_->path.string()) : QString());
     });
     connect(openBaseline, &QPushButton::clicked, this, [this] {
@@ -450,19 +450,19 @@ void StudyBrowser::buildUi() {
             setStatus(tr("Open the predictions first"), true);
             return;
         }
-        const QString f = QFileDialog::getOpenFileName(this, tr("Baseline CSV"), {}, tr("CSV (*.csv)"));
+        const QString f = openFileDialog(this, tr("Baseline CSV"), {}, tr("CSV (*.csv)"));
         if (!f.isEmpty()) openTables(QString::fromStdString(new_->path.string()), f);
     });
     connect(openImages, &QPushButton::clicked, this, [this] {
-        const QString d = QFileDialog::getExistingDirectory(this, tr("Folder with the studies' images"), mediaRoot_);
+        const QString d = folderDialog(this, tr("Folder with the studies' images"), mediaRoot_);
         if (!d.isEmpty()) setMediaRoot(d);
     });
     connect(openMasks, &QPushButton::clicked, this, [this] {
-        const QString d = QFileDialog::getExistingDirectory(this, tr("Folder with <id>_mask.png (roi_vis)"), roiFolder_);
+        const QString d = folderDialog(this, tr("Folder with <id>_mask.png (roi_vis)"), roiFolder_);
         if (!d.isEmpty()) setRoiFolder(d);
     });
     connect(openCam, &QPushButton::clicked, this, [this] {
-        const QString d = QFileDialog::getExistingDirectory(this, tr("CAM cache folder (cache/cam/<key>)"), camCache_);
+        const QString d = folderDialog(this, tr("CAM cache folder (cache/cam/<key>)"), camCache_);
         if (!d.isEmpty()) setCamCache(d);
     });
 
@@ -963,11 +963,18 @@ void StudyBrowser::setCamCache(const QString& dir) {
 }
 
 void StudyBrowser::setWorkspace(const QString& dir) {
+    workspace_ = dir;
+    camCacheTime_ = {};
     setMediaRoot(dir);
-    // The newest CAM cache of the workspace, if any.
+    refreshCamCache();
+}
+
+void StudyBrowser::refreshCamCache() {
+    if (workspace_.isEmpty()) return;
+    // The newest CAM cache of the workspace (by its index.csv), if any.
     QString newest;
     QDateTime when;
-    const QDir cams(QDir(dir).filePath("cache/cam"));
+    const QDir cams(QDir(workspace_).filePath("cache/cam"));
     for (const auto& e : cams.entryInfoList(QDir::Dirs | QDir::NoDotAndDotDot)) {
         const QFileInfo index(QDir(e.filePath()).filePath("index.csv"));
         if (index.exists() && (newest.isEmpty() || index.lastModified() > when)) {
@@ -975,7 +982,9 @@ void StudyBrowser::setWorkspace(const QString& dir) {
             when = index.lastModified();
         }
     }
-    if (!newest.isEmpty()) setCamCache(newest);
+    if (newest.isEmpty() || (newest == camCache_ && when <= camCacheTime_)) return;
+    camCacheTime_ = when;
+    setCamCache(newest);
 }
 
 void StudyBrowser::setStatus(const QString& text, bool error) {

@@ -12,6 +12,7 @@
 #include <QFuture>
 #include <QString>
 #include <QStringList>
+#include <QDateTime>
 #include <QWidget>
 
 #include <memory>
@@ -65,6 +66,9 @@ public:
     void setCamCache(const QString& dir);
     /// Media root = the workspace; CAM cache = the newest under <workspace>/cache/cam.
     void setWorkspace(const QString& dir);
+    /// Switches to the workspace's newest CAM cache when one appeared or was rewritten since
+    /// (lumen-cli explain in another process); the main window calls it when the store changed.
+    void refreshCamCache();
     QString mediaRoot() const { return mediaRoot_; }
     QString roiFolder() const { return roiFolder_; }
     QString camCache() const { return camCache_; }
@@ -152,6 +156,8 @@ private:
 
     // Where media come from.
     QString mediaRoot_, roiFolder_, camCache_;
+    QString workspace_;
+    QDateTime camCacheTime_;  // index.csv's time when camCache_ was chosen
     QFuture<std::shared_ptr<const MediaIndex>> mediaIndex_;  ///< the scan of mediaRoot_
     quint64 loadGeneration_ = 0;
     std::shared_ptr<const StudyLoad> loaded_;

@@ -1,5 +1,7 @@
 #include "workspace_view.h"
 
+#include "file_dialogs.h"
+
 #include <QFileSystemModel>
 #include <QHeaderView>
 #include <QSplitter>
@@ -16,6 +18,9 @@ WorkspaceView::WorkspaceView(QWidget* parent)
     layout->setContentsMargins(0, 0, 0, 0);
     auto* split = new QSplitter(Qt::Horizontal, this);
     layout->addWidget(split);
+    // Icons and types from names only: sniffing lumen.db's bytes would drop this process's
+    // SQLite locks on it (file_dialogs.h).
+    model_->setIconProvider(nameOnlyIconProvider());
     tree_->setObjectName("workspaceFiles");
     tree_->setModel(model_);
     tree_->setHeaderHidden(false);

@@ -1,5 +1,7 @@
 #include "io/dicom_index.h"
 
+#include "util/database_files.h"
+
 #include "io/dicom_load.h"
 #include "io/read_error.h"
 
@@ -374,6 +376,8 @@ DicomScanResult DicomIndex::scan(const fs::path& folder, const DicomScanProgress
          it.increment(ec)) {
         std::error_code fe;
         if (!it->is_regular_file(fe)) continue;
+        // Never open a database (the workspace's own lumen.db among them): see database_files.h.
+        if (util::isDatabaseFile(it->path())) continue;
         const auto size = std::int64_t(it->file_size(fe));
         if (fe) continue;
         const auto mtime = mtimeNs(it->path(), fe);

@@ -1,5 +1,7 @@
 #include "plugin/task_runner.h"
 
+#include "runs/run_lock.h"
+
 #include "config/environment.h"
 #include "jobs/job.h"
 #include "runs/run_store.h"
@@ -9,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <mutex>
 
 namespace lumen::plugin {
@@ -102,9 +105,11 @@ TaskRunResult runTask(Task& task, const TaskRunRequest& request, jobs::JobContex
     auto params = flattenConfig(request.config);
     params.emplace_back("operation", operationName(request.operation));
     store.setParams(result.runId, params);
-    result.runDir = workspace.runsDir() / (std::to_string(result.runId) + "_" + task.id());
+    result.runDir = workspace.runDir(result.runId, task.id());
+    std::unique_ptr<runs::RunLock> lock;  // held until the run ends: see run_lock.h
     try {
         std::filesystem::create_directories(result.runDir);
+        lock = std::make_unique<runs::RunLock>(result.runDir);
         util::writeFileAtomically(result.runDir / "config.yaml", yaml);
     } catch (const std::exception& e) {
         store.setStatus(result.runId, runs::RunStatus::Failed, e.what());

@@ -120,15 +120,21 @@ std::string runStatusName(RunStatus status) {
     case RunStatus::Finished: return "finished";
     case RunStatus::Failed: return "failed";
     case RunStatus::Cancelled: return "cancelled";
+    case RunStatus::Interrupted: return "interrupted";
     }
     return "queued";
 }
 
 RunStatus runStatusFromName(const std::string& name) {
     for (auto s : {RunStatus::Queued, RunStatus::Running, RunStatus::Finished, RunStatus::Failed,
-                   RunStatus::Cancelled})
+                   RunStatus::Cancelled, RunStatus::Interrupted})
         if (runStatusName(s) == name) return s;
     return RunStatus::Failed;
+}
+
+bool isTerminal(RunStatus status) {
+    return status == RunStatus::Finished || status == RunStatus::Failed ||
+           status == RunStatus::Cancelled || status == RunStatus::Interrupted;
 }
 
 RunStore::RunStore(const std::filesystem::path& file) : file_(file) {
@@ -183,6 +189,24 @@ void RunStore::exec(const std::string& sql) const {
     }
 }
 
+bool RunStore::markInterrupted(std::int64_t run, const std::string& outcome) {
+    std::lock_guard lock(mutex_);
+    const auto onError = [this](const std::string& w) { fail(w); };
+    Statement s(db_, "UPDATE runs SET status = ?, outcome = ?, finished_at_ms = ? WHERE id = ? AND status = ?",
+                onError);
+    s.bind(1, runStatusName(RunStatus::Interrupted)).bind(2, outcome).bind(3, nowMs()).bind(4, run)
+        .bind(5, runStatusName(RunStatus::Running));
+    s.step(onError);
+    return sqlite3_changes(db_) > 0;
+}
+
+std::int64_t RunStore::dataVersion() const {
+    std::lock_guard lock(mutex_);
+    const auto onError = [this](const std::string& w) { fail(w); };
+    Statement s(db_, "PRAGMA data_version", onError);
+    return s.step(onError) ? s.integer(0) : 0;
+}
+
 int RunStore::schemaVersion() const {
     const auto onError = [this](const std::string& w) { fail(w); };
     Statement s(db_, "PRAGMA user_version", onError);
@@ -207,8 +231,7 @@ std::int64_t RunStore::createRun(const std::string& task, const std::string& nam
 void RunStore::setStatus(std::int64_t run, RunStatus status, const std::string& outcome) {
     std::lock_guard lock(mutex_);
     const auto onError = [this](const std::string& w) { fail(w); };
-    const bool terminal = status == RunStatus::Finished || status == RunStatus::Failed ||
-                          status == RunStatus::Cancelled;
+    const bool terminal = isTerminal(status);
     Statement s(db_, "UPDATE runs SET status = ?, outcome = ?, finished_at_ms = ? WHERE id = ?",
                 onError);
     s.bind(1, runStatusName(status)).bind(2, outcome).bind(3, terminal ? nowMs() : 0).bind(4, run);
@@ -300,6 +323,23 @@ std::vector<MetricPoint> RunStore::metrics(std::int64_t run, const std::string& 
     if (!key.empty()) s.bind(2, key);
     std::vector<MetricPoint> out;
     while (s.step(onError)) out.push_back({s.text(0), s.integer(1), s.real(2), s.real(3)});
+    return out;
+}
+
+std::vector<MetricPoint> RunStore::metricsAfter(std::int64_t run, std::int64_t afterRow,
+                                                std::int64_t& lastRow) const {
+    std::lock_guard lock(mutex_);
+    const auto onError = [this](const std::string& w) { fail(w); };
+    Statement s(db_,
+                "SELECT key, step, value, wall_time, rowid FROM metrics WHERE run_id = ? AND rowid > ? "
+                "ORDER BY rowid",
+                onError);
+    s.bind(1, run).bind(2, afterRow);
+    std::vector<MetricPoint> out;
+    while (s.step(onError)) {
+        out.push_back({s.text(0), s.integer(1), s.real(2), s.real(3)});
+        lastRow = s.integer(4);
+    }
     return out;
 }
 

@@ -17,9 +17,13 @@ struct sqlite3;
 
 namespace lumen::runs {
 
-enum class RunStatus { Queued, Running, Finished, Failed, Cancelled };
+/// Interrupted: the process running it died (kill -9, power loss) while it was `running`;
+/// found by markInterruptedRuns (run_lock.h) and resumable from its last checkpoint.
+enum class RunStatus { Queued, Running, Finished, Failed, Cancelled, Interrupted };
 std::string runStatusName(RunStatus status);
 RunStatus runStatusFromName(const std::string& name);
+/// Finished, failed, cancelled or interrupted: the run's numbers no longer change.
+bool isTerminal(RunStatus status);
 
 struct RunRecord {
     std::int64_t id = 0;
@@ -87,10 +91,21 @@ public:
     std::optional<RunRecord> run(std::int64_t id) const;
     std::vector<std::pair<std::string, std::string>> params(std::int64_t run) const;
     std::vector<MetricPoint> metrics(std::int64_t run, const std::string& key = {}) const;
+    /// The points logged after the row `afterRow` (0: from the start), in the order they were
+    /// logged; `lastRow` receives the last row read (unchanged when none). For following a
+    /// run that another process is writing without re-reading it whole.
+    std::vector<MetricPoint> metricsAfter(std::int64_t run, std::int64_t afterRow, std::int64_t& lastRow) const;
     std::vector<std::string> metricKeys(std::int64_t run) const;
     /// Per key: count, min, max and the value at the last step (one aggregate query).
     std::vector<MetricSummary> metricSummaries(std::int64_t run) const;
     std::vector<Artifact> artifacts(std::int64_t run) const;
+
+    /// Sets `interrupted` (with `outcome`) only if the run is still `running`: a run that
+    /// finished meanwhile keeps its status. True when it changed.
+    bool markInterrupted(std::int64_t run, const std::string& outcome);
+    /// Changes whenever another connection (another process, or a job's own RunStore)
+    /// commits to the database (PRAGMA data_version): cheap to poll.
+    std::int64_t dataVersion() const;
 
     /// Schema version stored in the database (PRAGMA user_version).
     int schemaVersion() const;
@@ -111,6 +126,10 @@ struct Workspace {
     std::filesystem::path root;
     std::filesystem::path database() const { return root / "lumen.db"; }
     std::filesystem::path runsDir() const { return root / "runs"; }
+    /// A run's folder: runs/<id>_<task>.
+    std::filesystem::path runDir(std::int64_t run, const std::string& task) const {
+        return runsDir() / (std::to_string(run) + "_" + task);
+    }
 
     /// Creates the folder layout if missing; throws naming the folder if it cannot.
     static Workspace open(const std::filesystem::path& root);

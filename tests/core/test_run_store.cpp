@@ -1,5 +1,6 @@
 // Qt Test suite for core/runs: the SQLite run store, concurrent writers and a reader.
 #include "jobs/job_pool.h"
+#include "runs/run_lock.h"
 #include "runs/run_store.h"
 
 #include "test_support.h"
@@ -7,7 +8,9 @@
 #include <QTemporaryDir>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <thread>
 
 using namespace lumen::runs;
@@ -175,6 +178,66 @@ private slots:
             });
         for (auto& th : threads) th.join();
         QCOMPARE(store.metrics(id).size(), size_t(200));
+    }
+
+    // A `running` run nobody holds the lock of was interrupted (its process died); one whose
+    // lock is held is running; terminal runs are never touched.
+    void interruptedRuns() {
+        QTemporaryDir dir;
+        const auto ws = lumen::runs::Workspace::open(dir.path().toStdString());
+        lumen::runs::RunStore store(ws.database());
+        using lumen::runs::RunStatus;
+        const auto alive = store.createRun("t", "alive", "", "", "{}");
+        const auto dead = store.createRun("t", "dead", "", "", "{}");
+        const auto legacy = store.createRun("t", "no lock file", "", "", "{}");
+        const auto done = store.createRun("t", "done", "", "", "{}");
+        for (auto id : {alive, dead}) std::filesystem::create_directories(ws.runDir(id, "t"));
+        auto held = std::make_unique<lumen::runs::RunLock>(ws.runDir(alive, "t"));
+        { lumen::runs::RunLock released(ws.runDir(dead, "t")); }
+        for (auto id : {alive, dead, legacy}) store.setStatus(id, RunStatus::Running);
+        store.setStatus(done, RunStatus::Finished, "ok");
+        QVERIFY(lumen::runs::RunLock::isHeld(ws.runDir(alive, "t")));
+        QVERIFY(!lumen::runs::RunLock::isHeld(ws.runDir(dead, "t")));
+        // A second holder is refused, naming the lock file.
+        QVERIFY(errorOf<lumen::runs::RunStoreError>([&] { lumen::runs::RunLock again(ws.runDir(alive, "t")); })
+                    .find("run.lock: the run is held by another process") != std::string::npos);
+
+        const auto marked = lumen::runs::markInterruptedRuns(store, ws);
+        QCOMPARE(marked, (std::vector<std::int64_t>{legacy, dead}));  // newest first
+        QCOMPARE(store.run(alive)->status, RunStatus::Running);
+        QCOMPARE(store.run(dead)->status, RunStatus::Interrupted);
+        QVERIFY(store.run(dead)->finishedAtMs > 0);
+        QCOMPARE(store.run(done)->status, RunStatus::Finished);
+        QCOMPARE(store.run(done)->outcome, std::string("ok"));
+        // Only a running run is marked: a run that finished meanwhile keeps its status.
+        QVERIFY(!store.markInterrupted(done, "late"));
+        QCOMPARE(lumen::runs::runStatusFromName("interrupted"), RunStatus::Interrupted);
+        held.reset();
+        QCOMPARE(lumen::runs::markInterruptedRuns(store, ws), (std::vector<std::int64_t>{alive}));
+    }
+
+    // PRAGMA data_version moves when another connection commits, not on our own writes; the
+    // rows after a given one are exactly the new points.
+    void dataVersionAndMetricsAfter() {
+        QTemporaryDir dir;
+        const auto file = std::filesystem::path(dir.path().toStdString()) / "lumen.db";
+        lumen::runs::RunStore gui(file), cli(file);
+        const auto run = cli.createRun("t", "r", "", "", "{}");
+        const auto v0 = gui.dataVersion();
+        gui.logMetric(run, "loss", 0, 1.0);
+        QCOMPARE(gui.dataVersion(), v0);
+        cli.logMetrics(run, {{"loss", 1, 0.5, 0}, {"lr", 1, 0.1, 0}});
+        QVERIFY(gui.dataVersion() != v0);
+        std::int64_t last = 0;
+        QCOMPARE(gui.metricsAfter(run, 0, last).size(), std::size_t(3));
+        const auto mark = last;
+        QVERIFY(gui.metricsAfter(run, last, last).empty());
+        QCOMPARE(last, mark);
+        cli.logMetric(run, "loss", 2, 0.25);
+        const auto fresh = gui.metricsAfter(run, last, last);
+        QCOMPARE(fresh.size(), std::size_t(1));
+        QCOMPARE(fresh[0].step, std::int64_t(2));
+        QCOMPARE(fresh[0].value, 0.25);
     }
 
     void unusableFileNamesIt() {

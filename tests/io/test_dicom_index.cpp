@@ -220,6 +220,30 @@ private slots:
         QVERIFY(index.unreadable().empty());
     }
 
+    // Scanning a folder that holds the workspace's database must not open lumen.db (or its
+    // -wal/-shm): closing any descriptor of it drops this process's SQLite locks, and the next
+    // process to close its connection then deletes the WAL under ours.
+    void scanningAWorkspaceKeepsItsDatabaseLocks() {
+        const fs::path ws = fs::path(m_dir.path().toStdString()) / "locks";
+        fs::create_directories(ws / "angio");
+        for (const auto& e : fs::directory_iterator(m_demo / "angio" / "studies"))
+            fs::copy(e.path(), ws / "angio" / e.path().filename(), fs::copy_options::recursive);
+        const auto dbFile = runs::Workspace::open(ws).database();
+        runs::RunStore store(dbFile);
+        store.createRun("demo", "before the scan", "", "", "{}");
+        DicomIndex index(dbFile);
+        const QString db = QString::fromStdString(dbFile.string());
+        QVERIFY(QFileInfo::exists(db + "-wal"));
+        const auto r = index.scan(ws);
+        QCOMPARE(r.added, m_summary.angioCines);
+        QCOMPARE(r.unreadable, 0);
+        QVERIFY(index.unreadable().empty());  // lumen.db is not "a file that looks like DICOM"
+        const QString lost = anotherProcessOpensAndCloses(db);
+        QVERIFY2(lost.isEmpty(), qPrintable(lost));
+        QCOMPARE(store.createRun("demo", "after the scan", "", "", "{}"), std::int64_t(2));
+        QCOMPARE(int(store.runs().size()), 2);
+    }
+
     void cancellationKeepsWhatWasDone() {
         DicomIndex index(db("cancel.db"));
         int calls = 0;

@@ -143,6 +143,45 @@ private slots:
         QCOMPARE(store.run(3)->status, lumen::runs::RunStatus::Failed);  // the refused resume
         QCOMPARE(store.run(4)->status, lumen::runs::RunStatus::Finished);
     }
+
+    // kill -9 after the first checkpoint: the run is listed as interrupted, and resuming it by
+    // id alone (its own config.yaml) finishes it (docs/reliability.md).
+    void killedRunIsInterruptedAndResumes() {
+        const QString ws = QString::fromStdString(ws_.string());
+        const std::string longer = std::regex_replace(readText(config_), std::regex("epochs: 2"), "epochs: 8");
+        const fs::path cfg = fs::path(dir_.path().toStdString()) / "long.yaml";
+        std::ofstream(cfg) << longer;
+        std::int64_t id = 0;
+        {
+            lumen::runs::RunStore store((ws_ / "lumen.db").string());
+            id = store.runs().front().id + 1;
+        }
+        const fs::path last = ws_ / "runs" / (std::to_string(id) + "_roi_consistency") / "checkpoints" / "last.pt";
+        QProcess train;
+        train.start(QStringLiteral(LUMEN_BINARY_DIR "/bin/lumen-cli"),
+                    {"train", "--config", QString::fromStdString(cfg.string()), "--workspace", ws});
+        QVERIFY(train.waitForStarted());
+        QTRY_VERIFY_WITH_TIMEOUT(fs::exists(last) || train.state() == QProcess::NotRunning, 240000);
+        QCOMPARE(train.state(), QProcess::Running);  // killed while it trains, not after
+        train.kill();  // SIGKILL
+        QVERIFY(train.waitForFinished(10000));
+
+        const auto listed = cli({"runs", "--workspace", ws, "--run", QString::number(id), "--json"});
+        QVERIFY2(listed.code == 0, listed.err.c_str());
+        const auto run = nlohmann::json::parse(listed.out).at(0);
+        QCOMPARE(run.at("status").get<std::string>(), std::string("interrupted"));
+        QCOMPARE(run.at("last_checkpoint").get<std::string>(), last.string());
+
+        const auto resumed = cli({"train", "--resume", QString::number(id), "--workspace", ws});
+        QVERIFY2(resumed.code == 0, resumed.err.c_str());
+        QVERIFY2(resumed.out.find("trained 8 epochs") != std::string::npos, resumed.out.c_str());
+        QVERIFY2(resumed.err.find("resumed from " + last.string()) != std::string::npos, resumed.err.c_str());
+        lumen::runs::RunStore store((ws_ / "lumen.db").string());
+        QCOMPARE(store.run(id)->status, lumen::runs::RunStatus::Interrupted);
+        QCOMPARE(store.runs().front().status, lumen::runs::RunStatus::Finished);
+        // Without --config, a run id is required.
+        QVERIFY(cli({"train", "--workspace", ws}).err.find("--resume RUN_ID") != std::string::npos);
+    }
 };
 
 QTEST_GUILESS_MAIN(TestRoiCli)

@@ -1,0 +1,126 @@
+// Qt Test suite: one workspace shared by an open GUI and CLI processes (docs/reliability.md,
+// "Sharing a workspace"). The GUI shows the workspace as a user has it on screen (file tree
+// with icons and types), CLI jobs write to its run store and exit, and both sides keep reading
+// and writing; the database stays intact.
+#include "main_window.h"
+
+#include "config/config.h"
+#include "runs_panel.h"
+#include "workspace_view.h"
+
+#include "test_support.h"
+
+#include <QFileSystemModel>
+#include <QStandardPaths>
+#include <QTreeView>
+
+using lumen::app::MainWindow;
+
+namespace {
+
+const QString kEchoYaml = "task: test_echo\nrows: 60\ndelay_ms: 1\nepoch_rows: 30\ncomponents: [full]\n";
+
+/// Trains the test plugin's echo task in the GUI process (a GUI write to the run store).
+bool trainInGui(MainWindow& w, const QString& name) {
+    QSignalSpy ended(&w, &MainWindow::jobEnded);
+    const auto task = w.registry().find("test_echo");
+    if (!task) return false;
+    const auto config = lumen::config::makeConfig(lumen::config::parseYaml(kEchoYaml.toStdString()), task->schema());
+    if (w.launchTraining("test_echo", config, name) == 0) return false;
+    return ended.wait(60000);
+}
+
+/// Asks the workspace tree for every file's icon and type, as painting it on screen does,
+/// and gives the model's background gatherer time to fetch them.
+void showEveryFile(MainWindow& w, const QString& ws) {
+    auto* model = qobject_cast<QFileSystemModel*>(w.workspaceView()->fileTree()->model());
+    QVERIFY(model);
+    QTRY_VERIFY(model->index(ws + "/lumen.db").isValid());
+    for (const QString& name : {"lumen.db", "lumen.db-wal", "lumen.db-shm", "predictions/base.csv"}) {
+        const QModelIndex index = model->index(ws + "/" + name);
+        if (!index.isValid()) continue;
+        model->data(index, Qt::DecorationRole);
+        model->data(index.siblingAtColumn(2), Qt::DisplayRole);
+        model->fileIcon(index);
+        model->type(index);
+    }
+    w.workspaceView()->fileTree()->expandAll();
+    QTest::qWait(1500);
+}
+
+QString integrityCheck(const QString& db) {
+    QProcess p;
+    p.start("/usr/bin/python3", {"-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+                                       "print(c.execute('pragma integrity_check').fetchone()[0])", db});
+    p.waitForFinished(30000);
+    return QString::fromUtf8(p.readAllStandardOutput()).trimmed() + QString::fromUtf8(p.readAllStandardError());
+}
+
+}  // namespace
+
+class TestSharedWorkspace : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase() {
+        QStandardPaths::setTestModeEnabled(true);
+        QCoreApplication::setOrganizationName("LumenTest");
+        QCoreApplication::setApplicationName("LumenTestShared");
+        QSettings().clear();
+    }
+
+    // The reported failure: GUI open on a workspace, a CLI job on it exits, and the GUI's
+    // next read or write fails with "database disk image is malformed" because the CLI
+    // deleted lumen.db-wal/-shm believing it was the last connection.
+    void cliJobsOnAWorkspaceTheGuiHoldsOpen() {
+        QTemporaryDir dir;
+        const QString ws = dir.filePath("ws");
+        MainWindow w;
+        w.resize(1366, 768);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.loadPlugins({LUMEN_BINARY_DIR "/tests/plugins"});
+        QVERIFY(w.openWorkspace(ws));
+        QVERIFY(QDir().mkpath(ws + "/predictions"));
+        const QString base = ws + "/predictions/base.csv", next = ws + "/predictions/new.csv";
+        writeTextFile(dir, "ws/predictions/base.csv", "id,p\na,0.10\nb,0.20\nc,0.30\n");
+        writeTextFile(dir, "ws/predictions/new.csv", "id,p\na,0.10\nb,0.20\nc,0.31\n");
+
+        QVERIFY(trainInGui(w, "gui-1"));
+        QTRY_COMPARE(w.runsPanel()->rowCount(), 1);
+        QVERIFY2(w.runsPanel()->cellText(0, "Status") == "finished", qPrintable(w.runsPanel()->cellText(0, "Outcome")));
+        QVERIFY(w.showPage("workspace"));
+        showEveryFile(w, ws);
+        const QString lost = anotherProcessOpensAndCloses(ws + "/lumen.db");
+        QVERIFY2(lost.isEmpty(), qPrintable(lost));
+
+        // A CLI job writes to the same run store and exits while the GUI holds it open.
+        auto cli = runLumenCli({"audit", "--baseline", base, "--new", next, "--workspace", ws, "--stage", "from-cli", "--quiet"});
+        QVERIFY2(cli.code == 0 || cli.code == 1, cli.err.c_str());  // the verdict does not matter here
+        QVERIFY2(QFile::exists(ws + "/lumen.db-wal"), "the CLI removed the WAL under the GUI's connection");
+        QVERIFY(QFile::exists(ws + "/lumen.db-shm"));
+
+        // The GUI sees the CLI's run by itself (it watches the store) and keeps writing.
+        QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->rowCount(), 2, 5000);
+        QVERIFY(trainInGui(w, "gui-2"));
+        QTRY_COMPARE(w.runsPanel()->rowCount(), 3);
+        QVERIFY2(w.runsPanel()->cellText(0, "Status") == "finished", qPrintable(w.runsPanel()->cellText(0, "Outcome")));
+        QCOMPARE(w.runsPanel()->cellText(0, "Name"), QString("gui-2"));
+
+        // The CLI reads what the GUI wrote, and writes again.
+        showEveryFile(w, ws);
+        cli = runLumenCli({"audit", "--history", "--workspace", ws});
+        QVERIFY2(cli.code == 0, cli.err.c_str());
+        QVERIFY2(QString::fromStdString(cli.out).contains("from-cli"), cli.out.c_str());
+        cli = runLumenCli({"audit", "--baseline", base, "--new", next, "--workspace", ws, "--stage", "from-cli-2", "--quiet"});
+        QVERIFY2(cli.code == 0 || cli.code == 1, cli.err.c_str());
+        QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->rowCount(), 4, 5000);
+        QVERIFY(trainInGui(w, "gui-3"));
+        QTRY_COMPARE(w.runsPanel()->rowCount(), 5);
+
+        w.close();
+        QCOMPARE(integrityCheck(ws + "/lumen.db"), QString("ok"));
+    }
+};
+
+QTEST_MAIN(TestSharedWorkspace)
+#include "test_shared_workspace.moc"
