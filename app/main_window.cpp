@@ -323,9 +323,12 @@ void MainWindow::resumeRun(qint64 run) {
         return;
     }
     try {
+        const auto task = registry_.find(record->task);
+        if (!task) throw std::runtime_error("task \"" + record->task + "\" is not loaded");
         YAML::Node root = config::parseYaml(record->configYaml, "run " + std::to_string(run));
         root["resume"] = checkpoint.toStdString();
-        launchTraining(QString::fromStdString(record->task), config::Config(root),
+        launchTraining(QString::fromStdString(record->task),
+                       config::makeConfig(root, task->schema(), "run " + std::to_string(run)),
                        QString::fromStdString(record->name) + tr(" (resumed)"));
     } catch (const std::exception& e) {
         logPanel_->append(3, tr("runs"), tr("run %1 cannot be resumed: %2").arg(run).arg(QString::fromUtf8(e.what())));

@@ -5,14 +5,22 @@
 #include "main_window.h"
 
 #include "config/config.h"
+#include "runs/run_lock.h"
+#include "runs/run_store.h"
 #include "runs_panel.h"
 #include "workspace_view.h"
 
 #include "test_support.h"
 
+#include <QAction>
 #include <QFileSystemModel>
+#include <QMenu>
 #include <QStandardPaths>
 #include <QTreeView>
+
+#include <algorithm>
+#include <fstream>
+#include <memory>
 
 using lumen::app::MainWindow;
 
@@ -117,8 +125,58 @@ private slots:
         QVERIFY(trainInGui(w, "gui-3"));
         QTRY_COMPARE(w.runsPanel()->rowCount(), 5);
 
+        QVERIFY(w.grab().save(screenshotPath("shared_workspace.png")));
         w.close();
         QCOMPARE(integrityCheck(ws + "/lumen.db"), QString("ok"));
+    }
+
+    // A run left `running` by a process that died shows as interrupted within seconds, and
+    // one click resumes it from its last checkpoint (a new run with `resume:` set).
+    void deadRunShowsInterruptedAndResumesWithOneClick() {
+        QTemporaryDir dir;
+        const QString ws = dir.filePath("ws");
+        MainWindow w;
+        w.resize(1366, 768);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.loadPlugins({LUMEN_BINARY_DIR "/tests/plugins"});
+        QVERIFY(w.openWorkspace(ws));
+        // What a CLI killed after its first checkpoint leaves: a `running` row, its folder with
+        // the config and checkpoints/last.pt, and a run.lock nobody holds.
+        const auto workspace = lumen::runs::Workspace::open(ws.toStdString());
+        std::int64_t id = 0;
+        {
+            lumen::runs::RunStore cli(workspace.database());
+            id = cli.createRun("test_echo", "killed", kEchoYaml.toStdString(), "hash", "{}");
+            const auto runDir = workspace.runDir(id, "test_echo");
+            std::filesystem::create_directories(runDir / "checkpoints");
+            { lumen::runs::RunLock died(runDir); }
+            std::ofstream(runDir / "checkpoints" / "last.pt") << "checkpoint";
+            cli.setStatus(id, lumen::runs::RunStatus::Running);
+        }
+        QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->rowCount(), 1, 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->cellText(0, "Status"), QString("interrupted"), 5000);
+
+        w.runsPanel()->selectRuns({id});
+        std::unique_ptr<QMenu> menu(w.runsPanel()->makeContextMenu());
+        auto* resume = menu->findChild<QAction*>("runsResume");
+        QVERIFY(resume && resume->isEnabled());
+        QSignalSpy ended(&w, &MainWindow::jobEnded);
+        resume->trigger();
+        QVERIFY(ended.wait(60000));
+        QTRY_COMPARE(w.runsPanel()->rowCount(), 2);
+        QCOMPARE(w.runsPanel()->cellText(0, "Name"), QString("killed (resumed)"));
+        QVERIFY2(w.runsPanel()->cellText(0, "Status") == "finished", qPrintable(w.runsPanel()->cellText(0, "Outcome")));
+        lumen::runs::RunStore store(workspace.database());
+        const auto params = store.params(store.runs().front().id);
+        const auto last = (workspace.runDir(id, "test_echo") / "checkpoints" / "last.pt").string();
+        QVERIFY(std::find(params.begin(), params.end(), std::make_pair(std::string("resume"), last)) != params.end());
+        QVERIFY(w.grab().save(screenshotPath("runs_interrupted.png")));
+
+        // A finished run offers no resume.
+        w.runsPanel()->selectRuns({store.runs().front().id});
+        menu.reset(w.runsPanel()->makeContextMenu());
+        QVERIFY(!menu->findChild<QAction*>("runsResume")->isEnabled());
     }
 };
 

@@ -72,6 +72,7 @@ public:
         // cosine `lr`, a `grad_norm` and per-epoch `val.loss` / `val.auroc_macro` / `epoch`.
         s.addStringList("components", {}, "Loss components to report as loss.<name>.");
         s.addInt("epoch_rows", 0, "Rows per epoch for the val.* metrics; 0 = none.", 0);
+        s.addString("resume", "", "Checkpoint to continue from; only recorded (tests the Runs panel's resume).");
         return s;
     }
     std::string defaultConfigYaml() const override {
