@@ -52,7 +52,7 @@ The summary table goes to stdout.
                         own category
   --allow-missing-ids, --allow-missing-columns, --allow-missing-values
                         a partial audit: these gaps are reported but do not fail it; the
-                        verdict is then "PASS (partial)"
+                        verdict is then PASS (partial).
   --json, --markdown    write the report (atomically); a path that is an input is refused
   --workspace DIR       record the audit in DIR's run store (with --stage as its name)
   --history             print the audits recorded in --workspace, oldest first

@@ -492,8 +492,8 @@ print(json.dumps(out))
         QCOMPARE(r.verdict(), std::string("PASS"));
         // A genuine duplicate id in new is still an error naming the file.
         const auto dup = writeTextFile(dir, "dup.csv", "x,y,study_id\n1,6,b\n1,5,b\n");
-        QVERIFY2(errorOf<std::exception>([&] { runAudit(b, dup, {}); }).find(dup + ": id \"b\" appears twice") == 0,
-                 errorOf<std::exception>([&] { runAudit(b, dup, {}); }).c_str());
+        QVERIFY2(errorOf<std::runtime_error>([&] { runAudit(b, dup, {}); }).find(dup + ": id \"b\" appears twice") == 0,
+                 errorOf<std::runtime_error>([&] { runAudit(b, dup, {}); }).c_str());
     }
 
     void categoriesHaveTheirOwnThresholds() {
