@@ -212,7 +212,7 @@ QWidget* AuditPanel::buildTables() {
         const int index = summary_->item(row, 0)->data(Qt::UserRole).toInt();
         if (index >= 0) categoryBox_->setCurrentIndex(index);  // OVERALL mixes categories: no plot
     });
-    summary_->setMinimumHeight(215);
+    summary_->setMinimumHeight(120);
     for (QTableWidget* t : {summary_, history_, study_}) t->verticalHeader()->setDefaultSectionSize(24);
     top->addWidget(summary_);
     history_->setObjectName("auditHistory");
@@ -258,7 +258,7 @@ QWidget* AuditPanel::buildPlots() {
     connect(saveReport, &QPushButton::clicked, this, &AuditPanel::saveReport);
 
     scatter_->setObjectName("auditScatter");
-    scatter_->setMinimumSize(360, 300);
+    scatter_->setMinimumSize(360, 200);
     scatter_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     scatter_->xAxis->setLabel(tr("baseline"));
     scatter_->yAxis->setLabel(tr("new"));
@@ -293,7 +293,7 @@ QWidget* AuditPanel::buildPlots() {
     mid->addWidget(scatter_, 3);
 
     histogram_->setObjectName("auditHistogram");
-    histogram_->setMinimumHeight(160);
+    histogram_->setMinimumHeight(110);
     histogram_->xAxis->setLabel(tr("new − baseline"));
     histogram_->yAxis->setLabel(tr("values"));
     auto* bars = new QCPBars(histogram_->xAxis, histogram_->yAxis);

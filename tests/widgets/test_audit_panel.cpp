@@ -104,6 +104,7 @@ private slots:
         }
         QVERIFY(report.categories[3].maxDiff < report.categories[0].maxDiff);  // the figures differ per category
         const auto& stenosis = report.categories[0];
+        const QString stenosisMaxId = QString::fromStdString(stenosis.maxDiffId);  // outlives this result
         QVERIFY(panel.outlierCount() > 0);
 
         // Zoom onto the largest difference, hover it, click it.
@@ -157,9 +158,12 @@ private slots:
         QCOMPARE(panel.historyTable()->rowCount(), 3);
         QCOMPARE(panel.historyTable()->item(2, 4)->text(), QString("PASS (partial)"));
 
+        // Readable at 1366×768: the page fits.
         panel.resize(1366, 768);
+        QCOMPARE(panel.size(), QSize(1366, 768));
         panel.categoryBox()->setCurrentIndex(0);
-        panel.selectStudy(QString::fromStdString(stenosis.maxDiffId));
+        panel.selectStudy(stenosisMaxId);
+        QCOMPARE(panel.studyTable()->rowCount(), 90);
         QVERIFY(panel.grab().save(screenshotPath("audit_panel.png")));
     }
 
