@@ -22,7 +22,8 @@ void printHistory(const runs::RunStore& store) {
         std::strftime(date, sizeof date, "%Y-%m-%d %H:%M", std::localtime(&t));
         std::printf("| %s | %.6f | %s | %llu | %s | %s |\n", h.stage.c_str(), h.mae,
                     h.corr ? std::to_string(*h.corr).c_str() : "n/a",
-                    static_cast<unsigned long long>(h.n), h.pass ? "PASS" : "FAIL", date);
+                    static_cast<unsigned long long>(h.n), h.pass ? (h.partial ? "PASS (partial)" : "PASS") : "FAIL",
+                    date);
     }
     if (rows.empty()) std::printf("(no audit recorded in this workspace yet)\n");
 }
@@ -35,24 +36,32 @@ Command auditCommand() {
     c.summary = "audit --baseline B.csv --new N.csv: does a new version reproduce a baseline?";
     c.usage = R"(Usage: lumen-cli audit --baseline B.csv --new N.csv [--id COLUMN] [--categories C.yaml]
                        [--max-mae 0.1] [--min-corr 0.999] [--json OUT.json] [--markdown OUT.md]
+                       [--allow-missing-ids] [--allow-missing-columns] [--allow-missing-values]
                        [--workspace DIR [--stage TEXT]] [--quiet]
        lumen-cli audit --history --workspace DIR
 
-Joins the two predictions tables on the id column (default: the baseline's first column)
-and compares every shared numeric column: n, MAE, Pearson r, max |diff| (and where), pooled
-per category (columns whose name matches a category's regex) and overall. A category
-passes when MAE < --max-mae and r >= --min-corr. The summary table goes to stdout.
-  --categories C.yaml   `categories: [{name: NAME, pattern: REGEX}, ...]`; without it each
-                        column is its own category
+Joins the two predictions tables on the id column (default: the baseline header's first
+column, found by name in the new table) and compares every shared numeric column: n, MAE,
+Pearson r, max |diff| (and where), pooled per category (columns whose name matches a
+category's regex) and overall. A category passes when MAE < --max-mae and r >= --min-corr.
+The audit FAILs when a category fails, and also when an id, a numeric column or a value is
+in one table only, or a cell of a numeric column is not a number (each named in the report).
+The summary table goes to stdout.
+  --categories C.yaml   `categories: [{name: NAME, pattern: REGEX, max_mae: X, min_corr: R}, ...]`
+                        (thresholds optional, per category); without it each column is its
+                        own category
+  --allow-missing-ids, --allow-missing-columns, --allow-missing-values
+                        a partial audit: these gaps are reported but do not fail it; the
+                        verdict is then PASS (partial).
   --json, --markdown    write the report (atomically); a path that is an input is refused
   --workspace DIR       record the audit in DIR's run store (with --stage as its name)
   --history             print the audits recorded in --workspace, oldest first
 The input tables are only read, never written.
-Exit codes: 0 every category passes, 1 any fails, 2 error.
+Exit codes: 0 PASS (or PASS (partial)), 1 FAIL, 2 error.
 )";
     c.valueOptions = {"baseline", "new", "id", "categories", "max-mae", "min-corr", "json",
                       "markdown", "workspace", "stage"};
-    c.flags = {"history", "quiet"};
+    c.flags = {"history", "quiet", "allow-missing-ids", "allow-missing-columns", "allow-missing-values"};
     c.run = [](const Args& args, const plugin::Registry&) {
         if (args.words.size() != 1) throw UsageError("audit takes no positional arguments");
         if (args.has("history")) {
@@ -73,6 +82,9 @@ Exit codes: 0 every category passes, 1 any fails, 2 error.
         options.idColumn = args.value("id").value_or("");
         if (auto v = args.number("max-mae")) options.thresholds.maxMae = *v;
         if (auto v = args.number("min-corr")) options.thresholds.minCorr = *v;
+        options.allow.missingIds = args.has("allow-missing-ids");
+        options.allow.missingColumns = args.has("allow-missing-columns");
+        options.allow.missingValues = args.has("allow-missing-values");
         if (auto cats = args.value("categories")) options.categories = audit::loadCategories(*cats);
         const std::string json = args.value("json").value_or("");
         const std::string markdown = args.value("markdown").value_or("");
@@ -88,7 +100,7 @@ Exit codes: 0 every category passes, 1 any fails, 2 error.
         std::string failure;
         const auto info = runWithProgress("audit", "audit", [&](jobs::JobContext& job) {
             report = audit::runAudit(*baseline, *newer, options, &job).report;
-            return std::string(report.pass() ? "PASS" : "FAIL");
+            return report.verdict();
         });
         if (info.state != jobs::JobState::Finished) {
             std::cerr << "lumen-cli: audit " << jobs::jobStateName(info.state) << ": " << info.outcome << "\n";

@@ -30,6 +30,7 @@
 #include <QVBoxLayout>
 
 #include <cmath>
+#include <tuple>
 
 namespace lumen::widgets {
 namespace {
@@ -52,6 +53,7 @@ struct AuditPanel::Points {
     std::vector<std::uint32_t> pair;    // index into result->joinedRows
     std::vector<std::uint32_t> column;  // index into result->sharedColumns
     int outliers = 0;
+    int nonFinite = 0;  // pairs with an infinity: counted, not drawn
     double x0 = 0, y0 = 0, cellW = 1, cellH = 1;
     std::vector<std::uint32_t> cellStart, order;
 
@@ -79,7 +81,9 @@ struct AuditPanel::Points {
 AuditPanel::AuditPanel(QWidget* parent)
     : QWidget(parent), baselineEdit_(new QLineEdit), newEdit_(new QLineEdit), categoriesEdit_(new QLineEdit),
       stageEdit_(new QLineEdit), maxMae_(new QDoubleSpinBox), minCorr_(new QDoubleSpinBox),
-      tolerance_(new QDoubleSpinBox), runButton_(new QPushButton(tr("Run audit"))), status_(new QLabel),
+      tolerance_(new QDoubleSpinBox), allowIds_(new QCheckBox(tr("Allow missing ids"))),
+      allowColumns_(new QCheckBox(tr("Allow missing columns"))), allowValues_(new QCheckBox(tr("Allow missing values"))),
+      runButton_(new QPushButton(tr("Run audit"))), status_(new QLabel), gaps_(new QLabel), maxDiff_(new QLabel),
       summary_(new QTableWidget), categoryBox_(new QComboBox), scatter_(new QCustomPlot),
       histogram_(new QCustomPlot), study_(new QTableWidget), history_(new QTableWidget),
       points_(std::make_unique<Points>()) {
@@ -92,8 +96,40 @@ void AuditPanel::buildUi() {
     setObjectName("auditPanel");
     setAcceptDrops(true);
     auto* root = new QVBoxLayout(this);
+    root->addWidget(buildInputs());
+    status_->setObjectName("auditStatus");
+    status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    root->addWidget(status_);
+    gaps_->setObjectName("auditGaps");
+    gaps_->setWordWrap(true);
+    gaps_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    root->addWidget(gaps_);
 
-    // Inputs.
+    // Summary and history on top; plots and the selected study below.
+    auto* vertical = new QSplitter(Qt::Vertical);
+    root->addWidget(vertical, 1);
+    vertical->addWidget(buildTables());
+    auto* split = new QSplitter(Qt::Horizontal);
+    vertical->addWidget(split);
+    vertical->setStretchFactor(0, 1);
+    vertical->setStretchFactor(1, 3);
+    split->addWidget(buildPlots());
+    study_->setObjectName("auditStudy");
+    study_->setColumnCount(4);
+    study_->setHorizontalHeaderLabels({tr("Column"), tr("Baseline"), tr("New"), tr("Diff")});
+    study_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    study_->verticalHeader()->hide();
+    study_->setSortingEnabled(true);
+    auto* studyBox = new QGroupBox(tr("Study (click a point)"));
+    (new QVBoxLayout(studyBox))->addWidget(study_);
+    split->addWidget(studyBox);
+    studyBox->setMinimumWidth(380);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 1);
+    setStatus(tr("Choose a baseline and a new predictions table, then Run audit."), palette().color(QPalette::WindowText));
+}
+
+QWidget* AuditPanel::buildInputs() {
     auto* inputs = new QGroupBox(tr("Baseline and new predictions (drop CSV files here)"));
     auto* form = new QFormLayout(inputs);
     auto fileRow = [this](QLineEdit* edit, const QString& name, const QString& filter) {
@@ -143,19 +179,25 @@ void AuditPanel::buildUi() {
     runButton_->setObjectName("runAudit");
     settings->addWidget(runButton_);
     form->addRow(settings);
-    root->addWidget(inputs);
-    status_->setObjectName("auditStatus");
-    status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    root->addWidget(status_);
+    auto* allow = new QHBoxLayout;
+    allow->addWidget(new QLabel(tr("Partial audit:")));
+    for (auto [box, name, tip] : {std::tuple{allowIds_, "allowMissingIds", tr("Ids in one table only do not fail the audit (they are still reported)")},
+                                  std::tuple{allowColumns_, "allowMissingColumns", tr("Numeric columns in one table only do not fail the audit")},
+                                  std::tuple{allowValues_, "allowMissingValues", tr("Values missing on one side only do not fail the audit")}}) {
+        box->setObjectName(name);
+        box->setToolTip(tip);
+        allow->addWidget(box);
+    }
+    allow->addStretch(1);
+    form->addRow(allow);
     connect(runButton_, &QPushButton::clicked, this, [this] { runAudit(); });
     connect(tolerance_, &QDoubleSpinBox::valueChanged, this,
             [this] { showCategory(std::max(0, categoryBox_->currentIndex())); });
+    return inputs;
+}
 
-    // Summary and history on top; plots and the selected study below.
-    auto* vertical = new QSplitter(Qt::Vertical);
-    root->addWidget(vertical, 1);
+QWidget* AuditPanel::buildTables() {
     auto* top = new QSplitter(Qt::Horizontal);
-    vertical->addWidget(top);
     summary_->setObjectName("auditSummary");
     summary_->setColumnCount(8);
     summary_->setHorizontalHeaderLabels({tr("Category"), tr("Cols"), tr("N"), tr("MAE"), tr("Correlation"),
@@ -168,9 +210,9 @@ void AuditPanel::buildUi() {
     summary_->setSortingEnabled(true);
     connect(summary_, &QTableWidget::cellClicked, this, [this](int row, int) {
         const int index = summary_->item(row, 0)->data(Qt::UserRole).toInt();
-        categoryBox_->setCurrentIndex(index);
+        if (index >= 0) categoryBox_->setCurrentIndex(index);  // OVERALL mixes categories: no plot
     });
-    summary_->setMinimumHeight(215);
+    summary_->setMinimumHeight(120);
     for (QTableWidget* t : {summary_, history_, study_}) t->verticalHeader()->setDefaultSectionSize(24);
     top->addWidget(summary_);
     history_->setObjectName("auditHistory");
@@ -184,18 +226,20 @@ void AuditPanel::buildUi() {
     top->addWidget(historyBox);
     top->setStretchFactor(0, 3);
     top->setStretchFactor(1, 2);
-    auto* split = new QSplitter(Qt::Horizontal);
-    vertical->addWidget(split);
-    vertical->setStretchFactor(0, 1);
-    vertical->setStretchFactor(1, 3);
+    return top;
+}
 
+QWidget* AuditPanel::buildPlots() {
     auto* middle = new QWidget;
     auto* mid = new QVBoxLayout(middle);
     mid->setContentsMargins(0, 0, 0, 0);
     auto* bar = new QHBoxLayout;
     bar->addWidget(new QLabel(tr("Category:")));
     categoryBox_->setObjectName("auditCategory");
+    categoryBox_->setToolTip(tr("The scatter, the histogram and Max |Δ| show one category at a time"));
     bar->addWidget(categoryBox_, 1);
+    maxDiff_->setObjectName("auditMaxDiff");
+    bar->addWidget(maxDiff_);
     auto* exportScatter = new QPushButton(tr("Export scatter…"));
     auto* exportHistogram = new QPushButton(tr("Export histogram…"));
     auto* saveReport = new QPushButton(tr("Save report…"));
@@ -214,7 +258,7 @@ void AuditPanel::buildUi() {
     connect(saveReport, &QPushButton::clicked, this, &AuditPanel::saveReport);
 
     scatter_->setObjectName("auditScatter");
-    scatter_->setMinimumSize(360, 300);
+    scatter_->setMinimumSize(360, 200);
     scatter_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     scatter_->xAxis->setLabel(tr("baseline"));
     scatter_->yAxis->setLabel(tr("new"));
@@ -249,28 +293,14 @@ void AuditPanel::buildUi() {
     mid->addWidget(scatter_, 3);
 
     histogram_->setObjectName("auditHistogram");
-    histogram_->setMinimumHeight(160);
+    histogram_->setMinimumHeight(110);
     histogram_->xAxis->setLabel(tr("new − baseline"));
     histogram_->yAxis->setLabel(tr("values"));
     auto* bars = new QCPBars(histogram_->xAxis, histogram_->yAxis);
     bars->setBrush(QColor(31, 119, 180, 170));
     bars->setPen(Qt::NoPen);
     mid->addWidget(histogram_, 2);
-    split->addWidget(middle);
-
-    study_->setObjectName("auditStudy");
-    study_->setColumnCount(4);
-    study_->setHorizontalHeaderLabels({tr("Column"), tr("Baseline"), tr("New"), tr("Diff")});
-    study_->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    study_->verticalHeader()->hide();
-    study_->setSortingEnabled(true);
-    auto* studyBox = new QGroupBox(tr("Study (click a point)"));
-    (new QVBoxLayout(studyBox))->addWidget(study_);
-    split->addWidget(studyBox);
-    studyBox->setMinimumWidth(380);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 1);
-    setStatus(tr("Choose a baseline and a new predictions table, then Run audit."), palette().color(QPalette::WindowText));
+    return middle;
 }
 
 void AuditPanel::setJobRunner(Submit submit, JobEventBridge* bridge) {
@@ -329,6 +359,7 @@ bool AuditPanel::runAudit() {
     audit::AuditOptions options;
     options.thresholds.maxMae = maxMae_->value();
     options.thresholds.minCorr = minCorr_->value();
+    options.allow = {allowIds_->isChecked(), allowColumns_->isChecked(), allowValues_->isChecked()};
     const std::string b = baseline.toStdString(), n = newer.toStdString();
     const std::string categories = categoriesEdit_->text().trimmed().toStdString();
     const std::string database = database_.toStdString();
@@ -347,7 +378,7 @@ bool AuditPanel::runAudit() {
                                   audit::recordAudit(store, result->report, stage);
                               }
                               *holder = result;
-                              return std::string(result->report.pass() ? "PASS" : "FAIL");
+                              return result->report.verdict();
                           });
     return true;
 }
@@ -357,23 +388,45 @@ void AuditPanel::setResult(std::shared_ptr<const audit::AuditResult> result) {
     selectedStudy_.clear();
     study_->setRowCount(0);
     fillSummary();
-    const QSignalBlocker block(categoryBox_);
-    categoryBox_->clear();
-    categoryBox_->addItem(tr("Overall (all %1 columns)").arg(result_->report.columns.size()));
-    for (const auto& c : result_->report.categories)
-        categoryBox_->addItem(QString::fromStdString(c.name) + (c.pass ? "  ✔" : "  ✘"));
-    categoryBox_->setCurrentIndex(0);
-    showCategory(0);
+    fillGaps();
     const auto& r = result_->report;
-    int passed = 0;
-    for (const auto& c : r.categories) passed += c.pass;
+    int passed = 0, firstFailing = -1;
+    for (std::size_t i = 0; i < r.categories.size(); ++i) {
+        passed += r.categories[i].pass;
+        if (!r.categories[i].pass && firstFailing < 0) firstFailing = int(i);
+    }
+    {
+        const QSignalBlocker block(categoryBox_);
+        categoryBox_->clear();
+        for (const auto& c : r.categories)
+            categoryBox_->addItem(QString::fromStdString(c.name) + (c.pass ? "  ✔" : "  ✘"));
+        categoryBox_->setCurrentIndex(std::max(0, firstFailing));  // the first failing category
+    }
+    showCategory(std::max(0, firstFailing));
     setStatus(tr("%1 — %2 of %3 categories pass; %4 shared ids, %5 values; ids only in baseline: %6, only in new: %7")
-                  .arg(r.pass() ? tr("PASS") : tr("FAIL"))
+                  .arg(QString::fromStdString(r.verdict()))
                   .arg(passed).arg(r.categories.size()).arg(r.sharedIds).arg(r.overall.n)
                   .arg(r.idsOnlyInBaseline.size()).arg(r.idsOnlyInNew.size()),
               r.pass() ? kPassText : kFailText);
     emit auditFinished(r.pass());
 }
+
+void AuditPanel::fillGaps() {
+    const auto& r = result_->report;
+    QStringList lines;
+    for (const auto& g : r.gaps()) {
+        QStringList examples;
+        for (const auto& e : g.examples) examples << QString::fromStdString(e).toHtmlEscaped();
+        const QString more = g.count > g.examples.size() ? tr(", … (%1 more)").arg(g.count - g.examples.size()) : QString();
+        lines << tr("<b style='color:%1'>%2</b> %3 %4: %5%6")
+                     .arg((g.allowed ? kPassText : kFailText).name(), g.allowed ? tr("allowed:") : tr("FAIL:"))
+                     .arg(g.count).arg(QString::fromStdString(g.title), examples.join(", "), more);
+    }
+    if (!r.overallJudged) lines << tr("OVERALL passes when every category passes (categories have their own thresholds).");
+    gaps_->setText(lines.isEmpty() ? tr("Every id, column and value is on both sides.") : lines.join("<br>"));
+}
+
+QString AuditPanel::gapsText() const { return gaps_->text(); }
 
 void AuditPanel::fillSummary() {
     summary_->setSortingEnabled(false);
@@ -400,8 +453,8 @@ void AuditPanel::fillSummary() {
         for (int c = 0; c < summary_->columnCount(); ++c) summary_->item(row, c)->setBackground(s.pass ? kPass : kFail);
     };
     for (std::size_t i = 0; i < r.categories.size(); ++i)
-        fill(int(i), r.categories[i], QString::fromStdString(r.categories[i].name), int(i) + 1);
-    fill(int(r.categories.size()), r.overall, tr("OVERALL"), 0);
+        fill(int(i), r.categories[i], QString::fromStdString(r.categories[i].name), int(i));
+    fill(int(r.categories.size()), r.overall, tr("OVERALL"), -1);
     QFont bold = summary_->item(int(r.categories.size()), 0)->font();
     bold.setBold(true);
     summary_->item(int(r.categories.size()), 0)->setFont(bold);
@@ -410,16 +463,14 @@ void AuditPanel::fillSummary() {
 }
 
 void AuditPanel::showCategory(int index) {
-    if (!result_) return;
+    if (!result_ || index < 0 || index >= int(result_->report.categories.size())) return;
     const auto& r = *result_;
+    const audit::Stats& category = r.report.categories[std::size_t(index)];
     // Which shared columns belong to the category.
-    std::vector<char> wanted(r.sharedColumns.size(), index == 0);
-    if (index > 0 && index <= int(r.report.categories.size())) {
-        const auto& names = r.report.categories[std::size_t(index - 1)].columns;
-        for (std::size_t k = 0; k < r.sharedColumns.size(); ++k) {
-            const auto& name = r.baseline->columns[std::size_t(r.sharedColumns[k].first)];
-            wanted[k] = std::find(names.begin(), names.end(), name) != names.end();
-        }
+    std::vector<char> wanted(r.sharedColumns.size(), 0);
+    for (std::size_t k = 0; k < r.sharedColumns.size(); ++k) {
+        const auto& name = r.baseline->columns[std::size_t(r.sharedColumns[k].first)];
+        wanted[k] = std::find(category.columns.begin(), category.columns.end(), name) != category.columns.end();
     }
     Points& p = *points_;
     p = Points();
@@ -432,6 +483,10 @@ void AuditPanel::showCategory(int index) {
         for (std::uint32_t j = 0; j < r.joinedRows.size(); ++j) {
             const double x = xb[r.joinedRows[j].first], y = yn[r.joinedRows[j].second];
             if (std::isnan(x) || std::isnan(y)) continue;
+            if (!std::isfinite(x) || !std::isfinite(y)) {
+                ++p.nonFinite;  // in the statistics, but not drawable
+                continue;
+            }
             p.x.push_back(x);
             p.y.push_back(y);
             p.pair.push_back(j);
@@ -458,14 +513,22 @@ void AuditPanel::showCategory(int index) {
     };
     pad(scatter_->xAxis);
     pad(scatter_->yAxis);
-    const QString name = index == 0 ? tr("overall")
-                                    : QString::fromStdString(r.report.categories[std::size_t(index - 1)].name);
+    const QString name = QString::fromStdString(category.name);
+    const QString infinite = p.nonFinite ? tr(", %1 with an infinity not drawn").arg(p.nonFinite) : QString();
     if (auto* title = qobject_cast<QCPTextElement*>(scatter_->plotLayout()->element(0, 0)))
-        title->setText(tr("Baseline vs new — %1: %2 points, %3 beyond ±%4")
-                           .arg(name).arg(p.x.size()).arg(p.outliers).arg(tolerance));
+        title->setText(tr("Baseline vs new — %1: %2 points, %3 beyond ±%4%5")
+                           .arg(name).arg(p.x.size()).arg(p.outliers).arg(tolerance).arg(infinite));
     scatter_->replot();
+    maxDiff_->setText(category.n ? tr("Max |Δ| %1 at %2 / %3")
+                                       .arg(number(category.maxDiff, 4), QString::fromStdString(category.maxDiffId),
+                                            QString::fromStdString(category.maxDiffColumn))
+                                 : tr("Max |Δ| n/a (no values)"));
+    drawHistogram(name);
+}
 
-    // Histogram of differences.
+// The histogram of new − baseline over the points on show (61 symmetric bins).
+void AuditPanel::drawHistogram(const QString& category) {
+    const Points& p = *points_;
     constexpr int kBins = 61;
     double maxAbs = 0;
     for (std::size_t i = 0; i < p.x.size(); ++i) maxAbs = std::max(maxAbs, std::abs(p.y[i] - p.x[i]));
@@ -480,6 +543,7 @@ void AuditPanel::showCategory(int index) {
     auto* bars = qobject_cast<QCPBars*>(histogram_->plottable(0));
     bars->setWidth(width);
     bars->setData(centres, counts, true);
+    histogram_->xAxis->setLabel(tr("new − baseline (%1)").arg(category));
     histogram_->rescaleAxes();
     histogram_->xAxis->setRange(-maxAbs * 1.05, maxAbs * 1.05);
     histogram_->yAxis->setRangeLower(0);
@@ -488,6 +552,8 @@ void AuditPanel::showCategory(int index) {
 
 int AuditPanel::pointCount() const { return int(points_->x.size()); }
 int AuditPanel::outlierCount() const { return points_->outliers; }
+int AuditPanel::nonFiniteCount() const { return points_->nonFinite; }
+QString AuditPanel::maxDiffText() const { return maxDiff_->text(); }
 
 QPoint AuditPanel::pixelOf(double baseline, double newValue) const {
     return QPoint(int(std::lround(scatter_->xAxis->coordToPixel(baseline))),
@@ -547,14 +613,14 @@ void AuditPanel::selectStudy(const QString& id) {
         study_->setItem(row, 0, new QTableWidgetItem(QString::fromStdString(r.baseline->columns[std::size_t(cb)])));
         study_->setItem(row, 1, new SortKeyItem(std::isnan(x) ? tr("missing") : number(x), x));
         study_->setItem(row, 2, new SortKeyItem(std::isnan(y) ? tr("missing") : number(y), y));
-        const double d = y - x;
+        const double d = x == y ? 0.0 : y - x;  // equal infinities differ by 0
         auto* diff = new SortKeyItem(std::isnan(d) ? QString() : number(d), std::isnan(d) ? -1 : std::abs(d));
         if (!std::isnan(d) && std::abs(d) > tolerance_->value()) diff->setForeground(kFailText);
         study_->setItem(row, 3, diff);
-        if (!std::isnan(d)) {
-            bool inCategory = shown <= 0;
-            if (!inCategory) {
-                const auto& names = r.report.categories[std::size_t(shown - 1)].columns;
+        if (std::isfinite(d)) {
+            bool inCategory = false;
+            if (shown >= 0 && shown < int(r.report.categories.size())) {
+                const auto& names = r.report.categories[std::size_t(shown)].columns;
                 inCategory = std::find(names.begin(), names.end(), r.baseline->columns[std::size_t(cb)]) != names.end();
             }
             if (inCategory) {
@@ -618,7 +684,7 @@ void AuditPanel::refreshHistory() {
         history_->setItem(i, 1, new QTableWidgetItem(number(h.mae)));
         history_->setItem(i, 2, new QTableWidgetItem(h.corr ? number(*h.corr) : tr("n/a")));
         history_->setItem(i, 3, new QTableWidgetItem(QString::number(h.n)));
-        auto* status = new QTableWidgetItem(h.pass ? tr("PASS") : tr("FAIL"));
+        auto* status = new QTableWidgetItem(h.pass ? (h.partial ? tr("PASS (partial)") : tr("PASS")) : tr("FAIL"));
         status->setForeground(h.pass ? kPassText : kFailText);
         history_->setItem(i, 4, status);
         history_->setItem(i, 5, new QTableWidgetItem(QDateTime::fromMSecsSinceEpoch(h.createdAtMs).toString("yyyy-MM-dd HH:mm")));

@@ -56,10 +56,14 @@ public:
     void setResult(std::shared_ptr<const audit::AuditResult> result);
     std::shared_ptr<const audit::AuditResult> result() const { return result_; }
 
-    /// Shows the category's points (0 = overall, i = category i-1) in the scatter and histogram.
+    /// Shows category `index`'s points in the scatter, its differences in the histogram and its
+    /// largest |Δ| (one category at a time: categories may differ in units).
     void showCategory(int index);
     int pointCount() const;      ///< points in the scatter now
     int outlierCount() const;    ///< of which beyond the tolerance
+    int nonFiniteCount() const;  ///< pairs of the category with an infinity (not drawn)
+    QString maxDiffText() const; ///< the "Max |Δ|" figure of the category on show
+    QString gapsText() const;    ///< the gaps of the last audit, allowed or not
     /// The point drawn under `pixel` (within a few pixels), if any.
     std::optional<AuditPoint> pointAt(const QPoint& pixel) const;
     QPoint pixelOf(double baseline, double newValue) const;
@@ -76,6 +80,9 @@ public:
     QCustomPlot* histogramPlot() const { return histogram_; }
     QComboBox* categoryBox() const { return categoryBox_; }
     QPushButton* runButton() const { return runButton_; }
+    QCheckBox* allowMissingIds() const { return allowIds_; }
+    QCheckBox* allowMissingColumns() const { return allowColumns_; }
+    QCheckBox* allowMissingValues() const { return allowValues_; }
 
 signals:
     void studySelected(const QString& id);
@@ -89,7 +96,12 @@ protected:
 private:
     struct Points;
     void buildUi();
+    QWidget* buildInputs();
+    QWidget* buildTables();
+    QWidget* buildPlots();
     void fillSummary();
+    void fillGaps();
+    void drawHistogram(const QString& category);
     void rebuildIndex();
     void saveReport();
     void setStatus(const QString& text, const QColor& color);
@@ -101,8 +113,13 @@ private:
     QDoubleSpinBox* maxMae_;
     QDoubleSpinBox* minCorr_;
     QDoubleSpinBox* tolerance_;
+    QCheckBox* allowIds_;
+    QCheckBox* allowColumns_;
+    QCheckBox* allowValues_;
     QPushButton* runButton_;
     QLabel* status_;
+    QLabel* gaps_;
+    QLabel* maxDiff_;
     QTableWidget* summary_;
     QComboBox* categoryBox_;
     QCustomPlot* scatter_;

@@ -296,11 +296,16 @@ public:
                 continue;
             }
             consumed = std::size_t(next - buffer_.data());
+            if (headerOnly_ && haveHeader_) break;
             if (!reserved_ && ids_.size() == 64) reserveFor(consumed, std::size_t(line_ - 1));
         }
         if (!haveHeader_) throw TableError(path_.string() + ": the file is empty (no header row)");
-        return finish();
+        return headerOnly_ ? NumericTable{} : finish();
     }
+
+    /// Makes run() stop after the header row; header() then has its fields.
+    void stopAfterHeader() { headerOnly_ = true; }
+    const std::vector<std::string>& header() const { return header_; }
 
 private:
     static constexpr std::size_t kChunk = 4 << 20;
@@ -354,13 +359,8 @@ private:
                 Column& col = slots_[c];
                 if (col.numeric) {
                     double v;
-                    if (parsePaddedCell(field, q, v)) {
-                        col.values.push_back(v);
-                    } else {
-                        col.numeric = false;
-                        col.firstText = "line " + std::to_string(line_) + ": \"" + std::string(field, q) + "\"";
-                        col.values = {};
-                    }
+                    if (parsePaddedCell(field, q, v)) col.values.push_back(v);
+                    else textCell(c, std::string_view(field, std::size_t(q - field)));
                 }
             }
             field = q + 1;
@@ -372,9 +372,34 @@ private:
     // Undoes the first `fields` cells of a record the fast path gave up on.
     void rollback(std::size_t fields) {
         for (std::size_t c = 0; c < fields; ++c) {
-            if (int(c) == idIndex_) ids_.pop_back();
-            else if (slots_[c].numeric && !slots_[c].values.empty()) slots_[c].values.pop_back();
+            if (int(c) == idIndex_) {
+                ids_.pop_back();
+                continue;
+            }
+            Column& col = slots_[c];
+            if (col.numeric && !col.values.empty()) col.values.pop_back();
+            if (col.lastTextLine == line_) {  // the general parser will see this cell again
+                --col.textCount;
+                col.lastTextLine = 0;
+                if (!col.textCells.empty() && col.textCells.back().line == line_) col.textCells.pop_back();
+            }
         }
+    }
+
+    // A cell of column `c` that is not a number: the column becomes text, or (keepMixedColumns)
+    // the cell is read as missing and remembered.
+    void textCell(std::size_t c, std::string_view cell) {
+        Column& col = slots_[c];
+        if (col.firstText.line == 0) col.firstText = {header_[c], line_, std::string(cell)};
+        if (!options_.keepMixedColumns) {
+            col.numeric = false;
+            col.values = {};
+            return;
+        }
+        col.values.push_back(kNaN);
+        ++col.textCount;
+        col.lastTextLine = line_;
+        if (col.textCells.size() < NumericTable::kKeptTextCells) col.textCells.push_back({header_[c], line_, std::string(cell)});
     }
 
     // Reserves the column vectors from the first chunk's average line length, so that they
@@ -487,13 +512,8 @@ private:
             if (!col.numeric) continue;
             const std::string_view cell = field(c);
             double v;
-            if (parseNumericCell(cell.data(), cell.data() + cell.size(), v)) {
-                col.values.push_back(v);
-            } else {
-                col.numeric = false;
-                col.firstText = "line " + std::to_string(line_) + ": \"" + std::string(cell) + "\"";
-                col.values = {};
-            }
+            if (parseNumericCell(cell.data(), cell.data() + cell.size(), v)) col.values.push_back(v);
+            else textCell(c, cell);
         }
     }
 
@@ -532,11 +552,20 @@ private:
         t.ids = std::move(ids_);
         for (std::size_t c = 0; c < header_.size(); ++c) {
             if (int(c) == idIndex_ || header_[c].empty()) continue;
-            if (slots_[c].numeric) {
+            Column& col = slots_[c];
+            // A mixed column without a single number is a text column after all.
+            const bool numeric = col.numeric && (col.textCount == 0 ||
+                                                 std::any_of(col.values.begin(), col.values.end(),
+                                                             [](double v) { return !std::isnan(v); }));
+            if (numeric) {
                 t.columns.push_back(header_[c]);
-                t.values.push_back(std::move(slots_[c].values));
+                t.values.push_back(std::move(col.values));
+                t.textCells.insert(t.textCells.end(), col.textCells.begin(), col.textCells.end());
+                t.textCellCount += col.textCount;
             } else {
-                t.textColumns.push_back(header_[c] + " (" + slots_[c].firstText + ")");
+                t.textColumns.push_back(header_[c] + " (line " + std::to_string(col.firstText.line) + ": \"" +
+                                        col.firstText.text + "\")");
+                t.textColumnCells.push_back(col.firstText);
             }
         }
         t.reindex();
@@ -551,7 +580,10 @@ private:
     struct Column {
         bool numeric = true;
         std::vector<double> values;
-        std::string firstText;
+        TextCell firstText;                 // line 0: none yet
+        std::vector<TextCell> textCells;    // keepMixedColumns: the first few
+        std::uint64_t textCount = 0;
+        long long lastTextLine = 0;
     };
 
     std::filesystem::path path_;
@@ -564,6 +596,7 @@ private:
     std::size_t scratchUsed_ = 0;
     bool haveHeader_ = false;
     bool reserved_ = false;
+    bool headerOnly_ = false;
     std::vector<std::string> header_;
     int idIndex_ = 0;
     std::vector<Column> slots_;
@@ -576,6 +609,15 @@ private:
 NumericTable readNumericCsv(const std::filesystem::path& path, const CsvReadOptions& options,
                             jobs::JobContext* job) {
     return CsvParser(path, options, job).run();
+}
+
+std::vector<std::string> readCsvHeader(const std::filesystem::path& path, char delimiter) {
+    CsvReadOptions options;
+    options.delimiter = delimiter;
+    CsvParser parser(path, options, nullptr);
+    parser.stopAfterHeader();
+    parser.run();
+    return parser.header();
 }
 
 }  // namespace lumen::data

@@ -6,6 +6,7 @@
 #include "data/id_index.h"
 
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -33,6 +34,17 @@ struct CsvReadOptions {
     char delimiter = ',';
     std::string idColumn;          ///< empty: the first column
     bool rejectDuplicateIds = true;
+    /// false: a column with one cell that is not a number is a text column (left out).
+    /// true: a column holding at least one number stays numeric; its text cells are read as
+    /// missing and listed in `textCells` (a column with no number at all is still text).
+    bool keepMixedColumns = false;
+};
+
+/// A cell that is not a number: its column, the file's line (1-based) and its text.
+struct TextCell {
+    std::string column;
+    long long line = 0;
+    std::string text;
 };
 
 struct NumericTable {
@@ -44,6 +56,12 @@ struct NumericTable {
     /// Columns other than the id holding text that is not a number (left out of `columns`),
     /// with the first offending line and cell, e.g. `notes (line 3: "see report")`.
     std::vector<std::string> textColumns;
+    std::vector<TextCell> textColumnCells;  ///< the first text cell of each text column, same order
+    /// With keepMixedColumns: the text cells of numeric columns (read as missing), the first
+    /// kKeptTextCells of each column, and how many there are in all.
+    std::vector<TextCell> textCells;
+    std::uint64_t textCellCount = 0;
+    static constexpr std::size_t kKeptTextCells = 20;
 
     /// Index of `ids` (built while reading; rebuild with reindex() after changing ids).
     std::shared_ptr<const IdIndex> index;
@@ -65,6 +83,10 @@ struct NumericTable {
 /// for cancellation.
 NumericTable readNumericCsv(const std::filesystem::path& path, const CsvReadOptions& options = {},
                             jobs::JobContext* job = nullptr);
+
+/// The header row's fields (the file's first record), without reading the rest. Throws
+/// TableError like readNumericCsv for an unreadable or empty file.
+std::vector<std::string> readCsvHeader(const std::filesystem::path& path, char delimiter = ',');
 
 /// Parses one cell as a number: true with `value` set (NaN for a missing-value token),
 /// false for text. Exposed for tests.

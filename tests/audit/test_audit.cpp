@@ -13,6 +13,7 @@
 #include <cmath>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 using namespace lumen::audit;
 
@@ -245,7 +246,10 @@ private slots:
         QVERIFY(store.run(id)->outcome.rfind("PASS", 0) == 0);
     }
 
-    void demoPairPasses() {
+    void demoPairFailsOnItsGapsUntilAllowed() {
+        // The demo's new.csv lacks two baseline ids, has one of its own and some empty cells:
+        // every category meets its thresholds, but the audit is incomplete and FAILs until
+        // the gaps are allowed, and then passes as partial.
         QTemporaryDir dir;
         lumen::demo::DemoOptions options;
         options.chestImages = 4;
@@ -254,17 +258,277 @@ private slots:
         lumen::demo::createDemoWorkspace(dir.path().toStdString(), options);
         AuditOptions o;
         o.categories = loadCategories(dir.filePath("predictions/categories.yaml").toStdString());
-        const AuditReport r = runAudit(dir.filePath("predictions/baseline.csv").toStdString(),
-                                       dir.filePath("predictions/new.csv").toStdString(), o).report;
+        const std::string b = dir.filePath("predictions/baseline.csv").toStdString();
+        const std::string n = dir.filePath("predictions/new.csv").toStdString();
+        const AuditReport r = runAudit(b, n, o).report;
         QCOMPARE(r.categories.size(), size_t(5));
         for (const auto& c : r.categories) {
             QCOMPARE(c.columns.size(), size_t(18));
             QVERIFY2(c.pass, c.name.c_str());
         }
-        QVERIFY(r.pass());
+        QVERIFY(r.thresholdsPass());
+        QVERIFY(!r.pass());
+        QCOMPARE(r.verdict(), std::string("FAIL"));
         QCOMPARE(r.idsOnlyInBaseline.size(), size_t(2));
         QCOMPARE(r.idsOnlyInNew.size(), size_t(1));
         QCOMPARE(r.columns.size(), size_t(90));
+        QVERIFY(r.valuesMissingInBaseline + r.valuesMissingInNew > 0);
+        o.allow.missingIds = o.allow.missingValues = true;
+        const AuditReport partial = runAudit(b, n, o).report;
+        QVERIFY(partial.pass());
+        QCOMPARE(partial.verdict(), std::string("PASS (partial)"));
+    }
+
+    void missingIdsFailUnlessAllowed() {
+        // Issue 14 §3: the new file lacks 3 of the 5 ids; it used to PASS.
+        QTemporaryDir dir;
+        const auto b = writeTextFile(dir, "b.csv", "id,v\na,1\nb,2\nc,3\nd,4\ne,5\n");
+        const auto n = writeTextFile(dir, "n.csv", "id,v\nb,2\nd,4\n");
+        AuditReport r = runAudit(b, n, {}).report;
+        QVERIFY(r.thresholdsPass());  // what is there is reproduced …
+        QVERIFY(!r.pass());           // … but most of it is not there
+        QCOMPARE(r.verdict(), std::string("FAIL"));
+        const auto gaps = r.gaps();
+        QCOMPARE(gaps.size(), size_t(1));
+        QCOMPARE(gaps[0].kind, std::string("ids_only_in_baseline"));
+        QCOMPARE(gaps[0].count, std::uint64_t(3));
+        QCOMPARE(gaps[0].examples, (std::vector<std::string>{"a", "c", "e"}));
+        QVERIFY(!gaps[0].allowed);
+        const std::string md = r.toMarkdown();
+        QVERIFY2(md.find("# Reproducibility audit: FAIL") == 0, md.c_str());
+        QVERIFY2(md.find("**FAIL**: 3 ids only in baseline: `a`, `c`, `e`") != std::string::npos, md.c_str());
+        AuditOptions o;
+        o.allow.missingIds = true;
+        r = runAudit(b, n, o).report;
+        QVERIFY(r.pass() && r.partial());
+        QCOMPARE(r.verdict(), std::string("PASS (partial)"));
+        const auto json = r.toJson();
+        QCOMPARE(json["verdict"].get<std::string>(), std::string("PASS (partial)"));
+        QVERIFY(json["allowed"]["missing_ids"].get<bool>());
+        QVERIFY(json["gaps"][0]["allowed"].get<bool>());
+        QVERIFY(r.toMarkdown().find("- allowed: 3 ids only in baseline") != std::string::npos);
+        QVERIFY(r.toMarkdown().find("- Allowed: missing ids") != std::string::npos);
+        // An id only in new is a gap too.
+        const auto n2 = writeTextFile(dir, "n2.csv", "id,v\na,1\nb,2\nc,3\nd,4\ne,5\nf,6\n");
+        QCOMPARE(runAudit(b, n2, {}).report.verdict(), std::string("FAIL"));
+        QCOMPARE(runAudit(b, n2, o).report.verdict(), std::string("PASS (partial)"));
+    }
+
+    void missingColumnFailsUnlessAllowed() {
+        QTemporaryDir dir;
+        const auto b = writeTextFile(dir, "b.csv", "id,v,w\na,1,0.1\nb,2,0.2\nc,3,0.3\n");
+        const auto n = writeTextFile(dir, "n.csv", "id,v\na,1\nb,2\nc,3\n");
+        AuditReport r = runAudit(b, n, {}).report;
+        QCOMPARE(r.verdict(), std::string("FAIL"));
+        QCOMPARE(r.columnsOnlyInBaseline, std::vector<std::string>{"w"});
+        QCOMPARE(r.gaps().at(0).kind, std::string("columns_only_in_baseline"));
+        AuditOptions o;
+        o.allow.missingIds = true;  // the wrong allowance does not help
+        QCOMPARE(runAudit(b, n, o).report.verdict(), std::string("FAIL"));
+        o.allow.missingColumns = true;
+        r = runAudit(b, n, o).report;
+        QCOMPARE(r.verdict(), std::string("PASS (partial)"));
+        QVERIFY(r.toJson()["allowed"]["missing_columns"].get<bool>());
+        // A column only in new as well.
+        QCOMPARE(runAudit(n, b, {}).report.verdict(), std::string("FAIL"));
+        QCOMPARE(runAudit(n, b, {}).report.columnsOnlyInNew, std::vector<std::string>{"w"});
+    }
+
+    void missingValuesFailUnlessAllowed() {
+        // 4 of the 5 values are NaN/empty in the new file; the one left matches.
+        QTemporaryDir dir;
+        const auto b = writeTextFile(dir, "b.csv", "id,v\na,1\nb,2\nc,3\nd,4\ne,5\n");
+        const auto n = writeTextFile(dir, "n.csv", "id,v\na,nan\nb,\nc,3\nd,NA\ne,null\n");
+        AuditReport r = runAudit(b, n, {}).report;
+        QCOMPARE(r.verdict(), std::string("FAIL"));
+        QCOMPARE(r.valuesMissingInNew, std::uint64_t(4));
+        QCOMPARE(r.valuesMissingInBaseline, std::uint64_t(0));
+        QCOMPARE(r.missingValues.size(), size_t(4));
+        QCOMPARE(r.missingValues[1].id, std::string("b"));
+        QCOMPARE(r.missingValues[1].column, std::string("v"));
+        QVERIFY(!r.missingValues[1].inBaseline);
+        const auto gaps = r.gaps();
+        QCOMPARE(gaps.at(0).kind, std::string("values_missing_in_new"));
+        QCOMPARE(gaps.at(0).examples, (std::vector<std::string>{"a / v", "b / v", "d / v", "e / v"}));
+        QCOMPARE(r.toJson()["missing_values"][0]["missing_in"].get<std::string>(), std::string("new"));
+        AuditOptions o;
+        o.allow.missingValues = true;
+        QCOMPARE(runAudit(b, n, o).report.verdict(), std::string("PASS (partial)"));
+        // Missing on both sides is reproduced, not a gap.
+        const auto both = writeTextFile(dir, "both.csv", "id,v\na,1\nb,\nc,3\nd,4\ne,5\n");
+        QCOMPARE(runAudit(both, both, {}).report.verdict(), std::string("PASS"));
+    }
+
+    void textCellIsNamedAndFails() {
+        // A numeric column with one text cell stays numeric; the cell is named and fails the
+        // audit whatever is allowed (it used to drop the column and PASS).
+        QTemporaryDir dir;
+        const auto b = writeTextFile(dir, "b.csv", "id,risk,v\na,0.1,1\nb,0.2,2\nc,0.3,3\n");
+        const auto n = writeTextFile(dir, "n.csv", "id,risk,v\na,0.1,1\nb,high,2\nc,0.3,3\n");
+        AuditOptions o;
+        o.allow = {true, true, true};
+        const AuditReport r = runAudit(b, n, o).report;
+        QCOMPARE(r.verdict(), std::string("FAIL"));
+        QVERIFY(r.columnsOnlyInBaseline.empty());
+        QCOMPARE(r.badCellCount, std::uint64_t(1));
+        QCOMPARE(r.badCells.at(0).file, n);
+        QCOMPARE(r.badCells[0].line, 3LL);
+        QCOMPARE(r.badCells[0].column, std::string("risk"));
+        QCOMPARE(r.badCells[0].text, std::string("high"));
+        QCOMPARE(describe(r.badCells[0]), n + ":3: column \"risk\": \"high\" is not a number");
+        const std::string md = r.toMarkdown();
+        QVERIFY2(md.find("**FAIL**: 1 cells that are not numbers: `" + n + ":3: column \"risk\": \"high\" is not a number`") !=
+                     std::string::npos, md.c_str());
+        QCOMPARE(r.toJson()["non_numeric_cells"][0]["line"].get<int>(), 3);
+        QCOMPARE(find(r.columns, "risk")->n, std::uint64_t(2));  // the other cells are compared
+        // A column text in one table and numeric in the other: its first text cell is named.
+        const auto t = writeTextFile(dir, "t.csv", "id,risk,v\na,low,1\nb,high,2\nc,mid,3\n");
+        const AuditReport r2 = runAudit(b, t, o).report;
+        QCOMPARE(r2.verdict(), std::string("FAIL"));
+        QCOMPARE(describe(r2.badCells.at(0)), t + ":2: column \"risk\": \"low\" is not a number");
+        // Text on both sides: not compared, listed, no failure.
+        const auto tb = writeTextFile(dir, "tb.csv", "id,note,v\na,x,1\nb,y,2\n");
+        const AuditReport r3 = runAudit(tb, tb, {}).report;
+        QCOMPARE(r3.verdict(), std::string("PASS"));
+        QCOMPARE(r3.textColumns, std::vector<std::string>{"note"});
+    }
+
+    void infinitiesCompareAsValues() {
+        QTemporaryDir dir;
+        // Identical files with one inf: reproduced (it used to FAIL: inf − inf is NaN).
+        const auto b = writeTextFile(dir, "b.csv", "id,v\na,1\nb,inf\nc,3\nd,4.5\n");
+        AuditReport r = runAudit(b, b, {}).report;
+        QCOMPARE(r.verdict(), std::string("PASS"));
+        QCOMPARE(r.overall.n, std::uint64_t(4));
+        QCOMPARE(r.overall.nonFinite, std::uint64_t(1));
+        QCOMPARE(r.overall.mae, 0.0);
+        QCOMPARE(r.overall.maxDiff, 0.0);
+        QVERIFY(r.overall.corr && std::abs(*r.overall.corr - 1.0) < 1e-15);
+        // A column of -inf on both sides (it used to throw std::bad_alloc).
+        const auto m = writeTextFile(dir, "m.csv", "id,v\na,-inf\nb,-inf\n");
+        r = runAudit(m, m, {}).report;
+        QCOMPARE(r.verdict(), std::string("PASS"));
+        QCOMPARE(r.overall.maxDiff, 0.0);
+        QCOMPARE(r.overall.maxDiffId, std::string("a"));
+        QVERIFY(!r.overall.corr);
+        QVERIFY(std::isnan(r.overall.meanBaseline));
+        QVERIFY(r.toJson()["overall"]["mean_baseline"].is_null());
+        // inf against a finite value: a difference of inf, which fails the MAE.
+        const auto n = writeTextFile(dir, "n.csv", "id,v\na,1\nb,7\nc,3\nd,4.5\n");
+        r = runAudit(b, n, {}).report;
+        QCOMPARE(r.verdict(), std::string("FAIL"));
+        QVERIFY(std::isinf(r.overall.mae) && std::isinf(r.overall.maxDiff));
+        QCOMPARE(r.overall.maxDiffId, std::string("b"));
+        QCOMPARE(r.toJson()["overall"]["mae"].get<std::string>(), std::string("inf"));
+        QVERIFY(r.toMarkdown().find("| **OVERALL** | **inf** |") != std::string::npos);
+    }
+
+    void infinitiesMatchNumpy() {
+        // Mixed infinities and noise, checked against numpy with the same rules written out:
+        // difference 0 where equal (infinities too), MAE and max over all pairs, means and r
+        // over the pairs finite on both sides.
+        QTemporaryDir dir;
+        std::mt19937_64 rng(5);
+        std::normal_distribution<double> g(0, 1);
+        std::string bt = "id,v,w\n", nt = "id,v,w\n";
+        for (int i = 0; i < 500; ++i) {
+            const double x = g(rng), y = x + g(rng) * 0.001;
+            std::ostringstream bl, nl;
+            bl.precision(17);
+            nl.precision(17);
+            bl << "s" << i << "," << (i % 50 == 3 ? "inf" : i % 70 == 5 ? "-inf" : std::to_string(x)) << "," << x * 2;
+            nl << "s" << i << "," << (i % 50 == 3 ? "inf" : i % 70 == 5 ? "-inf" : std::to_string(x)) << ","
+               << (i == 400 ? std::string("-inf") : std::to_string(y * 2));
+            bt += bl.str() + "\n";
+            nt += nl.str() + "\n";
+        }
+        const auto b = writeTextFile(dir, "b.csv", bt);
+        const auto n = writeTextFile(dir, "n.csv", nt);
+        const AuditReport r = runAudit(b, n, {}).report;
+        const QString script = R"(
+import sys, json, pandas as pd, numpy as np, scipy.stats as st
+b = pd.read_csv(sys.argv[1], float_precision='round_trip')
+n = pd.read_csv(sys.argv[2], float_precision='round_trip')
+m = b.merge(n, on='id', suffixes=('_b', '_n'))
+out = {}
+for c in ['v', 'w']:
+    x, y = m[c + '_b'].to_numpy(), m[c + '_n'].to_numpy()
+    d = np.where(x == y, 0.0, np.abs(y - x))
+    f = np.isfinite(x) & np.isfinite(y)
+    mae = float(d.mean())
+    out[c] = {'n': len(d), 'non_finite': int((~f).sum()), 'mae': mae if np.isfinite(mae) else None,
+              'mae_inf': bool(np.isinf(mae)), 'max_inf': bool(np.isinf(d.max())),
+              'corr': float(st.pearsonr(x[f], y[f])[0]), 'mean_b': float(x[f].mean())}
+print(json.dumps(out))
+)";
+        QProcess py;
+        py.start("/usr/bin/python3", {"-c", script, QString::fromStdString(b), QString::fromStdString(n)});
+        QVERIFY(py.waitForFinished(120000));
+        QVERIFY2(py.exitCode() == 0, py.readAllStandardError().constData());
+        const auto ref = nlohmann::json::parse(py.readAllStandardOutput().toStdString());
+        for (const char* c : {"v", "w"}) {
+            const Stats* s = find(r.columns, c);
+            const auto& e = ref[c];
+            QCOMPARE(s->n, e["n"].get<std::uint64_t>());
+            QCOMPARE(s->nonFinite, e["non_finite"].get<std::uint64_t>());
+            QCOMPARE(std::isinf(s->mae), e["mae_inf"].get<bool>());
+            QCOMPARE(std::isinf(s->maxDiff), e["max_inf"].get<bool>());
+            if (!e["mae"].is_null()) QVERIFY2(std::abs(s->mae - e["mae"].get<double>()) <= 1e-15, c);
+            QCOMPARE(s->pass, std::string(c) == "v");  // w has -inf against a finite value
+            QVERIFY2(std::abs(*s->corr - e["corr"].get<double>()) <= 1e-12, c);
+            QVERIFY(std::abs(s->meanBaseline - e["mean_b"].get<double>()) <= 1e-12);
+        }
+    }
+
+    void defaultIdIsFoundByNameInNew() {
+        // The new file is reordered and its first column repeats a value: the id is the
+        // baseline header's first column, looked up by name (it used to fail "appears twice").
+        QTemporaryDir dir;
+        const auto b = writeTextFile(dir, "b.csv", "study_id,x,y\na,1,5\nb,1,6\nc,2,7\n");
+        const auto n = writeTextFile(dir, "n.csv", "x,y,study_id\n1,6,b\n1,5,a\n2,7,c\n");
+        const AuditReport r = runAudit(b, n, {}).report;
+        QCOMPARE(r.idColumn, std::string("study_id"));
+        QCOMPARE(r.sharedIds, std::uint64_t(3));
+        QCOMPARE(r.verdict(), std::string("PASS"));
+        // A genuine duplicate id in new is still an error naming the file.
+        const auto dup = writeTextFile(dir, "dup.csv", "x,y,study_id\n1,6,b\n1,5,b\n");
+        QVERIFY2(errorOf<std::runtime_error>([&] { runAudit(b, dup, {}); }).find(dup + ": id \"b\" appears twice") == 0,
+                 errorOf<std::runtime_error>([&] { runAudit(b, dup, {}); }).c_str());
+    }
+
+    void categoriesHaveTheirOwnThresholds() {
+        QTemporaryDir dir;
+        const auto b = writeTextFile(dir, "b.csv", "id,a_pct,b_prob\ns1,10,0.1\ns2,50,0.5\ns3,90,0.9\n");
+        const auto n = writeTextFile(dir, "n.csv", "id,a_pct,b_prob\ns1,10.3,0.1\ns2,50.3,0.5\ns3,90.3,0.9\n");
+        const auto global = writeTextFile(dir, "g.yaml", "categories:\n  - {name: Pct, pattern: _pct$}\n"
+                                                 "  - {name: Prob, pattern: _prob$}\n");
+        AuditOptions o;
+        o.categories = loadCategories(global);
+        AuditReport r = runAudit(b, n, o).report;
+        QVERIFY(!find(r.categories, "Pct")->pass);  // MAE 0.3 ≥ 0.1
+        QVERIFY(r.overallJudged);
+        QCOMPARE(r.verdict(), std::string("FAIL"));
+        const auto own = writeTextFile(dir, "c.yaml", "categories:\n  - {name: Pct, pattern: _pct$, max_mae: 0.5, min_corr: 0.99}\n"
+                                              "  - {name: Prob, pattern: _prob$}\n");
+        o.categories = loadCategories(own);
+        QCOMPARE(o.categories[0].maxMae.value(), 0.5);
+        QVERIFY(!o.categories[1].maxMae);
+        r = runAudit(b, n, o).report;
+        const Stats* pct = find(r.categories, "Pct");
+        QVERIFY(pct->pass);
+        QCOMPARE(pct->thresholds.maxMae, 0.5);
+        QCOMPARE(pct->thresholds.minCorr, 0.99);
+        QCOMPARE(find(r.categories, "Prob")->thresholds.maxMae, 0.1);
+        QVERIFY(!r.overallJudged);  // pooled MAE 0.15 ≥ 0.1 mixes units: OVERALL follows the categories
+        QVERIFY(r.overall.mae >= 0.1 && r.overall.pass);
+        QCOMPARE(r.verdict(), std::string("PASS"));
+        const auto json = r.toJson();
+        QCOMPARE(json["categories"][0]["thresholds"]["max_mae"].get<double>(), 0.5);
+        QVERIFY(!json["overall"]["judged"].get<bool>());
+        QVERIFY(r.toMarkdown().find("  - Pct: correlation ≥ 0.99, MAE < 0.5") != std::string::npos);
+        const auto bad = writeTextFile(dir, "bad.yaml", "categories:\n  - {name: A, pattern: x, max_mae: lots}\n");
+        QCOMPARE(errorOf<std::runtime_error>([&] { loadCategories(bad); }),
+                 bad + ":2: categories[0].max_mae: expected a number, found \"lots\"");
     }
 
     void matchesPandasAndScipy() {

@@ -109,6 +109,43 @@ private slots:
         QCOMPARE(t.columnIndex("note"), -1);
     }
 
+    void mixedColumnsKeepTheirNumbers() {
+        // keepMixedColumns: one text cell does not drop the column; it is read as missing and
+        // named (line, column, text); a column without a number stays a text column. Both the
+        // fast path (plain lines) and the general one (a quoted line) are exercised.
+        QTemporaryDir dir;
+        const auto path = writeTextFile(dir, "m.csv", "id,risk,note,v\na,0.5,x,1\nb,high,y,2\n\"c\",low,,3\nd,0.25,z,\n");
+        CsvReadOptions o;
+        o.keepMixedColumns = true;
+        const NumericTable t = readNumericCsv(path, o);
+        QCOMPARE(t.columns, (std::vector<std::string>{"risk", "v"}));
+        QCOMPARE(t.values[0][0], 0.5);
+        QVERIFY(std::isnan(t.values[0][1]) && std::isnan(t.values[0][2]));
+        QCOMPARE(t.values[0][3], 0.25);
+        QCOMPARE(t.textCellCount, std::uint64_t(2));
+        QCOMPARE(t.textCells.size(), size_t(2));
+        QCOMPARE(t.textCells[0].column, std::string("risk"));
+        QCOMPARE(t.textCells[0].line, 3LL);
+        QCOMPARE(t.textCells[0].text, std::string("high"));
+        QCOMPARE(t.textCells[1].line, 4LL);
+        QCOMPARE(t.textCells[1].text, std::string("low"));
+        QCOMPARE(t.textColumns, std::vector<std::string>{"note (line 2: \"x\")"});
+        QCOMPARE(t.textColumnCells.at(0).line, 2LL);
+        // Without the option the old behaviour: the column is text.
+        const NumericTable plain = readNumericCsv(path);
+        QCOMPARE(plain.columns, std::vector<std::string>{"v"});
+        QCOMPARE(plain.textColumns.at(0), std::string("risk (line 3: \"high\")"));
+        QCOMPARE(plain.textCellCount, std::uint64_t(0));
+    }
+
+    void headerAlone() {
+        QTemporaryDir dir;
+        const auto path = writeTextFile(dir, "h.csv", "\xEF\xBB\xBF\"study id\",x\r\n1,2\n1,3\n");
+        QCOMPARE(readCsvHeader(path), (std::vector<std::string>{"study id", "x"}));
+        const auto empty = writeTextFile(dir, "e.csv", "");
+        QCOMPARE(errorOf<TableError>([&] { readCsvHeader(empty); }), empty + ": the file is empty (no header row)");
+    }
+
     void idColumnByName() {
         QTemporaryDir dir;
         const auto path = writeTextFile(dir, "t.csv", "a,image,b\n1,x.png,2\n3,y.png,4\n");
