@@ -10,6 +10,8 @@
 #include "train/trainer.h"
 #include "train/cpu_allocator.h"
 
+#include "config/config.h"
+#include "config/schema.h"
 #include "config/seed.h"
 #include "io/npy_writer.h"
 #include "jobs/job.h"
@@ -518,6 +520,21 @@ private slots:
         // The default keeps every epoch.
         auto all = runOnce(baseOptions(dir, "all"), 7, {}, [](SyntheticTask& t) { t.constantMetric = true; });
         QCOMPARE(namesIn(std::filesystem::path(dir.filePath("all").toStdString())).size(), std::size_t(4));
+    }
+
+    // The new common keys reach the trainer; their defaults keep today's behaviour.
+    void nothingLostKeysFromConfig() {
+        const auto& schema = config::commonSchema();
+        auto o = train::TrainerOptions::fromConfig(config::makeConfig(YAML::Load("task: t\n"), schema), "t");
+        QCOMPARE(o.keepCheckpoints, std::int64_t(0));
+        QVERIFY(!o.skipNonfiniteSteps);
+        o = train::TrainerOptions::fromConfig(
+            config::makeConfig(YAML::Load("task: t\nkeep_checkpoints: 2\ntrain:\n  skip_nonfinite_steps: true\n"), schema),
+            "t");
+        QCOMPARE(o.keepCheckpoints, std::int64_t(2));
+        QVERIFY(o.skipNonfiniteSteps);
+        QVERIFY_THROWS_EXCEPTION(config::ConfigError,
+                                 config::makeConfig(YAML::Load("task: t\nkeep_checkpoints: -1\n"), schema));
     }
 
     void earlyStopping() {
