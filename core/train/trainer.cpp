@@ -564,7 +564,9 @@ struct Trainer::State {
         } else {
             metricName = "loss";
             higher = false;
-            value = epochSteps > 0 ? epochLossSum / epochSteps : 0.0;
+            // An epoch whose every step was skipped as non-finite has no loss: NaN (a NaN is
+            // best only until any number comes, as for a NaN validation metric).
+            value = epochSteps > 0 ? epochLossSum / epochSteps : std::numeric_limits<double>::quiet_NaN();
         }
         const bool improved = !best || (higher ? value > *best : value < *best) || std::isnan(*best);
         if (improved) {
