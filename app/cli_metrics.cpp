@@ -6,6 +6,7 @@
 #include "data/numeric_table.h"
 #include "metrics/labelled_predictions.h"
 #include "metrics/metrics_report.h"
+#include "util/atomic_file.h"
 
 #include <cmath>
 #include <cstdio>
@@ -99,6 +100,13 @@ A missing cell leaves that row out for that label only.
         if (!labelsPath || !predsPath) throw UsageError("metrics needs --labels L.csv and --preds P.csv");
         if (args.has("threshold") && args.has("thresholds"))
             throw UsageError("give either --threshold or --thresholds, not both");
+        if (auto jsonPath = args.value("json"))
+            for (const char* input : {"labels", "preds", "thresholds"})
+                if (auto in = args.value(input); in && util::samePath(*jsonPath, *in)) {
+                    std::cerr << "lumen-cli: error: --json " << *jsonPath << " is the --" << input << " input " << *in
+                              << "; refusing to overwrite an input\n";
+                    return kError;
+                }
         const double threshold = args.number("threshold").value_or(0.5);
         metrics::EvaluationOptions options;
         if (auto bins = args.integer("bins")) {
@@ -148,11 +156,10 @@ A missing cell leaves that row out for that label only.
             j["bins"] = options.calibrationBins;
             j["ids_only_in_labels"] = data.onlyInLabels.size();
             j["ids_only_in_predictions"] = data.onlyInPredictions.size();
-            std::ofstream out(*jsonPath);
-            out << j.dump(2) << "\n";
-            out.close();
-            if (!out) {
-                std::cerr << "lumen-cli: error: " << *jsonPath << ": cannot write the file\n";
+            try {
+                util::writeFileAtomically(*jsonPath, j.dump(2) + "\n");
+            } catch (const std::exception& e) {
+                std::cerr << "lumen-cli: error: " << e.what() << "\n";
                 return kError;
             }
         }

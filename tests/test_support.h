@@ -8,6 +8,10 @@
 #include <QProcess>
 #include <QTemporaryDir>
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -38,19 +42,71 @@ inline std::string writeTextFile(const QTemporaryDir& dir, const std::string& na
     return path;
 }
 
-/// What a lumen-cli run (the build's bin/lumen-cli) returned: exit code (-1 when it crashed
-/// or timed out), stdout and stderr.
+/// What a lumen-cli run (the build's bin/lumen-cli) returned: exit code (-1 when it crashed,
+/// did not start or timed out), stdout and stderr; `timedOut` when it was killed for running
+/// past the timeout (stderr then says so).
 struct CliOutcome {
     int code = -1;
     std::string out, err;
+    bool timedOut = false;
 };
 
-inline CliOutcome runLumenCli(const QStringList& args, int timeoutMs = 240000) {
+/// Runs `program` and waits; a process still running after `timeoutMs` is killed and reads
+/// as a failure (code -1), never as exit 0.
+inline CliOutcome runProcess(const QString& program, const QStringList& args, int timeoutMs) {
     QProcess p;
-    p.start(QStringLiteral(LUMEN_BINARY_DIR "/bin/lumen-cli"), args);
-    p.waitForFinished(timeoutMs);
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput().toStdString(),
-            p.readAllStandardError().toStdString()};
+    p.start(program, args);
+    CliOutcome r;
+    if (!p.waitForFinished(timeoutMs)) {
+        r.timedOut = p.state() != QProcess::NotRunning;
+        p.kill();
+        p.waitForFinished(10000);
+        r.out = p.readAllStandardOutput().toStdString();
+        r.err = p.readAllStandardError().toStdString() +
+                (r.timedOut ? "\n[test] " + program.toStdString() + " timed out after " + std::to_string(timeoutMs) +
+                                  " ms and was killed\n"
+                            : "\n[test] " + program.toStdString() + " did not run: " + p.errorString().toStdString() + "\n");
+        return r;
+    }
+    r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+    r.out = p.readAllStandardOutput().toStdString();
+    r.err = p.readAllStandardError().toStdString();
+    return r;
+}
+
+inline CliOutcome runLumenCli(const QStringList& args, int timeoutMs = 240000) {
+    return runProcess(QStringLiteral(LUMEN_BINARY_DIR "/bin/lumen-cli"), args, timeoutMs);
+}
+
+/// While alive, files this process writes may not grow past `bytes` (RLIMIT_FSIZE; SIGXFSZ
+/// ignored, so a write fails with EFBIG): a full disk, for tests of what a failed write leaves.
+struct FileSizeLimit {
+    explicit FileSizeLimit(rlim_t bytes) {
+        ::getrlimit(RLIMIT_FSIZE, &old_);
+        oldHandler_ = std::signal(SIGXFSZ, SIG_IGN);
+        rlimit limit = old_;
+        limit.rlim_cur = bytes;
+        ::setrlimit(RLIMIT_FSIZE, &limit);
+    }
+    ~FileSizeLimit() {
+        ::setrlimit(RLIMIT_FSIZE, &old_);
+        std::signal(SIGXFSZ, oldHandler_);
+    }
+    FileSizeLimit(const FileSizeLimit&) = delete;
+    FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+private:
+    rlimit old_{};
+    void (*oldHandler_)(int) = SIG_DFL;
+};
+
+/// Names in `dir` (sorted), hidden ones included: what a write left behind.
+inline std::vector<std::string> namesIn(const std::filesystem::path& dir) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
 }
 
 /// The whole file as text ("" when it cannot be read).

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace lumen::widgets {
 namespace {
@@ -538,11 +539,15 @@ void LossCurvePanel::flush() {
             if (c.drawn >= n) continue;
             QVector<double> keys(c.steps.begin() + c.drawn, c.steps.end());
             QVector<double> raw(c.values.begin() + c.drawn, c.values.end());
+            // A diverged step (NaN, ±inf) is a gap in the curve, never a point at 0 or off
+            // the axis: QCustomPlot skips NaN values when drawing and rescaling.
+            for (double& v : raw)
+                if (!std::isfinite(v)) v = std::numeric_limits<double>::quiet_NaN();
             if (c.points) {
                 c.graph->addData(keys, raw);
             } else {
                 // TensorBoard's smoothing: EMA started at 0, divided by (1 − w^n) to remove
-                // the start-up bias; non-finite values pass through unsmoothed.
+                // the start-up bias; NaN values pass through unsmoothed (gaps).
                 QVector<double> smooth(raw.size());
                 for (int i = 0; i < raw.size(); ++i) {
                     const double v = raw[i];

@@ -3,6 +3,7 @@
 #include "plot_export.h"
 
 #include "jobs/job.h"
+#include "util/atomic_file.h"
 
 #include <qcustomplot.h>
 
@@ -669,12 +670,8 @@ void MetricsPanel::plotReliability() {
 }
 
 bool MetricsPanel::exportTableCsv(const QString& file, QString* error) const {
-    QFile f(file);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
-        if (error) *error = tr("%1: cannot write the file").arg(file);
-        return false;
-    }
-    QTextStream out(&f);
+    QString text;
+    QTextStream out(&text);
     auto num = [](const metrics::MetricValue& v) { return v.has() ? QString::number(*v.value, 'g', 12) : QString(); };
     auto quoted = [](QString s) {
         if (s.contains(',') || s.contains('"') || s.contains('\n')) s = '"' + s.replace("\"", "\"\"") + '"';
@@ -700,8 +697,10 @@ bool MetricsPanel::exportTableCsv(const QString& file, QString* error) const {
         out << cells.join(',') << "\n";
     }
     out.flush();
-    if (f.error() != QFile::NoError) {
-        if (error) *error = tr("%1: cannot write the file").arg(file);
+    try {
+        util::writeFileAtomically(file.toStdString(), text.toStdString());
+    } catch (const std::exception& e) {
+        if (error) *error = QString::fromUtf8(e.what());
         return false;
     }
     return true;

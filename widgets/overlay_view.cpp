@@ -2,6 +2,8 @@
 
 #include "dicom_image_view.h"
 
+#include "util/atomic_file.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include "file_dialogs.h"
@@ -18,6 +20,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <stdexcept>
 
 namespace lumen::widgets {
 namespace {
@@ -569,8 +572,13 @@ bool OverlayView::exportPng(const QString& file, QString* error) const {
         if (error) *error = tr("%1: nothing to export (no image shown)").arg(file);
         return false;
     }
-    if (!img.save(file, "PNG")) {
-        if (error) *error = tr("%1: could not write the PNG").arg(file);
+    try {
+        util::writeFileAtomically(file.toStdString(), [&](const std::filesystem::path& tmp) {
+            if (!img.save(QString::fromStdString(tmp.string()), "PNG"))
+                throw std::runtime_error(file.toStdString() + ": could not write the PNG");
+        });
+    } catch (const std::exception& e) {
+        if (error) *error = QString::fromUtf8(e.what());
         return false;
     }
     return true;

@@ -1,5 +1,7 @@
 #include "plot_export.h"
 
+#include "util/atomic_file.h"
+
 #include <qcustomplot.h>
 
 #include "file_dialogs.h"
@@ -7,36 +9,50 @@
 #include <QMessageBox>
 #include <QSvgGenerator>
 
+#include <stdexcept>
+
 namespace lumen::widgets {
+
+namespace {
+
+/// Draws `plot` into `file` in the format `suffix` names; false when that fails.
+bool drawPlot(QCustomPlot* plot, const QString& file, const QString& suffix, int w, int h) {
+    if (suffix == "png") return plot->savePng(file, w, h, 2.0);
+    if (suffix == "pdf") return plot->savePdf(file, w, h);
+    QSvgGenerator svg;
+    svg.setFileName(file);
+    svg.setSize(QSize(w, h));
+    svg.setViewBox(QRect(0, 0, w, h));
+    svg.setTitle(plot->objectName());
+    QCPPainter painter;
+    if (!painter.begin(&svg)) return false;
+    plot->toPainter(&painter, w, h);
+    return painter.end();
+}
+
+}  // namespace
 
 bool exportPlot(QCustomPlot* plot, const QString& file, QString* error, int width, int height) {
     const QString suffix = QFileInfo(file).suffix().toLower();
-    const int w = width > 0 ? width : plot->width();
-    const int h = height > 0 ? height : plot->height();
-    bool ok = false;
-    if (suffix == "png") {
-        ok = plot->savePng(file, w, h, 2.0);
-    } else if (suffix == "pdf") {
-        ok = plot->savePdf(file, w, h);
-    } else if (suffix == "svg") {
-        QSvgGenerator svg;
-        svg.setFileName(file);
-        svg.setSize(QSize(w, h));
-        svg.setViewBox(QRect(0, 0, w, h));
-        svg.setTitle(plot->objectName());
-        QCPPainter painter;
-        if (painter.begin(&svg)) {
-            plot->toPainter(&painter, w, h);
-            ok = painter.end();
-        }
-        ok = ok && QFileInfo(file).size() > 0;
-    } else {
+    if (suffix != "png" && suffix != "pdf" && suffix != "svg") {
         if (error) *error = QObject::tr("%1: unknown plot format \"%2\" (use .png, .svg or .pdf)")
                                 .arg(file, suffix);
         return false;
     }
-    if (!ok && error) *error = QObject::tr("%1: cannot write the plot").arg(file);
-    return ok;
+    const int w = width > 0 ? width : plot->width();
+    const int h = height > 0 ? height : plot->height();
+    try {
+        // Drawn into a temporary file beside the target (same suffix), then synced and renamed.
+        util::writeFileAtomically(file.toStdString(), [&](const std::filesystem::path& tmp) {
+            const QString t = QString::fromStdString(tmp.string());
+            if (!drawPlot(plot, t, suffix, w, h) || QFileInfo(t).size() <= 0)
+                throw std::runtime_error(QObject::tr("%1: cannot write the plot").arg(file).toStdString());
+        });
+    } catch (const std::exception& e) {
+        if (error) *error = QString::fromUtf8(e.what());
+        return false;
+    }
+    return true;
 }
 
 void exportPlotInteractively(QCustomPlot* plot, QWidget* parent, const QString& suggestedName) {

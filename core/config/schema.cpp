@@ -127,6 +127,12 @@ const Schema& commonSchema() {
         s.addInt("early_stopping_patience", 0,
                  "Stop after this many epochs without improvement; 0 disables.", 0);
         s.addInt("freeze_backbone_epochs", 0, "Epochs to train with the backbone frozen.", 0);
+        s.addInt("keep_checkpoints", 0,
+                 "Epoch checkpoints to keep: the newest N plus the best (last.pt is always "
+                 "kept); older ones are deleted. 0 keeps every one.", 0);
+        s.addBool("train.skip_nonfinite_steps", false,
+                  "Skip (and count) an optimizer step whose loss or gradient norm is NaN or "
+                  "infinite instead of stopping the run with an error.");
         return s;
     }();
     return schema;

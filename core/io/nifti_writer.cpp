@@ -1,15 +1,43 @@
 #include "io/nifti_writer.h"
 
 #include "io/nifti_reader.h"
+#include "util/atomic_file.h"
 
 #include <nifti2_io.h>
 
+#include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace lumen::io {
+namespace {
+
+/// nifti_image_write reports nothing: a full disk leaves a short file. Its size (.nii) or the
+/// gzip trailer's uncompressed size (.nii.gz, modulo 2^32) must be the header plus the data.
+void requireComplete(const std::filesystem::path& target, const std::filesystem::path& tmp, bool gz,
+                     std::uint64_t expected) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(tmp, ec);
+    std::uint64_t got = ec ? 0 : size;
+    if (gz && !ec && size >= 18) {
+        std::ifstream in(tmp, std::ios::binary);
+        unsigned char trailer[4] = {};
+        in.seekg(-4, std::ios::end);
+        in.read(reinterpret_cast<char*>(trailer), 4);
+        got = in ? (std::uint64_t(trailer[0]) | std::uint64_t(trailer[1]) << 8 | std::uint64_t(trailer[2]) << 16 |
+                    std::uint64_t(trailer[3]) << 24)
+                 : 0;
+        expected &= 0xffffffffULL;
+    }
+    if (ec || got != expected)
+        throw std::runtime_error(target.string() + ": cannot write the NIfTI file: " +
+                                 (ec ? ec.message() : "incomplete (" + std::to_string(got) + " of " +
+                                                          std::to_string(expected) + " bytes; disk full?)"));
+}
+
+}  // namespace
 
 void writeNifti(const std::filesystem::path& path, const ImageVolume& v) {
     const std::string name = path.filename().string();
@@ -38,21 +66,15 @@ void writeNifti(const std::filesystem::path& path, const ImageVolume& v) {
     nim->qto_xyz = nim->sto_xyz;
     nim->scl_slope = 1;
     nim->scl_inter = 0;
-    // Write beside the target under a temporary name, then rename: never a half-written file.
-    const std::filesystem::path tmp = path.parent_path() / (".lumen-tmp-" + std::to_string(::getpid()) + "-" + name);
-    std::free(nim->fname);
-    std::free(nim->iname);
-    nim->fname = strdup(tmp.c_str());
-    nim->iname = strdup(tmp.c_str());
     nim->nifti_type = NIFTI_FTYPE_NIFTI1_1;
-    nifti_image_write(nim.get());
-    std::error_code ec;
-    if (!std::filesystem::exists(tmp, ec)) throw std::runtime_error(path.string() + ": cannot write the NIfTI file");
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::filesystem::remove(tmp, ec);
-        throw std::runtime_error(path.string() + ": cannot write the NIfTI file: " + ec.message());
-    }
+    util::writeFileAtomically(path, [&](const std::filesystem::path& tmp) {
+        std::free(nim->fname);
+        std::free(nim->iname);
+        nim->fname = strdup(tmp.c_str());
+        nim->iname = strdup(tmp.c_str());
+        nifti_image_write(nim.get());
+        requireComplete(path, tmp, gz, static_cast<std::uint64_t>(nim->iname_offset) + nim->nvox * nim->nbyper);
+    });
 }
 
 }  // namespace lumen::io

@@ -7,7 +7,8 @@
 
 namespace lumen::io {
 
-/// `.nii` or `.nii.gz`; one sample per voxel. Written to a temporary name, then renamed.
+/// `.nii` or `.nii.gz`; one sample per voxel. Written with util::writeFileAtomically (checked,
+/// fsynced, renamed; nothing left behind on failure).
 /// Throws std::runtime_error naming the file.
 void writeNifti(const std::filesystem::path& path, const ImageVolume& volume);
 

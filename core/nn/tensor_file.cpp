@@ -1,5 +1,7 @@
 #include "nn/tensor_file.h"
 
+#include "util/atomic_file.h"
+
 #include <caffe2/serialize/inline_container.h>
 #include <torch/script.h>
 #include <torch/serialize.h>
@@ -461,16 +463,7 @@ void writeTensorFile(const std::filesystem::path& path, const TensorMap& tensors
     c10::Dict<std::string, torch::Tensor> dict;
     for (const auto& [name, t] : tensors) dict.insert(name, t.detach().to(torch::kCPU).contiguous());
     const std::vector<char> bytes = torch::pickle_save(dict);
-    const std::filesystem::path tmp = path.string() + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw std::runtime_error(path.string() + ": cannot write");
-        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        if (!out) throw std::runtime_error(path.string() + ": write failed");
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) throw std::runtime_error(path.string() + ": cannot rename temporary file: " + ec.message());
+    util::writeFileAtomically(path, std::string_view(bytes.data(), bytes.size()));
 }
 
 TensorMap stateDict(const torch::nn::Module& module) {

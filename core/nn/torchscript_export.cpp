@@ -1,5 +1,7 @@
 #include "nn/torchscript_export.h"
 
+#include "util/atomic_file.h"
+
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -136,7 +138,9 @@ void save(torch::jit::Module& module, const std::string& source, const std::file
     try {
         module.define(source);
         module.eval();
-        module.save(path.string());
+        std::ostringstream bytes;
+        module.save(bytes);
+        util::writeFileAtomically(path, bytes.view());
     } catch (const c10::Error& e) {
         throw std::runtime_error(path.string() + ": TorchScript export failed: " + e.what_without_backtrace());
     }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <limits>
 
 namespace lumen::runs {
 namespace {
@@ -80,7 +81,11 @@ public:
         sqlite3_clear_bindings(stmt_);
     }
     std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
-    double real(int col) const { return sqlite3_column_double(stmt_, col); }
+    /// SQLite stores a NaN as NULL; it reads back as a quiet NaN, never as 0.
+    double real(int col) const {
+        if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::numeric_limits<double>::quiet_NaN();
+        return sqlite3_column_double(stmt_, col);
+    }
     std::string text(int col) const {
         const auto* p = sqlite3_column_text(stmt_, col);
         return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col))

@@ -41,7 +41,7 @@ struct RunRecord {
 struct MetricPoint {
     std::string key;
     std::int64_t step = 0;
-    double value = 0;
+    double value = 0;     ///< NaN is stored (as SQL NULL) and read back as a quiet NaN
     double wallTime = 0;  ///< Unix time, seconds
 };
 
@@ -49,7 +49,7 @@ struct MetricPoint {
 struct MetricSummary {
     std::string key;
     std::int64_t count = 0;
-    double min = 0;
+    double min = 0;       ///< over the values that are not NaN; NaN when all are
     double max = 0;
     std::int64_t lastStep = 0;
     double last = 0;  ///< value at the largest step

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include "train/checkpoint_retention.h"
 #include "train/cpu_allocator.h"
 
 #include "config/config.h"
@@ -127,6 +128,8 @@ TrainerOptions TrainerOptions::fromConfig(const config::Config& c, const std::st
         o.beta2 = betas[1];
     }
     if (c.has("min_lr_ratio")) o.minLrRatio = c.get<double>("min_lr_ratio");
+    if (c.has("keep_checkpoints")) o.keepCheckpoints = c.get<std::int64_t>("keep_checkpoints");
+    if (c.has("train.skip_nonfinite_steps")) o.skipNonfiniteSteps = c.get<bool>("train.skip_nonfinite_steps");
     o.configYaml = c.toYaml();
     o.configHash = c.hash();
     return o;
@@ -186,6 +189,8 @@ struct Trainer::State {
     std::optional<double> best;
     std::int64_t badEpochs = 0;
     torch::Tensor rngAtBoundary;     // torch CPU generator state at the last step boundary
+    std::filesystem::path bestFile;  // the best epoch checkpoint, also from before a resume
+    std::int64_t skipped = 0;        // non-finite steps skipped (skipNonfiniteSteps)
 
     State(TrainerOptions opts, TrainableTask& t, jobs::JobContext& j)
         : o(std::move(opts)), task(t), job(j) {}
@@ -274,6 +279,7 @@ struct Trainer::State {
         a.write("seed", c10::IValue(static_cast<std::int64_t>(o.seed)));
         a.write("best_metric", c10::IValue(best ? *best : std::numeric_limits<double>::quiet_NaN()));
         a.write("bad_epochs", c10::IValue(badEpochs));
+        a.write("best_checkpoint", c10::IValue(bestFile.string()));
         torch::serialize::OutputArchive m;
         model->save(m);
         a.write("model", m);
@@ -290,20 +296,24 @@ struct Trainer::State {
         return serializeArchive(a);
     }
 
-    /// Writes last.pt (and, at the end of an epoch, the named epoch checkpoint).
+    /// Writes last.pt (and, at the end of an epoch, the named epoch checkpoint), then drops
+    /// epoch checkpoints beyond keepCheckpoints. Never writes non-finite weights.
     std::filesystem::path saveCheckpoint(std::int64_t atEpoch, std::int64_t atBatch,
                                          const std::string& name) {
         if (o.checkpointDir.empty()) return {};
+        const auto last = o.checkpointDir / "last.pt";
+        const std::filesystem::path named = name.empty() ? std::filesystem::path() : o.checkpointDir / name;
+        requireFiniteWeights(named.empty() ? last : named, std::max<std::int64_t>(1, atBatch > 0 ? atEpoch + 1 : atEpoch));
         std::filesystem::create_directories(o.checkpointDir);
         const std::string bytes = checkpointBytes(atEpoch, atBatch);
-        std::filesystem::path named;
-        if (!name.empty() && o.keepEpochCheckpoints) {
-            named = o.checkpointDir / name;
+        if (!named.empty()) {
             util::writeFileAtomically(named, bytes);
             job.artifact("checkpoint", named.string());
         }
-        const auto last = o.checkpointDir / "last.pt";
         util::writeFileAtomically(last, bytes);
+        if (!named.empty() && o.keepCheckpoints > 0)
+            for (const auto& gone : pruneEpochCheckpoints(o.checkpointDir, o.taskId, o.seed, o.keepCheckpoints, bestFile))
+                job.info("keep_checkpoints " + std::to_string(o.keepCheckpoints) + ": removed " + gone.string());
         return named.empty() ? last : named;
     }
 
@@ -343,6 +353,8 @@ struct Trainer::State {
         const double b = readValue(a, "best_metric", file).toDouble();
         if (!std::isnan(b)) best = b;
         badEpochs = readValue(a, "bad_epochs", file).toInt();
+        if (c10::IValue stored; a.try_read("best_checkpoint", stored) && stored.isString())
+            carryBest(stored.toStringRef(), file);
         torch::serialize::InputArchive m, opt;
         a.read("model", m);
         a.read("optimizer", opt);
@@ -373,6 +385,214 @@ struct Trainer::State {
                  ", batch " + std::to_string(batchInEpoch) + ", step " + std::to_string(step));
     }
 
+    void clearGrads() {
+        for (auto& p : model->parameters()) p.mutable_grad().reset();
+    }
+
+    /// Throws NonFiniteError (naming `file`) unless every weight, buffer and EMA tensor is
+    /// finite: a checkpoint never holds a diverged model.
+    void requireFiniteWeights(const std::filesystem::path& file, std::int64_t epochNumber) {
+        torch::NoGradGuard guard;
+        auto check = [&](const std::string& name, const torch::Tensor& t) {
+            if (!t.is_floating_point() || torch::isfinite(t).all().item<bool>()) return;
+            throw NonFiniteError(file.string() + ": refusing to write the checkpoint: " + name +
+                                     " holds non-finite values (epoch " + std::to_string(epochNumber) +
+                                     ", after step " + std::to_string(step) + ")",
+                                 epochNumber, step);
+        };
+        for (const auto& [name, t] : emaTargets(*model)) check(name, t);
+        for (std::size_t i = 0; i < ema.size(); ++i) check("EMA tensor " + std::to_string(i), ema[i]);
+    }
+
+    /// The best checkpoint recorded in a checkpoint we resume from: its stored path, or the
+    /// file of that name beside the resumed checkpoint (a moved workspace).
+    void carryBest(const std::filesystem::path& stored, const std::filesystem::path& resumedFrom) {
+        if (stored.empty()) return;
+        std::error_code ec;
+        for (const auto& candidate : {stored, resumedFrom.parent_path() / stored.filename()})
+            if (std::filesystem::is_regular_file(candidate, ec)) {
+                bestFile = candidate;
+                return;
+            }
+        job.warning(resumedFrom.string() + ": its best checkpoint " + stored.string() +
+                    " is gone; the best is picked again from the epochs after the resume");
+    }
+
+    struct GroupLoss {
+        double loss = 0;
+        std::map<std::string, double> components;
+        std::int64_t samples = 0;
+    };
+
+    /// Forward and backward passes over the `group` micro-batches of one optimizer step. A
+    /// cancel saves last.pt at the step boundary before them, then throws jobs::Cancelled.
+    GroupLoss accumulate(std::int64_t e, std::int64_t nb, std::int64_t group) {
+        GroupLoss g;
+        for (std::int64_t i = 0; i < group; ++i) {
+            if (job.isCancelled()) {
+                clearGrads();
+                const auto file = saveCheckpoint(e, batchInEpoch, {});
+                if (!file.empty()) job.info("cancelled: saved " + file.string());
+                throw jobs::Cancelled();
+            }
+            auto batch = task.nextBatch();
+            if (!batch)
+                throw std::runtime_error("the training data ended after " + std::to_string(batchInEpoch + i) +
+                                         " of " + std::to_string(nb) + " batches");
+            batch->inputs = prepare(batch->inputs);
+            LossOutput out;
+            {
+                AutocastScope autocast(bf16);
+                out = task.loss(*batch);
+            }
+            (out.total.to(torch::kFloat) / static_cast<double>(group)).backward();
+            g.loss += out.total.item<double>();
+            for (const auto& [k, v] : out.components) g.components[k] += v.item<double>();
+            g.samples += batch->size();
+        }
+        g.loss /= static_cast<double>(group);
+        for (auto& [k, v] : g.components) v /= static_cast<double>(group);
+        return g;
+    }
+
+    /// Gradient norms before clipping, per top-level module that has gradients.
+    std::map<std::string, double> moduleGradNorms() const {
+        std::map<std::string, double> norms;
+        for (const auto& child : model->named_children()) {
+            double sq = 0;
+            bool any = false;
+            for (const auto& p : child.value()->parameters())
+                if (p.grad().defined()) {
+                    sq += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
+                    any = true;
+                }
+            if (any) norms[child.key()] = std::sqrt(sq);
+        }
+        return norms;
+    }
+
+    /// A step whose loss or gradient norm is NaN or infinite: stops the run with a
+    /// NonFiniteError before the optimizer touches the weights, or (skipNonfiniteSteps)
+    /// drops the step's gradients, counts it and goes on with the next micro-batches.
+    void nonFiniteStep(std::int64_t e, std::int64_t group, double loss, double gradNorm) {
+        const std::string what = !std::isfinite(loss) ? "the training loss is " + formatFixed(loss, 4)
+                                                       : "the gradient norm is " + formatFixed(gradNorm, 4);
+        const std::string where = "epoch " + std::to_string(e + 1) + ", step " + std::to_string(step + 1) +
+                                  " (micro-batches " + std::to_string(batchInEpoch + 1) + "-" +
+                                  std::to_string(batchInEpoch + group) + " of the epoch)";
+        clearGrads();
+        if (!o.skipNonfiniteSteps) {
+            job.metric("loss", step + 1, loss);
+            throw NonFiniteError(where + ": " + what +
+                                     "; training stopped before this optimizer step, the checkpoints hold the "
+                                     "last finite weights (lower lr, or set train.skip_nonfinite_steps: true)",
+                                 e + 1, step + 1);
+        }
+        ++skipped;
+        batchInEpoch += group;
+        job.warning(where + ": " + what + ": optimizer step skipped (train.skip_nonfinite_steps)");
+        job.metric("skipped_steps", step, static_cast<double>(skipped));
+    }
+
+    /// One optimizer step over the next group of micro-batches; its loss, or nullopt when it
+    /// was non-finite and skipped.
+    std::optional<double> trainStep(std::int64_t e, std::int64_t nb, std::int64_t totalSteps, double clipMax) {
+        // Micro-batches of one optimizer step are aligned to multiples of the accumulation
+        // count from the start of the epoch.
+        const std::int64_t group = std::min(o.accumulationSteps, nb - batchInEpoch);
+        rngAtBoundary = generatorState();
+        clearGrads();
+        const auto t0 = std::chrono::steady_clock::now();
+        const GroupLoss g = accumulate(e, nb, group);
+        const auto moduleNorms = moduleGradNorms();
+        const double gradNorm = torch::nn::utils::clip_grad_norm_(model->parameters(), clipMax);
+        if (!std::isfinite(g.loss) || !std::isfinite(gradNorm)) {
+            nonFiniteStep(e, group, g.loss, gradNorm);
+            return std::nullopt;
+        }
+        const double lr = cosineWarmupLr(o.lr, step, totalSteps, o.warmupSteps, o.minLrRatio);
+        for (auto& pg : optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(pg.options()).lr(lr);
+        optimizer->step();
+        updateEma();
+        ++step;
+        batchInEpoch += group;
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        job.metric("loss", step, g.loss);
+        for (const auto& [k, v] : g.components) job.metric("loss." + k, step, v);
+        job.metric("lr", step, lr);
+        job.metric("grad_norm", step, gradNorm);
+        for (const auto& [k, v] : moduleNorms) job.metric("grad_norm." + k, step, v);
+        job.metric("samples_per_s", step, seconds > 0 ? g.samples / seconds : 0.0);
+        job.progress(static_cast<double>(step) / totalSteps,
+                     "epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs) + " step " +
+                         std::to_string(step) + "/" + std::to_string(totalSteps) + " loss " + formatFixed(g.loss, 4));
+        return g.loss;
+    }
+
+    /// The task's validation metrics, computed with the EMA weights in eval mode.
+    std::map<std::string, double> validateWithEma() {
+        std::map<std::string, double> val;
+        swapEma();
+        model->eval();
+        try {
+            torch::NoGradGuard guard;
+            AutocastScope autocast(bf16);
+            val = task.validate([this](const torch::Tensor& x) { return prepare(x); });
+        } catch (...) {
+            swapEma();
+            throw;
+        }
+        swapEma();
+        model->train();
+        return val;
+    }
+
+    /// End of epoch `e`: validation, best metric and early-stopping state, checkpoints.
+    /// True when early stopping ends the run.
+    bool endEpoch(std::int64_t e, double epochLossSum, std::int64_t epochSteps, const MonitoredMetric& monitor,
+                  TrainResult& result) {
+        const auto val = validateWithEma();
+        for (const auto& [k, v] : val) job.metric("val." + k, step, v);
+        job.metric("epoch", step, static_cast<double>(e + 1));
+        result.lastValidation = val;
+
+        std::string metricName = monitor.name;
+        bool higher = monitor.higherIsBetter;
+        double value;
+        if (auto it = val.find(monitor.name); it != val.end()) {
+            value = it->second;
+        } else {
+            metricName = "loss";
+            higher = false;
+            // An epoch whose every step was skipped as non-finite has no loss: NaN (a NaN is
+            // best only until any number comes, as for a NaN validation metric).
+            value = epochSteps > 0 ? epochLossSum / epochSteps : std::numeric_limits<double>::quiet_NaN();
+        }
+        const bool improved = !best || (higher ? value > *best : value < *best) || std::isnan(*best);
+        if (improved) {
+            best = value;
+            badEpochs = 0;
+        } else {
+            ++badEpochs;
+        }
+        epoch = e + 1;
+        batchInEpoch = 0;
+        rngAtBoundary = generatorState();
+        const std::string name = checkpointName(o.taskId, epoch, metricName, value, o.seed);
+        if (improved && !o.checkpointDir.empty()) bestFile = o.checkpointDir / name;
+        if (!saveCheckpoint(epoch, 0, name).empty()) result.lastCheckpoint = o.checkpointDir / "last.pt";
+        job.info("epoch " + std::to_string(epoch) + ": " + metricName + " " + formatFixed(value, 4) +
+                 (improved ? " (best)" : ""));
+        result.epochsDone = epoch;
+        if (o.earlyStoppingPatience > 0 && badEpochs >= o.earlyStoppingPatience && epoch < o.epochs) {
+            job.info("early stopping: " + metricName + " did not improve for " + std::to_string(badEpochs) +
+                     " epochs");
+            result.stoppedEarly = true;
+            return true;
+        }
+        return false;
+    }
+
     void applyFreeze(std::int64_t e) {
         if (o.freezeEpochs <= 0) return;
         const bool frozen = e < o.freezeEpochs;
@@ -401,6 +621,7 @@ TrainResult Trainer::run() {
     auto& o = s.o;
     if (o.epochs < 1) throw std::invalid_argument("epochs must be at least 1");
     if (o.accumulationSteps < 1) throw std::invalid_argument("gradient_accumulation_steps must be at least 1");
+    if (o.keepCheckpoints < 0) throw std::invalid_argument("keep_checkpoints must be at least 0");
     const int threads =
         o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     torch::set_num_threads(threads);
@@ -439,140 +660,19 @@ TrainResult Trainer::run() {
         double epochLossSum = 0;
         std::int64_t epochSteps = 0;
         while (s.batchInEpoch < nb) {
-            // Micro-batches of one optimizer step are aligned to multiples of the
-            // accumulation count from the start of the epoch.
-            const std::int64_t group = std::min(o.accumulationSteps, nb - s.batchInEpoch);
-            s.rngAtBoundary = s.generatorState();
-            for (auto& p : s.model->parameters()) p.mutable_grad().reset();
-            const auto t0 = std::chrono::steady_clock::now();
-            double lossSum = 0;
-            std::map<std::string, double> compSums;
-            std::int64_t samples = 0;
-            for (std::int64_t i = 0; i < group; ++i) {
-                if (s.job.isCancelled()) {
-                    for (auto& p : s.model->parameters()) p.mutable_grad().reset();
-                    const auto file = s.saveCheckpoint(e, s.batchInEpoch, {});
-                    if (!file.empty()) s.job.info("cancelled: saved " + file.string());
-                    throw jobs::Cancelled();
-                }
-                auto batch = s.task.nextBatch();
-                if (!batch)
-                    throw std::runtime_error("the training data ended after " +
-                                             std::to_string(s.batchInEpoch + i) + " of " +
-                                             std::to_string(nb) + " batches");
-                batch->inputs = s.prepare(batch->inputs);
-                LossOutput out;
-                {
-                    AutocastScope autocast(s.bf16);
-                    out = s.task.loss(*batch);
-                }
-                (out.total.to(torch::kFloat) / static_cast<double>(group)).backward();
-                lossSum += out.total.item<double>();
-                for (const auto& [k, v] : out.components) compSums[k] += v.item<double>();
-                samples += batch->size();
-            }
-
-            // Gradient norms before clipping: per top-level module, then global.
-            std::map<std::string, double> moduleNorms;
-            for (const auto& child : s.model->named_children()) {
-                double sq = 0;
-                bool any = false;
-                for (const auto& p : child.value()->parameters())
-                    if (p.grad().defined()) {
-                        sq += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
-                        any = true;
-                    }
-                if (any) moduleNorms[child.key()] = std::sqrt(sq);
-            }
-            const double gradNorm = torch::nn::utils::clip_grad_norm_(s.model->parameters(), clipMax);
-            const double lr = cosineWarmupLr(o.lr, s.step, totalSteps, o.warmupSteps, o.minLrRatio);
-            for (auto& g : s.optimizer->param_groups())
-                static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-            s.optimizer->step();
-            s.updateEma();
-            ++s.step;
-            s.batchInEpoch += group;
-            const double seconds =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-            const double loss = lossSum / static_cast<double>(group);
-            result.stepLosses.push_back(loss);
-            epochLossSum += loss;
+            const auto loss = s.trainStep(e, nb, totalSteps, clipMax);
+            if (!loss) continue;
+            result.stepLosses.push_back(*loss);
+            epochLossSum += *loss;
             ++epochSteps;
-            s.job.metric("loss", s.step, loss);
-            for (const auto& [k, v] : compSums) s.job.metric("loss." + k, s.step, v / group);
-            s.job.metric("lr", s.step, lr);
-            s.job.metric("grad_norm", s.step, gradNorm);
-            for (const auto& [k, v] : moduleNorms) s.job.metric("grad_norm." + k, s.step, v);
-            s.job.metric("samples_per_s", s.step, seconds > 0 ? samples / seconds : 0.0);
-
-            s.job.progress(static_cast<double>(s.step) / totalSteps,
-                           "epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs) +
-                               " step " + std::to_string(s.step) + "/" + std::to_string(totalSteps) +
-                               " loss " + formatFixed(loss, 4));
         }
-
-        // End of epoch: validation with the EMA weights.
-        std::map<std::string, double> val;
-        {
-            s.swapEma();
-            s.model->eval();
-            try {
-                torch::NoGradGuard guard;
-                AutocastScope autocast(s.bf16);
-                val = s.task.validate([&s](const torch::Tensor& x) { return s.prepare(x); });
-            } catch (...) {
-                s.swapEma();
-                throw;
-            }
-            s.swapEma();
-            s.model->train();
-        }
-        for (const auto& [k, v] : val) s.job.metric("val." + k, s.step, v);
-        s.job.metric("epoch", s.step, static_cast<double>(e + 1));
-        result.lastValidation = val;
-
-        std::string metricName = monitor.name;
-        bool higher = monitor.higherIsBetter;
-        double value;
-        if (auto it = val.find(monitor.name); it != val.end()) {
-            value = it->second;
-        } else {
-            metricName = "loss";
-            higher = false;
-            value = epochSteps > 0 ? epochLossSum / epochSteps : 0.0;
-        }
-        const bool improved = !s.best || (higher ? value > *s.best : value < *s.best) ||
-                              std::isnan(*s.best);
-        if (improved) {
-            s.best = value;
-            s.badEpochs = 0;
-        } else {
-            ++s.badEpochs;
-        }
-        s.epoch = e + 1;
-        s.batchInEpoch = 0;
-        s.rngAtBoundary = s.generatorState();
-        const auto file =
-            s.saveCheckpoint(s.epoch, 0, checkpointName(o.taskId, s.epoch, metricName, value, o.seed));
-        if (!file.empty()) {
-            result.lastCheckpoint = o.checkpointDir / "last.pt";
-            if (improved) result.bestCheckpoint = file;
-        }
-        s.job.info("epoch " + std::to_string(s.epoch) + ": " + metricName + " " +
-                   formatFixed(value, 4) + (improved ? " (best)" : ""));
-        result.epochsDone = s.epoch;
-        if (o.earlyStoppingPatience > 0 && s.badEpochs >= o.earlyStoppingPatience &&
-            s.epoch < o.epochs) {
-            s.job.info("early stopping: " + metricName + " did not improve for " +
-                       std::to_string(s.badEpochs) + " epochs");
-            result.stoppedEarly = true;
-            break;
-        }
+        if (s.endEpoch(e, epochLossSum, epochSteps, monitor, result)) break;
     }
     result.steps = s.step;
     result.epochsDone = s.epoch;
     result.bestMetric = s.best;
+    result.bestCheckpoint = s.bestFile;
+    result.skippedSteps = s.skipped;
     return result;
 }
 

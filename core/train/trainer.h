@@ -96,7 +96,12 @@ struct TrainerOptions {
     /// Dotted config keys that shape the model: resuming refuses a checkpoint whose stored
     /// config differs in any of them.
     std::vector<std::string> modelKeys;
-    bool keepEpochCheckpoints = true;         ///< false: only last.pt (and the best)
+    /// Epoch checkpoints kept: the newest `keepCheckpoints` plus the best (and last.pt);
+    /// older ones of this run's folder are deleted. 0 keeps every one.
+    std::int64_t keepCheckpoints = 0;
+    /// A step with a non-finite loss or gradient norm is skipped (and counted) instead of
+    /// stopping the run with a NonFiniteError.
+    bool skipNonfiniteSteps = false;
 
     /// The common trainer keys of config::commonSchema() (plus `adam_betas`,
     /// `early_stopping_metric`-free extras when present); the caller sets the paths.
@@ -110,7 +115,10 @@ struct TrainResult {
     bool stoppedEarly = false;
     std::optional<double> bestMetric;
     std::map<std::string, double> lastValidation;
+    /// The best epoch checkpoint: of this run, or carried over from the checkpoint resumed
+    /// from when no epoch since improved on it. Empty without checkpoints.
     std::filesystem::path bestCheckpoint, lastCheckpoint;
+    std::int64_t skippedSteps = 0;      ///< non-finite steps skipped (skipNonfiniteSteps)
     bool usedBf16 = false;
 };
 
@@ -118,6 +126,16 @@ struct TrainResult {
 class CheckpointError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
+};
+
+/// Thrown when training diverges: a non-finite loss or gradient norm at an optimizer step
+/// (unless skipNonfiniteSteps), or non-finite weights about to be written to a checkpoint.
+/// The message names the epoch and step (1-based, as in the metrics).
+class NonFiniteError : public std::runtime_error {
+public:
+    NonFiniteError(const std::string& message, std::int64_t epoch, std::int64_t step)
+        : std::runtime_error(message), epoch(epoch), step(step) {}
+    std::int64_t epoch, step;
 };
 
 /// bf16 CPU autocast switched on for the scope's lifetime (when `on`); LibTorch 1.13's

@@ -535,12 +535,14 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
     if (!r.bestCheckpoint.empty()) {
         job.artifact("best_checkpoint", r.bestCheckpoint.string());
         const auto info = train::readCheckpointInfo(r.bestCheckpoint);
-        const auto src = epochThresholdsFile(o.checkpointDir, info.epoch);
+        // Beside the best checkpoint: after a resume that never improved, the earlier run's.
+        const auto src = epochThresholdsFile(r.bestCheckpoint.parent_path(), info.epoch);
         std::error_code ec;
         if (fs::exists(src, ec)) {
             auto t = readThresholds(src, labels);
             auto j = thresholdsJson(t, labels);
             j["checkpoint"] = r.bestCheckpoint.filename().string();
+            j["checkpoint_path"] = r.bestCheckpoint.string();
             j["preprocessing"] = Json::parse(prep.toJson());
             util::writeFileAtomically(where.runDir / "thresholds.json", j.dump(1) + "\n");
             job.artifact("thresholds", (where.runDir / "thresholds.json").string());

@@ -8,7 +8,9 @@
 #include <QTemporaryDir>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <memory>
 #include <thread>
@@ -103,6 +105,32 @@ private slots:
         QCOMPARE(s[1].key, std::string("val.auroc"));
         QCOMPARE(s[1].last, 0.75);
         QVERIFY(store.metricSummaries(12345).empty());
+    }
+
+    // A diverged run: NaN goes in (SQLite keeps it as NULL) and comes back as NaN, never 0;
+    // infinities round-trip as they are.
+    void nanMetricsRoundTrip() {
+        QTemporaryDir dir;
+        RunStore store(dir.filePath("lumen.db").toStdString());
+        const auto run = store.createRun("t", "diverged", "", "", "");
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        const double inf = std::numeric_limits<double>::infinity();
+        store.logMetrics(run, {{"loss", 1, 0.5, 0}, {"loss", 2, nan, 0}, {"grad_norm", 2, inf, 0}});
+        store.logMetric(run, "val.loss", 3, nan);
+        const auto loss = store.metrics(run, "loss");
+        QCOMPARE(loss.size(), std::size_t(2));
+        QCOMPARE(loss[0].value, 0.5);
+        QVERIFY2(std::isnan(loss[1].value), std::to_string(loss[1].value).c_str());
+        QVERIFY(loss[1].wallTime > 0);
+        for (const auto& p : store.metrics(run))
+            if (p.key == "grad_norm") QCOMPARE(p.value, inf);
+        const auto s = store.metricSummaries(run);
+        QCOMPARE(s.size(), std::size_t(3));
+        QCOMPARE(s[1].key, std::string("loss"));
+        QCOMPARE(s[1].min, 0.5);  // NaN is no minimum
+        QVERIFY(std::isnan(s[1].last));
+        QCOMPARE(s[2].key, std::string("val.loss"));
+        QVERIFY(std::isnan(s[2].min) && std::isnan(s[2].max) && std::isnan(s[2].last));
     }
 
     void reopenKeepsData() {

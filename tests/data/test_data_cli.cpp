@@ -22,14 +22,8 @@ struct Result {
 };
 
 Result cli(const QStringList& args) {
-    QProcess p;
-    p.start(kCli, args);
-    Result r;
-    if (!p.waitForFinished(300000)) return r;
-    r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2;
-    r.out = p.readAllStandardOutput().toStdString();
-    r.err = p.readAllStandardError().toStdString();
-    return r;
+    const CliOutcome r = runProcess(kCli, args, 300000);
+    return {r.code, r.out, r.err};
 }
 
 QString q(const fs::path& p) { return QString::fromStdString(p.string()); }

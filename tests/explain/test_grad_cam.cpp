@@ -471,7 +471,12 @@ private slots:
                 p.setProcessEnvironment(env);
             }
             p.start(cli, args);
-            p.waitForFinished(300000);
+            if (!p.waitForFinished(300000)) {
+                p.kill();
+                p.waitForFinished();
+                if (out) *out = "lumen-cli timed out and was killed";
+                return -1;
+            }
             const QString all = QString::fromUtf8(p.readAllStandardOutput() + p.readAllStandardError());
             if (out) *out = all;
             return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;

@@ -27,11 +27,8 @@ struct CliResult {
 };
 
 CliResult runCli(const QStringList& args) {
-    QProcess p;
-    p.start(kCli, args);
-    p.waitForFinished(120000);
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
-            p.readAllStandardError()};
+    const CliOutcome r = runProcess(kCli, args, 120000);
+    return {r.code, QString::fromStdString(r.out), QString::fromStdString(r.err)};
 }
 
 // Labels and predictions for kNames: 300 rows, predictions in a shuffled order, two ids only in
@@ -234,6 +231,32 @@ private slots:
                                                dir.filePath("preds.csv")} + extra);
         QCOMPARE(r.code, 2);
         QVERIFY2(r.err.contains(expected), qPrintable(r.err));
+    }
+
+    // --json never overwrites an input, however its path is spelled (here a link to it); the
+    // error names both, and a good --json is written whole.
+    void jsonRefusesToOverwriteAnInput() {
+        QTemporaryDir dir;
+        std::string labels, preds;
+        writeTables(dir, labels, preds);
+        const std::string predsBefore = readTextFile(preds);
+        const QStringList base{"metrics", "--labels", QString::fromStdString(labels), "--preds",
+                               QString::fromStdString(preds), "--json"};
+        CliResult r = runCli(base + QStringList{QString::fromStdString(preds)});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("--preds") && r.err.count(QString::fromStdString(preds)) == 2, qPrintable(r.err));
+        QCOMPARE(readTextFile(preds), predsBefore);
+        const auto link = std::filesystem::path(dir.filePath("report.json").toStdString());
+        std::filesystem::create_symlink(labels, link);
+        r = runCli(base + QStringList{QString::fromStdString(link.string())});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("--labels") && r.err.contains(QString::fromStdString(labels)), qPrintable(r.err));
+        QVERIFY(readTextFile(labels).rfind("image", 0) == 0);
+        r = runCli(base + QStringList{dir.filePath("out.json")});
+        QCOMPARE(r.code, 0);
+        QVERIFY(json::parse(readTextFile(dir.filePath("out.json").toStdString())).contains("labels"));
+        QCOMPARE(namesIn(dir.path().toStdString()),
+                 (std::vector<std::string>{"labels.csv", "out.json", "preds.csv", "report.json"}));
     }
 };
 

@@ -549,12 +549,10 @@ private slots:
         const QString cli = QString(LUMEN_BINARY_DIR) + "/bin/lumen-cli";
         QVERIFY2(QFile::exists(cli), qPrintable(cli));
         auto run = [&](const QStringList& args, QString* out = nullptr, QString* err = nullptr) {
-            QProcess p;
-            p.start(cli, args);
-            p.waitForFinished(120000);
-            if (out) *out = QString::fromUtf8(p.readAllStandardOutput());
-            if (err) *err = QString::fromUtf8(p.readAllStandardError());
-            return p.exitCode();
+            const CliOutcome r = runProcess(cli, args, 120000);
+            if (out) *out = QString::fromStdString(r.out);
+            if (err) *err = QString::fromStdString(r.err);
+            return r.code;
         };
         const QString address = QString::fromStdString(node_.address());
         const QString ws = dir_.filePath("cli_ws");

@@ -1,5 +1,6 @@
 // End to end: `lumen-cli demo`, then `lumen-cli train` of the roi_consistency task on a cut-down
-// copy of resources/configs/roi_consistency_demo.yaml, resume by run id, refusal of a
+// copy of resources/configs/roi_consistency_demo.yaml, resume by run id (the best checkpoint
+// carried over when the resumed run never improves), refusal of a
 // checkpoint of another model, and `lumen-cli infer` (preds.csv, preds.json, roi_vis/).
 #include "test_support.h"
 
@@ -142,6 +143,18 @@ private slots:
         lumen::runs::RunStore store((ws_ / "lumen.db").string());
         QCOMPARE(store.run(3)->status, lumen::runs::RunStatus::Failed);  // the refused resume
         QCOMPARE(store.run(4)->status, lumen::runs::RunStatus::Finished);
+
+        // A resume that never improves (here: no epoch left to train) keeps run 1's best
+        // checkpoint: the best_checkpoint artifact and the TorchScript export are there.
+        const auto again = cli({"train", "--config", cfg, "--workspace", ws, "--resume", "1"});
+        QVERIFY2(again.code == 0, again.err.c_str());
+        QVERIFY2(again.out.find("run 5: trained 2 epochs") != std::string::npos, again.out.c_str());
+        std::string best;
+        for (const auto& a : store.artifacts(5))
+            if (a.kind == "best_checkpoint") best = a.path;
+        QVERIFY2(best.find("1_roi_consistency/checkpoints/roi_consistency_epoch00") != std::string::npos, best.c_str());
+        QVERIFY(fs::exists(best));
+        QVERIFY(fs::file_size(ws_ / "runs" / "5_roi_consistency" / "roi_consistency_best.torchscript.pt") > 1000000);
     }
 
     // kill -9 after the first checkpoint: the run is listed as interrupted, and resuming it by

@@ -1,6 +1,8 @@
 // The task-independent Trainer on a tiny synthetic conv model: schedule, metric keys,
 // checkpoints, determinism, exact resume (after an epoch and mid-epoch), refusal of another
-// model's checkpoint, freezing, early stopping, bf16, and an 8-step run against PyTorch.
+// model's checkpoint, freezing, early stopping, bf16, an 8-step run against PyTorch, and
+// what must not be lost: non-finite steps (stop or skip, never a non-finite checkpoint), the
+// best checkpoint across a resume, keep_checkpoints retention.
 #include <ATen/autocast_mode.h>
 #include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
@@ -8,6 +10,8 @@
 #include "train/trainer.h"
 #include "train/cpu_allocator.h"
 
+#include "config/config.h"
+#include "config/schema.h"
 #include "config/seed.h"
 #include "io/npy_writer.h"
 #include "jobs/job.h"
@@ -18,8 +22,11 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <fstream>
 #include <mutex>
 
@@ -53,6 +60,9 @@ struct SyntheticTask : train::TrainableTask {
     std::vector<std::int64_t> order;
     std::size_t pos = 0;
     bool constantMetric = false;
+    int nanLossAtCall = -1;         ///< test hook: this loss() call (0-based) returns NaN
+    int lossCalls = 0;
+    bool poisonWeightsInValidate = false;  ///< test hook: validate() makes head.weight NaN
 
     SyntheticTask(std::uint64_t s, int samples = 28, double dropout = 0.1) : seed(s) {
         auto gen = at::detail::createCPUGenerator(1234);
@@ -91,10 +101,16 @@ struct SyntheticTask : train::TrainableTask {
         return {bce + 0.1 * reg, {{"bce", bce.detach()}, {"reg", reg.detach()}}};
     }
     train::LossOutput loss(const train::TensorBatch& b) override {
-        return lossOf(net->forward(b.inputs), b.targets);
+        auto out = lossOf(net->forward(b.inputs), b.targets);
+        if (lossCalls++ == nanLossAtCall) out.total = out.total * std::numeric_limits<double>::quiet_NaN();
+        return out;
     }
     std::map<std::string, double> validate(
         const std::function<torch::Tensor(const torch::Tensor&)>& prepare) override {
+        if (poisonWeightsInValidate) {
+            torch::NoGradGuard guard;
+            net->head->weight.fill_(std::numeric_limits<double>::quiet_NaN());
+        }
         if (constantMetric) return {{"loss", 1.0}};
         return {{"loss", lossOf(net->forward(prepare(vx)), vy).total.item<double>()}};
     }
@@ -163,6 +179,25 @@ RunOutcome runOnce(train::TrainerOptions o, std::uint64_t seed = 7,
     }
     for (auto& p : task.net->parameters()) out.weights.push_back(p.detach().clone());
     return out;
+}
+
+bool allFinite(const std::vector<torch::Tensor>& weights) {
+    for (const auto& w : weights)
+        if (!torch::isfinite(w).all().item<bool>()) return false;
+    return true;
+}
+
+/// Runs a trainer that must throw NonFiniteError; returns it (or fails the test).
+std::optional<train::NonFiniteError> nonFiniteErrorOf(const train::TrainerOptions& o, SyntheticTask& task,
+                                                      const std::shared_ptr<Recorder>& rec) {
+    jobs::JobContext job(1, rec->token, rec);
+    train::Trainer trainer(o, task, job);
+    try {
+        trainer.run();
+    } catch (const train::NonFiniteError& e) {
+        return e;
+    }
+    return std::nullopt;
 }
 
 bool sameWeights(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
@@ -386,6 +421,120 @@ private slots:
         QVERIFY(full.rec->hasKey("grad_norm.backbone"));
         QCOMPARE(full.rec->values("grad_norm.backbone").size(), std::size_t(4));  // epoch 2 only
         QVERIFY(!torch::equal(full.weights[0], before[0]));
+    }
+
+    // A NaN loss stops the run before the optimizer step, naming epoch and step; the
+    // checkpoints keep the last finite weights and the NaN loss is reported as a metric.
+    void nonFiniteLossStopsTheRun() {
+        QTemporaryDir dir;
+        auto o = baseOptions(dir, "nan");
+        SyntheticTask task(7);
+        task.nanLossAtCall = 8;  // epoch 2's first group (micro-batches 1-2): step 5
+        auto rec = std::make_shared<Recorder>();
+        const auto error = nonFiniteErrorOf(o, task, rec);
+        QVERIFY2(error, "no NonFiniteError");
+        const std::string what = error->what();
+        QVERIFY2(what.find("epoch 2, step 5") != std::string::npos && what.find("nan") != std::string::npos &&
+                     what.find("train.skip_nonfinite_steps") != std::string::npos,
+                 what.c_str());
+        QCOMPARE(error->epoch, std::int64_t(2));
+        QCOMPARE(error->step, std::int64_t(5));
+        const auto losses = rec->values("loss");
+        QCOMPARE(losses.size(), std::size_t(5));
+        QVERIFY(std::isnan(losses.back()));
+        std::vector<torch::Tensor> weights;
+        for (auto& p : task.net->parameters()) weights.push_back(p.detach().clone());
+        QVERIFY(allFinite(weights));
+        const auto last = std::filesystem::path(o.checkpointDir) / "last.pt";
+        QCOMPARE(train::readCheckpointInfo(last).epoch, std::int64_t(1));
+        SyntheticTask probe(99);
+        train::loadModelWeights(*probe.net, last, false);
+        QVERIFY(allFinite(probe.net->parameters()));
+    }
+
+    // train.skip_nonfinite_steps: the NaN step is dropped and counted, the run goes on.
+    void nonFiniteStepSkippedWhenAsked() {
+        QTemporaryDir dir;
+        auto o = baseOptions(dir, "skip");
+        o.skipNonfiniteSteps = true;
+        auto r = runOnce(o, 7, {}, [](SyntheticTask& t) { t.nanLossAtCall = 8; });
+        QCOMPARE(r.result.skippedSteps, std::int64_t(1));
+        QCOMPARE(r.result.steps, std::int64_t(11));
+        QCOMPARE(r.result.epochsDone, std::int64_t(3));
+        for (double l : r.result.stepLosses) QVERIFY(std::isfinite(l));
+        QVERIFY(allFinite(r.weights));
+        QCOMPARE(r.rec->values("skipped_steps"), std::vector<double>{1.0});
+    }
+
+    // Weights that turned non-finite are never written: no last.pt, no epoch checkpoint.
+    void neverWritesNonFiniteWeights() {
+        QTemporaryDir dir;
+        auto o = baseOptions(dir, "poison");
+        o.epochs = 1;
+        o.emaDecay = 0;
+        SyntheticTask task(7);
+        task.poisonWeightsInValidate = true;
+        auto rec = std::make_shared<Recorder>();
+        const auto error = nonFiniteErrorOf(o, task, rec);
+        QVERIFY2(error, "no NonFiniteError");
+        const std::string what = error->what();
+        QVERIFY2(what.find("head.weight") != std::string::npos && what.find("epoch 1") != std::string::npos, what.c_str());
+        QCOMPARE(namesIn(o.checkpointDir), std::vector<std::string>{});
+    }
+
+    // A resumed run that never improves keeps the best checkpoint of before the resume.
+    void resumeKeepsTheBestCheckpoint() {
+        QTemporaryDir dir;
+        const auto constant = [](SyntheticTask& t) { t.constantMetric = true; };
+        auto first = runOnce(baseOptions(dir, "part"), 7,
+                             [](const std::string& k, std::int64_t, double v) { return k == "epoch" && v == 1; },
+                             constant);
+        QVERIFY(first.cancelled);
+        const auto partDir = std::filesystem::path(dir.filePath("part").toStdString());
+        const auto best = partDir / "synthetic_epoch001_loss1.0000_seed7.pt";
+        QVERIFY(std::filesystem::exists(best));
+        auto o = baseOptions(dir, "resumed");  // a new run's folder, as lumen-cli train --resume
+        o.resumeFrom = partDir / "last.pt";
+        auto second = runOnce(o, 7, {}, constant);
+        QCOMPARE(second.result.epochsDone, std::int64_t(3));
+        QCOMPARE(second.result.bestCheckpoint.string(), best.string());
+        // And once more from the resumed run's last.pt.
+        o = baseOptions(dir, "again");
+        o.epochs = 4;
+        o.resumeFrom = std::filesystem::path(dir.filePath("resumed").toStdString()) / "last.pt";
+        QCOMPARE(runOnce(o, 7, {}, constant).result.bestCheckpoint.string(), best.string());
+    }
+
+    // keep_checkpoints 1: the newest epoch checkpoint, the best and last.pt stay.
+    void keepCheckpointsRetention() {
+        QTemporaryDir dir;
+        auto o = baseOptions(dir, "keep");
+        o.epochs = 4;
+        o.keepCheckpoints = 1;
+        auto r = runOnce(o, 7, {}, [](SyntheticTask& t) { t.constantMetric = true; });
+        QCOMPARE(r.result.epochsDone, std::int64_t(4));
+        QCOMPARE(namesIn(o.checkpointDir),
+                 (std::vector<std::string>{"last.pt", "synthetic_epoch001_loss1.0000_seed7.pt",
+                                           "synthetic_epoch004_loss1.0000_seed7.pt"}));
+        QCOMPARE(r.result.bestCheckpoint.filename().string(), std::string("synthetic_epoch001_loss1.0000_seed7.pt"));
+        // The default keeps every epoch.
+        auto all = runOnce(baseOptions(dir, "all"), 7, {}, [](SyntheticTask& t) { t.constantMetric = true; });
+        QCOMPARE(namesIn(std::filesystem::path(dir.filePath("all").toStdString())).size(), std::size_t(4));
+    }
+
+    // The new common keys reach the trainer; their defaults keep today's behaviour.
+    void nothingLostKeysFromConfig() {
+        const auto& schema = config::commonSchema();
+        auto o = train::TrainerOptions::fromConfig(config::makeConfig(YAML::Load("task: t\n"), schema), "t");
+        QCOMPARE(o.keepCheckpoints, std::int64_t(0));
+        QVERIFY(!o.skipNonfiniteSteps);
+        o = train::TrainerOptions::fromConfig(
+            config::makeConfig(YAML::Load("task: t\nkeep_checkpoints: 2\ntrain:\n  skip_nonfinite_steps: true\n"), schema),
+            "t");
+        QCOMPARE(o.keepCheckpoints, std::int64_t(2));
+        QVERIFY(o.skipNonfiniteSteps);
+        QVERIFY_THROWS_EXCEPTION(config::ConfigError,
+                                 config::makeConfig(YAML::Load("task: t\nkeep_checkpoints: -1\n"), schema));
     }
 
     void earlyStopping() {

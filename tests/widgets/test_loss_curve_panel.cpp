@@ -22,6 +22,7 @@
 #include <QTemporaryDir>
 
 #include <cmath>
+#include <limits>
 #include <thread>
 
 using namespace lumen;
@@ -196,6 +197,34 @@ private slots:
         QString error;
         QVERIFY(!panel.exportTo(dir.filePath("curves.bmpx"), &error));
         QVERIFY(error.contains("curves.bmpx"));
+    }
+
+    // A diverged run read back from the store: the NaN loss is a gap (NaN in the graph), not
+    // a point at 0, and the loss axis is scaled to the finite values only.
+    void nonFiniteStepsAreGapsNotZero() {
+        QTemporaryDir dir;
+        runs::RunStore store(dir.filePath("lumen.db").toStdString());
+        const auto run = store.createRun("t", "diverged", "", "", "");
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        store.logMetrics(run, {{"loss", 1, 1.0, 0}, {"loss", 2, 0.8, 0}, {"loss", 3, nan, 0},
+                               {"loss", 4, std::numeric_limits<double>::infinity(), 0}, {"loss", 5, 0.6, 0}});
+        LossCurvePanel panel;
+        panel.setStore(&store);
+        panel.resize(900, 700);
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        QString error;
+        QVERIFY2(panel.showRun(run, &error), qPrintable(error));
+        panel.setSmoothing(0);
+        panel.flush();
+        const QString label = panel.runLabels().value(0);
+        const QVector<double> shown = panel.displayedValues(label, "loss");
+        QCOMPARE(shown.size(), 5);
+        QCOMPARE(shown[0], 1.0);
+        QVERIFY2(std::isnan(shown[2]) && std::isnan(shown[3]), qPrintable(QString::number(shown[2])));
+        QCOMPARE(shown[4], 0.6);
+        const QCPRange y = panel.plot()->axisRect(0)->axis(QCPAxis::atLeft)->range();
+        QVERIFY2(y.lower > 0.5 && y.upper < 1.1, qPrintable(QString("%1..%2").arg(y.lower).arg(y.upper)));
     }
 
     void runsFromTheStoreOverlaid() {
