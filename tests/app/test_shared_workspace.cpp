@@ -56,6 +56,15 @@ void showEveryFile(MainWindow& w, const QString& ws) {
     QTest::qWait(1500);
 }
 
+/// The main window at 1366x768 with the test plugin, open on `ws` (created if needed).
+bool showOn(MainWindow& w, const QString& ws) {
+    w.resize(1366, 768);
+    w.show();
+    if (!QTest::qWaitForWindowExposed(&w)) return false;
+    w.loadPlugins({LUMEN_BINARY_DIR "/tests/plugins"});
+    return w.openWorkspace(ws);
+}
+
 QString integrityCheck(const QString& db) {
     QProcess p;
     p.start("/usr/bin/python3", {"-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
@@ -83,11 +92,7 @@ private slots:
         QTemporaryDir dir;
         const QString ws = dir.filePath("ws");
         MainWindow w;
-        w.resize(1366, 768);
-        w.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&w));
-        w.loadPlugins({LUMEN_BINARY_DIR "/tests/plugins"});
-        QVERIFY(w.openWorkspace(ws));
+        QVERIFY(showOn(w, ws));
         QVERIFY(QDir().mkpath(ws + "/predictions"));
         const QString base = ws + "/predictions/base.csv", next = ws + "/predictions/new.csv";
         writeTextFile(dir, "ws/predictions/base.csv", "id,p\na,0.10\nb,0.20\nc,0.30\n");
@@ -136,11 +141,7 @@ private slots:
         QTemporaryDir dir;
         const QString ws = dir.filePath("ws");
         MainWindow w;
-        w.resize(1366, 768);
-        w.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&w));
-        w.loadPlugins({LUMEN_BINARY_DIR "/tests/plugins"});
-        QVERIFY(w.openWorkspace(ws));
+        QVERIFY(showOn(w, ws));
         // What a CLI killed after its first checkpoint leaves: a `running` row, its folder with
         // the config and checkpoints/last.pt, and a run.lock nobody holds.
         const auto workspace = lumen::runs::Workspace::open(ws.toStdString());
