@@ -52,7 +52,18 @@ data::Manifest sourceManifest(const config::Config& c, const fs::path& ws, jobs:
         }
     }
     auto m = data::readManifest(file);
-    m.labelNames = c.get<std::vector<std::string>>("labels");
+    // The config's labels become the vocabulary (a subset or another order is fine), but a
+    // label the manifest does not know would train on all-zero targets: an error naming it.
+    const auto wanted = c.get<std::vector<std::string>>("labels");
+    std::string unknown, known;
+    for (const auto& l : wanted)
+        if (m.labelIndex(l) < 0) unknown += (unknown.empty() ? "\"" : ", \"") + l + "\"";
+    if (!unknown.empty()) {
+        for (const auto& l : m.labelNames) known += (known.empty() ? "" : ", ") + l;
+        throw config::ConfigError({}, {{"labels", unknown + " not in the manifest " + file.string() +
+                                                      " (its labels: " + known + ")", 0}});
+    }
+    m.labelNames = wanted;
     return m;
 }
 

@@ -157,6 +157,19 @@ private slots:
         QVERIFY(fs::file_size(ws_ / "runs" / "5_roi_consistency" / "roi_consistency_best.torchscript.pt") > 1000000);
     }
 
+    // A label the manifest does not have is an error naming it (not all-zero targets).
+    void unknownLabelIsAnError() {
+        const std::string text = std::regex_replace(readText(config_), std::regex("task: roi_consistency"),
+                                                    "task: roi_consistency\nlabels: [Atelectasis, Hernia, Not a finding]");
+        const fs::path cfg = fs::path(dir_.path().toStdString()) / "unknown_label.yaml";
+        std::ofstream(cfg) << text;
+        const auto r = cli({"train", "--config", QString::fromStdString(cfg.string()), "--workspace",
+                            QString::fromStdString(ws_.string())});
+        QVERIFY(r.code != 0);
+        QVERIFY2(r.err.find("\"Not a finding\" not in the manifest") != std::string::npos, r.err.c_str());
+        QVERIFY2(r.err.find("Atelectasis") != std::string::npos, r.err.c_str());  // what it has
+    }
+
     // kill -9 after the first checkpoint: the run is listed as interrupted, and resuming it by
     // id alone (its own config.yaml) finishes it (docs/reliability.md).
     void killedRunIsInterruptedAndResumes() {
