@@ -102,7 +102,8 @@ NpyArray parseNpy(std::string_view bytes, const std::filesystem::path& source) {
                 throw ReadError(source, "npy header has a malformed shape: " + shapeText);
             }
             a.shape.push_back(std::size_t(d));
-            count *= std::size_t(d);
+            if (__builtin_mul_overflow(count, std::size_t(d), &count))
+                throw ReadError(source, "npy header has a shape with too many elements: " + shapeText);
         }
     }
 

@@ -138,6 +138,18 @@ private slots:
         QVERIFY2(e.find("missing.npy") != std::string::npos && e.find("cannot open") != std::string::npos, e.c_str());
     }
 
+    void npyShapeWhoseElementCountOverflowsIsAnError() {
+        // 2^32 * 2^32 * 2 elements wrap to 0 in 64 bits: the reader used to return no values
+        // with that shape, so a caller indexing by the shape read past them.
+        const std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 2), }";
+        std::string bytes = std::string("\x93NUMPY\x01\x00", 8);
+        bytes += char(header.size() + 1);
+        bytes += char(0);
+        bytes += header + "\n";
+        const std::string e = errorOf<io::ReadError>([&] { io::parseNpy(bytes, "wrap.npy"); });
+        QVERIFY2(e.find("wrap.npy") != std::string::npos && e.find("too many elements") != std::string::npos, e.c_str());
+    }
+
     void upsampleEqualsTorchInterpolate_data() {
         QTest::addColumn<int>("index");
         for (std::size_t i = 0; i < kUpCases.size(); ++i) QTest::newRow(kUpCases[i].name.c_str()) << int(i);
