@@ -29,6 +29,15 @@ bool validSplitName(const std::string& s) {
 
 const std::set<std::string> kFixedColumns = {"id", "patient_id", "path", "labels", "split"};
 
+// Why `name` cannot be a label, or empty when it can: a label becomes a column of the written
+// manifest and a part of a '|'-joined labels cell, so it must read back as itself.
+std::string labelNameProblem(const std::string& name) {
+    if (name.empty() || trim(name) != name) return "a label may not be empty or start or end with a space";
+    if (name.find('|') != std::string::npos) return "label \"" + name + "\" may not contain '|'";
+    if (kFixedColumns.count(name)) return "label \"" + name + "\" is the name of a manifest column";
+    return {};
+}
+
 }  // namespace
 
 std::vector<std::string> splitLabels(const std::string& text) {
@@ -118,9 +127,14 @@ Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
 
     Manifest m;
     m.file = csv;
+    for (const auto& name : options.labelNames)
+        if (const auto problem = labelNameProblem(name); !problem.empty())
+            throw ManifestError(csv, "the given vocabulary: " + problem);
     std::vector<std::string> columnLabels;
     for (auto c : labelColumns) {
         const std::string name = trim(header[c]);
+        if (const auto problem = labelNameProblem(name); !problem.empty())
+            throw ManifestError(csv, headerLine, c + 1, name, problem);
         if (std::find(columnLabels.begin(), columnLabels.end(), name) != columnLabels.end())
             throw ManifestError(csv, headerLine, c + 1, name, "label column appears twice");
         if (!options.labelNames.empty() &&
@@ -165,6 +179,7 @@ Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
             if (std::adjacent_find(row.labels.begin(), row.labels.end()) != row.labels.end())
                 fail(labelsCol, "a label appears twice in \"" + f[std::size_t(labelsCol)] + "\"");
             for (const auto& l : row.labels) {
+                if (const auto problem = labelNameProblem(l); !problem.empty()) fail(labelsCol, problem);
                 if (closedVocabulary && m.labelIndex(l) < 0)
                     fail(labelsCol, "label \"" + l + "\" is not in the vocabulary");
                 seenLabels.insert(l);
@@ -201,7 +216,11 @@ Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
 
 std::string manifestCsv(const Manifest& m) {
     std::string out = "id,patient_id,path,labels,split";
-    for (const auto& l : m.labelNames) out += "," + csvField(l);
+    for (const auto& l : m.labelNames) {
+        if (const auto problem = labelNameProblem(l); !problem.empty())
+            throw ManifestError(m.file, 0, 0, "labels", problem);
+        out += "," + csvField(l);
+    }
     out += "\n";
     std::vector<char> flags(m.labelNames.size());
     for (std::size_t r = 0; r < m.rows.size(); ++r) {
