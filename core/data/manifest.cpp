@@ -97,19 +97,22 @@ int Manifest::labelIndex(const std::string& label) const {
     return it == labelNames.end() ? -1 : int(it - labelNames.begin());
 }
 
-Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
-    std::vector<CsvRecord> records;
-    try {
-        records = readCsvRecords(csv);
-    } catch (const DataError& e) {
-        throw ManifestError(e.file(), e.line(), e.column(), e.columnName(), e.reason());
-    }
-    if (records.empty()) throw ManifestError(csv, "empty file (expected a header: id,patient_id,path,labels,split)");
-    const auto& header = records.front().fields;
-    const std::size_t headerLine = records.front().line;
+namespace {
 
+// The header's columns: the fixed ones by name, and the label columns with their names,
+// checked against the given vocabulary.
+struct ManifestHeader {
     std::map<std::string, std::size_t> fixed;
     std::vector<std::size_t> labelColumns;
+    std::vector<std::string> columnLabels;
+};
+
+ManifestHeader readHeader(const std::vector<std::string>& header, std::size_t headerLine, const fs::path& csv,
+                          const ManifestReadOptions& options) {
+    ManifestHeader h;
+    auto& fixed = h.fixed;
+    auto& labelColumns = h.labelColumns;
+    auto& columnLabels = h.columnLabels;
     for (std::size_t c = 0; c < header.size(); ++c) {
         const std::string name = trim(header[c]);
         if (name.empty()) throw ManifestError(csv, headerLine, c + 1, {}, "empty column name");
@@ -125,12 +128,9 @@ Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
             throw ManifestError(csv, headerLine, 0, {}, std::string("no column \"") + required +
                                                       "\" (expected a header: id,patient_id,path,labels,split)");
 
-    Manifest m;
-    m.file = csv;
     for (const auto& name : options.labelNames)
         if (const auto problem = labelNameProblem(name); !problem.empty())
             throw ManifestError(csv, "the given vocabulary: " + problem);
-    std::vector<std::string> columnLabels;
     for (auto c : labelColumns) {
         const std::string name = trim(header[c]);
         if (const auto problem = labelNameProblem(name); !problem.empty())
@@ -142,6 +142,28 @@ Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
             throw ManifestError(csv, headerLine, c + 1, name, "label not in the given vocabulary");
         columnLabels.push_back(name);
     }
+    return h;
+}
+
+}  // namespace
+
+Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
+    std::vector<CsvRecord> records;
+    try {
+        records = readCsvRecords(csv);
+    } catch (const DataError& e) {
+        throw ManifestError(e.file(), e.line(), e.column(), e.columnName(), e.reason());
+    }
+    if (records.empty()) throw ManifestError(csv, "empty file (expected a header: id,patient_id,path,labels,split)");
+    const auto& header = records.front().fields;
+    const std::size_t headerLine = records.front().line;
+
+    const ManifestHeader h = readHeader(header, headerLine, csv, options);
+    const auto& fixed = h.fixed;
+    const auto& labelColumns = h.labelColumns;
+    const auto& columnLabels = h.columnLabels;
+    Manifest m;
+    m.file = csv;
     const bool closedVocabulary = !options.labelNames.empty() || !columnLabels.empty();
     m.labelNames = !options.labelNames.empty() ? options.labelNames : columnLabels;
 
