@@ -29,6 +29,15 @@ bool validSplitName(const std::string& s) {
 
 const std::set<std::string> kFixedColumns = {"id", "patient_id", "path", "labels", "split"};
 
+// Why `name` cannot be a label, or empty when it can: a label becomes a column of the written
+// manifest and a part of a '|'-joined labels cell, so it must read back as itself.
+std::string labelNameProblem(const std::string& name) {
+    if (name.empty() || trim(name) != name) return "a label may not be empty or start or end with a space";
+    if (name.find('|') != std::string::npos) return "label \"" + name + "\" may not contain '|'";
+    if (kFixedColumns.count(name)) return "label \"" + name + "\" is the name of a manifest column";
+    return {};
+}
+
 }  // namespace
 
 std::vector<std::string> splitLabels(const std::string& text) {
@@ -88,19 +97,22 @@ int Manifest::labelIndex(const std::string& label) const {
     return it == labelNames.end() ? -1 : int(it - labelNames.begin());
 }
 
-Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
-    std::vector<CsvRecord> records;
-    try {
-        records = readCsvRecords(csv);
-    } catch (const DataError& e) {
-        throw ManifestError(e.file(), e.line(), e.column(), e.columnName(), e.reason());
-    }
-    if (records.empty()) throw ManifestError(csv, "empty file (expected a header: id,patient_id,path,labels,split)");
-    const auto& header = records.front().fields;
-    const std::size_t headerLine = records.front().line;
+namespace {
 
+// The header's columns: the fixed ones by name, and the label columns with their names,
+// checked against the given vocabulary.
+struct ManifestHeader {
     std::map<std::string, std::size_t> fixed;
     std::vector<std::size_t> labelColumns;
+    std::vector<std::string> columnLabels;
+};
+
+ManifestHeader readHeader(const std::vector<std::string>& header, std::size_t headerLine, const fs::path& csv,
+                          const ManifestReadOptions& options) {
+    ManifestHeader h;
+    auto& fixed = h.fixed;
+    auto& labelColumns = h.labelColumns;
+    auto& columnLabels = h.columnLabels;
     for (std::size_t c = 0; c < header.size(); ++c) {
         const std::string name = trim(header[c]);
         if (name.empty()) throw ManifestError(csv, headerLine, c + 1, {}, "empty column name");
@@ -116,11 +128,13 @@ Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
             throw ManifestError(csv, headerLine, 0, {}, std::string("no column \"") + required +
                                                       "\" (expected a header: id,patient_id,path,labels,split)");
 
-    Manifest m;
-    m.file = csv;
-    std::vector<std::string> columnLabels;
+    for (const auto& name : options.labelNames)
+        if (const auto problem = labelNameProblem(name); !problem.empty())
+            throw ManifestError(csv, "the given vocabulary: " + problem);
     for (auto c : labelColumns) {
         const std::string name = trim(header[c]);
+        if (const auto problem = labelNameProblem(name); !problem.empty())
+            throw ManifestError(csv, headerLine, c + 1, name, problem);
         if (std::find(columnLabels.begin(), columnLabels.end(), name) != columnLabels.end())
             throw ManifestError(csv, headerLine, c + 1, name, "label column appears twice");
         if (!options.labelNames.empty() &&
@@ -128,6 +142,28 @@ Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
             throw ManifestError(csv, headerLine, c + 1, name, "label not in the given vocabulary");
         columnLabels.push_back(name);
     }
+    return h;
+}
+
+}  // namespace
+
+Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
+    std::vector<CsvRecord> records;
+    try {
+        records = readCsvRecords(csv);
+    } catch (const DataError& e) {
+        throw ManifestError(e.file(), e.line(), e.column(), e.columnName(), e.reason());
+    }
+    if (records.empty()) throw ManifestError(csv, "empty file (expected a header: id,patient_id,path,labels,split)");
+    const auto& header = records.front().fields;
+    const std::size_t headerLine = records.front().line;
+
+    const ManifestHeader h = readHeader(header, headerLine, csv, options);
+    const auto& fixed = h.fixed;
+    const auto& labelColumns = h.labelColumns;
+    const auto& columnLabels = h.columnLabels;
+    Manifest m;
+    m.file = csv;
     const bool closedVocabulary = !options.labelNames.empty() || !columnLabels.empty();
     m.labelNames = !options.labelNames.empty() ? options.labelNames : columnLabels;
 
@@ -165,6 +201,7 @@ Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
             if (std::adjacent_find(row.labels.begin(), row.labels.end()) != row.labels.end())
                 fail(labelsCol, "a label appears twice in \"" + f[std::size_t(labelsCol)] + "\"");
             for (const auto& l : row.labels) {
+                if (const auto problem = labelNameProblem(l); !problem.empty()) fail(labelsCol, problem);
                 if (closedVocabulary && m.labelIndex(l) < 0)
                     fail(labelsCol, "label \"" + l + "\" is not in the vocabulary");
                 seenLabels.insert(l);
@@ -201,7 +238,11 @@ Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
 
 std::string manifestCsv(const Manifest& m) {
     std::string out = "id,patient_id,path,labels,split";
-    for (const auto& l : m.labelNames) out += "," + csvField(l);
+    for (const auto& l : m.labelNames) {
+        if (const auto problem = labelNameProblem(l); !problem.empty())
+            throw ManifestError(m.file, 0, 0, "labels", problem);
+        out += "," + csvField(l);
+    }
     out += "\n";
     std::vector<char> flags(m.labelNames.size());
     for (std::size_t r = 0; r < m.rows.size(); ++r) {

@@ -248,16 +248,20 @@ public:
         const auto total = std::filesystem::file_size(path_, ec);
         totalBytes_ = ec ? 0 : total;
 
-        buffer_.resize(kChunk + kPadding);
+        // Read in chunks of 4 MiB, or of the whole file when it is smaller (the buffer is
+        // zero-filled: a small file should not pay for 4 MiB). The buffer still grows when the
+        // file turns out longer, or a record longer, than the chunk.
+        chunk_ = totalBytes_ ? std::size_t(std::clamp<std::uintmax_t>(totalBytes_ + 1, kMinChunk, kChunk)) : kChunk;
+        buffer_.resize(chunk_ + kPadding);
         std::size_t filled = 0, consumed = 0, bytesRead = 0;
         bool eof = false, first = true;
         while (true) {
-            if (!eof && filled - consumed < kChunk / 2) {
+            if (!eof && filled - consumed < chunk_ / 2) {
                 // Keep the unparsed tail, then top up the buffer.
                 std::memmove(buffer_.data(), buffer_.data() + consumed, filled - consumed);
                 filled -= consumed;
                 consumed = 0;
-                if (capacity() - filled < kChunk / 2) buffer_.resize(capacity() * 2 + kPadding);
+                if (capacity() - filled < chunk_ / 2) buffer_.resize(capacity() * 2 + kPadding);
                 in.read(buffer_.data() + filled, std::streamsize(capacity() - filled));
                 const auto got = std::size_t(in.gcount());
                 if (options_.onBytes && got) options_.onBytes(buffer_.data() + filled, got);
@@ -309,6 +313,7 @@ public:
 
 private:
     static constexpr std::size_t kChunk = 4 << 20;
+    static constexpr std::size_t kMinChunk = 4096;
     // Zero bytes after the data, so that 8-byte loads at any cell never leave the buffer.
     static constexpr std::size_t kPadding = 16;
     std::size_t capacity() const { return buffer_.size() - kPadding; }
@@ -590,6 +595,7 @@ private:
     CsvReadOptions options_;
     jobs::JobContext* job_;
     std::uintmax_t totalBytes_ = 0;
+    std::size_t chunk_ = kChunk;
     std::vector<char> buffer_;
     std::vector<Field> fields_;
     std::vector<char> scratch_;

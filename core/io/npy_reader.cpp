@@ -53,6 +53,42 @@ void convert(const char* data, std::size_t n, std::vector<float>& out) {
     }
 }
 
+/// The dimensions of a shape tuple such as "(3, 4)", "(5,)" or "()", with their product in
+/// `count`. Throws for a dimension that is not a non-negative integer and for a shape whose
+/// element count does not fit in size_t.
+std::vector<std::size_t> parseShape(const std::string& shapeText, std::size_t& count, const std::filesystem::path& source) {
+    const auto malformed = [&] { return ReadError(source, "npy header has a malformed shape: " + shapeText); };
+    std::vector<std::size_t> shape;
+    std::stringstream ss(shapeText.substr(1, shapeText.size() - 2));
+    count = 1;
+    for (std::string item; std::getline(ss, item, ',');) {
+        const auto first = item.find_first_not_of(" \t");
+        if (first == std::string::npos) continue;
+        const std::string digits = item.substr(first, item.find_last_not_of(" \t") + 1 - first);
+        if (digits.find_first_not_of("0123456789") != std::string::npos) throw malformed();
+        unsigned long long d = 0;
+        try {
+            d = std::stoull(digits);
+        } catch (const std::exception&) {
+            throw malformed();
+        }
+        shape.push_back(std::size_t(d));
+        if (__builtin_mul_overflow(count, std::size_t(d), &count))
+            throw ReadError(source, "npy header has a shape with too many elements: " + shapeText);
+    }
+    return shape;
+}
+
+/// The size in bytes of a supported dtype kind ("f4", "u1", …), 0 for any other.
+std::size_t itemSizeOf(const std::string& kind) {
+    static const std::pair<const char*, std::size_t> kKinds[] = {
+        {"f2", 2}, {"f4", 4}, {"f8", 8}, {"u1", 1}, {"i1", 1}, {"b1", 1}, {"u2", 2},
+        {"i2", 2}, {"u4", 4}, {"i4", 4}, {"u8", 8}, {"i8", 8}};
+    for (const auto& [name, size] : kKinds)
+        if (kind == name) return size;
+    return 0;
+}
+
 }  // namespace
 
 NpyArray parseNpy(std::string_view bytes, const std::filesystem::path& source) {
@@ -87,24 +123,7 @@ NpyArray parseNpy(std::string_view bytes, const std::filesystem::path& source) {
     if (shapeText.size() < 2 || shapeText.front() != '(' || shapeText.back() != ')')
         throw ReadError(source, "npy header has a malformed shape: " + shapeText);
     std::size_t count = 1;
-    {
-        std::string inner = shapeText.substr(1, shapeText.size() - 2);
-        std::stringstream ss(inner);
-        std::string item;
-        while (std::getline(ss, item, ',')) {
-            const auto f = item.find_first_not_of(" \t");
-            if (f == std::string::npos) continue;
-            std::size_t pos = 0;
-            unsigned long long d = 0;
-            try {
-                d = std::stoull(item.substr(f), &pos);
-            } catch (const std::exception&) {
-                throw ReadError(source, "npy header has a malformed shape: " + shapeText);
-            }
-            a.shape.push_back(std::size_t(d));
-            count *= std::size_t(d);
-        }
-    }
+    a.shape = parseShape(shapeText, count, source);
 
     if (descr.size() < 3) throw ReadError(source, "unsupported npy dtype '" + descr + "'");
     const char order = descr[0];
@@ -113,14 +132,10 @@ NpyArray parseNpy(std::string_view bytes, const std::filesystem::path& source) {
         throw ReadError(source, "big-endian npy dtype '" + descr + "' is not supported");
     if (order != '<' && order != '|' && order != '=' && order != '>')
         throw ReadError(source, "unsupported npy dtype '" + descr + "'");
-    std::size_t itemSize = 0;
-    try {
-        itemSize = std::stoul(kind.substr(1));
-    } catch (const std::exception&) {
-        throw ReadError(source, "unsupported npy dtype '" + descr + "'");
-    }
+    const std::size_t itemSize = itemSizeOf(kind);
+    if (itemSize == 0) throw ReadError(source, "unsupported npy dtype '" + descr + "'");
     const std::size_t dataStart = headerStart + headerLength;
-    if (count != 0 && itemSize != 0 && (bytes.size() - dataStart) / itemSize < count)
+    if ((bytes.size() - dataStart) / itemSize < count)
         throw ReadError(source, "truncated .npy data: " + std::to_string(count) + " elements of " + descr + " need " +
                                     std::to_string(count * itemSize) + " bytes, the file has " +
                                     std::to_string(bytes.size() - dataStart));

@@ -108,6 +108,12 @@ print(json.dumps({'columns': list(d.columns), 'ids': list(d['id']), 'mass': [int
         QTest::newRow("no path column") << "id,file\n1,a\n" << "bad.csv:1: no column \"path\"";
         QTest::newRow("empty file") << "" << "bad.csv: empty file";
         QTest::newRow("twice") << "id,path,id\n" << "bad.csv:1: column 3 (id): column appears twice";
+        // fuzz_manifest (2026-12-02): these read, but what writeManifest wrote for them did not
+        // read back (a second "path" column; "A|B" split into two labels).
+        QTest::newRow("label named like a column") << "id,patient_id,path,labels,split\na,P1,testient_id,path,t\n"
+                                                   << "bad.csv:2: column 4 (labels): label \"path\" is the name of a manifest column";
+        QTest::newRow("label column with a bar") << "id,path,A|B\n1,a,1\n"
+                                                 << "bad.csv:1: column 3 (A|B): label \"A|B\" may not contain '|'";
         QTest::newRow("repeated label") << "id,path,labels\n1,a,A|A\n" << "bad.csv:2: column 3 (labels): a label appears twice";
     }
     void errorsNameFileLineColumn() {
@@ -144,6 +150,17 @@ print(json.dumps({'columns': list(d.columns), 'ids': list(d['id']), 'mass': [int
         const fs::path file = dir() / "w.csv";
         const auto e = errorOf<ManifestError>([&] { writeManifest(m, file); });
         QVERIFY2(e.find("label \"B\" is not in the vocabulary") != std::string::npos, e.c_str());
+        // Labels that would not read back as themselves are refused by the writer and as a
+        // given vocabulary.
+        for (const std::string bad : {"split", "A|B", " A", ""}) {
+            m.labelNames = {bad};
+            m.rows.clear();
+            const auto w = errorOf<ManifestError>([&] { writeManifest(m, file); });
+            QVERIFY2(w.find("label") != std::string::npos && w.find("not in the vocabulary") == std::string::npos, w.c_str());
+            const auto good = writeTextFile(tmp_, "good.csv", "id,path\n1,a\n");
+            const auto r = errorOf<ManifestError>([&] { readManifest(good, {{bad}}); });
+            QVERIFY2(r.find("the given vocabulary") != std::string::npos, r.c_str());
+        }
         QVERIFY(!fs::exists(file));
     }
 

@@ -184,6 +184,38 @@ private slots:
                  std::string("/nonexistent/new.csv: cannot open the file for reading"));
     }
 
+    void filesAroundTheReadChunkSizeReadTheSame() {
+        // The read chunk is the file's size (at least 4 KiB) up to 4 MiB: files just under, at
+        // and over 4 KiB, with a quoted multi-line cell half the file long, read every row and
+        // hand every byte to onBytes once.
+        QTemporaryDir dir;
+        for (const std::size_t target : {std::size_t(100), std::size_t(4095), std::size_t(4096), std::size_t(4097),
+                                         std::size_t(9000), std::size_t(70000)}) {
+            std::string text = "id,x\n";
+            const std::string longCell(target / 2, 'q');
+            text += "\"" + longCell + "\n\",-1\n";
+            std::size_t rows = 1;
+            while (text.size() < target) {
+                const std::string row = "r" + std::to_string(rows) + "," + std::to_string(rows) + ".5\n";
+                text += row;
+                ++rows;
+            }
+            const std::string path = writeTextFile(dir, "s" + std::to_string(target) + ".csv", text);
+            std::string seen;
+            CsvReadOptions o;
+            o.onBytes = [&](const char* data, std::size_t size) { seen.append(data, size); };
+            const NumericTable t = readNumericCsv(path, o);
+            QCOMPARE(seen, text);
+            QCOMPARE(t.rowCount(), rows);
+            QCOMPARE(t.ids[0], longCell + "\n");
+            QCOMPARE(t.values[0][0], -1.0);
+            for (std::size_t r = 1; r < rows; ++r) {
+                QCOMPARE(t.ids[r], "r" + std::to_string(r));
+                QCOMPARE(t.values[0][r], double(r) + 0.5);
+            }
+        }
+    }
+
     void largeFileAcrossChunksMatchesPandas() {
         // ~12 MB: several 4 MB read chunks, with quoted ids and multi-line cells spread through.
         QTemporaryDir dir;

@@ -138,6 +138,35 @@ private slots:
         QVERIFY2(e.find("missing.npy") != std::string::npos && e.find("cannot open") != std::string::npos, e.c_str());
     }
 
+    void npyHeadersFoundByFuzzingAreErrors_data() {
+        QTest::addColumn<QString>("header");
+        QTest::addColumn<QString>("expected");
+        // fuzz_npy's crash (2026-12-02): itemsize 0 skipped the size check and "-4" read as
+        // 2^64-4 elements, so resize() threw std::length_error instead of a ReadError.
+        QTest::newRow("fuzz crash") << "{'descr': '<f0[', 'fortran_order': False, 'shape': (1, -4), }"
+                                    << "malformed shape";
+        QTest::newRow("negative dim") << "{'descr': '<f4', 'fortran_order': False, 'shape': (1, -4), }"
+                                      << "malformed shape";
+        QTest::newRow("itemsize 0") << "{'descr': '<f0', 'fortran_order': False, 'shape': (3,), }"
+                                    << "unsupported npy dtype";
+        QTest::newRow("itemsize 04") << "{'descr': '<f04', 'fortran_order': False, 'shape': (3,), }"
+                                     << "unsupported npy dtype";
+        // 2^32 * 2^32 * 2 elements wrap to 0 in 64 bits: no values with that shape.
+        QTest::newRow("count wraps") << "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 2), }"
+                                     << "too many elements";
+    }
+    void npyHeadersFoundByFuzzingAreErrors() {
+        QFETCH(QString, header);
+        QFETCH(QString, expected);
+        const std::string h = header.toStdString() + "\n";
+        std::string bytes = std::string("\x93NUMPY\x01\x00", 8);
+        bytes += char(h.size() & 0xff);
+        bytes += char(h.size() >> 8);
+        bytes += h + std::string(16, '\x01');
+        const std::string e = errorOf<io::ReadError>([&] { io::parseNpy(bytes, "fuzz.npy"); });
+        QVERIFY2(e.find("fuzz.npy") != std::string::npos && e.find(expected.toStdString()) != std::string::npos, e.c_str());
+    }
+
     void upsampleEqualsTorchInterpolate_data() {
         QTest::addColumn<int>("index");
         for (std::size_t i = 0; i < kUpCases.size(); ++i) QTest::newRow(kUpCases[i].name.c_str()) << int(i);
