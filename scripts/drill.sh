@@ -77,8 +77,9 @@ echo "drill: reference run $REF took ${REF_SECONDS}s"
 
 killed=0 interrupted=0 resumed=0 restarted=0 equal=0 broken=0
 for i in $(seq 1 "$TRIALS"); do
-  # A random moment between 1 s and the reference's duration.
-  delay=$(python3 -c "import random; print(round(random.uniform(1, max(1.5, $REF_SECONDS)), 2))")
+  # A random moment between 1 s and 90 % of the reference's duration (the machine's load
+  # may change: a trial whose run finished before the kill is reported and not counted).
+  delay=$(python3 -c "import random; print(round(random.uniform(1, max(1.5, 0.9 * $REF_SECONDS)), 2))")
   "$CLI" train --config "$CFG" --workspace "$WS" >"$WORK/t$i.out" 2>"$WORK/t$i.err" &
   pid=$!
   sleep "$delay"
