@@ -6,6 +6,7 @@
 #include "config/config.h"
 #include "jobs/job.h"
 #include "util/atomic_file.h"
+#include "util/sha256.h"
 
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 namespace lumen::train {
@@ -33,15 +35,49 @@ std::string serializeArchive(torch::serialize::OutputArchive& archive) {
     return bytes;
 }
 
+// A checkpoint file is a seal around the checkpoint's archive: an outer archive holding the
+// inner archive's bytes ("sealed", a uint8 buffer) and their SHA-256 ("sha256"). LibTorch's
+// reader checks no checksum of a record's data, so without it a checkpoint with flipped bytes
+// in its weights loaded silently (found by scripts/drill.sh); now any change is refused.
+constexpr const char* kSealedKey = "sealed";
+constexpr const char* kSealKey = "sha256";
+
+std::string sealCheckpoint(std::string& inner) {
+    torch::serialize::OutputArchive outer;
+    const auto payload = torch::from_blob(inner.data(), {static_cast<std::int64_t>(inner.size())}, torch::kUInt8);
+    outer.write(kSealedKey, payload, /*is_buffer=*/true);
+    outer.write(kSealKey, c10::IValue(util::sha256Hex(inner)));
+    return serializeArchive(outer);
+}
+
 void loadArchive(torch::serialize::InputArchive& archive, const std::filesystem::path& file) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(file, ec))
         throw CheckpointError(file.string() + ": no such checkpoint file");
+    torch::serialize::InputArchive outer;
+    torch::Tensor payload;
     try {
-        archive.load_from(file.string());
+        outer.load_from(file.string());
+        if (!outer.try_read(kSealedKey, payload, /*is_buffer=*/true)) {
+            archive.load_from(file.string());  // written before checkpoints were sealed
+            return;
+        }
     } catch (const std::exception& e) {
-        throw CheckpointError(file.string() + ": not a Lumen checkpoint (" +
+        throw CheckpointError(file.string() + ": not a Lumen checkpoint, or damaged (" +
                               std::string(e.what()).substr(0, 200) + ")");
+    }
+    c10::IValue seal;
+    if (!outer.try_read(kSealKey, seal) || !seal.isString())
+        throw CheckpointError(file.string() + ": damaged checkpoint (its SHA-256 is missing)");
+    payload = payload.contiguous();
+    const std::string_view bytes(static_cast<const char*>(payload.data_ptr()), static_cast<std::size_t>(payload.numel()));
+    if (util::sha256Hex(bytes) != seal.toStringRef())
+        throw CheckpointError(file.string() + ": damaged checkpoint (its content does not match its SHA-256); "
+                              "refusing to load it");
+    try {
+        archive.load_from(bytes.data(), bytes.size());
+    } catch (const std::exception& e) {
+        throw CheckpointError(file.string() + ": not a Lumen checkpoint (" + std::string(e.what()).substr(0, 200) + ")");
     }
 }
 
@@ -293,7 +329,8 @@ struct Trainer::State {
             a.write("ema", e);
         }
         a.write("rng_torch", rngAtBoundary.defined() ? rngAtBoundary : generatorState(), true);
-        return serializeArchive(a);
+        std::string inner = serializeArchive(a);
+        return sealCheckpoint(inner);
     }
 
     /// Writes last.pt (and, at the end of an epoch, the named epoch checkpoint), then drops
