@@ -292,8 +292,11 @@ std::unique_ptr<CamModel> loadCamModel(const std::filesystem::path& file) {
         throw std::runtime_error(file.string() +
                                  ": not a TorchScript module or a Lumen checkpoint (torch::jit::load: " + why + ")");
     }
-    // Lumen's checkpoints are torch::serialize archives, which load as modules too.
-    if (module.hasattr("config_yaml") && module.hasattr("task")) return roiCheckpointModel(file);
+    // Lumen's checkpoints are torch::serialize archives, which load as modules too: sealed
+    // ones hold their archive as a "sealed" buffer with its "sha256" (core/train/trainer.cpp),
+    // older ones "task" and "config_yaml" directly.
+    const bool sealed = module.hasattr("sealed") && module.hasattr("sha256");
+    if (sealed || (module.hasattr("config_yaml") && module.hasattr("task"))) return roiCheckpointModel(file);
     return camModelFromScript(std::move(module), file.string());
 }
 
