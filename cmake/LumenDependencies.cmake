@@ -1,5 +1,5 @@
 # Every dependency is a Debian 12 package (scripts/install-deps.sh); nothing is downloaded.
-# Package names and the traps behind each line are in ../shared/BUILD.md and docs/building.md.
+# Package names and the traps behind each line are in docs/building.md.
 
 find_package(Qt6 6.4 REQUIRED COMPONENTS Core Gui Widgets OpenGL Concurrent
              Svg PrintSupport Test)
