@@ -37,8 +37,7 @@ bool RunLock::isHeld(const std::filesystem::path& runDir) {
 
 std::vector<std::int64_t> markInterruptedRuns(RunStore& store, const Workspace& workspace) {
     std::vector<std::int64_t> marked;
-    for (const auto& r : store.runs()) {
-        if (r.status != RunStatus::Running) continue;
+    for (const auto& r : store.runs(RunStatus::Running)) {
         if (RunLock::isHeld(workspace.runDir(r.id, r.task))) continue;
         if (store.markInterrupted(r.id, "interrupted: the process running it stopped without finishing it"))
             marked.push_back(r.id);

@@ -287,10 +287,12 @@ void RunStore::addArtifact(std::int64_t run, const std::string& kind, const std:
     s.step(onError);
 }
 
-std::vector<RunRecord> RunStore::runs() const {
+std::vector<RunRecord> RunStore::runs(std::optional<RunStatus> only) const {
     std::lock_guard lock(mutex_);
     const auto onError = [this](const std::string& w) { fail(w); };
-    Statement s(db_, (std::string(kRunColumns) + "ORDER BY id DESC").c_str(), onError);
+    Statement s(db_, (std::string(kRunColumns) + (only ? "WHERE status = ? " : "") + "ORDER BY id DESC").c_str(),
+                onError);
+    if (only) s.bind(1, runStatusName(*only));
     std::vector<RunRecord> out;
     while (s.step(onError)) out.push_back(readRun(s));
     return out;

@@ -87,7 +87,9 @@ public:
     void logMetrics(std::int64_t run, const std::vector<MetricPoint>& points);
     void addArtifact(std::int64_t run, const std::string& kind, const std::string& path);
 
-    std::vector<RunRecord> runs() const;  ///< newest first
+    /// Newest first; with `only`, just the runs in that status (the GUI's once-a-second check
+    /// for interrupted runs reads the running ones, not every run's config).
+    std::vector<RunRecord> runs(std::optional<RunStatus> only = std::nullopt) const;
     std::optional<RunRecord> run(std::int64_t id) const;
     std::vector<std::pair<std::string, std::string>> params(std::int64_t run) const;
     std::vector<MetricPoint> metrics(std::int64_t run, const std::string& key = {}) const;
