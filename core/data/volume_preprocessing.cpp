@@ -56,9 +56,41 @@ std::string VolumePreprocessing::toJson() const {
     return j.dump();
 }
 
-io::ImageVolume readCtVolume(const std::filesystem::path& path) {
+namespace {
+
+/// What makes a series folder irregular: other series beside the chosen one, gaps, uneven steps.
+std::vector<std::string> irregularities(const io::DicomSeriesReport& r) {
+    std::vector<std::string> out;
+    if (!r.otherSeries.empty()) {
+        std::string uids;
+        for (std::size_t i = 0; i < r.otherSeries.size() && i < 3; ++i) uids += (i ? ", " : "") + r.otherSeries[i];
+        if (r.otherSeries.size() > 3) uids += ", ...";
+        out.push_back(std::to_string(r.otherSeries.size() + 1) + " series in one folder: took " +
+                      r.seriesInstanceUid + " (" + std::to_string(r.files.size()) + " slices), not " + uids);
+    }
+    for (const auto& w : r.warnings) out.push_back(w);  // gaps and non-uniform spacing, each named
+    return out;
+}
+
+}  // namespace
+
+io::ImageVolume readCtVolume(const std::filesystem::path& path, const CtSeriesPolicy& policy,
+                             std::vector<std::string>* warnings) {
     std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) return io::loadDicomSeries(path).volume;
+    if (std::filesystem::is_directory(path, ec)) {
+        auto series = io::loadDicomSeries(path);
+        const auto found = irregularities(series.report);
+        if (!found.empty() && !policy.allowIrregular) {
+            std::string text;
+            for (const auto& f : found) text += (text.empty() ? "" : "; ") + f;
+            throw io::ReadError(path, "not one regular DICOM series: " + text +
+                                          " (stacking it at the median spacing would misplace slices; give each series "
+                                          "its own folder, or set data.allow_irregular_series: true to accept it)");
+        }
+        if (warnings)
+            for (const auto& f : found) warnings->push_back(path.string() + ": " + f);
+        return std::move(series.volume);
+    }
     if (!std::filesystem::exists(path, ec)) throw io::ReadError(path, "no such file or folder");
     if (io::looksLikeNifti(path)) return io::readNifti(path);
     throw io::ReadError(path, "not a CT volume: expected a NIfTI file (.nii, .nii.gz) or a DICOM series folder");

@@ -64,9 +64,20 @@ struct PreparedVolume {
     io::ImageVolume toImageVolume(const std::vector<float>& values) const;
 };
 
+/// How readCtVolume treats a DICOM folder that is not one regular series.
+struct CtSeriesPolicy {
+    /// false (the default): several series in the folder, a gap (a step > 1.5 x the median) or
+    /// non-uniform slice spacing is an io::ReadError naming the folder, the series and the slice.
+    /// true: the series with the most slices is stacked at the median spacing and every such
+    /// finding is appended to `warnings` instead (config key data.allow_irregular_series).
+    bool allowIrregular = false;
+};
+
 /// Reads a CT volume: a NIfTI file (.nii/.nii.gz) or a folder holding one DICOM series.
-/// Throws io::ReadError naming the file or folder.
-io::ImageVolume readCtVolume(const std::filesystem::path& path);
+/// Throws io::ReadError naming the file or folder. Findings that `policy` lets through (several
+/// series, gaps) are appended to `warnings` when given, each naming the folder.
+io::ImageVolume readCtVolume(const std::filesystem::path& path, const CtSeriesPolicy& policy = {},
+                             std::vector<std::string>* warnings = nullptr);
 
 /// Applies `p` to a single-channel volume (the HU are resampled once, then windowed per channel) (time 1, samples 1); throws std::invalid_argument
 /// naming `what` (usually the file) when the volume is not one.

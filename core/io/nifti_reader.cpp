@@ -114,10 +114,13 @@ ImageVolume readNifti(const std::filesystem::path& path) {
     if (dims[5] > 1 || dims[6] > 1 || dims[7] > 1) throw ReadError(path, "more than 4 dimensions are not supported");
     for (int d = 1; d <= 4; ++d)
         if (dims[d] > (1 << 30)) throw ReadError(path, "dimension " + std::to_string(d) + " is implausibly large");
-    const std::uint64_t nvox = std::uint64_t(dims[1]) * std::uint64_t(dims[2]) * std::uint64_t(dims[3]) * std::uint64_t(dims[4]);
     if (nim->nbyper <= 0) throw ReadError(path, "unsupported datatype " + std::to_string(nim->datatype));
-    const std::uint64_t bytes = nvox * std::uint64_t(nim->nbyper);
-    if (nvox > kMaxVolumeBytes || bytes > kMaxVolumeBytes)
+    // Checked products: four NIfTI-2 dimensions of 2^16 multiply to 2^64, which wrapped to 0.
+    std::uint64_t nvox = 1, bytes = 0;
+    bool overflow = false;
+    for (int d = 1; d <= 4; ++d) overflow = overflow || __builtin_mul_overflow(nvox, std::uint64_t(dims[d]), &nvox);
+    overflow = overflow || __builtin_mul_overflow(nvox, std::uint64_t(nim->nbyper), &bytes);
+    if (overflow || nvox > kMaxVolumeBytes || bytes > kMaxVolumeBytes)
         throw ReadError(path, "declared size " + std::to_string(dims[1]) + "x" + std::to_string(dims[2]) + "x" + std::to_string(dims[3]) + "x" +
                                   std::to_string(dims[4]) + " is implausibly large");
     const std::filesystem::path dataFile = nim->iname ? std::filesystem::path(nim->iname) : path;

@@ -165,6 +165,29 @@ MetricValue bestThresholdYouden(std::span<const double> truth, std::span<const d
     return bestYoudenOf(clfCurve(truth, score));
 }
 
+std::vector<double> crossFittedDecisions(std::span<const double> truth, std::span<const double> score,
+                                         std::span<const int> fold, const ThresholdChooser& choose, double fallback) {
+    if (truth.size() != score.size() || fold.size() != score.size())
+        throw std::invalid_argument("truths, scores and folds differ in length");
+    std::vector<int> folds(fold.begin(), fold.end());
+    std::sort(folds.begin(), folds.end());
+    folds.erase(std::unique(folds.begin(), folds.end()), folds.end());
+    std::vector<double> out(score.size(), std::nan(""));
+    for (const int f : folds) {
+        std::vector<double> t, s;
+        for (std::size_t i = 0; i < score.size(); ++i)
+            if (fold[i] != f && !std::isnan(truth[i]) && !std::isnan(score[i])) {
+                t.push_back(truth[i]);
+                s.push_back(score[i]);
+            }
+        const MetricValue chosen = t.empty() ? MetricValue{} : choose(t, s);
+        const double threshold = chosen.has() ? *chosen.value : fallback;
+        for (std::size_t i = 0; i < score.size(); ++i)
+            if (fold[i] == f && !std::isnan(score[i])) out[i] = score[i] >= threshold ? 1.0 : 0.0;
+    }
+    return out;
+}
+
 ThresholdMetrics metricsAtThreshold(std::span<const double> truth, std::span<const double> score,
                                     double threshold) {
     checkInputs(truth, score);

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -51,6 +52,18 @@ MetricValue bestThresholdF1(std::span<const double> truth, std::span<const doubl
 /// The distinct score that maximises Youden's J = sensitivity + specificity − 1 (ties: the
 /// highest such threshold).
 MetricValue bestThresholdYouden(std::span<const double> truth, std::span<const double> score);
+
+/// Picks a threshold from (truth, score) pairs, e.g. bestThresholdF1.
+using ThresholdChooser = std::function<MetricValue(std::span<const double> truth, std::span<const double> score)>;
+
+/// Cross-fitted decisions, so that no row is decided by a threshold chosen on its own truth:
+/// for each fold f, `choose` picks a threshold on the rows of every other fold (rows with a
+/// missing truth or score left out), and the rows of fold f get `score >= threshold` as 1 or 0.
+/// Where `choose` is undefined (e.g. no positives outside the fold) the threshold is
+/// `fallback`. Rows with a missing score get NaN. `fold` holds one fold number per row.
+std::vector<double> crossFittedDecisions(std::span<const double> truth, std::span<const double> score,
+                                         std::span<const int> fold, const ThresholdChooser& choose,
+                                         double fallback = 0.5);
 
 struct EvaluationOptions {
     int calibrationBins = 15;

@@ -27,8 +27,11 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -124,6 +127,7 @@ nn::ResNet3d buildModel(const config::Config& c) {
 
 struct Row {
     std::string id;
+    std::string patient;  // never empty: the patient column, the CT-RATE name's patient part, or the id
     std::string split;
     std::vector<float> targets;  // empty when the CSV has no label columns (inference only)
     std::size_t line = 0;
@@ -132,8 +136,55 @@ struct Row {
 struct LabelTable {
     fs::path file;
     bool hasSplit = false, hasTargets = false;
+    std::string patientSource;  // where the patients came from, for the log
     std::vector<Row> rows;
 };
+
+/// CT-RATE names a volume <split>_<patient>_<scan>_<reconstruction>[.nii.gz] (train_12_a_1):
+/// its patient is the part before the scan letter (train_12). Empty for other names.
+std::string ctRatePatient(const std::string& id) {
+    static const std::regex name(R"(^(.+_[0-9]+)_[A-Za-z]+_[0-9]+(\.nii(\.gz)?)?$)");
+    std::smatch m;
+    return std::regex_match(id, m, name) ? m[1].str() : std::string();
+}
+
+/// The column holding patients: data.patient_column (an error when absent), else patient_id or
+/// PatientID when present; -1 when none.
+int patientColumn(const config::Config& c, const LabelTable& t, const std::function<int(const std::string&)>& col) {
+    if (const auto named = c.get<std::string>("data.patient_column"); !named.empty()) {
+        const int i = col(named);
+        if (i < 0) throw std::runtime_error(t.file.string() + ": no \"" + named + "\" column (data.patient_column)");
+        return i;
+    }
+    for (const char* name : {"patient_id", "PatientID"})
+        if (const int i = col(name); i >= 0) return i;
+    return -1;
+}
+
+/// Fills each row's patient and says where they came from.
+void assignPatients(LabelTable& t, int patientIdx, const std::string& patientName,
+                    const std::vector<std::vector<std::string>>& fields) {
+    std::size_t fromColumn = 0, fromName = 0;
+    for (std::size_t r = 0; r < t.rows.size(); ++r) {
+        auto& row = t.rows[r];
+        const auto& f = fields[r];
+        if (patientIdx >= 0 && static_cast<int>(f.size()) > patientIdx && !f[std::size_t(patientIdx)].empty()) {
+            row.patient = f[std::size_t(patientIdx)];
+            ++fromColumn;
+        } else if (auto p = ctRatePatient(row.id); !p.empty()) {
+            row.patient = std::move(p);
+            ++fromName;
+        } else {
+            row.patient = row.id;
+        }
+    }
+    std::set<std::string> patients;
+    for (const auto& r : t.rows) patients.insert(r.patient);
+    t.patientSource = std::to_string(patients.size()) + " patients for " + std::to_string(t.rows.size()) + " volumes (";
+    if (fromColumn > 0) t.patientSource += std::to_string(fromColumn) + " from the \"" + patientName + "\" column, ";
+    if (fromName > 0) t.patientSource += std::to_string(fromName) + " from CT-RATE names, ";
+    t.patientSource += std::to_string(t.rows.size() - fromColumn - fromName) + " one per volume)";
+}
 
 LabelTable readLabels(const config::Config& c, const fs::path& ws, bool needTargets) {
     LabelTable t;
@@ -151,6 +202,8 @@ LabelTable readLabels(const config::Config& c, const fs::path& ws, bool needTarg
     if (idIdx < 0) throw std::runtime_error(t.file.string() + ": no \"" + idCol + "\" column (data.id_column)");
     const int splitIdx = col(c.get<std::string>("data.split_column"));
     t.hasSplit = splitIdx >= 0;
+    const int patientIdx = patientColumn(c, t, col);
+    std::vector<std::vector<std::string>> rowFields;
     const auto labels = c.get<std::vector<std::string>>("labels");
     std::vector<int> labelIdx;
     std::vector<std::string> missing;
@@ -184,7 +237,9 @@ LabelTable readLabels(const config::Config& c, const fs::path& ws, bool needTarg
             }
         }
         t.rows.push_back(std::move(row));
+        rowFields.push_back(f);
     }
+    assignPatients(t, patientIdx, patientIdx >= 0 ? header[std::size_t(patientIdx)] : std::string(), rowFields);
     return t;
 }
 
@@ -198,26 +253,71 @@ void seededShuffle(std::vector<T>& v, std::uint64_t seed) {
     }
 }
 
+/// Seeded split by patient: the rows are shuffled, patients are taken in the order they first
+/// appear, and the first round(fraction x patients) validate. With one volume per patient this
+/// is the row-level split of earlier versions (the same volumes validate).
+void splitByPatient(std::vector<Row> rows, double fraction, std::uint64_t seed, std::vector<Row>& train,
+                    std::vector<Row>& val) {
+    seededShuffle(rows, seed);
+    std::vector<std::string> order;
+    std::set<std::string> seen;
+    for (const auto& r : rows)
+        if (seen.insert(r.patient).second) order.push_back(r.patient);
+    const auto nVal = std::min(order.size(), static_cast<std::size_t>(std::lround(fraction * static_cast<double>(order.size()))));
+    const std::set<std::string> held(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(nVal));
+    for (auto& r : rows) (held.count(r.patient) ? val : train).push_back(std::move(r));
+}
+
+/// Two folds of the validation samples by patient (patients sorted, shuffled by the seed,
+/// then alternated), for cross-fitted thresholds.
+std::vector<int> patientFolds(const std::vector<std::string>& patients, std::uint64_t seed) {
+    std::vector<std::string> unique(patients);
+    std::sort(unique.begin(), unique.end());
+    unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+    seededShuffle(unique, seed ^ 0xF01D5ULL);
+    std::map<std::string, int> foldOf;
+    for (std::size_t i = 0; i < unique.size(); ++i) foldOf[unique[i]] = static_cast<int>(i % 2);
+    std::vector<int> out;
+    for (const auto& p : patients) out.push_back(foldOf[p]);
+    return out;
+}
+
 struct Sample {
     std::string id;
+    std::string patient;
     torch::Tensor volume;   // (1, D, H, W) float32 in [-1, 1]
     torch::Tensor target;   // (K,) or undefined
 };
 
 /// Reads and prepares the rows' volumes on `workers` threads; errors name the file.
-std::vector<Sample> loadSamples(const std::vector<Row>& rows, const fs::path& dir, const data::VolumePreprocessing& p,
-                                int workers, jobs::JobContext& job, const std::string& what,
+struct VolumeSource {
+    fs::path dir;
+    data::VolumePreprocessing prep;
+    data::CtSeriesPolicy series;
+};
+
+VolumeSource volumeSourceOf(const config::Config& c, const fs::path& workspace, const data::VolumePreprocessing& prep) {
+    VolumeSource s{inWorkspace(workspace, c.get<std::string>("data.volumes_dir")), prep, {}};
+    s.series.allowIrregular = c.get<bool>("data.allow_irregular_series");
+    return s;
+}
+
+std::vector<Sample> loadSamples(const std::vector<Row>& rows, const VolumeSource& src, int workers,
+                                jobs::JobContext& job, const std::string& what,
                                 std::vector<data::PreparedVolume>* grids = nullptr) {
+    const auto& dir = src.dir;
+    const auto& p = src.prep;
     std::vector<Sample> out(rows.size());
     std::vector<data::PreparedVolume> prepared(rows.size());
     std::vector<std::string> errors(rows.size());
+    std::vector<std::vector<std::string>> warnings(rows.size());
     std::atomic<std::size_t> next{0}, done{0};
     const auto work = [&] {
         for (std::size_t i; (i = next++) < rows.size();) {
             if (job.isCancelled()) return;
             const fs::path file = dir / rows[i].id;
             try {
-                auto pv = data::prepareVolume(data::readCtVolume(file), p, file.string());
+                auto pv = data::prepareVolume(data::readCtVolume(file, src.series, &warnings[i]), p, file.string());
                 out[i].volume = torch::from_blob(pv.values.data(), {pv.channels, pv.nz, pv.ny, pv.nx}, torch::kFloat).clone();
                 pv.values.clear();
                 pv.values.shrink_to_fit();
@@ -226,6 +326,7 @@ std::vector<Sample> loadSamples(const std::vector<Row>& rows, const fs::path& di
                 errors[i] = e.what();
             }
             out[i].id = rows[i].id;
+            out[i].patient = rows[i].patient;
             if (!rows[i].targets.empty()) out[i].target = torch::tensor(rows[i].targets, torch::kFloat);
             ++done;
         }
@@ -238,6 +339,8 @@ std::vector<Sample> loadSamples(const std::vector<Row>& rows, const fs::path& di
     job.throwIfCancelled();
     for (const auto& e : errors)
         if (!e.empty()) throw std::runtime_error(e);
+    for (const auto& w : warnings)
+        for (const auto& line : w) job.warning(line);
     if (!what.empty()) job.info("loaded " + std::to_string(rows.size()) + " " + what + " volumes");
     if (grids) *grids = std::move(prepared);
     return out;
@@ -263,15 +366,45 @@ struct Thresholds {
     std::vector<double> values;  // one per label
 };
 
+metrics::ThresholdChooser thresholdChooser(const std::string& metric) {
+    if (metric == "youden")
+        return [](std::span<const double> t, std::span<const double> s) { return metrics::bestThresholdYouden(t, s); };
+    return [](std::span<const double> t, std::span<const double> s) { return metrics::bestThresholdF1(t, s); };
+}
+
 std::vector<double> searchThresholds(const std::vector<std::vector<double>>& truth,
                                      const std::vector<std::vector<double>>& score, const std::string& metric) {
+    const auto choose = thresholdChooser(metric);
     std::vector<double> t;
     for (std::size_t k = 0; k < truth.size(); ++k) {
-        const auto v = metric == "youden" ? metrics::bestThresholdYouden(truth[k], score[k])
-                                          : metrics::bestThresholdF1(truth[k], score[k]);
+        const auto v = choose(truth[k], score[k]);
         t.push_back(v.has() ? *v.value : 0.5);  // undefined (no positives): the neutral 0.5
     }
     return t;
+}
+
+/// Hamming accuracy, macro F1 and positive rate of cross-fitted decisions: each validation
+/// volume is decided at thresholds chosen on the other fold's patients, so no reported F1 was
+/// computed on the data its threshold was chosen on.
+std::map<std::string, double> crossFittedMetrics(const std::vector<std::vector<double>>& truth,
+                                                 const std::vector<std::vector<double>>& score,
+                                                 const std::vector<int>& folds, const std::vector<std::string>& labels,
+                                                 const std::string& metric) {
+    const auto choose = thresholdChooser(metric);
+    std::vector<std::vector<double>> decided;
+    for (std::size_t k = 0; k < truth.size(); ++k)
+        decided.push_back(metrics::crossFittedDecisions(truth[k], score[k], folds, choose));
+    const auto report = metrics::evaluateMultiLabel(truth, decided, labels, {0.5});
+    std::map<std::string, double> out;
+    if (report.hammingAccuracy.has()) out["hamming_accuracy"] = *report.hammingAccuracy.value;
+    if (report.macroF1.has()) out["f1_macro"] = *report.macroF1.value;
+    double positives = 0, all = 0;
+    for (const auto& l : report.labels) {
+        positives += static_cast<double>(l.atThreshold.counts.tp + l.atThreshold.counts.fp);
+        all += static_cast<double>(l.atThreshold.counts.total());
+    }
+    if (all > 0) out["positive_rate"] = positives / all;
+    return out;
 }
 
 Json thresholdsJson(const Thresholds& t, const std::vector<std::string>& labels) {
@@ -323,6 +456,9 @@ public:
         seed_ = c.get<std::uint64_t>("seed");
         thresholdMetric_ = c.get<std::string>("threshold.metric");
         flipLr_ = c.get<bool>("augment.flip_lr");
+        std::vector<std::string> patients;
+        for (const auto& v : val_) patients.push_back(v.patient);
+        folds_ = patientFolds(patients, seed_);
     }
     std::shared_ptr<torch::nn::Module> model() override { return model_.ptr(); }
     std::map<std::string, std::vector<torch::Tensor>> parameterGroups() override {
@@ -385,8 +521,10 @@ public:
                     score[k].push_back(pa[i][static_cast<std::int64_t>(k)]);
                 }
         }
-        // Thresholds searched on this validation pass; the metrics below use them, so they are
-        // in-sample (optimistic) — as the original's "optimal threshold" report.
+        // Thresholds searched on this whole validation pass are the ones kept for inference. The
+        // F1, Hamming accuracy and positive rate reported are cross-fitted (crossFittedMetrics);
+        // the in-sample F1 at the kept thresholds (optimistic, the original's "optimal threshold"
+        // report) is f1_macro_in_sample.
         Thresholds t;
         t.metric = thresholdMetric_;
         t.epoch = epoch_ + 1;
@@ -398,18 +536,12 @@ public:
         }
         lastThresholds_ = t;
         const auto report = metrics::evaluateMultiLabel(truth, score, labels_, t.values);
-        std::map<std::string, double> out;
+        auto out = crossFittedMetrics(truth, score, folds_, labels_, thresholdMetric_);
         out["loss"] = lossSum / static_cast<double>(std::max<std::int64_t>(1, batches));
         if (report.macroAuroc.has()) out["auroc_macro"] = *report.macroAuroc.value;
-        if (report.hammingAccuracy.has()) out["hamming_accuracy"] = *report.hammingAccuracy.value;
-        if (report.macroF1.has()) out["f1_macro"] = *report.macroF1.value;
-        double positives = 0, all = 0;
-        for (const auto& l : report.labels) {
-            positives += static_cast<double>(l.atThreshold.counts.tp + l.atThreshold.counts.fp);
-            all += static_cast<double>(l.atThreshold.counts.total());
+        if (report.macroF1.has()) out["f1_macro_in_sample"] = *report.macroF1.value;
+        for (const auto& l : report.labels)
             if (l.auroc.has()) out["auroc." + safeName(l.name)] = *l.auroc.value;
-        }
-        if (all > 0) out["positive_rate"] = positives / all;
         return out;
     }
     train::MonitoredMetric monitoredMetric() const override { return {"auroc_macro", true}; }
@@ -429,6 +561,7 @@ private:
     std::int64_t epoch_ = 0;
     std::vector<std::size_t> order_;
     std::size_t pos_ = 0;
+    std::vector<int> folds_;  // cross-fitting fold of each validation volume (by patient)
     Thresholds lastThresholds_;
 };
 
@@ -467,13 +600,9 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
         }
         job.info("split from the \"" + c.get<std::string>("data.split_column") + "\" column of " + table.file.string());
     } else {
-        auto rows = table.rows;
-        seededShuffle(rows, seed);
-        const auto nVal = static_cast<std::size_t>(std::lround(c.get<double>("data.val_fraction") * rows.size()));
-        valRows.assign(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(std::min(nVal, rows.size())));
-        trainRows.assign(rows.begin() + static_cast<std::ptrdiff_t>(std::min(nVal, rows.size())), rows.end());
-        job.info("no split column in " + table.file.string() + ": seeded split, " + std::to_string(valRows.size()) +
-                 " volumes for validation");
+        splitByPatient(table.rows, c.get<double>("data.val_fraction"), seed, trainRows, valRows);
+        job.info("no split column in " + table.file.string() + ": seeded split by patient, " + table.patientSource +
+                 "; " + std::to_string(valRows.size()) + " volumes for validation");
     }
     if (const auto max = c.get<std::int64_t>("data.max_volumes"); max > 0) {
         if (static_cast<std::int64_t>(trainRows.size()) > max) trainRows.resize(static_cast<std::size_t>(max));
@@ -483,17 +612,19 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
         throw std::runtime_error(table.file.string() + ": no training rows (split \"" + trainSplit + "\")");
     // Which volume went where, so validation results can be reproduced and inspected later.
     if (!where.runDir.empty()) {
-        std::string csv = "VolumeName,split\n";
-        for (const auto& r : trainRows) csv += data::csvField(r.id) + "," + data::csvField(trainSplit) + "\n";
-        for (const auto& r : valRows) csv += data::csvField(r.id) + "," + data::csvField(valSplit) + "\n";
+        std::string csv = "VolumeName,split,patient\n";
+        for (const auto& r : trainRows)
+            csv += data::csvField(r.id) + "," + data::csvField(trainSplit) + "," + data::csvField(r.patient) + "\n";
+        for (const auto& r : valRows)
+            csv += data::csvField(r.id) + "," + data::csvField(valSplit) + "," + data::csvField(r.patient) + "\n";
         util::writeFileAtomically(where.runDir / "split.csv", csv);
         job.artifact("split", (where.runDir / "split.csv").string());
     }
 
-    const fs::path dir = inWorkspace(where.workspace, c.get<std::string>("data.volumes_dir"));
+    const auto source = volumeSourceOf(c, where.workspace, prep);
     const int workers = std::max(1, c.get<int>("num_workers"));
-    auto trainSet = loadSamples(trainRows, dir, prep, workers, job, "training");
-    auto valSet = loadSamples(valRows, dir, prep, workers, job, "validation");
+    auto trainSet = loadSamples(trainRows, source, workers, job, "training");
+    auto valSet = loadSamples(valRows, source, workers, job, "validation");
 
     nn::MultiLabelLossOptions lo;
     lo.type = c.get<std::string>("loss.type");
@@ -611,7 +742,7 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     if (rows.empty()) rows = table.rows;
     if (const auto max = c.get<std::int64_t>("data.max_volumes"); max > 0 && static_cast<std::int64_t>(rows.size()) > max)
         rows.resize(static_cast<std::size_t>(max));
-    const fs::path dir = inWorkspace(where.workspace, c.get<std::string>("data.volumes_dir"));
+    const auto source = volumeSourceOf(c, where.workspace, prep);
 
     auto model = buildModel(c);
     train::loadModelWeights(*model, ckpt, true);
@@ -656,7 +787,7 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
         job.throwIfCancelled();
         const auto t0 = std::chrono::steady_clock::now();
         std::vector<data::PreparedVolume> grid;
-        auto s = loadSamples({rows[n]}, dir, prep, 1, job, "", &grid);
+        auto s = loadSamples({rows[n]}, source, 1, job, "", &grid);
         const auto& pv = grid[0];
         const auto x = s[0].volume.unsqueeze(0);
         const bool cam = static_cast<int>(n) < camVolumes;

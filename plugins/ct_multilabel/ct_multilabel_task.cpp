@@ -44,10 +44,17 @@ public:
         s.addString("data.id_column", "VolumeName", "Column naming each volume.");
         s.addString("data.split_column", "split",
                     "Column holding each row's split; when the CSV has none, a seeded split (data.val_fraction).");
+        s.addString("data.patient_column", "",
+                    "Column naming each volume's patient, so a seeded split keeps a patient's volumes together. "
+                    "Empty: patient_id or PatientID when present, else the patient part of CT-RATE names "
+                    "(train_12_a_1 -> train_12), else one patient per volume.");
+        s.addBool("data.allow_irregular_series", false,
+                  "Accept a DICOM folder holding several series, or a series with gaps or uneven spacing "
+                  "(the largest series, stacked at the median spacing, with a warning); false: an error.");
         s.addString("data.train_split", "train", "Split used for training.");
         s.addString("data.val_split", "val", "Split used for validation and the threshold search.");
         s.addString("data.infer_split", "test", "Split used by inference (all rows when absent).");
-        s.addFloat("data.val_fraction", 0.2, "Volumes held out for validation without a split column.", 0, 0.9)
+        s.addFloat("data.val_fraction", 0.2, "Patients held out for validation without a split column.", 0, 0.9)
             .minExclusive = true;
         s.addInt("data.max_volumes", 0, "Use at most this many volumes per split (0 = all).", 0);
         config::Field spacing{"preprocess.spacing", config::FieldType::FloatList, "[1.5, 1.5, 3.0]",

@@ -17,7 +17,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -124,6 +126,7 @@ private slots:
         // The seeded split is kept with the run: 18 training and 6 validation volumes.
         const auto split = lumen::data::readCsvRecords(runDir / "split.csv");
         QCOMPARE(split.size(), std::size_t(25));
+        QCOMPARE(split[0].fields, (std::vector<std::string>{"VolumeName", "split", "patient"}));
         QCOMPARE(std::count_if(split.begin() + 1, split.end(), [](const auto& r) { return r.fields[1] == "val"; }), 6);
         QCOMPARE(preds["predictions"].size(), std::size_t(24));
         QVERIFY(preds["seconds_per_volume"].get<double>() > 0);
@@ -173,6 +176,67 @@ private slots:
         QVERIFY(window.code != 0);
         QVERIFY2(window.err.find("preprocess.extra_windows") != std::string::npos && window.err.find("lungs") != std::string::npos,
                  window.err.c_str());
+    }
+
+    // CT-RATE names several reconstructions of a patient train_<patient>_<scan>_<reconstruction>:
+    // without a split column, a patient's volumes all land in one split. 24 volumes of 8
+    // patients (a_1, a_2, b_1 each); val_fraction 0.25 -> 2 patients, 6 volumes. The reported
+    // F1 is cross-fitted, the in-sample one is recorded beside it.
+    void seededSplitKeepsPatientsTogether() {
+        const fs::path rate = ws_ / "ctrate";
+        fs::create_directories(rate / "volumes");
+        const auto labels = lumen::data::readCsvRecords(ws_ / "ct/labels.csv");
+        QCOMPARE(labels.size(), std::size_t(25));
+        std::ofstream csv(rate / "labels.csv");
+        for (std::size_t r = 0; r < labels.size(); ++r) {
+            auto fields = labels[r].fields;
+            if (r > 0) {
+                const char* suffix[] = {"a_1", "a_2", "b_1"};
+                const std::string name = "train_" + std::to_string((r - 1) / 3 + 1) + "_" + suffix[(r - 1) % 3] + ".nii.gz";
+                fs::create_symlink(ws_ / "ct/volumes" / fields[0], rate / "volumes" / name);
+                fields[0] = name;
+            }
+            for (std::size_t k = 0; k < fields.size(); ++k) csv << (k ? "," : "") << fields[k];
+            csv << "\n";
+        }
+        csv.close();
+        std::string text = readText(config_);
+        text = std::regex_replace(text, std::regex("labels_csv: ct/labels.csv"), "labels_csv: ctrate/labels.csv");
+        text = std::regex_replace(text, std::regex("volumes_dir: ct/volumes"), "volumes_dir: ctrate/volumes");
+        text = std::regex_replace(text, std::regex("epochs: \\d+"), "epochs: 1");
+        const fs::path cfg = fs::path(dir_.path().toStdString()) / "ctrate.yaml";
+        std::ofstream(cfg) << text;
+        const auto train = cli({"train", "--config", q(cfg), "--workspace", q(ws_)});
+        QVERIFY2(train.code == 0, train.err.c_str());
+        QVERIFY2(train.err.find("seeded split by patient, 8 patients for 24 volumes (24 from CT-RATE names") != std::string::npos,
+                 train.err.c_str());
+        std::smatch id;
+        QVERIFY2(std::regex_search(train.out, id, std::regex("run (\\d+): trained")), train.out.c_str());
+        const fs::path runDir = ws_ / "runs" / (id[1].str() + "_ct_multilabel");
+        const auto split = lumen::data::readCsvRecords(runDir / "split.csv");
+        QCOMPARE(split.size(), std::size_t(25));
+        std::map<std::string, std::set<std::string>> splitsOf;
+        int val = 0;
+        for (std::size_t r = 1; r < split.size(); ++r) {
+            const auto& f = split[r].fields;
+            QCOMPARE(f[2], f[0].substr(0, f[0].find('_', 6)));  // train_12_a_1.nii.gz -> train_12
+            splitsOf[f[2]].insert(f[1]);
+            val += f[1] == "val";
+        }
+        QCOMPARE(splitsOf.size(), std::size_t(8));
+        for (const auto& [patient, splits] : splitsOf) QVERIFY2(splits.size() == 1, patient.c_str());
+        QCOMPARE(val, 6);
+        lumen::runs::RunStore store((ws_ / "lumen.db").string());
+        const auto runId = std::stoll(id[1].str());
+        QCOMPARE(store.metrics(runId, "val.f1_macro").size(), std::size_t(1));
+        QCOMPARE(store.metrics(runId, "val.f1_macro_in_sample").size(), std::size_t(1));
+
+        // A named patient column that is not there is an error naming it.
+        text = std::regex_replace(readText(cfg), std::regex("  val_fraction:"), "  patient_column: PatientKey\n  val_fraction:");
+        std::ofstream(cfg) << text;
+        const auto bad = cli({"train", "--config", q(cfg), "--workspace", q(ws_)});
+        QVERIFY(bad.code != 0);
+        QVERIFY2(bad.err.find("no \"PatientKey\" column (data.patient_column)") != std::string::npos, bad.err.c_str());
     }
 };
 

@@ -1,6 +1,7 @@
 // Qt Test suite for core/io nifti_reader, nifti_writer and dicom_series: the demo workspace's
 // NIfTI against nibabel, NIfTI-2 / .hdr+.img / scaled 4-D files written by nibabel, the demo
 // DICOM series against the NIfTI it was made from, gaps and malformed files.
+#include "data/volume_preprocessing.h"
 #include "demo/demo_workspace.h"
 #include "io/dicom_series.h"
 #include "io/nifti_reader.h"
@@ -204,6 +205,50 @@ print('{}')
         QCOMPARE(errorOf([&] { loadDicomSeries(none); }), none.string() + ": no DICOM image slices found");
     }
 
+    // The CT path (data::readCtVolume) does not stack an irregular folder silently: a gap or a
+    // second series is an error naming the folder, or a warning when allowed.
+    void ctPathReportsGapsAndSeveralSeries() {
+        const fs::path gappy = tmp_.filePath("gappy").toStdString();  // made by the test above
+        QVERIFY(fs::is_directory(gappy));
+        const auto gapError = errorOf<ReadError>([&] { lumen::data::readCtVolume(gappy); });
+        QVERIFY2(gapError.starts_with(gappy.string() + ": not one regular DICOM series: gap of 5 mm after slice 19"),
+                 gapError.c_str());
+        QVERIFY2(gapError.find("data.allow_irregular_series") != std::string::npos, gapError.c_str());
+        std::vector<std::string> warnings;
+        const auto v = lumen::data::readCtVolume(gappy, {true}, &warnings);
+        QCOMPARE(v.depth, 47);
+        QVERIFY(!warnings.empty());
+        QVERIFY2(warnings[0].starts_with(gappy.string() + ": gap of 5 mm"), warnings[0].c_str());
+
+        // The demo series plus 5 slices of another series (new SeriesInstanceUID, by pydicom).
+        const fs::path src = demo_ / "ct/dicom/ct_0001";
+        const fs::path two = tmp_.filePath("two_series").toStdString();
+        fs::create_directories(two);
+        for (const auto& e : fs::directory_iterator(src)) fs::copy_file(e.path(), two / e.path().filename());
+        runPython(R"PY(
+import sys, json, pydicom
+for k in range(1, 6):
+    ds = pydicom.dcmread(f"{sys.argv[1]}/IM{k:04d}.dcm")
+    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.777"
+    ds.SOPInstanceUID = f"1.2.826.0.1.3680043.8.498.777.{k}"
+    ds.save_as(f"{sys.argv[2]}/other{k}.dcm")
+print(json.dumps({}))
+)PY",
+                  {QString::fromStdString(src.string()), QString::fromStdString(two.string())});
+        const auto seriesError = errorOf<ReadError>([&] { lumen::data::readCtVolume(two); });
+        QVERIFY2(seriesError.find("2 series in one folder") != std::string::npos &&
+                     seriesError.find("1.2.826.0.1.3680043.8.498.777") != std::string::npos &&
+                     seriesError.find("(48 slices)") != std::string::npos,
+                 seriesError.c_str());
+        warnings.clear();
+        QCOMPARE(lumen::data::readCtVolume(two, {true}, &warnings).depth, 48);
+        QCOMPARE(warnings.size(), std::size_t(1));
+        // The regular demo series reads without a word.
+        warnings.clear();
+        QCOMPARE(lumen::data::readCtVolume(src, {}, &warnings).depth, 48);
+        QVERIFY(warnings.empty());
+    }
+
     void malformedNiftiGivesErrors() {
         const fs::path dir = tmp_.filePath("badnii").toStdString();
         fs::create_directories(dir);
@@ -233,10 +278,15 @@ b = bytearray(open(sys.argv[1] + '/dim0.nii', 'rb').read())
 b[16:24] = struct.pack('<q', 727905340894087693)
 open(sys.argv[1] + '/dim0.nii', 'wb').write(b)
 open(sys.argv[1] + '/dim0.nii.gz', 'wb').write(gzip.compress(bytes(b)))
+# Every dimension allowed, their product 2^64: it wrapped to 0 voxels and passed the size check.
+struct.pack_into('<8q', b, 16, 4, 65536, 65536, 65536, 65536, 1, 1, 1)
+open(sys.argv[1] + '/wrap.nii', 'wb').write(b)
 print('{}')
 )PY", {QString::fromStdString(dir.string())});
         for (const char* n : {"dim0.nii", "dim0.nii.gz"})
             QCOMPARE(errorOf([&] { readNifti(dir / n); }), (dir / n).string() + ": dim[0] is 727905340894087693, not 1..7");
+        QCOMPARE(errorOf([&] { readNifti(dir / "wrap.nii"); }),
+                 (dir / "wrap.nii").string() + ": declared size 65536x65536x65536x65536 is implausibly large");
         for (const char* n : {"empty.nii", "words.nii", "words.nii.gz", "trunc_header.nii", "trunc_data.nii", "trunc.nii.gz", "huge.nii"}) {
             const std::string e = errorOf([&] { readNifti(dir / n); });
             qInfo("%s", e.c_str());

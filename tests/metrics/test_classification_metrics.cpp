@@ -270,6 +270,59 @@ if not np.isnan(Y).any() and not np.isnan(P).any():
         }
     }
 
+    // Cross-fitted decisions: each fold decided at the F1-best threshold of the other folds,
+    // checked against a brute-force search with sklearn's f1_score (missing scores stay missing).
+    void crossFittedDecisionsMatchAReference() {
+        auto data = lumen::testing::syntheticLabels(3, 120, 8, 2);
+        for (std::size_t r = 0; r < 120; r += 29) data.score[1][r] = std::nan("");
+        std::vector<int> fold;
+        for (int r = 0; r < 120; ++r) fold.push_back((r * 7) % 3);
+        const ThresholdChooser f1 = [](std::span<const double> t, std::span<const double> s) {
+            return bestThresholdF1(t, s);
+        };
+        std::vector<std::vector<double>> decided;
+        for (std::size_t l = 0; l < 3; ++l) decided.push_back(crossFittedDecisions(data.truth[l], data.score[l], fold, f1));
+        json ref;
+        try {
+            ref = runPythonReference(R"(
+from sklearn import metrics as M
+Y = np.array(inp['y'], dtype=float); P = np.array(inp['p'], dtype=float); F = np.array(inp['fold'])
+out = []
+for l in range(Y.shape[0]):
+    d = np.full(Y.shape[1], np.nan)
+    for f in sorted(set(F.tolist())):
+        train = (F != f) & ~np.isnan(P[l]); y = Y[l][train].astype(int); p = P[l][train]
+        best, bt = -1.0, 0.5
+        for t in sorted(set(p.tolist()), reverse=True):   # ties: the highest threshold wins
+            s = M.f1_score(y, (p >= t).astype(int), zero_division=0)
+            if s > best + 1e-12: best, bt = s, t
+        if y.sum() == 0: bt = 0.5
+        rows = (F == f) & ~np.isnan(P[l])
+        d[rows] = (P[l][rows] >= bt).astype(float)
+    out.append(d)
+result['decided'] = out
+)",
+                                     {{"y", data.truth}, {"p", data.score}, {"fold", fold}});
+        } catch (const std::exception& e) {
+            QFAIL(e.what());
+        }
+        for (std::size_t l = 0; l < 3; ++l)
+            for (std::size_t r = 0; r < 120; ++r) {
+                const auto& want = ref["decided"][l][r];
+                if (want.is_null()) {
+                    QVERIFY2(std::isnan(decided[l][r]), ("row " + std::to_string(r)).c_str());
+                } else {
+                    QCOMPARE(decided[l][r], want.get<double>());
+                }
+            }
+        // One fold only: no other rows to choose on, so every row is decided at the fallback.
+        const std::vector<int> one(120, 0);
+        const auto fallback = crossFittedDecisions(data.truth[0], data.score[0], one, f1, 0.5);
+        for (std::size_t r = 0; r < 120; ++r) QCOMPARE(fallback[r], data.score[0][r] >= 0.5 ? 1.0 : 0.0);
+        QVERIFY_THROWS_EXCEPTION(std::invalid_argument,
+                                 crossFittedDecisions(data.truth[0], data.score[0], std::vector<int>(3, 0), f1));
+    }
+
     void jsonHasTheDocumentedKeys() {
         const auto data = lumen::testing::syntheticLabels(2, 60, 3);
         const auto r = evaluateMultiLabel(data.truth, data.score, {"A", "B"}, {0.5});
