@@ -319,7 +319,8 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
         for (std::size_t f = std::size_t(first); f < std::size_t(last); ++f) {
             Jpeg2000Image img;
             try {
-                img = decodeJpeg2000(frames[f].data(), frames[f].size());
+                const Jpeg2000Shape shape{int(L.columns), int(L.rows), int(L.samples)};
+                img = decodeJpeg2000(frames[f].data(), frames[f].size(), &shape);
             } catch (const std::exception& e) {
                 throw ReadError(label, "frame " + std::to_string(f + 1) + ": " + e.what());
             }

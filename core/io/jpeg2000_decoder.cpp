@@ -2,6 +2,7 @@
 
 #include <openjpeg.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -52,7 +53,7 @@ void ignoreMessage(const char*, void*) {}
 
 std::string jpeg2000DecoderName() { return std::string("OpenJPEG ") + opj_version(); }
 
-Jpeg2000Image decodeJpeg2000(const std::uint8_t* data, std::size_t size) {
+Jpeg2000Image decodeJpeg2000(const std::uint8_t* data, std::size_t size, const Jpeg2000Shape* expected) {
     if (size < 12) throw std::runtime_error("JPEG 2000 fragment too short");
     static const std::uint8_t jp2Magic[] = {0, 0, 0, 0x0C, 'j', 'P', ' ', ' '};
     const bool jp2 = std::memcmp(data, jp2Magic, 8) == 0;
@@ -81,6 +82,16 @@ Jpeg2000Image decodeJpeg2000(const std::uint8_t* data, std::size_t size) {
     if (!opj_read_header(stream.get(), codec.get(), &raw))
         throw std::runtime_error("JPEG 2000 header: " + (error.empty() ? std::string("unreadable") : error));
     std::unique_ptr<opj_image_t, void (*)(opj_image_t*)> image(raw, opj_image_destroy);
+    if (expected) {
+        const auto w = std::uint64_t(image->x1) - std::uint64_t(std::min(image->x0, image->x1));
+        const auto h = std::uint64_t(image->y1) - std::uint64_t(std::min(image->y0, image->y1));
+        if (w != std::uint64_t(expected->width) || h != std::uint64_t(expected->height) ||
+            image->numcomps != OPJ_UINT32(expected->components))
+            throw std::runtime_error("JPEG 2000 image is " + std::to_string(w) + "x" + std::to_string(h) + "x" +
+                                     std::to_string(image->numcomps) + ", the header says " +
+                                     std::to_string(expected->width) + "x" + std::to_string(expected->height) + "x" +
+                                     std::to_string(expected->components));
+    }
     if (!opj_decode(codec.get(), stream.get(), image.get()) || !opj_end_decompress(codec.get(), stream.get()))
         throw std::runtime_error("JPEG 2000 decode: " + (error.empty() ? std::string("failed") : error));
 

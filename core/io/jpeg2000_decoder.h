@@ -19,7 +19,14 @@ struct Jpeg2000Image {
 /// "OpenJPEG 2.5.0".
 std::string jpeg2000DecoderName();
 
-/// Throws std::runtime_error with OpenJPEG's reason on failure.
-Jpeg2000Image decodeJpeg2000(const std::uint8_t* data, std::size_t size);
+/// The image a caller expects (from the DICOM header).
+struct Jpeg2000Shape {
+    int width = 0, height = 0, components = 0;
+};
+
+/// Throws std::runtime_error with OpenJPEG's reason on failure. With `expected`, the
+/// codestream's size (from its SIZ marker) must match before anything is decoded: OpenJPEG
+/// allocates what the codestream declares (a fuzzed 1.5 KB frame asked for 17 GB).
+Jpeg2000Image decodeJpeg2000(const std::uint8_t* data, std::size_t size, const Jpeg2000Shape* expected = nullptr);
 
 }  // namespace lumen::io

@@ -286,15 +286,25 @@ d = pydicom.dcmread(sys.argv[1] + '/MR_small_jp2klossless.dcm'); d.NumberOfFrame
 d.save_as(sys.argv[2] + '/j2k_frames.dcm')
 d = pydicom.dcmread(sys.argv[1] + '/CT_small.dcm'); d.BitsAllocated = 12
 d.save_as(sys.argv[2] + '/bits12.dcm')
+# Found by fuzz_dicom: a codestream whose SIZ marker declares a huge image made OpenJPEG
+# allocate 17 GB before decoding. Here: 100000 x 100000 in one tile on a 64 x 64 header.
+import struct
+d = pydicom.dcmread(sys.argv[1] + '/MR_small_jp2klossless.dcm'); px = bytearray(d.PixelData)
+siz = px.index(b'\xff\x51')
+struct.pack_into('>II', px, siz + 6, 100000, 100000)       # Xsiz, Ysiz
+struct.pack_into('>II', px, siz + 22, 100000, 100000)      # XTsiz, YTsiz
+d.PixelData = bytes(px); d.save_as(sys.argv[2] + '/j2k_siz.dcm')
 print('{}')
 )PY", {QString::fromStdString(kPydicomFiles.string()), QString::fromStdString(dir.string())});
-        for (const char* name : {"huge.dcm", "short.dcm", "rle_frames.dcm", "j2k_frames.dcm", "bits12.dcm"}) {
+        for (const char* name : {"huge.dcm", "short.dcm", "rle_frames.dcm", "j2k_frames.dcm", "bits12.dcm", "j2k_siz.dcm"}) {
             const std::string e = errorOf([&] { readDicom(dir / name); });
             qInfo("%s", e.c_str());
             QVERIFY2(e.rfind((dir / name).string() + ": ", 0) == 0, e.c_str());
         }
         QVERIFY(errorOf([&] { readDicom(dir / "huge.dcm"); }).find("implausibly large") != std::string::npos);
         QVERIFY(errorOf([&] { readDicom(dir / "short.dcm"); }).find("truncated") != std::string::npos);
+        QCOMPARE(errorOf([&] { readDicom(dir / "j2k_siz.dcm"); }),
+                 (dir / "j2k_siz.dcm").string() + ": frame 1: JPEG 2000 image is 100000x100000x1, the header says 64x64x1");
     }
 
     void parallelFramesMatchSerial() {
