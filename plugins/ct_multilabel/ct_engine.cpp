@@ -2,6 +2,7 @@
 // data/volume_preprocessing.h, the 3-D ResNet and losses of core/nn, the Trainer of
 // core/train, metrics of core/metrics, Grad-CAM 3-D for the viewer (docs/ct-multilabel.md).
 #include "ct_engine.h"
+#include "ct_labels.h"
 
 #include "config/seed.h"
 #include "data/csv_records.h"
@@ -14,6 +15,8 @@
 #include "nn/multilabel_loss.h"
 #include "nn/resnet3d.h"
 #include "nn/torchscript_export.h"
+#include "plugin/task_kit.h"
+#include "train/task_steps.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
 
@@ -41,22 +44,9 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
-fs::path inWorkspace(const fs::path& workspace, const std::string& p) {
-    const fs::path path(p);
-    return path.is_absolute() ? path : workspace / path;
-}
-
-std::string fixed(double v, int digits = 6) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-    return buf;
-}
-
-std::string safeName(std::string s) {
-    for (char& c : s)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) c = '_';
-    return s;
-}
+using plugin::fixed;
+using plugin::inWorkspace;
+using plugin::safeName;
 
 /// "ct_0001.nii.gz" -> "ct_0001"; a folder name stays as it is.
 std::string stemOf(const std::string& id) {
@@ -123,164 +113,7 @@ nn::ResNet3d buildModel(const config::Config& c) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Data: the labels CSV, splits, prepared volumes held in memory.
-
-struct Row {
-    std::string id;
-    std::string patient;  // never empty: the patient column, the CT-RATE name's patient part, or the id
-    std::string split;
-    std::vector<float> targets;  // empty when the CSV has no label columns (inference only)
-    std::size_t line = 0;
-};
-
-struct LabelTable {
-    fs::path file;
-    bool hasSplit = false, hasTargets = false;
-    std::string patientSource;  // where the patients came from, for the log
-    std::vector<Row> rows;
-};
-
-/// CT-RATE names a volume <split>_<patient>_<scan>_<reconstruction>[.nii.gz] (train_12_a_1):
-/// its patient is the part before the scan letter (train_12). Empty for other names.
-std::string ctRatePatient(const std::string& id) {
-    static const std::regex name(R"(^(.+_[0-9]+)_[A-Za-z]+_[0-9]+(\.nii(\.gz)?)?$)");
-    std::smatch m;
-    return std::regex_match(id, m, name) ? m[1].str() : std::string();
-}
-
-/// The column holding patients: data.patient_column (an error when absent), else patient_id or
-/// PatientID when present; -1 when none.
-int patientColumn(const config::Config& c, const LabelTable& t, const std::function<int(const std::string&)>& col) {
-    if (const auto named = c.get<std::string>("data.patient_column"); !named.empty()) {
-        const int i = col(named);
-        if (i < 0) throw std::runtime_error(t.file.string() + ": no \"" + named + "\" column (data.patient_column)");
-        return i;
-    }
-    for (const char* name : {"patient_id", "PatientID"})
-        if (const int i = col(name); i >= 0) return i;
-    return -1;
-}
-
-/// Fills each row's patient and says where they came from.
-void assignPatients(LabelTable& t, int patientIdx, const std::string& patientName,
-                    const std::vector<std::vector<std::string>>& fields) {
-    std::size_t fromColumn = 0, fromName = 0;
-    for (std::size_t r = 0; r < t.rows.size(); ++r) {
-        auto& row = t.rows[r];
-        const auto& f = fields[r];
-        if (patientIdx >= 0 && static_cast<int>(f.size()) > patientIdx && !f[std::size_t(patientIdx)].empty()) {
-            row.patient = f[std::size_t(patientIdx)];
-            ++fromColumn;
-        } else if (auto p = ctRatePatient(row.id); !p.empty()) {
-            row.patient = std::move(p);
-            ++fromName;
-        } else {
-            row.patient = row.id;
-        }
-    }
-    std::set<std::string> patients;
-    for (const auto& r : t.rows) patients.insert(r.patient);
-    t.patientSource = std::to_string(patients.size()) + " patients for " + std::to_string(t.rows.size()) + " volumes (";
-    if (fromColumn > 0) t.patientSource += std::to_string(fromColumn) + " from the \"" + patientName + "\" column, ";
-    if (fromName > 0) t.patientSource += std::to_string(fromName) + " from CT-RATE names, ";
-    t.patientSource += std::to_string(t.rows.size() - fromColumn - fromName) + " one per volume)";
-}
-
-LabelTable readLabels(const config::Config& c, const fs::path& ws, bool needTargets) {
-    LabelTable t;
-    t.file = inWorkspace(ws, c.get<std::string>("data.labels_csv"));
-    const auto records = data::readCsvRecords(t.file);
-    if (records.empty()) throw std::runtime_error(t.file.string() + ": empty labels CSV");
-    const auto& header = records[0].fields;
-    const auto col = [&](const std::string& name) -> int {
-        for (std::size_t i = 0; i < header.size(); ++i)
-            if (header[i] == name) return static_cast<int>(i);
-        return -1;
-    };
-    const auto idCol = c.get<std::string>("data.id_column");
-    const int idIdx = col(idCol);
-    if (idIdx < 0) throw std::runtime_error(t.file.string() + ": no \"" + idCol + "\" column (data.id_column)");
-    const int splitIdx = col(c.get<std::string>("data.split_column"));
-    t.hasSplit = splitIdx >= 0;
-    const int patientIdx = patientColumn(c, t, col);
-    std::vector<std::vector<std::string>> rowFields;
-    const auto labels = c.get<std::vector<std::string>>("labels");
-    std::vector<int> labelIdx;
-    std::vector<std::string> missing;
-    for (const auto& l : labels) {
-        labelIdx.push_back(col(l));
-        if (labelIdx.back() < 0) missing.push_back(l);
-    }
-    t.hasTargets = missing.empty();
-    if (!missing.empty() && (needTargets || missing.size() < labels.size())) {
-        std::string list;
-        for (const auto& m : missing) list += (list.empty() ? "" : ", ") + ("\"" + m + "\"");
-        throw std::runtime_error(t.file.string() + ": no column for label(s) " + list + " (labels)");
-    }
-    for (std::size_t r = 1; r < records.size(); ++r) {
-        const auto& f = records[r].fields;
-        Row row;
-        row.line = records[r].line;
-        if (static_cast<int>(f.size()) <= idIdx || f[std::size_t(idIdx)].empty())
-            throw std::runtime_error(t.file.string() + ":" + std::to_string(row.line) + ": no " + idCol);
-        row.id = f[std::size_t(idIdx)];
-        if (splitIdx >= 0 && static_cast<int>(f.size()) > splitIdx) row.split = f[std::size_t(splitIdx)];
-        if (t.hasTargets) {
-            for (std::size_t k = 0; k < labels.size(); ++k) {
-                const int i = labelIdx[k];
-                const std::string cell = static_cast<int>(f.size()) > i ? f[std::size_t(i)] : "";
-                if (cell == "1" || cell == "1.0") row.targets.push_back(1.0f);
-                else if (cell == "0" || cell == "0.0") row.targets.push_back(0.0f);
-                else
-                    throw std::runtime_error(t.file.string() + ":" + std::to_string(row.line) + ": " + labels[k] +
-                                             " of " + row.id + " is \"" + cell + "\", expected 0 or 1");
-            }
-        }
-        t.rows.push_back(std::move(row));
-        rowFields.push_back(f);
-    }
-    assignPatients(t, patientIdx, patientIdx >= 0 ? header[std::size_t(patientIdx)] : std::string(), rowFields);
-    return t;
-}
-
-/// Fisher-Yates with mt19937_64 (the same order on every platform, unlike std::shuffle).
-template <typename T>
-void seededShuffle(std::vector<T>& v, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    for (std::size_t i = v.size(); i > 1; --i) {
-        const std::size_t j = static_cast<std::size_t>(rng() % i);
-        std::swap(v[i - 1], v[j]);
-    }
-}
-
-/// Seeded split by patient: the rows are shuffled, patients are taken in the order they first
-/// appear, and the first round(fraction x patients) validate. With one volume per patient this
-/// is the row-level split of earlier versions (the same volumes validate).
-void splitByPatient(std::vector<Row> rows, double fraction, std::uint64_t seed, std::vector<Row>& train,
-                    std::vector<Row>& val) {
-    seededShuffle(rows, seed);
-    std::vector<std::string> order;
-    std::set<std::string> seen;
-    for (const auto& r : rows)
-        if (seen.insert(r.patient).second) order.push_back(r.patient);
-    const auto nVal = std::min(order.size(), static_cast<std::size_t>(std::lround(fraction * static_cast<double>(order.size()))));
-    const std::set<std::string> held(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(nVal));
-    for (auto& r : rows) (held.count(r.patient) ? val : train).push_back(std::move(r));
-}
-
-/// Two folds of the validation samples by patient (patients sorted, shuffled by the seed,
-/// then alternated), for cross-fitted thresholds.
-std::vector<int> patientFolds(const std::vector<std::string>& patients, std::uint64_t seed) {
-    std::vector<std::string> unique(patients);
-    std::sort(unique.begin(), unique.end());
-    unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
-    seededShuffle(unique, seed ^ 0xF01D5ULL);
-    std::map<std::string, int> foldOf;
-    for (std::size_t i = 0; i < unique.size(); ++i) foldOf[unique[i]] = static_cast<int>(i % 2);
-    std::vector<int> out;
-    for (const auto& p : patients) out.push_back(foldOf[p]);
-    return out;
-}
+// Data: prepared volumes held in memory (the labels CSV and splits: ct_labels.h).
 
 struct Sample {
     std::string id;
@@ -648,10 +481,7 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
     }
 
     auto model = buildModel(c);
-    auto o = train::TrainerOptions::fromConfig(c, "ct_multilabel");
-    o.checkpointDir = where.runDir / "checkpoints";
-    o.modelKeys = modelShapingKeys();
-    if (const auto r = c.get<std::string>("resume"); !r.empty()) o.resumeFrom = inWorkspace(where.workspace, r);
+    const auto o = train::trainerOptionsFor(c, "ct_multilabel", where, modelShapingKeys());
     const auto nTrain = trainSet.size(), nVal = valSet.size();
     std::int64_t params = 0;
     for (const auto& p : model->parameters()) params += p.numel();
@@ -660,238 +490,277 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
              " for validation); preprocessing " + prep.toJson());
     CtTrainable task(model, std::move(trainSet), std::move(valSet), labels, lo, c, o.checkpointDir, job);
     train::Trainer trainer(o, task, job);
-    const auto r = trainer.run();
-
-    std::string summary = "trained " + std::to_string(r.epochsDone) + " epochs (" + std::to_string(r.steps) + " steps)";
-    if (!r.bestCheckpoint.empty()) {
-        job.artifact("best_checkpoint", r.bestCheckpoint.string());
-        const auto info = train::readCheckpointInfo(r.bestCheckpoint);
+    train::AfterTraining after;
+    after.summaryKeys = {"auroc_macro", "hamming_accuracy", "f1_macro", "positive_rate"};
+    after.onBest = [&](const fs::path& best) {
         // Beside the best checkpoint: after a resume that never improved, the earlier run's.
-        const auto src = epochThresholdsFile(r.bestCheckpoint.parent_path(), info.epoch);
+        const auto src = epochThresholdsFile(best.parent_path(), train::readCheckpointInfo(best).epoch);
         std::error_code ec;
-        if (fs::exists(src, ec)) {
-            auto t = readThresholds(src, labels);
-            auto j = thresholdsJson(t, labels);
-            j["checkpoint"] = r.bestCheckpoint.filename().string();
-            j["checkpoint_path"] = r.bestCheckpoint.string();
-            j["preprocessing"] = Json::parse(prep.toJson());
-            util::writeFileAtomically(where.runDir / "thresholds.json", j.dump(1) + "\n");
-            job.artifact("thresholds", (where.runDir / "thresholds.json").string());
-        }
-        // The best weights (EMA when on) as TorchScript, for use outside Lumen. Its input is
-        // the prepared volume: the preprocessing is recorded in thresholds.json.
-        train::loadModelWeights(*model, r.bestCheckpoint, true);
+        if (!fs::exists(src, ec)) return;
+        auto j = thresholdsJson(readThresholds(src, labels), labels);
+        j["checkpoint"] = best.filename().string();
+        j["checkpoint_path"] = best.string();
+        j["preprocessing"] = Json::parse(prep.toJson());
+        util::writeFileAtomically(where.runDir / "thresholds.json", j.dump(1) + "\n");
+        job.artifact("thresholds", (where.runDir / "thresholds.json").string());
+    };
+    // Its input is the prepared volume: the preprocessing is recorded in thresholds.json.
+    after.exportBest = [&](const fs::path& best, const fs::path& file) {
+        train::loadModelWeights(*model, best, true);
         model->eval();
-        const auto ts = where.runDir / "ct_multilabel_best.torchscript.pt";
-        nn::exportTorchScript(model, ts);
-        job.artifact("torchscript", ts.string());
-    }
-    for (const char* key : {"auroc_macro", "hamming_accuracy", "f1_macro", "positive_rate"})
-        if (auto it = r.lastValidation.find(key); it != r.lastValidation.end())
-            summary += std::string(", val ") + key + " " + fixed(it->second, 4);
-    if (r.stoppedEarly) summary += ", stopped early";
-    if (!r.bestCheckpoint.empty()) summary += "; best " + r.bestCheckpoint.filename().string();
-    return summary;
+        nn::exportTorchScript(model, file);
+    };
+    return train::finishTraining(trainer.run(), where, job, "ct_multilabel", after);
 }
 
-std::string infer(const config::Config& cIn, const plugin::RunContext& where, jobs::JobContext& job) {
-    const auto ckptKey = cIn.get<std::string>("infer.checkpoint");
-    if (ckptKey.empty()) throw config::ConfigError({}, {{"infer.checkpoint", "inference needs a checkpoint", 0}});
-    const fs::path ckpt = inWorkspace(where.workspace, ckptKey);
-    const auto info = train::readCheckpointInfo(ckpt);
-    if (info.taskId != "ct_multilabel")
-        throw std::runtime_error(ckpt.string() + ": a checkpoint of task \"" + info.taskId + "\", not ct_multilabel");
-    // The model and its preprocessing as they were trained: model-shaping keys from the checkpoint.
-    const config::Config c(config::withKeysFrom(cIn.root(), config::parseYaml(info.configYaml, ckpt.string()),
-                                                modelShapingKeys(), [&](const std::string& key, const std::string& v) {
-                                                    job.warning(key + ": using the checkpoint's value " + v);
-                                                }));
-    const int threads = c.get<int>("threads");
-    torch::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-    const auto labels = c.get<std::vector<std::string>>("labels");
-    const auto prep = preprocessingOf(c);
+namespace {
 
-    // Thresholds: given, or those of the checkpoint's epoch, or the run's thresholds.json.
-    Thresholds thr;
-    fs::path thrFile;
-    if (const auto t = c.get<std::string>("infer.thresholds"); !t.empty()) {
-        thrFile = inWorkspace(where.workspace, t);
+// Inference, step by step: thresholds, rows, the CAM plan, one volume at a time, the outputs.
+
+struct InferenceThresholds {
+    Thresholds values;
+    fs::path file;  // empty: 0.5 for every label
+};
+
+/// infer.thresholds, else the file of the checkpoint's epoch, else the run's thresholds.json.
+InferenceThresholds inferenceThresholds(const train::InferenceSetup& setup, const plugin::RunContext& where,
+                                        const std::vector<std::string>& labels, jobs::JobContext& job) {
+    InferenceThresholds t;
+    const auto& ckpt = setup.checkpoint;
+    if (const auto given = setup.config.get<std::string>("infer.thresholds"); !given.empty()) {
+        t.file = inWorkspace(where.workspace, given);
     } else {
         std::error_code ec;
-        for (const auto& f : {epochThresholdsFile(ckpt.parent_path(), info.epoch), ckpt.parent_path().parent_path() / "thresholds.json"})
+        for (const auto& f : {epochThresholdsFile(ckpt.parent_path(), setup.info.epoch),
+                              ckpt.parent_path().parent_path() / "thresholds.json"})
             if (fs::exists(f, ec)) {
-                thrFile = f;
+                t.file = f;
                 break;
             }
     }
-    if (!thrFile.empty()) {
-        thr = readThresholds(thrFile, labels);
-        job.info("thresholds from " + thrFile.string());
+    if (!t.file.empty()) {
+        t.values = readThresholds(t.file, labels);
+        job.info("thresholds from " + t.file.string());
     } else {
-        thr.metric = "none";
-        thr.values.assign(labels.size(), 0.5);
+        t.values.metric = "none";
+        t.values.values.assign(labels.size(), 0.5);
         job.warning("no thresholds stored with " + ckpt.string() + ": deciding at 0.5");
     }
+    return t;
+}
 
+/// The data.infer_split rows (all rows when there are none), at most data.max_volumes.
+std::vector<Row> inferenceRows(const config::Config& c, const plugin::RunContext& where) {
     auto table = readLabels(c, where.workspace, false);
     std::vector<Row> rows;
     const auto inferSplit = c.get<std::string>("data.infer_split");
     if (table.hasSplit)
         for (const auto& r : table.rows)
             if (r.split == inferSplit) rows.push_back(r);
-    if (rows.empty()) rows = table.rows;
+    if (rows.empty()) rows = std::move(table.rows);
     if (const auto max = c.get<std::int64_t>("data.max_volumes"); max > 0 && static_cast<std::int64_t>(rows.size()) > max)
         rows.resize(static_cast<std::size_t>(max));
+    return rows;
+}
+
+struct CamPlan {
+    int volumes = 0, stage = -1;
+    std::vector<std::string> labels;  // empty: every label decided positive
+    std::string layer, methodName;
+    explain::CamMethod method = explain::CamMethod::GradCam;
+    explain::CamCache cache;          // docs/explain.md: merged with an earlier run's entries
+};
+
+CamPlan planCams(const config::Config& c, const nn::ResNet3d& model, const train::InferenceSetup& setup,
+                 const plugin::RunContext& where, const std::vector<std::string>& labels) {
+    CamPlan p;
+    p.volumes = c.get<int>("infer.cam_volumes");
+    p.stage = c.get<int>("infer.cam_stage");
+    p.labels = c.get<std::vector<std::string>>("infer.cam_labels");
+    for (const auto& l : p.labels)
+        if (std::find(labels.begin(), labels.end(), l) == labels.end())
+            throw config::ConfigError({}, {{"infer.cam_labels", "\"" + l + "\" is not one of the labels", 0}});
+    p.layer = "features.layer" + std::to_string(p.stage < 0 ? model->numStages() : p.stage);
+    p.method = explain::camMethodFromName(c.get<std::string>("infer.cam_method"));
+    p.methodName = explain::camMethodName(p.method);
+    if (p.volumes > 0) {
+        const auto dir = explain::camCacheDir(where.workspace, setup.checkpoint, p.layer, p.methodName);
+        p.cache = explain::readCamCache(dir);
+        p.cache.dir = dir;
+        p.cache.model = setup.checkpoint.string();
+        p.cache.layer = p.layer;
+        p.cache.method = p.methodName;
+        fs::create_directories(setup.outDir / "cams");
+    }
+    return p;
+}
+
+/// The CAM of label k for one volume: raw into the CAM cache, and for the viewer upsampled to
+/// the prepared grid, min-max normalised, as NIfTI under cams/. Returns the NIfTI's path
+/// relative to the output folder.
+std::string explainLabel(CamPlan& plan, const torch::Tensor& features, const torch::Tensor& logits, std::size_t k,
+                         double prob, const Row& row, const std::string& label, const data::PreparedVolume& pv,
+                         const fs::path& out) {
+    // explain::camFromFeatures (Grad-CAM: weights = spatial mean of d logit / d features,
+    // CAM = ReLU(sum_c w_c F_c)); raw, at feature resolution (d, h, w).
+    const auto kk = static_cast<std::int64_t>(k);
+    const auto raw = explain::camFromFeatures(features, logits.select(1, kk), plan.method)[0].contiguous();
+    explain::Heatmap h;
+    for (auto d : raw.sizes()) h.shape.push_back(static_cast<std::size_t>(d));
+    h.values.assign(raw.data_ptr<float>(), raw.data_ptr<float>() + raw.numel());
+    explain::CamEntry e;
+    e.id = row.id;
+    e.label = label;
+    e.target = static_cast<int>(k);
+    e.file = explain::camFileName(e.id, e.label);
+    e.score = logits[0][kk].item<double>();
+    e.rawMin = *std::min_element(h.values.begin(), h.values.end());
+    e.rawMax = *std::max_element(h.values.begin(), h.values.end());
+    e.inputH = static_cast<std::size_t>(pv.ny);
+    e.inputW = static_cast<std::size_t>(pv.nx);
+    e.inputD = static_cast<std::size_t>(pv.nz);
+    e.prob = prob;
+    explain::saveCam(h, e, plan.cache.dir);
+    auto& entries = plan.cache.entries;
+    entries.erase(std::remove_if(entries.begin(), entries.end(),
+                                 [&](const explain::CamEntry& x) { return x.id == e.id && x.label == e.label; }),
+                  entries.end());
+    entries.push_back(e);
+    const auto up = explain::normalised(explain::upsample(
+        h, {static_cast<std::size_t>(pv.nz), static_cast<std::size_t>(pv.ny), static_cast<std::size_t>(pv.nx)}));
+    const fs::path nii = out / "cams" / (safeName(stemOf(row.id)) + "__" + safeName(label) + ".nii.gz");
+    io::writeNifti(nii, pv.toImageVolume(up.values));
+    return fs::relative(nii, out).string();
+}
+
+/// What inference gathers, row by row, for preds.csv and preds.json.
+struct PredictionTable {
+    std::ostringstream csv;
+    Json rows = Json::array();
+    std::vector<double> positives;
+    double seconds = 0;
+};
+
+/// One volume: forward (with features kept for Grad-CAM when `cam`), decisions at the
+/// thresholds, the CAMs of the wanted labels, one CSV line and one JSON row.
+void predictVolume(nn::ResNet3d& model, const Row& row, const VolumeSource& source, bool cam, bool bf16,
+                   const std::vector<std::string>& labels, const Thresholds& thr, CamPlan& plan, const std::string& idColumn,
+                   const fs::path& out, PredictionTable& table, jobs::JobContext& job) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<data::PreparedVolume> grid;
+    auto s = loadSamples({row}, source, 1, job, "", &grid);
+    const auto x = s[0].volume.unsqueeze(0);
+    torch::Tensor features, logits;
+    {
+        train::AutocastScope autocast(bf16);
+        if (cam) {
+            features = model->forwardFeatures(x, plan.stage).detach().to(torch::kFloat).requires_grad_(true);
+            logits = model->forwardHead(features, plan.stage).to(torch::kFloat);
+        } else {
+            torch::NoGradGuard g;
+            logits = model->forward(x).to(torch::kFloat);
+        }
+    }
+    const auto probs = torch::sigmoid(logits.detach()).to(torch::kDouble).contiguous();
+    const auto pa = probs.accessor<double, 2>();
+    Json jp = Json::object(), jd = Json::object(), jc = Json::object();
+    std::vector<int> decisions;
+    table.csv << data::csvField(row.id);
+    for (std::size_t k = 0; k < labels.size(); ++k) {
+        const double p = pa[0][static_cast<std::int64_t>(k)];
+        table.csv << ',' << fixed(p);
+        jp[labels[k]] = p;
+        decisions.push_back(p >= thr.values[k] ? 1 : 0);
+        table.positives[k] += decisions.back();
+    }
+    for (std::size_t k = 0; k < labels.size(); ++k) {
+        table.csv << ',' << decisions[k];
+        jd[labels[k]] = decisions[k];
+    }
+    table.csv << '\n';
+    if (cam)
+        for (std::size_t k = 0; k < labels.size(); ++k) {
+            const bool wanted = plan.labels.empty()
+                                    ? decisions[k] == 1
+                                    : std::find(plan.labels.begin(), plan.labels.end(), labels[k]) != plan.labels.end();
+            if (wanted)
+                jc[labels[k]] = explainLabel(plan, features, logits, k, pa[0][static_cast<std::int64_t>(k)], row, labels[k],
+                                             grid[0], out);
+        }
+    table.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    Json j;
+    j[idColumn] = row.id;
+    j["probabilities"] = jp;
+    j["decisions"] = jd;
+    if (cam) j["cams"] = jc;
+    table.rows.push_back(j);
+}
+
+/// preds.csv, preds.json and the CAM cache index, with their artifacts.
+void writeInferenceOutputs(PredictionTable& table, const train::InferenceSetup& setup, const data::VolumePreprocessing& prep,
+                           const std::vector<std::string>& labels, const InferenceThresholds& thr, const CamPlan& plan,
+                           std::size_t volumes, jobs::JobContext& job) {
+    const auto& out = setup.outDir;
+    util::writeFileAtomically(out / "preds.csv", table.csv.str());
+    Json doc;
+    doc["task"] = "ct_multilabel";
+    doc["checkpoint"] = setup.checkpoint.string();
+    doc["preprocessing"] = Json::parse(prep.toJson());
+    doc["labels"] = labels;
+    doc["thresholds"] = thresholdsJson(thr.values, labels);
+    if (!thr.file.empty()) doc["thresholds"]["file"] = thr.file.string();
+    if (plan.volumes > 0)
+        doc["cam"] = {{"method", plan.methodName}, {"layer", plan.layer}, {"cache_dir", plan.cache.dir.string()},
+                      {"volumes", "cams/"},
+                      {"volume_format", "NIfTI float32 on the prepared grid (RAS), min-max normalised"}};
+    doc["seconds_per_volume"] = volumes == 0 ? 0.0 : table.seconds / static_cast<double>(volumes);
+    doc["predictions"] = table.rows;
+    util::writeFileAtomically(out / "preds.json", doc.dump(1) + "\n");
+    if (plan.volumes > 0) explain::writeCamCacheIndex(plan.cache);
+    job.artifact("predictions", (out / "preds.csv").string());
+    job.artifact("predictions_json", (out / "preds.json").string());
+    if (plan.volumes > 0) {
+        job.artifact("cams", (out / "cams").string());
+        job.artifact("cam_cache", plan.cache.dir.string());
+    }
+}
+
+}  // namespace
+
+std::string infer(const config::Config& cIn, const plugin::RunContext& where, jobs::JobContext& job) {
+    // The model and its preprocessing as they were trained: model-shaping keys from the checkpoint.
+    const auto setup = train::prepareInference(cIn, where, job, "ct_multilabel", modelShapingKeys());
+    const auto& c = setup.config;
+    const auto labels = c.get<std::vector<std::string>>("labels");
+    const auto prep = preprocessingOf(c);
+    const auto thr = inferenceThresholds(setup, where, labels, job);
+    const auto rows = inferenceRows(c, where);
     const auto source = volumeSourceOf(c, where.workspace, prep);
 
     auto model = buildModel(c);
-    train::loadModelWeights(*model, ckpt, true);
+    train::loadModelWeights(*model, setup.checkpoint, true);
     model->eval();
-    const bool bf16 = c.get<std::string>("precision") == "bf16" && train::cpuSupportsBf16();
+    auto plan = planCams(c, model, setup, where, labels);
 
-    const fs::path out = cIn.get<std::string>("infer.out_dir").empty() ? where.runDir
-                                                                       : inWorkspace(where.workspace, cIn.get<std::string>("infer.out_dir"));
-    fs::create_directories(out);
-    const int camVolumes = c.get<int>("infer.cam_volumes");
-    const int camStage = c.get<int>("infer.cam_stage");
-    const auto camLabels = c.get<std::vector<std::string>>("infer.cam_labels");
-    for (const auto& l : camLabels)
-        if (std::find(labels.begin(), labels.end(), l) == labels.end())
-            throw config::ConfigError({}, {{"infer.cam_labels", "\"" + l + "\" is not one of the labels", 0}});
-    const std::string layer = "features.layer" + std::to_string(camStage < 0 ? model->numStages() : camStage);
-    const auto camMethod = explain::camMethodFromName(c.get<std::string>("infer.cam_method"));
-    const std::string camMethodName = explain::camMethodName(camMethod);
-    // The CAM cache of docs/explain.md: <workspace>/cache/cam/<sha16>_<layer>_<method>/, merged
-    // with what an earlier run of the same checkpoint put there.
-    explain::CamCache camCache;
-    if (camVolumes > 0) {
-        const auto dir = explain::camCacheDir(where.workspace, ckpt, layer, camMethodName);
-        camCache = explain::readCamCache(dir);
-        camCache.dir = dir;
-        camCache.model = ckpt.string();
-        camCache.layer = layer;
-        camCache.method = camMethodName;
-        fs::create_directories(out / "cams");
-    }
-    const fs::path camDir = camCache.dir;
-
-    std::ostringstream csv;
-    csv << c.get<std::string>("data.id_column");
-    for (const auto& l : labels) csv << ',' << data::csvField(l);
-    for (const auto& l : labels) csv << ',' << data::csvField(l + ".decision");
-    csv << '\n';
-    Json preds = Json::array();
-    std::vector<double> positives(labels.size(), 0);
-    double seconds = 0;
+    PredictionTable table;
+    table.positives.assign(labels.size(), 0);
+    const auto idColumn = c.get<std::string>("data.id_column");
+    table.csv << idColumn;
+    for (const auto& l : labels) table.csv << ',' << data::csvField(l);
+    for (const auto& l : labels) table.csv << ',' << data::csvField(l + ".decision");
+    table.csv << '\n';
     for (std::size_t n = 0; n < rows.size(); ++n) {
         job.throwIfCancelled();
-        const auto t0 = std::chrono::steady_clock::now();
-        std::vector<data::PreparedVolume> grid;
-        auto s = loadSamples({rows[n]}, source, 1, job, "", &grid);
-        const auto& pv = grid[0];
-        const auto x = s[0].volume.unsqueeze(0);
-        const bool cam = static_cast<int>(n) < camVolumes;
-        torch::Tensor features, logits;
-        {
-            train::AutocastScope autocast(bf16);
-            if (cam) {
-                features = model->forwardFeatures(x, camStage).detach().to(torch::kFloat).requires_grad_(true);
-                logits = model->forwardHead(features, camStage).to(torch::kFloat);
-            } else {
-                torch::NoGradGuard g;
-                logits = model->forward(x).to(torch::kFloat);
-            }
-        }
-        const auto probs = torch::sigmoid(logits.detach()).to(torch::kDouble).contiguous();
-        const auto pa = probs.accessor<double, 2>();
-        csv << data::csvField(rows[n].id);
-        Json jp = Json::object(), jd = Json::object(), jc = Json::object();
-        std::vector<int> decisions;
-        for (std::size_t k = 0; k < labels.size(); ++k) {
-            const double p = pa[0][static_cast<std::int64_t>(k)];
-            csv << ',' << fixed(p);
-            jp[labels[k]] = p;
-            decisions.push_back(p >= thr.values[k] ? 1 : 0);
-            positives[k] += decisions.back();
-        }
-        for (std::size_t k = 0; k < labels.size(); ++k) {
-            csv << ',' << decisions[k];
-            jd[labels[k]] = decisions[k];
-        }
-        csv << '\n';
-        if (cam) {
-            for (std::size_t k = 0; k < labels.size(); ++k) {
-                const bool wanted = camLabels.empty() ? decisions[k] == 1
-                                                      : std::find(camLabels.begin(), camLabels.end(), labels[k]) != camLabels.end();
-                if (!wanted) continue;
-                // explain::camFromFeatures (Grad-CAM: weights = spatial mean of d logit / d
-                // features, CAM = ReLU(sum_c w_c F_c)); raw, at feature resolution (d, h, w).
-                const auto raw = explain::camFromFeatures(features, logits.select(1, static_cast<std::int64_t>(k)),
-                                                          camMethod)[0].contiguous();
-                explain::Heatmap h;
-                for (auto d : raw.sizes()) h.shape.push_back(static_cast<std::size_t>(d));
-                h.values.assign(raw.data_ptr<float>(), raw.data_ptr<float>() + raw.numel());
-                explain::CamEntry e;
-                e.id = rows[n].id;
-                e.label = labels[k];
-                e.target = static_cast<int>(k);
-                e.file = explain::camFileName(e.id, e.label);
-                e.score = logits[0][static_cast<std::int64_t>(k)].item<double>();
-                e.rawMin = *std::min_element(h.values.begin(), h.values.end());
-                e.rawMax = *std::max_element(h.values.begin(), h.values.end());
-                e.inputH = static_cast<std::size_t>(pv.ny);
-                e.inputW = static_cast<std::size_t>(pv.nx);
-                e.inputD = static_cast<std::size_t>(pv.nz);
-                e.prob = pa[0][static_cast<std::int64_t>(k)];
-                explain::saveCam(h, e, camDir);
-                camCache.entries.erase(std::remove_if(camCache.entries.begin(), camCache.entries.end(),
-                                                      [&](const explain::CamEntry& x) { return x.id == e.id && x.label == e.label; }),
-                                       camCache.entries.end());
-                camCache.entries.push_back(e);
-                // For the viewer: upsampled to the prepared grid, min-max normalised, as NIfTI.
-                const auto up = explain::normalised(explain::upsample(
-                    h, {static_cast<std::size_t>(pv.nz), static_cast<std::size_t>(pv.ny), static_cast<std::size_t>(pv.nx)}));
-                const auto name = safeName(stemOf(rows[n].id)) + "__" + safeName(labels[k]);
-                const fs::path nii = out / "cams" / (name + ".nii.gz");
-                io::writeNifti(nii, pv.toImageVolume(up.values));
-                jc[labels[k]] = fs::relative(nii, out).string();
-            }
-        }
-        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        Json row;
-        row[c.get<std::string>("data.id_column")] = rows[n].id;
-        row["probabilities"] = jp;
-        row["decisions"] = jd;
-        if (cam) row["cams"] = jc;
-        preds.push_back(row);
+        predictVolume(model, rows[n], source, static_cast<int>(n) < plan.volumes, setup.bf16, labels, thr.values, plan,
+                      idColumn, setup.outDir, table, job);
         job.progress(static_cast<double>(n + 1) / rows.size(), "inference " + std::to_string(n + 1) + "/" + std::to_string(rows.size()));
     }
-    util::writeFileAtomically(out / "preds.csv", csv.str());
-    Json doc;
-    doc["task"] = "ct_multilabel";
-    doc["checkpoint"] = ckpt.string();
-    doc["preprocessing"] = Json::parse(prep.toJson());
-    doc["labels"] = labels;
-    doc["thresholds"] = thresholdsJson(thr, labels);
-    if (!thrFile.empty()) doc["thresholds"]["file"] = thrFile.string();
-    if (camVolumes > 0)
-        doc["cam"] = {{"method", camMethodName}, {"layer", layer}, {"cache_dir", camDir.string()}, {"volumes", "cams/"},
-                      {"volume_format", "NIfTI float32 on the prepared grid (RAS), min-max normalised"}};
-    doc["seconds_per_volume"] = rows.empty() ? 0.0 : seconds / rows.size();
-    doc["predictions"] = preds;
-    util::writeFileAtomically(out / "preds.json", doc.dump(1) + "\n");
-    if (camVolumes > 0) explain::writeCamCacheIndex(camCache);
-    job.artifact("predictions", (out / "preds.csv").string());
-    job.artifact("predictions_json", (out / "preds.json").string());
-    if (camVolumes > 0) {
-        job.artifact("cams", (out / "cams").string());
-        job.artifact("cam_cache", camDir.string());
-    }
+    writeInferenceOutputs(table, setup, prep, labels, thr, plan, rows.size(), job);
     double rate = 0;
-    for (double p : positives) rate += p;
+    for (double p : table.positives) rate += p;
     rate = rows.empty() ? 0 : rate / (static_cast<double>(rows.size()) * labels.size());
     return std::to_string(rows.size()) + " volumes, positive rate " + fixed(rate, 3) + ", " +
-           fixed(rows.empty() ? 0 : seconds / rows.size(), 3) + " s/volume -> " + (out / "preds.csv").string();
+           fixed(rows.empty() ? 0 : table.seconds / rows.size(), 3) + " s/volume -> " + (setup.outDir / "preds.csv").string();
 }
 
 }  // namespace lumen::ct

@@ -12,7 +12,7 @@ namespace lumen::jobs { class JobContext; }
 
 namespace lumen::ct {
 
-/// CT-RATE's 18 abnormality labels in DESIGN.md's order.
+/// CT-RATE's 18 abnormality labels in CT-RATE's order (docs/ct-multilabel.md).
 const std::vector<std::string>& defaultLabels();
 
 /// Config keys whose change makes a checkpoint another model (resume refuses it; inference

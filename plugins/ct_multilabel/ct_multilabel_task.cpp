@@ -8,30 +8,36 @@
 #include "config/schema.h"
 #include "plugin/plugin_loader.h"
 #include "plugin/registry.h"
+#include "plugin/task_kit.h"
 
 namespace lumen::ct {
 namespace {
 
-class CtMultilabelTask : public plugin::Task {
+plugin::TaskGuiHints ctHints() {
+    plugin::TaskGuiHints h;
+    h.idColumn = "VolumeName";
+    h.imageColumns = {"VolumeName"};
+    h.panels = {"loss_curves", "volume"};
+    h.explainableLayers = {"features.layer3", "features.layer2", "features.layer1"};
+    return h;
+}
+
+class CtMultilabelTask : public plugin::KitTask {
 public:
-    std::string id() const override { return "ct_multilabel"; }
-    std::string displayName() const override { return "CT multi-abnormality (3-D)"; }
-    std::string description() const override {
-        return "Multi-label 3-D CT classifier (CT-RATE's 18 abnormalities): a 3-D ResNet on resampled, "
-               "HU-windowed volumes, focal or BCE loss, frozen-then-unfrozen backbone, per-label "
-               "thresholds searched on validation, Grad-CAM volumes at inference.";
-    }
+    CtMultilabelTask()
+        : KitTask({"ct_multilabel", "CT multi-abnormality (3-D)",
+                   "Multi-label 3-D CT classifier (CT-RATE's 18 abnormalities): a 3-D ResNet on resampled, "
+                   "HU-windowed volumes, focal or BCE loss, frozen-then-unfrozen backbone, per-label "
+                   "thresholds searched on validation, Grad-CAM volumes at inference.",
+                   "CT multi-abnormality classifier (CT-RATE / VLM3D task 2 style).", ctHints()},
+                  train, infer) {}
 
     config::Schema schema() const override {
         config::Schema s("ct_multilabel");
         s.merge(config::commonSchema());
-        s.addInt("epochs", 20, "Number of passes over the training set.", 1);
-        s.addInt("batch_size", 4, "Volumes per forward pass.", 1);
-        s.addInt("gradient_accumulation_steps", 1,
-                 "Forward passes whose gradients are summed before one optimizer step.", 1);
-        s.addFloat("lr", 1e-4, "Peak learning rate of AdamW.", 0).minExclusive = true;
-        s.addChoice("precision", "fp32", {"fp32", "bf16"},
-                    "Arithmetic for forward passes: fp32, or bf16 autocast where the CPU has it.");
+        s.merge(plugin::trainingKeys({20, 4, 1, 1e-4, "fp32", "Volumes"}));
+        s.merge(plugin::inferenceKeys("preds.csv, preds.json and cams/"));
+        s.addInt("num_workers", 4, "Volume-reading threads.", 0, 64);
         s.addInt("freeze_backbone_epochs", 0,
                  "Epochs at the start during which the 3-D ResNet's feature layers are frozen (only the "
                  "classifier trains); then everything trains.", 0);
@@ -109,15 +115,6 @@ public:
         s.addChoice("threshold.metric", "f1", {"f1", "youden"},
                     "Per-label threshold search on validation: maximise F1 or Youden's J.");
         s.addBool("augment.flip_lr", false, "Random left-right flips while training.");
-        config::Field betas{"adam_betas", config::FieldType::FloatList, "[0.9, 0.999]",
-                            "AdamW betas [beta1, beta2]."};
-        betas.min = 0;
-        betas.max = 1;
-        s.add(betas);
-        s.addFloat("min_lr_ratio", 0.0, "The cosine schedule ends at lr * min_lr_ratio.", 0, 1);
-        s.addString("resume", "", "Checkpoint to continue training from (lumen-cli train --resume).");
-        s.addString("infer.checkpoint", "", "Checkpoint used by inference (EMA weights when present).");
-        s.addString("infer.out_dir", "", "Folder for preds.csv, preds.json and cams/ (empty = the run folder).");
         s.addString("infer.thresholds", "",
                     "thresholds.json to use; empty = the one stored with the checkpoint's epoch.");
         s.addInt("infer.cam_volumes", 16, "Volumes whose Grad-CAM is computed (0 = none).", 0);
@@ -130,59 +127,11 @@ public:
         return s;
     }
 
-    std::string defaultConfigYaml() const override {
-        return R"(# CT multi-abnormality classifier (CT-RATE / VLM3D task 2 style).
-task: ct_multilabel
-seed: 42
-data:
-  labels_csv: ct/labels.csv      # VolumeName + 18 0/1 columns (+ optional split column)
-  volumes_dir: ct/volumes        # NIfTI files or DICOM series folders named by VolumeName
-preprocess:
-  spacing: [1.5, 1.5, 3.0]       # mm, x y z of the RAS grid
-  size: [224, 224, 112]          # voxels after resampling (centre crop / pad)
-  hu_min: -1000
-  hu_max: 1000
-  extra_windows: []              # more HU windows as input channels: lung, mediastinum, bone, brain, LO:HI
-model:
-  variant: r18                   # small | r10 | r18
-  norm: group
-loss:
-  type: focal                    # focal | bce
-  focal_alpha: 0.25
-  focal_gamma: 2.0
-threshold:
-  metric: f1                     # f1 | youden
-epochs: 20
-batch_size: 4
-lr: 1.0e-4
-weight_decay: 0.05
-warmup_steps: 0
-max_grad_norm: 1.0
-freeze_backbone_epochs: 0
-precision: fp32
-num_workers: 4
-)";
-    }
-
     std::vector<std::string> predictionColumns(const config::Config& config) const override {
         const auto labels = config.get<std::vector<std::string>>("labels");
         std::vector<std::string> cols = labels;
         for (const auto& l : labels) cols.push_back(l + ".decision");
         return cols;
-    }
-
-    plugin::TaskGuiHints guiHints() const override {
-        plugin::TaskGuiHints h;
-        h.idColumn = "VolumeName";
-        h.imageColumns = {"VolumeName"};
-        h.panels = {"loss_curves", "volume"};
-        h.explainableLayers = {"features.layer3", "features.layer2", "features.layer1"};
-        return h;
-    }
-
-    std::string run(plugin::Operation op, const config::Config& config, const plugin::RunContext& where,
-                    jobs::JobContext& job) override {
-        return op == plugin::Operation::Train ? train(config, where, job) : infer(config, where, job);
     }
 };
 

@@ -7,6 +7,7 @@
 #include "config/schema.h"
 #include "plugin/plugin_loader.h"
 #include "plugin/registry.h"
+#include "plugin/task_kit.h"
 
 namespace lumen::roi {
 namespace {
@@ -16,27 +17,31 @@ const std::vector<std::string> kNihLabels = {
     "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening",
     "Hernia", "Normal"};
 
-class RoiConsistencyTask : public plugin::Task {
+plugin::TaskGuiHints roiHints() {
+    plugin::TaskGuiHints h;
+    h.idColumn = "image";
+    h.imageColumns = {"path"};
+    h.panels = {"loss_curves", "overlay"};
+    h.explainableLayers = {"classifier.features.7", "classifier.features.5", "maskNet"};
+    return h;
+}
+
+class RoiConsistencyTask : public plugin::KitTask {
 public:
-    std::string id() const override { return "roi_consistency"; }
-    std::string displayName() const override { return "ROI consistency (chest X-ray)"; }
-    std::string description() const override {
-        return "Multi-label chest X-ray classifier (ConvNeXt) trained with a learned top-k "
-               "region mask: predictions on the kept region must agree with the full image, "
-               "and removing it must lower confidence. Reports faithfulness per image.";
-    }
+    RoiConsistencyTask()
+        : KitTask({"roi_consistency", "ROI consistency (chest X-ray)",
+                   "Multi-label chest X-ray classifier (ConvNeXt) trained with a learned top-k "
+                   "region mask: predictions on the kept region must agree with the full image, "
+                   "and removing it must lower confidence. Reports faithfulness per image.",
+                   "ROI-consistency chest X-ray classifier (defaults of the original recipe).", roiHints()},
+                  train, infer) {}
 
     config::Schema schema() const override {
         config::Schema s("roi_consistency");
         s.merge(config::commonSchema());
         // The original recipe's defaults (seeds/002).
-        s.addInt("epochs", 8, "Number of passes over the training set.", 1);
-        s.addInt("batch_size", 8, "Images per forward pass.", 1);
-        s.addInt("gradient_accumulation_steps", 2,
-                 "Forward passes whose gradients are summed before one optimizer step.", 1);
-        s.addFloat("lr", 1e-4, "Peak learning rate of AdamW.", 0).minExclusive = true;
-        s.addChoice("precision", "bf16", {"fp32", "bf16"},
-                    "Arithmetic for forward passes: fp32, or bf16 autocast where the CPU has it.");
+        s.merge(plugin::trainingKeys({8, 8, 2, 1e-4, "bf16", "Images"}));
+        s.merge(plugin::inferenceKeys("preds.csv, preds.json and roi_vis/"));
         s.addBool("channels_last", true, "Use the channels-last memory format for images.");
         s.addInt("num_workers", 8, "Data-loading worker threads.", 0, 64);
         s.addInt("image_size", 224, "Images are resized and centre-cropped to this square side.", 32, 2048);
@@ -56,7 +61,7 @@ public:
         s.addStringList("labels", kNihLabels, "Label vocabulary, in output order.");
         s.addString("data.manifest", "",
                     "Manifest CSV (id, path, patient_id, labels, split), relative to the workspace.");
-        s.addString("data.nih_dir", "",
+        s.addString("data.nih_dir", "chest_xray",
                     "NIH ChestX-ray14 folder (Data_Entry_2017.csv, split lists, images_*) imported "
                     "into manifests when data.manifest is empty; relative to the workspace.");
         s.addString("data.train_split", "train", "Manifest split used for training.");
@@ -78,49 +83,8 @@ public:
         s.add(stdev);
         s.addBool("augment.hflip", false, "Random horizontal flips while training.");
         s.addFloat("augment.rotate_degrees", 0, "Random rotations in [-d, d] while training.", 0, 45);
-        config::Field betas{"adam_betas", config::FieldType::FloatList, "[0.9, 0.999]",
-                            "AdamW betas [beta1, beta2]."};
-        betas.min = 0;
-        betas.max = 1;
-        s.add(betas);
-        s.addFloat("min_lr_ratio", 0.0, "The cosine schedule ends at lr * min_lr_ratio.", 0, 1);
-        s.addString("resume", "", "Checkpoint to continue training from (lumen-cli train --resume).");
-        s.addString("infer.checkpoint", "", "Checkpoint used by inference (EMA weights when present).");
-        s.addString("infer.out_dir", "", "Folder for preds.csv/preds.json/roi_vis (empty = the run folder).");
         s.addInt("infer.visuals", 16, "Images whose mask and crop are saved under roi_vis/.", 0);
         return s;
-    }
-
-    std::string defaultConfigYaml() const override {
-        return R"(# ROI-consistency chest X-ray classifier (defaults of the original recipe).
-task: roi_consistency
-seed: 42
-model:
-  variant: base          # atto | tiny | base
-  pretrained: ""         # TorchScript or torchvision convnext_base state dict
-data:
-  nih_dir: chest_xray    # NIH layout, imported into manifests; or set data.manifest
-  train_split: train
-  val_split: val
-epochs: 8
-batch_size: 8
-gradient_accumulation_steps: 2
-image_size: 224
-lr: 1.0e-4
-weight_decay: 0.05
-warmup_steps: 0
-max_grad_norm: 1.0
-precision: bf16
-channels_last: true
-num_workers: 8
-keep_ratio: 0.1
-loss_weights:
-  full: 1.0
-  consist: 1.0
-  drop: 0.5
-  sparse: 1.0e-3
-  tv: 1.0e-4
-)";
     }
 
     std::vector<std::string> predictionColumns(const config::Config& config) const override {
@@ -129,20 +93,6 @@ loss_weights:
             for (const char* k : {"prob_full", "prob_crop", "prob_drop", "faithfulness"})
                 cols.push_back(l + "." + k);
         return cols;
-    }
-
-    plugin::TaskGuiHints guiHints() const override {
-        plugin::TaskGuiHints h;
-        h.idColumn = "image";
-        h.imageColumns = {"path"};
-        h.panels = {"loss_curves", "overlay"};
-        h.explainableLayers = {"classifier.features.7", "classifier.features.5", "maskNet"};
-        return h;
-    }
-
-    std::string run(plugin::Operation op, const config::Config& config, const plugin::RunContext& where,
-                    jobs::JobContext& job) override {
-        return op == plugin::Operation::Train ? train(config, where, job) : infer(config, where, job);
     }
 };
 

@@ -11,6 +11,8 @@
 #include "metrics/classification.h"
 #include "nn/roi_consistency.h"
 #include "nn/torchscript_export.h"
+#include "plugin/task_kit.h"
+#include "train/task_steps.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
 
@@ -26,10 +28,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path inWorkspace(const fs::path& workspace, const std::string& p) {
-    const fs::path path(p);
-    return path.is_absolute() ? path : workspace / path;
-}
+using plugin::fixed;
+using plugin::inWorkspace;
+using plugin::safeName;
 
 /// The manifest named by data.manifest, or the NIH import of data.nih_dir (imported once into
 /// <workspace>/manifests/nih and reused). Its vocabulary becomes the config's labels.
@@ -210,23 +211,11 @@ private:
     std::unique_ptr<data::BatchLoader> train_, val_;
 };
 
-std::string fixed(double v, int digits = 6) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-    return buf;
-}
-
 void writePng(const fs::path& file, const cv::Mat& image) {
     std::vector<unsigned char> bytes;
     if (!io::codecs().imencode(".png", image, bytes, {}))
         throw std::runtime_error(file.string() + ": PNG encoding failed");
     util::writeFileAtomically(file, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-}
-
-std::string safeName(std::string s) {
-    for (char& c : s)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) c = '_';
-    return s;
 }
 
 }  // namespace
@@ -286,48 +275,24 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
     }
     RoiTrainable task(model, trainSet, valSet, lo, lossWeights(c), job);
 
-    auto o = train::TrainerOptions::fromConfig(c, "roi_consistency");
-    o.checkpointDir = where.runDir / "checkpoints";
-    o.modelKeys = modelShapingKeys();
-    if (const auto r = c.get<std::string>("resume"); !r.empty()) o.resumeFrom = inWorkspace(where.workspace, r);
+    const auto o = train::trainerOptionsFor(c, "roi_consistency", where, modelShapingKeys());
     job.info("training ConvNeXt-" + c.get<std::string>("model.variant") + " on " +
              std::to_string(trainM.rows.size()) + " images (" + std::to_string(valM.rows.size()) +
              " for validation), " + std::to_string(size) + " px, " + c.get<std::string>("precision") +
              (o.bf16 && !train::cpuSupportsBf16() ? " (unavailable: fp32)" : ""));
     train::Trainer trainer(o, task, job);
-    const auto r = trainer.run();
-    if (!r.bestCheckpoint.empty()) {
-        job.artifact("best_checkpoint", r.bestCheckpoint.string());
-        // The best weights (EMA when on) as TorchScript, for use outside Lumen.
-        train::loadModelWeights(*model, r.bestCheckpoint, true);
+    train::AfterTraining after;
+    after.exportBest = [&](const fs::path& best, const fs::path& file) {
+        train::loadModelWeights(*model, best, true);
         model->eval();
-        const auto ts = where.runDir / "roi_consistency_best.torchscript.pt";
-        nn::exportTorchScript(model, ts);
-        job.artifact("torchscript", ts.string());
-    }
-    std::string summary = "trained " + std::to_string(r.epochsDone) + " epochs (" + std::to_string(r.steps) +
-                          " steps)";
-    if (auto it = r.lastValidation.find("auroc_macro"); it != r.lastValidation.end())
-        summary += ", val AUROC macro " + fixed(it->second, 4);
-    if (r.stoppedEarly) summary += ", stopped early";
-    if (!r.bestCheckpoint.empty()) summary += "; best " + r.bestCheckpoint.filename().string();
-    return summary;
+        nn::exportTorchScript(model, file);
+    };
+    return train::finishTraining(trainer.run(), where, job, "roi_consistency", after);
 }
 
 std::string infer(const config::Config& cIn, const plugin::RunContext& where, jobs::JobContext& job) {
-    const auto ckptKey = cIn.get<std::string>("infer.checkpoint");
-    if (ckptKey.empty())
-        throw config::ConfigError({}, {{"infer.checkpoint", "inference needs a checkpoint", 0}});
-    const fs::path ckpt = inWorkspace(where.workspace, ckptKey);
-    // The model is built as it was trained: model-shaping keys come from the checkpoint.
-    const auto info = train::readCheckpointInfo(ckpt);
-    const config::Config c(config::withKeysFrom(cIn.root(), config::parseYaml(info.configYaml, ckpt.string()),
-                                                modelShapingKeys(), [&](const std::string& key, const std::string& v) {
-                                                    job.warning(key + ": using the checkpoint's value " + v);
-                                                }));
-
-    const int threads = c.get<int>("threads");
-    torch::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    const auto setup = train::prepareInference(cIn, where, job, "roi_consistency", modelShapingKeys());
+    const auto& c = setup.config;
     const int size = c.get<int>("image_size");
     const auto labels = c.get<std::vector<std::string>>("labels");
     auto all = sourceManifest(c, where.workspace, job, true);
@@ -343,15 +308,12 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     data::BatchLoader loader(set, lo);
 
     auto model = buildModel(c);
-    train::loadModelWeights(*model, ckpt, true);
+    train::loadModelWeights(*model, setup.checkpoint, true);
     model->eval();
     const bool channelsLast = c.get<bool>("channels_last");
     if (channelsLast) nn::toChannelsLast(*model);
-    const bool bf16 = c.get<std::string>("precision") == "bf16" && train::cpuSupportsBf16();
-
-    const fs::path out = cIn.get<std::string>("infer.out_dir").empty()
-                             ? where.runDir
-                             : fs::path(cIn.get<std::string>("infer.out_dir"));
+    const bool bf16 = setup.bf16;
+    const fs::path& out = setup.outDir;
     fs::create_directories(out / "roi_vis");
     const int visuals = c.get<int>("infer.visuals");
 
