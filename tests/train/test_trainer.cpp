@@ -7,6 +7,7 @@
 #include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
 
+#include "train/task_steps.h"
 #include "train/trainer.h"
 #include "train/cpu_allocator.h"
 
@@ -399,6 +400,37 @@ private slots:
         other.resumeFrom = "/nonexistent/last.pt";
         train::Trainer t2(other, task, job);
         QVERIFY_THROWS_EXCEPTION(train::CheckpointError, t2.run());
+    }
+
+    // The task kit's inference preamble: a checkpoint of another task is refused naming the
+    // file and both tasks; the checkpoint's model-shaping keys win over the request's (with a
+    // warning); infer.out_dir resolves in the workspace and is created.
+    void inferencePreambleChecksTheTask() {
+        QTemporaryDir dir;
+        auto o = baseOptions(dir, "a");
+        o.epochs = 1;
+        runOnce(o);
+        const std::filesystem::path ws = dir.path().toStdString();
+        const auto ckpt = ws / "a" / "last.pt";
+        const config::Config request(config::parseYaml("task: synthetic\nmodel: {width: 8}\nthreads: 1\n"
+                                                       "precision: fp32\ninfer: {checkpoint: a/last.pt, out_dir: out/x}\n"));
+        auto rec = std::make_shared<Recorder>();
+        jobs::JobContext job(1, rec->token, rec);
+        const plugin::RunContext where{ws, ws / "runs" / "1", nullptr, 1};
+        const auto setup = train::prepareInference(request, where, job, "synthetic", {"model.width"});
+        QCOMPARE(setup.checkpoint, ckpt);
+        QCOMPARE(setup.config.get<int>("model.width"), 4);  // the checkpoint's
+        QCOMPARE(setup.outDir, ws / "out" / "x");
+        QVERIFY(std::filesystem::is_directory(setup.outDir));
+        QCOMPARE(setup.info.taskId, std::string("synthetic"));
+        try {
+            train::prepareInference(request, where, job, "ct_multilabel", {"model.width"});
+            QFAIL("accepted another task's checkpoint");
+        } catch (const train::CheckpointError& e) {
+            QCOMPARE(std::string(e.what()), ckpt.string() + ": a checkpoint of task \"synthetic\", not ct_multilabel");
+        }
+        const config::Config none(config::parseYaml("task: synthetic\ninfer: {checkpoint: \"\"}\n"));
+        QVERIFY_THROWS_EXCEPTION(config::ConfigError, train::prepareInference(none, where, job, "synthetic", {}));
     }
 
     // A checkpoint with 8 bytes changed in its weights, or cut in half, is refused naming the
