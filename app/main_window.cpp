@@ -1,4 +1,5 @@
 #include "main_window.h"
+#include "util/parallel.h"
 
 #include "environment_info.h"
 
@@ -79,7 +80,7 @@ MainWindow::MainWindow(QWidget* parent)
       jobsPanel_(new widgets::JobsPanel),
       runsPanel_(new widgets::RunsPanel), logPanel_(new widgets::LogPanel),
       workspaceLabel_(new QLabel), jobsLabel_(new QLabel),
-      pool_(std::make_unique<jobs::JobPool>(std::max(2u, std::thread::hardware_concurrency()), kJobNice)) {
+      pool_(std::make_unique<jobs::JobPool>(std::max(2u, util::resolveThreads(0)), kJobNice)) {
     setObjectName("lumenMainWindow");
     setWindowTitle(tr("Lumen"));
     loader_ = std::make_unique<plugin::PluginLoader>(registry_);

@@ -1,4 +1,5 @@
 #include "volume_viewer.h"
+#include "util/parallel.h"
 
 #include "vtk_render_widget.h"
 
@@ -184,11 +185,9 @@ std::shared_ptr<const PreparedVolume> prepareVolume(std::shared_ptr<const io::Im
             }
         }
     };
-    const int threads = std::clamp(int(std::thread::hardware_concurrency()), 1, pz);
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(work, pz * t / threads, pz * (t + 1) / threads);
-    work(0, pz / threads);
-    for (auto& t : pool) t.join();
+    const int threads = std::clamp(int(util::resolveThreads(0)), 1, std::max(1, pz));
+    util::parallelFor(std::size_t(threads), unsigned(threads),
+                      [&](std::size_t t) { work(pz * int(t) / threads, pz * (int(t) + 1) / threads); });
     return p;
 }
 

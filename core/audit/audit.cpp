@@ -2,6 +2,7 @@
 
 #include "jobs/job.h"
 #include "util/huge_pages.h"
+#include "util/parallel.h"
 #include "util/sha256.h"
 
 #include <yaml-cpp/yaml.h>
@@ -158,20 +159,6 @@ ColumnTally tallyColumn(const AuditResult& result, std::size_t k) {
     return tally;
 }
 
-// Runs `work(k)` for k in [0, count), spread over the cores.
-template <typename Work>
-void forEachParallel(std::size_t count, Work&& work) {
-    const std::size_t workers = std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()), count);
-    std::atomic<std::size_t> next{0};
-    std::vector<std::future<void>> running;
-    for (std::size_t w = 1; w < workers; ++w)
-        running.push_back(std::async(std::launch::async, [&] {
-            for (std::size_t k; (k = next++) < count;) work(k);
-        }));
-    for (std::size_t k; (k = next++) < count;) work(k);
-    for (auto& f : running) f.get();
-}
-
 // Joins on the id, in baseline order, and lists the ids of one side only.
 void joinIds(AuditResult& result) {
     const data::NumericTable& baseline = *result.baseline;
@@ -182,9 +169,9 @@ void joinIds(AuditResult& result) {
     match.reserve(baselineRows);
     util::adviseHugePages(match.data(), baselineRows * sizeof(std::int64_t));
     match.assign(baselineRows, -1);
-    const std::size_t workers = std::max(1u, std::thread::hardware_concurrency());
+    const std::size_t workers = util::resolveThreads(0);
     const std::size_t step = (baselineRows + workers - 1) / workers;
-    forEachParallel(step ? (baselineRows + step - 1) / step : 0, [&](std::size_t part) {
+    util::parallelFor(step ? (baselineRows + step - 1) / step : 0, 0, [&](std::size_t part) {
         const std::size_t end = std::min(baselineRows, (part + 1) * step);
         for (std::size_t r = part * step; r < end; ++r)
             if (const auto other = newer.findRow(baseline.ids[r])) match[r] = *other;
@@ -337,7 +324,7 @@ AuditResult compareTables(std::shared_ptr<const data::NumericTable> baseline,
 
     const std::size_t columnCount = result.sharedColumns.size();
     std::vector<ColumnTally> tallies(columnCount);
-    forEachParallel(columnCount, [&](std::size_t k) { tallies[k] = tallyColumn(result, k); });
+    util::parallelFor(columnCount, 0, [&](std::size_t k) { tallies[k] = tallyColumn(result, k); });
 
     std::vector<std::string> sharedNames;
     std::vector<Moments> moments;

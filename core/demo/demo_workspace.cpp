@@ -7,6 +7,7 @@
 #include "io/codecs.h"
 
 #include "jobs/job.h"
+#include "util/parallel.h"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
@@ -204,49 +205,16 @@ private:
     std::set<fs::path> files_;  // path order (by component), as a sorted vector<path> has
 };
 
-// Runs body(i) for i in [0, count) on the calling thread plus helpers; the calling thread
-// alone reports progress (observers expect calls from one thread). The first exception
-// stops the others and is rethrown; cancellation is checked before every item.
+// util::parallelFor on up to 4 threads, stopping when the demo is cancelled (checked before
+// every item); the calling thread alone reports progress.
 void parallelFor(int count, Output& out, const std::function<void(int)>& body,
                  const std::function<void(int done)>& reportDone) {
-    std::atomic<int> next{0}, done{0};
-    std::atomic<bool> stop{false};
-    std::exception_ptr error;
-    std::mutex errorMutex;
-    auto work = [&](bool reporter) {
-        for (;;) {
-            if (stop.load() || out.cancelled()) {
-                stop = true;
-                return;
-            }
-            const int i = next.fetch_add(1);
-            if (i >= count) return;
-            try {
-                body(i);
-            } catch (...) {
-                std::lock_guard lock(errorMutex);
-                if (!error) error = std::current_exception();
-                stop = true;
-                return;
-            }
-            const int d = ++done;
-            if (reporter) reportDone(d);
-        }
-    };
-    const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-    const int helpers = std::min(static_cast<int>(std::min(hw, 4u)) - 1, count - 1);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < helpers; ++t) {
-        try {
-            threads.emplace_back(work, false);
-        } catch (const std::system_error&) {
-            break;  // fewer threads is only slower
-        }
-    }
-    work(true);
-    for (auto& t : threads) t.join();
+    util::ParallelOptions options;
+    options.progress = [&](std::size_t done) { reportDone(static_cast<int>(done)); };
+    options.stopRequested = [&] { return out.cancelled(); };
+    util::parallelFor(static_cast<std::size_t>(std::max(0, count)), std::min(util::resolveThreads(0), 4u),
+                      [&](std::size_t i) { body(static_cast<int>(i)); }, options);
     out.checkCancelled();
-    if (error) std::rethrow_exception(error);
 }
 
 // ------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // The LibTorch half of explain/cam_job.h: batch Grad-CAM over an image list into the CAM cache.
 #include "explain/cam_job.h"
+#include "util/parallel.h"
 #include "explain/cam_plan.h"
 #include "explain/grad_cam.h"
 #include "explain/heatmap.h"
@@ -126,8 +127,7 @@ void runCamJob(const CamJobOptions& o, jobs::JobContext& job, CamJobSummary& sum
 
     double computeSeconds = 0;
     if (!todo.empty()) {
-        torch::set_num_threads(o.threads > 0 ? o.threads
-                                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+        torch::set_num_threads(static_cast<int>(util::resolveThreads(o.threads)));
         auto model = loadCamModel(o.model);
         const std::string layer = o.layer.empty() || o.layer == "default" ? model->layers().front() : o.layer;
         cache.layer = o.layer.empty() || o.layer == "default" ? layerKey : layer;

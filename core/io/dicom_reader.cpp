@@ -1,4 +1,5 @@
 #include "io/dicom_reader.h"
+#include "util/parallel.h"
 
 #include "io/dicom_load.h"
 #include "io/jpeg2000_decoder.h"
@@ -50,25 +51,14 @@ void forEachFrameRange(long frames, std::uint64_t samples, const F& work) {
         work(0L, frames);
         return;
     }
-    std::vector<std::thread> pool;
-    std::exception_ptr error;
-    std::mutex errorMutex;
     const long chunk = (frames + long(threads) - 1) / long(threads);
-    for (unsigned t = 0; t < threads; ++t) {
-        const long begin = long(t) * chunk, end = std::min(frames, begin + chunk);
-        if (begin >= end) break;
-        pool.emplace_back([&, begin, end] {
-            try {
-                work(begin, end);
-            } catch (...) {
-                std::lock_guard lock(errorMutex);
-                if (!error) error = std::current_exception();
-            }
-        });
-    }
-    for (auto& t : pool) t.join();
-    if (error) std::rethrow_exception(error);
+    const auto ranges = std::size_t((frames + chunk - 1) / chunk);
+    util::parallelFor(ranges, threads, [&](std::size_t t) {
+        const long begin = long(t) * chunk;
+        work(begin, std::min(frames, begin + chunk));
+    });
 }
+
 
 std::string getString(DcmItem* ds, const DcmTagKey& tag) {
     OFString s;
@@ -505,7 +495,7 @@ void setDicomDecodeThreads(unsigned threads) { g_decodeThreads = threads; }
 
 unsigned dicomDecodeThreads() {
     const unsigned t = g_decodeThreads.load();
-    return t ? t : std::max(1u, std::thread::hardware_concurrency());
+    return util::resolveThreads(t);
 }
 
 bool looksLikeDicom(const std::filesystem::path& path) {

@@ -3,6 +3,7 @@
 #include "io/dicom_reader.h"
 #include "io/read_error.h"
 #include "util/huge_pages.h"
+#include "util/parallel.h"
 
 #include <algorithm>
 #include <atomic>
@@ -30,50 +31,6 @@ std::string fmt(double x) {
     return s.str();
 }
 
-// Runs body(i) for i in [0, n) on `threads` threads (the calling thread is one of them). The
-// calling thread reports progress between items; the first exception (from a body or from
-// progress) stops the others and is rethrown once all have finished.
-void forEachParallel(std::size_t n, unsigned threads, const std::function<void(std::size_t)>& body,
-                     const std::function<void(std::size_t done)>& progress) {
-    std::atomic<std::size_t> next{0}, done{0};
-    std::atomic<bool> stop{false};
-    std::exception_ptr error;
-    std::mutex errorMutex;
-    const auto fail = [&] {
-        std::lock_guard lock(errorMutex);
-        if (!error) error = std::current_exception();
-        stop = true;
-    };
-    const auto work = [&](bool reports) {
-        while (!stop) {
-            const std::size_t i = next++;
-            if (i >= n) break;
-            try {
-                body(i);
-            } catch (...) {
-                fail();
-                break;
-            }
-            ++done;
-            if (reports && progress) {
-                try {
-                    progress(done.load());
-                } catch (...) {
-                    fail();
-                    break;
-                }
-            }
-        }
-    };
-    const unsigned extra = unsigned(std::min<std::size_t>(threads > 0 ? threads - 1 : 0, n > 0 ? n - 1 : 0));
-    std::vector<std::thread> pool;
-    pool.reserve(extra);
-    for (unsigned t = 0; t < extra; ++t) pool.emplace_back(work, false);
-    work(true);
-    for (auto& t : pool) t.join();
-    if (error) std::rethrow_exception(error);
-}
-
 }  // namespace
 
 DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std::string& seriesUid) {
@@ -82,7 +39,7 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
 
 DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std::string& seriesUid,
                                   const DicomSeriesOptions& options) {
-    const unsigned threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    const unsigned threads = util::resolveThreads(options.threads);
     const auto report_ = [&](double f, const std::string& m) {
         if (options.progress) options.progress(f, m);
     };
@@ -99,7 +56,7 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
     report_(0, "reading " + std::to_string(files.size()) + " headers");
     std::vector<std::optional<ImageVolume>> headers(files.size());
     std::vector<std::string> headerErrors(files.size());
-    forEachParallel(
+    util::parallelFor(
         files.size(), threads,
         [&](std::size_t i) {
             try {
@@ -108,9 +65,9 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
                 headerErrors[i] = e.reason();
             }
         },
-        [&](std::size_t done) {
+        util::ParallelOptions{[&](std::size_t done) {
             if (done % 16 == 0) report_(0.2 * double(done) / double(files.size()), "headers " + std::to_string(done) + "/" + std::to_string(files.size()));
-        });
+        }});
     std::map<std::string, std::vector<Slice>> bySeries;
     for (std::size_t i = 0; i < files.size(); ++i) {
         const auto& f = files[i];
@@ -205,7 +162,7 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
     std::atomic<bool> sameStored{true};
     const std::size_t n = slices.size();
     // Each slice writes its own part of the buffers: no locking needed.
-    forEachParallel(
+    util::parallelFor(
         n, threads,
         [&](std::size_t k) {
             ImageVolume s = readDicom(slices[k].file);
@@ -217,10 +174,10 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
             else
                 sameStored = false;
         },
-        [&](std::size_t done) {
+        util::ParallelOptions{[&](std::size_t done) {
             if (done % 8 == 0 && done < n)
                 report_(0.2 + 0.8 * double(done) / double(n), "slices " + std::to_string(done) + "/" + std::to_string(n));
-        });
+        }});
     report_(1.0, std::to_string(n) + " slices read");
     if (!sameStored) {
         v.stored.clear();

@@ -1,4 +1,5 @@
 #include "jobs/job_pool.h"
+#include "util/parallel.h"
 
 #include <algorithm>
 
@@ -11,7 +12,7 @@
 namespace lumen::jobs {
 
 JobPool::JobPool(unsigned threads, int workerNice) {
-    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    if (threads == 0) threads = util::resolveThreads(0);
     workers_.reserve(threads);
     for (unsigned i = 0; i < threads; ++i)
         workers_.emplace_back([this, workerNice] {

@@ -2,6 +2,7 @@
 
 #include "jobs/job.h"
 #include "plugin/task_kit.h"
+#include "util/parallel.h"
 
 #include <torch/torch.h>
 
@@ -36,7 +37,7 @@ InferenceSetup prepareInference(const config::Config& requested, const plugin::R
                                               job.warning(k + ": using the checkpoint's value " + v);
                                           }));
     const int threads = c.get<int>("threads");
-    torch::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    torch::set_num_threads(static_cast<int>(util::resolveThreads(threads)));
     const auto outKey = requested.get<std::string>("infer.out_dir");
     const fs::path out = outKey.empty() ? where.runDir : plugin::inWorkspace(where.workspace, outKey);
     fs::create_directories(out);

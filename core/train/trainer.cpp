@@ -1,4 +1,5 @@
 #include "train/trainer.h"
+#include "util/parallel.h"
 
 #include "train/checkpoint_retention.h"
 #include "train/cpu_allocator.h"
@@ -659,9 +660,7 @@ TrainResult Trainer::run() {
     if (o.epochs < 1) throw std::invalid_argument("epochs must be at least 1");
     if (o.accumulationSteps < 1) throw std::invalid_argument("gradient_accumulation_steps must be at least 1");
     if (o.keepCheckpoints < 0) throw std::invalid_argument("keep_checkpoints must be at least 0");
-    const int threads =
-        o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    torch::set_num_threads(threads);
+    torch::set_num_threads(static_cast<int>(util::resolveThreads(o.threads)));
     // Large activation buffers are reused between steps instead of page-faulted afresh
     // (train/cpu_allocator.h); the cache is handed back when the run ends, however it ends.
     installCachingCpuAllocator();

@@ -19,6 +19,7 @@
 #include "train/task_steps.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
+#include "util/parallel.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -144,10 +145,12 @@ std::vector<Sample> loadSamples(const std::vector<Row>& rows, const VolumeSource
     std::vector<data::PreparedVolume> prepared(rows.size());
     std::vector<std::string> errors(rows.size());
     std::vector<std::vector<std::string>> warnings(rows.size());
-    std::atomic<std::size_t> next{0}, done{0};
-    const auto work = [&] {
-        for (std::size_t i; (i = next++) < rows.size();) {
-            if (job.isCancelled()) return;
+    // Each row's error is kept in its slot, so the one reported is the first row's, whatever the timing.
+    util::ParallelOptions stopWhenCancelled;
+    stopWhenCancelled.stopRequested = [&] { return job.isCancelled(); };
+    util::parallelFor(
+        rows.size(), static_cast<unsigned>(std::max(1, workers)),
+        [&](std::size_t i) {
             const fs::path file = dir / rows[i].id;
             try {
                 auto pv = data::prepareVolume(data::readCtVolume(file, src.series, &warnings[i]), p, file.string());
@@ -161,14 +164,8 @@ std::vector<Sample> loadSamples(const std::vector<Row>& rows, const VolumeSource
             out[i].id = rows[i].id;
             out[i].patient = rows[i].patient;
             if (!rows[i].targets.empty()) out[i].target = torch::tensor(rows[i].targets, torch::kFloat);
-            ++done;
-        }
-    };
-    std::vector<std::thread> pool;
-    const int n = std::max(1, std::min<int>(workers, static_cast<int>(rows.size())));
-    for (int t = 1; t < n; ++t) pool.emplace_back(work);
-    work();
-    for (auto& t : pool) t.join();
+        },
+        stopWhenCancelled);
     job.throwIfCancelled();
     for (const auto& e : errors)
         if (!e.empty()) throw std::runtime_error(e);

@@ -1,9 +1,11 @@
 // Qt Test suite for core/jobs: the worker pool, cancellation, failure and event order.
 #include "jobs/job_pool.h"
+#include "util/parallel.h"
 
 #include "test_support.h"
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -60,6 +62,42 @@ private:
 class TestJobs : public QObject {
     Q_OBJECT
 private slots:
+    // util::parallelFor: every item once, progress only on the calling thread, the first
+    // error rethrown (and no item started after it on any thread), a stop request honoured.
+    void parallelForRunsEveryItemOnceAndStopsOnError() {
+        std::vector<std::atomic<int>> seen(1000);
+        std::set<std::thread::id> progressThreads;
+        std::size_t lastDone = 0;
+        lumen::util::ParallelOptions o;
+        o.progress = [&](std::size_t done) {
+            progressThreads.insert(std::this_thread::get_id());
+            QVERIFY(done > lastDone);
+            lastDone = done;
+        };
+        lumen::util::parallelFor(seen.size(), 4, [&](std::size_t i) { ++seen[i]; }, o);
+        for (const auto& s : seen) QCOMPARE(s.load(), 1);
+        QCOMPARE(progressThreads.size(), std::size_t(1));
+        QVERIFY(*progressThreads.begin() == std::this_thread::get_id());
+
+        std::atomic<int> started{0};
+        const auto failing = [&](std::size_t i) {
+            ++started;
+            if (i == 10) throw std::runtime_error("item 10 failed");
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        };
+        QCOMPARE(errorOf<std::runtime_error>([&] { lumen::util::parallelFor(10000, 3, failing); }),
+                 std::string("item 10 failed"));
+        QVERIFY2(started.load() < 10000, std::to_string(started.load()).c_str());
+
+        std::atomic<int> ran{0};
+        lumen::util::ParallelOptions stopAt;
+        stopAt.stopRequested = [&] { return ran.load() >= 5; };
+        lumen::util::parallelFor(1000, 1, [&](std::size_t) { ++ran; }, stopAt);
+        QCOMPARE(ran.load(), 5);
+        QCOMPARE(lumen::util::resolveThreads(3), 3u);
+        QVERIFY(lumen::util::resolveThreads(0) >= 1u);
+    }
+
     void eventsArriveInOrder() {
         auto observer = std::make_shared<RecordingObserver>();
         JobPool pool(2);
