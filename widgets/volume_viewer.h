@@ -12,6 +12,7 @@
 
 #include "explain/heatmap.h"
 #include "io/image_volume.h"
+#include "view/prepared_volume.h"
 
 #include <QImage>
 #include <QWidget>
@@ -34,27 +35,8 @@ class VolumeViewer;
 
 enum class MprPlane { Axial = 0, Coronal = 1, Sagittal = 2 };
 
-/// A volume made ready for display (thread-safe to build: loaders do it on their job).
-struct PreparedVolume {
-    std::shared_ptr<const io::ImageVolume> volume;
-    std::array<int, 3> dims{0, 0, 0};  ///< (columns i, rows j, slices k)
-    float minValue = 0, maxValue = 1;
-    /// For each LPS world axis (x = L, y = P, z = S): the voxel axis closest to it and whether
-    /// that voxel axis runs towards +L / +P / +S.
-    std::array<int, 3> axisOfWorld{0, 1, 2};
-    std::array<bool, 3> positive{true, true, true};
-    /// Box-averaged copy for the 3-D view, at most kMaxProxy voxels per axis.
-    static constexpr int kMaxProxy = 256;
-    std::array<int, 3> proxyDims{0, 0, 0};
-    std::array<int, 3> proxyFactor{1, 1, 1};
-    std::vector<float> proxy;
-
-    float value(int i, int j, int k) const;
-};
-
-/// Builds a PreparedVolume (first time point and first sample of multi-sample data).
-/// Throws std::invalid_argument for an empty volume.
-std::shared_ptr<const PreparedVolume> prepareVolume(std::shared_ptr<const io::ImageVolume> volume);
+using view::PreparedVolume;
+using view::prepareVolume;
 
 /// One MPR view (axial, coronal or sagittal), painted from the buffer. Left click/drag moves
 /// the crosshair, right drag sets window (horizontal) and level (vertical), wheel and
