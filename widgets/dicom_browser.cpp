@@ -1,4 +1,5 @@
 #include "dicom_browser.h"
+#include "gui_thread.h"
 
 #include "dicom_image_view.h"
 #include "job_event_bridge.h"
@@ -46,16 +47,6 @@ QString prettyName(const std::string& n) {
     QString s = q(n);
     s.replace('^', ' ');
     return s.trimmed();
-}
-
-// Posts `f` to the GUI thread; it runs only if `guard` still exists there.
-template <typename F>
-void onGuiThread(QPointer<QObject> guard, F f) {
-    QMetaObject::invokeMethod(
-        qApp, [guard, f = std::move(f)]() mutable {
-            if (guard) f();
-        },
-        Qt::QueuedConnection);
 }
 
 // A series of single-frame slices of one size becomes one stack (depth = slices), in the

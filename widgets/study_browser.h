@@ -26,11 +26,12 @@ class QLabel;
 class QLineEdit;
 class QTableWidget;
 
+namespace lumen::data { struct MediaIndex; }
+
 namespace lumen::widgets {
 
 class FaithfulnessPlot;
 class OverlayView;
-struct MediaIndex;
 struct StudyLoad;
 
 /// What the table shows; unset parts do not filter. Missing values fail an active filter.
@@ -158,7 +159,7 @@ private:
     QString mediaRoot_, roiFolder_, camCache_;
     QString workspace_;
     QDateTime camCacheTime_;  // index.csv's time when camCache_ was chosen
-    QFuture<std::shared_ptr<const MediaIndex>> mediaIndex_;  ///< the scan of mediaRoot_
+    QFuture<std::shared_ptr<const data::MediaIndex>> mediaIndex_;  ///< the scan of mediaRoot_
     quint64 loadGeneration_ = 0;
     std::shared_ptr<const StudyLoad> loaded_;
 
