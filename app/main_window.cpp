@@ -106,12 +106,12 @@ MainWindow::MainWindow(QWidget* parent)
     dicomBrowser_->setJobRunner(runner, bridge_);
     volumeViewer_->setJobRunner(runner, bridge_);
     connect(volumeViewer_, &widgets::VolumeViewer::loadFailed, this,
-            [this](const QString& e) { logPanel_->append(3, tr("volume"), e); });
+            [this](const QString& e) { logPanel_->append(jobs::LogLevel::Error, tr("volume"), e); });
     connect(volumeViewer_, &widgets::VolumeViewer::overlayLoaded, this,
-            [this](const QString& name) { logPanel_->append(1, tr("volume"), tr("overlay %1 shown").arg(name)); });
+            [this](const QString& name) { logPanel_->append(jobs::LogLevel::Info, tr("volume"), tr("overlay %1 shown").arg(name)); });
     pacsPanel_->setJobRunner(runner, [this](jobs::JobId id) { return pool_->cancel(id); }, bridge_);
     connect(auditPanel_, &widgets::AuditPanel::studySelected, this, [this](const QString& id) {
-        logPanel_->append(1, tr("audit"), tr("study %1 selected").arg(id));
+        logPanel_->append(jobs::LogLevel::Info, tr("audit"), tr("study %1 selected").arg(id));
         // The same study in the study view, with the audit's tables as new / baseline.
         if (const auto result = auditPanel_->result()) {
             if (studyBrowser_->predictions() != result->newer || studyBrowser_->baseline() != result->baseline)
@@ -137,7 +137,7 @@ MainWindow::MainWindow(QWidget* parent)
 
     jobsPanel_->attach(bridge_);
     connect(jobsPanel_, &widgets::JobsPanel::cancelRequested, this, [this](quint64 job) {
-        if (pool_->cancel(job)) logPanel_->append(1, tr("job %1").arg(job), tr("cancel requested"));
+        if (pool_->cancel(job)) logPanel_->append(jobs::LogLevel::Info, tr("job %1").arg(job), tr("cancel requested"));
     });
     connect(jobsPanel_, &widgets::JobsPanel::runningCountChanged, this, &MainWindow::updateStatus);
     connect(bridge_, &widgets::JobEventBridge::logLine, this,
@@ -145,7 +145,7 @@ MainWindow::MainWindow(QWidget* parent)
                 logPanel_->append(level, tr("job %1").arg(job), m);
             });
     connect(bridge_, &widgets::JobEventBridge::failed, this, [this](quint64 job, const QString& e) {
-        logPanel_->append(3, tr("job %1").arg(job), tr("failed: %1").arg(e));
+        logPanel_->append(jobs::LogLevel::Error, tr("job %1").arg(job), tr("failed: %1").arg(e));
     });
     connect(bridge_, &widgets::JobEventBridge::ended, this, [this](quint64 job) {
         runsPanel_->refresh();
@@ -243,10 +243,10 @@ void MainWindow::loadPlugins(const QStringList& extraFolders) {
     for (const auto& folder : folders) {
         const auto report = loader_->loadFolder(folder);
         for (const auto& file : report.loaded)
-            logPanel_->append(1, tr("plugins"), tr("loaded %1").arg(QString::fromStdString(file)));
+            logPanel_->append(jobs::LogLevel::Info, tr("plugins"), tr("loaded %1").arg(QString::fromStdString(file)));
         for (const auto& message : report.refused) {
             refusedPlugins_ << QString::fromStdString(message);
-            logPanel_->append(2, tr("plugins"), QString::fromStdString(message));
+            logPanel_->append(jobs::LogLevel::Warning, tr("plugins"), QString::fromStdString(message));
         }
     }
     runLauncher_->refreshTasks();
@@ -268,7 +268,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         studyBrowser_->setWorkspace(workspacePath_);
     } catch (const std::exception& e) {
         const QString message = QString::fromUtf8(e.what());
-        logPanel_->append(3, tr("workspace"), message);
+        logPanel_->append(jobs::LogLevel::Error, tr("workspace"), message);
         if (error) *error = message;
         return false;
     }
@@ -285,7 +285,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
     settings.setValue("recentWorkspaces", recent);
     rebuildRecentMenu();
     setWindowTitle(tr("Lumen — %1").arg(workspacePath_));
-    logPanel_->append(1, tr("workspace"), tr("opened %1").arg(workspacePath_));
+    logPanel_->append(jobs::LogLevel::Info, tr("workspace"), tr("opened %1").arg(workspacePath_));
     updateSummary();
     updateStatus();
     emit workspaceOpened(workspacePath_);
@@ -297,7 +297,7 @@ void MainWindow::pollStore() {
     try {
         const auto marked = runs::markInterruptedRuns(*store_, runs::Workspace{workspacePath_.toStdString()});
         for (const auto run : marked)
-            logPanel_->append(2, tr("runs"),
+            logPanel_->append(jobs::LogLevel::Warning, tr("runs"),
                               tr("run %1 was interrupted (its process stopped); it can be resumed from its "
                                  "last checkpoint (Runs panel, right click)").arg(run));
         const auto version = store_->dataVersion();
@@ -306,7 +306,7 @@ void MainWindow::pollStore() {
         storeError_.clear();
     } catch (const std::exception& e) {
         const QString message = QString::fromUtf8(e.what());
-        if (message != storeError_) logPanel_->append(3, tr("runs"), message);  // once, not every second
+        if (message != storeError_) logPanel_->append(jobs::LogLevel::Error, tr("runs"), message);  // once, not every second
         storeError_ = message;
         return;
     }
@@ -320,7 +320,7 @@ void MainWindow::resumeRun(qint64 run) {
     const QString checkpoint = runsPanel_->resumableCheckpoint(run);
     const auto record = store_ ? store_->run(run) : std::nullopt;
     if (checkpoint.isEmpty() || !record) {
-        logPanel_->append(3, tr("runs"), tr("run %1 cannot be resumed: it has no checkpoints/last.pt").arg(run));
+        logPanel_->append(jobs::LogLevel::Error, tr("runs"), tr("run %1 cannot be resumed: it has no checkpoints/last.pt").arg(run));
         return;
     }
     try {
@@ -332,7 +332,7 @@ void MainWindow::resumeRun(qint64 run) {
                        config::makeConfig(root, task->schema(), "run " + std::to_string(run)),
                        QString::fromStdString(record->name) + tr(" (resumed)"));
     } catch (const std::exception& e) {
-        logPanel_->append(3, tr("runs"), tr("run %1 cannot be resumed: %2").arg(run).arg(QString::fromUtf8(e.what())));
+        logPanel_->append(jobs::LogLevel::Error, tr("runs"), tr("run %1 cannot be resumed: %2").arg(run).arg(QString::fromUtf8(e.what())));
     }
 }
 
@@ -395,12 +395,12 @@ jobs::JobId MainWindow::submitJob(const QString& kind, const QString& title,
     const jobs::JobId id = pool_->submit(kind.toStdString(), title.toStdString(), std::move(work),
                                          bridge_->observer());
     jobsPanel_->addJob(id, kind, title);
-    logPanel_->append(1, tr("job %1").arg(id), tr("queued: %1").arg(title));
+    logPanel_->append(jobs::LogLevel::Info, tr("job %1").arg(id), tr("queued: %1").arg(title));
     return id;
 }
 
 void MainWindow::openVolume(const QString& path) {
-    logPanel_->append(1, tr("volume"), tr("opening %1").arg(path));
+    logPanel_->append(jobs::LogLevel::Info, tr("volume"), tr("opening %1").arg(path));
     volumeViewer_->openPath(path);
     showPage("volume");
 }
@@ -408,7 +408,7 @@ void MainWindow::openVolume(const QString& path) {
 void MainWindow::openVolumeOverlay(const QString& path) {
     showPage("volume");
     if (!volumeViewer_->isLoading()) {
-        logPanel_->append(1, tr("volume"), tr("overlay %1").arg(path));
+        logPanel_->append(jobs::LogLevel::Info, tr("volume"), tr("overlay %1").arg(path));
         volumeViewer_->openOverlayPath(path);
         return;
     }
@@ -475,7 +475,7 @@ QWidget* MainWindow::buildMetricsPage() {
     connect(load, &QPushButton::clicked, this, [=, this] {
         QString error;
         if (!metricsPanel_->loadCsv(labels->text().trimmed(), preds->text().trimmed(), &error)) {
-            logPanel_->append(3, tr("metrics"), error);
+            logPanel_->append(jobs::LogLevel::Error, tr("metrics"), error);
             QMessageBox::warning(this, tr("Metrics"), error);
         }
     });
@@ -505,7 +505,7 @@ QWidget* MainWindow::buildTrainPage() {
                 launchTraining(task, config, name);
             });
     auto showError = [this](const QString& error) {
-        logPanel_->append(3, tr("curves"), error);
+        logPanel_->append(jobs::LogLevel::Error, tr("curves"), error);
         QMessageBox::warning(this, tr("Loss curves"), error);
     };
     connect(runsPanel_, &widgets::RunsPanel::showCurvesRequested, this, [this, showError](qint64 run) {
@@ -529,7 +529,7 @@ jobs::JobId MainWindow::launchTraining(const QString& taskId, const config::Conf
     if (workspacePath_.isEmpty()) error = tr("Open or create a workspace first: runs are recorded in it.");
     else if (!task) error = tr("Task \"%1\" is not registered.").arg(taskId);
     if (!error.isEmpty()) {
-        logPanel_->append(3, tr("train"), error);
+        logPanel_->append(jobs::LogLevel::Error, tr("train"), error);
         QMessageBox::warning(this, tr("Launch"), error);
         return 0;
     }

@@ -44,7 +44,8 @@ QString LogPanel::format(const Entry& e) const {
              e.source, e.message);
 }
 
-void LogPanel::append(int level, const QString& source, const QString& message) {
+void LogPanel::append(jobs::LogLevel logLevel, const QString& source, const QString& message) {
+    const int level = static_cast<int>(logLevel);
     Entry e{QDateTime::currentDateTime(), level, source, message};
     entries_.push_back(e);
     if (entries_.size() > kMaxEntries) entries_.remove(0, entries_.size() - kMaxEntries);

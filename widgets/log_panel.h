@@ -1,6 +1,8 @@
 #pragma once
 // The Log panel: log lines from jobs and the app, with a level filter.
 
+#include "jobs/job.h"
+
 #include <QDateTime>
 #include <QVector>
 #include <QWidget>
@@ -13,12 +15,13 @@ namespace lumen::widgets {
 class LogPanel : public QWidget {
     Q_OBJECT
 public:
-    /// Same order as lumen::jobs::LogLevel.
-    enum Level { Debug = 0, Info = 1, Warning = 2, Error = 3 };
-
     explicit LogPanel(QWidget* parent = nullptr);
 
-    void append(int level, const QString& source, const QString& message);
+    void append(jobs::LogLevel level, const QString& source, const QString& message);
+    /// A job's log line (the bridge carries the level as an int: jobs::LogLevel's value).
+    void append(int jobLevel, const QString& source, const QString& message) {
+        append(static_cast<jobs::LogLevel>(jobLevel), source, message);
+    }
     /// Lines below this level are hidden (they are kept and shown again when lowered).
     void setMinimumLevel(int level);
     int lineCount() const { return int(entries_.size()); }
@@ -38,7 +41,7 @@ private:
     QComboBox* levelBox_;
     QPlainTextEdit* text_;
     QVector<Entry> entries_;
-    int minimumLevel_ = Info;
+    int minimumLevel_ = static_cast<int>(jobs::LogLevel::Info);
     static constexpr int kMaxEntries = 20000;
 };
 

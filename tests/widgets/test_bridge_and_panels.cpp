@@ -271,10 +271,10 @@ private slots:
 
     void logPanelFiltersByLevel() {
         widgets::LogPanel panel;
-        panel.append(0, "job 1", "debug detail");
-        panel.append(1, "job 1", "epoch 1 done");
-        panel.append(2, "plugins", "refused libx.so");
-        panel.append(3, "job 2", "failed: boom");
+        panel.append(lumen::jobs::LogLevel::Debug, "job 1", "debug detail");
+        panel.append(lumen::jobs::LogLevel::Info, "job 1", "epoch 1 done");
+        panel.append(lumen::jobs::LogLevel::Warning, "plugins", "refused libx.so");
+        panel.append(lumen::jobs::LogLevel::Error, "job 2", "failed: boom");
         QCOMPARE(panel.lineCount(), 4);
         QString text = panel.visibleText();
         QVERIFY(!text.contains("debug detail"));  // default level: info
