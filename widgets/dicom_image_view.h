@@ -25,7 +25,7 @@ struct WindowPreset {
 class DicomImageView : public QWidget {
     Q_OBJECT
 public:
-    /// CT presets from DESIGN.md (centre/width, HU): lung, mediastinum, bone, brain.
+    /// CT presets (centre/width, HU): lung, mediastinum, bone, brain.
     static const std::vector<WindowPreset>& presets();
     static constexpr double kDefaultFps = 10.0;
 

@@ -133,7 +133,7 @@ public:
     double windowCenter() const { return center_; }
     double windowWidth() const { return width_; }
     void setWindow(double center, double width);
-    /// "lung", "mediastinum", "bone", "brain" (DESIGN.md) or "default" (the file's window,
+    /// "lung", "mediastinum", "bone", "brain" or "default" (the file's window,
     /// else the value range); false for an unknown name.
     bool applyWindowPreset(const QString& name);
 

@@ -1,6 +1,6 @@
 #pragma once
 // Human names for prediction columns, so the clinician views show "Proximal RCA — stenosis %"
-// instead of `prox_rca_stenosis`. Knows the tasks' default vocabularies (DESIGN.md: coronary
+// instead of `prox_rca_stenosis`. Knows the tasks' default vocabularies (docs/demo-workspace.md: coronary
 // segments and heads, NIH ChestX-ray14 findings, CT-RATE abnormalities, the ROI-consistency
 // measures); anything else gets underscores turned into spaces and a capital first letter.
 
@@ -32,7 +32,7 @@ std::string humanMeasureName(const std::string& measure);
 /// "Pleural_Thickening.prob_full" → "Pleural thickening — P(full)", "Effusion" → "Effusion".
 std::string humanColumnName(const std::string& column);
 
-/// The 18 coronary segment prefixes, in DESIGN.md's order.
+/// The 18 coronary segment prefixes, in the angiography model's order (docs/demo-workspace.md).
 const std::vector<std::string>& coronarySegments();
 
 }  // namespace lumen::data

@@ -14,7 +14,7 @@
 
 namespace lumen::data {
 
-/// A named CT window (centre/width in HU), as in DESIGN.md's table.
+/// A named CT window (centre/width in HU), as radiologists use them (docs/ct-multilabel.md).
 struct CtWindowPreset {
     std::string name;
     double centre = 0, width = 0;

@@ -1,5 +1,5 @@
 #pragma once
-// The ROI-consistency model of the NIH ChestX-ray14 recipe (seeds/002; docs/models.md):
+// The ROI-consistency model of the NIH ChestX-ray14 recipe (the original ROI-consistency walkthrough; docs/models.md):
 // a small mask net scores every pixel, the top keep_ratio of pixels form a binary mask, and
 // one classifier sees the full image, the kept pixels (crop) and the rest (drop). The losses
 // ask crop to agree with full and drop to be no more confident than full.

@@ -1,5 +1,5 @@
 #pragma once
-// The task interface every task plugin implements (DESIGN.md, "Plugins"). It is free of
+// The task interface every task plugin implements (docs/architecture.md, "Plugins"; docs/plugins.md). It is free of
 // Qt and of LibTorch, so the app can list tasks, build their forms and read their GUI hints
 // without compiling either; how a task builds its model, dataset and loss stays inside the
 // plugin and the engine below it.

@@ -1,4 +1,4 @@
-// The ct_multilabel task (issue 7; seeds/004, CT-RATE / VLM3D task 2): a 3-D ResNet scores
+// The ct_multilabel task (issue 7; CT-RATE / VLM3D task 2): a 3-D ResNet scores
 // 18 abnormalities per chest CT volume, trained with focal loss (or BCE) and a frozen ->
 // unfrozen backbone schedule; per-label thresholds are searched on validation and used at
 // inference, which also writes 3-D Grad-CAM volumes. Schema, default config and GUI hints

@@ -1,4 +1,4 @@
-// The roi_consistency task (seeds/002, issue 5): a ConvNeXt chest X-ray classifier trained
+// The roi_consistency task (the original ROI-consistency walkthrough, issue 5): a ConvNeXt chest X-ray classifier trained
 // with a learned top-k mask whose kept pixels (crop) must give the same prediction and whose
 // removed pixels (drop) must not give a more confident one. Schema, default config and GUI
 // hints live here (torch-free); training and inference in roi_engine.cpp.
@@ -39,7 +39,7 @@ public:
     config::Schema schema() const override {
         config::Schema s("roi_consistency");
         s.merge(config::commonSchema());
-        // The original recipe's defaults (seeds/002).
+        // The original recipe's defaults.
         s.merge(plugin::trainingKeys({8, 8, 2, 1e-4, "bf16", "Images"}));
         s.merge(plugin::inferenceKeys("preds.csv, preds.json and roi_vis/"));
         s.addBool("channels_last", true, "Use the channels-last memory format for images.");

@@ -5,7 +5,7 @@ Debian's python3-torch 1.13 and python3-torchvision 0.14).
 Usage: nn_reference.py DIR
 Reads the tensors the C++ test wrote into DIR (torch.load of Lumen's writeTensorFile files),
 computes the same things with torchvision's ConvNeXt and the original recipe's formulas
-(train_roi_consistency.py, seeds/002) and writes the results back with torch.save.
+(train_roi_consistency.py of the original walkthrough) and writes the results back with torch.save.
 Also writes torchvision convnext_tiny weights in the three file forms Lumen loads.
 """
 import sys
