@@ -59,28 +59,6 @@ public:
     void cancelRetrieve();
     bool retrieving() const { return job_ != 0; }
 
-    QListWidget* nodeList() const { return nodeList_; }
-    QLineEdit* nameEdit() const { return nameEdit_; }
-    QLineEdit* aeEdit() const { return aeEdit_; }
-    QLineEdit* hostEdit() const { return hostEdit_; }
-    QSpinBox* portSpin() const { return portSpin_; }
-    QLineEdit* callingEdit() const { return callingEdit_; }
-    QPushButton* addButton() const { return addButton_; }
-    QPushButton* removeButton() const { return removeButton_; }
-    QPushButton* saveButton() const { return saveButton_; }
-    QPushButton* echoButton() const { return echoButton_; }
-    QLabel* echoLabel() const { return echoLabel_; }
-    QLineEdit* patientIdEdit() const { return patientIdEdit_; }
-    QLineEdit* patientNameEdit() const { return patientNameEdit_; }
-    QLineEdit* dateFromEdit() const { return dateFromEdit_; }
-    QLineEdit* dateToEdit() const { return dateToEdit_; }
-    QComboBox* modalityBox() const { return modalityBox_; }
-    QPushButton* searchButton() const { return searchButton_; }
-    QTableWidget* studyTable() const { return studyTable_; }
-    QTableWidget* seriesTable() const { return seriesTable_; }
-    QPushButton* retrieveButton() const { return retrieveButton_; }
-    QPushButton* cancelButton() const { return cancelButton_; }
-    QProgressBar* progressBar() const { return progress_; }
     QString statusText() const;
 
 signals:

@@ -91,23 +91,6 @@ public:
     void nextStudy();
     void previousStudy();
 
-    QTableWidget* table() const { return table_; }
-    QTableWidget* predictionsTable() const { return predictionsTable_; }
-    OverlayView* overlayView() const { return overlay_; }
-    FaithfulnessPlot* faithfulnessPlot() const { return plot_; }
-    QComboBox* labelBox() const { return labelBox_; }
-    QCheckBox* scoreFilterBox() const { return scoreBox_; }
-    QDoubleSpinBox* scoreMinSpin() const { return scoreMin_; }
-    QDoubleSpinBox* scoreMaxSpin() const { return scoreMax_; }
-    QCheckBox* faithFilterBox() const { return faithBox_; }
-    QDoubleSpinBox* faithSpin() const { return faithSpin_; }
-    QCheckBox* diffFilterBox() const { return diffBox_; }
-    QDoubleSpinBox* diffSpin() const { return diffSpin_; }
-    QComboBox* diffScopeBox() const { return diffScope_; }
-    QLineEdit* idFilterEdit() const { return idFilter_; }
-    QComboBox* viewBox() const { return viewBox_; }
-    QLabel* titleLabel() const { return title_; }
-    QLabel* faithLabel() const { return faith_; }
     QString statusText() const;
 
 signals:

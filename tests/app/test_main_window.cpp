@@ -34,6 +34,15 @@
 using lumen::app::MainWindow;
 using namespace std::chrono_literals;
 
+
+/// A named child (a widget's object names are its test interface); fails when it is missing.
+template <typename T>
+T* part(QWidget& w, const char* name) {
+    T* child = w.findChild<T*>(QString::fromLatin1(name));
+    if (!child) qFatal("no %s named %s", T::staticMetaObject.className(), name);
+    return child;
+}
+
 namespace {
 QStringList menuTitles(QMainWindow& w) {
     QStringList titles;
@@ -261,10 +270,10 @@ private slots:
         QCOMPARE(w.studyBrowser()->currentStudy(), id);
         QCOMPARE(w.studyBrowser()->predictions(), result->newer);
         QCOMPARE(w.studyBrowser()->baseline(), result->baseline);
-        QCOMPARE(w.studyBrowser()->predictionsTable()->rowCount(), 90);
+        QCOMPARE(part<QTableWidget>(*w.studyBrowser(), "studyPredictions")->rowCount(), 90);
         // An angiography study: two views found under angio/studies/S<id>/.
         QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty() && shown.last().at(0).toString() == id, 20000);
-        QCOMPARE(w.studyBrowser()->viewBox()->count(), 2);
+        QCOMPARE(part<QComboBox>(*w.studyBrowser(), "studyView")->count(), 2);
     }
 };
 

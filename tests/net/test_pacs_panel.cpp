@@ -28,6 +28,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
+/// A named child of the panel (the panel's object names are its test interface); fails the
+/// test when it is missing.
+template <typename T>
+T* part(QWidget& w, const char* name) {
+    T* child = w.findChild<T*>(QString::fromLatin1(name));
+    if (!child) qFatal("no %s named %s", T::staticMetaObject.className(), name);
+    return child;
+}
+
 int filesUnder(const fs::path& dir) {
     int n = 0;
     if (fs::exists(dir))
@@ -81,38 +90,38 @@ private slots:
     void editsNodes() {
         widgets::PacsPanel panel;
         panel.setWorkspace(workspace_);
-        QCOMPARE(panel.nodeList()->count(), 1);
-        QCOMPARE(panel.aeEdit()->text(), QString(test::OrthancServer::kAeTitle));
-        QCOMPARE(panel.portSpin()->value(), orthanc_.dicomPort());
+        QCOMPARE(part<QListWidget>(panel, "pacsNodeList")->count(), 1);
+        QCOMPARE(part<QLineEdit>(panel, "pacsAeTitle")->text(), QString(test::OrthancServer::kAeTitle));
+        QCOMPARE(part<QSpinBox>(panel, "pacsPort")->value(), orthanc_.dicomPort());
 
-        QTest::mouseClick(panel.addButton(), Qt::LeftButton);
-        QCOMPARE(panel.nodeList()->count(), 2);
-        QCOMPARE(panel.nodeList()->currentRow(), 1);
-        panel.nameEdit()->clear();
-        QTest::keyClicks(panel.nameEdit(), "backup");
-        panel.aeEdit()->clear();
-        QTest::keyClicks(panel.aeEdit(), "BACKUP_PACS");
-        panel.hostEdit()->clear();
-        QTest::keyClicks(panel.hostEdit(), "pacs.example.org");
-        panel.portSpin()->setValue(11112);
-        QCOMPARE(panel.nodeList()->item(1)->text(), QString("backup"));
+        QTest::mouseClick(part<QPushButton>(panel, "pacsAddNode"), Qt::LeftButton);
+        QCOMPARE(part<QListWidget>(panel, "pacsNodeList")->count(), 2);
+        QCOMPARE(part<QListWidget>(panel, "pacsNodeList")->currentRow(), 1);
+        part<QLineEdit>(panel, "pacsNodeName")->clear();
+        QTest::keyClicks(part<QLineEdit>(panel, "pacsNodeName"), "backup");
+        part<QLineEdit>(panel, "pacsAeTitle")->clear();
+        QTest::keyClicks(part<QLineEdit>(panel, "pacsAeTitle"), "BACKUP_PACS");
+        part<QLineEdit>(panel, "pacsHost")->clear();
+        QTest::keyClicks(part<QLineEdit>(panel, "pacsHost"), "pacs.example.org");
+        part<QSpinBox>(panel, "pacsPort")->setValue(11112);
+        QCOMPARE(part<QListWidget>(panel, "pacsNodeList")->item(1)->text(), QString("backup"));
         QSignalSpy saved(&panel, &widgets::PacsPanel::nodesSaved);
-        QTest::mouseClick(panel.saveButton(), Qt::LeftButton);
+        QTest::mouseClick(part<QPushButton>(panel, "pacsSaveNodes"), Qt::LeftButton);
         QCOMPARE(saved.count(), 1);
         auto back = net::loadPacsNodes(workspace_.toStdString());
         QCOMPARE(int(back.size()), 2);
         QCOMPARE(back[1].node.address(), std::string("BACKUP_PACS@pacs.example.org:11112"));
 
         // An invalid node is not saved; the message names the key path.
-        panel.aeEdit()->clear();
-        QTest::keyClicks(panel.aeEdit(), "BAD\\AE");
-        QTest::mouseClick(panel.saveButton(), Qt::LeftButton);
+        part<QLineEdit>(panel, "pacsAeTitle")->clear();
+        QTest::keyClicks(part<QLineEdit>(panel, "pacsAeTitle"), "BAD\\AE");
+        QTest::mouseClick(part<QPushButton>(panel, "pacsSaveNodes"), Qt::LeftButton);
         QCOMPARE(saved.count(), 1);
         QVERIFY2(panel.statusText().contains("nodes[1].ae_title"), qPrintable(panel.statusText()));
 
-        QTest::mouseClick(panel.removeButton(), Qt::LeftButton);
-        QCOMPARE(panel.nodeList()->count(), 1);
-        QTest::mouseClick(panel.saveButton(), Qt::LeftButton);
+        QTest::mouseClick(part<QPushButton>(panel, "pacsRemoveNode"), Qt::LeftButton);
+        QCOMPARE(part<QListWidget>(panel, "pacsNodeList")->count(), 1);
+        QTest::mouseClick(part<QPushButton>(panel, "pacsSaveNodes"), Qt::LeftButton);
         QCOMPARE(int(net::loadPacsNodes(workspace_.toStdString()).size()), 1);
 
         // A broken nodes file: the panel says where, shows no nodes, and does not crash.
@@ -120,9 +129,9 @@ private slots:
         writeTextFile(broken, "pacs_nodes.yaml", "nodes:\n  - name: x\n    ae_title: X\n    host: h\n    port: zero\n");
         widgets::PacsPanel other;
         other.setWorkspace(broken.path());
-        QCOMPARE(other.nodeList()->count(), 0);
+        QCOMPARE(part<QListWidget>(other, "pacsNodeList")->count(), 0);
         QVERIFY2(other.statusText().contains("pacs_nodes.yaml:5: nodes[0].port"), qPrintable(other.statusText()));
-        QVERIFY(!other.echoButton()->isEnabled());
+        QVERIFY(!part<QPushButton>(other, "pacsEcho")->isEnabled());
     }
 
     void echoesAndShowsErrors() {
@@ -130,26 +139,26 @@ private slots:
         panel.setWorkspace(workspace_);
         panel.show();
         QSignalSpy echoed(&panel, &widgets::PacsPanel::echoFinished);
-        QTest::mouseClick(panel.echoButton(), Qt::LeftButton);
+        QTest::mouseClick(part<QPushButton>(panel, "pacsEcho"), Qt::LeftButton);
         QVERIFY(echoed.wait(15000));
         QCOMPARE(echoed.at(0).at(0).toBool(), true);
-        QVERIFY2(panel.echoLabel()->text().contains("answered C-ECHO"), qPrintable(panel.echoLabel()->text()));
+        QVERIFY2(part<QLabel>(panel, "pacsEchoResult")->text().contains("answered C-ECHO"), qPrintable(part<QLabel>(panel, "pacsEchoResult")->text()));
 
         // Wrong port: connection refused, naming host:port.
         const int closed = test::freeLoopbackPort();
-        panel.portSpin()->setValue(closed);
-        QTest::mouseClick(panel.echoButton(), Qt::LeftButton);
+        part<QSpinBox>(panel, "pacsPort")->setValue(closed);
+        QTest::mouseClick(part<QPushButton>(panel, "pacsEcho"), Qt::LeftButton);
         QVERIFY(echoed.wait(15000));
         QCOMPARE(echoed.at(1).at(0).toBool(), false);
-        QVERIFY2(panel.echoLabel()->text().contains(QString("connection refused (nothing listens on 127.0.0.1:%1)").arg(closed)),
-                 qPrintable(panel.echoLabel()->text()));
+        QVERIFY2(part<QLabel>(panel, "pacsEchoResult")->text().contains(QString("connection refused (nothing listens on 127.0.0.1:%1)").arg(closed)),
+                 qPrintable(part<QLabel>(panel, "pacsEchoResult")->text()));
         // Wrong called AE: rejected.
-        panel.portSpin()->setValue(orthanc_.dicomPort());
-        panel.aeEdit()->clear();
-        QTest::keyClicks(panel.aeEdit(), "WHO");
-        QTest::mouseClick(panel.echoButton(), Qt::LeftButton);
+        part<QSpinBox>(panel, "pacsPort")->setValue(orthanc_.dicomPort());
+        part<QLineEdit>(panel, "pacsAeTitle")->clear();
+        QTest::keyClicks(part<QLineEdit>(panel, "pacsAeTitle"), "WHO");
+        QTest::mouseClick(part<QPushButton>(panel, "pacsEcho"), Qt::LeftButton);
         QVERIFY(echoed.wait(15000));
-        QVERIFY2(panel.echoLabel()->text().contains("called AE title \"WHO\" not recognized"), qPrintable(panel.echoLabel()->text()));
+        QVERIFY2(part<QLabel>(panel, "pacsEchoResult")->text().contains("called AE title \"WHO\" not recognized"), qPrintable(part<QLabel>(panel, "pacsEchoResult")->text()));
     }
 
     void queriesRetrievesAndCancels() {
@@ -167,13 +176,13 @@ private slots:
         QVERIFY(QTest::qWaitForWindowExposed(&panel));
 
         // Query by date range: the CT and the three angiography studies.
-        QTest::keyClicks(panel.dateFromEdit(), "20240101");
-        QTest::keyClicks(panel.dateToEdit(), "20240131");
+        QTest::keyClicks(part<QLineEdit>(panel, "pacsDateFrom"), "20240101");
+        QTest::keyClicks(part<QLineEdit>(panel, "pacsDateTo"), "20240131");
         QSignalSpy searched(&panel, &widgets::PacsPanel::searchFinished);
-        QTest::mouseClick(panel.searchButton(), Qt::LeftButton);
+        QTest::mouseClick(part<QPushButton>(panel, "pacsSearch"), Qt::LeftButton);
         QVERIFY(searched.wait(15000));
         QCOMPARE(searched.at(0).at(0).toBool(), true);
-        QTableWidget* studies = panel.studyTable();
+        QTableWidget* studies = part<QTableWidget>(panel, "pacsStudies");
         QCOMPARE(studies->rowCount(), 4);
         QCOMPARE(studies->item(0, 0)->text(), QString("2024-01-02"));
         QCOMPARE(studies->item(0, 1)->text(), QString("CT0001"));
@@ -185,18 +194,18 @@ private slots:
         QSignalSpy seriesLoaded(&panel, &widgets::PacsPanel::seriesLoaded);
         clickRow(studies, 1);
         QVERIFY(seriesLoaded.wait(15000));
-        QCOMPARE(panel.seriesTable()->rowCount(), 2);
-        QCOMPARE(panel.seriesTable()->item(0, 2)->text(), QString("LAO cranial"));
-        QCOMPARE(panel.seriesTable()->item(1, 2)->text(), QString("RAO caudal"));
-        QCOMPARE(panel.retrieveButton()->text(), QString("Retrieve study"));
+        QCOMPARE(part<QTableWidget>(panel, "pacsSeries")->rowCount(), 2);
+        QCOMPARE(part<QTableWidget>(panel, "pacsSeries")->item(0, 2)->text(), QString("LAO cranial"));
+        QCOMPARE(part<QTableWidget>(panel, "pacsSeries")->item(1, 2)->text(), QString("RAO caudal"));
+        QCOMPARE(part<QPushButton>(panel, "pacsRetrieve")->text(), QString("Retrieve study"));
 
         // Retrieve only the second view.
-        clickRow(panel.seriesTable(), 1);
-        QCOMPARE(panel.retrieveButton()->text(), QString("Retrieve series"));
+        clickRow(part<QTableWidget>(panel, "pacsSeries"), 1);
+        QCOMPARE(part<QPushButton>(panel, "pacsRetrieve")->text(), QString("Retrieve series"));
         QSignalSpy retrieved(&panel, &widgets::PacsPanel::retrieveFinished);
-        QTest::mouseClick(panel.retrieveButton(), Qt::LeftButton);
+        QTest::mouseClick(part<QPushButton>(panel, "pacsRetrieve"), Qt::LeftButton);
         QVERIFY(panel.retrieving());
-        QVERIFY(!panel.retrieveButton()->isEnabled());
+        QVERIFY(!part<QPushButton>(panel, "pacsRetrieve")->isEnabled());
         QVERIFY(retrieved.wait(30000));
         QCOMPARE(retrieved.at(0).at(0).toString(), QString("finished"));
         QVERIFY2(panel.statusText().contains("Retrieved 1 instance into"), qPrintable(panel.statusText()));
@@ -207,13 +216,13 @@ private slots:
         // The CT study: the whole study, with the progress bar full at the end.
         clickRow(studies, 0);
         QVERIFY(seriesLoaded.wait(15000));
-        QCOMPARE(panel.seriesTable()->item(0, 3)->text(), QString("48"));
+        QCOMPARE(part<QTableWidget>(panel, "pacsSeries")->item(0, 3)->text(), QString("48"));
         // The UID column fills the table (it once kept the width of an earlier layout).
-        QCOMPARE(panel.seriesTable()->horizontalHeader()->length(), panel.seriesTable()->viewport()->width());
-        QTest::mouseClick(panel.retrieveButton(), Qt::LeftButton);
+        QCOMPARE(part<QTableWidget>(panel, "pacsSeries")->horizontalHeader()->length(), part<QTableWidget>(panel, "pacsSeries")->viewport()->width());
+        QTest::mouseClick(part<QPushButton>(panel, "pacsRetrieve"), Qt::LeftButton);
         QVERIFY(retrieved.wait(60000));
         QCOMPARE(retrieved.at(1).at(0).toString(), QString("finished"));
-        QCOMPARE(panel.progressBar()->value(), 1000);
+        QCOMPARE(part<QProgressBar>(panel, "pacsProgress")->value(), 1000);
         const QString ctUid = studies->item(0, 8)->text();
         QCOMPARE(filesUnder(pacs / ctUid.toStdString()), 48);
 
@@ -221,31 +230,31 @@ private slots:
         // long before the 48 instances are in.
         fs::remove_all(pacs / ctUid.toStdString());
         QSignalSpy progressed(&bridge, &widgets::JobEventBridge::progress);
-        QTest::mouseClick(panel.retrieveButton(), Qt::LeftButton);
-        QVERIFY(panel.cancelButton()->isEnabled());
+        QTest::mouseClick(part<QPushButton>(panel, "pacsRetrieve"), Qt::LeftButton);
+        QVERIFY(part<QPushButton>(panel, "pacsCancel")->isEnabled());
         QVERIFY(progressed.wait(30000));
-        QTest::mouseClick(panel.cancelButton(), Qt::LeftButton);
+        QTest::mouseClick(part<QPushButton>(panel, "pacsCancel"), Qt::LeftButton);
         QVERIFY(retrieved.wait(30000));
         QCOMPARE(retrieved.at(2).at(0).toString(), QString("cancelled"));
         const int partial = filesUnder(pacs / ctUid.toStdString());
         QVERIFY2(partial < 48, qPrintable(QString("%1 files after cancel").arg(partial)));
-        QVERIFY(!panel.cancelButton()->isEnabled());
-        QVERIFY(panel.retrieveButton()->isEnabled());
+        QVERIFY(!part<QPushButton>(panel, "pacsCancel")->isEnabled());
+        QVERIFY(part<QPushButton>(panel, "pacsRetrieve")->isEnabled());
         qInfo("cancelled with %d of 48 instances on disk", partial);
 
         // The screenshot: all studies of the PACS, the CT selected with its series.
-        panel.dateFromEdit()->clear();
-        panel.dateToEdit()->clear();
-        QTest::mouseClick(panel.searchButton(), Qt::LeftButton);
+        part<QLineEdit>(panel, "pacsDateFrom")->clear();
+        part<QLineEdit>(panel, "pacsDateTo")->clear();
+        QTest::mouseClick(part<QPushButton>(panel, "pacsSearch"), Qt::LeftButton);
         QVERIFY(searched.wait(15000));
         QCOMPARE(studies->rowCount(), 6);
         QSignalSpy echoed(&panel, &widgets::PacsPanel::echoFinished);
-        QTest::mouseClick(panel.echoButton(), Qt::LeftButton);
+        QTest::mouseClick(part<QPushButton>(panel, "pacsEcho"), Qt::LeftButton);
         QVERIFY(echoed.wait(15000));
         for (int r = 0; r < studies->rowCount(); ++r)
             if (studies->item(r, 1)->text() == "CT0001") clickRow(studies, r);
         QVERIFY(seriesLoaded.wait(15000));
-        QTest::mouseClick(panel.retrieveButton(), Qt::LeftButton);
+        QTest::mouseClick(part<QPushButton>(panel, "pacsRetrieve"), Qt::LeftButton);
         QVERIFY(retrieved.wait(60000));
         QCOMPARE(retrieved.last().at(0).toString(), QString("finished"));
         const QString shot = screenshotPath("pacs_panel.png");

@@ -36,6 +36,15 @@ using namespace lumen;
 using widgets::OverlayView;
 using widgets::StudyBrowser;
 
+
+/// A named child (a widget's object names are its test interface); fails when it is missing.
+template <typename T>
+T* part(QWidget& w, const char* name) {
+    T* child = w.findChild<T*>(QString::fromLatin1(name));
+    if (!child) qFatal("no %s named %s", T::staticMetaObject.className(), name);
+    return child;
+}
+
 namespace {
 
 constexpr int kImages = 12;
@@ -358,49 +367,49 @@ private slots:
         QCOMPARE(browser.currentStudy(), ids_[0]);  // the first row is shown straight away
         QVERIFY(browser.roiFolder().endsWith("roi_vis"));  // found beside preds.csv
         QCOMPARE(browser.labels(), QStringList({"Cardiomegaly", "Effusion", "Nodule"}));
-        QCOMPARE(browser.labelBox()->itemText(1), QString("Effusion"));
+        QCOMPARE(part<QComboBox>(browser, "studyLabel")->itemText(1), QString("Effusion"));
         QCOMPARE(browser.visibleRowCount(), kImages);
         QVERIFY(browser.setLabel("Effusion"));
-        QCOMPARE(browser.table()->horizontalHeaderItem(1)->text(), QString("Effusion — P(full)"));
+        QCOMPARE(part<QTableWidget>(browser, "studyTable")->horizontalHeaderItem(1)->text(), QString("Effusion — P(full)"));
 
         // Faithfulness < 0: the odd images (drop raised P).
-        clickBox(browser.faithFilterBox());
-        browser.faithSpin()->setValue(0.0);
+        clickBox(part<QCheckBox>(browser, "studyFaithFilter"));
+        part<QDoubleSpinBox>(browser, "studyFaithBelow")->setValue(0.0);
         QCOMPARE(browser.visibleRowCount(), kImages / 2);
         for (const auto& id : browser.visibleStudies()) QVERIFY(ids_.indexOf(id) % 2 == 1);
-        clickBox(browser.faithFilterBox());
+        clickBox(part<QCheckBox>(browser, "studyFaithFilter"));
         QCOMPARE(browser.visibleRowCount(), kImages);
 
         // P(full) of Effusion in [0.5, 1]: i with 0.06 + 0.075 i >= 0.5 → i >= 6.
-        browser.scoreMinSpin()->setValue(0.5);  // editing a bound switches the filter on
-        QVERIFY(browser.scoreFilterBox()->isChecked());
+        part<QDoubleSpinBox>(browser, "studyScoreMin")->setValue(0.5);  // editing a bound switches the filter on
+        QVERIFY(part<QCheckBox>(browser, "studyScoreFilter")->isChecked());
         QCOMPARE(browser.visibleRowCount(), kImages - 6);
-        browser.scoreMaxSpin()->setValue(0.7);  // i <= 8
+        part<QDoubleSpinBox>(browser, "studyScoreMax")->setValue(0.7);  // i <= 8
         QCOMPARE(browser.visibleRowCount(), 3);
-        clickBox(browser.scoreFilterBox());
+        clickBox(part<QCheckBox>(browser, "studyScoreFilter"));
         QCOMPARE(browser.visibleRowCount(), kImages);
 
         // |new − baseline| > 0.1 in Effusion: only image 3.
-        browser.diffSpin()->setValue(0.1);
-        QVERIFY(browser.diffFilterBox()->isChecked());
+        part<QDoubleSpinBox>(browser, "studyDiffAbove")->setValue(0.1);
+        QVERIFY(part<QCheckBox>(browser, "studyDiffFilter")->isChecked());
         QCOMPARE(browser.visibleStudies(), QStringList{ids_[3]});
         // … in Nodule: none; in any column: image 3 again.
         browser.setLabel("Nodule");
         QCOMPARE(browser.visibleRowCount(), 0);
-        browser.diffScopeBox()->setCurrentIndex(1);
+        part<QComboBox>(browser, "studyDiffScope")->setCurrentIndex(1);
         QCOMPARE(browser.visibleStudies(), QStringList{ids_[3]});
-        clickBox(browser.diffFilterBox());
+        clickBox(part<QCheckBox>(browser, "studyDiffFilter"));
         browser.setLabel("Effusion");
 
         // Id filter, typed.
-        QTest::keyClicks(browser.idFilterEdit(), ids_[5].left(12));
+        QTest::keyClicks(part<QLineEdit>(browser, "studyIdFilter"), ids_[5].left(12));
         QCOMPARE(browser.visibleStudies(), QStringList{ids_[5]});
-        browser.idFilterEdit()->clear();
+        part<QLineEdit>(browser, "studyIdFilter")->clear();
         QCOMPARE(browser.visibleRowCount(), kImages);
 
         // Select by clicking the row of image 3: the panel shows its id, values and baseline.
         QSignalSpy shown(&browser, &StudyBrowser::studyShown);
-        QTableWidget* t = browser.table();
+        QTableWidget* t = part<QTableWidget>(browser, "studyTable");
         int row = -1;
         for (int i = 0; i < t->rowCount(); ++i)
             if (t->item(i, 0)->text() == ids_[3]) row = i;
@@ -408,8 +417,8 @@ private slots:
         t->scrollToItem(t->item(row, 0));
         QTest::mouseClick(t->viewport(), Qt::LeftButton, {}, t->visualItemRect(t->item(row, 1)).center());
         QCOMPARE(browser.currentStudy(), ids_[3]);
-        QVERIFY(browser.titleLabel()->text().contains(ids_[3]));
-        QTableWidget* p = browser.predictionsTable();
+        QVERIFY(part<QLabel>(browser, "studyTitle")->text().contains(ids_[3]));
+        QTableWidget* p = part<QTableWidget>(browser, "studyPredictions");
         QCOMPARE(p->rowCount(), 12);
         int effusionFull = -1;
         for (int i = 0; i < p->rowCount(); ++i)
@@ -419,12 +428,12 @@ private slots:
         QCOMPARE(p->item(effusionFull, 2)->text(), QString::number(probFull(3, 1) - 0.2, 'f', 4));
         QCOMPARE(p->item(effusionFull, 3)->text(), QString::number(0.2, 'f', 4));
         QVERIFY(p->item(effusionFull, 0)->font().bold());
-        QVERIFY2(browser.faithLabel()->text().contains(QString::number(probFull(3, 1) - probDrop(3, 1), 'f', 4)),
-                 qPrintable(browser.faithLabel()->text()));
+        QVERIFY2(part<QLabel>(browser, "studyFaith")->text().contains(QString::number(probFull(3, 1) - probDrop(3, 1), 'f', 4)),
+                 qPrintable(part<QLabel>(browser, "studyFaith")->text()));
 
         // Its image, CAM and mask arrive off the GUI thread.
         QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty() && shown.last().at(0).toString() == ids_[3], 10000);
-        OverlayView* o = browser.overlayView();
+        OverlayView* o = part<lumen::widgets::OverlayView>(browser, "overlayView");
         QCOMPARE(o->imageSize(), QSize(256, 256));
         QVERIFY(o->hasHeatmap());
         QVERIFY(o->hasMask());
@@ -454,14 +463,14 @@ private slots:
         QTest::keyClick(o->canvas(), Qt::Key_PageDown);
         QCOMPARE(browser.currentStudy(), order[at + 1]);
         // Navigation skips filtered-out rows: with faithfulness < 0 only odd images remain.
-        clickBox(browser.faithFilterBox());
-        QCOMPARE(browser.faithSpin()->value(), 0.0);
+        clickBox(part<QCheckBox>(browser, "studyFaithFilter"));
+        QCOMPARE(part<QDoubleSpinBox>(browser, "studyFaithBelow")->value(), 0.0);
         const QStringList odd = browser.visibleStudies();
         QCOMPARE(odd.size(), kImages / 2);
         browser.selectStudy(odd[0]);
         QTest::keyClick(t, Qt::Key_PageDown);
         QCOMPARE(browser.currentStudy(), odd[1]);
-        clickBox(browser.faithFilterBox());
+        clickBox(part<QCheckBox>(browser, "studyFaithFilter"));
 
         // Sorting by the score column (descending) changes the order navigation follows.
         t->sortItems(1, Qt::DescendingOrder);
@@ -471,7 +480,7 @@ private slots:
         QCOMPARE(browser.currentStudy(), ids_[kImages - 2]);
 
         // The faithfulness plot: a click on image 6's dot selects it.
-        widgets::FaithfulnessPlot* plot = browser.faithfulnessPlot();
+        widgets::FaithfulnessPlot* plot = part<lumen::widgets::FaithfulnessPlot>(browser, "faithfulnessPlot");
         QCOMPARE(plot->label(), QString("Effusion"));
         QCOMPARE(plot->pointCount(), kImages);
         const auto pixel = plot->pixelOf(ids_[6]);
@@ -511,8 +520,8 @@ private slots:
         QVERIFY(loaded.wait(10000));
         QCOMPARE(browser.labels().size(), 90);
         QVERIFY(browser.setLabel("prox_rca_stenosis"));
-        QCOMPARE(browser.labelBox()->currentText(), QString("Proximal RCA — stenosis %"));
-        QCOMPARE(browser.scoreMaxSpin()->value(), 100.0);  // the bounds follow the column: percent
+        QCOMPARE(part<QComboBox>(browser, "studyLabel")->currentText(), QString("Proximal RCA — stenosis %"));
+        QCOMPARE(part<QDoubleSpinBox>(browser, "studyScoreMax")->value(), 100.0);  // the bounds follow the column: percent
         std::ifstream studies((ws_ + "/angio/studies.csv").toStdString());
         std::string line;
         std::getline(studies, line);
@@ -522,20 +531,20 @@ private slots:
         QSignalSpy shown(&browser, &StudyBrowser::studyShown);
         QVERIFY(browser.selectStudy(id));
         QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty() && shown.last().at(0).toString() == id, 10000);
-        QCOMPARE(browser.viewBox()->count(), 2);
-        QVERIFY(!browser.faithfulnessPlot()->isVisibleTo(&browser));  // no P(full)/P(drop) here
-        QCOMPARE(browser.viewBox()->itemText(0), QString("view1.dcm"));
-        OverlayView* o = browser.overlayView();
+        QCOMPARE(part<QComboBox>(browser, "studyView")->count(), 2);
+        QVERIFY(!part<lumen::widgets::FaithfulnessPlot>(browser, "faithfulnessPlot")->isVisibleTo(&browser));  // no P(full)/P(drop) here
+        QCOMPARE(part<QComboBox>(browser, "studyView")->itemText(0), QString("view1.dcm"));
+        OverlayView* o = part<lumen::widgets::OverlayView>(browser, "overlayView");
         QCOMPARE(o->frameCount(), 16);
         QVERIFY(o->frameSlider()->isVisibleTo(o));
         o->frameSlider()->setValue(5);
         QCOMPARE(o->frame(), 5);
-        browser.viewBox()->setCurrentIndex(1);
+        part<QComboBox>(browser, "studyView")->setCurrentIndex(1);
         QVERIFY(o->volume() != nullptr);
         QCOMPARE(o->frameCount(), 16);
         // Every prediction with its baseline beside it.
-        QCOMPARE(browser.predictionsTable()->rowCount(), 90);
-        QVERIFY(!browser.predictionsTable()->item(0, 2)->text().isEmpty());
+        QCOMPARE(part<QTableWidget>(browser, "studyPredictions")->rowCount(), 90);
+        QVERIFY(!part<QTableWidget>(browser, "studyPredictions")->item(0, 2)->text().isEmpty());
     }
 
     void unreadableTablesAreReportedByName() {
@@ -576,13 +585,13 @@ private slots:
         QSignalSpy shown(&browser, &StudyBrowser::studyShown);
         QVERIFY(browser.selectStudy("0000777"));
         QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty() && shown.last().at(0).toString() == "0000777", 10000);
-        QCOMPARE(browser.viewBox()->count(), 1);
-        const io::ImageVolume* v = browser.overlayView()->volume();
+        QCOMPARE(part<QComboBox>(browser, "studyView")->count(), 1);
+        const io::ImageVolume* v = part<lumen::widgets::OverlayView>(browser, "overlayView")->volume();
         QVERIFY(v);
         QVERIFY(v->isVolume);
-        QCOMPARE(browser.overlayView()->frameCount(), 6);
-        QVERIFY(browser.overlayView()->frameLabelText().startsWith("Slice 1 / 6"));
-        QCOMPARE(browser.labelBox()->currentText(), QString("Lung nodule"));
+        QCOMPARE(part<lumen::widgets::OverlayView>(browser, "overlayView")->frameCount(), 6);
+        QVERIFY(part<lumen::widgets::OverlayView>(browser, "overlayView")->frameLabelText().startsWith("Slice 1 / 6"));
+        QCOMPARE(part<QComboBox>(browser, "studyLabel")->currentText(), QString("Lung nodule"));
         // A study with no image says so instead of showing a stale one.
         table->ids = {"0000777", "0000888"};
         table->values = {{0.9, 0.1}};
@@ -591,7 +600,7 @@ private slots:
         shown.clear();
         QVERIFY(browser.selectStudy("0000888"));
         QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty() && shown.last().at(0).toString() == "0000888", 10000);
-        QVERIFY(!browser.overlayView()->volume());
+        QVERIFY(!part<lumen::widgets::OverlayView>(browser, "overlayView")->volume());
         QVERIFY2(browser.statusText().contains("no image named like 0000888"), qPrintable(browser.statusText()));
     }
 };
