@@ -2,6 +2,7 @@
 #include "gui_thread.h"
 
 #include "data/media_index.h"
+#include "data/study_table.h"
 #include "plugin/task_kit.h"
 
 #include "faithfulness_plot.h"
@@ -301,7 +302,7 @@ void StudyBrowser::buildUi() {
     connect(labelBox_, &QComboBox::currentIndexChanged, this, [this] {
         if (updating_) return;
         fillTable();
-        if (const auto* c = choice()) plot_->setLabel(c->key);
+        if (const auto* c = choice()) plot_->setLabel(QString::fromStdString(c->key));
         if (!current_.isEmpty()) {
             if (const auto row = new_ ? new_->findRow(current_.toStdString()) : std::nullopt) fillPredictions(int(*row));
             if (!camCache_.isEmpty()) startLoad(current_);
@@ -414,44 +415,13 @@ void StudyBrowser::setTables(std::shared_ptr<const data::NumericTable> predictio
                              std::shared_ptr<const data::NumericTable> baseline) {
     new_ = std::move(predictions);
     base_ = std::move(baseline);
-    baseColumnOf_.clear();
-    baseRowOf_.clear();
-    maxDiff_.clear();
-    if (new_) {
-        baseColumnOf_.assign(new_->columns.size(), -1);
-        baseRowOf_.assign(new_->rowCount(), -1);
-        maxDiff_.assign(new_->rowCount(), std::numeric_limits<double>::quiet_NaN());
-        if (base_) {
-            for (std::size_t c = 0; c < new_->columns.size(); ++c) baseColumnOf_[c] = base_->columnIndex(new_->columns[c]);
-            for (std::size_t r = 0; r < new_->rowCount(); ++r)
-                if (const auto br = base_->findRow(new_->ids[r])) baseRowOf_[r] = int(*br);
-            for (std::size_t r = 0; r < new_->rowCount(); ++r) {
-                if (baseRowOf_[r] < 0) continue;
-                double m = std::numeric_limits<double>::quiet_NaN();
-                for (std::size_t c = 0; c < new_->columns.size(); ++c) {
-                    if (baseColumnOf_[c] < 0) continue;
-                    const double d = std::abs(new_->values[c][r] - base_->values[std::size_t(baseColumnOf_[c])][std::size_t(baseRowOf_[r])]);
-                    if (!std::isnan(d) && !(d <= m)) m = d;
-                }
-                maxDiff_[r] = m;
-            }
-        }
-    }
-    // Probabilities with 4 decimals, percentages and other larger values with 2.
-    decimals_.assign(new_ ? new_->columns.size() : 0, 4);
-    for (std::size_t c = 0; c < decimals_.size(); ++c)
-        for (double v : new_->values[c])
-            if (std::abs(v) > 1) {
-                decimals_[c] = 2;
-                break;
-            }
+    study_.set(new_, base_);
     rebuildChoices();
     plot_->setTable(new_);
     plot_->setVisible(!plot_->labels().isEmpty());  // only ROI tables have P(full) / P(drop)
-    if (const auto* c = choice()) plot_->setLabel(c->key);
+    if (const auto* c = choice()) plot_->setLabel(QString::fromStdString(c->key));
     fillTable();
-    int shared = 0;
-    for (int r : baseRowOf_) shared += r >= 0;
+    const int shared = study_.sharedIds();
     QString text = new_ ? tr("%1: %2 studies, %3 columns").arg(QString::fromStdString(new_->path.filename().string()))
                               .arg(new_->rowCount()).arg(new_->columns.size())
                         : tr("No predictions");
@@ -470,39 +440,11 @@ void StudyBrowser::setTables(std::shared_ptr<const data::NumericTable> predictio
 }
 
 void StudyBrowser::rebuildChoices() {
-    choices_.clear();
-    if (new_) {
-        std::vector<bool> used(new_->columns.size(), false);
-        // ROI-style groups first: <Label>.prob_full (or .prob) with its crop/drop/faithfulness.
-        for (std::size_t c = 0; c < new_->columns.size(); ++c) {
-            const auto parts = data::splitColumn(new_->columns[c]);
-            if (parts.measure != "prob_full" && parts.measure != "prob") continue;
-            Choice ch;
-            ch.key = QString::fromStdString(parts.label);
-            ch.name = QString::fromStdString(data::humanLabelName(parts.label));
-            ch.score = int(c);
-            ch.full = new_->columnIndex(parts.label + ".prob_full");
-            ch.drop = new_->columnIndex(parts.label + ".prob_drop");
-            ch.faith = new_->columnIndex(parts.label + ".faithfulness");
-            ch.camLabel = ch.key;
-            for (const char* m : {".prob_full", ".prob_crop", ".prob_drop", ".faithfulness", ".prob"})
-                if (const int i = new_->columnIndex(parts.label + m); i >= 0) used[std::size_t(i)] = true;
-            choices_.push_back(ch);
-        }
-        for (std::size_t c = 0; c < new_->columns.size(); ++c) {
-            if (used[c]) continue;
-            Choice ch;
-            ch.key = QString::fromStdString(new_->columns[c]);
-            ch.name = QString::fromStdString(data::humanColumnName(new_->columns[c]));
-            ch.score = int(c);
-            ch.camLabel = ch.key;
-            choices_.push_back(ch);
-        }
-    }
     const QString previous = label();
     updating_ = true;
     labelBox_->clear();
-    for (const auto& c : choices_) labelBox_->addItem(c.name, c.key);
+    for (const auto& c : study_.choices())
+        labelBox_->addItem(QString::fromStdString(c.name), QString::fromStdString(c.key));
     const int keep = labelBox_->findData(previous);
     labelBox_->setCurrentIndex(keep >= 0 ? keep : 0);
     updating_ = false;
@@ -510,7 +452,7 @@ void StudyBrowser::rebuildChoices() {
 
 QStringList StudyBrowser::labels() const {
     QStringList out;
-    for (const auto& c : choices_) out << c.key;
+    for (const auto& c : study_.choices()) out << QString::fromStdString(c.key);
     return out;
 }
 
@@ -523,22 +465,10 @@ bool StudyBrowser::setLabel(const QString& label) {
 
 QString StudyBrowser::label() const { return labelBox_->currentData().toString(); }
 
-const StudyBrowser::Choice* StudyBrowser::choice() const {
+const data::StudyTable::Choice* StudyBrowser::choice() const {
     const int i = labelBox_->currentIndex();
-    return i >= 0 && i < int(choices_.size()) ? &choices_[std::size_t(i)] : nullptr;
-}
-
-double StudyBrowser::baselineOf(int newColumn, int newRow) const {
-    if (!base_ || newColumn < 0 || baseColumnOf_[std::size_t(newColumn)] < 0 || baseRowOf_[std::size_t(newRow)] < 0)
-        return std::numeric_limits<double>::quiet_NaN();
-    return base_->values[std::size_t(baseColumnOf_[std::size_t(newColumn)])][std::size_t(baseRowOf_[std::size_t(newRow)])];
-}
-
-double StudyBrowser::faithOf(const Choice& c, int row) const {
-    if (c.faith >= 0) return new_->values[std::size_t(c.faith)][std::size_t(row)];
-    if (c.full >= 0 && c.drop >= 0)
-        return new_->values[std::size_t(c.full)][std::size_t(row)] - new_->values[std::size_t(c.drop)][std::size_t(row)];
-    return std::numeric_limits<double>::quiet_NaN();
+    const auto& choices = study_.choices();
+    return i >= 0 && i < int(choices.size()) ? &choices[std::size_t(i)] : nullptr;
 }
 
 void StudyBrowser::fillTable() {
@@ -547,23 +477,23 @@ void StudyBrowser::fillTable() {
     table_->setSortingEnabled(false);
     table_->clearContents();
     table_->setRowCount(0);
-    const Choice* c = choice();
+    const auto* c = choice();
     if (new_ && c) {
         const int n = int(new_->rowCount());
         table_->setRowCount(n);
         const auto& scores = new_->values[std::size_t(c->score)];
         double lo = std::numeric_limits<double>::infinity(), hi = -lo;
         for (int r = 0; r < n; ++r) {
-            const double v = scores[std::size_t(r)], b = baselineOf(c->score, r), f = faithOf(*c, r);
+            const double v = scores[std::size_t(r)], b = study_.baselineOf(c->score, r), f = study_.faithOf(*c, r);
             auto* id = new QTableWidgetItem(QString::fromStdString(new_->ids[std::size_t(r)]));
             id->setData(kRowRole, r);
             table_->setItem(r, kStudy, id);
-            const int dp = decimals_[std::size_t(c->score)];
+            const int dp = study_.decimals(c->score);
             table_->setItem(r, kScore, new SortKeyItem(number(v, dp), sortKey(v)));
             table_->setItem(r, kBaseline, new SortKeyItem(number(b, dp), sortKey(b)));
             table_->setItem(r, kDiff, new SortKeyItem(number(std::abs(v - b), 4), sortKey(std::abs(v - b))));  // small by nature
             table_->setItem(r, kFaith, new SortKeyItem(number(f), sortKey(f)));
-            table_->setItem(r, kMaxDiff, new SortKeyItem(number(maxDiff_[std::size_t(r)]), sortKey(maxDiff_[std::size_t(r)])));
+            table_->setItem(r, kMaxDiff, new SortKeyItem(number(study_.maxDiff(r)), sortKey(study_.maxDiff(r))));
             if (!std::isnan(v)) {
                 lo = std::min(lo, v);
                 hi = std::max(hi, v);
@@ -631,22 +561,12 @@ void StudyBrowser::setFilter(const StudyFilter& f) {
 void StudyBrowser::applyFilter() {
     if (updating_) return;
     const StudyFilter f = filter();
-    const Choice* c = choice();
+    data::StudyTable::Filter df{f.scoreMin, f.scoreMax, f.faithfulnessBelow, f.diffAbove, f.diffAnyColumn,
+                                f.idContains.toStdString()};
+    const auto* c = choice();
     int shown = 0;
     for (int i = 0; i < table_->rowCount(); ++i) {
-        const int r = table_->item(i, kStudy)->data(kRowRole).toInt();
-        bool ok = true;
-        if (!f.idContains.isEmpty()) ok = table_->item(i, kStudy)->text().contains(f.idContains, Qt::CaseInsensitive);
-        if (ok && c && (f.scoreMin || f.scoreMax)) {
-            const double v = new_->values[std::size_t(c->score)][std::size_t(r)];
-            ok = !std::isnan(v) && (!f.scoreMin || v >= *f.scoreMin) && (!f.scoreMax || v <= *f.scoreMax);
-        }
-        if (ok && c && f.faithfulnessBelow) ok = faithOf(*c, r) < *f.faithfulnessBelow;  // NaN fails
-        if (ok && f.diffAbove) {
-            const double d = f.diffAnyColumn || !c ? maxDiff_[std::size_t(r)]
-                                                   : std::abs(new_->values[std::size_t(c->score)][std::size_t(r)] - baselineOf(c->score, r));
-            ok = d > *f.diffAbove;
-        }
+        const bool ok = study_.matches(table_->item(i, kStudy)->data(kRowRole).toInt(), c, df);
         table_->setRowHidden(i, !ok);
         shown += ok;
     }
@@ -732,18 +652,18 @@ void StudyBrowser::showStudy(const QString& id) {
 void StudyBrowser::fillPredictions(int row) {
     predictionsTable_->setRowCount(0);
     if (!new_) return;
-    const Choice* c = choice();
+    const auto* c = choice();
     const std::string groupLabel = c ? data::splitColumn(new_->columns[std::size_t(c->score)]).label : std::string();
     const int n = int(new_->columns.size());
     predictionsTable_->setRowCount(n);
     QFont bold = predictionsTable_->font();
     bold.setBold(true);
     for (int col = 0; col < n; ++col) {
-        const double v = new_->values[std::size_t(col)][std::size_t(row)], b = baselineOf(col, row);
+        const double v = new_->values[std::size_t(col)][std::size_t(row)], b = study_.baselineOf(col, row);
         auto* name = new QTableWidgetItem(QString::fromStdString(data::humanColumnName(new_->columns[std::size_t(col)])));
         name->setToolTip(QString::fromStdString(new_->columns[std::size_t(col)]));
         predictionsTable_->setItem(col, 0, name);
-        const int dp = decimals_[std::size_t(col)];
+        const int dp = study_.decimals(col);
         predictionsTable_->setItem(col, 1, new QTableWidgetItem(number(v, dp)));
         predictionsTable_->setItem(col, 2, new QTableWidgetItem(base_ ? number(b, dp) : QString()));
         predictionsTable_->setItem(col, 3, new QTableWidgetItem(base_ ? number(v - b, 4) : QString()));
@@ -760,18 +680,18 @@ void StudyBrowser::fillPredictions(int row) {
 
     QString text;
     if (c) {
-        const double f = faithOf(*c, row);
+        const double f = study_.faithOf(*c, row);
         if (!std::isnan(f) || c->full >= 0) {
-            text = tr("<b>%1</b>: faithfulness <b>%2</b>").arg(c->name.toHtmlEscaped(), number(f));
+            text = tr("<b>%1</b>: faithfulness <b>%2</b>").arg(QString::fromStdString(c->name).toHtmlEscaped(), number(f));
             if (c->full >= 0) text += tr(" = P(full) %1 − P(drop) %2").arg(number(new_->values[std::size_t(c->full)][std::size_t(row)]),
                                                                           number(c->drop >= 0 ? new_->values[std::size_t(c->drop)][std::size_t(row)] : NAN));
             const int fc = c->faith >= 0 ? c->faith : -1;
-            if (base_ && fc >= 0) text += tr(" (baseline %1)").arg(number(baselineOf(fc, row)));
+            if (base_ && fc >= 0) text += tr(" (baseline %1)").arg(number(study_.baselineOf(fc, row)));
         } else {
             const double v = new_->values[std::size_t(c->score)][std::size_t(row)];
-            const int dp = decimals_[std::size_t(c->score)];
-            text = tr("<b>%1</b>: %2").arg(c->name.toHtmlEscaped(), number(v, dp));
-            if (base_) text += tr(" (baseline %1)").arg(number(baselineOf(c->score, row), dp));
+            const int dp = study_.decimals(c->score);
+            text = tr("<b>%1</b>: %2").arg(QString::fromStdString(c->name).toHtmlEscaped(), number(v, dp));
+            if (base_) text += tr(" (baseline %1)").arg(number(study_.baselineOf(c->score, row), dp));
         }
     }
     faith_->setText(text);
@@ -781,7 +701,7 @@ void StudyBrowser::startLoad(const QString& id) {
     LoadRequest r;
     r.id = id;
     r.generation = ++loadGeneration_;
-    r.camLabel = choice() ? choice()->camLabel : QString();
+    r.camLabel = choice() ? QString::fromStdString(choice()->camLabel) : QString();
     r.index = mediaIndex_;
     r.mediaRoot = mediaRoot_;
     r.roiFolder = roiFolder_;

@@ -8,6 +8,7 @@
 // the GUI thread.
 
 #include "data/numeric_table.h"
+#include "data/study_table.h"
 
 #include <QFuture>
 #include <QString>
@@ -105,13 +106,6 @@ protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
-    struct Choice {
-        QString key;        ///< label as in the columns
-        QString name;       ///< human name
-        int score = -1;     ///< column in new_ (probability / value)
-        int full = -1, drop = -1, faith = -1;
-        QString camLabel;   ///< label to look up in the CAM cache
-    };
     void buildUi();
     void rebuildChoices();
     void fillTable();
@@ -123,17 +117,11 @@ private:
     void applyLoad(const StudyLoad& load);
     void showView(int index);
     void setStatus(const QString& text, bool error = false);
-    const Choice* choice() const;
-    double baselineOf(int newColumn, int newRow) const;
-    double faithOf(const Choice& c, int row) const;
+    const data::StudyTable::Choice* choice() const;
 
     // Tables and the join.
     std::shared_ptr<const data::NumericTable> new_, base_;
-    std::vector<int> baseColumnOf_;  ///< new column → baseline column or -1
-    std::vector<int> baseRowOf_;     ///< new row → baseline row or -1
-    std::vector<double> maxDiff_;
-    std::vector<int> decimals_;      ///< per new column: 4 for probabilities, 2 for larger values    ///< per new row: largest |new − baseline| over shared columns
-    std::vector<Choice> choices_;
+    data::StudyTable study_;  ///< the join, the choices and the filter (core)
     QString pendingSelection_;
     QString tableStatus_;
     QString current_;
