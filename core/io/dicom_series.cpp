@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cmath>
 #include <exception>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -37,22 +38,15 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
     return loadDicomSeries(folder, seriesUid, DicomSeriesOptions{});
 }
 
-DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std::string& seriesUid,
-                                  const DicomSeriesOptions& options) {
-    const unsigned threads = util::resolveThreads(options.threads);
-    const auto report_ = [&](double f, const std::string& m) {
-        if (options.progress) options.progress(f, m);
-    };
-    std::error_code ec;
-    if (!std::filesystem::is_directory(folder, ec)) throw ReadError(folder, "not a folder");
-    std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(folder, ec))
-        if (e.is_regular_file()) files.push_back(e.path());
-    std::sort(files.begin(), files.end());
+namespace {
 
-    DicomSeriesReport report;
-    // Headers on all threads (each result in its own slot), grouped afterwards in file order,
-    // so the outcome does not depend on the thread count.
+using Progress = std::function<void(double, const std::string&)>;
+
+/// Reads every file's header on `threads` threads and groups the single-frame images by
+/// SeriesInstanceUID, in file order (so the outcome does not depend on the thread count);
+/// files that are not slices are listed in report.skipped.
+std::map<std::string, std::vector<Slice>> readSlices(const std::vector<std::filesystem::path>& files, unsigned threads,
+                                                     const Progress& report_, DicomSeriesReport& report) {
     report_(0, "reading " + std::to_string(files.size()) + " headers");
     std::vector<std::optional<ImageVolume>> headers(files.size());
     std::vector<std::string> headerErrors(files.size());
@@ -82,7 +76,12 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
         }
         bySeries[h.meta.seriesInstanceUid].push_back(Slice{f, std::move(h), 0});
     }
-    headers.clear();
+    return bySeries;
+}
+
+/// The series asked for, or the one with the most slices; the others are listed in the report.
+std::vector<Slice>& chooseSeries(std::map<std::string, std::vector<Slice>>& bySeries, const std::string& seriesUid,
+                                 const std::filesystem::path& folder, DicomSeriesReport& report) {
     if (bySeries.empty()) throw ReadError(folder, "no DICOM image slices found");
     auto chosen = bySeries.end();
     if (!seriesUid.empty()) {
@@ -95,8 +94,11 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
     for (const auto& [uid, s] : bySeries)
         if (uid != chosen->first) report.otherSeries.push_back(uid);
     report.seriesInstanceUid = chosen->first;
-    auto& slices = chosen->second;
+    return chosen->second;
+}
 
+/// Checks that the slices share size and orientation, and sorts them along the slice normal.
+void sortAlongNormal(std::vector<Slice>& slices) {
     const ImageVolume& first = slices.front().header;
     const std::array<double, 3> normal{first.direction[2], first.direction[5], first.direction[8]};
     for (auto& s : slices) {
@@ -110,7 +112,10 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
         s.position = h.origin[0] * normal[0] + h.origin[1] * normal[1] + h.origin[2] * normal[2];
     }
     std::stable_sort(slices.begin(), slices.end(), [](const Slice& a, const Slice& b) { return a.position < b.position; });
+}
 
+/// Positions, the median spacing, gaps and uneven steps into the report; returns the steps.
+std::vector<double> measureSpacing(const std::vector<Slice>& slices, DicomSeriesReport& report) {
     for (const auto& s : slices) {
         report.files.push_back(s.file);
         report.positions.push_back(s.position);
@@ -137,6 +142,30 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
         if (!report.uniform)
             report.warnings.push_back("non-uniform slice spacing: steps from " + fmt(report.minStep) + " to " + fmt(report.maxStep) + " mm");
     }
+    return steps;
+}
+
+}  // namespace
+
+DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std::string& seriesUid,
+                                  const DicomSeriesOptions& options) {
+    const unsigned threads = util::resolveThreads(options.threads);
+    const Progress report_ = [&](double f, const std::string& m) {
+        if (options.progress) options.progress(f, m);
+    };
+    std::error_code ec;
+    if (!std::filesystem::is_directory(folder, ec)) throw ReadError(folder, "not a folder");
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(folder, ec))
+        if (e.is_regular_file()) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+
+    DicomSeriesReport report;
+    auto bySeries = readSlices(files, threads, report_, report);
+    auto& slices = chooseSeries(bySeries, seriesUid, folder, report);
+    sortAlongNormal(slices);
+    const auto steps = measureSpacing(slices, report);
+    const ImageVolume& first = slices.front().header;
 
     DicomSeriesVolume out;
     ImageVolume& v = out.volume;
