@@ -122,17 +122,10 @@ io::ImageVolume PreparedVolume::toImageVolume(const std::vector<float>& v) const
     return out;
 }
 
-PreparedVolume prepareVolume(const io::ImageVolume& v, const VolumePreprocessing& p, const std::string& what) {
-    const std::string name = what.empty() ? std::string("volume") : what;
-    if (v.time != 1 || v.samples != 1 || v.depth < 1 || v.rows < 1 || v.columns < 1)
-        throw std::invalid_argument(name + ": expected a single-channel 3-D volume, got time " +
-                                    std::to_string(v.time) + ", samples " + std::to_string(v.samples));
-    if (v.values.size() != v.elementCount()) throw std::invalid_argument(name + ": values do not match the shape");
-    if (!(p.huMax > p.huMin)) throw std::invalid_argument(name + ": HU window max must exceed min");
-    const std::array<int, 3> dims{v.columns, v.rows, v.depth};
+namespace {
 
-    // Which source axis becomes each RAS axis, and whether it runs backwards.
-    PreparedVolume out;
+/// Which source axis becomes each RAS axis of `out`, and whether it runs backwards.
+void mapAxesToRas(const io::ImageVolume& v, const std::string& name, PreparedVolume& out) {
     std::array<bool, 3> taken{false, false, false};
     for (int a = 0; a < 3; ++a) {
         const double ras[3] = {-v.direction[std::size_t(a)], -v.direction[std::size_t(3 + a)],
@@ -146,6 +139,65 @@ PreparedVolume prepareVolume(const io::ImageVolume& v, const VolumePreprocessing
         out.sourceAxis[std::size_t(best)] = a;
         out.flipped[std::size_t(best)] = ras[best] < 0;
     }
+}
+
+/// Per output axis: the two source samples and weights of each output coordinate (-1 = pad).
+struct Tap {
+    int i0 = -1, i1 = -1;
+    float w1 = 0;
+};
+
+std::array<std::vector<Tap>, 3> linearTaps(const PreparedVolume& out, const std::array<int, 3>& n,
+                                           const std::array<int, 3>& m, const std::array<int, 3>& target,
+                                           const std::array<int, 3>& crop) {
+    std::array<std::vector<Tap>, 3> taps;
+    for (int q = 0; q < 3; ++q) {
+        const auto Q = std::size_t(q);
+        taps[Q].resize(std::size_t(target[Q]));
+        for (int o = 0; o < target[Q]; ++o) {
+            const int r = o + crop[Q];
+            if (r < 0 || r >= m[Q]) continue;  // padding
+            double s = (r + 0.5) * out.scale[Q] - 0.5;
+            s = std::clamp(s, 0.0, static_cast<double>(n[Q] - 1));
+            const int i0 = static_cast<int>(std::floor(s));
+            const int i1 = std::min(i0 + 1, n[Q] - 1);
+            // Stored index along the source axis (flipped axes count from the other end).
+            const auto src = [&](int i) { return out.flipped[Q] ? n[Q] - 1 - i : i; };
+            taps[Q][std::size_t(o)] = {src(i0), src(i1), static_cast<float>(s - i0)};
+        }
+    }
+    return taps;
+}
+
+/// Channel c maps [lo_c, hi_c] to [-1, 1]; padding is -1 in every channel.
+struct Window {
+    float lo, hi, k;
+};
+
+std::vector<Window> huWindows(const VolumePreprocessing& p, const std::string& what) {
+    std::vector<Window> windows{{float(p.huMin), float(p.huMax), 2.0f / float(p.huMax - p.huMin)}};
+    for (const auto& w : p.extraWindows) {
+        if (!(w[1] > w[0]))
+            throw std::invalid_argument(what + ": extra HU window [" + std::to_string(w[0]) + ", " +
+                                        std::to_string(w[1]) + "] needs lo < hi");
+        windows.push_back({float(w[0]), float(w[1]), 2.0f / float(w[1] - w[0])});
+    }
+    return windows;
+}
+
+}  // namespace
+
+PreparedVolume prepareVolume(const io::ImageVolume& v, const VolumePreprocessing& p, const std::string& what) {
+    const std::string name = what.empty() ? std::string("volume") : what;
+    if (v.time != 1 || v.samples != 1 || v.depth < 1 || v.rows < 1 || v.columns < 1)
+        throw std::invalid_argument(name + ": expected a single-channel 3-D volume, got time " +
+                                    std::to_string(v.time) + ", samples " + std::to_string(v.samples));
+    if (v.values.size() != v.elementCount()) throw std::invalid_argument(name + ": values do not match the shape");
+    if (!(p.huMax > p.huMin)) throw std::invalid_argument(name + ": HU window max must exceed min");
+    const std::array<int, 3> dims{v.columns, v.rows, v.depth};
+
+    PreparedVolume out;
+    mapAxesToRas(v, name, out);
     std::array<int, 3> n{}, m{}, target{}, crop{};
     std::array<double, 3> srcSpacing{};
     for (int q = 0; q < 3; ++q) {
@@ -178,38 +230,13 @@ PreparedVolume prepareVolume(const io::ImageVolume& v, const VolumePreprocessing
             lps[std::size_t(r)] += v.direction[std::size_t(r * 3 + a)] * v.spacing[std::size_t(a)] * srcIdx[std::size_t(a)];
     out.originRas = {-lps[0], -lps[1], lps[2]};
 
-    // Per output axis: the two source samples and weights of each output coordinate (-1 = pad).
-    struct Tap { int i0 = -1, i1 = -1; float w1 = 0; };
-    std::array<std::vector<Tap>, 3> taps;
-    for (int q = 0; q < 3; ++q) {
-        const auto Q = std::size_t(q);
-        taps[Q].resize(std::size_t(target[Q]));
-        for (int o = 0; o < target[Q]; ++o) {
-            const int r = o + crop[Q];
-            if (r < 0 || r >= m[Q]) continue;  // padding
-            double s = (r + 0.5) * out.scale[Q] - 0.5;
-            s = std::clamp(s, 0.0, static_cast<double>(n[Q] - 1));
-            const int i0 = static_cast<int>(std::floor(s));
-            const int i1 = std::min(i0 + 1, n[Q] - 1);
-            // Stored index along the source axis (flipped axes count from the other end).
-            const auto src = [&](int i) { return out.flipped[Q] ? n[Q] - 1 - i : i; };
-            taps[Q][std::size_t(o)] = {src(i0), src(i1), static_cast<float>(s - i0)};
-        }
-    }
+    const auto taps = linearTaps(out, n, m, target, crop);
     // Strides of the source's (column, row, slice) axes in its C-order buffer.
     const std::array<std::size_t, 3> stride{1, std::size_t(v.columns), std::size_t(v.columns) * std::size_t(v.rows)};
     std::array<std::size_t, 3> st{};
     for (int q = 0; q < 3; ++q) st[std::size_t(q)] = stride[std::size_t(out.sourceAxis[std::size_t(q)])];
 
-    // Channel c maps [lo_c, hi_c] to [-1, 1]; padding is -1 in every channel.
-    struct Window { float lo, hi, k; };
-    std::vector<Window> windows{{float(p.huMin), float(p.huMax), 2.0f / float(p.huMax - p.huMin)}};
-    for (const auto& w : p.extraWindows) {
-        if (!(w[1] > w[0]))
-            throw std::invalid_argument(what + ": extra HU window [" + std::to_string(w[0]) + ", " +
-                                        std::to_string(w[1]) + "] needs lo < hi");
-        windows.push_back({float(w[0]), float(w[1]), 2.0f / float(w[1] - w[0])});
-    }
+    const auto windows = huWindows(p, what);
     out.channels = static_cast<int>(windows.size());
     const std::size_t plane = std::size_t(out.nx) * std::size_t(out.ny) * std::size_t(out.nz);
     out.values.assign(plane * windows.size(), -1.0f);
