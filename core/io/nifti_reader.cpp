@@ -94,19 +94,18 @@ bool looksLikeNifti(const std::filesystem::path& path) {
     return false;
 }
 
-ImageVolume readNifti(const std::filesystem::path& path) {
-    static std::once_flag quiet;
-    std::call_once(quiet, [] { nifti_set_debug_level(0); });
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) throw ReadError(path, "no such file");
-    if (std::filesystem::file_size(path, ec) == 0) throw ReadError(path, "empty file");
-    if (const std::string problem = checkHeader(path); !problem.empty()) throw ReadError(path, problem);
-    std::unique_ptr<nifti_image, NiftiFree> nim(nifti_image_read(path.c_str(), 0));
-    if (!nim) throw ReadError(path, "not a readable NIfTI-1/NIfTI-2 header (wrong magic, size or dimensions)");
-    if (nim->nifti_type == NIFTI_FTYPE_ASCII) throw ReadError(path, "ASCII NIfTI is not supported");
-    if (nim->dim[0] < 1 || nim->dim[0] > 7) throw ReadError(path, "dim[0] = " + std::to_string(nim->dim[0]) + " is not 1..7");
-    // Dimensions past dim[0] do not exist (nifti2_io may leave them 0): they count as 1.
+struct NiftiSize {
     std::int64_t dims[8] = {0, 1, 1, 1, 1, 1, 1, 1};
+    std::uint64_t nvox = 1, bytes = 0;
+};
+
+/// The header's dimensions and sizes, every product checked, against the data file's size.
+NiftiSize checkedSize(const nifti_image& nimRef, const std::filesystem::path& path) {
+    const nifti_image* nim = &nimRef;
+    NiftiSize size;
+    auto& dims = size.dims;
+    std::error_code ec;
+    // Dimensions past dim[0] do not exist (nifti2_io may leave them 0): they count as 1.
     for (int d = 1; d <= nim->dim[0]; ++d) {
         if (nim->dim[d] < 1) throw ReadError(path, "dimension " + std::to_string(d) + " is " + std::to_string(nim->dim[d]));
         dims[d] = nim->dim[d];
@@ -116,7 +115,8 @@ ImageVolume readNifti(const std::filesystem::path& path) {
         if (dims[d] > (1 << 30)) throw ReadError(path, "dimension " + std::to_string(d) + " is implausibly large");
     if (nim->nbyper <= 0) throw ReadError(path, "unsupported datatype " + std::to_string(nim->datatype));
     // Checked products: four NIfTI-2 dimensions of 2^16 multiply to 2^64, which wrapped to 0.
-    std::uint64_t nvox = 1, bytes = 0;
+    std::uint64_t& nvox = size.nvox;
+    std::uint64_t& bytes = size.bytes;
     bool overflow = false;
     for (int d = 1; d <= 4; ++d) overflow = overflow || __builtin_mul_overflow(nvox, std::uint64_t(dims[d]), &nvox);
     overflow = overflow || __builtin_mul_overflow(nvox, std::uint64_t(nim->nbyper), &bytes);
@@ -134,6 +134,69 @@ ImageVolume readNifti(const std::filesystem::path& path) {
         throw ReadError(path, "declares " + std::to_string(bytes) + " bytes of voxels but the data file has only " +
                                   std::to_string(dataFileSize) + " (truncated?)");
     }
+    return size;
+}
+
+/// Format, photometric, bits, rescale, frame time and window from the header.
+/// Returns whether scl_slope / scl_inter apply.
+bool fillMeta(const nifti_image& nimRef, const std::filesystem::path& path, const NiftiSize& size, ImageVolume& v) {
+    const nifti_image* nim = &nimRef;
+    const auto& dims = size.dims;
+    auto& m = v.meta;
+    int version = 0;
+    std::free(nifti_read_header(path.c_str(), &version, 0));  // nifti_type does not tell 1 from 2
+    m.format = nim->nifti_type == NIFTI_FTYPE_ANALYZE ? "ANALYZE-7.5" : version == 2 ? "NIfTI-2" : "NIfTI-1";
+    m.photometric = v.samples == 3 ? "RGB" : "MONOCHROME2";
+    m.sourcePhotometric = m.photometric;
+    m.decoder = "nifti2_io";
+    m.bitsAllocated = int(v.storedElementSize() * 8);
+    m.bitsStored = m.bitsAllocated;
+    m.pixelSigned = v.storedType == StoredType::I8 || v.storedType == StoredType::I16 || v.storedType == StoredType::I32;
+    const bool scaled = nim->scl_slope != 0.0 && std::isfinite(nim->scl_slope) && std::isfinite(nim->scl_inter);
+    m.rescaleSlope = scaled ? nim->scl_slope : 1.0;
+    m.rescaleIntercept = scaled ? nim->scl_inter : 0.0;
+    if (dims[4] > 1 && nim->dt > 0) m.frameTimeMs = nim->dt * (nim->time_units == NIFTI_UNITS_SEC ? 1000.0 : nim->time_units == NIFTI_UNITS_USEC ? 0.001 : 1.0);
+    if (nim->cal_max > nim->cal_min) {
+        m.windowCenter = (double(nim->cal_max) + nim->cal_min) / 2;
+        m.windowWidth = double(nim->cal_max) - nim->cal_min;
+    }
+    return scaled;
+}
+
+/// nibabel's choice of affine (sform, else qform, else pixdim) as LPS spacing, direction, origin.
+void fillGeometry(const nifti_image& nimRef, ImageVolume& v) {
+    const nifti_image* nim = &nimRef;
+    // nibabel's choice: sform when its code is set, else qform, else pixdim scaling.
+    double a[4][4] = {{std::fabs(nim->dx), 0, 0, 0}, {0, std::fabs(nim->dy), 0, 0}, {0, 0, std::fabs(nim->dz), 0}, {0, 0, 0, 1}};
+    if (nim->sform_code > 0) std::memcpy(a, nim->sto_xyz.m, sizeof a);
+    else if (nim->qform_code > 0) std::memcpy(a, nim->qto_xyz.m, sizeof a);
+    for (int c = 0; c < 3; ++c) {
+        double len = 0;
+        for (int r = 0; r < 3; ++r) len += a[r][c] * a[r][c];
+        len = std::sqrt(len);
+        v.spacing[std::size_t(c)] = len > 0 ? len : 1.0;
+        for (int r = 0; r < 3; ++r) {
+            const double lps = (r < 2 ? -1.0 : 1.0) * a[r][c];
+            v.direction[std::size_t(r * 3 + c)] = len > 0 ? lps / len : (r == c ? 1.0 : 0.0);
+        }
+    }
+    for (int r = 0; r < 3; ++r) v.origin[std::size_t(r)] = (r < 2 ? -1.0 : 1.0) * a[r][3];
+}
+
+ImageVolume readNifti(const std::filesystem::path& path) {
+    static std::once_flag quiet;
+    std::call_once(quiet, [] { nifti_set_debug_level(0); });
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) throw ReadError(path, "no such file");
+    if (std::filesystem::file_size(path, ec) == 0) throw ReadError(path, "empty file");
+    if (const std::string problem = checkHeader(path); !problem.empty()) throw ReadError(path, problem);
+    std::unique_ptr<nifti_image, NiftiFree> nim(nifti_image_read(path.c_str(), 0));
+    if (!nim) throw ReadError(path, "not a readable NIfTI-1/NIfTI-2 header (wrong magic, size or dimensions)");
+    if (nim->nifti_type == NIFTI_FTYPE_ASCII) throw ReadError(path, "ASCII NIfTI is not supported");
+    if (nim->dim[0] < 1 || nim->dim[0] > 7) throw ReadError(path, "dim[0] = " + std::to_string(nim->dim[0]) + " is not 1..7");
+    const NiftiSize size = checkedSize(*nim, path);
+    const auto& dims = size.dims;
+    const std::uint64_t nvox = size.nvox, bytes = size.bytes;
 
     ImageVolume v;
     v.storedType = StoredType::None;
@@ -158,24 +221,7 @@ ImageVolume readNifti(const std::filesystem::path& path) {
     v.depth = int(dims[3]);
     v.time = int(dims[4]);
     v.isVolume = true;
-    auto& m = v.meta;
-    int version = 0;
-    std::free(nifti_read_header(path.c_str(), &version, 0));  // nifti_type does not tell 1 from 2
-    m.format = nim->nifti_type == NIFTI_FTYPE_ANALYZE ? "ANALYZE-7.5" : version == 2 ? "NIfTI-2" : "NIfTI-1";
-    m.photometric = v.samples == 3 ? "RGB" : "MONOCHROME2";
-    m.sourcePhotometric = m.photometric;
-    m.decoder = "nifti2_io";
-    m.bitsAllocated = int(v.storedElementSize() * 8);
-    m.bitsStored = m.bitsAllocated;
-    m.pixelSigned = v.storedType == StoredType::I8 || v.storedType == StoredType::I16 || v.storedType == StoredType::I32;
-    const bool scaled = nim->scl_slope != 0.0 && std::isfinite(nim->scl_slope) && std::isfinite(nim->scl_inter);
-    m.rescaleSlope = scaled ? nim->scl_slope : 1.0;
-    m.rescaleIntercept = scaled ? nim->scl_inter : 0.0;
-    if (dims[4] > 1 && nim->dt > 0) m.frameTimeMs = nim->dt * (nim->time_units == NIFTI_UNITS_SEC ? 1000.0 : nim->time_units == NIFTI_UNITS_USEC ? 0.001 : 1.0);
-    if (nim->cal_max > nim->cal_min) {
-        m.windowCenter = (double(nim->cal_max) + nim->cal_min) / 2;
-        m.windowWidth = double(nim->cal_max) - nim->cal_min;
-    }
+    const bool scaled = fillMeta(*nim, path, size, v);
 
     const std::size_t n = std::size_t(nvox) * std::size_t(v.samples);
     const auto* src = static_cast<const std::uint8_t*>(nim->data);
@@ -201,21 +247,7 @@ ImageVolume readNifti(const std::filesystem::path& path) {
     case StoredType::None: break;
     }
 
-    // nibabel's choice: sform when its code is set, else qform, else pixdim scaling.
-    double a[4][4] = {{std::fabs(nim->dx), 0, 0, 0}, {0, std::fabs(nim->dy), 0, 0}, {0, 0, std::fabs(nim->dz), 0}, {0, 0, 0, 1}};
-    if (nim->sform_code > 0) std::memcpy(a, nim->sto_xyz.m, sizeof a);
-    else if (nim->qform_code > 0) std::memcpy(a, nim->qto_xyz.m, sizeof a);
-    for (int c = 0; c < 3; ++c) {
-        double len = 0;
-        for (int r = 0; r < 3; ++r) len += a[r][c] * a[r][c];
-        len = std::sqrt(len);
-        v.spacing[std::size_t(c)] = len > 0 ? len : 1.0;
-        for (int r = 0; r < 3; ++r) {
-            const double lps = (r < 2 ? -1.0 : 1.0) * a[r][c];
-            v.direction[std::size_t(r * 3 + c)] = len > 0 ? lps / len : (r == c ? 1.0 : 0.0);
-        }
-    }
-    for (int r = 0; r < 3; ++r) v.origin[std::size_t(r)] = (r < 2 ? -1.0 : 1.0) * a[r][3];
+    fillGeometry(*nim, v);
     return v;
 }
 
