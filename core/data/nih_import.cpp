@@ -84,6 +84,45 @@ std::string manifestPath(const fs::path& image, const fs::path& outDir, const fs
 
 }  // namespace
 
+namespace {
+
+/// train_val_list.txt and test_list.txt as image -> split; an image in both is test (and reported).
+std::unordered_map<std::string, std::string> splitOfImages(const std::vector<std::string>& trainVal,
+                                                           const std::vector<std::string>& test, NihImportReport& report) {
+    std::unordered_map<std::string, std::string> splitOf;
+    for (const auto& n : trainVal) splitOf[n] = "train";
+    for (const auto& n : test) {
+        auto [it, inserted] = splitOf.emplace(n, "test");
+        if (!inserted) {
+            report.inBothLists.push_back(n);
+            it->second = "test";
+        }
+    }
+    return splitOf;
+}
+
+/// all.csv, train_val.csv, test.csv, missing_images.txt (only when some are) and nih_import.json.
+void writeOutputs(const Manifest& all, const fs::path& outDir, const std::string& missingText, NihImportReport& report) {
+    std::error_code ec;
+    Manifest trainValManifest = all.filterSplit("train"), testManifest = all.filterSplit("test");
+    report.allManifest = outDir / "all.csv";
+    report.trainValManifest = outDir / "train_val.csv";
+    report.testManifest = outDir / "test.csv";
+    report.reportFile = outDir / "nih_import.json";
+    writeManifest(all, report.allManifest);
+    writeManifest(trainValManifest, report.trainValManifest);
+    writeManifest(testManifest, report.testManifest);
+    report.allRows = all.rows.size();
+    report.trainValRows = trainValManifest.rows.size();
+    report.testRows = testManifest.rows.size();
+    const fs::path missingFile = outDir / "missing_images.txt";
+    if (!report.missingImages.empty()) util::writeFileAtomically(missingFile, missingText);
+    else fs::remove(missingFile, ec);
+    util::writeFileAtomically(report.reportFile, toJson(report).dump(2) + "\n");
+}
+
+}  // namespace
+
 NihImportReport importNih(const fs::path& dataDirIn, const fs::path& outDirIn, const NihImportOptions& options,
                           jobs::JobContext* job) {
     NihImportReport report;
@@ -112,15 +151,7 @@ NihImportReport importNih(const fs::path& dataDirIn, const fs::path& outDirIn, c
     if (job) job->progress(0.1, "reading the split lists");
     const auto trainVal = readList(dataDir / "train_val_list.txt");
     const auto test = readList(dataDir / "test_list.txt");
-    std::unordered_map<std::string, std::string> splitOf;
-    for (const auto& n : trainVal) splitOf[n] = "train";
-    for (const auto& n : test) {
-        auto [it, inserted] = splitOf.emplace(n, "test");
-        if (!inserted) {
-            report.inBothLists.push_back(n);
-            it->second = "test";
-        }
-    }
+    const auto splitOf = splitOfImages(trainVal, test, report);
 
     if (job) job->progress(0.2, "indexing image folders");
     const auto images = indexImages(dataDir, job);
@@ -185,21 +216,7 @@ NihImportReport importNih(const fs::path& dataDirIn, const fs::path& outDirIn, c
     report.patients = patients.size();
 
     if (job) job->progress(0.9, "writing manifests");
-    Manifest trainValManifest = all.filterSplit("train"), testManifest = all.filterSplit("test");
-    report.allManifest = outDir / "all.csv";
-    report.trainValManifest = outDir / "train_val.csv";
-    report.testManifest = outDir / "test.csv";
-    report.reportFile = outDir / "nih_import.json";
-    writeManifest(all, report.allManifest);
-    writeManifest(trainValManifest, report.trainValManifest);
-    writeManifest(testManifest, report.testManifest);
-    report.allRows = all.rows.size();
-    report.trainValRows = trainValManifest.rows.size();
-    report.testRows = testManifest.rows.size();
-    const fs::path missingFile = outDir / "missing_images.txt";
-    if (!report.missingImages.empty()) util::writeFileAtomically(missingFile, missingText);
-    else fs::remove(missingFile, ec);
-    util::writeFileAtomically(report.reportFile, toJson(report).dump(2) + "\n");
+    writeOutputs(all, outDir, missingText, report);
     if (job) job->progress(1.0, "imported " + std::to_string(report.allRows) + " images");
     return report;
 }
