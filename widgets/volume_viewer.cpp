@@ -47,49 +47,7 @@ VolumeViewer::VolumeViewer(QWidget* parent, bool with3d) : QWidget(parent), lut_
     layout->setContentsMargins(4, 4, 4, 4);
     layout->setSpacing(4);
 
-    auto* bar = new QHBoxLayout;
-    windowPreset_ = new QComboBox;
-    windowPreset_->setObjectName("windowPreset");
-    windowPreset_->addItem(tr("Window: default"), "default");
-    for (const auto& p : DicomImageView::presets())
-        windowPreset_->addItem(tr("%1 (%2/%3)").arg(p.name).arg(p.center).arg(p.width), p.name);
-    renderPresetBox_ = new QComboBox;
-    renderPresetBox_->setObjectName("renderPreset");
-    renderPresetBox_->addItems({tr("3D: CT bone"), tr("3D: CT soft tissue"), tr("3D: MIP")});
-    renderPresetBox_->setCurrentIndex(int(renderPreset_));
-    resetCamera_ = new QPushButton(tr("Reset camera"));
-    resetCamera_->setObjectName("resetCamera");
-    overlayBox_ = new QCheckBox(tr("Overlay"));
-    overlayBox_->setObjectName("overlayVisible");
-    overlayBox_->setChecked(overlayVisible_);
-    overlayBox_->setEnabled(false);
-    colormapBox_ = new QComboBox;
-    colormapBox_->setObjectName("overlayColormap");
-    colormapBox_->addItems(overlayColormapNames());
-    opacitySlider_ = new QSlider(Qt::Horizontal);
-    opacitySlider_->setObjectName("overlayOpacity");
-    opacitySlider_->setRange(0, 100);
-    opacitySlider_->setValue(int(overlayOpacity_ * 100));
-    opacitySlider_->setToolTip(tr("Overlay opacity"));
-    opacitySlider_->setMaximumWidth(110);
-    thresholdSlider_ = new QSlider(Qt::Horizontal);
-    thresholdSlider_->setObjectName("overlayThreshold");
-    thresholdSlider_->setRange(0, 100);
-    thresholdSlider_->setValue(int(overlayThreshold_ * 100));
-    thresholdSlider_->setToolTip(tr("Overlay threshold (fraction of the heatmap's range)"));
-    thresholdSlider_->setMaximumWidth(110);
-    bar->addWidget(windowPreset_);
-    bar->addWidget(renderPresetBox_);
-    bar->addWidget(resetCamera_);
-    bar->addSpacing(12);
-    bar->addWidget(overlayBox_);
-    bar->addWidget(colormapBox_);
-    bar->addWidget(new QLabel(tr("opacity")));
-    bar->addWidget(opacitySlider_);
-    bar->addWidget(new QLabel(tr("threshold")));
-    bar->addWidget(thresholdSlider_);
-    bar->addStretch(1);
-    layout->addLayout(bar);
+    layout->addLayout(buildToolbar());
 
     auto* grid = new QGridLayout;
     grid->setSpacing(2);
@@ -141,6 +99,52 @@ VolumeViewer::VolumeViewer(QWidget* parent, bool with3d) : QWidget(parent), lut_
     connect(thresholdSlider_, &QSlider::valueChanged, this, [this](int v) { setOverlayThreshold(v / 100.0); });
     resetCamera_->setEnabled(view3d_ != nullptr);
     renderPresetBox_->setEnabled(view3d_ != nullptr);
+}
+
+QLayout* VolumeViewer::buildToolbar() {
+    auto* bar = new QHBoxLayout;
+    windowPreset_ = new QComboBox;
+    windowPreset_->setObjectName("windowPreset");
+    windowPreset_->addItem(tr("Window: default"), "default");
+    for (const auto& p : DicomImageView::presets())
+        windowPreset_->addItem(tr("%1 (%2/%3)").arg(p.name).arg(p.center).arg(p.width), p.name);
+    renderPresetBox_ = new QComboBox;
+    renderPresetBox_->setObjectName("renderPreset");
+    renderPresetBox_->addItems({tr("3D: CT bone"), tr("3D: CT soft tissue"), tr("3D: MIP")});
+    renderPresetBox_->setCurrentIndex(int(renderPreset_));
+    resetCamera_ = new QPushButton(tr("Reset camera"));
+    resetCamera_->setObjectName("resetCamera");
+    overlayBox_ = new QCheckBox(tr("Overlay"));
+    overlayBox_->setObjectName("overlayVisible");
+    overlayBox_->setChecked(overlayVisible_);
+    overlayBox_->setEnabled(false);
+    colormapBox_ = new QComboBox;
+    colormapBox_->setObjectName("overlayColormap");
+    colormapBox_->addItems(overlayColormapNames());
+    opacitySlider_ = new QSlider(Qt::Horizontal);
+    opacitySlider_->setObjectName("overlayOpacity");
+    opacitySlider_->setRange(0, 100);
+    opacitySlider_->setValue(int(overlayOpacity_ * 100));
+    opacitySlider_->setToolTip(tr("Overlay opacity"));
+    opacitySlider_->setMaximumWidth(110);
+    thresholdSlider_ = new QSlider(Qt::Horizontal);
+    thresholdSlider_->setObjectName("overlayThreshold");
+    thresholdSlider_->setRange(0, 100);
+    thresholdSlider_->setValue(int(overlayThreshold_ * 100));
+    thresholdSlider_->setToolTip(tr("Overlay threshold (fraction of the heatmap's range)"));
+    thresholdSlider_->setMaximumWidth(110);
+    bar->addWidget(windowPreset_);
+    bar->addWidget(renderPresetBox_);
+    bar->addWidget(resetCamera_);
+    bar->addSpacing(12);
+    bar->addWidget(overlayBox_);
+    bar->addWidget(colormapBox_);
+    bar->addWidget(new QLabel(tr("opacity")));
+    bar->addWidget(opacitySlider_);
+    bar->addWidget(new QLabel(tr("threshold")));
+    bar->addWidget(thresholdSlider_);
+    bar->addStretch(1);
+    return bar;
 }
 
 VolumeViewer::~VolumeViewer() = default;

@@ -24,6 +24,7 @@
 class QCheckBox;
 class QComboBox;
 class QLabel;
+class QLayout;
 class QProgressBar;
 class QSlider;
 class QPushButton;
@@ -182,6 +183,7 @@ private:
     friend class MprView;
     void hover(const std::optional<std::array<int, 3>>& voxel);
     void refreshViews();
+    QLayout* buildToolbar();
     void build3d();
     void update3dVolume();
     void update3dTransfer();
