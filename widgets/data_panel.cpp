@@ -134,18 +134,7 @@ DataPanel::DataPanel(QWidget* parent)
     xl->addWidget(pixelLabel_);
     ll->addWidget(pixelBox);
 
-    auto* chartBox = new QGroupBox(tr("Label balance"));
-    auto* cl = new QVBoxLayout(chartBox);
-    auto* chartTools = new QHBoxLayout;
-    chartTools->addWidget(countsBox_);
-    chartTools->addStretch(1);
-    chartTools->addWidget(exportButton_);
-    cl->addLayout(chartTools);
-    cl->addWidget(plot_, 1);
-    plot_->setMinimumSize(420, 300);
-    plot_->legend->setVisible(true);
-    // Top centre: the tall bars of a chest X-ray set are "Normal" (right) and the common findings (left).
-    plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignHCenter);
+    QWidget* chartBox = buildChartBox();
 
     auto* split = new QSplitter(Qt::Horizontal);
     split->addWidget(left);
@@ -174,6 +163,22 @@ DataPanel::DataPanel(QWidget* parent)
     setStatus(tr("Open a manifest (id,patient_id,path,labels,split) or a split folder."), palette().color(QPalette::WindowText));
     fillTables();
     fillChart();
+}
+
+QWidget* DataPanel::buildChartBox() {
+    auto* chartBox = new QGroupBox(tr("Label balance"));
+    auto* cl = new QVBoxLayout(chartBox);
+    auto* chartTools = new QHBoxLayout;
+    chartTools->addWidget(countsBox_);
+    chartTools->addStretch(1);
+    chartTools->addWidget(exportButton_);
+    cl->addLayout(chartTools);
+    cl->addWidget(plot_, 1);
+    plot_->setMinimumSize(420, 300);
+    plot_->legend->setVisible(true);
+    // Top centre: the tall bars of a chest X-ray set are "Normal" (right) and the common findings (left).
+    plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignHCenter);
+    return chartBox;
 }
 
 DataPanel::~DataPanel() {

@@ -88,6 +88,7 @@ signals:
 
 private:
     void connectBridge();
+    QWidget* buildChartBox();
     bool ensureRunner();
     void showPixelStats();
     void setStatus(const QString& text, const QColor& color);
