@@ -165,19 +165,7 @@ DicomBrowser::DicomBrowser(QWidget* parent)
     presets->addStretch(1);
     rl->addLayout(presets);
 
-    auto* cine = new QHBoxLayout;
-    playButton_->setCheckable(true);
-    playButton_->setMinimumWidth(90);
-    cine->addWidget(playButton_);
-    cine->addWidget(frameSlider_, 1);
-    frameLabel_->setMinimumWidth(90);
-    cine->addWidget(frameLabel_);
-    fpsSpin_->setRange(0.5, 120);
-    fpsSpin_->setDecimals(1);
-    fpsSpin_->setSuffix(tr(" fps"));
-    fpsSpin_->setValue(DicomImageView::kDefaultFps);
-    cine->addWidget(fpsSpin_);
-    rl->addLayout(cine);
+    rl->addLayout(buildCineBar());
     infoLabel_->setWordWrap(true);
     infoLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     rl->addWidget(infoLabel_);
@@ -210,6 +198,22 @@ DicomBrowser::DicomBrowser(QWidget* parent)
     });
     setStatus(tr("Open a workspace, then scan a folder of DICOM files."));
     syncControls();
+}
+
+QLayout* DicomBrowser::buildCineBar() {
+    auto* cine = new QHBoxLayout;
+    playButton_->setCheckable(true);
+    playButton_->setMinimumWidth(90);
+    cine->addWidget(playButton_);
+    cine->addWidget(frameSlider_, 1);
+    frameLabel_->setMinimumWidth(90);
+    cine->addWidget(frameLabel_);
+    fpsSpin_->setRange(0.5, 120);
+    fpsSpin_->setDecimals(1);
+    fpsSpin_->setSuffix(tr(" fps"));
+    fpsSpin_->setValue(DicomImageView::kDefaultFps);
+    cine->addWidget(fpsSpin_);
+    return cine;
 }
 
 DicomBrowser::~DicomBrowser() = default;

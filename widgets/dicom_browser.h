@@ -16,6 +16,7 @@
 #include <memory>
 
 class QLabel;
+class QLayout;
 class QProgressBar;
 class QPushButton;
 class QSlider;
@@ -71,6 +72,7 @@ signals:
     void thumbnailReady(const QString& seriesUid);
 
 private:
+    QLayout* buildCineBar();
     void chooseAndScan();
     void onSelection();
     void loadSeries(const QString& seriesUid, const QString& caption);
