@@ -169,6 +169,24 @@ void ybrToRgb(std::vector<float>& values) {
     }
 }
 
+// Compressed pixel data expands, but not without bound: even blank frames stay above a few
+// hundred bytes per megabyte. A header declaring more than kMaxExpansion times the fragments'
+// bytes (and more than kMinDecodedBudget) is corrupt: without this check a 3 KB fuzzed file
+// declaring 30000 x 60000 pixels made the reader allocate 14 GB before decoding anything.
+constexpr std::uint64_t kMaxExpansion = 10000;
+constexpr std::uint64_t kMinDecodedBudget = 64ull << 20;
+
+std::uint64_t encapsulatedBytes(DcmPixelData* pixelData, E_TransferSyntax xfer) {
+    DcmPixelSequence* seq = nullptr;
+    if (pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq) return 0;
+    std::uint64_t total = 0;
+    for (unsigned long i = 0; i < seq->card(); ++i) {
+        DcmPixelItem* item = nullptr;
+        if (seq->getItem(item, i).good() && item) total += item->getLength();
+    }
+    return total;
+}
+
 std::vector<std::vector<std::uint8_t>> splitJ2kFrames(DcmPixelSequence* seq, long frames, const std::string& label) {
     const unsigned long items = seq->card();
     if (items < 2) throw ReadError(label, "encapsulated pixel data has no fragments");
@@ -298,6 +316,14 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
     const bool isJ2k = xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000 ||
                        xfer == EXS_JPEG2000MulticomponentLosslessOnly || xfer == EXS_JPEG2000Multicomponent;
     auto* pixelData = OFstatic_cast(DcmPixelData*, pixelElement);
+    if (xf.isEncapsulated()) {
+        const std::uint64_t compressed = encapsulatedBytes(pixelData, xfer);
+        if (bytesNeeded > std::max(kMinDecodedBudget, compressed * kMaxExpansion))
+            throw ReadError(label, "declared image size " + std::to_string(L.rows) + "x" + std::to_string(L.columns) + "x" +
+                                       std::to_string(L.frames) + " needs " + std::to_string(bytesNeeded) +
+                                       " bytes, more than " + std::to_string(compressed) +
+                                       " compressed bytes can hold (corrupt header?)");
+    }
     std::vector<std::int64_t> j2kValues;
     if (isJ2k) {
         DcmPixelSequence* seq = nullptr;

@@ -294,15 +294,23 @@ siz = px.index(b'\xff\x51')
 struct.pack_into('>II', px, siz + 6, 100000, 100000)       # Xsiz, Ysiz
 struct.pack_into('>II', px, siz + 22, 100000, 100000)      # XTsiz, YTsiz
 d.PixelData = bytes(px); d.save_as(sys.argv[2] + '/j2k_siz.dcm')
+# Found by fuzz_dicom too: a 3 KB file whose header declares a huge image made the JPEG 2000
+# path allocate 14 GB for the decoded values before decoding a frame.
+d = pydicom.dcmread(sys.argv[1] + '/MR_small_jp2klossless.dcm'); d.Rows = 30000; d.Columns = 30000
+d.save_as(sys.argv[2] + '/j2k_huge_header.dcm')
 print('{}')
 )PY", {QString::fromStdString(kPydicomFiles.string()), QString::fromStdString(dir.string())});
-        for (const char* name : {"huge.dcm", "short.dcm", "rle_frames.dcm", "j2k_frames.dcm", "bits12.dcm", "j2k_siz.dcm"}) {
+        for (const char* name : {"huge.dcm", "short.dcm", "rle_frames.dcm", "j2k_frames.dcm", "bits12.dcm", "j2k_siz.dcm", "j2k_huge_header.dcm"}) {
             const std::string e = errorOf([&] { readDicom(dir / name); });
             qInfo("%s", e.c_str());
             QVERIFY2(e.rfind((dir / name).string() + ": ", 0) == 0, e.c_str());
         }
         QVERIFY(errorOf([&] { readDicom(dir / "huge.dcm"); }).find("implausibly large") != std::string::npos);
         QVERIFY(errorOf([&] { readDicom(dir / "short.dcm"); }).find("truncated") != std::string::npos);
+        const auto huge = errorOf([&] { readDicom(dir / "j2k_huge_header.dcm"); });
+        QVERIFY2(huge.find("declared image size 30000x30000x1 needs 1800000000 bytes, more than") != std::string::npos &&
+                     huge.find("compressed bytes can hold") != std::string::npos,
+                 huge.c_str());
         QCOMPARE(errorOf([&] { readDicom(dir / "j2k_siz.dcm"); }),
                  (dir / "j2k_siz.dcm").string() + ": frame 1: JPEG 2000 image is 100000x100000x1, the header says 64x64x1");
     }
