@@ -187,6 +187,52 @@ std::uint64_t encapsulatedBytes(DcmPixelData* pixelData, E_TransferSyntax xfer) 
     return total;
 }
 
+// DCMTK's JPEG (IJG) decoder first scans a frame's header for its bit depth
+// (DJCodecDecoder::scanJpegDataForBitDepth), and a malformed fragment made that scan loop
+// forever (found by fuzz_dicom: a fragment starting FF 01 00 00). A JPEG frame's header is
+// SOI, then length-carrying segments up to a start-of-frame marker: each fragment that starts
+// a frame must read so, or the file is refused before DCMTK sees it.
+bool isIjgJpeg(const std::string& xferUid) {
+    static const std::string jpeg = "1.2.840.10008.1.2.4.";
+    if (xferUid.rfind(jpeg, 0) != 0) return false;
+    const std::string rest = xferUid.substr(jpeg.size());
+    return (rest.size() == 2 && (rest[0] == '5' || rest[0] == '6')) || rest == "70";
+}
+
+std::string jpegHeaderProblem(const Uint8* p, std::size_t n) {
+    if (n < 4 || p[0] != 0xFF || p[1] != 0xD8) return "does not start with a JPEG SOI marker";
+    std::size_t off = 2;
+    while (off + 4 <= n) {
+        if (p[off] != 0xFF) return "no JPEG marker at byte " + std::to_string(off);
+        const Uint8 m = p[off + 1];
+        const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+        if (sof) return {};
+        if (m < 0xC0 || (m >= 0xD0 && m <= 0xDA) || m == 0xFF)
+            return "JPEG marker FF " + std::to_string(int(m)) + " before the start of frame at byte " + std::to_string(off);
+        const std::size_t len = (std::size_t(p[off + 2]) << 8) | p[off + 3];
+        if (len < 2) return "JPEG segment of length " + std::to_string(len) + " at byte " + std::to_string(off);
+        off += 2 + len;
+    }
+    return "no JPEG start-of-frame marker";
+}
+
+void checkJpegFragments(DcmPixelData* pixelData, E_TransferSyntax xfer, long frames, const std::string& label) {
+    DcmPixelSequence* seq = nullptr;
+    if (pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq) return;
+    const unsigned long items = seq->card();
+    for (unsigned long i = 1; i < items; ++i) {
+        DcmPixelItem* item = nullptr;
+        Uint8* p = nullptr;
+        if (seq->getItem(item, i).bad() || !item || item->getLength() == 0) continue;
+        if (item->getUint8Array(p).bad() || !p) continue;
+        // The first fragment starts a frame; with one fragment per frame, every one does.
+        const bool startsFrame = i == 1 || long(items - 1) == frames || (p[0] == 0xFF && item->getLength() > 1 && p[1] == 0xD8);
+        if (!startsFrame) continue;
+        if (const auto problem = jpegHeaderProblem(p, item->getLength()); !problem.empty())
+            throw ReadError(label, "pixel data fragment " + std::to_string(i) + " " + problem + " (corrupt JPEG data)");
+    }
+}
+
 std::vector<std::vector<std::uint8_t>> splitJ2kFrames(DcmPixelSequence* seq, long frames, const std::string& label) {
     const unsigned long items = seq->card();
     if (items < 2) throw ReadError(label, "encapsulated pixel data has no fragments");
@@ -316,6 +362,7 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
     const bool isJ2k = xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000 ||
                        xfer == EXS_JPEG2000MulticomponentLosslessOnly || xfer == EXS_JPEG2000Multicomponent;
     auto* pixelData = OFstatic_cast(DcmPixelData*, pixelElement);
+    if (xf.isEncapsulated() && isIjgJpeg(xf.getXferID())) checkJpegFragments(pixelData, xfer, long(L.frames), label);
     if (xf.isEncapsulated()) {
         const std::uint64_t compressed = encapsulatedBytes(pixelData, xfer);
         if (bytesNeeded > std::max(kMinDecodedBudget, compressed * kMaxExpansion))

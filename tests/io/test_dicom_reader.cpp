@@ -298,15 +298,26 @@ d.PixelData = bytes(px); d.save_as(sys.argv[2] + '/j2k_siz.dcm')
 # path allocate 14 GB for the decoded values before decoding a frame.
 d = pydicom.dcmread(sys.argv[1] + '/MR_small_jp2klossless.dcm'); d.Rows = 30000; d.Columns = 30000
 d.save_as(sys.argv[2] + '/j2k_huge_header.dcm')
+# Found by fuzz_dicom: JPEG fragments whose header DCMTK's bit-depth scan looped on forever.
+from pydicom.encaps import generate_pixel_data_frame, encapsulate
+for name, head in (('jpeg_no_soi', b'\xff\x01\x00\x00'), ('jpeg_zero_segment', b'\xff\xd8\xff\xe0\x00\x00')):
+    d = pydicom.dcmread(sys.argv[1] + '/SC_rgb_jpeg_dcmtk.dcm')
+    frame = bytearray(next(generate_pixel_data_frame(d.PixelData)))
+    frame[:len(head)] = head
+    d.PixelData = encapsulate([bytes(frame)])
+    d.save_as(sys.argv[2] + '/' + name + '.dcm')
 print('{}')
 )PY", {QString::fromStdString(kPydicomFiles.string()), QString::fromStdString(dir.string())});
-        for (const char* name : {"huge.dcm", "short.dcm", "rle_frames.dcm", "j2k_frames.dcm", "bits12.dcm", "j2k_siz.dcm", "j2k_huge_header.dcm"}) {
+        for (const char* name : {"huge.dcm", "short.dcm", "rle_frames.dcm", "j2k_frames.dcm", "bits12.dcm", "j2k_siz.dcm", "j2k_huge_header.dcm",
+                                 "jpeg_no_soi.dcm", "jpeg_zero_segment.dcm"}) {
             const std::string e = errorOf([&] { readDicom(dir / name); });
             qInfo("%s", e.c_str());
             QVERIFY2(e.rfind((dir / name).string() + ": ", 0) == 0, e.c_str());
         }
         QVERIFY(errorOf([&] { readDicom(dir / "huge.dcm"); }).find("implausibly large") != std::string::npos);
         QVERIFY(errorOf([&] { readDicom(dir / "short.dcm"); }).find("truncated") != std::string::npos);
+        QVERIFY(errorOf([&] { readDicom(dir / "jpeg_no_soi.dcm"); }).find("fragment 1 does not start with a JPEG SOI marker") != std::string::npos);
+        QVERIFY(errorOf([&] { readDicom(dir / "jpeg_zero_segment.dcm"); }).find("JPEG segment of length 0 at byte 2") != std::string::npos);
         const auto huge = errorOf([&] { readDicom(dir / "j2k_huge_header.dcm"); });
         QVERIFY2(huge.find("declared image size 30000x30000x1 needs 1800000000 bytes, more than") != std::string::npos &&
                      huge.find("compressed bytes can hold") != std::string::npos,
