@@ -361,7 +361,12 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
     std::size_t rawSize = 0;
     const bool isJ2k = xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000 ||
                        xfer == EXS_JPEG2000MulticomponentLosslessOnly || xfer == EXS_JPEG2000Multicomponent;
-    auto* pixelData = OFstatic_cast(DcmPixelData*, pixelElement);
+    // A damaged file can give (7FE0,0010) another VR, and DCMTK then makes it another element
+    // class: a static cast to DcmPixelData was undefined behaviour (UBSan, found by fuzz_dicom).
+    auto* pixelData = dynamic_cast<DcmPixelData*>(pixelElement);
+    if (!pixelData)
+        throw ReadError(label, std::string("PixelData has VR ") + DcmVR(pixelElement->getVR()).getVRName() +
+                                   ", not OB/OW (damaged file?)");
     if (xf.isEncapsulated() && isIjgJpeg(xf.getXferID())) checkJpegFragments(pixelData, xfer, long(L.frames), label);
     if (xf.isEncapsulated()) {
         const std::uint64_t compressed = encapsulatedBytes(pixelData, xfer);

@@ -55,7 +55,7 @@ for t in "${targets[@]}"; do
   before=$(ls "$artifacts" | wc -l)
   start=$(date +%s.%N)
   set +e
-  ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 \
+  ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     nice -n "${LUMEN_FUZZ_NICE:-0}" "$build/$t" "${limit[@]}" -rss_limit_mb=2560 -malloc_limit_mb=8192 \
     -max_len=262144 -timeout=20 -print_final_stats=1 -artifact_prefix="$artifacts" "$corpus" "$seeds/$t" \
     >"$log" 2>&1
