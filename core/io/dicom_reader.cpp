@@ -265,23 +265,9 @@ std::vector<std::vector<std::uint8_t>> splitJ2kFrames(DcmPixelSequence* seq, lon
     return out;
 }
 
-ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string& label, const DicomReadOptions& options) {
-    DcmDataset* ds = file.getDataset();
-    ImageVolume v;
-    auto& m = v.meta;
-    m.format = "DICOM";
-    const DcmXfer xf(xfer);
-    m.transferSyntax = xf.getXferID();
-    m.transferSyntaxName = xf.getXferName();
-    m.modality = getString(ds, DCM_Modality);
-    m.seriesInstanceUid = getString(ds, DCM_SeriesInstanceUID);
-    m.studyInstanceUid = getString(ds, DCM_StudyInstanceUID);
-    m.sopInstanceUid = getString(ds, DCM_SOPInstanceUID);
-
-    DcmElement* pixelElement = nullptr;
-    if (ds->findAndGetElement(DCM_PixelData, pixelElement).bad() || !pixelElement)
-        throw ReadError(label, "no Pixel Data (7FE0,0010): not an image");
-
+// Rows, Columns, frames, samples and bit depths from the dataset, checked: each refusal names
+// the attribute and its value.
+PixelLayout readLayout(DcmItem* ds, const std::string& label) {
     PixelLayout L;
     L.rows = getInt(ds, DCM_Rows, 0);
     L.columns = getInt(ds, DCM_Columns, 0);
@@ -298,9 +284,21 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
     if (L.samples != 1 && L.samples != 3) throw ReadError(label, "SamplesPerPixel " + std::to_string(L.samples) + " is not 1 or 3");
     if (L.bitsAllocated != 1 && L.bitsAllocated != 8 && L.bitsAllocated != 16 && L.bitsAllocated != 32)
         throw ReadError(label, "BitsAllocated " + std::to_string(L.bitsAllocated) + " is not supported (1, 8, 16, 32)");
-    if (L.bitsStored < 1 || L.bitsStored > L.bitsAllocated) throw ReadError(label, "BitsStored " + std::to_string(L.bitsStored) + " does not fit BitsAllocated");
+    if (L.bitsStored < 1 || L.bitsStored > L.bitsAllocated)
+        throw ReadError(label, "BitsStored " + std::to_string(L.bitsStored) + " does not fit BitsAllocated");
     if (L.highBit < L.bitsStored - 1 || L.highBit >= L.bitsAllocated) L.highBit = L.bitsStored - 1;
+    return L;
+}
 
+// Identity, pixel representation, rescale, window and cine timing into the metadata.
+void readMeta(DcmItem* ds, const PixelLayout& L, const DcmXfer& xf, ImageMetadata& m) {
+    m.format = "DICOM";
+    m.transferSyntax = xf.getXferID();
+    m.transferSyntaxName = xf.getXferName();
+    m.modality = getString(ds, DCM_Modality);
+    m.seriesInstanceUid = getString(ds, DCM_SeriesInstanceUID);
+    m.studyInstanceUid = getString(ds, DCM_StudyInstanceUID);
+    m.sopInstanceUid = getString(ds, DCM_SOPInstanceUID);
     m.sourcePhotometric = L.photometric;
     m.photometric = L.photometric;
     m.bitsAllocated = int(L.bitsAllocated);
@@ -316,8 +314,10 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
     else if (auto rate = getDouble(ds, DCM_CineRate); rate && *rate > 0) m.frameTimeMs = 1000.0 / *rate;
     else if (auto r2 = getDouble(ds, DCM_RecommendedDisplayFrameRate); r2 && *r2 > 0) m.frameTimeMs = 1000.0 / *r2;
     m.invertForDisplay = L.photometric == "MONOCHROME1";
+}
 
-    // Geometry (LPS): IOP gives the column (x along a row) and row directions.
+// Spacing, origin and direction (LPS): IOP gives the column (x along a row) and row directions.
+void readGeometry(DcmItem* ds, ImageVolume& v) {
     if (auto ps = getDouble(ds, DCM_PixelSpacing, 0)) {
         v.spacing[1] = *ps;
         v.spacing[0] = getDouble(ds, DCM_PixelSpacing, 1).value_or(*ps);
@@ -327,63 +327,76 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
     for (unsigned long i = 0; i < 3; ++i)
         if (auto p = getDouble(ds, DCM_ImagePositionPatient, i)) v.origin[i] = *p;
     std::array<double, 6> iop{};
-    bool haveIop = true;
     for (unsigned long i = 0; i < 6; ++i) {
         auto o = getDouble(ds, DCM_ImageOrientationPatient, i);
-        if (!o) { haveIop = false; break; }
+        if (!o) return;
         iop[i] = *o;
     }
-    if (haveIop) {
-        const double n0 = iop[1] * iop[5] - iop[2] * iop[4], n1 = iop[2] * iop[3] - iop[0] * iop[5],
-                     n2 = iop[0] * iop[4] - iop[1] * iop[3];
-        v.direction = {iop[0], iop[3], n0, iop[1], iop[4], n1, iop[2], iop[5], n2};
-    }
+    const double n0 = iop[1] * iop[5] - iop[2] * iop[4], n1 = iop[2] * iop[3] - iop[0] * iop[5],
+                 n2 = iop[0] * iop[4] - iop[1] * iop[3];
+    v.direction = {iop[0], iop[3], n0, iop[1], iop[4], n1, iop[2], iop[5], n2};
+}
 
-    v.rows = int(L.rows);
-    v.columns = int(L.columns);
-    v.samples = int(L.samples);
-    v.depth = int(L.frames);
-    v.storedType = storedTypeFor(L.bitsAllocated, L.isSigned);
-    if (!options.pixels) return v;
+// What one decode needs to know about sizes, computed once from the layout.
+struct DecodePlan {
+    bool ybr422 = false, isJ2k = false;
+    std::uint64_t pixelsPerFrame = 0, samplesTotal = 0, bytesNeeded = 0;
+    std::size_t perFrame() const { return std::size_t(pixelsPerFrame) * std::size_t(samples); }
+    long samples = 1;
+};
 
-    const bool ybr422 = L.photometric == "YBR_FULL_422" && !xf.isEncapsulated();
-    const std::uint64_t pixelsPerFrame = std::uint64_t(L.rows) * std::uint64_t(L.columns);
-    const std::uint64_t samplesTotal = pixelsPerFrame * std::uint64_t(L.samples) * std::uint64_t(L.frames);
-    const std::uint64_t bytesNeeded = L.bitsAllocated == 1
-        ? (samplesTotal + 7) / 8
-        : (ybr422 ? pixelsPerFrame * 2 * std::uint64_t(L.frames) : samplesTotal) * std::uint64_t(L.bitsAllocated / 8);
-    if (bytesNeeded > kMaxPixelBytes || samplesTotal * 4 > kMaxPixelBytes * 2)
-        throw ReadError(label, "declared image size " + std::to_string(L.rows) + "x" + std::to_string(L.columns) + "x" +
-                                   std::to_string(L.frames) + " is implausibly large");
+std::string declaredSize(const PixelLayout& L) {
+    return std::to_string(L.rows) + "x" + std::to_string(L.columns) + "x" + std::to_string(L.frames);
+}
 
-    std::vector<std::uint8_t> raw;  // little-endian, interleaved or planar as in the file
-    const std::uint8_t* rawData = nullptr;  // raw, or DCMTK's own buffer for native data
-    std::size_t rawSize = 0;
-    const bool isJ2k = xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000 ||
-                       xfer == EXS_JPEG2000MulticomponentLosslessOnly || xfer == EXS_JPEG2000Multicomponent;
-    // A damaged file can give (7FE0,0010) another VR, and DCMTK then makes it another element
-    // class: a static cast to DcmPixelData was undefined behaviour (UBSan, found by fuzz_dicom).
-    auto* pixelData = dynamic_cast<DcmPixelData*>(pixelElement);
-    if (!pixelData)
-        throw ReadError(label, std::string("PixelData has VR ") + DcmVR(pixelElement->getVR()).getVRName() +
-                                   ", not OB/OW (damaged file?)");
+// The sizes the header declares, refused when implausible for any file, or (encapsulated)
+// more than the compressed bytes can hold.
+DecodePlan planDecode(const PixelLayout& L, E_TransferSyntax xfer, DcmPixelData* pixelData, const std::string& label) {
+    const DcmXfer xf(xfer);
+    DecodePlan p;
+    p.samples = L.samples;
+    p.ybr422 = L.photometric == "YBR_FULL_422" && !xf.isEncapsulated();
+    p.isJ2k = xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000 || xfer == EXS_JPEG2000MulticomponentLosslessOnly ||
+              xfer == EXS_JPEG2000Multicomponent;
+    p.pixelsPerFrame = std::uint64_t(L.rows) * std::uint64_t(L.columns);
+    p.samplesTotal = p.pixelsPerFrame * std::uint64_t(L.samples) * std::uint64_t(L.frames);
+    p.bytesNeeded = L.bitsAllocated == 1
+        ? (p.samplesTotal + 7) / 8
+        : (p.ybr422 ? p.pixelsPerFrame * 2 * std::uint64_t(L.frames) : p.samplesTotal) * std::uint64_t(L.bitsAllocated / 8);
+    if (p.bytesNeeded > kMaxPixelBytes || p.samplesTotal * 4 > kMaxPixelBytes * 2)
+        throw ReadError(label, "declared image size " + declaredSize(L) + " is implausibly large");
     if (xf.isEncapsulated() && isIjgJpeg(xf.getXferID())) checkJpegFragments(pixelData, xfer, long(L.frames), label);
     if (xf.isEncapsulated()) {
         const std::uint64_t compressed = encapsulatedBytes(pixelData, xfer);
-        if (bytesNeeded > std::max(kMinDecodedBudget, compressed * kMaxExpansion))
-            throw ReadError(label, "declared image size " + std::to_string(L.rows) + "x" + std::to_string(L.columns) + "x" +
-                                       std::to_string(L.frames) + " needs " + std::to_string(bytesNeeded) +
-                                       " bytes, more than " + std::to_string(compressed) +
-                                       " compressed bytes can hold (corrupt header?)");
+        if (p.bytesNeeded > std::max(kMinDecodedBudget, compressed * kMaxExpansion))
+            throw ReadError(label, "declared image size " + declaredSize(L) + " needs " + std::to_string(p.bytesNeeded) +
+                                       " bytes, more than " + std::to_string(compressed) + " compressed bytes can hold (corrupt header?)");
     }
-    std::vector<std::int64_t> j2kValues;
-    if (isJ2k) {
-        DcmPixelSequence* seq = nullptr;
-        if (pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq)
-            throw ReadError(label, "JPEG 2000 pixel data is not encapsulated");
-        const auto frames = splitJ2kFrames(seq, L.frames, label);
-        j2kValues.resize(std::size_t(samplesTotal));
-        forEachFrameRange(long(frames.size()), samplesTotal, [&](long first, long last) {
+    return p;
+}
+
+// The codestream's signedness can disagree with PixelRepresentation (seen in the wild): the
+// dataset wins, the codestream's precision says where the sign bit is.
+std::int64_t j2kSample(std::int64_t s, bool datasetSigned, const Jpeg2000Image& img) {
+    const int prec = std::clamp(img.precision, 1, 32);
+    if (datasetSigned && !img.isSigned && prec < 32) {
+        s &= (std::int64_t(1) << prec) - 1;
+        const std::int64_t sign = std::int64_t(1) << (prec - 1);
+        return (s ^ sign) - sign;
+    }
+    if (!datasetSigned && img.isSigned && s < 0) return s & ((std::int64_t(1) << prec) - 1);
+    return s;
+}
+
+// JPEG 2000 frames through OpenJPEG, in parallel; every frame must match the header's shape.
+std::vector<std::int64_t> decodeJ2k(DcmPixelData* pixelData, E_TransferSyntax xfer, const PixelLayout& L, const DecodePlan& p,
+                                    const std::string& label) {
+    DcmPixelSequence* seq = nullptr;
+    if (pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq)
+        throw ReadError(label, "JPEG 2000 pixel data is not encapsulated");
+    const auto frames = splitJ2kFrames(seq, L.frames, label);
+    std::vector<std::int64_t> values(std::size_t(p.samplesTotal));
+    forEachFrameRange(long(frames.size()), p.samplesTotal, [&](long first, long last) {
         for (std::size_t f = std::size_t(first); f < std::size_t(last); ++f) {
             Jpeg2000Image img;
             try {
@@ -397,64 +410,90 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
                                            std::to_string(img.height) + "x" + std::to_string(img.components) +
                                            ", the header says " + std::to_string(L.columns) + "x" + std::to_string(L.rows) + "x" +
                                            std::to_string(L.samples));
-            const std::size_t base = f * std::size_t(pixelsPerFrame * std::uint64_t(L.samples));
-            // The codestream's signedness can disagree with PixelRepresentation (seen in the
-            // wild): the dataset wins, the codestream's precision says where the sign bit is.
-            const int prec = std::clamp(img.precision, 1, 32);
-            for (std::size_t i = 0; i < img.samples.size(); ++i) {
-                std::int64_t s = img.samples[i];
-                if (L.isSigned && !img.isSigned && prec < 32) {
-                    s &= (std::int64_t(1) << prec) - 1;
-                    const std::int64_t sign = std::int64_t(1) << (prec - 1);
-                    s = (s ^ sign) - sign;
-                } else if (!L.isSigned && img.isSigned && s < 0) {
-                    s &= (std::int64_t(1) << prec) - 1;
-                }
-                j2kValues[base + i] = s;
-            }
+            const std::size_t base = f * p.perFrame();
+            for (std::size_t i = 0; i < img.samples.size(); ++i) values[base + i] = j2kSample(img.samples[i], L.isSigned, img);
         }
-        });
-        m.decoder = jpeg2000DecoderName();
-        if (L.samples == 3) m.photometric = "RGB";  // OpenJPEG undoes the RCT/ICT
-        L.planar = 0;
+    });
+    return values;
+}
+
+std::string dcmtkDecoderName(E_TransferSyntax xfer) {
+    if (xfer == EXS_RLELossless) return "DCMTK RLE";
+    if (xfer == EXS_JPEGLSLossless || xfer == EXS_JPEGLSLossy) return "DCMTK JPEG-LS (CharLS)";
+    return "DCMTK JPEG (IJG)";
+}
+
+// Grey encapsulated frames decoded one DCMTK decodeFrame at a time into `raw`
+// (chooseRepresentation decodes them one after the other too). Colour frames come back in
+// codec-specific colour models and planar layouts that the whole-dataset path handles.
+// DCMTK's getUncompressedFrame is not safe to call from several threads on one dataset
+// (about one read in three failed a frame with 4 threads), so the frames are decoded on the
+// calling thread; JPEG 2000 (our OpenJPEG path) and unpacking stay parallel.
+void decodeFramesOneByOne(DcmItem* ds, DcmPixelData* pixelData, const PixelLayout& L, const DecodePlan& p,
+                          const std::string& xferName, const std::string& label, std::vector<std::uint8_t>& raw) {
+    if (pixelData->loadAllDataIntoMemory().bad()) throw ReadError(label, "cannot load the pixel data (truncated file?)");
+    Uint32 frameSize = 0;
+    if (pixelData->getUncompressedFrameSize(ds, frameSize).bad() || frameSize == 0)
+        throw ReadError(label, "cannot size a decoded frame");
+    const std::size_t frameBytes = std::size_t(p.pixelsPerFrame) * std::size_t(L.bitsAllocated / 8);
+    if (frameSize < frameBytes) throw ReadError(label, "decoded frame size disagrees with Rows x Columns");
+    raw.assign(frameBytes * std::size_t(L.frames), 0);
+    std::vector<std::uint8_t> buffer(frameSize);
+    for (long f = 0; f < L.frames; ++f) {
+        Uint32 startFragment = 0;
+        OFString colourModel;
+        const OFCondition c =
+            pixelData->getUncompressedFrame(ds, Uint32(f), startFragment, buffer.data(), frameSize, colourModel, nullptr);
+        if (c.bad())
+            throw ReadError(label, "cannot decode frame " + std::to_string(f + 1) + " of the " + xferName + " pixel data: " + c.text());
+        std::memcpy(raw.data() + std::size_t(f) * frameBytes, buffer.data(), frameBytes);
+    }
+}
+
+// The stored bytes of a native (or DCMTK-decoded) PixelData element: DCMTK's own buffer read
+// in place (no second copy of a cine), or a copy in `raw` when 32-bit words need swapping.
+std::pair<const std::uint8_t*, std::size_t> nativeBytes(DcmElement* pixelElement, E_TransferSyntax xfer, const PixelLayout& L,
+                                                        const std::string& label, std::vector<std::uint8_t>& raw) {
+    const Uint32 length = pixelElement->getLength();
+    if (length == 0) return {raw.data(), raw.size()};
+    // Word-wise loaded OW data is in host order; OB data is bytes as stored.
+    Uint8* bytes = nullptr;
+    if (pixelElement->getUint8Array(bytes).bad() || !bytes) {
+        Uint16* words = nullptr;
+        if (pixelElement->getUint16Array(words).bad() || !words)
+            throw ReadError(label, "cannot access the pixel data (truncated file?)");
+        bytes = reinterpret_cast<Uint8*>(words);
+    }
+    const bool swap32 = xfer == EXS_BigEndianExplicit && L.bitsAllocated == 32 && pixelElement->getVR() == EVR_OW;
+    if (!swap32) return {bytes, length};
+    // Big endian OW with 32-bit samples: DCMTK swapped 16-bit words, not 32-bit ones.
+    raw.assign(bytes, bytes + length);
+    for (std::size_t i = 0; i + 3 < raw.size(); i += 4) {
+        std::swap(raw[i], raw[i + 2]);
+        std::swap(raw[i + 1], raw[i + 3]);
+    }
+    return {raw.data(), raw.size()};
+}
+
+// Everything but JPEG 2000: the stored bytes, little-endian, interleaved or planar as in the
+// file, after DCMTK decoded them when encapsulated. `raw` owns them when DCMTK does not.
+const std::uint8_t* storedBytes(DcmDataset* ds, DcmPixelData* pixelData, E_TransferSyntax xfer, PixelLayout& L,
+                                const DecodePlan& p, ImageMetadata& m, const std::string& label, std::vector<std::uint8_t>& raw) {
+    const DcmXfer xf(xfer);
+    std::pair<const std::uint8_t*, std::size_t> bytes{nullptr, 0};
+    const bool oneByOne = xf.isEncapsulated() && L.samples == 1 && L.frames > 1 && (L.bitsAllocated == 8 || L.bitsAllocated == 16) &&
+                          dicomDecodeThreads() > 1 && p.samplesTotal >= (1u << 18);
+    if (oneByOne) {
+        decodeFramesOneByOne(ds, pixelData, L, p, m.transferSyntaxName, label, raw);
+        m.decoder = dcmtkDecoderName(xfer);
+        bytes = {raw.data(), raw.size()};
     } else {
-        const bool parallelFrames = xf.isEncapsulated() && L.samples == 1 && L.frames > 1 &&
-                                    (L.bitsAllocated == 8 || L.bitsAllocated == 16) && dicomDecodeThreads() > 1 &&
-                                    samplesTotal >= (1u << 18);
-        if (parallelFrames) {
-            // One DCMTK decodeFrame per frame, frames spread over threads (chooseRepresentation
-            // decodes them one after the other). Grey only: colour frames come back in codec-
-            // specific colour models and planar layouts that the serial path already handles.
-            if (pixelData->loadAllDataIntoMemory().bad()) throw ReadError(label, "cannot load the pixel data (truncated file?)");
-            Uint32 frameSize = 0;
-            if (pixelData->getUncompressedFrameSize(ds, frameSize).bad() || frameSize == 0)
-                throw ReadError(label, "cannot size a decoded frame");
-            const std::size_t frameBytes = std::size_t(pixelsPerFrame) * std::size_t(L.bitsAllocated / 8);
-            if (frameSize < frameBytes) throw ReadError(label, "decoded frame size disagrees with Rows x Columns");
-            raw.assign(frameBytes * std::size_t(L.frames), 0);
-            // DCMTK's getUncompressedFrame is not safe to call from several threads on one
-            // dataset (about one read in three failed a frame with 4 threads), so these frames
-            // are decoded on the calling thread; JPEG 2000 (our OpenJPEG path) and unpacking
-            // stay parallel.
-            const auto decodeFrames = [&](long first, long last) {
-                std::vector<std::uint8_t> buffer(frameSize);
-                for (long f = first; f < last; ++f) {
-                    Uint32 startFragment = 0;
-                    OFString colourModel;
-                    const OFCondition c = pixelData->getUncompressedFrame(ds, Uint32(f), startFragment, buffer.data(), frameSize, colourModel, nullptr);
-                    if (c.bad())
-                        throw ReadError(label, "cannot decode frame " + std::to_string(f + 1) + " of the " + m.transferSyntaxName +
-                                                   " pixel data: " + c.text());
-                    std::memcpy(raw.data() + std::size_t(f) * frameBytes, buffer.data(), frameBytes);
-                }
-            };
-            decodeFrames(0, L.frames);
-            m.decoder = xfer == EXS_RLELossless ? "DCMTK RLE" : (xfer == EXS_JPEGLSLossless || xfer == EXS_JPEGLSLossy) ? "DCMTK JPEG-LS (CharLS)" : "DCMTK JPEG (IJG)";
-        } else if (xf.isEncapsulated()) {
+        DcmElement* pixelElement = pixelData;
+        if (xf.isEncapsulated()) {
             const OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
             if (c.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
                 throw ReadError(label, "cannot decode " + m.transferSyntaxName + " pixel data: " + c.text());
-            m.decoder = xfer == EXS_RLELossless ? "DCMTK RLE" : (xfer == EXS_JPEGLSLossless || xfer == EXS_JPEGLSLossy) ? "DCMTK JPEG-LS (CharLS)" : "DCMTK JPEG (IJG)";
+            m.decoder = dcmtkDecoderName(xfer);
             // The codecs update these when they convert (e.g. YBR_FULL_422 JPEG -> RGB).
             L.photometric = getString(ds, DCM_PhotometricInterpretation);
             L.planar = getInt(ds, DCM_PlanarConfiguration, 0);
@@ -464,42 +503,19 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
         } else {
             m.decoder = "native";
         }
-        const Uint32 length = parallelFrames ? 0 : pixelElement->getLength();
-        const bool swap32 = xfer == EXS_BigEndianExplicit && L.bitsAllocated == 32 && pixelElement->getVR() == EVR_OW;
-        if (length > 0) {
-            // Word-wise loaded OW data is in host order; OB data is bytes as stored.
-            Uint8* bytes = nullptr;
-            if (pixelElement->getUint8Array(bytes).bad() || !bytes) {
-                Uint16* words = nullptr;
-                if (pixelElement->getUint16Array(words).bad() || !words)
-                    throw ReadError(label, "cannot access the pixel data (truncated file?)");
-                bytes = reinterpret_cast<Uint8*>(words);
-            }
-            if (swap32) {
-                raw.assign(bytes, bytes + length);
-            } else {
-                // Read in place: DCMTK's buffer lives as long as `file` (no 2nd copy of a cine).
-                rawData = bytes;
-                rawSize = length;
-            }
-        }
-        // Big endian OW with 32-bit samples: DCMTK swapped 16-bit words, not 32-bit ones.
-        if (swap32)
-            for (std::size_t i = 0; i + 3 < raw.size(); i += 4) {
-                std::swap(raw[i], raw[i + 2]);
-                std::swap(raw[i + 1], raw[i + 3]);
-            }
-        if (!rawData) {
-            rawData = raw.data();
-            rawSize = raw.size();
-        }
-        if (rawSize < bytesNeeded)
-            throw ReadError(label, "pixel data holds " + std::to_string(rawSize) + " bytes but " + std::to_string(L.rows) + "x" +
-                                       std::to_string(L.columns) + "x" + std::to_string(L.frames) + " frames need " +
-                                       std::to_string(bytesNeeded) + " (truncated file?)");
+        bytes = nativeBytes(pixelElement, xfer, L, label, raw);
     }
+    if (bytes.second < p.bytesNeeded)
+        throw ReadError(label, "pixel data holds " + std::to_string(bytes.second) + " bytes but " + declaredSize(L) + " frames need " +
+                                   std::to_string(p.bytesNeeded) + " (truncated file?)");
+    return bytes.first;
+}
 
-    const std::size_t n = std::size_t(samplesTotal);
+// Stored samples and float values from the decoded bytes (or JPEG 2000 values): typed loops
+// for whole-byte interleaved data, the general per-sample decoder for the rest.
+void unpackInto(ImageVolume& v, const PixelLayout& L, const DecodePlan& p, const std::uint8_t* rawData,
+                const std::vector<std::int64_t>& j2kValues) {
+    const std::size_t n = std::size_t(p.samplesTotal);
     const std::size_t elementSize = v.storedElementSize();
     // A cine is 100s of MB of floats: huge pages make its first touch ~500x fewer faults.
     v.stored.reserve(n * elementSize);
@@ -510,12 +526,10 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
     v.values.resize(n);
     const long shift = L.bitsAllocated == 1 ? 0 : L.highBit + 1 - L.bitsStored;
     const SampleDecoder dec{rawData, L.bitsAllocated, L.bitsStored, shift, L.isSigned};
-    const std::size_t perFrame = std::size_t(pixelsPerFrame) * std::size_t(L.samples);
-    const bool interleaved = !isJ2k && !ybr422 && (L.samples == 1 || L.planar == 0);
-    if (interleaved && (L.bitsAllocated == 8 || L.bitsAllocated == 16 || L.bitsAllocated == 32)) {
-        // The common case (grey or interleaved colour, whole bytes): typed loops that the
-        // compiler vectorises, instead of the general per-sample decoder below.
-        forEachFrameRange(L.frames, samplesTotal, [&](long first, long last) {
+    const std::size_t perFrame = p.perFrame(), ppf = std::size_t(p.pixelsPerFrame), samples = std::size_t(L.samples);
+    const bool interleaved = !p.isJ2k && !p.ybr422 && (L.samples == 1 || L.planar == 0);
+    if (interleaved && L.bitsAllocated != 1) {
+        forEachFrameRange(L.frames, p.samplesTotal, [&](long first, long last) {
             const std::size_t b = std::size_t(first) * perFrame, e = std::size_t(last) * perFrame;
             if (L.bitsAllocated == 8)
                 unpackSamples<std::uint8_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(), v.values.data());
@@ -524,38 +538,81 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
             else
                 unpackSamples<std::uint32_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(), v.values.data());
         });
-    } else
-    forEachFrameRange(L.frames, samplesTotal, [&](long first, long last) {
-    for (std::size_t f = std::size_t(first); f < std::size_t(last); ++f) {
-        for (std::size_t p = 0; p < std::size_t(pixelsPerFrame); ++p) {
-            for (std::size_t s = 0; s < std::size_t(L.samples); ++s) {
-                const std::size_t dst = f * perFrame + p * std::size_t(L.samples) + s;
-                std::size_t src;
-                if (ybr422) {
-                    // Two pixels share Cb and Cr: Y0 Y1 Cb Cr.
-                    const std::size_t pair = p / 2, base = f * std::size_t(pixelsPerFrame) * 2 + pair * 4;
-                    src = s == 0 ? base + (p % 2) : base + 1 + s;
-                } else if (L.planar == 1 && L.samples > 1) {
-                    src = f * perFrame + s * std::size_t(pixelsPerFrame) + p;
-                } else {
-                    src = dst;
-                }
-                const std::int64_t value = isJ2k ? j2kValues[dst] : dec.get(src);
-                putStored(v.stored, dst, value, elementSize);
-                v.values[dst] = float(value);
-            }
-        }
+        return;
     }
+    forEachFrameRange(L.frames, p.samplesTotal, [&](long first, long last) {
+        for (std::size_t f = std::size_t(first); f < std::size_t(last); ++f)
+            for (std::size_t px = 0; px < ppf; ++px)
+                for (std::size_t s = 0; s < samples; ++s) {
+                    const std::size_t dst = f * perFrame + px * samples + s;
+                    std::size_t src = dst;
+                    if (p.ybr422) {
+                        // Two pixels share Cb and Cr: Y0 Y1 Cb Cr.
+                        const std::size_t base = f * ppf * 2 + (px / 2) * 4;
+                        src = s == 0 ? base + (px % 2) : base + 1 + s;
+                    } else if (L.planar == 1 && samples > 1) {
+                        src = f * perFrame + s * ppf + px;
+                    }
+                    const std::int64_t value = p.isJ2k ? j2kValues[dst] : dec.get(src);
+                    putStored(v.stored, dst, value, elementSize);
+                    v.values[dst] = float(value);
+                }
     });
-    if (ybr422) m.photometric = "YBR_FULL";  // now expanded to one Cb, Cr per pixel
+}
+
+// Colour to RGB and grey through the modality rescale, after unpacking.
+void finishValues(ImageVolume& v, const PixelLayout& L, const DecodePlan& p) {
+    auto& m = v.meta;
+    if (p.ybr422) m.photometric = "YBR_FULL";  // now expanded to one Cb, Cr per pixel
     if (L.samples == 3 && m.photometric == "YBR_FULL") {
         ybrToRgb(v.values);
         m.photometric = "RGB";
     }
     if (L.samples == 1 && (m.rescaleSlope != 1.0 || m.rescaleIntercept != 0.0)) {
         const double slope = m.rescaleSlope, intercept = m.rescaleIntercept;
-        for (std::size_t i = 0; i < n; ++i) v.values[i] = float(double(v.values[i]) * slope + intercept);
+        for (float& value : v.values) value = float(double(value) * slope + intercept);
     }
+}
+
+// The phases of reading one DICOM file: layout and metadata from the header, geometry, the
+// size plan (refusing what cannot be), the stored bytes (decoded when encapsulated), then
+// unpacking to stored samples and floats.
+ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string& label, const DicomReadOptions& options) {
+    DcmDataset* ds = file.getDataset();
+    DcmElement* pixelElement = nullptr;
+    if (ds->findAndGetElement(DCM_PixelData, pixelElement).bad() || !pixelElement)
+        throw ReadError(label, "no Pixel Data (7FE0,0010): not an image");
+    PixelLayout L = readLayout(ds, label);
+    ImageVolume v;
+    readMeta(ds, L, DcmXfer(xfer), v.meta);
+    readGeometry(ds, v);
+    v.rows = int(L.rows);
+    v.columns = int(L.columns);
+    v.samples = int(L.samples);
+    v.depth = int(L.frames);
+    v.storedType = storedTypeFor(L.bitsAllocated, L.isSigned);
+    if (!options.pixels) return v;
+
+    // A damaged file can give (7FE0,0010) another VR, and DCMTK then makes it another element
+    // class: a static cast to DcmPixelData was undefined behaviour (UBSan, found by fuzz_dicom).
+    auto* pixelData = dynamic_cast<DcmPixelData*>(pixelElement);
+    if (!pixelData)
+        throw ReadError(label, std::string("PixelData has VR ") + DcmVR(pixelElement->getVR()).getVRName() +
+                                   ", not OB/OW (damaged file?)");
+    const DecodePlan plan = planDecode(L, xfer, pixelData, label);
+    std::vector<std::uint8_t> raw;
+    std::vector<std::int64_t> j2kValues;
+    const std::uint8_t* rawData = nullptr;
+    if (plan.isJ2k) {
+        j2kValues = decodeJ2k(pixelData, xfer, L, plan, label);
+        v.meta.decoder = jpeg2000DecoderName();
+        if (L.samples == 3) v.meta.photometric = "RGB";  // OpenJPEG undoes the RCT/ICT
+        L.planar = 0;
+    } else {
+        rawData = storedBytes(ds, pixelData, xfer, L, plan, v.meta, label, raw);
+    }
+    unpackInto(v, L, plan, rawData, j2kValues);
+    finishValues(v, L, plan);
     return v;
 }
 
