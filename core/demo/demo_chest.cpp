@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <numbers>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -208,176 +209,195 @@ Box drawLine(Canvas& c, double x0, double y0, double x1, double y1, double sigma
 }
 
 // Draws one chest radiograph (PA-like: patient's right lung on the image's left, bright =
-// dense) with its findings; returns the planted region of each finding.
-std::vector<PlantedBox> renderChest(const ChestImage& im, int size, std::uint64_t seed,
-                                    std::vector<std::uint8_t>& out) {
-    Rng rng(seed);
-    const double s = size, k = size / 256.0;
-    const auto has = [&](int f) {
-        return std::find(im.findings.begin(), im.findings.end(), f) != im.findings.end();
-    };
-    const auto jitter = [&](double amount) { return rng.uniform(-amount, amount) * s; };
+// dense): the anatomy, then each finding as a named step that returns its planted region,
+// then noise. The random stream is consumed in this order, so a seed draws the same image.
+class ChestPainter {
+public:
+    ChestPainter(const ChestImage& im, int size, std::uint64_t seed)
+        : im_(im), rng_(seed), s_(size), k_(size / 256.0), canvas_(size, 14.0f) {}
 
-    Canvas c(size, 14.0f);
-    drawEllipse(c, {0.5 * s + jitter(0.01), 0.57 * s, 0.46 * s, 0.56 * s}, 135.0, 0.05);
-    drawGaussian(c, 0.5 * s, 0.5 * s, 0.09 * s, 0.35 * s, 20.0);        // mediastinum
-    drawEllipse(c, {0.5 * s, 0.5 * s, 0.026 * s, 0.6 * s}, 18.0, 0.4);  // spine
-    for (int side = -1; side <= 1; side += 2)                           // clavicles
-        drawLine(c, 0.5 * s + side * 0.06 * s, 0.19 * s + jitter(0.005), 0.5 * s + side * 0.3 * s,
-                 0.14 * s + jitter(0.01), 2.5 * k, 26.0, nullptr);
+    std::vector<PlantedBox> paint(std::vector<std::uint8_t>& out) {
+        anatomy();
+        std::vector<PlantedBox> planted;
+        for (int f : im_.findings) {
+            const int side = rng_.integer(0, 1);
+            if (auto box = finding(f, side)) planted.push_back({f, *box});
+        }
+        const int size = canvas_.size();
+        addSmoothNoise(canvas_.pixels(), size, size, 8, 5.0, rng_);
+        out.resize(static_cast<std::size_t>(size) * size);
+        auto& px = canvas_.pixels();
+        for (std::size_t i = 0; i < px.size(); ++i) out[i] = toByte(px[i] + 2.5f * rng_.noise());
+        return planted;
+    }
 
-    const bool emphysema = has(kEmphysema);
-    const double inflate = emphysema ? 1.08 : 1.0;
-    std::array<Ellipse, 2> lungs = {
-        Ellipse{0.3 * s + jitter(0.01), 0.45 * s + jitter(0.01), 0.15 * s * (1 + rng.uniform(-0.05, 0.05)),
-                0.29 * s * inflate, 0.06},
-        Ellipse{0.7 * s + jitter(0.01), 0.455 * s + jitter(0.01), 0.14 * s * (1 + rng.uniform(-0.05, 0.05)),
-                0.28 * s * inflate, -0.06}};
-    const std::array<int, 2> outward = {-1, +1};  // lateral direction of each lung in x
-    Box lungBox;
-    for (const auto& L : lungs) lungBox.add(drawEllipse(c, L, emphysema ? -106.0 : -80.0, 0.07));
-    // Ribs: thin bright bands across each lung, sloping down laterally.
-    const double ribPeriod = 0.075 * s * rng.uniform(0.92, 1.08), ribPhase = rng.uniform(0, 1);
-    for (const auto& L : lungs)
-        c.apply(L.cx, L.cy, L.rx + 2, L.ry + 2, 14.0, [&](double x, double y) {
-            const double w = L.weight(x, y, 0.07);
-            if (w <= 0.0) return 0.0;
-            const double yy = y + 0.22 * std::abs(x - 0.5 * s);
-            const double p = 0.5 + 0.5 * std::sin(2 * std::numbers::pi * (yy / ribPeriod + ribPhase));
-            return w * p * p * p * p * p * p;
-        });
+private:
+    bool has(int f) const { return std::find(im_.findings.begin(), im_.findings.end(), f) != im_.findings.end(); }
+    double jitter(double amount) { return rng_.uniform(-amount, amount) * s_; }
 
-    Ellipse heart{0.54 * s + jitter(0.01), 0.625 * s + jitter(0.008), 0.115 * s, 0.085 * s,
-                  rng.uniform(-0.15, 0.05)};
-    if (has(kCardiomegaly)) heart.rx *= 1.5, heart.ry *= 1.3, heart.cy += 0.015 * s;
-    const Box heartBox = drawEllipse(c, heart, 48.0, 0.1);
+    // Thorax, mediastinum, spine, clavicles, lungs with ribs, heart.
+    void anatomy() {
+        const double s = s_, k = k_;
+        Canvas& c = canvas_;
+        drawEllipse(c, {0.5 * s + jitter(0.01), 0.57 * s, 0.46 * s, 0.56 * s}, 135.0, 0.05);
+        drawGaussian(c, 0.5 * s, 0.5 * s, 0.09 * s, 0.35 * s, 20.0);        // mediastinum
+        drawEllipse(c, {0.5 * s, 0.5 * s, 0.026 * s, 0.6 * s}, 18.0, 0.4);  // spine
+        for (int side = -1; side <= 1; side += 2)                           // clavicles
+            drawLine(c, 0.5 * s + side * 0.06 * s, 0.19 * s + jitter(0.005), 0.5 * s + side * 0.3 * s,
+                     0.14 * s + jitter(0.01), 2.5 * k, 26.0, nullptr);
 
-    std::vector<PlantedBox> planted;
-    const auto plant = [&](int f, const Box& b) { planted.push_back({f, b}); };
+        const bool emphysema = has(kEmphysema);
+        const double inflate = emphysema ? 1.08 : 1.0;
+        lungs_ = {Ellipse{0.3 * s + jitter(0.01), 0.45 * s + jitter(0.01), 0.15 * s * (1 + rng_.uniform(-0.05, 0.05)),
+                          0.29 * s * inflate, 0.06},
+                  Ellipse{0.7 * s + jitter(0.01), 0.455 * s + jitter(0.01), 0.14 * s * (1 + rng_.uniform(-0.05, 0.05)),
+                          0.28 * s * inflate, -0.06}};
+        for (const auto& L : lungs_) lungBox_.add(drawEllipse(c, L, emphysema ? -106.0 : -80.0, 0.07));
+        // Ribs: thin bright bands across each lung, sloping down laterally.
+        const double ribPeriod = 0.075 * s * rng_.uniform(0.92, 1.08), ribPhase = rng_.uniform(0, 1);
+        for (const auto& L : lungs_)
+            c.apply(L.cx, L.cy, L.rx + 2, L.ry + 2, 14.0, [&](double x, double y) {
+                const double w = L.weight(x, y, 0.07);
+                if (w <= 0.0) return 0.0;
+                const double yy = y + 0.22 * std::abs(x - 0.5 * s);
+                const double p = 0.5 + 0.5 * std::sin(2 * std::numbers::pi * (yy / ribPeriod + ribPhase));
+                return w * p * p * p * p * p * p;
+            });
+
+        Ellipse heart{0.54 * s + jitter(0.01), 0.625 * s + jitter(0.008), 0.115 * s, 0.085 * s, rng_.uniform(-0.15, 0.05)};
+        if (has(kCardiomegaly)) heart.rx *= 1.5, heart.ry *= 1.3, heart.cy += 0.015 * s;
+        heartBox_ = drawEllipse(c, heart, 48.0, 0.1);
+    }
+
     // A point inside a lung in lung-relative coordinates: u lateral (+ outward), v from apex
     // (-1) to base (+1).
-    const auto inLung = [&](int side, double u0, double u1, double v0, double v1) {
-        const Ellipse& L = lungs[static_cast<std::size_t>(side)];
-        const double u = rng.uniform(u0, u1), v = rng.uniform(v0, v1);
-        return std::pair{L.cx + u * L.rx * outward[static_cast<std::size_t>(side)], L.cy + v * L.ry};
-    };
-    for (int f : im.findings) {
-        const int side = rng.integer(0, 1);
-        const Ellipse& L = lungs[static_cast<std::size_t>(side)];
-        const int out = outward[static_cast<std::size_t>(side)];
+    std::pair<double, double> inLung(int side, double u0, double u1, double v0, double v1) {
+        const Ellipse& L = lungs_[static_cast<std::size_t>(side)];
+        const double u = rng_.uniform(u0, u1), v = rng_.uniform(v0, v1);
+        return std::pair{L.cx + u * L.rx * kOutward[static_cast<std::size_t>(side)], L.cy + v * L.ry};
+    }
+
+    std::optional<Box> finding(int f, int side) {
+        const Ellipse& L = lungs_[static_cast<std::size_t>(side)];
+        const int out = kOutward[static_cast<std::size_t>(side)];
         switch (f) {
-            case kAtelectasis: {  // plate-like band in the lower-mid zone
-                const auto [x, y] = inLung(side, -0.3, 0.4, 0.2, 0.5);
-                plant(f,
-                      drawEllipse(c, {x, y, 0.55 * L.rx, rng.uniform(4.5, 6.5) * k, rng.uniform(-0.25, 0.25)},
-                                  64.0, 0.3, &L));
-                break;
-            }
-            case kCardiomegaly: plant(f, heartBox); break;
-            case kEffusion: {  // fluid filling the costophrenic angle, meniscus rising laterally
-                const Ellipse pleura{L.cx, L.cy, L.rx * 1.04, L.ry * 1.03, L.angle};
-                plant(f, drawEllipse(c,
-                                     {L.cx + 0.1 * L.rx * out, L.cy + 0.92 * L.ry, 1.1 * L.rx, 0.32 * L.ry,
-                                      -0.2 * out},
-                                     80.0, 0.12, &pleura));
-                break;
-            }
-            case kInfiltration: {  // patchy hazy clusters
-                const auto [x, y] = inLung(side, -0.4, 0.4, -0.3, 0.35);
-                Box b;
-                const int n = rng.integer(6, 9);
-                for (int i = 0; i < n; ++i)
-                    b.add(drawGaussian(c, x + rng.uniform(-0.45, 0.45) * L.rx,
-                                       y + rng.uniform(-0.25, 0.25) * L.ry, rng.uniform(3.5, 7.0) * k,
-                                       rng.uniform(3.5, 7.0) * k, rng.uniform(26, 38), &L));
-                plant(f, b);
-                break;
-            }
-            case kMass: {
-                const auto [x, y] = inLung(side, -0.4, 0.4, -0.45, 0.45);
-                const double r = rng.uniform(12, 18) * k;
-                plant(f,
-                      drawEllipse(c, {x, y, r, r * rng.uniform(0.85, 1.1), rng.uniform(0, 3)}, 90.0, 0.12));
-                break;
-            }
-            case kNodule: {
-                const auto [x, y] = inLung(side, -0.55, 0.55, -0.6, 0.55);
-                const double r = rng.uniform(3.5, 6.0) * k;
-                plant(f, drawEllipse(c, {x, y, r, r}, 88.0, 0.22));
-                break;
-            }
-            case kPneumonia: {  // fuzzy lower-zone airspace opacity
-                const auto [x, y] = inLung(side, -0.35, 0.35, 0.1, 0.45);
-                Box b = drawGaussian(c, x, y, rng.uniform(11, 16) * k, rng.uniform(9, 14) * k, 60.0, &L);
-                for (int i = 0; i < 2; ++i)
-                    b.add(drawGaussian(c, x + rng.uniform(-14, 14) * k, y + rng.uniform(-10, 10) * k, 6 * k,
-                                       6 * k, 30.0, &L));
-                plant(f, b);
-                break;
-            }
-            case kPneumothorax:  // air (darker than lung) at the apex, sharp pleural edge
-                plant(f, drawEllipse(c,
-                                     {L.cx + 0.25 * L.rx * out, L.cy - 0.72 * L.ry, 0.75 * L.rx, 0.32 * L.ry,
-                                      0.25 * out},
-                                     -52.0, 0.06, &L, 0.03));
-                break;
-            case kConsolidation: {  // dense, homogeneous, sharp-edged
-                const auto [x, y] = inLung(side, -0.3, 0.35, -0.1, 0.35);
-                plant(f,
-                      drawEllipse(c, {x, y, 0.5 * L.rx, 0.2 * L.ry, rng.uniform(-0.3, 0.3)}, 80.0, 0.05, &L));
-                break;
-            }
-            case kEdema: {  // bilateral perihilar ("bat wing") haze
-                Box b;
-                for (std::size_t i = 0; i < 2; ++i)
-                    b.add(drawGaussian(c, lungs[i].cx - 0.45 * lungs[i].rx * outward[i],
-                                       lungs[i].cy + 0.05 * lungs[i].ry, 0.42 * lungs[i].rx,
-                                       0.3 * lungs[i].ry, 44.0, &lungs[i]));
-                plant(f, b);
-                break;
-            }
-            case kEmphysema: plant(f, lungBox); break;  // drawn above: hyperlucent, hyperinflated
-            case kFibrosis: {                           // reticular strands in the lower periphery
-                const double x = L.cx + 0.55 * L.rx * out, y = L.cy + 0.45 * L.ry;
-                Box b;
-                const int n = rng.integer(9, 13);
-                for (int i = 0; i < n; ++i) {
-                    const double sx = x + rng.uniform(-0.3, 0.3) * L.rx,
-                                 sy = y + rng.uniform(-0.25, 0.25) * L.ry;
-                    const double a = rng.uniform(0, 2 * std::numbers::pi), len = rng.uniform(8, 20) * k;
-                    b.add(drawLine(c, sx, sy, sx + len * std::cos(a), sy + len * std::sin(a), 0.9 * k, 40.0,
-                                   &L));
-                }
-                plant(f, b);
-                break;
-            }
-            case kPleuralThickening:  // band along the upper lateral chest wall
-                plant(f, c.apply(L.cx, L.cy, L.rx + 2, L.ry + 2, 60.0, [&](double x, double y) {
-                    const double d = L.radius(x, y);
-                    const double band =
-                        clampd((d - 0.84) / 0.05, 0.0, 1.0) * clampd((1.0 - d) / 0.04, 0.0, 1.0);
-                    const double lateral = (x - L.cx) * out / L.rx, v = (y - L.cy) / L.ry;
-                    return band * clampd((lateral - 0.15) / 0.3, 0.0, 1.0) *
-                           clampd((0.45 - v) / 0.3, 0.0, 1.0);
-                }));
-                break;
-            case kHernia: {  // retrocardiac mass with an air-fluid level
-                const double x = 0.5 * s + jitter(0.02), y = 0.5 * (lungs[0].cy + lungs[1].cy) + 0.85 * L.ry;
-                const double r = rng.uniform(15, 19) * k;
-                const Box b = drawEllipse(c, {x, y, r, r * 0.9}, 40.0, 0.15);
-                drawEllipse(c, {x, y - 0.35 * r, 0.6 * r, 0.3 * r}, -55.0, 0.2);
-                plant(f, b);
-                break;
-            }
-            default: break;
+            case kAtelectasis: return atelectasis(side, L);
+            case kCardiomegaly: return heartBox_;
+            case kEffusion: return effusion(L, out);
+            case kInfiltration: return infiltration(side, L);
+            case kMass: return mass(side);
+            case kNodule: return nodule(side);
+            case kPneumonia: return pneumonia(side, L);
+            case kPneumothorax: return pneumothorax(L, out);
+            case kConsolidation: return consolidation(side, L);
+            case kEdema: return edema();
+            case kEmphysema: return lungBox_;  // drawn with the lungs: hyperlucent, hyperinflated
+            case kFibrosis: return fibrosis(L, out);
+            case kPleuralThickening: return pleuralThickening(L, out);
+            case kHernia: return hernia(L);
+            default: return std::nullopt;
         }
     }
 
-    addSmoothNoise(c.pixels(), size, size, 8, 5.0, rng);
-    out.resize(static_cast<std::size_t>(size) * size);
-    auto& px = c.pixels();
-    for (std::size_t i = 0; i < px.size(); ++i) out[i] = toByte(px[i] + 2.5f * rng.noise());
-    return planted;
+    Box atelectasis(int side, const Ellipse& L) {  // plate-like band in the lower-mid zone
+        const auto [x, y] = inLung(side, -0.3, 0.4, 0.2, 0.5);
+        return drawEllipse(canvas_, {x, y, 0.55 * L.rx, rng_.uniform(4.5, 6.5) * k_, rng_.uniform(-0.25, 0.25)}, 64.0, 0.3, &L);
+    }
+
+    Box effusion(const Ellipse& L, int out) {  // fluid filling the costophrenic angle, meniscus rising laterally
+        const Ellipse pleura{L.cx, L.cy, L.rx * 1.04, L.ry * 1.03, L.angle};
+        return drawEllipse(canvas_, {L.cx + 0.1 * L.rx * out, L.cy + 0.92 * L.ry, 1.1 * L.rx, 0.32 * L.ry, -0.2 * out}, 80.0,
+                           0.12, &pleura);
+    }
+
+    Box infiltration(int side, const Ellipse& L) {  // patchy hazy clusters
+        const auto [x, y] = inLung(side, -0.4, 0.4, -0.3, 0.35);
+        Box b;
+        const int n = rng_.integer(6, 9);
+        for (int i = 0; i < n; ++i)
+            b.add(drawGaussian(canvas_, x + rng_.uniform(-0.45, 0.45) * L.rx, y + rng_.uniform(-0.25, 0.25) * L.ry,
+                               rng_.uniform(3.5, 7.0) * k_, rng_.uniform(3.5, 7.0) * k_, rng_.uniform(26, 38), &L));
+        return b;
+    }
+
+    Box mass(int side) {
+        const auto [x, y] = inLung(side, -0.4, 0.4, -0.45, 0.45);
+        const double r = rng_.uniform(12, 18) * k_;
+        return drawEllipse(canvas_, {x, y, r, r * rng_.uniform(0.85, 1.1), rng_.uniform(0, 3)}, 90.0, 0.12);
+    }
+
+    Box nodule(int side) {
+        const auto [x, y] = inLung(side, -0.55, 0.55, -0.6, 0.55);
+        const double r = rng_.uniform(3.5, 6.0) * k_;
+        return drawEllipse(canvas_, {x, y, r, r}, 88.0, 0.22);
+    }
+
+    Box pneumonia(int side, const Ellipse& L) {  // fuzzy lower-zone airspace opacity
+        const auto [x, y] = inLung(side, -0.35, 0.35, 0.1, 0.45);
+        Box b = drawGaussian(canvas_, x, y, rng_.uniform(11, 16) * k_, rng_.uniform(9, 14) * k_, 60.0, &L);
+        for (int i = 0; i < 2; ++i)
+            b.add(drawGaussian(canvas_, x + rng_.uniform(-14, 14) * k_, y + rng_.uniform(-10, 10) * k_, 6 * k_, 6 * k_, 30.0, &L));
+        return b;
+    }
+
+    Box pneumothorax(const Ellipse& L, int out) {  // air (darker than lung) at the apex, sharp pleural edge
+        return drawEllipse(canvas_, {L.cx + 0.25 * L.rx * out, L.cy - 0.72 * L.ry, 0.75 * L.rx, 0.32 * L.ry, 0.25 * out}, -52.0,
+                           0.06, &L, 0.03);
+    }
+
+    Box consolidation(int side, const Ellipse& L) {  // dense, homogeneous, sharp-edged
+        const auto [x, y] = inLung(side, -0.3, 0.35, -0.1, 0.35);
+        return drawEllipse(canvas_, {x, y, 0.5 * L.rx, 0.2 * L.ry, rng_.uniform(-0.3, 0.3)}, 80.0, 0.05, &L);
+    }
+
+    Box edema() {  // bilateral perihilar ("bat wing") haze
+        Box b;
+        for (std::size_t i = 0; i < 2; ++i)
+            b.add(drawGaussian(canvas_, lungs_[i].cx - 0.45 * lungs_[i].rx * kOutward[i], lungs_[i].cy + 0.05 * lungs_[i].ry,
+                               0.42 * lungs_[i].rx, 0.3 * lungs_[i].ry, 44.0, &lungs_[i]));
+        return b;
+    }
+
+    Box fibrosis(const Ellipse& L, int out) {  // reticular strands in the lower periphery
+        const double x = L.cx + 0.55 * L.rx * out, y = L.cy + 0.45 * L.ry;
+        Box b;
+        const int n = rng_.integer(9, 13);
+        for (int i = 0; i < n; ++i) {
+            const double sx = x + rng_.uniform(-0.3, 0.3) * L.rx, sy = y + rng_.uniform(-0.25, 0.25) * L.ry;
+            const double a = rng_.uniform(0, 2 * std::numbers::pi), len = rng_.uniform(8, 20) * k_;
+            b.add(drawLine(canvas_, sx, sy, sx + len * std::cos(a), sy + len * std::sin(a), 0.9 * k_, 40.0, &L));
+        }
+        return b;
+    }
+
+    Box pleuralThickening(const Ellipse& L, int out) {  // band along the upper lateral chest wall
+        return canvas_.apply(L.cx, L.cy, L.rx + 2, L.ry + 2, 60.0, [&](double x, double y) {
+            const double d = L.radius(x, y);
+            const double band = clampd((d - 0.84) / 0.05, 0.0, 1.0) * clampd((1.0 - d) / 0.04, 0.0, 1.0);
+            const double lateral = (x - L.cx) * out / L.rx, v = (y - L.cy) / L.ry;
+            return band * clampd((lateral - 0.15) / 0.3, 0.0, 1.0) * clampd((0.45 - v) / 0.3, 0.0, 1.0);
+        });
+    }
+
+    Box hernia(const Ellipse& L) {  // retrocardiac mass with an air-fluid level
+        const double x = 0.5 * s_ + jitter(0.02), y = 0.5 * (lungs_[0].cy + lungs_[1].cy) + 0.85 * L.ry;
+        const double r = rng_.uniform(15, 19) * k_;
+        const Box b = drawEllipse(canvas_, {x, y, r, r * 0.9}, 40.0, 0.15);
+        drawEllipse(canvas_, {x, y - 0.35 * r, 0.6 * r, 0.3 * r}, -55.0, 0.2);
+        return b;
+    }
+
+    static constexpr std::array<int, 2> kOutward = {-1, +1};  // lateral direction of each lung in x
+    const ChestImage& im_;
+    Rng rng_;
+    double s_, k_;
+    Canvas canvas_;
+    std::array<Ellipse, 2> lungs_{};
+    Box lungBox_, heartBox_;
+};
+
+std::vector<PlantedBox> renderChest(const ChestImage& im, int size, std::uint64_t seed, std::vector<std::uint8_t>& out) {
+    return ChestPainter(im, size, seed).paint(out);
 }
 
 std::vector<std::uint8_t> encodePng(const std::vector<std::uint8_t>& pixels, int size, const fs::path& path) {

@@ -131,265 +131,301 @@ std::vector<CtPlan> planCt(const DemoOptions& o) {
 
 // Builds one chest CT in HU. Voxel (i, j, k) lies at RAS (x, y, z) = origin + (i, j, k) *
 // spacing: i towards the patient's right, j anterior, k superior.
-CtVolume renderCt(const CtPlan& plan, std::uint64_t seed, std::vector<Lesion>& lesions) {
-    Rng rng(seed);
-    CtVolume vol;
-    const auto has = [&](int l) { return plan.labels[static_cast<std::size_t>(l)]; };
-    const auto any = [](std::uint8_t, int, int, int) { return true; };
-    const auto notBone = [](std::uint8_t t, int, int, int) { return t != kBone && t != kAir; };
-    const auto lungOnly = [](std::uint8_t t, int, int, int) { return isLung(t); };
-    const auto addLesion = [&](int label, double i, double j, double k, double r) {
-        lesions.push_back({label, static_cast<int>(std::lround(i)), static_cast<int>(std::lround(j)),
-                           static_cast<int>(std::lround(k)), r});
-    };
-    const auto j1 = [&](double a) { return rng.uniform(-a, a); };
+bool anyTissue(std::uint8_t, int, int, int) { return true; }
+bool notBone(std::uint8_t t, int, int, int) { return t != kBone && t != kAir; }
+bool lungOnly(std::uint8_t t, int, int, int) { return isLung(t); }
+
+// Draws one chest CT in anatomical layers, then the planned findings, each a named step.
+// The steps consume the random stream in a fixed order (the order below), so one seed always
+// draws the same volume: a step added later goes last.
+class CtPainter {
+public:
+    CtPainter(const CtPlan& plan, std::uint64_t seed, std::vector<Lesion>& lesions)
+        : plan_(plan), rng_(seed), lesions_(lesions) {}
+
+    CtVolume paint() {
+        body();
+        lungs();
+        mosaic();
+        heart();
+        spineAortaTrachea();
+        emphysema();
+        basalFindings();
+        focalOpacities();
+        airwayFindings();
+        mediastinum();
+        calcifications();
+        medicalMaterial();
+        nodules();  // last, so nothing covers them
+        return std::move(vol_);
+    }
+
+private:
+    bool has(int label) const { return plan_.labels[static_cast<std::size_t>(label)]; }
+    double jitter(double a) { return rng_.uniform(-a, a); }
+    void addLesion(int label, double i, double j, double k, double r) {
+        lesions_.push_back({label, static_cast<int>(std::lround(i)), static_cast<int>(std::lround(j)),
+                            static_cast<int>(std::lround(k)), r});
+    }
+    const Ellipsoid& randomLung() { return *lungs_[static_cast<std::size_t>(rng_.integer(0, 1))]; }
 
     // Body: an elliptic cylinder with a rim of subcutaneous fat.
-    const double bi = 31.5 + j1(0.8), bj = 31.0 + j1(0.8), bri = 29.0 + j1(1.0), brj = 22.0 + j1(1.0);
-    const int ribPhase = rng.integer(0, 4);
-    for (int k = 0; k < kNz; ++k)
-        for (int j = 0; j < kNy; ++j)
-            for (int i = 0; i < kNx; ++i) {
-                const double d = std::hypot((i - bi) / bri, (j - bj) / brj);
-                if (d > 1.0) continue;
-                vol.tissue(i, j, k) = kBody;
-                vol.hu(i, j, k) = d > 0.93 ? -95.0f : 40.0f;
-                // Ribs: arcs at the periphery every fifth slice pair, sparing the front.
-                if (d > 0.85 && d < 0.92 && (k + ribPhase) % 5 < 2 && j < bj + 0.55 * brj) {
-                    vol.hu(i, j, k) = 650.0f;
-                    vol.tissue(i, j, k) = kBone;
+    void body() {
+        bi_ = 31.5 + jitter(0.8);
+        bj_ = 31.0 + jitter(0.8);
+        bri_ = 29.0 + jitter(1.0);
+        brj_ = 22.0 + jitter(1.0);
+        const int ribPhase = rng_.integer(0, 4);
+        for (int k = 0; k < kNz; ++k)
+            for (int j = 0; j < kNy; ++j)
+                for (int i = 0; i < kNx; ++i) {
+                    const double d = std::hypot((i - bi_) / bri_, (j - bj_) / brj_);
+                    if (d > 1.0) continue;
+                    vol_.tissue(i, j, k) = kBody;
+                    vol_.hu(i, j, k) = d > 0.93 ? -95.0f : 40.0f;
+                    // Ribs: arcs at the periphery every fifth slice pair, sparing the front.
+                    if (d > 0.85 && d < 0.92 && (k + ribPhase) % 5 < 2 && j < bj_ + 0.55 * brj_) {
+                        vol_.hu(i, j, k) = 650.0f;
+                        vol_.tissue(i, j, k) = kBone;
+                    }
                 }
-            }
-    // Lungs.
-    const Ellipsoid lungR{bi + 12.5 + j1(0.7), bj + 2.0 + j1(0.7), 27.0 + j1(1.0),
-                          9.5 + j1(0.5),       13.0 + j1(0.6),     17.0 + j1(0.8)};
-    const Ellipsoid lungL{bi - 12.0 + j1(0.7), bj + 2.0 + j1(0.7), 27.0 + j1(1.0),
-                          8.5 + j1(0.5),       12.5 + j1(0.6),     16.5 + j1(0.8)};
-    vol.paint(lungR, -830.0f, notBone, kLungRight);
-    vol.paint(lungL, -830.0f, notBone, kLungLeft);
-    const std::array<const Ellipsoid*, 2> lungs = {&lungR, &lungL};
+    }
 
-    // Mosaic attenuation: lobules alternating denser and darker, drawn before anything
-    // else in the lungs so focal lesions stay on top.
-    if (has(kMosaic)) {
+    void lungs() {
+        lungR_ = {bi_ + 12.5 + jitter(0.7), bj_ + 2.0 + jitter(0.7), 27.0 + jitter(1.0),
+                  9.5 + jitter(0.5),        13.0 + jitter(0.6),      17.0 + jitter(0.8)};
+        lungL_ = {bi_ - 12.0 + jitter(0.7), bj_ + 2.0 + jitter(0.7), 27.0 + jitter(1.0),
+                  8.5 + jitter(0.5),        12.5 + jitter(0.6),      16.5 + jitter(0.8)};
+        vol_.paint(lungR_, -830.0f, notBone, kLungRight);
+        vol_.paint(lungL_, -830.0f, notBone, kLungLeft);
+    }
+
+    // Mosaic attenuation: lobules alternating denser and darker, drawn before anything else
+    // in the lungs so focal lesions stay on top.
+    void mosaic() {
+        if (!has(kMosaic)) return;
         for (int k = 0; k < kNz; ++k)
             for (int j = 0; j < kNy; ++j)
                 for (int i = 0; i < kNx; ++i)
-                    if (isLung(vol.tissue(i, j, k)) && (i / 5 + j / 5 + k / 3) % 2 == 0)
-                        vol.hu(i, j, k) = -700.0f;
-        addLesion(kMosaic, lungR.ci, lungR.cj, lungR.ck, std::round(lungR.ri));
+                    if (isLung(vol_.tissue(i, j, k)) && (i / 5 + j / 5 + k / 3) % 2 == 0) vol_.hu(i, j, k) = -700.0f;
+        addLesion(kMosaic, lungR_.ci, lungR_.cj, lungR_.ck, std::round(lungR_.ri));
     }
 
     // Heart (anterior, left of midline), optionally enlarged, optionally in fluid.
-    Ellipsoid heart{bi - 5.5 + j1(0.6), bj + 8.0 + j1(0.6), 17.0 + j1(1.0), 9.0, 7.5, 8.0};
-    if (has(kCtCardiomegaly)) heart.ri *= 1.35, heart.rj *= 1.3, heart.rk *= 1.3, heart.ci -= 1.5;
-    const double fluid = has(kPericardialEffusion) ? 2.2 : 0.0;
-    // Epicardial fat: on non-contrast CT it is what outlines the heart against the mediastinum.
-    vol.paint({heart.ci, heart.cj, heart.ck, heart.ri + fluid + 1.3, heart.rj + fluid + 1.3,
-               heart.rk + 0.6 * fluid + 0.8},
-              -90.0f, notBone, kBody);
-    if (has(kPericardialEffusion)) {
-        const Ellipsoid shell{heart.ci,         heart.cj,         heart.ck,
-                              heart.ri + fluid, heart.rj + fluid, heart.rk + 0.6 * fluid};
-        vol.paint(shell, 12.0f, notBone, kFluid);
-        addLesion(kPericardialEffusion, heart.ci, heart.cj, heart.ck, std::round(shell.ri));
+    void heart() {
+        heart_ = {bi_ - 5.5 + jitter(0.6), bj_ + 8.0 + jitter(0.6), 17.0 + jitter(1.0), 9.0, 7.5, 8.0};
+        Ellipsoid& h = heart_;
+        if (has(kCtCardiomegaly)) h.ri *= 1.35, h.rj *= 1.3, h.rk *= 1.3, h.ci -= 1.5;
+        const double fluid = has(kPericardialEffusion) ? 2.2 : 0.0;
+        // Epicardial fat: on non-contrast CT it is what outlines the heart against the mediastinum.
+        vol_.paint({h.ci, h.cj, h.ck, h.ri + fluid + 1.3, h.rj + fluid + 1.3, h.rk + 0.6 * fluid + 0.8}, -90.0f, notBone, kBody);
+        if (has(kPericardialEffusion)) {
+            const Ellipsoid shell{h.ci, h.cj, h.ck, h.ri + fluid, h.rj + fluid, h.rk + 0.6 * fluid};
+            vol_.paint(shell, 12.0f, notBone, kFluid);
+            addLesion(kPericardialEffusion, h.ci, h.cj, h.ck, std::round(shell.ri));
+        }
+        vol_.paint(h, 42.0f, notBone, kHeart);
+        if (has(kCtCardiomegaly)) addLesion(kCtCardiomegaly, h.ci, h.cj, h.ck, std::round(h.ri));
     }
-    vol.paint(heart, 42.0f, notBone, kHeart);
-    if (has(kCtCardiomegaly)) addLesion(kCtCardiomegaly, heart.ci, heart.cj, heart.ck, std::round(heart.ri));
 
-    // Spine, sternum, descending aorta and trachea.
-    for (int k = 0; k < kNz; ++k) {
-        vol.paint({bi, bj - brj + 4.5, static_cast<double>(k), 4.5, 4.5, 0.5}, 700.0f, any, kBone);
-        vol.paint({bi, bj + brj - 3.0, static_cast<double>(k), 2.5, 1.5, 0.5}, 450.0f, any, kBone);
+    void spineAortaTrachea() {
+        for (int k = 0; k < kNz; ++k) {
+            vol_.paint({bi_, bj_ - brj_ + 4.5, static_cast<double>(k), 4.5, 4.5, 0.5}, 700.0f, anyTissue, kBone);
+            vol_.paint({bi_, bj_ + brj_ - 3.0, static_cast<double>(k), 2.5, 1.5, 0.5}, 450.0f, anyTissue, kBone);
+        }
+        ai_ = bi_ - 4.5;
+        aj_ = bj_ - brj_ + 11.0;
+        for (int k = 4; k < 42; ++k) vol_.paint({ai_, aj_, static_cast<double>(k), 3.0, 3.0, 0.5}, 45.0f, notBone, kBody);
+        for (int k = 34; k < kNz; ++k) vol_.paint({bi_, bj_ + 1.0, static_cast<double>(k), 2.2, 2.2, 0.5}, -990.0f, notBone, kAir);
     }
-    const double ai = bi - 4.5, aj = bj - brj + 11.0;
-    for (int k = 4; k < 42; ++k)
-        vol.paint({ai, aj, static_cast<double>(k), 3.0, 3.0, 0.5}, 45.0f, notBone, kBody);
-    for (int k = 34; k < kNz; ++k)
-        vol.paint({bi, bj + 1.0, static_cast<double>(k), 2.2, 2.2, 0.5}, -990.0f, notBone, kAir);
 
-    // Diffuse and basal lung findings.
-    if (has(kCtEmphysema)) {
-        const int n = rng.integer(3, 6);
+    void emphysema() {
+        if (!has(kCtEmphysema)) return;
+        const int n = rng_.integer(3, 6);
         for (int p = 0; p < n; ++p) {
-            const Ellipsoid& L = *lungs[static_cast<std::size_t>(rng.integer(0, 1))];
-            const double r = rng.integer(2, 4);
-            const double i = L.ci + j1(0.5) * L.ri, j = L.cj + j1(0.5) * L.rj,
-                         k = L.ck + rng.uniform(0.0, 0.55) * L.rk;
+            const Ellipsoid& L = randomLung();
+            const double r = rng_.integer(2, 4);
+            const double i = L.ci + jitter(0.5) * L.ri, j = L.cj + jitter(0.5) * L.rj, k = L.ck + rng_.uniform(0.0, 0.55) * L.rk;
             const Ellipsoid e{std::round(i), std::round(j), std::round(k), r, r, r * kDx / kDz};
-            vol.paint(e, -985.0f, lungOnly);
+            vol_.paint(e, -985.0f, lungOnly);
             addLesion(kCtEmphysema, e.ci, e.cj, e.ck, r);
         }
     }
-    const auto regionLesion = [&](int label, const std::function<bool(int, int, int)>& pick, float value) {
+
+    // Sets the voxels `pick` chooses to `value`; one lesion at their centroid, radius of the
+    // sphere of their volume.
+    void regionLesion(int label, const std::function<bool(int, int, int)>& pick, float value) {
         double si = 0, sj = 0, sk = 0;
         int n = 0;
         for (int k = 0; k < kNz; ++k)
             for (int j = 0; j < kNy; ++j)
                 for (int i = 0; i < kNx; ++i)
                     if (pick(i, j, k)) {
-                        vol.hu(i, j, k) = value;
+                        vol_.hu(i, j, k) = value;
                         si += i, sj += j, sk += k, ++n;
                     }
-        if (n > 0)
-            addLesion(label, si / n, sj / n, sk / n,
-                      std::round(std::cbrt(3.0 * n / (4.0 * std::numbers::pi))));
-    };
-    if (has(kFibroticSequela)) {
-        const int side = rng.integer(0, 1);
-        const Ellipsoid& L = *lungs[static_cast<std::size_t>(side)];
-        const std::uint8_t t = side == 0 ? kLungRight : kLungLeft;
-        regionLesion(
-            kFibroticSequela,
-            [&](int i, int j, int k) {
-                return vol.tissue(i, j, k) == t && L.radius(i, j, k) > 0.72 && k < L.ck &&
-                       (i + 2 * j + k) % 4 == 0;
-            },
-            -250.0f);
+        if (n > 0) addLesion(label, si / n, sj / n, sk / n, std::round(std::cbrt(3.0 * n / (4.0 * std::numbers::pi))));
     }
-    if (has(kSeptalThickening)) {
-        const int side = rng.integer(0, 1);
-        const Ellipsoid& L = *lungs[static_cast<std::size_t>(side)];
-        const std::uint8_t t = side == 0 ? kLungRight : kLungLeft;
-        regionLesion(
-            kSeptalThickening,
-            [&](int i, int j, int k) {
-                return vol.tissue(i, j, k) == t && L.radius(i, j, k) > 0.6 && k < L.ck + 4 &&
-                       (i % 4 == 0 || j % 4 == 0);
-            },
-            -350.0f);
-    }
-    if (has(kPleuralEffusion)) {  // dependent (posterior) fluid layer, deepest at the base
-        const int side = rng.integer(0, 1);
-        const Ellipsoid& L = *lungs[static_cast<std::size_t>(side)];
-        const std::uint8_t t = side == 0 ? kLungRight : kLungLeft;
-        const double depth = rng.uniform(3.5, 5.0);
-        regionLesion(
-            kPleuralEffusion,
-            [&](int i, int j, int k) {
-                if (vol.tissue(i, j, k) != t || k > L.ck + 2) return false;
-                const double thickness = depth + 0.35 * (L.ck - k);
-                if (j - (L.cj - L.rj) >= thickness) return false;
-                vol.tissue(i, j, k) = kFluid;
-                return true;
-            },
-            12.0f);
-    }
-    if (has(kCtAtelectasis)) {  // collapsed, dense posterior-basal lung
-        const int side = rng.integer(0, 1);
-        const Ellipsoid& L = *lungs[static_cast<std::size_t>(side)];
-        const Ellipsoid e{
-            std::round(L.ci), std::round(L.cj - 0.45 * L.rj), std::round(L.ck - 0.55 * L.rk), 4.0, 3.0, 3.0};
-        vol.paint(e, 22.0f, lungOnly);
-        addLesion(kCtAtelectasis, e.ci, e.cj, e.ck, e.ri);
-    }
-    if (has(kCtConsolidation)) {  // dense lobar region with an air bronchogram
-        const int side = rng.integer(0, 1);
-        const Ellipsoid& L = *lungs[static_cast<std::size_t>(side)];
-        const Ellipsoid e{std::round(L.ci + j1(0.2) * L.ri),
-                          std::round(L.cj + j1(0.2) * L.rj),
-                          std::round(L.ck + rng.uniform(-0.35, 0.05) * L.rk),
-                          5.0,
-                          5.0,
-                          3.5};
-        vol.paint(e, 38.0f, lungOnly);
-        vol.paint({e.ci, e.cj, e.ck, 0.8, 0.8, e.rk * 0.8}, -900.0f, any);
-        addLesion(kCtConsolidation, e.ci, e.cj, e.ck, e.ri);
-    }
-    if (has(kLungOpacity)) {  // ground glass
-        const Ellipsoid& L = *lungs[static_cast<std::size_t>(rng.integer(0, 1))];
-        const Ellipsoid e{std::round(L.ci + j1(0.3) * L.ri),
-                          std::round(L.cj + j1(0.3) * L.rj),
-                          std::round(L.ck + rng.uniform(-0.3, 0.3) * L.rk),
-                          5.0,
-                          5.0,
-                          3.0};
-        vol.paint(e, -480.0f, lungOnly);
-        addLesion(kLungOpacity, e.ci, e.cj, e.ck, e.ri);
-    }
-    const auto airway = [&](int label, double lumen, double wall, float wallHu) {
-        const Ellipsoid& L = *lungs[static_cast<std::size_t>(rng.integer(0, 1))];
-        const double i = std::round(L.ci + j1(0.25) * L.ri), j = std::round(L.cj + j1(0.25) * L.rj),
-                     k = std::round(L.ck);
-        const Ellipsoid outer{i, j, k, wall, wall, 5.0};
-        vol.paint(outer, wallHu, lungOnly);
-        vol.paint({i, j, k, lumen, lumen, 5.0}, -990.0f, any);
-        addLesion(label, i, j, k, std::round(wall));
-    };
-    if (has(kPeribronchial)) airway(kPeribronchial, 1.2, 2.6, -80.0f);
-    if (has(kBronchiectasis)) airway(kBronchiectasis, 2.6, 3.4, -300.0f);
 
-    // Mediastinal and vascular findings.
-    if (has(kLymphadenopathy)) {
-        const int n = rng.integer(1, 2);
-        for (int p = 0; p < n; ++p) {
-            const double side = p == 0 ? 1.0 : -1.0;
-            const Ellipsoid e{
-                std::round(bi + side * 7.0), std::round(bj + 2.0), std::round(29.0 + j1(2.0)), 3.0, 3.0, 2.0};
-            vol.paint(e, 48.0f, notBone, kBody);
-            addLesion(kLymphadenopathy, e.ci, e.cj, e.ck, e.ri);
+    // A random side: its lung ellipsoid and tissue code.
+    std::pair<const Ellipsoid*, std::uint8_t> randomSide() {
+        const int side = rng_.integer(0, 1);
+        return {lungs_[static_cast<std::size_t>(side)], side == 0 ? kLungRight : kLungLeft};
+    }
+
+    // Fibrotic sequela, septal thickening and pleural effusion: regions of one lung.
+    void basalFindings() {
+        if (has(kFibroticSequela)) {
+            const auto [L, t] = randomSide();
+            regionLesion(kFibroticSequela, [&](int i, int j, int k) {
+                return vol_.tissue(i, j, k) == t && L->radius(i, j, k) > 0.72 && k < L->ck && (i + 2 * j + k) % 4 == 0;
+            }, -250.0f);
+        }
+        if (has(kSeptalThickening)) {
+            const auto [L, t] = randomSide();
+            regionLesion(kSeptalThickening, [&](int i, int j, int k) {
+                return vol_.tissue(i, j, k) == t && L->radius(i, j, k) > 0.6 && k < L->ck + 4 && (i % 4 == 0 || j % 4 == 0);
+            }, -350.0f);
+        }
+        if (has(kPleuralEffusion)) {  // dependent (posterior) fluid layer, deepest at the base
+            const auto [L, t] = randomSide();
+            const double depth = rng_.uniform(3.5, 5.0);
+            regionLesion(kPleuralEffusion, [&](int i, int j, int k) {
+                if (vol_.tissue(i, j, k) != t || k > L->ck + 2) return false;
+                const double thickness = depth + 0.35 * (L->ck - k);
+                if (j - (L->cj - L->rj) >= thickness) return false;
+                vol_.tissue(i, j, k) = kFluid;
+                return true;
+            }, 12.0f);
         }
     }
-    if (has(kHiatalHernia)) {
-        const Ellipsoid e{std::round(bi - 1.0), std::round(aj + 5.0), 7.0, 4.0, 4.0, 2.5};
-        vol.paint(e, 25.0f, notBone, kBody);
-        vol.paint({e.ci, e.cj, e.ck + 1.0, 2.0, 2.0, 1.0}, -700.0f, notBone);
-        addLesion(kHiatalHernia, e.ci, e.cj, e.ck, e.ri);
+
+    // Atelectasis, consolidation (with an air bronchogram) and ground-glass opacity.
+    void focalOpacities() {
+        if (has(kCtAtelectasis)) {  // collapsed, dense posterior-basal lung
+            const Ellipsoid& L = randomLung();
+            const Ellipsoid e{std::round(L.ci), std::round(L.cj - 0.45 * L.rj), std::round(L.ck - 0.55 * L.rk), 4.0, 3.0, 3.0};
+            vol_.paint(e, 22.0f, lungOnly);
+            addLesion(kCtAtelectasis, e.ci, e.cj, e.ck, e.ri);
+        }
+        if (has(kCtConsolidation)) {
+            const Ellipsoid& L = randomLung();
+            const Ellipsoid e{std::round(L.ci + jitter(0.2) * L.ri), std::round(L.cj + jitter(0.2) * L.rj),
+                              std::round(L.ck + rng_.uniform(-0.35, 0.05) * L.rk), 5.0, 5.0, 3.5};
+            vol_.paint(e, 38.0f, lungOnly);
+            vol_.paint({e.ci, e.cj, e.ck, 0.8, 0.8, e.rk * 0.8}, -900.0f, anyTissue);
+            addLesion(kCtConsolidation, e.ci, e.cj, e.ck, e.ri);
+        }
+        if (has(kLungOpacity)) {
+            const Ellipsoid& L = randomLung();
+            const Ellipsoid e{std::round(L.ci + jitter(0.3) * L.ri), std::round(L.cj + jitter(0.3) * L.rj),
+                              std::round(L.ck + rng_.uniform(-0.3, 0.3) * L.rk), 5.0, 5.0, 3.0};
+            vol_.paint(e, -480.0f, lungOnly);
+            addLesion(kLungOpacity, e.ci, e.cj, e.ck, e.ri);
+        }
     }
-    const auto calcify = [&](int label, double ci, double cj, double ri, double rj, double k, float value) {
-        const double a = rng.uniform(0, 2 * std::numbers::pi);
+
+    // An airway cross-section: a thick wall around an air lumen.
+    void airway(int label, double lumen, double wall, float wallHu) {
+        const Ellipsoid& L = randomLung();
+        const double i = std::round(L.ci + jitter(0.25) * L.ri), j = std::round(L.cj + jitter(0.25) * L.rj), k = std::round(L.ck);
+        vol_.paint({i, j, k, wall, wall, 5.0}, wallHu, lungOnly);
+        vol_.paint({i, j, k, lumen, lumen, 5.0}, -990.0f, anyTissue);
+        addLesion(label, i, j, k, std::round(wall));
+    }
+
+    void airwayFindings() {
+        if (has(kPeribronchial)) airway(kPeribronchial, 1.2, 2.6, -80.0f);
+        if (has(kBronchiectasis)) airway(kBronchiectasis, 2.6, 3.4, -300.0f);
+    }
+
+    void mediastinum() {
+        if (has(kLymphadenopathy)) {
+            const int n = rng_.integer(1, 2);
+            for (int p = 0; p < n; ++p) {
+                const double side = p == 0 ? 1.0 : -1.0;
+                const Ellipsoid e{std::round(bi_ + side * 7.0), std::round(bj_ + 2.0), std::round(29.0 + jitter(2.0)), 3.0, 3.0, 2.0};
+                vol_.paint(e, 48.0f, notBone, kBody);
+                addLesion(kLymphadenopathy, e.ci, e.cj, e.ck, e.ri);
+            }
+        }
+        if (has(kHiatalHernia)) {
+            const Ellipsoid e{std::round(bi_ - 1.0), std::round(aj_ + 5.0), 7.0, 4.0, 4.0, 2.5};
+            vol_.paint(e, 25.0f, notBone, kBody);
+            vol_.paint({e.ci, e.cj, e.ck + 1.0, 2.0, 2.0, 1.0}, -700.0f, notBone);
+            addLesion(kHiatalHernia, e.ci, e.cj, e.ck, e.ri);
+        }
+    }
+
+    // One calcified spot at a random angle on the ellipse (ci, cj, ri, rj) of slice k.
+    void calcify(int label, double ci, double cj, double ri, double rj, double k, float value) {
+        const double a = rng_.uniform(0, 2 * std::numbers::pi);
         const double i = std::round(ci + ri * std::cos(a)), j = std::round(cj + rj * std::sin(a));
-        vol.paint({i, j, k, 1.0, 1.0, 0.6}, value, any);
+        vol_.paint({i, j, k, 1.0, 1.0, 0.6}, value, anyTissue);
         addLesion(label, i, j, k, 1.0);
-    };
-    if (has(kArterialCalc)) {
-        const int n = rng.integer(2, 4);
-        for (int p = 0; p < n; ++p) calcify(kArterialCalc, ai, aj, 3.0, 3.0, rng.integer(6, 38), 650.0f);
     }
-    if (has(kCoronaryCalc)) {
-        const int n = rng.integer(2, 3);
-        for (int p = 0; p < n; ++p)
-            calcify(kCoronaryCalc, heart.ci, heart.cj + 0.4 * heart.rj, heart.ri, 0.6 * heart.rj,
-                    std::round(heart.ck + rng.uniform(-0.5, 0.5) * heart.rk), 520.0f);
+
+    void calcifications() {
+        if (has(kArterialCalc)) {
+            const int n = rng_.integer(2, 4);
+            for (int p = 0; p < n; ++p) calcify(kArterialCalc, ai_, aj_, 3.0, 3.0, rng_.integer(6, 38), 650.0f);
+        }
+        if (has(kCoronaryCalc)) {
+            const int n = rng_.integer(2, 3);
+            for (int p = 0; p < n; ++p)
+                calcify(kCoronaryCalc, heart_.ci, heart_.cj + 0.4 * heart_.rj, heart_.ri, 0.6 * heart_.rj,
+                        std::round(heart_.ck + rng_.uniform(-0.5, 0.5) * heart_.rk), 520.0f);
+        }
     }
-    if (has(kMedicalMaterial)) {  // pacemaker can in the left chest wall, lead towards the heart
-        const double i = std::round(bi - 14.0), j = std::round(bj + brj - 5.0), k = 40.0;
+
+    // A pacemaker can in the left chest wall, its lead towards the heart.
+    void medicalMaterial() {
+        if (!has(kMedicalMaterial)) return;
+        const double i = std::round(bi_ - 14.0), j = std::round(bj_ + brj_ - 5.0), k = 40.0;
         for (int s = 0; s <= 40; ++s) {
             const double t = s / 40.0;
-            const int vi = static_cast<int>(std::lround(i + t * (heart.ci - i)));
-            const int vj = static_cast<int>(std::lround(j + t * (heart.cj - j)));
-            const int vk = static_cast<int>(std::lround(k + t * (heart.ck - k)));
-            vol.hu(vi, vj, vk) = 1800.0f;
+            vol_.hu(static_cast<int>(std::lround(i + t * (heart_.ci - i))), static_cast<int>(std::lround(j + t * (heart_.cj - j))),
+                    static_cast<int>(std::lround(k + t * (heart_.ck - k)))) = 1800.0f;
         }
-        vol.paint({i, j, k, 2.0, 1.0, 1.0}, 2500.0f, any, kBone);
+        vol_.paint({i, j, k, 2.0, 1.0, 1.0}, 2500.0f, anyTissue, kBone);
         addLesion(kMedicalMaterial, i, j, k, 2.0);
     }
-    // Nodules last so nothing covers them; in the upper half of a lung, clear of its edges.
-    if (has(kLungNodule)) {
-        const int n = rng.chance(0.25) ? 2 : 1;
+
+    // Nodules in the upper half of a lung, clear of its edges (up to 30 tries each).
+    void nodules() {
+        if (!has(kLungNodule)) return;
+        const int n = rng_.chance(0.25) ? 2 : 1;
         for (int p = 0; p < n; ++p) {
-            const int side = rng.integer(0, 1);
-            const Ellipsoid& L = *lungs[static_cast<std::size_t>(side)];
-            const double r = rng.integer(2, 3);
+            const int side = rng_.integer(0, 1);
+            const Ellipsoid& L = *lungs_[static_cast<std::size_t>(side)];
+            const double r = rng_.integer(2, 3);
             Ellipsoid e{};
             for (int attempt = 0; attempt < 30; ++attempt) {
-                e = {std::round(L.ci + j1(0.4) * L.ri),
-                     std::round(L.cj + j1(0.4) * L.rj),
-                     std::round(L.ck + rng.uniform(0.1, 0.45) * L.rk),
-                     r,
-                     r,
-                     r * kDx / kDz};
+                e = {std::round(L.ci + jitter(0.4) * L.ri), std::round(L.cj + jitter(0.4) * L.rj),
+                     std::round(L.ck + rng_.uniform(0.1, 0.45) * L.rk), r, r, r * kDx / kDz};
                 bool clear = true;  // only aerated lung around it
                 CtVolume::forBox({e.ci, e.cj, e.ck, r + 3, r + 3, e.rk + 2}, [&](int i, int j, int k) {
-                    if (!isLung(vol.tissue(i, j, k)) || vol.hu(i, j, k) > -600.0f) clear = false;
+                    if (!isLung(vol_.tissue(i, j, k)) || vol_.hu(i, j, k) > -600.0f) clear = false;
                 });
                 if (clear) break;
             }
-            vol.paint(e, 55.0f, any);
+            vol_.paint(e, 55.0f, anyTissue);
             addLesion(kLungNodule, e.ci, e.cj, e.ck, r);
         }
     }
-    return vol;
+
+    const CtPlan& plan_;
+    Rng rng_;
+    std::vector<Lesion>& lesions_;
+    CtVolume vol_;
+    double bi_ = 0, bj_ = 0, bri_ = 0, brj_ = 0;  // body centre and radii
+    double ai_ = 0, aj_ = 0;                      // descending aorta
+    Ellipsoid lungR_{}, lungL_{}, heart_{};
+    const std::array<const Ellipsoid*, 2> lungs_ = {&lungR_, &lungL_};
+};
+
+CtVolume renderCt(const CtPlan& plan, std::uint64_t seed, std::vector<Lesion>& lesions) {
+    return CtPainter(plan, seed, lesions).paint();
 }
 
 std::vector<std::int16_t> quantiseCt(CtVolume& vol, Rng& rng) {
