@@ -115,44 +115,8 @@ LossCurvePanel::LossCurvePanel(QWidget* parent)
     readout_->setObjectName("lossReadout");
 
     auto* layout = new QVBoxLayout(this);
-    auto* controls = new QHBoxLayout;
-    controls->addWidget(new QLabel(tr("Smoothing")));
-    smoothingSlider_->setRange(0, 99);
-    smoothingSlider_->setValue(int(std::lround(smoothing_ * 100)));
-    smoothingSlider_->setMinimumWidth(110);
-    smoothingSlider_->setMaximumWidth(180);
-    smoothingSlider_->setToolTip(tr("Exponential moving average with bias correction, as in "
-                                    "TensorBoard; the raw curve stays faint behind."));
-    controls->addWidget(smoothingSlider_);
-    smoothingLabel_->setMinimumWidth(32);
-    controls->addWidget(smoothingLabel_);
-    controls->addSpacing(12);
-    controls->addWidget(logBox_);
-    // Second row: which plots to show (keeps the panel narrow enough beside the launcher).
-    auto* shown = new QHBoxLayout;
-    shown->addWidget(new QLabel(tr("Show:")));
-    for (int g = 0; g < kGroups; ++g) {
-        auto* box = new QCheckBox(groupName(Group(g)));
-        box->setObjectName(QString("lossShowGroup%1").arg(g));
-        box->setChecked(true);
-        box->setToolTip(tr("Show the %1 plot (when there is data for it)").arg(groupName(Group(g))));
-        connect(box, &QCheckBox::toggled, this, [this, g](bool on) { setGroupVisible(Group(g), on); });
-        groupBoxes_.push_back(box);
-        shown->addWidget(box);
-    }
-    shown->addStretch(1);
-    controls->addStretch(1);
-    auto* fit = new QPushButton(tr("Fit"));
-    fit->setToolTip(tr("Fit the axes to the data again (also: double-click the plot)"));
-    auto* clear = new QPushButton(tr("Clear"));
-    clear->setObjectName("lossClear");
-    auto* exportButton = new QPushButton(tr("Export…"));
-    exportButton->setObjectName("lossExport");
-    controls->addWidget(fit);
-    controls->addWidget(clear);
-    controls->addWidget(exportButton);
-    layout->addLayout(controls);
-    layout->addLayout(shown);
+    layout->addLayout(buildControls());
+    layout->addLayout(buildGroupToggles());
     readout_->setTextFormat(Qt::RichText);
     readout_->setMinimumHeight(readout_->fontMetrics().height() * 2);
     readout_->setWordWrap(true);
@@ -170,7 +134,78 @@ LossCurvePanel::LossCurvePanel(QWidget* parent)
     emptyHint_->setAttribute(Qt::WA_TransparentForMouseEvents);
     layout->addLayout(stack, 1);
 
-    // One axis rect per group, stacked, left/right margins aligned, x ranges shared.
+    setUpAxisRects();
+    relayout();
+
+    replotTimer_->setSingleShot(true);
+    replotTimer_->setInterval(kReplotMs);
+    connect(replotTimer_, &QTimer::timeout, this, &LossCurvePanel::flush);
+    connect(smoothingSlider_, &QSlider::valueChanged, this, [this](int v) { setSmoothing(v / 100.0); });
+    connect(logBox_, &QCheckBox::toggled, this, &LossCurvePanel::setLogScale);
+    connect(plot_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) { readoutAt(e->pos()); });
+    connect(plot_, &QCustomPlot::mousePress, this, [this](QMouseEvent*) { userZoomed_ = true; });
+    connect(plot_, &QCustomPlot::mouseWheel, this, [this](QWheelEvent*) { userZoomed_ = true; });
+    connect(plot_, &QCustomPlot::mouseDoubleClick, this, [this](QMouseEvent*) {
+        userZoomed_ = false;
+        flush();
+    });
+    smoothingLabel_->setText(QString::number(smoothing_, 'f', 2));
+}
+
+// Smoothing, log scale, Fit, Clear, Export.
+QHBoxLayout* LossCurvePanel::buildControls() {
+    auto* controls = new QHBoxLayout;
+    controls->addWidget(new QLabel(tr("Smoothing")));
+    smoothingSlider_->setRange(0, 99);
+    smoothingSlider_->setValue(int(std::lround(smoothing_ * 100)));
+    smoothingSlider_->setMinimumWidth(110);
+    smoothingSlider_->setMaximumWidth(180);
+    smoothingSlider_->setToolTip(tr("Exponential moving average with bias correction, as in "
+                                    "TensorBoard; the raw curve stays faint behind."));
+    controls->addWidget(smoothingSlider_);
+    smoothingLabel_->setMinimumWidth(32);
+    controls->addWidget(smoothingLabel_);
+    controls->addSpacing(12);
+    controls->addWidget(logBox_);
+    controls->addStretch(1);
+    auto* fit = new QPushButton(tr("Fit"));
+    fit->setToolTip(tr("Fit the axes to the data again (also: double-click the plot)"));
+    auto* clear = new QPushButton(tr("Clear"));
+    clear->setObjectName("lossClear");
+    auto* exportButton = new QPushButton(tr("Export…"));
+    exportButton->setObjectName("lossExport");
+    controls->addWidget(fit);
+    controls->addWidget(clear);
+    controls->addWidget(exportButton);
+    connect(fit, &QPushButton::clicked, this, [this] {
+        userZoomed_ = false;
+        flush();
+    });
+    connect(clear, &QPushButton::clicked, this, &LossCurvePanel::clearRuns);
+    connect(exportButton, &QPushButton::clicked, this,
+            [this] { exportPlotInteractively(plot_, this, "loss_curves.png"); });
+    return controls;
+}
+
+// Second row: which plots to show (keeps the panel narrow enough beside the launcher).
+QHBoxLayout* LossCurvePanel::buildGroupToggles() {
+    auto* shown = new QHBoxLayout;
+    shown->addWidget(new QLabel(tr("Show:")));
+    for (int g = 0; g < kGroups; ++g) {
+        auto* box = new QCheckBox(groupName(Group(g)));
+        box->setObjectName(QString("lossShowGroup%1").arg(g));
+        box->setChecked(true);
+        box->setToolTip(tr("Show the %1 plot (when there is data for it)").arg(groupName(Group(g))));
+        connect(box, &QCheckBox::toggled, this, [this, g](bool on) { setGroupVisible(Group(g), on); });
+        groupBoxes_.push_back(box);
+        shown->addWidget(box);
+    }
+    shown->addStretch(1);
+    return shown;
+}
+
+// One axis rect per group, stacked, left/right margins aligned, x ranges shared.
+void LossCurvePanel::setUpAxisRects() {
     plot_->setAutoAddPlottableToLegend(false);
     plot_->setNoAntialiasingOnDrag(true);
     // Polylines with proper joins go through QPainter's stroker (atan2 per joint): 1.7 s for
@@ -205,28 +240,6 @@ LossCurvePanel::LossCurvePanel(QWidget* parent)
                 });
     }
     rects_[std::size_t(Group::LearningRate)]->axis(QCPAxis::atLeft)->setNumberFormat("gb");
-    relayout();
-
-    replotTimer_->setSingleShot(true);
-    replotTimer_->setInterval(kReplotMs);
-    connect(replotTimer_, &QTimer::timeout, this, &LossCurvePanel::flush);
-    connect(smoothingSlider_, &QSlider::valueChanged, this, [this](int v) { setSmoothing(v / 100.0); });
-    connect(logBox_, &QCheckBox::toggled, this, &LossCurvePanel::setLogScale);
-    connect(fit, &QPushButton::clicked, this, [this] {
-        userZoomed_ = false;
-        flush();
-    });
-    connect(clear, &QPushButton::clicked, this, &LossCurvePanel::clearRuns);
-    connect(exportButton, &QPushButton::clicked, this,
-            [this] { exportPlotInteractively(plot_, this, "loss_curves.png"); });
-    connect(plot_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) { readoutAt(e->pos()); });
-    connect(plot_, &QCustomPlot::mousePress, this, [this](QMouseEvent*) { userZoomed_ = true; });
-    connect(plot_, &QCustomPlot::mouseWheel, this, [this](QWheelEvent*) { userZoomed_ = true; });
-    connect(plot_, &QCustomPlot::mouseDoubleClick, this, [this](QMouseEvent*) {
-        userZoomed_ = false;
-        flush();
-    });
-    smoothingLabel_->setText(QString::number(smoothing_, 'f', 2));
 }
 
 LossCurvePanel::~LossCurvePanel() {

@@ -24,6 +24,7 @@ class QCustomPlot;
 class QCPAxisRect;
 class QCPGraph;
 class QCPLegend;
+class QHBoxLayout;
 class QLabel;
 class QSlider;
 class QTimer;
@@ -101,6 +102,9 @@ signals:
     void runsChanged();
 
 private:
+    QHBoxLayout* buildControls();
+    QHBoxLayout* buildGroupToggles();
+    void setUpAxisRects();
     struct Curve;
     struct RunCurves;
     RunCurves* runByKey(const QString& runKey);

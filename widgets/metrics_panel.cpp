@@ -120,8 +120,17 @@ void addDiagonal(QCustomPlot* p) {
 
 }  // namespace
 
-MetricsPanel::MetricsPanel(QWidget* parent) : QWidget(parent) {
-    setObjectName("metricsPanel");
+// A selectable value label, kept in values_ under `key` (object name <key>Value).
+QLabel* MetricsPanel::valueLabel(const QString& key) {
+    auto* l = new QLabel("—");
+    l->setObjectName(key + "Value");
+    l->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    values_[key] = l;
+    return l;
+}
+
+// Label, threshold slider and its value, temperature scaling, exports.
+QHBoxLayout* MetricsPanel::buildControls() {
     labelBox_ = new QComboBox;
     labelBox_->setObjectName("metricsLabel");
     slider_ = new QSlider(Qt::Horizontal);
@@ -144,14 +153,7 @@ MetricsPanel::MetricsPanel(QWidget* parent) : QWidget(parent) {
     controls->addSpacing(12);
     controls->addWidget(new QLabel(tr("Threshold")));
     controls->addWidget(slider_, 1);
-    auto makeValue = [this](const QString& key) {
-        auto* l = new QLabel("—");
-        l->setObjectName(key + "Value");
-        l->setTextInteractionFlags(Qt::TextSelectableByMouse);
-        values_[key] = l;
-        return l;
-    };
-    auto* thresholdLabel = makeValue("threshold");
+    auto* thresholdLabel = valueLabel("threshold");
     thresholdLabel->setMinimumWidth(48);
     controls->addWidget(thresholdLabel);
     controls->addSpacing(12);
@@ -159,32 +161,50 @@ MetricsPanel::MetricsPanel(QWidget* parent) : QWidget(parent) {
     controls->addStretch();
     controls->addWidget(exportPlotButton);
     controls->addWidget(exportTableButton);
+    connect(exportPlotButton, &QPushButton::clicked, this, [this] {
+        auto* plot = qobject_cast<QCustomPlot*>(tabs_->currentWidget());
+        if (plot) exportPlotInteractively(plot, this, plot->objectName().mid(7).toLower());
+    });
+    connect(exportTableButton, &QPushButton::clicked, this, [this] {
+        const QString file = saveFileDialog(this, tr("Export table"), "metrics.csv", tr("CSV (*.csv)"));
+        QString error;
+        if (!file.isEmpty() && !exportTableCsv(file, &error)) QMessageBox::warning(this, tr("Export table"), error);
+    });
+    return controls;
+}
 
-    // Confusion matrix (rows: truth, columns: prediction) and the rates beside it.
+// Confusion matrix (rows: truth, columns: prediction) and the rates beside it, at the threshold.
+QWidget* MetricsPanel::buildLiveBox() {
     auto* live = new QGridLayout;
     live->addWidget(new QLabel(tr("<b>Confusion</b>")), 0, 0);
     live->addWidget(new QLabel(tr("pred +")), 0, 1, Qt::AlignRight);
     live->addWidget(new QLabel(tr("pred −")), 0, 2, Qt::AlignRight);
     live->addWidget(new QLabel(tr("true +")), 1, 0);
     live->addWidget(new QLabel(tr("true −")), 2, 0);
-    live->addWidget(makeValue("tp"), 1, 1, Qt::AlignRight);
-    live->addWidget(makeValue("fn"), 1, 2, Qt::AlignRight);
-    live->addWidget(makeValue("fp"), 2, 1, Qt::AlignRight);
-    live->addWidget(makeValue("tn"), 2, 2, Qt::AlignRight);
+    live->addWidget(valueLabel("tp"), 1, 1, Qt::AlignRight);
+    live->addWidget(valueLabel("fn"), 1, 2, Qt::AlignRight);
+    live->addWidget(valueLabel("fp"), 2, 1, Qt::AlignRight);
+    live->addWidget(valueLabel("tn"), 2, 2, Qt::AlignRight);
     const std::pair<const char*, QString> rates[] = {{"sensitivity", tr("Sensitivity")}, {"specificity", tr("Specificity")},
                                                      {"ppv", tr("PPV")}, {"npv", tr("NPV")}, {"f1", tr("F1")},
                                                      {"positive_rate", tr("Positive rate")}};
     int row = 3;
     for (const auto& [key, text] : rates) {
         live->addWidget(new QLabel(text), row, 0);
-        live->addWidget(makeValue(key), row++, 1, 1, 2, Qt::AlignRight);
+        live->addWidget(valueLabel(key), row++, 1, 1, 2, Qt::AlignRight);
     }
     live->setRowStretch(row, 1);
     auto* liveBox = new QWidget;
     liveBox->setObjectName("metricsLive");
     liveBox->setLayout(live);
     liveBox->setMinimumWidth(190);
+    return liveBox;
+}
 
+MetricsPanel::MetricsPanel(QWidget* parent) : QWidget(parent) {
+    setObjectName("metricsPanel");
+    QHBoxLayout* controls = buildControls();
+    QWidget* liveBox = buildLiveBox();
     roc_ = makePlot("metricsRoc", tr("False positive rate (1 − specificity)"), tr("True positive rate (sensitivity)"));
     pr_ = makePlot("metricsPr", tr("Recall"), tr("Precision"));
     reliability_ = makePlot("metricsReliability", tr("Mean predicted probability"), tr("Observed frequency"));
@@ -235,15 +255,6 @@ MetricsPanel::MetricsPanel(QWidget* parent) : QWidget(parent) {
     connect(table_, &QTableWidget::cellClicked, this, [this](int row, int) {
         const int label = labelBox_->findText(table_->item(row, kLabel)->text());
         if (label >= 0) labelBox_->setCurrentIndex(label);
-    });
-    connect(exportPlotButton, &QPushButton::clicked, this, [this] {
-        auto* plot = qobject_cast<QCustomPlot*>(tabs_->currentWidget());
-        if (plot) exportPlotInteractively(plot, this, plot->objectName().mid(7).toLower());
-    });
-    connect(exportTableButton, &QPushButton::clicked, this, [this] {
-        const QString file = saveFileDialog(this, tr("Export table"), "metrics.csv", tr("CSV (*.csv)"));
-        QString error;
-        if (!file.isEmpty() && !exportTableCsv(file, &error)) QMessageBox::warning(this, tr("Export table"), error);
     });
     watcher_ = new QFutureWatcher<std::shared_ptr<metrics::MultiLabelIntervals>>(this);
     connect(watcher_, &QFutureWatcherBase::finished, this, [this] {

@@ -21,6 +21,7 @@
 class QCheckBox;
 class QComboBox;
 class QCustomPlot;
+class QHBoxLayout;
 class QLabel;
 class QSlider;
 class QTableWidget;
@@ -89,6 +90,9 @@ signals:
     void intervalsReady();
 
 private:
+    QLabel* valueLabel(const QString& key);
+    QHBoxLayout* buildControls();
+    QWidget* buildLiveBox();
     void rebuild();
     void startIntervals();
     void cancelIntervals();

@@ -90,7 +90,24 @@ PacsPanel::~PacsPanel() = default;
 
 void PacsPanel::buildUi() {
     setObjectName("pacsPanel");
-    // Nodes: list + editor + buttons.
+    auto* top = new QHBoxLayout;
+    top->addWidget(buildNodesBox(), 3);
+    top->addWidget(buildQueryBox(), 2);
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(top);
+    layout->addWidget(buildResults(), 1);
+    layout->addLayout(buildRetrieveRow());
+    status_ = new QLabel;
+    status_->setObjectName("pacsStatus");
+    status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    layout->addWidget(status_);
+    connectSignals();
+    showNode(-1);
+    setStatus(tr("Choose or add a PACS node, then Search."));
+}
+
+// Nodes: list + editor + buttons.
+QGroupBox* PacsPanel::buildNodesBox() {
     nodeList_ = new QListWidget;
     nodeList_->setObjectName("pacsNodeList");
     nodeList_->setMaximumWidth(200);
@@ -145,8 +162,11 @@ void PacsPanel::buildUi() {
     auto* nodesLayout = new QHBoxLayout(nodesBox);
     nodesLayout->addWidget(nodeList_);
     nodesLayout->addLayout(editor, 1);
+    return nodesBox;
+}
 
-    // Query form.
+// Query form.
+QGroupBox* PacsPanel::buildQueryBox() {
     patientIdEdit_ = new QLineEdit;
     patientIdEdit_->setObjectName("pacsPatientId");
     patientIdEdit_->setPlaceholderText(tr("any (wildcards * ?)"));
@@ -180,12 +200,11 @@ void PacsPanel::buildUi() {
     queryForm->addRow(tr("Study date"), dates);
     queryForm->addRow(tr("Modality"), modalityBox_);
     queryForm->addRow(QString(), searchButton_);
+    return queryBox;
+}
 
-    auto* top = new QHBoxLayout;
-    top->addWidget(nodesBox, 3);
-    top->addWidget(queryBox, 2);
-
-    // Results.
+// Results: studies above, the chosen study's series below.
+QSplitter* PacsPanel::buildResults() {
     studyTable_ = makeTable({tr("Date"), tr("Patient ID"), tr("Patient name"), tr("Modalities"), tr("Description"),
                              tr("Series"), tr("Instances"), tr("Accession"), tr("Study UID")},
                             "pacsStudies");
@@ -197,7 +216,10 @@ void PacsPanel::buildUi() {
     split->addWidget(seriesTable_);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 2);
+    return split;
+}
 
+QHBoxLayout* PacsPanel::buildRetrieveRow() {
     retrieveButton_ = new QPushButton(tr("Retrieve"));
     retrieveButton_->setObjectName("pacsRetrieve");
     retrieveButton_->setToolTip(tr("C-GET the selected series, or the whole study if no series is selected, "
@@ -210,50 +232,21 @@ void PacsPanel::buildUi() {
     progress_->setValue(0);
     progress_->setTextVisible(true);
     progress_->setFormat("");
-    status_ = new QLabel;
-    status_->setObjectName("pacsStatus");
-    status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     auto* bottom = new QHBoxLayout;
     bottom->addWidget(retrieveButton_);
     bottom->addWidget(cancelButton_);
     bottom->addWidget(progress_, 1);
+    return bottom;
+}
 
-    auto* layout = new QVBoxLayout(this);
-    layout->addLayout(top);
-    layout->addWidget(split, 1);
-    layout->addLayout(bottom);
-    layout->addWidget(status_);
-
+void PacsPanel::connectSignals() {
     connect(nodeList_, &QListWidget::currentRowChanged, this, &PacsPanel::showNode);
     for (auto* e : {nameEdit_, aeEdit_, hostEdit_, callingEdit_})
         connect(e, &QLineEdit::textEdited, this, &PacsPanel::editorChanged);
     connect(portSpin_, &QSpinBox::valueChanged, this, &PacsPanel::editorChanged);
     connect(timeoutSpin_, &QSpinBox::valueChanged, this, &PacsPanel::editorChanged);
-    connect(addButton_, &QPushButton::clicked, this, [this] {
-        net::NamedPacsNode n;
-        int k = int(nodes_.size()) + 1;
-        auto taken = [&](const std::string& name) {
-            return std::any_of(nodes_.begin(), nodes_.end(), [&](const auto& x) { return x.name == name; });
-        };
-        while (taken("node" + std::to_string(k))) ++k;
-        n.name = "node" + std::to_string(k);
-        n.node.aeTitle = "PACS";
-        n.node.host = "127.0.0.1";
-        nodes_.push_back(n);
-        refreshNodeList();
-        nodeList_->setCurrentRow(int(nodes_.size()) - 1);
-        nameEdit_->setFocus();
-        nameEdit_->selectAll();
-        setStatus(tr("New node: fill in its AE title, host and port, then Save."));
-    });
-    connect(removeButton_, &QPushButton::clicked, this, [this] {
-        const int row = nodeList_->currentRow();
-        if (row < 0 || row >= int(nodes_.size())) return;
-        nodes_.erase(nodes_.begin() + row);
-        refreshNodeList();
-        nodeList_->setCurrentRow(std::min(row, int(nodes_.size()) - 1));
-        setStatus(tr("Node removed (Save to keep the change)."));
-    });
+    connect(addButton_, &QPushButton::clicked, this, &PacsPanel::addNode);
+    connect(removeButton_, &QPushButton::clicked, this, &PacsPanel::removeNode);
     connect(saveButton_, &QPushButton::clicked, this, &PacsPanel::saveNodes);
     connect(echoButton_, &QPushButton::clicked, this, &PacsPanel::echo);
     connect(searchButton_, &QPushButton::clicked, this, &PacsPanel::search);
@@ -267,8 +260,33 @@ void PacsPanel::buildUi() {
     connect(seriesTable_, &QTableWidget::itemSelectionChanged, this, &PacsPanel::updateButtons);
     connect(retrieveButton_, &QPushButton::clicked, this, &PacsPanel::retrieve);
     connect(cancelButton_, &QPushButton::clicked, this, &PacsPanel::cancelRetrieve);
-    showNode(-1);
-    setStatus(tr("Choose or add a PACS node, then Search."));
+}
+
+void PacsPanel::addNode() {
+    net::NamedPacsNode n;
+    int k = int(nodes_.size()) + 1;
+    auto taken = [&](const std::string& name) {
+        return std::any_of(nodes_.begin(), nodes_.end(), [&](const auto& x) { return x.name == name; });
+    };
+    while (taken("node" + std::to_string(k))) ++k;
+    n.name = "node" + std::to_string(k);
+    n.node.aeTitle = "PACS";
+    n.node.host = "127.0.0.1";
+    nodes_.push_back(n);
+    refreshNodeList();
+    nodeList_->setCurrentRow(int(nodes_.size()) - 1);
+    nameEdit_->setFocus();
+    nameEdit_->selectAll();
+    setStatus(tr("New node: fill in its AE title, host and port, then Save."));
+}
+
+void PacsPanel::removeNode() {
+    const int row = nodeList_->currentRow();
+    if (row < 0 || row >= int(nodes_.size())) return;
+    nodes_.erase(nodes_.begin() + row);
+    refreshNodeList();
+    nodeList_->setCurrentRow(std::min(row, int(nodes_.size()) - 1));
+    setStatus(tr("Node removed (Save to keep the change)."));
 }
 
 void PacsPanel::setJobRunner(Submit submit, Cancel cancel, JobEventBridge* bridge) {

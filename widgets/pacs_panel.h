@@ -15,12 +15,15 @@
 #include <vector>
 
 class QComboBox;
+class QGroupBox;
+class QHBoxLayout;
 class QLabel;
 class QLineEdit;
 class QListWidget;
 class QProgressBar;
 class QPushButton;
 class QSpinBox;
+class QSplitter;
 class QTableWidget;
 
 namespace lumen::widgets {
@@ -71,6 +74,13 @@ signals:
 
 private:
     void buildUi();
+    QGroupBox* buildNodesBox();
+    QGroupBox* buildQueryBox();
+    QSplitter* buildResults();
+    QHBoxLayout* buildRetrieveRow();
+    void connectSignals();
+    void addNode();
+    void removeNode();
     void showNode(int index);
     void editorChanged();
     void refreshNodeList();

@@ -111,6 +111,68 @@ QString fieldKind(config::FieldType t) {
     return {};
 }
 
+// Groups: the keys every task shares, the task's own top-level keys, then one group per nested
+// section (`loss_weights.full` goes to "loss_weights"), in schema order.
+struct FieldGroups {
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<const config::Field*>> fields;
+};
+
+FieldGroups groupFields(const config::Schema& schema) {
+    FieldGroups g;
+    for (const auto& f : schema.fields()) {
+        std::string group;
+        const auto dot = f.path.find('.');
+        if (dot != std::string::npos) group = f.path.substr(0, dot);
+        else if (config::commonSchema().find(f.path)) group = "#common";
+        else group = "#task";
+        if (!g.fields.count(group) && group[0] != '#') g.order.push_back(group);
+        g.fields[group].push_back(&f);
+    }
+    for (const char* special : {"#task", "#common"})
+        if (g.fields.count(special)) g.order.insert(g.order.begin(), special);
+    return g;
+}
+
+// The schema's default as text: floats with 12 digits (the schema writes 17).
+QString defaultText(const config::Field& f) {
+    QString text = QString::fromStdString(f.defaultYaml);
+    if (f.type == config::FieldType::Float) {
+        bool ok = false;
+        const double d = text.toDouble(&ok);
+        if (ok) text = QString::number(d, 'g', 12);
+    }
+    return text;
+}
+
+// The schema's default as a node (0.050000000000000003 shown as 0.05); undefined when none.
+YAML::Node defaultNode(const config::Field& f) {
+    YAML::Node def;
+    if (f.defaultYaml.empty()) return def;
+    try {
+        def = YAML::Load(f.defaultYaml);
+        if (f.type == config::FieldType::Float && def.IsScalar())
+            def = YAML::Node(QString::number(def.as<double>(), 'g', 12).toStdString());
+    } catch (const YAML::Exception&) {
+    }
+    return def;
+}
+
+// A list field's text as a flow sequence; other fields as a scalar, empty removing the key.
+YAML::Node nodeFromText(config::FieldType type, const QString& text) {
+    if (type == config::FieldType::StringList || type == config::FieldType::FloatList) {
+        YAML::Node value(YAML::NodeType::Sequence);
+        value.SetStyle(YAML::EmitterStyle::Flow);
+        for (const QString& item : text.split(',', Qt::SkipEmptyParts)) {
+            if (item.trimmed().isEmpty()) continue;
+            value.push_back(type == config::FieldType::FloatList ? scalarFromText(item) : YAML::Node(item.trimmed().toStdString()));
+        }
+        return value;
+    }
+    if (text.trimmed().isEmpty()) return YAML::Node();  // the default applies
+    return type == config::FieldType::Float ? scalarFromText(text) : YAML::Node(text.toStdString());
+}
+
 }  // namespace
 
 struct RunLauncher::FieldEditor {
@@ -253,179 +315,149 @@ bool RunLauncher::selectTask(const QString& id) {
     return true;
 }
 
+
+QString RunLauncher::fieldTip(const config::Field& f) const {
+    QString tip = "<b>" + QString::fromStdString(f.path) + "</b> (" + fieldKind(f.type) + ")<br>" +
+                  QString::fromStdString(f.help).toHtmlEscaped() + "<br><i>" +
+                  tr("expects %1").arg(QString::fromStdString(f.expectation())).toHtmlEscaped() + "</i>";
+    if (!f.defaultYaml.empty() && !f.required) tip += "<br>" + tr("default: %1").arg(defaultText(f)).toHtmlEscaped();
+    if (f.required) tip += "<br><b>" + tr("required") + "</b>";
+    return tip;
+}
+
+// The editor widget of one field, how it shows a value (the YAML's, else the default) and
+// how its edits reach the YAML.
+void RunLauncher::makeEditor(FieldEditor& fe) {
+    const config::Field& f = fe.field;
+    const std::string path = f.path;
+    const YAML::Node def = defaultNode(f);
+    auto valueOr = [def](const YAML::Node& n) { return n.IsDefined() && !n.IsNull() ? n : def; };
+    switch (f.type) {
+    case config::FieldType::Bool: {
+        auto* box = new QCheckBox;
+        fe.editor = box;
+        fe.show = [box, valueOr](const YAML::Node& n) {
+            const YAML::Node v = valueOr(n);
+            bool b = false;
+            try {
+                if (v.IsDefined() && v.IsScalar()) b = v.as<bool>();
+            } catch (const YAML::Exception&) {
+            }
+            box->setChecked(b);
+        };
+        connect(box, &QCheckBox::toggled, this, [this, path](bool on) { onFormEdited(path, YAML::Node(on)); });
+        break;
+    }
+    case config::FieldType::Int: {
+        auto* spin = new QSpinBox;
+        const double lo =
+            f.min ? std::ceil(*f.min) + ((f.minExclusive && std::ceil(*f.min) == *f.min) ? 1 : 0) : double(INT_MIN);
+        const double hi = f.max ? std::floor(*f.max) : double(INT_MAX);
+        spin->setRange(int(std::max(lo, double(INT_MIN))), int(std::min(hi, double(INT_MAX))));
+        spin->setAccelerated(true);
+        fe.editor = spin;
+        fe.show = [spin, valueOr](const YAML::Node& n) {
+            const YAML::Node v = valueOr(n);
+            try {
+                if (v.IsDefined() && v.IsScalar()) spin->setValue(int(v.as<long long>()));
+            } catch (const YAML::Exception&) {
+            }
+        };
+        connect(spin, &QSpinBox::valueChanged, this, [this, path](int value) { onFormEdited(path, YAML::Node(value)); });
+        break;
+    }
+    case config::FieldType::Choice: {
+        auto* combo = new QComboBox;
+        for (const auto& c : f.choices) combo->addItem(QString::fromStdString(c));
+        fe.editor = combo;
+        fe.show = [combo, valueOr](const YAML::Node& n) {
+            const QString text = scalarText(valueOr(n));
+            int index = combo->findText(text);
+            if (index < 0 && !text.isEmpty()) {  // an invalid choice from the YAML: show it
+                combo->addItem(text);
+                index = combo->count() - 1;
+            }
+            combo->setCurrentIndex(index);
+        };
+        connect(combo, &QComboBox::currentTextChanged, this,
+                [this, path](const QString& t) { onFormEdited(path, YAML::Node(t.toStdString())); });
+        break;
+    }
+    case config::FieldType::Float:
+    case config::FieldType::String:
+    case config::FieldType::StringList:
+    case config::FieldType::FloatList: {
+        auto* edit = new QLineEdit;
+        const auto type = f.type;
+        const QString shownDefault = defaultText(f);
+        fe.editor = edit;
+        edit->setPlaceholderText(f.required               ? tr("required")
+                                 : shownDefault == "[]" ? tr("none (comma-separated list)")
+                                                        : shownDefault);
+        if (path == "task") edit->setReadOnly(true);  // set by the task picker above
+        fe.show = [edit, valueOr](const YAML::Node& n) {
+            const QString text = scalarText(valueOr(n));
+            if (edit->text() != text) edit->setText(text);
+        };
+        connect(edit, &QLineEdit::textEdited, this,
+                [this, path, type](const QString& text) { onFormEdited(path, nodeFromText(type, text)); });
+        break;
+    }
+    }
+}
+
+// One form row: the key's label (bold and starred when required), the editor, and under it
+// the validation message of that key.
+QWidget* RunLauncher::makeFieldRow(FieldEditor& fe) {
+    const config::Field& f = fe.field;
+    const auto dot = f.path.find('.');
+    QString labelText = QString::fromStdString(dot == std::string::npos ? f.path : f.path.substr(dot + 1));
+    if (f.required) labelText += " *";
+    fe.label = new QLabel(labelText);
+    if (f.required) {
+        QFont bold = fe.label->font();
+        bold.setBold(true);
+        fe.label->setFont(bold);
+    }
+    const QString tip = fieldTip(f);
+    fe.label->setToolTip(tip);
+    makeEditor(fe);
+    fe.editor->setObjectName(QString::fromStdString("field_" + f.path));
+    fe.editor->setToolTip(tip);
+    fe.message = new QLabel;
+    fe.message->setObjectName(QString::fromStdString("message_" + f.path));
+    fe.message->setStyleSheet("color: #c01c28;");
+    fe.message->setWordWrap(true);
+    fe.message->hide();
+    auto* cell = new QWidget;
+    auto* cellLayout = new QVBoxLayout(cell);
+    cellLayout->setContentsMargins(0, 0, 0, 0);
+    cellLayout->setSpacing(1);
+    cellLayout->addWidget(fe.editor);
+    cellLayout->addWidget(fe.message);
+    return cell;
+}
+
 void RunLauncher::buildForm() {
     editors_.clear();
     while (QLayoutItem* item = formLayout_->takeAt(0)) {
         delete item->widget();
         delete item;
     }
-    // Groups: the keys every task shares, the task's own top-level keys, then one group per
-    // nested section (`loss_weights.full` goes to "loss_weights").
-    std::vector<std::string> order;
-    std::map<std::string, std::vector<const config::Field*>> groups;
     const QString taskName = task_ ? QString::fromStdString(task_->displayName()) : QString();
-    for (const auto& f : schema_.fields()) {
-        std::string group;
-        const auto dot = f.path.find('.');
-        if (dot != std::string::npos) group = f.path.substr(0, dot);
-        else if (config::commonSchema().find(f.path)) group = "#common";
-        else group = "#task";
-        if (!groups.count(group) && group[0] != '#') order.push_back(group);
-        groups[group].push_back(&f);
-    }
-    for (const char* special : {"#task", "#common"})
-        if (groups.count(special)) order.insert(order.begin(), special);
-    for (const auto& group : order) {
+    FieldGroups groups = groupFields(schema_);
+    for (const auto& group : groups.order) {
         const QString title = group == "#common" ? tr("Training (common to every task)")
                               : group == "#task" ? tr("%1 settings").arg(taskName)
-                                                    : QString::fromStdString(group);
+                                                 : QString::fromStdString(group);
         auto* box = new QGroupBox(title);
         box->setObjectName(QString::fromStdString("group_" + group));
         auto* form = new QFormLayout(box);
         form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
-        for (const config::Field* f : groups[group]) {
+        for (const config::Field* f : groups.fields[group]) {
             auto fe = std::make_unique<FieldEditor>();
             fe->field = *f;
-            const std::string path = f->path;
-            const auto dot = path.find('.');
-            QString labelText = QString::fromStdString(dot == std::string::npos ? path : path.substr(dot + 1));
-            if (f->required) labelText += " *";
-            fe->label = new QLabel(labelText);
-            if (f->required) {
-                QFont bold = fe->label->font();
-                bold.setBold(true);
-                fe->label->setFont(bold);
-            }
-            QString tip = "<b>" + QString::fromStdString(path) + "</b> (" + fieldKind(f->type) + ")<br>" +
-                          QString::fromStdString(f->help).toHtmlEscaped() + "<br><i>" +
-                          tr("expects %1").arg(QString::fromStdString(f->expectation())).toHtmlEscaped() + "</i>";
-            QString defaultText = QString::fromStdString(f->defaultYaml);
-            if (f->type == config::FieldType::Float) {
-                bool ok = false;
-                const double d = defaultText.toDouble(&ok);
-                if (ok) defaultText = QString::number(d, 'g', 12);  // 17 digits in the schema
-            }
-            if (!f->defaultYaml.empty() && !f->required)
-                tip += "<br>" + tr("default: %1").arg(defaultText).toHtmlEscaped();
-            if (f->required) tip += "<br><b>" + tr("required") + "</b>";
-            fe->label->setToolTip(tip);
-            YAML::Node def;
-            if (!f->defaultYaml.empty()) {
-                try {
-                    def = YAML::Load(f->defaultYaml);
-                    // Defaults are written with 17 digits (0.050000000000000003): show 0.05.
-                    if (f->type == config::FieldType::Float && def.IsScalar())
-                        def = YAML::Node(QString::number(def.as<double>(), 'g', 12).toStdString());
-                } catch (const YAML::Exception&) {
-                }
-            }
-            auto valueOr = [def](const YAML::Node& n) { return n.IsDefined() && !n.IsNull() ? n : def; };
-            switch (f->type) {
-            case config::FieldType::Bool: {
-                auto* box2 = new QCheckBox;
-                fe->editor = box2;
-                fe->show = [box2, valueOr](const YAML::Node& n) {
-                    const YAML::Node v = valueOr(n);
-                    bool b = false;
-                    try {
-                        if (v.IsDefined() && v.IsScalar()) b = v.as<bool>();
-                    } catch (const YAML::Exception&) {
-                    }
-                    box2->setChecked(b);
-                };
-                connect(box2, &QCheckBox::toggled, this, [this, path](bool on) {
-                    onFormEdited(path, YAML::Node(on));
-                });
-                break;
-            }
-            case config::FieldType::Int: {
-                auto* spin = new QSpinBox;
-                const double lo = f->min ? std::ceil(*f->min) + ((f->minExclusive && std::ceil(*f->min) == *f->min) ? 1 : 0)
-                                         : double(INT_MIN);
-                const double hi = f->max ? std::floor(*f->max) : double(INT_MAX);
-                spin->setRange(int(std::max(lo, double(INT_MIN))), int(std::min(hi, double(INT_MAX))));
-                spin->setAccelerated(true);
-                fe->editor = spin;
-                fe->show = [spin, valueOr](const YAML::Node& n) {
-                    const YAML::Node v = valueOr(n);
-                    try {
-                        if (v.IsDefined() && v.IsScalar()) spin->setValue(int(v.as<long long>()));
-                    } catch (const YAML::Exception&) {
-                    }
-                };
-                connect(spin, &QSpinBox::valueChanged, this, [this, path](int value) {
-                    onFormEdited(path, YAML::Node(value));
-                });
-                break;
-            }
-            case config::FieldType::Choice: {
-                auto* combo = new QComboBox;
-                for (const auto& c : f->choices) combo->addItem(QString::fromStdString(c));
-                fe->editor = combo;
-                fe->show = [combo, valueOr](const YAML::Node& n) {
-                    const QString text = scalarText(valueOr(n));
-                    int index = combo->findText(text);
-                    if (index < 0 && !text.isEmpty()) {  // an invalid choice from the YAML: show it
-                        combo->addItem(text);
-                        index = combo->count() - 1;
-                    }
-                    combo->setCurrentIndex(index);
-                };
-                connect(combo, &QComboBox::currentTextChanged, this, [this, path](const QString& t) {
-                    onFormEdited(path, YAML::Node(t.toStdString()));
-                });
-                break;
-            }
-            case config::FieldType::Float:
-            case config::FieldType::String:
-            case config::FieldType::StringList:
-            case config::FieldType::FloatList: {
-                auto* edit = new QLineEdit;
-                const auto type = f->type;
-                fe->editor = edit;
-                edit->setPlaceholderText(f->required ? tr("required")
-                                         : defaultText == "[]" ? tr("none (comma-separated list)")
-                                                               : defaultText);
-                if (path == "task") edit->setReadOnly(true);  // set by the task picker above
-                fe->show = [edit, valueOr](const YAML::Node& n) {
-                    const QString text = scalarText(valueOr(n));
-                    if (edit->text() != text) edit->setText(text);
-                };
-                connect(edit, &QLineEdit::textEdited, this, [this, path, type](const QString& text) {
-                    YAML::Node value;
-                    if (type == config::FieldType::StringList || type == config::FieldType::FloatList) {
-                        value = YAML::Node(YAML::NodeType::Sequence);
-                        value.SetStyle(YAML::EmitterStyle::Flow);
-                        for (const QString& item : text.split(',', Qt::SkipEmptyParts)) {
-                            if (item.trimmed().isEmpty()) continue;
-                            value.push_back(type == config::FieldType::FloatList
-                                                ? scalarFromText(item)
-                                                : YAML::Node(item.trimmed().toStdString()));
-                        }
-                    } else if (text.trimmed().isEmpty()) {
-                        value = YAML::Node();  // removes the key: the default applies
-                    } else {
-                        value = type == config::FieldType::Float ? scalarFromText(text)
-                                                                 : YAML::Node(text.toStdString());
-                    }
-                    onFormEdited(path, value);
-                });
-                break;
-            }
-            }
-            fe->editor->setObjectName(QString::fromStdString("field_" + path));
-            fe->editor->setToolTip(tip);
-            fe->message = new QLabel;
-            fe->message->setObjectName(QString::fromStdString("message_" + path));
-            fe->message->setStyleSheet("color: #c01c28;");
-            fe->message->setWordWrap(true);
-            fe->message->hide();
-            auto* cell = new QWidget;
-            auto* cellLayout = new QVBoxLayout(cell);
-            cellLayout->setContentsMargins(0, 0, 0, 0);
-            cellLayout->setSpacing(1);
-            cellLayout->addWidget(fe->editor);
-            cellLayout->addWidget(fe->message);
+            QWidget* cell = makeFieldRow(*fe);
             form->addRow(fe->label, cell);
             editors_.push_back(std::move(fe));
         }

@@ -85,6 +85,9 @@ signals:
 private:
     struct FieldEditor;
     void buildForm();
+    QWidget* makeFieldRow(FieldEditor& fe);
+    void makeEditor(FieldEditor& fe);
+    QString fieldTip(const config::Field& f) const;
     void onFormEdited(const std::string& path, const YAML::Node& value);
     void onYamlEdited();
     void applyYaml(const QString& text, bool rewriteEditor);

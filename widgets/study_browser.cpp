@@ -7,7 +7,7 @@
 
 #include "faithfulness_plot.h"
 #include "overlay_view.h"
-#include "table_items.h"
+#include "study_table_model.h"
 
 #include "data/column_names.h"
 #include "explain/heatmap.h"
@@ -22,6 +22,7 @@
 #include "file_dialogs.h"
 #include <QFileInfo>
 #include <QGridLayout>
+#include <QItemSelectionModel>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QKeyEvent>
@@ -30,6 +31,7 @@
 #include <QPointer>
 #include <QPushButton>
 #include <QSplitter>
+#include <QTableView>
 #include <QTableWidget>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
@@ -74,7 +76,6 @@ QString number(double v, int decimals = 4) {
     return QString::number(v, 'f', decimals);
 }
 
-double sortKey(double v) { return std::isnan(v) ? -std::numeric_limits<double>::max() : v; }
 
 struct LoadRequest {
     QString id;
@@ -167,6 +168,26 @@ StudyBrowser::~StudyBrowser() = default;
 
 void StudyBrowser::buildUi() {
     auto* layout = new QVBoxLayout(this);
+    layout->addLayout(buildFileRow());
+    auto* split = new QSplitter(Qt::Horizontal);
+    layout->addWidget(split, 1);
+    status_ = new QLabel;
+    status_->setObjectName("studyStatus");
+    status_->setWordWrap(true);
+    layout->addWidget(status_);
+    split->addWidget(buildStudyList());
+    split->addWidget(buildStudyView());
+    split->setStretchFactor(0, 2);
+    split->setStretchFactor(1, 3);
+    split->setSizes({620, 880});
+    connectControls();
+    for (QWidget* w : std::initializer_list<QWidget*>{table_, predictionsTable_, overlay_->canvas(), this})
+        w->installEventFilter(this);
+    setStatus(tr("Open a predictions CSV (and a baseline) to list its studies."));
+}
+
+// The buttons that choose the tables and the folders images, masks and CAMs come from.
+QHBoxLayout* StudyBrowser::buildFileRow() {
     auto* files = new QHBoxLayout;
     auto* openPredictions = new QPushButton(tr("Predictions…"));
     auto* openBaseline = new QPushButton(tr("Baseline…"));
@@ -175,20 +196,35 @@ void StudyBrowser::buildUi() {
     auto* openCam = new QPushButton(tr("CAM cache…"));
     for (auto* b : {openPredictions, openBaseline, openImages, openMasks, openCam}) files->addWidget(b);
     files->addStretch(1);
-    layout->addLayout(files);
+    connect(openPredictions, &QPushButton::clicked, this, [this] {
+        const QString f = openFileDialog(this, tr("Predictions CSV"), {}, tr("CSV (*.csv)"));
+        if (!f.isEmpty()) openTables(f, base_ ? QString::fromStdString(base_->path.string()) : QString());
+    });
+    connect(openBaseline, &QPushButton::clicked, this, [this] {
+        if (!new_) {
+            setStatus(tr("Open the predictions first"), true);
+            return;
+        }
+        const QString f = openFileDialog(this, tr("Baseline CSV"), {}, tr("CSV (*.csv)"));
+        if (!f.isEmpty()) openTables(QString::fromStdString(new_->path.string()), f);
+    });
+    connect(openImages, &QPushButton::clicked, this, [this] {
+        const QString d = folderDialog(this, tr("Folder with the studies' images"), mediaRoot_);
+        if (!d.isEmpty()) setMediaRoot(d);
+    });
+    connect(openMasks, &QPushButton::clicked, this, [this] {
+        const QString d = folderDialog(this, tr("Folder with <id>_mask.png (roi_vis)"), roiFolder_);
+        if (!d.isEmpty()) setRoiFolder(d);
+    });
+    connect(openCam, &QPushButton::clicked, this, [this] {
+        const QString d = folderDialog(this, tr("CAM cache folder (cache/cam/<key>)"), camCache_);
+        if (!d.isEmpty()) setCamCache(d);
+    });
+    return files;
+}
 
-    auto* split = new QSplitter(Qt::Horizontal);
-    layout->addWidget(split, 1);
-    status_ = new QLabel;
-    status_->setObjectName("studyStatus");
-    status_->setWordWrap(true);
-    layout->addWidget(status_);
-
-    // Left: filters, table, faithfulness plot.
-    auto* left = new QSplitter(Qt::Vertical);
-    auto* top = new QWidget;
-    auto* topLayout = new QVBoxLayout(top);
-    topLayout->setContentsMargins(0, 0, 0, 0);
+// The label chooser and the filters above the table.
+QGridLayout* StudyBrowser::buildFilters() {
     auto* filters = new QGridLayout;
     labelBox_ = new QComboBox;
     labelBox_->setObjectName("studyLabel");
@@ -238,10 +274,22 @@ void StudyBrowser::buildUi() {
     filters->addWidget(diffSpin_, 3, 1);
     filters->addWidget(diffScope_, 3, 2, 1, 2);
     filters->setColumnStretch(4, 1);
-    topLayout->addLayout(filters);
-    table_ = new QTableWidget(0, kColumns);
+    return filters;
+}
+
+// Left: filters, the studies (a view of the core's join through a sort/filter proxy), and
+// the faithfulness plot.
+QSplitter* StudyBrowser::buildStudyList() {
+    auto* left = new QSplitter(Qt::Vertical);
+    auto* top = new QWidget;
+    auto* topLayout = new QVBoxLayout(top);
+    topLayout->setContentsMargins(0, 0, 0, 0);
+    topLayout->addLayout(buildFilters());
+    model_ = new StudyTableModel(study_, this);
+    proxy_ = new StudyFilterProxy(study_, model_, this);
+    table_ = new QTableView;
     table_->setObjectName("studyTable");
-    table_->setHorizontalHeaderLabels({tr("Study"), tr("Score"), tr("Baseline"), tr("|Δ|"), tr("Faithfulness"), tr("Max |Δ| (all)")});
+    table_->setModel(proxy_);
     table_->setSelectionBehavior(QAbstractItemView::SelectRows);
     table_->setSelectionMode(QAbstractItemView::SingleSelection);
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -249,16 +297,18 @@ void StudyBrowser::buildUi() {
     table_->verticalHeader()->setDefaultSectionSize(22);
     table_->horizontalHeader()->setStretchLastSection(true);
     table_->setSortingEnabled(true);
-    table_->sortByColumn(kStudy, Qt::AscendingOrder);
+    table_->sortByColumn(StudyTableModel::kStudy, Qt::AscendingOrder);
     topLayout->addWidget(table_, 1);
     left->addWidget(top);
     plot_ = new FaithfulnessPlot;
     left->addWidget(plot_);
     left->setStretchFactor(0, 3);
     left->setStretchFactor(1, 2);
-    split->addWidget(left);
+    return left;
+}
 
-    // Right: the study.
+// Right: the study's images with overlays, its CAM and faithfulness, every prediction.
+QSplitter* StudyBrowser::buildStudyView() {
     auto* right = new QSplitter(Qt::Vertical);
     auto* studyTop = new QWidget;
     auto* studyLayout = new QVBoxLayout(studyTop);
@@ -294,11 +344,10 @@ void StudyBrowser::buildUi() {
     right->addWidget(predictionsTable_);
     right->setStretchFactor(0, 3);
     right->setStretchFactor(1, 1);
-    split->addWidget(right);
-    split->setStretchFactor(0, 2);
-    split->setStretchFactor(1, 3);
-    split->setSizes({620, 880});
+    return right;
+}
 
+void StudyBrowser::connectControls() {
     connect(labelBox_, &QComboBox::currentIndexChanged, this, [this] {
         if (updating_) return;
         fillTable();
@@ -332,39 +381,10 @@ void StudyBrowser::buildUi() {
             if (!updating_) applyFilter();
         });
     connect(idFilter_, &QLineEdit::textChanged, this, [this] { applyFilter(); });
-    connect(table_, &QTableWidget::currentCellChanged, this, [this] { onCurrentRowChanged(); });
+    connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this] { onCurrentRowChanged(); });
     connect(viewBox_, &QComboBox::currentIndexChanged, this, [this](int i) {
         if (!updating_) showView(i);
     });
-
-    connect(openPredictions, &QPushButton::clicked, this, [this] {
-        const QString f = openFileDialog(this, tr("Predictions CSV"), {}, tr("CSV (*.csv)"));
-        if (!f.isEmpty()) openTables(f, base_ ? QString::fromStdString(base_->path.string()) : QString());
-    });
-    connect(openBaseline, &QPushButton::clicked, this, [this] {
-        if (!new_) {
-            setStatus(tr("Open the predictions first"), true);
-            return;
-        }
-        const QString f = openFileDialog(this, tr("Baseline CSV"), {}, tr("CSV (*.csv)"));
-        if (!f.isEmpty()) openTables(QString::fromStdString(new_->path.string()), f);
-    });
-    connect(openImages, &QPushButton::clicked, this, [this] {
-        const QString d = folderDialog(this, tr("Folder with the studies' images"), mediaRoot_);
-        if (!d.isEmpty()) setMediaRoot(d);
-    });
-    connect(openMasks, &QPushButton::clicked, this, [this] {
-        const QString d = folderDialog(this, tr("Folder with <id>_mask.png (roi_vis)"), roiFolder_);
-        if (!d.isEmpty()) setRoiFolder(d);
-    });
-    connect(openCam, &QPushButton::clicked, this, [this] {
-        const QString d = folderDialog(this, tr("CAM cache folder (cache/cam/<key>)"), camCache_);
-        if (!d.isEmpty()) setCamCache(d);
-    });
-
-    for (QWidget* w : std::initializer_list<QWidget*>{table_, predictionsTable_, overlay_->canvas(), this})
-        w->installEventFilter(this);
-    setStatus(tr("Open a predictions CSV (and a baseline) to list its studies."));
 }
 
 bool StudyBrowser::eventFilter(QObject* watched, QEvent* event) {
@@ -435,8 +455,8 @@ void StudyBrowser::setTables(std::shared_ptr<const data::NumericTable> predictio
         selectStudy(pending);
     else if (!current_.isEmpty() && new_ && new_->findRow(current_.toStdString()))
         selectStudy(std::exchange(current_, QString()));  // re-shown with the new tables' values
-    else if (table_->rowCount() > 0)
-        table_->setCurrentCell(0, kStudy);  // something to look at straight away
+    else if (proxy_->rowCount() > 0)
+        table_->setCurrentIndex(proxy_->index(0, StudyTableModel::kStudy));  // something to look at straight away
 }
 
 void StudyBrowser::rebuildChoices() {
@@ -474,58 +494,49 @@ const data::StudyTable::Choice* StudyBrowser::choice() const {
 void StudyBrowser::fillTable() {
     const QString keep = current_;
     updating_ = true;
-    table_->setSortingEnabled(false);
-    table_->clearContents();
-    table_->setRowCount(0);
     const auto* c = choice();
+    model_->setChoice(c ? std::optional(*c) : std::nullopt);
     if (new_ && c) {
-        const int n = int(new_->rowCount());
-        table_->setRowCount(n);
-        const auto& scores = new_->values[std::size_t(c->score)];
-        double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-        for (int r = 0; r < n; ++r) {
-            const double v = scores[std::size_t(r)], b = study_.baselineOf(c->score, r), f = study_.faithOf(*c, r);
-            auto* id = new QTableWidgetItem(QString::fromStdString(new_->ids[std::size_t(r)]));
-            id->setData(kRowRole, r);
-            table_->setItem(r, kStudy, id);
-            const int dp = study_.decimals(c->score);
-            table_->setItem(r, kScore, new SortKeyItem(number(v, dp), sortKey(v)));
-            table_->setItem(r, kBaseline, new SortKeyItem(number(b, dp), sortKey(b)));
-            table_->setItem(r, kDiff, new SortKeyItem(number(std::abs(v - b), 4), sortKey(std::abs(v - b))));  // small by nature
-            table_->setItem(r, kFaith, new SortKeyItem(number(f), sortKey(f)));
-            table_->setItem(r, kMaxDiff, new SortKeyItem(number(study_.maxDiff(r)), sortKey(study_.maxDiff(r))));
-            if (!std::isnan(v)) {
-                lo = std::min(lo, v);
-                hi = std::max(hi, v);
-            }
-        }
-        table_->horizontalHeaderItem(kScore)->setText(QString::fromStdString(data::humanColumnName(new_->columns[std::size_t(c->score)])));
-        table_->setColumnHidden(kBaseline, !base_);
-        table_->setColumnHidden(kDiff, !base_);
-        table_->setColumnHidden(kMaxDiff, !base_);
-        table_->setColumnHidden(kFaith, c->faith < 0 && (c->full < 0 || c->drop < 0));
-        // The score filter's bounds follow the label: probabilities 0..1, stenosis 0..100.
-        if (lo <= hi) {
-            // Probabilities 0..1, percentages 0..100, anything else its own range.
-            const double a = std::floor(std::min(lo, 0.0)), z = hi <= 1 ? 1.0 : hi <= 100 ? 100.0 : std::ceil(hi);
-            scoreMin_->setValue(a);
-            scoreMax_->setValue(z);
-            scoreMin_->setSingleStep((z - a) / 20);
-            scoreMax_->setSingleStep((z - a) / 20);
-        }
+        table_->setColumnHidden(StudyTableModel::kBaseline, !base_);
+        table_->setColumnHidden(StudyTableModel::kDiff, !base_);
+        table_->setColumnHidden(StudyTableModel::kMaxDiff, !base_);
+        table_->setColumnHidden(StudyTableModel::kFaith, c->faith < 0 && (c->full < 0 || c->drop < 0));
+        fitScoreBounds(*c);
     }
-    table_->setSortingEnabled(true);
     table_->resizeColumnsToContents();
     updating_ = false;
     applyFilter();
     // Keep the selected study selected (its row moved).
-    for (int r = 0; r < table_->rowCount(); ++r)
-        if (table_->item(r, kStudy)->text() == keep) {
-            updating_ = true;
-            table_->setCurrentCell(r, kStudy);
-            updating_ = false;
-            break;
+    if (const QModelIndex at = proxyIndexOf(keep); at.isValid()) {
+        updating_ = true;
+        table_->setCurrentIndex(at);
+        updating_ = false;
+    }
+}
+
+// The score filter's bounds follow the label: probabilities 0..1, percentages 0..100,
+// anything else its own range.
+void StudyBrowser::fitScoreBounds(const data::StudyTable::Choice& c) {
+    const auto& scores = new_->values[std::size_t(c.score)];
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (const double v : scores)
+        if (!std::isnan(v)) {
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
         }
+    if (lo > hi) return;
+    const double a = std::floor(std::min(lo, 0.0)), z = hi <= 1 ? 1.0 : hi <= 100 ? 100.0 : std::ceil(hi);
+    scoreMin_->setValue(a);
+    scoreMax_->setValue(z);
+    scoreMin_->setSingleStep((z - a) / 20);
+    scoreMax_->setSingleStep((z - a) / 20);
+}
+
+QModelIndex StudyBrowser::proxyIndexOf(const QString& id) const {
+    if (!new_ || id.isEmpty()) return {};
+    const auto row = new_->findRow(id.toStdString());
+    if (!row) return {};
+    return proxy_->mapFromSource(model_->index(int(*row), StudyTableModel::kStudy));
 }
 
 StudyFilter StudyBrowser::filter() const {
@@ -561,31 +572,15 @@ void StudyBrowser::setFilter(const StudyFilter& f) {
 void StudyBrowser::applyFilter() {
     if (updating_) return;
     const StudyFilter f = filter();
-    data::StudyTable::Filter df{f.scoreMin, f.scoreMax, f.faithfulnessBelow, f.diffAbove, f.diffAnyColumn,
-                                f.idContains.toStdString()};
-    const auto* c = choice();
-    int shown = 0;
-    for (int i = 0; i < table_->rowCount(); ++i) {
-        const bool ok = study_.matches(table_->item(i, kStudy)->data(kRowRole).toInt(), c, df);
-        table_->setRowHidden(i, !ok);
-        shown += ok;
-    }
-    count_->setText(tr("%1 of %2 studies").arg(shown).arg(table_->rowCount()));
+    proxy_->setFilter({f.scoreMin, f.scoreMax, f.faithfulnessBelow, f.diffAbove, f.diffAnyColumn, f.idContains.toStdString()});
+    count_->setText(tr("%1 of %2 studies").arg(proxy_->rowCount()).arg(model_->rowCount()));
 }
-
-int StudyBrowser::visibleRowCount() const {
-    int n = 0;
-    for (int i = 0; i < table_->rowCount(); ++i) n += !table_->isRowHidden(i);
-    return n;
-}
-
+int StudyBrowser::visibleRowCount() const { return proxy_->rowCount(); }
 QStringList StudyBrowser::visibleStudies() const {
     QStringList out;
-    for (int i = 0; i < table_->rowCount(); ++i)
-        if (!table_->isRowHidden(i)) out << table_->item(i, kStudy)->text();
+    for (int i = 0; i < proxy_->rowCount(); ++i) out << proxy_->index(i, StudyTableModel::kStudy).data().toString();
     return out;
 }
-
 // ---------------------------------------------------------------------------------------------
 bool StudyBrowser::selectStudy(const QString& id) {
     if (!new_) {
@@ -596,49 +591,35 @@ bool StudyBrowser::selectStudy(const QString& id) {
         setStatus(tr("Study %1 is not in %2").arg(id, QString::fromStdString(new_->path.filename().string())), true);
         return false;
     }
-    for (int i = 0; i < table_->rowCount(); ++i)
-        if (table_->item(i, kStudy)->text() == id && !table_->isRowHidden(i)) {
-            table_->setCurrentCell(i, kStudy);  // → onCurrentRowChanged → showStudy
-            table_->scrollToItem(table_->item(i, kStudy));
-            if (current_ != id) showStudy(id);
-            return true;
-        }
+    if (const QModelIndex at = proxyIndexOf(id); at.isValid()) {
+        table_->setCurrentIndex(at);  // → onCurrentRowChanged → showStudy
+        table_->scrollTo(at);
+        if (current_ != id) showStudy(id);
+        return true;
+    }
     // Filtered out: show it anyway, with no row selected.
     updating_ = true;
     table_->clearSelection();
-    table_->setCurrentCell(-1, -1);
+    table_->setCurrentIndex({});
     updating_ = false;
     showStudy(id);
     return true;
 }
-
 void StudyBrowser::nextStudy() {
-    const int from = table_->currentRow();
-    for (int i = from + 1; i < table_->rowCount(); ++i)
-        if (!table_->isRowHidden(i)) {
-            table_->setCurrentCell(i, kStudy);
-            return;
-        }
+    const int next = table_->currentIndex().isValid() ? table_->currentIndex().row() + 1 : 0;
+    if (next < proxy_->rowCount()) table_->setCurrentIndex(proxy_->index(next, StudyTableModel::kStudy));
 }
-
 void StudyBrowser::previousStudy() {
-    int from = table_->currentRow();
-    if (from < 0) from = table_->rowCount();
-    for (int i = from - 1; i >= 0; --i)
-        if (!table_->isRowHidden(i)) {
-            table_->setCurrentCell(i, kStudy);
-            return;
-        }
+    const int previous = (table_->currentIndex().isValid() ? table_->currentIndex().row() : proxy_->rowCount()) - 1;
+    if (previous >= 0) table_->setCurrentIndex(proxy_->index(previous, StudyTableModel::kStudy));
 }
-
 void StudyBrowser::onCurrentRowChanged() {
     if (updating_) return;
-    const int i = table_->currentRow();
-    if (i < 0 || !table_->item(i, kStudy)) return;
-    const QString id = table_->item(i, kStudy)->text();
+    const QModelIndex at = table_->currentIndex();
+    if (!at.isValid()) return;
+    const QString id = proxy_->index(at.row(), StudyTableModel::kStudy).data().toString();
     if (id != current_) showStudy(id);
 }
-
 void StudyBrowser::showStudy(const QString& id) {
     current_ = id;
     const auto row = new_ ? new_->findRow(id.toStdString()) : std::nullopt;

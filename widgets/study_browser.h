@@ -11,6 +11,7 @@
 #include "data/study_table.h"
 
 #include <QFuture>
+#include <QModelIndex>
 #include <QString>
 #include <QStringList>
 #include <QDateTime>
@@ -25,6 +26,10 @@ class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
+class QGridLayout;
+class QHBoxLayout;
+class QSplitter;
+class QTableView;
 class QTableWidget;
 
 namespace lumen::data { struct MediaIndex; }
@@ -32,6 +37,8 @@ namespace lumen::data { struct MediaIndex; }
 namespace lumen::widgets {
 
 class FaithfulnessPlot;
+class StudyFilterProxy;
+class StudyTableModel;
 class OverlayView;
 struct StudyLoad;
 
@@ -107,6 +114,13 @@ protected:
 
 private:
     void buildUi();
+    QHBoxLayout* buildFileRow();
+    QGridLayout* buildFilters();
+    QSplitter* buildStudyList();
+    QSplitter* buildStudyView();
+    void connectControls();
+    void fitScoreBounds(const data::StudyTable::Choice& c);
+    QModelIndex proxyIndexOf(const QString& id) const;
     void rebuildChoices();
     void fillTable();
     void applyFilter();
@@ -146,7 +160,9 @@ private:
     QLineEdit* idFilter_;
     QLabel* count_;
     QLabel* status_;
-    QTableWidget* table_;
+    StudyTableModel* model_;
+    StudyFilterProxy* proxy_;
+    QTableView* table_;
     FaithfulnessPlot* plot_;
     QLabel* title_;
     QComboBox* viewBox_;

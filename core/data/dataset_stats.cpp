@@ -3,15 +3,13 @@
 #include "io/media_reader.h"
 #include "io/read_error.h"
 #include "jobs/job.h"
+#include "util/parallel.h"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
-#include <exception>
 #include <limits>
-#include <mutex>
 #include <set>
 #include <thread>
 
@@ -175,85 +173,53 @@ std::string typeName(io::StoredType t) {
     }
 }
 
-}  // namespace
-
-PixelStats computePixelStats(const Manifest& manifest, const PixelStatsOptions& options, jobs::JobContext* job) {
-    const auto t0 = std::chrono::steady_clock::now();
-    PixelStats out;
-    const std::size_t n = manifest.rows.size();
-    out.images = n;
-    if (n == 0) throw DataError(manifest.file, "no images in the manifest");
-
-    // The first image fixes the channel count.
-    const int channels = readFirstFrame(manifest.resolve(manifest.rows[0])).samples;
-    const std::size_t chunks = (n + kChunk - 1) / kChunk;
+// The accumulator of each chunk of kChunk images, the chunks spread over threads. Chunks stay
+// apart so that the total is summed in a fixed order whatever the thread count. Progress (and
+// whether the user cancelled) is asked on the calling thread, at most every 100 ms.
+std::vector<Accumulator> accumulateChunks(const Manifest& manifest, int channels, unsigned threads,
+                                          const PixelStatsOptions& options, jobs::JobContext* job) {
+    const std::size_t n = manifest.rows.size(), chunks = (n + kChunk - 1) / kChunk;
     std::vector<Accumulator> results(chunks, Accumulator(channels));
-
-    unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-    threads = unsigned(std::min<std::size_t>(threads, chunks));
-    out.threads = threads;
-
-    std::atomic<std::size_t> nextChunk{0}, done{0};
-    std::atomic<bool> stop{false};
-    std::mutex mutex;
-    std::condition_variable finished;
-    std::size_t running = threads;
-    std::size_t errorIndex = n;
-    std::exception_ptr error;
-
-    auto work = [&] {
-        for (;;) {
-            const std::size_t chunk = nextChunk.fetch_add(1);
-            if (chunk >= chunks || stop.load()) break;
-            const std::size_t end = std::min(n, (chunk + 1) * kChunk);
-            for (std::size_t i = chunk * kChunk; i < end && !stop.load(); ++i) {
-                const fs::path file = manifest.resolve(manifest.rows[i]);
-                try {
-                    const io::ImageVolume v = readFirstFrame(file);
-                    if (v.samples != channels)
-                        throw DataError(file, std::to_string(v.samples) + " channel(s), but " +
-                                                  manifest.resolve(manifest.rows[0]).string() + " has " +
-                                                  std::to_string(channels));
-                    accumulate(v, results[chunk]);
-                } catch (...) {
-                    // Keep the error of the lowest index, so the message does not depend on timing.
-                    std::lock_guard lock(mutex);
-                    if (i < errorIndex) {
-                        errorIndex = i;
-                        error = std::current_exception();
-                    }
-                    stop = true;
-                }
-                ++done;
-            }
+    std::atomic<std::size_t> done{0};
+    std::atomic<bool> cancelled{false};
+    const auto caller = std::this_thread::get_id();
+    std::chrono::steady_clock::time_point lastReport{};  // the first image reports
+    const auto report = [&] {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - lastReport < std::chrono::milliseconds(100)) return;
+        lastReport = now;
+        const std::size_t d = done.load();
+        if (options.progress && !options.progress(d, n)) cancelled = true;
+        if (job) {
+            job->progress(double(d) / double(n), "pixel statistics: " + std::to_string(d) + "/" + std::to_string(n));
+            if (job->isCancelled()) cancelled = true;
         }
-        std::lock_guard lock(mutex);
-        if (--running == 0) finished.notify_all();
     };
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
-    bool cancelled = false;
-    {
-        std::unique_lock lock(mutex);
-        while (running > 0) {
-            finished.wait_for(lock, std::chrono::milliseconds(100));
-            lock.unlock();
-            const std::size_t d = done.load();
-            if (options.progress && !options.progress(d, n)) cancelled = true;
-            if (job) {
-                job->progress(double(d) / double(n), "pixel statistics: " + std::to_string(d) + "/" + std::to_string(n));
-                if (job->isCancelled()) cancelled = true;
+    util::ParallelOptions parallel;
+    parallel.stopRequested = [&] { return cancelled.load(); };
+    util::parallelFor(
+        chunks, threads,
+        [&](std::size_t chunk) {
+            const std::size_t end = std::min(n, (chunk + 1) * kChunk);
+            for (std::size_t i = chunk * kChunk; i < end && !cancelled.load(); ++i) {
+                const fs::path file = manifest.resolve(manifest.rows[i]);
+                const io::ImageVolume v = readFirstFrame(file);
+                if (v.samples != channels)
+                    throw DataError(file, std::to_string(v.samples) + " channel(s), but " +
+                                              manifest.resolve(manifest.rows[0]).string() + " has " + std::to_string(channels));
+                accumulate(v, results[chunk]);
+                ++done;
+                if (std::this_thread::get_id() == caller) report();
             }
-            if (cancelled) stop = true;
-            lock.lock();
-        }
-    }
-    for (auto& t : pool) t.join();
+        },
+        parallel);
     if (cancelled) throw jobs::Cancelled();
-    if (error) std::rethrow_exception(error);
+    return results;
+}
 
-    Accumulator total(channels);
-    for (const auto& r : results) total.add(r);  // fixed (chunk) order
+// Mean, standard deviation, range per channel from the total; [0, 1] units for 8/16-bit
+// images that are not DICOM.
+void finishStats(const Accumulator& total, int channels, PixelStats& out) {
     out.channels = channels;
     out.pixelsPerChannel = total.pixels;
     out.exact = total.exact;
@@ -266,8 +232,7 @@ PixelStats computePixelStats(const Manifest& manifest, const PixelStatsOptions& 
             const Int s = total.sum[c], q = total.squares[c];
             mean = double(static_cast<long double>(s) / static_cast<long double>(pixels));
             const Int numerator = pixels * q - s * s;
-            var = double(static_cast<long double>(numerator) /
-                         (static_cast<long double>(pixels) * static_cast<long double>(pixels)));
+            var = double(static_cast<long double>(numerator) / (static_cast<long double>(pixels) * static_cast<long double>(pixels)));
         } else {
             const long double s = static_cast<long double>(total.sum[c]) + total.fsum[c];
             const long double q = static_cast<long double>(total.squares[c]) + total.fsquares[c];
@@ -288,6 +253,23 @@ PixelStats computePixelStats(const Manifest& manifest, const PixelStatsOptions& 
             out.unitStdev.push_back(out.stdev[c] / scale);
         }
     }
+}
+
+}  // namespace
+
+PixelStats computePixelStats(const Manifest& manifest, const PixelStatsOptions& options, jobs::JobContext* job) {
+    const auto t0 = std::chrono::steady_clock::now();
+    PixelStats out;
+    const std::size_t n = manifest.rows.size();
+    out.images = n;
+    if (n == 0) throw DataError(manifest.file, "no images in the manifest");
+    // The first image fixes the channel count.
+    const int channels = readFirstFrame(manifest.resolve(manifest.rows[0])).samples;
+    const std::size_t chunks = (n + kChunk - 1) / kChunk;
+    out.threads = unsigned(std::min<std::size_t>(util::resolveThreads(options.threads), chunks));
+    Accumulator total(channels);
+    for (const auto& r : accumulateChunks(manifest, channels, out.threads, options, job)) total.add(r);  // fixed (chunk) order
+    finishStats(total, channels, out);
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (job) job->progress(1.0, "pixel statistics: " + std::to_string(n) + " images");
     return out;

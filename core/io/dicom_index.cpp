@@ -285,6 +285,106 @@ constexpr const char* kInstanceColumns =
 // Prefix test without LIKE (paths may hold % and _).
 constexpr const char* kUnder = "substr(path, 1, length(?1)) = ?1";
 
+struct OnDisk {
+    fs::path path;
+    std::int64_t mtime, size;
+};
+
+// Regular files under root, by path; databases (the workspace's own lumen.db among them) are
+// never opened: see database_files.h.
+std::vector<OnDisk> listFiles(const fs::path& root) {
+    std::vector<OnDisk> files;
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        std::error_code fe;
+        if (!it->is_regular_file(fe)) continue;
+        if (util::isDatabaseFile(it->path())) continue;
+        const auto size = std::int64_t(it->file_size(fe));
+        if (fe) continue;
+        const auto mtime = mtimeNs(it->path(), fe);
+        if (fe) continue;
+        files.push_back({it->path(), mtime, size});
+    }
+    std::sort(files.begin(), files.end(), [](const OnDisk& a, const OnDisk& b) { return a.path < b.path; });
+    return files;
+}
+
+// What the index knows under a folder (given with a trailing separator): path -> (mtime, size).
+std::map<std::string, std::pair<std::int64_t, std::int64_t>> knownUnder(sqlite3* db, const std::string& prefix) {
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>> known;
+    for (const char* table : {"dicom_instances", "dicom_unreadable"}) {
+        Statement s(db, (std::string("SELECT path, mtime_ns, size FROM ") + table + " WHERE " + kUnder).c_str());
+        s.bind(1, prefix);
+        while (s.step()) known[s.text(0)] = {s.integer(1), s.integer(2)};
+    }
+    return known;
+}
+
+// The statements a scan writes with, prepared once per scan.
+class ScanWriter {
+public:
+    explicit ScanWriter(sqlite3* db)
+        : upsertPatient_(db,
+                         "INSERT INTO dicom_patients (patient_id, patient_name) VALUES (?, ?) "
+                         "ON CONFLICT(patient_id) DO UPDATE SET patient_name = excluded.patient_name "
+                         "WHERE excluded.patient_name <> ''"),
+          upsertStudy_(db, "INSERT OR REPLACE INTO dicom_studies (study_uid, patient_id, study_date, description) VALUES (?, ?, ?, ?)"),
+          upsertSeries_(db,
+                        "INSERT OR REPLACE INTO dicom_series (series_uid, study_uid, modality, description, series_number) "
+                        "VALUES (?, ?, ?, ?, ?)"),
+          upsertInstance_(db,
+                          "INSERT OR REPLACE INTO dicom_instances (path, sop_uid, series_uid, instance_number, rows, "
+                          "columns, frames, frame_time_ms, window_center, window_width, photometric, transfer_syntax, "
+                          "mtime_ns, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+          upsertUnreadable_(db, "INSERT OR REPLACE INTO dicom_unreadable (path, reason, mtime_ns, size) VALUES (?, ?, ?, ?)"),
+          dropInstance_(db, "DELETE FROM dicom_instances WHERE path = ?"),
+          dropUnreadable_(db, "DELETE FROM dicom_unreadable WHERE path = ?") {}
+
+    void drop(const std::string& path) {
+        dropInstance_.bind(1, path).run();
+        dropUnreadable_.bind(1, path).run();
+    }
+
+    // Reads one new or changed file's header into the index (or its reason into the
+    // unreadable list) and counts it.
+    void record(const OnDisk& f, bool wasKnown, DicomScanResult& result) {
+        const std::string path = f.path.string();
+        if (!hasDicmMagic(f.path) && !hasDicomExtension(f.path)) {
+            ++result.skipped;
+            return;
+        }
+        try {
+            const Header h = readHeader(f.path);
+            upsertPatient_.bind(1, h.patientId).bind(2, h.patientName).run();
+            upsertStudy_.bind(1, h.study.studyUid).bind(2, h.study.patientId).bind(3, h.study.date).bind(4, h.study.description).run();
+            upsertSeries_.bind(1, h.series.seriesUid).bind(2, h.series.studyUid).bind(3, h.series.modality)
+                .bind(4, h.series.description).bind(5, h.series.number).run();
+            const auto& in = h.instance;
+            upsertInstance_.bind(1, path).bind(2, in.sopInstanceUid).bind(3, in.seriesUid).bind(4, in.number)
+                .bind(5, std::int64_t(in.rows)).bind(6, std::int64_t(in.columns)).bind(7, std::int64_t(in.frames))
+                .bind(8, in.frameTimeMs).bind(9, in.windowCenter).bind(10, in.windowWidth).bind(11, in.photometric)
+                .bind(12, in.transferSyntax).bind(13, f.mtime).bind(14, f.size).run();
+            ++(wasKnown ? result.updated : result.added);
+        } catch (const NotAnInstance&) {
+            ++result.skipped;
+        } catch (const ReadError& e) {
+            unreadable(f, e.reason(), result);
+        } catch (const std::exception& e) {  // e.g. std::bad_alloc from DCMTK on a hostile file
+            unreadable(f, std::string("cannot read: ") + e.what(), result);
+        }
+    }
+
+private:
+    void unreadable(const OnDisk& f, const std::string& reason, DicomScanResult& result) {
+        upsertUnreadable_.bind(1, f.path.string()).bind(2, reason).bind(3, f.mtime).bind(4, f.size).run();
+        ++result.unreadable;
+    }
+
+    Statement upsertPatient_, upsertStudy_, upsertSeries_, upsertInstance_, upsertUnreadable_, dropInstance_, dropUnreadable_;
+};
+
+
 }  // namespace
 
 DicomInstanceRecord readDicomIndexHeader(const fs::path& file, std::string* patientId, std::string* patientName,
@@ -352,6 +452,9 @@ int DicomIndex::schemaVersion() const {
     }
 }
 
+// A scan in four steps: what is on disk, what the index knows, read what is new or changed
+// (in transactions of kBatch files), then forget files that went away and empty series,
+// studies and patients.
 DicomScanResult DicomIndex::scan(const fs::path& folder, const DicomScanProgress& progress) {
     const auto start = std::chrono::steady_clock::now();
     std::error_code ec;
@@ -361,60 +464,16 @@ DicomScanResult DicomIndex::scan(const fs::path& folder, const DicomScanProgress
     DicomScanResult result;
     result.root = root;
     auto report = [&](double f, const std::string& m) { return !progress || progress(f, m); };
-
-    // 1. What is on disk.
-    struct OnDisk {
-        fs::path path;
-        std::int64_t mtime, size;
-    };
-    std::vector<OnDisk> files;
     if (!report(0.0, "listing " + root.string())) {
         result.cancelled = true;
         return result;
     }
-    for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
-         it.increment(ec)) {
-        std::error_code fe;
-        if (!it->is_regular_file(fe)) continue;
-        // Never open a database (the workspace's own lumen.db among them): see database_files.h.
-        if (util::isDatabaseFile(it->path())) continue;
-        const auto size = std::int64_t(it->file_size(fe));
-        if (fe) continue;
-        const auto mtime = mtimeNs(it->path(), fe);
-        if (fe) continue;
-        files.push_back({it->path(), mtime, size});
-    }
-    std::sort(files.begin(), files.end(), [](const OnDisk& a, const OnDisk& b) { return a.path < b.path; });
+    const std::vector<OnDisk> files = listFiles(root);
     result.seen = int(files.size());
 
     std::lock_guard lock(mutex_);
-    // 2. What the index knows under this root.
-    const std::string prefix = (root / "").string();
-    std::map<std::string, std::pair<std::int64_t, std::int64_t>> known;  // path -> (mtime, size)
-    for (const char* table : {"dicom_instances", "dicom_unreadable"}) {
-        Statement s(db_, (std::string("SELECT path, mtime_ns, size FROM ") + table + " WHERE " + kUnder).c_str());
-        s.bind(1, prefix);
-        while (s.step()) known[s.text(0)] = {s.integer(1), s.integer(2)};
-    }
-
-    Statement upsertPatient(db_,
-                            "INSERT INTO dicom_patients (patient_id, patient_name) VALUES (?, ?) "
-                            "ON CONFLICT(patient_id) DO UPDATE SET patient_name = excluded.patient_name "
-                            "WHERE excluded.patient_name <> ''");
-    Statement upsertStudy(db_,
-                          "INSERT OR REPLACE INTO dicom_studies (study_uid, patient_id, study_date, description) VALUES (?, ?, ?, ?)");
-    Statement upsertSeries(db_,
-                           "INSERT OR REPLACE INTO dicom_series (series_uid, study_uid, modality, description, series_number) "
-                           "VALUES (?, ?, ?, ?, ?)");
-    Statement upsertInstance(db_,
-                             "INSERT OR REPLACE INTO dicom_instances (path, sop_uid, series_uid, instance_number, rows, "
-                             "columns, frames, frame_time_ms, window_center, window_width, photometric, transfer_syntax, "
-                             "mtime_ns, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    Statement upsertUnreadable(db_, "INSERT OR REPLACE INTO dicom_unreadable (path, reason, mtime_ns, size) VALUES (?, ?, ?, ?)");
-    Statement dropInstance(db_, "DELETE FROM dicom_instances WHERE path = ?");
-    Statement dropUnreadable(db_, "DELETE FROM dicom_unreadable WHERE path = ?");
-
-    // 3. Read what is new or changed, in batches.
+    const auto known = knownUnder(db_, (root / "").string());
+    ScanWriter writer(db_);
     std::set<std::string> present;
     bool inTransaction = false;
     auto begin = [&] {
@@ -442,49 +501,19 @@ DicomScanResult DicomIndex::scan(const fs::path& folder, const DicomScanProgress
                 continue;
             }
             begin();
-            dropInstance.bind(1, path).run();
-            dropUnreadable.bind(1, path).run();
-            const bool candidate = hasDicmMagic(f.path) || hasDicomExtension(f.path);
-            if (!candidate) {
-                ++result.skipped;
-            } else {
-                try {
-                    const Header h = readHeader(f.path);
-                    upsertPatient.bind(1, h.patientId).bind(2, h.patientName).run();
-                    upsertStudy.bind(1, h.study.studyUid).bind(2, h.study.patientId).bind(3, h.study.date)
-                        .bind(4, h.study.description).run();
-                    upsertSeries.bind(1, h.series.seriesUid).bind(2, h.series.studyUid).bind(3, h.series.modality)
-                        .bind(4, h.series.description).bind(5, h.series.number).run();
-                    const auto& in = h.instance;
-                    upsertInstance.bind(1, path).bind(2, in.sopInstanceUid).bind(3, in.seriesUid).bind(4, in.number)
-                        .bind(5, std::int64_t(in.rows)).bind(6, std::int64_t(in.columns)).bind(7, std::int64_t(in.frames))
-                        .bind(8, in.frameTimeMs).bind(9, in.windowCenter).bind(10, in.windowWidth).bind(11, in.photometric)
-                        .bind(12, in.transferSyntax).bind(13, f.mtime).bind(14, f.size).run();
-                    if (k == known.end()) ++result.added;
-                    else ++result.updated;
-                } catch (const NotAnInstance&) {
-                    ++result.skipped;
-                } catch (const ReadError& e) {
-                    upsertUnreadable.bind(1, path).bind(2, e.reason()).bind(3, f.mtime).bind(4, f.size).run();
-                    ++result.unreadable;
-                } catch (const std::exception& e) {  // e.g. std::bad_alloc from DCMTK on a hostile file
-                    upsertUnreadable.bind(1, path).bind(2, std::string("cannot read: ") + e.what()).bind(3, f.mtime)
-                        .bind(4, f.size).run();
-                    ++result.unreadable;
-                }
-            }
+            writer.drop(path);
+            writer.record(f, k != known.end(), result);
             if (++sinceCommit >= kBatch) {
                 commit();
                 sinceCommit = 0;
             }
         }
-        // 4. Files that went away (only after a complete pass: a cancelled scan saw too little).
+        // Files that went away (only after a complete pass: a cancelled scan saw too little).
         if (!result.cancelled) {
             begin();
             for (const auto& [path, stamp] : known)
                 if (!present.count(path)) {
-                    dropInstance.bind(1, path).run();
-                    dropUnreadable.bind(1, path).run();
+                    writer.drop(path);
                     ++result.removed;
                 }
         }

@@ -187,197 +187,237 @@ private:
         return v;
     }
 
+    // The pickle machine: opcodes by family, each family a step that says whether it knew the
+    // opcode. STOP returns the value on top of the stack.
     PyRef run() {
-        using K = PyValue::Kind;
         while (true) {
             const unsigned char op = *take(1);
-            switch (op) {
-                case 0x80: take(1); break;             // PROTO
-                case 0x95: take(8); break;             // FRAME
-                case '(': marks_.push_back(stack_.size()); break;
-                case '.': return pop();                // STOP
-                case '0': pop(); break;                // POP
-                case '1': popToMark(); break;          // POP_MARK
-                case '2': stack_.push_back(top()); break;  // DUP
-                case 'N': stack_.push_back(make(K::None)); break;
-                case 0x88: case 0x89: {                // NEWTRUE / NEWFALSE
-                    PyRef v = make(K::Bool);
-                    v->boolean = op == 0x88;
-                    stack_.push_back(v);
-                    break;
-                }
-                case 'J': case 'K': case 'M': {        // BININT / BININT1 / BININT2
-                    PyRef v = make(K::Int);
-                    if (op == 'J') v->integer = static_cast<std::int32_t>(readLE(4));
-                    else v->integer = static_cast<std::int64_t>(readLE(op == 'K' ? 1 : 2));
-                    stack_.push_back(v);
-                    break;
-                }
-                case 0x8a: case 0x8b: {                // LONG1 / LONG4
-                    const std::size_t n = op == 0x8a ? readLE(1) : readLE(4);
-                    if (n > 8) fail("integer too large");
-                    std::uint64_t raw = n ? readLE(n) : 0;
-                    if (n && n < 8 && (raw >> (8 * n - 1)) & 1) raw |= ~std::uint64_t(0) << (8 * n);
-                    PyRef v = make(K::Int);
-                    v->integer = static_cast<std::int64_t>(raw);
-                    stack_.push_back(v);
-                    break;
-                }
-                case 'I': case 'L': {                  // INT / LONG (text)
-                    std::string s = readLine();
-                    if (!s.empty() && s.back() == 'L') s.pop_back();
-                    PyRef v = make(K::Int);
-                    if (s == "00" || s == "01") {
-                        v->kind = K::Bool;
-                        v->boolean = s == "01";
-                    } else {
-                        v->integer = std::stoll(s);
-                    }
-                    stack_.push_back(v);
-                    break;
-                }
-                case 'G': {                            // BINFLOAT (big-endian)
-                    const unsigned char* p = take(8);
-                    std::uint64_t bits = 0;
-                    for (int i = 0; i < 8; ++i) bits = (bits << 8) | p[i];
-                    PyRef v = make(K::Float);
-                    std::memcpy(&v->real, &bits, 8);
-                    stack_.push_back(v);
-                    break;
-                }
-                case 'F': {
-                    PyRef v = make(K::Float);
-                    v->real = std::stod(readLine());
-                    stack_.push_back(v);
-                    break;
-                }
-                case 'X': case 0x8c: case 0x8d: case 'T': case 'U': case 'B': case 'C': case 0x8e: {
-                    std::size_t n = 0;
-                    if (op == 'X' || op == 'T' || op == 'B') n = readLE(4);
-                    else if (op == 0x8c || op == 'U' || op == 'C') n = readLE(1);
-                    else n = readLE(8);
-                    PyRef v = make((op == 'B' || op == 'C' || op == 0x8e) ? K::Bytes : K::Str);
-                    v->text = readString(n);
-                    stack_.push_back(v);
-                    break;
-                }
-                case 'c': {                            // GLOBAL
-                    const std::string module = readLine();
-                    const std::string name = readLine();
-                    PyRef v = make(K::Global);
-                    v->text = module + "." + name;
-                    stack_.push_back(v);
-                    break;
-                }
-                case 0x93: {                           // STACK_GLOBAL
-                    const PyRef name = pop();
-                    const PyRef module = pop();
-                    PyRef v = make(K::Global);
-                    v->text = module->text + "." + name->text;
-                    stack_.push_back(v);
-                    break;
-                }
-                case ')': stack_.push_back(make(K::Tuple)); break;
-                case 0x85: case 0x86: case 0x87: {     // TUPLE1/2/3
-                    const int n = op - 0x84;
-                    PyRef v = make(K::Tuple);
-                    v->items.resize(static_cast<std::size_t>(n));
-                    for (int i = n - 1; i >= 0; --i) v->items[static_cast<std::size_t>(i)] = pop();
-                    stack_.push_back(v);
-                    break;
-                }
-                case 't': {
-                    PyRef v = make(K::Tuple);
-                    v->items = popToMark();
-                    stack_.push_back(v);
-                    break;
-                }
-                case ']': case 0x8f: stack_.push_back(make(K::List)); break;  // EMPTY_LIST / EMPTY_SET
-                case 'l': case 0x91: {                 // LIST / FROZENSET
-                    PyRef v = make(K::List);
-                    v->items = popToMark();
-                    stack_.push_back(v);
-                    break;
-                }
-                case 'a': {                            // APPEND
-                    PyRef item = pop();
-                    top()->items.push_back(item);
-                    break;
-                }
-                case 'e': case 0x90: {                 // APPENDS / ADDITEMS
-                    std::vector<PyRef> items = popToMark();
-                    auto& list = top()->items;
-                    list.insert(list.end(), items.begin(), items.end());
-                    break;
-                }
-                case '}': stack_.push_back(make(K::Dict)); break;
-                case 'd': {
-                    std::vector<PyRef> items = popToMark();
-                    PyRef v = make(K::Dict);
-                    for (std::size_t i = 0; i + 1 < items.size(); i += 2) v->entries.emplace_back(items[i], items[i + 1]);
-                    stack_.push_back(v);
-                    break;
-                }
-                case 's': {                            // SETITEM
-                    PyRef value = pop();
-                    PyRef key = pop();
-                    top()->entries.emplace_back(key, value);
-                    break;
-                }
-                case 'u': {                            // SETITEMS
-                    std::vector<PyRef> items = popToMark();
-                    PyRef& d = top();
-                    for (std::size_t i = 0; i + 1 < items.size(); i += 2) d->entries.emplace_back(items[i], items[i + 1]);
-                    break;
-                }
-                case 'q': memo_[static_cast<std::uint32_t>(readLE(1))] = top(); break;
-                case 'r': memo_[static_cast<std::uint32_t>(readLE(4))] = top(); break;
-                case 0x94: memo_[static_cast<std::uint32_t>(memo_.size())] = top(); break;
-                case 'p': memo_[static_cast<std::uint32_t>(std::stoul(readLine()))] = top(); break;
-                case 'h': case 'j': case 'g': {
-                    const std::uint32_t idx = op == 'h'   ? static_cast<std::uint32_t>(readLE(1))
-                                              : op == 'j' ? static_cast<std::uint32_t>(readLE(4))
-                                                          : static_cast<std::uint32_t>(std::stoul(readLine()));
-                    const auto it = memo_.find(idx);
-                    if (it == memo_.end()) fail("unknown memo entry");
-                    stack_.push_back(it->second);
-                    break;
-                }
-                case 'Q': {                            // BINPERSID
-                    const PyRef pid = pop();
-                    stack_.push_back(persistentLoad(pid));
-                    break;
-                }
-                case 'R': {                            // REDUCE
-                    const PyRef args = pop();
-                    const PyRef func = pop();
-                    stack_.push_back(call(func, args));
-                    break;
-                }
-                case 0x81: {                           // NEWOBJ
-                    pop();
-                    const PyRef cls = pop();
-                    PyRef v = make(K::Opaque);
-                    v->text = cls->text;
-                    stack_.push_back(v);
-                    break;
-                }
-                case 0x92: {                           // NEWOBJ_EX
-                    pop();
-                    pop();
-                    const PyRef cls = pop();
-                    PyRef v = make(K::Opaque);
-                    v->text = cls->text;
-                    stack_.push_back(v);
-                    break;
-                }
-                case 'b': pop(); break;                // BUILD: object state (e.g. _metadata) ignored
-                default: {
-                    std::ostringstream os;
-                    os << "unsupported opcode 0x" << std::hex << int(op);
-                    fail(os.str());
-                }
+            if (op == '.') return pop();  // STOP
+            if (!stackOp(op) && !scalarOp(op) && !textOp(op) && !containerOp(op) && !memoOp(op) && !objectOp(op)) {
+                std::ostringstream os;
+                os << "unsupported opcode 0x" << std::hex << int(op);
+                fail(os.str());
             }
+        }
+    }
+
+    void push(PyRef v) { stack_.push_back(std::move(v)); }
+
+    bool stackOp(unsigned char op) {
+        switch (op) {
+            case 0x80: take(1); return true;                      // PROTO
+            case 0x95: take(8); return true;                      // FRAME
+            case '(': marks_.push_back(stack_.size()); return true;  // MARK
+            case '0': pop(); return true;                         // POP
+            case '1': popToMark(); return true;                   // POP_MARK
+            case '2': push(top()); return true;                   // DUP
+            default: return false;
+        }
+    }
+
+    PyRef intValue(std::int64_t i) {
+        PyRef v = make(PyValue::Kind::Int);
+        v->integer = i;
+        return v;
+    }
+
+    // None, booleans, integers and floats.
+    bool scalarOp(unsigned char op) {
+        using K = PyValue::Kind;
+        switch (op) {
+            case 'N': push(make(K::None)); return true;
+            case 0x88: case 0x89: {                               // NEWTRUE / NEWFALSE
+                PyRef v = make(K::Bool);
+                v->boolean = op == 0x88;
+                push(v);
+                return true;
+            }
+            case 'J': push(intValue(static_cast<std::int32_t>(readLE(4)))); return true;  // BININT
+            case 'K': push(intValue(static_cast<std::int64_t>(readLE(1)))); return true;  // BININT1
+            case 'M': push(intValue(static_cast<std::int64_t>(readLE(2)))); return true;  // BININT2
+            case 0x8a: case 0x8b: {                               // LONG1 / LONG4
+                const std::size_t n = op == 0x8a ? readLE(1) : readLE(4);
+                if (n > 8) fail("integer too large");
+                std::uint64_t raw = n ? readLE(n) : 0;
+                if (n && n < 8 && (raw >> (8 * n - 1)) & 1) raw |= ~std::uint64_t(0) << (8 * n);
+                push(intValue(static_cast<std::int64_t>(raw)));
+                return true;
+            }
+            case 'I': case 'L': {                                 // INT / LONG (text)
+                std::string s = readLine();
+                if (!s.empty() && s.back() == 'L') s.pop_back();
+                if (s == "00" || s == "01") {
+                    PyRef v = make(K::Bool);
+                    v->boolean = s == "01";
+                    push(v);
+                } else {
+                    push(intValue(std::stoll(s)));
+                }
+                return true;
+            }
+            case 'G': {                                           // BINFLOAT (big-endian)
+                const unsigned char* p = take(8);
+                std::uint64_t bits = 0;
+                for (int i = 0; i < 8; ++i) bits = (bits << 8) | p[i];
+                PyRef v = make(K::Float);
+                std::memcpy(&v->real, &bits, 8);
+                push(v);
+                return true;
+            }
+            case 'F': {
+                PyRef v = make(K::Float);
+                v->real = std::stod(readLine());
+                push(v);
+                return true;
+            }
+            default: return false;
+        }
+    }
+
+    // Strings and bytes, and the module.name of globals.
+    bool textOp(unsigned char op) {
+        using K = PyValue::Kind;
+        switch (op) {
+            case 'X': case 0x8c: case 0x8d: case 'T': case 'U': case 'B': case 'C': case 0x8e: {
+                std::size_t n = 0;
+                if (op == 'X' || op == 'T' || op == 'B') n = readLE(4);
+                else if (op == 0x8c || op == 'U' || op == 'C') n = readLE(1);
+                else n = readLE(8);
+                PyRef v = make((op == 'B' || op == 'C' || op == 0x8e) ? K::Bytes : K::Str);
+                v->text = readString(n);
+                push(v);
+                return true;
+            }
+            case 'c': {                                           // GLOBAL
+                const std::string module = readLine();
+                const std::string name = readLine();
+                PyRef v = make(K::Global);
+                v->text = module + "." + name;
+                push(v);
+                return true;
+            }
+            case 0x93: {                                          // STACK_GLOBAL
+                const PyRef name = pop();
+                const PyRef module = pop();
+                PyRef v = make(K::Global);
+                v->text = module->text + "." + name->text;
+                push(v);
+                return true;
+            }
+            default: return false;
+        }
+    }
+
+    PyRef sequence(PyValue::Kind kind, std::vector<PyRef> items) {
+        PyRef v = make(kind);
+        v->items = std::move(items);
+        return v;
+    }
+
+    // Dict entries from alternating keys and values.
+    static void addEntries(const PyRef& dict, const std::vector<PyRef>& items) {
+        for (std::size_t i = 0; i + 1 < items.size(); i += 2) dict->entries.emplace_back(items[i], items[i + 1]);
+    }
+
+    // Tuples, lists (and sets, read as lists) and dicts.
+    bool containerOp(unsigned char op) {
+        using K = PyValue::Kind;
+        switch (op) {
+            case ')': push(make(K::Tuple)); return true;
+            case 0x85: case 0x86: case 0x87: {                    // TUPLE1/2/3
+                std::vector<PyRef> items(static_cast<std::size_t>(op - 0x84));
+                for (auto it = items.rbegin(); it != items.rend(); ++it) *it = pop();
+                push(sequence(K::Tuple, std::move(items)));
+                return true;
+            }
+            case 't': push(sequence(K::Tuple, popToMark())); return true;
+            case ']': case 0x8f: push(make(K::List)); return true;  // EMPTY_LIST / EMPTY_SET
+            case 'l': case 0x91: push(sequence(K::List, popToMark())); return true;  // LIST / FROZENSET
+            case 'a': {                                           // APPEND
+                PyRef item = pop();
+                top()->items.push_back(item);
+                return true;
+            }
+            case 'e': case 0x90: {                                // APPENDS / ADDITEMS
+                std::vector<PyRef> items = popToMark();
+                auto& list = top()->items;
+                list.insert(list.end(), items.begin(), items.end());
+                return true;
+            }
+            case '}': push(make(K::Dict)); return true;
+            case 'd': {
+                PyRef v = make(K::Dict);
+                addEntries(v, popToMark());
+                push(v);
+                return true;
+            }
+            case 's': {                                           // SETITEM
+                PyRef value = pop();
+                PyRef key = pop();
+                top()->entries.emplace_back(key, value);
+                return true;
+            }
+            case 'u': {                                           // SETITEMS
+                std::vector<PyRef> items = popToMark();
+                addEntries(top(), items);
+                return true;
+            }
+            default: return false;
+        }
+    }
+
+    bool memoOp(unsigned char op) {
+        switch (op) {
+            case 'q': memo_[static_cast<std::uint32_t>(readLE(1))] = top(); return true;  // BINPUT
+            case 'r': memo_[static_cast<std::uint32_t>(readLE(4))] = top(); return true;  // LONG_BINPUT
+            case 0x94: memo_[static_cast<std::uint32_t>(memo_.size())] = top(); return true;  // MEMOIZE
+            case 'p': memo_[static_cast<std::uint32_t>(std::stoul(readLine()))] = top(); return true;  // PUT
+            case 'h': case 'j': case 'g': {                       // BINGET / LONG_BINGET / GET
+                const std::uint32_t idx = op == 'h'   ? static_cast<std::uint32_t>(readLE(1))
+                                          : op == 'j' ? static_cast<std::uint32_t>(readLE(4))
+                                                      : static_cast<std::uint32_t>(std::stoul(readLine()));
+                const auto it = memo_.find(idx);
+                if (it == memo_.end()) fail("unknown memo entry");
+                push(it->second);
+                return true;
+            }
+            default: return false;
+        }
+    }
+
+    PyRef opaque(const PyRef& cls) {
+        PyRef v = make(PyValue::Kind::Opaque);
+        v->text = cls->text;
+        return v;
+    }
+
+    // Storages, calls and objects.
+    bool objectOp(unsigned char op) {
+        switch (op) {
+            case 'Q': {                                           // BINPERSID
+                const PyRef pid = pop();
+                push(persistentLoad(pid));
+                return true;
+            }
+            case 'R': {                                           // REDUCE
+                const PyRef args = pop();
+                const PyRef func = pop();
+                push(call(func, args));
+                return true;
+            }
+            case 0x81: {                                          // NEWOBJ
+                pop();
+                push(opaque(pop()));
+                return true;
+            }
+            case 0x92: {                                          // NEWOBJ_EX
+                pop();
+                pop();
+                push(opaque(pop()));
+                return true;
+            }
+            case 'b': pop(); return true;  // BUILD: object state (e.g. _metadata) ignored
+            default: return false;
         }
     }
 

@@ -9,6 +9,7 @@
 #include "plugin/registry.h"
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,11 @@
     LUMEN_PLUGIN_EXPORT void lumen_plugin_register(lumen::plugin::Registry* registry) {      \
         registerFn(*registry);                                                               \
     }
+
+/// A plugin holding one task type (default-constructible): registers it under the plugin name
+/// `source` and declares the entry points. Use it at namespace scope, once per plugin.
+#define LUMEN_DECLARE_TASK_PLUGIN(TaskType, source) \
+    LUMEN_DECLARE_PLUGIN([](lumen::plugin::Registry& r) { r.add(std::make_shared<TaskType>(), source); })
 
 namespace lumen::plugin {
 

@@ -130,6 +130,14 @@ void emit(const Node& node, const std::string& indent, const std::string& task, 
 KitTask::KitTask(Info info, Step train, Step infer)
     : info_(std::move(info)), train_(std::move(train)), infer_(std::move(infer)) {}
 
+config::Schema KitTask::kitSchema(const TrainingDefaults& training, const std::string& outputs) const {
+    config::Schema s(info_.id);
+    s.merge(config::commonSchema());
+    s.merge(trainingKeys(training));
+    s.merge(inferenceKeys(outputs));
+    return s;
+}
+
 std::string KitTask::defaultConfigYaml() const { return defaultYaml(schema(), info_.yamlTitle); }
 
 std::string KitTask::run(Operation op, const config::Config& config, const RunContext& where, jobs::JobContext& job) {

@@ -69,6 +69,11 @@ public:
     std::string run(Operation op, const config::Config& config, const RunContext& where,
                     jobs::JobContext& job) override;
 
+protected:
+    /// The start of every kit task's schema: named after the task, commonSchema() +
+    /// trainingKeys(training) + inferenceKeys(outputs); the plugin adds its own keys.
+    config::Schema kitSchema(const TrainingDefaults& training, const std::string& outputs) const;
+
 private:
     Info info_;
     Step train_, infer_;

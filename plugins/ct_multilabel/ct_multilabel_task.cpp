@@ -13,15 +13,6 @@
 namespace lumen::ct {
 namespace {
 
-plugin::TaskGuiHints ctHints() {
-    plugin::TaskGuiHints h;
-    h.idColumn = "VolumeName";
-    h.imageColumns = {"VolumeName"};
-    h.panels = {"loss_curves", "volume"};
-    h.explainableLayers = {"features.layer3", "features.layer2", "features.layer1"};
-    return h;
-}
-
 class CtMultilabelTask : public plugin::KitTask {
 public:
     CtMultilabelTask()
@@ -29,14 +20,15 @@ public:
                    "Multi-label 3-D CT classifier (CT-RATE's 18 abnormalities): a 3-D ResNet on resampled, "
                    "HU-windowed volumes, focal or BCE loss, frozen-then-unfrozen backbone, per-label "
                    "thresholds searched on validation, Grad-CAM volumes at inference.",
-                   "CT multi-abnormality classifier (CT-RATE / VLM3D task 2 style).", ctHints()},
+                   "CT multi-abnormality classifier (CT-RATE / VLM3D task 2 style).",
+                   {.idColumn = "VolumeName",
+                    .imageColumns = {"VolumeName"},
+                    .panels = {"loss_curves", "volume"},
+                    .explainableLayers = {"features.layer3", "features.layer2", "features.layer1"}}},
                   train, infer) {}
 
     config::Schema schema() const override {
-        config::Schema s("ct_multilabel");
-        s.merge(config::commonSchema());
-        s.merge(plugin::trainingKeys({20, 4, 1, 1e-4, "fp32", "Volumes"}));
-        s.merge(plugin::inferenceKeys("preds.csv, preds.json and cams/"));
+        config::Schema s = kitSchema({20, 4, 1, 1e-4, "fp32", "Volumes"}, "preds.csv, preds.json and cams/");
         s.addInt("num_workers", 4, "Volume-reading threads.", 0, 64);
         s.addInt("freeze_backbone_epochs", 0,
                  "Epochs at the start during which the 3-D ResNet's feature layers are frozen (only the "
@@ -135,11 +127,7 @@ public:
     }
 };
 
-void registerTasks(plugin::Registry& registry) {
-    registry.add(std::make_shared<CtMultilabelTask>(), "ct_multilabel");
-}
-
 }  // namespace
 }  // namespace lumen::ct
 
-LUMEN_DECLARE_PLUGIN(lumen::ct::registerTasks)
+LUMEN_DECLARE_TASK_PLUGIN(lumen::ct::CtMultilabelTask, "ct_multilabel")

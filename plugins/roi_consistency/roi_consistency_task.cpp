@@ -17,15 +17,6 @@ const std::vector<std::string> kNihLabels = {
     "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening",
     "Hernia", "Normal"};
 
-plugin::TaskGuiHints roiHints() {
-    plugin::TaskGuiHints h;
-    h.idColumn = "image";
-    h.imageColumns = {"path"};
-    h.panels = {"loss_curves", "overlay"};
-    h.explainableLayers = {"classifier.features.7", "classifier.features.5", "maskNet"};
-    return h;
-}
-
 class RoiConsistencyTask : public plugin::KitTask {
 public:
     RoiConsistencyTask()
@@ -33,15 +24,16 @@ public:
                    "Multi-label chest X-ray classifier (ConvNeXt) trained with a learned top-k "
                    "region mask: predictions on the kept region must agree with the full image, "
                    "and removing it must lower confidence. Reports faithfulness per image.",
-                   "ROI-consistency chest X-ray classifier (defaults of the original recipe).", roiHints()},
+                   "ROI-consistency chest X-ray classifier (defaults of the original recipe).",
+                   {.idColumn = "image",
+                    .imageColumns = {"path"},
+                    .panels = {"loss_curves", "overlay"},
+                    .explainableLayers = {"classifier.features.7", "classifier.features.5", "maskNet"}}},
                   train, infer) {}
 
     config::Schema schema() const override {
-        config::Schema s("roi_consistency");
-        s.merge(config::commonSchema());
         // The original recipe's defaults.
-        s.merge(plugin::trainingKeys({8, 8, 2, 1e-4, "bf16", "Images"}));
-        s.merge(plugin::inferenceKeys("preds.csv, preds.json and roi_vis/"));
+        config::Schema s = kitSchema({8, 8, 2, 1e-4, "bf16", "Images"}, "preds.csv, preds.json and roi_vis/");
         s.addBool("channels_last", true, "Use the channels-last memory format for images.");
         s.addInt("num_workers", 8, "Data-loading worker threads.", 0, 64);
         s.addInt("image_size", 224, "Images are resized and centre-cropped to this square side.", 32, 2048);
@@ -96,11 +88,7 @@ public:
     }
 };
 
-void registerTasks(plugin::Registry& registry) {
-    registry.add(std::make_shared<RoiConsistencyTask>(), "roi_consistency");
-}
-
 }  // namespace
 }  // namespace lumen::roi
 
-LUMEN_DECLARE_PLUGIN(lumen::roi::registerTasks)
+LUMEN_DECLARE_TASK_PLUGIN(lumen::roi::RoiConsistencyTask, "roi_consistency")

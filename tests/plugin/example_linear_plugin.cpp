@@ -172,10 +172,7 @@ public:
                    plugin::TaskGuiHints{"id", {}, {"loss_curves"}, {}}},
                   trainLinear, inferLinear) {}
     config::Schema schema() const override {
-        config::Schema s("example_linear");
-        s.merge(config::commonSchema());
-        s.merge(plugin::trainingKeys({20, 16, 1, 0.1, "fp32", "Rows"}));
-        s.merge(plugin::inferenceKeys("preds.csv"));
+        config::Schema s = kitSchema({20, 16, 1, 0.1, "fp32", "Rows"}, "preds.csv");
         s.addString("data.csv", "data.csv", "CSV with id,label,<features...>, relative to the workspace.");
         s.addFloat("data.val_fraction", 0.25, "The first rows held out for validation.", 0, 0.9).minExclusive = true;
         return s;
@@ -183,9 +180,7 @@ public:
     std::vector<std::string> predictionColumns(const config::Config&) const override { return {"probability"}; }
 };
 
-void registerTasks(plugin::Registry& registry) { registry.add(std::make_shared<ExampleLinearTask>(), "example plugin"); }
-
 }  // namespace
 }  // namespace example
 
-LUMEN_DECLARE_PLUGIN(example::registerTasks)
+LUMEN_DECLARE_TASK_PLUGIN(example::ExampleLinearTask, "example plugin")

@@ -25,6 +25,7 @@
 #include <QLineEdit>
 #include <QSignalSpy>
 #include <QSlider>
+#include <QTableView>
 #include <QTableWidget>
 #include <QTemporaryDir>
 
@@ -370,7 +371,7 @@ private slots:
         QCOMPARE(part<QComboBox>(browser, "studyLabel")->itemText(1), QString("Effusion"));
         QCOMPARE(browser.visibleRowCount(), kImages);
         QVERIFY(browser.setLabel("Effusion"));
-        QCOMPARE(part<QTableWidget>(browser, "studyTable")->horizontalHeaderItem(1)->text(), QString("Effusion — P(full)"));
+        QCOMPARE(part<QTableView>(browser, "studyTable")->model()->headerData(1, Qt::Horizontal).toString(), QString("Effusion — P(full)"));
 
         // Faithfulness < 0: the odd images (drop raised P).
         clickBox(part<QCheckBox>(browser, "studyFaithFilter"));
@@ -409,13 +410,13 @@ private slots:
 
         // Select by clicking the row of image 3: the panel shows its id, values and baseline.
         QSignalSpy shown(&browser, &StudyBrowser::studyShown);
-        QTableWidget* t = part<QTableWidget>(browser, "studyTable");
+        QTableView* t = part<QTableView>(browser, "studyTable");
         int row = -1;
-        for (int i = 0; i < t->rowCount(); ++i)
-            if (t->item(i, 0)->text() == ids_[3]) row = i;
+        for (int i = 0; i < t->model()->rowCount(); ++i)
+            if (t->model()->index(i, 0).data().toString() == ids_[3]) row = i;
         QVERIFY(row >= 0);
-        t->scrollToItem(t->item(row, 0));
-        QTest::mouseClick(t->viewport(), Qt::LeftButton, {}, t->visualItemRect(t->item(row, 1)).center());
+        t->scrollTo(t->model()->index(row, 0));
+        QTest::mouseClick(t->viewport(), Qt::LeftButton, {}, t->visualRect(t->model()->index(row, 1)).center());
         QCOMPARE(browser.currentStudy(), ids_[3]);
         QVERIFY(part<QLabel>(browser, "studyTitle")->text().contains(ids_[3]));
         QTableWidget* p = part<QTableWidget>(browser, "studyPredictions");
