@@ -21,9 +21,8 @@ void printHistory(const runs::RunStore& store) {
         const std::time_t t = std::time_t(h.createdAtMs / 1000);
         std::strftime(date, sizeof date, "%Y-%m-%d %H:%M", std::localtime(&t));
         std::printf("| %s | %.6f | %s | %llu | %s | %s |\n", h.stage.c_str(), h.mae,
-                    h.corr ? std::to_string(*h.corr).c_str() : "n/a",
-                    static_cast<unsigned long long>(h.n), h.pass ? (h.partial ? "PASS (partial)" : "PASS") : "FAIL",
-                    date);
+                    h.corr ? std::to_string(*h.corr).c_str() : "n/a", static_cast<unsigned long long>(h.n),
+                    h.pass ? (h.partial ? "PASS (partial)" : "PASS") : "FAIL", date);
     }
     if (rows.empty()) std::printf("(no audit recorded in this workspace yet)\n");
 }
@@ -59,8 +58,8 @@ The summary table goes to stdout.
 The input tables are only read, never written.
 Exit codes: 0 PASS (or PASS (partial)), 1 FAIL, 2 error.
 )";
-    c.valueOptions = {"baseline", "new", "id", "categories", "max-mae", "min-corr", "json",
-                      "markdown", "workspace", "stage"};
+    c.valueOptions = {"baseline", "new",  "id",       "categories", "max-mae",
+                      "min-corr", "json", "markdown", "workspace",  "stage"};
     c.flags = {"history", "quiet", "allow-missing-ids", "allow-missing-columns", "allow-missing-values"};
     c.run = [](const Args& args, const plugin::Registry&) {
         if (args.words.size() != 1) throw UsageError("audit takes no positional arguments");
@@ -92,8 +91,8 @@ Exit codes: 0 PASS (or PASS (partial)), 1 FAIL, 2 error.
         for (const auto& out : {json, markdown})
             for (const auto& input : {*baseline, *newer})
                 if (!out.empty() && util::samePath(out, input)) {
-                    std::cerr << "lumen-cli: refusing to write the report to " << out
-                              << ": it is the input table " << input << "\n";
+                    std::cerr << "lumen-cli: refusing to write the report to " << out << ": it is the input table "
+                              << input << "\n";
                     return kError;
                 }
         audit::AuditReport report;

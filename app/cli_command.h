@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
-namespace lumen::plugin { class Registry; }
+namespace lumen::plugin {
+class Registry;
+}
 
 namespace lumen::cli {
 
@@ -37,8 +39,8 @@ struct Args {
 
 struct Command {
     std::string name;
-    std::string summary;   ///< one line for `lumen-cli --help`
-    std::string usage;     ///< the text of `lumen-cli NAME --help`
+    std::string summary;                 ///< one line for `lumen-cli --help`
+    std::string usage;                   ///< the text of `lumen-cli NAME --help`
     std::set<std::string> valueOptions;  ///< options that take a value
     std::set<std::string> flags;         ///< options without a value
     bool needsPlugins = false;

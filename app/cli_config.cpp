@@ -65,14 +65,13 @@ Exit codes: 0 valid / written, 1 invalid, 2 the file cannot be read or written, 
         }
         try {
             const auto config = plugin::loadTaskConfig(file, registry);
-            std::cerr << file.string() << ": OK (task " << config.get<std::string>("task")
-                      << ", config hash " << config.hash().substr(0, 12) << ")\n";
+            std::cerr << file.string() << ": OK (task " << config.get<std::string>("task") << ", config hash "
+                      << config.hash().substr(0, 12) << ")\n";
             if (args.has("print")) std::cout << config.toYaml() << "\n";
             return kOk;
         } catch (const config::ConfigError& e) {
             std::cerr << e.what() << "\n";
-            const bool unreadable =
-                !e.issues().empty() && e.issues()[0].message == "cannot open the file for reading";
+            const bool unreadable = !e.issues().empty() && e.issues()[0].message == "cannot open the file for reading";
             return unreadable ? kError : kCheckFailed;
         }
     };

@@ -99,7 +99,9 @@ Outputs are written atomically. Exit code 2 on an unreadable input or unwritable
             } else {
                 const long frames = long(v.time) * long(v.depth);
                 const long index = long(args.integer("index").value_or(0));
-                if (index >= frames) throw UsageError("--index " + std::to_string(index) + " is out of range (0.." + std::to_string(frames - 1) + ")");
+                if (index >= frames)
+                    throw UsageError("--index " + std::to_string(index) + " is out of range (0.." +
+                                     std::to_string(frames - 1) + ")");
                 cv::Mat img = displayFrame(v, index);
                 if (img.channels() == 3) {
                     cv::Mat bgr;
@@ -107,8 +109,10 @@ Outputs are written atomically. Exit code 2 on an unreadable input or unwritable
                     img = bgr;
                 }
                 std::vector<unsigned char> bytes;
-                if (!io::codecs().imencode(".png", img, bytes, {})) throw std::runtime_error(out + ": PNG encoding failed");
-                util::writeFileAtomically(out, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+                if (!io::codecs().imencode(".png", img, bytes, {}))
+                    throw std::runtime_error(out + ": PNG encoding failed");
+                util::writeFileAtomically(out,
+                                          std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
             }
         } catch (const UsageError&) {
             throw;

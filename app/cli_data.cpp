@@ -69,7 +69,8 @@ void printSplitReport(const data::SplitReport& r) {
         std::printf("%-12s %9zu %9zu %8.2f%% %8.2f%%\n", s.name.empty() ? "(none)" : s.name.c_str(), s.patients,
                     s.images, 100 * s.patientFraction, 100 * s.imageFraction);
     std::printf("%-12s %9zu %9zu\n", "total", r.patients, r.images);
-    if (r.rowsWithoutPatient) std::printf("%zu row(s) without a patient id (each counted as its own patient)\n", r.rowsWithoutPatient);
+    if (r.rowsWithoutPatient)
+        std::printf("%zu row(s) without a patient id (each counted as its own patient)\n", r.rowsWithoutPatient);
     std::printf("overlap proof (shared patients / shared image ids):\n");
     for (const auto& o : r.overlaps) {
         std::printf("  %-10s & %-10s %6zu %6zu %s", o.a.c_str(), o.b.c_str(), o.patients, o.images,
@@ -91,13 +92,15 @@ int importNih(const Args& args) {
     const auto info = runWithProgress("data", "NIH import", [&](jobs::JobContext& job) {
         report = data::importNih(args.words[2], *out, options, &job);
         if (!report.missingImages.empty())
-            job.warning(std::to_string(report.missingImages.size()) + " image(s) listed in Data_Entry_2017.csv but not found" +
+            job.warning(std::to_string(report.missingImages.size()) +
+                        " image(s) listed in Data_Entry_2017.csv but not found" +
                         (options.keepMissing ? " (kept)" : " (left out)") + ": see " +
                         (report.outDir / "missing_images.txt").string());
         if (!report.listedWithoutEntry.empty())
             job.warning(std::to_string(report.listedWithoutEntry.size()) + " name(s) in the split lists have no entry");
         if (!report.notInAnyList.empty())
-            job.warning(std::to_string(report.notInAnyList.size()) + " entr(ies) in neither split list (split left empty)");
+            job.warning(std::to_string(report.notInAnyList.size()) +
+                        " entr(ies) in neither split list (split left empty)");
         if (!report.unknownLabels.empty())
             job.warning(std::to_string(report.unknownLabels.size()) + " unknown finding(s) added to the vocabulary");
         return std::string("ok");
@@ -197,7 +200,8 @@ int stats(const Args& args) {
     for (std::size_t l = 0; l < balance.labels.size(); ++l) {
         std::printf("%-20.20s", balance.labels[l].c_str());
         for (std::size_t s = 0; s < balance.splits.size(); ++s) {
-            const double pct = balance.images[s] ? 100.0 * double(balance.positives[s][l]) / double(balance.images[s]) : 0;
+            const double pct =
+                balance.images[s] ? 100.0 * double(balance.positives[s][l]) / double(balance.images[s]) : 0;
             std::printf(" %6zu %4.1f%%", balance.positives[s][l], pct);
         }
         std::printf("\n");
@@ -211,7 +215,8 @@ int stats(const Args& args) {
             std::printf("  channel %d: mean %.9g std %.9g min %g max %g", c, px.mean[std::size_t(c)],
                         px.stdev[std::size_t(c)], px.min[std::size_t(c)], px.max[std::size_t(c)]);
             if (!px.unitMean.empty())
-                std::printf("  in [0,1]: mean %.9g std %.9g", px.unitMean[std::size_t(c)], px.unitStdev[std::size_t(c)]);
+                std::printf("  in [0,1]: mean %.9g std %.9g", px.unitMean[std::size_t(c)],
+                            px.unitStdev[std::size_t(c)]);
             std::printf("\n");
         }
         std::printf("  %.2f s on %u thread(s), %.0f images/s\n", px.seconds, px.threads,

@@ -42,10 +42,9 @@ Progress goes to stderr; Ctrl-C cancels.
             std::cerr << "lumen-cli: demo " << jobs::jobStateName(info.state) << ": " << info.outcome << "\n";
             return kError;
         }
-        std::cout << "demo workspace written to " << summary.root.string() << ": "
-                  << summary.chestImages << " chest X-rays, " << summary.ctVolumes
-                  << " CT volumes (+" << summary.ctDicomSlices << " DICOM slices), "
-                  << summary.angioCines << " angiography cines, " << summary.predictionRows
+        std::cout << "demo workspace written to " << summary.root.string() << ": " << summary.chestImages
+                  << " chest X-rays, " << summary.ctVolumes << " CT volumes (+" << summary.ctDicomSlices
+                  << " DICOM slices), " << summary.angioCines << " angiography cines, " << summary.predictionRows
                   << " prediction rows, " << summary.files.size() << " files\n";
         return kOk;
     };

@@ -81,9 +81,9 @@ per image and label; format: docs/explain.md).
                      removed (image x (1 - mask)); cam_drop = prob - prob_drop
 Exit codes: 0 done, 2 error or cancelled.
 )";
-    c.valueOptions = {"model",    "images",  "image-root", "workspace",  "out",        "method",
-                      "layer",    "labels",  "label-names", "size",      "mean",       "std",
-                      "channels", "keep-ratio", "activation", "batch-size", "threads", "max-images"};
+    c.valueOptions = {"model",    "images",     "image-root",  "workspace",  "out",     "method",
+                      "layer",    "labels",     "label-names", "size",       "mean",    "std",
+                      "channels", "keep-ratio", "activation",  "batch-size", "threads", "max-images"};
     c.flags = {"no-faithfulness", "no-normalise"};
     c.run = [](const Args& args, const plugin::Registry&) {
         namespace fs = std::filesystem;

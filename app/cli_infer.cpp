@@ -32,8 +32,7 @@ Exit codes: 0 done, 1 invalid config, 2 error or cancelled.
         if (!fs::is_regular_file(*checkpoint)) throw UsageError("--checkpoint " + *checkpoint + ": no such file");
         fs::create_directories(*out);
         const std::vector<std::pair<std::string, std::string>> overrides = {
-            {"infer.checkpoint", fs::absolute(*checkpoint).string()},
-            {"infer.out_dir", fs::absolute(*out).string()}};
+            {"infer.checkpoint", fs::absolute(*checkpoint).string()}, {"infer.out_dir", fs::absolute(*out).string()}};
         return runTaskCommand(false, *config, args.value("workspace").value_or("."), overrides, registry);
     };
     return c;

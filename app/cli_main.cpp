@@ -52,9 +52,9 @@ namespace {
 using namespace lumen::cli;
 
 std::vector<Command> commands() {
-    return {envCommand(), configCommand(), demoCommand(), auditCommand(), metricsCommand(),
-            inspectCommand(), convertCommand(), dataCommand(), pacsCommand(), trainCommand(),
-            inferCommand(), explainCommand(), runsCommand()};
+    return {envCommand(),     configCommand(),  demoCommand(), auditCommand(), metricsCommand(),
+            inspectCommand(), convertCommand(), dataCommand(), pacsCommand(),  trainCommand(),
+            inferCommand(),   explainCommand(), runsCommand()};
 }
 
 std::string topUsage() {
@@ -64,8 +64,9 @@ std::string topUsage() {
         name.resize(12, ' ');
         text += "  " + name + " " + c.summary + "\n";
     }
-    text += "\nRun `lumen-cli COMMAND --help` for a command's options.\n"
-            "Exit codes: 0 ok, 1 check failed, 2 error.\n";
+    text +=
+        "\nRun `lumen-cli COMMAND --help` for a command's options.\n"
+        "Exit codes: 0 ok, 1 check failed, 2 error.\n";
     return text;
 }
 
@@ -157,8 +158,8 @@ int main(int argc, char** argv) {
         if (command->needsPlugins) {
             std::vector<std::filesystem::path> extra;
             for (const auto& d : args.values("plugin-dir")) extra.push_back(std::filesystem::absolute(d));
-            const auto folders = lumen::plugin::pluginSearchPath(
-                QCoreApplication::applicationDirPath().toStdString(), extra);
+            const auto folders =
+                lumen::plugin::pluginSearchPath(QCoreApplication::applicationDirPath().toStdString(), extra);
             for (const auto& folder : folders)
                 for (const auto& message : loader.loadFolder(folder).refused)
                     std::cerr << "lumen-cli: warning: " << message << "\n";

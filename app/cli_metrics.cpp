@@ -51,8 +51,8 @@ std::string listSome(const std::vector<std::string>& ids) {
 }
 
 void printTable(const metrics::MultiLabelReport& r) {
-    std::printf("%-24s %7s %6s %6s %6s %6s %6s %6s %6s %6s %6s\n", "label", "n", "AUROC", "AP", "sens", "spec",
-                "PPV", "NPV", "F1", "Brier", "ECE");
+    std::printf("%-24s %7s %6s %6s %6s %6s %6s %6s %6s %6s %6s\n", "label", "n", "AUROC", "AP", "sens", "spec", "PPV",
+                "NPV", "F1", "Brier", "ECE");
     for (const auto& l : r.labels) {
         const auto& t = l.atThreshold;
         std::printf("%-24.24s %7zu %s %s %s %s %s %s %s %s %s\n", l.name.c_str(), l.n, cell(l.auroc).c_str(),
@@ -67,13 +67,7 @@ void printTable(const metrics::MultiLabelReport& r) {
         if (!l.auroc.has()) std::printf("%s: AUROC %s\n", l.name.c_str(), l.auroc.reason.c_str());
 }
 
-}  // namespace
-
-Command metricsCommand() {
-    Command c;
-    c.name = "metrics";
-    c.summary = "metrics --labels L.csv --preds P.csv: AUROC, F1, calibration per label";
-    c.usage = R"(Usage: lumen-cli metrics --labels L.csv --preds P.csv [--id COLUMN]
+constexpr const char* kMetricsUsage = R"(Usage: lumen-cli metrics --labels L.csv --preds P.csv [--id COLUMN]
                          [--threshold 0.5 | --thresholds T.csv] [--bins 15]
                          [--bootstrap N] [--seed S] [--json OUT.json]
 
@@ -92,6 +86,14 @@ F1, Hamming loss. Definitions: docs/metrics.md.
 Rows are joined on the id in any order; ids in only one table are reported and left out.
 A missing cell leaves that row out for that label only.
 )";
+
+}  // namespace
+
+Command metricsCommand() {
+    Command c;
+    c.name = "metrics";
+    c.summary = "metrics --labels L.csv --preds P.csv: AUROC, F1, calibration per label";
+    c.usage = kMetricsUsage;
     c.valueOptions = {"labels", "preds", "id", "threshold", "thresholds", "bins", "bootstrap", "seed", "json"};
     c.run = [](const Args& args, const plugin::Registry&) {
         if (args.words.size() != 1) throw UsageError("metrics takes no positional arguments");
@@ -110,7 +112,8 @@ A missing cell leaves that row out for that label only.
         const double threshold = args.number("threshold").value_or(0.5);
         metrics::EvaluationOptions options;
         if (auto bins = args.integer("bins")) {
-            if (*bins < 1 || *bins > 100000) throw UsageError("--bins: expected 1 to 100000, got " + std::to_string(*bins));
+            if (*bins < 1 || *bins > 100000)
+                throw UsageError("--bins: expected 1 to 100000, got " + std::to_string(*bins));
             options.calibrationBins = int(*bins);
         }
         const auto resamples = args.integer("bootstrap");
@@ -132,9 +135,9 @@ A missing cell leaves that row out for that label only.
                 job.warning(std::to_string(data.onlyInPredictions.size()) + " id(s) only in " + *predsPath + ": " +
                             listSome(data.onlyInPredictions));
             if (!data.ignoredColumns.empty()) job.info("columns left out: " + listSome(data.ignoredColumns));
-            const std::vector<double> thresholds =
-                args.has("thresholds") ? readThresholds(*args.value("thresholds"), data.names)
-                                       : std::vector<double>{threshold};
+            const std::vector<double> thresholds = args.has("thresholds")
+                                                       ? readThresholds(*args.value("thresholds"), data.names)
+                                                       : std::vector<double>{threshold};
             job.progress(0.5, "evaluating");
             report = metrics::evaluateMultiLabel(data.truth, data.score, data.names, thresholds, options);
             if (resamples)
@@ -147,7 +150,9 @@ A missing cell leaves that row out for that label only.
             return kError;
         }
         for (const auto& l : report.labels)
-            if (l.dropped) std::cerr << "lumen-cli: note: " << l.name << ": " << l.dropped << " row(s) with a missing value left out\n";
+            if (l.dropped)
+                std::cerr << "lumen-cli: note: " << l.name << ": " << l.dropped
+                          << " row(s) with a missing value left out\n";
         printTable(report);
         if (auto jsonPath = args.value("json")) {
             nlohmann::json j = metrics::toJson(report, resamples ? &intervals : nullptr);

@@ -31,16 +31,25 @@ net::PacsNode nodeFrom(const Args& args, const std::string& text) {
 }
 
 nlohmann::json toJson(const net::StudyRecord& s) {
-    return {{"study_instance_uid", s.studyInstanceUid}, {"patient_id", s.patientId},
-            {"patient_name", s.patientName}, {"study_date", s.studyDate}, {"study_time", s.studyTime},
-            {"description", s.studyDescription}, {"accession_number", s.accessionNumber},
-            {"modalities", s.modalities}, {"series", s.seriesCount}, {"instances", s.instanceCount}};
+    return {{"study_instance_uid", s.studyInstanceUid},
+            {"patient_id", s.patientId},
+            {"patient_name", s.patientName},
+            {"study_date", s.studyDate},
+            {"study_time", s.studyTime},
+            {"description", s.studyDescription},
+            {"accession_number", s.accessionNumber},
+            {"modalities", s.modalities},
+            {"series", s.seriesCount},
+            {"instances", s.instanceCount}};
 }
 
 nlohmann::json toJson(const net::SeriesRecord& s) {
-    return {{"series_instance_uid", s.seriesInstanceUid}, {"study_instance_uid", s.studyInstanceUid},
-            {"modality", s.modality}, {"series_number", s.seriesNumber},
-            {"description", s.seriesDescription}, {"instances", s.instanceCount}};
+    return {{"series_instance_uid", s.seriesInstanceUid},
+            {"study_instance_uid", s.studyInstanceUid},
+            {"modality", s.modality},
+            {"series_number", s.seriesNumber},
+            {"description", s.seriesDescription},
+            {"instances", s.instanceCount}};
 }
 
 int echoNode(const Args& args) {
@@ -105,8 +114,8 @@ int getStudy(const Args& args) {
     net::RetrieveRequest request{args.words[3], args.value("series").value_or("")};
     if (!net::isValidUid(request.studyInstanceUid))
         throw UsageError("\"" + request.studyInstanceUid + "\" is not a study instance UID");
-    const std::filesystem::path destination = into ? std::filesystem::path(*into)
-                                                    : std::filesystem::path(*workspace) / "pacs";
+    const std::filesystem::path destination =
+        into ? std::filesystem::path(*into) : std::filesystem::path(*workspace) / "pacs";
     const auto movePort = args.integer("move-port");
     if (movePort && (*movePort < 1 || *movePort > 65535)) throw UsageError("--move-port must be in 1..65535");
     net::RetrieveResult result;
@@ -129,8 +138,7 @@ int getStudy(const Args& args) {
         std::cerr << "lumen-cli: error: " << info.outcome << "\n";
         return kError;
     }
-    std::printf("%d instances into %s\n", result.received,
-                (destination / request.studyInstanceUid).string().c_str());
+    std::printf("%d instances into %s\n", result.received, (destination / request.studyInstanceUid).string().c_str());
     if (result.failed > 0) {
         std::fprintf(stderr, "lumen-cli: %d sub-operations failed on the PACS\n", result.failed);
         return kCheckFailed;
@@ -167,7 +175,7 @@ Exit codes: 0 ok, 1 nothing found / nothing retrieved / sub-operations failed,
 2 error (node unreachable, association rejected, refused query) with the reason on stderr.
 )";
     c.valueOptions = {"workspace", "patient-id", "patient-name", "date", "modality", "accession",
-                      "series", "calling-ae", "timeout", "into", "move-port"};
+                      "series",    "calling-ae", "timeout",      "into", "move-port"};
     c.flags = {"json"};
     c.run = [](const Args& args, const plugin::Registry&) {
         if (args.words.size() < 2) throw UsageError("pacs needs a subcommand: echo, find or get");

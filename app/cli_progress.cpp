@@ -18,8 +18,7 @@ public:
         shown_ = true;
     }
     void onLog(jobs::JobId, jobs::LogLevel level, const std::string& m) override {
-        std::fprintf(stderr, "%s%s: %s\n", shown_ ? "\n" : "", jobs::logLevelName(level).c_str(),
-                     m.c_str());
+        std::fprintf(stderr, "%s%s: %s\n", shown_ ? "\n" : "", jobs::logLevelName(level).c_str(), m.c_str());
         shown_ = false;
     }
     void end() {
@@ -32,8 +31,7 @@ private:
 
 }  // namespace
 
-jobs::JobInfo runWithProgress(const std::string& kind, const std::string& title,
-                              jobs::JobFunction work) {
+jobs::JobInfo runWithProgress(const std::string& kind, const std::string& title, jobs::JobFunction work) {
     auto observer = std::make_shared<StderrProgress>();
     jobs::JobPool pool(1);
     const auto id = pool.submit(kind, title, std::move(work), observer);

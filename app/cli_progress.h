@@ -9,7 +9,6 @@ namespace lumen::cli {
 
 /// Runs `work` on a one-thread pool, printing progress (with ETA) and log lines to stderr.
 /// Returns the job's final info (state and outcome).
-jobs::JobInfo runWithProgress(const std::string& kind, const std::string& title,
-                              jobs::JobFunction work);
+jobs::JobInfo runWithProgress(const std::string& kind, const std::string& title, jobs::JobFunction work);
 
 }  // namespace lumen::cli

@@ -15,7 +15,6 @@ namespace lumen::cli {
 /// Runs the task named by the config's `task:` key. `overrides` are (dotted key, value)
 /// pairs set on the config before it is validated. Returns the exit code.
 int runTaskCommand(bool train, const std::filesystem::path& configFile, const std::filesystem::path& workspace,
-                   const std::vector<std::pair<std::string, std::string>>& overrides,
-                   const plugin::Registry& registry);
+                   const std::vector<std::pair<std::string, std::string>>& overrides, const plugin::Registry& registry);
 
 }  // namespace lumen::cli

@@ -54,9 +54,7 @@ int runTaskCommand(bool train, const fs::path& configFile, const fs::path& works
         return result.summary;
     });
     switch (info.state) {
-    case jobs::JobState::Finished:
-        std::cout << "run " << runId << ": " << info.outcome << "\n";
-        return kOk;
+    case jobs::JobState::Finished: std::cout << "run " << runId << ": " << info.outcome << "\n"; return kOk;
     case jobs::JobState::Cancelled:
         std::cerr << "lumen-cli: " << kind << " cancelled (run " << runId << ")";
         if (train) std::cerr << "; continue with --resume " << runId;
@@ -88,8 +86,7 @@ ResumeFrom resolveResume(const std::string& value, const fs::path& workspace) {
             if (name.rfind(value + "_", 0) != 0) continue;
             const auto last = e.path() / "checkpoints" / "last.pt";
             if (!fs::exists(last))
-                throw UsageError("--resume " + value + ": run " + value + " has no checkpoint (" +
-                                 last.string() + ")");
+                throw UsageError("--resume " + value + ": run " + value + " has no checkpoint (" + last.string() + ")");
             return {last, e.path()};
         }
         throw UsageError("--resume " + value + ": no run " + value + " in " + runs.string());
@@ -132,7 +129,8 @@ Exit codes: 0 trained, 1 invalid config, 2 error or cancelled.
             overrides.emplace_back("resume", from.checkpoint.string());
             if (!config && from.runDir) config = *from.runDir / "config.yaml";  // the run's own config
         }
-        if (!config) throw UsageError("train needs --config C.yaml (or --resume RUN_ID, which reuses the run's config)");
+        if (!config)
+            throw UsageError("train needs --config C.yaml (or --resume RUN_ID, which reuses the run's config)");
         return runTaskCommand(true, *config, workspace, overrides, registry);
     };
     return c;

@@ -17,8 +17,7 @@ nlohmann::json fullEnvironment(const plugin::Registry* registry) {
 #endif
     if (registry) {
         nlohmann::json tasks = nlohmann::json::array();
-        for (const auto& id : registry->ids())
-            tasks.push_back({{"id", id}, {"plugin", registry->originOf(id)}});
+        for (const auto& id : registry->ids()) tasks.push_back({{"id", id}, {"plugin", registry->originOf(id)}});
         env["tasks"] = tasks;
     }
     return env;

@@ -4,7 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
-namespace lumen::plugin { class Registry; }
+namespace lumen::plugin {
+class Registry;
+}
 
 namespace lumen::app {
 

@@ -16,6 +16,8 @@
 #include <QTimer>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace {
 
@@ -37,14 +39,64 @@ void scheduleScreenshot(lumen::app::MainWindow* window, const QString& file) {
         const bool saved = settled && !shot.isNull() && shot.save(file, "PNG");
         if (!saved)
             std::fprintf(stderr, "lumen: %s %s\n",
-                         settled ? "cannot write the screenshot to" : "the window never settled;",
-                         qPrintable(file));
-        else
-            std::fprintf(stderr, "lumen: screenshot saved to %s\n", qPrintable(file));
+                         settled ? "cannot write the screenshot to" : "the window never settled;", qPrintable(file));
+        else std::fprintf(stderr, "lumen: screenshot saved to %s\n", qPrintable(file));
         delete clock;
         QApplication::exit(saved ? 0 : 2);
     });
     timer->start(100);
+}
+
+// The GUI's command line.
+struct GuiOptions {
+    QCommandLineOption workspace{"workspace", "Open the workspace folder DIR (created if missing).", "DIR"};
+    QCommandLineOption demo{"demo", "Create (or reuse) the demo workspace in the user's data folder and open it."};
+    QCommandLineOption screenshot{"screenshot", "Once the window has settled, save it as a PNG to FILE and exit.",
+                                  "FILE"};
+    QCommandLineOption page{
+        "show", "Bring PAGE to the front: workspace, data, dicom, pacs, volume, audit, study, metrics or train.",
+        "PAGE"};
+    QCommandLineOption volume{"volume",
+                              "Open the NIfTI file, DICOM file or DICOM series folder PATH in the Volume page "
+                              "(\"demo\": the demo workspace's first CT).",
+                              "PATH"};
+    QCommandLineOption overlay{"overlay",
+                               "With --volume: overlay the NIfTI heatmap or label mask PATH on it "
+                               "(e.g. a ct_multilabel CAM, cams/<id>__<label>.nii.gz).",
+                               "PATH"};
+    QCommandLineOption runAudit{"run-audit",
+                                "Run the audit of the inputs already set (the demo's pair with --demo) once the "
+                                "window is up."};
+    QCommandLineOption pluginDir{"plugin-dir", "Also load task plugins from DIR (repeatable).", "DIR"};
+
+    void addTo(QCommandLineParser& parser) const {
+        parser.setApplicationDescription("Lumen — research workbench for medical-imaging deep learning");
+        parser.addHelpOption();
+        parser.addVersionOption();
+        parser.addOptions({workspace, demo, screenshot, pluginDir, page, runAudit, volume, overlay});
+    }
+};
+
+void setApplicationNames() {
+    QCoreApplication::setOrganizationName("Lumen");
+    QCoreApplication::setApplicationName("Lumen");
+    QCoreApplication::setApplicationVersion(LUMEN_VERSION);
+}
+
+// --help and --version answer without a display: they need no QApplication (which aborts
+// with a Qt platform error when there is no display).
+bool asksForInfoOnly(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i)
+        for (const char* flag : {"-h", "--help", "--help-all", "-v", "--version", "-?"})
+            if (std::strcmp(argv[i], flag) == 0) return true;
+    return false;
+}
+
+// Without a display (and no platform chosen) QApplication would abort; say so instead.
+bool hasDisplay() {
+    for (const char* name : {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"})
+        if (const char* v = std::getenv(name); v && *v) return true;
+    return false;
 }
 
 }  // namespace
@@ -54,57 +106,54 @@ int main(int argc, char** argv) {
     // VTK views need a 3.2 core profile; it must be the default before QApplication exists.
     lumen::widgets::VtkRenderWidget::setDefaultSurfaceFormat();
 
+    const GuiOptions options;
+    if (asksForInfoOnly(argc, argv)) {
+        QCoreApplication core(argc, argv);
+        setApplicationNames();
+        QCommandLineParser parser;
+        options.addTo(parser);
+        parser.process(core);  // prints the help or the version and exits
+        return 0;
+    }
+    if (!hasDisplay()) {
+        std::fprintf(stderr,
+                     "lumen: no display (DISPLAY and WAYLAND_DISPLAY are not set). Run it on a desktop, under "
+                     "xvfb-run, or use lumen-cli; lumen --help lists the options.\n");
+        return 2;
+    }
     QApplication app(argc, argv);
-    QApplication::setOrganizationName("Lumen");
-    QApplication::setApplicationName("Lumen");
-    QApplication::setApplicationVersion(LUMEN_VERSION);
-
+    setApplicationNames();
     QCommandLineParser parser;
-    parser.setApplicationDescription("Lumen — research workbench for medical-imaging deep learning");
-    parser.addHelpOption();
-    parser.addVersionOption();
-    QCommandLineOption workspace("workspace", "Open the workspace folder DIR (created if missing).",
-                                 "DIR");
-    QCommandLineOption demo("demo", "Create (or reuse) the demo workspace in the user's data "
-                                    "folder and open it.");
-    QCommandLineOption screenshot("screenshot", "Once the window has settled, save it as a PNG "
-                                                "to FILE and exit.", "FILE");
-    QCommandLineOption page("show", "Bring PAGE to the front: workspace, data, dicom, pacs, volume, audit, study, metrics or train.", "PAGE");
-    QCommandLineOption volume("volume", "Open the NIfTI file, DICOM file or DICOM series folder PATH in the Volume page "
-                                        "(\"demo\": the demo workspace's first CT).", "PATH");
-    QCommandLineOption overlay("overlay", "With --volume: overlay the NIfTI heatmap or label mask PATH on it "
-                                          "(e.g. a ct_multilabel CAM, cams/<id>__<label>.nii.gz).", "PATH");
-    QCommandLineOption runAudit("run-audit", "Run the audit of the inputs already set (the demo's pair "
-                                             "with --demo) once the window is up.");
-    QCommandLineOption pluginDir("plugin-dir", "Also load task plugins from DIR (repeatable).",
-                                 "DIR");
-    parser.addOptions({workspace, demo, screenshot, pluginDir, page, runAudit, volume, overlay});
+    options.addTo(parser);
     parser.process(app);
 
     lumen::app::MainWindow window;
-    if (parser.isSet(screenshot)) window.resize(1440, 900);
+    if (parser.isSet(options.screenshot)) window.resize(1440, 900);
     window.show();
-    window.loadPlugins(parser.values(pluginDir));
-    if (parser.isSet(demo)) {
+    window.loadPlugins(parser.values(options.pluginDir));
+    if (parser.isSet(options.demo)) {
         window.openDemoWorkspace();
-    } else if (parser.isSet(workspace)) {
+    } else if (parser.isSet(options.workspace)) {
         QString error;
-        if (!window.openWorkspace(parser.value(workspace), &error)) {
+        if (!window.openWorkspace(parser.value(options.workspace), &error)) {
             std::fprintf(stderr, "lumen: %s\n", qPrintable(error));
-            if (parser.isSet(screenshot)) return 2;
+            if (parser.isSet(options.screenshot)) return 2;
         }
     }
-    if (parser.isSet(volume)) {
-        if (parser.value(volume) == "demo") window.openDemoCt();
-        else window.openVolume(QFileInfo(parser.value(volume)).absoluteFilePath());
-        if (parser.isSet(overlay)) window.openVolumeOverlay(QFileInfo(parser.value(overlay)).absoluteFilePath());
+    if (parser.isSet(options.volume)) {
+        if (parser.value(options.volume) == "demo") window.openDemoCt();
+        else window.openVolume(QFileInfo(parser.value(options.volume)).absoluteFilePath());
+        if (parser.isSet(options.overlay))
+            window.openVolumeOverlay(QFileInfo(parser.value(options.overlay)).absoluteFilePath());
     }
-    if (parser.isSet(page) && !window.showPage(parser.value(page))) {
-        std::fprintf(stderr, "lumen: --show: unknown page \"%s\" (workspace, data, dicom, pacs, volume, audit, study, metrics, train)\n",
-                     qPrintable(parser.value(page)));
+    if (parser.isSet(options.page) && !window.showPage(parser.value(options.page))) {
+        std::fprintf(
+            stderr,
+            "lumen: --show: unknown page \"%s\" (workspace, data, dicom, pacs, volume, audit, study, metrics, train)\n",
+            qPrintable(parser.value(options.page)));
         return 2;
     }
-    if (parser.isSet(runAudit)) {
+    if (parser.isSet(options.runAudit)) {
         // Once the jobs already under way (the demo's creation) are done.
         auto* wait = new QTimer(&window);
         QObject::connect(wait, &QTimer::timeout, &window, [&window, wait] {
@@ -114,7 +163,7 @@ int main(int argc, char** argv) {
         });
         wait->start(50);
     }
-    if (parser.isSet(screenshot))
-        scheduleScreenshot(&window, QFileInfo(parser.value(screenshot)).absoluteFilePath());
+    if (parser.isSet(options.screenshot))
+        scheduleScreenshot(&window, QFileInfo(parser.value(options.screenshot)).absoluteFilePath());
     return app.exec();
 }

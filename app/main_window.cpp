@@ -41,6 +41,7 @@
 #include <QSplitter>
 #include <QStandardPaths>
 #include <QStatusBar>
+#include <QScrollArea>
 #include <QTabWidget>
 #include <QHBoxLayout>
 #include <QLineEdit>
@@ -60,8 +61,8 @@ constexpr int kLayoutVersion = 1;
 // at equal priority the GUI thread waited up to ~120 ms for a core (docs/gui.md).
 constexpr int kJobNice = 10;
 
-QDockWidget* makeDock(QMainWindow* window, const QString& title, const QString& name,
-                      QWidget* content, Qt::DockWidgetArea area) {
+QDockWidget* makeDock(QMainWindow* window, const QString& title, const QString& name, QWidget* content,
+                      Qt::DockWidgetArea area) {
     auto* dock = new QDockWidget(title, window);
     dock->setObjectName(name);  // saveState() keys docks by object name
     dock->setWidget(content);
@@ -72,14 +73,22 @@ QDockWidget* makeDock(QMainWindow* window, const QString& title, const QString& 
 }  // namespace
 
 MainWindow::MainWindow(QWidget* parent)
-    : QMainWindow(parent), bridge_(new widgets::JobEventBridge(this)),
-      workspaceView_(new widgets::WorkspaceView), auditPanel_(new widgets::AuditPanel),
-      metricsPanel_(new widgets::MetricsPanel), dicomBrowser_(new widgets::DicomBrowser),
-      pacsPanel_(new widgets::PacsPanel), volumeViewer_(new widgets::VolumeViewer), runLauncher_(new widgets::RunLauncher),
-      lossCurvePanel_(new widgets::LossCurvePanel), pages_(new QTabWidget),
+    : QMainWindow(parent),
+      bridge_(new widgets::JobEventBridge(this)),
+      workspaceView_(new widgets::WorkspaceView),
+      auditPanel_(new widgets::AuditPanel),
+      metricsPanel_(new widgets::MetricsPanel),
+      dicomBrowser_(new widgets::DicomBrowser),
+      pacsPanel_(new widgets::PacsPanel),
+      volumeViewer_(new widgets::VolumeViewer),
+      runLauncher_(new widgets::RunLauncher),
+      lossCurvePanel_(new widgets::LossCurvePanel),
+      pages_(new QTabWidget),
       jobsPanel_(new widgets::JobsPanel),
-      runsPanel_(new widgets::RunsPanel), logPanel_(new widgets::LogPanel),
-      workspaceLabel_(new QLabel), jobsLabel_(new QLabel),
+      runsPanel_(new widgets::RunsPanel),
+      logPanel_(new widgets::LogPanel),
+      workspaceLabel_(new QLabel),
+      jobsLabel_(new QLabel),
       pool_(std::make_unique<jobs::JobPool>(std::max(2u, util::resolveThreads(0)), kJobNice)) {
     setObjectName("lumenMainWindow");
     setWindowTitle(tr("Lumen"));
@@ -107,9 +116,11 @@ MainWindow::MainWindow(QWidget* parent)
     volumeViewer_->setJobRunner(runner, bridge_);
     connect(volumeViewer_, &widgets::VolumeViewer::loadFailed, this,
             [this](const QString& e) { logPanel_->append(jobs::LogLevel::Error, tr("volume"), e); });
-    connect(volumeViewer_, &widgets::VolumeViewer::overlayLoaded, this,
-            [this](const QString& name) { logPanel_->append(jobs::LogLevel::Info, tr("volume"), tr("overlay %1 shown").arg(name)); });
-    pacsPanel_->setJobRunner(runner, [this](jobs::JobId id) { return pool_->cancel(id); }, bridge_);
+    connect(volumeViewer_, &widgets::VolumeViewer::overlayLoaded, this, [this](const QString& name) {
+        logPanel_->append(jobs::LogLevel::Info, tr("volume"), tr("overlay %1 shown").arg(name));
+    });
+    pacsPanel_->setJobRunner(
+        runner, [this](jobs::JobId id) { return pool_->cancel(id); }, bridge_);
     connect(auditPanel_, &widgets::AuditPanel::studySelected, this, [this](const QString& id) {
         logPanel_->append(jobs::LogLevel::Info, tr("audit"), tr("study %1 selected").arg(id));
         // The same study in the study view, with the audit's tables as new / baseline.
@@ -126,6 +137,9 @@ MainWindow::MainWindow(QWidget* parent)
     storeTimer_->setInterval(kStorePollMs);
     connect(storeTimer_, &QTimer::timeout, this, &MainWindow::pollStore);
     connect(runsPanel_, &widgets::RunsPanel::resumeRequested, this, &MainWindow::resumeRun);
+    connect(runsPanel_, &widgets::RunsPanel::inferRequested, this, [this](qint64 run) { inferFromRun(run); });
+    connect(runsPanel_, &widgets::RunsPanel::explainRequested, this, [this](qint64 run) { explainRun(run); });
+    connect(runsPanel_, &widgets::RunsPanel::openInStudyRequested, this, &MainWindow::openRunInStudy);
 
     auto* jobsDock = makeDock(this, tr("Jobs"), "jobsDock", jobsPanel_, Qt::BottomDockWidgetArea);
     auto* runsDock = makeDock(this, tr("Runs"), "runsDock", runsPanel_, Qt::RightDockWidgetArea);
@@ -141,9 +155,7 @@ MainWindow::MainWindow(QWidget* parent)
     });
     connect(jobsPanel_, &widgets::JobsPanel::runningCountChanged, this, &MainWindow::updateStatus);
     connect(bridge_, &widgets::JobEventBridge::logLine, this,
-            [this](quint64 job, int level, const QString& m) {
-                logPanel_->append(level, tr("job %1").arg(job), m);
-            });
+            [this](quint64 job, int level, const QString& m) { logPanel_->append(level, tr("job %1").arg(job), m); });
     connect(bridge_, &widgets::JobEventBridge::failed, this, [this](quint64 job, const QString& e) {
         logPanel_->append(jobs::LogLevel::Error, tr("job %1").arg(job), tr("failed: %1").arg(e));
     });
@@ -169,14 +181,13 @@ MainWindow::~MainWindow() {
 void MainWindow::buildMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
     file->addAction(tr("&New workspace…"), QKeySequence::New, this, [this] { chooseWorkspace(true); });
-    file->addAction(tr("&Open workspace…"), QKeySequence::Open, this,
-                    [this] { chooseWorkspace(false); });
+    file->addAction(tr("&Open workspace…"), QKeySequence::Open, this, [this] { chooseWorkspace(false); });
     recentMenu_ = file->addMenu(tr("Open &recent"));
     file->addAction(tr("Open &demo workspace"), this, &MainWindow::openDemoWorkspace);
     file->addSeparator();
     file->addAction(tr("Open &volume…"), this, [this] {
         const QString f = widgets::openFileDialog(this, tr("Open volume"), workspacePath_,
-                                                       tr("Volumes (*.nii *.nii.gz *.hdr *.dcm);;All files (*)"));
+                                                  tr("Volumes (*.nii *.nii.gz *.hdr *.dcm);;All files (*)"));
         if (!f.isEmpty()) openVolume(f);
     });
     file->addAction(tr("Open DICOM &series folder…"), this, [this] {
@@ -186,7 +197,7 @@ void MainWindow::buildMenus() {
     file->addAction(tr("Open demo &CT"), this, &MainWindow::openDemoCt);
     file->addAction(tr("Open volume &overlay (heatmap or mask)…"), this, [this] {
         const QString f = widgets::openFileDialog(this, tr("Open overlay on the volume"), workspacePath_,
-                                                       tr("NIfTI (*.nii *.nii.gz);;All files (*)"));
+                                                  tr("NIfTI (*.nii *.nii.gz);;All files (*)"));
         if (!f.isEmpty()) openVolumeOverlay(f);
     });
     file->addSeparator();
@@ -202,7 +213,8 @@ void MainWindow::buildMenus() {
     help->addAction(tr("&About Lumen"), this, [this] {
         QMessageBox::about(this, tr("About Lumen"),
                            tr("<h3>Lumen %1</h3><p>A research workbench for medical-imaging "
-                              "deep learning.</p>").arg(QApplication::applicationVersion()));
+                              "deep learning.</p>")
+                               .arg(QApplication::applicationVersion()));
     });
     rebuildRecentMenu();
 }
@@ -221,8 +233,7 @@ void MainWindow::resetLayout() {
 void MainWindow::closeEvent(QCloseEvent* event) {
     if (runningJobs() > 0) {
         const auto answer = QMessageBox::question(
-            this, tr("Jobs are running"),
-            tr("Jobs still running: %1. Cancel them and quit?").arg(runningJobs()));
+            this, tr("Jobs are running"), tr("Jobs still running: %1. Cancel them and quit?").arg(runningJobs()));
         if (answer != QMessageBox::Yes) {
             event->ignore();
             return;
@@ -236,10 +247,8 @@ void MainWindow::closeEvent(QCloseEvent* event) {
 
 void MainWindow::loadPlugins(const QStringList& extraFolders) {
     std::vector<std::filesystem::path> user;
-    for (const auto& f : extraFolders)
-        user.emplace_back(std::filesystem::absolute(f.toStdString()));
-    const auto folders =
-        plugin::pluginSearchPath(QApplication::applicationDirPath().toStdString(), user);
+    for (const auto& f : extraFolders) user.emplace_back(std::filesystem::absolute(f.toStdString()));
+    const auto folders = plugin::pluginSearchPath(QApplication::applicationDirPath().toStdString(), user);
     for (const auto& folder : folders) {
         const auto report = loader_->loadFolder(folder);
         for (const auto& file : report.loaded)
@@ -299,14 +308,16 @@ void MainWindow::pollStore() {
         for (const auto run : marked)
             logPanel_->append(jobs::LogLevel::Warning, tr("runs"),
                               tr("run %1 was interrupted (its process stopped); it can be resumed from its "
-                                 "last checkpoint (Runs panel, right click)").arg(run));
+                                 "last checkpoint (Runs panel, right click)")
+                                  .arg(run));
         const auto version = store_->dataVersion();
         if (version == storeVersion_ && marked.empty()) return;
         storeVersion_ = version;
         storeError_.clear();
     } catch (const std::exception& e) {
         const QString message = QString::fromUtf8(e.what());
-        if (message != storeError_) logPanel_->append(jobs::LogLevel::Error, tr("runs"), message);  // once, not every second
+        if (message != storeError_)
+            logPanel_->append(jobs::LogLevel::Error, tr("runs"), message);  // once, not every second
         storeError_ = message;
         return;
     }
@@ -320,7 +331,8 @@ void MainWindow::resumeRun(qint64 run) {
     const QString checkpoint = runsPanel_->resumableCheckpoint(run);
     const auto record = store_ ? store_->run(run) : std::nullopt;
     if (checkpoint.isEmpty() || !record) {
-        logPanel_->append(jobs::LogLevel::Error, tr("runs"), tr("run %1 cannot be resumed: it has no checkpoints/last.pt").arg(run));
+        logPanel_->append(jobs::LogLevel::Error, tr("runs"),
+                          tr("run %1 cannot be resumed: it has no checkpoints/last.pt").arg(run));
         return;
     }
     try {
@@ -332,7 +344,8 @@ void MainWindow::resumeRun(qint64 run) {
                        config::makeConfig(root, task->schema(), "run " + std::to_string(run)),
                        QString::fromStdString(record->name) + tr(" (resumed)"));
     } catch (const std::exception& e) {
-        logPanel_->append(jobs::LogLevel::Error, tr("runs"), tr("run %1 cannot be resumed: %2").arg(run).arg(QString::fromUtf8(e.what())));
+        logPanel_->append(jobs::LogLevel::Error, tr("runs"),
+                          tr("run %1 cannot be resumed: %2").arg(run).arg(QString::fromUtf8(e.what())));
     }
 }
 
@@ -390,10 +403,8 @@ void MainWindow::openDemoWorkspace() {
     runsPanel_->refresh();
 }
 
-jobs::JobId MainWindow::submitJob(const QString& kind, const QString& title,
-                                  jobs::JobFunction work) {
-    const jobs::JobId id = pool_->submit(kind.toStdString(), title.toStdString(), std::move(work),
-                                         bridge_->observer());
+jobs::JobId MainWindow::submitJob(const QString& kind, const QString& title, jobs::JobFunction work) {
+    const jobs::JobId id = pool_->submit(kind.toStdString(), title.toStdString(), std::move(work), bridge_->observer());
     jobsPanel_->addJob(id, kind, title);
     logPanel_->append(jobs::LogLevel::Info, tr("job %1").arg(id), tr("queued: %1").arg(title));
     return id;
@@ -437,9 +448,21 @@ void MainWindow::openDemoCt() {
     });
 }
 
+// Each page sits in a scroll area: when the window is smaller than what a page needs (a
+// 1280x720 screen), the page scrolls instead of pushing the window's minimum size up.
 void MainWindow::addPage(QWidget* page, const QString& key, const QString& title) {
-    page->setProperty("lumenPage", key);
-    pages_->addTab(page, title);
+    auto* scroll = new QScrollArea;
+    scroll->setObjectName("page_" + key);
+    scroll->setWidget(page);
+    scroll->setWidgetResizable(true);
+    scroll->setFrameShape(QFrame::NoFrame);
+    scroll->setProperty("lumenPage", key);
+    pages_->addTab(scroll, title);
+}
+
+QWidget* MainWindow::currentPage() const {
+    auto* scroll = qobject_cast<QScrollArea*>(pages_->currentWidget());
+    return scroll ? scroll->widget() : pages_->currentWidget();
 }
 
 bool MainWindow::showPage(const QString& name) {
@@ -513,17 +536,15 @@ QWidget* MainWindow::buildTrainPage() {
         if (!lossCurvePanel_->showRun(run, &error)) showError(error);
         showPage("train");
     });
-    connect(runsPanel_, &widgets::RunsPanel::compareRequested, this,
-            [this, showError](const QList<qint64>& runs) {
-                QString error;
-                if (!lossCurvePanel_->compareRuns(runs, &error)) showError(error);
-                showPage("train");
-            });
+    connect(runsPanel_, &widgets::RunsPanel::compareRequested, this, [this, showError](const QList<qint64>& runs) {
+        QString error;
+        if (!lossCurvePanel_->compareRuns(runs, &error)) showError(error);
+        showPage("train");
+    });
     return split;
 }
 
-jobs::JobId MainWindow::launchTraining(const QString& taskId, const config::Config& config,
-                                       const QString& runName) {
+jobs::JobId MainWindow::launchTraining(const QString& taskId, const config::Config& config, const QString& runName) {
     const auto task = registry_.find(taskId.toStdString());
     QString error;
     if (workspacePath_.isEmpty()) error = tr("Open or create a workspace first: runs are recorded in it.");
@@ -544,7 +565,8 @@ jobs::JobId MainWindow::launchTraining(const QString& taskId, const config::Conf
     const jobs::JobId id = submitJob("train", tr("Train %1").arg(label), [task, request, runs](jobs::JobContext& job) {
         // The run row exists from here on: show it (as running) in the Runs table.
         const auto onRunCreated = [runs](std::int64_t, const std::filesystem::path&) {
-            QMetaObject::invokeMethod(runs, [runs] { runs->refresh(); }, Qt::QueuedConnection);
+            QMetaObject::invokeMethod(
+                runs, [runs] { runs->refresh(); }, Qt::QueuedConnection);
         };
         return plugin::runTask(*task, request, job, onRunCreated).summary;
     });
@@ -558,9 +580,7 @@ jobs::JobId MainWindow::launchTraining(const QString& taskId, const config::Conf
 
 int MainWindow::runningJobs() const { return jobsPanel_->runningCount(); }
 
-QStringList MainWindow::recentWorkspaces() const {
-    return QSettings().value("recentWorkspaces").toStringList();
-}
+QStringList MainWindow::recentWorkspaces() const { return QSettings().value("recentWorkspaces").toStringList(); }
 
 void MainWindow::rebuildRecentMenu() {
     recentMenu_->clear();
@@ -574,13 +594,12 @@ void MainWindow::rebuildRecentMenu() {
 }
 
 void MainWindow::chooseWorkspace(bool create) {
-    const QString dir = widgets::folderDialog(
-        this, create ? tr("New workspace: choose an empty folder") : tr("Open workspace"));
+    const QString dir =
+        widgets::folderDialog(this, create ? tr("New workspace: choose an empty folder") : tr("Open workspace"));
     if (dir.isEmpty()) return;
     if (!create && !runs::Workspace::isWorkspace(dir.toStdString())) {
-        const auto answer = QMessageBox::question(
-            this, tr("Open workspace"),
-            tr("%1 is not a Lumen workspace yet. Make it one?").arg(dir));
+        const auto answer = QMessageBox::question(this, tr("Open workspace"),
+                                                  tr("%1 is not a Lumen workspace yet. Make it one?").arg(dir));
         if (answer != QMessageBox::Yes) return;
     }
     QString error;

@@ -16,7 +16,9 @@ class QMenu;
 class QTabWidget;
 
 class QTimer;
-namespace lumen::runs { class RunStore; }
+namespace lumen::runs {
+class RunStore;
+}
 
 namespace lumen::widgets {
 class JobEventBridge;
@@ -68,8 +70,7 @@ public:
     widgets::LossCurvePanel* lossCurvePanel() const { return lossCurvePanel_; }
     /// Queues a training job for a registered task (plugin::runTask in the open workspace) and
     /// shows its curves live; 0 (and a logged error) without a workspace or with an unknown task.
-    jobs::JobId launchTraining(const QString& taskId, const config::Config& config,
-                               const QString& runName);
+    jobs::JobId launchTraining(const QString& taskId, const config::Config& config, const QString& runName);
     widgets::DicomBrowser* dicomBrowser() const { return dicomBrowser_; }
     widgets::PacsPanel* pacsPanel() const { return pacsPanel_; }
     widgets::StudyBrowser* studyBrowser() const { return studyBrowser_; }
@@ -85,6 +86,17 @@ public:
     /// Brings a central page to the front by its key ("workspace", "data", "dicom", "pacs",
     /// "volume", "train", "audit", "study", "metrics"); false if unknown.
     bool showPage(const QString& name);
+    /// The page in front (the widget added with addPage, not its scroll area).
+    QWidget* currentPage() const;
+    /// Runs panel actions (docs/gui.md, "From a run"). Infer: the run's config and best
+    /// checkpoint on `split` (empty: the user picks validation or test) as a recorded run.
+    jobs::JobId inferFromRun(qint64 run, const QString& split = {});
+    /// Grad-CAM of an inference run's images with the model it used, into the workspace's CAM
+    /// cache; `labels` as explain's --labels (empty: the user is asked, top:2 offered).
+    jobs::JobId explainRun(qint64 run, const QString& labels = {});
+    /// The run's predictions in the Study page with the workspace's images, the run's masks
+    /// and the newest CAM cache; false (logged) when it has none.
+    bool openRunInStudy(qint64 run);
     jobs::JobPool& pool() { return *pool_; }
     const plugin::Registry& registry() const { return registry_; }
 
@@ -105,6 +117,7 @@ private:
     void pollStore();
     /// Trains the run's task again from its checkpoints/last.pt (Runs panel action).
     void resumeRun(qint64 run);
+    void logRunError(qint64 run, const QString& action, const QString& why);
     void showEnvironment();
     QWidget* buildMetricsPage();
     QWidget* buildTrainPage();

@@ -84,8 +84,8 @@ int main(int argc, char** argv) {
     }
     const double denseHoverUs = clock.nsecsElapsed() / 1e3 / kHovers;
 
-    std::printf("Audit panel with %d points (%d studies x %d columns), %dx%d plot\n", panel.pointCount(),
-                kStudies, kColumns, plot->width(), plot->height());
+    std::printf("Audit panel with %d points (%d studies x %d columns), %dx%d plot\n", panel.pointCount(), kStudies,
+                kColumns, plot->width(), plot->height());
     std::printf("| step | time |\n|------|-----:|\n");
     std::printf("| compare the tables (engine) | %.1f ms |\n", compareMs);
     std::printf("| show the result (summary, scatter, histogram, first paint) | %.1f ms |\n", showMs);

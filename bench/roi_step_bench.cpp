@@ -78,7 +78,8 @@ BatchSource pngSource(const std::string& manifestCsv, int batch, int size, int w
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string variant = "tiny", precision = "fp32", layout = "fused-cl", profilePath, pngManifest, allocator = "caching";
+    std::string variant = "tiny", precision = "fp32", layout = "fused-cl", profilePath, pngManifest,
+                allocator = "caching";
     int batch = 8, size = 224, classes = 15, threads = 2, warmup = 1, steps = 3, fusedLn = 1, lnBench = 0, workers = 2;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
@@ -143,8 +144,8 @@ int main(int argc, char** argv) {
     model->train();
     torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-4));
     const lumen::nn::RoiLossWeights weights;
-    BatchSource source = pngManifest.empty() ? syntheticSource(batch, size, classes)
-                                             : pngSource(pngManifest, batch, size, workers);
+    BatchSource source =
+        pngManifest.empty() ? syntheticSource(batch, size, classes) : pngSource(pngManifest, batch, size, workers);
 
     std::vector<double> times, cpuTimes;
     double lastLoss = 0;
@@ -180,11 +181,13 @@ int main(int argc, char** argv) {
     }
     double total = 0;
     for (double t : times) total += t;
-    std::printf("{\"impl\":\"lumen\",\"variant\":\"%s\",\"precision\":\"%s\",\"layout\":\"%s\",\"batch\":%d,"
-                "\"size\":%d,\"threads\":%d,\"steps\":%d,\"data\":\"%s\",\"allocator\":\"%s\",\"samples_per_s\":%.4f,\"step_s\":[",
-                variant.c_str(), precision.c_str(), layout.c_str(), batch, size, threads, steps,
-                pngManifest.empty() ? "synthetic" : "png", allocator.c_str(),
-                total > 0 ? batch * static_cast<double>(times.size()) / total : 0.0);
+    std::printf(
+        "{\"impl\":\"lumen\",\"variant\":\"%s\",\"precision\":\"%s\",\"layout\":\"%s\",\"batch\":%d,"
+        "\"size\":%d,\"threads\":%d,\"steps\":%d,\"data\":\"%s\",\"allocator\":\"%s\",\"samples_per_s\":%.4f,\"step_"
+        "s\":[",
+        variant.c_str(), precision.c_str(), layout.c_str(), batch, size, threads, steps,
+        pngManifest.empty() ? "synthetic" : "png", allocator.c_str(),
+        total > 0 ? batch * static_cast<double>(times.size()) / total : 0.0);
     for (std::size_t i = 0; i < times.size(); ++i) std::printf("%s%.4f", i ? "," : "", times[i]);
     std::printf("],\"cpu_s\":[");
     for (std::size_t i = 0; i < cpuTimes.size(); ++i) std::printf("%s%.4f", i ? "," : "", cpuTimes[i]);

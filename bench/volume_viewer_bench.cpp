@@ -47,10 +47,11 @@ void writeSeries(const fs::path& dir) {
             for (int c = 0; c < kSize; ++c) {
                 const double x = (c - 256.0) / 220.0, y = (r - 256.0) / 160.0;
                 double hu = -1000;
-                if (x * x + y * y < 1) hu = 40;                                        // body
-                if (std::pow((std::fabs(x) - 0.45) / 0.3, 2) + std::pow(y / 0.6, 2) < 1 - 0.3 * z * z) hu = -820;  // lungs
+                if (x * x + y * y < 1) hu = 40;  // body
+                if (std::pow((std::fabs(x) - 0.45) / 0.3, 2) + std::pow(y / 0.6, 2) < 1 - 0.3 * z * z)
+                    hu = -820;                                                                    // lungs
                 if (std::pow((c - 256.0) / 25, 2) + std::pow((r - 370.0) / 25, 2) < 1) hu = 700;  // spine
-                if (std::fabs(y) > 0.9 && x * x + y * y < 1 && (k / 12) % 2 == 0) hu = 500;   // ribs
+                if (std::fabs(y) > 0.9 && x * x + y * y < 1 && (k / 12) % 2 == 0) hu = 500;       // ribs
                 hu += double(rng() % 21) - 10;
                 px[std::size_t(r) * kSize + std::size_t(c)] = Uint16(std::clamp(hu + 1024, 0.0, 4095.0));
             }
@@ -127,7 +128,8 @@ int main(int argc, char** argv) {
         const double headers = ms(t);
         t.restart();
         for (const auto& f : files) io::readDicom(f);
-        std::printf("| 1 thread: %zu header reads / full reads | %.0f ms / %.0f ms | |\n", files.size(), headers, ms(t));
+        std::printf("| 1 thread: %zu header reads / full reads | %.0f ms / %.0f ms | |\n", files.size(), headers,
+                    ms(t));
     }
     for (unsigned threads : {1u, 0u}) {
         std::vector<double> runs;
@@ -140,7 +142,8 @@ int main(int argc, char** argv) {
             if (threads == 0) volume = std::make_shared<const io::ImageVolume>(std::move(s.volume));
         }
         std::printf("| series load, %s | %.0f ms (best of 2: %.0f) |%s\n", threads == 1 ? "1 thread" : "all cores",
-                    stats(runs).mean, *std::min_element(runs.begin(), runs.end()), threads == 1 ? " |" : " ≤ 3000 ms |");
+                    stats(runs).mean, *std::min_element(runs.begin(), runs.end()),
+                    threads == 1 ? " |" : " ≤ 3000 ms |");
     }
     t.restart();
     auto prepared = widgets::prepareVolume(volume);
@@ -173,9 +176,11 @@ int main(int argc, char** argv) {
                 render.push_back(ms(t));
             }
             const Stat s = stats(times);
-            std::printf("| MPR slice change, %s step, %s (views %dx%d) | mean %.1f ms, median %.1f, max %.1f (slice image alone %.1f ms) | ≤ 33 ms |\n",
-                        names[q], label, viewer.view(plane)->width(), viewer.view(plane)->height(), s.mean, s.median, s.max,
-                        stats(render).mean);
+            std::printf(
+                "| MPR slice change, %s step, %s (views %dx%d) | mean %.1f ms, median %.1f, max %.1f (slice image "
+                "alone %.1f ms) | ≤ 33 ms |\n",
+                names[q], label, viewer.view(plane)->width(), viewer.view(plane)->height(), s.mean, s.median, s.max,
+                stats(render).mean);
         }
     };
     sliceSteps("with the 3-D view");
@@ -213,8 +218,10 @@ int main(int argc, char** argv) {
                 times.push_back(ms(t));
             }
             const Stat s = stats(times);
-            std::printf("| MPR slice change, %s step, viewer without 3-D view | mean %.1f ms, median %.1f, max %.1f | ≤ 33 ms |\n",
-                        names[q], s.mean, s.median, s.max);
+            std::printf(
+                "| MPR slice change, %s step, viewer without 3-D view | mean %.1f ms, median %.1f, max %.1f | ≤ 33 ms "
+                "|\n",
+                names[q], s.mean, s.median, s.max);
         }
         mprOnly.hide();
         for (int i = 0; i < 10; ++i) QApplication::processEvents();
@@ -259,11 +266,15 @@ int main(int argc, char** argv) {
         view->repaint();  // the release asked for the full-quality frame
         const double after = ms(t);
         const char* name = preset == widgets::VolumeViewer::RenderPreset::CtBone ? "CT bone"
-                           : preset == widgets::VolumeViewer::RenderPreset::Mip ? "MIP" : "CT soft tissue";
+                           : preset == widgets::VolumeViewer::RenderPreset::Mip  ? "MIP"
+                                                                                 : "CT soft tissue";
         const Stat s = stats(frames);
-        std::printf("| 3-D rotate 800x600, %s | %.1f fps (frame mean %.0f ms, max %.0f; %d of 40 moves rendered) | ≥ 10 fps |\n",
-                    name, fps, s.mean, s.max, rendered);
-        std::printf("| 3-D still frame 800x600, %s | first %.0f ms, after interaction %.0f ms | |\n", name, still, after);
+        std::printf(
+            "| 3-D rotate 800x600, %s | %.1f fps (frame mean %.0f ms, max %.0f; %d of 40 moves rendered) | ≥ 10 fps "
+            "|\n",
+            name, fps, s.mean, s.max, rendered);
+        std::printf("| 3-D still frame 800x600, %s | first %.0f ms, after interaction %.0f ms | |\n", name, still,
+                    after);
     }
     std::error_code ec;
     fs::remove_all(dir, ec);

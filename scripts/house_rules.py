@@ -8,10 +8,16 @@ a '{' that closes a line ending a parameter list ')' (optionally followed by con
 noexcept, an initializer list or a trailing return) at namespace or class level opens one.
 Lambdas inside a function count towards that function.
 
-Usage: scripts/house_rules.py [--list N]   prints violations; exit 1 if any is not excepted.
+Every .cpp and .h under those folders, tests/ and bench/ must also be as clang-format 14
+writes it with the repository's .clang-format (clang-format-14 is one of
+scripts/install-deps.sh's packages; run `clang-format-14 -i FILE` to format one).
+
+Usage: scripts/house_rules.py   prints violations; exit 1 if any is not excepted.
 """
 import pathlib
 import re
+import shutil
+import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -96,6 +102,19 @@ def functions(path):
     return [(a, b, s) for a, b, s in found if b is not None]
 
 
+def unformatted():
+    """The sources clang-format 14 would change, as violations."""
+    tool = shutil.which("clang-format-14")
+    if not tool:
+        return ["clang-format-14 is not installed (scripts/install-deps.sh installs it)"]
+    files = sorted(str(p) for d in DIRS + ["tests", "bench"] for p in (ROOT / d).rglob("*")
+                   if p.suffix in (".cpp", ".h") and p.is_file())
+    out = subprocess.run([tool, "--style=file", "--dry-run", "-Werror", *files], cwd=ROOT,
+                         capture_output=True, text=True)
+    names = sorted({line.split(":")[0] for line in out.stderr.splitlines() if ": error:" in line})
+    return [f"{pathlib.Path(n).relative_to(ROOT).as_posix()}: not formatted (clang-format-14 -i {n})" for n in names]
+
+
 def main():
     exceptions = {}
     ex_file = ROOT / "scripts" / "house_rules_exceptions.txt"
@@ -122,14 +141,18 @@ def main():
                     entry = f"{rel}:{a}: {length} lines: {sig}"
                     (excused if key in exceptions else bad).append(entry + ("" if key not in exceptions else f"  [{exceptions[key]}]"))
                     if key in exceptions: matched.add(key)
+    style = unformatted()
     for key in sorted(set(exceptions) - matched):
         bad.append(f"{key}: listed in house_rules_exceptions.txt but no longer over the limit (remove the line)")
     for e in excused:
         print("excepted:", e)
     for b in bad:
         print("TOO LONG:", b)
-    print(f"{len(bad)} over the limits, {len(excused)} excepted (limits: file {MAX_FILE}, function {MAX_FUNCTION} lines)")
-    return 1 if bad else 0
+    for s in style:
+        print("STYLE:", s)
+    print(f"{len(bad)} over the limits, {len(excused)} excepted (limits: file {MAX_FILE}, function {MAX_FUNCTION} lines); "
+          f"{len(style)} not formatted")
+    return 1 if bad or style else 0
 
 
 if __name__ == "__main__":

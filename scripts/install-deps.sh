@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache git pkg-config file dpkg-dev
+  clang-format-14  # the house style, checked by test_house_rules
   # libraries
   qt6-base-dev qt6-base-dev-tools libqt6opengl6-dev qt6-svg-dev
   libqcustomplot-dev libqcustomplot2.1-qt6

@@ -63,9 +63,10 @@ inline CliOutcome runProcess(const QString& program, const QStringList& args, in
         p.waitForFinished(10000);
         r.out = p.readAllStandardOutput().toStdString();
         r.err = p.readAllStandardError().toStdString() +
-                (r.timedOut ? "\n[test] " + program.toStdString() + " timed out after " + std::to_string(timeoutMs) +
-                                  " ms and was killed\n"
-                            : "\n[test] " + program.toStdString() + " did not run: " + p.errorString().toStdString() + "\n");
+                (r.timedOut
+                     ? "\n[test] " + program.toStdString() + " timed out after " + std::to_string(timeoutMs) +
+                           " ms and was killed\n"
+                     : "\n[test] " + program.toStdString() + " did not run: " + p.errorString().toStdString() + "\n");
         return r;
     }
     r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
@@ -149,8 +150,9 @@ inline QString screenshotPath(const QString& name) {
 /// last connection and deletes both. Returns "" when both files survived, else what went wrong.
 inline QString anotherProcessOpensAndCloses(const QString& db) {
     QProcess p;
-    p.start("/usr/bin/python3", {"-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
-                                       "c.execute('select count(*) from sqlite_master').fetchone(); c.close()",
+    p.start("/usr/bin/python3", {"-c",
+                                 "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+                                 "c.execute('select count(*) from sqlite_master').fetchone(); c.close()",
                                  db});
     if (!p.waitForFinished(30000) || p.exitCode() != 0)
         return "python3 sqlite3 failed: " + QString::fromUtf8(p.readAllStandardError());

@@ -73,19 +73,32 @@ struct AuditPanel::Points {
         for (std::size_t c = 1; c < cellStart.size(); ++c) cellStart[c] += cellStart[c - 1];
         order.resize(x.size());
         std::vector<std::uint32_t> fill(cellStart.begin(), cellStart.end() - 1);
-        for (std::uint32_t i = 0; i < x.size(); ++i)
-            order[fill[std::size_t(cellY(y[i]) * kGrid + cellX(x[i]))]++] = i;
+        for (std::uint32_t i = 0; i < x.size(); ++i) order[fill[std::size_t(cellY(y[i]) * kGrid + cellX(x[i]))]++] = i;
     }
 };
 
 AuditPanel::AuditPanel(QWidget* parent)
-    : QWidget(parent), baselineEdit_(new QLineEdit), newEdit_(new QLineEdit), categoriesEdit_(new QLineEdit),
-      stageEdit_(new QLineEdit), maxMae_(new QDoubleSpinBox), minCorr_(new QDoubleSpinBox),
-      tolerance_(new QDoubleSpinBox), allowIds_(new QCheckBox(tr("Allow missing ids"))),
-      allowColumns_(new QCheckBox(tr("Allow missing columns"))), allowValues_(new QCheckBox(tr("Allow missing values"))),
-      runButton_(new QPushButton(tr("Run audit"))), status_(new QLabel), gaps_(new QLabel), maxDiff_(new QLabel),
-      summary_(new QTableWidget), categoryBox_(new QComboBox), scatter_(new QCustomPlot),
-      histogram_(new QCustomPlot), study_(new QTableWidget), history_(new QTableWidget),
+    : QWidget(parent),
+      baselineEdit_(new QLineEdit),
+      newEdit_(new QLineEdit),
+      categoriesEdit_(new QLineEdit),
+      stageEdit_(new QLineEdit),
+      maxMae_(new QDoubleSpinBox),
+      minCorr_(new QDoubleSpinBox),
+      tolerance_(new QDoubleSpinBox),
+      allowIds_(new QCheckBox(tr("Allow missing ids"))),
+      allowColumns_(new QCheckBox(tr("Allow missing columns"))),
+      allowValues_(new QCheckBox(tr("Allow missing values"))),
+      runButton_(new QPushButton(tr("Run audit"))),
+      status_(new QLabel),
+      gaps_(new QLabel),
+      maxDiff_(new QLabel),
+      summary_(new QTableWidget),
+      categoryBox_(new QComboBox),
+      scatter_(new QCustomPlot),
+      histogram_(new QCustomPlot),
+      study_(new QTableWidget),
+      history_(new QTableWidget),
       points_(std::make_unique<Points>()) {
     buildUi();
 }
@@ -99,6 +112,7 @@ void AuditPanel::buildUi() {
     root->addWidget(buildInputs());
     status_->setObjectName("auditStatus");
     status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    status_->setWordWrap(true);
     root->addWidget(status_);
     gaps_->setObjectName("auditGaps");
     gaps_->setWordWrap(true);
@@ -126,7 +140,8 @@ void AuditPanel::buildUi() {
     studyBox->setMinimumWidth(380);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 1);
-    setStatus(tr("Choose a baseline and a new predictions table, then Run audit."), palette().color(QPalette::WindowText));
+    setStatus(tr("Choose a baseline and a new predictions table, then Run audit."),
+              palette().color(QPalette::WindowText));
 }
 
 QWidget* AuditPanel::buildInputs() {
@@ -181,9 +196,13 @@ QWidget* AuditPanel::buildInputs() {
     form->addRow(settings);
     auto* allow = new QHBoxLayout;
     allow->addWidget(new QLabel(tr("Partial audit:")));
-    for (auto [box, name, tip] : {std::tuple{allowIds_, "allowMissingIds", tr("Ids in one table only do not fail the audit (they are still reported)")},
-                                  std::tuple{allowColumns_, "allowMissingColumns", tr("Numeric columns in one table only do not fail the audit")},
-                                  std::tuple{allowValues_, "allowMissingValues", tr("Values missing on one side only do not fail the audit")}}) {
+    for (auto [box, name, tip] :
+         {std::tuple{allowIds_, "allowMissingIds",
+                     tr("Ids in one table only do not fail the audit (they are still reported)")},
+          std::tuple{allowColumns_, "allowMissingColumns",
+                     tr("Numeric columns in one table only do not fail the audit")},
+          std::tuple{allowValues_, "allowMissingValues",
+                     tr("Values missing on one side only do not fail the audit")}}) {
         box->setObjectName(name);
         box->setToolTip(tip);
         allow->addWidget(box);
@@ -244,6 +263,8 @@ QWidget* AuditPanel::buildPlots() {
     auto* exportHistogram = new QPushButton(tr("Export histogram…"));
     auto* saveReport = new QPushButton(tr("Save report…"));
     saveReport->setObjectName("saveReport");
+    saveReport->setEnabled(false);  // until an audit finished
+    saveReportButton_ = saveReport;
     bar->addWidget(exportScatter);
     bar->addWidget(exportHistogram);
     bar->addWidget(saveReport);
@@ -264,7 +285,8 @@ QWidget* AuditPanel::buildPlots() {
     scatter_->yAxis->setLabel(tr("new"));
     scatter_->setNoAntialiasingOnDrag(true);
     scatter_->plotLayout()->insertRow(0);
-    scatter_->plotLayout()->addElement(0, 0, new QCPTextElement(scatter_, tr("Baseline vs new"), QFont("sans", 10, QFont::Bold)));
+    scatter_->plotLayout()->addElement(
+        0, 0, new QCPTextElement(scatter_, tr("Baseline vs new"), QFont("sans", 10, QFont::Bold)));
     auto* inliers = scatter_->addGraph();
     inliers->setLineStyle(QCPGraph::lsNone);
     inliers->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, QColor(31, 119, 180, 160), 3));
@@ -276,7 +298,8 @@ QWidget* AuditPanel::buildPlots() {
     outliers->setName(tr("beyond tolerance"));
     auto* selected = scatter_->addGraph();
     selected->setLineStyle(QCPGraph::lsNone);
-    selected->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(QColor(255, 127, 14), 2), Qt::NoBrush, 10));
+    selected->setScatterStyle(
+        QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(QColor(255, 127, 14), 2), Qt::NoBrush, 10));
     selected->setName(tr("selected study"));
     auto* identity = new QCPItemStraightLine(scatter_);
     identity->point1->setCoords(0, 0);
@@ -315,13 +338,18 @@ void AuditPanel::setJobRunner(Submit submit, JobEventBridge* bridge) {
         refreshHistory();
     });
     connect(bridge_, &JobEventBridge::failed, this, [this](quint64 job, const QString& error) {
-        if (job == runningJob_) setStatus(tr("Audit failed: %1").arg(error), kFailText);
+        if (job != runningJob_) return;
+        clearResult();  // the tables and the report were of other inputs
+        setStatus(tr("Audit failed: %1").arg(error), kFailText);
     });
     connect(bridge_, &JobEventBridge::cancelled, this, [this](quint64 job) {
-        if (job == runningJob_) setStatus(tr("Audit cancelled."), palette().color(QPalette::WindowText));
+        if (job != runningJob_) return;
+        clearResult();
+        setStatus(tr("Audit cancelled."), palette().color(QPalette::WindowText));
     });
     connect(bridge_, &JobEventBridge::progress, this, [this](quint64 job, double f, const QString& m, double) {
-        if (job == runningJob_) setStatus(tr("Auditing… %1% %2").arg(int(f * 100)).arg(m), palette().color(QPalette::WindowText));
+        if (job == runningJob_)
+            setStatus(tr("Auditing… %1% %2").arg(int(f * 100)).arg(m), palette().color(QPalette::WindowText));
     });
 }
 
@@ -336,8 +364,34 @@ void AuditPanel::setInputs(const QString& baseline, const QString& newFile, cons
     categoriesEdit_->setText(categories);
 }
 
+// Clears the previous audit's verdict, tables, plots and report: after a failed or cancelled
+// run they would speak of inputs that are no longer the ones on screen.
+void AuditPanel::clearResult() {
+    result_.reset();
+    selectedStudy_.clear();
+    summary_->setRowCount(0);
+    study_->setRowCount(0);
+    gaps_->clear();
+    maxDiff_->clear();
+    {
+        const QSignalBlocker block(categoryBox_);
+        categoryBox_->clear();
+    }
+    *points_ = Points();
+    for (int g = 0; g < scatter_->graphCount(); ++g) scatter_->graph(g)->data()->clear();
+    scatter_->replot();
+    if (auto* bars = qobject_cast<QCPBars*>(histogram_->plottable(0))) bars->data()->clear();
+    histogram_->replot();
+    saveReportButton_->setEnabled(false);
+}
+
+// Long messages (an error listing 90 column names) are cut on screen, whole in the tooltip:
+// the label wraps, so no message can widen the window.
 void AuditPanel::setStatus(const QString& text, const QColor& color) {
-    status_->setText(text);
+    constexpr int kShown = 400;
+    status_->setToolTip(text.size() > kShown ? text : QString());
+    status_->setText(
+        text.size() > kShown ? text.left(kShown) + tr("… (the whole message is in the tooltip and the Log)") : text);
     QPalette p = status_->palette();
     p.setColor(QPalette::WindowText, color);
     status_->setPalette(p);
@@ -363,28 +417,31 @@ bool AuditPanel::runAudit() {
     const std::string b = baseline.toStdString(), n = newer.toStdString();
     const std::string categories = categoriesEdit_->text().trimmed().toStdString();
     const std::string database = database_.toStdString();
-    const std::string stage = stageEdit_->text().trimmed().isEmpty() ? "audit" : stageEdit_->text().trimmed().toStdString();
+    const std::string stage =
+        stageEdit_->text().trimmed().isEmpty() ? "audit" : stageEdit_->text().trimmed().toStdString();
     auto holder = std::make_shared<std::shared_ptr<const audit::AuditResult>>();
     pending_ = holder;
     runButton_->setEnabled(false);
     setStatus(tr("Auditing…"), palette().color(QPalette::WindowText));
-    runningJob_ = submit_("audit", tr("Audit %1 vs %2").arg(QFileInfo(baseline).fileName(), QFileInfo(newer).fileName()),
-                          [=](jobs::JobContext& job) {
-                              audit::AuditOptions o = options;
-                              if (!categories.empty()) o.categories = audit::loadCategories(categories);
-                              auto result = std::make_shared<audit::AuditResult>(audit::runAudit(b, n, o, &job));
-                              if (!database.empty()) {
-                                  runs::RunStore store(database);
-                                  audit::recordAudit(store, result->report, stage);
-                              }
-                              *holder = result;
-                              return result->report.verdict();
-                          });
+    runningJob_ =
+        submit_("audit", tr("Audit %1 vs %2").arg(QFileInfo(baseline).fileName(), QFileInfo(newer).fileName()),
+                [=](jobs::JobContext& job) {
+                    audit::AuditOptions o = options;
+                    if (!categories.empty()) o.categories = audit::loadCategories(categories);
+                    auto result = std::make_shared<audit::AuditResult>(audit::runAudit(b, n, o, &job));
+                    if (!database.empty()) {
+                        runs::RunStore store(database);
+                        audit::recordAudit(store, result->report, stage);
+                    }
+                    *holder = result;
+                    return result->report.verdict();
+                });
     return true;
 }
 
 void AuditPanel::setResult(std::shared_ptr<const audit::AuditResult> result) {
     result_ = std::move(result);
+    saveReportButton_->setEnabled(true);
     selectedStudy_.clear();
     study_->setRowCount(0);
     fillSummary();
@@ -405,8 +462,12 @@ void AuditPanel::setResult(std::shared_ptr<const audit::AuditResult> result) {
     showCategory(std::max(0, firstFailing));
     setStatus(tr("%1 — %2 of %3 categories pass; %4 shared ids, %5 values; ids only in baseline: %6, only in new: %7")
                   .arg(QString::fromStdString(r.verdict()))
-                  .arg(passed).arg(r.categories.size()).arg(r.sharedIds).arg(r.overall.n)
-                  .arg(r.idsOnlyInBaseline.size()).arg(r.idsOnlyInNew.size()),
+                  .arg(passed)
+                  .arg(r.categories.size())
+                  .arg(r.sharedIds)
+                  .arg(r.overall.n)
+                  .arg(r.idsOnlyInBaseline.size())
+                  .arg(r.idsOnlyInNew.size()),
               r.pass() ? kPassText : kFailText);
     emit auditFinished(r.pass());
 }
@@ -417,12 +478,15 @@ void AuditPanel::fillGaps() {
     for (const auto& g : r.gaps()) {
         QStringList examples;
         for (const auto& e : g.examples) examples << QString::fromStdString(e).toHtmlEscaped();
-        const QString more = g.count > g.examples.size() ? tr(", … (%1 more)").arg(g.count - g.examples.size()) : QString();
+        const QString more =
+            g.count > g.examples.size() ? tr(", … (%1 more)").arg(g.count - g.examples.size()) : QString();
         lines << tr("<b style='color:%1'>%2</b> %3 %4: %5%6")
                      .arg((g.allowed ? kPassText : kFailText).name(), g.allowed ? tr("allowed:") : tr("FAIL:"))
-                     .arg(g.count).arg(QString::fromStdString(g.title), examples.join(", "), more);
+                     .arg(g.count)
+                     .arg(QString::fromStdString(g.title), examples.join(", "), more);
     }
-    if (!r.overallJudged) lines << tr("OVERALL passes when every category passes (categories have their own thresholds).");
+    if (!r.overallJudged)
+        lines << tr("OVERALL passes when every category passes (categories have their own thresholds).");
     gaps_->setText(lines.isEmpty() ? tr("Every id, column and value is on both sides.") : lines.join("<br>"));
 }
 
@@ -517,7 +581,11 @@ void AuditPanel::showCategory(int index) {
     const QString infinite = p.nonFinite ? tr(", %1 with an infinity not drawn").arg(p.nonFinite) : QString();
     if (auto* title = qobject_cast<QCPTextElement*>(scatter_->plotLayout()->element(0, 0)))
         title->setText(tr("Baseline vs new — %1: %2 points, %3 beyond ±%4%5")
-                           .arg(name).arg(p.x.size()).arg(p.outliers).arg(tolerance).arg(infinite));
+                           .arg(name)
+                           .arg(p.x.size())
+                           .arg(p.outliers)
+                           .arg(tolerance)
+                           .arg(infinite));
     scatter_->replot();
     maxDiff_->setText(category.n ? tr("Max |Δ| %1 at %2 / %3")
                                        .arg(number(category.maxDiff, 4), QString::fromStdString(category.maxDiffId),
@@ -651,8 +719,7 @@ bool AuditPanel::eventFilter(QObject* watched, QEvent* event) {
                                            .arg(p->id, p->column, number(p->baseline), number(p->newValue),
                                                 number(p->newValue - p->baseline)),
                                        scatter_);
-                else
-                    QToolTip::hideText();
+                else QToolTip::hideText();
             }
         } else if (event->type() == QEvent::MouseButtonPress) {
             pressedAt_ = static_cast<QMouseEvent*>(event)->position().toPoint();
@@ -687,15 +754,16 @@ void AuditPanel::refreshHistory() {
         auto* status = new QTableWidgetItem(h.pass ? (h.partial ? tr("PASS (partial)") : tr("PASS")) : tr("FAIL"));
         status->setForeground(h.pass ? kPassText : kFailText);
         history_->setItem(i, 4, status);
-        history_->setItem(i, 5, new QTableWidgetItem(QDateTime::fromMSecsSinceEpoch(h.createdAtMs).toString("yyyy-MM-dd HH:mm")));
+        history_->setItem(
+            i, 5, new QTableWidgetItem(QDateTime::fromMSecsSinceEpoch(h.createdAtMs).toString("yyyy-MM-dd HH:mm")));
     }
     history_->resizeColumnsToContents();
 }
 
 void AuditPanel::saveReport() {
     if (!result_) return;
-    const QString file = saveFileDialog(this, tr("Save audit report"), "audit_report.md",
-                                                      tr("Markdown (*.md);;JSON (*.json)"));
+    const QString file =
+        saveFileDialog(this, tr("Save audit report"), "audit_report.md", tr("Markdown (*.md);;JSON (*.json)"));
     if (file.isEmpty()) return;
     try {
         const bool json = file.endsWith(".json", Qt::CaseInsensitive);
@@ -714,10 +782,8 @@ void AuditPanel::dropEvent(QDropEvent* event) {
         const QString file = url.toLocalFile();
         if (file.endsWith(".yaml", Qt::CaseInsensitive) || file.endsWith(".yml", Qt::CaseInsensitive))
             categoriesEdit_->setText(file);
-        else if (baselineEdit_->text().isEmpty())
-            baselineEdit_->setText(file);
-        else
-            newEdit_->setText(file);
+        else if (baselineEdit_->text().isEmpty()) baselineEdit_->setText(file);
+        else newEdit_->setText(file);
     }
     event->acceptProposedAction();
 }

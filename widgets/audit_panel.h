@@ -59,11 +59,11 @@ public:
     /// Shows category `index`'s points in the scatter, its differences in the histogram and its
     /// largest |Δ| (one category at a time: categories may differ in units).
     void showCategory(int index);
-    int pointCount() const;      ///< points in the scatter now
-    int outlierCount() const;    ///< of which beyond the tolerance
-    int nonFiniteCount() const;  ///< pairs of the category with an infinity (not drawn)
-    QString maxDiffText() const; ///< the "Max |Δ|" figure of the category on show
-    QString gapsText() const;    ///< the gaps of the last audit, allowed or not
+    int pointCount() const;       ///< points in the scatter now
+    int outlierCount() const;     ///< of which beyond the tolerance
+    int nonFiniteCount() const;   ///< pairs of the category with an infinity (not drawn)
+    QString maxDiffText() const;  ///< the "Max |Δ|" figure of the category on show
+    QString gapsText() const;     ///< the gaps of the last audit, allowed or not
     /// The point drawn under `pixel` (within a few pixels), if any.
     std::optional<AuditPoint> pointAt(const QPoint& pixel) const;
     QPoint pixelOf(double baseline, double newValue) const;
@@ -105,6 +105,7 @@ private:
     void rebuildIndex();
     void saveReport();
     void setStatus(const QString& text, const QColor& color);
+    void clearResult();
 
     QLineEdit* baselineEdit_;
     QLineEdit* newEdit_;
@@ -117,6 +118,7 @@ private:
     QCheckBox* allowColumns_;
     QCheckBox* allowValues_;
     QPushButton* runButton_;
+    QPushButton* saveReportButton_ = nullptr;
     QLabel* status_;
     QLabel* gaps_;
     QLabel* maxDiff_;

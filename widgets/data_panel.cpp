@@ -29,8 +29,8 @@ const QColor kPassText(0x1b, 0x7f, 0x3b);
 const QColor kFailText(0xc0, 0x1c, 0x28);
 const QColor kPassFill(0xd4, 0xed, 0xda);
 const QColor kFailFill(0xf8, 0xd7, 0xda);
-const QColor kSplitColours[] = {QColor(31, 119, 180), QColor(255, 127, 14), QColor(44, 160, 44),
-                                QColor(214, 39, 40), QColor(148, 103, 189), QColor(140, 86, 75)};
+const QColor kSplitColours[] = {QColor(31, 119, 180), QColor(255, 127, 14),  QColor(44, 160, 44),
+                                QColor(214, 39, 40),  QColor(148, 103, 189), QColor(140, 86, 75)};
 
 QString splitName(const std::string& s) { return s.empty() ? QObject::tr("(none)") : QString::fromStdString(s); }
 
@@ -67,11 +67,20 @@ DataSummary summariseDataset(const QString& path, jobs::JobContext* job) {
 }
 
 DataPanel::DataPanel(QWidget* parent)
-    : QWidget(parent), pathEdit_(new QLineEdit), browseButton_(new QPushButton(tr("Browse…"))),
-      openButton_(new QPushButton(tr("Open"))), status_(new QLabel), summaryTable_(new QTableWidget),
-      overlapTable_(new QTableWidget), proof_(new QLabel), plot_(new QCustomPlot),
-      countsBox_(new QCheckBox(tr("Counts"))), exportButton_(new QPushButton(tr("Export chart…"))),
-      pixelSplit_(new QComboBox), pixelButton_(new QPushButton(tr("Pixel mean/std"))), pixelLabel_(new QLabel) {
+    : QWidget(parent),
+      pathEdit_(new QLineEdit),
+      browseButton_(new QPushButton(tr("Browse…"))),
+      openButton_(new QPushButton(tr("Open"))),
+      status_(new QLabel),
+      summaryTable_(new QTableWidget),
+      overlapTable_(new QTableWidget),
+      proof_(new QLabel),
+      plot_(new QCustomPlot),
+      countsBox_(new QCheckBox(tr("Counts"))),
+      exportButton_(new QPushButton(tr("Export chart…"))),
+      pixelSplit_(new QComboBox),
+      pixelButton_(new QPushButton(tr("Pixel mean/std"))),
+      pixelLabel_(new QLabel) {
     setObjectName("dataPanel");
     pathEdit_->setObjectName("dataPath");
     pathEdit_->setPlaceholderText(tr("A manifest CSV or a split folder"));
@@ -102,9 +111,11 @@ DataPanel::DataPanel(QWidget* parent)
         t->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
     }
     summaryTable_->setColumnCount(5);
-    summaryTable_->setHorizontalHeaderLabels({tr("Split"), tr("Patients"), tr("Images"), tr("% patients"), tr("% images")});
+    summaryTable_->setHorizontalHeaderLabels(
+        {tr("Split"), tr("Patients"), tr("Images"), tr("% patients"), tr("% images")});
     overlapTable_->setColumnCount(4);
-    overlapTable_->setHorizontalHeaderLabels({tr("Split A"), tr("Split B"), tr("Shared patients"), tr("Shared images")});
+    overlapTable_->setHorizontalHeaderLabels(
+        {tr("Split A"), tr("Split B"), tr("Shared patients"), tr("Shared images")});
     overlapTable_->horizontalHeader()->setSectionResizeMode(2, QHeaderView::ResizeToContents);
     overlapTable_->horizontalHeader()->setSectionResizeMode(3, QHeaderView::ResizeToContents);
     QFont bold = proof_->font();
@@ -150,17 +161,20 @@ DataPanel::DataPanel(QWidget* parent)
     connect(openButton_, &QPushButton::clicked, this, [this] { open(pathEdit_->text().trimmed()); });
     connect(pathEdit_, &QLineEdit::returnPressed, this, [this] { open(pathEdit_->text().trimmed()); });
     connect(browseButton_, &QPushButton::clicked, this, [this] {
-        const QString f = openFileDialog(this, tr("Open a manifest"), pathEdit_->text(),
-                                                       tr("Manifests (*.csv);;All files (*)"));
+        const QString f =
+            openFileDialog(this, tr("Open a manifest"), pathEdit_->text(), tr("Manifests (*.csv);;All files (*)"));
         if (!f.isEmpty()) {
             pathEdit_->setText(f);
             open(f);
         }
     });
-    connect(pixelButton_, &QPushButton::clicked, this, [this] { computePixelStats(pixelSplit_->currentData().toString()); });
+    connect(pixelButton_, &QPushButton::clicked, this,
+            [this] { computePixelStats(pixelSplit_->currentData().toString()); });
     connect(countsBox_, &QCheckBox::toggled, this, [this](bool on) { setShowCounts(on); });
-    connect(exportButton_, &QPushButton::clicked, this, [this] { exportPlotInteractively(plot_, this, "label_balance.png"); });
-    setStatus(tr("Open a manifest (id,patient_id,path,labels,split) or a split folder."), palette().color(QPalette::WindowText));
+    connect(exportButton_, &QPushButton::clicked, this,
+            [this] { exportPlotInteractively(plot_, this, "label_balance.png"); });
+    setStatus(tr("Open a manifest (id,patient_id,path,labels,split) or a split folder."),
+              palette().color(QPalette::WindowText));
     fillTables();
     fillChart();
 }
@@ -260,12 +274,13 @@ bool DataPanel::computePixelStats(const QString& split) {
     pixelLabel_->setText(tr("Computing…"));
     auto summary = summary_;
     const std::string name = split.toStdString();
-    runningJob_ = submit_("data", tr("Pixel statistics of %1").arg(split.isEmpty() ? tr("all rows") : split),
-                          [holder, summary, name](jobs::JobContext& job) {
-                              const data::Manifest part = name.empty() ? summary->manifest : summary->manifest.filterSplit(name);
-                              *holder = std::make_shared<const data::PixelStats>(data::computePixelStats(part, {}, &job));
-                              return std::string("ok");
-                          });
+    runningJob_ =
+        submit_("data", tr("Pixel statistics of %1").arg(split.isEmpty() ? tr("all rows") : split),
+                [holder, summary, name](jobs::JobContext& job) {
+                    const data::Manifest part = name.empty() ? summary->manifest : summary->manifest.filterSplit(name);
+                    *holder = std::make_shared<const data::PixelStats>(data::computePixelStats(part, {}, &job));
+                    return std::string("ok");
+                });
     return true;
 }
 
@@ -285,9 +300,14 @@ void DataPanel::showPixelStats() {
                  .arg(p.exact ? tr("exact integer sums") : tr("floating-point sums"))
                  .arg(p.seconds, 0, 'f', 2);
     for (int c = 0; c < p.channels; ++c) {
-        QString line = tr("channel %1: mean %2, std %3").arg(c).arg(p.mean[std::size_t(c)], 0, 'g', 9).arg(p.stdev[std::size_t(c)], 0, 'g', 9);
+        QString line = tr("channel %1: mean %2, std %3")
+                           .arg(c)
+                           .arg(p.mean[std::size_t(c)], 0, 'g', 9)
+                           .arg(p.stdev[std::size_t(c)], 0, 'g', 9);
         if (!p.unitMean.empty())
-            line += tr("; in [0,1]: mean %1, std %2").arg(p.unitMean[std::size_t(c)], 0, 'g', 9).arg(p.unitStdev[std::size_t(c)], 0, 'g', 9);
+            line += tr("; in [0,1]: mean %1, std %2")
+                        .arg(p.unitMean[std::size_t(c)], 0, 'g', 9)
+                        .arg(p.unitStdev[std::size_t(c)], 0, 'g', 9);
         lines << line;
     }
     pixelLabel_->setText(lines.join("\n"));
@@ -305,10 +325,11 @@ bool DataPanel::open(const QString& path) {
     pending_ = holder;
     openButton_->setEnabled(false);
     setStatus(tr("Reading %1…").arg(path), palette().color(QPalette::WindowText));
-    runningJob_ = submit_("data", tr("Read dataset %1").arg(QFileInfo(path).fileName()), [holder, path](jobs::JobContext& job) {
-        *holder = std::make_shared<const DataSummary>(summariseDataset(path, &job));
-        return std::string("ok");
-    });
+    runningJob_ =
+        submit_("data", tr("Read dataset %1").arg(QFileInfo(path).fileName()), [holder, path](jobs::JobContext& job) {
+            *holder = std::make_shared<const DataSummary>(summariseDataset(path, &job));
+            return std::string("ok");
+        });
     return true;
 }
 
@@ -420,7 +441,8 @@ void DataPanel::fillChart() {
     plot_->clearPlottables();
     const auto& b = summary_ ? summary_->balance : data::LabelBalance{};
     auto ticker = QSharedPointer<QCPAxisTickerText>::create();
-    for (std::size_t l = 0; l < b.labels.size(); ++l) ticker->addTick(double(l + 1), QString::fromStdString(b.labels[l]));
+    for (std::size_t l = 0; l < b.labels.size(); ++l)
+        ticker->addTick(double(l + 1), QString::fromStdString(b.labels[l]));
     plot_->xAxis->setTicker(ticker);
     plot_->xAxis->setTickLabelRotation(50);
     plot_->xAxis->setSubTicks(false);

@@ -29,8 +29,8 @@ class JobEventBridge;
 
 /// What the panel shows, computed in a job from the manifest.
 struct DataSummary {
-    QString source;              ///< the manifest file or folder opened
-    data::Manifest manifest;     ///< what was read (pixel statistics run over it)
+    QString source;           ///< the manifest file or folder opened
+    data::Manifest manifest;  ///< what was read (pixel statistics run over it)
     std::size_t rows = 0;
     std::size_t missingFiles = 0;
     std::vector<std::string> firstMissing;  ///< up to 5 missing paths
@@ -97,7 +97,7 @@ private:
 
     Submit submit_;
     JobEventBridge* bridge_ = nullptr;
-    std::unique_ptr<jobs::JobPool> ownPool_;   // only without a runner
+    std::unique_ptr<jobs::JobPool> ownPool_;  // only without a runner
     JobEventBridge* ownBridge_ = nullptr;
     jobs::JobId runningJob_ = 0;
     std::shared_ptr<std::shared_ptr<const DataSummary>> pending_;

@@ -98,10 +98,19 @@ QImage makeThumbnail(const std::filesystem::path& file) {
 }  // namespace
 
 DicomBrowser::DicomBrowser(QWidget* parent)
-    : QWidget(parent), scanButton_(new QPushButton(tr("Scan folder…"))), rescanButton_(new QPushButton(tr("Rescan"))),
-      progress_(new QProgressBar), status_(new QLabel), tree_(new QTreeWidget), view_(new DicomImageView),
-      playButton_(new QPushButton(tr("▶ Play"))), frameSlider_(new QSlider(Qt::Horizontal)), frameLabel_(new QLabel),
-      fpsSpin_(new QDoubleSpinBox), windowLabel_(new QLabel), infoLabel_(new QLabel) {
+    : QWidget(parent),
+      scanButton_(new QPushButton(tr("Scan folder…"))),
+      rescanButton_(new QPushButton(tr("Rescan"))),
+      progress_(new QProgressBar),
+      status_(new QLabel),
+      tree_(new QTreeWidget),
+      view_(new DicomImageView),
+      playButton_(new QPushButton(tr("▶ Play"))),
+      frameSlider_(new QSlider(Qt::Horizontal)),
+      frameLabel_(new QLabel),
+      fpsSpin_(new QDoubleSpinBox),
+      windowLabel_(new QLabel),
+      infoLabel_(new QLabel) {
     setObjectName("dicomBrowser");
     scanButton_->setObjectName("scanButton");
     rescanButton_->setObjectName("rescanButton");
@@ -159,7 +168,8 @@ DicomBrowser::DicomBrowser(QWidget* parent)
         label[0] = label[0].toUpper();
         addPreset(p.name, label, tr("centre %1, width %2").arg(p.center).arg(p.width));
     }
-    addPreset("file", tr("File"), tr("The file's own window (or the values' range); double-click the image does the same"));
+    addPreset("file", tr("File"),
+              tr("The file's own window (or the values' range); double-click the image does the same"));
     presets->addSpacing(12);
     presets->addWidget(windowLabel_);
     presets->addStretch(1);
@@ -281,23 +291,22 @@ bool DicomBrowser::scanFolder(const QString& folder) {
     scanButton_->setEnabled(false);
     rescanButton_->setEnabled(false);
     setStatus(tr("Scanning %1…").arg(folder));
-    scanJob_ = submit_("dicom-scan", tr("Scan DICOM folder %1").arg(QFileInfo(folder).fileName()),
-                       [db, root](jobs::JobContext& ctx) {
-                           // Its own connection: the GUI's index reads beside it (WAL).
-                           io::DicomIndex index(db);
-                           const auto r = index.scan(root, [&ctx](double f, const std::string& m) {
-                               ctx.progress(f, m);
-                               return !ctx.isCancelled();
-                           });
-                           if (r.cancelled) throw jobs::Cancelled();
-                           const std::string summary =
-                               std::to_string(r.added) + " new, " + std::to_string(r.updated) + " changed, " +
-                               std::to_string(r.unchanged) + " unchanged, " + std::to_string(r.removed) + " removed, " +
-                               std::to_string(r.unreadable) + " unreadable, " + std::to_string(r.skipped) +
-                               " not DICOM (" + std::to_string(r.seen) + " files)";
-                           ctx.info("DICOM scan of " + root + ": " + summary);
-                           return "Scanned: " + summary;
-                       });
+    scanJob_ = submit_(
+        "dicom-scan", tr("Scan DICOM folder %1").arg(QFileInfo(folder).fileName()), [db, root](jobs::JobContext& ctx) {
+            // Its own connection: the GUI's index reads beside it (WAL).
+            io::DicomIndex index(db);
+            const auto r = index.scan(root, [&ctx](double f, const std::string& m) {
+                ctx.progress(f, m);
+                return !ctx.isCancelled();
+            });
+            if (r.cancelled) throw jobs::Cancelled();
+            const std::string summary = std::to_string(r.added) + " new, " + std::to_string(r.updated) + " changed, " +
+                                        std::to_string(r.unchanged) + " unchanged, " + std::to_string(r.removed) +
+                                        " removed, " + std::to_string(r.unreadable) + " unreadable, " +
+                                        std::to_string(r.skipped) + " not DICOM (" + std::to_string(r.seen) + " files)";
+            ctx.info("DICOM scan of " + root + ": " + summary);
+            return "Scanned: " + summary;
+        });
     return true;
 }
 
@@ -351,9 +360,11 @@ void DicomBrowser::refresh() {
                         auto* ii = new QTreeWidgetItem(sei);
                         ii->setText(0, (in.number ? QString("#%1  ").arg(*in.number) : QString()) +
                                            QString::fromStdString(in.path.filename().string()));
-                        ii->setText(1, in.rows > 0 ? (in.frames > 1 ? tr("%1×%2, %3 frames").arg(in.columns).arg(in.rows).arg(in.frames)
-                                                                    : tr("%1×%2").arg(in.columns).arg(in.rows))
-                                                   : tr("no image"));
+                        ii->setText(
+                            1, in.rows > 0
+                                   ? (in.frames > 1 ? tr("%1×%2, %3 frames").arg(in.columns).arg(in.rows).arg(in.frames)
+                                                    : tr("%1×%2").arg(in.columns).arg(in.rows))
+                                   : tr("no image"));
                         ii->setToolTip(0, QString::fromStdString(in.path.string()));
                         ii->setData(0, kKindRole, "instance");
                         ii->setData(0, kKeyRole, QString::fromStdString(in.path.string()));
@@ -364,7 +375,10 @@ void DicomBrowser::refresh() {
                         if (in.rows > 0) images.push_back(&in);
                     if (!images.empty()) {
                         const auto* rep = images[images.size() / 2];
-                        const QString key = QString("%1|%2|%3").arg(QString::fromStdString(rep->path.string())).arg(rep->mtimeNs).arg(rep->size);
+                        const QString key = QString("%1|%2|%3")
+                                                .arg(QString::fromStdString(rep->path.string()))
+                                                .arg(rep->mtimeNs)
+                                                .arg(rep->size);
                         requestThumbnail(sei, q(se.seriesUid), key);
                     }
                 }
@@ -390,8 +404,12 @@ void DicomBrowser::refresh() {
         const int n = index_->instanceCount();
         if (!scanJob_ && !status_->property("error").toBool())
             setStatus(n == 0 ? tr("The index is empty: scan a folder.")
-                             : tr("%1 images indexed in %2 patients%3").arg(n).arg(index_->patients().size())
-                                   .arg(bad.empty() ? QString() : bad.size() == 1 ? tr("; 1 unreadable file") : tr("; %1 unreadable files").arg(bad.size())));
+                             : tr("%1 images indexed in %2 patients%3")
+                                   .arg(n)
+                                   .arg(index_->patients().size())
+                                   .arg(bad.empty()       ? QString()
+                                        : bad.size() == 1 ? tr("; 1 unreadable file")
+                                                          : tr("; %1 unreadable files").arg(bad.size())));
     } catch (const std::exception& e) {
         setStatus(QString::fromUtf8(e.what()), true);
     }
@@ -414,7 +432,8 @@ void DicomBrowser::requestThumbnail(QTreeWidgetItem* item, const QString& series
         onGuiThread(self, [self, key, seriesUid, thumb] {
             auto* b = static_cast<DicomBrowser*>(self.data());
             b->thumbnails_.insert(key, thumb);
-            if (auto* it = b->seriesItems_.value(seriesUid); it && !thumb.isNull()) it->setIcon(0, QIcon(QPixmap::fromImage(thumb)));
+            if (auto* it = b->seriesItems_.value(seriesUid); it && !thumb.isNull())
+                it->setIcon(0, QIcon(QPixmap::fromImage(thumb)));
             emit b->thumbnailReady(seriesUid);
         });
     });
@@ -511,7 +530,10 @@ void DicomBrowser::showLoaded(std::shared_ptr<const io::ImageVolume> volume, con
     info << QString::fromStdString(m.photometric) + (m.invertForDisplay ? tr(" (shown inverted)") : QString());
     if (m.frameTimeMs) info << tr("frame time %1 ms").arg(*m.frameTimeMs, 0, 'g', 4);
     if (m.rescaleSlope != 1 || m.rescaleIntercept != 0)
-        info << tr("rescale %1 × + %2 %3").arg(m.rescaleSlope).arg(m.rescaleIntercept).arg(QString::fromStdString(m.rescaleType));
+        info << tr("rescale %1 × + %2 %3")
+                    .arg(m.rescaleSlope)
+                    .arg(m.rescaleIntercept)
+                    .arg(QString::fromStdString(m.rescaleType));
     info << tr("spacing %1 × %2 mm").arg(volume->spacing[0], 0, 'g', 4).arg(volume->spacing[1], 0, 'g', 4);
     infoLabel_->setText(info.join("   ·   "));
     syncControls();
@@ -538,7 +560,9 @@ void DicomBrowser::syncControls() {
     playButton_->setEnabled(n > 1);
     fpsSpin_->setEnabled(n > 1);
     const bool slices = view_->volume() && view_->volume()->isVolume;
-    frameLabel_->setText(n == 0 ? QString() : tr("%1 %2 / %3").arg(slices ? tr("slice") : tr("frame")).arg(view_->currentFrame() + 1).arg(n));
+    frameLabel_->setText(
+        n == 0 ? QString()
+               : tr("%1 %2 / %3").arg(slices ? tr("slice") : tr("frame")).arg(view_->currentFrame() + 1).arg(n));
     for (auto* b : findChildren<QPushButton*>())
         if (b->objectName().startsWith("preset_")) b->setEnabled(view_->volume() != nullptr);
 }

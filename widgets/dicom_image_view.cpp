@@ -15,7 +15,8 @@ namespace lumen::widgets {
 const std::vector<WindowPreset>& DicomImageView::presets() {
     static const std::vector<WindowPreset> p = [] {
         std::vector<WindowPreset> out;
-        for (const auto& w : data::ctWindowPresets()) out.push_back({QString::fromStdString(w.name), w.centre, w.width});
+        for (const auto& w : data::ctWindowPresets())
+            out.push_back({QString::fromStdString(w.name), w.centre, w.width});
         return out;
     }();
     return p;
@@ -64,9 +65,7 @@ void DicomImageView::clear(const QString& message) {
     invalidate();
 }
 
-int DicomImageView::frameCount() const {
-    return volume_ ? volume_->time * volume_->depth : 0;
-}
+int DicomImageView::frameCount() const { return volume_ ? volume_->time * volume_->depth : 0; }
 
 void DicomImageView::setFrame(int frame) {
     const int n = frameCount();
@@ -157,7 +156,8 @@ QImage DicomImageView::renderFrame(const io::ImageVolume& v, int frame, double c
 }
 
 std::pair<double, double> DicomImageView::defaultWindow(const io::ImageVolume& v) {
-    if (v.meta.windowCenter && v.meta.windowWidth && *v.meta.windowWidth > 0) return {*v.meta.windowCenter, *v.meta.windowWidth};
+    if (v.meta.windowCenter && v.meta.windowWidth && *v.meta.windowWidth > 0)
+        return {*v.meta.windowCenter, *v.meta.windowWidth};
     if (v.values.empty()) return {0.5, 1};
     const auto [lo, hi] = std::minmax_element(v.values.begin(), v.values.end());
     const double a = *lo, b = std::max(double(*hi), a + 1);
@@ -174,7 +174,8 @@ QImage DicomImageView::renderedFrame() const {
 QRect DicomImageView::imageRect() const {
     if (!volume_ || volume_->rows == 0) return {};
     // Keep the physical aspect ratio (pixel spacing: row step over column step).
-    const double aspect = double(volume_->columns) * volume_->spacing[0] / (double(volume_->rows) * volume_->spacing[1]);
+    const double aspect =
+        double(volume_->columns) * volume_->spacing[0] / (double(volume_->rows) * volume_->spacing[1]);
     const QRect area = rect().adjusted(4, 4, -4, -4);
     int w = area.width(), h = int(std::lround(w / aspect));
     if (h > area.height()) {

@@ -85,7 +85,8 @@ void FaithfulnessPlot::setTable(std::shared_ptr<const data::NumericTable> table)
         for (const auto& c : table_->columns) {
             const auto parts = data::splitColumn(c);
             if (parts.measure != "prob_full" || table_->columnIndex(parts.label + ".prob_drop") < 0) continue;
-            labelBox_->addItem(QString::fromStdString(data::humanLabelName(parts.label)), QString::fromStdString(parts.label));
+            labelBox_->addItem(QString::fromStdString(data::humanLabelName(parts.label)),
+                               QString::fromStdString(parts.label));
         }
     }
     const int keep = labelBox_->findData(previous);

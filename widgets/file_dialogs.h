@@ -30,10 +30,8 @@ NameOnlyIconProvider* nameOnlyIconProvider();
 
 /// QFileDialog::getOpenFileName / getSaveFileName / getExistingDirectory, with the name-only
 /// provider. Empty when the user cancels.
-QString openFileDialog(QWidget* parent, const QString& caption, const QString& dir = {},
-                       const QString& filter = {});
-QString saveFileDialog(QWidget* parent, const QString& caption, const QString& dir = {},
-                       const QString& filter = {});
+QString openFileDialog(QWidget* parent, const QString& caption, const QString& dir = {}, const QString& filter = {});
+QString saveFileDialog(QWidget* parent, const QString& caption, const QString& dir = {}, const QString& filter = {});
 QString folderDialog(QWidget* parent, const QString& caption, const QString& dir = {});
 
 }  // namespace lumen::widgets

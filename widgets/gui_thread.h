@@ -14,7 +14,8 @@ namespace lumen::widgets {
 template <typename F>
 void onGuiThread(QPointer<QObject> guard, F f) {
     QMetaObject::invokeMethod(
-        qApp, [guard, f = std::move(f)]() mutable {
+        qApp,
+        [guard, f = std::move(f)]() mutable {
             if (guard) f();
         },
         Qt::QueuedConnection);

@@ -69,7 +69,8 @@ struct JobEventBridge::Shared {
         if (drainPosted) return;
         drainPosted = true;
         JobEventBridge* target = bridge;
-        QMetaObject::invokeMethod(target, [target] { target->drain(); }, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            target, [target] { target->drain(); }, Qt::QueuedConnection);
     }
 };
 
@@ -81,8 +82,7 @@ public:
         shared_->post([id](JobEventBridge* b) { emit b->started(id); });
     }
     void onProgress(jobs::JobId id, const jobs::Progress& p) override {
-        shared_->postProgress(id, p.fraction, QString::fromStdString(p.message),
-                              p.etaSeconds ? *p.etaSeconds : -1.0);
+        shared_->postProgress(id, p.fraction, QString::fromStdString(p.message), p.etaSeconds ? *p.etaSeconds : -1.0);
     }
     void onMetric(jobs::JobId id, const std::string& key, std::int64_t step, double value) override {
         shared_->post([id, k = QString::fromStdString(key), step, value](JobEventBridge* b) {
@@ -95,8 +95,9 @@ public:
         });
     }
     void onArtifact(jobs::JobId id, const std::string& kind, const std::string& path) override {
-        shared_->post([id, k = QString::fromStdString(kind), p = QString::fromStdString(path)](
-                          JobEventBridge* b) { emit b->artifact(id, k, p); });
+        shared_->post([id, k = QString::fromStdString(kind), p = QString::fromStdString(path)](JobEventBridge* b) {
+            emit b->artifact(id, k, p);
+        });
     }
     void onFinished(jobs::JobId id, const std::string& result) override {
         shared_->post([id, r = QString::fromStdString(result)](JobEventBridge* b) {
@@ -121,8 +122,7 @@ private:
     std::shared_ptr<Shared> shared_;
 };
 
-JobEventBridge::JobEventBridge(QObject* parent)
-    : QObject(parent), shared_(std::make_shared<Shared>()) {
+JobEventBridge::JobEventBridge(QObject* parent) : QObject(parent), shared_(std::make_shared<Shared>()) {
     shared_->bridge = this;
     observer_ = std::make_shared<Observer>(shared_);
 }
@@ -150,7 +150,8 @@ void JobEventBridge::drain() {
         if (!more) return;
         if (clock.elapsed() >= kSliceMs) {
             // drainPosted stays true: this re-post is the one pending drain.
-            QMetaObject::invokeMethod(this, [this] { drain(); }, Qt::QueuedConnection);
+            QMetaObject::invokeMethod(
+                this, [this] { drain(); }, Qt::QueuedConnection);
             return;
         }
     }

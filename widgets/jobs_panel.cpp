@@ -28,8 +28,7 @@ JobsPanel::JobsPanel(QWidget* parent) : QWidget(parent), view_(new QTreeWidget(t
     view_->setRootIsDecorated(false);
     view_->setUniformRowHeights(true);
     view_->setColumnCount(ColumnCount);
-    view_->setHeaderLabels({tr("Job"), tr("Kind"), tr("Status"), tr("Progress"), tr("ETA"),
-                            tr("Message"), QString()});
+    view_->setHeaderLabels({tr("Job"), tr("Kind"), tr("Status"), tr("Progress"), tr("ETA"), tr("Message"), QString()});
     view_->header()->setSectionResizeMode(Title, QHeaderView::Interactive);
     view_->header()->setSectionResizeMode(Message, QHeaderView::Stretch);
     view_->header()->setStretchLastSection(false);
@@ -50,9 +49,8 @@ void JobsPanel::attach(JobEventBridge* bridge) {
     connect(bridge, &JobEventBridge::failed, this, [this](quint64 job, const QString& error) {
         onEnded(job, tr("failed"), error, QColor(0xc0, 0x1c, 0x28), false);
     });
-    connect(bridge, &JobEventBridge::cancelled, this, [this](quint64 job) {
-        onEnded(job, tr("cancelled"), tr("cancelled"), QColor(0x9a, 0x67, 0x00), false);
-    });
+    connect(bridge, &JobEventBridge::cancelled, this,
+            [this](quint64 job) { onEnded(job, tr("cancelled"), tr("cancelled"), QColor(0x9a, 0x67, 0x00), false); });
 }
 
 void JobsPanel::addJob(quint64 job, const QString& kind, const QString& title) {
@@ -101,8 +99,7 @@ void JobsPanel::onProgress(quint64 job, double fraction, const QString& message,
     }
 }
 
-void JobsPanel::onEnded(quint64 job, const QString& status, const QString& detail,
-                        const QColor& color, bool complete) {
+void JobsPanel::onEnded(quint64 job, const QString& status, const QString& detail, const QColor& color, bool complete) {
     auto it = rows_.find(job);
     if (it == rows_.end() || it->ended) return;
     it->ended = true;

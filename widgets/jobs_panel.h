@@ -49,8 +49,7 @@ private:
     };
     void onStarted(quint64 job);
     void onProgress(quint64 job, double fraction, const QString& message, double eta);
-    void onEnded(quint64 job, const QString& status, const QString& detail, const QColor& color,
-                 bool complete);
+    void onEnded(quint64 job, const QString& status, const QString& detail, const QColor& color, bool complete);
 
     QTreeWidget* view_;
     QHash<quint64, Row> rows_;

@@ -12,8 +12,7 @@ namespace {
 const char* kLevelNames[] = {"debug", "info", "warning", "error"};
 }
 
-LogPanel::LogPanel(QWidget* parent)
-    : QWidget(parent), levelBox_(new QComboBox(this)), text_(new QPlainTextEdit(this)) {
+LogPanel::LogPanel(QWidget* parent) : QWidget(parent), levelBox_(new QComboBox(this)), text_(new QPlainTextEdit(this)) {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     auto* bar = new QHBoxLayout;
@@ -40,8 +39,8 @@ LogPanel::LogPanel(QWidget* parent)
 
 QString LogPanel::format(const Entry& e) const {
     return QStringLiteral("%1 %2 [%3] %4")
-        .arg(e.time.toString("HH:mm:ss"), QString(kLevelNames[std::clamp(e.level, 0, 3)]).leftJustified(7),
-             e.source, e.message);
+        .arg(e.time.toString("HH:mm:ss"), QString(kLevelNames[std::clamp(e.level, 0, 3)]).leftJustified(7), e.source,
+             e.message);
 }
 
 void LogPanel::append(jobs::LogLevel logLevel, const QString& source, const QString& message) {

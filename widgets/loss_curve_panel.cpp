@@ -25,15 +25,14 @@
 namespace lumen::widgets {
 namespace {
 
-constexpr int kGroups = 4;  // Loss, LearningRate, GradNorm, Validation
+constexpr int kGroups = 4;     // Loss, LearningRate, GradNorm, Validation
 constexpr int kReplotMs = 50;  // ≤ 20 Hz
 
 const QList<QColor>& curveColors() {
-    static const QList<QColor> colors = {
-        QColor(0x1f, 0x77, 0xb4), QColor(0xd6, 0x27, 0x28), QColor(0x2c, 0xa0, 0x2c),
-        QColor(0xff, 0x7f, 0x0e), QColor(0x94, 0x67, 0xbd), QColor(0x8c, 0x56, 0x4b),
-        QColor(0xe3, 0x77, 0xc2), QColor(0x17, 0xbe, 0xcf), QColor(0xbc, 0xbd, 0x22),
-        QColor(0x7f, 0x7f, 0x7f)};
+    static const QList<QColor> colors = {QColor(0x1f, 0x77, 0xb4), QColor(0xd6, 0x27, 0x28), QColor(0x2c, 0xa0, 0x2c),
+                                         QColor(0xff, 0x7f, 0x0e), QColor(0x94, 0x67, 0xbd), QColor(0x8c, 0x56, 0x4b),
+                                         QColor(0xe3, 0x77, 0xc2), QColor(0x17, 0xbe, 0xcf), QColor(0xbc, 0xbd, 0x22),
+                                         QColor(0x7f, 0x7f, 0x7f)};
     return colors;
 }
 
@@ -44,9 +43,9 @@ Qt::PenStyle runPenStyle(int runIndex) {
 }
 
 QCPScatterStyle::ScatterShape runShape(int runIndex) {
-    static const QCPScatterStyle::ScatterShape shapes[] = {
-        QCPScatterStyle::ssDisc, QCPScatterStyle::ssSquare, QCPScatterStyle::ssTriangle,
-        QCPScatterStyle::ssDiamond, QCPScatterStyle::ssCross};
+    static const QCPScatterStyle::ScatterShape shapes[] = {QCPScatterStyle::ssDisc, QCPScatterStyle::ssSquare,
+                                                           QCPScatterStyle::ssTriangle, QCPScatterStyle::ssDiamond,
+                                                           QCPScatterStyle::ssCross};
     return shapes[runIndex % 5];
 }
 
@@ -62,25 +61,25 @@ QString formatValue(double v) {
 struct LossCurvePanel::Curve {
     QString key;
     Group group = Group::None;
-    bool points = false;          // val.*: one point per epoch, no line, no smoothing
-    QCPGraph* graph = nullptr;    // what is shown (smoothed when smoothing is on)
-    QCPGraph* raw = nullptr;      // the raw curve, faint behind the smoothed one
+    bool points = false;        // val.*: one point per epoch, no line, no smoothing
+    QCPGraph* graph = nullptr;  // what is shown (smoothed when smoothing is on)
+    QCPGraph* raw = nullptr;    // the raw curve, faint behind the smoothed one
     QVector<double> steps, values;
-    int drawn = 0;                // points already handed to the graphs
+    int drawn = 0;  // points already handed to the graphs
     double emaLast = 0;
     int emaCount = 0;
 };
 
 struct LossCurvePanel::RunCurves {
-    QString key;    // "run:12" or "job:3"
-    QString label;  // shown in legends and the read-out
-    int index = 0;  // pen style / marker
+    QString key;                     // "run:12" or "job:3"
+    QString label;                   // shown in legends and the read-out
+    int index = 0;                   // pen style / marker
     QCPGraph* styleGraph = nullptr;  // no data: its legend entry says which line style is this run
     std::vector<std::unique_ptr<Curve>> curves;
     QHash<QString, Curve*> byKey;
-    std::int64_t storeId = 0;      // a run read from the store: its id (0 for a watched job)
-    std::int64_t lastRow = 0;      // the last metrics row read from the store
-    bool following = false;        // the run was still running when read: keep reading
+    std::int64_t storeId = 0;  // a run read from the store: its id (0 for a watched job)
+    std::int64_t lastRow = 0;  // the last metrics row read from the store
+    bool following = false;    // the run was still running when read: keep reading
 };
 
 LossCurvePanel::Group LossCurvePanel::groupOf(const QString& key) {
@@ -103,9 +102,14 @@ QString LossCurvePanel::groupName(Group g) {
 }
 
 LossCurvePanel::LossCurvePanel(QWidget* parent)
-    : QWidget(parent), plot_(new QCustomPlot), groupHidden_(kGroups, false),
-      replotTimer_(new QTimer(this)), smoothingSlider_(new QSlider(Qt::Horizontal)),
-      smoothingLabel_(new QLabel), logBox_(new QCheckBox(tr("Log scale"))), readout_(new QLabel),
+    : QWidget(parent),
+      plot_(new QCustomPlot),
+      groupHidden_(kGroups, false),
+      replotTimer_(new QTimer(this)),
+      smoothingSlider_(new QSlider(Qt::Horizontal)),
+      smoothingLabel_(new QLabel),
+      logBox_(new QCheckBox(tr("Log scale"))),
+      readout_(new QLabel),
       emptyHint_(new QLabel(tr("No curves yet: launch a run, or choose runs in the Runs table "
                                "(right-click → Show curves / Compare selected runs)."))) {
     setObjectName("lossCurvePanel");
@@ -160,8 +164,9 @@ QHBoxLayout* LossCurvePanel::buildControls() {
     smoothingSlider_->setValue(int(std::lround(smoothing_ * 100)));
     smoothingSlider_->setMinimumWidth(110);
     smoothingSlider_->setMaximumWidth(180);
-    smoothingSlider_->setToolTip(tr("Exponential moving average with bias correction, as in "
-                                    "TensorBoard; the raw curve stays faint behind."));
+    smoothingSlider_->setToolTip(
+        tr("Exponential moving average with bias correction, as in "
+           "TensorBoard; the raw curve stays faint behind."));
     controls->addWidget(smoothingSlider_);
     smoothingLabel_->setMinimumWidth(32);
     controls->addWidget(smoothingLabel_);
@@ -224,7 +229,8 @@ void LossCurvePanel::setUpAxisRects() {
         rect->axis(QCPAxis::atLeft)->grid()->setSubGridVisible(false);
         QCPLegend* legend = g == 0 ? plot_->legend : new QCPLegend;
         if (g != 0)
-            rect->insetLayout()->addElement(legend, Qt::AlignRight | (g == int(Group::Validation) ? Qt::AlignBottom : Qt::AlignTop));
+            rect->insetLayout()->addElement(
+                legend, Qt::AlignRight | (g == int(Group::Validation) ? Qt::AlignBottom : Qt::AlignTop));
         legend->setLayer("legend");
         legend->setVisible(true);
         legend->setFont(legendFont);
@@ -251,11 +257,10 @@ LossCurvePanel::~LossCurvePanel() {
 void LossCurvePanel::setStore(runs::RunStore* store) { store_ = store; }
 
 void LossCurvePanel::attach(JobEventBridge* bridge) {
-    connect(bridge, &JobEventBridge::metric, this,
-            [this](quint64 job, const QString& key, qint64 step, double value) {
-                const auto it = watchedJobs_.constFind(job);
-                if (it != watchedJobs_.constEnd()) addPoint(*it, key, step, value);
-            });
+    connect(bridge, &JobEventBridge::metric, this, [this](quint64 job, const QString& key, qint64 step, double value) {
+        const auto it = watchedJobs_.constFind(job);
+        if (it != watchedJobs_.constEnd()) addPoint(*it, key, step, value);
+    });
     connect(bridge, &JobEventBridge::ended, this, [this](quint64 job) {
         if (liveJobs_.remove(job) > 0) flush();
     });
@@ -382,7 +387,8 @@ bool LossCurvePanel::loadRun(qint64 runId, QString* error) {
     try {
         record = store_->run(runId);
         if (!record) {
-            if (error) *error = tr("run %1 is not in %2").arg(runId).arg(QString::fromStdString(store_->file().string()));
+            if (error)
+                *error = tr("run %1 is not in %2").arg(runId).arg(QString::fromStdString(store_->file().string()));
             return false;
         }
         points = store_->metricsAfter(runId, 0, lastRow);
@@ -464,8 +470,7 @@ bool LossCurvePanel::compareRuns(const QList<qint64>& runIds, QString* error) {
 }
 
 void LossCurvePanel::clearRuns() {
-    for (auto& r : runs_)
-        removeRunGraphs(*r);
+    for (auto& r : runs_) removeRunGraphs(*r);
     runs_.clear();
     rebuildLegends();
     watchedJobs_.clear();
@@ -573,8 +578,8 @@ void LossCurvePanel::flush() {
                     smooth[i] = c.emaLast / (1 - std::pow(w, c.emaCount));
                 }
                 // Steps normally arrive in order (append); a resumed run may repeat steps.
-                const bool sorted = std::is_sorted(keys.begin(), keys.end()) &&
-                                    (c.drawn == 0 || keys.first() >= c.steps[c.drawn - 1]);
+                const bool sorted =
+                    std::is_sorted(keys.begin(), keys.end()) && (c.drawn == 0 || keys.first() >= c.steps[c.drawn - 1]);
                 c.graph->addData(keys, smooth, sorted);
                 c.raw->addData(keys, raw, sorted);
             }
@@ -651,7 +656,8 @@ void LossCurvePanel::relayout() {
         const bool show = hasData && !groupHidden_[std::size_t(g)];
         for (QCPAxis* axis : rect->axes()) {
             axis->setVisible(show && (axis->axisType() == QCPAxis::atLeft || axis->axisType() == QCPAxis::atBottom));
-            axis->grid()->setVisible(show && (axis->axisType() == QCPAxis::atLeft || axis->axisType() == QCPAxis::atBottom));
+            axis->grid()->setVisible(show &&
+                                     (axis->axisType() == QCPAxis::atLeft || axis->axisType() == QCPAxis::atBottom));
             axis->setLabel(axis->axisType() == QCPAxis::atLeft ? groupName(Group(g)) : QString());
         }
         legends_[std::size_t(g)]->setVisible(show);
@@ -687,8 +693,7 @@ QVector<double> LossCurvePanel::displayedValues(const QString& runLabel, const Q
     const RunCurves* r = runByLabel(runLabel);
     const Curve* c = r ? r->byKey.value(key) : nullptr;
     if (!c) return out;
-    for (auto it = c->graph->data()->constBegin(); it != c->graph->data()->constEnd(); ++it)
-        out.push_back(it->value);
+    for (auto it = c->graph->data()->constBegin(); it != c->graph->data()->constEnd(); ++it) out.push_back(it->value);
     return out;
 }
 
@@ -751,9 +756,7 @@ void LossCurvePanel::setGroupVisible(Group g, bool visible) {
     flush();
 }
 
-bool LossCurvePanel::groupVisible(Group g) const {
-    return g != Group::None && !groupHidden_[std::size_t(g)];
-}
+bool LossCurvePanel::groupVisible(Group g) const { return g != Group::None && !groupHidden_[std::size_t(g)]; }
 
 int LossCurvePanel::visiblePlotCount() const {
     int n = 0;
@@ -777,7 +780,8 @@ QString LossCurvePanel::readoutAt(const QPoint& pos) {
                 auto it = data->findBegin(step, false);
                 if (it == data->constEnd()) it = data->constEnd() - 1;
                 auto best = it;
-                if (it != data->constBegin() && std::abs((it - 1)->key - step) < std::abs(it->key - step)) best = it - 1;
+                if (it != data->constBegin() && std::abs((it - 1)->key - step) < std::abs(it->key - step))
+                    best = it - 1;
                 if (c->points && std::abs(best->key - step) > 0.02 * rect->axis(QCPAxis::atBottom)->range().size())
                     continue;  // epoch points: only when the cursor is near one
                 if (!c->points) shownStep = best->key;
@@ -786,8 +790,8 @@ QString LossCurvePanel::readoutAt(const QPoint& pos) {
                 parts << QString("<span style='color:%1'>■</span> %2 <b>%3</b>")
                              .arg(color.name(), name.toHtmlEscaped(), formatValue(best->value));
             }
-        const QString text = tr("<b>%1</b> · step %2: ").arg(groupName(Group(g))).arg(qint64(shownStep)) +
-                             parts.join(" &nbsp; ");
+        const QString text =
+            tr("<b>%1</b> · step %2: ").arg(groupName(Group(g))).arg(qint64(shownStep)) + parts.join(" &nbsp; ");
         readout_->setText(text);
         return text;
     }

@@ -29,7 +29,10 @@ class QLabel;
 class QSlider;
 class QTimer;
 
-namespace lumen::runs { class RunStore; struct MetricPoint; }
+namespace lumen::runs {
+class RunStore;
+struct MetricPoint;
+}  // namespace lumen::runs
 
 namespace lumen::widgets {
 
@@ -124,12 +127,12 @@ private:
 
     runs::RunStore* store_ = nullptr;
     QCustomPlot* plot_;
-    std::vector<QCPAxisRect*> rects_;    // by Group
-    std::vector<QCPLegend*> legends_;    // by Group
+    std::vector<QCPAxisRect*> rects_;  // by Group
+    std::vector<QCPLegend*> legends_;  // by Group
     std::vector<bool> groupHidden_;
     std::vector<std::unique_ptr<RunCurves>> runs_;
-    QHash<quint64, QString> watchedJobs_;  // job -> run key
-    QSet<quint64> liveJobs_;               // watched jobs that have not ended
+    QHash<quint64, QString> watchedJobs_;    // job -> run key
+    QSet<quint64> liveJobs_;                 // watched jobs that have not ended
     mutable QHash<QString, int> keyColors_;  // key -> palette index, in order of appearance
     QTimer* replotTimer_;
     QSlider* smoothingSlider_;

@@ -33,13 +33,32 @@ namespace {
 constexpr int kSliderSteps = 1000;
 
 enum Column {
-    kLabel, kN, kPositives, kAuroc, kAurocCi, kAp, kApCi, kThreshold, kSensitivity, kSpecificity, kPpv, kNpv,
-    kF1, kPositiveRate, kBrier, kBrierCi, kEce, kEceCi, kEceScaled, kTemperature, kColumnCount
+    kLabel,
+    kN,
+    kPositives,
+    kAuroc,
+    kAurocCi,
+    kAp,
+    kApCi,
+    kThreshold,
+    kSensitivity,
+    kSpecificity,
+    kPpv,
+    kNpv,
+    kF1,
+    kPositiveRate,
+    kBrier,
+    kBrierCi,
+    kEce,
+    kEceCi,
+    kEceScaled,
+    kTemperature,
+    kColumnCount
 };
-const char* kHeaders[kColumnCount] = {"Label", "n", "Positives", "AUROC", "AUROC 95% CI", "AP", "AP 95% CI",
-                                      "Threshold", "Sensitivity", "Specificity", "PPV", "NPV", "F1",
-                                      "Positive rate", "Brier", "Brier 95% CI", "ECE", "ECE 95% CI",
-                                      "ECE after T", "T"};
+const char* kHeaders[kColumnCount] = {"Label",        "n",         "Positives",  "AUROC",         "AUROC 95% CI",
+                                      "AP",           "AP 95% CI", "Threshold",  "Sensitivity",   "Specificity",
+                                      "PPV",          "NPV",       "F1",         "Positive rate", "Brier",
+                                      "Brier 95% CI", "ECE",       "ECE 95% CI", "ECE after T",   "T"};
 
 // Sorts by the numeric value in UserRole; missing values (NaN) sort first.
 class NumericItem : public QTableWidgetItem {
@@ -85,9 +104,7 @@ void setIntervalItem(QTableWidget* t, int row, int col, const metrics::Confidenc
     t->setItem(row, col, item);
 }
 
-QColor labelColor(int label, int count) {
-    return QColor::fromHsvF(std::fmod(0.61803398875 * label, 1.0), 0.75, 0.85);
-}
+QColor labelColor(int label, int count) { return QColor::fromHsvF(std::fmod(0.61803398875 * label, 1.0), 0.75, 0.85); }
 
 QCPTextElement* plotTitle(QCustomPlot* plot) {
     if (plot->plotLayout()->rowCount() < 2) {
@@ -140,8 +157,9 @@ QHBoxLayout* MetricsPanel::buildControls() {
     slider_->setMinimumWidth(200);
     scaledBox_ = new QCheckBox(tr("Temperature scaling"));
     scaledBox_->setObjectName("metricsTemperature");
-    scaledBox_->setToolTip(tr("Show probabilities after temperature scaling, one temperature per label fitted "
-                              "on these rows by minimising the NLL"));
+    scaledBox_->setToolTip(
+        tr("Show probabilities after temperature scaling, one temperature per label fitted "
+           "on these rows by minimising the NLL"));
     auto* exportPlotButton = new QPushButton(tr("Export plot…"));
     exportPlotButton->setObjectName("metricsExportPlot");
     auto* exportTableButton = new QPushButton(tr("Export table…"));
@@ -185,8 +203,11 @@ QWidget* MetricsPanel::buildLiveBox() {
     live->addWidget(valueLabel("fn"), 1, 2, Qt::AlignRight);
     live->addWidget(valueLabel("fp"), 2, 1, Qt::AlignRight);
     live->addWidget(valueLabel("tn"), 2, 2, Qt::AlignRight);
-    const std::pair<const char*, QString> rates[] = {{"sensitivity", tr("Sensitivity")}, {"specificity", tr("Specificity")},
-                                                     {"ppv", tr("PPV")}, {"npv", tr("NPV")}, {"f1", tr("F1")},
+    const std::pair<const char*, QString> rates[] = {{"sensitivity", tr("Sensitivity")},
+                                                     {"specificity", tr("Specificity")},
+                                                     {"ppv", tr("PPV")},
+                                                     {"npv", tr("NPV")},
+                                                     {"f1", tr("F1")},
                                                      {"positive_rate", tr("Positive rate")}};
     int row = 3;
     for (const auto& [key, text] : rates) {
@@ -267,9 +288,7 @@ MetricsPanel::MetricsPanel(QWidget* parent) : QWidget(parent) {
     });
 }
 
-MetricsPanel::~MetricsPanel() {
-    cancelIntervals();
-}
+MetricsPanel::~MetricsPanel() { cancelIntervals(); }
 
 void MetricsPanel::cancelIntervals() {
     if (cancel_) cancel_->cancel();
@@ -307,9 +326,7 @@ bool MetricsPanel::loadCsv(const QString& labelsCsv, const QString& predictionsC
     }
 }
 
-void MetricsPanel::setData(const metrics::LabelledPredictions& data) {
-    setData(data.truth, data.score, data.names);
-}
+void MetricsPanel::setData(const metrics::LabelledPredictions& data) { setData(data.truth, data.score, data.names); }
 
 void MetricsPanel::setData(std::vector<std::vector<double>> truth, std::vector<std::vector<double>> probability,
                            std::vector<std::string> names) {
@@ -338,7 +355,8 @@ void MetricsPanel::rebuild() {
     for (std::size_t l = 0; l < labels; ++l) {
         raw_.push_back(metrics::dropMissing(truth_[l], probability_[l]));
         const auto& pairs = raw_.back();
-        fits_.push_back(pairs.truth.empty() ? metrics::TemperatureFit{} : metrics::fitTemperature(pairs.truth, pairs.score));
+        fits_.push_back(pairs.truth.empty() ? metrics::TemperatureFit{}
+                                            : metrics::fitTemperature(pairs.truth, pairs.score));
         scaledScores_.push_back(metrics::applyTemperature(pairs.score, fits_.back().temperature));
         scaledMatrix[l] = metrics::applyTemperature(probability_[l], fits_.back().temperature);
         rocs_.push_back(metrics::rocCurve(pairs.truth, pairs.score));
@@ -376,9 +394,9 @@ void MetricsPanel::startIntervals() {
     cancel_ = std::make_shared<jobs::CancellationToken>();
     metrics::BootstrapOptions options;
     options.resamples = resamples_;
-    watcher_->setFuture(QtConcurrent::run(
-        [truth = truth_, probability = probability_, names = names_, thresholds = thresholds_, options,
-         token = cancel_]() -> std::shared_ptr<metrics::MultiLabelIntervals> {
+    watcher_->setFuture(
+        QtConcurrent::run([truth = truth_, probability = probability_, names = names_, thresholds = thresholds_,
+                           options, token = cancel_]() -> std::shared_ptr<metrics::MultiLabelIntervals> {
             jobs::JobContext job(0, *token, nullptr);
             try {
                 return std::make_shared<metrics::MultiLabelIntervals>(
@@ -581,8 +599,9 @@ void MetricsPanel::plotRoc() {
     roc_->legend->setFont(QFont("sans", 7));
     roc_->legend->setRowSpacing(-3);
     roc_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
-    plotTitle(roc_)->setText(names_.empty() ? tr("ROC")
-                                            : tr("ROC — %1 highlighted").arg(QString::fromStdString(names_[std::size_t(current_)])));
+    plotTitle(roc_)->setText(
+        names_.empty() ? tr("ROC")
+                       : tr("ROC — %1 highlighted").arg(QString::fromStdString(names_[std::size_t(current_)])));
     roc_->xAxis->setRange(0, 1);
     roc_->yAxis->setRange(0, 1.02);
     roc_->replot();
@@ -602,8 +621,9 @@ void MetricsPanel::plotPr() {
         QColor color = labelColor(l, labelCount());
         if (!current) color.setAlpha(90);
         g->setPen(QPen(color, current ? 2.5 : 1.0));
-        g->setName(QString("%1 (AP %2)").arg(QString::fromStdString(names_[std::size_t(l)]),
-                                            fmt(*reportRaw_.labels[std::size_t(l)].averagePrecision.value)));
+        g->setName(QString("%1 (AP %2)")
+                       .arg(QString::fromStdString(names_[std::size_t(l)]),
+                            fmt(*reportRaw_.labels[std::size_t(l)].averagePrecision.value)));
         if (!current) g->removeFromLegend();
     }
     if (!names_.empty()) {
@@ -619,8 +639,9 @@ void MetricsPanel::plotPr() {
     pr_->legend->setVisible(true);
     pr_->legend->setFont(QFont("sans", 8));
     pr_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignLeft);
-    plotTitle(pr_)->setText(names_.empty() ? tr("Precision–recall")
-                                           : tr("Precision–recall — %1").arg(QString::fromStdString(names_[std::size_t(current_)])));
+    plotTitle(pr_)->setText(
+        names_.empty() ? tr("Precision–recall")
+                       : tr("Precision–recall — %1").arg(QString::fromStdString(names_[std::size_t(current_)])));
     pr_->xAxis->setRange(0, 1);
     pr_->yAxis->setRange(0, 1.02);
     pr_->replot();
@@ -662,7 +683,8 @@ void MetricsPanel::plotReliability() {
     };
     const auto& before = reportRaw_.labels[l].ece;
     const auto& after = reportScaled_.labels[l].ece;
-    const QString beforeText = before.has() ? fmt(*before.value) : "—", afterText = after.has() ? fmt(*after.value) : "—";
+    const QString beforeText = before.has() ? fmt(*before.value) : "—",
+                  afterText = after.has() ? fmt(*after.value) : "—";
     addCurve(raw_[l].score, scaled_ ? QColor(150, 150, 150) : labelColor(current_, labelCount()),
              tr("before (ECE %1)").arg(beforeText), true);
     if (scaled_)
@@ -671,10 +693,11 @@ void MetricsPanel::plotReliability() {
     reliability_->legend->setVisible(true);
     reliability_->legend->setFont(QFont("sans", 8));
     reliability_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
-    plotTitle(reliability_)->setText(scaled_ ? tr("Reliability — %1 — ECE %2 → %3 after temperature scaling")
-                                                   .arg(QString::fromStdString(names_[l]), beforeText, afterText)
-                                             : tr("Reliability — %1 — ECE %2 (15 bins)")
-                                                   .arg(QString::fromStdString(names_[l]), beforeText));
+    plotTitle(reliability_)
+        ->setText(scaled_
+                      ? tr("Reliability — %1 — ECE %2 → %3 after temperature scaling")
+                            .arg(QString::fromStdString(names_[l]), beforeText, afterText)
+                      : tr("Reliability — %1 — ECE %2 (15 bins)").arg(QString::fromStdString(names_[l]), beforeText));
     reliability_->xAxis->setRange(0, 1);
     reliability_->yAxis->setRange(0, 1.02);
     reliability_->replot();
@@ -692,19 +715,33 @@ bool MetricsPanel::exportTableCsv(const QString& file, QString* error) const {
            "specificity,ppv,npv,f1,positive_rate,brier,ece,ece_after_temperature,temperature,temperature_scaled\n";
     for (int l = 0; l < labelCount(); ++l) {
         const auto& r = reportRaw_.labels[std::size_t(l)];
-        const auto m = metrics::metricsAtThreshold(raw_[std::size_t(l)].truth, shownScores(l), thresholds_[std::size_t(l)]);
+        const auto m =
+            metrics::metricsAtThreshold(raw_[std::size_t(l)].truth, shownScores(l), thresholds_[std::size_t(l)]);
         QString lo, hi;
         if (hasIntervals_) {
             const auto& ci = intervals_.labels[std::size_t(l)].at("auroc");
             if (ci.lower) lo = QString::number(*ci.lower, 'g', 12);
             if (ci.upper) hi = QString::number(*ci.upper, 'g', 12);
         }
-        QStringList cells = {quoted(QString::fromStdString(r.name)), QString::number(r.n), QString::number(r.positives),
-                             num(r.auroc), lo, hi, num(r.averagePrecision), QString::number(m.threshold, 'g', 12),
-                             num(m.recall), num(m.specificity), num(m.precision), num(m.npv), num(m.f1),
-                             num(m.positiveRate), num(r.brier), num(r.ece),
+        QStringList cells = {quoted(QString::fromStdString(r.name)),
+                             QString::number(r.n),
+                             QString::number(r.positives),
+                             num(r.auroc),
+                             lo,
+                             hi,
+                             num(r.averagePrecision),
+                             QString::number(m.threshold, 'g', 12),
+                             num(m.recall),
+                             num(m.specificity),
+                             num(m.precision),
+                             num(m.npv),
+                             num(m.f1),
+                             num(m.positiveRate),
+                             num(r.brier),
+                             num(r.ece),
                              num(reportScaled_.labels[std::size_t(l)].ece),
-                             QString::number(fits_[std::size_t(l)].temperature, 'g', 12), scaled_ ? "1" : "0"};
+                             QString::number(fits_[std::size_t(l)].temperature, 'g', 12),
+                             scaled_ ? "1" : "0"};
         out << cells.join(',') << "\n";
     }
     out.flush();

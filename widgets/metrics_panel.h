@@ -27,7 +27,9 @@ class QSlider;
 class QTableWidget;
 class QTabWidget;
 
-namespace lumen::jobs { class CancellationToken; }
+namespace lumen::jobs {
+class CancellationToken;
+}
 
 namespace lumen::widgets {
 
@@ -106,8 +108,8 @@ private:
 
     std::vector<std::vector<double>> truth_, probability_;
     std::vector<std::string> names_;
-    std::vector<metrics::CleanPairs> raw_;            // per label, missing rows dropped
-    std::vector<std::vector<double>> scaledScores_;   // per label, on raw_[l].truth's rows
+    std::vector<metrics::CleanPairs> raw_;           // per label, missing rows dropped
+    std::vector<std::vector<double>> scaledScores_;  // per label, on raw_[l].truth's rows
     std::vector<metrics::TemperatureFit> fits_;
     std::vector<metrics::RocCurve> rocs_;
     std::vector<metrics::PrCurve> prs_;

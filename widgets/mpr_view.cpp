@@ -14,7 +14,6 @@ namespace lumen::widgets {
 
 using namespace viewer_layout;
 
-
 MprView::MprView(VolumeViewer* viewer, MprPlane plane, QWidget* parent)
     : QWidget(parent), viewer_(viewer), plane_(plane) {
     setObjectName(QString("mpr") + kPlaneNames[int(plane)]);
@@ -117,7 +116,8 @@ QString MprView::edgeLabel(int edge) const {
     const auto& d = p->volume->direction;
     const Axis a = edge < 2 ? horizontal() : vertical();
     // The world direction in which the screen coordinate grows (right or down).
-    std::array<double, 3> dir{d[std::size_t(a.voxelAxis)], d[std::size_t(3 + a.voxelAxis)], d[std::size_t(6 + a.voxelAxis)]};
+    std::array<double, 3> dir{d[std::size_t(a.voxelAxis)], d[std::size_t(3 + a.voxelAxis)],
+                              d[std::size_t(6 + a.voxelAxis)]};
     const bool towardsEdge = edge == 1 || edge == 3;
     const double s = (a.flipped ? -1.0 : 1.0) * (towardsEdge ? 1.0 : -1.0);
     for (double& c : dir) c *= s;
@@ -162,7 +162,8 @@ QImage MprView::renderSlice() const {
                 const float o = ov.atVoxel(voxel[0], voxel[1], voxel[2]);
                 const bool show = ov.labelMask() ? o > 0.5f : o >= threshold && o > 0;
                 if (show) {
-                    const QRgb col = lut[std::size_t(std::clamp(int(ov.labelMask() ? std::lround(o) : std::lround(o * 255)), 0, 255))];
+                    const QRgb col = lut[std::size_t(
+                        std::clamp(int(ov.labelMask() ? std::lround(o) : std::lround(o * 255)), 0, 255))];
                     rgb = qRgb(int(g + (qRed(col) - g) * alpha), int(g + (qGreen(col) - g) * alpha),
                                int(g + (qBlue(col) - g) * alpha));
                 }
@@ -191,8 +192,9 @@ void MprView::paintEvent(QPaintEvent*) {
     f.setPointSizeF(std::max(7.0, f.pointSizeF() * 0.9));
     painter.setFont(f);
     if (!p) {
-        painter.drawText(rect(), Qt::AlignCenter,
-                         viewer_->message_.isEmpty() ? tr("%1: no volume").arg(tr(kPlaneNames[int(plane_)])) : viewer_->message_);
+        painter.drawText(
+            rect(), Qt::AlignCenter,
+            viewer_->message_.isEmpty() ? tr("%1: no volume").arg(tr(kPlaneNames[int(plane_)])) : viewer_->message_);
         return;
     }
     const QRectF r = imageRect();

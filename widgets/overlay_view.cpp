@@ -82,13 +82,17 @@ int alpha256(double a) { return int(std::lround(std::clamp(a, 0.0, 1.0) * 256));
 QRgb colormapColor(Colormap map, double t) {
     t = clamp01(t);
     switch (map) {
-    case Colormap::Jet:
-        return rgbOf(1.5 - std::abs(4 * t - 3), 1.5 - std::abs(4 * t - 2), 1.5 - std::abs(4 * t - 1));
+    case Colormap::Jet: return rgbOf(1.5 - std::abs(4 * t - 3), 1.5 - std::abs(4 * t - 2), 1.5 - std::abs(4 * t - 1));
     case Colormap::Turbo: {
         // Anton Mikhailov's polynomial approximation of Turbo (Google, Apache-2.0).
-        const double r = 0.13572138 + t * (4.61539260 + t * (-42.66032258 + t * (132.13108234 + t * (-152.94239396 + t * 59.28637943))));
-        const double g = 0.09140261 + t * (2.19418839 + t * (4.84296658 + t * (-14.18503333 + t * (4.27729857 + t * 2.82956604))));
-        const double b = 0.10667330 + t * (12.64194608 + t * (-60.58204836 + t * (110.36276771 + t * (-89.90310912 + t * 27.34824973))));
+        const double r =
+            0.13572138 +
+            t * (4.61539260 + t * (-42.66032258 + t * (132.13108234 + t * (-152.94239396 + t * 59.28637943))));
+        const double g =
+            0.09140261 + t * (2.19418839 + t * (4.84296658 + t * (-14.18503333 + t * (4.27729857 + t * 2.82956604))));
+        const double b =
+            0.10667330 +
+            t * (12.64194608 + t * (-60.58204836 + t * (110.36276771 + t * (-89.90310912 + t * 27.34824973))));
         return rgbOf(r, g, b);
     }
     case Colormap::Inferno: return polyColor(kInferno, t);
@@ -411,7 +415,8 @@ const std::vector<float>& OverlayView::heatAtImage() const {
         std::copy(src, src + W * H, heatCache_.begin());
     } else {
         // Bilinear with half-pixel centres (align_corners=False, as torch's interpolate).
-        const auto coord = [](std::size_t i, std::size_t from, std::size_t to, std::size_t& i0, std::size_t& i1, float& f) {
+        const auto coord = [](std::size_t i, std::size_t from, std::size_t to, std::size_t& i0, std::size_t& i1,
+                              float& f) {
             const double s = std::max(0.0, (double(i) + 0.5) * double(from) / double(to) - 0.5);
             i0 = std::min(std::size_t(s), from - 1);
             i1 = std::min(i0 + 1, from - 1);
@@ -447,7 +452,8 @@ const std::vector<std::uint8_t>& OverlayView::maskAtImage() const {
     for (int y = 0; y < H; ++y) {
         const uchar* line = mask_.constScanLine(std::min(mh - 1, int((y + 0.5) * mh / H)));
         for (int x = 0; x < W; ++x)
-            maskCache_[std::size_t(y) * std::size_t(W) + std::size_t(x)] = line[std::min(mw - 1, int((x + 0.5) * mw / W))] >= 128;
+            maskCache_[std::size_t(y) * std::size_t(W) + std::size_t(x)] =
+                line[std::min(mw - 1, int((x + 0.5) * mw / W))] >= 128;
     }
     // Outline = inside minus the mask eroded by a (2t+1)² square, t ≈ 1 px per 256 px of image;
     // outside the image counts as outside, so a mask touching the border is closed. Separable,
@@ -517,7 +523,8 @@ QImage OverlayView::composedImage() const {
             for (int y = 0; y < H; ++y) {
                 auto* line = reinterpret_cast<QRgb*>(img.scanLine(y));
                 for (int x = 0; x < W; ++x)
-                    if (mask[std::size_t(y) * std::size_t(W) + std::size_t(x)]) line[x] = blend(line[x], color, alpha256(0.35));
+                    if (mask[std::size_t(y) * std::size_t(W) + std::size_t(x)])
+                        line[x] = blend(line[x], color, alpha256(0.35));
             }
         } else {
             const auto& outline = outlineCache_;

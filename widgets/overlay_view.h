@@ -37,12 +37,12 @@ QString colormapName(Colormap map);
 struct OverlayLayers {
     bool heatmap = true;
     Colormap colormap = Colormap::Jet;
-    double opacity = 0.45;    ///< 0..1
-    double threshold = 0.2;   ///< heatmap values below are transparent (0..1)
+    double opacity = 0.45;   ///< 0..1
+    double threshold = 0.2;  ///< heatmap values below are transparent (0..1)
     bool mask = true;
     MaskStyle maskStyle = MaskStyle::Outline;
     QColor maskColor = QColor(0, 255, 255);
-    bool cropDrop = false;    ///< crop and drop panes beside the image (needs a mask)
+    bool cropDrop = false;  ///< crop and drop panes beside the image (needs a mask)
 };
 
 class OverlayCanvas;

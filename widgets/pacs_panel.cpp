@@ -208,8 +208,8 @@ QSplitter* PacsPanel::buildResults() {
     studyTable_ = makeTable({tr("Date"), tr("Patient ID"), tr("Patient name"), tr("Modalities"), tr("Description"),
                              tr("Series"), tr("Instances"), tr("Accession"), tr("Study UID")},
                             "pacsStudies");
-    seriesTable_ = makeTable({tr("#"), tr("Modality"), tr("Description"), tr("Instances"), tr("Series UID")},
-                             "pacsSeries");
+    seriesTable_ =
+        makeTable({tr("#"), tr("Modality"), tr("Description"), tr("Instances"), tr("Series UID")}, "pacsSeries");
     auto* split = new QSplitter(Qt::Vertical);
     studyTable_->horizontalHeader()->setSortIndicator(0, Qt::AscendingOrder);  // oldest first, as found
     split->addWidget(studyTable_);
@@ -222,8 +222,9 @@ QSplitter* PacsPanel::buildResults() {
 QHBoxLayout* PacsPanel::buildRetrieveRow() {
     retrieveButton_ = new QPushButton(tr("Retrieve"));
     retrieveButton_->setObjectName("pacsRetrieve");
-    retrieveButton_->setToolTip(tr("C-GET the selected series, or the whole study if no series is selected, "
-                                   "into <workspace>/pacs"));
+    retrieveButton_->setToolTip(
+        tr("C-GET the selected series, or the whole study if no series is selected, "
+           "into <workspace>/pacs"));
     cancelButton_ = new QPushButton(tr("Cancel"));
     cancelButton_->setObjectName("pacsCancel");
     progress_ = new QProgressBar;
@@ -362,7 +363,8 @@ void PacsPanel::showNode(int index) {
     portSpin_->setValue(n.node.port);
     callingEdit_->setText(q(n.node.callingAeTitle));
     timeoutSpin_->setValue(n.node.timeoutSeconds);
-    for (QWidget* w : std::initializer_list<QWidget*>{nameEdit_, aeEdit_, hostEdit_, portSpin_, callingEdit_, timeoutSpin_})
+    for (QWidget* w :
+         std::initializer_list<QWidget*>{nameEdit_, aeEdit_, hostEdit_, portSpin_, callingEdit_, timeoutSpin_})
         w->setEnabled(valid);
     echoLabel_->clear();
     loadingEditor_ = false;
@@ -429,8 +431,9 @@ void PacsPanel::echo() {
         },
         [this, node](const Outcome<double>& o) {
             --busy_;
-            const QString message = o.ok ? tr("✔ %1 answered C-ECHO in %2 ms").arg(q(node.address())).arg(o.value, 0, 'f', 1)
-                                         : tr("✘ %1").arg(o.error);
+            const QString message =
+                o.ok ? tr("✔ %1 answered C-ECHO in %2 ms").arg(q(node.address())).arg(o.value, 0, 'f', 1)
+                     : tr("✘ %1").arg(o.error);
             echoLabel_->setText(message);
             echoLabel_->setStyleSheet(QString("color: %1").arg((o.ok ? kOkText : kErrorText).name()));
             updateButtons();
@@ -491,12 +494,14 @@ void PacsPanel::search() {
             studyTable_->setRowCount(int(studies_.size()));
             for (int r = 0; r < int(studies_.size()); ++r) {
                 const auto& s = studies_[std::size_t(r)];
-                const QStringList cells = {showDate(s.studyDate), q(s.patientId), q(s.patientName), q(s.modalities),
-                                           q(s.studyDescription), showCount(s.seriesCount), showCount(s.instanceCount),
-                                           q(s.accessionNumber), q(s.studyInstanceUid)};
+                const QStringList cells = {
+                    showDate(s.studyDate), q(s.patientId),           q(s.patientName),           q(s.modalities),
+                    q(s.studyDescription), showCount(s.seriesCount), showCount(s.instanceCount), q(s.accessionNumber),
+                    q(s.studyInstanceUid)};
                 for (int c = 0; c < int(cells.size()); ++c) {
-                    auto* item = (c == 5 || c == 6) ? new SortKeyItem(cells[c], c == 5 ? s.seriesCount : s.instanceCount)
-                                                    : new QTableWidgetItem(cells[c]);
+                    auto* item = (c == 5 || c == 6)
+                                     ? new SortKeyItem(cells[c], c == 5 ? s.seriesCount : s.instanceCount)
+                                     : new QTableWidgetItem(cells[c]);
                     item->setData(Qt::UserRole + 1, r);  // index into studies_, kept when sorting
                     studyTable_->setItem(r, c, item);
                 }
@@ -560,7 +565,8 @@ bool PacsPanel::retrieve() {
         setStatus(tr("Open a workspace first: retrieved studies are stored in it."), true);
         return false;
     }
-    const auto& study = studies_.at(std::size_t(studyTable_->item(rows.first().row(), 0)->data(Qt::UserRole + 1).toInt()));
+    const auto& study =
+        studies_.at(std::size_t(studyTable_->item(rows.first().row(), 0)->data(Qt::UserRole + 1).toInt()));
     net::RetrieveRequest request{study.studyInstanceUid, {}};
     const auto seriesRows = seriesTable_->selectionModel()->selectedRows();
     if (!seriesRows.isEmpty() && seriesRows.first().row() < int(series_.size()))
@@ -573,18 +579,22 @@ bool PacsPanel::retrieve() {
                              : tr("series %1 of %2").arg(q(request.seriesInstanceUid), q(study.patientId));
     progress_->setValue(0);
     progress_->setFormat(tr("waiting…"));
-    job_ = submit_("pacs", tr("Retrieve %1 from %2").arg(what, q(node.aeTitle)), [node, request, destination](jobs::JobContext& job) {
-        job.info("C-GET " + request.studyInstanceUid + (request.seriesInstanceUid.empty() ? "" : " / " + request.seriesInstanceUid) +
-                 " from " + node.address() + " into " + destination.string());
-        const auto result = net::retrieve(node, request, destination, [&job](const net::RetrieveProgress& p) {
-            const double f = p.fraction();
-            job.progress(f < 0 ? 0.0 : f, std::to_string(p.received) + " instances received" +
-                                              (p.remaining >= 0 ? ", " + std::to_string(p.remaining) + " to go" : ""));
-            return !job.isCancelled();
+    job_ = submit_(
+        "pacs", tr("Retrieve %1 from %2").arg(what, q(node.aeTitle)),
+        [node, request, destination](jobs::JobContext& job) {
+            job.info("C-GET " + request.studyInstanceUid +
+                     (request.seriesInstanceUid.empty() ? "" : " / " + request.seriesInstanceUid) + " from " +
+                     node.address() + " into " + destination.string());
+            const auto result = net::retrieve(node, request, destination, [&job](const net::RetrieveProgress& p) {
+                const double f = p.fraction();
+                job.progress(f < 0 ? 0.0 : f,
+                             std::to_string(p.received) + " instances received" +
+                                 (p.remaining >= 0 ? ", " + std::to_string(p.remaining) + " to go" : ""));
+                return !job.isCancelled();
+            });
+            if (result.failed > 0) job.warning(std::to_string(result.failed) + " sub-operations failed on the PACS");
+            return std::to_string(result.received) + (result.received == 1 ? " instance" : " instances");
         });
-        if (result.failed > 0) job.warning(std::to_string(result.failed) + " sub-operations failed on the PACS");
-        return std::to_string(result.received) + (result.received == 1 ? " instance" : " instances");
-    });
     setStatus(tr("Retrieving %1 …").arg(what));
     updateButtons();
     return true;
@@ -613,7 +623,7 @@ void PacsPanel::updateButtons() {
     const bool studySelected = !studyTable_->selectionModel()->selectedRows().isEmpty();
     retrieveButton_->setEnabled(studySelected && job_ == 0 && !workspace_.isEmpty() && bool(submit_));
     retrieveButton_->setText(!seriesTable_->selectionModel()->selectedRows().isEmpty() ? tr("Retrieve series")
-                                                                                      : tr("Retrieve study"));
+                                                                                       : tr("Retrieve study"));
     cancelButton_->setEnabled(job_ != 0);
 }
 

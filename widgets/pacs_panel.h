@@ -121,7 +121,7 @@ private:
     std::vector<net::SeriesRecord> series_;
     net::PacsNode queriedNode_;  ///< the node the study table came from
     bool loadingEditor_ = false;
-    int busy_ = 0;               ///< echo/query calls in flight
+    int busy_ = 0;  ///< echo/query calls in flight
     jobs::JobId job_ = 0;
     QString jobTarget_;
 };

@@ -35,8 +35,7 @@ bool drawPlot(QCustomPlot* plot, const QString& file, const QString& suffix, int
 bool exportPlot(QCustomPlot* plot, const QString& file, QString* error, int width, int height) {
     const QString suffix = QFileInfo(file).suffix().toLower();
     if (suffix != "png" && suffix != "pdf" && suffix != "svg") {
-        if (error) *error = QObject::tr("%1: unknown plot format \"%2\" (use .png, .svg or .pdf)")
-                                .arg(file, suffix);
+        if (error) *error = QObject::tr("%1: unknown plot format \"%2\" (use .png, .svg or .pdf)").arg(file, suffix);
         return false;
     }
     const int w = width > 0 ? width : plot->width();
@@ -56,9 +55,8 @@ bool exportPlot(QCustomPlot* plot, const QString& file, QString* error, int widt
 }
 
 void exportPlotInteractively(QCustomPlot* plot, QWidget* parent, const QString& suggestedName) {
-    const QString file = saveFileDialog(
-        parent, QObject::tr("Export plot"), suggestedName,
-        QObject::tr("PNG image (*.png);;SVG drawing (*.svg);;PDF document (*.pdf)"));
+    const QString file = saveFileDialog(parent, QObject::tr("Export plot"), suggestedName,
+                                        QObject::tr("PNG image (*.png);;SVG drawing (*.svg);;PDF document (*.pdf)"));
     if (file.isEmpty()) return;
     QString error;
     if (!exportPlot(plot, file, &error)) QMessageBox::warning(parent, QObject::tr("Export plot"), error);

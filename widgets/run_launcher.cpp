@@ -165,7 +165,8 @@ YAML::Node nodeFromText(config::FieldType type, const QString& text) {
         value.SetStyle(YAML::EmitterStyle::Flow);
         for (const QString& item : text.split(',', Qt::SkipEmptyParts)) {
             if (item.trimmed().isEmpty()) continue;
-            value.push_back(type == config::FieldType::FloatList ? scalarFromText(item) : YAML::Node(item.trimmed().toStdString()));
+            value.push_back(type == config::FieldType::FloatList ? scalarFromText(item)
+                                                                 : YAML::Node(item.trimmed().toStdString()));
         }
         return value;
     }
@@ -184,10 +185,18 @@ struct RunLauncher::FieldEditor {
 };
 
 RunLauncher::RunLauncher(QWidget* parent)
-    : QWidget(parent), taskBox_(new QComboBox), description_(new QLabel), tabs_(new QTabWidget),
-      formHost_(new QWidget), yaml_(new QPlainTextEdit), yamlDebounce_(new QTimer(this)),
-      issuesLabel_(new QLabel), runName_(new QLineEdit), load_(new QPushButton(tr("Load config…"))),
-      save_(new QPushButton(tr("Save config…"))), launch_(new QPushButton(tr("Launch"))) {
+    : QWidget(parent),
+      taskBox_(new QComboBox),
+      description_(new QLabel),
+      tabs_(new QTabWidget),
+      formHost_(new QWidget),
+      yaml_(new QPlainTextEdit),
+      yamlDebounce_(new QTimer(this)),
+      issuesLabel_(new QLabel),
+      runName_(new QLineEdit),
+      load_(new QPushButton(tr("Load config…"))),
+      save_(new QPushButton(tr("Save config…"))),
+      launch_(new QPushButton(tr("Launch"))) {
     qRegisterMetaType<config::Config>();
     setObjectName("runLauncher");
     setMinimumWidth(400);
@@ -296,9 +305,7 @@ QStringList RunLauncher::taskIds() const {
     return ids;
 }
 
-QString RunLauncher::currentTask() const {
-    return task_ ? QString::fromStdString(task_->id()) : QString();
-}
+QString RunLauncher::currentTask() const { return task_ ? QString::fromStdString(task_->id()) : QString(); }
 
 bool RunLauncher::selectTask(const QString& id) {
     if (!registry_) return false;
@@ -314,7 +321,6 @@ bool RunLauncher::selectTask(const QString& id) {
     applyYaml(QString::fromStdString(task_->defaultConfigYaml()), true);
     return true;
 }
-
 
 QString RunLauncher::fieldTip(const config::Field& f) const {
     QString tip = "<b>" + QString::fromStdString(f.path) + "</b> (" + fieldKind(f.type) + ")<br>" +
@@ -363,7 +369,8 @@ void RunLauncher::makeEditor(FieldEditor& fe) {
             } catch (const YAML::Exception&) {
             }
         };
-        connect(spin, &QSpinBox::valueChanged, this, [this, path](int value) { onFormEdited(path, YAML::Node(value)); });
+        connect(spin, &QSpinBox::valueChanged, this,
+                [this, path](int value) { onFormEdited(path, YAML::Node(value)); });
         break;
     }
     case config::FieldType::Choice: {
@@ -391,7 +398,7 @@ void RunLauncher::makeEditor(FieldEditor& fe) {
         const auto type = f.type;
         const QString shownDefault = defaultText(f);
         fe.editor = edit;
-        edit->setPlaceholderText(f.required               ? tr("required")
+        edit->setPlaceholderText(f.required             ? tr("required")
                                  : shownDefault == "[]" ? tr("none (comma-separated list)")
                                                         : shownDefault);
         if (path == "task") edit->setReadOnly(true);  // set by the task picker above
@@ -552,8 +559,8 @@ void RunLauncher::revalidate() {
             auto found = config::validate(root_, schema_);
             const YAML::Node taskNode = root_.IsMap() ? config::lookup(root_, "task") : YAML::Node();
             if (taskNode.IsDefined() && taskNode.IsScalar() && taskNode.Scalar() != task_->id())
-                found.push_back({"task", "this launcher is set up for " + task_->id() +
-                                             "; pick the task above to change it",
+                found.push_back({"task",
+                                 "this launcher is set up for " + task_->id() + "; pick the task above to change it",
                                  taskNode.Mark().line + 1});
             for (const auto& issue : found) {
                 issues_ << issueText(issue);
@@ -596,8 +603,8 @@ void RunLauncher::revalidate() {
         issuesLabel_->setText(task_ ? tr("✓ Config is valid.") : QString());
     } else {
         issuesLabel_->setStyleSheet("color: #c01c28;");
-        issuesLabel_->setText((issues_.size() == 1 ? tr("1 problem:") : tr("%1 problems:").arg(issues_.size())) +
-                              "\n" + issues_.join("\n"));
+        issuesLabel_->setText((issues_.size() == 1 ? tr("1 problem:") : tr("%1 problems:").arg(issues_.size())) + "\n" +
+                              issues_.join("\n"));
     }
     launch_->setEnabled(task_ && issues_.isEmpty());
     launch_->setToolTip(issues_.isEmpty() ? tr("Queue a training job with this config")
@@ -652,9 +659,7 @@ bool RunLauncher::loadConfigFile(const QString& file, QString* error) {
         if (taskNode.IsDefined() && taskNode.IsScalar()) {
             const QString id = QString::fromStdString(taskNode.Scalar());
             if (id != currentTask() && !selectTask(id)) {
-                if (error)
-                    *error = tr("%1: task: unknown task \"%2\" (known: %3)")
-                                 .arg(file, id, taskIds().join(", "));
+                if (error) *error = tr("%1: task: unknown task \"%2\" (known: %3)").arg(file, id, taskIds().join(", "));
                 return false;
             }
         }
@@ -676,16 +681,16 @@ bool RunLauncher::saveConfigFile(const QString& file, QString* error) const {
 }
 
 void RunLauncher::chooseAndLoad() {
-    const QString file = openFileDialog(this, tr("Load config"), QString(),
-                                                      tr("YAML files (*.yaml *.yml);;All files (*)"));
+    const QString file =
+        openFileDialog(this, tr("Load config"), QString(), tr("YAML files (*.yaml *.yml);;All files (*)"));
     if (file.isEmpty()) return;
     QString error;
     if (!loadConfigFile(file, &error)) QMessageBox::warning(this, tr("Load config"), error);
 }
 
 void RunLauncher::chooseAndSave() {
-    const QString file = saveFileDialog(this, tr("Save config"), currentTask() + ".yaml",
-                                                      tr("YAML files (*.yaml *.yml)"));
+    const QString file =
+        saveFileDialog(this, tr("Save config"), currentTask() + ".yaml", tr("YAML files (*.yaml *.yml)"));
     if (file.isEmpty()) return;
     QString error;
     if (!saveConfigFile(file, &error)) QMessageBox::warning(this, tr("Save config"), error);

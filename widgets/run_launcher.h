@@ -25,7 +25,10 @@ class QTabWidget;
 class QTimer;
 class QVBoxLayout;
 
-namespace lumen::plugin { class Registry; class Task; }
+namespace lumen::plugin {
+class Registry;
+class Task;
+}  // namespace lumen::plugin
 
 namespace lumen::widgets {
 
@@ -77,8 +80,7 @@ public slots:
     void launch();
 
 signals:
-    void launchRequested(const QString& taskId, const lumen::config::Config& config,
-                         const QString& runName);
+    void launchRequested(const QString& taskId, const lumen::config::Config& config, const QString& runName);
     /// After any change of the config or of its validity.
     void configChanged();
 
@@ -100,12 +102,12 @@ private:
     const plugin::Registry* registry_ = nullptr;
     std::shared_ptr<plugin::Task> task_;
     config::Schema schema_;
-    YAML::Node root_;                 // the document being edited (what the YAML says)
+    YAML::Node root_;  // the document being edited (what the YAML says)
     bool syntaxOk_ = true;
     QStringList issues_;
     std::map<std::string, std::vector<config::ConfigIssue>> issuesByKey_;
-    bool updating_ = false;           // guards form <-> YAML echo loops
-    std::string editingPath_;         // the form field whose edit is being applied
+    bool updating_ = false;    // guards form <-> YAML echo loops
+    std::string editingPath_;  // the form field whose edit is being applied
 
     QComboBox* taskBox_;
     QLabel* description_;

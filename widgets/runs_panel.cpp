@@ -20,11 +20,9 @@
 namespace lumen::widgets {
 namespace {
 
-const QStringList kColumns = {QObject::tr("ID"),      QObject::tr("Task"),
-                              QObject::tr("Name"),    QObject::tr("Status"),
-                              QObject::tr("Config"),  QObject::tr("Best"),
-                              QObject::tr("Created"), QObject::tr("Duration"),
-                              QObject::tr("Outcome")};
+const QStringList kColumns = {QObject::tr("ID"),      QObject::tr("Task"),     QObject::tr("Name"),
+                              QObject::tr("Status"),  QObject::tr("Config"),   QObject::tr("Best"),
+                              QObject::tr("Created"), QObject::tr("Duration"), QObject::tr("Outcome")};
 enum Column { kId, kTask, kName, kStatus, kConfig, kBest, kCreated, kDuration, kOutcome };
 
 QColor statusColor(runs::RunStatus s) {
@@ -90,8 +88,8 @@ QString RunsPanel::runFolder(qint64 run) const {
     for (int row = 0; row < table_->rowCount(); ++row) {
         QTableWidgetItem* item = table_->item(row, kId);
         if (!item || item->data(Qt::UserRole).toLongLong() != run) continue;
-        const auto folder = runs::Workspace{store_->file().parent_path()}.runDir(
-            run, table_->item(row, kTask)->text().toStdString());
+        const auto folder =
+            runs::Workspace{store_->file().parent_path()}.runDir(run, table_->item(row, kTask)->text().toStdString());
         return QString::fromStdString(folder.string());
     }
     return {};
@@ -103,6 +101,41 @@ QString RunsPanel::resumableCheckpoint(qint64 run) const {
     if (!record || !runs::isTerminal(record->status) || record->status == runs::RunStatus::Finished) return {};
     const QString last = runFolder(run) + "/checkpoints/last.pt";
     return QFileInfo::exists(last) ? last : QString();
+}
+
+QString RunsPanel::artifact(qint64 run, const QString& kind) const {
+    if (!store_ || run <= 0) return {};
+    const auto record = store_->run(run);
+    if (!record || record->status != runs::RunStatus::Finished) return {};
+    const auto all = store_->artifacts(run);
+    for (auto it = all.rbegin(); it != all.rend(); ++it)
+        if (it->kind == kind.toStdString() && QFileInfo::exists(QString::fromStdString(it->path)))
+            return QString::fromStdString(it->path);
+    return {};
+}
+
+// Infer (a trained model on a split), Explain (Grad-CAM of an inference's images) and Open in
+// Study view (an inference's predictions with its images, masks and CAMs); each is enabled
+// only on a run that has what it needs, and says why not in its tooltip.
+void RunsPanel::addModelActions(QMenu* menu, qint64 run) {
+    menu->addSeparator();
+    const QString best = artifact(run, "best_checkpoint");
+    const QString predictions = artifact(run, "predictions");
+    QAction* infer = menu->addAction(tr("Infer…"));
+    infer->setObjectName("runsInfer");
+    infer->setEnabled(!best.isEmpty());
+    infer->setToolTip(best.isEmpty() ? tr("A finished training run with a best checkpoint can infer") : best);
+    QAction* explain = menu->addAction(tr("Explain (Grad-CAM)…"));
+    explain->setObjectName("runsExplain");
+    explain->setEnabled(!predictions.isEmpty());
+    QAction* study = menu->addAction(tr("Open in Study view"));
+    study->setObjectName("runsOpenStudy");
+    study->setEnabled(!predictions.isEmpty());
+    for (QAction* a : {explain, study})
+        a->setToolTip(predictions.isEmpty() ? tr("A finished inference run (Infer…) has predictions") : predictions);
+    connect(infer, &QAction::triggered, this, [this, run] { emit inferRequested(run); });
+    connect(explain, &QAction::triggered, this, [this, run] { emit explainRequested(run); });
+    connect(study, &QAction::triggered, this, [this, run] { emit openInStudyRequested(run); });
 }
 
 QMenu* RunsPanel::makeContextMenu() {
@@ -125,6 +158,7 @@ QMenu* RunsPanel::makeContextMenu() {
                            ? tr("Only an interrupted, failed or cancelled run with checkpoints/last.pt can be resumed")
                            : lastCheckpoint);
     connect(resume, &QAction::triggered, this, [this, ids] { emit resumeRequested(ids.value(0)); });
+    addModelActions(menu, ids.size() == 1 ? ids.value(0) : 0);
     connect(open, &QAction::triggered, this, [this, ids] {
         QString folder = runFolder(ids.value(0));
         if (!QFileInfo::exists(folder)) folder = QFileInfo(folder).absolutePath();  // runs/ itself
@@ -148,9 +182,7 @@ QString RunsPanel::bestMetricText(runs::RunStore& store, qint64 run) {
                 return;
             }
     };
-    auto starts = [](const char* prefix) {
-        return [prefix](const std::string& k) { return k.rfind(prefix, 0) == 0; };
-    };
+    auto starts = [](const char* prefix) { return [prefix](const std::string& k) { return k.rfind(prefix, 0) == 0; }; };
     pick(starts("val.auroc"), true);
     pick(starts("val.acc"), true);
     pick(starts("val.f1"), true);
@@ -158,8 +190,7 @@ QString RunsPanel::bestMetricText(runs::RunStore& store, qint64 run) {
     pick([](const std::string& k) { return k == "val.loss"; }, false);
     pick([](const std::string& k) { return k == "loss"; }, false);
     if (!best) return {};
-    return QString("%1 %2").arg(QString::fromStdString(best->key))
-        .arg(higher ? best->max : best->min, 0, 'g', 4);
+    return QString("%1 %2").arg(QString::fromStdString(best->key)).arg(higher ? best->max : best->min, 0, 'g', 4);
 }
 
 void RunsPanel::setStore(runs::RunStore* store) {
@@ -204,12 +235,10 @@ void RunsPanel::refresh() {
             if (done || r.status == runs::RunStatus::Running) toRead.push_back({r.id, done});
         }
         table_->setItem(row, kBest, new QTableWidgetItem(best));
-        table_->setItem(row, kCreated, new SortKeyItem(created.toString("yyyy-MM-dd HH:mm:ss"),
-                                               double(r.createdAtMs)));
+        table_->setItem(row, kCreated, new SortKeyItem(created.toString("yyyy-MM-dd HH:mm:ss"), double(r.createdAtMs)));
         const double seconds = r.finishedAtMs > 0 ? (r.finishedAtMs - r.createdAtMs) / 1000.0 : -1;
-        table_->setItem(row, kDuration, new SortKeyItem(seconds < 0 ? QString() :
-                                                   QString::number(seconds, 'f', 1) + " s",
-                                               seconds));
+        table_->setItem(row, kDuration,
+                        new SortKeyItem(seconds < 0 ? QString() : QString::number(seconds, 'f', 1) + " s", seconds));
         auto* outcome = new QTableWidgetItem(QString::fromStdString(r.outcome));
         outcome->setToolTip(QString::fromStdString(r.outcome));
         table_->setItem(row, kOutcome, outcome);

@@ -1,7 +1,8 @@
 #pragma once
 // The Runs panel: the workspace's runs from the run store, newest first, sortable: status,
 // task, short config hash, best metric, duration. Context menu: open the run's folder, show
-// its curves, compare the selected runs (the main window routes those to the loss curves).
+// its curves, compare the selected runs, resume, infer, explain and open its predictions in
+// the Study view (the main window carries them out).
 
 #include <QHash>
 #include <QList>
@@ -10,7 +11,9 @@
 class QMenu;
 class QTableWidget;
 
-namespace lumen::runs { class RunStore; }
+namespace lumen::runs {
+class RunStore;
+}
 
 namespace lumen::widgets {
 
@@ -37,6 +40,9 @@ public:
     /// The run's checkpoints/last.pt when it can be resumed (interrupted, failed or cancelled,
     /// with that file), else "".
     QString resumableCheckpoint(qint64 run) const;
+    /// A finished run's artifact of `kind` ("best_checkpoint", "predictions", "roi_vis", …)
+    /// when its file or folder exists, else "" (the newest when a run recorded several).
+    QString artifact(qint64 run, const QString& kind) const;
     /// The context menu for the current selection (caller owns it); built, not shown.
     QMenu* makeContextMenu();
 
@@ -50,10 +56,18 @@ signals:
     void compareRequested(const QList<qint64>& runs);
     /// "Resume from last checkpoint" on a run resumableCheckpoint() accepts.
     void resumeRequested(qint64 run);
+    /// "Infer…" on a finished training run (it has a best checkpoint).
+    void inferRequested(qint64 run);
+    /// "Explain…" on a finished inference run (it has predictions).
+    void explainRequested(qint64 run);
+    /// "Open in Study view" on a run with predictions.
+    void openInStudyRequested(qint64 run);
     /// After the Best column was filled in (it is read off the GUI thread).
     void bestMetricsRead();
 
 private:
+    void addModelActions(QMenu* menu, qint64 run);
+
     QTableWidget* table_;
     runs::RunStore* store_ = nullptr;
     QHash<qint64, QString> bestCache_;  // finished runs only: their metrics no longer change

@@ -76,7 +76,6 @@ QString number(double v, int decimals = 4) {
     return QString::number(v, 'f', decimals);
 }
 
-
 struct LoadRequest {
     QString id;
     quint64 generation = 0;
@@ -353,7 +352,8 @@ void StudyBrowser::connectControls() {
         fillTable();
         if (const auto* c = choice()) plot_->setLabel(QString::fromStdString(c->key));
         if (!current_.isEmpty()) {
-            if (const auto row = new_ ? new_->findRow(current_.toStdString()) : std::nullopt) fillPredictions(int(*row));
+            if (const auto row = new_ ? new_->findRow(current_.toStdString()) : std::nullopt)
+                fillPredictions(int(*row));
             if (!camCache_.isEmpty()) startLoad(current_);
         }
     });
@@ -365,10 +365,8 @@ void StudyBrowser::connectControls() {
     auto arm = [this](QCheckBox* box) {
         return [this, box] {
             if (updating_) return;
-            if (!box->isChecked())
-                box->setChecked(true);  // applies through toggled
-            else
-                applyFilter();
+            if (!box->isChecked()) box->setChecked(true);  // applies through toggled
+            else applyFilter();
         };
     };
     connect(scoreMin_, &QDoubleSpinBox::valueChanged, this, arm(scoreBox_));
@@ -442,17 +440,19 @@ void StudyBrowser::setTables(std::shared_ptr<const data::NumericTable> predictio
     if (const auto* c = choice()) plot_->setLabel(QString::fromStdString(c->key));
     fillTable();
     const int shared = study_.sharedIds();
-    QString text = new_ ? tr("%1: %2 studies, %3 columns").arg(QString::fromStdString(new_->path.filename().string()))
-                              .arg(new_->rowCount()).arg(new_->columns.size())
+    QString text = new_ ? tr("%1: %2 studies, %3 columns")
+                              .arg(QString::fromStdString(new_->path.filename().string()))
+                              .arg(new_->rowCount())
+                              .arg(new_->columns.size())
                         : tr("No predictions");
     if (base_)
-        text += tr(" · baseline %1: %2 shared ids").arg(QString::fromStdString(base_->path.filename().string())).arg(shared);
+        text +=
+            tr(" · baseline %1: %2 shared ids").arg(QString::fromStdString(base_->path.filename().string())).arg(shared);
     tableStatus_ = text;
     setStatus(text);
     emit tablesLoaded(new_ ? int(new_->rowCount()) : 0);
     const QString pending = std::exchange(pendingSelection_, QString());
-    if (!pending.isEmpty())
-        selectStudy(pending);
+    if (!pending.isEmpty()) selectStudy(pending);
     else if (!current_.isEmpty() && new_ && new_->findRow(current_.toStdString()))
         selectStudy(std::exchange(current_, QString()));  // re-shown with the new tables' values
     else if (proxy_->rowCount() > 0)
@@ -572,7 +572,8 @@ void StudyBrowser::setFilter(const StudyFilter& f) {
 void StudyBrowser::applyFilter() {
     if (updating_) return;
     const StudyFilter f = filter();
-    proxy_->setFilter({f.scoreMin, f.scoreMax, f.faithfulnessBelow, f.diffAbove, f.diffAnyColumn, f.idContains.toStdString()});
+    proxy_->setFilter(
+        {f.scoreMin, f.scoreMax, f.faithfulnessBelow, f.diffAbove, f.diffAnyColumn, f.idContains.toStdString()});
     count_->setText(tr("%1 of %2 studies").arg(proxy_->rowCount()).arg(model_->rowCount()));
 }
 int StudyBrowser::visibleRowCount() const { return proxy_->rowCount(); }
@@ -641,16 +642,20 @@ void StudyBrowser::fillPredictions(int row) {
     bold.setBold(true);
     for (int col = 0; col < n; ++col) {
         const double v = new_->values[std::size_t(col)][std::size_t(row)], b = study_.baselineOf(col, row);
-        auto* name = new QTableWidgetItem(QString::fromStdString(data::humanColumnName(new_->columns[std::size_t(col)])));
+        auto* name =
+            new QTableWidgetItem(QString::fromStdString(data::humanColumnName(new_->columns[std::size_t(col)])));
         name->setToolTip(QString::fromStdString(new_->columns[std::size_t(col)]));
         predictionsTable_->setItem(col, 0, name);
         const int dp = study_.decimals(col);
         predictionsTable_->setItem(col, 1, new QTableWidgetItem(number(v, dp)));
         predictionsTable_->setItem(col, 2, new QTableWidgetItem(base_ ? number(b, dp) : QString()));
         predictionsTable_->setItem(col, 3, new QTableWidgetItem(base_ ? number(v - b, 4) : QString()));
-        for (int k = 1; k < 4; ++k) predictionsTable_->item(col, k)->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
-        const bool mine = c && (col == c->score || (!groupLabel.empty() && data::splitColumn(new_->columns[std::size_t(col)]).label == groupLabel &&
-                                                    c->full >= 0));
+        for (int k = 1; k < 4; ++k)
+            predictionsTable_->item(col, k)->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+        const bool mine =
+            c && (col == c->score ||
+                  (!groupLabel.empty() && data::splitColumn(new_->columns[std::size_t(col)]).label == groupLabel &&
+                   c->full >= 0));
         if (mine)
             for (int k = 0; k < 4; ++k) predictionsTable_->item(col, k)->setFont(bold);
     }
@@ -663,9 +668,12 @@ void StudyBrowser::fillPredictions(int row) {
     if (c) {
         const double f = study_.faithOf(*c, row);
         if (!std::isnan(f) || c->full >= 0) {
-            text = tr("<b>%1</b>: faithfulness <b>%2</b>").arg(QString::fromStdString(c->name).toHtmlEscaped(), number(f));
-            if (c->full >= 0) text += tr(" = P(full) %1 − P(drop) %2").arg(number(new_->values[std::size_t(c->full)][std::size_t(row)]),
-                                                                          number(c->drop >= 0 ? new_->values[std::size_t(c->drop)][std::size_t(row)] : NAN));
+            text =
+                tr("<b>%1</b>: faithfulness <b>%2</b>").arg(QString::fromStdString(c->name).toHtmlEscaped(), number(f));
+            if (c->full >= 0)
+                text += tr(" = P(full) %1 − P(drop) %2")
+                            .arg(number(new_->values[std::size_t(c->full)][std::size_t(row)]),
+                                 number(c->drop >= 0 ? new_->values[std::size_t(c->drop)][std::size_t(row)] : NAN));
             const int fc = c->faith >= 0 ? c->faith : -1;
             if (base_ && fc >= 0) text += tr(" (baseline %1)").arg(number(study_.baselineOf(fc, row)));
         } else {
@@ -709,10 +717,8 @@ void StudyBrowser::applyLoad(const StudyLoad& load) {
     showView(std::max(0, viewBox_->currentIndex()));
     camInfo_->setText(load.camText);
     camInfo_->setVisible(!load.camText.isEmpty());
-    if (!load.errors.isEmpty())
-        setStatus(tr("Study %1: %2").arg(load.id, load.errors.join("; ")), true);
-    else
-        setStatus(tableStatus_);
+    if (!load.errors.isEmpty()) setStatus(tr("Study %1: %2").arg(load.id, load.errors.join("; ")), true);
+    else setStatus(tableStatus_);
     emit studyShown(load.id);
 }
 
@@ -724,7 +730,8 @@ void StudyBrowser::showView(int index) {
     overlay_->clearHeatmap();
     overlay_->clearMask();
     if (index >= int(loaded_->volumes.size())) {
-        overlay_->clear(loaded_->errors.isEmpty() ? tr("No image for %1").arg(loaded_->id) : loaded_->errors.join("\n"));
+        overlay_->clear(loaded_->errors.isEmpty() ? tr("No image for %1").arg(loaded_->id)
+                                                  : loaded_->errors.join("\n"));
         return;
     }
     const auto& v = loaded_->volumes[std::size_t(index)];

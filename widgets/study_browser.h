@@ -32,7 +32,9 @@ class QSplitter;
 class QTableView;
 class QTableWidget;
 
-namespace lumen::data { struct MediaIndex; }
+namespace lumen::data {
+struct MediaIndex;
+}
 
 namespace lumen::widgets {
 
@@ -143,7 +145,7 @@ private:
     // Where media come from.
     QString mediaRoot_, roiFolder_, camCache_;
     QString workspace_;
-    QDateTime camCacheTime_;  // index.csv's time when camCache_ was chosen
+    QDateTime camCacheTime_;                                       // index.csv's time when camCache_ was chosen
     QFuture<std::shared_ptr<const data::MediaIndex>> mediaIndex_;  ///< the scan of mediaRoot_
     quint64 loadGeneration_ = 0;
     std::shared_ptr<const StudyLoad> loaded_;

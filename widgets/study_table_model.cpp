@@ -16,7 +16,8 @@ QString number(double v, int decimals) {
 
 }  // namespace
 
-StudyTableModel::StudyTableModel(const data::StudyTable& table, QObject* parent) : QAbstractTableModel(parent), table_(table) {}
+StudyTableModel::StudyTableModel(const data::StudyTable& table, QObject* parent)
+    : QAbstractTableModel(parent), table_(table) {}
 
 void StudyTableModel::setChoice(std::optional<data::StudyTable::Choice> choice) {
     beginResetModel();
@@ -27,7 +28,8 @@ void StudyTableModel::setChoice(std::optional<data::StudyTable::Choice> choice) 
 
 QString StudyTableModel::id(int row) const {
     const auto& t = table_.predictions();
-    return t && row >= 0 && std::size_t(row) < t->rowCount() ? QString::fromStdString(t->ids[std::size_t(row)]) : QString();
+    return t && row >= 0 && std::size_t(row) < t->rowCount() ? QString::fromStdString(t->ids[std::size_t(row)])
+                                                             : QString();
 }
 
 int StudyTableModel::rowCount(const QModelIndex& parent) const {
@@ -63,7 +65,8 @@ QVariant StudyTableModel::data(const QModelIndex& index, int role) const {
 }
 
 QVariant StudyTableModel::headerData(int section, Qt::Orientation orientation, int role) const {
-    if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return QAbstractTableModel::headerData(section, orientation, role);
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+        return QAbstractTableModel::headerData(section, orientation, role);
     switch (section) {
     case kStudy: return tr("Study");
     case kScore: {

@@ -33,8 +33,9 @@ OverlaySampler::OverlaySampler(const VolumeOverlay& overlay, std::array<int, 3> 
     const auto& s = overlay.shape;
     if (s.size() == 3) grid_ = {int(s[2]), int(s[1]), int(s[0])};
     else if (s.size() == 2) grid_ = {int(s[1]), int(s[0]), 1};
-    else throw std::invalid_argument("overlay: shape must be (depth, rows, columns) or (rows, columns), got " +
-                                     std::to_string(s.size()) + " dimensions");
+    else
+        throw std::invalid_argument("overlay: shape must be (depth, rows, columns) or (rows, columns), got " +
+                                    std::to_string(s.size()) + " dimensions");
     const std::size_t n = std::size_t(grid_[0]) * std::size_t(grid_[1]) * std::size_t(grid_[2]);
     if (n == 0) throw std::invalid_argument("overlay: empty shape");
     if (overlay.values.size() != n)
@@ -85,16 +86,20 @@ std::vector<QRgb> overlayColormap(const QString& name) {
     std::vector<Stop> stops;
     if (name == "hot") stops = {{0, 0.04, 0, 0}, {0.375, 1, 0, 0}, {0.75, 1, 1, 0}, {1, 1, 1, 1}};
     else if (name == "viridis")
-        stops = {{0, 0.267, 0.005, 0.329}, {0.25, 0.229, 0.322, 0.546}, {0.5, 0.128, 0.567, 0.551},
-                 {0.75, 0.369, 0.789, 0.383}, {1, 0.993, 0.906, 0.144}};
+        stops = {{0, 0.267, 0.005, 0.329},
+                 {0.25, 0.229, 0.322, 0.546},
+                 {0.5, 0.128, 0.567, 0.551},
+                 {0.75, 0.369, 0.789, 0.383},
+                 {1, 0.993, 0.906, 0.144}};
     else if (name == "labels") {
-        static const QRgb palette[] = {qRgb(0, 0, 0),     qRgb(230, 25, 75),  qRgb(60, 180, 75),
-                                       qRgb(255, 225, 25), qRgb(0, 130, 200), qRgb(245, 130, 48),
+        static const QRgb palette[] = {qRgb(0, 0, 0),      qRgb(230, 25, 75),  qRgb(60, 180, 75),
+                                       qRgb(255, 225, 25), qRgb(0, 130, 200),  qRgb(245, 130, 48),
                                        qRgb(145, 30, 180), qRgb(70, 240, 240), qRgb(240, 50, 230)};
         for (int i = 0; i < 256; ++i) lut[std::size_t(i)] = i == 0 ? palette[0] : palette[1 + (i - 1) % 8];
         return lut;
     } else  // jet
-        stops = {{0, 0, 0, 0.5}, {0.125, 0, 0, 1}, {0.375, 0, 1, 1}, {0.625, 1, 1, 0}, {0.875, 1, 0, 0}, {1, 0.5, 0, 0}};
+        stops = {{0, 0, 0, 0.5},   {0.125, 0, 0, 1}, {0.375, 0, 1, 1},
+                 {0.625, 1, 1, 0}, {0.875, 1, 0, 0}, {1, 0.5, 0, 0}};
     for (int i = 0; i < 256; ++i) {
         const double t = i / 255.0;
         std::size_t s = 1;

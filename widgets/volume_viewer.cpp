@@ -29,13 +29,11 @@
 #include <QWheelEvent>
 #include <QtConcurrent/QtConcurrentRun>
 
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
-
 
 namespace lumen::widgets {
 
@@ -61,7 +59,8 @@ VolumeViewer::VolumeViewer(QWidget* parent, bool with3d) : QWidget(parent), lut_
         grid->addWidget(view3d_, 1, 1);
         build3d();
     } else {
-        auto* none = new QLabel(with3d ? tr("3-D view needs an OpenGL display (not available on this platform)") : QString());
+        auto* none =
+            new QLabel(with3d ? tr("3-D view needs an OpenGL display (not available on this platform)") : QString());
         none->setObjectName("view3dUnavailable");
         none->setAlignment(Qt::AlignCenter);
         none->setWordWrap(true);
@@ -149,7 +148,6 @@ QLayout* VolumeViewer::buildToolbar() {
 
 VolumeViewer::~VolumeViewer() = default;
 
-
 // ---------------------------------------------------------------------------------------
 // VolumeViewer: state
 
@@ -197,7 +195,8 @@ int VolumeViewer::sliceCount(MprPlane plane) const {
 
 void VolumeViewer::setCursorVoxel(std::array<int, 3> voxel) {
     if (!prepared_) return;
-    for (int a = 0; a < 3; ++a) voxel[std::size_t(a)] = std::clamp(voxel[std::size_t(a)], 0, prepared_->dims[std::size_t(a)] - 1);
+    for (int a = 0; a < 3; ++a)
+        voxel[std::size_t(a)] = std::clamp(voxel[std::size_t(a)], 0, prepared_->dims[std::size_t(a)] - 1);
     if (voxel == cursor_) return;
     // Only a view whose slice changed redraws its image; the others just move the crosshair.
     for (int q = 0; q < 3; ++q) {
@@ -262,7 +261,8 @@ std::array<double, 3> VolumeViewer::worldPosition(const std::array<int, 3>& v) c
     std::array<double, 3> w = vol.origin;
     for (int r = 0; r < 3; ++r)
         for (int a = 0; a < 3; ++a)
-            w[std::size_t(r)] += vol.direction[std::size_t(r * 3 + a)] * vol.spacing[std::size_t(a)] * v[std::size_t(a)];
+            w[std::size_t(r)] +=
+                vol.direction[std::size_t(r * 3 + a)] * vol.spacing[std::size_t(a)] * v[std::size_t(a)];
     return w;
 }
 
@@ -274,8 +274,12 @@ QString VolumeViewer::readoutText(const std::array<int, 3>& v) const {
     QString text = tr("%1 %2 at (%3, %4, %5) mm LPS, voxel (%6, %7, %8)")
                        .arg(hu ? "HU" : tr("value"))
                        .arg(double(valueAt(v)), 0, 'f', 1)
-                       .arg(w[0], 0, 'f', 1).arg(w[1], 0, 'f', 1).arg(w[2], 0, 'f', 1)
-                       .arg(v[0]).arg(v[1]).arg(v[2]);
+                       .arg(w[0], 0, 'f', 1)
+                       .arg(w[1], 0, 'f', 1)
+                       .arg(w[2], 0, 'f', 1)
+                       .arg(v[0])
+                       .arg(v[1])
+                       .arg(v[2]);
     if (!overlay_.empty()) text += tr(", overlay %1").arg(double(overlay_.atVoxel(v[0], v[1], v[2])), 0, 'f', 2);
     return text;
 }
@@ -384,10 +388,10 @@ void VolumeViewer::setJobRunner(JobSubmitter submit, JobEventBridge* bridge) {
     });
 }
 
-
 void VolumeViewer::openPath(const QString& path) {
     if (loading_) {
-        status_->setText(tr("Still loading %1; open %2 when it is done.").arg(loadCaption_, QFileInfo(path).fileName()));
+        status_->setText(
+            tr("Still loading %1; open %2 when it is done.").arg(loadCaption_, QFileInfo(path).fileName()));
         return;
     }
     const std::filesystem::path file = path.toStdString();
@@ -484,7 +488,8 @@ void VolumeViewer::openOverlayPath(const QString& path) {
             o.values = io::sampleOnGrid(src, *target, dims,
                                         o.labelMask ? io::Interpolation::Nearest : io::Interpolation::Linear);
             if (std::none_of(o.values.begin(), o.values.end(), [](float v) { return v != 0.0f; }))
-                return {{}, QString::fromStdString(file.string() + ": does not overlap the shown volume (or is all zero)")};
+                return {{},
+                        QString::fromStdString(file.string() + ": does not overlap the shown volume (or is all zero)")};
             return {std::move(o), {}};
         } catch (const std::exception& e) {
             return {{}, QString::fromUtf8(e.what())};
@@ -501,7 +506,8 @@ void VolumeViewer::setLoading(bool loading, const QString& message) {
     status_->setText(message);
 }
 
-void VolumeViewer::finishLoad(std::shared_ptr<const PreparedVolume> prepared, const QString& caption, const QString& error) {
+void VolumeViewer::finishLoad(std::shared_ptr<const PreparedVolume> prepared, const QString& caption,
+                              const QString& error) {
     setLoading(false);
     if (!prepared) {
         const QString e = error.isEmpty() ? tr("nothing was read") : error;
@@ -513,8 +519,12 @@ void VolumeViewer::finishLoad(std::shared_ptr<const PreparedVolume> prepared, co
     const auto& v = *prepared_->volume;
     status_->setText(tr("%1: %2×%3×%4, %5×%6×%7 mm")
                          .arg(caption)
-                         .arg(v.columns).arg(v.rows).arg(v.depth)
-                         .arg(v.spacing[0], 0, 'g', 3).arg(v.spacing[1], 0, 'g', 3).arg(v.spacing[2], 0, 'g', 3));
+                         .arg(v.columns)
+                         .arg(v.rows)
+                         .arg(v.depth)
+                         .arg(v.spacing[0], 0, 'g', 3)
+                         .arg(v.spacing[1], 0, 'g', 3)
+                         .arg(v.spacing[2], 0, 'g', 3));
     emit volumeLoaded(caption);
 }
 

@@ -47,11 +47,7 @@ public:
 };
 vtkStandardNewMacro(ViewerStyle);
 
-
 }  // namespace
-
-
-
 
 void VolumeViewer::build3d() {
     vtk_ = std::make_unique<Vtk>();
@@ -230,7 +226,8 @@ void VolumeViewer::update3dOverlay() {
     v.surface->SetInputData(image);
     const double level = overlay_.labelMask() ? 0.5 : std::max(overlayThreshold_, 0.02);
     v.surface->SetValue(0, level);
-    const QRgb c = lut_[std::size_t(overlay_.labelMask() ? 1 : std::clamp(int((level + (1 - level) / 2) * 255), 0, 255))];
+    const QRgb c =
+        lut_[std::size_t(overlay_.labelMask() ? 1 : std::clamp(int((level + (1 - level) / 2) * 255), 0, 255))];
     v.overlayActor->GetProperty()->SetColor(qRed(c) / 255.0, qGreen(c) / 255.0, qBlue(c) / 255.0);
     v.overlayActor->GetProperty()->SetOpacity(std::clamp(overlayOpacity_ + 0.25, 0.0, 1.0));
     v.overlayActor->VisibilityOn();

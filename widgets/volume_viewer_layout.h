@@ -21,9 +21,9 @@ struct PlaneLayout {
     bool rightIsPositive, downIsPositive;
 };
 constexpr PlaneLayout kLayouts[] = {
-    {0, 1, 2, true, true},    // axial: right = +x (L), down = +y (P)
-    {0, 2, 1, true, false},   // coronal: right = L, down = -z (I)
-    {1, 2, 0, true, false},   // sagittal: right = +y (P), down = I
+    {0, 1, 2, true, true},   // axial: right = +x (L), down = +y (P)
+    {0, 2, 1, true, false},  // coronal: right = L, down = -z (I)
+    {1, 2, 0, true, false},  // sagittal: right = +y (P), down = I
 };
 
 // Letters for a direction in LPS: the dominant axis, plus the second one when it is strong
@@ -32,7 +32,8 @@ inline QString letters(const std::array<double, 3>& v) {
     static const char* pos = "LPS";
     static const char* neg = "RAI";
     std::array<int, 3> order{0, 1, 2};
-    std::sort(order.begin(), order.end(), [&](int a, int b) { return std::fabs(v[std::size_t(a)]) > std::fabs(v[std::size_t(b)]); });
+    std::sort(order.begin(), order.end(),
+              [&](int a, int b) { return std::fabs(v[std::size_t(a)]) > std::fabs(v[std::size_t(b)]); });
     QString s;
     for (int n = 0; n < 2; ++n) {
         const int a = order[std::size_t(n)];
@@ -42,6 +43,5 @@ inline QString letters(const std::array<double, 3>& v) {
     }
     return s;
 }
-
 
 }  // namespace lumen::widgets::viewer_layout

@@ -71,7 +71,8 @@ void VtkRenderWidget::setDefaultSurfaceFormat() {
 }
 
 VtkRenderWidget::VtkRenderWidget(QWidget* parent)
-    : QWidget(parent), window_(vtkSmartPointer<vtkGenericOpenGLRenderWindow>::New()),
+    : QWidget(parent),
+      window_(vtkSmartPointer<vtkGenericOpenGLRenderWindow>::New()),
       interactor_(vtkSmartPointer<vtkGenericRenderWindowInteractor>::New()),
       renderer_(vtkSmartPointer<vtkRenderer>::New()) {
     setFocusPolicy(Qt::StrongFocus);
@@ -88,8 +89,8 @@ VtkRenderWidget::VtkRenderWidget(QWidget* parent)
     // The interactor never renders by itself: its render requests become requestRender(), so
     // every VTK render happens in renderFrame() with our context and target in place.
     interactor_->EnableRenderOff();
-    for (unsigned long id : {vtkCommand::WindowMakeCurrentEvent, vtkCommand::WindowIsCurrentEvent,
-                             vtkCommand::WindowFrameEvent})
+    for (unsigned long id :
+         {vtkCommand::WindowMakeCurrentEvent, vtkCommand::WindowIsCurrentEvent, vtkCommand::WindowFrameEvent})
         window_->AddObserver(id, this, &VtkRenderWidget::onWindowEvent);
     interactor_->AddObserver(vtkCommand::RenderEvent, this, &VtkRenderWidget::onWindowEvent);
 }
@@ -126,8 +127,7 @@ void VtkRenderWidget::onWindowEvent(vtkObject*, unsigned long id, void* data) {
     case vtkCommand::RenderEvent:
         if (!inPaint_) requestRender();
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -181,8 +181,8 @@ void VtkRenderWidget::renderFrame() {
     f->glDrawBuffers(1, buffers);
     if (auto* fbo = window_->GetRenderFramebuffer()) {
         const int* size = fbo->GetLastSize();
-        window_->BlitDisplayFramebuffer(0, 0, 0, size[0], size[1], 0, 0, px.width(), px.height(),
-                                        GL_COLOR_BUFFER_BIT, GL_LINEAR);
+        window_->BlitDisplayFramebuffer(0, 0, 0, size[0], size[1], 0, 0, px.width(), px.height(), GL_COLOR_BUFFER_BIT,
+                                        GL_LINEAR);
     }
     // VTK leaves alpha < 1 on the background and translucent surfaces; read back as-is it
     // would be un-premultiplied into white fringes. The frame is opaque.
@@ -232,8 +232,8 @@ void VtkRenderWidget::resizeEvent(QResizeEvent* e) {
 void VtkRenderWidget::prepareEvent(const QPointF& pos, Qt::KeyboardModifiers mods, int repeat) {
     const qreal dpr = devicePixelRatioF();
     interactor_->SetEventInformationFlipY(int(pos.x() * dpr + 0.5), int(pos.y() * dpr + 0.5),
-                                          (mods & Qt::ControlModifier) ? 1 : 0,
-                                          (mods & Qt::ShiftModifier) ? 1 : 0, 0, repeat);
+                                          (mods & Qt::ControlModifier) ? 1 : 0, (mods & Qt::ShiftModifier) ? 1 : 0, 0,
+                                          repeat);
     interactor_->SetAltKey((mods & Qt::AltModifier) ? 1 : 0);
 }
 

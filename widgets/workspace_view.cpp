@@ -12,8 +12,7 @@
 namespace lumen::widgets {
 
 WorkspaceView::WorkspaceView(QWidget* parent)
-    : QWidget(parent), model_(new QFileSystemModel(this)), tree_(new QTreeView),
-      summary_(new QTextBrowser) {
+    : QWidget(parent), model_(new QFileSystemModel(this)), tree_(new QTreeView), summary_(new QTextBrowser) {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     auto* split = new QSplitter(Qt::Horizontal, this);
@@ -34,18 +33,18 @@ WorkspaceView::WorkspaceView(QWidget* parent)
     split->addWidget(tree_);
     split->setStretchFactor(0, 1);
     split->setStretchFactor(1, 1);
-    connect(tree_, &QTreeView::activated, this, [this](const QModelIndex& index) {
-        emit fileActivated(model_->filePath(index));
-    });
+    connect(tree_, &QTreeView::activated, this,
+            [this](const QModelIndex& index) { emit fileActivated(model_->filePath(index)); });
     setSummary({});
 }
 
 void WorkspaceView::setSummary(const WorkspaceSummary& s) {
     QString html;
     if (s.path.isEmpty()) {
-        html = tr("<h2>No workspace open</h2><p>A workspace is a folder holding your runs, "
-                  "predictions and reports. Use <b>File → Open workspace…</b> or "
-                  "<b>File → Open demo workspace</b>.</p>");
+        html =
+            tr("<h2>No workspace open</h2><p>A workspace is a folder holding your runs, "
+               "predictions and reports. Use <b>File → Open workspace…</b> or "
+               "<b>File → Open demo workspace</b>.</p>");
         tree_->setModel(nullptr);
     } else {
         tree_->setModel(model_);
@@ -56,14 +55,14 @@ void WorkspaceView::setSummary(const WorkspaceSummary& s) {
         html += tr("<p><b>%1</b> recorded in this workspace.</p>")
                     .arg(s.runs == 1 ? tr("1 run") : tr("%1 runs").arg(s.runs));
         if (s.isDemo)
-            html += tr("<p>Synthetic data to try every part of Lumen: chest X-rays with NIH "
-                       "labels (<code>chest_xray/</code>), CT volumes (<code>ct/</code>), "
-                       "angiography cines (<code>angio/</code>) and a baseline/new predictions "
-                       "pair to audit (<code>predictions/</code>).</p>");
+            html +=
+                tr("<p>Synthetic data to try every part of Lumen: chest X-rays with NIH "
+                   "labels (<code>chest_xray/</code>), CT volumes (<code>ct/</code>), "
+                   "angiography cines (<code>angio/</code>) and a baseline/new predictions "
+                   "pair to audit (<code>predictions/</code>).</p>");
     }
     html += tr("<h3>Tasks</h3>");
-    if (s.tasks.isEmpty())
-        html += tr("<p>No task plugin is loaded.</p>");
+    if (s.tasks.isEmpty()) html += tr("<p>No task plugin is loaded.</p>");
     else {
         html += "<ul>";
         for (const auto& t : s.tasks) html += "<li>" + t.toHtmlEscaped() + "</li>";

@@ -11,10 +11,10 @@ class QTreeView;
 namespace lumen::widgets {
 
 struct WorkspaceSummary {
-    QString path;                 ///< empty: no workspace open
+    QString path;  ///< empty: no workspace open
     int runs = 0;
-    QStringList tasks;            ///< task ids available from loaded plugins
-    QStringList refusedPlugins;   ///< messages for plugins that were refused
+    QStringList tasks;           ///< task ids available from loaded plugins
+    QStringList refusedPlugins;  ///< messages for plugins that were refused
     bool isDemo = false;
 };
 

@@ -62,8 +62,10 @@ std::string corrNoteFor(const Moments& m) {
     if (m.n == 0) return "undefined: no pair finite on both sides";
     if (m.m2x > 0 && m.m2y > 0) return "";
     return "undefined: constant values on the " +
-           std::string(m.m2x > 0 ? "new" : m.m2y > 0 ? "baseline" : "both") + " side" +
-           (m.m2x > 0 || m.m2y > 0 ? "" : "s");
+           std::string(m.m2x > 0   ? "new"
+                       : m.m2y > 0 ? "baseline"
+                                   : "both") +
+           " side" + (m.m2x > 0 || m.m2y > 0 ? "" : "s");
 }
 
 Stats toStats(const std::string& name, const std::vector<std::string>& columns, const Moments& m,
@@ -234,8 +236,8 @@ Thresholds thresholdsOf(const CategorySpec& spec, const Thresholds& global) {
 }
 
 // Categories pool their columns; without a categories file each column is one.
-void poolCategories(AuditResult& result, const std::vector<Moments>& moments,
-                    const std::vector<std::string>& names, const AuditOptions& options) {
+void poolCategories(AuditResult& result, const std::vector<Moments>& moments, const std::vector<std::string>& names,
+                    const AuditOptions& options) {
     AuditReport& report = result.report;
     if (options.categories.empty()) {
         for (const auto& c : report.columns) {
@@ -290,8 +292,8 @@ std::vector<CategorySpec> loadCategories(const std::filesystem::path& file) {
     std::vector<CategorySpec> out;
     for (std::size_t i = 0; i < list.size(); ++i) {
         const YAML::Node item = list[i];
-        const std::string where = file.string() + ":" + std::to_string(item.Mark().line + 1) +
-                                  ": categories[" + std::to_string(i) + "]";
+        const std::string where =
+            file.string() + ":" + std::to_string(item.Mark().line + 1) + ": categories[" + std::to_string(i) + "]";
         if (!item.IsMap() || !item["name"] || !item["pattern"] || !item["name"].IsScalar() ||
             !item["pattern"].IsScalar())
             throw std::runtime_error(where + ": expected {name: TEXT, pattern: REGEX}");
@@ -300,8 +302,8 @@ std::vector<CategorySpec> loadCategories(const std::filesystem::path& file) {
         try {
             std::regex check(spec.pattern);
         } catch (const std::regex_error& e) {
-            throw std::runtime_error(where + ".pattern: not a valid regular expression \"" +
-                                     spec.pattern + "\": " + e.what());
+            throw std::runtime_error(where + ".pattern: not a valid regular expression \"" + spec.pattern +
+                                     "\": " + e.what());
         }
         out.push_back(std::move(spec));
     }
@@ -346,8 +348,8 @@ AuditResult compareTables(std::shared_ptr<const data::NumericTable> baseline,
     poolCategories(result, moments, sharedNames, options);
     report.overall = toStats("overall", sharedNames, all, *result.baseline, options.thresholds);
     if (!report.overallJudged)
-        report.overall.pass = std::all_of(report.categories.begin(), report.categories.end(),
-                                          [](const Stats& c) { return c.pass; });
+        report.overall.pass =
+            std::all_of(report.categories.begin(), report.categories.end(), [](const Stats& c) { return c.pass; });
     return result;
 }
 

@@ -14,8 +14,12 @@
 #include <string>
 #include <vector>
 
-namespace lumen::jobs { class JobContext; }
-namespace lumen::runs { class RunStore; }
+namespace lumen::jobs {
+class JobContext;
+}
+namespace lumen::runs {
+class RunStore;
+}
 
 namespace lumen::audit {
 
@@ -46,12 +50,12 @@ struct Stats {
     std::uint64_t n = 0;          ///< value pairs compared
     std::uint64_t nonFinite = 0;  ///< of which with an infinity on either side
     double mae = 0;
-    std::optional<double> corr;   ///< absent when either side has no variance
-    std::string corrNote;         ///< why corr is absent
-    double maxDiff = 0;           ///< max |new − baseline|
+    std::optional<double> corr;  ///< absent when either side has no variance
+    std::string corrNote;        ///< why corr is absent
+    double maxDiff = 0;          ///< max |new − baseline|
     std::string maxDiffId;
     std::string maxDiffColumn;
-    double meanBaseline = 0;      ///< NaN when no pair is finite
+    double meanBaseline = 0;  ///< NaN when no pair is finite
     double meanNew = 0;
     std::uint64_t missingBaseline = 0;  ///< joined rows missing on the baseline side only
     std::uint64_t missingNew = 0;       ///< … on the new side only (both missing: in neither)
@@ -118,17 +122,17 @@ struct AuditReport {
     std::vector<MissingValue> missingValues;  ///< the first kExamples, column by column
     std::uint64_t valuesMissingInBaseline = 0;
     std::uint64_t valuesMissingInNew = 0;
-    std::vector<BadCell> badCells;            ///< the first few of each column
+    std::vector<BadCell> badCells;  ///< the first few of each column
     std::uint64_t badCellCount = 0;
-    std::vector<std::string> textColumns;     ///< text in both tables: not compared
+    std::vector<std::string> textColumns;  ///< text in both tables: not compared
     FileFingerprint baseline;
     FileFingerprint newer;
 
-    bool thresholdsPass() const;  ///< every category and OVERALL meet their thresholds
+    bool thresholdsPass() const;    ///< every category and OVERALL meet their thresholds
     std::vector<Gap> gaps() const;  ///< the gaps present (count > 0)
-    bool pass() const;     ///< thresholds pass and every gap is allowed
-    bool partial() const;  ///< passes with an allowed gap
-    std::string verdict() const;  ///< "PASS", "PASS (partial)" or "FAIL"
+    bool pass() const;              ///< thresholds pass and every gap is allowed
+    bool partial() const;           ///< passes with an allowed gap
+    std::string verdict() const;    ///< "PASS", "PASS (partial)" or "FAIL"
     nlohmann::json toJson() const;
     std::string toMarkdown() const;
 };
@@ -154,8 +158,7 @@ struct AuditResult {
 /// Compares two tables already read (read with keepMixedColumns to have text cells named).
 /// Throws std::runtime_error when they share no column.
 AuditResult compareTables(std::shared_ptr<const data::NumericTable> baseline,
-                          std::shared_ptr<const data::NumericTable> newer,
-                          const AuditOptions& options);
+                          std::shared_ptr<const data::NumericTable> newer, const AuditOptions& options);
 
 /// Reads both files (concurrently, read-only) and compares them; fingerprints both. The id
 /// column is options.idColumn, else the baseline header's first column, found by name in new.

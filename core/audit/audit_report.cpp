@@ -111,7 +111,8 @@ nlohmann::json AuditReport::toJson() const {
     j["partial"] = partial();
     j["thresholds_pass"] = thresholdsPass();
     j["thresholds"] = {{"max_mae", thresholds.maxMae}, {"min_corr", thresholds.minCorr}};
-    j["allowed"] = {{"missing_ids", allowed.missingIds}, {"missing_columns", allowed.missingColumns},
+    j["allowed"] = {{"missing_ids", allowed.missingIds},
+                    {"missing_columns", allowed.missingColumns},
                     {"missing_values", allowed.missingValues}};
     j["gaps"] = nlohmann::json::array();
     for (const auto& g : gaps())
@@ -133,7 +134,8 @@ nlohmann::json AuditReport::toJson() const {
     j["values_missing"] = {{"baseline", valuesMissingInBaseline}, {"new", valuesMissingInNew}};
     j["missing_values"] = nlohmann::json::array();
     for (const auto& m : missingValues)
-        j["missing_values"].push_back({{"id", m.id}, {"column", m.column}, {"missing_in", m.inBaseline ? "baseline" : "new"}});
+        j["missing_values"].push_back(
+            {{"id", m.id}, {"column", m.column}, {"missing_in", m.inBaseline ? "baseline" : "new"}});
     j["non_numeric_cell_count"] = badCellCount;
     j["non_numeric_cells"] = nlohmann::json::array();
     for (const auto& c : badCells)
@@ -177,26 +179,27 @@ std::string AuditReport::toMarkdown() const {
     auto row = [&](const Stats& s, const std::string& label, bool bold) {
         const std::string b = bold ? "**" : "";
         const std::string corr = s.corr ? fmt(*s.corr) : "n/a";
-        md << "| " << b << label << b << " | " << b << (s.n ? fmt(s.mae) : "n/a") << b << " | " << b
-           << corr << b << " | " << b << (s.n ? fmt(s.maxDiff, 3) : "n/a") << b << " | " << b
-           << (s.pass ? "PASS" : "FAIL") << b << " |\n";
+        md << "| " << b << label << b << " | " << b << (s.n ? fmt(s.mae) : "n/a") << b << " | " << b << corr << b
+           << " | " << b << (s.n ? fmt(s.maxDiff, 3) : "n/a") << b << " | " << b << (s.pass ? "PASS" : "FAIL") << b
+           << " |\n";
     };
     md << "# Reproducibility audit: " << verdict() << "\n\n";
     md << "- Baseline: `" << baseline.path << "` (sha256 `" << baseline.sha256 << "`)\n";
     md << "- New: `" << newer.path << "` (sha256 `" << newer.sha256 << "`)\n";
-    md << "- Joined on `" << idColumn << "`: " << sharedIds << " shared ids, " << columns.size()
-       << " shared columns, " << overall.n << " value pairs\n";
+    md << "- Joined on `" << idColumn << "`: " << sharedIds << " shared ids, " << columns.size() << " shared columns, "
+       << overall.n << " value pairs\n";
     md << "- Thresholds: correlation ≥ " << thresholds.minCorr << ", MAE < " << thresholds.maxMae << "\n";
     for (const auto& c : categories)
         if (c.thresholds.maxMae != thresholds.maxMae || c.thresholds.minCorr != thresholds.minCorr)
-            md << "  - " << c.name << ": correlation ≥ " << c.thresholds.minCorr << ", MAE < " << c.thresholds.maxMae << "\n";
+            md << "  - " << c.name << ": correlation ≥ " << c.thresholds.minCorr << ", MAE < " << c.thresholds.maxMae
+               << "\n";
     if (!overallJudged) md << "- OVERALL passes when every category passes (categories have their own thresholds)\n";
     md << "\n| Category | MAE | Correlation | Max Diff | Status |\n";
     md << "|----------|-----|-------------|----------|--------|\n";
     for (const auto& c : categories) row(c, c.name + " (" + std::to_string(c.columns.size()) + " col)", false);
     row(overall, "OVERALL", true);
-    md << "\nLargest difference: " << (overall.n ? fmt(overall.maxDiff) : "n/a") << " at id `"
-       << overall.maxDiffId << "`, column `" << overall.maxDiffColumn << "`.\n";
+    md << "\nLargest difference: " << (overall.n ? fmt(overall.maxDiff) : "n/a") << " at id `" << overall.maxDiffId
+       << "`, column `" << overall.maxDiffColumn << "`.\n";
     markdownGaps(md, *this);
     return md.str();
 }
@@ -229,13 +232,12 @@ std::int64_t recordAudit(runs::RunStore& store, const AuditReport& report, const
                           {"baseline_sha256", report.baseline.sha256},
                           {"new", report.newer.path},
                           {"new_sha256", report.newer.sha256}});
-    std::vector<runs::MetricPoint> points = {
-        {"overall.mae", 0, report.overall.mae},
-        {"overall.n", 0, double(report.overall.n)},
-        {"overall.max_diff", 0, report.overall.maxDiff},
-        {"overall.pass", 0, report.pass() ? 1.0 : 0.0},
-        {"overall.partial", 0, report.partial() ? 1.0 : 0.0},
-        {"shared_ids", 0, double(report.sharedIds)}};
+    std::vector<runs::MetricPoint> points = {{"overall.mae", 0, report.overall.mae},
+                                             {"overall.n", 0, double(report.overall.n)},
+                                             {"overall.max_diff", 0, report.overall.maxDiff},
+                                             {"overall.pass", 0, report.pass() ? 1.0 : 0.0},
+                                             {"overall.partial", 0, report.partial() ? 1.0 : 0.0},
+                                             {"shared_ids", 0, double(report.sharedIds)}};
     if (report.overall.corr) points.push_back({"overall.corr", 0, *report.overall.corr});
     for (const auto& c : report.categories) {
         points.push_back({"category." + c.name + ".mae", 0, c.mae});
@@ -244,8 +246,8 @@ std::int64_t recordAudit(runs::RunStore& store, const AuditReport& report, const
     store.logMetrics(run, points);
     for (const auto& f : reportFiles) store.addArtifact(run, "report", f);
     store.setStatus(run, runs::RunStatus::Finished,
-                    report.verdict() + ": MAE " + fmt(report.overall.mae) +
-                        ", r " + (report.overall.corr ? fmt(*report.overall.corr) : "n/a") + ", n " +
+                    report.verdict() + ": MAE " + fmt(report.overall.mae) + ", r " +
+                        (report.overall.corr ? fmt(*report.overall.corr) : "n/a") + ", n " +
                         std::to_string(report.overall.n));
     return run;
 }

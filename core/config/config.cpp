@@ -38,8 +38,8 @@ std::optional<double> asNumber(const YAML::Node& node) {
     if (!node.IsScalar() || isQuoted(node)) return std::nullopt;
     const std::string& text = node.Scalar();
     static const std::map<std::string, double> kSpecial = {
-        {".nan", NAN}, {".NaN", NAN}, {".NAN", NAN}, {".inf", INFINITY}, {".Inf", INFINITY},
-        {"+.inf", INFINITY}, {"-.inf", -INFINITY}, {"-.Inf", -INFINITY}};
+        {".nan", NAN},      {".NaN", NAN},       {".NAN", NAN},        {".inf", INFINITY},
+        {".Inf", INFINITY}, {"+.inf", INFINITY}, {"-.inf", -INFINITY}, {"-.Inf", -INFINITY}};
     if (auto it = kSpecial.find(text); it != kSpecial.end()) return it->second;
     if (text.empty()) return std::nullopt;
     double value = 0;
@@ -80,8 +80,7 @@ std::optional<std::string> checkScalar(const Field& f, const YAML::Node& node) {
         return std::nullopt;
     case FieldType::Int: {
         auto v = asNumber(node);
-        if (!v || !inRange(f, *v) || std::floor(*v) != *v)
-            return "expected " + f.expectation() + got;
+        if (!v || !inRange(f, *v) || std::floor(*v) != *v) return "expected " + f.expectation() + got;
         return std::nullopt;
     }
     case FieldType::Float: {
@@ -93,24 +92,21 @@ std::optional<std::string> checkScalar(const Field& f, const YAML::Node& node) {
         if (!node.IsScalar()) return "expected " + f.expectation() + got;
         return std::nullopt;
     case FieldType::Choice:
-        if (!node.IsScalar() ||
-            std::find(f.choices.begin(), f.choices.end(), node.Scalar()) == f.choices.end())
+        if (!node.IsScalar() || std::find(f.choices.begin(), f.choices.end(), node.Scalar()) == f.choices.end())
             return "expected " + f.expectation() + got;
         return std::nullopt;
     case FieldType::StringList:
         if (!node.IsSequence()) return "expected " + f.expectation() + got;
         for (size_t i = 0; i < node.size(); ++i)
             if (!node[i].IsScalar())
-                return "expected " + f.expectation() + ", item " + std::to_string(i) + " is " +
-                       describe(node[i]);
+                return "expected " + f.expectation() + ", item " + std::to_string(i) + " is " + describe(node[i]);
         return std::nullopt;
     case FieldType::FloatList:
         if (!node.IsSequence()) return "expected " + f.expectation() + got;
         for (size_t i = 0; i < node.size(); ++i) {
             auto v = asNumber(node[i]);
             if (!v || !inRange(f, *v))
-                return "expected " + f.expectation() + ", item " + std::to_string(i) + " is " +
-                       describe(node[i]);
+                return "expected " + f.expectation() + ", item " + std::to_string(i) + " is " + describe(node[i]);
         }
         return std::nullopt;
     }
@@ -157,11 +153,10 @@ void findUnknown(const YAML::Node& map, const std::string& parent, const Schema&
         const std::string path = joinPath(parent, kv.first.as<std::string>());
         if (schema.find(path)) continue;
         if (schema.isSection(path)) {
-            if (kv.second.IsMap())
-                findUnknown(kv.second, path, schema, issues);
+            if (kv.second.IsMap()) findUnknown(kv.second, path, schema, issues);
             else if (!kv.second.IsNull())
-                issues.push_back({path, "expected a mapping of settings, got " +
-                                            describe(kv.second), lineOf(kv.second)});
+                issues.push_back(
+                    {path, "expected a mapping of settings, got " + describe(kv.second), lineOf(kv.second)});
             continue;
         }
         issues.push_back({path, "unknown key" + suggestion(path, schema), lineOf(kv.first)});
@@ -189,8 +184,7 @@ YAML::Node normalised(const Field& f, const YAML::Node& node) {
     }
 }
 
-void setPath(YAML::Node node, const std::vector<std::string>& parts, size_t i,
-             const YAML::Node& value) {
+void setPath(YAML::Node node, const std::vector<std::string>& parts, size_t i, const YAML::Node& value) {
     if (i + 1 == parts.size()) {
         node[parts[i]] = value;
         return;
@@ -207,7 +201,8 @@ nlohmann::json toJson(const YAML::Node& node) {
     switch (node.Type()) {
     case YAML::NodeType::Map: {
         nlohmann::json obj = nlohmann::json::object();  // std::map: keys come out sorted
-        for (const auto& kv : node) obj[kv.first.IsScalar() ? kv.first.as<std::string>() : YAML::Dump(kv.first)] = toJson(kv.second);
+        for (const auto& kv : node)
+            obj[kv.first.IsScalar() ? kv.first.as<std::string>() : YAML::Dump(kv.first)] = toJson(kv.second);
         return obj;
     }
     case YAML::NodeType::Sequence: {
@@ -219,8 +214,7 @@ nlohmann::json toJson(const YAML::Node& node) {
         if (isQuoted(node)) return node.Scalar();
         if (auto b = asBool(node)) return *b;
         if (auto v = asNumber(node)) {
-            if (std::isfinite(*v) && std::floor(*v) == *v && std::abs(*v) < 9e15)
-                return static_cast<long long>(*v);
+            if (std::isfinite(*v) && std::floor(*v) == *v && std::abs(*v) < 9e15) return static_cast<long long>(*v);
             if (!std::isfinite(*v)) return node.Scalar();
             return *v;
         }
@@ -248,8 +242,7 @@ std::string joinIssues(const std::string& file, const std::vector<ConfigIssue>& 
 }  // namespace
 
 ConfigError::ConfigError(std::string file, std::vector<ConfigIssue> issues)
-    : std::runtime_error(joinIssues(file, issues)), file_(std::move(file)),
-      issues_(std::move(issues)) {}
+    : std::runtime_error(joinIssues(file, issues)), file_(std::move(file)), issues_(std::move(issues)) {}
 
 YAML::Node lookup(const YAML::Node& root, const std::string& path) {
     // reset() rebinds the handle; operator= would overwrite the node it points to.
@@ -284,8 +277,7 @@ std::vector<ConfigIssue> validate(const YAML::Node& root, const Schema& schema) 
             if (f.required) issues.push_back({f.path, "required key is missing", 0});
         return issues;
     }
-    if (!root.IsMap()) return {{"", "expected a mapping of settings at the top, got " +
-                                        describe(root), lineOf(root)}};
+    if (!root.IsMap()) return {{"", "expected a mapping of settings at the top, got " + describe(root), lineOf(root)}};
     for (const auto& f : schema.fields()) {
         const YAML::Node node = lookup(root, f.path);
         if (!node.IsDefined() || node.IsNull()) {
@@ -295,9 +287,8 @@ std::vector<ConfigIssue> validate(const YAML::Node& root, const Schema& schema) 
         if (auto problem = checkScalar(f, node)) issues.push_back({f.path, *problem, lineOf(node)});
     }
     findUnknown(root, "", schema, issues);
-    std::stable_sort(issues.begin(), issues.end(), [](const auto& a, const auto& b) {
-        return a.line != b.line ? a.line < b.line : a.path < b.path;
-    });
+    std::stable_sort(issues.begin(), issues.end(),
+                     [](const auto& a, const auto& b) { return a.line != b.line ? a.line < b.line : a.path < b.path; });
     return issues;
 }
 
@@ -305,10 +296,8 @@ Config makeConfig(const YAML::Node& root, const Schema& schema, const std::strin
     if (auto issues = validate(root, schema); !issues.empty()) throw ConfigError(file, issues);
     YAML::Node effective(YAML::NodeType::Map);
     for (const auto& f : schema.fields()) {
-        const YAML::Node node = root.IsDefined() && !root.IsNull() ? lookup(root, f.path)
-                                                                    : YAML::Node();
-        if (node.IsDefined() && !node.IsNull())
-            setPath(effective, f.path, normalised(f, node));
+        const YAML::Node node = root.IsDefined() && !root.IsNull() ? lookup(root, f.path) : YAML::Node();
+        if (node.IsDefined() && !node.IsNull()) setPath(effective, f.path, normalised(f, node));
         else if (!f.defaultYaml.empty() && !f.required)
             setPath(effective, f.path, normalised(f, YAML::Load(f.defaultYaml)));
     }

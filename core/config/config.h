@@ -80,13 +80,11 @@ YAML::Node withKeysFrom(const YAML::Node& root, const YAML::Node& stored, const 
 template <typename T>
 T Config::get(const std::string& path) const {
     const YAML::Node node = lookup(root_, path);
-    if (!node.IsDefined() || node.IsNull())
-        throw ConfigError({}, {{path, "missing", 0}});
+    if (!node.IsDefined() || node.IsNull()) throw ConfigError({}, {{path, "missing", 0}});
     try {
         return node.as<T>();
     } catch (const YAML::Exception&) {
-        throw ConfigError({}, {{path, "has the wrong type: \"" + YAML::Dump(node) + "\"",
-                                node.Mark().line + 1}});
+        throw ConfigError({}, {{path, "has the wrong type: \"" + YAML::Dump(node) + "\"", node.Mark().line + 1}});
     }
 }
 

@@ -104,9 +104,8 @@ nlohmann::json captureEnvironment() {
     nlohmann::json env;
     env["lumen"] = {{"version", LUMEN_VERSION}, {"build_type", LUMEN_BUILD_TYPE}};
     env["compiler"] = std::string("GCC ") + __VERSION__;
-    env["os"] = {{"name", osPrettyName()},
-                 {"kernel", std::string(uts.sysname) + " " + uts.release},
-                 {"machine", uts.machine}};
+    env["os"] = {
+        {"name", osPrettyName()}, {"kernel", std::string(uts.sysname) + " " + uts.release}, {"machine", uts.machine}};
     env["cpu"] = cpuInfo();
     const nlohmann::json torch = torchPart();
     const bool haveTorch = torch.is_object() && torch.contains("libtorch");

@@ -117,8 +117,7 @@ std::string humanLabelName(const std::string& label) {
             out += c;
             continue;
         }
-        if (out.empty())
-            c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        if (out.empty()) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         else if (wordStart && std::isupper(static_cast<unsigned char>(c)) && i + 1 < label.size() &&
                  std::islower(static_cast<unsigned char>(label[i + 1])))
             c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -78,8 +78,8 @@ std::vector<CsvRecord> readCsvRecords(const std::filesystem::path& file) {
 }
 
 std::string csvField(std::string_view s) {
-    const bool quote = s.find_first_of(",\"\r\n") != std::string_view::npos ||
-                       (!s.empty() && (s.front() == ' ' || s.back() == ' '));
+    const bool quote =
+        s.find_first_of(",\"\r\n") != std::string_view::npos || (!s.empty() && (s.front() == ' ' || s.back() == ' '));
     if (!quote) return std::string(s);
     std::string out = "\"";
     for (char c : s) {

@@ -15,7 +15,11 @@ public:
     DataError(const std::filesystem::path& file, std::size_t line, std::size_t column, const std::string& columnName,
               const std::string& reason)
         : std::runtime_error(format(file, line, column, columnName, reason)),
-          file_(file), line_(line), column_(column), columnName_(columnName), reason_(reason) {}
+          file_(file),
+          line_(line),
+          column_(column),
+          columnName_(columnName),
+          reason_(reason) {}
     DataError(const std::filesystem::path& file, const std::string& reason) : DataError(file, 0, 0, {}, reason) {}
 
     const std::filesystem::path& file() const { return file_; }

@@ -42,17 +42,20 @@ using Int = __int128;
 constexpr std::size_t kChunk = 32;  // images per work item
 
 struct Accumulator {
-    std::vector<Int> sum, squares;               // images with integer values
-    std::vector<long double> fsum, fsquares;     // images with other values
+    std::vector<Int> sum, squares;            // images with integer values
+    std::vector<long double> fsum, fsquares;  // images with other values
     std::vector<double> min, max;
-    std::uint64_t pixels = 0;                    // per channel
+    std::uint64_t pixels = 0;  // per channel
     bool exact = true;
     std::set<io::StoredType> types;
     bool dicom = false;
 
     explicit Accumulator(int channels = 0)
-        : sum(std::size_t(channels), 0), squares(std::size_t(channels), 0), fsum(std::size_t(channels), 0),
-          fsquares(std::size_t(channels), 0), min(std::size_t(channels), std::numeric_limits<double>::infinity()),
+        : sum(std::size_t(channels), 0),
+          squares(std::size_t(channels), 0),
+          fsum(std::size_t(channels), 0),
+          fsquares(std::size_t(channels), 0),
+          min(std::size_t(channels), std::numeric_limits<double>::infinity()),
           max(std::size_t(channels), -std::numeric_limits<double>::infinity()) {}
 
     void add(const Accumulator& o) {
@@ -206,7 +209,8 @@ std::vector<Accumulator> accumulateChunks(const Manifest& manifest, int channels
                 const io::ImageVolume v = readFirstFrame(file);
                 if (v.samples != channels)
                     throw DataError(file, std::to_string(v.samples) + " channel(s), but " +
-                                              manifest.resolve(manifest.rows[0]).string() + " has " + std::to_string(channels));
+                                              manifest.resolve(manifest.rows[0]).string() + " has " +
+                                              std::to_string(channels));
                 accumulate(v, results[chunk]);
                 ++done;
                 if (std::this_thread::get_id() == caller) report();
@@ -232,7 +236,8 @@ void finishStats(const Accumulator& total, int channels, PixelStats& out) {
             const Int s = total.sum[c], q = total.squares[c];
             mean = double(static_cast<long double>(s) / static_cast<long double>(pixels));
             const Int numerator = pixels * q - s * s;
-            var = double(static_cast<long double>(numerator) / (static_cast<long double>(pixels) * static_cast<long double>(pixels)));
+            var = double(static_cast<long double>(numerator) /
+                         (static_cast<long double>(pixels) * static_cast<long double>(pixels)));
         } else {
             const long double s = static_cast<long double>(total.sum[c]) + total.fsum[c];
             const long double q = static_cast<long double>(total.squares[c]) + total.fsquares[c];
@@ -268,7 +273,8 @@ PixelStats computePixelStats(const Manifest& manifest, const PixelStatsOptions& 
     const std::size_t chunks = (n + kChunk - 1) / kChunk;
     out.threads = unsigned(std::min<std::size_t>(util::resolveThreads(options.threads), chunks));
     Accumulator total(channels);
-    for (const auto& r : accumulateChunks(manifest, channels, out.threads, options, job)) total.add(r);  // fixed (chunk) order
+    for (const auto& r : accumulateChunks(manifest, channels, out.threads, options, job))
+        total.add(r);  // fixed (chunk) order
     finishStats(total, channels, out);
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (job) job->progress(1.0, "pixel statistics: " + std::to_string(n) + " images");
@@ -282,17 +288,25 @@ nlohmann::json toJson(const LabelBalance& b) {
     for (std::size_t s = 0; s < b.splits.size(); ++s) {
         nlohmann::json counts = nlohmann::json::object();
         for (std::size_t l = 0; l < b.labels.size(); ++l) counts[b.labels[l]] = b.positives[s][l];
-        j["splits"].push_back({{"name", b.splits[s]}, {"images", b.images[s]}, {"unlabelled", b.unlabelled[s]},
-                               {"positives", counts}});
+        j["splits"].push_back(
+            {{"name", b.splits[s]}, {"images", b.images[s]}, {"unlabelled", b.unlabelled[s]}, {"positives", counts}});
     }
     return j;
 }
 
 nlohmann::json toJson(const PixelStats& s) {
-    return {{"images", s.images},       {"channels", s.channels},   {"pixels_per_channel", s.pixelsPerChannel},
-            {"exact", s.exact},         {"stored_type", s.storedType}, {"mean", s.mean},
-            {"std", s.stdev},           {"min", s.min},             {"max", s.max},
-            {"unit_mean", s.unitMean},  {"unit_std", s.unitStdev},  {"seconds", s.seconds},
+    return {{"images", s.images},
+            {"channels", s.channels},
+            {"pixels_per_channel", s.pixelsPerChannel},
+            {"exact", s.exact},
+            {"stored_type", s.storedType},
+            {"mean", s.mean},
+            {"std", s.stdev},
+            {"min", s.min},
+            {"max", s.max},
+            {"unit_mean", s.unitMean},
+            {"unit_std", s.unitStdev},
+            {"seconds", s.seconds},
             {"threads", s.threads}};
 }
 

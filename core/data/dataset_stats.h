@@ -13,14 +13,16 @@
 #include <string>
 #include <vector>
 
-namespace lumen::jobs { class JobContext; }
+namespace lumen::jobs {
+class JobContext;
+}
 
 namespace lumen::data {
 
 struct LabelBalance {
-    std::vector<std::string> splits;  ///< Manifest::splitNames() order ("" = no split)
-    std::vector<std::string> labels;  ///< the manifest's vocabulary
-    std::vector<std::size_t> images;  ///< images per split
+    std::vector<std::string> splits;                  ///< Manifest::splitNames() order ("" = no split)
+    std::vector<std::string> labels;                  ///< the manifest's vocabulary
+    std::vector<std::size_t> images;                  ///< images per split
     std::vector<std::vector<std::size_t>> positives;  ///< positives[split][label]
     std::vector<std::size_t> unlabelled;              ///< rows without any label, per split
 };
@@ -41,8 +43,8 @@ struct PixelStats {
     /// True when every image held integer values (8/16-bit files; DICOM with integer rescale):
     /// sums were then kept as exact 128-bit integers and mean/std are correctly rounded.
     bool exact = true;
-    std::string storedType;          ///< "u8", "u16", ... or "mixed"
-    std::vector<double> mean, stdev; ///< per channel, of the values (population std, ddof 0)
+    std::string storedType;           ///< "u8", "u16", ... or "mixed"
+    std::vector<double> mean, stdev;  ///< per channel, of the values (population std, ddof 0)
     std::vector<double> min, max;
     /// mean/stdev after the loader's scaling to [0, 1] (÷255 for 8-bit, ÷65535 for 16-bit
     /// images); empty when the images are DICOM or of mixed types.

@@ -48,8 +48,7 @@ IdIndex::IdIndex(const std::vector<std::string>& ids) {
     }
 }
 
-std::optional<std::uint32_t> IdIndex::find(std::string_view id,
-                                           const std::vector<std::string>& ids) const {
+std::optional<std::uint32_t> IdIndex::find(std::string_view id, const std::vector<std::string>& ids) const {
     if (slots_.empty()) return std::nullopt;
     std::uint64_t slot = hash(id) & mask_;
     while (slots_[slot] != 0) {

@@ -96,7 +96,8 @@ public:
         } catch (const DataError& e) {
             throw DataError(e.file(), e.reason() + " (manifest " + manifest_.file.string() + ", id " + row.id + ")");
         } catch (const std::exception& e) {
-            throw DataError(file, std::string(e.what()) + " (manifest " + manifest_.file.string() + ", id " + row.id + ")");
+            throw DataError(file,
+                            std::string(e.what()) + " (manifest " + manifest_.file.string() + ", id " + row.id + ")");
         }
         if (!mean_.empty()) {
             cv::Scalar m, sd;
@@ -128,7 +129,8 @@ std::shared_ptr<Dataset> makeImageDataset(const Manifest& manifest, int channels
                                           std::vector<float> mean, std::vector<float> stdev) {
     if (channels != 1 && channels != 3)
         throw std::invalid_argument("image dataset: channels must be 1 or 3, got " + std::to_string(channels));
-    if (mean.empty() != stdev.empty()) throw std::invalid_argument("image dataset: give both mean and stdev, or neither");
+    if (mean.empty() != stdev.empty())
+        throw std::invalid_argument("image dataset: give both mean and stdev, or neither");
     for (const auto* v : {&mean, &stdev})
         if (!v->empty() && v->size() != 1 && v->size() != std::size_t(channels))
             throw std::invalid_argument("image dataset: mean/stdev need 1 or " + std::to_string(channels) + " values");
@@ -143,8 +145,8 @@ std::shared_ptr<Dataset> makeImageDataset(const Manifest& manifest, int channels
 // ---------------------------------------------------------------- order and seeds
 
 namespace {
-constexpr std::uint64_t kOrderStream = 0x6f72646572ull;   // "order"
-constexpr std::uint64_t kSampleStream = 0x73616d706c65ull; // "sample"
+constexpr std::uint64_t kOrderStream = 0x6f72646572ull;     // "order"
+constexpr std::uint64_t kSampleStream = 0x73616d706c65ull;  // "sample"
 }  // namespace
 
 std::vector<std::size_t> epochOrder(std::size_t n, std::uint64_t seed, std::int64_t epoch, bool shuffle) {
@@ -215,10 +217,10 @@ struct BatchLoader::Impl {
                        int(s.target.size()) != batch.numTargets) {
                 throw std::runtime_error("sample " + s.id + " is " + std::to_string(s.image.cols) + "x" +
                                          std::to_string(s.image.rows) + "x" + std::to_string(s.image.channels()) +
-                                         " with " + std::to_string(s.target.size()) + " targets, but the batch's first is " +
-                                         std::to_string(batch.w) + "x" + std::to_string(batch.h) + "x" +
-                                         std::to_string(batch.c) + " with " + std::to_string(batch.numTargets) +
-                                         " (set a resize and crop)");
+                                         " with " + std::to_string(s.target.size()) +
+                                         " targets, but the batch's first is " + std::to_string(batch.w) + "x" +
+                                         std::to_string(batch.h) + "x" + std::to_string(batch.c) + " with " +
+                                         std::to_string(batch.numTargets) + " (set a resize and crop)");
             }
             const std::size_t planeSize = std::size_t(batch.h) * std::size_t(batch.w);
             float* dst = batch.images.data() + std::size_t(k) * std::size_t(batch.c) * planeSize;
@@ -242,9 +244,8 @@ struct BatchLoader::Impl {
     void workerLoop() {
         std::unique_lock lock(mutex);
         for (;;) {
-            workAvailable.wait(lock, [&] {
-                return stopping || claimed >= total || claimed < delivered + options.prefetch;
-            });
+            workAvailable.wait(lock,
+                               [&] { return stopping || claimed >= total || claimed < delivered + options.prefetch; });
             if (stopping || claimed >= total) return;
             const std::int64_t index = claimed++;
             lock.unlock();
@@ -281,7 +282,8 @@ struct BatchLoader::Impl {
     }
 };
 
-BatchLoader::BatchLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options) : impl_(std::make_unique<Impl>()) {
+BatchLoader::BatchLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
+    : impl_(std::make_unique<Impl>()) {
     if (!dataset) throw std::invalid_argument("BatchLoader: no dataset");
     if (options.batchSize < 1) throw std::invalid_argument("BatchLoader: batchSize must be >= 1");
     if (options.workers < 0) throw std::invalid_argument("BatchLoader: workers must be >= 0");

@@ -40,27 +40,27 @@ public:
 /// else its min..max, MONOCHROME1 inverted), applies the augmentations, then normalises by
 /// mean/stdev (one value, or one per channel; empty = none). Targets follow labelNames.
 /// Throws std::invalid_argument for bad channels/mean/stdev.
-std::shared_ptr<Dataset> makeImageDataset(const Manifest&, int channels, AugmentOptions,
-                                          std::vector<float> mean = {}, std::vector<float> stdev = {});
+std::shared_ptr<Dataset> makeImageDataset(const Manifest&, int channels, AugmentOptions, std::vector<float> mean = {},
+                                          std::vector<float> stdev = {});
 
 /// Reads one image as float values in [0, 1] with `channels` channels (the image dataset's
 /// steps before augmentation). Throws DataError naming the file.
 cv::Mat loadUnitImage(const std::filesystem::path& file, int channels);
 
 struct Batch {
-    std::int64_t epoch = 0, index = 0;     ///< batch index within the epoch
+    std::int64_t epoch = 0, index = 0;  ///< batch index within the epoch
     std::vector<std::string> ids, patientIds;
     std::vector<std::size_t> datasetIndices;  ///< the dataset index of each sample
-    std::vector<float> images;             ///< contiguous N x C x H x W float32 (NCHW)
+    std::vector<float> images;                ///< contiguous N x C x H x W float32 (NCHW)
     int n = 0, c = 0, h = 0, w = 0;
-    std::vector<float> targets;            ///< N x numTargets row-major
+    std::vector<float> targets;  ///< N x numTargets row-major
     int numTargets = 0;
 };
 
 struct LoaderOptions {
     int batchSize = 8;
-    int workers = 2;        ///< 0 = batches are made in next() on the calling thread
-    int prefetch = 4;       ///< batches made ahead of the consumer at most (>= 1)
+    int workers = 2;   ///< 0 = batches are made in next() on the calling thread
+    int prefetch = 4;  ///< batches made ahead of the consumer at most (>= 1)
     bool shuffle = true;
     std::uint64_t seed = 0;
     bool dropLast = false;

@@ -125,8 +125,9 @@ ManifestHeader readHeader(const std::vector<std::string>& header, std::size_t he
     }
     for (const char* required : {"id", "path"})
         if (!fixed.count(required))
-            throw ManifestError(csv, headerLine, 0, {}, std::string("no column \"") + required +
-                                                      "\" (expected a header: id,patient_id,path,labels,split)");
+            throw ManifestError(
+                csv, headerLine, 0, {},
+                std::string("no column \"") + required + "\" (expected a header: id,patient_id,path,labels,split)");
 
     for (const auto& name : options.labelNames)
         if (const auto problem = labelNameProblem(name); !problem.empty())
@@ -186,7 +187,8 @@ Manifest readManifest(const fs::path& csv, const ManifestReadOptions& options) {
         row.id = trim(f[std::size_t(idCol)]);
         if (row.id.empty()) fail(idCol, "empty id");
         const auto [it, inserted] = lineOfId.emplace(row.id, rec.line);
-        if (!inserted) fail(idCol, "duplicate id \"" + row.id + "\" (first on line " + std::to_string(it->second) + ")");
+        if (!inserted)
+            fail(idCol, "duplicate id \"" + row.id + "\" (first on line " + std::to_string(it->second) + ")");
         row.path = trim(f[std::size_t(pathCol)]);
         if (row.path.empty()) fail(pathCol, "empty path");
         if (patientCol >= 0) row.patientId = trim(f[std::size_t(patientCol)]);

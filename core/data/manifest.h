@@ -22,16 +22,16 @@ public:
 };
 
 struct ManifestRow {
-    std::string id;          ///< image id (e.g. "00000001_000.png") or study id
-    std::string patientId;   ///< may be empty
-    std::string path;        ///< relative to the manifest's folder or absolute
+    std::string id;                   ///< image id (e.g. "00000001_000.png") or study id
+    std::string patientId;            ///< may be empty
+    std::string path;                 ///< relative to the manifest's folder or absolute
     std::vector<std::string> labels;  ///< positive labels of this row (multi-label)
-    std::string split;       ///< "train" / "val" / "test" / ""
+    std::string split;                ///< "train" / "val" / "test" / ""
 };
 
 struct Manifest {
-    std::filesystem::path file;            ///< where it was read from (paths resolve against file.parent_path())
-    std::vector<std::string> labelNames;   ///< the label vocabulary, in column order
+    std::filesystem::path file;           ///< where it was read from (paths resolve against file.parent_path())
+    std::vector<std::string> labelNames;  ///< the label vocabulary, in column order
     std::vector<ManifestRow> rows;
 
     /// The row's file: `path` if absolute, else relative to the manifest's folder.

@@ -17,8 +17,8 @@ std::string lower(std::string s) {
 }
 
 bool isMediaExtension(const std::string& ext) {
-    static const std::vector<std::string> known = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm",
-                                                   ".dicom", ".nii", ".avi", ".mp4", ".mov", ".mkv"};
+    static const std::vector<std::string> known = {".png",   ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm",
+                                                   ".dicom", ".nii", ".avi",  ".mp4", ".mov", ".mkv"};
     return std::find(known.begin(), known.end(), ext) != known.end();
 }
 
@@ -27,10 +27,8 @@ std::string stemOf(const std::string& name) {
     fs::path p(name);
     for (int i = 0; i < 2; ++i) {
         const std::string ext = lower(p.extension().string());
-        if (ext == ".gz" || isMediaExtension(ext))
-            p = p.stem();
-        else
-            break;
+        if (ext == ".gz" || isMediaExtension(ext)) p = p.stem();
+        else break;
     }
     return p.string();
 }
@@ -70,7 +68,6 @@ std::shared_ptr<const MediaIndex> scanMedia(const fs::path& root) {
         for (auto& [k, v] : *m) std::sort(v.begin(), v.end());
     return index;
 }
-
 
 std::vector<fs::path> MediaIndex::lookup(const std::string& id) const {
     const std::string key = lower(fs::path(id).filename().string()), stem = lower(mediaStem(key));

@@ -15,8 +15,9 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string>& nihLabelNames() {
     static const std::vector<std::string> names = {
-        "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
-        "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia", "Normal"};
+        "Atelectasis", "Cardiomegaly", "Effusion",           "Infiltration",  "Mass",
+        "Nodule",      "Pneumonia",    "Pneumothorax",       "Consolidation", "Edema",
+        "Emphysema",   "Fibrosis",     "Pleural_Thickening", "Hernia",        "Normal"};
     return names;
 }
 
@@ -88,7 +89,8 @@ namespace {
 
 /// train_val_list.txt and test_list.txt as image -> split; an image in both is test (and reported).
 std::unordered_map<std::string, std::string> splitOfImages(const std::vector<std::string>& trainVal,
-                                                           const std::vector<std::string>& test, NihImportReport& report) {
+                                                           const std::vector<std::string>& test,
+                                                           NihImportReport& report) {
     std::unordered_map<std::string, std::string> splitOf;
     for (const auto& n : trainVal) splitOf[n] = "train";
     for (const auto& n : test) {
@@ -102,7 +104,8 @@ std::unordered_map<std::string, std::string> splitOfImages(const std::vector<std
 }
 
 /// all.csv, train_val.csv, test.csv, missing_images.txt (only when some are) and nih_import.json.
-void writeOutputs(const Manifest& all, const fs::path& outDir, const std::string& missingText, NihImportReport& report) {
+void writeOutputs(const Manifest& all, const fs::path& outDir, const std::string& missingText,
+                  NihImportReport& report) {
     std::error_code ec;
     Manifest trainValManifest = all.filterSplit("train"), testManifest = all.filterSplit("test");
     report.allManifest = outDir / "all.csv";
@@ -146,7 +149,8 @@ NihImportReport importNih(const fs::path& dataDirIn, const fs::path& outDirIn, c
             if (trim(header[c]) == name) return c;
         throw DataError(entryFile, 1, 0, {}, "no column \"" + name + "\"");
     };
-    const std::size_t cImage = column("Image Index"), cLabels = column("Finding Labels"), cPatient = column("Patient ID");
+    const std::size_t cImage = column("Image Index"), cLabels = column("Finding Labels"),
+                      cPatient = column("Patient ID");
 
     if (job) job->progress(0.1, "reading the split lists");
     const auto trainVal = readList(dataDir / "train_val_list.txt");
@@ -167,8 +171,9 @@ NihImportReport importNih(const fs::path& dataDirIn, const fs::path& outDirIn, c
     for (std::size_t r = 1; r < records.size(); ++r) {
         const auto& rec = records[r];
         if (rec.fields.size() != header.size())
-            throw DataError(entryFile, rec.line, std::min(rec.fields.size(), header.size()) + 1, {},
-                            std::to_string(rec.fields.size()) + " fields, the header has " + std::to_string(header.size()));
+            throw DataError(
+                entryFile, rec.line, std::min(rec.fields.size(), header.size()) + 1, {},
+                std::to_string(rec.fields.size()) + " fields, the header has " + std::to_string(header.size()));
         ManifestRow row;
         row.id = trim(rec.fields[cImage]);
         if (row.id.empty()) throw DataError(entryFile, rec.line, cImage + 1, "Image Index", "empty image name");
@@ -183,7 +188,8 @@ NihImportReport importNih(const fs::path& dataDirIn, const fs::path& outDirIn, c
             if (std::find(row.labels.begin(), row.labels.end(), l) == row.labels.end()) row.labels.push_back(l);
         }
         if (row.labels.empty())
-            throw DataError(entryFile, rec.line, cLabels + 1, "Finding Labels", "no finding labels (expected \"No Finding\" or findings)");
+            throw DataError(entryFile, rec.line, cLabels + 1, "Finding Labels",
+                            "no finding labels (expected \"No Finding\" or findings)");
         std::sort(row.labels.begin(), row.labels.end());
         for (const auto& l : row.labels) ++report.labelCounts[l];
         const auto s = splitOf.find(row.id);

@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
-namespace lumen::jobs { class JobContext; }
+namespace lumen::jobs {
+class JobContext;
+}
 
 namespace lumen::data {
 
@@ -28,16 +30,16 @@ struct NihImportOptions {
 
 struct NihImportReport {
     std::filesystem::path dataDir, outDir;
-    std::size_t entries = 0;        ///< rows of Data_Entry_2017.csv
-    std::size_t imageFiles = 0;     ///< image files found in the images* folders
-    std::size_t patients = 0;       ///< distinct Patient IDs among the entries
+    std::size_t entries = 0;                                  ///< rows of Data_Entry_2017.csv
+    std::size_t imageFiles = 0;                               ///< image files found in the images* folders
+    std::size_t patients = 0;                                 ///< distinct Patient IDs among the entries
     std::size_t trainValRows = 0, testRows = 0, allRows = 0;  ///< rows written per manifest
-    std::vector<std::string> missingImages;       ///< entries whose file was not found
-    std::vector<std::string> notInAnyList;        ///< entries in neither split list (split "")
-    std::vector<std::string> listedWithoutEntry;  ///< names in a split list but not in Data_Entry
-    std::vector<std::string> inBothLists;         ///< names in both split lists (kept in test)
-    std::vector<std::string> unknownLabels;       ///< findings outside nihLabelNames(), appended to the vocabulary
-    std::vector<std::string> labelNames;          ///< the manifests' vocabulary
+    std::vector<std::string> missingImages;                   ///< entries whose file was not found
+    std::vector<std::string> notInAnyList;                    ///< entries in neither split list (split "")
+    std::vector<std::string> listedWithoutEntry;              ///< names in a split list but not in Data_Entry
+    std::vector<std::string> inBothLists;                     ///< names in both split lists (kept in test)
+    std::vector<std::string> unknownLabels;          ///< findings outside nihLabelNames(), appended to the vocabulary
+    std::vector<std::string> labelNames;             ///< the manifests' vocabulary
     std::map<std::string, std::size_t> labelCounts;  ///< positives per label over all entries
     std::filesystem::path trainValManifest, testManifest, allManifest, reportFile;
 };

@@ -19,12 +19,11 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-constexpr std::array<double, 23> kPow10 = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                           1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                           1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+constexpr std::array<double, 23> kPow10 = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                           1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 bool isMissingToken(std::string_view s) {
-    static constexpr std::string_view kTokens[] = {"nan", "NaN", "NAN", "NA",   "N/A", "n/a",
+    static constexpr std::string_view kTokens[] = {"nan",  "NaN",  "NAN",  "NA",   "N/A",  "n/a",
                                                    "null", "NULL", "None", "none", "#N/A", "-nan"};
     for (auto t : kTokens)
         if (s == t) return true;
@@ -155,18 +154,19 @@ __attribute__((target("sse4.1,ssse3"))) const char* scanDecimalSse(const char* p
         end = ni + 1 + nf;
         if (nf == 0) return scanPlainNumber(p - negative, value);  // "5." or "." : the careful way
     }
-    if (end >= 16) return scanPlainNumber(p - negative, value);    // too long to see its end
+    if (end >= 16) return scanPlainNumber(p - negative, value);  // too long to see its end
     if (ni + nf == 0) {
         if (negative || end != 0) return nullptr;
         value = std::numeric_limits<double>::quiet_NaN();  // an empty cell
         return p;
     }
-    const __m128i packed = _mm_shuffle_epi8(
-        t, _mm_load_si128(reinterpret_cast<const __m128i*>(kDigitShuffles.mask[ni][nf])));
-    const __m128i pairs = _mm_maddubs_epi16(packed, _mm_set_epi8(1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10));
+    const __m128i packed =
+        _mm_shuffle_epi8(t, _mm_load_si128(reinterpret_cast<const __m128i*>(kDigitShuffles.mask[ni][nf])));
+    const __m128i pairs =
+        _mm_maddubs_epi16(packed, _mm_set_epi8(1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10));
     const __m128i quads = _mm_madd_epi16(pairs, _mm_set_epi16(1, 100, 1, 100, 1, 100, 1, 100));
-    const __m128i octs = _mm_madd_epi16(_mm_packus_epi32(quads, quads),
-                                        _mm_set_epi16(1, 10000, 1, 10000, 1, 10000, 1, 10000));
+    const __m128i octs =
+        _mm_madd_epi16(_mm_packus_epi32(quads, quads), _mm_set_epi16(1, 10000, 1, 10000, 1, 10000, 1, 10000));
     const std::uint64_t high = std::uint32_t(_mm_cvtsi128_si32(octs));
     const std::uint64_t low = std::uint32_t(_mm_extract_epi32(octs, 1));
     const std::uint64_t mantissa = high * 100000000ULL + low;
@@ -271,8 +271,8 @@ public:
                 eof = got == 0 || in.eof();
                 if (job_) {
                     job_->throwIfCancelled();
-                    if (totalBytes_) job_->progress(double(bytesRead) / double(totalBytes_),
-                                                    "reading " + path_.filename().string());
+                    if (totalBytes_)
+                        job_->progress(double(bytesRead) / double(totalBytes_), "reading " + path_.filename().string());
                 }
                 if (first && filled >= 3 && std::memcmp(buffer_.data(), "\xEF\xBB\xBF", 3) == 0)
                     consumed = 3;  // UTF-8 byte-order mark
@@ -284,8 +284,7 @@ public:
             const char* next = haveHeader_ ? fastRecord(begin, end, eof) : nullptr;
             if (next == kFallback || !haveHeader_) next = parseRecord(begin, end, eof);
             if (!next) {
-                if (eof) throw TableError(path_.string() + ":" + std::to_string(line_) +
-                                          ": unterminated quoted field");
+                if (eof) throw TableError(path_.string() + ":" + std::to_string(line_) + ": unterminated quoted field");
                 // The record continues past the buffer: force a refill and grow if needed.
                 if (consumed == 0) buffer_.resize(capacity() * 2 + kPadding);
                 std::memmove(buffer_.data(), buffer_.data() + consumed, filled - consumed);
@@ -346,8 +345,7 @@ private:
                     continue;
                 }
             }
-            const char* q = static_cast<const char*>(
-                std::memchr(field, delimiter, std::size_t(contentEnd - field)));
+            const char* q = static_cast<const char*>(std::memchr(field, delimiter, std::size_t(contentEnd - field)));
             if (c + 1 == columns) {
                 if (q) {
                     rollback(c);
@@ -404,7 +402,8 @@ private:
         col.values.push_back(kNaN);
         ++col.textCount;
         col.lastTextLine = line_;
-        if (col.textCells.size() < NumericTable::kKeptTextCells) col.textCells.push_back({header_[c], line_, std::string(cell)});
+        if (col.textCells.size() < NumericTable::kKeptTextCells)
+            col.textCells.push_back({header_[c], line_, std::string(cell)});
     }
 
     // Reserves the column vectors from the first chunk's average line length, so that they
@@ -538,15 +537,14 @@ private:
             idIndex_ = int(it - header_.begin());
         }
         slots_.resize(header_.size());
-        for (std::size_t i = 0; i < header_.size(); ++i)
-            slots_[i].numeric = int(i) != idIndex_ && !header_[i].empty();
+        for (std::size_t i = 0; i < header_.size(); ++i) slots_[i].numeric = int(i) != idIndex_ && !header_[i].empty();
         std::unordered_map<std::string_view, std::size_t> seen;
         for (std::size_t i = 0; i < header_.size(); ++i) {
             if (header_[i].empty()) continue;
             auto [it, inserted] = seen.emplace(header_[i], i);
             if (!inserted)
-                throw TableError(path_.string() + ":" + std::to_string(line_) + ": column \"" +
-                                 header_[i] + "\" appears twice in the header");
+                throw TableError(path_.string() + ":" + std::to_string(line_) + ": column \"" + header_[i] +
+                                 "\" appears twice in the header");
         }
     }
 
@@ -559,9 +557,9 @@ private:
             if (int(c) == idIndex_ || header_[c].empty()) continue;
             Column& col = slots_[c];
             // A mixed column without a single number is a text column after all.
-            const bool numeric = col.numeric && (col.textCount == 0 ||
-                                                 std::any_of(col.values.begin(), col.values.end(),
-                                                             [](double v) { return !std::isnan(v); }));
+            const bool numeric =
+                col.numeric && (col.textCount == 0 || std::any_of(col.values.begin(), col.values.end(),
+                                                                  [](double v) { return !std::isnan(v); }));
             if (numeric) {
                 t.columns.push_back(header_[c]);
                 t.values.push_back(std::move(col.values));
@@ -585,8 +583,8 @@ private:
     struct Column {
         bool numeric = true;
         std::vector<double> values;
-        TextCell firstText;                 // line 0: none yet
-        std::vector<TextCell> textCells;    // keepMixedColumns: the first few
+        TextCell firstText;               // line 0: none yet
+        std::vector<TextCell> textCells;  // keepMixedColumns: the first few
         std::uint64_t textCount = 0;
         long long lastTextLine = 0;
     };
@@ -612,8 +610,7 @@ private:
 
 }  // namespace
 
-NumericTable readNumericCsv(const std::filesystem::path& path, const CsvReadOptions& options,
-                            jobs::JobContext* job) {
+NumericTable readNumericCsv(const std::filesystem::path& path, const CsvReadOptions& options, jobs::JobContext* job) {
     return CsvParser(path, options, job).run();
 }
 

@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
-namespace lumen::jobs { class JobContext; }
+namespace lumen::jobs {
+class JobContext;
+}
 
 namespace lumen::data {
 
@@ -32,7 +34,7 @@ struct CsvReadOptions {
     /// with the parse instead of from a second pass).
     std::function<void(const char* data, std::size_t size)> onBytes;
     char delimiter = ',';
-    std::string idColumn;          ///< empty: the first column
+    std::string idColumn;  ///< empty: the first column
     bool rejectDuplicateIds = true;
     /// false: a column with one cell that is not a number is a text column (left out).
     /// true: a column holding at least one number stays numeric; its text cells are read as
@@ -51,8 +53,8 @@ struct NumericTable {
     std::filesystem::path path;
     std::string idName;
     std::vector<std::string> ids;
-    std::vector<std::string> columns;          ///< numeric columns, in file order
-    std::vector<std::vector<double>> values;   ///< values[column][row]; NaN = missing
+    std::vector<std::string> columns;         ///< numeric columns, in file order
+    std::vector<std::vector<double>> values;  ///< values[column][row]; NaN = missing
     /// Columns other than the id holding text that is not a number (left out of `columns`),
     /// with the first offending line and cell, e.g. `notes (line 3: "see report")`.
     std::vector<std::string> textColumns;

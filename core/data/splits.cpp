@@ -22,7 +22,8 @@ std::string shownPatient(const std::string& p) { return p.rfind("\x01", 0) == 0 
 }  // namespace
 
 bool SplitReport::disjoint() const {
-    return std::all_of(overlaps.begin(), overlaps.end(), [](const SplitOverlap& o) { return o.patients == 0 && o.images == 0; });
+    return std::all_of(overlaps.begin(), overlaps.end(),
+                       [](const SplitOverlap& o) { return o.patients == 0 && o.images == 0; });
 }
 
 Manifest splitByPatient(const Manifest& manifest, const SplitOptions& o, SplitReport* report) {
@@ -65,7 +66,8 @@ Manifest splitByPatient(const Manifest& manifest, const SplitOptions& o, SplitRe
     std::size_t begin = 0;
     for (std::size_t s = 0; s < names.size(); ++s) {
         cumulative += o.ratios[s];
-        const std::size_t end = s + 1 == names.size() ? p : std::min(p, std::size_t(std::llround(cumulative * double(p))));
+        const std::size_t end =
+            s + 1 == names.size() ? p : std::min(p, std::size_t(std::llround(cumulative * double(p))));
         for (std::size_t i = begin; i < end; ++i) splitOfPatient[patients[i]] = s;
         begin = std::max(begin, end);
     }
@@ -76,7 +78,8 @@ Manifest splitByPatient(const Manifest& manifest, const SplitOptions& o, SplitRe
         SplitReport rep = splitReport(out);
         std::vector<SplitCounts> ordered;
         for (const auto& n : names) {
-            auto it = std::find_if(rep.splits.begin(), rep.splits.end(), [&](const SplitCounts& c) { return c.name == n; });
+            auto it =
+                std::find_if(rep.splits.begin(), rep.splits.end(), [&](const SplitCounts& c) { return c.name == n; });
             ordered.push_back(it != rep.splits.end() ? *it : SplitCounts{n, 0, 0, 0, 0});
         }
         rep.splits = ordered;
@@ -151,11 +154,17 @@ nlohmann::json toJson(const SplitReport& r) {
     j["rows_without_patient"] = r.rowsWithoutPatient;
     j["splits"] = nlohmann::json::array();
     for (const auto& s : r.splits)
-        j["splits"].push_back({{"name", s.name}, {"images", s.images}, {"patients", s.patients},
-                               {"image_fraction", s.imageFraction}, {"patient_fraction", s.patientFraction}});
+        j["splits"].push_back({{"name", s.name},
+                               {"images", s.images},
+                               {"patients", s.patients},
+                               {"image_fraction", s.imageFraction},
+                               {"patient_fraction", s.patientFraction}});
     j["overlaps"] = nlohmann::json::array();
     for (const auto& o : r.overlaps)
-        j["overlaps"].push_back({{"a", o.a}, {"b", o.b}, {"patients", o.patients}, {"images", o.images},
+        j["overlaps"].push_back({{"a", o.a},
+                                 {"b", o.b},
+                                 {"patients", o.patients},
+                                 {"images", o.images},
                                  {"first_patients", o.firstPatients}});
     j["disjoint"] = r.disjoint();
     return j;
@@ -170,7 +179,8 @@ SplitReport writeSplitFolder(const Manifest& manifest, const fs::path& dir, cons
     const fs::path target = fs::weakly_canonical(fs::absolute(dir));
     // One canonical call for the source folder; the rows are joined lexically (a realpath per
     // row costs seconds on millions of rows).
-    const fs::path source = fs::weakly_canonical(fs::absolute(manifest.file.parent_path().empty() ? fs::path(".") : manifest.file.parent_path()));
+    const fs::path source = fs::weakly_canonical(
+        fs::absolute(manifest.file.parent_path().empty() ? fs::path(".") : manifest.file.parent_path()));
     for (auto& r : out.rows) {
         const fs::path p(r.path);
         const fs::path abs = (p.is_absolute() ? p : source / p).lexically_normal();
@@ -222,7 +232,8 @@ Manifest loadManifestOrFolder(const fs::path& path) {
         for (auto& r : m.rows) {
             if (r.split.empty()) r.split = f.stem().string();
             // Paths relative to their own file.
-            if (!fs::path(r.path).is_absolute()) r.path = (f.parent_path() / r.path).lexically_relative(path).generic_string();
+            if (!fs::path(r.path).is_absolute())
+                r.path = (f.parent_path() / r.path).lexically_relative(path).generic_string();
             merged.rows.push_back(std::move(r));
         }
     }

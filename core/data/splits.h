@@ -16,7 +16,7 @@ namespace lumen::data {
 
 struct SplitOptions {
     std::vector<double> ratios{0.7, 0.1, 0.2};  ///< fractions of patients; must sum to 1
-    std::vector<std::string> names;              ///< empty: train,val,test / train,test / train
+    std::vector<std::string> names;             ///< empty: train,val,test / train,test / train
     std::uint64_t seed = 0;
 };
 
@@ -28,13 +28,13 @@ struct SplitCounts {
 
 struct SplitOverlap {
     std::string a, b;
-    std::size_t patients = 0;  ///< patients in both splits
-    std::size_t images = 0;    ///< image ids in both splits
+    std::size_t patients = 0;                ///< patients in both splits
+    std::size_t images = 0;                  ///< image ids in both splits
     std::vector<std::string> firstPatients;  ///< up to 10 of the shared patients, for the message
 };
 
 struct SplitReport {
-    std::string manifest;        ///< the source manifest's file name
+    std::string manifest;  ///< the source manifest's file name
     std::uint64_t seed = 0;
     std::vector<double> ratios;  ///< empty for a report of an existing manifest
     std::size_t images = 0, patients = 0;

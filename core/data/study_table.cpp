@@ -34,7 +34,8 @@ void StudyTable::set(std::shared_ptr<const NumericTable> predictions, std::share
         baseRowOf_.assign(new_->rowCount(), -1);
         maxDiff_.assign(new_->rowCount(), kNaN);
         if (base_) {
-            for (std::size_t c = 0; c < new_->columns.size(); ++c) baseColumnOf_[c] = base_->columnIndex(new_->columns[c]);
+            for (std::size_t c = 0; c < new_->columns.size(); ++c)
+                baseColumnOf_[c] = base_->columnIndex(new_->columns[c]);
             for (std::size_t r = 0; r < new_->rowCount(); ++r)
                 if (const auto br = base_->findRow(new_->ids[r])) baseRowOf_[r] = int(*br);
             for (std::size_t r = 0; r < new_->rowCount(); ++r) {
@@ -116,7 +117,8 @@ bool StudyTable::matches(int row, const Choice* c, const Filter& f) const {
     }
     if (c && f.faithfulnessBelow && !(faithOf(*c, row) < *f.faithfulnessBelow)) return false;  // NaN fails
     if (f.diffAbove) {
-        const double d = f.diffAnyColumn || !c ? maxDiff(row) : std::abs(value(c->score, row) - baselineOf(c->score, row));
+        const double d =
+            f.diffAnyColumn || !c ? maxDiff(row) : std::abs(value(c->score, row) - baselineOf(c->score, row));
         if (!(d > *f.diffAbove)) return false;
     }
     return true;

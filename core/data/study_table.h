@@ -17,9 +17,9 @@ class StudyTable {
 public:
     /// One entry of the label chooser.
     struct Choice {
-        std::string key;     ///< the label (ROI group) or the column name
-        std::string name;    ///< human name
-        int score = -1;      ///< column in the predictions (probability / value)
+        std::string key;   ///< the label (ROI group) or the column name
+        std::string name;  ///< human name
+        int score = -1;    ///< column in the predictions (probability / value)
         int full = -1, drop = -1, faith = -1;
         std::string camLabel;  ///< label to look up in the CAM cache
     };

@@ -65,8 +65,8 @@ std::vector<std::string> irregularities(const io::DicomSeriesReport& r) {
         std::string uids;
         for (std::size_t i = 0; i < r.otherSeries.size() && i < 3; ++i) uids += (i ? ", " : "") + r.otherSeries[i];
         if (r.otherSeries.size() > 3) uids += ", ...";
-        out.push_back(std::to_string(r.otherSeries.size() + 1) + " series in one folder: took " +
-                      r.seriesInstanceUid + " (" + std::to_string(r.files.size()) + " slices), not " + uids);
+        out.push_back(std::to_string(r.otherSeries.size() + 1) + " series in one folder: took " + r.seriesInstanceUid +
+                      " (" + std::to_string(r.files.size()) + " slices), not " + uids);
     }
     for (const auto& w : r.warnings) out.push_back(w);  // gaps and non-uniform spacing, each named
     return out;
@@ -227,7 +227,8 @@ PreparedVolume prepareVolume(const io::ImageVolume& v, const VolumePreprocessing
     std::array<double, 3> lps = v.origin;
     for (int r = 0; r < 3; ++r)
         for (int a = 0; a < 3; ++a)
-            lps[std::size_t(r)] += v.direction[std::size_t(r * 3 + a)] * v.spacing[std::size_t(a)] * srcIdx[std::size_t(a)];
+            lps[std::size_t(r)] +=
+                v.direction[std::size_t(r * 3 + a)] * v.spacing[std::size_t(a)] * srcIdx[std::size_t(a)];
     out.originRas = {-lps[0], -lps[1], lps[2]};
 
     const auto taps = linearTaps(out, n, m, target, crop);

@@ -45,8 +45,8 @@ struct VolumePreprocessing {
 /// A prepared volume: values (channel, z, y, x) C order, already clipped and scaled, plus the grid.
 struct PreparedVolume {
     int nx = 0, ny = 0, nz = 0;
-    int channels = 1;                         ///< one per HU window
-    std::vector<float> values;                ///< channels * nz * ny * nx
+    int channels = 1;                        ///< one per HU window
+    std::vector<float> values;               ///< channels * nz * ny * nx
     std::array<double, 3> spacing{1, 1, 1};  ///< mm of the output grid (x, y, z)
     /// RAS+ world position (mm) of output voxel (0, 0, 0); axes are +x = R, +y = A, +z = S.
     std::array<double, 3> originRas{0, 0, 0};
@@ -81,7 +81,6 @@ io::ImageVolume readCtVolume(const std::filesystem::path& path, const CtSeriesPo
 
 /// Applies `p` to a single-channel volume (the HU are resampled once, then windowed per channel) (time 1, samples 1); throws std::invalid_argument
 /// naming `what` (usually the file) when the volume is not one.
-PreparedVolume prepareVolume(const io::ImageVolume& volume, const VolumePreprocessing& p,
-                             const std::string& what = {});
+PreparedVolume prepareVolume(const io::ImageVolume& volume, const VolumePreprocessing& p, const std::string& what = {});
 
 }  // namespace lumen::data

@@ -26,11 +26,11 @@ namespace {
 // Angiography cines and predictions
 
 constexpr int kCineSize = 128, kCineFrames = 16;
-const std::array<std::string, 18> kSegments = {
-    "left_main", "prox_lad", "mid_lad", "dist_lad", "D1", "D2", "lcx", "dist_lcx", "om1", "om2",
-    "prox_rca", "mid_rca", "dist_rca", "pda", "posterolateral", "bx", "lvp", "lima_or_svg"};
-const std::array<std::string, 5> kHeads = {"_stenosis", "_stenosis_binary", "_calcif_binary", "_cto",
-                                           "_thrombus"};
+const std::array<std::string, 18> kSegments = {"left_main", "prox_lad", "mid_lad",    "dist_lad", "D1",
+                                               "D2",        "lcx",      "dist_lcx",   "om1",      "om2",
+                                               "prox_rca",  "mid_rca",  "dist_rca",   "pda",      "posterolateral",
+                                               "bx",        "lvp",      "lima_or_svg"};
+const std::array<std::string, 5> kHeads = {"_stenosis", "_stenosis_binary", "_calcif_binary", "_cto", "_thrombus"};
 
 struct Pt {
     double x, y;
@@ -44,8 +44,7 @@ struct Vessel {
 Pt bezier(const std::array<Pt, 4>& p, double t) {
     const double u = 1 - t;
     const double a = u * u * u, b = 3 * u * u * t, c = 3 * u * t * t, d = t * t * t;
-    return {a * p[0].x + b * p[1].x + c * p[2].x + d * p[3].x,
-            a * p[0].y + b * p[1].y + c * p[2].y + d * p[3].y};
+    return {a * p[0].x + b * p[1].x + c * p[2].x + d * p[3].x, a * p[0].y + b * p[1].y + c * p[2].y + d * p[3].y};
 }
 
 std::vector<Vessel> planVesselTree(Rng& rng) {
@@ -75,8 +74,7 @@ std::vector<Vessel> planVesselTree(Rng& rng) {
                        {s.x + side * len + j(0.04), s.y + len * 0.8 + j(0.05)}},
                       2.4 + j(0.3),
                       1.2 + j(0.2)};
-            if (rng.chance(0.2))
-                br.stenosisAt = rng.uniform(0.3, 0.7), br.stenosisDepth = rng.uniform(0.4, 0.7);
+            if (rng.chance(0.2)) br.stenosisAt = rng.uniform(0.3, 0.7), br.stenosisDepth = rng.uniform(0.4, 0.7);
             tree.push_back(br);
         }
     }
@@ -85,8 +83,7 @@ std::vector<Vessel> planVesselTree(Rng& rng) {
     return tree;
 }
 
-void renderCine(const std::vector<Vessel>& tree, int view, std::uint64_t seed,
-                std::vector<std::uint8_t>& out) {
+void renderCine(const std::vector<Vessel>& tree, int view, std::uint64_t seed, std::vector<std::uint8_t>& out) {
     Rng rng(seed);
     constexpr int S = kCineSize;
     out.assign(static_cast<std::size_t>(S) * S * kCineFrames, 0);
@@ -151,8 +148,8 @@ void renderCine(const std::vector<Vessel>& tree, int view, std::uint64_t seed,
     }
 }
 
-void writeCine(const DemoOptions& o, const fs::path& path, const std::string& studyId, int studyIndex,
-               int view, const std::vector<std::uint8_t>& pixels) {
+void writeCine(const DemoOptions& o, const fs::path& path, const std::string& studyId, int studyIndex, int view,
+               const std::vector<std::uint8_t>& pixels) {
     DcmFileFormat file;
     DcmDataset& ds = *file.getDataset();
     put(ds, DCM_SpecificCharacterSet, "ISO_IR 100", path);
@@ -196,8 +193,7 @@ void writeCine(const DemoOptions& o, const fs::path& path, const std::string& st
     const OFCondition c =
         ds.putAndInsertUint8Array(DCM_PixelData, pixels.data(), static_cast<unsigned long>(pixels.size()));
     if (c.bad())
-        throw std::runtime_error("demo workspace: cannot set pixel data in " + path.string() + ": " +
-                                 c.text());
+        throw std::runtime_error("demo workspace: cannot set pixel data in " + path.string() + ": " + c.text());
     saveDicom(file, path);
 }
 
@@ -215,7 +211,6 @@ std::vector<std::string> drawStudyIds(std::uint64_t seed, int count) {
     }
     return ids;
 }
-
 
 int writeAngio(const DemoOptions& o, const std::vector<std::string>& ids, Output& out, double p0, double p1) {
     const fs::path base = "angio";
@@ -235,12 +230,11 @@ int writeAngio(const DemoOptions& o, const std::vector<std::string>& ids, Output
         for (int view = 1; view <= 2; ++view) {
             const fs::path rel = dir / ("view" + std::to_string(view) + ".dcm");
             std::vector<std::uint8_t> pixels;
-            renderCine(tree, view, streamSeed(o.seed, kAngioPixels, static_cast<std::uint64_t>(s) * 2 + view),
-                       pixels);
+            renderCine(tree, view, streamSeed(o.seed, kAngioPixels, static_cast<std::uint64_t>(s) * 2 + view), pixels);
             writeCine(o, out.root() / rel, id, s, view, pixels);
             out.record(rel);
-            csv += id + "," + std::to_string(view) + "," + rel.generic_string() + "," +
-                   std::to_string(kCineFrames) + "\n";
+            csv +=
+                id + "," + std::to_string(view) + "," + rel.generic_string() + "," + std::to_string(kCineFrames) + "\n";
             ++cines;
         }
         out.progress(p0 + (p1 - p0) * (s + 1) / std::max(1, n),
@@ -261,8 +255,7 @@ std::vector<std::string> predictionColumns() {
 
 }  // namespace
 
-int writePredictions(const DemoOptions& o, const std::vector<std::string>& ids, Output& out, double p0,
-                     double p1) {
+int writePredictions(const DemoOptions& o, const std::vector<std::string>& ids, Output& out, double p0, double p1) {
     out.progress(p0, "predictions");
     const fs::path base = "predictions";
     out.makeDir(base);
@@ -282,16 +275,12 @@ int writePredictions(const DemoOptions& o, const std::vector<std::string>& ids, 
         const double risk = rng.normal(0.0, 1.0);  // a patient-level tendency shared by segments
         for (int s = 0; s < 18; ++s) {
             const double r = rng.uniform() + 0.08 * risk;
-            double sten = r < 0.5    ? rng.uniform(0, 20)
-                          : r < 0.82 ? rng.uniform(20, 69)
-                                     : rng.uniform(70, 100);
+            double sten = r < 0.5 ? rng.uniform(0, 20) : r < 0.82 ? rng.uniform(20, 69) : rng.uniform(70, 100);
             sten = clampd(sten, 0.0, 100.0);
             v[static_cast<std::size_t>(s)] = sten;
             v[static_cast<std::size_t>(18 + s)] = sigmoid((sten - 70.0) / 7.0 + rng.normal(0, 0.6));
-            v[static_cast<std::size_t>(36 + s)] =
-                sigmoid(-1.5 + sten / 35.0 + 0.5 * risk + rng.normal(0, 1.0));
-            v[static_cast<std::size_t>(54 + s)] =
-                sigmoid(-3.5 + (sten > 95 ? 6.0 : 0.0) + rng.normal(0, 1.3));
+            v[static_cast<std::size_t>(36 + s)] = sigmoid(-1.5 + sten / 35.0 + 0.5 * risk + rng.normal(0, 1.0));
+            v[static_cast<std::size_t>(54 + s)] = sigmoid(-3.5 + (sten > 95 ? 6.0 : 0.0) + rng.normal(0, 1.3));
             v[static_cast<std::size_t>(72 + s)] = sigmoid(-3.0 + sten / 50.0 + rng.normal(0, 1.2));
         }
         values[id] = v;
@@ -302,8 +291,7 @@ int writePredictions(const DemoOptions& o, const std::vector<std::string>& ids, 
         auto v = values[id];
         for (int c = 0; c < kCols; ++c) {
             double& x = v[static_cast<std::size_t>(c)];
-            x = c < 18 ? clampd(x + rng.normal(0, 0.05), 0.0, 100.0)
-                       : clampd(x + rng.normal(0, 0.0005), 0.0, 1.0);
+            x = c < 18 ? clampd(x + rng.normal(0, 0.05), 0.0, 100.0) : clampd(x + rng.normal(0, 0.0005), 0.0, 1.0);
         }
         newValues[id] = v;
     }

@@ -28,10 +28,25 @@ namespace {
 // Chest X-rays (NIH ChestX-ray14 layout)
 
 const std::array<std::string, 14> kNihFindings = {
-    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
-    "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia"};
-enum Finding { kAtelectasis, kCardiomegaly, kEffusion, kInfiltration, kMass, kNodule, kPneumonia,
-               kPneumothorax, kConsolidation, kEdema, kEmphysema, kFibrosis, kPleuralThickening, kHernia };
+    "Atelectasis", "Cardiomegaly", "Effusion",           "Infiltration",  "Mass",
+    "Nodule",      "Pneumonia",    "Pneumothorax",       "Consolidation", "Edema",
+    "Emphysema",   "Fibrosis",     "Pleural_Thickening", "Hernia"};
+enum Finding {
+    kAtelectasis,
+    kCardiomegaly,
+    kEffusion,
+    kInfiltration,
+    kMass,
+    kNodule,
+    kPneumonia,
+    kPneumothorax,
+    kConsolidation,
+    kEdema,
+    kEmphysema,
+    kFibrosis,
+    kPleuralThickening,
+    kHernia
+};
 // Relative frequencies, roughly in NIH's order of prevalence.
 constexpr std::array<double, 14> kFindingWeights = {10, 6, 10, 12, 6, 7, 4, 6, 5, 4, 4, 4, 5, 2};
 constexpr int kImagesPerFolder = 10000;
@@ -49,9 +64,7 @@ struct ChestImage {
 struct Box {
     int x0 = 1 << 30, y0 = 1 << 30, x1 = -1, y1 = -1;
     bool empty() const { return x1 < x0 || y1 < y0; }
-    void add(int x, int y) {
-        x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
-    }
+    void add(int x, int y) { x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y); }
     void add(const Box& b) {
         if (!b.empty()) add(b.x0, b.y0), add(b.x1, b.y1);
     }
@@ -168,12 +181,8 @@ struct Ellipse {
     double weight(double x, double y, double soft) const {
         return smoothstep(((1.0 + soft) - radius(x, y)) / (2.0 * soft));
     }
-    double extentX(double grow) const {
-        return grow * std::hypot(rx * std::cos(angle), ry * std::sin(angle)) + 1.0;
-    }
-    double extentY(double grow) const {
-        return grow * std::hypot(rx * std::sin(angle), ry * std::cos(angle)) + 1.0;
-    }
+    double extentX(double grow) const { return grow * std::hypot(rx * std::cos(angle), ry * std::sin(angle)) + 1.0; }
+    double extentY(double grow) const { return grow * std::hypot(rx * std::sin(angle), ry * std::cos(angle)) + 1.0; }
 };
 
 Box drawEllipse(Canvas& c, const Ellipse& e, double amp, double soft, const Ellipse* clip = nullptr,
@@ -185,8 +194,7 @@ Box drawEllipse(Canvas& c, const Ellipse& e, double amp, double soft, const Elli
     });
 }
 
-Box drawGaussian(Canvas& c, double cx, double cy, double sx, double sy, double amp,
-                 const Ellipse* clip = nullptr) {
+Box drawGaussian(Canvas& c, double cx, double cy, double sx, double sy, double amp, const Ellipse* clip = nullptr) {
     return c.apply(cx, cy, 3.0 * sx, 3.0 * sy, amp, [&](double x, double y) {
         const double u = (x - cx) / sx, v = (y - cy) / sy;
         double w = std::exp(-0.5 * (u * u + v * v));
@@ -195,8 +203,7 @@ Box drawGaussian(Canvas& c, double cx, double cy, double sx, double sy, double a
     });
 }
 
-Box drawLine(Canvas& c, double x0, double y0, double x1, double y1, double sigma, double amp,
-             const Ellipse* clip) {
+Box drawLine(Canvas& c, double x0, double y0, double x1, double y1, double sigma, double amp, const Ellipse* clip) {
     const double dx = x1 - x0, dy = y1 - y0, len2 = std::max(1e-9, dx * dx + dy * dy);
     const double ex = std::abs(dx) / 2 + 3 * sigma, ey = std::abs(dy) / 2 + 3 * sigma;
     return c.apply((x0 + x1) / 2, (y0 + y1) / 2, ex, ey, amp, [&](double x, double y) {
@@ -264,7 +271,8 @@ private:
                 return w * p * p * p * p * p * p;
             });
 
-        Ellipse heart{0.54 * s + jitter(0.01), 0.625 * s + jitter(0.008), 0.115 * s, 0.085 * s, rng_.uniform(-0.15, 0.05)};
+        Ellipse heart{0.54 * s + jitter(0.01), 0.625 * s + jitter(0.008), 0.115 * s, 0.085 * s,
+                      rng_.uniform(-0.15, 0.05)};
         if (has(kCardiomegaly)) heart.rx *= 1.5, heart.ry *= 1.3, heart.cy += 0.015 * s;
         heartBox_ = drawEllipse(c, heart, 48.0, 0.1);
     }
@@ -281,33 +289,34 @@ private:
         const Ellipse& L = lungs_[static_cast<std::size_t>(side)];
         const int out = kOutward[static_cast<std::size_t>(side)];
         switch (f) {
-            case kAtelectasis: return atelectasis(side, L);
-            case kCardiomegaly: return heartBox_;
-            case kEffusion: return effusion(L, out);
-            case kInfiltration: return infiltration(side, L);
-            case kMass: return mass(side);
-            case kNodule: return nodule(side);
-            case kPneumonia: return pneumonia(side, L);
-            case kPneumothorax: return pneumothorax(L, out);
-            case kConsolidation: return consolidation(side, L);
-            case kEdema: return edema();
-            case kEmphysema: return lungBox_;  // drawn with the lungs: hyperlucent, hyperinflated
-            case kFibrosis: return fibrosis(L, out);
-            case kPleuralThickening: return pleuralThickening(L, out);
-            case kHernia: return hernia(L);
-            default: return std::nullopt;
+        case kAtelectasis: return atelectasis(side, L);
+        case kCardiomegaly: return heartBox_;
+        case kEffusion: return effusion(L, out);
+        case kInfiltration: return infiltration(side, L);
+        case kMass: return mass(side);
+        case kNodule: return nodule(side);
+        case kPneumonia: return pneumonia(side, L);
+        case kPneumothorax: return pneumothorax(L, out);
+        case kConsolidation: return consolidation(side, L);
+        case kEdema: return edema();
+        case kEmphysema: return lungBox_;  // drawn with the lungs: hyperlucent, hyperinflated
+        case kFibrosis: return fibrosis(L, out);
+        case kPleuralThickening: return pleuralThickening(L, out);
+        case kHernia: return hernia(L);
+        default: return std::nullopt;
         }
     }
 
     Box atelectasis(int side, const Ellipse& L) {  // plate-like band in the lower-mid zone
         const auto [x, y] = inLung(side, -0.3, 0.4, 0.2, 0.5);
-        return drawEllipse(canvas_, {x, y, 0.55 * L.rx, rng_.uniform(4.5, 6.5) * k_, rng_.uniform(-0.25, 0.25)}, 64.0, 0.3, &L);
+        return drawEllipse(canvas_, {x, y, 0.55 * L.rx, rng_.uniform(4.5, 6.5) * k_, rng_.uniform(-0.25, 0.25)}, 64.0,
+                           0.3, &L);
     }
 
     Box effusion(const Ellipse& L, int out) {  // fluid filling the costophrenic angle, meniscus rising laterally
         const Ellipse pleura{L.cx, L.cy, L.rx * 1.04, L.ry * 1.03, L.angle};
-        return drawEllipse(canvas_, {L.cx + 0.1 * L.rx * out, L.cy + 0.92 * L.ry, 1.1 * L.rx, 0.32 * L.ry, -0.2 * out}, 80.0,
-                           0.12, &pleura);
+        return drawEllipse(canvas_, {L.cx + 0.1 * L.rx * out, L.cy + 0.92 * L.ry, 1.1 * L.rx, 0.32 * L.ry, -0.2 * out},
+                           80.0, 0.12, &pleura);
     }
 
     Box infiltration(int side, const Ellipse& L) {  // patchy hazy clusters
@@ -336,12 +345,14 @@ private:
         const auto [x, y] = inLung(side, -0.35, 0.35, 0.1, 0.45);
         Box b = drawGaussian(canvas_, x, y, rng_.uniform(11, 16) * k_, rng_.uniform(9, 14) * k_, 60.0, &L);
         for (int i = 0; i < 2; ++i)
-            b.add(drawGaussian(canvas_, x + rng_.uniform(-14, 14) * k_, y + rng_.uniform(-10, 10) * k_, 6 * k_, 6 * k_, 30.0, &L));
+            b.add(drawGaussian(canvas_, x + rng_.uniform(-14, 14) * k_, y + rng_.uniform(-10, 10) * k_, 6 * k_, 6 * k_,
+                               30.0, &L));
         return b;
     }
 
     Box pneumothorax(const Ellipse& L, int out) {  // air (darker than lung) at the apex, sharp pleural edge
-        return drawEllipse(canvas_, {L.cx + 0.25 * L.rx * out, L.cy - 0.72 * L.ry, 0.75 * L.rx, 0.32 * L.ry, 0.25 * out}, -52.0,
+        return drawEllipse(canvas_,
+                           {L.cx + 0.25 * L.rx * out, L.cy - 0.72 * L.ry, 0.75 * L.rx, 0.32 * L.ry, 0.25 * out}, -52.0,
                            0.06, &L, 0.03);
     }
 
@@ -353,8 +364,9 @@ private:
     Box edema() {  // bilateral perihilar ("bat wing") haze
         Box b;
         for (std::size_t i = 0; i < 2; ++i)
-            b.add(drawGaussian(canvas_, lungs_[i].cx - 0.45 * lungs_[i].rx * kOutward[i], lungs_[i].cy + 0.05 * lungs_[i].ry,
-                               0.42 * lungs_[i].rx, 0.3 * lungs_[i].ry, 44.0, &lungs_[i]));
+            b.add(drawGaussian(canvas_, lungs_[i].cx - 0.45 * lungs_[i].rx * kOutward[i],
+                               lungs_[i].cy + 0.05 * lungs_[i].ry, 0.42 * lungs_[i].rx, 0.3 * lungs_[i].ry, 44.0,
+                               &lungs_[i]));
         return b;
     }
 
@@ -396,7 +408,8 @@ private:
     Box lungBox_, heartBox_;
 };
 
-std::vector<PlantedBox> renderChest(const ChestImage& im, int size, std::uint64_t seed, std::vector<std::uint8_t>& out) {
+std::vector<PlantedBox> renderChest(const ChestImage& im, int size, std::uint64_t seed,
+                                    std::vector<std::uint8_t>& out) {
     return ChestPainter(im, size, seed).paint(out);
 }
 
@@ -431,8 +444,8 @@ void writeChest(const DemoOptions& o, Output& out, double p0, double p1) {
             const auto& im = images[static_cast<std::size_t>(i)];
             const fs::path rel = base / im.folder / im.name;
             std::vector<std::uint8_t> pixels;
-            boxes[static_cast<std::size_t>(i)] = renderChest(
-                im, o.imageSize, streamSeed(o.seed, kChestPixels, static_cast<std::uint64_t>(i)), pixels);
+            boxes[static_cast<std::size_t>(i)] =
+                renderChest(im, o.imageSize, streamSeed(o.seed, kChestPixels, static_cast<std::uint64_t>(i)), pixels);
             const auto png = encodePng(pixels, o.imageSize, out.root() / rel);
             out.writeBytes(rel, png.data(), png.size());
         },
@@ -454,10 +467,9 @@ void writeChest(const DemoOptions& o, Output& out, double p0, double p1) {
         std::vector<std::string> labels;
         for (int f : im.findings) labels.push_back(kNihFindings[static_cast<std::size_t>(f)]);
         entry += im.name + "," + (labels.empty() ? std::string("No Finding") : join(labels, "|")) + "," +
-                 std::to_string(im.followUp) + "," + std::to_string(im.patient) + "," +
-                 std::to_string(im.age) + "," + im.gender + "," + im.view + "," +
-                 std::to_string(o.imageSize) + "," + std::to_string(o.imageSize) + "," + spacing + "," +
-                 spacing + ",\n";
+                 std::to_string(im.followUp) + "," + std::to_string(im.patient) + "," + std::to_string(im.age) + "," +
+                 im.gender + "," + im.view + "," + std::to_string(o.imageSize) + "," + std::to_string(o.imageSize) +
+                 "," + spacing + "," + spacing + ",\n";
         auto planted = boxes[i];
         std::sort(planted.begin(), planted.end(), [](const PlantedBox& a, const PlantedBox& b) {
             return kNihFindings[static_cast<std::size_t>(a.finding)] <
@@ -467,8 +479,7 @@ void writeChest(const DemoOptions& o, Output& out, double p0, double p1) {
             if (p.box.empty()) continue;
             boxCsv += im.name + "," + kNihFindings[static_cast<std::size_t>(p.finding)] + "," +
                       std::to_string(p.box.x0) + "," + std::to_string(p.box.y0) + "," +
-                      std::to_string(p.box.x1 - p.box.x0 + 1) + "," +
-                      std::to_string(p.box.y1 - p.box.y0 + 1) + "\n";
+                      std::to_string(p.box.x1 - p.box.x0 + 1) + "," + std::to_string(p.box.y1 - p.box.y0 + 1) + "\n";
         }
     }
     out.writeText(base / "Data_Entry_2017.csv", entry);
@@ -481,8 +492,7 @@ void writeChest(const DemoOptions& o, Output& out, double p0, double p1) {
     Rng rng(streamSeed(o.seed, kChestPlan, 1));
     rng.shuffle(patients);
     const std::size_t testCount = static_cast<std::size_t>(std::lround(patients.size() * 0.2));
-    const std::set<int> testPatients(patients.begin(),
-                                     patients.begin() + static_cast<std::ptrdiff_t>(testCount));
+    const std::set<int> testPatients(patients.begin(), patients.begin() + static_cast<std::ptrdiff_t>(testCount));
     std::vector<std::string> trainVal, test;
     for (const auto& im : images) (testPatients.count(im.patient) ? test : trainVal).push_back(im.name);
     std::sort(trainVal.begin(), trainVal.end());

@@ -31,21 +31,49 @@ constexpr double kDx = 1.5, kDy = 1.5, kDz = 2.5;
 constexpr double kOriginX = -(kNx - 1) * kDx / 2, kOriginY = -(kNy - 1) * kDy / 2, kOriginZ = -180.0;
 constexpr int kHuMin = -1024, kHuMax = 3071;  // what 12 stored bits with intercept -1024 hold
 
-const std::array<std::string, 18> kCtLabels = {
-    "Medical material", "Arterial wall calcification", "Cardiomegaly", "Pericardial effusion",
-    "Coronary artery wall calcification", "Hiatal hernia", "Lymphadenopathy", "Emphysema", "Atelectasis",
-    "Lung nodule", "Lung opacity", "Pulmonary fibrotic sequela", "Pleural effusion",
-    "Mosaic attenuation pattern", "Peribronchial thickening", "Consolidation", "Bronchiectasis",
-    "Interlobular septal thickening"};
-enum CtLabel { kMedicalMaterial, kArterialCalc, kCtCardiomegaly, kPericardialEffusion, kCoronaryCalc,
-               kHiatalHernia, kLymphadenopathy, kCtEmphysema, kCtAtelectasis, kLungNodule, kLungOpacity,
-               kFibroticSequela, kPleuralEffusion, kMosaic, kPeribronchial, kCtConsolidation, kBronchiectasis,
-               kSeptalThickening };
+const std::array<std::string, 18> kCtLabels = {"Medical material",
+                                               "Arterial wall calcification",
+                                               "Cardiomegaly",
+                                               "Pericardial effusion",
+                                               "Coronary artery wall calcification",
+                                               "Hiatal hernia",
+                                               "Lymphadenopathy",
+                                               "Emphysema",
+                                               "Atelectasis",
+                                               "Lung nodule",
+                                               "Lung opacity",
+                                               "Pulmonary fibrotic sequela",
+                                               "Pleural effusion",
+                                               "Mosaic attenuation pattern",
+                                               "Peribronchial thickening",
+                                               "Consolidation",
+                                               "Bronchiectasis",
+                                               "Interlobular septal thickening"};
+enum CtLabel {
+    kMedicalMaterial,
+    kArterialCalc,
+    kCtCardiomegaly,
+    kPericardialEffusion,
+    kCoronaryCalc,
+    kHiatalHernia,
+    kLymphadenopathy,
+    kCtEmphysema,
+    kCtAtelectasis,
+    kLungNodule,
+    kLungOpacity,
+    kFibroticSequela,
+    kPleuralEffusion,
+    kMosaic,
+    kPeribronchial,
+    kCtConsolidation,
+    kBronchiectasis,
+    kSeptalThickening
+};
 // Prevalence per label; the first group is planted clearly, the rest are rarer and subtler.
 constexpr std::array<double, 18> kCtPrevalence = {0.10, 0.30, 0.20, 0.08, 0.25, 0.06, 0.15, 0.25, 0.25,
                                                   0.40, 0.30, 0.06, 0.22, 0.06, 0.06, 0.18, 0.06, 0.06};
-constexpr std::array<int, 7> kCtAlwaysCovered = {kLungNodule, kPleuralEffusion, kCtCardiomegaly, kCtEmphysema,
-                                                 kCtConsolidation, kLungOpacity, kCtAtelectasis};
+constexpr std::array<int, 7> kCtAlwaysCovered = {kLungNodule,      kPleuralEffusion, kCtCardiomegaly, kCtEmphysema,
+                                                 kCtConsolidation, kLungOpacity,     kCtAtelectasis};
 
 enum Tissue : std::uint8_t { kAir, kBody, kLungRight, kLungLeft, kHeart, kBone, kFluid };
 
@@ -65,9 +93,7 @@ struct Lesion {
 class CtVolume {
 public:
     CtVolume() : hu_(static_cast<std::size_t>(kNx) * kNy * kNz, -1000.0f), tissue_(hu_.size(), kAir) {}
-    static std::size_t index(int i, int j, int k) {
-        return static_cast<std::size_t>(i + kNx * (j + kNy * k));
-    }
+    static std::size_t index(int i, int j, int k) { return static_cast<std::size_t>(i + kNx * (j + kNy * k)); }
     float& hu(int i, int j, int k) { return hu_[index(i, j, k)]; }
     std::uint8_t& tissue(int i, int j, int k) { return tissue_[index(i, j, k)]; }
     std::vector<float>& hu() { return hu_; }
@@ -218,7 +244,8 @@ private:
         if (has(kCtCardiomegaly)) h.ri *= 1.35, h.rj *= 1.3, h.rk *= 1.3, h.ci -= 1.5;
         const double fluid = has(kPericardialEffusion) ? 2.2 : 0.0;
         // Epicardial fat: on non-contrast CT it is what outlines the heart against the mediastinum.
-        vol_.paint({h.ci, h.cj, h.ck, h.ri + fluid + 1.3, h.rj + fluid + 1.3, h.rk + 0.6 * fluid + 0.8}, -90.0f, notBone, kBody);
+        vol_.paint({h.ci, h.cj, h.ck, h.ri + fluid + 1.3, h.rj + fluid + 1.3, h.rk + 0.6 * fluid + 0.8}, -90.0f,
+                   notBone, kBody);
         if (has(kPericardialEffusion)) {
             const Ellipsoid shell{h.ci, h.cj, h.ck, h.ri + fluid, h.rj + fluid, h.rk + 0.6 * fluid};
             vol_.paint(shell, 12.0f, notBone, kFluid);
@@ -235,8 +262,10 @@ private:
         }
         ai_ = bi_ - 4.5;
         aj_ = bj_ - brj_ + 11.0;
-        for (int k = 4; k < 42; ++k) vol_.paint({ai_, aj_, static_cast<double>(k), 3.0, 3.0, 0.5}, 45.0f, notBone, kBody);
-        for (int k = 34; k < kNz; ++k) vol_.paint({bi_, bj_ + 1.0, static_cast<double>(k), 2.2, 2.2, 0.5}, -990.0f, notBone, kAir);
+        for (int k = 4; k < 42; ++k)
+            vol_.paint({ai_, aj_, static_cast<double>(k), 3.0, 3.0, 0.5}, 45.0f, notBone, kBody);
+        for (int k = 34; k < kNz; ++k)
+            vol_.paint({bi_, bj_ + 1.0, static_cast<double>(k), 2.2, 2.2, 0.5}, -990.0f, notBone, kAir);
     }
 
     void emphysema() {
@@ -245,7 +274,8 @@ private:
         for (int p = 0; p < n; ++p) {
             const Ellipsoid& L = randomLung();
             const double r = rng_.integer(2, 4);
-            const double i = L.ci + jitter(0.5) * L.ri, j = L.cj + jitter(0.5) * L.rj, k = L.ck + rng_.uniform(0.0, 0.55) * L.rk;
+            const double i = L.ci + jitter(0.5) * L.ri, j = L.cj + jitter(0.5) * L.rj,
+                         k = L.ck + rng_.uniform(0.0, 0.55) * L.rk;
             const Ellipsoid e{std::round(i), std::round(j), std::round(k), r, r, r * kDx / kDz};
             vol_.paint(e, -985.0f, lungOnly);
             addLesion(kCtEmphysema, e.ci, e.cj, e.ck, r);
@@ -277,26 +307,37 @@ private:
     void basalFindings() {
         if (has(kFibroticSequela)) {
             const auto [L, t] = randomSide();
-            regionLesion(kFibroticSequela, [&](int i, int j, int k) {
-                return vol_.tissue(i, j, k) == t && L->radius(i, j, k) > 0.72 && k < L->ck && (i + 2 * j + k) % 4 == 0;
-            }, -250.0f);
+            regionLesion(
+                kFibroticSequela,
+                [&](int i, int j, int k) {
+                    return vol_.tissue(i, j, k) == t && L->radius(i, j, k) > 0.72 && k < L->ck &&
+                           (i + 2 * j + k) % 4 == 0;
+                },
+                -250.0f);
         }
         if (has(kSeptalThickening)) {
             const auto [L, t] = randomSide();
-            regionLesion(kSeptalThickening, [&](int i, int j, int k) {
-                return vol_.tissue(i, j, k) == t && L->radius(i, j, k) > 0.6 && k < L->ck + 4 && (i % 4 == 0 || j % 4 == 0);
-            }, -350.0f);
+            regionLesion(
+                kSeptalThickening,
+                [&](int i, int j, int k) {
+                    return vol_.tissue(i, j, k) == t && L->radius(i, j, k) > 0.6 && k < L->ck + 4 &&
+                           (i % 4 == 0 || j % 4 == 0);
+                },
+                -350.0f);
         }
         if (has(kPleuralEffusion)) {  // dependent (posterior) fluid layer, deepest at the base
             const auto [L, t] = randomSide();
             const double depth = rng_.uniform(3.5, 5.0);
-            regionLesion(kPleuralEffusion, [&](int i, int j, int k) {
-                if (vol_.tissue(i, j, k) != t || k > L->ck + 2) return false;
-                const double thickness = depth + 0.35 * (L->ck - k);
-                if (j - (L->cj - L->rj) >= thickness) return false;
-                vol_.tissue(i, j, k) = kFluid;
-                return true;
-            }, 12.0f);
+            regionLesion(
+                kPleuralEffusion,
+                [&](int i, int j, int k) {
+                    if (vol_.tissue(i, j, k) != t || k > L->ck + 2) return false;
+                    const double thickness = depth + 0.35 * (L->ck - k);
+                    if (j - (L->cj - L->rj) >= thickness) return false;
+                    vol_.tissue(i, j, k) = kFluid;
+                    return true;
+                },
+                12.0f);
         }
     }
 
@@ -304,22 +345,31 @@ private:
     void focalOpacities() {
         if (has(kCtAtelectasis)) {  // collapsed, dense posterior-basal lung
             const Ellipsoid& L = randomLung();
-            const Ellipsoid e{std::round(L.ci), std::round(L.cj - 0.45 * L.rj), std::round(L.ck - 0.55 * L.rk), 4.0, 3.0, 3.0};
+            const Ellipsoid e{
+                std::round(L.ci), std::round(L.cj - 0.45 * L.rj), std::round(L.ck - 0.55 * L.rk), 4.0, 3.0, 3.0};
             vol_.paint(e, 22.0f, lungOnly);
             addLesion(kCtAtelectasis, e.ci, e.cj, e.ck, e.ri);
         }
         if (has(kCtConsolidation)) {
             const Ellipsoid& L = randomLung();
-            const Ellipsoid e{std::round(L.ci + jitter(0.2) * L.ri), std::round(L.cj + jitter(0.2) * L.rj),
-                              std::round(L.ck + rng_.uniform(-0.35, 0.05) * L.rk), 5.0, 5.0, 3.5};
+            const Ellipsoid e{std::round(L.ci + jitter(0.2) * L.ri),
+                              std::round(L.cj + jitter(0.2) * L.rj),
+                              std::round(L.ck + rng_.uniform(-0.35, 0.05) * L.rk),
+                              5.0,
+                              5.0,
+                              3.5};
             vol_.paint(e, 38.0f, lungOnly);
             vol_.paint({e.ci, e.cj, e.ck, 0.8, 0.8, e.rk * 0.8}, -900.0f, anyTissue);
             addLesion(kCtConsolidation, e.ci, e.cj, e.ck, e.ri);
         }
         if (has(kLungOpacity)) {
             const Ellipsoid& L = randomLung();
-            const Ellipsoid e{std::round(L.ci + jitter(0.3) * L.ri), std::round(L.cj + jitter(0.3) * L.rj),
-                              std::round(L.ck + rng_.uniform(-0.3, 0.3) * L.rk), 5.0, 5.0, 3.0};
+            const Ellipsoid e{std::round(L.ci + jitter(0.3) * L.ri),
+                              std::round(L.cj + jitter(0.3) * L.rj),
+                              std::round(L.ck + rng_.uniform(-0.3, 0.3) * L.rk),
+                              5.0,
+                              5.0,
+                              3.0};
             vol_.paint(e, -480.0f, lungOnly);
             addLesion(kLungOpacity, e.ci, e.cj, e.ck, e.ri);
         }
@@ -328,7 +378,8 @@ private:
     // An airway cross-section: a thick wall around an air lumen.
     void airway(int label, double lumen, double wall, float wallHu) {
         const Ellipsoid& L = randomLung();
-        const double i = std::round(L.ci + jitter(0.25) * L.ri), j = std::round(L.cj + jitter(0.25) * L.rj), k = std::round(L.ck);
+        const double i = std::round(L.ci + jitter(0.25) * L.ri), j = std::round(L.cj + jitter(0.25) * L.rj),
+                     k = std::round(L.ck);
         vol_.paint({i, j, k, wall, wall, 5.0}, wallHu, lungOnly);
         vol_.paint({i, j, k, lumen, lumen, 5.0}, -990.0f, anyTissue);
         addLesion(label, i, j, k, std::round(wall));
@@ -344,7 +395,8 @@ private:
             const int n = rng_.integer(1, 2);
             for (int p = 0; p < n; ++p) {
                 const double side = p == 0 ? 1.0 : -1.0;
-                const Ellipsoid e{std::round(bi_ + side * 7.0), std::round(bj_ + 2.0), std::round(29.0 + jitter(2.0)), 3.0, 3.0, 2.0};
+                const Ellipsoid e{
+                    std::round(bi_ + side * 7.0), std::round(bj_ + 2.0), std::round(29.0 + jitter(2.0)), 3.0, 3.0, 2.0};
                 vol_.paint(e, 48.0f, notBone, kBody);
                 addLesion(kLymphadenopathy, e.ci, e.cj, e.ck, e.ri);
             }
@@ -384,7 +436,8 @@ private:
         const double i = std::round(bi_ - 14.0), j = std::round(bj_ + brj_ - 5.0), k = 40.0;
         for (int s = 0; s <= 40; ++s) {
             const double t = s / 40.0;
-            vol_.hu(static_cast<int>(std::lround(i + t * (heart_.ci - i))), static_cast<int>(std::lround(j + t * (heart_.cj - j))),
+            vol_.hu(static_cast<int>(std::lround(i + t * (heart_.ci - i))),
+                    static_cast<int>(std::lround(j + t * (heart_.cj - j))),
                     static_cast<int>(std::lround(k + t * (heart_.ck - k)))) = 1800.0f;
         }
         vol_.paint({i, j, k, 2.0, 1.0, 1.0}, 2500.0f, anyTissue, kBone);
@@ -401,8 +454,12 @@ private:
             const double r = rng_.integer(2, 3);
             Ellipsoid e{};
             for (int attempt = 0; attempt < 30; ++attempt) {
-                e = {std::round(L.ci + jitter(0.4) * L.ri), std::round(L.cj + jitter(0.4) * L.rj),
-                     std::round(L.ck + rng_.uniform(0.1, 0.45) * L.rk), r, r, r * kDx / kDz};
+                e = {std::round(L.ci + jitter(0.4) * L.ri),
+                     std::round(L.cj + jitter(0.4) * L.rj),
+                     std::round(L.ck + rng_.uniform(0.1, 0.45) * L.rk),
+                     r,
+                     r,
+                     r * kDx / kDz};
                 bool clear = true;  // only aerated lung around it
                 CtVolume::forBox({e.ci, e.cj, e.ck, r + 3, r + 3, e.rk + 2}, [&](int i, int j, int k) {
                     if (!isLung(vol_.tissue(i, j, k)) || vol_.hu(i, j, k) > -600.0f) clear = false;
@@ -484,8 +541,7 @@ void writeNifti(const fs::path& path, std::vector<std::int16_t>& voxels) {
 int writeCtSeries(const DemoOptions& o, Output& out, const fs::path& relDir, int volumeIndex,
                   const std::vector<std::int16_t>& voxels) {
     out.makeDir(relDir);
-    const std::string study = uid(o.seed, kUidCtStudy, volumeIndex),
-                      series = uid(o.seed, kUidCtSeries, volumeIndex);
+    const std::string study = uid(o.seed, kUidCtStudy, volumeIndex), series = uid(o.seed, kUidCtSeries, volumeIndex);
     const std::string frame = uid(o.seed, kUidFrameOfReference, volumeIndex);
     const std::string id = "CT" + padded(volumeIndex + 1, 4);
     // LPS position of the first voxel of DICOM row 0 / column 0 (= NIfTI i, j at maximum).
@@ -545,8 +601,7 @@ int writeCtSeries(const DemoOptions& o, Output& out, const fs::path& relDir, int
         const OFCondition c =
             ds.putAndInsertUint16Array(DCM_PixelData, slice.data(), static_cast<unsigned long>(slice.size()));
         if (c.bad())
-            throw std::runtime_error("demo workspace: cannot set pixel data in " + path.string() + ": " +
-                                     c.text());
+            throw std::runtime_error("demo workspace: cannot set pixel data in " + path.string() + ": " + c.text());
         saveDicom(file, path);
         out.record(rel);
     }
@@ -582,9 +637,8 @@ int writeCt(const DemoOptions& o, Output& out, double p0, double p1) {
         for (bool b : plan.labels) labels += b ? ",1" : ",0";
         labels += "\n";
         for (const auto& l : lesions)
-            lesionCsv += plan.name + "," + kCtLabels[static_cast<std::size_t>(l.label)] + "," +
-                         std::to_string(l.i) + "," + std::to_string(l.j) + "," + std::to_string(l.k) + "," +
-                         shortest(l.radius) + "\n";
+            lesionCsv += plan.name + "," + kCtLabels[static_cast<std::size_t>(l.label)] + "," + std::to_string(l.i) +
+                         "," + std::to_string(l.j) + "," + std::to_string(l.k) + "," + shortest(l.radius) + "\n";
         out.progress(p0 + (p1 - p0) * (v + 1) / std::max(1, n),
                      "CT volumes: " + std::to_string(v + 1) + "/" + std::to_string(n));
     }

@@ -42,8 +42,15 @@ inline std::uint64_t splitMix(std::uint64_t x) {
 }
 
 // Independent streams per (section, item), so items can be drawn in any order or thread.
-enum Stream : std::uint64_t { kChestPlan = 1, kChestPixels, kCtPlan, kCtVoxels, kAngioPlan,
-                              kAngioPixels, kPredictions };
+enum Stream : std::uint64_t {
+    kChestPlan = 1,
+    kChestPixels,
+    kCtPlan,
+    kCtVoxels,
+    kAngioPlan,
+    kAngioPixels,
+    kPredictions
+};
 
 inline std::uint64_t streamSeed(std::uint64_t seed, Stream stream, std::uint64_t index = 0) {
     return splitMix(splitMix(splitMix(seed) ^ (stream * 0xD1B54A32D192ED03ull)) + index);
@@ -149,9 +156,7 @@ public:
     void writeBytes(const fs::path& rel, const void* data, std::size_t size) {
         const fs::path path = root_ / rel;
         std::FILE* f = std::fopen(path.c_str(), "wb");
-        if (!f)
-            throw std::runtime_error("demo workspace: cannot write " + path.string() + ": " +
-                                     std::strerror(errno));
+        if (!f) throw std::runtime_error("demo workspace: cannot write " + path.string() + ": " + std::strerror(errno));
         const bool ok = (size == 0 || std::fwrite(data, 1, size, f) == size);
         const int writeErrno = errno;
         if (std::fclose(f) != 0 || !ok)
@@ -159,9 +164,7 @@ public:
                                      std::strerror(ok ? errno : writeErrno));
         record(rel);
     }
-    void writeText(const fs::path& rel, const std::string& text) {
-        writeBytes(rel, text.data(), text.size());
-    }
+    void writeText(const fs::path& rel, const std::string& text) { writeBytes(rel, text.data(), text.size()); }
 
     void record(const fs::path& rel) {
         std::lock_guard lock(mutex_);
@@ -190,15 +193,15 @@ private:
 // util::parallelFor on up to 4 threads, stopping when the demo is cancelled (checked before
 // every item); the calling thread alone reports progress.
 inline void parallelFor(int count, Output& out, const std::function<void(int)>& body,
-                 const std::function<void(int done)>& reportDone) {
+                        const std::function<void(int done)>& reportDone) {
     util::ParallelOptions options;
     options.progress = [&](std::size_t done) { reportDone(static_cast<int>(done)); };
     options.stopRequested = [&] { return out.cancelled(); };
-    util::parallelFor(static_cast<std::size_t>(std::max(0, count)), std::min(util::resolveThreads(0), 4u),
-                      [&](std::size_t i) { body(static_cast<int>(i)); }, options);
+    util::parallelFor(
+        static_cast<std::size_t>(std::max(0, count)), std::min(util::resolveThreads(0), 4u),
+        [&](std::size_t i) { body(static_cast<int>(i)); }, options);
     out.checkCancelled();
 }
-
 
 // Adds smooth low-frequency noise: a coarse grid of normals, bilinearly interpolated.
 inline void addSmoothNoise(std::vector<float>& px, int width, int height, int cells, double sd, Rng& rng) {
@@ -222,7 +225,6 @@ inline void addSmoothNoise(std::vector<float>& px, int width, int height, int ce
 }
 
 inline std::uint8_t toByte(double v) { return static_cast<std::uint8_t>(clampd(std::floor(v + 0.5), 0.0, 255.0)); }
-
 
 // The generators, one per modality (demo_chest.cpp, demo_ct.cpp, demo_angio.cpp).
 void writeChest(const DemoOptions& o, Output& out, double p0, double p1);

@@ -68,8 +68,7 @@ void validate(const DemoOptions& o) {
     check(o.imageSize >= 64 && o.imageSize <= 4096, "imageSize must be in 64..4096");
     check(o.ctVolumes >= 0 && o.ctVolumes <= 10000, "ctVolumes must be in 0..10000");
     check(o.angioStudies >= 0 && o.angioStudies <= 100000, "angioStudies must be in 0..100000");
-    check(o.predictionStudies >= 0 && o.predictionStudies <= 500000,
-          "predictionStudies must be in 0..500000");
+    check(o.predictionStudies >= 0 && o.predictionStudies <= 500000, "predictionStudies must be in 0..500000");
 }
 
 }  // namespace
@@ -127,9 +126,7 @@ DemoSummary createDemoWorkspace(const fs::path& dir, const DemoOptions& options,
     const auto written = out.files();
     for (const auto& rel : written) {
         const auto size = fs::file_size(dir / rel, ec);
-        if (ec)
-            throw std::runtime_error("demo workspace: cannot stat " + (dir / rel).string() + ": " +
-                                     ec.message());
+        if (ec) throw std::runtime_error("demo workspace: cannot stat " + (dir / rel).string() + ": " + ec.message());
         files.push_back({{"path", rel.generic_string()}, {"size", size}});
     }
     manifest["files"] = std::move(files);
@@ -139,8 +136,7 @@ DemoSummary createDemoWorkspace(const fs::path& dir, const DemoOptions& options,
         const std::set<fs::path> now(written.begin(), written.end());
         for (const auto& old : previous) {
             const std::string top = old.begin()->string();
-            if (now.count(old) ||
-                std::find(kDemoFolders.begin(), kDemoFolders.end(), top) == kDemoFolders.end())
+            if (now.count(old) || std::find(kDemoFolders.begin(), kDemoFolders.end(), top) == kDemoFolders.end())
                 continue;
             fs::remove(dir / old, ec);
         }

@@ -9,17 +9,19 @@
 #include <string>
 #include <vector>
 
-namespace lumen::jobs { class JobContext; }
+namespace lumen::jobs {
+class JobContext;
+}
 
 namespace lumen::demo {
 
 struct DemoOptions {
     std::uint64_t seed = 7;
-    int chestImages = 300;      // 256x256 PNGs
+    int chestImages = 300;  // 256x256 PNGs
     int imageSize = 256;
-    int ctVolumes = 16;         // NIfTI volumes (64x64x48), one of them also as a DICOM series
-    int angioStudies = 24;      // multi-frame DICOM cines, 2 views per study
-    int predictionStudies = 240;// rows of the baseline/new 90-column predictions tables
+    int ctVolumes = 16;           // NIfTI volumes (64x64x48), one of them also as a DICOM series
+    int angioStudies = 24;        // multi-frame DICOM cines, 2 views per study
+    int predictionStudies = 240;  // rows of the baseline/new 90-column predictions tables
 };
 
 struct DemoSummary {

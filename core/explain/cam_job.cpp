@@ -3,6 +3,7 @@
 
 #include "data/csv_records.h"
 #include "data/data_error.h"
+#include "data/media_index.h"
 #include "jobs/job.h"
 #include "util/atomic_file.h"
 #include "util/sibling_library.h"
@@ -31,13 +32,29 @@ bool knownInput(const fs::path& p) {
     return ext.count(lower(p.extension().string())) > 0;
 }
 
+// A predictions table names its images by id only (the roi_consistency infer's preds.csv): an
+// image that is not under the image root is looked up by name in the workspace, as the Study
+// page finds a study's images (data::MediaIndex); one match is taken, else the path stays (and
+// the job names the file it could not read).
+void findByIdInWorkspace(const CamJobOptions& o, CamPlan& list) {
+    std::shared_ptr<const data::MediaIndex> index;
+    std::error_code ec;
+    for (auto& item : list.items) {
+        if (fs::exists(item.file, ec) || o.workspace.empty()) continue;
+        if (!index) index = data::scanMedia(o.workspace);
+        const auto found = index->lookup(item.id);
+        if (found.size() == 1 && fs::is_regular_file(found.front(), ec)) item.file = found.front();
+    }
+}
+
 void listImages(const CamJobOptions& o, CamPlan& list) {
     std::error_code ec;
     if (fs::is_directory(o.images, ec)) {
         for (const auto& e : fs::recursive_directory_iterator(o.images))
             if (e.is_regular_file() && knownInput(e.path()))
                 list.items.push_back({e.path().lexically_relative(o.images).generic_string(), e.path()});
-        std::sort(list.items.begin(), list.items.end(), [](const CamInput& a, const CamInput& b) { return a.id < b.id; });
+        std::sort(list.items.begin(), list.items.end(),
+                  [](const CamInput& a, const CamInput& b) { return a.id < b.id; });
         if (list.items.empty()) throw std::runtime_error(o.images.string() + ": no images in this folder");
         return;
     }
@@ -47,8 +64,9 @@ void listImages(const CamJobOptions& o, CamPlan& list) {
     if (records.size() < 2) throw data::DataError(o.images, "no rows: expected a header and one row per image");
     const auto& header = records.front().fields;
     std::size_t pathColumn = 0;
+    bool hasPathColumn = false;
     for (std::size_t i = 0; i < header.size(); ++i)
-        if (lower(header[i]) == "path") pathColumn = i;
+        if (lower(header[i]) == "path") pathColumn = i, hasPathColumn = true;
     static const std::set<std::string> notLabels = {"id", "path", "patient_id", "labels", "split", "image", "study_id"};
     for (std::size_t i = 1; i < header.size(); ++i) {
         if (notLabels.count(lower(header[i]))) continue;
@@ -66,11 +84,12 @@ void listImages(const CamJobOptions& o, CamPlan& list) {
         const fs::path p = f[pathColumn];
         list.items.push_back({f[0], p.is_absolute() ? p : root / p});
     }
+    if (!hasPathColumn) findByIdInWorkspace(o, list);
 }
 
 /// The outputs to explain for one image, from its logits.
 std::vector<int> chooseCamTargetsImpl(const std::string& spec, const std::vector<double>& logits,
-                               const std::vector<std::string>& names) {
+                                      const std::vector<std::string>& names) {
     const int k = static_cast<int>(logits.size());
     std::vector<int> out;
     if (spec.empty() || spec == "all") {
@@ -134,13 +153,15 @@ ScoreTable readScores(const fs::path& file) {
     for (std::size_t r = 1; r < records.size(); ++r) {
         const auto& f = records[r].fields;
         if (f.size() != t.names.size() + 1)
-            throw data::DataError(file, records[r].line, 0, {}, "expected " + std::to_string(t.names.size() + 1) + " fields");
+            throw data::DataError(file, records[r].line, 0, {},
+                                  "expected " + std::to_string(t.names.size() + 1) + " fields");
         std::vector<double> v;
         for (std::size_t i = 1; i < f.size(); ++i) {
             try {
                 v.push_back(std::stod(f[i]));
             } catch (const std::exception&) {
-                throw data::DataError(file, records[r].line, i + 1, t.names[i - 1], "expected a number, got \"" + f[i] + "\"");
+                throw data::DataError(file, records[r].line, i + 1, t.names[i - 1],
+                                      "expected a number, got \"" + f[i] + "\"");
             }
         }
         t.logits[f[0]] = std::move(v);

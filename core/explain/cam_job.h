@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
-namespace lumen::jobs { class JobContext; }
+namespace lumen::jobs {
+class JobContext;
+}
 
 namespace lumen::explain {
 
@@ -39,14 +41,14 @@ struct CamJobOptions {
     /// Per-channel normalisation after scaling to [0, 1]; empty: the checkpoint's, else
     /// ImageNet's (0.485, 0.456, 0.406) / (0.229, 0.224, 0.225) for 3 channels, none otherwise.
     std::vector<float> mean, stdev;
-    bool noNormalisation = false;  ///< true: no mean/std at all
-    int channels = 3;              ///< image channels the model takes (1 or 3)
-    bool faithfulness = true;      ///< compute prob, prob_drop, cam_drop
-    double keepRatio = 0.1;        ///< the CAM's top fraction removed for prob_drop
+    bool noNormalisation = false;        ///< true: no mean/std at all
+    int channels = 3;                    ///< image channels the model takes (1 or 3)
+    bool faithfulness = true;            ///< compute prob, prob_drop, cam_drop
+    double keepRatio = 0.1;              ///< the CAM's top fraction removed for prob_drop
     std::string activation = "sigmoid";  ///< "sigmoid" | "softmax" | "none" (prob from the logits)
     int batchSize = 8;
-    int threads = 0;               ///< LibTorch threads; 0 = all cores
-    std::size_t maxImages = 0;     ///< 0 = all
+    int threads = 0;            ///< LibTorch threads; 0 = all cores
+    std::size_t maxImages = 0;  ///< 0 = all
 };
 
 struct CamJobSummary {

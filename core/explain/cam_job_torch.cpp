@@ -60,8 +60,7 @@ torch::Tensor loadInput(const CamInput& item, const std::vector<std::size_t>& sh
                                                std::to_string(a.shape.size()) + "-D");
         return resizeSpatial(t, shape);
     }
-    if (sr != 2)
-        throw io::ReadError(item.file, "3-D models take .npy volumes (C, D, H, W) here (see docs/explain.md)");
+    if (sr != 2) throw io::ReadError(item.file, "3-D models take .npy volumes (C, D, H, W) here (see docs/explain.md)");
     const cv::Mat unit = data::loadUnitImage(item.file, channels);
     cv::Mat img;
     if (shape[0] == shape[1]) {
@@ -74,9 +73,8 @@ torch::Tensor loadInput(const CamInput& item, const std::vector<std::size_t>& sh
         cv::resize(unit, img, cv::Size(static_cast<int>(shape[1]), static_cast<int>(shape[0])), 0, 0, cv::INTER_LINEAR);
     }
     img = img.isContinuous() ? img : img.clone();
-    torch::Tensor t = torch::from_blob(img.data, {img.rows, img.cols, img.channels()}, torch::kFloat)
-                          .permute({2, 0, 1})
-                          .clone();
+    torch::Tensor t =
+        torch::from_blob(img.data, {img.rows, img.cols, img.channels()}, torch::kFloat).permute({2, 0, 1}).clone();
     if (channels == 3) t = t.flip({0});  // OpenCV's BGR -> RGB, as the image dataset does
     if (!mean.empty()) {
         for (std::int64_t c = 0; c < t.size(0); ++c) {
@@ -206,8 +204,9 @@ private:
             const Pending& p = pending[pi];
             std::optional<std::pair<double, double>> probs;
             if (o_.faithfulness)
-                probs = std::pair{probability(sf.logits.detach()[static_cast<std::int64_t>(p.image)], p.target, o_.activation),
-                                  probDrop[pi]};
+                probs = std::pair{
+                    probability(sf.logits.detach()[static_cast<std::int64_t>(p.image)], p.target, o_.activation),
+                    probDrop[pi]};
             store(p, batch.items[p.image]->id, probs);
         }
     }
@@ -216,7 +215,8 @@ private:
     // targets of each image (by --labels).
     std::vector<std::vector<int>> scoreAndChooseTargets(const CamBatch& batch, const torch::Tensor& logits) {
         const auto k = logits.size(1);
-        if (names_.empty() && static_cast<std::int64_t>(plan_.numericColumns.size()) == k) names_ = plan_.numericColumns;
+        if (names_.empty() && static_cast<std::int64_t>(plan_.numericColumns.size()) == k)
+            names_ = plan_.numericColumns;
         if (names_.empty())
             for (std::int64_t i = 0; i < k; ++i) names_.push_back(std::to_string(i));
         if (static_cast<std::int64_t>(names_.size()) != k)
@@ -235,7 +235,8 @@ private:
     }
 
     // Rounds explain the r-th target of every image at once (one backward pass per round).
-    std::vector<Pending> camsFor(const SplitForward& sf, const torch::Tensor& logits, const std::vector<std::vector<int>>& targets) {
+    std::vector<Pending> camsFor(const SplitForward& sf, const torch::Tensor& logits,
+                                 const std::vector<std::vector<int>>& targets) {
         std::size_t rounds = 0;
         for (const auto& t : targets) rounds = std::max(rounds, t.size());
         std::vector<Pending> pending;
@@ -250,7 +251,8 @@ private:
                 Heatmap h;
                 for (auto d : c.sizes()) h.shape.push_back(static_cast<std::size_t>(d));
                 h.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-                pending.push_back({i, targets[i][r], std::move(h), logits[static_cast<std::int64_t>(i)][targets[i][r]].item<double>()});
+                pending.push_back({i, targets[i][r], std::move(h),
+                                   logits[static_cast<std::int64_t>(i)][targets[i][r]].item<double>()});
             }
         }
         return pending;
@@ -274,7 +276,8 @@ private:
             job_.throwIfCancelled();
             const std::size_t c1 = std::min(dropped.size(), c0 + step);
             const torch::Tensor dl =
-                model_->logits(torch::stack(std::vector<torch::Tensor>(dropped.begin() + c0, dropped.begin() + c1))).to(torch::kDouble);
+                model_->logits(torch::stack(std::vector<torch::Tensor>(dropped.begin() + c0, dropped.begin() + c1)))
+                    .to(torch::kDouble);
             for (std::size_t i = c0; i < c1; ++i)
                 probDrop[i] = probability(dl[static_cast<std::int64_t>(i - c0)], pending[i].target, o_.activation);
         }
@@ -340,8 +343,8 @@ void runCamJob(const CamJobOptions& o, jobs::JobContext& job, CamJobSummary& sum
     summary.images = plan.items.size();
     summary.cacheDir = plan.cacheDir;
     summary.reused = plan.reused;
-    job.info("CAM cache " + summary.cacheDir.string() + ": " + std::to_string(plan.items.size() - plan.todo.size()) + " of " +
-             std::to_string(plan.items.size()) + " images already explained");
+    job.info("CAM cache " + summary.cacheDir.string() + ": " + std::to_string(plan.items.size() - plan.todo.size()) +
+             " of " + std::to_string(plan.items.size()) + " images already explained");
     double computeSeconds = 0;
     if (!plan.todo.empty()) computeSeconds = CamRunner(o, job, plan, summary).run();
     else job.progress(1.0, "all CAMs cached");

@@ -27,12 +27,12 @@ struct CamPlan {
     std::string methodName;                   ///< "gradcam" / "gradcam++" / "hirescam"
     std::string layerKey;                     ///< the layer part of the cache key ("default" when none named)
     std::filesystem::path cacheDir;
-    CamCache cache;                           ///< as read (entries' files joined with the dir)
+    CamCache cache;  ///< as read (entries' files joined with the dir)
     std::map<std::pair<std::string, std::string>, std::size_t> entryIndex;  ///< (id, label) -> entry
-    std::vector<std::string> scoreNames;      ///< scores.csv: output names and logits per id
+    std::vector<std::string> scoreNames;  ///< scores.csv: output names and logits per id
     std::map<std::string, std::vector<double>> scoreLogits;
-    std::vector<std::size_t> todo;            ///< indices into items that need the model
-    std::size_t reused = 0;                   ///< CAMs of the other images, already cached
+    std::vector<std::size_t> todo;  ///< indices into items that need the model
+    std::size_t reused = 0;         ///< CAMs of the other images, already cached
 };
 
 /// Validates the options, lists the images and reads the cache; throws naming what is wrong.

@@ -40,7 +40,10 @@ public:
     FunctionCamModel(std::vector<std::string> layers, std::function<torch::Tensor(const torch::Tensor&, int)> until,
                      std::function<torch::Tensor(const torch::Tensor&, int)> from, std::vector<int> indices,
                      std::string description)
-        : layers_(std::move(layers)), until_(std::move(until)), from_(std::move(from)), indices_(std::move(indices)),
+        : layers_(std::move(layers)),
+          until_(std::move(until)),
+          from_(std::move(from)),
+          indices_(std::move(indices)),
           description_(std::move(description)) {}
 
     SplitForward forward(const torch::Tensor& x, const std::string& layer) override {
@@ -156,8 +159,8 @@ public:
         return {"features"};
     }
     std::string description() const override {
-        return source_ + " (TorchScript " + (tuple_ ? "forward -> (logits, features)" : featuresMethod_ + " / " + headMethod_) +
-               ")";
+        return source_ + " (TorchScript " +
+               (tuple_ ? "forward -> (logits, features)" : featuresMethod_ + " / " + headMethod_) + ")";
     }
 
 private:
@@ -168,11 +171,13 @@ private:
         return tuple && tuple->elements().size() == 2;
     }
     void checkLayer(const std::string& layer) const {
-        if (staged_ && (layer == "features.1" || layer == "features.3" || layer == "features.5" || layer == "features.7"))
+        if (staged_ &&
+            (layer == "features.1" || layer == "features.3" || layer == "features.5" || layer == "features.7"))
             return;
         if (!layer.empty() && layer != "features" && layer != featuresMethod_)
-            throw std::invalid_argument(source_ + ": a TorchScript module explains only its features (layer \"features\"), not \"" +
-                                        layer + "\"");
+            throw std::invalid_argument(
+                source_ + ": a TorchScript module explains only its features (layer \"features\"), not \"" + layer +
+                "\"");
     }
     torch::jit::Module m_;
     std::string source_, featuresMethod_, headMethod_;

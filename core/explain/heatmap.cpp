@@ -227,9 +227,9 @@ CamCache readCamCache(const std::filesystem::path& dir) {
     for (std::size_t r = 1; r < records.size(); ++r) {
         const auto& rec = records[r];
         if (rec.fields.size() != header.size())
-            throw data::DataError(index, rec.line, 0, {},
-                                  "expected " + std::to_string(header.size()) + " fields, got " +
-                                      std::to_string(rec.fields.size()));
+            throw data::DataError(
+                index, rec.line, 0, {},
+                "expected " + std::to_string(header.size()) + " fields, got " + std::to_string(rec.fields.size()));
         const auto field = [&](const std::string& c) -> const std::string& { return rec.fields[col[c]]; };
         const auto fail = [&](const std::string& c, const std::string& why) {
             return data::DataError(index, rec.line, col[c] + 1, c, why);
@@ -296,8 +296,8 @@ void writeCamCacheIndex(const CamCache& cache) {
                 number(e.rawMax) + "," + std::to_string(e.inputH) + "," + std::to_string(e.inputW) + "," +
                 std::to_string(e.inputD) + "," + opt(e.prob) + "," + opt(e.probDrop) + "," + opt(e.camDrop) + "\n";
     }
-    const nlohmann::json meta = {{"model", cache.model}, {"layer", cache.layer}, {"method", cache.method},
-                                 {"format", 1}};
+    const nlohmann::json meta = {
+        {"model", cache.model}, {"layer", cache.layer}, {"method", cache.method}, {"format", 1}};
     util::writeFileAtomically(cache.dir / "meta.json", meta.dump(2) + "\n");
     util::writeFileAtomically(cache.dir / "index.csv", text);
 }

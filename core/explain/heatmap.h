@@ -30,12 +30,12 @@ std::vector<std::uint8_t> topFractionMask(const Heatmap& h, double ratio);
 /// One cached CAM: (image or study id, label) -> raw CAM file and its numbers.
 struct CamEntry {
     std::string id, label;
-    int target = 0;                  ///< output column the CAM explains
+    int target = 0;  ///< output column the CAM explains
     /// The .npy file. index.csv stores it relative to the cache dir; readCamCache joins it
     /// with the dir, so in memory it is a usable path (writeCamCacheIndex makes it relative again).
     std::filesystem::path file;
-    double score = 0;                ///< the explained score (logit) of `target`
-    double rawMin = 0, rawMax = 0;   ///< range of the raw CAM
+    double score = 0;                                ///< the explained score (logit) of `target`
+    double rawMin = 0, rawMax = 0;                   ///< range of the raw CAM
     std::size_t inputH = 0, inputW = 0, inputD = 1;  ///< model input size the CAM maps onto
     std::optional<double> prob, probDrop, camDrop;   ///< faithfulness; empty when not computed
 };

@@ -34,6 +34,4 @@ const lumen::io::CodecTable kTable = {imread, imencode, videoOpen, videoRead, vi
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const lumen::io::CodecTable* lumen_codec_table() {
-    return &kTable;
-}
+extern "C" __attribute__((visibility("default"))) const lumen::io::CodecTable* lumen_codec_table() { return &kTable; }

@@ -86,7 +86,10 @@ public:
     ~Statement() { sqlite3_finalize(stmt_); }
     Statement(const Statement&) = delete;
     Statement& operator=(const Statement&) = delete;
-    Statement& bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); return *this; }
+    Statement& bind(int i, std::int64_t v) {
+        sqlite3_bind_int64(stmt_, i, v);
+        return *this;
+    }
     Statement& bind(int i, const std::string& v) {
         sqlite3_bind_text(stmt_, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
         return *this;
@@ -101,7 +104,8 @@ public:
     bool step() {
         const int rc = sqlite3_step(stmt_);
         if (rc == SQLITE_ROW) return true;
-        if (rc != SQLITE_DONE) throw DicomIndexError(std::string("DICOM index: statement failed: ") + sqlite3_errmsg(db_));
+        if (rc != SQLITE_DONE)
+            throw DicomIndexError(std::string("DICOM index: statement failed: ") + sqlite3_errmsg(db_));
         return false;
     }
     void run() {
@@ -120,7 +124,8 @@ public:
     }
     std::string text(int c) const {
         const auto* p = sqlite3_column_text(stmt_, c);
-        return p ? std::string(reinterpret_cast<const char*>(p), std::size_t(sqlite3_column_bytes(stmt_, c))) : std::string();
+        return p ? std::string(reinterpret_cast<const char*>(p), std::size_t(sqlite3_column_bytes(stmt_, c)))
+                 : std::string();
     }
 
 private:
@@ -295,8 +300,8 @@ struct OnDisk {
 std::vector<OnDisk> listFiles(const fs::path& root) {
     std::vector<OnDisk> files;
     std::error_code ec;
-    for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
-         it.increment(ec)) {
+    for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
+         !ec && it != end; it.increment(ec)) {
         std::error_code fe;
         if (!it->is_regular_file(fe)) continue;
         if (util::isDatabaseFile(it->path())) continue;
@@ -329,15 +334,19 @@ public:
                          "INSERT INTO dicom_patients (patient_id, patient_name) VALUES (?, ?) "
                          "ON CONFLICT(patient_id) DO UPDATE SET patient_name = excluded.patient_name "
                          "WHERE excluded.patient_name <> ''"),
-          upsertStudy_(db, "INSERT OR REPLACE INTO dicom_studies (study_uid, patient_id, study_date, description) VALUES (?, ?, ?, ?)"),
-          upsertSeries_(db,
-                        "INSERT OR REPLACE INTO dicom_series (series_uid, study_uid, modality, description, series_number) "
-                        "VALUES (?, ?, ?, ?, ?)"),
+          upsertStudy_(db,
+                       "INSERT OR REPLACE INTO dicom_studies (study_uid, patient_id, study_date, description) VALUES "
+                       "(?, ?, ?, ?)"),
+          upsertSeries_(
+              db,
+              "INSERT OR REPLACE INTO dicom_series (series_uid, study_uid, modality, description, series_number) "
+              "VALUES (?, ?, ?, ?, ?)"),
           upsertInstance_(db,
                           "INSERT OR REPLACE INTO dicom_instances (path, sop_uid, series_uid, instance_number, rows, "
                           "columns, frames, frame_time_ms, window_center, window_width, photometric, transfer_syntax, "
                           "mtime_ns, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-          upsertUnreadable_(db, "INSERT OR REPLACE INTO dicom_unreadable (path, reason, mtime_ns, size) VALUES (?, ?, ?, ?)"),
+          upsertUnreadable_(
+              db, "INSERT OR REPLACE INTO dicom_unreadable (path, reason, mtime_ns, size) VALUES (?, ?, ?, ?)"),
           dropInstance_(db, "DELETE FROM dicom_instances WHERE path = ?"),
           dropUnreadable_(db, "DELETE FROM dicom_unreadable WHERE path = ?") {}
 
@@ -357,14 +366,33 @@ public:
         try {
             const Header h = readHeader(f.path);
             upsertPatient_.bind(1, h.patientId).bind(2, h.patientName).run();
-            upsertStudy_.bind(1, h.study.studyUid).bind(2, h.study.patientId).bind(3, h.study.date).bind(4, h.study.description).run();
-            upsertSeries_.bind(1, h.series.seriesUid).bind(2, h.series.studyUid).bind(3, h.series.modality)
-                .bind(4, h.series.description).bind(5, h.series.number).run();
+            upsertStudy_.bind(1, h.study.studyUid)
+                .bind(2, h.study.patientId)
+                .bind(3, h.study.date)
+                .bind(4, h.study.description)
+                .run();
+            upsertSeries_.bind(1, h.series.seriesUid)
+                .bind(2, h.series.studyUid)
+                .bind(3, h.series.modality)
+                .bind(4, h.series.description)
+                .bind(5, h.series.number)
+                .run();
             const auto& in = h.instance;
-            upsertInstance_.bind(1, path).bind(2, in.sopInstanceUid).bind(3, in.seriesUid).bind(4, in.number)
-                .bind(5, std::int64_t(in.rows)).bind(6, std::int64_t(in.columns)).bind(7, std::int64_t(in.frames))
-                .bind(8, in.frameTimeMs).bind(9, in.windowCenter).bind(10, in.windowWidth).bind(11, in.photometric)
-                .bind(12, in.transferSyntax).bind(13, f.mtime).bind(14, f.size).run();
+            upsertInstance_.bind(1, path)
+                .bind(2, in.sopInstanceUid)
+                .bind(3, in.seriesUid)
+                .bind(4, in.number)
+                .bind(5, std::int64_t(in.rows))
+                .bind(6, std::int64_t(in.columns))
+                .bind(7, std::int64_t(in.frames))
+                .bind(8, in.frameTimeMs)
+                .bind(9, in.windowCenter)
+                .bind(10, in.windowWidth)
+                .bind(11, in.photometric)
+                .bind(12, in.transferSyntax)
+                .bind(13, f.mtime)
+                .bind(14, f.size)
+                .run();
             ++(wasKnown ? result.updated : result.added);
         } catch (const NotAnInstance&) {
             ++result.skipped;
@@ -381,9 +409,9 @@ private:
         ++result.unreadable;
     }
 
-    Statement upsertPatient_, upsertStudy_, upsertSeries_, upsertInstance_, upsertUnreadable_, dropInstance_, dropUnreadable_;
+    Statement upsertPatient_, upsertStudy_, upsertSeries_, upsertInstance_, upsertUnreadable_, dropInstance_,
+        dropUnreadable_;
 };
-
 
 }  // namespace
 
@@ -403,7 +431,8 @@ DicomInstanceRecord readDicomIndexHeader(const fs::path& file, std::string* pati
 }
 
 DicomIndex::DicomIndex(const fs::path& databaseFile) : file_(databaseFile) {
-    const int rc = sqlite3_open_v2(file_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    const int rc =
+        sqlite3_open_v2(file_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
         sqlite3_close(db_);
@@ -422,7 +451,8 @@ DicomIndex::DicomIndex(const fs::path& databaseFile) : file_(databaseFile) {
             throw DicomIndexError(file_.string() + ": DICOM index schema version " + std::to_string(version) +
                                   " is newer than this Lumen understands (" + std::to_string(kSchemaVersion) + ")");
         }
-        exec("INSERT OR REPLACE INTO dicom_meta (key, value) VALUES ('schema_version', '" + std::to_string(kSchemaVersion) + "')");
+        exec("INSERT OR REPLACE INTO dicom_meta (key, value) VALUES ('schema_version', '" +
+             std::to_string(kSchemaVersion) + "')");
         exec("COMMIT");
     } catch (...) {
         sqlite3_close(db_);
@@ -555,9 +585,10 @@ void DicomIndex::forget(const fs::path& folder) {
 
 std::vector<DicomPatientRecord> DicomIndex::patients() const {
     std::lock_guard lock(mutex_);
-    Statement s(db_,
-                "SELECT p.patient_id, p.patient_name, (SELECT count(*) FROM dicom_studies s WHERE s.patient_id = p.patient_id) "
-                "FROM dicom_patients p ORDER BY p.patient_id");
+    Statement s(
+        db_,
+        "SELECT p.patient_id, p.patient_name, (SELECT count(*) FROM dicom_studies s WHERE s.patient_id = p.patient_id) "
+        "FROM dicom_patients p ORDER BY p.patient_id");
     std::vector<DicomPatientRecord> out;
     while (s.step()) out.push_back({s.text(0), s.text(1), int(s.integer(2))});
     return out;
@@ -601,7 +632,8 @@ std::vector<DicomSeriesRecord> DicomIndex::series(const std::string& studyUid) c
 std::vector<DicomInstanceRecord> DicomIndex::instances(const std::string& seriesUid) const {
     std::lock_guard lock(mutex_);
     Statement s(db_, (std::string(kInstanceColumns) +
-                      "WHERE series_uid = ? ORDER BY instance_number IS NULL, instance_number, path").c_str());
+                      "WHERE series_uid = ? ORDER BY instance_number IS NULL, instance_number, path")
+                         .c_str());
     s.bind(1, seriesUid);
     std::vector<DicomInstanceRecord> out;
     while (s.step()) out.push_back(readInstanceRow(s));

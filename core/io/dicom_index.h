@@ -20,7 +20,7 @@ struct sqlite3;
 namespace lumen::io {
 
 struct DicomPatientRecord {
-    std::string patientId;   ///< PatientID as stored ("" when the files have none)
+    std::string patientId;  ///< PatientID as stored ("" when the files have none)
     std::string patientName;
     int studies = 0;
 };
@@ -28,7 +28,7 @@ struct DicomPatientRecord {
 struct DicomStudyRecord {
     std::string studyUid;
     std::string patientId;
-    std::string date;         ///< StudyDate, YYYYMMDD as stored
+    std::string date;  ///< StudyDate, YYYYMMDD as stored
     std::string description;
     int series = 0;
 };
@@ -40,16 +40,16 @@ struct DicomSeriesRecord {
     std::string description;
     std::optional<long> number;  ///< SeriesNumber
     int instances = 0;
-    long frames = 0;             ///< sum over the instances
+    long frames = 0;  ///< sum over the instances
 };
 
 struct DicomInstanceRecord {
     std::filesystem::path path;  ///< absolute
     std::string sopInstanceUid;
     std::string seriesUid;
-    std::optional<long> number;  ///< InstanceNumber
-    int rows = 0, columns = 0;   ///< 0: not an image (no Rows/Columns)
-    long frames = 0;             ///< NumberOfFrames (1 for single-frame images, 0 for non-images)
+    std::optional<long> number;         ///< InstanceNumber
+    int rows = 0, columns = 0;          ///< 0: not an image (no Rows/Columns)
+    long frames = 0;                    ///< NumberOfFrames (1 for single-frame images, 0 for non-images)
     std::optional<double> frameTimeMs;  ///< FrameTime, else 1000 / CineRate or RecommendedDisplayFrameRate
     std::optional<double> windowCenter, windowWidth;  ///< first values of the file's window
     std::string photometric;
@@ -65,13 +65,13 @@ struct DicomUnreadableRecord {
 
 struct DicomScanResult {
     std::filesystem::path root;
-    int seen = 0;       ///< regular files under the root
-    int added = 0;      ///< new instances
-    int updated = 0;    ///< instances re-read because mtime or size changed
-    int unchanged = 0;  ///< skipped: same mtime and size as indexed (instances and unreadable files)
-    int removed = 0;    ///< index entries whose file is gone
-    int skipped = 0;    ///< not DICOM by name and magic (e.g. .csv, .png)
-    int unreadable = 0; ///< files that look like DICOM but could not be read (now listed)
+    int seen = 0;        ///< regular files under the root
+    int added = 0;       ///< new instances
+    int updated = 0;     ///< instances re-read because mtime or size changed
+    int unchanged = 0;   ///< skipped: same mtime and size as indexed (instances and unreadable files)
+    int removed = 0;     ///< index entries whose file is gone
+    int skipped = 0;     ///< not DICOM by name and magic (e.g. .csv, .png)
+    int unreadable = 0;  ///< files that look like DICOM but could not be read (now listed)
     bool cancelled = false;
     double seconds = 0;
 };
@@ -110,12 +110,12 @@ public:
     /// Forgets every entry under `folder` (files stay on disk).
     void forget(const std::filesystem::path& folder);
 
-    std::vector<DicomPatientRecord> patients() const;              ///< by id
-    std::vector<DicomStudyRecord> studies(const std::string& patientId) const;  ///< by date, uid
-    std::vector<DicomSeriesRecord> series(const std::string& studyUid) const;   ///< by number, uid
+    std::vector<DicomPatientRecord> patients() const;                                ///< by id
+    std::vector<DicomStudyRecord> studies(const std::string& patientId) const;       ///< by date, uid
+    std::vector<DicomSeriesRecord> series(const std::string& studyUid) const;        ///< by number, uid
     std::vector<DicomInstanceRecord> instances(const std::string& seriesUid) const;  ///< by number, path
     std::optional<DicomInstanceRecord> instance(const std::filesystem::path& file) const;
-    std::vector<DicomUnreadableRecord> unreadable() const;        ///< by path
+    std::vector<DicomUnreadableRecord> unreadable() const;  ///< by path
     int instanceCount() const;
 
     const std::filesystem::path& file() const { return file_; }

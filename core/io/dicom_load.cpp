@@ -76,8 +76,9 @@ MetaHeader readMetaHeader(std::ifstream& in) {
 std::filesystem::path scratchPath() {
     static std::atomic<unsigned> counter{0};
     std::error_code ec;
-    const std::filesystem::path dir = std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm")
-                                                                                   : std::filesystem::temp_directory_path(ec);
+    const std::filesystem::path dir = std::filesystem::is_directory("/dev/shm", ec)
+                                          ? std::filesystem::path("/dev/shm")
+                                          : std::filesystem::temp_directory_path(ec);
     return dir / ("lumen-inflated-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".dcm");
 }
 
@@ -120,7 +121,8 @@ void inflateInto(std::ifstream& in, std::ofstream& out, const std::string& label
         z.avail_out = uInt(dst.size());
         rc = inflate(&z, Z_NO_FLUSH);
         if (rc != Z_OK && rc != Z_STREAM_END)
-            throw ReadError(label, std::string("deflated dataset is corrupt (zlib: ") + (z.msg ? z.msg : "error") + ")");
+            throw ReadError(label,
+                            std::string("deflated dataset is corrupt (zlib: ") + (z.msg ? z.msg : "error") + ")");
         const std::size_t produced = dst.size() - z.avail_out;
         total += produced;
         if (total > kMaxInflatedBytes)
@@ -144,7 +146,8 @@ void registerDicomCodecs() {
     });
 }
 
-LoadedDicom loadDicomFile(const std::filesystem::path& path, DcmFileFormat& file, bool headerOnly, const std::string& label) {
+LoadedDicom loadDicomFile(const std::filesystem::path& path, DcmFileFormat& file, bool headerOnly,
+                          const std::string& label) {
     registerDicomCodecs();
     const DcmTagKey stop = headerOnly ? DCM_PixelData : DCM_UndefinedTagKey;
     std::ifstream in(path, std::ios::binary);
@@ -152,7 +155,8 @@ LoadedDicom loadDicomFile(const std::filesystem::path& path, DcmFileFormat& file
     const MetaHeader meta = readMetaHeader(in);
     if (!meta.found || meta.transferSyntax != kDeflatedUid) {
         in.close();
-        const OFCondition c = file.loadFileUntilTag(path.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect, stop);
+        const OFCondition c =
+            file.loadFileUntilTag(path.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect, stop);
         if (c.bad()) throw ReadError(label, std::string("not a readable DICOM file: ") + c.text());
         LoadedDicom out;
         out.transferSyntax = file.getDataset()->getOriginalXfer();
@@ -168,8 +172,8 @@ LoadedDicom loadDicomFile(const std::filesystem::path& path, DcmFileFormat& file
         if (!out) throw ReadError(label, "cannot stage the inflated dataset in " + scratch.string());
         inflateInto(in, out, label);
     }
-    const OFCondition c = file.loadFileUntilTag(scratch.c_str(), EXS_LittleEndianExplicit, EGL_noChange, DCM_MaxReadLength,
-                                                ERM_dataset, stop);
+    const OFCondition c = file.loadFileUntilTag(scratch.c_str(), EXS_LittleEndianExplicit, EGL_noChange,
+                                                DCM_MaxReadLength, ERM_dataset, stop);
     if (c.bad()) throw ReadError(label, std::string("not a readable DICOM file (deflated dataset): ") + c.text());
     // Values over DCM_MaxReadLength stay in the scratch file until used; it goes away below.
     const OFCondition all = file.loadAllDataIntoMemory();

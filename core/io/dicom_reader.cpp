@@ -59,7 +59,6 @@ void forEachFrameRange(long frames, std::uint64_t samples, const F& work) {
     });
 }
 
-
 std::string getString(DcmItem* ds, const DcmTagKey& tag) {
     OFString s;
     if (ds->findAndGetOFString(tag, s).good()) {
@@ -110,8 +109,8 @@ struct SampleDecoder {
         case 8: raw = data[i]; break;
         case 16: raw = std::uint32_t(data[2 * i]) | std::uint32_t(data[2 * i + 1]) << 8; break;
         default:
-            raw = std::uint32_t(data[4 * i]) | std::uint32_t(data[4 * i + 1]) << 8 | std::uint32_t(data[4 * i + 2]) << 16 |
-                  std::uint32_t(data[4 * i + 3]) << 24;
+            raw = std::uint32_t(data[4 * i]) | std::uint32_t(data[4 * i + 1]) << 8 |
+                  std::uint32_t(data[4 * i + 2]) << 16 | std::uint32_t(data[4 * i + 3]) << 24;
         }
         raw >>= shift;
         if (bitsStored < 32) raw &= (std::uint32_t(1) << bitsStored) - 1;
@@ -127,8 +126,8 @@ struct SampleDecoder {
 // Samples [begin, end) of little-endian elements of type Raw: shifted to the stored bits,
 // masked, sign-extended; written as stored elements of the same width and as floats.
 template <typename Raw>
-void unpackSamples(const std::uint8_t* raw, std::size_t begin, std::size_t end, long shift, long bitsStored, bool isSigned,
-                   std::uint8_t* storedOut, float* values) {
+void unpackSamples(const std::uint8_t* raw, std::size_t begin, std::size_t end, long shift, long bitsStored,
+                   bool isSigned, std::uint8_t* storedOut, float* values) {
     static_assert(std::endian::native == std::endian::little, "stored values are little-endian");
     using Wide = std::uint64_t;
     const Wide mask = bitsStored >= 64 ? ~Wide(0) : (Wide(1) << bitsStored) - 1;
@@ -208,7 +207,8 @@ std::string jpegHeaderProblem(const Uint8* p, std::size_t n) {
         const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
         if (sof) return {};
         if (m < 0xC0 || (m >= 0xD0 && m <= 0xDA) || m == 0xFF)
-            return "JPEG marker FF " + std::to_string(int(m)) + " before the start of frame at byte " + std::to_string(off);
+            return "JPEG marker FF " + std::to_string(int(m)) + " before the start of frame at byte " +
+                   std::to_string(off);
         const std::size_t len = (std::size_t(p[off + 2]) << 8) | p[off + 3];
         if (len < 2) return "JPEG segment of length " + std::to_string(len) + " at byte " + std::to_string(off);
         off += 2 + len;
@@ -226,7 +226,8 @@ void checkJpegFragments(DcmPixelData* pixelData, E_TransferSyntax xfer, long fra
         if (seq->getItem(item, i).bad() || !item || item->getLength() == 0) continue;
         if (item->getUint8Array(p).bad() || !p) continue;
         // The first fragment starts a frame; with one fragment per frame, every one does.
-        const bool startsFrame = i == 1 || long(items - 1) == frames || (p[0] == 0xFF && item->getLength() > 1 && p[1] == 0xD8);
+        const bool startsFrame =
+            i == 1 || long(items - 1) == frames || (p[0] == 0xFF && item->getLength() > 1 && p[1] == 0xD8);
         if (!startsFrame) continue;
         if (const auto problem = jpegHeaderProblem(p, item->getLength()); !problem.empty())
             throw ReadError(label, "pixel data fragment " + std::to_string(i) + " " + problem + " (corrupt JPEG data)");
@@ -259,8 +260,8 @@ std::vector<std::vector<std::uint8_t>> splitJ2kFrames(DcmPixelSequence* seq, lon
         }
     }
     if (long(out.size()) < frames)
-        throw ReadError(label, "encapsulated pixel data holds " + std::to_string(out.size()) + " frames, NumberOfFrames says " +
-                                   std::to_string(frames));
+        throw ReadError(label, "encapsulated pixel data holds " + std::to_string(out.size()) +
+                                   " frames, NumberOfFrames says " + std::to_string(frames));
     out.resize(std::size_t(frames));
     return out;
 }
@@ -281,7 +282,8 @@ PixelLayout readLayout(DcmItem* ds, const std::string& label) {
     L.photometric = getString(ds, DCM_PhotometricInterpretation);
     if (L.rows <= 0 || L.columns <= 0) throw ReadError(label, "missing or zero Rows/Columns");
     if (L.frames <= 0) throw ReadError(label, "NumberOfFrames " + std::to_string(L.frames) + " is not positive");
-    if (L.samples != 1 && L.samples != 3) throw ReadError(label, "SamplesPerPixel " + std::to_string(L.samples) + " is not 1 or 3");
+    if (L.samples != 1 && L.samples != 3)
+        throw ReadError(label, "SamplesPerPixel " + std::to_string(L.samples) + " is not 1 or 3");
     if (L.bitsAllocated != 1 && L.bitsAllocated != 8 && L.bitsAllocated != 16 && L.bitsAllocated != 32)
         throw ReadError(label, "BitsAllocated " + std::to_string(L.bitsAllocated) + " is not supported (1, 8, 16, 32)");
     if (L.bitsStored < 1 || L.bitsStored > L.bitsAllocated)
@@ -356,21 +358,23 @@ DecodePlan planDecode(const PixelLayout& L, E_TransferSyntax xfer, DcmPixelData*
     DecodePlan p;
     p.samples = L.samples;
     p.ybr422 = L.photometric == "YBR_FULL_422" && !xf.isEncapsulated();
-    p.isJ2k = xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000 || xfer == EXS_JPEG2000MulticomponentLosslessOnly ||
-              xfer == EXS_JPEG2000Multicomponent;
+    p.isJ2k = xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000 ||
+              xfer == EXS_JPEG2000MulticomponentLosslessOnly || xfer == EXS_JPEG2000Multicomponent;
     p.pixelsPerFrame = std::uint64_t(L.rows) * std::uint64_t(L.columns);
     p.samplesTotal = p.pixelsPerFrame * std::uint64_t(L.samples) * std::uint64_t(L.frames);
     p.bytesNeeded = L.bitsAllocated == 1
-        ? (p.samplesTotal + 7) / 8
-        : (p.ybr422 ? p.pixelsPerFrame * 2 * std::uint64_t(L.frames) : p.samplesTotal) * std::uint64_t(L.bitsAllocated / 8);
+                        ? (p.samplesTotal + 7) / 8
+                        : (p.ybr422 ? p.pixelsPerFrame * 2 * std::uint64_t(L.frames) : p.samplesTotal) *
+                              std::uint64_t(L.bitsAllocated / 8);
     if (p.bytesNeeded > kMaxPixelBytes || p.samplesTotal * 4 > kMaxPixelBytes * 2)
         throw ReadError(label, "declared image size " + declaredSize(L) + " is implausibly large");
     if (xf.isEncapsulated() && isIjgJpeg(xf.getXferID())) checkJpegFragments(pixelData, xfer, long(L.frames), label);
     if (xf.isEncapsulated()) {
         const std::uint64_t compressed = encapsulatedBytes(pixelData, xfer);
         if (p.bytesNeeded > std::max(kMinDecodedBudget, compressed * kMaxExpansion))
-            throw ReadError(label, "declared image size " + declaredSize(L) + " needs " + std::to_string(p.bytesNeeded) +
-                                       " bytes, more than " + std::to_string(compressed) + " compressed bytes can hold (corrupt header?)");
+            throw ReadError(label, "declared image size " + declaredSize(L) + " needs " +
+                                       std::to_string(p.bytesNeeded) + " bytes, more than " +
+                                       std::to_string(compressed) + " compressed bytes can hold (corrupt header?)");
     }
     return p;
 }
@@ -389,8 +393,8 @@ std::int64_t j2kSample(std::int64_t s, bool datasetSigned, const Jpeg2000Image& 
 }
 
 // JPEG 2000 frames through OpenJPEG, in parallel; every frame must match the header's shape.
-std::vector<std::int64_t> decodeJ2k(DcmPixelData* pixelData, E_TransferSyntax xfer, const PixelLayout& L, const DecodePlan& p,
-                                    const std::string& label) {
+std::vector<std::int64_t> decodeJ2k(DcmPixelData* pixelData, E_TransferSyntax xfer, const PixelLayout& L,
+                                    const DecodePlan& p, const std::string& label) {
     DcmPixelSequence* seq = nullptr;
     if (pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq)
         throw ReadError(label, "JPEG 2000 pixel data is not encapsulated");
@@ -406,12 +410,14 @@ std::vector<std::int64_t> decodeJ2k(DcmPixelData* pixelData, E_TransferSyntax xf
                 throw ReadError(label, "frame " + std::to_string(f + 1) + ": " + e.what());
             }
             if (img.width != L.columns || img.height != L.rows || img.components != L.samples)
-                throw ReadError(label, "frame " + std::to_string(f + 1) + ": JPEG 2000 image is " + std::to_string(img.width) + "x" +
-                                           std::to_string(img.height) + "x" + std::to_string(img.components) +
-                                           ", the header says " + std::to_string(L.columns) + "x" + std::to_string(L.rows) + "x" +
+                throw ReadError(label, "frame " + std::to_string(f + 1) + ": JPEG 2000 image is " +
+                                           std::to_string(img.width) + "x" + std::to_string(img.height) + "x" +
+                                           std::to_string(img.components) + ", the header says " +
+                                           std::to_string(L.columns) + "x" + std::to_string(L.rows) + "x" +
                                            std::to_string(L.samples));
             const std::size_t base = f * p.perFrame();
-            for (std::size_t i = 0; i < img.samples.size(); ++i) values[base + i] = j2kSample(img.samples[i], L.isSigned, img);
+            for (std::size_t i = 0; i < img.samples.size(); ++i)
+                values[base + i] = j2kSample(img.samples[i], L.isSigned, img);
         }
     });
     return values;
@@ -431,7 +437,8 @@ std::string dcmtkDecoderName(E_TransferSyntax xfer) {
 // calling thread; JPEG 2000 (our OpenJPEG path) and unpacking stay parallel.
 void decodeFramesOneByOne(DcmItem* ds, DcmPixelData* pixelData, const PixelLayout& L, const DecodePlan& p,
                           const std::string& xferName, const std::string& label, std::vector<std::uint8_t>& raw) {
-    if (pixelData->loadAllDataIntoMemory().bad()) throw ReadError(label, "cannot load the pixel data (truncated file?)");
+    if (pixelData->loadAllDataIntoMemory().bad())
+        throw ReadError(label, "cannot load the pixel data (truncated file?)");
     Uint32 frameSize = 0;
     if (pixelData->getUncompressedFrameSize(ds, frameSize).bad() || frameSize == 0)
         throw ReadError(label, "cannot size a decoded frame");
@@ -442,18 +449,20 @@ void decodeFramesOneByOne(DcmItem* ds, DcmPixelData* pixelData, const PixelLayou
     for (long f = 0; f < L.frames; ++f) {
         Uint32 startFragment = 0;
         OFString colourModel;
-        const OFCondition c =
-            pixelData->getUncompressedFrame(ds, Uint32(f), startFragment, buffer.data(), frameSize, colourModel, nullptr);
+        const OFCondition c = pixelData->getUncompressedFrame(ds, Uint32(f), startFragment, buffer.data(), frameSize,
+                                                              colourModel, nullptr);
         if (c.bad())
-            throw ReadError(label, "cannot decode frame " + std::to_string(f + 1) + " of the " + xferName + " pixel data: " + c.text());
+            throw ReadError(label, "cannot decode frame " + std::to_string(f + 1) + " of the " + xferName +
+                                       " pixel data: " + c.text());
         std::memcpy(raw.data() + std::size_t(f) * frameBytes, buffer.data(), frameBytes);
     }
 }
 
 // The stored bytes of a native (or DCMTK-decoded) PixelData element: DCMTK's own buffer read
 // in place (no second copy of a cine), or a copy in `raw` when 32-bit words need swapping.
-std::pair<const std::uint8_t*, std::size_t> nativeBytes(DcmElement* pixelElement, E_TransferSyntax xfer, const PixelLayout& L,
-                                                        const std::string& label, std::vector<std::uint8_t>& raw) {
+std::pair<const std::uint8_t*, std::size_t> nativeBytes(DcmElement* pixelElement, E_TransferSyntax xfer,
+                                                        const PixelLayout& L, const std::string& label,
+                                                        std::vector<std::uint8_t>& raw) {
     const Uint32 length = pixelElement->getLength();
     if (length == 0) return {raw.data(), raw.size()};
     // Word-wise loaded OW data is in host order; OB data is bytes as stored.
@@ -478,11 +487,13 @@ std::pair<const std::uint8_t*, std::size_t> nativeBytes(DcmElement* pixelElement
 // Everything but JPEG 2000: the stored bytes, little-endian, interleaved or planar as in the
 // file, after DCMTK decoded them when encapsulated. `raw` owns them when DCMTK does not.
 const std::uint8_t* storedBytes(DcmDataset* ds, DcmPixelData* pixelData, E_TransferSyntax xfer, PixelLayout& L,
-                                const DecodePlan& p, ImageMetadata& m, const std::string& label, std::vector<std::uint8_t>& raw) {
+                                const DecodePlan& p, ImageMetadata& m, const std::string& label,
+                                std::vector<std::uint8_t>& raw) {
     const DcmXfer xf(xfer);
     std::pair<const std::uint8_t*, std::size_t> bytes{nullptr, 0};
-    const bool oneByOne = xf.isEncapsulated() && L.samples == 1 && L.frames > 1 && (L.bitsAllocated == 8 || L.bitsAllocated == 16) &&
-                          dicomDecodeThreads() > 1 && p.samplesTotal >= (1u << 18);
+    const bool oneByOne = xf.isEncapsulated() && L.samples == 1 && L.frames > 1 &&
+                          (L.bitsAllocated == 8 || L.bitsAllocated == 16) && dicomDecodeThreads() > 1 &&
+                          p.samplesTotal >= (1u << 18);
     if (oneByOne) {
         decodeFramesOneByOne(ds, pixelData, L, p, m.transferSyntaxName, label, raw);
         m.decoder = dcmtkDecoderName(xfer);
@@ -506,8 +517,8 @@ const std::uint8_t* storedBytes(DcmDataset* ds, DcmPixelData* pixelData, E_Trans
         bytes = nativeBytes(pixelElement, xfer, L, label, raw);
     }
     if (bytes.second < p.bytesNeeded)
-        throw ReadError(label, "pixel data holds " + std::to_string(bytes.second) + " bytes but " + declaredSize(L) + " frames need " +
-                                   std::to_string(p.bytesNeeded) + " (truncated file?)");
+        throw ReadError(label, "pixel data holds " + std::to_string(bytes.second) + " bytes but " + declaredSize(L) +
+                                   " frames need " + std::to_string(p.bytesNeeded) + " (truncated file?)");
     return bytes.first;
 }
 
@@ -532,11 +543,14 @@ void unpackInto(ImageVolume& v, const PixelLayout& L, const DecodePlan& p, const
         forEachFrameRange(L.frames, p.samplesTotal, [&](long first, long last) {
             const std::size_t b = std::size_t(first) * perFrame, e = std::size_t(last) * perFrame;
             if (L.bitsAllocated == 8)
-                unpackSamples<std::uint8_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(), v.values.data());
+                unpackSamples<std::uint8_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(),
+                                            v.values.data());
             else if (L.bitsAllocated == 16)
-                unpackSamples<std::uint16_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(), v.values.data());
+                unpackSamples<std::uint16_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(),
+                                             v.values.data());
             else
-                unpackSamples<std::uint32_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(), v.values.data());
+                unpackSamples<std::uint32_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(),
+                                             v.values.data());
         });
         return;
     }
@@ -577,7 +591,8 @@ void finishValues(ImageVolume& v, const PixelLayout& L, const DecodePlan& p) {
 // The phases of reading one DICOM file: layout and metadata from the header, geometry, the
 // size plan (refusing what cannot be), the stored bytes (decoded when encapsulated), then
 // unpacking to stored samples and floats.
-ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string& label, const DicomReadOptions& options) {
+ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string& label,
+                   const DicomReadOptions& options) {
     DcmDataset* ds = file.getDataset();
     DcmElement* pixelElement = nullptr;
     if (ds->findAndGetElement(DCM_PixelData, pixelElement).bad() || !pixelElement)
@@ -647,7 +662,8 @@ ImageVolume readDicom(const std::filesystem::path& path, const DicomReadOptions&
     return decode(file, loaded.transferSyntax, path.string(), options);
 }
 
-ImageVolume readDicomBuffer(const void* data, std::size_t size, const std::string& label, const DicomReadOptions& options) {
+ImageVolume readDicomBuffer(const void* data, std::size_t size, const std::string& label,
+                            const DicomReadOptions& options) {
     if (size == 0) throw ReadError(label, "empty file");
     // Through a scratch file, not DcmInputBufferStream: DCMTK checks declared element lengths
     // against the bytes left in a file ("larger than remaining bytes in file") and defers
@@ -655,9 +671,11 @@ ImageVolume readDicomBuffer(const void* data, std::size_t size, const std::strin
     // (io/dicom_load.h; docs/fuzzing.md).
     static std::atomic<unsigned> counter{0};
     std::error_code ec;
-    std::filesystem::path dir = std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm")
-                                                                             : std::filesystem::temp_directory_path(ec);
-    const std::filesystem::path scratch = dir / ("lumen-dicom-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".dcm");
+    std::filesystem::path dir = std::filesystem::is_directory("/dev/shm", ec)
+                                    ? std::filesystem::path("/dev/shm")
+                                    : std::filesystem::temp_directory_path(ec);
+    const std::filesystem::path scratch =
+        dir / ("lumen-dicom-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".dcm");
     {
         std::ofstream out(scratch, std::ios::binary);
         out.write(static_cast<const char*>(data), std::streamsize(size));
@@ -668,7 +686,10 @@ ImageVolume readDicomBuffer(const void* data, std::size_t size, const std::strin
     }
     struct Remove {
         std::filesystem::path p;
-        ~Remove() { std::error_code e; std::filesystem::remove(p, e); }
+        ~Remove() {
+            std::error_code e;
+            std::filesystem::remove(p, e);
+        }
     } cleanup{scratch};
     DcmFileFormat file;
     const auto loaded = detail::loadDicomFile(scratch, file, false, label);

@@ -60,7 +60,9 @@ std::map<std::string, std::vector<Slice>> readSlices(const std::vector<std::file
             }
         },
         util::ParallelOptions{[&](std::size_t done) {
-            if (done % 16 == 0) report_(0.2 * double(done) / double(files.size()), "headers " + std::to_string(done) + "/" + std::to_string(files.size()));
+            if (done % 16 == 0)
+                report_(0.2 * double(done) / double(files.size()),
+                        "headers " + std::to_string(done) + "/" + std::to_string(files.size()));
         }});
     std::map<std::string, std::vector<Slice>> bySeries;
     for (std::size_t i = 0; i < files.size(); ++i) {
@@ -105,13 +107,15 @@ void sortAlongNormal(std::vector<Slice>& slices) {
         const auto& h = s.header;
         if (h.rows != first.rows || h.columns != first.columns || h.samples != first.samples)
             throw ReadError(s.file, "slice is " + std::to_string(h.columns) + "x" + std::to_string(h.rows) +
-                                        ", the series' first slice is " + std::to_string(first.columns) + "x" + std::to_string(first.rows));
+                                        ", the series' first slice is " + std::to_string(first.columns) + "x" +
+                                        std::to_string(first.rows));
         double dot = 0;
         for (int i = 0; i < 3; ++i) dot += std::fabs(h.direction[std::size_t(i * 3 + 2)] * normal[std::size_t(i)]);
         if (dot < 0.999) throw ReadError(s.file, "ImageOrientationPatient differs from the rest of the series");
         s.position = h.origin[0] * normal[0] + h.origin[1] * normal[1] + h.origin[2] * normal[2];
     }
-    std::stable_sort(slices.begin(), slices.end(), [](const Slice& a, const Slice& b) { return a.position < b.position; });
+    std::stable_sort(slices.begin(), slices.end(),
+                     [](const Slice& a, const Slice& b) { return a.position < b.position; });
 }
 
 /// Positions, the median spacing, gaps and uneven steps into the report; returns the steps.
@@ -124,7 +128,8 @@ std::vector<double> measureSpacing(const std::vector<Slice>& slices, DicomSeries
     for (std::size_t i = 1; i < slices.size(); ++i) steps.push_back(slices[i].position - slices[i - 1].position);
     for (std::size_t i = 0; i < steps.size(); ++i)
         if (std::fabs(steps[i]) < 1e-6)
-            throw ReadError(slices[i + 1].file, "has the same position as " + slices[i].file.filename().string() + " (duplicate slice?)");
+            throw ReadError(slices[i + 1].file,
+                            "has the same position as " + slices[i].file.filename().string() + " (duplicate slice?)");
     if (!steps.empty()) {
         std::vector<double> sorted = steps;
         std::nth_element(sorted.begin(), sorted.begin() + std::ptrdiff_t(sorted.size() / 2), sorted.end());
@@ -135,12 +140,15 @@ std::vector<double> measureSpacing(const std::vector<Slice>& slices, DicomSeries
             if (steps[i] > 1.5 * report.sliceSpacing) {
                 report.gapsAfter.push_back(i);
                 report.warnings.push_back("gap of " + fmt(steps[i]) + " mm after slice " + std::to_string(i) + " (" +
-                                          slices[i].file.filename().string() + "), spacing is " + fmt(report.sliceSpacing) + " mm");
+                                          slices[i].file.filename().string() + "), spacing is " +
+                                          fmt(report.sliceSpacing) + " mm");
             }
-            if (std::fabs(steps[i] - report.sliceSpacing) > std::max(0.01, 0.01 * report.sliceSpacing)) report.uniform = false;
+            if (std::fabs(steps[i] - report.sliceSpacing) > std::max(0.01, 0.01 * report.sliceSpacing))
+                report.uniform = false;
         }
         if (!report.uniform)
-            report.warnings.push_back("non-uniform slice spacing: steps from " + fmt(report.minStep) + " to " + fmt(report.maxStep) + " mm");
+            report.warnings.push_back("non-uniform slice spacing: steps from " + fmt(report.minStep) + " to " +
+                                      fmt(report.maxStep) + " mm");
     }
     return steps;
 }
@@ -196,16 +204,18 @@ DicomSeriesVolume loadDicomSeries(const std::filesystem::path& folder, const std
         [&](std::size_t k) {
             ImageVolume s = readDicom(slices[k].file);
             if (k == 0) v.meta = s.meta;
-            if (s.values.size() != perSlice) throw ReadError(slices[k].file, "slice pixel count differs from the series");
+            if (s.values.size() != perSlice)
+                throw ReadError(slices[k].file, "slice pixel count differs from the series");
             std::copy(s.values.begin(), s.values.end(), v.values.begin() + std::ptrdiff_t(k * perSlice));
             if (s.storedType == v.storedType && s.stored.size() == perSlice * v.storedElementSize())
-                std::copy(s.stored.begin(), s.stored.end(), v.stored.begin() + std::ptrdiff_t(k * perSlice * v.storedElementSize()));
-            else
-                sameStored = false;
+                std::copy(s.stored.begin(), s.stored.end(),
+                          v.stored.begin() + std::ptrdiff_t(k * perSlice * v.storedElementSize()));
+            else sameStored = false;
         },
         util::ParallelOptions{[&](std::size_t done) {
             if (done % 8 == 0 && done < n)
-                report_(0.2 + 0.8 * double(done) / double(n), "slices " + std::to_string(done) + "/" + std::to_string(n));
+                report_(0.2 + 0.8 * double(done) / double(n),
+                        "slices " + std::to_string(done) + "/" + std::to_string(n));
         }});
     report_(1.0, std::to_string(n) + " slices read");
     if (!sameStored) {

@@ -17,11 +17,11 @@ struct DicomSeriesReport {
     std::vector<double> positions;             ///< distance of each slice along the normal (mm)
     double sliceSpacing = 0;                   ///< median step between positions
     double minStep = 0, maxStep = 0;
-    bool uniform = true;                       ///< every step within 1 % (and 0.01 mm) of the median
-    std::vector<std::size_t> gapsAfter;        ///< slice indices followed by a step > 1.5 x median
-    std::vector<std::string> otherSeries;      ///< other SeriesInstanceUIDs found in the folder
-    std::vector<std::string> skipped;          ///< "file: reason" for files that are not slices
-    std::vector<std::string> warnings;         ///< human-readable: gaps, non-uniform spacing ...
+    bool uniform = true;                   ///< every step within 1 % (and 0.01 mm) of the median
+    std::vector<std::size_t> gapsAfter;    ///< slice indices followed by a step > 1.5 x median
+    std::vector<std::string> otherSeries;  ///< other SeriesInstanceUIDs found in the folder
+    std::vector<std::string> skipped;      ///< "file: reason" for files that are not slices
+    std::vector<std::string> warnings;     ///< human-readable: gaps, non-uniform spacing ...
 };
 
 struct DicomSeriesVolume {

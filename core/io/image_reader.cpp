@@ -61,13 +61,34 @@ ImageVolume readImage(const std::filesystem::path& path) {
     v.meta.sourcePhotometric = v.meta.photometric;
     v.meta.decoder = "OpenCV";
     switch (m.depth()) {
-    case CV_8U: v.storedType = StoredType::U8; v.meta.bitsAllocated = 8; break;
-    case CV_8S: v.storedType = StoredType::I8; v.meta.bitsAllocated = 8; break;
-    case CV_16U: v.storedType = StoredType::U16; v.meta.bitsAllocated = 16; break;
-    case CV_16S: v.storedType = StoredType::I16; v.meta.bitsAllocated = 16; break;
-    case CV_32S: v.storedType = StoredType::I32; v.meta.bitsAllocated = 32; break;
-    case CV_32F: v.storedType = StoredType::F32; v.meta.bitsAllocated = 32; break;
-    case CV_64F: v.storedType = StoredType::F64; v.meta.bitsAllocated = 64; break;
+    case CV_8U:
+        v.storedType = StoredType::U8;
+        v.meta.bitsAllocated = 8;
+        break;
+    case CV_8S:
+        v.storedType = StoredType::I8;
+        v.meta.bitsAllocated = 8;
+        break;
+    case CV_16U:
+        v.storedType = StoredType::U16;
+        v.meta.bitsAllocated = 16;
+        break;
+    case CV_16S:
+        v.storedType = StoredType::I16;
+        v.meta.bitsAllocated = 16;
+        break;
+    case CV_32S:
+        v.storedType = StoredType::I32;
+        v.meta.bitsAllocated = 32;
+        break;
+    case CV_32F:
+        v.storedType = StoredType::F32;
+        v.meta.bitsAllocated = 32;
+        break;
+    case CV_64F:
+        v.storedType = StoredType::F64;
+        v.meta.bitsAllocated = 64;
+        break;
     default: throw ReadError(path, "unsupported pixel depth");
     }
     v.meta.bitsStored = v.meta.bitsAllocated;
@@ -77,7 +98,8 @@ ImageVolume readImage(const std::filesystem::path& path) {
     v.stored.assign(m.data, m.data + bytes);
     cv::Mat f;
     m.convertTo(f, CV_MAKETYPE(CV_32F, m.channels()));
-    v.values.assign(reinterpret_cast<const float*>(f.data), reinterpret_cast<const float*>(f.data) + f.total() * f.channels());
+    v.values.assign(reinterpret_cast<const float*>(f.data),
+                    reinterpret_cast<const float*>(f.data) + f.total() * f.channels());
     return v;
 }
 

@@ -19,9 +19,13 @@ std::string numpyDtype(StoredType t) {
 
 std::size_t ImageVolume::storedElementSize() const {
     switch (storedType) {
-    case StoredType::U8: case StoredType::I8: return 1;
-    case StoredType::U16: case StoredType::I16: return 2;
-    case StoredType::U32: case StoredType::I32: case StoredType::F32: return 4;
+    case StoredType::U8:
+    case StoredType::I8: return 1;
+    case StoredType::U16:
+    case StoredType::I16: return 2;
+    case StoredType::U32:
+    case StoredType::I32:
+    case StoredType::F32: return 4;
     case StoredType::F64: return 8;
     case StoredType::None: break;
     }

@@ -18,31 +18,31 @@ enum class StoredType { None, U8, I8, U16, I16, U32, I32, F32, F64 };
 std::string numpyDtype(StoredType t);
 
 struct ImageMetadata {
-    std::string format;           ///< "DICOM", "NIfTI-1", "NIfTI-2", "PNG", "video" ...
-    std::string modality;         ///< DICOM Modality (CT, MR, XA ...), empty if unknown
-    std::string photometric;      ///< after decoding: MONOCHROME1/2, RGB, PALETTE COLOR ...
-    std::string sourcePhotometric;///< as stored in the file (e.g. YBR_FULL_422 before decoding)
-    std::string transferSyntax;   ///< DICOM transfer syntax UID
+    std::string format;             ///< "DICOM", "NIfTI-1", "NIfTI-2", "PNG", "video" ...
+    std::string modality;           ///< DICOM Modality (CT, MR, XA ...), empty if unknown
+    std::string photometric;        ///< after decoding: MONOCHROME1/2, RGB, PALETTE COLOR ...
+    std::string sourcePhotometric;  ///< as stored in the file (e.g. YBR_FULL_422 before decoding)
+    std::string transferSyntax;     ///< DICOM transfer syntax UID
     std::string transferSyntaxName;
-    std::string decoder;          ///< what decoded the pixels: "native", "DCMTK RLE", "OpenJPEG" ...
+    std::string decoder;  ///< what decoded the pixels: "native", "DCMTK RLE", "OpenJPEG" ...
     std::string seriesInstanceUid, studyInstanceUid, sopInstanceUid;
     int bitsAllocated = 0, bitsStored = 0;
     bool pixelSigned = false;
     double rescaleSlope = 1.0, rescaleIntercept = 0.0;
     std::string rescaleType;
     std::optional<double> windowCenter, windowWidth;
-    std::optional<double> frameTimeMs;  ///< cines: time between frames
-    bool invertForDisplay = false;      ///< MONOCHROME1: high values are dark
-    std::optional<long> declaredFrames; ///< frames the header claims (video: may exceed what decodes)
+    std::optional<double> frameTimeMs;   ///< cines: time between frames
+    bool invertForDisplay = false;       ///< MONOCHROME1: high values are dark
+    std::optional<long> declaredFrames;  ///< frames the header claims (video: may exceed what decodes)
 };
 
 struct ImageVolume {
     /// Shape, outermost first; a 2-D image has time = depth = 1.
     int time = 1;
-    int depth = 1;    ///< frames of a cine or slices of a volume
+    int depth = 1;  ///< frames of a cine or slices of a volume
     int rows = 0;
     int columns = 0;
-    int samples = 1;  ///< 1 grey, 3 RGB
+    int samples = 1;        ///< 1 grey, 3 RGB
     bool isVolume = false;  ///< depth is space (slices), not time (frames)
 
     /// Values in C order [time][depth][rows][columns][samples]: modality LUT applied.

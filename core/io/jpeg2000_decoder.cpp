@@ -60,8 +60,8 @@ Jpeg2000Image decodeJpeg2000(const std::uint8_t* data, std::size_t size, const J
     if (!jp2 && !(data[0] == 0xFF && data[1] == 0x4F))
         throw std::runtime_error("not a JPEG 2000 codestream (no SOC marker)");
 
-    std::unique_ptr<opj_codec_t, void (*)(opj_codec_t*)> codec(opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K),
-                                                               opj_destroy_codec);
+    std::unique_ptr<opj_codec_t, void (*)(opj_codec_t*)> codec(
+        opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K), opj_destroy_codec);
     std::string error;
     opj_set_error_handler(codec.get(), collectMessage, &error);
     opj_set_warning_handler(codec.get(), ignoreMessage, nullptr);
@@ -71,7 +71,8 @@ Jpeg2000Image decodeJpeg2000(const std::uint8_t* data, std::size_t size, const J
     if (!opj_setup_decoder(codec.get(), &params)) throw std::runtime_error("OpenJPEG setup failed");
 
     MemoryStream mem{data, size};
-    std::unique_ptr<opj_stream_t, void (*)(opj_stream_t*)> stream(opj_stream_create(1 << 16, OPJ_TRUE), opj_stream_destroy);
+    std::unique_ptr<opj_stream_t, void (*)(opj_stream_t*)> stream(opj_stream_create(1 << 16, OPJ_TRUE),
+                                                                  opj_stream_destroy);
     opj_stream_set_user_data(stream.get(), &mem, nullptr);
     opj_stream_set_user_data_length(stream.get(), size);
     opj_stream_set_read_function(stream.get(), readFn);

@@ -83,7 +83,8 @@ nlohmann::json describeMedia(const MediaFile& media) {
     j["origin"] = v.origin;
     j["direction"] = v.direction;
     j["transfer_syntax"] = m.transferSyntax.empty() ? nlohmann::json(nullptr) : nlohmann::json(m.transferSyntax);
-    j["transfer_syntax_name"] = m.transferSyntaxName.empty() ? nlohmann::json(nullptr) : nlohmann::json(m.transferSyntaxName);
+    j["transfer_syntax_name"] =
+        m.transferSyntaxName.empty() ? nlohmann::json(nullptr) : nlohmann::json(m.transferSyntaxName);
     j["decoder"] = m.decoder;
     j["photometric"] = m.photometric;
     j["source_photometric"] = m.sourcePhotometric;
@@ -91,13 +92,15 @@ nlohmann::json describeMedia(const MediaFile& media) {
     j["bits_allocated"] = m.bitsAllocated;
     j["bits_stored"] = m.bitsStored;
     j["signed"] = m.pixelSigned;
-    j["stored_dtype"] = v.storedType == StoredType::None ? nlohmann::json(nullptr) : nlohmann::json(numpyDtype(v.storedType));
+    j["stored_dtype"] =
+        v.storedType == StoredType::None ? nlohmann::json(nullptr) : nlohmann::json(numpyDtype(v.storedType));
     j["rescale_slope"] = m.rescaleSlope;
     j["rescale_intercept"] = m.rescaleIntercept;
     j["window_center"] = optionalNumber(m.windowCenter);
     j["window_width"] = optionalNumber(m.windowWidth);
     j["frame_time_ms"] = optionalNumber(m.frameTimeMs);
-    j["series_instance_uid"] = m.seriesInstanceUid.empty() ? nlohmann::json(nullptr) : nlohmann::json(m.seriesInstanceUid);
+    j["series_instance_uid"] =
+        m.seriesInstanceUid.empty() ? nlohmann::json(nullptr) : nlohmann::json(m.seriesInstanceUid);
     if (!v.values.empty()) {
         const auto [lo, hi] = std::minmax_element(v.values.begin(), v.values.end());
         j["min"] = *lo;

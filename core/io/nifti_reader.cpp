@@ -53,7 +53,8 @@ std::string checkHeader(const std::filesystem::path& path) {
         const std::string s = path.string();
         const std::size_t at = s.size() - (endsWith(name, ".gz") ? 6 : 3);
         for (const char* ext : {"hdr", "HDR"}) {
-            const std::filesystem::path candidate = s.substr(0, at) + ext + (endsWith(name, ".gz") ? s.substr(s.size() - 3) : "");
+            const std::filesystem::path candidate =
+                s.substr(0, at) + ext + (endsWith(name, ".gz") ? s.substr(s.size() - 3) : "");
             std::error_code ec;
             if (std::filesystem::exists(candidate, ec)) header = candidate;
         }
@@ -77,7 +78,8 @@ std::string checkHeader(const std::filesystem::path& path) {
     if (version == 2 && n < 540) return "NIfTI-2 header is truncated";
     std::int64_t dim[8];
     for (int i = 0; i < 8; ++i)
-        dim[i] = version == 1 ? readRaw<std::int16_t>(h + 40 + 2 * i, swap) : readRaw<std::int64_t>(h + 16 + 8 * i, swap);
+        dim[i] =
+            version == 1 ? readRaw<std::int16_t>(h + 40 + 2 * i, swap) : readRaw<std::int64_t>(h + 16 + 8 * i, swap);
     if (dim[0] < 1 || dim[0] > 7) return "dim[0] is " + std::to_string(dim[0]) + ", not 1..7";
     for (int i = 1; i <= dim[0]; ++i)
         if (dim[i] < 1 || dim[i] > (std::int64_t(1) << 31))
@@ -107,7 +109,8 @@ NiftiSize checkedSize(const nifti_image& nimRef, const std::filesystem::path& pa
     std::error_code ec;
     // Dimensions past dim[0] do not exist (nifti2_io may leave them 0): they count as 1.
     for (int d = 1; d <= nim->dim[0]; ++d) {
-        if (nim->dim[d] < 1) throw ReadError(path, "dimension " + std::to_string(d) + " is " + std::to_string(nim->dim[d]));
+        if (nim->dim[d] < 1)
+            throw ReadError(path, "dimension " + std::to_string(d) + " is " + std::to_string(nim->dim[d]));
         dims[d] = nim->dim[d];
     }
     if (dims[5] > 1 || dims[6] > 1 || dims[7] > 1) throw ReadError(path, "more than 4 dimensions are not supported");
@@ -121,15 +124,15 @@ NiftiSize checkedSize(const nifti_image& nimRef, const std::filesystem::path& pa
     for (int d = 1; d <= 4; ++d) overflow = overflow || __builtin_mul_overflow(nvox, std::uint64_t(dims[d]), &nvox);
     overflow = overflow || __builtin_mul_overflow(nvox, std::uint64_t(nim->nbyper), &bytes);
     if (overflow || nvox > kMaxVolumeBytes || bytes > kMaxVolumeBytes)
-        throw ReadError(path, "declared size " + std::to_string(dims[1]) + "x" + std::to_string(dims[2]) + "x" + std::to_string(dims[3]) + "x" +
-                                  std::to_string(dims[4]) + " is implausibly large");
+        throw ReadError(path, "declared size " + std::to_string(dims[1]) + "x" + std::to_string(dims[2]) + "x" +
+                                  std::to_string(dims[3]) + "x" + std::to_string(dims[4]) + " is implausibly large");
     const std::filesystem::path dataFile = nim->iname ? std::filesystem::path(nim->iname) : path;
     const std::uint64_t dataFileSize = std::filesystem::file_size(dataFile, ec);
     if (ec) throw ReadError(path, "image data file " + dataFile.string() + " is missing");
     if (nifti_is_gzfile(dataFile.c_str())) {
         if (bytes > dataFileSize * kMaxDeflateRatio + 65536)
-            throw ReadError(path, "declares " + std::to_string(bytes) + " bytes of voxels, more than " + std::to_string(dataFileSize) +
-                                      " compressed bytes can hold");
+            throw ReadError(path, "declares " + std::to_string(bytes) + " bytes of voxels, more than " +
+                                      std::to_string(dataFileSize) + " compressed bytes can hold");
     } else if (std::uint64_t(std::max<int64_t>(nim->iname_offset, 0)) + bytes > dataFileSize) {
         throw ReadError(path, "declares " + std::to_string(bytes) + " bytes of voxels but the data file has only " +
                                   std::to_string(dataFileSize) + " (truncated?)");
@@ -151,11 +154,15 @@ bool fillMeta(const nifti_image& nimRef, const std::filesystem::path& path, cons
     m.decoder = "nifti2_io";
     m.bitsAllocated = int(v.storedElementSize() * 8);
     m.bitsStored = m.bitsAllocated;
-    m.pixelSigned = v.storedType == StoredType::I8 || v.storedType == StoredType::I16 || v.storedType == StoredType::I32;
+    m.pixelSigned =
+        v.storedType == StoredType::I8 || v.storedType == StoredType::I16 || v.storedType == StoredType::I32;
     const bool scaled = nim->scl_slope != 0.0 && std::isfinite(nim->scl_slope) && std::isfinite(nim->scl_inter);
     m.rescaleSlope = scaled ? nim->scl_slope : 1.0;
     m.rescaleIntercept = scaled ? nim->scl_inter : 0.0;
-    if (dims[4] > 1 && nim->dt > 0) m.frameTimeMs = nim->dt * (nim->time_units == NIFTI_UNITS_SEC ? 1000.0 : nim->time_units == NIFTI_UNITS_USEC ? 0.001 : 1.0);
+    if (dims[4] > 1 && nim->dt > 0)
+        m.frameTimeMs = nim->dt * (nim->time_units == NIFTI_UNITS_SEC    ? 1000.0
+                                   : nim->time_units == NIFTI_UNITS_USEC ? 0.001
+                                                                         : 1.0);
     if (nim->cal_max > nim->cal_min) {
         m.windowCenter = (double(nim->cal_max) + nim->cal_min) / 2;
         m.windowWidth = double(nim->cal_max) - nim->cal_min;
@@ -167,7 +174,8 @@ bool fillMeta(const nifti_image& nimRef, const std::filesystem::path& path, cons
 void fillGeometry(const nifti_image& nimRef, ImageVolume& v) {
     const nifti_image* nim = &nimRef;
     // nibabel's choice: sform when its code is set, else qform, else pixdim scaling.
-    double a[4][4] = {{std::fabs(nim->dx), 0, 0, 0}, {0, std::fabs(nim->dy), 0, 0}, {0, 0, std::fabs(nim->dz), 0}, {0, 0, 0, 1}};
+    double a[4][4] = {
+        {std::fabs(nim->dx), 0, 0, 0}, {0, std::fabs(nim->dy), 0, 0}, {0, 0, std::fabs(nim->dz), 0}, {0, 0, 0, 1}};
     if (nim->sform_code > 0) std::memcpy(a, nim->sto_xyz.m, sizeof a);
     else if (nim->qform_code > 0) std::memcpy(a, nim->qto_xyz.m, sizeof a);
     for (int c = 0; c < 3; ++c) {
@@ -193,7 +201,8 @@ ImageVolume readNifti(const std::filesystem::path& path) {
     std::unique_ptr<nifti_image, NiftiFree> nim(nifti_image_read(path.c_str(), 0));
     if (!nim) throw ReadError(path, "not a readable NIfTI-1/NIfTI-2 header (wrong magic, size or dimensions)");
     if (nim->nifti_type == NIFTI_FTYPE_ASCII) throw ReadError(path, "ASCII NIfTI is not supported");
-    if (nim->dim[0] < 1 || nim->dim[0] > 7) throw ReadError(path, "dim[0] = " + std::to_string(nim->dim[0]) + " is not 1..7");
+    if (nim->dim[0] < 1 || nim->dim[0] > 7)
+        throw ReadError(path, "dim[0] = " + std::to_string(nim->dim[0]) + " is not 1..7");
     const NiftiSize size = checkedSize(*nim, path);
     const auto& dims = size.dims;
     const std::uint64_t nvox = size.nvox, bytes = size.bytes;
@@ -210,11 +219,15 @@ ImageVolume readNifti(const std::filesystem::path& path) {
     case DT_UINT32: v.storedType = StoredType::U32; break;
     case DT_FLOAT32: v.storedType = StoredType::F32; break;
     case DT_FLOAT64: v.storedType = StoredType::F64; break;
-    case DT_RGB24: v.storedType = StoredType::U8; v.samples = 3; break;
+    case DT_RGB24:
+        v.storedType = StoredType::U8;
+        v.samples = 3;
+        break;
     default: throw ReadError(path, std::string("unsupported NIfTI datatype ") + nifti_datatype_string(nim->datatype));
     }
 
-    if (nifti_image_load(nim.get()) != 0 || !nim->data) throw ReadError(path, "cannot read the voxel data (truncated or corrupt)");
+    if (nifti_image_load(nim.get()) != 0 || !nim->data)
+        throw ReadError(path, "cannot read the voxel data (truncated or corrupt)");
 
     v.columns = int(dims[1]);
     v.rows = int(dims[2]);
@@ -255,7 +268,8 @@ std::array<double, 16> rasAffine(const ImageVolume& v) {
     std::array<double, 16> a{};
     for (int r = 0; r < 3; ++r) {
         const double flip = r < 2 ? -1.0 : 1.0;
-        for (int c = 0; c < 3; ++c) a[std::size_t(r * 4 + c)] = flip * v.direction[std::size_t(r * 3 + c)] * v.spacing[std::size_t(c)];
+        for (int c = 0; c < 3; ++c)
+            a[std::size_t(r * 4 + c)] = flip * v.direction[std::size_t(r * 3 + c)] * v.spacing[std::size_t(c)];
         a[std::size_t(r * 4 + 3)] = flip * v.origin[std::size_t(r)];
     }
     a[15] = 1;

@@ -32,9 +32,10 @@ void requireComplete(const std::filesystem::path& target, const std::filesystem:
         expected &= 0xffffffffULL;
     }
     if (ec || got != expected)
-        throw std::runtime_error(target.string() + ": cannot write the NIfTI file: " +
-                                 (ec ? ec.message() : "incomplete (" + std::to_string(got) + " of " +
-                                                          std::to_string(expected) + " bytes; disk full?)"));
+        throw std::runtime_error(
+            target.string() + ": cannot write the NIfTI file: " +
+            (ec ? ec.message()
+                : "incomplete (" + std::to_string(got) + " of " + std::to_string(expected) + " bytes; disk full?)"));
 }
 
 }  // namespace
@@ -61,8 +62,8 @@ void writeNifti(const std::filesystem::path& path, const ImageVolume& v) {
         for (int c = 0; c < 4; ++c) nim->sto_xyz.m[r][c] = a[std::size_t(r * 4 + c)];
     nim->sform_code = NIFTI_XFORM_SCANNER_ANAT;
     nim->qform_code = NIFTI_XFORM_SCANNER_ANAT;
-    nifti_dmat44_to_quatern(nim->sto_xyz, &nim->quatern_b, &nim->quatern_c, &nim->quatern_d, &nim->qoffset_x, &nim->qoffset_y,
-                            &nim->qoffset_z, nullptr, nullptr, nullptr, &nim->qfac);
+    nifti_dmat44_to_quatern(nim->sto_xyz, &nim->quatern_b, &nim->quatern_c, &nim->quatern_d, &nim->qoffset_x,
+                            &nim->qoffset_y, &nim->qoffset_z, nullptr, nullptr, nullptr, &nim->qfac);
     nim->qto_xyz = nim->sto_xyz;
     nim->scl_slope = 1;
     nim->scl_inter = 0;

@@ -39,7 +39,8 @@ float halfToFloat(std::uint16_t h) {
     const int sign = (h >> 15) & 1, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
     float v;
     if (exponent == 0) v = std::ldexp(float(mantissa), -24);
-    else if (exponent == 31) v = mantissa ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+    else if (exponent == 31)
+        v = mantissa ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
     else v = std::ldexp(float(mantissa | 0x400), exponent - 25);
     return sign ? -v : v;
 }
@@ -56,7 +57,8 @@ void convert(const char* data, std::size_t n, std::vector<float>& out) {
 /// The dimensions of a shape tuple such as "(3, 4)", "(5,)" or "()", with their product in
 /// `count`. Throws for a dimension that is not a non-negative integer and for a shape whose
 /// element count does not fit in size_t.
-std::vector<std::size_t> parseShape(const std::string& shapeText, std::size_t& count, const std::filesystem::path& source) {
+std::vector<std::size_t> parseShape(const std::string& shapeText, std::size_t& count,
+                                    const std::filesystem::path& source) {
     const auto malformed = [&] { return ReadError(source, "npy header has a malformed shape: " + shapeText); };
     std::vector<std::size_t> shape;
     std::stringstream ss(shapeText.substr(1, shapeText.size() - 2));
@@ -81,9 +83,9 @@ std::vector<std::size_t> parseShape(const std::string& shapeText, std::size_t& c
 
 /// The size in bytes of a supported dtype kind ("f4", "u1", …), 0 for any other.
 std::size_t itemSizeOf(const std::string& kind) {
-    static const std::pair<const char*, std::size_t> kKinds[] = {
-        {"f2", 2}, {"f4", 4}, {"f8", 8}, {"u1", 1}, {"i1", 1}, {"b1", 1}, {"u2", 2},
-        {"i2", 2}, {"u4", 4}, {"i4", 4}, {"u8", 8}, {"i8", 8}};
+    static const std::pair<const char*, std::size_t> kKinds[] = {{"f2", 2}, {"f4", 4}, {"f8", 8}, {"u1", 1},
+                                                                 {"i1", 1}, {"b1", 1}, {"u2", 2}, {"i2", 2},
+                                                                 {"u4", 4}, {"i4", 4}, {"u8", 8}, {"i8", 8}};
     for (const auto& [name, size] : kKinds)
         if (kind == name) return size;
     return 0;
@@ -97,8 +99,8 @@ NpyArray parseNpy(std::string_view bytes, const std::filesystem::path& source) {
     const auto major = static_cast<unsigned char>(bytes[6]);
     std::size_t headerLength = 0, headerStart = 0;
     if (major == 1) {
-        headerLength = std::size_t(static_cast<unsigned char>(bytes[8])) |
-                       std::size_t(static_cast<unsigned char>(bytes[9])) << 8;
+        headerLength =
+            std::size_t(static_cast<unsigned char>(bytes[8])) | std::size_t(static_cast<unsigned char>(bytes[9])) << 8;
         headerStart = 10;
     } else if (major == 2 || major == 3) {
         if (bytes.size() < 12) throw ReadError(source, "truncated .npy header");

@@ -8,8 +8,8 @@
 namespace lumen::io {
 
 struct VideoReadOptions {
-    bool grey = false;   ///< one sample (luma) instead of RGB
-    int maxFrames = 0;   ///< 0: all
+    bool grey = false;  ///< one sample (luma) instead of RGB
+    int maxFrames = 0;  ///< 0: all
 };
 
 /// Decodes every frame that actually decodes (a damaged file can hold fewer frames than its

@@ -21,8 +21,8 @@ Mat3 indexToWorld(const ImageVolume& v) {
 }
 
 Mat3 inverse(const Mat3& m) {
-    const double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
-                       m[2] * (m[3] * m[7] - m[4] * m[6]);
+    const double det =
+        m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) + m[2] * (m[3] * m[7] - m[4] * m[6]);
     if (!(std::abs(det) > 1e-12)) throw std::invalid_argument("sampleOnGrid: the source's geometry is singular");
     const double k = 1.0 / det;
     return {k * (m[4] * m[8] - m[5] * m[7]), k * (m[2] * m[7] - m[1] * m[8]), k * (m[1] * m[5] - m[2] * m[4]),
@@ -34,7 +34,9 @@ Mat3 inverse(const Mat3& m) {
 
 std::vector<float> sampleOnGrid(const ImageVolume& source, const ImageVolume& target, std::array<int, 3> dims,
                                 Interpolation mode) {
-    if (source.samples != 1) throw std::invalid_argument("sampleOnGrid: the source has " + std::to_string(source.samples) + " samples per voxel");
+    if (source.samples != 1)
+        throw std::invalid_argument("sampleOnGrid: the source has " + std::to_string(source.samples) +
+                                    " samples per voxel");
     for (int d : dims)
         if (d < 1) throw std::invalid_argument("sampleOnGrid: grid dimensions must be positive");
     const Mat3 t = indexToWorld(target), sInv = inverse(indexToWorld(source));
@@ -64,8 +66,9 @@ std::vector<float> sampleOnGrid(const ImageVolume& source, const ImageVolume& ta
                 if (s[0] < -0.5 || s[1] < -0.5 || s[2] < -0.5 || s[0] > nx - 0.5 || s[1] > ny - 0.5 || s[2] > nz - 0.5)
                     continue;
                 if (mode == Interpolation::Nearest) {
-                    out[idx] = at(std::clamp(int(std::lround(s[0])), 0, nx - 1), std::clamp(int(std::lround(s[1])), 0, ny - 1),
-                                  std::clamp(int(std::lround(s[2])), 0, nz - 1));
+                    out[idx] =
+                        at(std::clamp(int(std::lround(s[0])), 0, nx - 1), std::clamp(int(std::lround(s[1])), 0, ny - 1),
+                           std::clamp(int(std::lround(s[2])), 0, nz - 1));
                     continue;
                 }
                 const auto axis = [](double v, int n, int& i0, int& i1, double& f) {

@@ -16,8 +16,7 @@ std::string jobStateName(JobState state) {
 }
 
 bool isTerminal(JobState state) {
-    return state == JobState::Finished || state == JobState::Failed ||
-           state == JobState::Cancelled;
+    return state == JobState::Finished || state == JobState::Failed || state == JobState::Cancelled;
 }
 
 std::string logLevelName(LogLevel level) {
@@ -31,16 +30,14 @@ std::string logLevelName(LogLevel level) {
 }
 
 JobContext::JobContext(JobId id, CancellationToken token, std::shared_ptr<JobObserver> observer)
-    : id_(id), token_(std::move(token)), observer_(std::move(observer)),
-      start_(std::chrono::steady_clock::now()) {}
+    : id_(id), token_(std::move(token)), observer_(std::move(observer)), start_(std::chrono::steady_clock::now()) {}
 
 void JobContext::progress(double fraction, const std::string& message) {
     Progress p;
     p.fraction = std::clamp(fraction, 0.0, 1.0);
     p.message = message;
     // Linear extrapolation of the elapsed time; unknown before the first real progress.
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (p.fraction > 0.0) p.etaSeconds = elapsed * (1.0 - p.fraction) / p.fraction;
     detail::notifyObserver(observer_, [&](JobObserver& o) { o.onProgress(id_, p); });
 }

@@ -39,9 +39,9 @@ private:
 };
 
 struct Progress {
-    double fraction = 0.0;              ///< 0..1
+    double fraction = 0.0;  ///< 0..1
     std::string message;
-    std::optional<double> etaSeconds;   ///< unknown until some progress was made
+    std::optional<double> etaSeconds;  ///< unknown until some progress was made
 };
 
 enum class LogLevel { Debug, Info, Warning, Error };

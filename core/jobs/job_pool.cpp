@@ -35,8 +35,7 @@ JobPool::~JobPool() {
     for (auto& worker : workers_) worker.join();
 }
 
-JobId JobPool::submit(std::string kind, std::string title, JobFunction work,
-                      std::shared_ptr<JobObserver> observer) {
+JobId JobPool::submit(std::string kind, std::string title, JobFunction work, std::shared_ptr<JobObserver> observer) {
     auto entry = std::make_shared<Entry>();
     entry->info.kind = std::move(kind);
     entry->info.title = std::move(title);
@@ -136,7 +135,6 @@ void JobPool::workerLoop() {
     }
 }
 
-
 void JobPool::run(Entry& entry) {
     const JobId id = entry.info.id;
     detail::notifyObserver(entry.observer, [&](JobObserver& o) { o.onStarted(id); });
@@ -177,9 +175,7 @@ void JobPool::finish(JobId id, JobState state, const std::string& outcome) {
     case JobState::Failed:
         detail::notifyObserver(entry->observer, [&](JobObserver& o) { o.onFailed(id, outcome); });
         break;
-    default:
-        detail::notifyObserver(entry->observer, [&](JobObserver& o) { o.onCancelled(id); });
-        break;
+    default: detail::notifyObserver(entry->observer, [&](JobObserver& o) { o.onCancelled(id); }); break;
     }
     {
         std::lock_guard lock(mutex_);

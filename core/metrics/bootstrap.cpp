@@ -19,9 +19,7 @@ std::uint64_t mix(std::uint64_t z) {
 
 struct SplitMix64 {
     std::uint64_t state;
-    std::uint64_t next() {
-        return mix(state += 0x9E3779B97F4A7C15ULL);
-    }
+    std::uint64_t next() { return mix(state += 0x9E3779B97F4A7C15ULL); }
     // Unbiased integer in [0, n) (Lemire's multiply-and-reject).
     std::uint64_t below(std::uint64_t n) {
         unsigned __int128 m = (unsigned __int128)next() * n;

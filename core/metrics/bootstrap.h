@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
-namespace lumen::jobs { class JobContext; }
+namespace lumen::jobs {
+class JobContext;
+}
 
 namespace lumen::metrics {
 
@@ -29,8 +31,7 @@ struct ConfidenceInterval {
 
 /// Statistics of one resample (given as row indices into the original sample); an entry is
 /// nullopt where a statistic is undefined for that resample.
-using BootstrapStatistics =
-    std::function<std::vector<std::optional<double>>(std::span<const std::size_t> rows)>;
+using BootstrapStatistics = std::function<std::vector<std::optional<double>>(std::span<const std::size_t> rows)>;
 
 /// Percentile intervals for `count` statistics sharing the same resamples. An interval is
 /// missing when fewer than half the resamples define its statistic. `job` (may be null) gets

@@ -13,15 +13,14 @@ constexpr double kClip = 1e-12;
 constexpr double kMinTemperature = 0.05, kMaxTemperature = 20.0;
 
 void checkProbabilities(std::span<const double> truth, std::span<const double> probability) {
-    if (truth.size() != probability.size())
-        throw std::invalid_argument("truths and probabilities differ in length");
+    if (truth.size() != probability.size()) throw std::invalid_argument("truths and probabilities differ in length");
     for (std::size_t i = 0; i < truth.size(); ++i) {
         if (truth[i] != 0.0 && truth[i] != 1.0)
             throw std::invalid_argument("row " + std::to_string(i) + ": truth " + std::to_string(truth[i]) +
                                         " is not 0 or 1");
         if (!(probability[i] >= 0.0 && probability[i] <= 1.0))
-            throw std::invalid_argument("row " + std::to_string(i) + ": probability " +
-                                        std::to_string(probability[i]) + " is outside [0, 1]");
+            throw std::invalid_argument("row " + std::to_string(i) + ": probability " + std::to_string(probability[i]) +
+                                        " is outside [0, 1]");
     }
 }
 
@@ -44,8 +43,8 @@ double sigmoid(double x) {
 
 }  // namespace
 
-std::vector<ReliabilityBin> reliabilityDiagram(std::span<const double> truth,
-                                               std::span<const double> probability, int bins) {
+std::vector<ReliabilityBin> reliabilityDiagram(std::span<const double> truth, std::span<const double> probability,
+                                               int bins) {
     checkBins(bins);
     checkProbabilities(truth, probability);
     std::vector<double> sumP(std::size_t(bins), 0.0), sumY(std::size_t(bins), 0.0);
@@ -70,8 +69,7 @@ std::vector<ReliabilityBin> reliabilityDiagram(std::span<const double> truth,
     return out;
 }
 
-MetricValue expectedCalibrationError(std::span<const double> truth, std::span<const double> probability,
-                                     int bins) {
+MetricValue expectedCalibrationError(std::span<const double> truth, std::span<const double> probability, int bins) {
     const auto diagram = reliabilityDiagram(truth, probability, bins);
     if (truth.empty()) return MetricValue::missing("undefined: no samples");
     double ece = 0;

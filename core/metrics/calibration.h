@@ -12,18 +12,17 @@ namespace lumen::metrics {
 
 /// One non-empty bin of the reliability diagram.
 struct ReliabilityBin {
-    double lower = 0, upper = 0;     ///< bin edges
+    double lower = 0, upper = 0;  ///< bin edges
     std::size_t count = 0;
-    double meanProbability = 0;      ///< mean predicted probability in the bin
-    double observedFrequency = 0;    ///< fraction of positives in the bin
+    double meanProbability = 0;    ///< mean predicted probability in the bin
+    double observedFrequency = 0;  ///< fraction of positives in the bin
 };
 
 /// Bin of p: min(floor(p * bins), bins - 1). Probabilities outside [0, 1] throw.
-std::vector<ReliabilityBin> reliabilityDiagram(std::span<const double> truth,
-                                               std::span<const double> probability, int bins = 15);
+std::vector<ReliabilityBin> reliabilityDiagram(std::span<const double> truth, std::span<const double> probability,
+                                               int bins = 15);
 /// ECE = sum over bins |B|/N * |mean(y in B) - mean(p in B)|; missing for no samples.
-MetricValue expectedCalibrationError(std::span<const double> truth,
-                                     std::span<const double> probability, int bins = 15);
+MetricValue expectedCalibrationError(std::span<const double> truth, std::span<const double> probability, int bins = 15);
 /// Mean squared difference between probability and truth (brier_score_loss).
 MetricValue brierScore(std::span<const double> truth, std::span<const double> probability);
 /// Mean binary cross-entropy, probabilities clipped to [1e-12, 1 - 1e-12].

@@ -17,8 +17,8 @@ constexpr const char* kNoSamples = "undefined: no samples";
 
 void checkInputs(std::span<const double> truth, std::span<const double> score) {
     if (truth.size() != score.size())
-        throw std::invalid_argument("truths and scores differ in length (" + std::to_string(truth.size()) +
-                                    " vs " + std::to_string(score.size()) + ")");
+        throw std::invalid_argument("truths and scores differ in length (" + std::to_string(truth.size()) + " vs " +
+                                    std::to_string(score.size()) + ")");
     for (std::size_t i = 0; i < truth.size(); ++i) {
         if (truth[i] != 0.0 && truth[i] != 1.0)
             throw std::invalid_argument("row " + std::to_string(i) + ": truth " + std::to_string(truth[i]) +
@@ -188,8 +188,7 @@ std::vector<double> crossFittedDecisions(std::span<const double> truth, std::spa
     return out;
 }
 
-ThresholdMetrics metricsAtThreshold(std::span<const double> truth, std::span<const double> score,
-                                    double threshold) {
+ThresholdMetrics metricsAtThreshold(std::span<const double> truth, std::span<const double> score, double threshold) {
     checkInputs(truth, score);
     ThresholdMetrics m;
     m.threshold = threshold;
@@ -210,8 +209,7 @@ ThresholdMetrics metricsAtThreshold(std::span<const double> truth, std::span<con
 }
 
 CleanPairs dropMissing(std::span<const double> truth, std::span<const double> score) {
-    if (truth.size() != score.size())
-        throw std::invalid_argument("truths and scores differ in length");
+    if (truth.size() != score.size()) throw std::invalid_argument("truths and scores differ in length");
     CleanPairs out;
     out.truth.reserve(truth.size());
     out.score.reserve(score.size());
@@ -228,8 +226,7 @@ CleanPairs dropMissing(std::span<const double> truth, std::span<const double> sc
 
 MultiLabelReport evaluateMultiLabel(const std::vector<std::vector<double>>& truth,
                                     const std::vector<std::vector<double>>& score,
-                                    const std::vector<std::string>& names,
-                                    const std::vector<double>& thresholds,
+                                    const std::vector<std::string>& names, const std::vector<double>& thresholds,
                                     const EvaluationOptions& options) {
     const std::size_t labels = truth.size();
     if (score.size() != labels || names.size() != labels)
@@ -281,8 +278,8 @@ MultiLabelReport evaluateMultiLabel(const std::vector<std::vector<double>>& trut
     report.microAuroc = auroc(allTruth, allScore);
     report.pooledEce = expectedCalibrationError(allTruth, allScore, options.calibrationBins);
     report.hammingLoss = ratio(wrong, decisions, kNoSamples);
-    report.hammingAccuracy = report.hammingLoss.has() ? MetricValue::of(1.0 - *report.hammingLoss.value)
-                                                      : report.hammingLoss;
+    report.hammingAccuracy =
+        report.hammingLoss.has() ? MetricValue::of(1.0 - *report.hammingLoss.value) : report.hammingLoss;
     return report;
 }
 

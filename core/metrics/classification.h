@@ -44,8 +44,7 @@ RocCurve rocCurve(std::span<const double> truth, std::span<const double> score);
 PrCurve precisionRecallCurve(std::span<const double> truth, std::span<const double> score);
 MetricValue auroc(std::span<const double> truth, std::span<const double> score);
 MetricValue averagePrecision(std::span<const double> truth, std::span<const double> score);
-ThresholdMetrics metricsAtThreshold(std::span<const double> truth, std::span<const double> score,
-                                    double threshold);
+ThresholdMetrics metricsAtThreshold(std::span<const double> truth, std::span<const double> score, double threshold);
 
 /// The distinct score that maximises F1 as a threshold (ties: the highest such threshold).
 MetricValue bestThresholdF1(std::span<const double> truth, std::span<const double> score);
@@ -80,20 +79,19 @@ struct LabelReport {
 
 struct MultiLabelReport {
     std::vector<LabelReport> labels;
-    std::size_t n = 0;                        ///< rows (before per-label drops)
-    MetricValue macroAuroc;                   ///< mean over labels where AUROC is defined
-    MetricValue microAuroc;                   ///< AUROC of all (truth, score) pairs pooled
-    MetricValue macroF1, macroBrier, macroEce;///< means over labels where defined
-    MetricValue pooledEce;                    ///< ECE of all pairs pooled
-    MetricValue hammingLoss, hammingAccuracy; ///< wrong / right fraction of all label decisions
+    std::size_t n = 0;                          ///< rows (before per-label drops)
+    MetricValue macroAuroc;                     ///< mean over labels where AUROC is defined
+    MetricValue microAuroc;                     ///< AUROC of all (truth, score) pairs pooled
+    MetricValue macroF1, macroBrier, macroEce;  ///< means over labels where defined
+    MetricValue pooledEce;                      ///< ECE of all pairs pooled
+    MetricValue hammingLoss, hammingAccuracy;   ///< wrong / right fraction of all label decisions
 };
 
 /// `truth[label][row]` and `score[label][row]` (NaN = missing, dropped per label);
 /// `thresholds` holds one value per label or a single value for all.
 MultiLabelReport evaluateMultiLabel(const std::vector<std::vector<double>>& truth,
                                     const std::vector<std::vector<double>>& score,
-                                    const std::vector<std::string>& names,
-                                    const std::vector<double>& thresholds,
+                                    const std::vector<std::string>& names, const std::vector<double>& thresholds,
                                     const EvaluationOptions& options = {});
 
 /// The (truth, score) pairs of one label without rows where either is NaN.

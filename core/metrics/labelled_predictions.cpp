@@ -20,8 +20,8 @@ std::string number(double v) {
 }  // namespace
 
 LabelledPredictions loadLabelledPredictions(const std::filesystem::path& labelsPath,
-                                            const std::filesystem::path& predictionsPath,
-                                            const std::string& idColumn, jobs::JobContext* job) {
+                                            const std::filesystem::path& predictionsPath, const std::string& idColumn,
+                                            jobs::JobContext* job) {
     using data::TableError;
     data::CsvReadOptions options;
     options.idColumn = idColumn;
@@ -43,7 +43,8 @@ LabelledPredictions loadLabelledPredictions(const std::filesystem::path& labelsP
     for (const auto& c : preds.columns)
         if (labels.columnIndex(c) < 0) out.ignoredColumns.push_back(predictionsPath.filename().string() + ": " + c);
     for (const auto& c : labels.textColumns) out.ignoredColumns.push_back(labelsPath.filename().string() + ": " + c);
-    for (const auto& c : preds.textColumns) out.ignoredColumns.push_back(predictionsPath.filename().string() + ": " + c);
+    for (const auto& c : preds.textColumns)
+        out.ignoredColumns.push_back(predictionsPath.filename().string() + ": " + c);
 
     std::unordered_map<std::string, std::size_t> predRow;
     predRow.reserve(preds.rowCount());

@@ -8,25 +8,26 @@
 #include <string>
 #include <vector>
 
-namespace lumen::jobs { class JobContext; }
+namespace lumen::jobs {
+class JobContext;
+}
 
 namespace lumen::metrics {
 
 struct LabelledPredictions {
-    std::vector<std::string> names;            ///< label columns, in the labels table's order
-    std::vector<std::string> ids;              ///< joined rows, in the labels table's order
-    std::vector<std::vector<double>> truth;    ///< truth[label][row]; NaN = missing
-    std::vector<std::vector<double>> score;    ///< score[label][row]; NaN = missing
+    std::vector<std::string> names;                            ///< label columns, in the labels table's order
+    std::vector<std::string> ids;                              ///< joined rows, in the labels table's order
+    std::vector<std::vector<double>> truth;                    ///< truth[label][row]; NaN = missing
+    std::vector<std::vector<double>> score;                    ///< score[label][row]; NaN = missing
     std::vector<std::string> onlyInLabels, onlyInPredictions;  ///< ids without a partner
-    std::vector<std::string> ignoredColumns;   ///< prediction columns that are no label, text columns
+    std::vector<std::string> ignoredColumns;                   ///< prediction columns that are no label, text columns
 };
 
 /// Reads and joins the two CSV files (`idColumn` empty: each file's first column). Throws
 /// data::TableError naming the file (and column and id) for a label column missing from the
 /// predictions, a truth other than 0/1, a probability outside [0, 1], or no common id.
 LabelledPredictions loadLabelledPredictions(const std::filesystem::path& labels,
-                                            const std::filesystem::path& predictions,
-                                            const std::string& idColumn = {},
+                                            const std::filesystem::path& predictions, const std::string& idColumn = {},
                                             jobs::JobContext* job = nullptr);
 
 }  // namespace lumen::metrics

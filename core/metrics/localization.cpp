@@ -18,8 +18,8 @@ double iou(const Box& a, const Box& b) {
     return uni > 0 ? inter / uni : 0.0;
 }
 
-DetectionReport evaluateDetections(const std::vector<GroundTruthBox>& truth,
-                                   const std::vector<DetectedBox>& detections, double iouThreshold) {
+DetectionReport evaluateDetections(const std::vector<GroundTruthBox>& truth, const std::vector<DetectedBox>& detections,
+                                   double iouThreshold) {
     if (!(iouThreshold > 0 && iouThreshold <= 1)) throw std::invalid_argument("IoU threshold must lie in (0, 1]");
     DetectionReport report;
     report.iouThreshold = iouThreshold;

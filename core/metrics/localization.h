@@ -28,14 +28,14 @@ double iou(const Box& a, const Box& b);
 
 struct DetectionReport {
     double iouThreshold = 0.5;
-    std::vector<std::string> labels;  ///< labels with at least one ground-truth box
+    std::vector<std::string> labels;       ///< labels with at least one ground-truth box
     std::vector<double> averagePrecision;  ///< per entry of `labels`
     double meanAveragePrecision = 0;
 };
 
 /// A detection is a true positive when its IoU with the best still unmatched ground-truth box of
 /// the same image and label is >= iouThreshold. Labels without ground truth are left out.
-DetectionReport evaluateDetections(const std::vector<GroundTruthBox>& truth,
-                                   const std::vector<DetectedBox>& detections, double iouThreshold);
+DetectionReport evaluateDetections(const std::vector<GroundTruthBox>& truth, const std::vector<DetectedBox>& detections,
+                                   double iouThreshold);
 
 }  // namespace lumen::metrics

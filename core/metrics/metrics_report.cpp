@@ -15,8 +15,9 @@ nlohmann::json intervalJson(const ConfidenceInterval& ci) {
 }  // namespace
 
 const std::vector<std::string>& intervalKeys() {
-    static const std::vector<std::string> keys = {"auroc", "average_precision", "precision", "recall",
-                                                  "specificity", "npv", "f1", "positive_rate", "brier", "ece"};
+    static const std::vector<std::string> keys = {
+        "auroc", "average_precision", "precision", "recall", "specificity", "npv",
+        "f1",    "positive_rate",     "brier",     "ece"};
     return keys;
 }
 
@@ -39,10 +40,9 @@ MetricValue labelMetric(const LabelReport& r, const std::string& key) {
 
 MultiLabelIntervals bootstrapMultiLabel(const std::vector<std::vector<double>>& truth,
                                         const std::vector<std::vector<double>>& score,
-                                        const std::vector<std::string>& names,
-                                        const std::vector<double>& thresholds,
-                                        const EvaluationOptions& options,
-                                        const BootstrapOptions& bootstrap, jobs::JobContext* job) {
+                                        const std::vector<std::string>& names, const std::vector<double>& thresholds,
+                                        const EvaluationOptions& options, const BootstrapOptions& bootstrap,
+                                        jobs::JobContext* job) {
     const std::size_t labels = truth.size();
     const std::size_t n = labels ? truth[0].size() : 0;
     const auto& keys = intervalKeys();
@@ -72,8 +72,7 @@ MultiLabelIntervals bootstrapMultiLabel(const std::vector<std::vector<double>>& 
     result.labels.resize(labels);
     for (std::size_t l = 0; l < labels; ++l)
         for (std::size_t k = 0; k < keys.size(); ++k) result.labels[l][keys[k]] = cis[l * keys.size() + k];
-    for (std::size_t k = 0; k < overallKeys.size(); ++k)
-        result.overall[overallKeys[k]] = cis[labels * keys.size() + k];
+    for (std::size_t k = 0; k < overallKeys.size(); ++k) result.overall[overallKeys[k]] = cis[labels * keys.size() + k];
     return result;
 }
 

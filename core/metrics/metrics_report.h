@@ -30,10 +30,9 @@ const std::vector<std::string>& intervalKeys();
 /// Resamples whole rows (all labels together) and re-evaluates each resample.
 MultiLabelIntervals bootstrapMultiLabel(const std::vector<std::vector<double>>& truth,
                                         const std::vector<std::vector<double>>& score,
-                                        const std::vector<std::string>& names,
-                                        const std::vector<double>& thresholds,
-                                        const EvaluationOptions& options,
-                                        const BootstrapOptions& bootstrap, jobs::JobContext* job = nullptr);
+                                        const std::vector<std::string>& names, const std::vector<double>& thresholds,
+                                        const EvaluationOptions& options, const BootstrapOptions& bootstrap,
+                                        jobs::JobContext* job = nullptr);
 
 /// Missing values are null; their reasons go to a "missing" object beside them.
 nlohmann::json toJson(const MultiLabelReport& report, const MultiLabelIntervals* intervals = nullptr);

@@ -59,8 +59,8 @@ RetrievalReport evaluateRetrieval(const std::vector<std::vector<double>>& simila
     return r;
 }
 
-RetrievalReport evaluateEmbeddings(const std::vector<std::vector<double>>& a,
-                                   const std::vector<std::vector<double>>& b, const std::vector<int>& ks) {
+RetrievalReport evaluateEmbeddings(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& b,
+                                   const std::vector<int>& ks) {
     if (a.size() != b.size())
         throw std::invalid_argument("embedding sets differ in count (" + std::to_string(a.size()) + " vs " +
                                     std::to_string(b.size()) + ")");

@@ -26,8 +26,7 @@ RetrievalReport evaluateRetrieval(const std::vector<std::vector<double>>& simila
                                   const std::vector<int>& ks = {1, 5, 10});
 
 /// From two embedding sets of equal count and dimension (rows are items): cosine similarity.
-RetrievalReport evaluateEmbeddings(const std::vector<std::vector<double>>& a,
-                                   const std::vector<std::vector<double>>& b,
+RetrievalReport evaluateEmbeddings(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& b,
                                    const std::vector<int>& ks = {1, 5, 10});
 
 }  // namespace lumen::metrics

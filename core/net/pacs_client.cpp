@@ -50,8 +50,7 @@ std::string trim(const std::string& s) {
 }
 
 bool validDate(const std::string& d) {
-    if (d.size() != 8 || !std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        return false;
+    if (d.size() != 8 || !std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
     const int month = std::stoi(d.substr(4, 2)), day = std::stoi(d.substr(6, 2));
     return month >= 1 && month <= 12 && day >= 1 && day <= 31;
 }
@@ -93,24 +92,17 @@ std::string rejectionReason(const PacsNode& node) {
         case ASC_REASON_SU_APPCONTEXTNAMENOTSUPPORTED:
             reason = "association rejected: application context not supported";
             break;
-        case ASC_REASON_SP_PRES_TEMPORARYCONGESTION:
-            reason = "association rejected: temporary congestion";
-            break;
-        case ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED:
-            reason = "association rejected: local limit exceeded";
-            break;
-        default:
-            reason = "association rejected (no reason given)";
+        case ASC_REASON_SP_PRES_TEMPORARYCONGESTION: reason = "association rejected: temporary congestion"; break;
+        case ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED: reason = "association rejected: local limit exceeded"; break;
+        default: reason = "association rejected (no reason given)";
         }
         reason += " [" + kind + "]";
     } else if (cond.good()) {
         ASC_releaseAssociation(assoc);
         reason = "association rejected (accepted on retry: the PACS may limit connections)";
     }
-    if (assoc)
-        ASC_destroyAssociation(&assoc);
-    else
-        ASC_destroyAssociationParameters(&params);
+    if (assoc) ASC_destroyAssociation(&assoc);
+    else ASC_destroyAssociationParameters(&params);
     ASC_dropNetwork(&network);
     return reason;
 }
@@ -215,7 +207,8 @@ Uint16 storeInstance(StoreState& state, DcmDataset* incoming, bool& goOn) {
             state.writeError = "cannot write " + temp.string() + ": " + saved.text();
         } else {
             std::filesystem::rename(temp, target, ec);
-            if (ec) state.writeError = "cannot rename " + temp.string() + " to " + target.string() + ": " + ec.message();
+            if (ec)
+                state.writeError = "cannot rename " + temp.string() + " to " + target.string() + ": " + ec.message();
         }
         if (!state.writeError.empty()) std::filesystem::remove(temp, ec);
     }
@@ -270,8 +263,7 @@ public:
     T_ASC_PresentationContextID contextFor(const char* sopClass) {
         const T_ASC_PresentationContextID id = findPresentationContextID(sopClass, "");
         if (id == 0)
-            fail(std::string("the node accepted no presentation context for ") +
-                 dcmFindNameOfUID(sopClass, sopClass));
+            fail(std::string("the node accepted no presentation context for ") + dcmFindNameOfUID(sopClass, sopClass));
         return id;
     }
 
@@ -329,8 +321,8 @@ protected:
         return cond;
     }
 
-    OFCondition handleSTORERequest(const T_ASC_PresentationContextID, DcmDataset* incoming,
-                                   OFBool& continueSession, Uint16& status) override {
+    OFCondition handleSTORERequest(const T_ASC_PresentationContextID, DcmDataset* incoming, OFBool& continueSession,
+                                   Uint16& status) override {
         if (!incoming) return DIMSE_NULLKEY;
         bool goOn = true;
         status = storeInstance(*store, incoming, goOn);
@@ -402,8 +394,10 @@ std::vector<std::string> validateNode(const PacsNode& node) {
 }
 
 PacsError::PacsError(const PacsNode& node, std::string operation, std::string reason)
-    : std::runtime_error(operation + " " + node.address() + ": " + reason), node_(node.address()),
-      operation_(std::move(operation)), reason_(std::move(reason)) {}
+    : std::runtime_error(operation + " " + node.address() + ": " + reason),
+      node_(node.address()),
+      operation_(std::move(operation)),
+      reason_(std::move(reason)) {}
 
 bool isValidUid(const std::string& uid) {
     if (uid.empty() || uid.size() > 64 || uid.front() == '.' || uid.back() == '.') return false;
@@ -586,12 +580,11 @@ void checkRequest(const RetrieveRequest& request, const std::filesystem::path& d
 // What DCMTK can decode, uncompressed first: offered for every storage SOP class.
 OFList<OFString> storageSyntaxes() {
     OFList<OFString> storage = uncompressedSyntaxes();
-    for (const char* ts : {UID_BigEndianExplicitTransferSyntax, UID_DeflatedExplicitVRLittleEndianTransferSyntax,
-                           UID_JPEGProcess1TransferSyntax, UID_JPEGProcess2_4TransferSyntax,
-                           UID_JPEGProcess14SV1TransferSyntax, UID_JPEGProcess14TransferSyntax,
-                           UID_JPEGLSLosslessTransferSyntax, UID_JPEGLSLossyTransferSyntax,
-                           UID_RLELosslessTransferSyntax, UID_JPEG2000LosslessOnlyTransferSyntax,
-                           UID_JPEG2000TransferSyntax})
+    for (const char* ts :
+         {UID_BigEndianExplicitTransferSyntax, UID_DeflatedExplicitVRLittleEndianTransferSyntax,
+          UID_JPEGProcess1TransferSyntax, UID_JPEGProcess2_4TransferSyntax, UID_JPEGProcess14SV1TransferSyntax,
+          UID_JPEGProcess14TransferSyntax, UID_JPEGLSLosslessTransferSyntax, UID_JPEGLSLossyTransferSyntax,
+          UID_RLELosslessTransferSyntax, UID_JPEG2000LosslessOnlyTransferSyntax, UID_JPEG2000TransferSyntax})
         storage.push_back(ts);
     return storage;
 }
@@ -687,8 +680,8 @@ private:
 
 }  // namespace
 
-RetrieveResult retrieve(const PacsNode& node, const RetrieveRequest& request,
-                        const std::filesystem::path& destination, const RetrieveCallback& callback) {
+RetrieveResult retrieve(const PacsNode& node, const RetrieveRequest& request, const std::filesystem::path& destination,
+                        const RetrieveCallback& callback) {
     checkRequest(request, destination);
     StoreState store;
     store.destination = destination;
@@ -726,8 +719,8 @@ RetrieveResult retrieveByMove(const PacsNode& node, const RetrieveRequest& reque
     MoveReceiver receiver(node, listenPort, store);
     OFCondition cond = receiver.openListenPort();
     if (cond.bad())
-        session.fail("cannot listen on port " + std::to_string(listenPort) + " for the PACS's C-STORE: " +
-                     conditionText(cond));
+        session.fail("cannot listen on port " + std::to_string(listenPort) +
+                     " for the PACS's C-STORE: " + conditionText(cond));
     std::thread listener([&receiver] { receiver.acceptAssociations(); });
     struct Join {
         MoveReceiver& receiver;

@@ -15,7 +15,7 @@ namespace lumen::net {
 
 /// A remote DICOM application entity and how to reach it.
 struct PacsNode {
-    std::string aeTitle;                   ///< called AE title (the PACS), 1–16 characters
+    std::string aeTitle;  ///< called AE title (the PACS), 1–16 characters
     std::string host;
     int port = 104;
     std::string callingAeTitle = "LUMEN";  ///< our AE title, as the PACS knows it
@@ -61,7 +61,7 @@ struct StudyQuery {
     std::string patientId;
     std::string patientName;
     std::string dateFrom, dateTo;
-    std::string modality;         ///< matched against ModalitiesInStudy
+    std::string modality;  ///< matched against ModalitiesInStudy
     std::string accessionNumber;
     std::string studyInstanceUid;
 };
@@ -85,8 +85,7 @@ struct SeriesRecord {
 /// std::invalid_argument naming the text.
 void setDateRange(StudyQuery& query, const std::string& range);
 
-std::vector<StudyRecord> findStudies(const PacsNode& node, const StudyQuery& query,
-                                     const KeepGoing& keepGoing = {});
+std::vector<StudyRecord> findStudies(const PacsNode& node, const StudyQuery& query, const KeepGoing& keepGoing = {});
 std::vector<SeriesRecord> findSeries(const PacsNode& node, const std::string& studyInstanceUid,
                                      const KeepGoing& keepGoing = {});
 
@@ -109,7 +108,7 @@ using RetrieveCallback = std::function<bool(const RetrieveProgress&)>;
 
 struct RetrieveResult {
     int received = 0;
-    int failed = 0;    ///< sub-operations that failed on the PACS side
+    int failed = 0;  ///< sub-operations that failed on the PACS side
     int warnings = 0;
     std::vector<std::filesystem::path> files;  ///< every file written, in arrival order
 };
@@ -120,8 +119,7 @@ struct RetrieveResult {
 /// file names. Cancelling (callback returns false) aborts the association and throws
 /// jobs::Cancelled; files already written stay. A final status other than success or warning
 /// throws PacsError with the status.
-RetrieveResult retrieve(const PacsNode& node, const RetrieveRequest& request,
-                        const std::filesystem::path& destination,
+RetrieveResult retrieve(const PacsNode& node, const RetrieveRequest& request, const std::filesystem::path& destination,
                         const RetrieveCallback& callback = {});
 
 /// The same with C-MOVE: Lumen listens on `listenPort` as node.callingAeTitle (a storage
@@ -130,8 +128,7 @@ RetrieveResult retrieve(const PacsNode& node, const RetrieveRequest& request,
 /// modalities list). Same files, callback (called from the listener thread for stored
 /// instances) and errors as retrieve(); port in use → PacsError.
 RetrieveResult retrieveByMove(const PacsNode& node, const RetrieveRequest& request, int listenPort,
-                              const std::filesystem::path& destination,
-                              const RetrieveCallback& callback = {});
+                              const std::filesystem::path& destination, const RetrieveCallback& callback = {});
 
 /// True for a syntactically valid DICOM UID (digits and dots, 1–64 characters).
 bool isValidUid(const std::string& uid);

@@ -32,9 +32,7 @@ int lineOf(const YAML::Node& node) {
 
 }  // namespace
 
-std::filesystem::path pacsNodesFile(const std::filesystem::path& workspace) {
-    return workspace / "pacs_nodes.yaml";
-}
+std::filesystem::path pacsNodesFile(const std::filesystem::path& workspace) { return workspace / "pacs_nodes.yaml"; }
 
 std::vector<NamedPacsNode> parsePacsNodes(const std::string& yaml, const std::string& file) {
     const YAML::Node root = config::parseYaml(yaml, file);
@@ -63,7 +61,8 @@ std::vector<NamedPacsNode> parsePacsNodes(const std::string& yaml, const std::st
             // so one pass reports an unknown key and a bad AE title together.
             YAML::Node known(YAML::NodeType::Map);
             for (const auto& entry : item)
-                if (nodeSchema().find(entry.first.as<std::string>())) known[entry.first.as<std::string>()] = entry.second;
+                if (nodeSchema().find(entry.first.as<std::string>()))
+                    known[entry.first.as<std::string>()] = entry.second;
             if (!config::validate(known, nodeSchema()).empty()) continue;
             const config::Config c = config::makeConfig(known, nodeSchema(), file);
             NamedPacsNode n;
@@ -75,13 +74,15 @@ std::vector<NamedPacsNode> parsePacsNodes(const std::string& yaml, const std::st
             n.node.timeoutSeconds = c.get<int>("timeout_seconds");
             for (const auto& problem : validateNode(n.node)) {
                 const std::string field = problem.substr(0, problem.find(' '));
-                issues.push_back({prefix + "." + field, problem.substr(problem.find(' ') + 1),
-                                  lineOf(config::lookup(item, field).IsDefined() ? config::lookup(item, field) : item)});
+                issues.push_back(
+                    {prefix + "." + field, problem.substr(problem.find(' ') + 1),
+                     lineOf(config::lookup(item, field).IsDefined() ? config::lookup(item, field) : item)});
             }
             if (n.name.empty() || !names.insert(n.name).second)
-                issues.push_back({prefix + ".name",
-                                  n.name.empty() ? "must not be empty" : "\"" + n.name + "\" is used by an earlier node",
-                                  lineOf(config::lookup(item, "name"))});
+                issues.push_back(
+                    {prefix + ".name",
+                     n.name.empty() ? "must not be empty" : "\"" + n.name + "\" is used by an earlier node",
+                     lineOf(config::lookup(item, "name"))});
             nodes.push_back(std::move(n));
         }
     }
@@ -130,7 +131,8 @@ PacsNode resolvePacsNode(const std::string& text, const std::vector<NamedPacsNod
         if (n.name == text) return n.node;
         names += (names.empty() ? "" : ", ") + n.name;
     }
-    throw std::invalid_argument("unknown PACS node \"" + text + "\": give AE@host:port or one of the workspace's nodes (" +
+    throw std::invalid_argument("unknown PACS node \"" + text +
+                                "\": give AE@host:port or one of the workspace's nodes (" +
                                 (names.empty() ? "none configured" : names) + ")");
 }
 

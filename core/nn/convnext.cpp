@@ -65,8 +65,7 @@ torch::Tensor ChannelLayerNormImpl::forward(const torch::Tensor& x) {
     return y.permute({0, 3, 1, 2});
 }
 
-CNBlockImpl::CNBlockImpl(std::int64_t dim, double layerScaleInit, double dropPathProb)
-    : dropPathProb_(dropPathProb) {
+CNBlockImpl::CNBlockImpl(std::int64_t dim, double layerScaleInit, double dropPathProb) : dropPathProb_(dropPathProb) {
     auto block = container(*this, "block");
     dwconv_ = torch::nn::Conv2d(torch::nn::Conv2dOptions(dim, dim, 7).padding(3).groups(dim).bias(true));
     norm_ = ChannelLayerNorm(dim, false);
@@ -89,7 +88,8 @@ torch::Tensor CNBlockImpl::forward(const torch::Tensor& x) {
     return dropPath(y, dropPathProb_, is_training()) + x;
 }
 
-ConvNeXtImpl::ConvNeXtImpl(ConvNeXtOptions options) : options_(std::move(options)), spec_(convNeXtSpec(options_.variant)) {
+ConvNeXtImpl::ConvNeXtImpl(ConvNeXtOptions options)
+    : options_(std::move(options)), spec_(convNeXtSpec(options_.variant)) {
     if (options_.numClasses < 1) throw std::invalid_argument("ConvNeXt: numClasses must be >= 1");
     if (options_.inChannels < 1) throw std::invalid_argument("ConvNeXt: inChannels must be >= 1");
     if (options_.dropPath < 0.0 || options_.dropPath >= 1.0)
@@ -109,8 +109,10 @@ ConvNeXtImpl::ConvNeXtImpl(ConvNeXtOptions options) : options_(std::move(options
         auto stage = container(*features_, std::to_string(index++));
         std::vector<CNBlock> blocks;
         for (std::int64_t i = 0; i < spec_.depths[s]; ++i, ++blockId) {
-            const double p = options_.dropPath * static_cast<double>(blockId) / (static_cast<double>(totalBlocks) - 1.0);
-            blocks.push_back(stage->register_module(std::to_string(i), CNBlock(spec_.dims[s], options_.layerScaleInit, p)));
+            const double p =
+                options_.dropPath * static_cast<double>(blockId) / (static_cast<double>(totalBlocks) - 1.0);
+            blocks.push_back(
+                stage->register_module(std::to_string(i), CNBlock(spec_.dims[s], options_.layerScaleInit, p)));
         }
         stages_.push_back(std::move(blocks));
         if (s < 3) {
@@ -153,8 +155,7 @@ torch::Tensor ConvNeXtImpl::runFeatures(const torch::Tensor& x, int from, int to
         const auto s = static_cast<std::size_t>((index - 1) / 2);
         if (index % 2 == 1)
             for (auto& block : stages_[s]) y = block->forward(y);
-        else
-            y = downConvs_[s]->forward(downNorms_[s]->forward(y));
+        else y = downConvs_[s]->forward(downNorms_[s]->forward(y));
     }
     return y;
 }

@@ -23,7 +23,8 @@
 namespace lumen::nn {
 
 struct ConvNeXtOptions {
-    std::string variant = "tiny";  // "atto" (40,80,160,320; 2,2,6,2), "tiny" (96..768; 3,3,9,3), "base" (128..1024; 3,3,27,3)
+    std::string variant =
+        "tiny";  // "atto" (40,80,160,320; 2,2,6,2), "tiny" (96..768; 3,3,9,3), "base" (128..1024; 3,3,27,3)
     int numClasses = 15;
     int inChannels = 3;
     double dropPath = 0.0;  // stochastic depth of the last block (linear ramp from 0); torchvision: tiny 0.1, base 0.5
@@ -76,8 +77,8 @@ TORCH_MODULE(CNBlock);
 class ConvNeXtImpl : public torch::nn::Module {
 public:
     explicit ConvNeXtImpl(ConvNeXtOptions options);
-    torch::Tensor forward(const torch::Tensor& x);          // logits (N, numClasses)
-    torch::Tensor forwardFeatures(const torch::Tensor& x);  // last stage map (N, C, h, w): Grad-CAM target
+    torch::Tensor forward(const torch::Tensor& x);             // logits (N, numClasses)
+    torch::Tensor forwardFeatures(const torch::Tensor& x);     // last stage map (N, C, h, w): Grad-CAM target
     torch::Tensor forwardHead(const torch::Tensor& features);  // pool + LayerNorm2d + Linear
     /// features.0 .. features.`lastIndex` (torchvision's indices: 0 stem, 1/3/5/7 the stage
     /// outputs, 2/4/6 downsampling; 7 = forwardFeatures), and the rest plus the head: the

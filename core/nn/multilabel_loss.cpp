@@ -30,8 +30,8 @@ torch::Tensor sigmoidFocalLoss(const torch::Tensor& logitsIn, const torch::Tenso
 torch::Tensor bceWithLogitsLoss(const torch::Tensor& logits, const torch::Tensor& targets,
                                 const torch::Tensor& posWeight) {
     const auto x = logits.to(torch::kFloat), t = targets.to(torch::kFloat);
-    return torch::binary_cross_entropy_with_logits(x, t, {}, posWeight.defined() ? posWeight.to(torch::kFloat) : posWeight,
-                                                   at::Reduction::Mean);
+    return torch::binary_cross_entropy_with_logits(
+        x, t, {}, posWeight.defined() ? posWeight.to(torch::kFloat) : posWeight, at::Reduction::Mean);
 }
 
 torch::Tensor multiLabelLoss(const torch::Tensor& logits, const torch::Tensor& targets,
@@ -39,8 +39,8 @@ torch::Tensor multiLabelLoss(const torch::Tensor& logits, const torch::Tensor& t
     torch::Tensor w;
     if (!o.posWeight.empty()) {
         if (static_cast<std::int64_t>(o.posWeight.size()) != logits.size(-1))
-            throw std::invalid_argument("loss.pos_weight: " + std::to_string(o.posWeight.size()) +
-                                        " values for " + std::to_string(logits.size(-1)) + " labels");
+            throw std::invalid_argument("loss.pos_weight: " + std::to_string(o.posWeight.size()) + " values for " +
+                                        std::to_string(logits.size(-1)) + " labels");
         w = torch::tensor(o.posWeight, torch::kDouble).to(torch::kFloat);
     }
     if (o.type == "focal") return sigmoidFocalLoss(logits, targets, o.alpha, o.gamma, w);

@@ -19,8 +19,8 @@ struct MultiLabelLossOptions {
 
 /// torchvision.ops.sigmoid_focal_loss(logits, targets, alpha, gamma, reduction="mean"), each
 /// element's loss multiplied by posWeight[k] where the target is 1 (when given).
-torch::Tensor sigmoidFocalLoss(const torch::Tensor& logits, const torch::Tensor& targets, double alpha,
-                               double gamma, const torch::Tensor& posWeight = {});
+torch::Tensor sigmoidFocalLoss(const torch::Tensor& logits, const torch::Tensor& targets, double alpha, double gamma,
+                               const torch::Tensor& posWeight = {});
 
 /// BCEWithLogitsLoss(pos_weight=posWeight) (mean).
 torch::Tensor bceWithLogitsLoss(const torch::Tensor& logits, const torch::Tensor& targets,

@@ -87,12 +87,11 @@ ResNet3dImpl::ResNet3dImpl(ResNet3dOptions options) : options_(std::move(options
     features_ = register_module("features", std::make_shared<torch::nn::Module>("features"));
     classifier_ = register_module("classifier", std::make_shared<torch::nn::Module>("classifier"));
     const auto& s = spec_;
-    stem_ = torch::nn::Sequential(
-        torch::nn::Conv3d(torch::nn::Conv3dOptions(options_.inChannels, s.widths[0], 3)
-                              .stride(torch::ExpandingArray<3>({options_.stemStride[0], options_.stemStride[1],
-                                                                 options_.stemStride[2]}))
-                              .padding(1)
-                              .bias(false)));
+    stem_ = torch::nn::Sequential(torch::nn::Conv3d(
+        torch::nn::Conv3dOptions(options_.inChannels, s.widths[0], 3)
+            .stride(torch::ExpandingArray<3>({options_.stemStride[0], options_.stemStride[1], options_.stemStride[2]}))
+            .padding(1)
+            .bias(false)));
     pushNorm(stem_, s.widths[0], options_.norm);
     features_->register_module("stem", stem_);
     std::int64_t in = s.widths[0];
@@ -107,10 +106,11 @@ ResNet3dImpl::ResNet3dImpl(ResNet3dOptions options) : options_(std::move(options
     if (options_.pool != "avg" && options_.pool != "max" && options_.pool != "avgmax")
         throw std::invalid_argument("model.pool: unknown pooling \"" + options_.pool + "\" (known: avg, max, avgmax)");
     dropout_ = classifier_->register_module("dropout", torch::nn::Dropout(options_.dropout));
-    fc_ = classifier_->register_module(
-        "fc", torch::nn::Linear(options_.pool == "avgmax" ? 2 * in : in, options_.numClasses));
+    fc_ = classifier_->register_module("fc",
+                                       torch::nn::Linear(options_.pool == "avgmax" ? 2 * in : in, options_.numClasses));
     if (options_.init != "kaiming" && options_.init != "default")
-        throw std::invalid_argument("model.init: unknown initialisation \"" + options_.init + "\" (known: kaiming, default)");
+        throw std::invalid_argument("model.init: unknown initialisation \"" + options_.init +
+                                    "\" (known: kaiming, default)");
     // torchvision's ResNet initialisation: Kaiming (fan_out) convolutions, unit norms.
     const bool kaiming = options_.init == "kaiming";
     for (auto& m : modules(/*include_self=*/false)) {
@@ -130,7 +130,8 @@ int ResNet3dImpl::stageIndex(int stage) const {
     const int n = numStages();
     if (stage == -1) return n;
     if (stage < 1 || stage > n)
-        throw std::invalid_argument("3-D ResNet: stage " + std::to_string(stage) + " out of range 1.." + std::to_string(n));
+        throw std::invalid_argument("3-D ResNet: stage " + std::to_string(stage) + " out of range 1.." +
+                                    std::to_string(n));
     return stage;
 }
 
@@ -144,12 +145,9 @@ torch::Tensor ResNet3dImpl::forwardFeatures(const torch::Tensor& x, int stage) {
 torch::Tensor ResNet3dImpl::forwardHead(const torch::Tensor& features, int stage) {
     auto y = features;
     for (int i = stageIndex(stage); i < numStages(); ++i) y = layers_[std::size_t(i)]->forward(y);
-    if (options_.pool == "avg")
-        y = y.mean({2, 3, 4});
-    else if (options_.pool == "max")
-        y = y.amax({2, 3, 4});
-    else
-        y = torch::cat({y.mean({2, 3, 4}), y.amax({2, 3, 4})}, 1);
+    if (options_.pool == "avg") y = y.mean({2, 3, 4});
+    else if (options_.pool == "max") y = y.amax({2, 3, 4});
+    else y = torch::cat({y.mean({2, 3, 4}), y.amax({2, 3, 4})}, 1);
     return fc_->forward(dropout_->forward(y));
 }
 

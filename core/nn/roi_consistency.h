@@ -35,8 +35,8 @@ torch::Tensor topkMask(const torch::Tensor& soft, double keepRatio);
 
 struct RoiOutputs {
     torch::Tensor logitsFull, logitsCrop, logitsDrop;  // (N, classes)
-    torch::Tensor softMask;  // (N, 1, H, W), carries the mask net's gradient
-    torch::Tensor hardMask;  // (N, 1, H, W) binary, no gradient
+    torch::Tensor softMask;                            // (N, 1, H, W), carries the mask net's gradient
+    torch::Tensor hardMask;                            // (N, 1, H, W) binary, no gradient
 };
 
 class RoiConsistencyModelImpl : public torch::nn::Module {

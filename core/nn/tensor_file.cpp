@@ -35,8 +35,8 @@ struct PyValue {
     bool boolean = false;
     std::int64_t integer = 0;
     double real = 0;
-    std::string text;  // Str, Bytes, Global ("module.name")
-    std::vector<PyRef> items;  // Tuple, List
+    std::string text;                              // Str, Bytes, Global ("module.name")
+    std::vector<PyRef> items;                      // Tuple, List
     std::vector<std::pair<PyRef, PyRef>> entries;  // Dict
     torch::Tensor tensor;
 };
@@ -49,11 +49,16 @@ PyRef make(PyValue::Kind kind) {
 
 c10::ScalarType storageDtype(const std::string& global, const std::string& file) {
     static const std::unordered_map<std::string, c10::ScalarType> types = {
-        {"torch.FloatStorage", torch::kFloat},     {"torch.DoubleStorage", torch::kDouble},
-        {"torch.HalfStorage", torch::kHalf},       {"torch.BFloat16Storage", torch::kBFloat16},
-        {"torch.LongStorage", torch::kLong},       {"torch.IntStorage", torch::kInt},
-        {"torch.ShortStorage", torch::kShort},     {"torch.CharStorage", torch::kChar},
-        {"torch.ByteStorage", torch::kByte},       {"torch.BoolStorage", torch::kBool},
+        {"torch.FloatStorage", torch::kFloat},
+        {"torch.DoubleStorage", torch::kDouble},
+        {"torch.HalfStorage", torch::kHalf},
+        {"torch.BFloat16Storage", torch::kBFloat16},
+        {"torch.LongStorage", torch::kLong},
+        {"torch.IntStorage", torch::kInt},
+        {"torch.ShortStorage", torch::kShort},
+        {"torch.CharStorage", torch::kChar},
+        {"torch.ByteStorage", torch::kByte},
+        {"torch.BoolStorage", torch::kBool},
         {"torch.ComplexFloatStorage", torch::kComplexFloat},
         {"torch.ComplexDoubleStorage", torch::kComplexDouble},
     };
@@ -167,8 +172,7 @@ private:
                                                               asInt(args->items[1]));
                 return v;
             }
-            if (name == "torch._utils._rebuild_parameter" ||
-                name == "torch._utils._rebuild_parameter_with_state") {
+            if (name == "torch._utils._rebuild_parameter" || name == "torch._utils._rebuild_parameter_with_state") {
                 if (args->items.empty()) fail("bad parameter record");
                 return args->items[0];
             }
@@ -205,13 +209,13 @@ private:
 
     bool stackOp(unsigned char op) {
         switch (op) {
-            case 0x80: take(1); return true;                      // PROTO
-            case 0x95: take(8); return true;                      // FRAME
-            case '(': marks_.push_back(stack_.size()); return true;  // MARK
-            case '0': pop(); return true;                         // POP
-            case '1': popToMark(); return true;                   // POP_MARK
-            case '2': push(top()); return true;                   // DUP
-            default: return false;
+        case 0x80: take(1); return true;                         // PROTO
+        case 0x95: take(8); return true;                         // FRAME
+        case '(': marks_.push_back(stack_.size()); return true;  // MARK
+        case '0': pop(); return true;                            // POP
+        case '1': popToMark(); return true;                      // POP_MARK
+        case '2': push(top()); return true;                      // DUP
+        default: return false;
         }
     }
 
@@ -225,52 +229,55 @@ private:
     bool scalarOp(unsigned char op) {
         using K = PyValue::Kind;
         switch (op) {
-            case 'N': push(make(K::None)); return true;
-            case 0x88: case 0x89: {                               // NEWTRUE / NEWFALSE
+        case 'N': push(make(K::None)); return true;
+        case 0x88:
+        case 0x89: {  // NEWTRUE / NEWFALSE
+            PyRef v = make(K::Bool);
+            v->boolean = op == 0x88;
+            push(v);
+            return true;
+        }
+        case 'J': push(intValue(static_cast<std::int32_t>(readLE(4)))); return true;  // BININT
+        case 'K': push(intValue(static_cast<std::int64_t>(readLE(1)))); return true;  // BININT1
+        case 'M': push(intValue(static_cast<std::int64_t>(readLE(2)))); return true;  // BININT2
+        case 0x8a:
+        case 0x8b: {  // LONG1 / LONG4
+            const std::size_t n = op == 0x8a ? readLE(1) : readLE(4);
+            if (n > 8) fail("integer too large");
+            std::uint64_t raw = n ? readLE(n) : 0;
+            if (n && n < 8 && (raw >> (8 * n - 1)) & 1) raw |= ~std::uint64_t(0) << (8 * n);
+            push(intValue(static_cast<std::int64_t>(raw)));
+            return true;
+        }
+        case 'I':
+        case 'L': {  // INT / LONG (text)
+            std::string s = readLine();
+            if (!s.empty() && s.back() == 'L') s.pop_back();
+            if (s == "00" || s == "01") {
                 PyRef v = make(K::Bool);
-                v->boolean = op == 0x88;
+                v->boolean = s == "01";
                 push(v);
-                return true;
+            } else {
+                push(intValue(std::stoll(s)));
             }
-            case 'J': push(intValue(static_cast<std::int32_t>(readLE(4)))); return true;  // BININT
-            case 'K': push(intValue(static_cast<std::int64_t>(readLE(1)))); return true;  // BININT1
-            case 'M': push(intValue(static_cast<std::int64_t>(readLE(2)))); return true;  // BININT2
-            case 0x8a: case 0x8b: {                               // LONG1 / LONG4
-                const std::size_t n = op == 0x8a ? readLE(1) : readLE(4);
-                if (n > 8) fail("integer too large");
-                std::uint64_t raw = n ? readLE(n) : 0;
-                if (n && n < 8 && (raw >> (8 * n - 1)) & 1) raw |= ~std::uint64_t(0) << (8 * n);
-                push(intValue(static_cast<std::int64_t>(raw)));
-                return true;
-            }
-            case 'I': case 'L': {                                 // INT / LONG (text)
-                std::string s = readLine();
-                if (!s.empty() && s.back() == 'L') s.pop_back();
-                if (s == "00" || s == "01") {
-                    PyRef v = make(K::Bool);
-                    v->boolean = s == "01";
-                    push(v);
-                } else {
-                    push(intValue(std::stoll(s)));
-                }
-                return true;
-            }
-            case 'G': {                                           // BINFLOAT (big-endian)
-                const unsigned char* p = take(8);
-                std::uint64_t bits = 0;
-                for (int i = 0; i < 8; ++i) bits = (bits << 8) | p[i];
-                PyRef v = make(K::Float);
-                std::memcpy(&v->real, &bits, 8);
-                push(v);
-                return true;
-            }
-            case 'F': {
-                PyRef v = make(K::Float);
-                v->real = std::stod(readLine());
-                push(v);
-                return true;
-            }
-            default: return false;
+            return true;
+        }
+        case 'G': {  // BINFLOAT (big-endian)
+            const unsigned char* p = take(8);
+            std::uint64_t bits = 0;
+            for (int i = 0; i < 8; ++i) bits = (bits << 8) | p[i];
+            PyRef v = make(K::Float);
+            std::memcpy(&v->real, &bits, 8);
+            push(v);
+            return true;
+        }
+        case 'F': {
+            PyRef v = make(K::Float);
+            v->real = std::stod(readLine());
+            push(v);
+            return true;
+        }
+        default: return false;
         }
     }
 
@@ -278,33 +285,40 @@ private:
     bool textOp(unsigned char op) {
         using K = PyValue::Kind;
         switch (op) {
-            case 'X': case 0x8c: case 0x8d: case 'T': case 'U': case 'B': case 'C': case 0x8e: {
-                std::size_t n = 0;
-                if (op == 'X' || op == 'T' || op == 'B') n = readLE(4);
-                else if (op == 0x8c || op == 'U' || op == 'C') n = readLE(1);
-                else n = readLE(8);
-                PyRef v = make((op == 'B' || op == 'C' || op == 0x8e) ? K::Bytes : K::Str);
-                v->text = readString(n);
-                push(v);
-                return true;
-            }
-            case 'c': {                                           // GLOBAL
-                const std::string module = readLine();
-                const std::string name = readLine();
-                PyRef v = make(K::Global);
-                v->text = module + "." + name;
-                push(v);
-                return true;
-            }
-            case 0x93: {                                          // STACK_GLOBAL
-                const PyRef name = pop();
-                const PyRef module = pop();
-                PyRef v = make(K::Global);
-                v->text = module->text + "." + name->text;
-                push(v);
-                return true;
-            }
-            default: return false;
+        case 'X':
+        case 0x8c:
+        case 0x8d:
+        case 'T':
+        case 'U':
+        case 'B':
+        case 'C':
+        case 0x8e: {
+            std::size_t n = 0;
+            if (op == 'X' || op == 'T' || op == 'B') n = readLE(4);
+            else if (op == 0x8c || op == 'U' || op == 'C') n = readLE(1);
+            else n = readLE(8);
+            PyRef v = make((op == 'B' || op == 'C' || op == 0x8e) ? K::Bytes : K::Str);
+            v->text = readString(n);
+            push(v);
+            return true;
+        }
+        case 'c': {  // GLOBAL
+            const std::string module = readLine();
+            const std::string name = readLine();
+            PyRef v = make(K::Global);
+            v->text = module + "." + name;
+            push(v);
+            return true;
+        }
+        case 0x93: {  // STACK_GLOBAL
+            const PyRef name = pop();
+            const PyRef module = pop();
+            PyRef v = make(K::Global);
+            v->text = module->text + "." + name->text;
+            push(v);
+            return true;
+        }
+        default: return false;
         }
     }
 
@@ -323,65 +337,72 @@ private:
     bool containerOp(unsigned char op) {
         using K = PyValue::Kind;
         switch (op) {
-            case ')': push(make(K::Tuple)); return true;
-            case 0x85: case 0x86: case 0x87: {                    // TUPLE1/2/3
-                std::vector<PyRef> items(static_cast<std::size_t>(op - 0x84));
-                for (auto it = items.rbegin(); it != items.rend(); ++it) *it = pop();
-                push(sequence(K::Tuple, std::move(items)));
-                return true;
-            }
-            case 't': push(sequence(K::Tuple, popToMark())); return true;
-            case ']': case 0x8f: push(make(K::List)); return true;  // EMPTY_LIST / EMPTY_SET
-            case 'l': case 0x91: push(sequence(K::List, popToMark())); return true;  // LIST / FROZENSET
-            case 'a': {                                           // APPEND
-                PyRef item = pop();
-                top()->items.push_back(item);
-                return true;
-            }
-            case 'e': case 0x90: {                                // APPENDS / ADDITEMS
-                std::vector<PyRef> items = popToMark();
-                auto& list = top()->items;
-                list.insert(list.end(), items.begin(), items.end());
-                return true;
-            }
-            case '}': push(make(K::Dict)); return true;
-            case 'd': {
-                PyRef v = make(K::Dict);
-                addEntries(v, popToMark());
-                push(v);
-                return true;
-            }
-            case 's': {                                           // SETITEM
-                PyRef value = pop();
-                PyRef key = pop();
-                top()->entries.emplace_back(key, value);
-                return true;
-            }
-            case 'u': {                                           // SETITEMS
-                std::vector<PyRef> items = popToMark();
-                addEntries(top(), items);
-                return true;
-            }
-            default: return false;
+        case ')': push(make(K::Tuple)); return true;
+        case 0x85:
+        case 0x86:
+        case 0x87: {  // TUPLE1/2/3
+            std::vector<PyRef> items(static_cast<std::size_t>(op - 0x84));
+            for (auto it = items.rbegin(); it != items.rend(); ++it) *it = pop();
+            push(sequence(K::Tuple, std::move(items)));
+            return true;
+        }
+        case 't': push(sequence(K::Tuple, popToMark())); return true;
+        case ']':
+        case 0x8f: push(make(K::List)); return true;  // EMPTY_LIST / EMPTY_SET
+        case 'l':
+        case 0x91: push(sequence(K::List, popToMark())); return true;  // LIST / FROZENSET
+        case 'a': {                                                    // APPEND
+            PyRef item = pop();
+            top()->items.push_back(item);
+            return true;
+        }
+        case 'e':
+        case 0x90: {  // APPENDS / ADDITEMS
+            std::vector<PyRef> items = popToMark();
+            auto& list = top()->items;
+            list.insert(list.end(), items.begin(), items.end());
+            return true;
+        }
+        case '}': push(make(K::Dict)); return true;
+        case 'd': {
+            PyRef v = make(K::Dict);
+            addEntries(v, popToMark());
+            push(v);
+            return true;
+        }
+        case 's': {  // SETITEM
+            PyRef value = pop();
+            PyRef key = pop();
+            top()->entries.emplace_back(key, value);
+            return true;
+        }
+        case 'u': {  // SETITEMS
+            std::vector<PyRef> items = popToMark();
+            addEntries(top(), items);
+            return true;
+        }
+        default: return false;
         }
     }
 
     bool memoOp(unsigned char op) {
         switch (op) {
-            case 'q': memo_[static_cast<std::uint32_t>(readLE(1))] = top(); return true;  // BINPUT
-            case 'r': memo_[static_cast<std::uint32_t>(readLE(4))] = top(); return true;  // LONG_BINPUT
-            case 0x94: memo_[static_cast<std::uint32_t>(memo_.size())] = top(); return true;  // MEMOIZE
-            case 'p': memo_[static_cast<std::uint32_t>(std::stoul(readLine()))] = top(); return true;  // PUT
-            case 'h': case 'j': case 'g': {                       // BINGET / LONG_BINGET / GET
-                const std::uint32_t idx = op == 'h'   ? static_cast<std::uint32_t>(readLE(1))
-                                          : op == 'j' ? static_cast<std::uint32_t>(readLE(4))
-                                                      : static_cast<std::uint32_t>(std::stoul(readLine()));
-                const auto it = memo_.find(idx);
-                if (it == memo_.end()) fail("unknown memo entry");
-                push(it->second);
-                return true;
-            }
-            default: return false;
+        case 'q': memo_[static_cast<std::uint32_t>(readLE(1))] = top(); return true;               // BINPUT
+        case 'r': memo_[static_cast<std::uint32_t>(readLE(4))] = top(); return true;               // LONG_BINPUT
+        case 0x94: memo_[static_cast<std::uint32_t>(memo_.size())] = top(); return true;           // MEMOIZE
+        case 'p': memo_[static_cast<std::uint32_t>(std::stoul(readLine()))] = top(); return true;  // PUT
+        case 'h':
+        case 'j':
+        case 'g': {  // BINGET / LONG_BINGET / GET
+            const std::uint32_t idx = op == 'h'   ? static_cast<std::uint32_t>(readLE(1))
+                                      : op == 'j' ? static_cast<std::uint32_t>(readLE(4))
+                                                  : static_cast<std::uint32_t>(std::stoul(readLine()));
+            const auto it = memo_.find(idx);
+            if (it == memo_.end()) fail("unknown memo entry");
+            push(it->second);
+            return true;
+        }
+        default: return false;
         }
     }
 
@@ -394,30 +415,30 @@ private:
     // Storages, calls and objects.
     bool objectOp(unsigned char op) {
         switch (op) {
-            case 'Q': {                                           // BINPERSID
-                const PyRef pid = pop();
-                push(persistentLoad(pid));
-                return true;
-            }
-            case 'R': {                                           // REDUCE
-                const PyRef args = pop();
-                const PyRef func = pop();
-                push(call(func, args));
-                return true;
-            }
-            case 0x81: {                                          // NEWOBJ
-                pop();
-                push(opaque(pop()));
-                return true;
-            }
-            case 0x92: {                                          // NEWOBJ_EX
-                pop();
-                pop();
-                push(opaque(pop()));
-                return true;
-            }
-            case 'b': pop(); return true;  // BUILD: object state (e.g. _metadata) ignored
-            default: return false;
+        case 'Q': {  // BINPERSID
+            const PyRef pid = pop();
+            push(persistentLoad(pid));
+            return true;
+        }
+        case 'R': {  // REDUCE
+            const PyRef args = pop();
+            const PyRef func = pop();
+            push(call(func, args));
+            return true;
+        }
+        case 0x81: {  // NEWOBJ
+            pop();
+            push(opaque(pop()));
+            return true;
+        }
+        case 0x92: {  // NEWOBJ_EX
+            pop();
+            pop();
+            push(opaque(pop()));
+            return true;
+        }
+        case 'b': pop(); return true;  // BUILD: object state (e.g. _metadata) ignored
+        default: return false;
         }
     }
 
@@ -435,9 +456,9 @@ private:
 
 std::string keyText(const PyRef& key) {
     switch (key->kind) {
-        case PyValue::Kind::Str: return key->text;
-        case PyValue::Kind::Int: return std::to_string(key->integer);
-        default: return {};
+    case PyValue::Kind::Str: return key->text;
+    case PyValue::Kind::Int: return std::to_string(key->integer);
+    default: return {};
     }
 }
 
@@ -469,9 +490,10 @@ TensorMap readTensorFile(const std::filesystem::path& path) {
     in.read(magic, 4);
     in.close();
     if (std::memcmp(magic, "PK\x03\x04", 4) != 0)
-        throw std::runtime_error(file + ": not a PyTorch zip archive (a file from torch.save before PyTorch 1.6, or "
-                                        "not a PyTorch file at all); re-save it with torch.save(obj, path) or "
-                                        "torch.jit.save(module, path) from PyTorch >= 1.6");
+        throw std::runtime_error(file +
+                                 ": not a PyTorch zip archive (a file from torch.save before PyTorch 1.6, or "
+                                 "not a PyTorch file at all); re-save it with torch.save(obj, path) or "
+                                 "torch.jit.save(module, path) from PyTorch >= 1.6");
     std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
     try {
         zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(file);
@@ -543,7 +565,8 @@ void loadStateDict(torch::nn::Module& module, const TensorMap& tensors, const st
     }
     for (const auto& [name, t] : tensors)
         if (!skipped(name) && !own.count(name)) mismatch.unexpected.push_back(name);
-    if (!mismatch.empty()) throw std::runtime_error(what + ": state dict does not match the model:" + mismatch.describe());
+    if (!mismatch.empty())
+        throw std::runtime_error(what + ": state dict does not match the model:" + mismatch.describe());
     torch::NoGradGuard noGrad;
     for (auto& [name, t] : own) {
         if (skipped(name)) continue;

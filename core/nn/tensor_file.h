@@ -38,8 +38,8 @@ TensorMap stateDict(const torch::nn::Module& module);
 
 /// Keys that did not line up when loading a state dict.
 struct StateDictMismatch {
-    std::vector<std::string> missing;     // in the module, not in the file
-    std::vector<std::string> unexpected;  // in the file, not in the module
+    std::vector<std::string> missing;        // in the module, not in the file
+    std::vector<std::string> unexpected;     // in the file, not in the module
     std::vector<std::string> shapeMismatch;  // "name: file [..] vs module [..]"
     bool empty() const { return missing.empty() && unexpected.empty() && shapeMismatch.empty(); }
     /// Human-readable listing (at most `maxPerList` names per list, then "... and N more").

@@ -18,7 +18,8 @@ namespace {
 torch::jit::Module mirror(const torch::nn::Module& module, const std::string& className,
                           const std::shared_ptr<torch::jit::CompilationUnit>& cu) {
     torch::jit::Module out(c10::QualifiedName("__torch__.lumen." + className), cu, /*shouldMangle=*/true);
-    for (const auto& p : module.named_parameters(false)) out.register_parameter(p.key(), p.value().detach().clone(), false);
+    for (const auto& p : module.named_parameters(false))
+        out.register_parameter(p.key(), p.value().detach().clone(), false);
     for (const auto& b : module.named_buffers(false)) out.register_buffer(b.key(), b.value().detach().clone());
     for (const auto& c : module.named_children()) {
         std::string childClass = className + "_" + c.key();
@@ -34,7 +35,8 @@ std::string at(const std::string& path) {
     std::stringstream ss(path);
     std::string part;
     while (std::getline(ss, part, '.')) {
-        if (!part.empty() && std::isdigit(static_cast<unsigned char>(part[0]))) expr = "getattr(" + expr + ", \"" + part + "\")";
+        if (!part.empty() && std::isdigit(static_cast<unsigned char>(part[0])))
+            expr = "getattr(" + expr + ", \"" + part + "\")";
         else expr += "." + part;
     }
     return expr;
@@ -112,24 +114,23 @@ std::string convnextSource(const ConvNeXtImpl& model, const std::string& root, c
         for (std::int64_t i = 0; i < spec.depths[st]; ++i) {
             const std::string b = stage + "." + std::to_string(i);
             const std::string blk = b + ".block";
-            s << "    x = self._block(x, " << at(b) << ".layer_scale, " << at(blk + ".0") << ".weight, " << at(blk + ".0")
-              << ".bias, " << at(blk + ".2") << ".weight, " << at(blk + ".2") << ".bias, " << at(blk + ".3")
-              << ".weight, " << at(blk + ".3") << ".bias, " << at(blk + ".5") << ".weight, " << at(blk + ".5")
-              << ".bias)\n";
+            s << "    x = self._block(x, " << at(b) << ".layer_scale, " << at(blk + ".0") << ".weight, "
+              << at(blk + ".0") << ".bias, " << at(blk + ".2") << ".weight, " << at(blk + ".2") << ".bias, "
+              << at(blk + ".3") << ".weight, " << at(blk + ".3") << ".bias, " << at(blk + ".5") << ".weight, "
+              << at(blk + ".5") << ".bias)\n";
         }
         if (st < 3) {
             const std::string down = root + "features." + std::to_string(index++);
             s << "    x = self._ln2d(x, " << at(down + ".0") << ".weight, " << at(down + ".0") << ".bias)\n";
-            s << "    x = torch.conv2d(x, " << at(down + ".1") << ".weight, " << at(down + ".1")
-              << ".bias, [2, 2])\n";
+            s << "    x = torch.conv2d(x, " << at(down + ".1") << ".weight, " << at(down + ".1") << ".bias, [2, 2])\n";
         }
     }
     s << "    return x\n";
     s << stageSplitSource(model, root, suffix);
     const std::string head = root + "classifier";
     s << "\ndef forward_head" << suffix << "(self, x: Tensor) -> Tensor:\n";
-    s << "    x = self._ln2d(torch.adaptive_avg_pool2d(x, [1, 1]), " << at(head + ".0") << ".weight, " << at(head + ".0")
-      << ".bias).flatten(1)\n";
+    s << "    x = self._ln2d(torch.adaptive_avg_pool2d(x, [1, 1]), " << at(head + ".0") << ".weight, "
+      << at(head + ".0") << ".bias).flatten(1)\n";
     s << "    return torch.linear(x, " << at(head + ".2") << ".weight, " << at(head + ".2") << ".bias)\n";
     return s.str();
 }
@@ -175,15 +176,16 @@ std::string resnet3dSource(ResNet3dImpl& model) {
     };
     const auto conv = [&](const std::string& path, const std::string& x, std::int64_t stride, int pad) {
         const std::string p = std::to_string(pad);
-        return "torch.conv3d(" + x + ", " + at(path) + ".weight, None, " + triple({stride, stride, stride}) + ", [" + p +
-               ", " + p + ", " + p + "])";
+        return "torch.conv3d(" + x + ", " + at(path) + ".weight, None, " + triple({stride, stride, stride}) + ", [" +
+               p + ", " + p + ", " + p + "])";
     };
     const auto& o = model.options();
     const auto& spec = model.spec();
     std::ostringstream s;
     s << "\ndef forward_features(self, x: Tensor) -> Tensor:\n";
-    s << "    x = torch.relu(" << norm("features.stem.1", "torch.conv3d(x, " + at("features.stem.0") + ".weight, None, " +
-                                                          triple(o.stemStride) + ", [1, 1, 1])")
+    s << "    x = torch.relu("
+      << norm("features.stem.1",
+              "torch.conv3d(x, " + at("features.stem.0") + ".weight, None, " + triple(o.stemStride) + ", [1, 1, 1])")
       << ")\n";
     for (std::size_t i = 0; i < spec.widths.size(); ++i)
         for (std::int64_t b = 0; b < spec.depths[i]; ++b) {
@@ -193,8 +195,7 @@ std::string resnet3dSource(ResNet3dImpl& model) {
             s << "    y = " << norm(blk + ".n2.0", conv(blk + ".conv2", "y", 1, 1)) << "\n";
             if (modules.count(blk + ".down"))
                 s << "    x = torch.relu(y + " << norm(blk + ".down.1", conv(blk + ".down.0", "x", stride, 0)) << ")\n";
-            else
-                s << "    x = torch.relu(y + x)\n";
+            else s << "    x = torch.relu(y + x)\n";
         }
     s << "    return x\n";
     s << "\ndef forward_head(self, x: Tensor) -> Tensor:\n";
@@ -251,7 +252,8 @@ def topk_mask(self, soft: Tensor) -> Tensor:
     n = soft.size(0)
     flat = soft.reshape(n, -1).float()
     pixels = flat.size(1)
-    k = min(max(1, int()TS" + std::string(ratio) + R"TS( * float(pixels))), pixels)
+    k = min(max(1, int()TS" +
+              std::string(ratio) + R"TS( * float(pixels))), pixels)
     order = torch.sort(flat, dim=1, descending=True, stable=True)[1]
     mask = torch.zeros_like(flat).scatter_(1, order.narrow(1, 0, k), 1.0)
     return mask.view(soft.size())

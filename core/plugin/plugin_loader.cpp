@@ -35,8 +35,7 @@ const LoadedPlugin& PluginLoader::load(const std::filesystem::path& requested) {
     const std::string name = file.string();
     for (const auto& p : plugins_)
         if (p.file == file) return p;
-    if (!std::filesystem::is_regular_file(file))
-        throw PluginError("plugin " + name + ": no such file");
+    if (!std::filesystem::is_regular_file(file)) throw PluginError("plugin " + name + ": no such file");
 
     void* handle = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle) throw PluginError("plugin " + name + ": cannot be loaded: " + dlMessage());
@@ -52,9 +51,8 @@ const LoadedPlugin& PluginLoader::load(const std::filesystem::path& requested) {
     const int pluginVersion = version();
     if (pluginVersion != kInterfaceVersion) {
         dlclose(handle);
-        throw PluginError("plugin " + name + " was built for task interface version " +
-                          std::to_string(pluginVersion) + ", but this Lumen has version " +
-                          std::to_string(kInterfaceVersion) + ": rebuild the plugin");
+        throw PluginError("plugin " + name + " was built for task interface version " + std::to_string(pluginVersion) +
+                          ", but this Lumen has version " + std::to_string(kInterfaceVersion) + ": rebuild the plugin");
     }
 
     // Register into a scratch registry first so that a failure changes nothing. Task objects
@@ -86,8 +84,7 @@ FolderReport PluginLoader::loadFolder(const std::filesystem::path& folder) {
     if (!std::filesystem::is_directory(folder, ec)) return report;
     std::vector<std::filesystem::path> files;
     for (const auto& entry : std::filesystem::directory_iterator(folder, ec))
-        if (entry.is_regular_file() && entry.path().extension() == ".so")
-            files.push_back(entry.path());
+        if (entry.is_regular_file() && entry.path().extension() == ".so") files.push_back(entry.path());
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
         try {
@@ -101,20 +98,17 @@ FolderReport PluginLoader::loadFolder(const std::filesystem::path& folder) {
 
 void PluginLoader::unload(const std::filesystem::path& requested) {
     const std::filesystem::path file = std::filesystem::absolute(requested).lexically_normal();
-    auto it = std::find_if(plugins_.begin(), plugins_.end(),
-                           [&](const LoadedPlugin& p) { return p.file == file; });
+    auto it = std::find_if(plugins_.begin(), plugins_.end(), [&](const LoadedPlugin& p) { return p.file == file; });
     if (it == plugins_.end()) throw PluginError("plugin " + file.string() + " is not loaded");
     if (registry_.inUse(file.string()))
-        throw PluginError("plugin " + file.string() +
-                          " cannot be unloaded: one of its tasks is still in use");
+        throw PluginError("plugin " + file.string() + " cannot be unloaded: one of its tasks is still in use");
     registry_.removeOrigin(file.string());
     dlclose(it->handle);
     plugins_.erase(it);
 }
 
-std::vector<std::filesystem::path> pluginSearchPath(
-    const std::filesystem::path& executableDir,
-    const std::vector<std::filesystem::path>& userFolders) {
+std::vector<std::filesystem::path> pluginSearchPath(const std::filesystem::path& executableDir,
+                                                    const std::vector<std::filesystem::path>& userFolders) {
 #ifndef LUMEN_PLUGIN_RELATIVE_DIR
 #define LUMEN_PLUGIN_RELATIVE_DIR "../lib/lumen/plugins"
 #endif

@@ -16,13 +16,9 @@
 #define LUMEN_PLUGIN_EXPORT extern "C" __attribute__((visibility("default")))
 
 /// Defines the two entry points; `registerFn` is `void (lumen::plugin::Registry&)`.
-#define LUMEN_DECLARE_PLUGIN(registerFn)                                                     \
-    LUMEN_PLUGIN_EXPORT int lumen_plugin_interface_version() {                               \
-        return lumen::plugin::kInterfaceVersion;                                             \
-    }                                                                                        \
-    LUMEN_PLUGIN_EXPORT void lumen_plugin_register(lumen::plugin::Registry* registry) {      \
-        registerFn(*registry);                                                               \
-    }
+#define LUMEN_DECLARE_PLUGIN(registerFn)                                                                  \
+    LUMEN_PLUGIN_EXPORT int lumen_plugin_interface_version() { return lumen::plugin::kInterfaceVersion; } \
+    LUMEN_PLUGIN_EXPORT void lumen_plugin_register(lumen::plugin::Registry* registry) { registerFn(*registry); }
 
 /// A plugin holding one task type (default-constructible): registers it under the plugin name
 /// `source` and declares the entry points. Use it at namespace scope, once per plugin.
@@ -67,8 +63,7 @@ private:
 
 /// The install's plugin folder for an executable in `executableDir` (`../lib/lumen/plugins`),
 /// followed by the folders in LUMEN_PLUGIN_PATH (colon-separated) and `userFolders`.
-std::vector<std::filesystem::path> pluginSearchPath(
-    const std::filesystem::path& executableDir,
-    const std::vector<std::filesystem::path>& userFolders = {});
+std::vector<std::filesystem::path> pluginSearchPath(const std::filesystem::path& executableDir,
+                                                    const std::vector<std::filesystem::path>& userFolders = {});
 
 }  // namespace lumen::plugin

@@ -25,8 +25,8 @@ std::shared_ptr<Task> Registry::require(const std::string& id) const {
     if (auto task = find(id)) return task;
     std::string known;
     for (const auto& k : ids()) known += (known.empty() ? "" : ", ") + k;
-    throw PluginError("unknown task \"" + id + "\" (known tasks: " +
-                      (known.empty() ? "none — no task plugin is loaded" : known) + ")");
+    throw PluginError("unknown task \"" + id +
+                      "\" (known tasks: " + (known.empty() ? "none — no task plugin is loaded" : known) + ")");
 }
 
 std::vector<std::shared_ptr<Task>> Registry::tasks() const {
@@ -59,26 +59,27 @@ std::size_t Registry::removeOrigin(const std::string& origin) {
 
 bool Registry::inUse(const std::string& origin) const {
     std::lock_guard lock(mutex_);
-    return std::any_of(entries_.begin(), entries_.end(), [&](const Entry& e) {
-        return e.origin == origin && e.task.use_count() > 1;
-    });
+    return std::any_of(entries_.begin(), entries_.end(),
+                       [&](const Entry& e) { return e.origin == origin && e.task.use_count() > 1; });
 }
 
 config::Config loadTaskConfig(const std::filesystem::path& file, const Registry& registry) {
     const YAML::Node root = config::loadYamlFile(file);
     const YAML::Node taskNode = config::lookup(root, "task");
     if (!taskNode.IsDefined() || !taskNode.IsScalar())
-        throw config::ConfigError(file.string(), {{"task", "required key is missing: it names "
-                                                           "the task plugin the config is for", 0}});
+        throw config::ConfigError(file.string(), {{"task",
+                                                   "required key is missing: it names "
+                                                   "the task plugin the config is for",
+                                                   0}});
     const std::string id = taskNode.Scalar();
     std::shared_ptr<Task> task = registry.find(id);
     if (!task) {
         std::string known;
         for (const auto& k : registry.ids()) known += (known.empty() ? "" : ", ") + k;
         throw config::ConfigError(
-            file.string(), {{"task", "unknown task \"" + id + "\" (known: " +
-                                         (known.empty() ? "none loaded" : known) + ")",
-                             taskNode.Mark().line + 1}});
+            file.string(),
+            {{"task", "unknown task \"" + id + "\" (known: " + (known.empty() ? "none loaded" : known) + ")",
+              taskNode.Mark().line + 1}});
     }
     return config::makeConfig(root, task->schema(), file.string());
 }

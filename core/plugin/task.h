@@ -11,8 +11,12 @@
 #include <string>
 #include <vector>
 
-namespace lumen::jobs { class JobContext; }
-namespace lumen::runs { class RunStore; }
+namespace lumen::jobs {
+class JobContext;
+}
+namespace lumen::runs {
+class RunStore;
+}
 
 namespace lumen::plugin {
 
@@ -21,10 +25,10 @@ constexpr int kInterfaceVersion = 1;
 
 /// What the GUI needs to know about a task, declared as data (never as widgets).
 struct TaskGuiHints {
-    std::string idColumn = "image";             ///< first column of its predictions table
-    std::vector<std::string> imageColumns;      ///< columns holding image/volume paths
-    std::vector<std::string> panels;            ///< e.g. "loss_curves", "overlay", "volume"
-    std::vector<std::string> explainableLayers; ///< layer names Grad-CAM can target
+    std::string idColumn = "image";              ///< first column of its predictions table
+    std::vector<std::string> imageColumns;       ///< columns holding image/volume paths
+    std::vector<std::string> panels;             ///< e.g. "loss_curves", "overlay", "volume"
+    std::vector<std::string> explainableLayers;  ///< layer names Grad-CAM can target
 };
 
 enum class Operation { Train, Infer };
@@ -40,7 +44,7 @@ struct RunContext {
 class Task {
 public:
     virtual ~Task() = default;
-    virtual std::string id() const = 0;           ///< e.g. "roi_consistency"
+    virtual std::string id() const = 0;  ///< e.g. "roi_consistency"
     virtual std::string displayName() const = 0;
     virtual std::string description() const = 0;
     /// The full schema: config::commonSchema() merged with the task's own keys.

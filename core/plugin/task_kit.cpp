@@ -48,8 +48,7 @@ config::Schema trainingKeys(const TrainingDefaults& d) {
 config::Schema inferenceKeys(const std::string& outputs) {
     config::Schema s("inference");
     s.addString("infer.checkpoint", "", "Checkpoint used by inference (EMA weights when present).");
-    s.addString("infer.out_dir", "",
-                "Folder for " + outputs + ", relative to the workspace (empty = the run folder).");
+    s.addString("infer.out_dir", "", "Folder for " + outputs + ", relative to the workspace (empty = the run folder).");
     return s;
 }
 
@@ -142,7 +141,8 @@ std::string KitTask::defaultConfigYaml() const { return defaultYaml(schema(), in
 
 std::string KitTask::run(Operation op, const config::Config& config, const RunContext& where, jobs::JobContext& job) {
     const Step& step = op == Operation::Train ? train_ : infer_;
-    if (!step) throw std::logic_error("task " + info_.id + " has no " + (op == Operation::Train ? "training" : "inference"));
+    if (!step)
+        throw std::logic_error("task " + info_.id + " has no " + (op == Operation::Train ? "training" : "inference"));
     return step(config, where, job);
 }
 
@@ -151,14 +151,12 @@ std::string defaultYaml(const config::Schema& schema, const std::string& title) 
     for (const auto& f : schema.fields()) {
         Node* n = &root;
         std::size_t start = 0;
-        for (std::size_t dot; (dot = f.path.find('.', start)) != std::string::npos; start = dot + 1)
-        {
+        for (std::size_t dot; (dot = f.path.find('.', start)) != std::string::npos; start = dot + 1) {
             n = &n->child(f.path.substr(start, dot - start));
             if (n->field) throw std::logic_error("schema key " + f.path + " is inside the value " + n->field->path);
         }
         Node& leaf = n->child(f.path.substr(start));
-        if (!leaf.children.empty())
-            throw std::logic_error("schema key " + f.path + " is both a value and a section");
+        if (!leaf.children.empty()) throw std::logic_error("schema key " + f.path + " is both a value and a section");
         leaf.field = &f;
     }
     std::string out;

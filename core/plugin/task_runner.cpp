@@ -31,8 +31,7 @@ public:
     void onMetric(jobs::JobId, const std::string& key, std::int64_t step, double value) override {
         outer_.metric(key, step, value);
         std::lock_guard lock(mutex_);
-        const double now = std::chrono::duration<double>(
-                               std::chrono::system_clock::now().time_since_epoch()).count();
+        const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
         pending_.push_back({key, step, value, now});
         if (pending_.size() >= 256 || now - lastFlush_ > 1.0) flushLocked(now);
     }
@@ -42,8 +41,7 @@ public:
     }
     void flush() {
         std::lock_guard lock(mutex_);
-        flushLocked(std::chrono::duration<double>(
-                        std::chrono::system_clock::now().time_since_epoch()).count());
+        flushLocked(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
     }
 
 private:
@@ -66,8 +64,8 @@ void flattenNode(const YAML::Node& node, const std::string& prefix,
                  std::vector<std::pair<std::string, std::string>>& out) {
     if (node.IsMap()) {
         for (const auto& item : node)
-            flattenNode(item.second, prefix.empty() ? item.first.as<std::string>()
-                                                    : prefix + "." + item.first.as<std::string>(),
+            flattenNode(item.second,
+                        prefix.empty() ? item.first.as<std::string>() : prefix + "." + item.first.as<std::string>(),
                         out);
     } else if (node.IsScalar()) {
         out.emplace_back(prefix, node.as<std::string>());
@@ -95,13 +93,11 @@ TaskRunResult runTask(Task& task, const TaskRunRequest& request, jobs::JobContex
                       const std::function<void(std::int64_t, const std::filesystem::path&)>& onRunCreated) {
     const auto workspace = runs::Workspace::open(request.workspace);
     runs::RunStore store(workspace.database());
-    const std::string name =
-        request.name.empty() ? task.id() + " " + operationName(request.operation) : request.name;
+    const std::string name = request.name.empty() ? task.id() + " " + operationName(request.operation) : request.name;
     const std::string yaml = request.config.toYaml();
 
     TaskRunResult result;
-    result.runId = store.createRun(task.id(), name, yaml, request.config.hash(),
-                                   config::captureEnvironment().dump());
+    result.runId = store.createRun(task.id(), name, yaml, request.config.hash(), config::captureEnvironment().dump());
     auto params = flattenConfig(request.config);
     params.emplace_back("operation", operationName(request.operation));
     store.setParams(result.runId, params);

@@ -15,15 +15,15 @@ namespace lumen::plugin {
 
 struct TaskRunRequest {
     Operation operation = Operation::Train;
-    config::Config config;             ///< already validated against the task's schema
-    std::filesystem::path workspace;   ///< opened (and created) with runs::Workspace::open
-    std::string name;                  ///< run name; "<task> train|infer" when empty
+    config::Config config;            ///< already validated against the task's schema
+    std::filesystem::path workspace;  ///< opened (and created) with runs::Workspace::open
+    std::string name;                 ///< run name; "<task> train|infer" when empty
 };
 
 struct TaskRunResult {
     std::int64_t runId = 0;
     std::filesystem::path runDir;
-    std::string summary;               ///< what Task::run returned
+    std::string summary;  ///< what Task::run returned
 };
 
 /// Records a run in the workspace's store (task, name, config YAML and hash, environment,
@@ -33,8 +33,7 @@ struct TaskRunResult {
 /// from the task (including jobs::Cancelled) propagate after the status is recorded.
 /// `onRunCreated`, when given, is called with the run's id and folder before the task starts.
 TaskRunResult runTask(Task& task, const TaskRunRequest& request, jobs::JobContext& job,
-                      const std::function<void(std::int64_t, const std::filesystem::path&)>&
-                          onRunCreated = {});
+                      const std::function<void(std::int64_t, const std::filesystem::path&)>& onRunCreated = {});
 
 /// "train" / "infer".
 std::string operationName(Operation op);

@@ -18,8 +18,9 @@ RunLock::RunLock(const std::filesystem::path& runDir) {
         const int error = errno;
         ::close(fd_);
         fd_ = -1;
-        throw RunStoreError(file.string() + (error == EWOULDBLOCK ? ": the run is held by another process"
-                                                                  : ": cannot lock: " + std::string(std::strerror(error))));
+        throw RunStoreError(file.string() + (error == EWOULDBLOCK
+                                                 ? ": the run is held by another process"
+                                                 : ": cannot lock: " + std::string(std::strerror(error))));
     }
 }
 

@@ -47,8 +47,7 @@ CREATE INDEX IF NOT EXISTS artifacts_by_run ON artifacts(run_id);
 )sql";
 
 std::int64_t nowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -57,14 +56,19 @@ double nowSeconds() { return double(nowMs()) / 1000.0; }
 // A prepared statement that finalises itself.
 class Statement {
 public:
-    Statement(sqlite3* db, const char* sql, const std::function<void(const std::string&)>& fail)
-        : db_(db) {
+    Statement(sqlite3* db, const char* sql, const std::function<void(const std::string&)>& fail) : db_(db) {
         if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
             fail(std::string("cannot prepare \"") + sql + "\"");
     }
     ~Statement() { sqlite3_finalize(stmt_); }
-    Statement& bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); return *this; }
-    Statement& bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); return *this; }
+    Statement& bind(int i, std::int64_t v) {
+        sqlite3_bind_int64(stmt_, i, v);
+        return *this;
+    }
+    Statement& bind(int i, double v) {
+        sqlite3_bind_double(stmt_, i, v);
+        return *this;
+    }
     Statement& bind(int i, const std::string& v) {
         sqlite3_bind_text(stmt_, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
         return *this;
@@ -88,8 +92,7 @@ public:
     }
     std::string text(int col) const {
         const auto* p = sqlite3_column_text(stmt_, col);
-        return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col))
-                 : std::string();
+        return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col)) : std::string();
     }
 
 private:
@@ -131,21 +134,20 @@ std::string runStatusName(RunStatus status) {
 }
 
 RunStatus runStatusFromName(const std::string& name) {
-    for (auto s : {RunStatus::Queued, RunStatus::Running, RunStatus::Finished, RunStatus::Failed,
-                   RunStatus::Cancelled, RunStatus::Interrupted})
+    for (auto s : {RunStatus::Queued, RunStatus::Running, RunStatus::Finished, RunStatus::Failed, RunStatus::Cancelled,
+                   RunStatus::Interrupted})
         if (runStatusName(s) == name) return s;
     return RunStatus::Failed;
 }
 
 bool isTerminal(RunStatus status) {
-    return status == RunStatus::Finished || status == RunStatus::Failed ||
-           status == RunStatus::Cancelled || status == RunStatus::Interrupted;
+    return status == RunStatus::Finished || status == RunStatus::Failed || status == RunStatus::Cancelled ||
+           status == RunStatus::Interrupted;
 }
 
 RunStore::RunStore(const std::filesystem::path& file) : file_(file) {
-    const int rc = sqlite3_open_v2(file.c_str(), &db_,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                   nullptr);
+    const int rc =
+        sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
         sqlite3_close(db_);
@@ -159,9 +161,8 @@ RunStore::RunStore(const std::filesystem::path& file) : file_(file) {
     exec("PRAGMA foreign_keys=ON");
     const int version = schemaVersion();
     if (version > kSchemaVersion)
-        throw RunStoreError(file.string() + ": run database schema version " +
-                            std::to_string(version) + " is newer than this Lumen understands (" +
-                            std::to_string(kSchemaVersion) + ")");
+        throw RunStoreError(file.string() + ": run database schema version " + std::to_string(version) +
+                            " is newer than this Lumen understands (" + std::to_string(kSchemaVersion) + ")");
     exec("BEGIN IMMEDIATE");
     exec(kSchema);
     exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
@@ -199,7 +200,10 @@ bool RunStore::markInterrupted(std::int64_t run, const std::string& outcome) {
     const auto onError = [this](const std::string& w) { fail(w); };
     Statement s(db_, "UPDATE runs SET status = ?, outcome = ?, finished_at_ms = ? WHERE id = ? AND status = ?",
                 onError);
-    s.bind(1, runStatusName(RunStatus::Interrupted)).bind(2, outcome).bind(3, nowMs()).bind(4, run)
+    s.bind(1, runStatusName(RunStatus::Interrupted))
+        .bind(2, outcome)
+        .bind(3, nowMs())
+        .bind(4, run)
         .bind(5, runStatusName(RunStatus::Running));
     s.step(onError);
     return sqlite3_changes(db_) > 0;
@@ -218,17 +222,21 @@ int RunStore::schemaVersion() const {
     return s.step(onError) ? int(s.integer(0)) : 0;
 }
 
-std::int64_t RunStore::createRun(const std::string& task, const std::string& name,
-                                 const std::string& configYaml, const std::string& configHash,
-                                 const std::string& environmentJson) {
+std::int64_t RunStore::createRun(const std::string& task, const std::string& name, const std::string& configYaml,
+                                 const std::string& configHash, const std::string& environmentJson) {
     std::lock_guard lock(mutex_);
     const auto onError = [this](const std::string& w) { fail(w); };
     Statement s(db_,
                 "INSERT INTO runs (task, name, status, config_yaml, config_hash, "
                 "environment_json, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 onError);
-    s.bind(1, task).bind(2, name).bind(3, runStatusName(RunStatus::Queued)).bind(4, configYaml)
-        .bind(5, configHash).bind(6, environmentJson).bind(7, nowMs());
+    s.bind(1, task)
+        .bind(2, name)
+        .bind(3, runStatusName(RunStatus::Queued))
+        .bind(4, configYaml)
+        .bind(5, configHash)
+        .bind(6, environmentJson)
+        .bind(7, nowMs());
     s.step(onError);
     return sqlite3_last_insert_rowid(db_);
 }
@@ -237,20 +245,17 @@ void RunStore::setStatus(std::int64_t run, RunStatus status, const std::string& 
     std::lock_guard lock(mutex_);
     const auto onError = [this](const std::string& w) { fail(w); };
     const bool terminal = isTerminal(status);
-    Statement s(db_, "UPDATE runs SET status = ?, outcome = ?, finished_at_ms = ? WHERE id = ?",
-                onError);
+    Statement s(db_, "UPDATE runs SET status = ?, outcome = ?, finished_at_ms = ? WHERE id = ?", onError);
     s.bind(1, runStatusName(status)).bind(2, outcome).bind(3, terminal ? nowMs() : 0).bind(4, run);
     s.step(onError);
     if (sqlite3_changes(db_) == 0) throw RunStoreError(file_.string() + ": no run " + std::to_string(run));
 }
 
-void RunStore::setParams(std::int64_t run,
-                         const std::vector<std::pair<std::string, std::string>>& params) {
+void RunStore::setParams(std::int64_t run, const std::vector<std::pair<std::string, std::string>>& params) {
     std::lock_guard lock(mutex_);
     const auto onError = [this](const std::string& w) { fail(w); };
     inTransaction([&] {
-        Statement s(db_, "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
-                    onError);
+        Statement s(db_, "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)", onError);
         for (const auto& [key, value] : params) {
             s.bind(1, run).bind(2, key).bind(3, value);
             s.step(onError);
@@ -267,12 +272,13 @@ void RunStore::logMetrics(std::int64_t run, const std::vector<MetricPoint>& poin
     std::lock_guard lock(mutex_);
     const auto onError = [this](const std::string& w) { fail(w); };
     inTransaction([&] {
-        Statement s(db_, "INSERT INTO metrics (run_id, key, step, value, wall_time) "
-                         "VALUES (?, ?, ?, ?, ?)", onError);
+        Statement s(db_,
+                    "INSERT INTO metrics (run_id, key, step, value, wall_time) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    onError);
         const double now = nowSeconds();
         for (const auto& p : points) {
-            s.bind(1, run).bind(2, p.key).bind(3, p.step).bind(4, p.value)
-                .bind(5, p.wallTime > 0 ? p.wallTime : now);
+            s.bind(1, run).bind(2, p.key).bind(3, p.step).bind(4, p.value).bind(5, p.wallTime > 0 ? p.wallTime : now);
             s.step(onError);
             s.reset();
         }
@@ -320,11 +326,11 @@ std::vector<std::pair<std::string, std::string>> RunStore::params(std::int64_t r
 std::vector<MetricPoint> RunStore::metrics(std::int64_t run, const std::string& key) const {
     std::lock_guard lock(mutex_);
     const auto onError = [this](const std::string& w) { fail(w); };
-    Statement s(db_, key.empty()
-                         ? "SELECT key, step, value, wall_time FROM metrics WHERE run_id = ? "
-                           "ORDER BY key, step, rowid"
-                         : "SELECT key, step, value, wall_time FROM metrics WHERE run_id = ? "
-                           "AND key = ? ORDER BY step, rowid",
+    Statement s(db_,
+                key.empty() ? "SELECT key, step, value, wall_time FROM metrics WHERE run_id = ? "
+                              "ORDER BY key, step, rowid"
+                            : "SELECT key, step, value, wall_time FROM metrics WHERE run_id = ? "
+                              "AND key = ? ORDER BY step, rowid",
                 onError);
     s.bind(1, run);
     if (!key.empty()) s.bind(2, key);
@@ -333,8 +339,7 @@ std::vector<MetricPoint> RunStore::metrics(std::int64_t run, const std::string& 
     return out;
 }
 
-std::vector<MetricPoint> RunStore::metricsAfter(std::int64_t run, std::int64_t afterRow,
-                                                std::int64_t& lastRow) const {
+std::vector<MetricPoint> RunStore::metricsAfter(std::int64_t run, std::int64_t afterRow, std::int64_t& lastRow) const {
     std::lock_guard lock(mutex_);
     const auto onError = [this](const std::string& w) { fail(w); };
     Statement s(db_,
@@ -372,8 +377,7 @@ std::vector<MetricSummary> RunStore::metricSummaries(std::int64_t run) const {
                 onError);
     s.bind(1, run);
     std::vector<MetricSummary> out;
-    while (s.step(onError))
-        out.push_back({s.text(0), s.integer(1), s.real(2), s.real(3), s.integer(4), s.real(5)});
+    while (s.step(onError)) out.push_back({s.text(0), s.integer(1), s.real(2), s.real(3), s.integer(4), s.real(5)});
     return out;
 }
 

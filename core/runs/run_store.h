@@ -33,9 +33,9 @@ struct RunRecord {
     std::string configYaml;
     std::string configHash;
     std::string environmentJson;
-    std::string outcome;              ///< result summary or error text
-    std::int64_t createdAtMs = 0;     ///< Unix time, milliseconds
-    std::int64_t finishedAtMs = 0;    ///< 0 while not finished
+    std::string outcome;            ///< result summary or error text
+    std::int64_t createdAtMs = 0;   ///< Unix time, milliseconds
+    std::int64_t finishedAtMs = 0;  ///< 0 while not finished
 };
 
 struct MetricPoint {
@@ -49,7 +49,7 @@ struct MetricPoint {
 struct MetricSummary {
     std::string key;
     std::int64_t count = 0;
-    double min = 0;       ///< over the values that are not NaN; NaN when all are
+    double min = 0;  ///< over the values that are not NaN; NaN when all are
     double max = 0;
     std::int64_t lastStep = 0;
     double last = 0;  ///< value at the largest step
@@ -76,9 +76,8 @@ public:
 
     const std::filesystem::path& file() const { return file_; }
 
-    std::int64_t createRun(const std::string& task, const std::string& name,
-                           const std::string& configYaml, const std::string& configHash,
-                           const std::string& environmentJson);
+    std::int64_t createRun(const std::string& task, const std::string& name, const std::string& configYaml,
+                           const std::string& configHash, const std::string& environmentJson);
     /// Terminal statuses also stamp finished_at.
     void setStatus(std::int64_t run, RunStatus status, const std::string& outcome = {});
     void setParams(std::int64_t run, const std::vector<std::pair<std::string, std::string>>& params);

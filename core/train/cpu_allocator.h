@@ -18,11 +18,11 @@
 namespace lumen::train {
 
 struct CpuCacheStats {
-    std::size_t allocations = 0;   ///< large requests served
-    std::size_t reused = 0;        ///< ... of which from the cache
-    std::size_t cachedBytes = 0;   ///< held now for reuse
-    std::size_t liveBytes = 0;     ///< large blocks in use now
-    std::size_t peakBytes = 0;     ///< max of cached + live
+    std::size_t allocations = 0;  ///< large requests served
+    std::size_t reused = 0;       ///< ... of which from the cache
+    std::size_t cachedBytes = 0;  ///< held now for reuse
+    std::size_t liveBytes = 0;    ///< large blocks in use now
+    std::size_t peakBytes = 0;    ///< max of cached + live
 };
 
 /// Makes the caching allocator LibTorch's CPU allocator for the rest of the process (idempotent;

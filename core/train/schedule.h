@@ -12,8 +12,8 @@ namespace lumen::train {
 /// `warmupSteps` steps lr * (step + 1) / warmupSteps; then
 /// lr * (minRatio + (1 - minRatio) * 0.5 * (1 + cos(pi * t))) with
 /// t = (step - warmupSteps) / max(1, totalSteps - warmupSteps).
-inline double cosineWarmupLr(double lr, std::int64_t step, std::int64_t totalSteps,
-                             std::int64_t warmupSteps, double minRatio = 0.0) {
+inline double cosineWarmupLr(double lr, std::int64_t step, std::int64_t totalSteps, std::int64_t warmupSteps,
+                             double minRatio = 0.0) {
     if (warmupSteps > 0 && step < warmupSteps)
         return lr * static_cast<double>(step + 1) / static_cast<double>(warmupSteps);
     const double span = static_cast<double>(std::max<std::int64_t>(1, totalSteps - warmupSteps));

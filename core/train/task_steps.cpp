@@ -13,8 +13,8 @@ namespace lumen::train {
 
 namespace fs = std::filesystem;
 
-TrainerOptions trainerOptionsFor(const config::Config& c, const std::string& taskId,
-                                 const plugin::RunContext& where, const std::vector<std::string>& modelKeys) {
+TrainerOptions trainerOptionsFor(const config::Config& c, const std::string& taskId, const plugin::RunContext& where,
+                                 const std::vector<std::string>& modelKeys) {
     auto o = TrainerOptions::fromConfig(c, taskId);
     o.checkpointDir = where.runDir / "checkpoints";
     o.modelKeys = modelKeys;
@@ -22,9 +22,8 @@ TrainerOptions trainerOptionsFor(const config::Config& c, const std::string& tas
     return o;
 }
 
-InferenceSetup prepareInference(const config::Config& requested, const plugin::RunContext& where,
-                                jobs::JobContext& job, const std::string& taskId,
-                                const std::vector<std::string>& modelKeys) {
+InferenceSetup prepareInference(const config::Config& requested, const plugin::RunContext& where, jobs::JobContext& job,
+                                const std::string& taskId, const std::vector<std::string>& modelKeys) {
     const auto key = requested.get<std::string>("infer.checkpoint");
     if (key.empty()) throw config::ConfigError({}, {{"infer.checkpoint", "inference needs a checkpoint", 0}});
     const fs::path ckpt = plugin::inWorkspace(where.workspace, key);
@@ -32,10 +31,9 @@ InferenceSetup prepareInference(const config::Config& requested, const plugin::R
     if (info.taskId != taskId)
         throw CheckpointError(ckpt.string() + ": a checkpoint of task \"" + info.taskId + "\", not " + taskId);
     // The model is built as it was trained: model-shaping keys come from the checkpoint.
-    config::Config c(config::withKeysFrom(requested.root(), config::parseYaml(info.configYaml, ckpt.string()), modelKeys,
-                                          [&](const std::string& k, const std::string& v) {
-                                              job.warning(k + ": using the checkpoint's value " + v);
-                                          }));
+    config::Config c(config::withKeysFrom(
+        requested.root(), config::parseYaml(info.configYaml, ckpt.string()), modelKeys,
+        [&](const std::string& k, const std::string& v) { job.warning(k + ": using the checkpoint's value " + v); }));
     const int threads = c.get<int>("threads");
     torch::set_num_threads(static_cast<int>(util::resolveThreads(threads)));
     const auto outKey = requested.get<std::string>("infer.out_dir");

@@ -20,23 +20,22 @@
 
 namespace lumen::train {
 
-TrainerOptions trainerOptionsFor(const config::Config& c, const std::string& taskId,
-                                 const plugin::RunContext& where, const std::vector<std::string>& modelKeys);
+TrainerOptions trainerOptionsFor(const config::Config& c, const std::string& taskId, const plugin::RunContext& where,
+                                 const std::vector<std::string>& modelKeys);
 
 struct InferenceSetup {
     config::Config config;             ///< the request with the checkpoint's model-shaping keys
     std::filesystem::path checkpoint;  ///< infer.checkpoint, resolved in the workspace
     CheckpointInfo info;
-    std::filesystem::path outDir;      ///< infer.out_dir in the workspace, or the run folder; created
-    bool bf16 = false;                 ///< precision bf16 requested and the CPU has it
+    std::filesystem::path outDir;  ///< infer.out_dir in the workspace, or the run folder; created
+    bool bf16 = false;             ///< precision bf16 requested and the CPU has it
 };
 
 /// Throws config::ConfigError when infer.checkpoint is empty, CheckpointError when the
 /// checkpoint is unreadable or of another task (naming the file and both task ids). A
 /// model-shaping key that differs from the checkpoint's is a warning on `job`.
-InferenceSetup prepareInference(const config::Config& requested, const plugin::RunContext& where,
-                                jobs::JobContext& job, const std::string& taskId,
-                                const std::vector<std::string>& modelKeys);
+InferenceSetup prepareInference(const config::Config& requested, const plugin::RunContext& where, jobs::JobContext& job,
+                                const std::string& taskId, const std::vector<std::string>& modelKeys);
 
 /// After Trainer::run: records the best checkpoint (artifact `best_checkpoint`), lets `onBest`
 /// write what belongs beside it (e.g. thresholds), loads its weights into the model and
@@ -44,7 +43,7 @@ InferenceSetup prepareInference(const config::Config& requested, const plugin::R
 /// `torchscript`). Returns "trained E epochs (S steps), val <key> <value>..., best <file>" with
 /// the `summaryKeys` of the last validation.
 struct AfterTraining {
-    std::function<void(const std::filesystem::path& best)> onBest;               ///< may be empty
+    std::function<void(const std::filesystem::path& best)> onBest;  ///< may be empty
     std::function<void(const std::filesystem::path& best, const std::filesystem::path& file)> exportBest;
     std::vector<std::string> summaryKeys{"auroc_macro"};
 };

@@ -53,8 +53,7 @@ std::string sealCheckpoint(std::string& inner) {
 
 void loadArchive(torch::serialize::InputArchive& archive, const std::filesystem::path& file) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(file, ec))
-        throw CheckpointError(file.string() + ": no such checkpoint file");
+    if (!std::filesystem::is_regular_file(file, ec)) throw CheckpointError(file.string() + ": no such checkpoint file");
     torch::serialize::InputArchive outer;
     torch::Tensor payload;
     try {
@@ -71,22 +70,24 @@ void loadArchive(torch::serialize::InputArchive& archive, const std::filesystem:
     if (!outer.try_read(kSealKey, seal) || !seal.isString())
         throw CheckpointError(file.string() + ": damaged checkpoint (its SHA-256 is missing)");
     payload = payload.contiguous();
-    const std::string_view bytes(static_cast<const char*>(payload.data_ptr()), static_cast<std::size_t>(payload.numel()));
+    const std::string_view bytes(static_cast<const char*>(payload.data_ptr()),
+                                 static_cast<std::size_t>(payload.numel()));
     if (util::sha256Hex(bytes) != seal.toStringRef())
-        throw CheckpointError(file.string() + ": damaged checkpoint (its content does not match its SHA-256); "
+        throw CheckpointError(file.string() +
+                              ": damaged checkpoint (its content does not match its SHA-256); "
                               "refusing to load it");
     try {
         archive.load_from(bytes.data(), bytes.size());
     } catch (const std::exception& e) {
-        throw CheckpointError(file.string() + ": not a Lumen checkpoint (" + std::string(e.what()).substr(0, 200) + ")");
+        throw CheckpointError(file.string() + ": not a Lumen checkpoint (" + std::string(e.what()).substr(0, 200) +
+                              ")");
     }
 }
 
 c10::IValue readValue(torch::serialize::InputArchive& archive, const std::string& key,
                       const std::filesystem::path& file) {
     c10::IValue v;
-    if (!archive.try_read(key, v))
-        throw CheckpointError(file.string() + ": checkpoint has no \"" + key + "\" entry");
+    if (!archive.try_read(key, v)) throw CheckpointError(file.string() + ": checkpoint has no \"" + key + "\" entry");
     return v;
 }
 
@@ -103,7 +104,6 @@ std::string formatFixed(double v, int digits) {
     std::snprintf(buf, sizeof buf, "%.*f", digits, v);
     return buf;
 }
-
 
 }  // namespace
 
@@ -124,21 +124,19 @@ bool cpuSupportsBf16() {
     std::string line;
     while (std::getline(in, line)) {
         if (line.rfind("flags", 0) != 0) continue;
-        return line.find(" avx512_bf16") != std::string::npos ||
-               line.find(" amx_bf16") != std::string::npos;
+        return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
     }
     return false;
 }
 
-std::string checkpointName(const std::string& task, std::int64_t epoch, const std::string& metric,
-                           double value, std::uint64_t seed) {
+std::string checkpointName(const std::string& task, std::int64_t epoch, const std::string& metric, double value,
+                           std::uint64_t seed) {
     char e[16];
     std::snprintf(e, sizeof e, "%03lld", static_cast<long long>(epoch));
     std::string m = metric;
     for (char& c : m)
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) c = '_';
-    return task + "_epoch" + e + "_" + m + formatFixed(value, 4) + "_seed" + std::to_string(seed) +
-           ".pt";
+    return task + "_epoch" + e + "_" + m + formatFixed(value, 4) + "_seed" + std::to_string(seed) + ".pt";
 }
 
 TrainerOptions TrainerOptions::fromConfig(const config::Config& c, const std::string& taskId) {
@@ -190,8 +188,7 @@ void loadModelWeights(torch::nn::Module& model, const std::filesystem::path& fil
     torch::serialize::InputArchive a;
     loadArchive(a, file);
     torch::serialize::InputArchive m;
-    if (!a.try_read("model", m))
-        throw CheckpointError(file.string() + ": checkpoint has no \"model\" entry");
+    if (!a.try_read("model", m)) throw CheckpointError(file.string() + ": checkpoint has no \"model\" entry");
     try {
         model.load(m);
     } catch (const std::exception& e) {
@@ -217,20 +214,19 @@ struct Trainer::State {
     jobs::JobContext& job;
     std::shared_ptr<torch::nn::Module> model;
     std::unique_ptr<torch::optim::AdamW> optimizer;
-    std::vector<torch::Tensor> ema;           // same order as emaTargets(*model)
+    std::vector<torch::Tensor> ema;  // same order as emaTargets(*model)
     bool bf16 = false;
 
-    std::int64_t epoch = 0;          // epochs completed
-    std::int64_t batchInEpoch = 0;   // micro-batches of epoch `epoch` already trained
-    std::int64_t step = 0;           // optimizer steps done
+    std::int64_t epoch = 0;         // epochs completed
+    std::int64_t batchInEpoch = 0;  // micro-batches of epoch `epoch` already trained
+    std::int64_t step = 0;          // optimizer steps done
     std::optional<double> best;
     std::int64_t badEpochs = 0;
     torch::Tensor rngAtBoundary;     // torch CPU generator state at the last step boundary
     std::filesystem::path bestFile;  // the best epoch checkpoint, also from before a resume
     std::int64_t skipped = 0;        // non-finite steps skipped (skipNonfiniteSteps)
 
-    State(TrainerOptions opts, TrainableTask& t, jobs::JobContext& j)
-        : o(std::move(opts)), task(t), job(j) {}
+    State(TrainerOptions opts, TrainableTask& t, jobs::JobContext& j) : o(std::move(opts)), task(t), job(j) {}
 
     torch::Tensor prepare(const torch::Tensor& x) const {
         if (o.channelsLast && x.dim() == 4) return x.contiguous(at::MemoryFormat::ChannelsLast);
@@ -249,10 +245,7 @@ struct Trainer::State {
         // parameters (1-D) are not decayed.
         std::vector<torch::Tensor> decay, noDecay;
         for (auto& p : model->parameters()) (p.dim() >= 2 ? decay : noDecay).push_back(p);
-        auto opts = torch::optim::AdamWOptions(o.lr)
-                        .betas({o.beta1, o.beta2})
-                        .eps(o.eps)
-                        .weight_decay(o.weightDecay);
+        auto opts = torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(o.weightDecay);
         std::vector<torch::optim::OptimizerParamGroup> groups;
         groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(opts));
         auto nd = opts;
@@ -274,10 +267,8 @@ struct Trainer::State {
         auto targets = emaTargets(*model);
         for (std::size_t i = 0; i < targets.size(); ++i) {
             const auto& t = targets[i].second;
-            if (t.is_floating_point())
-                ema[i].mul_(o.emaDecay).add_(t.detach(), 1.0 - o.emaDecay);
-            else
-                ema[i].copy_(t);
+            if (t.is_floating_point()) ema[i].mul_(o.emaDecay).add_(t.detach(), 1.0 - o.emaDecay);
+            else ema[i].copy_(t);
         }
     }
 
@@ -325,8 +316,7 @@ struct Trainer::State {
         a.write("optimizer", opt);
         if (!ema.empty()) {
             torch::serialize::OutputArchive e;
-            for (std::size_t i = 0; i < ema.size(); ++i)
-                e.write("t" + std::to_string(i), ema[i], /*is_buffer=*/true);
+            for (std::size_t i = 0; i < ema.size(); ++i) e.write("t" + std::to_string(i), ema[i], /*is_buffer=*/true);
             a.write("ema", e);
         }
         a.write("rng_torch", rngAtBoundary.defined() ? rngAtBoundary : generatorState(), true);
@@ -336,12 +326,12 @@ struct Trainer::State {
 
     /// Writes last.pt (and, at the end of an epoch, the named epoch checkpoint), then drops
     /// epoch checkpoints beyond keepCheckpoints. Never writes non-finite weights.
-    std::filesystem::path saveCheckpoint(std::int64_t atEpoch, std::int64_t atBatch,
-                                         const std::string& name) {
+    std::filesystem::path saveCheckpoint(std::int64_t atEpoch, std::int64_t atBatch, const std::string& name) {
         if (o.checkpointDir.empty()) return {};
         const auto last = o.checkpointDir / "last.pt";
         const std::filesystem::path named = name.empty() ? std::filesystem::path() : o.checkpointDir / name;
-        requireFiniteWeights(named.empty() ? last : named, std::max<std::int64_t>(1, atBatch > 0 ? atEpoch + 1 : atEpoch));
+        requireFiniteWeights(named.empty() ? last : named,
+                             std::max<std::int64_t>(1, atBatch > 0 ? atEpoch + 1 : atEpoch));
         std::filesystem::create_directories(o.checkpointDir);
         const std::string bytes = checkpointBytes(atEpoch, atBatch);
         if (!named.empty()) {
@@ -350,7 +340,8 @@ struct Trainer::State {
         }
         util::writeFileAtomically(last, bytes);
         if (!named.empty() && o.keepCheckpoints > 0)
-            for (const auto& gone : pruneEpochCheckpoints(o.checkpointDir, o.taskId, o.seed, o.keepCheckpoints, bestFile))
+            for (const auto& gone :
+                 pruneEpochCheckpoints(o.checkpointDir, o.taskId, o.seed, o.keepCheckpoints, bestFile))
                 job.info("keep_checkpoints " + std::to_string(o.keepCheckpoints) + ": removed " + gone.string());
         return named.empty() ? last : named;
     }
@@ -369,7 +360,8 @@ struct Trainer::State {
         if (!diffs.empty())
             throw CheckpointError(file.string() +
                                   ": the checkpoint was trained with a different model "
-                                  "configuration; refusing to resume. Differences:" + diffs);
+                                  "configuration; refusing to resume. Differences:" +
+                                  diffs);
     }
 
     void resume(const std::filesystem::path& file) {
@@ -377,13 +369,11 @@ struct Trainer::State {
         loadArchive(a, file);
         const auto task = readValue(a, "task", file).toStringRef();
         if (task != o.taskId)
-            throw CheckpointError(file.string() + ": checkpoint of task \"" + task +
-                                  "\", not \"" + o.taskId + "\"");
+            throw CheckpointError(file.string() + ": checkpoint of task \"" + task + "\", not \"" + o.taskId + "\"");
         checkModelKeys(readValue(a, "config_yaml", file).toStringRef(), file);
         const auto hash = readValue(a, "config_hash", file).toStringRef();
         if (hash != o.configHash)
-            job.warning("resuming from " + file.string() +
-                        " with a changed config (training keys only; config hash " +
+            job.warning("resuming from " + file.string() + " with a changed config (training keys only; config hash " +
                         hash.substr(0, 12) + " -> " + o.configHash.substr(0, 12) + ")");
         epoch = readValue(a, "epoch", file).toInt();
         batchInEpoch = readValue(a, "batch_in_epoch", file).toInt();
@@ -406,21 +396,19 @@ struct Trainer::State {
         }
         torch::serialize::InputArchive e;
         if (!ema.empty()) {
-            if (!a.try_read("ema", e))
-                throw CheckpointError(file.string() + ": EMA is on but the checkpoint has none");
+            if (!a.try_read("ema", e)) throw CheckpointError(file.string() + ": EMA is on but the checkpoint has none");
             for (std::size_t i = 0; i < ema.size(); ++i) {
                 torch::Tensor t;
                 if (!e.try_read("t" + std::to_string(i), t, true))
-                    throw CheckpointError(file.string() + ": EMA entry " + std::to_string(i) +
-                                          " missing");
+                    throw CheckpointError(file.string() + ": EMA entry " + std::to_string(i) + " missing");
                 ema[i].copy_(t);
             }
         }
         torch::Tensor rng;
         a.read("rng_torch", rng, true);
         setGeneratorState(rng);
-        job.info("resumed from " + file.string() + " at epoch " + std::to_string(epoch) +
-                 ", batch " + std::to_string(batchInEpoch) + ", step " + std::to_string(step));
+        job.info("resumed from " + file.string() + " at epoch " + std::to_string(epoch) + ", batch " +
+                 std::to_string(batchInEpoch) + ", step " + std::to_string(step));
     }
 
     void clearGrads() {
@@ -475,8 +463,8 @@ struct Trainer::State {
             }
             auto batch = task.nextBatch();
             if (!batch)
-                throw std::runtime_error("the training data ended after " + std::to_string(batchInEpoch + i) +
-                                         " of " + std::to_string(nb) + " batches");
+                throw std::runtime_error("the training data ended after " + std::to_string(batchInEpoch + i) + " of " +
+                                         std::to_string(nb) + " batches");
             batch->inputs = prepare(batch->inputs);
             LossOutput out;
             {
@@ -514,7 +502,7 @@ struct Trainer::State {
     /// drops the step's gradients, counts it and goes on with the next micro-batches.
     void nonFiniteStep(std::int64_t e, std::int64_t group, double loss, double gradNorm) {
         const std::string what = !std::isfinite(loss) ? "the training loss is " + formatFixed(loss, 4)
-                                                       : "the gradient norm is " + formatFixed(gradNorm, 4);
+                                                      : "the gradient norm is " + formatFixed(gradNorm, 4);
         const std::string where = "epoch " + std::to_string(e + 1) + ", step " + std::to_string(step + 1) +
                                   " (micro-batches " + std::to_string(batchInEpoch + 1) + "-" +
                                   std::to_string(batchInEpoch + group) + " of the epoch)";
@@ -623,8 +611,7 @@ struct Trainer::State {
                  (improved ? " (best)" : ""));
         result.epochsDone = epoch;
         if (o.earlyStoppingPatience > 0 && badEpochs >= o.earlyStoppingPatience && epoch < o.epochs) {
-            job.info("early stopping: " + metricName + " did not improve for " + std::to_string(badEpochs) +
-                     " epochs");
+            job.info("early stopping: " + metricName + " did not improve for " + std::to_string(badEpochs) + " epochs");
             result.stoppedEarly = true;
             return true;
         }
@@ -644,8 +631,7 @@ struct Trainer::State {
             for (auto& p : it->second) p.set_requires_grad(!frozen);
         }
         if (e == o.freezeEpochs - 1 || (e == 0 && frozen))
-            job.info(frozen ? "epoch " + std::to_string(e + 1) + ": frozen groups while training"
-                            : "unfrozen");
+            job.info(frozen ? "epoch " + std::to_string(e + 1) + ": frozen groups while training" : "unfrozen");
     }
 };
 
@@ -671,8 +657,9 @@ TrainResult Trainer::run() {
     TrainResult result;
     s.bf16 = o.bf16 && cpuSupportsBf16();
     if (o.bf16 && !s.bf16)
-        s.job.warning("precision bf16 requested, but this CPU has no native bf16 (avx512_bf16 / "
-                      "amx_bf16): training in fp32");
+        s.job.warning(
+            "precision bf16 requested, but this CPU has no native bf16 (avx512_bf16 / "
+            "amx_bf16): training in fp32");
     result.usedBf16 = s.bf16;
 
     s.model = s.task.model();

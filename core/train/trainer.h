@@ -20,15 +20,19 @@
 #include <string>
 #include <vector>
 
-namespace lumen::config { class Config; }
-namespace lumen::jobs { class JobContext; }
+namespace lumen::config {
+class Config;
+}
+namespace lumen::jobs {
+class JobContext;
+}
 
 namespace lumen::train {
 
 /// One micro-batch as the task's loader produced it.
 struct TensorBatch {
-    torch::Tensor inputs;               ///< e.g. N x C x H x W images
-    torch::Tensor targets;              ///< e.g. N x K multi-label targets
+    torch::Tensor inputs;   ///< e.g. N x C x H x W images
+    torch::Tensor targets;  ///< e.g. N x K multi-label targets
     std::vector<std::string> ids;
     std::int64_t size() const { return inputs.defined() ? inputs.size(0) : 0; }
 };
@@ -42,7 +46,7 @@ struct LossOutput {
 
 /// The metric that picks the best checkpoint and drives early stopping.
 struct MonitoredMetric {
-    std::string name = "loss";          ///< key in validate()'s map, without "val."
+    std::string name = "loss";  ///< key in validate()'s map, without "val."
     bool higherIsBetter = false;
 };
 
@@ -72,26 +76,26 @@ public:
 };
 
 struct TrainerOptions {
-    std::string taskId = "task";        ///< first part of checkpoint names
+    std::string taskId = "task";  ///< first part of checkpoint names
     std::int64_t epochs = 1;
     std::int64_t accumulationSteps = 1;
     double lr = 1e-4;
     double weightDecay = 0.05;
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
     std::int64_t warmupSteps = 0;
-    double minLrRatio = 0.0;            ///< the cosine ends at lr * minLrRatio
-    double maxGradNorm = 1.0;           ///< 0 disables clipping
-    double emaDecay = 0.0;              ///< 0 disables EMA
-    bool bf16 = false;                  ///< requested; used only where the CPU supports it
+    double minLrRatio = 0.0;   ///< the cosine ends at lr * minLrRatio
+    double maxGradNorm = 1.0;  ///< 0 disables clipping
+    double emaDecay = 0.0;     ///< 0 disables EMA
+    bool bf16 = false;         ///< requested; used only where the CPU supports it
     bool channelsLast = false;
     std::uint64_t seed = 42;
-    int threads = 0;                    ///< 0 = one per core
-    std::int64_t earlyStoppingPatience = 0;   ///< epochs without improvement; 0 disables
-    std::int64_t freezeEpochs = 0;      ///< epochs with `freezeGroups` frozen
+    int threads = 0;                         ///< 0 = one per core
+    std::int64_t earlyStoppingPatience = 0;  ///< epochs without improvement; 0 disables
+    std::int64_t freezeEpochs = 0;           ///< epochs with `freezeGroups` frozen
     std::vector<std::string> freezeGroups = {"backbone"};
-    std::filesystem::path checkpointDir;      ///< empty: no checkpoints
-    std::filesystem::path resumeFrom;         ///< a checkpoint to continue from
-    std::string configYaml;                   ///< stored in checkpoints
+    std::filesystem::path checkpointDir;  ///< empty: no checkpoints
+    std::filesystem::path resumeFrom;     ///< a checkpoint to continue from
+    std::string configYaml;               ///< stored in checkpoints
     std::string configHash;
     /// Dotted config keys that shape the model: resuming refuses a checkpoint whose stored
     /// config differs in any of them.
@@ -109,8 +113,8 @@ struct TrainerOptions {
 };
 
 struct TrainResult {
-    std::vector<double> stepLosses;     ///< total loss of every optimizer step run here
-    std::int64_t steps = 0;             ///< optimizer steps done in total (resume included)
+    std::vector<double> stepLosses;  ///< total loss of every optimizer step run here
+    std::int64_t steps = 0;          ///< optimizer steps done in total (resume included)
     std::int64_t epochsDone = 0;
     bool stoppedEarly = false;
     std::optional<double> bestMetric;
@@ -118,7 +122,7 @@ struct TrainResult {
     /// The best epoch checkpoint: of this run, or carried over from the checkpoint resumed
     /// from when no epoch since improved on it. Empty without checkpoints.
     std::filesystem::path bestCheckpoint, lastCheckpoint;
-    std::int64_t skippedSteps = 0;      ///< non-finite steps skipped (skipNonfiniteSteps)
+    std::int64_t skippedSteps = 0;  ///< non-finite steps skipped (skipNonfiniteSteps)
     bool usedBf16 = false;
 };
 
@@ -155,22 +159,21 @@ private:
 bool cpuSupportsBf16();
 
 /// `{task}_epoch{E:03d}_{metric}{value:.4f}_seed{S}.pt`
-std::string checkpointName(const std::string& task, std::int64_t epoch, const std::string& metric,
-                           double value, std::uint64_t seed);
+std::string checkpointName(const std::string& task, std::int64_t epoch, const std::string& metric, double value,
+                           std::uint64_t seed);
 
 /// What a checkpoint holds besides tensors (read without the model).
 struct CheckpointInfo {
     std::string taskId, configYaml, configHash;
-    std::int64_t epoch = 0;        ///< epochs completed
-    std::int64_t batchInEpoch = 0; ///< micro-batches of the next epoch already trained
-    std::int64_t step = 0;         ///< optimizer steps done
+    std::int64_t epoch = 0;         ///< epochs completed
+    std::int64_t batchInEpoch = 0;  ///< micro-batches of the next epoch already trained
+    std::int64_t step = 0;          ///< optimizer steps done
     std::uint64_t seed = 0;
 };
 CheckpointInfo readCheckpointInfo(const std::filesystem::path& file);
 
 /// Loads the model weights (the EMA weights when the checkpoint has them and `preferEma`).
-void loadModelWeights(torch::nn::Module& model, const std::filesystem::path& file,
-                      bool preferEma = true);
+void loadModelWeights(torch::nn::Module& model, const std::filesystem::path& file, bool preferEma = true);
 
 class Trainer {
 public:

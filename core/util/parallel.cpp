@@ -26,6 +26,13 @@ void parallelFor(std::size_t n, unsigned threads, const std::function<void(std::
         if (!error) error = std::current_exception();
         stop = true;
     };
+    std::size_t reported = 0;  // by the calling thread only
+    const auto report = [&] {
+        const std::size_t now = done.load();
+        if (now == reported) return;
+        reported = now;
+        options.progress(now);
+    };
     const auto work = [&](bool reports) {
         while (!stop) {
             if (options.stopRequested && options.stopRequested()) {
@@ -37,7 +44,7 @@ void parallelFor(std::size_t n, unsigned threads, const std::function<void(std::
             try {
                 body(i);
                 ++done;
-                if (reports && options.progress) options.progress(done.load());
+                if (reports && options.progress) report();
             } catch (...) {
                 fail();
                 break;
@@ -58,6 +65,9 @@ void parallelFor(std::size_t n, unsigned threads, const std::function<void(std::
     work(true);
     for (auto& t : pool) t.join();
     if (error) std::rethrow_exception(error);
+    // Items the other threads finished after the calling thread's last one: one final report,
+    // so an observer always sees the total even when the calling thread ran no item at all.
+    if (options.progress) report();
 }
 
 }  // namespace lumen::util

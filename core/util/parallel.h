@@ -12,8 +12,9 @@ unsigned resolveThreads(long long requested);
 
 struct ParallelOptions {
     /// Called on the calling thread only (observers expect one thread), with the number of
-    /// items finished so far, after each item that thread finishes; it may throw (e.g.
-    /// jobs::Cancelled) to stop the loop.
+    /// items finished so far, after each item that thread finishes and once more at the end
+    /// (the total, when it was not reported yet); it may throw (e.g. jobs::Cancelled) to stop
+    /// the loop.
     std::function<void(std::size_t done)> progress;
     /// Checked before every item on every thread; true stops the loop without an error.
     std::function<bool()> stopRequested;

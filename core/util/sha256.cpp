@@ -13,16 +13,14 @@ namespace lumen::util {
 namespace {
 
 constexpr std::array<std::uint32_t, 64> kRoundConstants = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2};
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 constexpr std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
@@ -38,8 +36,8 @@ std::atomic<bool> gUseShaExtensions{cpuHasShaExtensions()};
 
 // The x86 SHA extensions (sha256rnds2 does two rounds, sha256msg1/2 the message schedule):
 // ~5x the portable code. The state is kept as ABEF / CDGH, the layout the instructions use.
-__attribute__((target("sha,sse4.1,ssse3"))) void compressShaExtensions(
-    std::uint32_t* state, const std::uint8_t* data, std::size_t blocks) {
+__attribute__((target("sha,sse4.1,ssse3"))) void compressShaExtensions(std::uint32_t* state, const std::uint8_t* data,
+                                                                       std::size_t blocks) {
     const __m128i byteSwap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
     __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0xB1);
     __m128i state1 = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4)), 0x1B);
@@ -51,10 +49,9 @@ __attribute__((target("sha,sse4.1,ssse3"))) void compressShaExtensions(
         for (int g = 0; g < 16; ++g) {
             __m128i& cur = w[g & 3];
             if (g < 4)
-                cur = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(data + 16 * g)),
-                                       byteSwap);
-            __m128i msg = _mm_add_epi32(
-                cur, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kRoundConstants[size_t(4 * g)])));
+                cur = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(data + 16 * g)), byteSwap);
+            __m128i msg =
+                _mm_add_epi32(cur, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kRoundConstants[size_t(4 * g)])));
             state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
             if (g >= 3 && g < 15) {  // words of group g+1 from groups g-3 (after msg1), g-2, g-1, g
                 __m128i& next = w[(g + 1) & 3];
@@ -68,10 +65,10 @@ __attribute__((target("sha,sse4.1,ssse3"))) void compressShaExtensions(
         state0 = _mm_add_epi32(state0, saved0);
         state1 = _mm_add_epi32(state1, saved1);
     }
-    tmp = _mm_shuffle_epi32(state0, 0x1B);                // FEBA
-    state1 = _mm_shuffle_epi32(state1, 0xB1);             // DCHG
-    state0 = _mm_blend_epi16(tmp, state1, 0xF0);          // DCBA
-    state1 = _mm_alignr_epi8(state1, tmp, 8);             // HGFE
+    tmp = _mm_shuffle_epi32(state0, 0x1B);        // FEBA
+    state1 = _mm_shuffle_epi32(state1, 0xB1);     // DCHG
+    state0 = _mm_blend_epi16(tmp, state1, 0xF0);  // DCBA
+    state1 = _mm_alignr_epi8(state1, tmp, 8);     // HGFE
     _mm_storeu_si128(reinterpret_cast<__m128i*>(state), state0);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), state1);
 }
@@ -85,8 +82,7 @@ bool setSha256HardwareAcceleration(bool enabled) {
 }
 
 Sha256::Sha256()
-    : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c,
-             0x1f83d9ab, 0x5be0cd19} {}
+    : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
 
 void Sha256::compress(const std::uint8_t* block) {
     std::uint32_t w[64];

@@ -11,10 +11,10 @@
 
 namespace lumen::view {
 
-
 float PreparedVolume::value(int i, int j, int k) const {
     const auto& v = *volume;
-    const std::size_t idx = (std::size_t(k) * std::size_t(v.rows) + std::size_t(j)) * std::size_t(v.columns) + std::size_t(i);
+    const std::size_t idx =
+        (std::size_t(k) * std::size_t(v.rows) + std::size_t(j)) * std::size_t(v.columns) + std::size_t(i);
     return v.values[idx * std::size_t(v.samples)];
 }
 
@@ -72,7 +72,8 @@ std::shared_ptr<const PreparedVolume> prepareVolume(std::shared_ptr<const io::Im
             const int k1 = std::min(v.depth, (pk + 1) * fz);
             for (int k = pk * fz; k < k1; ++k)
                 for (int j = 0; j < v.rows; ++j) {
-                    const float* in = v.values.data() + (std::size_t(k) * std::size_t(v.rows) + std::size_t(j)) * std::size_t(v.columns) * samples;
+                    const float* in = v.values.data() + (std::size_t(k) * std::size_t(v.rows) + std::size_t(j)) *
+                                                            std::size_t(v.columns) * samples;
                     float* row = out + std::size_t(j / fy) * std::size_t(px);
                     if (fx == 1 && samples == 1)
                         for (int i = 0; i < v.columns; ++i) row[i] += in[i];

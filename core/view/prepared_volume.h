@@ -10,7 +10,9 @@
 #include <memory>
 #include <vector>
 
-namespace lumen::jobs { class JobContext; }
+namespace lumen::jobs {
+class JobContext;
+}
 
 namespace lumen::view {
 

@@ -119,8 +119,8 @@ nn::ResNet3d buildModel(const config::Config& c) {
 struct Sample {
     std::string id;
     std::string patient;
-    torch::Tensor volume;   // (1, D, H, W) float32 in [-1, 1]
-    torch::Tensor target;   // (K,) or undefined
+    torch::Tensor volume;  // (1, D, H, W) float32 in [-1, 1]
+    torch::Tensor target;  // (K,) or undefined
 };
 
 /// Reads and prepares the rows' volumes on `workers` threads; errors name the file.
@@ -154,7 +154,8 @@ std::vector<Sample> loadSamples(const std::vector<Row>& rows, const VolumeSource
             const fs::path file = dir / rows[i].id;
             try {
                 auto pv = data::prepareVolume(data::readCtVolume(file, src.series, &warnings[i]), p, file.string());
-                out[i].volume = torch::from_blob(pv.values.data(), {pv.channels, pv.nz, pv.ny, pv.nx}, torch::kFloat).clone();
+                out[i].volume =
+                    torch::from_blob(pv.values.data(), {pv.channels, pv.nz, pv.ny, pv.nx}, torch::kFloat).clone();
                 pv.values.clear();
                 pv.values.shrink_to_fit();
                 prepared[i] = std::move(pv);
@@ -280,8 +281,13 @@ public:
     CtTrainable(nn::ResNet3d model, std::vector<Sample> trainSet, std::vector<Sample> valSet,
                 std::vector<std::string> labels, nn::MultiLabelLossOptions loss, const config::Config& c,
                 fs::path checkpointDir, jobs::JobContext& job)
-        : model_(std::move(model)), train_(std::move(trainSet)), val_(std::move(valSet)),
-          labels_(std::move(labels)), loss_(std::move(loss)), checkpointDir_(std::move(checkpointDir)), job_(job) {
+        : model_(std::move(model)),
+          train_(std::move(trainSet)),
+          val_(std::move(valSet)),
+          labels_(std::move(labels)),
+          loss_(std::move(loss)),
+          checkpointDir_(std::move(checkpointDir)),
+          job_(job) {
         batchSize_ = static_cast<std::size_t>(c.get<int>("batch_size"));
         seed_ = c.get<std::uint64_t>("seed");
         thresholdMetric_ = c.get<std::string>("threshold.metric");
@@ -306,13 +312,15 @@ public:
     }
     std::optional<train::TensorBatch> nextBatch() override {
         if (pos_ >= order_.size()) return std::nullopt;
-        std::vector<std::size_t> idx(order_.begin() + static_cast<std::ptrdiff_t>(pos_),
-                                     order_.begin() + static_cast<std::ptrdiff_t>(std::min(order_.size(), pos_ + batchSize_)));
+        std::vector<std::size_t> idx(
+            order_.begin() + static_cast<std::ptrdiff_t>(pos_),
+            order_.begin() + static_cast<std::ptrdiff_t>(std::min(order_.size(), pos_ + batchSize_)));
         auto x = stackVolumes(train_, idx);
         if (flipLr_) {
             // Left-right flips drawn from (seed, epoch, sample): the same on resume.
             for (std::size_t b = 0; b < idx.size(); ++b) {
-                std::mt19937_64 rng(seed_ ^ (static_cast<std::uint64_t>(epoch_) << 32) ^ (idx[b] * 0x9E3779B97F4A7C15ULL));
+                std::mt19937_64 rng(seed_ ^ (static_cast<std::uint64_t>(epoch_) << 32) ^
+                                    (idx[b] * 0x9E3779B97F4A7C15ULL));
                 if (rng() & 1) x[static_cast<std::int64_t>(b)] = x[static_cast<std::int64_t>(b)].flip({3});
             }
         }
@@ -328,8 +336,7 @@ public:
         r.components[loss_.type] = r.total.detach();
         return r;
     }
-    std::map<std::string, double> validate(
-        const std::function<torch::Tensor(const torch::Tensor&)>& prepare) override {
+    std::map<std::string, double> validate(const std::function<torch::Tensor(const torch::Tensor&)>& prepare) override {
         if (val_.empty()) return {};
         std::vector<std::vector<double>> truth(labels_.size()), score(labels_.size());
         double lossSum = 0;
@@ -398,20 +405,41 @@ private:
 }  // namespace
 
 const std::vector<std::string>& defaultLabels() {
-    static const std::vector<std::string> labels = {
-        "Medical material", "Arterial wall calcification", "Cardiomegaly", "Pericardial effusion",
-        "Coronary artery wall calcification", "Hiatal hernia", "Lymphadenopathy", "Emphysema", "Atelectasis",
-        "Lung nodule", "Lung opacity", "Pulmonary fibrotic sequela", "Pleural effusion",
-        "Mosaic attenuation pattern", "Peribronchial thickening", "Consolidation", "Bronchiectasis",
-        "Interlobular septal thickening"};
+    static const std::vector<std::string> labels = {"Medical material",
+                                                    "Arterial wall calcification",
+                                                    "Cardiomegaly",
+                                                    "Pericardial effusion",
+                                                    "Coronary artery wall calcification",
+                                                    "Hiatal hernia",
+                                                    "Lymphadenopathy",
+                                                    "Emphysema",
+                                                    "Atelectasis",
+                                                    "Lung nodule",
+                                                    "Lung opacity",
+                                                    "Pulmonary fibrotic sequela",
+                                                    "Pleural effusion",
+                                                    "Mosaic attenuation pattern",
+                                                    "Peribronchial thickening",
+                                                    "Consolidation",
+                                                    "Bronchiectasis",
+                                                    "Interlobular septal thickening"};
     return labels;
 }
 
 const std::vector<std::string>& modelShapingKeys() {
-    static const std::vector<std::string> keys = {
-        "labels", "model.variant", "model.widths", "model.depths", "model.strides", "model.stem_stride",
-        "model.norm", "model.pool", "preprocess.spacing", "preprocess.size", "preprocess.hu_min", "preprocess.hu_max",
-        "preprocess.extra_windows"};
+    static const std::vector<std::string> keys = {"labels",
+                                                  "model.variant",
+                                                  "model.widths",
+                                                  "model.depths",
+                                                  "model.strides",
+                                                  "model.stem_stride",
+                                                  "model.norm",
+                                                  "model.pool",
+                                                  "preprocess.spacing",
+                                                  "preprocess.size",
+                                                  "preprocess.hu_min",
+                                                  "preprocess.hu_max",
+                                                  "preprocess.extra_windows"};
     return keys;
 }
 
@@ -462,8 +490,10 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
     lo.gamma = c.get<double>("loss.focal_gamma");
     lo.posWeight = c.get<std::vector<double>>("loss.pos_weight");
     if (!lo.posWeight.empty() && lo.posWeight.size() != labels.size())
-        throw config::ConfigError({}, {{"loss.pos_weight", std::to_string(lo.posWeight.size()) + " values for " +
-                                                               std::to_string(labels.size()) + " labels", 0}});
+        throw config::ConfigError(
+            {},
+            {{"loss.pos_weight",
+              std::to_string(lo.posWeight.size()) + " values for " + std::to_string(labels.size()) + " labels", 0}});
     if (c.get<bool>("loss.pos_weight_auto")) {
         lo.posWeight.assign(labels.size(), 1.0);
         std::string text;
@@ -555,7 +585,8 @@ std::vector<Row> inferenceRows(const config::Config& c, const plugin::RunContext
         for (const auto& r : table.rows)
             if (r.split == inferSplit) rows.push_back(r);
     if (rows.empty()) rows = std::move(table.rows);
-    if (const auto max = c.get<std::int64_t>("data.max_volumes"); max > 0 && static_cast<std::int64_t>(rows.size()) > max)
+    if (const auto max = c.get<std::int64_t>("data.max_volumes");
+        max > 0 && static_cast<std::int64_t>(rows.size()) > max)
         rows.resize(static_cast<std::size_t>(max));
     return rows;
 }
@@ -565,7 +596,7 @@ struct CamPlan {
     std::vector<std::string> labels;  // empty: every label decided positive
     std::string layer, methodName;
     explain::CamMethod method = explain::CamMethod::GradCam;
-    explain::CamCache cache;          // docs/explain.md: merged with an earlier run's entries
+    explain::CamCache cache;  // docs/explain.md: merged with an earlier run's entries
 };
 
 CamPlan planCams(const config::Config& c, const nn::ResNet3d& model, const train::InferenceSetup& setup,
@@ -641,8 +672,8 @@ struct PredictionTable {
 /// One volume: forward (with features kept for Grad-CAM when `cam`), decisions at the
 /// thresholds, the CAMs of the wanted labels, one CSV line and one JSON row.
 void predictVolume(nn::ResNet3d& model, const Row& row, const VolumeSource& source, bool cam, bool bf16,
-                   const std::vector<std::string>& labels, const Thresholds& thr, CamPlan& plan, const std::string& idColumn,
-                   const fs::path& out, PredictionTable& table, jobs::JobContext& job) {
+                   const std::vector<std::string>& labels, const Thresholds& thr, CamPlan& plan,
+                   const std::string& idColumn, const fs::path& out, PredictionTable& table, jobs::JobContext& job) {
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<data::PreparedVolume> grid;
     auto s = loadSamples({row}, source, 1, job, "", &grid);
@@ -681,8 +712,8 @@ void predictVolume(nn::ResNet3d& model, const Row& row, const VolumeSource& sour
                                     ? decisions[k] == 1
                                     : std::find(plan.labels.begin(), plan.labels.end(), labels[k]) != plan.labels.end();
             if (wanted)
-                jc[labels[k]] = explainLabel(plan, features, logits, k, pa[0][static_cast<std::int64_t>(k)], row, labels[k],
-                                             grid[0], out);
+                jc[labels[k]] = explainLabel(plan, features, logits, k, pa[0][static_cast<std::int64_t>(k)], row,
+                                             labels[k], grid[0], out);
         }
     table.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     Json j;
@@ -694,9 +725,10 @@ void predictVolume(nn::ResNet3d& model, const Row& row, const VolumeSource& sour
 }
 
 /// preds.csv, preds.json and the CAM cache index, with their artifacts.
-void writeInferenceOutputs(PredictionTable& table, const train::InferenceSetup& setup, const data::VolumePreprocessing& prep,
-                           const std::vector<std::string>& labels, const InferenceThresholds& thr, const CamPlan& plan,
-                           std::size_t volumes, jobs::JobContext& job) {
+void writeInferenceOutputs(PredictionTable& table, const train::InferenceSetup& setup,
+                           const data::VolumePreprocessing& prep, const std::vector<std::string>& labels,
+                           const InferenceThresholds& thr, const CamPlan& plan, std::size_t volumes,
+                           jobs::JobContext& job) {
     const auto& out = setup.outDir;
     util::writeFileAtomically(out / "preds.csv", table.csv.str());
     Json doc;
@@ -707,7 +739,9 @@ void writeInferenceOutputs(PredictionTable& table, const train::InferenceSetup& 
     doc["thresholds"] = thresholdsJson(thr.values, labels);
     if (!thr.file.empty()) doc["thresholds"]["file"] = thr.file.string();
     if (plan.volumes > 0)
-        doc["cam"] = {{"method", plan.methodName}, {"layer", plan.layer}, {"cache_dir", plan.cache.dir.string()},
+        doc["cam"] = {{"method", plan.methodName},
+                      {"layer", plan.layer},
+                      {"cache_dir", plan.cache.dir.string()},
                       {"volumes", "cams/"},
                       {"volume_format", "NIfTI float32 on the prepared grid (RAS), min-max normalised"}};
     doc["seconds_per_volume"] = volumes == 0 ? 0.0 : table.seconds / static_cast<double>(volumes);
@@ -750,14 +784,16 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
         job.throwIfCancelled();
         predictVolume(model, rows[n], source, static_cast<int>(n) < plan.volumes, setup.bf16, labels, thr.values, plan,
                       idColumn, setup.outDir, table, job);
-        job.progress(static_cast<double>(n + 1) / rows.size(), "inference " + std::to_string(n + 1) + "/" + std::to_string(rows.size()));
+        job.progress(static_cast<double>(n + 1) / rows.size(),
+                     "inference " + std::to_string(n + 1) + "/" + std::to_string(rows.size()));
     }
     writeInferenceOutputs(table, setup, prep, labels, thr, plan, rows.size(), job);
     double rate = 0;
     for (double p : table.positives) rate += p;
     rate = rows.empty() ? 0 : rate / (static_cast<double>(rows.size()) * labels.size());
     return std::to_string(rows.size()) + " volumes, positive rate " + fixed(rate, 3) + ", " +
-           fixed(rows.empty() ? 0 : table.seconds / rows.size(), 3) + " s/volume -> " + (setup.outDir / "preds.csv").string();
+           fixed(rows.empty() ? 0 : table.seconds / rows.size(), 3) + " s/volume -> " +
+           (setup.outDir / "preds.csv").string();
 }
 
 }  // namespace lumen::ct

@@ -57,7 +57,6 @@ void assignPatients(LabelTable& t, int patientIdx, const std::string& patientNam
 
 }  // namespace
 
-
 std::string ctRatePatient(const std::string& id) {
     static const std::regex name(R"(^(.+_[0-9]+)_[A-Za-z]+_[0-9]+(\.nii(\.gz)?)?$)");
     std::smatch m;
@@ -131,7 +130,8 @@ void splitByPatient(std::vector<Row> rows, double fraction, std::uint64_t seed, 
     std::set<std::string> seen;
     for (const auto& r : rows)
         if (seen.insert(r.patient).second) order.push_back(r.patient);
-    const auto nVal = std::min(order.size(), static_cast<std::size_t>(std::lround(fraction * static_cast<double>(order.size()))));
+    const auto nVal =
+        std::min(order.size(), static_cast<std::size_t>(std::lround(fraction * static_cast<double>(order.size()))));
     const std::set<std::string> held(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(nVal));
     for (auto& r : rows) (held.count(r.patient) ? val : train).push_back(std::move(r));
 }

@@ -16,7 +16,8 @@ namespace {
 class CtMultilabelTask : public plugin::KitTask {
 public:
     CtMultilabelTask()
-        : KitTask({"ct_multilabel", "CT multi-abnormality (3-D)",
+        : KitTask({"ct_multilabel",
+                   "CT multi-abnormality (3-D)",
                    "Multi-label 3-D CT classifier (CT-RATE's 18 abnormalities): a 3-D ResNet on resampled, "
                    "HU-windowed volumes, focal or BCE loss, frozen-then-unfrozen backbone, per-label "
                    "thresholds searched on validation, Grad-CAM volumes at inference.",
@@ -32,7 +33,8 @@ public:
         s.addInt("num_workers", 4, "Volume-reading threads.", 0, 64);
         s.addInt("freeze_backbone_epochs", 0,
                  "Epochs at the start during which the 3-D ResNet's feature layers are frozen (only the "
-                 "classifier trains); then everything trains.", 0);
+                 "classifier trains); then everything trains.",
+                 0);
         s.addStringList("labels", defaultLabels(), "Label vocabulary (labels CSV columns), in output order.");
         s.addString("data.labels_csv", "ct/labels.csv",
                     "Labels CSV (VolumeName + one 0/1 column per label, optional split column), relative "
@@ -95,8 +97,8 @@ public:
                     "Convolution init: kaiming (torchvision's ResNet, fan-out) or default (PyTorch's layer "
                     "default, smaller: learns faster behind BatchNorm on small data).");
         s.addChoice("loss.type", "focal", {"focal", "bce"}, "Sigmoid focal loss or binary cross entropy.");
-        s.addFloat("loss.focal_alpha", 0.25,
-                   "Focal loss: weight of positives (negatives get 1 - alpha); -1 disables.", -1, 1);
+        s.addFloat("loss.focal_alpha", 0.25, "Focal loss: weight of positives (negatives get 1 - alpha); -1 disables.",
+                   -1, 1);
         s.addFloat("loss.focal_gamma", 2.0, "Focal loss: focusing exponent.", 0, 10);
         config::Field pw{"loss.pos_weight", config::FieldType::FloatList, "[]",
                          "Positive-class weight per label (in label order); empty = none."};

@@ -13,14 +13,15 @@ namespace lumen::roi {
 namespace {
 
 const std::vector<std::string> kNihLabels = {
-    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
-    "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening",
-    "Hernia", "Normal"};
+    "Atelectasis", "Cardiomegaly", "Effusion",           "Infiltration",  "Mass",
+    "Nodule",      "Pneumonia",    "Pneumothorax",       "Consolidation", "Edema",
+    "Emphysema",   "Fibrosis",     "Pleural_Thickening", "Hernia",        "Normal"};
 
 class RoiConsistencyTask : public plugin::KitTask {
 public:
     RoiConsistencyTask()
-        : KitTask({"roi_consistency", "ROI consistency (chest X-ray)",
+        : KitTask({"roi_consistency",
+                   "ROI consistency (chest X-ray)",
                    "Multi-label chest X-ray classifier (ConvNeXt) trained with a learned top-k "
                    "region mask: predictions on the kept region must agree with the full image, "
                    "and removing it must lower confidence. Reports faithfulness per image.",
@@ -37,8 +38,7 @@ public:
         s.addBool("channels_last", true, "Use the channels-last memory format for images.");
         s.addInt("num_workers", 8, "Data-loading worker threads.", 0, 64);
         s.addInt("image_size", 224, "Images are resized and centre-cropped to this square side.", 32, 2048);
-        s.addFloat("keep_ratio", 0.1, "Fraction of pixels the binary top-k mask keeps.", 0, 1)
-            .minExclusive = true;
+        s.addFloat("keep_ratio", 0.1, "Fraction of pixels the binary top-k mask keeps.", 0, 1).minExclusive = true;
         s.addFloat("loss_weights.full", 1.0, "Weight of the BCE loss on the full image.", 0);
         s.addFloat("loss_weights.consist", 1.0, "Weight of L1(prob_full, prob_crop).", 0);
         s.addFloat("loss_weights.drop", 0.5, "Weight of ReLU(prob_drop - prob_full).", 0);
@@ -82,8 +82,7 @@ public:
     std::vector<std::string> predictionColumns(const config::Config& config) const override {
         std::vector<std::string> cols;
         for (const auto& l : config.get<std::vector<std::string>>("labels"))
-            for (const char* k : {"prob_full", "prob_crop", "prob_drop", "faithfulness"})
-                cols.push_back(l + "." + k);
+            for (const char* k : {"prob_full", "prob_crop", "prob_drop", "faithfulness"}) cols.push_back(l + "." + k);
         return cols;
     }
 };

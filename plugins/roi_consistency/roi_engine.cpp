@@ -34,16 +34,14 @@ using plugin::safeName;
 
 /// The manifest named by data.manifest, or the NIH import of data.nih_dir (imported once into
 /// <workspace>/manifests/nih and reused). Its vocabulary becomes the config's labels.
-data::Manifest sourceManifest(const config::Config& c, const fs::path& ws, jobs::JobContext& job,
-                              bool forInference) {
+data::Manifest sourceManifest(const config::Config& c, const fs::path& ws, jobs::JobContext& job, bool forInference) {
     fs::path file;
     const auto manifest = c.get<std::string>("data.manifest");
     if (!manifest.empty()) {
         file = inWorkspace(ws, manifest);
     } else {
         const auto nih = c.get<std::string>("data.nih_dir");
-        if (nih.empty())
-            throw config::ConfigError({}, {{"data.manifest", "set data.manifest or data.nih_dir", 0}});
+        if (nih.empty()) throw config::ConfigError({}, {{"data.manifest", "set data.manifest or data.nih_dir", 0}});
         const fs::path out = ws / "manifests" / "nih";
         file = out / (forInference ? "test.csv" : "train_val.csv");
         std::error_code ec;
@@ -61,8 +59,8 @@ data::Manifest sourceManifest(const config::Config& c, const fs::path& ws, jobs:
         if (m.labelIndex(l) < 0) unknown += (unknown.empty() ? "\"" : ", \"") + l + "\"";
     if (!unknown.empty()) {
         for (const auto& l : m.labelNames) known += (known.empty() ? "" : ", ") + l;
-        throw config::ConfigError({}, {{"labels", unknown + " not in the manifest " + file.string() +
-                                                      " (its labels: " + known + ")", 0}});
+        throw config::ConfigError(
+            {}, {{"labels", unknown + " not in the manifest " + file.string() + " (its labels: " + known + ")", 0}});
     }
     m.labelNames = wanted;
     return m;
@@ -168,8 +166,7 @@ public:
         for (auto& [k, v] : l.components) r.components[k] = v.detach();
         return r;
     }
-    std::map<std::string, double> validate(
-        const std::function<torch::Tensor(const torch::Tensor&)>& prepare) override {
+    std::map<std::string, double> validate(const std::function<torch::Tensor(const torch::Tensor&)>& prepare) override {
         if (!val_) return {};
         val_->startEpoch(0);
         std::vector<std::vector<double>> truth, score;
@@ -221,8 +218,8 @@ void writePng(const fs::path& file, const cv::Mat& image) {
 }  // namespace
 
 const std::vector<std::string>& modelShapingKeys() {
-    static const std::vector<std::string> keys = {"model.variant", "labels", "keep_ratio", "image_size",
-                                                  "data.mean", "data.std"};
+    static const std::vector<std::string> keys = {"model.variant", "labels",    "keep_ratio",
+                                                  "image_size",    "data.mean", "data.std"};
     return keys;
 }
 
@@ -236,8 +233,7 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
     auto trainM = all.filterSplit(trainSplit);
     auto valM = all.filterSplit(valSplit);
     if (trainM.rows.empty())
-        throw std::runtime_error(all.file.string() + ": no rows with split \"" + trainSplit +
-                                 "\" (data.train_split)");
+        throw std::runtime_error(all.file.string() + ": no rows with split \"" + trainSplit + "\" (data.train_split)");
     if (valM.rows.empty()) {
         const double f = c.get<double>("data.val_fraction");
         data::SplitOptions so;
@@ -276,10 +272,9 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
     RoiTrainable task(model, trainSet, valSet, lo, lossWeights(c), job);
 
     const auto o = train::trainerOptionsFor(c, "roi_consistency", where, modelShapingKeys());
-    job.info("training ConvNeXt-" + c.get<std::string>("model.variant") + " on " +
-             std::to_string(trainM.rows.size()) + " images (" + std::to_string(valM.rows.size()) +
-             " for validation), " + std::to_string(size) + " px, " + c.get<std::string>("precision") +
-             (o.bf16 && !train::cpuSupportsBf16() ? " (unavailable: fp32)" : ""));
+    job.info("training ConvNeXt-" + c.get<std::string>("model.variant") + " on " + std::to_string(trainM.rows.size()) +
+             " images (" + std::to_string(valM.rows.size()) + " for validation), " + std::to_string(size) + " px, " +
+             c.get<std::string>("precision") + (o.bf16 && !train::cpuSupportsBf16() ? " (unavailable: fp32)" : ""));
     train::Trainer trainer(o, task, job);
     train::AfterTraining after;
     after.exportBest = [&](const fs::path& best, const fs::path& file) {

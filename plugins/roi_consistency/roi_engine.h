@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
-namespace lumen::jobs { class JobContext; }
+namespace lumen::jobs {
+class JobContext;
+}
 
 namespace lumen::roi {
 

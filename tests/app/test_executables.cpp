@@ -6,6 +6,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QSet>
 #include <QTemporaryDir>
 
@@ -17,8 +18,7 @@ struct Result {
 };
 
 Result run(const QString& program, const QStringList& args,
-           const QProcessEnvironment& env = QProcessEnvironment::systemEnvironment(),
-           int timeoutMs = 120000) {
+           const QProcessEnvironment& env = QProcessEnvironment::systemEnvironment(), int timeoutMs = 120000) {
     QProcess p;
     p.setProcessEnvironment(env);
     p.start(program, args);
@@ -27,8 +27,8 @@ Result run(const QString& program, const QStringList& args,
         p.waitForFinished();
         return {-1, {}, "timed out"};
     }
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2,
-            QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, QString::fromUtf8(p.readAllStandardOutput()),
+            QString::fromUtf8(p.readAllStandardError())};
 }
 
 const QString kCli = LUMEN_BINARY_DIR "/bin/lumen-cli";
@@ -71,10 +71,10 @@ private slots:
         QTest::newRow("missing config") << QStringList{"config", "check", "/nonexistent/c.yaml"}
                                         << "/nonexistent/c.yaml: no such file";
         QTest::newRow("train without config") << QStringList{"train"} << "train needs --config C.yaml";
-        QTest::newRow("infer without checkpoint") << QStringList{"infer", "--config", "c.yaml"}
-                                                  << "infer needs --config, --checkpoint and --out";
-        QTest::newRow("train missing config") << QStringList{"train", "--config", "/nonexistent/c.yaml"}
-                                              << "/nonexistent/c.yaml: no such file";
+        QTest::newRow("infer without checkpoint")
+            << QStringList{"infer", "--config", "c.yaml"} << "infer needs --config, --checkpoint and --out";
+        QTest::newRow("train missing config")
+            << QStringList{"train", "--config", "/nonexistent/c.yaml"} << "/nonexistent/c.yaml: no such file";
     }
     void usageErrorsExitTwo() {
         QFETCH(QStringList, args);
@@ -130,6 +130,23 @@ private slots:
         QVERIFY(QFile::exists(dir.filePath("demo/demo.json")));
         QVERIFY(QFile::exists(dir.filePath("demo/predictions/baseline.csv")));
         QVERIFY(r.err.contains("%"));  // progress went to stderr
+    }
+
+    void guiHelpWithoutADisplay() {
+        // --help and --version answer without a display; the GUI itself says it needs one
+        // instead of aborting in Qt's platform plugin.
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        for (const char* name : {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"}) env.remove(name);
+        const Result help = run(kGui, {"--help"}, env);
+        QCOMPARE(help.code, 0);
+        QVERIFY2(help.out.contains("--workspace <DIR>") && help.out.contains("--screenshot <FILE>"),
+                 qPrintable(help.out));
+        const Result version = run(kGui, {"--version"}, env);
+        QCOMPARE(version.code, 0);
+        QVERIFY2(QRegularExpression("^Lumen \\d+\\.\\d+").match(version.out).hasMatch(), qPrintable(version.out));
+        const Result none = run(kGui, {}, env);
+        QCOMPARE(none.code, 2);
+        QVERIFY2(none.err.contains("lumen: no display"), qPrintable(none.err));
     }
 
     void guiScreenshotOfTheDemo() {

@@ -34,7 +34,6 @@
 using lumen::app::MainWindow;
 using namespace std::chrono_literals;
 
-
 /// A named child (a widget's object names are its test interface); fails when it is missing.
 template <typename T>
 T* part(QWidget& w, const char* name) {
@@ -82,6 +81,28 @@ private slots:
         QVERIFY(w.workspaceView()->summaryText().contains("No workspace open"));
     }
 
+    void fitsA1280x720Screen() {
+        // docs/gui.md: every page usable on a 1280x720 screen (pages scroll when they need
+        // more), with the task plugins loaded and a workspace open.
+        QTemporaryDir dir;
+        MainWindow w;
+        w.loadPlugins();
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QVERIFY(w.openWorkspace(dir.path()));
+        for (const char* page :
+             {"workspace", "data", "dicom", "pacs", "volume", "audit", "study", "metrics", "train"}) {
+            QVERIFY2(w.showPage(page), page);
+            QCoreApplication::processEvents();
+            const QSize min = w.minimumSizeHint().expandedTo(w.minimumSize());
+            QVERIFY2(min.width() <= 1280 && min.height() <= 720,
+                     qPrintable(QString("%1: minimum %2x%3").arg(page).arg(min.width()).arg(min.height())));
+        }
+        w.resize(1280, 720);
+        QCoreApplication::processEvents();
+        QVERIFY2(w.width() <= 1280 && w.height() <= 720, qPrintable(QString("%1x%2").arg(w.width()).arg(w.height())));
+    }
+
     void dataPageReadsAManifestAsAJob() {
         MainWindow w;
         w.show();
@@ -91,7 +112,8 @@ private slots:
         QVERIFY(panel);
         QTRY_VERIFY(panel->isVisible());
         QTemporaryDir dir;
-        const auto file = writeTextFile(dir, "m.csv", "id,patient_id,path,labels,split\na,P1,a.png,Mass,train\nb,P2,b.png,,test\n");
+        const auto file =
+            writeTextFile(dir, "m.csv", "id,patient_id,path,labels,split\na,P1,a.png,Mass,train\nb,P2,b.png,,test\n");
         QSignalSpy loaded(panel, &lumen::widgets::DataPanel::loaded);
         QSignalSpy ended(&w, &MainWindow::jobEnded);
         QVERIFY(panel->open(QString::fromStdString(file)));
@@ -229,7 +251,7 @@ private slots:
         MainWindow w;
         QVERIFY(w.openWorkspace(dir.filePath("ws")));
         QVERIFY(w.showPage("dicom"));
-        QCOMPARE(w.findChild<QTabWidget*>("pages")->currentWidget(), static_cast<QWidget*>(w.dicomBrowser()));
+        QCOMPARE(w.currentPage(), static_cast<QWidget*>(w.dicomBrowser()));
         QSignalSpy scanned(w.dicomBrowser(), &lumen::widgets::DicomBrowser::scanFinished);
         QVERIFY(w.dicomBrowser()->scanFolder(dir.filePath("data")));
         QVERIFY(scanned.wait(60000));
@@ -266,7 +288,7 @@ private slots:
         QVERIFY(result->newer->findRow(id.toStdString()));
         QSignalSpy shown(w.studyBrowser(), &lumen::widgets::StudyBrowser::studyShown);
         w.auditPanel()->selectStudy(id);
-        QCOMPARE(w.findChild<QTabWidget*>("pages")->currentWidget(), static_cast<QWidget*>(w.studyBrowser()));
+        QCOMPARE(w.currentPage(), static_cast<QWidget*>(w.studyBrowser()));
         QCOMPARE(w.studyBrowser()->currentStudy(), id);
         QCOMPARE(w.studyBrowser()->predictions(), result->newer);
         QCOMPARE(w.studyBrowser()->baseline(), result->baseline);

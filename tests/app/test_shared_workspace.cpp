@@ -67,8 +67,10 @@ bool showOn(MainWindow& w, const QString& ws) {
 
 QString integrityCheck(const QString& db) {
     QProcess p;
-    p.start("/usr/bin/python3", {"-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
-                                       "print(c.execute('pragma integrity_check').fetchone()[0])", db});
+    p.start("/usr/bin/python3", {"-c",
+                                 "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+                                 "print(c.execute('pragma integrity_check').fetchone()[0])",
+                                 db});
     p.waitForFinished(30000);
     return QString::fromUtf8(p.readAllStandardOutput()).trimmed() + QString::fromUtf8(p.readAllStandardError());
 }
@@ -107,7 +109,8 @@ private slots:
         QVERIFY2(lost.isEmpty(), qPrintable(lost));
 
         // A CLI job writes to the same run store and exits while the GUI holds it open.
-        auto cli = runLumenCli({"audit", "--baseline", base, "--new", next, "--workspace", ws, "--stage", "from-cli", "--quiet"});
+        auto cli = runLumenCli(
+            {"audit", "--baseline", base, "--new", next, "--workspace", ws, "--stage", "from-cli", "--quiet"});
         QVERIFY2(cli.code == 0 || cli.code == 1, cli.err.c_str());  // the verdict does not matter here
         QVERIFY2(QFile::exists(ws + "/lumen.db-wal"), "the CLI removed the WAL under the GUI's connection");
         QVERIFY(QFile::exists(ws + "/lumen.db-shm"));
@@ -124,7 +127,8 @@ private slots:
         cli = runLumenCli({"audit", "--history", "--workspace", ws});
         QVERIFY2(cli.code == 0, cli.err.c_str());
         QVERIFY2(QString::fromStdString(cli.out).contains("from-cli"), cli.out.c_str());
-        cli = runLumenCli({"audit", "--baseline", base, "--new", next, "--workspace", ws, "--stage", "from-cli-2", "--quiet"});
+        cli = runLumenCli(
+            {"audit", "--baseline", base, "--new", next, "--workspace", ws, "--stage", "from-cli-2", "--quiet"});
         QVERIFY2(cli.code == 0 || cli.code == 1, cli.err.c_str());
         QTRY_COMPARE_WITH_TIMEOUT(w.runsPanel()->rowCount(), 4, 5000);
         QVERIFY(trainInGui(w, "gui-3"));

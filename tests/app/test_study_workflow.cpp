@@ -1,14 +1,23 @@
-// The clinician's path end to end on real outputs, no fixtures: the demo workspace → a
-// roi_consistency model trained by lumen-cli → its inference (preds.csv, roi_vis masks) →
-// lumen-cli explain (Grad-CAM cache) → the Study page showing a study with the model's own
-// heatmap and mask. Also the screenshot docs/screenshots/study_view_real.png.
+// The researcher's loop in the GUI on real outputs, no fixtures: the demo workspace → a
+// roi_consistency model launched from the main window → Runs panel: Infer… (preds.csv, roi_vis
+// masks) → Explain (Grad-CAM cache) → Open in Study view, showing a study with the model's own
+// heatmap and mask; then lumen-cli explain on the same preds.csv without --image-root. Also
+// the screenshot docs/screenshots/study_view_real.png.
 #include "main_window.h"
+#include "runs_panel.h"
+#include "config/config.h"
+#include "config/schema.h"
 #include "overlay_view.h"
 #include "study_browser.h"
 
 #include "test_support.h"
 
+#include <QApplication>
+#include <QDialog>
 #include <QDirIterator>
+#include <QMenu>
+#include <QSignalSpy>
+#include <QTimer>
 #include <QLabel>
 #include <QProcess>
 #include <QRegularExpression>
@@ -16,7 +25,6 @@
 #include <QTableWidget>
 
 using lumen::app::MainWindow;
-
 
 /// A named child (a widget's object names are its test interface); fails when it is missing.
 template <typename T>
@@ -43,6 +51,30 @@ bool cli(const QStringList& args, QString* out = nullptr) {
     return true;
 }
 
+/// Accepts the modal dialog named `name` (its current choice) once it is shown.
+void acceptDialogSoon(const QString& name) {
+    QTimer::singleShot(200, [name] {
+        auto* d = qobject_cast<QDialog*>(QApplication::activeModalWidget());
+        if (d && d->objectName() == name) d->accept();
+        else qWarning("no modal dialog named %s", qPrintable(name));
+    });
+}
+
+/// Triggers the Runs panel's context-menu action `action` for run `run`; false when it is
+/// missing or disabled.
+bool runAction(MainWindow& w, qint64 run, const char* action) {
+    w.runsPanel()->refresh();
+    w.runsPanel()->selectRuns({run});
+    std::unique_ptr<QMenu> menu(w.runsPanel()->makeContextMenu());
+    auto* a = menu->findChild<QAction*>(action);
+    if (!a || !a->isEnabled()) {
+        qWarning("run %lld: action %s %s", run, action, a ? "disabled" : "missing");
+        return false;
+    }
+    a->trigger();
+    return true;
+}
+
 }  // namespace
 
 class TestStudyWorkflow : public QObject {
@@ -55,44 +87,55 @@ private slots:
         QSettings().clear();
     }
 
-    void trainedModelsCamAndMaskShowInTheStudyView() {
+    void theResearcherLoopInTheGui() {
         QTemporaryDir dir;
         const QString ws = dir.filePath("ws");
         QVERIFY(cli({"demo", "--out", ws}));
-        // The demo config, one epoch: enough for a model whose CAMs are its own.
-        QFile demo(LUMEN_SOURCE_DIR "/resources/configs/roi_consistency_demo.yaml");
-        QVERIFY(demo.open(QIODevice::ReadOnly));
-        QString yaml = QString::fromUtf8(demo.readAll());
-        yaml.replace(QRegularExpression("\\nepochs: \\d+"), "\nepochs: 1");
-        const QString config = dir.filePath("roi.yaml");
-        QFile c(config);
-        QVERIFY(c.open(QIODevice::WriteOnly));
-        c.write(yaml.toUtf8());
-        c.close();
-        QVERIFY(cli({"train", "--config", config, "--workspace", ws}));
-        const QDir checkpoints(ws + "/runs/1_roi_consistency/checkpoints");
-        const QStringList best = checkpoints.entryList({"roi_consistency_epoch001_*.pt"}, QDir::Files);
-        QCOMPARE(best.size(), 1);
-        const QString model = checkpoints.filePath(best.first());
-        const QString infer = ws + "/infer";
-        QVERIFY(cli({"infer", "--config", config, "--checkpoint", model, "--out", infer, "--workspace", ws}));
-        QVERIFY(QFileInfo::exists(infer + "/preds.csv"));
-        QVERIFY(cli({"explain", "--model", model, "--images", infer + "/preds.csv", "--image-root",
-                     ws + "/chest_xray/images_001", "--workspace", ws, "--labels", "top:2", "--layer", "features.5"}));
-
         MainWindow w;
         w.resize(1500, 900);
         w.show();
         QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.loadPlugins();
         QVERIFY(w.openWorkspace(ws));
-        QVERIFY(w.showPage("study"));
+        QSignalSpy ended(&w, &MainWindow::jobEnded);
+
+        // Launch: the demo config, one epoch (enough for a model whose CAMs are its own).
+        QFile demo(LUMEN_SOURCE_DIR "/resources/configs/roi_consistency_demo.yaml");
+        QVERIFY(demo.open(QIODevice::ReadOnly));
+        QString yaml = QString::fromUtf8(demo.readAll());
+        yaml.replace(QRegularExpression("\\nepochs: \\d+"), "\nepochs: 1");
+        const auto task = w.registry().find("roi_consistency");
+        QVERIFY(task);
+        const auto config =
+            lumen::config::makeConfig(lumen::config::parseYaml(yaml.toStdString(), "demo"), task->schema(), "demo");
+        QVERIFY(w.launchTraining("roi_consistency", config, "loop"));
+        QVERIFY(ended.wait(900000));
+        const qint64 trained = 1;
+        QVERIFY2(!w.runsPanel()->artifact(trained, "best_checkpoint").isEmpty(), "no best checkpoint");
+
+        // Infer… on the validation split (the dialog's first choice), as a recorded run.
+        acceptDialogSoon("inferDialog");
+        QVERIFY(runAction(w, trained, "runsInfer"));
+        QVERIFY(ended.wait(300000));
+        const qint64 inferred = 2;
+        const QString preds = w.runsPanel()->artifact(inferred, "predictions");
+        QVERIFY2(QFileInfo::exists(preds), qPrintable(preds));
+
+        // Explain (Grad-CAM) of that run's images with its model, top 2 outputs each.
+        acceptDialogSoon("explainDialog");
+        QVERIFY(runAction(w, inferred, "runsExplain"));
+        QVERIFY(ended.wait(300000));
+
+        // Open in Study view: predictions, the workspace's images, the run's masks, the new CAMs.
         auto* study = w.studyBrowser();
-        QVERIFY(study->camCache().contains("features.5_gradcam"));  // the newest cache of the workspace
         QSignalSpy loaded(study, &lumen::widgets::StudyBrowser::tablesLoaded);
-        study->openTables(infer + "/preds.csv");
+        QVERIFY(runAction(w, inferred, "runsOpenStudy"));
         QVERIFY(loaded.wait(60000));
+        QCOMPARE(w.currentPage(), static_cast<QWidget*>(study));
         QCOMPARE(loaded.at(0).at(0).toInt(), 68);  // the validation images
-        QCOMPARE(QDir(study->roiFolder()).absolutePath(), QDir(infer + "/roi_vis").absolutePath());
+        QCOMPARE(QDir(study->roiFolder()).absolutePath(),
+                 QDir(QFileInfo(preds).dir().filePath("roi_vis")).absolutePath());
+        QVERIFY2(study->camCache().contains(ws + "/cache/cam/"), qPrintable(study->camCache()));
 
         // The first image has a mask (infer.visuals) and CAMs for its two highest outputs: show
         // the top one's label.
@@ -125,6 +168,14 @@ private slots:
         QVERIFY(part<QLabel>(*study, "studyTitle")->text().contains(id));
         QTest::qWait(100);
         QVERIFY(w.grab().save(screenshotPath("study_view_real.png")));
+
+        // The CLI's explain takes the same preds.csv without --image-root: it names images by
+        // id, found in the workspace (another layer, so its CAMs are computed, not cached).
+        QString out;
+        QVERIFY(cli({"explain", "--model", w.runsPanel()->artifact(trained, "best_checkpoint"), "--images", preds,
+                     "--workspace", ws, "--labels", "top:1", "--layer", "features.5", "--max-images", "4"},
+                    &out));
+        QVERIFY2(out.startsWith("4 images: 4 CAMs computed, 0 reused"), qPrintable(out));
     }
 };
 

@@ -86,10 +86,11 @@ public:
         const double stallMs = std::max(0.0, maxGap_ / 1e6 - 5.0);
         double load = -1;
         if (QFile f("/proc/loadavg"); f.open(QIODevice::ReadOnly)) load = f.readAll().split(' ').value(0).toDouble();
-        std::printf("GUI stall (%s): longest event-loop stall %.1f ms (max tick gap %.1f ms at %.0f ms, %d ticks in %.0f ms; "
-                    "%d replots); GUI-thread CPU in the busiest gap %.1f ms; load average %.2f on %d cores\n",
-                    what, stallMs, maxGap_ / 1e6, maxGapAt_ / 1e6, ticks_, runMs, replots, maxCpu_ / 1e6, load,
-                    QThread::idealThreadCount());
+        std::printf(
+            "GUI stall (%s): longest event-loop stall %.1f ms (max tick gap %.1f ms at %.0f ms, %d ticks in %.0f ms; "
+            "%d replots); GUI-thread CPU in the busiest gap %.1f ms; load average %.2f on %d cores\n",
+            what, stallMs, maxGap_ / 1e6, maxGapAt_ / 1e6, ticks_, runMs, replots, maxCpu_ / 1e6, load,
+            QThread::idealThreadCount());
         std::fflush(stdout);
         return stallMs;
     }
@@ -137,8 +138,9 @@ private slots:
         QCOMPARE(w.launchTraining("test_echo", w.runLauncher()->effectiveConfig(), "x"), 0u);
 
         QVERIFY(w.openWorkspace(dir.filePath("ws")));
-        const QString yaml = "task: test_echo\nrows: 400\ndelay_ms: 1\nepoch_rows: 100\n"
-                             "components: [full, consist, drop]\n";
+        const QString yaml =
+            "task: test_echo\nrows: 400\ndelay_ms: 1\nepoch_rows: 100\n"
+            "components: [full, consist, drop]\n";
         w.runLauncher()->setYamlText(yaml);
         w.runLauncher()->setRunName("first");
         QSignalSpy ended(&w, &MainWindow::jobEnded);
@@ -196,8 +198,9 @@ private slots:
         w.loadPlugins({LUMEN_BINARY_DIR "/tests/plugins"});
         QVERIFY(w.openWorkspace(dir.filePath("ws")));
         QVERIFY(w.showPage("train"));
-        w.runLauncher()->setYamlText("task: test_echo\nrows: 20000\ndelay_ms: 0\nepoch_rows: 1000\n"
-                                     "components: [full, consist, drop, sparse]\n");
+        w.runLauncher()->setYamlText(
+            "task: test_echo\nrows: 20000\ndelay_ms: 0\nepoch_rows: 1000\n"
+            "components: [full, consist, drop, sparse]\n");
         QVERIFY(w.runLauncher()->isValid());
         QTest::qWait(200);  // let the window settle first
 

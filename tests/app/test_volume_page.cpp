@@ -43,7 +43,7 @@ private slots:
         QSignalSpy loaded(w.volumeViewer(), &widgets::VolumeViewer::volumeLoaded);
         QSignalSpy ended(&w, &app::MainWindow::jobEnded);
         w.openVolume(file);
-        QCOMPARE(w.findChild<QTabWidget*>("pages")->currentWidget(), static_cast<QWidget*>(w.volumeViewer()));
+        QCOMPARE(w.currentPage(), static_cast<QWidget*>(w.volumeViewer()));
         QVERIFY(loaded.wait(20000));
         QTRY_VERIFY_WITH_TIMEOUT(ended.count() >= 1, 5000);  // it ran on the window's pool
         QCOMPARE(w.volumeViewer()->volume()->columns, 24);

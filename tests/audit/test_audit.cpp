@@ -28,7 +28,10 @@ const Stats* find(const std::vector<Stats>& v, const std::string& name) {
 // Independent two-pass Pearson r for the hand-computed case.
 double pearson(const std::vector<double>& x, const std::vector<double>& y) {
     double mx = 0, my = 0;
-    for (size_t i = 0; i < x.size(); ++i) { mx += x[i]; my += y[i]; }
+    for (size_t i = 0; i < x.size(); ++i) {
+        mx += x[i];
+        my += y[i];
+    }
     mx /= double(x.size());
     my /= double(y.size());
     double sxy = 0, sxx = 0, syy = 0;
@@ -104,14 +107,17 @@ private slots:
 
     void categoriesPoolByPattern() {
         QTemporaryDir dir;
-        const auto b = writeTextFile(dir, "b.csv", "id,lad_stenosis,rca_stenosis,lad_cto,rca_cto\n"
-                                            "s1,10,20,0.1,0.2\ns2,30,40,0.3,0.4\ns3,50,60,0.5,0.6\n");
-        const auto n = writeTextFile(dir, "n.csv", "id,lad_stenosis,rca_stenosis,lad_cto,rca_cto\n"
-                                            "s1,10,20,0.1,0.2\ns2,30,41,0.3,0.4\ns3,50,60,0.5,0.6\n");
-        const auto cats = writeTextFile(dir, "c.yaml", "categories:\n"
-                                               "  - {name: Stenosis, pattern: _stenosis$}\n"
-                                               "  - {name: CTO, pattern: _cto$}\n"
-                                               "  - {name: Thrombus, pattern: _thrombus$}\n");
+        const auto b = writeTextFile(dir, "b.csv",
+                                     "id,lad_stenosis,rca_stenosis,lad_cto,rca_cto\n"
+                                     "s1,10,20,0.1,0.2\ns2,30,40,0.3,0.4\ns3,50,60,0.5,0.6\n");
+        const auto n = writeTextFile(dir, "n.csv",
+                                     "id,lad_stenosis,rca_stenosis,lad_cto,rca_cto\n"
+                                     "s1,10,20,0.1,0.2\ns2,30,41,0.3,0.4\ns3,50,60,0.5,0.6\n");
+        const auto cats = writeTextFile(dir, "c.yaml",
+                                        "categories:\n"
+                                        "  - {name: Stenosis, pattern: _stenosis$}\n"
+                                        "  - {name: CTO, pattern: _cto$}\n"
+                                        "  - {name: Thrombus, pattern: _thrombus$}\n");
         AuditOptions o;
         o.categories = loadCategories(cats);
         const AuditReport r = runAudit(b, n, o).report;
@@ -148,7 +154,8 @@ private slots:
             loadCategories(bad);
             QFAIL("no exception");
         } catch (const std::runtime_error& e) {
-            QVERIFY2(std::string(e.what()).find(bad + ":2: categories[0].pattern: not a valid regular expression") == 0, e.what());
+            QVERIFY2(std::string(e.what()).find(bad + ":2: categories[0].pattern: not a valid regular expression") == 0,
+                     e.what());
         }
         const auto noName = writeTextFile(dir, "d.yaml", "categories:\n  - {pattern: x}\n");
         QVERIFY_THROWS_EXCEPTION(std::runtime_error, loadCategories(noName));
@@ -377,8 +384,9 @@ private slots:
         QCOMPARE(r.badCells[0].text, std::string("high"));
         QCOMPARE(describe(r.badCells[0]), n + ":3: column \"risk\": \"high\" is not a number");
         const std::string md = r.toMarkdown();
-        QVERIFY2(md.find("**FAIL**: 1 cells that are not numbers: `" + n + ":3: column \"risk\": \"high\" is not a number`") !=
-                     std::string::npos, md.c_str());
+        QVERIFY2(md.find("**FAIL**: 1 cells that are not numbers: `" + n +
+                         ":3: column \"risk\": \"high\" is not a number`") != std::string::npos,
+                 md.c_str());
         QCOMPARE(r.toJson()["non_numeric_cells"][0]["line"].get<int>(), 3);
         QCOMPARE(find(r.columns, "risk")->n, std::uint64_t(2));  // the other cells are compared
         // A column text in one table and numeric in the other: its first text cell is named.
@@ -437,8 +445,11 @@ private slots:
             bl.precision(17);
             nl.precision(17);
             bl << "s" << i << "," << (i % 50 == 3 ? "inf" : i % 70 == 5 ? "-inf" : std::to_string(x)) << "," << x * 2;
-            nl << "s" << i << "," << (i % 50 == 3 ? "inf" : i % 70 == 5 ? "-inf" : std::to_string(x)) << ","
-               << (i == 400 ? std::string("-inf") : std::to_string(y * 2));
+            nl << "s" << i << ","
+               << (i % 50 == 3   ? "inf"
+                   : i % 70 == 5 ? "-inf"
+                                 : std::to_string(x))
+               << "," << (i == 400 ? std::string("-inf") : std::to_string(y * 2));
             bt += bl.str() + "\n";
             nt += nl.str() + "\n";
         }
@@ -500,16 +511,18 @@ print(json.dumps(out))
         QTemporaryDir dir;
         const auto b = writeTextFile(dir, "b.csv", "id,a_pct,b_prob\ns1,10,0.1\ns2,50,0.5\ns3,90,0.9\n");
         const auto n = writeTextFile(dir, "n.csv", "id,a_pct,b_prob\ns1,10.3,0.1\ns2,50.3,0.5\ns3,90.3,0.9\n");
-        const auto global = writeTextFile(dir, "g.yaml", "categories:\n  - {name: Pct, pattern: _pct$}\n"
-                                                 "  - {name: Prob, pattern: _prob$}\n");
+        const auto global = writeTextFile(dir, "g.yaml",
+                                          "categories:\n  - {name: Pct, pattern: _pct$}\n"
+                                          "  - {name: Prob, pattern: _prob$}\n");
         AuditOptions o;
         o.categories = loadCategories(global);
         AuditReport r = runAudit(b, n, o).report;
         QVERIFY(!find(r.categories, "Pct")->pass);  // MAE 0.3 ≥ 0.1
         QVERIFY(r.overallJudged);
         QCOMPARE(r.verdict(), std::string("FAIL"));
-        const auto own = writeTextFile(dir, "c.yaml", "categories:\n  - {name: Pct, pattern: _pct$, max_mae: 0.5, min_corr: 0.99}\n"
-                                              "  - {name: Prob, pattern: _prob$}\n");
+        const auto own = writeTextFile(dir, "c.yaml",
+                                       "categories:\n  - {name: Pct, pattern: _pct$, max_mae: 0.5, min_corr: 0.99}\n"
+                                       "  - {name: Prob, pattern: _prob$}\n");
         o.categories = loadCategories(own);
         QCOMPARE(o.categories[0].maxMae.value(), 0.5);
         QVERIFY(!o.categories[1].maxMae);
@@ -575,12 +588,13 @@ print(json.dumps(out))
                 n << "\n";
             }
         }
-        const auto cats = writeTextFile(dir, "c.yaml", "categories:\n  - {name: Stenosis, pattern: _stenosis$}\n"
-                                               "  - {name: CTO, pattern: _cto$}\n");
+        const auto cats = writeTextFile(dir, "c.yaml",
+                                        "categories:\n  - {name: Stenosis, pattern: _stenosis$}\n"
+                                        "  - {name: CTO, pattern: _cto$}\n");
         AuditOptions o;
         o.categories = loadCategories(cats);
-        const AuditReport r = runAudit(dir.filePath("b.csv").toStdString(),
-                                       dir.filePath("n.csv").toStdString(), o).report;
+        const AuditReport r =
+            runAudit(dir.filePath("b.csv").toStdString(), dir.filePath("n.csv").toStdString(), o).report;
         const QString script = R"(
 import sys, json, pandas as pd, numpy as np, scipy.stats as st
 b = pd.read_csv(sys.argv[1], dtype={'study_id': str}, float_precision='round_trip')
@@ -620,7 +634,10 @@ print(json.dumps(out))
         check(*find(r.categories, "CTO"), ref["CTO"]);
         for (const auto& c : r.columns) check(c, ref["col:" + c.name]);
         QCOMPARE(r.sharedIds, ref["shared_ids"].get<std::uint64_t>());
-        auto sorted = [](std::vector<std::string> v) { std::sort(v.begin(), v.end()); return v; };
+        auto sorted = [](std::vector<std::string> v) {
+            std::sort(v.begin(), v.end());
+            return v;
+        };
         QCOMPARE(sorted(r.idsOnlyInBaseline), ref["only_b"].get<std::vector<std::string>>());
         QCOMPARE(sorted(r.idsOnlyInNew), ref["only_n"].get<std::vector<std::string>>());
         QCOMPARE(r.columnsOnlyInBaseline, std::vector<std::string>{"only_b"});

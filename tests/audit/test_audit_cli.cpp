@@ -15,7 +15,9 @@ class TestAuditCli : public QObject {
     QString path(const char* name) const { return dir_.filePath(name); }
 
 private slots:
-    void initTestCase() { baseline_ = writeTextFile(dir_, "baseline.csv", "id,v,w\na,1,0.1\nb,2,0.2\nc,3,0.3\nd,4,0.4\ne,5,0.5\n"); }
+    void initTestCase() {
+        baseline_ = writeTextFile(dir_, "baseline.csv", "id,v,w\na,1,0.1\nb,2,0.2\nc,3,0.3\nd,4,0.4\ne,5,0.5\n");
+    }
 
     void missingIdsFailThenPassPartially() {
         const auto fresh = writeTextFile(dir_, "new.csv", "id,v,w\nb,2,0.2\nd,4,0.4\n");
@@ -26,7 +28,8 @@ private slots:
         QVERIFY2(r.out.find("**FAIL**: 3 ids only in baseline: `a`, `c`, `e`") != std::string::npos, r.out.c_str());
         auto json = nlohmann::json::parse(readTextFile(path("r1.json").toStdString()));
         QCOMPARE(json["verdict"].get<std::string>(), std::string("FAIL"));
-        QCOMPARE(json["gaps"][0]["examples"].get<std::vector<std::string>>(), (std::vector<std::string>{"a", "c", "e"}));
+        QCOMPARE(json["gaps"][0]["examples"].get<std::vector<std::string>>(),
+                 (std::vector<std::string>{"a", "c", "e"}));
 
         r = runLumenCli({"audit", "--baseline", b, "--new", n, "--allow-missing-ids", "--json", path("r2.json"),
                          "--markdown", path("r2.md")});
@@ -54,7 +57,9 @@ private slots:
         const QString b = QString::fromStdString(baseline_);
         QCOMPARE(runLumenCli({"audit", "--baseline", b, "--new", QString::fromStdString(nans), "--quiet"}).code, 1);
         QCOMPARE(runLumenCli({"audit", "--baseline", b, "--new", QString::fromStdString(nans), "--quiet",
-                              "--allow-missing-values"}).code, 0);
+                              "--allow-missing-values"})
+                     .code,
+                 0);
         const auto text = writeTextFile(dir_, "text.csv", "id,v,w\na,1,0.1\nb,2,0.2\nc,3,high\nd,4,0.4\ne,5,0.5\n");
         const auto r = runLumenCli({"audit", "--baseline", b, "--new", QString::fromStdString(text),
                                     "--allow-missing-ids", "--allow-missing-columns", "--allow-missing-values"});
@@ -68,7 +73,8 @@ private slots:
         const QString i = QString::fromStdString(inf);
         const auto same = runLumenCli({"audit", "--baseline", i, "--new", i});
         QVERIFY2(same.code == 0, (same.out + same.err).c_str());  // used to be bad_alloc (exit 2)
-        const auto reordered = writeTextFile(dir_, "reordered.csv", "w,v,id\n0.1,1,a\n0.1,2,b\n0.3,3,c\n0.4,4,d\n0.5,5,e\n");
+        const auto reordered =
+            writeTextFile(dir_, "reordered.csv", "w,v,id\n0.1,1,a\n0.1,2,b\n0.3,3,c\n0.4,4,d\n0.5,5,e\n");
         const auto r = runLumenCli({"audit", "--baseline", QString::fromStdString(baseline_), "--new",
                                     QString::fromStdString(reordered), "--quiet"});
         QVERIFY2(r.code == 1 && r.err.find("appears twice") == std::string::npos, r.err.c_str());  // b's w differs

@@ -26,7 +26,7 @@ private slots:
         const std::size_t before = mapped();
         void* a = std::malloc(8u << 20);  // 8 MiB: above glibc's default 128 KiB threshold
         QVERIFY(a);
-        QCOMPARE(mapped(), before);      // not an mmap of its own
+        QCOMPARE(mapped(), before);  // not an mmap of its own
         const auto address = reinterpret_cast<std::uintptr_t>(a);
         std::free(a);
         void* b = std::malloc(8u << 20);

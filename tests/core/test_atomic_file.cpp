@@ -55,7 +55,8 @@ private slots:
         util::writeFileAtomically(f, "old");
         {
             FileSizeLimit limit(4096);
-            const std::string error = errorOf<std::runtime_error>([&] { util::writeFileAtomically(f, std::string(1 << 20, 'y')); });
+            const std::string error =
+                errorOf<std::runtime_error>([&] { util::writeFileAtomically(f, std::string(1 << 20, 'y')); });
             QVERIFY2(error.find(f.string()) != std::string::npos && error.find("cannot write") != std::string::npos,
                      error.c_str());
         }

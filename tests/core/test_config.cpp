@@ -35,12 +35,12 @@ private slots:
     // replaced (creating levels that are missing), absent ones left alone, changes reported.
     void withKeysFromTakesTheStoredValues() {
         const YAML::Node asked = parseYaml("model:\n  widths: [8, 16]\n  pool: avg\nlr: 0.1\n");
-        const YAML::Node stored = parseYaml("model:\n  widths: [4, 8]\n  pool: avg\npreprocess:\n  size: [32, 32, 24]\n");
+        const YAML::Node stored =
+            parseYaml("model:\n  widths: [4, 8]\n  pool: avg\npreprocess:\n  size: [32, 32, 24]\n");
         QStringList changed;
-        const YAML::Node out = withKeysFrom(asked, stored, {"model.widths", "model.pool", "preprocess.size", "labels"},
-                                                    [&](const std::string& key, const std::string&) {
-                                                        changed << QString::fromStdString(key);
-                                                    });
+        const YAML::Node out =
+            withKeysFrom(asked, stored, {"model.widths", "model.pool", "preprocess.size", "labels"},
+                         [&](const std::string& key, const std::string&) { changed << QString::fromStdString(key); });
         QCOMPARE(changed, (QStringList{"model.widths", "preprocess.size"}));
         QCOMPARE(lookup(out, "model.widths")[0].as<int>(), 4);
         QCOMPARE(lookup(out, "preprocess.size")[2].as<int>(), 24);
@@ -60,7 +60,8 @@ private slots:
                 QFAIL(e.what());
             }
             bool named = false;
-            for (const auto& i : issues) named = named || i.message.find("keys must be plain names") != std::string::npos;
+            for (const auto& i : issues)
+                named = named || i.message.find("keys must be plain names") != std::string::npos;
             QVERIFY2(named, text);
             QVERIFY_THROWS_EXCEPTION(ConfigError, makeConfig(root, commonSchema(), "k.yaml"));
         }
@@ -69,15 +70,12 @@ private slots:
     void sha256KnownVectors_data() {
         QTest::addColumn<QByteArray>("input");
         QTest::addColumn<QString>("hex");
-        QTest::newRow("empty") << QByteArray("")
-            << "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        QTest::newRow("abc") << QByteArray("abc")
-            << "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        QTest::newRow("two blocks")
-            << QByteArray("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
-            << "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
+        QTest::newRow("empty") << QByteArray("") << "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        QTest::newRow("abc") << QByteArray("abc") << "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        QTest::newRow("two blocks") << QByteArray("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+                                    << "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
         QTest::newRow("million a") << QByteArray(1000000, 'a')
-            << "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
+                                   << "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
     }
     void sha256KnownVectors() {
         QFETCH(QByteArray, input);
@@ -124,33 +122,34 @@ private slots:
         QTest::addColumn<QString>("yaml");
         QTest::addColumn<QString>("expected");
         QTest::newRow("string for number") << "task: x\nloss_weights:\n  contrastive: high\n"
-            << "line 3: loss_weights.contrastive: expected a number ≥ 0, got \"high\"";
+                                           << "line 3: loss_weights.contrastive: expected a number ≥ 0, got \"high\"";
         QTest::newRow("negative") << "task: x\nloss_weights: {contrastive: -1}\n"
-            << "line 2: loss_weights.contrastive: expected a number ≥ 0, got \"-1\"";
+                                  << "line 2: loss_weights.contrastive: expected a number ≥ 0, got \"-1\"";
         QTest::newRow("float for int") << "task: x\nbatch_size: 8.5\n"
-            << "line 2: batch_size: expected an integer ≥ 1, got \"8.5\"";
+                                       << "line 2: batch_size: expected an integer ≥ 1, got \"8.5\"";
         QTest::newRow("quoted number") << "task: x\nepochs: \"8\"\n"
-            << "line 2: epochs: expected an integer ≥ 1, got \"8\"";
+                                       << "line 2: epochs: expected an integer ≥ 1, got \"8\"";
         QTest::newRow("nan") << "task: x\nlr: .nan\n"
-            << "line 2: lr: expected a number > 0, got \".nan\"";
+                             << "line 2: lr: expected a number > 0, got \".nan\"";
         QTest::newRow("range") << "task: x\nema_decay: 1.5\n"
-            << "line 2: ema_decay: expected a number in [0, 1], got \"1.5\"";
+                               << "line 2: ema_decay: expected a number in [0, 1], got \"1.5\"";
         QTest::newRow("choice") << "task: x\nprecision: fp16\n"
-            << "line 2: precision: expected one of fp32, bf16, got \"fp16\"";
+                                << "line 2: precision: expected one of fp32, bf16, got \"fp16\"";
         QTest::newRow("bool") << "task: x\nchannels_last: maybe\n"
-            << "line 2: channels_last: expected true or false, got \"maybe\"";
+                              << "line 2: channels_last: expected true or false, got \"maybe\"";
         QTest::newRow("list") << "task: x\nlabels: a\n"
-            << "line 2: labels: expected a list of strings, got \"a\"";
+                              << "line 2: labels: expected a list of strings, got \"a\"";
         QTest::newRow("typo") << "task: x\nbatch_sise: 4\n"
-            << "line 2: batch_sise: unknown key (did you mean \"batch_size\"?)";
+                              << "line 2: batch_sise: unknown key (did you mean \"batch_size\"?)";
         QTest::newRow("nested typo") << "task: x\nloss_weights:\n  contrastiv: 1\n"
-            << "line 3: loss_weights.contrastiv: unknown key (did you mean "
-               "\"loss_weights.contrastive\"?)";
+                                     << "line 3: loss_weights.contrastiv: unknown key (did you mean "
+                                        "\"loss_weights.contrastive\"?)";
         QTest::newRow("section as scalar") << "task: x\nloss_weights: 3\n"
-            << "line 2: loss_weights: expected a mapping of settings, got \"3\"";
-        QTest::newRow("missing required") << "lr: 0.1\n" << "task: required key is missing";
+                                           << "line 2: loss_weights: expected a mapping of settings, got \"3\"";
+        QTest::newRow("missing required") << "lr: 0.1\n"
+                                          << "task: required key is missing";
         QTest::newRow("not a map") << "- a\n- b\n"
-            << "line 1: expected a mapping of settings at the top, got a list";
+                                   << "line 1: expected a mapping of settings at the top, got a list";
     }
     void errorsNameKeyPathAndExpectation() {
         QFETCH(QString, yaml);
@@ -196,10 +195,12 @@ private slots:
     void canonicalHashIgnoresSpellingAndOrder() {
         const Schema s = clipSchema();
         const Config a = makeConfig(parseYaml("task: t\nlr: 1e-4\nchannels_last: yes\n"
-                                              "loss_weights: {captioning: 0.5, contrastive: 1}\n"), s);
+                                              "loss_weights: {captioning: 0.5, contrastive: 1}\n"),
+                                    s);
         const Config b = makeConfig(parseYaml("loss_weights:\n  contrastive: 1.0\n  captioning: .5\n"
                                               "channels_last: true\nlr: 0.0001\ntask: t\n"
-                                              "batch_size: 8\n"), s);  // 8 is the default
+                                              "batch_size: 8\n"),
+                                    s);  // 8 is the default
         QCOMPARE(a.canonical(), b.canonical());
         QCOMPARE(a.hash(), b.hash());
         QCOMPARE(a.hash().size(), size_t(64));

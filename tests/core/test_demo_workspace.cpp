@@ -148,8 +148,7 @@ private slots:
     }
 
     void manifestListsEveryFileWithItsSize() {
-        const auto json =
-            QJsonDocument::fromJson(QByteArray::fromStdString(readFile(root() / "demo.json"))).object();
+        const auto json = QJsonDocument::fromJson(QByteArray::fromStdString(readFile(root() / "demo.json"))).object();
         QCOMPARE(json["format"].toString(), QString("lumen-demo"));
         QCOMPARE(json["version"].toInt(), 1);
         QCOMPARE(json["seed"].toInteger(), 7);
@@ -212,8 +211,7 @@ private slots:
         // Patients own several images.
         std::map<std::string, int> perPatient;
         for (size_t i = 1; i < lines.size(); ++i) ++perPatient[lines[i].substr(0, 8)];
-        QVERIFY(
-            std::any_of(perPatient.begin(), perPatient.end(), [](const auto& p) { return p.second >= 3; }));
+        QVERIFY(std::any_of(perPatient.begin(), perPatient.end(), [](const auto& p) { return p.second >= 3; }));
     }
 
     void boxesMatchTheLabels() {
@@ -274,15 +272,13 @@ private slots:
         for (size_t i = 1; i < lesions.size(); ++i) {
             const auto c = splitCsv(lesions[i]);
             QCOMPARE(c.size(), size_t(6));
-            QVERIFY(std::stoi(c[2]) >= 0 && std::stoi(c[2]) < 64 && std::stoi(c[4]) >= 0 &&
-                    std::stoi(c[4]) < 48);
+            QVERIFY(std::stoi(c[2]) >= 0 && std::stoi(c[2]) < 64 && std::stoi(c[4]) >= 0 && std::stoi(c[4]) < 48);
             planted.insert({c[0], c[1]});
             plantedLabels.insert(c[1]);
         }
         QVERIFY(planted == positive);
         QVERIFY2(plantedLabels.size() >= 5, qPrintable(QString::number(plantedLabels.size())));
-        for (const char* l :
-             {"Lung nodule", "Pleural effusion", "Cardiomegaly", "Emphysema", "Consolidation"})
+        for (const char* l : {"Lung nodule", "Pleural effusion", "Cardiomegaly", "Emphysema", "Consolidation"})
             QVERIFY2(plantedLabels.count(l), l);
     }
 
@@ -394,8 +390,7 @@ private slots:
             },
             observer);
         const auto deadline = std::chrono::steady_clock::now() + 30s;
-        while (observer->count < 3 && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(1ms);
+        while (observer->count < 3 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
         QVERIFY(observer->count >= 3);
         QVERIFY(pool.cancel(id));
         QVERIFY(pool.wait(id, 30000ms));
@@ -409,8 +404,7 @@ private slots:
         jobs::CancellationToken token;
         token.cancel();
         jobs::JobContext ctx(2, token, nullptr);
-        QVERIFY_THROWS_EXCEPTION(jobs::Cancelled,
-                                 demo::createDemoWorkspace(pathOf(dir), smallOptions(1), &ctx));
+        QVERIFY_THROWS_EXCEPTION(jobs::Cancelled, demo::createDemoWorkspace(pathOf(dir), smallOptions(1), &ctx));
     }
 
     void unwritableTargetNamesThePath() {
@@ -468,13 +462,11 @@ private slots:
         QVERIFY2(p.waitForFinished(120000), "the Python cross-check did not finish in 2 minutes");
         const QByteArray out = p.readAllStandardOutput(), err = p.readAllStandardError();
         QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0,
-                 qPrintable(QString("exit %1\n%2\n%3")
-                                .arg(p.exitCode())
-                                .arg(QString::fromUtf8(out), QString::fromUtf8(err))));
+                 qPrintable(
+                     QString("exit %1\n%2\n%3").arg(p.exitCode()).arg(QString::fromUtf8(out), QString::fromUtf8(err))));
         QJsonParseError parseError;
         const auto json = QJsonDocument::fromJson(out, &parseError).object();
-        QVERIFY2(parseError.error == QJsonParseError::NoError,
-                 qPrintable(parseError.errorString() + "\n" + out));
+        QVERIFY2(parseError.error == QJsonParseError::NoError, qPrintable(parseError.errorString() + "\n" + out));
         QVERIFY(json["ok"].toBool());
         QVERIFY(json["errors"].toArray().isEmpty());
 

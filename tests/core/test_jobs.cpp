@@ -28,9 +28,7 @@ public:
         add(id, "metric:" + key + "@" + std::to_string(step) + "=" + std::to_string(int(value)));
     }
     void onLog(JobId id, LogLevel, const std::string& m) override { add(id, "log:" + m); }
-    void onArtifact(JobId id, const std::string& kind, const std::string&) override {
-        add(id, "artifact:" + kind);
-    }
+    void onArtifact(JobId id, const std::string& kind, const std::string&) override { add(id, "artifact:" + kind); }
     void onFinished(JobId id, const std::string& r) override { add(id, "finished:" + r); }
     void onFailed(JobId id, const std::string& e) override { add(id, "failed:" + e); }
     void onCancelled(JobId id) override { add(id, "cancelled"); }
@@ -74,7 +72,8 @@ private slots:
             QVERIFY(done > lastDone);
             lastDone = done;
         };
-        lumen::util::parallelFor(seen.size(), 4, [&](std::size_t i) { ++seen[i]; }, o);
+        lumen::util::parallelFor(
+            seen.size(), 4, [&](std::size_t i) { ++seen[i]; }, o);
         for (const auto& s : seen) QCOMPARE(s.load(), 1);
         QCOMPARE(progressThreads.size(), std::size_t(1));
         QVERIFY(*progressThreads.begin() == std::this_thread::get_id());
@@ -92,7 +91,8 @@ private slots:
         std::atomic<int> ran{0};
         lumen::util::ParallelOptions stopAt;
         stopAt.stopRequested = [&] { return ran.load() >= 5; };
-        lumen::util::parallelFor(1000, 1, [&](std::size_t) { ++ran; }, stopAt);
+        lumen::util::parallelFor(
+            1000, 1, [&](std::size_t) { ++ran; }, stopAt);
         QCOMPARE(ran.load(), 5);
         QCOMPARE(lumen::util::resolveThreads(3), 3u);
         QVERIFY(lumen::util::resolveThreads(0) >= 1u);
@@ -101,19 +101,22 @@ private slots:
     void eventsArriveInOrder() {
         auto observer = std::make_shared<RecordingObserver>();
         JobPool pool(2);
-        const JobId id = pool.submit("test", "ordered", [](JobContext& ctx) {
-            ctx.log(LogLevel::Info, "begin");
-            for (int i = 1; i <= 3; ++i) {
-                ctx.metric("loss", i, 10 * i);
-                ctx.progress(i / 3.0, "step");
-            }
-            ctx.artifact("checkpoint", "/tmp/x.pt");
-            return std::string("done");
-        }, observer);
+        const JobId id = pool.submit(
+            "test", "ordered",
+            [](JobContext& ctx) {
+                ctx.log(LogLevel::Info, "begin");
+                for (int i = 1; i <= 3; ++i) {
+                    ctx.metric("loss", i, 10 * i);
+                    ctx.progress(i / 3.0, "step");
+                }
+                ctx.artifact("checkpoint", "/tmp/x.pt");
+                return std::string("done");
+            },
+            observer);
         pool.waitAll();
         const std::vector<std::string> expected = {
-            "started", "log:begin", "metric:loss@1=10", "progress", "metric:loss@2=20",
-            "progress", "metric:loss@3=30", "progress", "artifact:checkpoint", "finished:done"};
+            "started",          "log:begin", "metric:loss@1=10",    "progress",     "metric:loss@2=20", "progress",
+            "metric:loss@3=30", "progress",  "artifact:checkpoint", "finished:done"};
         QCOMPARE(observer->of(id), expected);
         QCOMPARE(pool.info(id)->state, JobState::Finished);
         QCOMPARE(pool.info(id)->outcome, std::string("done"));
@@ -123,21 +126,23 @@ private slots:
     void progressCarriesEta() {
         auto observer = std::make_shared<RecordingObserver>();
         JobPool pool(1);
-        const JobId id = pool.submit("test", "eta", [](JobContext& ctx) {
-            ctx.progress(0.0, "starting");
-            std::this_thread::sleep_for(50ms);
-            ctx.progress(0.5, "half");
-            ctx.progress(2.0, "clamped");
-            return std::string();
-        }, observer);
+        const JobId id = pool.submit(
+            "test", "eta",
+            [](JobContext& ctx) {
+                ctx.progress(0.0, "starting");
+                std::this_thread::sleep_for(50ms);
+                ctx.progress(0.5, "half");
+                ctx.progress(2.0, "clamped");
+                return std::string();
+            },
+            observer);
         pool.waitAll();
         const auto& p = observer->progress[id];
         QCOMPARE(p.size(), size_t(3));
         QVERIFY(!p[0].etaSeconds.has_value());  // nothing done yet: no estimate
         QVERIFY(p[1].etaSeconds.has_value());
         // Half done after >= 50 ms: about as long again remains.
-        QVERIFY2(*p[1].etaSeconds >= 0.045 && *p[1].etaSeconds < 5.0,
-                 qPrintable(QString::number(*p[1].etaSeconds)));
+        QVERIFY2(*p[1].etaSeconds >= 0.045 && *p[1].etaSeconds < 5.0, qPrintable(QString::number(*p[1].etaSeconds)));
         QCOMPARE(p[1].message, std::string("half"));
         QCOMPARE(p[2].fraction, 1.0);
         QCOMPARE(*p[2].etaSeconds, 0.0);
@@ -148,15 +153,18 @@ private slots:
         JobPool pool(1);
         std::atomic<int> iterations{0};
         std::atomic<bool> started{false};
-        const JobId id = pool.submit("test", "long", [&](JobContext& ctx) {
-            started = true;
-            for (int i = 0; i < 100000; ++i) {
-                ctx.throwIfCancelled();
-                ++iterations;
-                std::this_thread::sleep_for(1ms);
-            }
-            return std::string("ran to the end");
-        }, observer);
+        const JobId id = pool.submit(
+            "test", "long",
+            [&](JobContext& ctx) {
+                started = true;
+                for (int i = 0; i < 100000; ++i) {
+                    ctx.throwIfCancelled();
+                    ++iterations;
+                    std::this_thread::sleep_for(1ms);
+                }
+                return std::string("ran to the end");
+            },
+            observer);
         while (!started) std::this_thread::sleep_for(1ms);
         std::this_thread::sleep_for(20ms);
         QVERIFY(pool.cancel(id));
@@ -196,10 +204,13 @@ private slots:
             while (!release) std::this_thread::sleep_for(1ms);
             return std::string();
         });
-        const JobId second = pool.submit("test", "queued", [&](JobContext&) {
-            secondRan = true;
-            return std::string();
-        }, observer);
+        const JobId second = pool.submit(
+            "test", "queued",
+            [&](JobContext&) {
+                secondRan = true;
+                return std::string();
+            },
+            observer);
         QCOMPARE(pool.info(second)->state, JobState::Queued);
         QVERIFY(pool.cancel(second));
         QCOMPARE(pool.info(second)->state, JobState::Cancelled);
@@ -213,11 +224,12 @@ private slots:
     void exceptionBecomesFailed() {
         auto observer = std::make_shared<RecordingObserver>();
         JobPool pool(1);
-        const JobId id = pool.submit("test", "boom", [](JobContext&) -> std::string {
-            throw std::runtime_error("config.yaml: lr: expected a number");
-        }, observer);
-        const JobId odd = pool.submit("test", "odd", [](JobContext&) -> std::string { throw 42; },
-                                      observer);
+        const JobId id = pool.submit(
+            "test", "boom",
+            [](JobContext&) -> std::string { throw std::runtime_error("config.yaml: lr: expected a number"); },
+            observer);
+        const JobId odd = pool.submit(
+            "test", "odd", [](JobContext&) -> std::string { throw 42; }, observer);
         pool.waitAll();
         QCOMPARE(pool.info(id)->state, JobState::Failed);
         QCOMPARE(observer->of(id).back(), std::string("failed:config.yaml: lr: expected a number"));
@@ -234,10 +246,13 @@ private slots:
             void onProgress(JobId, const Progress&) override { throw std::runtime_error("ui gone"); }
         };
         JobPool pool(1);
-        const JobId id = pool.submit("test", "t", [](JobContext& ctx) {
-            ctx.progress(0.5);
-            return std::string("fine");
-        }, std::make_shared<Throwing>());
+        const JobId id = pool.submit(
+            "test", "t",
+            [](JobContext& ctx) {
+                ctx.progress(0.5);
+                return std::string("fine");
+            },
+            std::make_shared<Throwing>());
         pool.waitAll();
         QCOMPARE(pool.info(id)->state, JobState::Finished);
     }
@@ -251,20 +266,24 @@ private slots:
         std::set<std::thread::id> threads;
         std::vector<JobId> ids;
         for (int i = 0; i < 50; ++i) {
-            ids.push_back(pool.submit("test", "job" + std::to_string(i), [&, i](JobContext& ctx) {
-                const int now = ++running;
-                int prev = maxRunning.load();
-                while (now > prev && !maxRunning.compare_exchange_weak(prev, now)) {}
-                {
-                    std::lock_guard lock(threadsMutex);
-                    threads.insert(std::this_thread::get_id());
-                }
-                std::this_thread::sleep_for(2ms);
-                ctx.progress(1.0);
-                sum += i;
-                --running;
-                return std::to_string(i);
-            }, observer));
+            ids.push_back(pool.submit(
+                "test", "job" + std::to_string(i),
+                [&, i](JobContext& ctx) {
+                    const int now = ++running;
+                    int prev = maxRunning.load();
+                    while (now > prev && !maxRunning.compare_exchange_weak(prev, now)) {
+                    }
+                    {
+                        std::lock_guard lock(threadsMutex);
+                        threads.insert(std::this_thread::get_id());
+                    }
+                    std::this_thread::sleep_for(2ms);
+                    ctx.progress(1.0);
+                    sum += i;
+                    --running;
+                    return std::to_string(i);
+                },
+                observer));
         }
         pool.waitAll();
         QCOMPARE(sum.load(), 49 * 50 / 2);
@@ -289,14 +308,17 @@ private slots:
         {
             JobPool pool(2);
             for (int i = 0; i < 6; ++i)
-                ids.push_back(pool.submit("test", "endless", [&](JobContext& ctx) {
-                    ++started;
-                    for (;;) {
-                        ctx.throwIfCancelled();
-                        std::this_thread::sleep_for(1ms);
-                    }
-                    return std::string();
-                }, observer));
+                ids.push_back(pool.submit(
+                    "test", "endless",
+                    [&](JobContext& ctx) {
+                        ++started;
+                        for (;;) {
+                            ctx.throwIfCancelled();
+                            std::this_thread::sleep_for(1ms);
+                        }
+                        return std::string();
+                    },
+                    observer));
             while (started < 2) std::this_thread::sleep_for(1ms);
         }  // the destructor cancels and joins; reaching the next line is the test
         for (JobId id : ids) {

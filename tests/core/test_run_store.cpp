@@ -38,8 +38,8 @@ private slots:
     void runLifecycle() {
         QTemporaryDir dir;
         RunStore store(dir.filePath("lumen.db").toStdString());
-        const auto a = store.createRun("roi_consistency", "tiny", "task: roi_consistency\n",
-                                       "hash-a", R"({"cpu":"x"})");
+        const auto a =
+            store.createRun("roi_consistency", "tiny", "task: roi_consistency\n", "hash-a", R"({"cpu":"x"})");
         const auto b = store.createRun("audit", "", "", "", "{}");
         QVERIFY(b > a);
         auto runs = store.runs();
@@ -91,8 +91,8 @@ private slots:
         const auto run = store.createRun("t", "n", "", "", "");
         const auto other = store.createRun("t", "m", "", "", "");
         // Out of step order on purpose: `last` is the value at the largest step.
-        store.logMetrics(run, {{"loss", 2, 0.5, 0}, {"loss", 0, 2.0, 0}, {"loss", 1, 0.25, 0},
-                               {"val.auroc", 9, 0.75, 0}});
+        store.logMetrics(run,
+                         {{"loss", 2, 0.5, 0}, {"loss", 0, 2.0, 0}, {"loss", 1, 0.25, 0}, {"val.auroc", 9, 0.75, 0}});
         store.logMetric(other, "loss", 0, -7);
         const auto s = store.metricSummaries(run);
         QCOMPARE(s.size(), std::size_t(2));
@@ -161,8 +161,7 @@ private slots:
                 RunStore store(file);  // each job writes through its own connection
                 store.setStatus(runIds[j], RunStatus::Running);
                 for (int s = 0; s < kSteps; ++s) {
-                    if (s % 3 == 0) store.logMetrics(runIds[j], {{"loss", s, 1.0 / (s + 1)},
-                                                                 {"lr", s, 1e-4}});
+                    if (s % 3 == 0) store.logMetrics(runIds[j], {{"loss", s, 1.0 / (s + 1)}, {"lr", s, 1e-4}});
                     else store.logMetric(runIds[j], "loss", s, 1.0 / (s + 1));
                 }
                 store.addArtifact(runIds[j], "checkpoint", "last.pt");
@@ -227,8 +226,9 @@ private slots:
         QVERIFY(lumen::runs::RunLock::isHeld(ws.runDir(alive, "t")));
         QVERIFY(!lumen::runs::RunLock::isHeld(ws.runDir(dead, "t")));
         // A second holder is refused, naming the lock file.
-        QVERIFY(errorOf<lumen::runs::RunStoreError>([&] { lumen::runs::RunLock again(ws.runDir(alive, "t")); })
-                    .find("run.lock: the run is held by another process") != std::string::npos);
+        QVERIFY(errorOf<lumen::runs::RunStoreError>([&] {
+                    lumen::runs::RunLock again(ws.runDir(alive, "t"));
+                }).find("run.lock: the run is held by another process") != std::string::npos);
 
         const auto marked = lumen::runs::markInterruptedRuns(store, ws);
         QCOMPARE(marked, (std::vector<std::int64_t>{legacy, dead}));  // newest first

@@ -23,9 +23,8 @@
 #include <vector>
 
 /// The findings the demo plants clearly and often (docs/demo-workspace.md).
-inline const std::vector<std::string> kPlantedFindings = {"Lung nodule",   "Pleural effusion", "Cardiomegaly",
-                                                          "Emphysema",     "Consolidation",    "Lung opacity",
-                                                          "Atelectasis"};
+inline const std::vector<std::string> kPlantedFindings = {
+    "Lung nodule", "Pleural effusion", "Cardiomegaly", "Emphysema", "Consolidation", "Lung opacity", "Atelectasis"};
 
 /// A label as the task writes it into metric keys and file names ("Lung nodule" -> "Lung_nodule").
 inline std::string safeLabel(std::string s) {

@@ -169,12 +169,14 @@ private slots:
         QVERIFY2(bad.err.find("bad.csv") != std::string::npos, bad.err.c_str());
 
         // An unknown HU window: the error names the key and the value.
-        text = std::regex_replace(readText(config_), std::regex("extra_windows: \\[[^\\]]*\\]"), "extra_windows: [lungs]");
+        text =
+            std::regex_replace(readText(config_), std::regex("extra_windows: \\[[^\\]]*\\]"), "extra_windows: [lungs]");
         QVERIFY(text.find("[lungs]") != std::string::npos);
         std::ofstream(badCfg) << text;
         const auto window = cli({"train", "--config", q(badCfg), "--workspace", q(ws_)});
         QVERIFY(window.code != 0);
-        QVERIFY2(window.err.find("preprocess.extra_windows") != std::string::npos && window.err.find("lungs") != std::string::npos,
+        QVERIFY2(window.err.find("preprocess.extra_windows") != std::string::npos &&
+                     window.err.find("lungs") != std::string::npos,
                  window.err.c_str());
     }
 
@@ -192,7 +194,8 @@ private slots:
             auto fields = labels[r].fields;
             if (r > 0) {
                 const char* suffix[] = {"a_1", "a_2", "b_1"};
-                const std::string name = "train_" + std::to_string((r - 1) / 3 + 1) + "_" + suffix[(r - 1) % 3] + ".nii.gz";
+                const std::string name =
+                    "train_" + std::to_string((r - 1) / 3 + 1) + "_" + suffix[(r - 1) % 3] + ".nii.gz";
                 fs::create_symlink(ws_ / "ct/volumes" / fields[0], rate / "volumes" / name);
                 fields[0] = name;
             }
@@ -208,7 +211,8 @@ private slots:
         std::ofstream(cfg) << text;
         const auto train = cli({"train", "--config", q(cfg), "--workspace", q(ws_)});
         QVERIFY2(train.code == 0, train.err.c_str());
-        QVERIFY2(train.err.find("seeded split by patient, 8 patients for 24 volumes (24 from CT-RATE names") != std::string::npos,
+        QVERIFY2(train.err.find("seeded split by patient, 8 patients for 24 volumes (24 from CT-RATE names") !=
+                     std::string::npos,
                  train.err.c_str());
         std::smatch id;
         QVERIFY2(std::regex_search(train.out, id, std::regex("run (\\d+): trained")), train.out.c_str());
@@ -232,7 +236,8 @@ private slots:
         QCOMPARE(store.metrics(runId, "val.f1_macro_in_sample").size(), std::size_t(1));
 
         // A named patient column that is not there is an error naming it.
-        text = std::regex_replace(readText(cfg), std::regex("  val_fraction:"), "  patient_column: PatientKey\n  val_fraction:");
+        text = std::regex_replace(readText(cfg), std::regex("  val_fraction:"),
+                                  "  patient_column: PatientKey\n  val_fraction:");
         std::ofstream(cfg) << text;
         const auto bad = cli({"train", "--config", q(cfg), "--workspace", q(ws_)});
         QVERIFY(bad.code != 0);

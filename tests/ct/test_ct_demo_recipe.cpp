@@ -39,10 +39,10 @@ namespace {
 // (LUMEN_RECIPE_SEED=N reruns it with another seed; docs/ct-multilabel.md keeps the table.)
 // So what is asserted is what holds on all of them with a margin: the mean over the planted
 // findings above issue 7's 0.9, and a lower floor per finding that none falls under.
-constexpr double kMacroGoal = 0.9;     // issue 7: AUROC > 0.9 on the planted findings (mean)
-constexpr double kEachFloor = 0.65;    // and none of them left behind (worst seen: 0.742)
-constexpr double kFocalCamRate = 0.75;  // consolidation CAMs peaking inside the lesion (seen: 0.87)
-constexpr int kCamVolumes = 24;       // validation volumes per explained lesion type, at most
+constexpr double kMacroGoal = 0.9;           // issue 7: AUROC > 0.9 on the planted findings (mean)
+constexpr double kEachFloor = 0.65;          // and none of them left behind (worst seen: 0.742)
+constexpr double kFocalCamRate = 0.75;       // consolidation CAMs peaking inside the lesion (seen: 0.87)
+constexpr int kCamVolumes = 24;              // validation volumes per explained lesion type, at most
 const std::string kFocal = "Consolidation";  // a focal lesion the model learns well
 const std::string kNodule = "Lung nodule";   // the smallest one
 
@@ -117,8 +117,9 @@ private slots:
 
         // Inference with both labels' Grad-CAM on those volumes.
         const fs::path out = fs::path(dir_.path().toStdString()) / "infer";
-        const fs::path best = trained.runDir / "checkpoints" /
-                              nlohmann::json::parse(readTextFile(trained.runDir / "thresholds.json"))["checkpoint"].get<std::string>();
+        const fs::path best =
+            trained.runDir / "checkpoints" /
+            nlohmann::json::parse(readTextFile(trained.runDir / "thresholds.json"))["checkpoint"].get<std::string>();
         const auto inferred = run(plugin::Operation::Infer, recipe([&](YAML::Node& n) {
                                       n["data"]["labels_csv"] = list.string();
                                       n["infer"]["cam_labels"].push_back(kFocal);
@@ -132,7 +133,8 @@ private slots:
         QCOMPARE(preds["cam"]["method"].get<std::string>(), std::string("gradcam"));
         const fs::path cache = preds["cam"]["cache_dir"].get<std::string>();
         std::map<std::pair<std::string, std::string>, fs::path> camFiles;  // (volume, label) -> raw CAM
-        for (const auto& rec : data::readCsvRecords(cache / "index.csv")) camFiles[{rec.fields[0], rec.fields[1]}] = cache / rec.fields[3];
+        for (const auto& rec : data::readCsvRecords(cache / "index.csv"))
+            camFiles[{rec.fields[0], rec.fields[1]}] = cache / rec.fields[3];
 
         // The hottest cell of each raw CAM (feature resolution: 6 x 6 x 10 mm cells) against the
         // planted lesions: "inside" when the lesion's sphere reaches into that cell, in world
@@ -147,7 +149,8 @@ private slots:
             for (const auto& [v, ls] : perVolume) {
                 const auto raw = io::readNpy(camFiles.at({v, label}));
                 QCOMPARE(raw.shape.size(), std::size_t(3));
-                const auto at = std::size_t(std::max_element(raw.values.begin(), raw.values.end()) - raw.values.begin());
+                const auto at =
+                    std::size_t(std::max_element(raw.values.begin(), raw.values.end()) - raw.values.begin());
                 const std::array<std::size_t, 3> cell{at % raw.shape[2], (at / raw.shape[2]) % raw.shape[1],
                                                       at / (raw.shape[2] * raw.shape[1])};  // x, y, z
                 const std::string stem = v.substr(0, v.find('.'));
@@ -187,9 +190,10 @@ private slots:
                     if (w != v) controlHits += touches(v, w), ++controlPairs;
             }
             const double rate = double(inside) / double(perVolume.size()), control = double(controlHits) / controlPairs;
-            qInfo("%s: the Grad-CAM's hottest cell lies in a planted lesion for %d of %zu validation volumes (%.2f); "
-                  "control (another volume's lesions) %.2f",
-                  label.c_str(), inside, perVolume.size(), rate, control);
+            qInfo(
+                "%s: the Grad-CAM's hottest cell lies in a planted lesion for %d of %zu validation volumes (%.2f); "
+                "control (another volume's lesions) %.2f",
+                label.c_str(), inside, perVolume.size(), rate, control);
             QVERIFY(perVolume.size() >= 10);
             camRate[label] = {rate, control};
         }

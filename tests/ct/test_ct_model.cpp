@@ -36,7 +36,8 @@ void writeTensor(const fs::path& file, const torch::Tensor& t) {
     const auto c = t.to(torch::kFloat).contiguous();
     std::vector<std::size_t> shape;
     for (auto d : c.sizes()) shape.push_back(static_cast<std::size_t>(d));
-    util::writeFileAtomically(file, io::npyBytes(c.data_ptr<float>(), static_cast<std::size_t>(c.numel()) * 4, "<f4", shape));
+    util::writeFileAtomically(file,
+                              io::npyBytes(c.data_ptr<float>(), static_cast<std::size_t>(c.numel()) * 4, "<f4", shape));
 }
 
 /// A tiny task on random volumes: the ResNet3d's groups for the freeze schedule.
@@ -109,7 +110,9 @@ private slots:
            << "d='" << d.string() << "'\n"
            << "x=torch.from_numpy(np.load(d+'/logits.npy')); t=torch.from_numpy(np.load(d+'/targets.npy'))\n"
            << "w=torch.from_numpy(np.load(d+'/pos_weight.npy'))\nout=[]\n"
-           << "for a,g in " << "[(0.25,2.0),(-1,0.0),(0.85,4.0),(0.5,1.5)]" << ":\n"
+           << "for a,g in "
+           << "[(0.25,2.0),(-1,0.0),(0.85,4.0),(0.5,1.5)]"
+           << ":\n"
            << "  out.append(float(sigmoid_focal_loss(x,t,alpha=a,gamma=g,reduction='mean')))\n"
            << "  out.append(float((sigmoid_focal_loss(x,t,alpha=a,gamma=g,reduction='none')*(t*w+(1-t))).mean()))\n"
            << "out.append(float(torch.nn.functional.binary_cross_entropy_with_logits(x,t)))\n"
@@ -140,16 +143,19 @@ private slots:
         double worst = 0;
         for (std::size_t i = 0; i < ref.size(); ++i) {
             worst = std::max(worst, std::abs(ours[i] - ref[i]) / std::max(1e-6, std::abs(ref[i])));
-            QVERIFY2(std::abs(ours[i] - ref[i]) <= 1e-5 * std::max(1.0, std::abs(ref[i])),
-                     qPrintable(QString("case %1: ours %2 python %3").arg(i).arg(ours[i], 0, 'g', 10).arg(ref[i], 0, 'g', 10)));
+            QVERIFY2(
+                std::abs(ours[i] - ref[i]) <= 1e-5 * std::max(1.0, std::abs(ref[i])),
+                qPrintable(
+                    QString("case %1: ours %2 python %3").arg(i).arg(ours[i], 0, 'g', 10).arg(ref[i], 0, 'g', 10)));
         }
         qInfo("focal/BCE: max relative difference to torchvision/PyTorch %.3g", worst);
         // gamma 0 without alpha is plain BCE.
         QVERIFY(std::abs(ours[2] - ours[8]) < 1e-6);
         // Errors name the key.
         o.posWeight.resize(3);
-        QVERIFY(errorOf<std::invalid_argument>([&] { nn::multiLabelLoss(logits, targets, o); }).find("loss.pos_weight") !=
-                std::string::npos);
+        QVERIFY(errorOf<std::invalid_argument>([&] {
+                    nn::multiLabelLoss(logits, targets, o);
+                }).find("loss.pos_weight") != std::string::npos);
     }
 
     void resnetSplitsAtEveryStage() {
@@ -243,7 +249,10 @@ private slots:
         QCOMPARE(out.nz, 7);
         const auto src = torch::from_blob(v.values.data(), {1, 1, 7, 12, 10}, torch::kFloat);
         namespace F = torch::nn::functional;
-        auto ref = F::interpolate(src, F::InterpolateFuncOptions().size(std::vector<std::int64_t>{7, 6, 5}).mode(torch::kTrilinear).align_corners(false));
+        auto ref = F::interpolate(src, F::InterpolateFuncOptions()
+                                           .size(std::vector<std::int64_t>{7, 6, 5})
+                                           .mode(torch::kTrilinear)
+                                           .align_corners(false));
         ref = (ref.clamp(-1000, 500) + 1000) * (2.0 / 1500) - 1;
         const auto ours = torch::from_blob(const_cast<float*>(out.values.data()), {1, 1, 7, 6, 5}, torch::kFloat);
         const double diff = (ours - ref).abs().max().item<double>();
@@ -270,8 +279,12 @@ private slots:
         QCOMPARE(mo.values.size(), std::size_t(3 * 7 * 6 * 5));
         const auto moT = torch::from_blob(const_cast<float*>(mo.values.data()), {3, 7, 6, 5}, torch::kFloat);
         QVERIFY(torch::allclose(moT[0], ours[0][0], 1e-6, 1e-6));  // the first is hu_min..hu_max
-        auto hu = F::interpolate(src, F::InterpolateFuncOptions().size(std::vector<std::int64_t>{7, 6, 5}).mode(torch::kTrilinear).align_corners(false))[0][0];
-        QVERIFY(torch::allclose(moT[1], (hu.clamp(-1350, 150) + 1350) * (2.0 / 1500) - 1, 1e-5, 1e-5));  // lung -600/1500
+        auto hu = F::interpolate(src, F::InterpolateFuncOptions()
+                                          .size(std::vector<std::int64_t>{7, 6, 5})
+                                          .mode(torch::kTrilinear)
+                                          .align_corners(false))[0][0];
+        QVERIFY(
+            torch::allclose(moT[1], (hu.clamp(-1350, 150) + 1350) * (2.0 / 1500) - 1, 1e-5, 1e-5));  // lung -600/1500
         QVERIFY(torch::allclose(moT[2], (hu.clamp(-200, 300) + 200) * (2.0 / 500) - 1, 1e-5, 1e-5));
         QVERIFY(data::VolumePreprocessing(multi).toJson().find("\"extra_windows\":[[-1350.0,150.0],[-200.0,300.0]]") !=
                 std::string::npos);
@@ -280,13 +293,15 @@ private slots:
         QVERIFY((data::parseHuWindow("mediastinum") == std::array<double, 2>{-160, 240}));
         QVERIFY((data::parseHuWindow("-1000:-500") == std::array<double, 2>{-1000, -500}));
         for (const char* bad : {"lungs", "-500:-1000", "1:2x", ":5", "a:b", ""})
-            QVERIFY2(errorOf<std::invalid_argument>([&] { data::parseHuWindow(bad); }).find(std::string("\"") + bad + "\"") !=
-                         std::string::npos,
+            QVERIFY2(errorOf<std::invalid_argument>([&] {
+                         data::parseHuWindow(bad);
+                     }).find(std::string("\"") + bad + "\"") != std::string::npos,
                      bad);
 
         // Not a single-channel volume: an error naming it.
         v.samples = 3;
-        QVERIFY(errorOf<std::invalid_argument>([&] { data::prepareVolume(v, p, "x.nii"); }).find("x.nii") != std::string::npos);
+        QVERIFY(errorOf<std::invalid_argument>([&] { data::prepareVolume(v, p, "x.nii"); }).find("x.nii") !=
+                std::string::npos);
     }
 
     // The exported TorchScript of the 3-D ResNet gives the C++ model's logits, features and
@@ -319,7 +334,9 @@ private slots:
                 const fs::path file = fs::path(dir_.path().toStdString()) / ("resnet3d_" + norm + "_" + pool + ".pt");
                 nn::exportTorchScript(m, file);
                 auto ts = torch::jit::load(file.string());
-                const auto diff = [](const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); };
+                const auto diff = [](const torch::Tensor& a, const torch::Tensor& b) {
+                    return (a - b).abs().max().item<double>();
+                };
                 const std::string what = norm + "/" + pool;
                 QVERIFY2(diff(ts.forward({x}).toTensor(), logits) < 1e-5, what.c_str());
                 QVERIFY2(diff(ts.run_method("forward_features", x).toTensor(), features) < 1e-5, what.c_str());
@@ -337,15 +354,17 @@ private slots:
                 raw("x.f32", x);
                 raw("logits.f32", logits);
                 const std::string script = (fs::path(dir_.path().toStdString()) / "ts.py").string();
-                std::ofstream(script) << "import sys, numpy as np, torch\n"
-                                         "d = sys.argv[1]\n"
-                                         "m = torch.jit.load(d + '/resnet3d_batch_max.pt')\n"
-                                         "x = torch.from_numpy(np.fromfile(d + '/x.f32', dtype=np.float32).reshape(2, 2, 12, 16, 16))\n"
-                                         "want = np.fromfile(d + '/logits.f32', dtype=np.float32).reshape(2, 5)\n"
-                                         "with torch.no_grad(): got = m(x).numpy()\n"
-                                         "print(float(np.abs(got - want).max()))\n";
+                std::ofstream(script)
+                    << "import sys, numpy as np, torch\n"
+                       "d = sys.argv[1]\n"
+                       "m = torch.jit.load(d + '/resnet3d_batch_max.pt')\n"
+                       "x = torch.from_numpy(np.fromfile(d + '/x.f32', dtype=np.float32).reshape(2, 2, 12, 16, 16))\n"
+                       "want = np.fromfile(d + '/logits.f32', dtype=np.float32).reshape(2, 5)\n"
+                       "with torch.no_grad(): got = m(x).numpy()\n"
+                       "print(float(np.abs(got - want).max()))\n";
                 QProcess p;
-                p.start(qEnvironmentVariable("LUMEN_PYTHON", "/usr/bin/python3"), {QString::fromStdString(script), dir_.path()});
+                p.start(qEnvironmentVariable("LUMEN_PYTHON", "/usr/bin/python3"),
+                        {QString::fromStdString(script), dir_.path()});
                 QVERIFY(p.waitForFinished(120000));
                 const QString out = QString::fromUtf8(p.readAllStandardOutput()).trimmed();
                 QVERIFY2(p.exitCode() == 0, qPrintable(QString::fromUtf8(p.readAllStandardError())));
@@ -372,7 +391,8 @@ private slots:
         QCOMPARE(a.nz, 20);
         QCOMPARE(b.values.size(), a.values.size());
         double worst = 0;
-        for (std::size_t i = 0; i < a.values.size(); ++i) worst = std::max(worst, double(std::abs(a.values[i] - b.values[i])));
+        for (std::size_t i = 0; i < a.values.size(); ++i)
+            worst = std::max(worst, double(std::abs(a.values[i] - b.values[i])));
         QVERIFY2(worst < 1e-5, qPrintable(QString("max difference %1").arg(worst)));
         for (int i = 0; i < 3; ++i) QVERIFY(std::abs(a.originRas[std::size_t(i)] - b.originRas[std::size_t(i)]) < 1e-3);
         QVERIFY(a.flipped == (std::array<bool, 3>{false, false, false}));  // the NIfTI is RAS already

@@ -65,7 +65,8 @@ private slots:
         const std::size_t steps = 8;  // 60 training volumes (75 % of 80) / batch 8
         QCOMPARE(losses.size(), std::size_t(kEpochs) * steps);
         double first = 0, last = 0;
-        for (std::size_t i = 0; i < steps; ++i) first += losses[i].value, last += losses[losses.size() - steps + i].value;
+        for (std::size_t i = 0; i < steps; ++i)
+            first += losses[i].value, last += losses[losses.size() - steps + i].value;
         qInfo("mean training loss: epoch 1 %.4f, epoch %d %.4f", first / steps, kEpochs, last / steps);
         QVERIFY(last < first);
 
@@ -75,7 +76,8 @@ private slots:
         const auto thr = nlohmann::json::parse(tin);
         QCOMPARE(thr["metric"].get<std::string>(), std::string("f1"));
         QCOMPARE(thr["thresholds"].size(), std::size_t(18));
-        for (const auto& [k, v] : thr["thresholds"].items()) QVERIFY2(v.get<double>() >= 0 && v.get<double>() <= 1, k.c_str());
+        for (const auto& [k, v] : thr["thresholds"].items())
+            QVERIFY2(v.get<double>() >= 0 && v.get<double>() <= 1, k.c_str());
         const fs::path best = trained.runDir / "checkpoints" / thr["checkpoint"].get<std::string>();
         QVERIFY(fs::exists(best));
 
@@ -92,7 +94,8 @@ private slots:
         const auto preds = nlohmann::json::parse(pin);
         QCOMPARE(preds["predictions"].size(), std::size_t(8));
         QCOMPARE(preds["preprocessing"]["hu_window"][0].get<double>(), -1000.0);
-        QCOMPARE(preds["thresholds"]["thresholds"]["Lung nodule"].get<double>(), thr["thresholds"]["Lung nodule"].get<double>());
+        QCOMPARE(preds["thresholds"]["thresholds"]["Lung nodule"].get<double>(),
+                 thr["thresholds"]["Lung nodule"].get<double>());
 
         // Every planted nodule among these volumes: where is the CAM's peak?
         const auto lesions = data::readCsvRecords(ws_ / "ct" / "lesions.csv");
@@ -107,7 +110,8 @@ private slots:
             QCOMPARE(cam.columns, 32);
             QCOMPARE(cam.depth, 24);
             const auto peak = std::max_element(cam.values.begin(), cam.values.end()) - cam.values.begin();
-            const long px = peak % cam.columns, py = (peak / cam.columns) % cam.rows, pz = peak / (cam.columns * cam.rows);
+            const long px = peak % cam.columns, py = (peak / cam.columns) % cam.rows,
+                       pz = peak / (cam.columns * cam.rows);
             // Both in world millimetres through their NIfTI affines (the CAM lies on the prepared
             // 3 x 3 x 5 mm grid, the lesion is given on the source's 1.5 x 1.5 x 2.5 mm grid).
             const auto pw = worldPoint(io::rasAffine(cam), px, py, pz);

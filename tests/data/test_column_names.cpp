@@ -14,22 +14,38 @@ private slots:
     void humanNames_data() {
         QTest::addColumn<QString>("column");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("stenosis") << "prox_rca_stenosis" << "Proximal RCA — stenosis %";
-        QTest::newRow("binary") << "prox_rca_stenosis_binary" << "Proximal RCA — P(stenosis ≥ 70 %)";
-        QTest::newRow("calcif") << "left_main_calcif_binary" << "Left main — P(calcification)";
-        QTest::newRow("cto") << "D1_cto" << "First diagonal (D1) — P(CTO)";
-        QTest::newRow("thrombus") << "lima_or_svg_thrombus" << "Graft (LIMA or SVG) — P(thrombus)";
-        QTest::newRow("dist_lcx") << "dist_lcx_stenosis" << "Distal circumflex — stenosis %";
-        QTest::newRow("roi full") << "Pleural_Thickening.prob_full" << "Pleural thickening — P(full)";
-        QTest::newRow("roi drop") << "Effusion.prob_drop" << "Effusion — P(drop)";
-        QTest::newRow("roi faith") << "Mass.faithfulness" << "Mass — faithfulness";
-        QTest::newRow("nih plain") << "Pleural_Thickening" << "Pleural thickening";
-        QTest::newRow("ct-rate") << "Coronary artery wall calcification" << "Coronary artery wall calcification";
-        QTest::newRow("ct snake") << "lung_nodule" << "Lung nodule";
-        QTest::newRow("ct prob") << "Lung nodule.prob" << "Lung nodule — P";
-        QTest::newRow("unknown segment") << "foo_stenosis" << "Foo stenosis";
-        QTest::newRow("unknown measure") << "Mass.some_score" << "Mass — some score";
-        QTest::newRow("no finding") << "No_Finding" << "No finding";
+        QTest::newRow("stenosis") << "prox_rca_stenosis"
+                                  << "Proximal RCA — stenosis %";
+        QTest::newRow("binary") << "prox_rca_stenosis_binary"
+                                << "Proximal RCA — P(stenosis ≥ 70 %)";
+        QTest::newRow("calcif") << "left_main_calcif_binary"
+                                << "Left main — P(calcification)";
+        QTest::newRow("cto") << "D1_cto"
+                             << "First diagonal (D1) — P(CTO)";
+        QTest::newRow("thrombus") << "lima_or_svg_thrombus"
+                                  << "Graft (LIMA or SVG) — P(thrombus)";
+        QTest::newRow("dist_lcx") << "dist_lcx_stenosis"
+                                  << "Distal circumflex — stenosis %";
+        QTest::newRow("roi full") << "Pleural_Thickening.prob_full"
+                                  << "Pleural thickening — P(full)";
+        QTest::newRow("roi drop") << "Effusion.prob_drop"
+                                  << "Effusion — P(drop)";
+        QTest::newRow("roi faith") << "Mass.faithfulness"
+                                   << "Mass — faithfulness";
+        QTest::newRow("nih plain") << "Pleural_Thickening"
+                                   << "Pleural thickening";
+        QTest::newRow("ct-rate") << "Coronary artery wall calcification"
+                                 << "Coronary artery wall calcification";
+        QTest::newRow("ct snake") << "lung_nodule"
+                                  << "Lung nodule";
+        QTest::newRow("ct prob") << "Lung nodule.prob"
+                                 << "Lung nodule — P";
+        QTest::newRow("unknown segment") << "foo_stenosis"
+                                         << "Foo stenosis";
+        QTest::newRow("unknown measure") << "Mass.some_score"
+                                         << "Mass — some score";
+        QTest::newRow("no finding") << "No_Finding"
+                                    << "No finding";
     }
     void humanNames() {
         QFETCH(QString, column);

@@ -70,7 +70,8 @@ rep = json.load(open(d + '/split_report.json'))
 print(json.dumps({'rows': len(m), 'tv': len(g['train'] & g['val']), 'tt': len(g['train'] & g['test']),
                   'vt': len(g['val'] & g['test']), 'patients': [len(g[s]) for s in ('train', 'val', 'test')],
                   'report': [s['patients'] for s in rep['splits']], 'seed': rep['seed']}))
-)PY", {q(out_ / "split")});
+)PY",
+                                                    {q(out_ / "split")});
         QCOMPARE(ref["rows"].get<int>(), 120);
         QCOMPARE(ref["tv"].get<int>() + ref["tt"].get<int>() + ref["vt"].get<int>(), 0);
         QCOMPARE(ref["patients"], ref["report"]);
@@ -111,8 +112,8 @@ print(json.dumps({'rows': len(m), 'tv': len(g['train'] & g['val']), 'tt': len(g[
         QTest::newRow("no out") << QStringList{"data", "import-nih", "x"} << "needs --out";
         QTest::newRow("bad ratios") << QStringList{"data", "split", "m.csv", "--ratios", "0.7,x", "--out", "o"}
                                     << "--ratios: expected numbers";
-        QTest::newRow("missing manifest") << QStringList{"data", "stats", "/nonexistent/m.csv"}
-                                          << "/nonexistent/m.csv: cannot open";
+        QTest::newRow("missing manifest")
+            << QStringList{"data", "stats", "/nonexistent/m.csv"} << "/nonexistent/m.csv: cannot open";
         QTest::newRow("not nih") << QStringList{"data", "import-nih", "/tmp", "--out", "/tmp/lumen-never"}
                                  << "Data_Entry_2017.csv: not found";
     }

@@ -46,8 +46,10 @@ void compareWithReference(const PixelStats& s, const nlohmann::json& ref) {
     QCOMPARE(s.mean.size(), nm.size());
     QCOMPARE(s.pixelsPerChannel, ref["pixels"].get<std::uint64_t>());
     for (std::size_t c = 0; c < nm.size(); ++c) {
-        QVERIFY2(std::abs(s.mean[c] - nm[c]) <= 1e-9 * std::abs(nm[c]), (std::to_string(s.mean[c]) + " vs " + std::to_string(nm[c])).c_str());
-        QVERIFY2(std::abs(s.stdev[c] - ns[c]) <= 1e-9 * std::abs(ns[c]), (std::to_string(s.stdev[c]) + " vs " + std::to_string(ns[c])).c_str());
+        QVERIFY2(std::abs(s.mean[c] - nm[c]) <= 1e-9 * std::abs(nm[c]),
+                 (std::to_string(s.mean[c]) + " vs " + std::to_string(nm[c])).c_str());
+        QVERIFY2(std::abs(s.stdev[c] - ns[c]) <= 1e-9 * std::abs(ns[c]),
+                 (std::to_string(s.stdev[c]) + " vs " + std::to_string(ns[c])).c_str());
         // Against exact rational arithmetic: within a couple of ulps.
         QVERIFY(std::abs(s.mean[c] - em[c]) <= 4e-16 * std::abs(em[c]));
         QVERIFY(std::abs(s.stdev[c] - es[c]) <= 4e-16 * std::abs(es[c]));
@@ -101,8 +103,8 @@ private slots:
         compareWithReference(s1, ref);
         QCOMPARE(s1.unitMean.size(), std::size_t(1));
         QCOMPARE(s1.unitMean[0], s1.mean[0] / 255.0);
-        qInfo("demo: %zu images of 256x256 in %.3f s on %u threads (%.0f images/s); mean %.6f std %.6f",
-              s4.images, s4.seconds, s4.threads, double(s4.images) / s4.seconds, s4.mean[0], s4.stdev[0]);
+        qInfo("demo: %zu images of 256x256 in %.3f s on %u threads (%.0f images/s); mean %.6f std %.6f", s4.images,
+              s4.seconds, s4.threads, double(s4.images) / s4.seconds, s4.mean[0], s4.stdev[0]);
     }
 
     void sixteenBitColourMatchesNumpy() {

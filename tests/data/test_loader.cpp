@@ -98,7 +98,7 @@ private slots:
                 QCOMPARE(batch.patientIds[std::size_t(i)], "p" + std::to_string(k / 3));
                 QCOMPARE(batch.datasetIndices[std::size_t(i)], std::size_t(k));
                 const float* px = batch.images.data() + std::size_t(i) * 40 * 48;
-                QCOMPARE(px[0], 1.0f);                             // the mark
+                QCOMPARE(px[0], 1.0f);                                   // the mark
                 QCOMPARE(px[10 * 48 + 20], float(3 * k + 10) / 255.0f);  // the planted value
                 QCOMPARE(batch.targets[std::size_t(i) * 2], k % 2 ? 1.0f : 0.0f);
                 QCOMPARE(batch.targets[std::size_t(i) * 2 + 1], k % 3 == 0 ? 1.0f : 0.0f);
@@ -182,7 +182,7 @@ private slots:
         const cv::Mat c = augmentImage(m, a, 1);
         QCOMPARE(c.size(), cv::Size(8, 8));
         QCOMPARE(c.at<float>(0, 0), 0.5f);  // centre crop misses the corner mark
-        a.crop = 40;  // larger than the image: padded with 0
+        a.crop = 40;                        // larger than the image: padded with 0
         const cv::Mat p = augmentImage(m, a, 1);
         QCOMPARE(p.size(), cv::Size(40, 40));
         QCOMPARE(p.at<float>(0, 0), 0.0f);
@@ -214,13 +214,15 @@ v = apply_modality_lut(d.pixel_array, d).astype(np.float64)
 c, w = float(d.WindowCenter), float(d.WindowWidth)
 u = np.clip((v - (c - w / 2)) / w, 0, 1)
 print(json.dumps({'rows': int(u.shape[0]), 'cols': int(u.shape[1]), 'values': u.ravel().tolist()}))
-)PY", {QString::fromStdString(file)});
+)PY",
+                                                    {QString::fromStdString(file)});
         const cv::Mat m = loadUnitImage(file, 1);
         QCOMPARE(m.rows, ref["rows"].get<int>());
         QCOMPARE(m.cols, ref["cols"].get<int>());
         const auto want = ref["values"].get<std::vector<double>>();
         double worst = 0;
-        for (int i = 0; i < m.rows * m.cols; ++i) worst = std::max(worst, std::abs(double(m.ptr<float>()[i]) - want[std::size_t(i)]));
+        for (int i = 0; i < m.rows * m.cols; ++i)
+            worst = std::max(worst, std::abs(double(m.ptr<float>()[i]) - want[std::size_t(i)]));
         QVERIFY2(worst < 1e-6, std::to_string(worst).c_str());
         const cv::Mat rgb = loadUnitImage(file, 3);
         QCOMPARE(rgb.channels(), 3);

@@ -44,7 +44,8 @@ private slots:
         QCOMPARE(back.splitNames(), (std::vector<std::string>{"train", "val", "test", ""}));
         // No temporary file left beside it.
         int files = 0;
-        for (const auto& e : fs::directory_iterator(dir())) files += e.path().filename().string().find(".tmp") != std::string::npos;
+        for (const auto& e : fs::directory_iterator(dir()))
+            files += e.path().filename().string().find(".tmp") != std::string::npos;
         QCOMPARE(files, 0);
 
         // pandas reads it as-is: label columns are 0/1 targets.
@@ -53,9 +54,11 @@ import sys, json, pandas as pd
 d = pd.read_csv(sys.argv[1], dtype={'patient_id': str}, keep_default_na=False)
 print(json.dumps({'columns': list(d.columns), 'ids': list(d['id']), 'mass': [int(v) for v in d['Mass']],
                   'labels': list(d['labels'])}))
-)PY", {QString::fromStdString(file.string())});
+)PY",
+                                                  {QString::fromStdString(file.string())});
         QCOMPARE(j["columns"].get<std::vector<std::string>>(),
-                 (std::vector<std::string>{"id", "patient_id", "path", "labels", "split", "Effusion", "Mass", "Normal", "Hernia"}));
+                 (std::vector<std::string>{"id", "patient_id", "path", "labels", "split", "Effusion", "Mass", "Normal",
+                                           "Hernia"}));
         QCOMPARE(j["ids"].get<std::vector<std::string>>(),
                  (std::vector<std::string>{"a.png", "b,1.png", "c.png", "d\"q.png"}));
         QCOMPARE(j["mass"].get<std::vector<int>>(), (std::vector<int>{1, 0, 0, 1}));
@@ -63,8 +66,8 @@ print(json.dumps({'columns': list(d.columns), 'ids': list(d['id']), 'mass': [int
     }
 
     void vocabularyFromLabelsOrGiven() {
-        const auto file = writeTextFile(tmp_, "v.csv",
-                                        "path,id,labels\r\nx/1.png,1,Mass|Effusion\r\nx/2.png,2,\r\nx/3.png,3,Atelectasis\r\n");
+        const auto file = writeTextFile(
+            tmp_, "v.csv", "path,id,labels\r\nx/1.png,1,Mass|Effusion\r\nx/2.png,2,\r\nx/3.png,3,Atelectasis\r\n");
         const Manifest m = readManifest(file);
         QCOMPARE(m.labelNames, (std::vector<std::string>{"Atelectasis", "Effusion", "Mass"}));
         QCOMPARE(m.rows[0].labels, (std::vector<std::string>{"Effusion", "Mass"}));
@@ -76,8 +79,9 @@ print(json.dumps({'columns': list(d.columns), 'ids': list(d['id']), 'mass': [int
         QCOMPARE(readManifest(file, given).labelNames, given.labelNames);
         given.labelNames = {"Mass", "Effusion"};
         const auto e = errorOf<ManifestError>([&] { readManifest(file, given); });
-        QVERIFY2(e.find("v.csv:4: column 3 (labels): label \"Atelectasis\" is not in the vocabulary") != std::string::npos,
-                 e.c_str());
+        QVERIFY2(
+            e.find("v.csv:4: column 3 (labels): label \"Atelectasis\" is not in the vocabulary") != std::string::npos,
+            e.c_str());
     }
 
     void labelColumnsOnly() {
@@ -91,9 +95,12 @@ print(json.dumps({'columns': list(d.columns), 'ids': list(d['id']), 'mass': [int
     void errorsNameFileLineColumn_data() {
         QTest::addColumn<QString>("text");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("field count") << "id,path\n1,a\n2,b,c\n" << "bad.csv:3: column 3: 3 fields, the header has 2";
-        QTest::newRow("empty id") << "id,path\n1,a\n,b\n" << "bad.csv:3: column 1 (id): empty id";
-        QTest::newRow("empty path") << "id,path\n1,\n" << "bad.csv:2: column 2 (path): empty path";
+        QTest::newRow("field count") << "id,path\n1,a\n2,b,c\n"
+                                     << "bad.csv:3: column 3: 3 fields, the header has 2";
+        QTest::newRow("empty id") << "id,path\n1,a\n,b\n"
+                                  << "bad.csv:3: column 1 (id): empty id";
+        QTest::newRow("empty path") << "id,path\n1,\n"
+                                    << "bad.csv:2: column 2 (path): empty path";
         QTest::newRow("duplicate id") << "id,path\n1,a\n2,b\n1,c\n"
                                       << "bad.csv:4: column 1 (id): duplicate id \"1\" (first on line 2)";
         QTest::newRow("label column") << "id,path,labels,A\n1,a,A,1\n2,b,,yes\n"
@@ -104,17 +111,23 @@ print(json.dumps({'columns': list(d.columns), 'ids': list(d['id']), 'mass': [int
                                        << "bad.csv:2: column 3 (labels): label \"C\" is not in the vocabulary";
         QTest::newRow("split name") << "id,path,split\n1,a,tr ain\n"
                                     << "bad.csv:2: column 3 (split): split \"tr ain\" may only hold";
-        QTest::newRow("quote") << "id,path\n1,a\n2,\"b\n" << "bad.csv:3: column 2: unterminated quote";
-        QTest::newRow("no path column") << "id,file\n1,a\n" << "bad.csv:1: no column \"path\"";
-        QTest::newRow("empty file") << "" << "bad.csv: empty file";
-        QTest::newRow("twice") << "id,path,id\n" << "bad.csv:1: column 3 (id): column appears twice";
+        QTest::newRow("quote") << "id,path\n1,a\n2,\"b\n"
+                               << "bad.csv:3: column 2: unterminated quote";
+        QTest::newRow("no path column") << "id,file\n1,a\n"
+                                        << "bad.csv:1: no column \"path\"";
+        QTest::newRow("empty file") << ""
+                                    << "bad.csv: empty file";
+        QTest::newRow("twice") << "id,path,id\n"
+                               << "bad.csv:1: column 3 (id): column appears twice";
         // fuzz_manifest (2026-12-02): these read, but what writeManifest wrote for them did not
         // read back (a second "path" column; "A|B" split into two labels).
-        QTest::newRow("label named like a column") << "id,patient_id,path,labels,split\na,P1,testient_id,path,t\n"
-                                                   << "bad.csv:2: column 4 (labels): label \"path\" is the name of a manifest column";
+        QTest::newRow("label named like a column")
+            << "id,patient_id,path,labels,split\na,P1,testient_id,path,t\n"
+            << "bad.csv:2: column 4 (labels): label \"path\" is the name of a manifest column";
         QTest::newRow("label column with a bar") << "id,path,A|B\n1,a,1\n"
                                                  << "bad.csv:1: column 3 (A|B): label \"A|B\" may not contain '|'";
-        QTest::newRow("repeated label") << "id,path,labels\n1,a,A|A\n" << "bad.csv:2: column 3 (labels): a label appears twice";
+        QTest::newRow("repeated label") << "id,path,labels\n1,a,A|A\n"
+                                        << "bad.csv:2: column 3 (labels): a label appears twice";
     }
     void errorsNameFileLineColumn() {
         QFETCH(QString, text);
@@ -134,7 +147,8 @@ print(json.dumps({'columns': list(d.columns), 'ids': list(d['id']), 'mass': [int
     void missingFilesListedNotFatal() {
         fs::create_directories(dir() / "imgs");
         std::ofstream(dir() / "imgs/here.png") << "x";
-        const auto file = writeTextFile(tmp_, "miss.csv", "id,path\nh,imgs/here.png\ng,imgs/gone.png\nf,imgs/far.png\n");
+        const auto file =
+            writeTextFile(tmp_, "miss.csv", "id,path\nh,imgs/here.png\ng,imgs/gone.png\nf,imgs/far.png\n");
         const Manifest m = readManifest(file);  // no throw
         QCOMPARE(m.rows.size(), std::size_t(3));
         const auto missing = m.missingFiles();
@@ -156,7 +170,8 @@ print(json.dumps({'columns': list(d.columns), 'ids': list(d['id']), 'mass': [int
             m.labelNames = {bad};
             m.rows.clear();
             const auto w = errorOf<ManifestError>([&] { writeManifest(m, file); });
-            QVERIFY2(w.find("label") != std::string::npos && w.find("not in the vocabulary") == std::string::npos, w.c_str());
+            QVERIFY2(w.find("label") != std::string::npos && w.find("not in the vocabulary") == std::string::npos,
+                     w.c_str());
             const auto good = writeTextFile(tmp_, "good.csv", "id,path\n1,a\n");
             const auto r = errorOf<ManifestError>([&] { readManifest(good, {{bad}}); });
             QVERIFY2(r.find("the given vocabulary") != std::string::npos, r.c_str());

@@ -70,8 +70,8 @@ private slots:
         const fs::path src = makeDemo(dir() / "demo", 90);
         const fs::path out = dir() / "out";
         const NihImportReport r = importNih(src, out);
-        const auto ref = lumen::datatest::runPython(kPandasCheck, {QString::fromStdString(src.string()),
-                                                                   QString::fromStdString(out.string())});
+        const auto ref = lumen::datatest::runPython(
+            kPandasCheck, {QString::fromStdString(src.string()), QString::fromStdString(out.string())});
         QVERIFY2(ref["mismatches"].empty(), ref["mismatches"].dump().c_str());
         QCOMPARE(r.entries, ref["entries"].get<std::size_t>());
         QCOMPARE(r.entries, std::size_t(90));
@@ -115,14 +115,16 @@ private slots:
         train.randomCrop = train.hflip = true;
         train.rotateDegrees = 10;
         train.brightness = train.contrast = 0.2;
-        BatchLoader full(makeImageDataset(readManifest(out / "all.csv"), 3, train, {0.5f}, {0.25f}), {16, 2, 4, true, 1, false});
+        BatchLoader full(makeImageDataset(readManifest(out / "all.csv"), 3, train, {0.5f}, {0.25f}),
+                         {16, 2, 4, true, 1, false});
         const auto t0 = std::chrono::steady_clock::now();
         full.startEpoch(0);
         std::size_t images = 0;
         while (auto b = full.next()) images += std::size_t(b->n);
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         QCOMPARE(images, std::size_t(90));
-        qInfo("loader: %zu images (3x224x224, augmented) in %.3f s with 2 workers: %.0f images/s", images, s, double(images) / s);
+        qInfo("loader: %zu images (3x224x224, augmented) in %.3f s with 2 workers: %.0f images/s", images, s,
+              double(images) / s);
     }
 
     void missingImagesReported() {
@@ -181,7 +183,8 @@ private slots:
         QVERIFY2(e.find("nowhere: not a folder") != std::string::npos, e.c_str());
         writeTextFile(tmp_, "demo4/chest_xray/Data_Entry_2017.csv", text + "00000099_000.png,Mass\n");
         e = errorOf<DataError>([&] { importNih(src, dir() / "o"); });
-        QVERIFY2(e.find("Data_Entry_2017.csv:8: column 3: 2 fields, the header has 12") != std::string::npos, e.c_str());
+        QVERIFY2(e.find("Data_Entry_2017.csv:8: column 3: 2 fields, the header has 12") != std::string::npos,
+                 e.c_str());
         writeTextFile(tmp_, "demo4/chest_xray/Data_Entry_2017.csv", "Image,Finding Labels,Patient ID\n");
         e = errorOf<DataError>([&] { importNih(src, dir() / "o"); });
         QVERIFY2(e.find("Data_Entry_2017.csv:1: no column \"Image Index\"") != std::string::npos, e.c_str());

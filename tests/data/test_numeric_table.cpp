@@ -66,10 +66,27 @@ private slots:
 
     void tableCellsAgreeWithTheCellParser() {
         // The reader's fast paths (SSE / SWAR) must give what parseNumericCell gives.
-        const std::vector<std::string> cells = {
-            "0.123456", "-0.5", "123", "1.", ".5", "00012.50", "-7", "+3", "", "1e3", "-1.25e-2",
-            "123456789012345", "1234567890123456", "12345678901234567", "0.000000000000001",
-            "99999999.99999999", "-0", "3.14159265358979", "4294967296.5", "NaN", "inf"};
+        const std::vector<std::string> cells = {"0.123456",
+                                                "-0.5",
+                                                "123",
+                                                "1.",
+                                                ".5",
+                                                "00012.50",
+                                                "-7",
+                                                "+3",
+                                                "",
+                                                "1e3",
+                                                "-1.25e-2",
+                                                "123456789012345",
+                                                "1234567890123456",
+                                                "12345678901234567",
+                                                "0.000000000000001",
+                                                "99999999.99999999",
+                                                "-0",
+                                                "3.14159265358979",
+                                                "4294967296.5",
+                                                "NaN",
+                                                "inf"};
         std::string csv = "id";
         for (size_t c = 0; c < cells.size(); ++c) csv += ",c" + std::to_string(c);
         csv += "\nrow";
@@ -90,10 +107,10 @@ private slots:
     void readsQuotesCrlfBomAndStringIds() {
         QTemporaryDir dir;
         const auto path = writeTextFile(dir, "t.csv",
-            "\xEF\xBB\xBFstudy_id,\"prox_rca_stenosis\",note,cto\r\n"
-            "0001234,12.5,\"has, comma\",0.01\r\n"
-            "\"0000007\",1e2,\"multi\nline \"\"quoted\"\"\",\r\n"
-            "42,nan,plain,0.5\r\n");
+                                        "\xEF\xBB\xBFstudy_id,\"prox_rca_stenosis\",note,cto\r\n"
+                                        "0001234,12.5,\"has, comma\",0.01\r\n"
+                                        "\"0000007\",1e2,\"multi\nline \"\"quoted\"\"\",\r\n"
+                                        "42,nan,plain,0.5\r\n");
         const NumericTable t = readNumericCsv(path);
         QCOMPARE(t.idName, std::string("study_id"));
         QCOMPARE(t.ids, (std::vector<std::string>{"0001234", "0000007", "42"}));
@@ -114,7 +131,8 @@ private slots:
         // named (line, column, text); a column without a number stays a text column. Both the
         // fast path (plain lines) and the general one (a quoted line) are exercised.
         QTemporaryDir dir;
-        const auto path = writeTextFile(dir, "m.csv", "id,risk,note,v\na,0.5,x,1\nb,high,y,2\n\"c\",low,,3\nd,0.25,z,\n");
+        const auto path =
+            writeTextFile(dir, "m.csv", "id,risk,note,v\na,0.5,x,1\nb,high,y,2\n\"c\",low,,3\nd,0.25,z,\n");
         CsvReadOptions o;
         o.keepMixedColumns = true;
         const NumericTable t = readNumericCsv(path, o);
@@ -156,20 +174,26 @@ private slots:
         QCOMPARE(t.columns, (std::vector<std::string>{"a", "b"}));
         QCOMPARE(t.values[1][1], 4.0);
         o.idColumn = "study_id";
-        QCOMPARE(errorOf(path, o),
-                 path + ": no id column \"study_id\" in the header (columns: a, image, b)");
+        QCOMPARE(errorOf(path, o), path + ": no id column \"study_id\" in the header (columns: a, image, b)");
     }
 
     void errorsNameFileAndLine_data() {
         QTest::addColumn<QString>("text");
         QTest::addColumn<QString>("error");
-        QTest::newRow("missing field") << "id,a,b\n1,2,3\n2,3\n" << ":3: expected 3 fields as in the header, found 2";
-        QTest::newRow("extra field") << "id,a\n1,2\n\n2,3,4\n" << ":4: expected 2 fields as in the header, found 3";
-        QTest::newRow("unterminated") << "id,a\n1,\"2\n" << ":2: unterminated quoted field";
-        QTest::newRow("duplicate id") << "id,a\n7,1\n8,2\n7,3\n" << ": id \"7\" appears twice (data rows 1 and 3)";
-        QTest::newRow("duplicate column") << "id,a,a\n1,2,3\n" << ":1: column \"a\" appears twice in the header";
-        QTest::newRow("empty") << "" << ": the file is empty (no header row)";
-        QTest::newRow("junk after quote") << "id,a\n1,\"2\"x\n" << ":2: unexpected character after a closing quote";
+        QTest::newRow("missing field") << "id,a,b\n1,2,3\n2,3\n"
+                                       << ":3: expected 3 fields as in the header, found 2";
+        QTest::newRow("extra field") << "id,a\n1,2\n\n2,3,4\n"
+                                     << ":4: expected 2 fields as in the header, found 3";
+        QTest::newRow("unterminated") << "id,a\n1,\"2\n"
+                                      << ":2: unterminated quoted field";
+        QTest::newRow("duplicate id") << "id,a\n7,1\n8,2\n7,3\n"
+                                      << ": id \"7\" appears twice (data rows 1 and 3)";
+        QTest::newRow("duplicate column") << "id,a,a\n1,2,3\n"
+                                          << ":1: column \"a\" appears twice in the header";
+        QTest::newRow("empty") << ""
+                               << ": the file is empty (no header row)";
+        QTest::newRow("junk after quote") << "id,a\n1,\"2\"x\n"
+                                          << ":2: unexpected character after a closing quote";
     }
     void errorsNameFileAndLine() {
         QFETCH(QString, text);
@@ -232,9 +256,16 @@ private slots:
                 for (int c = 0; c < 4; ++c) {
                     const double v = u(rng);
                     if ((r + c) % 101 == 0) out << ",";
-                    else if (c == 1) { std::snprintf(buf, sizeof buf, ",%.17g", v); out << buf; }
-                    else if (c == 2) { std::snprintf(buf, sizeof buf, ",%.3e", v); out << buf; }
-                    else { std::snprintf(buf, sizeof buf, ",%.6f", v); out << buf; }
+                    else if (c == 1) {
+                        std::snprintf(buf, sizeof buf, ",%.17g", v);
+                        out << buf;
+                    } else if (c == 2) {
+                        std::snprintf(buf, sizeof buf, ",%.3e", v);
+                        out << buf;
+                    } else {
+                        std::snprintf(buf, sizeof buf, ",%.6f", v);
+                        out << buf;
+                    }
                 }
                 out << (r % 2 ? "\r\n" : "\n");
             }
@@ -266,7 +297,10 @@ out.write('id997 ' + repr(df['id'][997]) + '\n')
         for (std::string line; std::getline(in, line);) {
             const auto space = line.find(' ');
             const std::string key = line.substr(0, space);
-            if (key == "id997") { id997 = line.substr(space + 1); continue; }
+            if (key == "id997") {
+                id997 = line.substr(space + 1);
+                continue;
+            }
             std::stringstream values(line.substr(space + 1));
             for (std::string v; values >> v;) expected[key].push_back(v == "nan" ? NAN : std::stod(v));
         }

@@ -111,8 +111,8 @@ private slots:
         SplitReport rep;
         const Manifest s = splitByPatient(m, o, &rep);
         writeSplitFolder(s, dir() / "split", rep);
-        const auto ref = lumen::datatest::runPython(kPandasCheck, {QString::fromStdString((dir() / "split").string()),
-                                                                   "0.7,0.1,0.2"});
+        const auto ref = lumen::datatest::runPython(
+            kPandasCheck, {QString::fromStdString((dir() / "split").string()), "0.7,0.1,0.2"});
         QCOMPARE(ref["rows"].get<std::size_t>(), m.rows.size());
         QCOMPARE(ref["patients"].get<std::size_t>(), std::size_t(405));
         for (const auto& [pair, n] : ref["overlap"].items()) QVERIFY2(n.get<int>() == 0, pair.c_str());

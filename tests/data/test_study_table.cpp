@@ -50,8 +50,8 @@ private slots:
         QCOMPARE(t.decimals(0), 4);
         QCOMPARE(t.decimals(3), 2);
         QCOMPARE(t.baselineOf(0, 0), 0.85);
-        QVERIFY(std::isnan(t.baselineOf(0, 1)));  // b is not in the baseline
-        QVERIFY(std::isnan(t.baselineOf(4, 0)));  // y is not in the baseline
+        QVERIFY(std::isnan(t.baselineOf(0, 1)));         // b is not in the baseline
+        QVERIFY(std::isnan(t.baselineOf(4, 0)));         // y is not in the baseline
         QVERIFY(std::abs(t.maxDiff(0) - 0.05) < 1e-12);  // max of |0.9-0.85| and |10-10|
         QCOMPARE(t.maxDiff(2), 1.5);
         QVERIFY(std::isnan(t.maxDiff(1)));

@@ -428,10 +428,10 @@ private slots:
         torch::serialize::OutputArchive a, m;
         a.write("format", c10::IValue(std::int64_t(1)));
         a.write("task", c10::IValue(std::string("roi_consistency")));
-        a.write("config_yaml", c10::IValue(std::string(
-                                   "task: roi_consistency\nlabels: [Effusion, Mass, Nodule]\nimage_size: 48\n"
-                                   "keep_ratio: 0.1\nmodel:\n  variant: atto\n"
-                                   "data:\n  mean: [0.5, 0.5, 0.5]\n  std: [0.25, 0.25, 0.25]\n")));
+        a.write("config_yaml",
+                c10::IValue(std::string("task: roi_consistency\nlabels: [Effusion, Mass, Nodule]\nimage_size: 48\n"
+                                        "keep_ratio: 0.1\nmodel:\n  variant: atto\n"
+                                        "data:\n  mean: [0.5, 0.5, 0.5]\n  std: [0.25, 0.25, 0.25]\n")));
         a.write("config_hash", c10::IValue(std::string("x")));
         for (const char* k : {"epoch", "batch_in_epoch", "step", "seed"}) a.write(k, c10::IValue(std::int64_t(0)));
         roi->save(m);
@@ -483,9 +483,19 @@ private slots:
         };
         const QString ws = QString::fromStdString(file("cliws").string());
         QString out;
-        const QStringList args = {"explain", "--model", QString::fromStdString(file("toy2d.pt").string()), "--images",
-                                  QString::fromStdString(file("inputs").string()), "--workspace", ws, "--labels",
-                                  "top:2", "--size", "16x12", "--method", "gradcam++"};
+        const QStringList args = {"explain",
+                                  "--model",
+                                  QString::fromStdString(file("toy2d.pt").string()),
+                                  "--images",
+                                  QString::fromStdString(file("inputs").string()),
+                                  "--workspace",
+                                  ws,
+                                  "--labels",
+                                  "top:2",
+                                  "--size",
+                                  "16x12",
+                                  "--method",
+                                  "gradcam++"};
         traceLibraries = true;
         QCOMPARE(run(args, &out), 0);
         QVERIFY2(out.contains("4 CAMs computed, 0 reused"), qPrintable(out.right(2000)));
@@ -530,9 +540,10 @@ private slots:
         const auto t1 = std::chrono::steady_clock::now();
         for (int i = 0; i < n; ++i) model->logits(x);
         const double fwd = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() / n;
-        qInfo("ConvNeXt-tiny 224 px, %d threads: %.3f s per Grad-CAM (forward + head backward), %.3f s per "
-              "faithfulness forward",
-              torch::get_num_threads(), cam, fwd);
+        qInfo(
+            "ConvNeXt-tiny 224 px, %d threads: %.3f s per Grad-CAM (forward + head backward), %.3f s per "
+            "faithfulness forward",
+            torch::get_num_threads(), cam, fwd);
         torch::set_num_threads(1);
     }
 };

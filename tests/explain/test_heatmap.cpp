@@ -49,9 +49,14 @@ struct UpCase {
 };
 
 const std::vector<UpCase> kUpCases = {
-    {"up7", {7, 7}, {224, 224}},       {"odd", {3, 5}, {17, 11}},   {"down", {9, 8}, {4, 3}},
-    {"mixed", {4, 6}, {4, 13}},        {"one", {1, 5}, {6, 9}},     {"tri", {3, 4, 5}, {8, 9, 7}},
-    {"tri_ct", {2, 6, 6}, {16, 48, 48}}, {"tri_down", {7, 5, 6}, {3, 5, 4}},
+    {"up7", {7, 7}, {224, 224}},
+    {"odd", {3, 5}, {17, 11}},
+    {"down", {9, 8}, {4, 3}},
+    {"mixed", {4, 6}, {4, 13}},
+    {"one", {1, 5}, {6, 9}},
+    {"tri", {3, 4, 5}, {8, 9, 7}},
+    {"tri_ct", {2, 6, 6}, {16, 48, 48}},
+    {"tri_down", {7, 5, 6}, {3, 5, 4}},
 };
 
 }  // namespace
@@ -152,8 +157,9 @@ private slots:
         QTest::newRow("itemsize 04") << "{'descr': '<f04', 'fortran_order': False, 'shape': (3,), }"
                                      << "unsupported npy dtype";
         // 2^32 * 2^32 * 2 elements wrap to 0 in 64 bits: no values with that shape.
-        QTest::newRow("count wraps") << "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 2), }"
-                                     << "too many elements";
+        QTest::newRow("count wraps")
+            << "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 2), }"
+            << "too many elements";
     }
     void npyHeadersFoundByFuzzingAreErrors() {
         QFETCH(QString, header);
@@ -164,7 +170,8 @@ private slots:
         bytes += char(h.size() >> 8);
         bytes += h + std::string(16, '\x01');
         const std::string e = errorOf<io::ReadError>([&] { io::parseNpy(bytes, "fuzz.npy"); });
-        QVERIFY2(e.find("fuzz.npy") != std::string::npos && e.find(expected.toStdString()) != std::string::npos, e.c_str());
+        QVERIFY2(e.find("fuzz.npy") != std::string::npos && e.find(expected.toStdString()) != std::string::npos,
+                 e.c_str());
     }
 
     void upsampleEqualsTorchInterpolate_data() {
@@ -196,12 +203,14 @@ private slots:
 
     void upsampleRejectsBadShapes() {
         const Heatmap h = fixedMap({3, 3}, 1);
-        QVERIFY(errorOf<std::invalid_argument>([&] { upsample(h, {4, 4, 4}); }).find("ranks differ") !=
-                std::string::npos);
+        QVERIFY(errorOf<std::invalid_argument>([&] {
+                    upsample(h, {4, 4, 4});
+                }).find("ranks differ") != std::string::npos);
         Heatmap bad = h;
         bad.values.pop_back();
-        QVERIFY(errorOf<std::invalid_argument>([&] { upsample(bad, {4, 4}); }).find("needs 9 values") !=
-                std::string::npos);
+        QVERIFY(errorOf<std::invalid_argument>([&] {
+                    upsample(bad, {4, 4});
+                }).find("needs 9 values") != std::string::npos);
     }
 
     void normalisedIsMinMax() {
@@ -238,8 +247,9 @@ private slots:
         QVERIFY2(dirB.filename().string().substr(16) == "_features.7_gradcam++", dirB.c_str());
         QVERIFY2(camCacheDir(ws, pathOf(dir_, "model.pt"), "a/b c", "x").filename().string().substr(16) == "_a_b_c_x",
                  "unsafe characters");
-        QVERIFY(errorOf<std::runtime_error>([&] { camCacheDir(ws, pathOf(dir_, "nope.pt"), "x", "y"); })
-                    .find("nope.pt") != std::string::npos);
+        QVERIFY(errorOf<std::runtime_error>([&] {
+                    camCacheDir(ws, pathOf(dir_, "nope.pt"), "x", "y");
+                }).find("nope.pt") != std::string::npos);
 
         // Empty cache before anything was written.
         QVERIFY(readCamCache(dirA).entries.empty());
@@ -304,17 +314,21 @@ private slots:
         std::ifstream in(dirA / "index.csv");
         std::string text((std::istreambuf_iterator<char>(in)), {});
         QVERIFY2(text.find(dirA.string()) == std::string::npos, text.c_str());
-        QVERIFY2(text.rfind("id,label,target,file,score,raw_min,raw_max,input_h,input_w,input_d,prob,prob_drop,cam_drop\n", 0) == 0,
-                 text.c_str());
+        QVERIFY2(
+            text.rfind("id,label,target,file,score,raw_min,raw_max,input_h,input_w,input_d,prob,prob_drop,cam_drop\n",
+                       0) == 0,
+            text.c_str());
         QVERIFY2(text.find("\"images/00000001,000.png\",Lung nodule,12,") != std::string::npos, text.c_str());
     }
 
     void camCacheErrorsNameFileAndRow() {
         const std::filesystem::path d = pathOf(dir_, "badcache");
         std::filesystem::create_directories(d);
-        const std::string header = "id,label,target,file,score,raw_min,raw_max,input_h,input_w,input_d,prob,prob_drop,cam_drop\n";
-        util::writeFileAtomically(d / "index.csv", header + "a,L,0,a__L.npy,1,0,1,224,224,1,,,\n"
-                                                            "b,L,0,b__L.npy,oops,0,1,224,224,1,,,\n");
+        const std::string header =
+            "id,label,target,file,score,raw_min,raw_max,input_h,input_w,input_d,prob,prob_drop,cam_drop\n";
+        util::writeFileAtomically(d / "index.csv", header +
+                                                       "a,L,0,a__L.npy,1,0,1,224,224,1,,,\n"
+                                                       "b,L,0,b__L.npy,oops,0,1,224,224,1,,,\n");
         std::string e = errorOf<data::DataError>([&] { readCamCache(d); });
         QVERIFY2(e.find("index.csv:3") != std::string::npos && e.find("score") != std::string::npos &&
                      e.find("oops") != std::string::npos,

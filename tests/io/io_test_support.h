@@ -63,8 +63,6 @@ inline ProcessResult runProcess(const QString& program, const QStringList& args)
 
 /// The message of the lumen::io::ReadError `f` throws ("(no error)" if none; other
 /// exceptions are marked, so a test expecting a ReadError fails on them).
-inline std::string errorOf(const std::function<void()>& f) {
-    return ::errorOf<lumen::io::ReadError>(f);
-}
+inline std::string errorOf(const std::function<void()>& f) { return ::errorOf<lumen::io::ReadError>(f); }
 
 }  // namespace lumen::iotest

@@ -277,9 +277,11 @@ private slots:
             QCOMPARE(again.schemaVersion(), DicomIndex::kSchemaVersion);
         }
         QProcess sqlite;
-        sqlite.start("/usr/bin/python3", {"-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
-                                                "c.execute(\"UPDATE dicom_meta SET value='99' WHERE key='schema_version'\"); c.commit()",
-                                          QString::fromStdString(db("errors.db").string())});
+        sqlite.start("/usr/bin/python3",
+                     {"-c",
+                      "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+                      "c.execute(\"UPDATE dicom_meta SET value='99' WHERE key='schema_version'\"); c.commit()",
+                      QString::fromStdString(db("errors.db").string())});
         QVERIFY(sqlite.waitForFinished(30000) && sqlite.exitCode() == 0);
         threw = false;
         try {
@@ -313,13 +315,13 @@ private slots:
         QVERIFY2(fs::is_directory(kPydicomFiles), "python3-pydicom's test files are missing");
         DicomIndex index(db("pydicom.db"));
         const auto r = index.scan(kPydicomFiles);
-        qInfo("pydicom test files: %d seen, %d indexed, %d unreadable, %d skipped, %.2f s", r.seen, r.added, r.unreadable,
-              r.skipped, r.seconds);
+        qInfo("pydicom test files: %d seen, %d indexed, %d unreadable, %d skipped, %.2f s", r.seen, r.added,
+              r.unreadable, r.skipped, r.seconds);
         QVERIFY(r.added >= 60);
         const auto ref = runPython(kPydicomHeaders, {QString::fromStdString(kPydicomFiles.string())});
 
         std::map<std::string, DicomInstanceRecord> ours;
-        std::map<std::string, std::string> ourSeries;  // path -> modality
+        std::map<std::string, std::string> ourSeries;                         // path -> modality
         std::map<std::string, std::pair<std::string, std::string>> ourStudy;  // path -> (study uid, patient)
         for (const auto& p : index.patients())
             for (const auto& st : index.studies(p.patientId))
@@ -379,7 +381,8 @@ private slots:
             }
             if (!ours.count(path)) {
                 ++missed;
-                qWarning("pydicom reads %s, the index has it as: %s", path.c_str(), unreadable.count(path) ? "unreadable" : "skipped");
+                qWarning("pydicom reads %s, the index has it as: %s", path.c_str(),
+                         unreadable.count(path) ? "unreadable" : "skipped");
             }
         }
         QCOMPARE(missed, 0);

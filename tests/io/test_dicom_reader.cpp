@@ -28,20 +28,53 @@ const std::map<std::string, std::string> kTwins = {
 
 const std::vector<std::string> kFiles = {
     // uncompressed: implicit/explicit little, big endian, deflate, 1/8/16/32 bit, YBR_FULL_422
-    "CT_small.dcm", "MR_small.dcm", "MR_small_bigendian.dcm", "MR_small_expb.dcm", "MR_small_implicit.dcm",
-    "MR_small_padded.dcm", "ExplVR_BigEnd.dcm", "SC_rgb_small_odd.dcm", "SC_rgb_jpeg_dcmd.dcm",
-    "SC_ybr_full_422_uncompressed.dcm", "image_dfl.dcm", "liver_1frame.dcm", "liver_expb_1frame.dcm", "rtdose.dcm",
-    "rtdose_1frame.dcm", "rtdose_expb.dcm", "rtdose_expb_1frame.dcm",
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "MR_small_bigendian.dcm",
+    "MR_small_expb.dcm",
+    "MR_small_implicit.dcm",
+    "MR_small_padded.dcm",
+    "ExplVR_BigEnd.dcm",
+    "SC_rgb_small_odd.dcm",
+    "SC_rgb_jpeg_dcmd.dcm",
+    "SC_ybr_full_422_uncompressed.dcm",
+    "image_dfl.dcm",
+    "liver_1frame.dcm",
+    "liver_expb_1frame.dcm",
+    "rtdose.dcm",
+    "rtdose_1frame.dcm",
+    "rtdose_expb.dcm",
+    "rtdose_expb_1frame.dcm",
     // RLE
-    "MR_small_RLE.dcm", "SC_rgb_rle.dcm", "SC_rgb_rle_16bit.dcm", "SC_rgb_rle_16bit_2frame.dcm", "SC_rgb_rle_2frame.dcm",
-    "SC_rgb_rle_32bit.dcm", "SC_rgb_rle_32bit_2frame.dcm", "rtdose_rle.dcm", "rtdose_rle_1frame.dcm",
+    "MR_small_RLE.dcm",
+    "SC_rgb_rle.dcm",
+    "SC_rgb_rle_16bit.dcm",
+    "SC_rgb_rle_16bit_2frame.dcm",
+    "SC_rgb_rle_2frame.dcm",
+    "SC_rgb_rle_32bit.dcm",
+    "SC_rgb_rle_32bit_2frame.dcm",
+    "rtdose_rle.dcm",
+    "rtdose_rle_1frame.dcm",
     // JPEG baseline / extended / lossless
-    "JPEG-lossy.dcm", "JPGExtended.dcm", "SC_jpeg_no_color_transform.dcm", "SC_jpeg_no_color_transform_2.dcm",
-    "SC_rgb_dcmtk_+eb+cr.dcm", "SC_rgb_dcmtk_+eb+cy+n1.dcm", "SC_rgb_dcmtk_+eb+cy+n2.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm",
-    "SC_rgb_dcmtk_+eb+cy+s2.dcm", "SC_rgb_dcmtk_+eb+cy+s4.dcm", "SC_rgb_jpeg_app14_dcmd.dcm",
-    "SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_jpeg_gdcm.dcm", "SC_rgb_jpeg_lossy_gdcm.dcm", "SC_rgb_small_odd_jpeg.dcm",
+    "JPEG-lossy.dcm",
+    "JPGExtended.dcm",
+    "SC_jpeg_no_color_transform.dcm",
+    "SC_jpeg_no_color_transform_2.dcm",
+    "SC_rgb_dcmtk_+eb+cr.dcm",
+    "SC_rgb_dcmtk_+eb+cy+n1.dcm",
+    "SC_rgb_dcmtk_+eb+cy+n2.dcm",
+    "SC_rgb_dcmtk_+eb+cy+np.dcm",
+    "SC_rgb_dcmtk_+eb+cy+s2.dcm",
+    "SC_rgb_dcmtk_+eb+cy+s4.dcm",
+    "SC_rgb_jpeg_app14_dcmd.dcm",
+    "SC_rgb_jpeg_dcmtk.dcm",
+    "SC_rgb_jpeg_gdcm.dcm",
+    "SC_rgb_jpeg_lossy_gdcm.dcm",
+    "SC_rgb_small_odd_jpeg.dcm",
     // JPEG-LS, JPEG 2000 lossless with twins
-    "MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm", "SC_rgb_gdcm_KY.dcm",
+    "MR_small_jpeg_ls_lossless.dcm",
+    "MR_small_jp2klossless.dcm",
+    "SC_rgb_gdcm_KY.dcm",
 };
 
 const char* kCrossCheck = R"PY(
@@ -117,8 +150,9 @@ private slots:
         nlohmann::json spec{{"files", kFiles}, {"twins", kTwins}};
         const auto specPath = ours / "spec.json";
         writeBytes(specPath, spec.dump());
-        reference_ = runPython(kCrossCheck, {QString::fromStdString(kPydicomFiles.string()), QString::fromStdString(ours.string()),
-                                             QString::fromStdString(specPath.string())});
+        reference_ =
+            runPython(kCrossCheck, {QString::fromStdString(kPydicomFiles.string()),
+                                    QString::fromStdString(ours.string()), QString::fromStdString(specPath.string())});
     }
 
     void matchesPydicom_data() {
@@ -128,7 +162,8 @@ private slots:
     void matchesPydicom() {
         QFETCH(QString, file);
         const auto& r = reference_.at(file.toStdString());
-        qInfo("%s: %s, shape %s", qPrintable(file), r["reference"].get<std::string>().c_str(), r["shape"].dump().c_str());
+        qInfo("%s: %s, shape %s", qPrintable(file), r["reference"].get<std::string>().c_str(),
+              r["shape"].dump().c_str());
         QCOMPARE(r["shape"].dump(), r["ref_shape"].dump());
         QCOMPARE(r["stored_shape"].dump(), r["ref_shape"].dump());
         QCOMPARE(r["values_dtype"].get<std::string>(), std::string("float32"));
@@ -152,7 +187,8 @@ ds = pydicom.dcmread(sys.argv[1])
 print(json.dumps({'ps': [float(x) for x in ds.PixelSpacing], 'ipp': [float(x) for x in ds.ImagePositionPatient],
                   'iop': [float(x) for x in ds.ImageOrientationPatient], 'wc': float(ds.get('WindowCenter', 'nan')) if 'WindowCenter' in ds else None,
                   'thick': float(ds.SliceThickness)}))
-)PY", {QString::fromStdString((kPydicomFiles / "CT_small.dcm").string())});
+)PY",
+                                   {QString::fromStdString((kPydicomFiles / "CT_small.dcm").string())});
         QCOMPARE(ct.spacing[0], ref["ps"][1].get<double>());
         QCOMPARE(ct.spacing[1], ref["ps"][0].get<double>());
         for (int i = 0; i < 3; ++i) QCOMPARE(ct.origin[std::size_t(i)], ref["ipp"][std::size_t(i)].get<double>());
@@ -198,7 +234,8 @@ print(json.dumps({'ps': [float(x) for x in ds.PixelSpacing], 'ipp': [float(x) fo
         QCOMPARE(ct.shape(), (std::vector<std::size_t>{512, 512}));
         const auto [lo, hi] = std::minmax_element(ct.values.begin(), ct.values.end());
         // Within the signed 14-bit range after the -1024 intercept, soft tissue in the middle.
-        QVERIFY2(*lo >= -8192 - 1024 && *hi <= 8191 - 1024 && *hi > 500, "693_J2KI: values outside 14-bit signed range");
+        QVERIFY2(*lo >= -8192 - 1024 && *hi <= 8191 - 1024 && *hi > 500,
+                 "693_J2KI: values outside 14-bit signed range");
         QVERIFY(std::fabs(ct.values[256 * 512 + 200] - 32.0f) < 100);
     }
 
@@ -229,7 +266,8 @@ print(json.dumps({'ps': [float(x) for x in ds.PixelSpacing], 'ipp': [float(x) fo
         writeBytes(text, "this is not DICOM at all, just words\n");
         QVERIFY(errorOf([&] { readDicom(text); }).rfind(text.string() + ": ", 0) == 0);
         const auto noPixels = kPydicomFiles / "rtplan.dcm";
-        QCOMPARE(errorOf([&] { readDicom(noPixels); }), noPixels.string() + ": no Pixel Data (7FE0,0010): not an image");
+        QCOMPARE(errorOf([&] { readDicom(noPixels); }),
+                 noPixels.string() + ": no Pixel Data (7FE0,0010): not an image");
         QVERIFY(errorOf([&] { readDicom(dir / "missing.dcm"); }).find("no such file") != std::string::npos);
 
         // Truncated copies of real files at many cut points: an error naming the file or, for
@@ -306,24 +344,38 @@ for name, head in (('jpeg_no_soi', b'\xff\x01\x00\x00'), ('jpeg_zero_segment', b
     frame[:len(head)] = head
     d.PixelData = encapsulate([bytes(frame)])
     d.save_as(sys.argv[2] + '/' + name + '.dcm')
+# Found by fuzz_dicom (a UBSan report): (7FE0,0010) with another VR made DCMTK build another
+# element class, which the reader cast to DcmPixelData. Here: CT_small's pixels as OF.
+raw = bytearray(open(sys.argv[1] + '/CT_small.dcm', 'rb').read())
+at = raw.rindex(b'\xe0\x7f\x10\x00OW'); raw[at + 4:at + 6] = b'OF'
+open(sys.argv[2] + '/pixel_vr.dcm', 'wb').write(raw)
 print('{}')
-)PY", {QString::fromStdString(kPydicomFiles.string()), QString::fromStdString(dir.string())});
-        for (const char* name : {"huge.dcm", "short.dcm", "rle_frames.dcm", "j2k_frames.dcm", "bits12.dcm", "j2k_siz.dcm", "j2k_huge_header.dcm",
-                                 "jpeg_no_soi.dcm", "jpeg_zero_segment.dcm"}) {
+)PY",
+                  {QString::fromStdString(kPydicomFiles.string()), QString::fromStdString(dir.string())});
+        for (const char* name :
+             {"huge.dcm", "short.dcm", "rle_frames.dcm", "j2k_frames.dcm", "bits12.dcm", "j2k_siz.dcm",
+              "j2k_huge_header.dcm", "jpeg_no_soi.dcm", "jpeg_zero_segment.dcm", "pixel_vr.dcm"}) {
             const std::string e = errorOf([&] { readDicom(dir / name); });
             qInfo("%s", e.c_str());
             QVERIFY2(e.rfind((dir / name).string() + ": ", 0) == 0, e.c_str());
         }
         QVERIFY(errorOf([&] { readDicom(dir / "huge.dcm"); }).find("implausibly large") != std::string::npos);
         QVERIFY(errorOf([&] { readDicom(dir / "short.dcm"); }).find("truncated") != std::string::npos);
-        QVERIFY(errorOf([&] { readDicom(dir / "jpeg_no_soi.dcm"); }).find("fragment 1 does not start with a JPEG SOI marker") != std::string::npos);
-        QVERIFY(errorOf([&] { readDicom(dir / "jpeg_zero_segment.dcm"); }).find("JPEG segment of length 0 at byte 2") != std::string::npos);
+        QVERIFY(errorOf([&] {
+                    readDicom(dir / "jpeg_no_soi.dcm");
+                }).find("fragment 1 does not start with a JPEG SOI marker") != std::string::npos);
+        QVERIFY(errorOf([&] { readDicom(dir / "jpeg_zero_segment.dcm"); }).find("JPEG segment of length 0 at byte 2") !=
+                std::string::npos);
         const auto huge = errorOf([&] { readDicom(dir / "j2k_huge_header.dcm"); });
-        QVERIFY2(huge.find("declared image size 30000x30000x1 needs 1800000000 bytes, more than") != std::string::npos &&
-                     huge.find("compressed bytes can hold") != std::string::npos,
-                 huge.c_str());
-        QCOMPARE(errorOf([&] { readDicom(dir / "j2k_siz.dcm"); }),
-                 (dir / "j2k_siz.dcm").string() + ": frame 1: JPEG 2000 image is 100000x100000x1, the header says 64x64x1");
+        QVERIFY2(
+            huge.find("declared image size 30000x30000x1 needs 1800000000 bytes, more than") != std::string::npos &&
+                huge.find("compressed bytes can hold") != std::string::npos,
+            huge.c_str());
+        QCOMPARE(errorOf([&] { readDicom(dir / "pixel_vr.dcm"); }),
+                 (dir / "pixel_vr.dcm").string() + ": PixelData has VR OF, not OB/OW (damaged file?)");
+        QCOMPARE(
+            errorOf([&] { readDicom(dir / "j2k_siz.dcm"); }),
+            (dir / "j2k_siz.dcm").string() + ": frame 1: JPEG 2000 image is 100000x100000x1, the header says 64x64x1");
     }
 
     void parallelFramesMatchSerial() {
@@ -356,11 +408,13 @@ for bits in (8, 16):
     ds.is_little_endian, ds.is_implicit_VR = True, False
     ds.save_as(sys.argv[1] + '/native%d.dcm' % bits, write_like_original=False)
 print('{}')
-)PY", {QString::fromStdString(dir.string())});
+)PY",
+                  {QString::fromStdString(dir.string())});
         for (int bits : {8, 16}) {
             const std::string n = std::to_string(bits);
             const auto native = dir / ("native" + n + ".dcm");
-            for (const auto& [tool, flag] : std::vector<std::pair<QString, QString>>{{"dcmcrle", ""}, {"dcmcjpls", ""}, {"dcmcjpeg", "+e1"}}) {
+            for (const auto& [tool, flag] :
+                 std::vector<std::pair<QString, QString>>{{"dcmcrle", ""}, {"dcmcjpls", ""}, {"dcmcjpeg", "+e1"}}) {
                 const auto out = dir / (tool.toStdString() + n + ".dcm");
                 QStringList args;
                 if (!flag.isEmpty()) args << flag;
@@ -394,10 +448,12 @@ print('{}')
 
     void decodeSpeed() {
         // Informational: a 2-frame RLE colour image and the 1024x256 JPEG, repeated.
-        for (const char* name : {"SC_rgb_rle_2frame.dcm", "JPGExtended.dcm", "MR_small_jp2klossless.dcm", "693_J2KI.dcm"}) {
+        for (const char* name :
+             {"SC_rgb_rle_2frame.dcm", "JPGExtended.dcm", "MR_small_jp2klossless.dcm", "693_J2KI.dcm"}) {
             const auto t0 = std::chrono::steady_clock::now();
             int frames = 0;
-            while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(300)) frames += readDicom(kPydicomFiles / name).depth;
+            while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(300))
+                frames += readDicom(kPydicomFiles / name).depth;
             const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             qInfo("%s: %.0f frames/s", name, frames / s);
         }

@@ -74,8 +74,11 @@ private slots:
                 for (int s = 0; s < channels; ++s) {
                     const int src = channels == 1 ? 0 : 2 - s;
                     const double want = bgr.depth() == CV_16U ? bgr.ptr<std::uint16_t>(r)[c * bgr.channels() + src]
-                                                             : bgr.ptr<std::uint8_t>(r)[c * bgr.channels() + src];
-                    QCOMPARE(double(v.values[(std::size_t(r) * 53 + std::size_t(c)) * std::size_t(channels) + std::size_t(s)]), want);
+                                                              : bgr.ptr<std::uint8_t>(r)[c * bgr.channels() + src];
+                    QCOMPARE(
+                        double(
+                            v.values[(std::size_t(r) * 53 + std::size_t(c)) * std::size_t(channels) + std::size_t(s)]),
+                        want);
                 }
     }
 
@@ -83,14 +86,17 @@ private slots:
         // Smooth, distinct channels (JPEG keeps them; a channel swap would not).
         cv::Mat bgr(37, 53, CV_8UC3);
         for (int r = 0; r < 37; ++r)
-            for (int c = 0; c < 53; ++c) bgr.at<cv::Vec3b>(r, c) = cv::Vec3b(std::uint8_t(c * 4), std::uint8_t(r * 6), 200);
+            for (int c = 0; c < 53; ++c)
+                bgr.at<cv::Vec3b>(r, c) = cv::Vec3b(std::uint8_t(c * 4), std::uint8_t(r * 6), 200);
         const fs::path file = tmp_.filePath("img.jpg").toStdString();
         QVERIFY(cv::imwrite(file.string(), bgr, {cv::IMWRITE_JPEG_QUALITY, 100}));
         const ImageVolume v = readImage(file);
         double sum = 0;
         for (int r = 0; r < 37; ++r)
             for (int c = 0; c < 53; ++c)
-                for (int s = 0; s < 3; ++s) sum += std::fabs(v.values[(std::size_t(r) * 53 + std::size_t(c)) * 3 + std::size_t(s)] - bgr.ptr<std::uint8_t>(r)[c * 3 + 2 - s]);
+                for (int s = 0; s < 3; ++s)
+                    sum += std::fabs(v.values[(std::size_t(r) * 53 + std::size_t(c)) * 3 + std::size_t(s)] -
+                                     bgr.ptr<std::uint8_t>(r)[c * 3 + 2 - s]);
         QVERIFY2(sum / (37 * 53 * 3) < 3.0, "JPEG decode is far from the source (channel order?)");
     }
 
@@ -141,7 +147,8 @@ private slots:
         QCOMPARE(*v.meta.declaredFrames, 30L);
         // RGB order: frame 10 has B = 80, G = 175, R = 128 (MJPG loses a little).
         const std::size_t p = std::size_t(10) * 48 * 64 * 3;
-        QVERIFY(std::fabs(v.values[p + 0] - 128) <= 3 && std::fabs(v.values[p + 1] - 175) <= 3 && std::fabs(v.values[p + 2] - 80) <= 3);
+        QVERIFY(std::fabs(v.values[p + 0] - 128) <= 3 && std::fabs(v.values[p + 1] - 175) <= 3 &&
+                std::fabs(v.values[p + 2] - 80) <= 3);
         const ImageVolume g = readVideo(file, VideoReadOptions{true, 5});
         QCOMPARE(g.shape(), (std::vector<std::size_t>{5, 48, 64}));
 

@@ -82,7 +82,8 @@ import sys, json, pydicom
 d = pydicom.dcmread(sys.argv[1])
 print(json.dumps({'rows': d.Rows, 'columns': d.Columns, 'modality': d.Modality, 'ts': str(d.file_meta.TransferSyntaxUID),
                   'pi': d.PhotometricInterpretation, 'ps': [float(x) for x in d.PixelSpacing]}))
-)PY", {q(kPydicomFiles / "CT_small.dcm")});
+)PY",
+                                   {q(kPydicomFiles / "CT_small.dcm")});
         QCOMPARE(j["rows"].get<int>(), ref["rows"].get<int>());
         QCOMPARE(j["columns"].get<int>(), ref["columns"].get<int>());
         QCOMPARE(j["modality"].get<std::string>(), ref["modality"].get<std::string>());

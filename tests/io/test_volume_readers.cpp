@@ -45,13 +45,15 @@ class TestVolumeReaders : public QObject {
         const ImageVolume v = readNifti(file);
         const fs::path npy = file.string() + ".ours.npy";
         writeNpy(npy, v);
-        const auto r = runPython(kNibabelCompare, {QString::fromStdString(file.string()), QString::fromStdString(npy.string())});
+        const auto r =
+            runPython(kNibabelCompare, {QString::fromStdString(file.string()), QString::fromStdString(npy.string())});
         QCOMPARE(r["shape"].dump(), r["ref_shape"].dump());
         QVERIFY2(r["max_diff"].get<double>() <= tol, r.dump().c_str());
         const auto a = rasAffine(v);
         for (int i = 0; i < 16; ++i)
-            QVERIFY2(std::fabs(a[std::size_t(i)] - r["affine"][std::size_t(i / 4)][std::size_t(i % 4)].get<double>()) < 1e-4,
-                     ("affine differs from nibabel's: " + r["affine"].dump()).c_str());
+            QVERIFY2(
+                std::fabs(a[std::size_t(i)] - r["affine"][std::size_t(i / 4)][std::size_t(i % 4)].get<double>()) < 1e-4,
+                ("affine differs from nibabel's: " + r["affine"].dump()).c_str());
     }
 
 private slots:
@@ -93,8 +95,10 @@ nib.save(nib.Nifti2Image(rng.normal(size=(6, 5, 4)).astype(np.float32), aff), d 
 nib.save(nib.Nifti1Pair(rng.integers(0, 255, size=(6, 5, 4)).astype(np.uint8), aff), d + '/pair.img')
 nib.save(nib.Nifti1Image(rng.normal(size=(3, 4, 5)).astype('>f8'), aff), d + '/bigendian.nii')
 print('{}')
-)PY", {QString::fromStdString(dir.string())});
-        for (const char* n : {"scaled4d.nii", "v2.nii.gz", "pair.hdr", "bigendian.nii"}) compareWithNibabel(dir / n, 1e-5);
+)PY",
+                  {QString::fromStdString(dir.string())});
+        for (const char* n : {"scaled4d.nii", "v2.nii.gz", "pair.hdr", "bigendian.nii"})
+            compareWithNibabel(dir / n, 1e-5);
         const ImageVolume v4 = readNifti(dir / "scaled4d.nii");
         QCOMPARE(v4.shape(), (std::vector<std::size_t>{3, 4, 5, 7}));
         QCOMPARE(v4.meta.rescaleSlope, 0.5);
@@ -125,7 +129,8 @@ print('{}')
         for (std::size_t k = 0; k < 48; ++k)
             for (std::size_t r = 0; r < 64; ++r)
                 for (std::size_t c = 0; c < 64; ++c)
-                    if (s.volume.values[(k * 64 + r) * 64 + c] != n.values[(k * 64 + (63 - r)) * 64 + (63 - c)]) ++mismatches;
+                    if (s.volume.values[(k * 64 + r) * 64 + c] != n.values[(k * 64 + (63 - r)) * 64 + (63 - c)])
+                        ++mismatches;
         QCOMPARE(mismatches, std::size_t(0));
         // Same geometry in LPS: the voxel centre of DICOM (0,0,0) is NIfTI (63,63,0).
         const auto a = rasAffine(n);
@@ -199,7 +204,8 @@ print('{}')
         QVERIFY(!s.report.warnings.empty());
         const auto full = loadDicomSeries(src);
         QVERIFY(std::equal(s.volume.values.begin(), s.volume.values.begin() + 20 * 4096, full.volume.values.begin()));
-        QVERIFY(std::equal(s.volume.values.begin() + 20 * 4096, s.volume.values.end(), full.volume.values.begin() + 21 * 4096));
+        QVERIFY(std::equal(s.volume.values.begin() + 20 * 4096, s.volume.values.end(),
+                           full.volume.values.begin() + 21 * 4096));
         const fs::path none = tmp_.filePath("empty_series").toStdString();
         fs::create_directories(none);
         QCOMPARE(errorOf([&] { loadDicomSeries(none); }), none.string() + ": no DICOM image slices found");
@@ -282,12 +288,15 @@ open(sys.argv[1] + '/dim0.nii.gz', 'wb').write(gzip.compress(bytes(b)))
 struct.pack_into('<8q', b, 16, 4, 65536, 65536, 65536, 65536, 1, 1, 1)
 open(sys.argv[1] + '/wrap.nii', 'wb').write(b)
 print('{}')
-)PY", {QString::fromStdString(dir.string())});
+)PY",
+                  {QString::fromStdString(dir.string())});
         for (const char* n : {"dim0.nii", "dim0.nii.gz"})
-            QCOMPARE(errorOf([&] { readNifti(dir / n); }), (dir / n).string() + ": dim[0] is 727905340894087693, not 1..7");
+            QCOMPARE(errorOf([&] { readNifti(dir / n); }),
+                     (dir / n).string() + ": dim[0] is 727905340894087693, not 1..7");
         QCOMPARE(errorOf([&] { readNifti(dir / "wrap.nii"); }),
                  (dir / "wrap.nii").string() + ": declared size 65536x65536x65536x65536 is implausibly large");
-        for (const char* n : {"empty.nii", "words.nii", "words.nii.gz", "trunc_header.nii", "trunc_data.nii", "trunc.nii.gz", "huge.nii"}) {
+        for (const char* n : {"empty.nii", "words.nii", "words.nii.gz", "trunc_header.nii", "trunc_data.nii",
+                              "trunc.nii.gz", "huge.nii"}) {
             const std::string e = errorOf([&] { readNifti(dir / n); });
             qInfo("%s", e.c_str());
             QVERIFY2(e.rfind((dir / n).string() + ": ", 0) == 0, e.c_str());

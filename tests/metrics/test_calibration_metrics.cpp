@@ -48,8 +48,7 @@ private slots:
         QCOMPARE(bins[0].lower, 0.0);
         QCOMPARE(bins[1].upper, 1.0);
         QVERIFY(!expectedCalibrationError(std::vector<double>{}, std::vector<double>{}).has());
-        QVERIFY_THROWS_EXCEPTION(std::invalid_argument,
-                                 brierScore(std::vector<double>{1}, std::vector<double>{1.2}));
+        QVERIFY_THROWS_EXCEPTION(std::invalid_argument, brierScore(std::vector<double>{1}, std::vector<double>{1.2}));
         QVERIFY_THROWS_EXCEPTION(std::invalid_argument,
                                  expectedCalibrationError(std::vector<double>{1}, std::vector<double>{0.2}, 0));
     }
@@ -141,7 +140,8 @@ result['nll_before'] = float(np.mean(-(y * np.log(p) + (1 - y) * np.log1p(-p))))
 
     void temperatureStopsAtTheBound() {
         // Perfectly separated: the NLL keeps falling as T -> 0.
-        const TemperatureFit fit = fitTemperature(std::vector<double>{0, 0, 1, 1}, std::vector<double>{0.2, 0.3, 0.7, 0.9});
+        const TemperatureFit fit =
+            fitTemperature(std::vector<double>{0, 0, 1, 1}, std::vector<double>{0.2, 0.3, 0.7, 0.9});
         QVERIFY(fit.atBound);
         QCOMPARE(fit.temperature, 0.05);
         const auto same = applyTemperature(std::vector<double>{0.2, 0.7}, 1.0);
@@ -183,13 +183,14 @@ result['nll_before'] = float(np.mean(-(y * np.log(p) + (1 - y) * np.log1p(-p))))
         for (int b = 0; b < options.resamples; ++b) resamples.push_back(bootstrapRows(x.size(), options.seed, b));
         json ref;
         try {
-            ref = runPythonReference(R"(
+            ref = runPythonReference(
+                R"(
 x = np.array(inp['x']); R = np.array(inp['rows'])
 means = x[R].mean(axis=1)
 result['lo'] = np.percentile(means, 5); result['hi'] = np.percentile(means, 95)
 q = np.array(inp['q']); result['quantiles'] = [np.percentile(q, k) for k in (0, 2.5, 50, 97.5, 100)]
 )",
-                                     {{"x", x}, {"rows", resamples}, {"q", std::vector<double>(x.begin(), x.begin() + 37)}});
+                {{"x", x}, {"rows", resamples}, {"q", std::vector<double>(x.begin(), x.begin() + 37)}});
         } catch (const std::exception& e) {
             QFAIL(e.what());
         }
@@ -200,7 +201,8 @@ q = np.array(inp['q']); result['quantiles'] = [np.percentile(q, k) for k in (0, 
         std::vector<double> q(x.begin(), x.begin() + 37);
         std::sort(q.begin(), q.end());
         const double levels[] = {0, 0.025, 0.5, 0.975, 1};
-        for (int k = 0; k < 5; ++k) QVERIFY(std::abs(quantileSorted(q, levels[k]) - ref["quantiles"][k].get<double>()) < 1e-12);
+        for (int k = 0; k < 5; ++k)
+            QVERIFY(std::abs(quantileSorted(q, levels[k]) - ref["quantiles"][k].get<double>()) < 1e-12);
     }
 
     void bootstrapOfReportCoversEstimatesAndNamesGaps() {

@@ -65,8 +65,9 @@ void compareOptional(const MetricValue& v, const json& ref, const char* what, do
 }
 
 void compareVector(const std::vector<double>& v, const json& ref, const char* what) {
-    QVERIFY2(v.size() == ref.size(), (std::string(what) + ": " + std::to_string(v.size()) + " points vs sklearn " +
-                                      std::to_string(ref.size())).c_str());
+    QVERIFY2(v.size() == ref.size(),
+             (std::string(what) + ": " + std::to_string(v.size()) + " points vs sklearn " + std::to_string(ref.size()))
+                 .c_str());
     for (std::size_t i = 0; i < v.size(); ++i) {
         if (ref[i].is_null()) {
             QVERIFY2(std::isnan(v[i]), (std::string(what) + " point " + std::to_string(i) + " should be NaN").c_str());
@@ -99,7 +100,8 @@ private slots:
         QTest::newRow("all-positive predictions") << random.truth[0] << constant(500, 1.0) << 0.5;
         QTest::newRow("constant 0.5") << random.truth[0] << constant(500, 0.5) << 0.5;
         QTest::newRow("no positive predictions") << random.truth[0] << constant(500, 0.2) << 0.5;
-        QTest::newRow("perfect") << std::vector<double>{0, 0, 1, 1, 0, 1} << std::vector<double>{.1, .2, .8, .9, .3, .7} << 0.5;
+        QTest::newRow("perfect") << std::vector<double>{0, 0, 1, 1, 0, 1} << std::vector<double>{.1, .2, .8, .9, .3, .7}
+                                 << 0.5;
         QTest::newRow("inverted") << std::vector<double>{1, 1, 0, 0} << std::vector<double>{.1, .2, .8, .9} << 0.5;
         QTest::newRow("three rows") << std::vector<double>{0, 1, 0} << std::vector<double>{.4, .4, .9} << 0.5;
     }
@@ -281,7 +283,8 @@ if not np.isnan(Y).any() and not np.isnan(P).any():
             return bestThresholdF1(t, s);
         };
         std::vector<std::vector<double>> decided;
-        for (std::size_t l = 0; l < 3; ++l) decided.push_back(crossFittedDecisions(data.truth[l], data.score[l], fold, f1));
+        for (std::size_t l = 0; l < 3; ++l)
+            decided.push_back(crossFittedDecisions(data.truth[l], data.score[l], fold, f1));
         json ref;
         try {
             ref = runPythonReference(R"(
@@ -327,9 +330,9 @@ result['decided'] = out
         const auto data = lumen::testing::syntheticLabels(2, 60, 3);
         const auto r = evaluateMultiLabel(data.truth, data.score, {"A", "B"}, {0.5});
         const json j = toJson(r);
-        for (const char* key : {"auroc", "average_precision", "precision", "recall", "specificity", "ppv", "npv", "f1",
-                                "positive_rate", "brier", "ece", "best_threshold_f1", "best_threshold_youden", "tp",
-                                "fp", "tn", "fn", "n"})
+        for (const char* key :
+             {"auroc", "average_precision", "precision", "recall", "specificity", "ppv", "npv", "f1", "positive_rate",
+              "brier", "ece", "best_threshold_f1", "best_threshold_youden", "tp", "fp", "tn", "fn", "n"})
             QVERIFY2(j["labels"]["A"].contains(key), key);
         for (const char* key : {"auroc", "f1", "brier", "ece"}) QVERIFY2(j["macro"].contains(key), key);
         for (const char* key : {"micro_auroc", "hamming_loss", "hamming_accuracy", "n"}) QVERIFY2(j.contains(key), key);

@@ -17,9 +17,9 @@ using nlohmann::json;
 namespace {
 
 const QString kCli = LUMEN_BINARY_DIR "/bin/lumen-cli";
-const std::vector<std::string> kNames = {"Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass",
-                                         "Nodule", "Pneumonia", "Pneumothorax", "Consolidation", "Edema",
-                                         "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia"};
+const std::vector<std::string> kNames = {"Atelectasis", "Cardiomegaly", "Effusion",           "Infiltration",  "Mass",
+                                         "Nodule",      "Pneumonia",    "Pneumothorax",       "Consolidation", "Edema",
+                                         "Emphysema",   "Fibrosis",     "Pleural_Thickening", "Hernia"};
 
 struct CliResult {
     int code = -1;
@@ -117,8 +117,13 @@ private slots:
         std::string labels, preds;
         writeTables(dir, labels, preds);
         json thresholds = json::object();
-        QStringList args = {"metrics", "--labels", QString::fromStdString(labels), "--preds",
-                            QString::fromStdString(preds), "--json", dir.filePath("out.json")};
+        QStringList args = {"metrics",
+                            "--labels",
+                            QString::fromStdString(labels),
+                            "--preds",
+                            QString::fromStdString(preds),
+                            "--json",
+                            dir.filePath("out.json")};
         if (perLabelThresholds) {
             const std::string t = dir.filePath("t.csv").toStdString();
             std::ofstream f(t);
@@ -130,7 +135,8 @@ private slots:
             args << "--thresholds" << QString::fromStdString(t);
         } else {
             for (const auto& n : kNames) thresholds[n] = 0.4;
-            args << "--threshold" << "0.4";
+            args << "--threshold"
+                 << "0.4";
         }
         const CliResult r = runCli(args);
         QVERIFY2(r.code == 0, qPrintable(r.err));
@@ -142,8 +148,8 @@ private slots:
         const json got = json::parse(in);
         json ref;
         try {
-            ref = lumen::testing::runPythonReference(kReference, {{"labels", labels}, {"preds", preds},
-                                                                  {"names", kNames}, {"thresholds", thresholds}});
+            ref = lumen::testing::runPythonReference(
+                kReference, {{"labels", labels}, {"preds", preds}, {"names", kNames}, {"thresholds", thresholds}});
         } catch (const std::exception& e) {
             QFAIL(e.what());
         }
@@ -166,7 +172,8 @@ private slots:
         }
         QVERIFY(got["labels"]["Hernia"]["auroc"].is_null());
         for (const char* key : {"macro_auroc", "macro_f1"})
-            QVERIFY2(std::abs(got["macro"][std::string(key).substr(6)].get<double>() - ref[key].get<double>()) < 1e-9, key);
+            QVERIFY2(std::abs(got["macro"][std::string(key).substr(6)].get<double>() - ref[key].get<double>()) < 1e-9,
+                     key);
         QVERIFY(std::abs(got["micro_auroc"].get<double>() - ref["micro_auroc"].get<double>()) < 1e-9);
         QVERIFY(std::abs(got["hamming_loss"].get<double>() - ref["hamming_loss"].get<double>()) < 1e-9);
         QVERIFY(std::abs(got["hamming_accuracy"].get<double>() - (1 - ref["hamming_loss"].get<double>())) < 1e-9);
@@ -179,9 +186,9 @@ private slots:
         std::string labels, preds;
         writeTables(dir, labels, preds);
         const QString out = dir.filePath("ci.json");
-        const CliResult r = runCli({"metrics", "--labels", QString::fromStdString(labels), "--preds",
-                                    QString::fromStdString(preds), "--bootstrap", "60", "--seed", "5", "--bins", "10",
-                                    "--json", out});
+        const CliResult r =
+            runCli({"metrics", "--labels", QString::fromStdString(labels), "--preds", QString::fromStdString(preds),
+                    "--bootstrap", "60", "--seed", "5", "--bins", "10", "--json", out});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         std::ifstream in(out.toStdString());
         const json j = json::parse(in);
@@ -200,21 +207,31 @@ private slots:
         QTest::addColumn<QString>("predsText");
         QTest::addColumn<QStringList>("extra");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("label column missing") << "id,A,B\n1,0,1\n" << "id,A\n1,0.2\n" << QStringList{}
-                                              << "preds.csv: no column \"B\" for the label of that name in";
-        QTest::newRow("label not 0/1") << "id,A\n1,0\nx7,2\n" << "id,A\n1,0.2\nx7,0.4\n" << QStringList{}
-                                       << "labels.csv: column \"A\", id \"x7\": label 2 is not 0 or 1";
-        QTest::newRow("probability > 1") << "id,A\n1,0\n2,1\n" << "id,A\n1,0.2\n2,1.5\n" << QStringList{}
+        QTest::newRow("label column missing")
+            << "id,A,B\n1,0,1\n"
+            << "id,A\n1,0.2\n"
+            << QStringList{} << "preds.csv: no column \"B\" for the label of that name in";
+        QTest::newRow("label not 0/1") << "id,A\n1,0\nx7,2\n"
+                                       << "id,A\n1,0.2\nx7,0.4\n"
+                                       << QStringList{} << "labels.csv: column \"A\", id \"x7\": label 2 is not 0 or 1";
+        QTest::newRow("probability > 1") << "id,A\n1,0\n2,1\n"
+                                         << "id,A\n1,0.2\n2,1.5\n"
+                                         << QStringList{}
                                          << "preds.csv: column \"A\", id \"2\": probability 1.5 is outside [0, 1]";
-        QTest::newRow("no common id") << "id,A\n1,0\n" << "id,A\n2,0.2\n" << QStringList{} << "no id in common";
-        QTest::newRow("both threshold options") << "id,A\n1,0\n" << "id,A\n1,0.2\n"
-                                                << QStringList{"--threshold", "0.3", "--thresholds", "t.csv"}
-                                                << "give either --threshold or --thresholds";
-        QTest::newRow("bad bins") << "id,A\n1,0\n" << "id,A\n1,0.2\n" << QStringList{"--bins", "zero"}
-                                  << "--bins: expected a non-negative integer";
-        QTest::newRow("threshold missing a label") << "id,A\n1,0\n" << "id,A\n1,0.2\n"
-                                                   << QStringList{"--thresholds", "@t.csv"}
-                                                   << "t.csv: no threshold for label \"A\"";
+        QTest::newRow("no common id") << "id,A\n1,0\n"
+                                      << "id,A\n2,0.2\n"
+                                      << QStringList{} << "no id in common";
+        QTest::newRow("both threshold options")
+            << "id,A\n1,0\n"
+            << "id,A\n1,0.2\n"
+            << QStringList{"--threshold", "0.3", "--thresholds", "t.csv"} << "give either --threshold or --thresholds";
+        QTest::newRow("bad bins") << "id,A\n1,0\n"
+                                  << "id,A\n1,0.2\n"
+                                  << QStringList{"--bins", "zero"} << "--bins: expected a non-negative integer";
+        QTest::newRow("threshold missing a label")
+            << "id,A\n1,0\n"
+            << "id,A\n1,0.2\n"
+            << QStringList{"--thresholds", "@t.csv"} << "t.csv: no threshold for label \"A\"";
     }
     void errorsNameTheFileColumnAndId() {
         QFETCH(QString, labelsText);
@@ -227,8 +244,9 @@ private slots:
         std::ofstream(dir.filePath("t.csv").toStdString()) << "label,threshold\nB,0.5\n";
         for (auto& e : extra)
             if (e.startsWith('@')) e = dir.filePath(e.mid(1));
-        const CliResult r = runCli(QStringList{"metrics", "--labels", dir.filePath("labels.csv"), "--preds",
-                                               dir.filePath("preds.csv")} + extra);
+        const CliResult r = runCli(
+            QStringList{"metrics", "--labels", dir.filePath("labels.csv"), "--preds", dir.filePath("preds.csv")} +
+            extra);
         QCOMPARE(r.code, 2);
         QVERIFY2(r.err.contains(expected), qPrintable(r.err));
     }
@@ -240,8 +258,8 @@ private slots:
         std::string labels, preds;
         writeTables(dir, labels, preds);
         const std::string predsBefore = readTextFile(preds);
-        const QStringList base{"metrics", "--labels", QString::fromStdString(labels), "--preds",
-                               QString::fromStdString(preds), "--json"};
+        const QStringList base{
+            "metrics", "--labels", QString::fromStdString(labels), "--preds", QString::fromStdString(preds), "--json"};
         CliResult r = runCli(base + QStringList{QString::fromStdString(preds)});
         QCOMPARE(r.code, 2);
         QVERIFY2(r.err.contains("--preds") && r.err.count(QString::fromStdString(preds)) == 2, qPrintable(r.err));

@@ -101,9 +101,8 @@ result['med'] = [float(np.median(ra)), float(np.median(rb))]
         QVERIFY(std::abs(iou({0, 0, 2, 2}, {1, 1, 3, 3}) - 1.0 / 7) < 1e-15);
         QCOMPARE(iou({0, 0, 1, 1}, {2, 2, 3, 3}), 0.0);
         QCOMPARE(iou({0, 0, 1, 1}, {0, 0, 1, 1}), 1.0);
-        const std::vector<GroundTruthBox> truth = {{"img1", "nodule", {0, 0, 10, 10}},
-                                                   {"img2", "nodule", {0, 0, 10, 10}},
-                                                   {"img3", "mass", {0, 0, 4, 4}}};
+        const std::vector<GroundTruthBox> truth = {
+            {"img1", "nodule", {0, 0, 10, 10}}, {"img2", "nodule", {0, 0, 10, 10}}, {"img3", "mass", {0, 0, 4, 4}}};
         const std::vector<DetectedBox> dets = {{"img1", "nodule", 0.9, {0, 0, 10, 10}},  // TP
                                                {"img1", "nodule", 0.8, {0, 0, 10, 10}},  // duplicate: FP
                                                {"img2", "nodule", 0.7, {0, 0, 10, 7}},   // IoU 0.7

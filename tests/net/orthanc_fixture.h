@@ -130,8 +130,7 @@ public:
         if (!process_.waitForStarted(10000)) return "cannot start Orthanc: " + process_.errorString();
         pid_ = process_.processId();
         while (!isListening(dicomPort_)) {
-            if (process_.state() != QProcess::Running)
-                return "Orthanc exited at start-up:\n" + log();
+            if (process_.state() != QProcess::Running) return "Orthanc exited at start-up:\n" + log();
             if (timer.elapsed() > 20000) return "Orthanc did not listen within 20 s:\n" + log();
             QThread::msleep(25);
         }
@@ -153,7 +152,9 @@ public:
     /// Sends files with `storescu`; returns "" on success, else the command's output.
     QString store(const std::vector<std::filesystem::path>& files, const QStringList& extraOptions = {}) const {
         QStringList args = extraOptions;
-        args << "-aet" << "STORESCU" << "-aec" << kAeTitle << "127.0.0.1" << QString::number(dicomPort_);
+        args << "-aet"
+             << "STORESCU"
+             << "-aec" << kAeTitle << "127.0.0.1" << QString::number(dicomPort_);
         for (const auto& f : files) args << QString::fromStdString(f.string());
         QProcess p;
         p.setProcessChannelMode(QProcess::MergedChannels);

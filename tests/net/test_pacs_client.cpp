@@ -35,12 +35,11 @@ namespace {
 const fs::path kPydicomFiles = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
 
 // The pydicom files sent (uncompressed, each its own patient/study except the two SC files).
-const std::vector<std::string> kPydicomNames = {"CT_small.dcm", "MR_small.dcm", "rtdose.dcm",
-                                                "SC_rgb_small_odd.dcm"};
+const std::vector<std::string> kPydicomNames = {"CT_small.dcm", "MR_small.dcm", "rtdose.dcm", "SC_rgb_small_odd.dcm"};
 // Compressed files of the SC study above, and the storescu option that proposes their
 // transfer syntax: the retrieval must accept (or get transcoded) compressed instances too.
 const std::vector<std::pair<std::string, QString>> kCompressed = {{"SC_rgb_rle.dcm", "-xr"},
-                                                                   {"SC_rgb_jpeg_dcmtk.dcm", "-xy"}};
+                                                                  {"SC_rgb_jpeg_dcmtk.dcm", "-xy"}};
 
 template <typename F>
 QString errorOf(F&& f) {
@@ -70,13 +69,15 @@ class TestPacsClient : public QObject {
         for (const auto& f : files) {
             const io::ImageVolume got = io::readDicom(f);
             const auto it = originalBySop_.find(got.meta.sopInstanceUid);
-            QVERIFY2(it != originalBySop_.end(), qPrintable("retrieved an instance we never sent: " + QString::fromStdString(f.string())));
+            QVERIFY2(it != originalBySop_.end(),
+                     qPrintable("retrieved an instance we never sent: " + QString::fromStdString(f.string())));
             const io::ImageVolume want = io::readDicom(it->second);
             QCOMPARE(got.rows, want.rows);
             QCOMPARE(got.columns, want.columns);
             QCOMPARE(got.depth, want.depth);
             QCOMPARE(got.samples, want.samples);
-            QVERIFY2(got.stored == want.stored, qPrintable("stored pixels differ: " + QString::fromStdString(f.string())));
+            QVERIFY2(got.stored == want.stored,
+                     qPrintable("stored pixels differ: " + QString::fromStdString(f.string())));
             QVERIFY2(got.values == want.values, qPrintable("values differ: " + QString::fromStdString(f.string())));
             // File layout: <destination>/<study>/<series>/<sop>.dcm
             QCOMPARE(f.filename().string(), got.meta.sopInstanceUid + ".dcm");
@@ -91,8 +92,8 @@ private slots:
         QVERIFY2(problem.isEmpty(), qPrintable(problem));
         qInfo("Orthanc pid %lld listening on DICOM port %d after %lld ms", orthanc_.pid(), orthanc_.dicomPort(),
               orthanc_.startupMs());
-        node_ = {test::OrthancServer::kAeTitle, "127.0.0.1", orthanc_.dicomPort(),
-                 test::OrthancServer::kClientAeTitle, 10};
+        node_ = {test::OrthancServer::kAeTitle, "127.0.0.1", orthanc_.dicomPort(), test::OrthancServer::kClientAeTitle,
+                 10};
 
         demo_ = dir_.filePath("demo").toStdString();
         demo::DemoOptions o;
@@ -112,7 +113,11 @@ private slots:
         QCOMPARE(int(sent_.size()), 48 + 4 + 4);
         std::vector<fs::path> compressed;
         for (const auto& [name, option] : kCompressed) compressed.push_back(kPydicomFiles / name);
-        for (const auto& f : [&] { auto all = sent_; all.insert(all.end(), compressed.begin(), compressed.end()); return all; }()) {
+        for (const auto& f : [&] {
+                 auto all = sent_;
+                 all.insert(all.end(), compressed.begin(), compressed.end());
+                 return all;
+             }()) {
             const auto v = io::readDicom(f);
             originalBySop_[v.meta.sopInstanceUid] = f;
             if (f.parent_path().filename() == "ct_0001") ctStudy_ = v.meta.studyInstanceUid;
@@ -251,7 +256,8 @@ private slots:
         for (const auto& e : fs::recursive_directory_iterator(destination)) {
             if (!e.is_regular_file()) continue;
             ++onDisk;
-            QVERIFY2(e.path().extension() == ".dcm", qPrintable(QString::fromStdString(e.path().string())));  // no .part left
+            QVERIFY2(e.path().extension() == ".dcm",
+                     qPrintable(QString::fromStdString(e.path().string())));  // no .part left
         }
         QCOMPARE(onDisk, 48);
         QVERIFY(fs::is_directory(destination / ctStudy_));
@@ -292,7 +298,8 @@ private slots:
             checkSameAsOriginals(r.files);
             for (const auto& f : r.files) {
                 const auto v = io::readDicom(f, {false});
-                qInfo("%s arrived as %s", qPrintable(QString::fromStdString(originalBySop_[v.meta.sopInstanceUid].filename().string())),
+                qInfo("%s arrived as %s",
+                      qPrintable(QString::fromStdString(originalBySop_[v.meta.sopInstanceUid].filename().string())),
                       v.meta.transferSyntaxName.c_str());
             }
             received += r.received;
@@ -309,8 +316,8 @@ private slots:
                                                     seen.push_back(p);
                                                     return true;
                                                 });
-        qInfo("C-MOVE of the 48-slice CT study: %.0f ms", std::chrono::duration<double, std::milli>(
-                                                              std::chrono::steady_clock::now() - start).count());
+        qInfo("C-MOVE of the 48-slice CT study: %.0f ms",
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
         QCOMPARE(result.received, 48);
         QCOMPARE(result.failed, 0);
         QVERIFY(!seen.empty());
@@ -350,7 +357,9 @@ private slots:
         QVERIFY(net::echo(node_).milliseconds > 0);
 
         // Our port taken: a clear error before anything is asked.
-        const QString busy = errorOf([&] { net::retrieveByMove(node_, {ctStudy_, {}}, orthanc_.dicomPort(), partial); });
+        const QString busy = errorOf([&] {
+            net::retrieveByMove(node_, {ctStudy_, {}}, orthanc_.dicomPort(), partial);
+        });
         QVERIFY2(busy.contains(QString("cannot listen on port %1").arg(orthanc_.dicomPort())), qPrintable(busy));
     }
 
@@ -413,7 +422,8 @@ private slots:
         fs::create_directories(destination);
         std::ofstream(destination / ctStudy_) << "not a folder";
         const QString error = errorOf([&] { net::retrieve(node_, {ctStudy_, {}}, destination); });
-        QVERIFY2(error.startsWith("C-GET " + QString::fromStdString(node_.address()) + ": cannot create "), qPrintable(error));
+        QVERIFY2(error.startsWith("C-GET " + QString::fromStdString(node_.address()) + ": cannot create "),
+                 qPrintable(error));
         QVERIFY2(error.contains(QString::fromStdString((destination / ctStudy_).string())), qPrintable(error));
         QVERIFY(net::echo(node_).milliseconds > 0);  // the server is fine afterwards
     }
@@ -433,7 +443,8 @@ private slots:
         wrong.aeTitle = "NOT_ORTHANC";
         const QString error = errorOf([&] { net::echo(wrong); });
         QVERIFY2(error.contains("NOT_ORTHANC@127.0.0.1"), qPrintable(error));
-        QVERIFY2(error.contains("association rejected: called AE title \"NOT_ORTHANC\" not recognized"), qPrintable(error));
+        QVERIFY2(error.contains("association rejected: called AE title \"NOT_ORTHANC\" not recognized"),
+                 qPrintable(error));
     }
 
     void unknownCallingAeCannotQuery() {
@@ -445,7 +456,9 @@ private slots:
         QVERIFY2(find.contains("C-FIND (study) " + QString::fromStdString(node_.address())), qPrintable(find));
         QVERIFY2(find.contains("aborted the association") && find.contains("calling AE title"), qPrintable(find));
         qInfo("unknown calling AE, C-FIND: %s", qPrintable(find));
-        const QString get = errorOf([&] { net::retrieve(stranger, {ctStudy_, {}}, dir_.filePath("ws5").toStdString()); });
+        const QString get = errorOf([&] {
+            net::retrieve(stranger, {ctStudy_, {}}, dir_.filePath("ws5").toStdString());
+        });
         QVERIFY2(!get.isEmpty() && get.contains("C-GET"), qPrintable(get));
         qInfo("unknown calling AE, C-GET: %s", qPrintable(get));
     }
@@ -509,7 +522,8 @@ private slots:
         const fs::path ws = dir_.filePath("nodes_ws").toStdString();
         fs::create_directories(ws);
         QVERIFY(net::loadPacsNodes(ws).empty());  // no file yet
-        std::vector<net::NamedPacsNode> nodes = {{"orthanc", node_}, {"remote", net::parseNodeAddress("PACS@10.0.0.5:104")}};
+        std::vector<net::NamedPacsNode> nodes = {{"orthanc", node_},
+                                                 {"remote", net::parseNodeAddress("PACS@10.0.0.5:104")}};
         nodes[1].node.timeoutSeconds = 5;
         net::savePacsNodes(ws, nodes);
         const auto back = net::loadPacsNodes(ws);
@@ -524,17 +538,19 @@ private slots:
 
         // Errors name the key path and the line.
         const QString bad = errorOf([] {
-            net::parsePacsNodes("nodes:\n"
-                                "  - name: a\n    ae_title: A\n    host: h\n    port: 104\n"
-                                "  - name: a\n    ae_title: A\n    host: h\n    port: 70000\n"
-                                "  - name: c\n    ae_title: \"\"\n    host: h\n    port: 1\n    colour: red\n",
-                                "pacs_nodes.yaml");
+            net::parsePacsNodes(
+                "nodes:\n"
+                "  - name: a\n    ae_title: A\n    host: h\n    port: 104\n"
+                "  - name: a\n    ae_title: A\n    host: h\n    port: 70000\n"
+                "  - name: c\n    ae_title: \"\"\n    host: h\n    port: 1\n    colour: red\n",
+                "pacs_nodes.yaml");
         });
         QVERIFY2(bad.contains("pacs_nodes.yaml:9: nodes[1].port"), qPrintable(bad));
         QVERIFY2(bad.contains("nodes[2].colour"), qPrintable(bad));
         QVERIFY2(bad.contains("nodes[2].ae_title"), qPrintable(bad));
         const QString duplicate = errorOf([] {
-            net::parsePacsNodes("nodes:\n  - {name: a, ae_title: A, host: h, port: 1}\n  - {name: a, ae_title: B, host: h, port: 2}\n");
+            net::parsePacsNodes(
+                "nodes:\n  - {name: a, ae_title: A, host: h, port: 1}\n  - {name: a, ae_title: B, host: h, port: 2}\n");
         });
         QVERIFY2(duplicate.contains("nodes[1].name: \"a\" is used by an earlier node"), qPrintable(duplicate));
         QVERIFY(errorOf([] { net::parsePacsNodes("nodes: 3\n"); }).contains("nodes: expected a list"));
@@ -568,14 +584,18 @@ private slots:
         QVERIFY2(out.contains("C-ECHO " + address + ": ok"), qPrintable(out + err));
         QCOMPARE(run({"pacs", "echo", "orthanc", "--workspace", ws}, &out, &err), 0);
 
-        QCOMPARE(run({"pacs", "find", "orthanc", "--workspace", ws, "--patient-id", "CT0001", "--json"}, &out, &err), 0);
+        QCOMPARE(run({"pacs", "find", "orthanc", "--workspace", ws, "--patient-id", "CT0001", "--json"}, &out, &err),
+                 0);
         const auto j = nlohmann::json::parse(out.toStdString());
         QCOMPARE(int(j.size()), 1);
         QCOMPARE(j[0]["study_instance_uid"].get<std::string>(), ctStudy_);
         QCOMPARE(j[0]["instances"].get<int>(), 48);
         QCOMPARE(run({"pacs", "find", "orthanc", "--workspace", ws, "--date", "20240102-20240103"}, &out, &err), 0);
         QVERIFY2(out.contains("CT0001") && out.contains(QString::fromStdString(angioPatients_[0])), qPrintable(out));
-        QCOMPARE(run({"pacs", "find", "orthanc", "--workspace", ws, "--series", QString::fromStdString(ctStudy_), "--json"}, &out, &err), 0);
+        QCOMPARE(
+            run({"pacs", "find", "orthanc", "--workspace", ws, "--series", QString::fromStdString(ctStudy_), "--json"},
+                &out, &err),
+            0);
         QCOMPARE(nlohmann::json::parse(out.toStdString())[0]["instances"].get<int>(), 48);
 
         QCOMPARE(run({"pacs", "get", "orthanc", QString::fromStdString(ctStudy_), "--workspace", ws}, &out, &err), 0);
@@ -586,11 +606,16 @@ private slots:
         QCOMPARE(onDisk, 48);
         const QString moved = dir_.filePath("cli_ws_move");
         QCOMPARE(run({"pacs", "get", "orthanc", QString::fromStdString(ctStudy_), "--workspace", ws, "--into", moved,
-                      "--move-port", QString::number(orthanc_.clientPort())}, &out, &err), 0);
+                      "--move-port", QString::number(orthanc_.clientPort())},
+                     &out, &err),
+                 0);
         QVERIFY2(out.contains("48 instances"), qPrintable(out + err));
 
         // Errors: exit 2 with the node and reason on stderr; bad usage also 2.
-        QCOMPARE(run({"pacs", "echo", QString("%1@127.0.0.1:%2").arg(test::OrthancServer::kAeTitle).arg(test::freeLoopbackPort())}, &out, &err), 2);
+        QCOMPARE(run({"pacs", "echo",
+                      QString("%1@127.0.0.1:%2").arg(test::OrthancServer::kAeTitle).arg(test::freeLoopbackPort())},
+                     &out, &err),
+                 2);
         QVERIFY2(err.contains("connection refused"), qPrintable(err));
         QCOMPARE(run({"pacs", "echo", "nosuchnode", "--workspace", ws}, &out, &err), 2);
         QVERIFY2(err.contains("unknown PACS node \"nosuchnode\""), qPrintable(err));

@@ -62,7 +62,8 @@ private slots:
     void initTestCase() {
         const QString problem = orthanc_.start();
         QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        node_ = {test::OrthancServer::kAeTitle, "127.0.0.1", orthanc_.dicomPort(), test::OrthancServer::kClientAeTitle, 10};
+        node_ = {test::OrthancServer::kAeTitle, "127.0.0.1", orthanc_.dicomPort(), test::OrthancServer::kClientAeTitle,
+                 10};
         const fs::path demo = dir_.filePath("demo").toStdString();
         demo::DemoOptions o;
         o.chestImages = 4;
@@ -142,7 +143,8 @@ private slots:
         QTest::mouseClick(part<QPushButton>(panel, "pacsEcho"), Qt::LeftButton);
         QVERIFY(echoed.wait(15000));
         QCOMPARE(echoed.at(0).at(0).toBool(), true);
-        QVERIFY2(part<QLabel>(panel, "pacsEchoResult")->text().contains("answered C-ECHO"), qPrintable(part<QLabel>(panel, "pacsEchoResult")->text()));
+        QVERIFY2(part<QLabel>(panel, "pacsEchoResult")->text().contains("answered C-ECHO"),
+                 qPrintable(part<QLabel>(panel, "pacsEchoResult")->text()));
 
         // Wrong port: connection refused, naming host:port.
         const int closed = test::freeLoopbackPort();
@@ -150,7 +152,9 @@ private slots:
         QTest::mouseClick(part<QPushButton>(panel, "pacsEcho"), Qt::LeftButton);
         QVERIFY(echoed.wait(15000));
         QCOMPARE(echoed.at(1).at(0).toBool(), false);
-        QVERIFY2(part<QLabel>(panel, "pacsEchoResult")->text().contains(QString("connection refused (nothing listens on 127.0.0.1:%1)").arg(closed)),
+        QVERIFY2(part<QLabel>(panel, "pacsEchoResult")
+                     ->text()
+                     .contains(QString("connection refused (nothing listens on 127.0.0.1:%1)").arg(closed)),
                  qPrintable(part<QLabel>(panel, "pacsEchoResult")->text()));
         // Wrong called AE: rejected.
         part<QSpinBox>(panel, "pacsPort")->setValue(orthanc_.dicomPort());
@@ -158,7 +162,8 @@ private slots:
         QTest::keyClicks(part<QLineEdit>(panel, "pacsAeTitle"), "WHO");
         QTest::mouseClick(part<QPushButton>(panel, "pacsEcho"), Qt::LeftButton);
         QVERIFY(echoed.wait(15000));
-        QVERIFY2(part<QLabel>(panel, "pacsEchoResult")->text().contains("called AE title \"WHO\" not recognized"), qPrintable(part<QLabel>(panel, "pacsEchoResult")->text()));
+        QVERIFY2(part<QLabel>(panel, "pacsEchoResult")->text().contains("called AE title \"WHO\" not recognized"),
+                 qPrintable(part<QLabel>(panel, "pacsEchoResult")->text()));
     }
 
     void queriesRetrievesAndCancels() {
@@ -218,7 +223,8 @@ private slots:
         QVERIFY(seriesLoaded.wait(15000));
         QCOMPARE(part<QTableWidget>(panel, "pacsSeries")->item(0, 3)->text(), QString("48"));
         // The UID column fills the table (it once kept the width of an earlier layout).
-        QCOMPARE(part<QTableWidget>(panel, "pacsSeries")->horizontalHeader()->length(), part<QTableWidget>(panel, "pacsSeries")->viewport()->width());
+        QCOMPARE(part<QTableWidget>(panel, "pacsSeries")->horizontalHeader()->length(),
+                 part<QTableWidget>(panel, "pacsSeries")->viewport()->width());
         QTest::mouseClick(part<QPushButton>(panel, "pacsRetrieve"), Qt::LeftButton);
         QVERIFY(retrieved.wait(60000));
         QCOMPARE(retrieved.at(1).at(0).toString(), QString("finished"));

@@ -94,11 +94,14 @@ private slots:
         targets_ = torch::randint(0, 2, {3, 4}).to(torch::kFloat);
         weights_ = RoiLossWeights{1.0, 1.0, 0.5, 1e-3, 1e-4};
         writeTensorFile(file("roi_params.pt"), stateDict(*roi_));
-        writeTensorFile(file("roi_in.pt"),
-                        {{"images", images}, {"targets", targets_}, {"keep_ratio", scalar(0.1)},
-                         {"w_full", scalar(weights_.full)}, {"w_consist", scalar(weights_.consist)},
-                         {"w_drop", scalar(weights_.drop)}, {"w_sparse", scalar(weights_.sparse)},
-                         {"w_tv", scalar(weights_.tv)}});
+        writeTensorFile(file("roi_in.pt"), {{"images", images},
+                                            {"targets", targets_},
+                                            {"keep_ratio", scalar(0.1)},
+                                            {"w_full", scalar(weights_.full)},
+                                            {"w_consist", scalar(weights_.consist)},
+                                            {"w_drop", scalar(weights_.drop)},
+                                            {"w_sparse", scalar(weights_.sparse)},
+                                            {"w_tv", scalar(weights_.tv)}});
         exportTorchScript(roi_, file("roi_ts.pt"));
         roiImages_ = images;
         roiOut_ = roi_->forward(images);
@@ -107,11 +110,16 @@ private slots:
 
         // Losses on fixed tensors (different weights so each component shows).
         const RoiLossWeights w{0.7, 1.3, 0.9, 0.11, 0.23};
-        lossIn_ = {{"logits_full", torch::randn({4, 5}) * 2}, {"logits_crop", torch::randn({4, 5}) * 2},
-                   {"logits_drop", torch::randn({4, 5}) * 2}, {"soft", torch::rand({4, 1, 9, 7})},
+        lossIn_ = {{"logits_full", torch::randn({4, 5}) * 2},
+                   {"logits_crop", torch::randn({4, 5}) * 2},
+                   {"logits_drop", torch::randn({4, 5}) * 2},
+                   {"soft", torch::rand({4, 1, 9, 7})},
                    {"targets", torch::randint(0, 2, {4, 5}).to(torch::kFloat)},
-                   {"w_full", scalar(w.full)}, {"w_consist", scalar(w.consist)}, {"w_drop", scalar(w.drop)},
-                   {"w_sparse", scalar(w.sparse)}, {"w_tv", scalar(w.tv)}};
+                   {"w_full", scalar(w.full)},
+                   {"w_consist", scalar(w.consist)},
+                   {"w_drop", scalar(w.drop)},
+                   {"w_sparse", scalar(w.sparse)},
+                   {"w_tv", scalar(w.tv)}};
         writeTensorFile(file("loss_in.pt"), lossIn_);
 
         // Top-k with many ties: scores quantised to eighths.

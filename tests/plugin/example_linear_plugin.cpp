@@ -35,14 +35,16 @@ struct Table {
 Table readTable(const config::Config& c, const fs::path& workspace) {
     const fs::path file = plugin::inWorkspace(workspace, c.get<std::string>("data.csv"));
     const auto records = data::readCsvRecords(file);
-    if (records.size() < 2 || records[0].fields.size() < 3 || records[0].fields[0] != "id" || records[0].fields[1] != "label")
+    if (records.size() < 2 || records[0].fields.size() < 3 || records[0].fields[0] != "id" ||
+        records[0].fields[1] != "label")
         throw std::runtime_error(file.string() + ": expected a header id,label,<features...> and rows");
     const std::size_t nf = records[0].fields.size() - 2;
     std::vector<float> x, y;
     Table t;
     for (std::size_t r = 1; r < records.size(); ++r) {
         const auto& f = records[r].fields;
-        if (f.size() != nf + 2) throw std::runtime_error(file.string() + ":" + std::to_string(records[r].line) + ": wrong field count");
+        if (f.size() != nf + 2)
+            throw std::runtime_error(file.string() + ":" + std::to_string(records[r].line) + ": wrong field count");
         t.ids.push_back(f[0]);
         try {
             y.push_back(std::stof(f[1]));
@@ -60,7 +62,8 @@ Table readTable(const config::Config& c, const fs::path& workspace) {
 // ---- Model: one linear layer, a named child so checkpoints and grad_norm.<name> work. ----------
 
 struct LinearModelImpl : torch::nn::Module {
-    explicit LinearModelImpl(std::int64_t features) : linear(register_module("linear", torch::nn::Linear(features, 1))) {}
+    explicit LinearModelImpl(std::int64_t features)
+        : linear(register_module("linear", torch::nn::Linear(features, 1))) {}
     torch::Tensor forward(const torch::Tensor& x) { return linear(x); }
     torch::nn::Linear linear;
 };
@@ -107,7 +110,8 @@ public:
         const auto y = val_.y.to(torch::kDouble).contiguous();
         const std::vector<double> pv(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
         const std::vector<double> yv(y.data_ptr<double>(), y.data_ptr<double>() + y.numel());
-        std::map<std::string, double> m{{"loss", torch::binary_cross_entropy_with_logits(logits, val_.y).item<double>()}};
+        std::map<std::string, double> m{
+            {"loss", torch::binary_cross_entropy_with_logits(logits, val_.y).item<double>()}};
         if (const auto a = metrics::auroc(yv, pv); a.has()) m["auroc"] = *a.value;
         return m;
     }
@@ -132,7 +136,8 @@ std::string trainLinear(const config::Config& c, const plugin::RunContext& where
     Table train{{all.ids.begin() + nVal, all.ids.end()}, all.x.slice(0, nVal), all.y.slice(0, nVal)};
     Table val{{all.ids.begin(), all.ids.begin() + nVal}, all.x.slice(0, 0, nVal), all.y.slice(0, 0, nVal)};
     LinearModel model(all.x.size(1));
-    LinearTrainable task(model, std::move(train), std::move(val), c.get<int>("batch_size"), c.get<std::uint64_t>("seed"));
+    LinearTrainable task(model, std::move(train), std::move(val), c.get<int>("batch_size"),
+                         c.get<std::uint64_t>("seed"));
     train::Trainer trainer(train::trainerOptionsFor(c, "example_linear", where, modelKeys()), task, job);
     train::AfterTraining after;
     after.summaryKeys = {"auroc"};

@@ -57,14 +57,16 @@ private slots:
         const std::string yaml = readTextFile(ws_ / "linear.yaml");
         QVERIFY2(yaml.find("# CSV with id,label,<features...>") != std::string::npos, yaml.c_str());
         QVERIFY(yaml.find("task: example_linear") != std::string::npos);
-        QCOMPARE(cli({"config", "init", "example_linear", "--out", q(ws_ / "linear.yaml")}).code, 2);  // never overwritten
+        QCOMPARE(cli({"config", "init", "example_linear", "--out", q(ws_ / "linear.yaml")}).code,
+                 2);  // never overwritten
         const auto check = cli({"config", "check", q(ws_ / "linear.yaml")});
         QVERIFY2(check.code == 0, check.err.c_str());
 
         const auto train = cli({"train", "--config", q(ws_ / "linear.yaml"), "--workspace", q(ws_)});
         QVERIFY2(train.code == 0, train.err.c_str());
         std::smatch m;
-        QVERIFY2(std::regex_search(train.out, m, std::regex("run 1: trained 20 epochs \\(\\d+ steps\\), val auroc ([0-9.]+)")),
+        QVERIFY2(std::regex_search(train.out, m,
+                                   std::regex("run 1: trained 20 epochs \\(\\d+ steps\\), val auroc ([0-9.]+)")),
                  train.out.c_str());
         QVERIFY2(std::stod(m[1].str()) > 0.95, train.out.c_str());
         const fs::path run = ws_ / "runs" / "1_example_linear";

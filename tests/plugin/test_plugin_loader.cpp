@@ -11,9 +11,7 @@
 using namespace lumen::plugin;
 
 namespace {
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 }  // namespace
 
 class TestPluginLoader : public QObject {
@@ -30,12 +28,12 @@ private slots:
         QCOMPARE(task->displayName(), std::string("Echo (test)"));
 
         // Its default config validates against its schema; a bad value is caught.
-        const auto config = lumen::config::makeConfig(
-            lumen::config::parseYaml(task->defaultConfigYaml()), task->schema());
+        const auto config =
+            lumen::config::makeConfig(lumen::config::parseYaml(task->defaultConfigYaml()), task->schema());
         QCOMPARE(config.get<int>("rows"), 3);
         QCOMPARE(config.get<int>("epochs"), 8);  // from the common schema
-        const auto issues = lumen::config::validate(
-            lumen::config::parseYaml("task: test_echo\nrows: 0\n"), task->schema());
+        const auto issues =
+            lumen::config::validate(lumen::config::parseYaml("task: test_echo\nrows: 0\n"), task->schema());
         QCOMPARE(issues.size(), size_t(1));
 
         // Run it as a job.
@@ -65,8 +63,7 @@ private slots:
         } catch (const PluginError& e) {
             const std::string m = e.what();
             QVERIFY2(contains(m, WRONG_VERSION_PLUGIN), m.c_str());
-            QVERIFY2(contains(m, "interface version " + std::to_string(kInterfaceVersion + 100)),
-                     m.c_str());
+            QVERIFY2(contains(m, "interface version " + std::to_string(kInterfaceVersion + 100)), m.c_str());
             QVERIFY(contains(m, "this Lumen has version " + std::to_string(kInterfaceVersion)));
         }
         QVERIFY(registry.ids().empty());
@@ -152,8 +149,8 @@ private slots:
         qputenv("LUMEN_PLUGIN_PATH", "relative/dir:/abs/plugins::.");
         const auto paths = pluginSearchPath("/opt/lumen/bin", {"/home/u/plugins", "rel"});
         qunsetenv("LUMEN_PLUGIN_PATH");
-        const std::vector<std::filesystem::path> expected = {
-            "/opt/lumen/lib/lumen/plugins", "/abs/plugins", "/home/u/plugins"};
+        const std::vector<std::filesystem::path> expected = {"/opt/lumen/lib/lumen/plugins", "/abs/plugins",
+                                                             "/home/u/plugins"};
         QCOMPARE(paths.size(), expected.size());
         for (size_t i = 0; i < paths.size(); ++i) QCOMPARE(paths[i].string(), expected[i].string());
     }

@@ -43,9 +43,11 @@ void reportTrainingLike(lumen::jobs::JobContext& job, const lumen::config::Confi
     job.metric("loss", i, total);
     const double peak = config.get<double>("lr");
     const double warm = 0.05;
-    const double lr = t < warm ? peak * t / warm : peak * 0.5 * (1 + std::cos(3.14159265358979 * (t - warm) / (1 - warm)));
+    const double lr =
+        t < warm ? peak * t / warm : peak * 0.5 * (1 + std::cos(3.14159265358979 * (t - warm) / (1 - warm)));
     job.metric("lr", i, lr);
-    job.metric("grad_norm", i, (0.4 + 2.2 * std::exp(-t * 4)) * (1 + 0.35 * std::abs(noise(seed, 99, std::uint64_t(i)))));
+    job.metric("grad_norm", i,
+               (0.4 + 2.2 * std::exp(-t * 4)) * (1 + 0.35 * std::abs(noise(seed, 99, std::uint64_t(i)))));
     const int epochRows = config.get<int>("epoch_rows");
     if (epochRows > 0 && (i + 1) % epochRows == 0) {
         const double e = double((i + 1) / epochRows);
@@ -75,12 +77,8 @@ public:
         s.addString("resume", "", "Checkpoint to continue from; only recorded (tests the Runs panel's resume).");
         return s;
     }
-    std::string defaultConfigYaml() const override {
-        return "task: " LUMEN_TEST_TASK_ID "\nmessage: hello\nrows: 3\n";
-    }
-    std::vector<std::string> predictionColumns(const lumen::config::Config&) const override {
-        return {"value"};
-    }
+    std::string defaultConfigYaml() const override { return "task: " LUMEN_TEST_TASK_ID "\nmessage: hello\nrows: 3\n"; }
+    std::vector<std::string> predictionColumns(const lumen::config::Config&) const override { return {"value"}; }
     lumen::plugin::TaskGuiHints guiHints() const override {
         lumen::plugin::TaskGuiHints hints;
         hints.idColumn = "image";
@@ -114,9 +112,7 @@ public:
     }
 };
 
-void registerTasks(lumen::plugin::Registry& registry) {
-    registry.add(std::make_shared<EchoTask>(), "test plugin");
-}
+void registerTasks(lumen::plugin::Registry& registry) { registry.add(std::make_shared<EchoTask>(), "test plugin"); }
 
 }  // namespace
 

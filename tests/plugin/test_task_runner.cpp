@@ -29,8 +29,7 @@ class TestTaskRunner : public QObject {
     }
 
     /// Runs the request as a job on a pool and returns the job's final state.
-    jobs::JobState runAsJob(const plugin::TaskRunRequest& r, plugin::TaskRunResult& result,
-                            bool cancelSoon = false) {
+    jobs::JobState runAsJob(const plugin::TaskRunRequest& r, plugin::TaskRunResult& result, bool cancelSoon = false) {
         auto task = registry_.require("test_echo");
         jobs::JobPool pool(1);
         const auto id = pool.submit("train", "echo", [&](jobs::JobContext& job) {
@@ -94,8 +93,7 @@ private slots:
     void recordsAFailedRun() {
         QTemporaryDir dir;
         plugin::TaskRunResult result;
-        QCOMPARE(runAsJob(request("task: test_echo\nrows: 4\nfail: true\n", dir), result),
-                 jobs::JobState::Failed);
+        QCOMPARE(runAsJob(request("task: test_echo\nrows: 4\nfail: true\n", dir), result), jobs::JobState::Failed);
         runs::RunStore store(runs::Workspace{dir.path().toStdString()}.database());
         const auto all = store.runs();
         QCOMPARE(all.size(), size_t(1));
@@ -120,8 +118,7 @@ private slots:
     }
 
     void flattensNestedConfigs() {
-        const auto c = config::Config(config::parseYaml(
-            "b: 1\na:\n  y: [1, 2]\n  x: text\n"));
+        const auto c = config::Config(config::parseYaml("b: 1\na:\n  y: [1, 2]\n  x: text\n"));
         const auto flat = plugin::flattenConfig(c);
         using P = std::pair<std::string, std::string>;
         QCOMPARE(flat, (std::vector<P>{{"a.x", "text"}, {"a.y", "[1, 2]"}, {"b", "1"}}));

@@ -87,8 +87,8 @@ private slots:
         std::string more = std::regex_replace(readText(config_), std::regex("epochs: 2"), "epochs: 3");
         const fs::path cfg3 = fs::path(dir_.path().toStdString()) / "demo3.yaml";
         std::ofstream(cfg3) << more;
-        const auto resumed = cli({"train", "--config", QString::fromStdString(cfg3.string()), "--workspace", ws,
-                                  "--resume", "1"});
+        const auto resumed =
+            cli({"train", "--config", QString::fromStdString(cfg3.string()), "--workspace", ws, "--resume", "1"});
         QVERIFY2(resumed.code == 0, resumed.err.c_str());
         QVERIFY2(resumed.out.find("trained 3 epochs (6 steps)") != std::string::npos, resumed.out.c_str());
         QVERIFY(resumed.err.find("resumed from") != std::string::npos);
@@ -97,8 +97,8 @@ private slots:
         std::string other = std::regex_replace(readText(config_), std::regex("variant: atto"), "variant: tiny");
         const fs::path cfgOther = fs::path(dir_.path().toStdString()) / "other.yaml";
         std::ofstream(cfgOther) << other;
-        const auto refused = cli({"train", "--config", QString::fromStdString(cfgOther.string()), "--workspace",
-                                  ws, "--resume", "1"});
+        const auto refused =
+            cli({"train", "--config", QString::fromStdString(cfgOther.string()), "--workspace", ws, "--resume", "1"});
         QCOMPARE(refused.code, 2);
         QVERIFY2(refused.err.find("model.variant") != std::string::npos, refused.err.c_str());
         QVERIFY2(cli({"train", "--config", cfg, "--workspace", ws, "--resume", "99"}).err.find("no run 99") !=
@@ -116,7 +116,8 @@ private slots:
         std::string header, line;
         std::getline(lines, header);
         QVERIFY(header.rfind("image,Atelectasis.prob_full,Atelectasis.prob_crop,Atelectasis.prob_drop,"
-                             "Atelectasis.faithfulness,", 0) == 0);
+                             "Atelectasis.faithfulness,",
+                             0) == 0);
         QCOMPARE(std::count(header.begin(), header.end(), ','), 15L * 4);
         int rows = 0;
         while (std::getline(lines, line)) {
@@ -159,8 +160,9 @@ private slots:
 
     // A label the manifest does not have is an error naming it (not all-zero targets).
     void unknownLabelIsAnError() {
-        const std::string text = std::regex_replace(readText(config_), std::regex("task: roi_consistency"),
-                                                    "task: roi_consistency\nlabels: [Atelectasis, Hernia, Not a finding]");
+        const std::string text =
+            std::regex_replace(readText(config_), std::regex("task: roi_consistency"),
+                               "task: roi_consistency\nlabels: [Atelectasis, Hernia, Not a finding]");
         const fs::path cfg = fs::path(dir_.path().toStdString()) / "unknown_label.yaml";
         std::ofstream(cfg) << text;
         const auto r = cli({"train", "--config", QString::fromStdString(cfg.string()), "--workspace",
@@ -189,7 +191,7 @@ private slots:
         QVERIFY(train.waitForStarted());
         QTRY_VERIFY_WITH_TIMEOUT(fs::exists(last) || train.state() == QProcess::NotRunning, 240000);
         QCOMPARE(train.state(), QProcess::Running);  // killed while it trains, not after
-        train.kill();  // SIGKILL
+        train.kill();                                // SIGKILL
         QVERIFY(train.waitForFinished(10000));
 
         const auto listed = cli({"runs", "--workspace", ws, "--run", QString::number(id), "--json"});

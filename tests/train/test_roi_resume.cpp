@@ -68,7 +68,8 @@ threads: 2
         bool cancelled = false;
     };
 
-    Outcome train(const config::Config& c, std::function<bool(const std::string&, std::int64_t, double)> cancelWhen = {}) {
+    Outcome train(const config::Config& c,
+                  std::function<bool(const std::string&, std::int64_t, double)> cancelWhen = {}) {
         auto rec = std::make_shared<LossRecorder>();
         rec->cancelWhen = std::move(cancelWhen);
         jobs::JobContext job(1, rec->token, rec);

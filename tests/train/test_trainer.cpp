@@ -41,9 +41,9 @@ struct TinyNetImpl : torch::nn::Module {
     double dropout;
     explicit TinyNetImpl(double p) : dropout(p) {
         backbone = register_module(
-            "backbone", torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 4, 3).padding(1)),
-                                              torch::nn::ReLU(), torch::nn::AdaptiveAvgPool2d(1),
-                                              torch::nn::Flatten()));
+            "backbone",
+            torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 4, 3).padding(1)), torch::nn::ReLU(),
+                                  torch::nn::AdaptiveAvgPool2d(1), torch::nn::Flatten()));
         head = register_module("head", torch::nn::Linear(4, 3));
     }
     torch::Tensor forward(const torch::Tensor& x) {
@@ -61,7 +61,7 @@ struct SyntheticTask : train::TrainableTask {
     std::vector<std::int64_t> order;
     std::size_t pos = 0;
     bool constantMetric = false;
-    int nanLossAtCall = -1;         ///< test hook: this loss() call (0-based) returns NaN
+    int nanLossAtCall = -1;  ///< test hook: this loss() call (0-based) returns NaN
     int lossCalls = 0;
     bool poisonWeightsInValidate = false;  ///< test hook: validate() makes head.weight NaN
 
@@ -84,8 +84,7 @@ struct SyntheticTask : train::TrainableTask {
         for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
         if (shuffle) {
             std::mt19937_64 rng(seed * 1000003 + static_cast<std::uint64_t>(epoch));
-            for (std::size_t i = order.size() - 1; i > 0; --i)
-                std::swap(order[i], order[rng() % (i + 1)]);
+            for (std::size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rng() % (i + 1)]);
         }
         pos = static_cast<std::size_t>(firstBatch * batch);
     }
@@ -106,8 +105,7 @@ struct SyntheticTask : train::TrainableTask {
         if (lossCalls++ == nanLossAtCall) out.total = out.total * std::numeric_limits<double>::quiet_NaN();
         return out;
     }
-    std::map<std::string, double> validate(
-        const std::function<torch::Tensor(const torch::Tensor&)>& prepare) override {
+    std::map<std::string, double> validate(const std::function<torch::Tensor(const torch::Tensor&)>& prepare) override {
         if (poisonWeightsInValidate) {
             torch::NoGradGuard guard;
             net->head->weight.fill_(std::numeric_limits<double>::quiet_NaN());
@@ -259,7 +257,8 @@ private slots:
         const auto loopEnd = cpuCacheStats();
         QVERIFY(loopEnd.allocations - loopStart.allocations >= 15);
         QVERIFY2(loopEnd.reused - loopStart.reused >= (loopEnd.allocations - loopStart.allocations) * 3 / 4,
-                 qPrintable(QString("%1 of %2 reused").arg(loopEnd.reused - loopStart.reused)
+                 qPrintable(QString("%1 of %2 reused")
+                                .arg(loopEnd.reused - loopStart.reused)
                                 .arg(loopEnd.allocations - loopStart.allocations)));
         QVERIFY(cpuCacheStats().cachedBytes > 0);
         releaseCachedCpuMemory();
@@ -313,8 +312,8 @@ private slots:
         for (const auto& e : std::filesystem::directory_iterator(ckpt)) {
             const auto n = e.path().filename().string();
             if (n == "last.pt") continue;
-            QVERIFY2(n.rfind("synthetic_epoch00", 0) == 0 && n.find("_loss") != std::string::npos &&
-                         n.size() > 9 && n.substr(n.size() - 9) == "_seed7.pt",
+            QVERIFY2(n.rfind("synthetic_epoch00", 0) == 0 && n.find("_loss") != std::string::npos && n.size() > 9 &&
+                         n.substr(n.size() - 9) == "_seed7.pt",
                      n.c_str());
             ++named;
         }
@@ -412,8 +411,9 @@ private slots:
         runOnce(o);
         const std::filesystem::path ws = dir.path().toStdString();
         const auto ckpt = ws / "a" / "last.pt";
-        const config::Config request(config::parseYaml("task: synthetic\nmodel: {width: 8}\nthreads: 1\n"
-                                                       "precision: fp32\ninfer: {checkpoint: a/last.pt, out_dir: out/x}\n"));
+        const config::Config request(
+            config::parseYaml("task: synthetic\nmodel: {width: 8}\nthreads: 1\n"
+                              "precision: fp32\ninfer: {checkpoint: a/last.pt, out_dir: out/x}\n"));
         auto rec = std::make_shared<Recorder>();
         jobs::JobContext job(1, rec->token, rec);
         const plugin::RunContext where{ws, ws / "runs" / "1", nullptr, 1};
@@ -447,8 +447,7 @@ private slots:
             std::string broken = bytes;
             if (kind == "changed")
                 for (std::size_t i = 0; i < 8; ++i) broken[broken.size() / 3 + i] ^= 0x5a;
-            else
-                broken.resize(broken.size() / 2);
+            else broken.resize(broken.size() / 2);
             const auto file = std::filesystem::path(dir.path().toStdString()) / (kind + ".pt");
             std::ofstream(file, std::ios::binary) << broken;
             const std::string what = errorOf<train::CheckpointError>([&] { train::readCheckpointInfo(file); });
@@ -542,7 +541,8 @@ private slots:
         const auto error = nonFiniteErrorOf(o, task, rec);
         QVERIFY2(error, "no NonFiniteError");
         const std::string what = error->what();
-        QVERIFY2(what.find("head.weight") != std::string::npos && what.find("epoch 1") != std::string::npos, what.c_str());
+        QVERIFY2(what.find("head.weight") != std::string::npos && what.find("epoch 1") != std::string::npos,
+                 what.c_str());
         QCOMPARE(namesIn(o.checkpointDir), std::vector<std::string>{});
     }
 
@@ -550,9 +550,9 @@ private slots:
     void resumeKeepsTheBestCheckpoint() {
         QTemporaryDir dir;
         const auto constant = [](SyntheticTask& t) { t.constantMetric = true; };
-        auto first = runOnce(baseOptions(dir, "part"), 7,
-                             [](const std::string& k, std::int64_t, double v) { return k == "epoch" && v == 1; },
-                             constant);
+        auto first = runOnce(
+            baseOptions(dir, "part"), 7,
+            [](const std::string& k, std::int64_t, double v) { return k == "epoch" && v == 1; }, constant);
         QVERIFY(first.cancelled);
         const auto partDir = std::filesystem::path(dir.filePath("part").toStdString());
         const auto best = partDir / "synthetic_epoch001_loss1.0000_seed7.pt";
@@ -593,7 +593,8 @@ private slots:
         QCOMPARE(o.keepCheckpoints, std::int64_t(0));
         QVERIFY(!o.skipNonfiniteSteps);
         o = train::TrainerOptions::fromConfig(
-            config::makeConfig(YAML::Load("task: t\nkeep_checkpoints: 2\ntrain:\n  skip_nonfinite_steps: true\n"), schema),
+            config::makeConfig(YAML::Load("task: t\nkeep_checkpoints: 2\ntrain:\n  skip_nonfinite_steps: true\n"),
+                               schema),
             "t");
         QCOMPARE(o.keepCheckpoints, std::int64_t(2));
         QVERIFY(o.skipNonfiniteSteps);
@@ -639,8 +640,7 @@ private slots:
             auto c = t.contiguous().to(torch::kFloat);
             std::vector<std::size_t> shape(c.sizes().begin(), c.sizes().end());
             const std::string bytes = io::npyBytes(c.data_ptr<float>(), c.numel() * 4, "<f4", shape);
-            std::ofstream(dir.filePath(QString::fromStdString(name + ".npy")).toStdString(), std::ios::binary)
-                << bytes;
+            std::ofstream(dir.filePath(QString::fromStdString(name + ".npy")).toStdString(), std::ios::binary) << bytes;
         };
         nlohmann::json names = nlohmann::json::array();
         for (const auto& p : task.net->named_parameters()) {
@@ -706,9 +706,13 @@ with torch.no_grad():
     result['val'] = loss_of(net(vx), vy).item()
 result['losses'] = losses
 )PY";
-        const auto ref = testing::runPythonReference(
-            script, {{"dir", dir.path().toStdString()}, {"names", names}, {"lr", o.lr}, {"wd", o.weightDecay},
-                     {"warmup", o.warmupSteps}, {"clip", o.maxGradNorm}, {"ema", o.emaDecay}});
+        const auto ref = testing::runPythonReference(script, {{"dir", dir.path().toStdString()},
+                                                              {"names", names},
+                                                              {"lr", o.lr},
+                                                              {"wd", o.weightDecay},
+                                                              {"warmup", o.warmupSteps},
+                                                              {"clip", o.maxGradNorm},
+                                                              {"ema", o.emaDecay}});
         const auto losses = ref.at("losses").get<std::vector<double>>();
         QCOMPARE(losses.size(), std::size_t(8));
         double worst = 0;

@@ -11,6 +11,7 @@
 #include <qcustomplot.h>
 
 #include <QCheckBox>
+#include <QLabel>
 #include <QComboBox>
 #include <QLineEdit>
 #include <QPushButton>
@@ -41,10 +42,11 @@ class TestAuditPanel : public QObject {
             const auto& c = report.categories[size_t(i)];
             QCOMPARE(panel.pointCount(), int(c.n));
             QCOMPARE(histogramTotal(), double(c.n));
-            QVERIFY2(panel.maxDiffText() == QString("Max |Δ| %1 at %2 / %3")
-                                                .arg(QString::number(c.maxDiff, 'f', 4), QString::fromStdString(c.maxDiffId),
-                                                     QString::fromStdString(c.maxDiffColumn)),
-                     qPrintable(panel.maxDiffText()));
+            QVERIFY2(
+                panel.maxDiffText() == QString("Max |Δ| %1 at %2 / %3")
+                                           .arg(QString::number(c.maxDiff, 'f', 4), QString::fromStdString(c.maxDiffId),
+                                                QString::fromStdString(c.maxDiffColumn)),
+                qPrintable(panel.maxDiffText()));
             QCOMPARE(panel.histogramPlot()->xAxis->label(), "new − baseline (" + QString::fromStdString(c.name) + ")");
         }
         QVERIFY(report.categories[3].maxDiff < report.categories[0].maxDiff);  // the figures differ per category
@@ -63,7 +65,8 @@ class TestAuditPanel : public QObject {
         QVERIFY(panel.runAudit());
         QVERIFY(finished.wait(30000));
         QCOMPARE(finished.last().at(0).toBool(), true);
-        QVERIFY2(panel.statusText().startsWith("PASS (partial) — 5 of 5 categories pass"), qPrintable(panel.statusText()));
+        QVERIFY2(panel.statusText().startsWith("PASS (partial) — 5 of 5 categories pass"),
+                 qPrintable(panel.statusText()));
         QVERIFY(!panel.gapsText().contains("FAIL:"));
         QCOMPARE(panel.result()->report.verdict(), std::string("PASS (partial)"));
         QCOMPARE(panel.historyTable()->rowCount(), 3);
@@ -85,9 +88,11 @@ private slots:
         widgets::JobEventBridge bridge;
         widgets::AuditPanel panel;
         panel.resize(1400, 800);
-        panel.setJobRunner([&](const QString& kind, const QString& title, jobs::JobFunction work) {
-            return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
-        }, &bridge);
+        panel.setJobRunner(
+            [&](const QString& kind, const QString& title, jobs::JobFunction work) {
+                return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
+            },
+            &bridge);
         panel.setDatabase(dir_.filePath("lumen.db"));
         panel.show();
         QVERIFY(QTest::qWaitForWindowExposed(&panel));
@@ -182,9 +187,11 @@ private slots:
         jobs::JobPool pool(1);
         widgets::JobEventBridge bridge;
         widgets::AuditPanel panel;
-        panel.setJobRunner([&](const QString& kind, const QString& title, jobs::JobFunction work) {
-            return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
-        }, &bridge);
+        panel.setJobRunner(
+            [&](const QString& kind, const QString& title, jobs::JobFunction work) {
+                return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
+            },
+            &bridge);
         QVERIFY(!panel.runAudit());  // no inputs yet
         QVERIFY(panel.statusText().contains("Choose both"));
         panel.setInputs(demo_ + "/predictions/baseline.csv", dir_.filePath("missing.csv"));
@@ -193,6 +200,52 @@ private slots:
         QVERIFY2(panel.statusText().contains("missing.csv"), qPrintable(panel.statusText()));
         QVERIFY(panel.runButton()->isEnabled());
         QVERIFY(!panel.result());
+    }
+
+    void aFailedAuditClearsTheLastResult() {
+        // A PASS, then an audit that fails with a 1,000+ character error (an id column missing
+        // from a 90-column table): the old verdict, tables and report are gone, Save report is
+        // off, and the message neither widens the panel nor is lost (tooltip).
+        jobs::JobPool pool(1);
+        widgets::JobEventBridge bridge;
+        widgets::AuditPanel panel;
+        panel.setJobRunner(
+            [&](const QString& kind, const QString& title, jobs::JobFunction work) {
+                return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
+            },
+            &bridge);
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        auto* save = panel.findChild<QPushButton*>("saveReport");
+        QVERIFY(save && !save->isEnabled());
+        QSignalSpy finished(&panel, &widgets::AuditPanel::auditFinished);
+        panel.setInputs(demo_ + "/predictions/baseline.csv", demo_ + "/predictions/baseline.csv");
+        QVERIFY(panel.runAudit());
+        QVERIFY(finished.wait(60000));
+        QVERIFY(panel.result());
+        QVERIFY(save->isEnabled());
+        const int widthBefore = panel.minimumSizeHint().width();
+
+        QStringList columns;
+        for (int i = 0; i < 90; ++i) columns << QString("segment_%1_stenosis_binary").arg(i);
+        const std::string base90 = writeTextFile(
+            dir_, "base90.csv",
+            ("study_id," + columns.join(',') + "\n1," + QString("0,").repeated(89) + "0\n").toStdString());
+        const std::string new90 = writeTextFile(
+            dir_, "new90.csv",
+            (columns.join(',') + ",StudyInstanceUID\n" + QString("0,").repeated(90) + "1\n").toStdString());
+        panel.setInputs(QString::fromStdString(base90), QString::fromStdString(new90));
+        QVERIFY(panel.runAudit());
+        QTRY_VERIFY_WITH_TIMEOUT(panel.statusText().startsWith("Audit failed"), 20000);
+        QVERIFY(!panel.result());
+        QVERIFY(!save->isEnabled());
+        QCOMPARE(panel.findChild<QTableWidget*>("auditSummary")->rowCount(), 0);
+        auto* status = panel.findChild<QLabel*>("auditStatus");
+        QVERIFY2(status->toolTip().size() > 1000 && status->toolTip().contains("no id column \"study_id\""),
+                 qPrintable(status->toolTip()));
+        QVERIFY(status->text().size() < 600);
+        QVERIFY2(panel.minimumSizeHint().width() <= widthBefore,
+                 qPrintable(QString("%1 > %2").arg(panel.minimumSizeHint().width()).arg(widthBefore)));
     }
 
     void dropFillsTheInputs() {

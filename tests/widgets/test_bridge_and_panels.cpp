@@ -40,8 +40,9 @@ private slots:
         connect(&bridge, &widgets::JobEventBridge::started, this, [&](quint64) { record("started"); });
         connect(&bridge, &widgets::JobEventBridge::progress, this,
                 [&](quint64, double f, const QString& m, double) { record(QString("progress %1 %2").arg(f).arg(m)); });
-        connect(&bridge, &widgets::JobEventBridge::metric, this,
-                [&](quint64, const QString& k, qint64 s, double v) { record(QString("metric %1 %2 %3").arg(k).arg(s).arg(v)); });
+        connect(&bridge, &widgets::JobEventBridge::metric, this, [&](quint64, const QString& k, qint64 s, double v) {
+            record(QString("metric %1 %2 %3").arg(k).arg(s).arg(v));
+        });
         connect(&bridge, &widgets::JobEventBridge::logLine, this,
                 [&](quint64, int l, const QString& m) { record(QString("log %1 %2").arg(l).arg(m)); });
         connect(&bridge, &widgets::JobEventBridge::artifact, this,
@@ -51,17 +52,20 @@ private slots:
         QSignalSpy ended(&bridge, &widgets::JobEventBridge::ended);
 
         jobs::JobPool pool(1);
-        pool.submit("test", "t", [](jobs::JobContext& ctx) {
-            ctx.progress(0.5, "half");
-            ctx.metric("loss", 3, 0.25);
-            ctx.log(jobs::LogLevel::Warning, "careful");
-            ctx.artifact("checkpoint", "/x.pt");
-            return std::string("done");
-        }, bridge.observer());
+        pool.submit(
+            "test", "t",
+            [](jobs::JobContext& ctx) {
+                ctx.progress(0.5, "half");
+                ctx.metric("loss", 3, 0.25);
+                ctx.log(jobs::LogLevel::Warning, "careful");
+                ctx.artifact("checkpoint", "/x.pt");
+                return std::string("done");
+            },
+            bridge.observer());
         pool.waitAll();
         QCOMPARE(events.size(), 0);  // nothing is delivered until the GUI loop runs
         QVERIFY(ended.wait(2000));
-        const QStringList expected = {"started", "progress 0.5 half", "metric loss 3 0.25",
+        const QStringList expected = {"started",       "progress 0.5 half",   "metric loss 3 0.25",
                                       "log 2 careful", "artifact checkpoint", "finished done"};
         QCOMPARE(events, expected);
         for (QThread* t : threads) QCOMPARE(t, QThread::currentThread());
@@ -104,7 +108,7 @@ private slots:
         auto* bridge = new widgets::JobEventBridge;
         auto observer = bridge->observer();
         observer->onProgress(1, {0.3, "queued before delete", 1.0});
-        delete bridge;  // the posted event dies with it
+        delete bridge;                            // the posted event dies with it
         observer->onFinished(1, "after delete");  // dropped, no crash
         QCoreApplication::processEvents();
         QVERIFY(true);
@@ -117,20 +121,22 @@ private slots:
         panel.resize(900, 200);
         panel.show();
         jobs::JobPool pool(1);
-        connect(&panel, &widgets::JobsPanel::cancelRequested, this,
-                [&](quint64 job) { pool.cancel(job); });
+        connect(&panel, &widgets::JobsPanel::cancelRequested, this, [&](quint64 job) { pool.cancel(job); });
         std::atomic<bool> halfway{false};
-        const auto id = pool.submit("train", "tiny run", [&](jobs::JobContext& ctx) {
-            ctx.progress(0.0, "warming up");
-            std::this_thread::sleep_for(30ms);
-            ctx.progress(0.25, "epoch 1/4");
-            halfway = true;
-            for (;;) {
-                ctx.throwIfCancelled();
-                std::this_thread::sleep_for(2ms);
-            }
-            return std::string();
-        }, bridge.observer());
+        const auto id = pool.submit(
+            "train", "tiny run",
+            [&](jobs::JobContext& ctx) {
+                ctx.progress(0.0, "warming up");
+                std::this_thread::sleep_for(30ms);
+                ctx.progress(0.25, "epoch 1/4");
+                halfway = true;
+                for (;;) {
+                    ctx.throwIfCancelled();
+                    std::this_thread::sleep_for(2ms);
+                }
+                return std::string();
+            },
+            bridge.observer());
         panel.addJob(id, "train", "tiny run");
         QCOMPARE(panel.jobCount(), 1);
         QCOMPARE(panel.statusText(id), QString("queued"));
@@ -154,11 +160,12 @@ private slots:
         widgets::JobsPanel panel;
         panel.attach(&bridge);
         jobs::JobPool pool(1);
-        const auto ok = pool.submit("audit", "good", [](jobs::JobContext&) { return std::string("PASS"); },
-                                    bridge.observer());
-        const auto bad = pool.submit("audit", "bad", [](jobs::JobContext&) -> std::string {
-            throw std::runtime_error("new.csv: no column 'study_id'");
-        }, bridge.observer());
+        const auto ok = pool.submit(
+            "audit", "good", [](jobs::JobContext&) { return std::string("PASS"); }, bridge.observer());
+        const auto bad = pool.submit(
+            "audit", "bad",
+            [](jobs::JobContext&) -> std::string { throw std::runtime_error("new.csv: no column 'study_id'"); },
+            bridge.observer());
         panel.addJob(ok, "audit", "good");
         panel.addJob(bad, "audit", "bad");
         QTRY_COMPARE(panel.statusText(bad), QString("failed"));
@@ -216,8 +223,11 @@ private slots:
         const auto b = store.createRun("echo", "b", "", "bbbbbbbbbbbbbbbb", "");
         const auto c = store.createRun("echo", "c", "", "cccccccccccccccc", "");
         store.logMetrics(a, {{"loss", 0, 2.0, 0}, {"loss", 1, 0.5, 0}, {"loss", 2, 0.75, 0}});
-        store.logMetrics(b, {{"loss", 0, 1.0, 0}, {"val.loss", 10, 0.9, 0}, {"val.loss", 20, 0.7, 0},
-                             {"val.auroc_macro", 10, 0.61, 0}, {"val.auroc_macro", 20, 0.83, 0}});
+        store.logMetrics(b, {{"loss", 0, 1.0, 0},
+                             {"val.loss", 10, 0.9, 0},
+                             {"val.loss", 20, 0.7, 0},
+                             {"val.auroc_macro", 10, 0.61, 0},
+                             {"val.auroc_macro", 20, 0.83, 0}});
         store.logMetrics(c, {{"val.loss", 5, 1.25, 0}, {"val.loss", 6, 1.5, 0}});
         for (auto id : {a, b, c}) store.setStatus(id, runs::RunStatus::Finished, "ok");
         widgets::RunsPanel panel;

@@ -96,7 +96,8 @@ private slots:
             QVERIFY(bars);
             QCOMPARE(bars->data()->size(), 15);
             const int normal = 14;  // "Normal" is last in the NIH vocabulary
-            const double want = 100.0 * double(balance_.positives[std::size_t(s)][normal]) / double(balance_.images[std::size_t(s)]);
+            const double want =
+                100.0 * double(balance_.positives[std::size_t(s)][normal]) / double(balance_.images[std::size_t(s)]);
             QCOMPARE((bars->data()->begin() + normal)->value, want);
         }
         // Pixel statistics of the training split, as a job, equal to core's.
@@ -109,7 +110,8 @@ private slots:
         QVERIFY(panel.pixelStats());
         QCOMPARE(panel.pixelStats()->images, expected_.splits[0].images);
         QVERIFY(panel.pixelStats()->mean == direct.mean && panel.pixelStats()->stdev == direct.stdev);
-        QVERIFY2(panel.pixelStatsText().contains(QString("train: %1 images").arg(direct.images)), qPrintable(panel.pixelStatsText()));
+        QVERIFY2(panel.pixelStatsText().contains(QString("train: %1 images").arg(direct.images)),
+                 qPrintable(panel.pixelStatsText()));
         QVERIFY(panel.pixelStatsText().contains(QString::number(direct.mean[0], 'g', 9)));
         QVERIFY(panel.pixelStatsButton()->isEnabled());
         QVERIFY(panel.statusText().contains("300 images"));  // the summary line is kept

@@ -45,7 +45,8 @@ void clickItem(QTreeWidget* tree, QTreeWidgetItem* item) {
 void drag(QWidget* w, QPoint from, QPoint to) {
     QTest::mousePress(w, Qt::LeftButton, {}, from);
     // A real move with the left button held (QTest::mouseMove does not say which button is down).
-    QMouseEvent move(QEvent::MouseMove, QPointF(to), QPointF(w->mapToGlobal(to)), Qt::NoButton, Qt::LeftButton, Qt::NoModifier);
+    QMouseEvent move(QEvent::MouseMove, QPointF(to), QPointF(w->mapToGlobal(to)), Qt::NoButton, Qt::LeftButton,
+                     Qt::NoModifier);
     QApplication::sendEvent(w, &move);
     QTest::mouseRelease(w, Qt::LeftButton, {}, to);
 }
@@ -74,9 +75,11 @@ private slots:
         widgets::JobEventBridge bridge;
         DicomBrowser browser;
         browser.resize(1280, 760);
-        browser.setJobRunner([&](const QString& kind, const QString& title, jobs::JobFunction work) {
-            return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
-        }, &bridge);
+        browser.setJobRunner(
+            [&](const QString& kind, const QString& title, jobs::JobFunction work) {
+                return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
+            },
+            &bridge);
         browser.setDatabase(dir_.filePath("lumen.db"));
         browser.show();
         QVERIFY(QTest::qWaitForWindowExposed(&browser));
@@ -152,12 +155,19 @@ private slots:
         QVERIFY(qAbs(view->windowWidth() - (w0 + 40 * s)) < 1e-6);
         QVERIFY(qAbs(view->windowCenter() - (c0 + 20 * s)) < 1e-6);
         auto* windowLabel = browser.findChild<QLabel*>("windowLabel");
-        QCOMPARE(windowLabel->text(), QString("centre %1   width %2").arg(view->windowCenter(), 0, 'f', 0).arg(view->windowWidth(), 0, 'f', 0));
+        QCOMPARE(
+            windowLabel->text(),
+            QString("centre %1   width %2").arg(view->windowCenter(), 0, 'f', 0).arg(view->windowWidth(), 0, 'f', 0));
 
         // Presets set the window; "File" goes back to the file's own (the cine has none:
         // the values' range).
-        const struct { const char* name; double c, w; } presets[] = {
-            {"preset_lung", -600, 1500}, {"preset_mediastinum", 40, 400}, {"preset_bone", 400, 1800}, {"preset_brain", 40, 80}};
+        const struct {
+            const char* name;
+            double c, w;
+        } presets[] = {{"preset_lung", -600, 1500},
+                       {"preset_mediastinum", 40, 400},
+                       {"preset_bone", 400, 1800},
+                       {"preset_brain", 40, 80}};
         for (const auto& p : presets) {
             QTest::mouseClick(browser.findChild<QPushButton*>(p.name), Qt::LeftButton);
             QCOMPARE(view->windowCenter(), p.c);

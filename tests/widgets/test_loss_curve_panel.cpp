@@ -206,8 +206,11 @@ private slots:
         runs::RunStore store(dir.filePath("lumen.db").toStdString());
         const auto run = store.createRun("t", "diverged", "", "", "");
         const double nan = std::numeric_limits<double>::quiet_NaN();
-        store.logMetrics(run, {{"loss", 1, 1.0, 0}, {"loss", 2, 0.8, 0}, {"loss", 3, nan, 0},
-                               {"loss", 4, std::numeric_limits<double>::infinity(), 0}, {"loss", 5, 0.6, 0}});
+        store.logMetrics(run, {{"loss", 1, 1.0, 0},
+                               {"loss", 2, 0.8, 0},
+                               {"loss", 3, nan, 0},
+                               {"loss", 4, std::numeric_limits<double>::infinity(), 0},
+                               {"loss", 5, 0.6, 0}});
         LossCurvePanel panel;
         panel.setStore(&store);
         panel.resize(900, 700);

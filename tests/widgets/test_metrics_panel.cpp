@@ -27,9 +27,9 @@ using lumen::widgets::MetricsPanel;
 
 namespace {
 
-const std::vector<std::string> kNames = {"Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass",
-                                         "Nodule", "Pneumonia", "Pneumothorax", "Consolidation", "Edema",
-                                         "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia"};
+const std::vector<std::string> kNames = {"Atelectasis", "Cardiomegaly", "Effusion",           "Infiltration",  "Mass",
+                                         "Nodule",      "Pneumonia",    "Pneumothorax",       "Consolidation", "Edema",
+                                         "Emphysema",   "Fibrosis",     "Pleural_Thickening", "Hernia"};
 
 // NIH-like labels with an overconfident model (logits sharpened), so temperature scaling shows.
 struct Data {
@@ -164,17 +164,20 @@ private slots:
         const auto fit = metrics::fitTemperature(d.truth[4], d.prob[4]);
         QVERIFY(std::abs(panel.temperatureFit(4).temperature - fit.temperature) < 1e-12);
         QVERIFY(fit.temperature > 1.3);  // the data are overconfident
-        QTest::mouseClick(panel.temperatureToggle(), Qt::LeftButton, {}, QPoint(8, panel.temperatureToggle()->height() / 2));
+        QTest::mouseClick(panel.temperatureToggle(), Qt::LeftButton, {},
+                          QPoint(8, panel.temperatureToggle()->height() / 2));
         QVERIFY(panel.temperatureScaled());
         checkLive(panel, d.truth[4], metrics::applyTemperature(d.prob[4], fit.temperature), 0.3);
-        const auto scaledEce = metrics::expectedCalibrationError(d.truth[4], metrics::applyTemperature(d.prob[4], fit.temperature));
+        const auto scaledEce =
+            metrics::expectedCalibrationError(d.truth[4], metrics::applyTemperature(d.prob[4], fit.temperature));
         const int row = rowOf(panel.table(), "Mass");
         QCOMPARE(panel.table()->item(row, columnOf(panel.table(), "ECE after T"))->text(), fmt(scaledEce));
         QVERIFY(*scaledEce.value < *metrics::expectedCalibrationError(d.truth[4], d.prob[4]).value);
         auto* title = qobject_cast<QCPTextElement*>(panel.reliabilityPlot()->plotLayout()->element(0, 0));
         QVERIFY(title && title->text().contains("after temperature scaling"));
         QVERIFY(title->text().contains(fmt(scaledEce)));
-        QTest::mouseClick(panel.temperatureToggle(), Qt::LeftButton, {}, QPoint(8, panel.temperatureToggle()->height() / 2));
+        QTest::mouseClick(panel.temperatureToggle(), Qt::LeftButton, {},
+                          QPoint(8, panel.temperatureToggle()->height() / 2));
         checkLive(panel, d.truth[4], d.prob[4], 0.3);
     }
 
@@ -199,7 +202,8 @@ private slots:
         const int auroc = columnOf(t, "AUROC"), ci = columnOf(t, "AUROC 95% CI");
         QVERIFY(auroc >= 0 && ci >= 0);
         for (int row = 0; row < t->rowCount(); ++row) {
-            const int l = int(std::find(kNames.begin(), kNames.end(), t->item(row, 0)->text().toStdString()) - kNames.begin());
+            const int l =
+                int(std::find(kNames.begin(), kNames.end(), t->item(row, 0)->text().toStdString()) - kNames.begin());
             QVERIFY(l < 14);
             const auto m = metrics::metricsAtThreshold(d.truth[l], d.prob[l], 0.5);
             QCOMPARE(t->item(row, columnOf(t, "Sensitivity"))->text(), fmt(m.recall));
@@ -254,8 +258,9 @@ private slots:
         QVERIFY(!panel.exportTableCsv("/nonexistent/dir/t.csv", &error));
         QVERIFY(error.contains("/nonexistent/dir/t.csv"));
         for (const char* name : {"roc.png", "pr.svg", "reliability.pdf"}) {
-            QCustomPlot* plot = QString(name).startsWith("roc") ? panel.rocPlot()
-                                : QString(name).startsWith("pr") ? panel.prPlot() : panel.reliabilityPlot();
+            QCustomPlot* plot = QString(name).startsWith("roc")  ? panel.rocPlot()
+                                : QString(name).startsWith("pr") ? panel.prPlot()
+                                                                 : panel.reliabilityPlot();
             QVERIFY2(widgets::exportPlot(plot, dir.filePath(name), &error), qPrintable(error));
             QVERIFY(QFileInfo(dir.filePath(name)).size() > 1000);
         }
@@ -264,9 +269,11 @@ private slots:
     void loadsCsvPairAndReportsErrors() {
         QTemporaryDir dir;
         std::ofstream(dir.filePath("l.csv").toStdString()) << "id,A,B\n1,0,1\n2,1,0\n3,1,1\n4,0,0\n";
-        std::ofstream(dir.filePath("p.csv").toStdString()) << "id,B,A\n4,0.1,0.2\n3,0.9,0.8\n2,0.3,0.7\n1,0.6,0.4\n9,0.5,0.5\n";
+        std::ofstream(dir.filePath("p.csv").toStdString())
+            << "id,B,A\n4,0.1,0.2\n3,0.9,0.8\n2,0.3,0.7\n1,0.6,0.4\n9,0.5,0.5\n";
         QString error;
-        std::unique_ptr<MetricsPanel> panel(MetricsPanel::fromCsv(dir.filePath("l.csv"), dir.filePath("p.csv"), nullptr, &error));
+        std::unique_ptr<MetricsPanel> panel(
+            MetricsPanel::fromCsv(dir.filePath("l.csv"), dir.filePath("p.csv"), nullptr, &error));
         QVERIFY2(panel, qPrintable(error));
         QCOMPARE(panel->labelCount(), 2);
         QCOMPARE(*panel->report().labels[0].auroc.value, 1.0);  // A: 0.4, 0.7, 0.8, 0.2 against 0, 1, 1, 0

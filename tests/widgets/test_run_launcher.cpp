@@ -51,7 +51,9 @@ class TestRunLauncher : public QObject {
         std::vector<std::string> predictionColumns(const config::Config&) const override { return {}; }
         plugin::TaskGuiHints guiHints() const override { return {}; }
         std::string run(plugin::Operation, const config::Config&, const plugin::RunContext&,
-                        jobs::JobContext&) override { return {}; }
+                        jobs::JobContext&) override {
+            return {};
+        }
     };
 
 private slots:
@@ -138,8 +140,7 @@ private slots:
         const auto config = l.effectiveConfig();
         QCOMPARE(config.get<int>("rows"), 42);
         QCOMPARE(config.get<double>("lr"), 3e-4);
-        QCOMPARE(config.get<std::vector<std::string>>("components"),
-                 (std::vector<std::string>{"full", "consist"}));
+        QCOMPARE(config.get<std::vector<std::string>>("components"), (std::vector<std::string>{"full", "consist"}));
     }
 
     void yamlEditsUpdateTheForm() {
@@ -248,10 +249,11 @@ private slots:
     void screenshot() {
         RunLauncher l;
         l.setRegistry(&registry_);
-        l.setYamlText("task: test_echo\nmessage: hello\nrows: 600\nepochs: 6\nbatch_size: 16\n"
-                      "lr: 3e-4\nwarmup_steps: 50\nprecision: bf16\nchannels_last: true\n"
-                      "components: [full, consist, drop, sparse, tv]\nepoch_rows: 100\n"
-                      "weight_decay: -0.05\n");
+        l.setYamlText(
+            "task: test_echo\nmessage: hello\nrows: 600\nepochs: 6\nbatch_size: 16\n"
+            "lr: 3e-4\nwarmup_steps: 50\nprecision: bf16\nchannels_last: true\n"
+            "components: [full, consist, drop, sparse, tv]\nepoch_rows: 100\n"
+            "weight_decay: -0.05\n");
         l.setRunName("echo 5 components");
         l.resize(560, 980);
         l.show();

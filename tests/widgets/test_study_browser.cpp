@@ -37,7 +37,6 @@ using namespace lumen;
 using widgets::OverlayView;
 using widgets::StudyBrowser;
 
-
 /// A named child (a widget's object names are its test interface); fails when it is missing.
 template <typename T>
 T* part(QWidget& w, const char* name) {
@@ -77,7 +76,8 @@ class TestStudyBrowser : public QObject {
         explain::Heatmap h{{8, 8}, std::vector<float>(64)};
         for (int y = 0; y < 8; ++y)
             for (int x = 0; x < 8; ++x)
-                h.values[std::size_t(y * 8 + x)] = 3.0f * float(std::exp(-((x - 6) * (x - 6) + (y - 6) * (y - 6)) / 4.0));
+                h.values[std::size_t(y * 8 + x)] =
+                    3.0f * float(std::exp(-((x - 6) * (x - 6) + (y - 6) * (y - 6)) / 4.0));
         return h;
     }
 
@@ -171,7 +171,8 @@ private slots:
         QVERIFY(near(widgets::colormapColor(Colormap::Jet, 1), 128, 0, 0));
         const QRgb turboMid = widgets::colormapColor(Colormap::Turbo, 0.5);
         QVERIFY(qGreen(turboMid) > 200 && qBlue(turboMid) < 120);
-        QVERIFY(qRed(widgets::colormapColor(Colormap::Turbo, 1)) > 100 && qBlue(widgets::colormapColor(Colormap::Turbo, 1)) < 20);
+        QVERIFY(qRed(widgets::colormapColor(Colormap::Turbo, 1)) > 100 &&
+                qBlue(widgets::colormapColor(Colormap::Turbo, 1)) < 20);
     }
 
     void overlayLayersChangeThePixels() {
@@ -195,12 +196,13 @@ private slots:
         // Defaults: jet at 45 %, threshold 0.2, mask outline in cyan.
         QImage img = view.composedImage();
         QCOMPARE(img.size(), QSize(256, 256));
-        const QRgb peak = img.pixel(208, 208), far = img.pixel(20, 20), edge = img.pixel(64, 100), inside = img.pixel(100, 100);
+        const QRgb peak = img.pixel(208, 208), far = img.pixel(20, 20), edge = img.pixel(64, 100),
+                   inside = img.pixel(100, 100);
         QVERIFY2(qRed(peak) > qGreen(peak) + 40 && qRed(peak) > qBlue(peak) + 40, "jet(1) is dark red");
-        QVERIFY(isGrey(far));                      // below the threshold: transparent
-        QCOMPARE(edge, qRgb(0, 255, 255));         // outline
-        QVERIFY(isGrey(inside));                   // outline only: the inside is untouched
-        QCOMPARE(inside, xray.pixel(100, 100));    // window = the PNG's 0..255
+        QVERIFY(isGrey(far));                    // below the threshold: transparent
+        QCOMPARE(edge, qRgb(0, 255, 255));       // outline
+        QVERIFY(isGrey(inside));                 // outline only: the inside is untouched
+        QCOMPARE(inside, xray.pixel(100, 100));  // window = the PNG's 0..255
 
         // Heatmap off (checkbox click): the peak is the X-ray again.
         clickBox(view.heatmapBox());
@@ -248,10 +250,10 @@ private slots:
         const int gap = (img.width() - 3 * 256) / 2;
         QVERIFY(gap >= 4);
         QCOMPARE(img.height(), 256);
-        QCOMPARE(img.pixel(256 + gap + 100, 100), xray.pixel(100, 100));   // crop, inside
-        QCOMPARE(img.pixel(256 + gap + 20, 20), qRgb(0, 0, 0));            // crop, outside
-        QCOMPARE(img.pixel(2 * (256 + gap) + 100, 100), qRgb(0, 0, 0));    // drop, inside
-        QCOMPARE(img.pixel(2 * (256 + gap) + 20, 20), xray.pixel(20, 20)); // drop, outside
+        QCOMPARE(img.pixel(256 + gap + 100, 100), xray.pixel(100, 100));    // crop, inside
+        QCOMPARE(img.pixel(256 + gap + 20, 20), qRgb(0, 0, 0));             // crop, outside
+        QCOMPARE(img.pixel(2 * (256 + gap) + 100, 100), qRgb(0, 0, 0));     // drop, inside
+        QCOMPARE(img.pixel(2 * (256 + gap) + 20, 20), xray.pixel(20, 20));  // drop, outside
 
         // What is on screen is the composed image: the canvas pixel over the peak is reddish
         // with jet (switch back to outline, jet).
@@ -365,13 +367,14 @@ private slots:
         browser.openTables(preds_, baseline_);
         QVERIFY(loaded.wait(10000));
         QCOMPARE(loaded.at(0).at(0).toInt(), kImages);
-        QCOMPARE(browser.currentStudy(), ids_[0]);  // the first row is shown straight away
+        QCOMPARE(browser.currentStudy(), ids_[0]);         // the first row is shown straight away
         QVERIFY(browser.roiFolder().endsWith("roi_vis"));  // found beside preds.csv
         QCOMPARE(browser.labels(), QStringList({"Cardiomegaly", "Effusion", "Nodule"}));
         QCOMPARE(part<QComboBox>(browser, "studyLabel")->itemText(1), QString("Effusion"));
         QCOMPARE(browser.visibleRowCount(), kImages);
         QVERIFY(browser.setLabel("Effusion"));
-        QCOMPARE(part<QTableView>(browser, "studyTable")->model()->headerData(1, Qt::Horizontal).toString(), QString("Effusion — P(full)"));
+        QCOMPARE(part<QTableView>(browser, "studyTable")->model()->headerData(1, Qt::Horizontal).toString(),
+                 QString("Effusion — P(full)"));
 
         // Faithfulness < 0: the odd images (drop raised P).
         clickBox(part<QCheckBox>(browser, "studyFaithFilter"));
@@ -429,7 +432,9 @@ private slots:
         QCOMPARE(p->item(effusionFull, 2)->text(), QString::number(probFull(3, 1) - 0.2, 'f', 4));
         QCOMPARE(p->item(effusionFull, 3)->text(), QString::number(0.2, 'f', 4));
         QVERIFY(p->item(effusionFull, 0)->font().bold());
-        QVERIFY2(part<QLabel>(browser, "studyFaith")->text().contains(QString::number(probFull(3, 1) - probDrop(3, 1), 'f', 4)),
+        QVERIFY2(part<QLabel>(browser, "studyFaith")
+                     ->text()
+                     .contains(QString::number(probFull(3, 1) - probDrop(3, 1), 'f', 4)),
                  qPrintable(part<QLabel>(browser, "studyFaith")->text()));
 
         // Its image, CAM and mask arrive off the GUI thread.
@@ -474,7 +479,7 @@ private slots:
         clickBox(part<QCheckBox>(browser, "studyFaithFilter"));
 
         // Sorting by the score column (descending) changes the order navigation follows.
-        t->sortItems(1, Qt::DescendingOrder);
+        t->sortByColumn(1, Qt::DescendingOrder);
         QCOMPARE(browser.visibleStudies().first(), ids_[kImages - 1]);
         browser.selectStudy(ids_[kImages - 1]);
         QTest::keyClick(t, Qt::Key_PageDown);
@@ -522,7 +527,8 @@ private slots:
         QCOMPARE(browser.labels().size(), 90);
         QVERIFY(browser.setLabel("prox_rca_stenosis"));
         QCOMPARE(part<QComboBox>(browser, "studyLabel")->currentText(), QString("Proximal RCA — stenosis %"));
-        QCOMPARE(part<QDoubleSpinBox>(browser, "studyScoreMax")->value(), 100.0);  // the bounds follow the column: percent
+        QCOMPARE(part<QDoubleSpinBox>(browser, "studyScoreMax")->value(),
+                 100.0);  // the bounds follow the column: percent
         std::ifstream studies((ws_ + "/angio/studies.csv").toStdString());
         std::string line;
         std::getline(studies, line);
@@ -533,7 +539,8 @@ private slots:
         QVERIFY(browser.selectStudy(id));
         QTRY_VERIFY_WITH_TIMEOUT(!shown.isEmpty() && shown.last().at(0).toString() == id, 10000);
         QCOMPARE(part<QComboBox>(browser, "studyView")->count(), 2);
-        QVERIFY(!part<lumen::widgets::FaithfulnessPlot>(browser, "faithfulnessPlot")->isVisibleTo(&browser));  // no P(full)/P(drop) here
+        QVERIFY(!part<lumen::widgets::FaithfulnessPlot>(browser, "faithfulnessPlot")
+                     ->isVisibleTo(&browser));  // no P(full)/P(drop) here
         QCOMPARE(part<QComboBox>(browser, "studyView")->itemText(0), QString("view1.dcm"));
         OverlayView* o = part<lumen::widgets::OverlayView>(browser, "overlayView");
         QCOMPARE(o->frameCount(), 16);

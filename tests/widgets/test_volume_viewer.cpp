@@ -145,7 +145,8 @@ void TestVolumeViewer::crosshairLinksViews() {
     const QRectF rc = coronal->imageRect();
     const int k = 15, i2 = 30;
     const double u2 = niftiLike ? kCols - 1 - i2 : i2;
-    const QPointF at2(rc.left() + (u2 + 0.5) * rc.width() / kCols, rc.top() + (kSlices - 1 - k + 0.5) * rc.height() / kSlices);
+    const QPointF at2(rc.left() + (u2 + 0.5) * rc.width() / kCols,
+                      rc.top() + (kSlices - 1 - k + 0.5) * rc.height() / kSlices);
     QTest::mouseClick(coronal, Qt::LeftButton, Qt::NoModifier, at2.toPoint());
     QCOMPARE(viewer.sliceIndex(MprPlane::Axial), k);
     QCOMPARE(viewer.sliceIndex(MprPlane::Sagittal), i2);
@@ -310,7 +311,8 @@ void TestVolumeViewer::overlayMatchesExplainUpsample() {
     VolumeViewer viewer;
     viewer.setVolume(makeVolume(false));
     viewer.setHeatmap(h);
-    const auto ref = explain::upsample(explain::normalised(h), {std::size_t(kSlices), std::size_t(kRows), std::size_t(kCols)});
+    const auto ref =
+        explain::upsample(explain::normalised(h), {std::size_t(kSlices), std::size_t(kRows), std::size_t(kCols)});
     const auto ours = viewer.overlay().resampled();
     QCOMPARE(ours.size(), ref.values.size());
     double worst = 0;
@@ -355,9 +357,9 @@ void TestVolumeViewer::overlayToggleChangesPixels() {
     auto* axial = viewer.view(MprPlane::Axial);
     const QImage on = axial->sliceImage();
     const QPixmap onShot = axial->grab();
-    QVERIFY(isColoured(on.pixel(0, 0)));      // hot corner
-    QVERIFY(!isColoured(on.pixel(39, 29)));   // cold corner stays grey
-    box->click();                             // the user unticks "Overlay"
+    QVERIFY(isColoured(on.pixel(0, 0)));     // hot corner
+    QVERIFY(!isColoured(on.pixel(39, 29)));  // cold corner stays grey
+    box->click();                            // the user unticks "Overlay"
     QVERIFY(!viewer.overlayVisible());
     const QImage off = axial->sliceImage();
     QVERIFY(!isColoured(off.pixel(0, 0)));
@@ -447,11 +449,13 @@ void TestVolumeViewer::loadsAsJobWithProgress() {
     widgets::JobEventBridge bridge;
     VolumeViewer viewer;
     QString kindSeen, titleSeen;
-    viewer.setJobRunner([&](const QString& kind, const QString& title, jobs::JobFunction work) {
-        kindSeen = kind;
-        titleSeen = title;
-        return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
-    }, &bridge);
+    viewer.setJobRunner(
+        [&](const QString& kind, const QString& title, jobs::JobFunction work) {
+            kindSeen = kind;
+            titleSeen = title;
+            return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
+        },
+        &bridge);
     QSignalSpy loaded(&viewer, &VolumeViewer::volumeLoaded);
     QSignalSpy progress(&bridge, &widgets::JobEventBridge::progress);
     viewer.openPath(QString::fromStdString(file));
@@ -535,7 +539,8 @@ void TestVolumeViewer::mouseAndKeysReachVtk() {
     // Left drag rotates (trackball camera): the camera moves.
     const QPointF c(view->width() / 2.0, view->height() / 2.0);
     sendMouse(view, QEvent::MouseButtonPress, c, Qt::LeftButton, Qt::LeftButton);
-    for (int s = 1; s <= 5; ++s) sendMouse(view, QEvent::MouseMove, c + QPointF(12 * s, 0), Qt::NoButton, Qt::LeftButton);
+    for (int s = 1; s <= 5; ++s)
+        sendMouse(view, QEvent::MouseMove, c + QPointF(12 * s, 0), Qt::NoButton, Qt::LeftButton);
     sendMouse(view, QEvent::MouseButtonRelease, c + QPointF(60, 0), Qt::LeftButton, Qt::NoButton);
     cam->GetPosition(p1);
     QVERIFY(std::fabs(p1[0] - p0[0]) > 1e-3);
