@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
     parser.process(app);
 
     lumen::app::MainWindow window;
-    if (parser.isSet(options.screenshot)) window.resize(1440, 900);
+    if (parser.isSet(options.screenshot)) window.resize(1366, 768);  // a common laptop screen
     window.show();
     window.loadPlugins(parser.values(options.pluginDir));
     if (parser.isSet(options.demo)) {

@@ -3,13 +3,11 @@
 
 #include "environment_info.h"
 
-#include "demo/demo_workspace.h"
 #include "config/config.h"
 #include "config/environment.h"
 #include "plugin/task_runner.h"
 #include "runs/run_lock.h"
 #include "runs/run_store.h"
-#include "util/sha256.h"
 
 #include "audit_panel.h"
 #include "dicom_browser.h"
@@ -31,15 +29,16 @@
 #include <QCloseEvent>
 #include <QDialog>
 #include <QDialogButtonBox>
+#include <QDir>
 #include <QDockWidget>
 #include "file_dialogs.h"
+#include "user_guide.h"
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QSettings>
 #include <QSplitter>
-#include <QStandardPaths>
 #include <QStatusBar>
 #include <QScrollArea>
 #include <QTabWidget>
@@ -56,7 +55,7 @@ namespace {
 
 constexpr int kMaxRecent = 8;
 constexpr int kStorePollMs = 1000;  // how soon another process's runs show up
-constexpr int kLayoutVersion = 1;
+constexpr int kLayoutVersion = 2;   // 2: the Runs dock moved to the bottom
 // Jobs run at nice 10: a training job keeps both cores busy (OpenMP + loader threads), and
 // at equal priority the GUI thread waited up to ~120 ms for a core (docs/gui.md).
 constexpr int kJobNice = 10;
@@ -140,14 +139,20 @@ MainWindow::MainWindow(QWidget* parent)
     connect(runsPanel_, &widgets::RunsPanel::inferRequested, this, [this](qint64 run) { inferFromRun(run); });
     connect(runsPanel_, &widgets::RunsPanel::explainRequested, this, [this](qint64 run) { explainRun(run); });
     connect(runsPanel_, &widgets::RunsPanel::openInStudyRequested, this, &MainWindow::openRunInStudy);
+    connect(runsPanel_, &widgets::RunsPanel::exportRequested, this, [this](qint64 run) { exportRun(run); });
+    connect(runsPanel_, &widgets::RunsPanel::deleteRequested, this,
+            [this](const QList<qint64>& runs) { deleteRuns(runs); });
 
     auto* jobsDock = makeDock(this, tr("Jobs"), "jobsDock", jobsPanel_, Qt::BottomDockWidgetArea);
-    auto* runsDock = makeDock(this, tr("Runs"), "runsDock", runsPanel_, Qt::RightDockWidgetArea);
+    auto* runsDock = makeDock(this, tr("Runs"), "runsDock", runsPanel_, Qt::BottomDockWidgetArea);
     auto* logDock = makeDock(this, tr("Log"), "logDock", logPanel_, Qt::BottomDockWidgetArea);
+    // All three along the bottom (Jobs | Log tabbed, Runs beside them): the pages keep the
+    // window's whole width, which the Study and Train pages need on a 1366x768 screen.
+    splitDockWidget(jobsDock, runsDock, Qt::Horizontal);
     tabifyDockWidget(jobsDock, logDock);
     jobsDock->raise();
-    resizeDocks({runsDock}, {520}, Qt::Horizontal);
-    resizeDocks({jobsDock}, {220}, Qt::Vertical);
+    resizeDocks({jobsDock, runsDock}, {560, 700}, Qt::Horizontal);
+    resizeDocks({jobsDock}, {190}, Qt::Vertical);
 
     jobsPanel_->attach(bridge_);
     connect(jobsPanel_, &widgets::JobsPanel::cancelRequested, this, [this](quint64 job) {
@@ -209,6 +214,8 @@ void MainWindow::buildMenus() {
     viewMenu_->addAction(tr("&Reset layout"), this, &MainWindow::resetLayout);
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
+    QAction* guide = help->addAction(tr("&User guide"), QKeySequence::HelpContents, this, [this] { showUserGuide(); });
+    guide->setObjectName("helpUserGuide");
     help->addAction(tr("&Environment…"), this, &MainWindow::showEnvironment);
     help->addAction(tr("&About Lumen"), this, [this] {
         QMessageBox::about(this, tr("About Lumen"),
@@ -217,6 +224,19 @@ void MainWindow::buildMenus() {
                                .arg(QApplication::applicationVersion()));
     });
     rebuildRecentMenu();
+}
+
+QString MainWindow::shareFolder(const QString& name) {
+    // bin/../share/lumen/<name>: the installed layout, mirrored in the build tree.
+    return QDir(QApplication::applicationDirPath() + "/../share/lumen/" + name).absolutePath();
+}
+
+widgets::UserGuideDialog* MainWindow::showUserGuide(const QString& document) {
+    if (!userGuide_) userGuide_ = new widgets::UserGuideDialog(shareFolder("docs"), "gui.md", this);
+    if (!document.isEmpty()) userGuide_->openDocument(document);
+    userGuide_->show();
+    userGuide_->raise();
+    return userGuide_;
 }
 
 void MainWindow::restoreLayout() {
@@ -271,6 +291,8 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         lossCurvePanel_->setStore(nullptr);
         store_ = std::move(store);
         workspacePath_ = QString::fromStdString(ws.root.string());
+        widgets::setDialogStartFolder(workspacePath_);
+        runLauncher_->setWorkspace(workspacePath_);
         auditPanel_->setDatabase(QString::fromStdString(ws.database().string()));
         dicomBrowser_->setDatabase(QString::fromStdString(ws.database().string()));
         pacsPanel_->setWorkspace(workspacePath_);
@@ -349,60 +371,6 @@ void MainWindow::resumeRun(qint64 run) {
     }
 }
 
-QString MainWindow::demoWorkspacePath() {
-    return QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + "/demo";
-}
-
-void MainWindow::openDemoWorkspace() {
-    const QString dir = demoWorkspacePath();
-    QString error;
-    if (!openWorkspace(dir, &error)) {
-        QMessageBox::warning(this, tr("Demo workspace"), error);
-        return;
-    }
-    // The demo's predictions pair is ready to audit.
-    auditPanel_->setInputs(dir + "/predictions/baseline.csv", dir + "/predictions/new.csv",
-                           dir + "/predictions/categories.yaml");
-    if (demo::isDemoWorkspace(dir.toStdString())) {
-        studyBrowser_->openTables(dir + "/predictions/new.csv", dir + "/predictions/baseline.csv");
-        return;
-    }
-
-    // Generate it as a job, recorded as a run like any other work in the workspace.
-    const std::filesystem::path root = dir.toStdString();
-    const auto database = runs::Workspace{root}.database();
-    submitJob("demo", tr("Create demo workspace"), [root, database](jobs::JobContext& job) {
-        runs::RunStore store(database);
-        const demo::DemoOptions options;
-        const std::string recipe = "seed: " + std::to_string(options.seed) + "\n";
-        const auto run = store.createRun("demo", "demo workspace", recipe, util::sha256Hex(recipe),
-                                         config::captureEnvironment().dump());
-        // Like every run: a folder holding its lock while it runs (run_lock.h).
-        const auto runDir = runs::Workspace{root}.runDir(run, "demo");
-        std::filesystem::create_directories(runDir);
-        const runs::RunLock lock(runDir);
-        store.setStatus(run, runs::RunStatus::Running);
-        try {
-            job.info("generating the demo workspace in " + root.string());
-            const auto summary = demo::createDemoWorkspace(root, options, &job);
-            const std::string result = std::to_string(summary.chestImages) + " X-rays, " +
-                                       std::to_string(summary.ctVolumes) + " CT volumes, " +
-                                       std::to_string(summary.angioCines) + " cines, " +
-                                       std::to_string(summary.predictionRows) + " prediction rows";
-            store.setStatus(run, runs::RunStatus::Finished, result);
-            job.info("demo workspace ready: " + result);
-            return result;
-        } catch (const jobs::Cancelled&) {
-            store.setStatus(run, runs::RunStatus::Cancelled, "cancelled");
-            throw;
-        } catch (const std::exception& e) {
-            store.setStatus(run, runs::RunStatus::Failed, e.what());
-            throw;
-        }
-    });
-    runsPanel_->refresh();
-}
-
 jobs::JobId MainWindow::submitJob(const QString& kind, const QString& title, jobs::JobFunction work) {
     const jobs::JobId id = pool_->submit(kind.toStdString(), title.toStdString(), std::move(work), bridge_->observer());
     jobsPanel_->addJob(id, kind, title);
@@ -431,21 +399,6 @@ void MainWindow::openVolumeOverlay(const QString& path) {
     };
     connect(volumeViewer_, &widgets::VolumeViewer::volumeLoaded, once, [done] { done(true); });
     connect(volumeViewer_, &widgets::VolumeViewer::loadFailed, once, [done] { done(false); });
-}
-
-void MainWindow::openDemoCt() {
-    const QString ct = demoWorkspacePath() + "/ct/volumes/ct_0001.nii.gz";
-    if (demo::isDemoWorkspace(demoWorkspacePath().toStdString())) {
-        openVolume(ct);
-        return;
-    }
-    openDemoWorkspace();  // generates it as a job; open the CT once that job has ended
-    auto* once = new QObject(this);
-    connect(this, &MainWindow::jobEnded, once, [this, ct, once] {
-        if (runningJobs() > 0) return;
-        once->deleteLater();
-        if (demo::isDemoWorkspace(demoWorkspacePath().toStdString())) openVolume(ct);
-    });
 }
 
 // Each page sits in a scroll area: when the window is smaller than what a page needs (a
@@ -522,6 +475,13 @@ QWidget* MainWindow::buildTrainPage() {
     split->setStretchFactor(1, 1);
     split->setSizes({470, 900});
     runLauncher_->setRegistry(&registry_);
+    {
+        QStringList templates;
+        const QDir configs(shareFolder("configs"));
+        for (const QString& name : configs.entryList({"*.yaml"}, QDir::Files, QDir::Name))
+            templates << configs.filePath(name);
+        runLauncher_->setTemplates(templates);
+    }
     lossCurvePanel_->attach(bridge_);
     connect(runLauncher_, &widgets::RunLauncher::launchRequested, this,
             [this](const QString& task, const config::Config& config, const QString& name) {
@@ -573,7 +533,8 @@ jobs::JobId MainWindow::launchTraining(const QString& taskId, const config::Conf
     // Events are delivered on this thread after this returns, so no point is missed. Runs
     // still streaming in stay (overlaid); finished ones make room for the new run.
     if (!lossCurvePanel_->hasLiveRuns()) lossCurvePanel_->clearRuns();
-    lossCurvePanel_->watchJob(id, label + tr(" (live)"));
+    const double clip = config.has("max_grad_norm") ? config.get<double>("max_grad_norm") : 0.0;
+    lossCurvePanel_->watchJob(id, label + tr(" (live)"), clip);
     showPage("train");
     return id;
 }

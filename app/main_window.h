@@ -9,19 +9,25 @@
 #include <QMainWindow>
 #include <QStringList>
 
+#include <functional>
 #include <memory>
 
 class QLabel;
 class QMenu;
 class QTabWidget;
-
 class QTimer;
+
+namespace lumen::explain {
+struct CamJobOptions;
+}
 namespace lumen::runs {
 class RunStore;
-}
+struct RunRecord;
+}  // namespace lumen::runs
 
 namespace lumen::widgets {
 class JobEventBridge;
+class UserGuideDialog;
 class JobsPanel;
 class LogPanel;
 class LossCurvePanel;
@@ -49,10 +55,25 @@ public:
     /// Opens (creating if needed) the workspace folder; on failure shows nothing but
     /// returns false with `error` set and logs it.
     bool openWorkspace(const QString& dir, QString* error = nullptr);
-    /// Opens the demo workspace in the user's data folder, generating it first (as a job)
-    /// when it is missing or incomplete.
-    void openDemoWorkspace();
+    /// Opens the demo workspace in the user's data folder, generating it first (as a job,
+    /// whose id is returned; 0 when it exists) when it is missing or incomplete. The Study
+    /// page then shows the demo model's predictions with heatmaps and masks; the first time,
+    /// prepareDemoModel() makes them.
+    jobs::JobId openDemoWorkspace();
+    /// Trains the demo's chest X-ray model (the roi_consistency_demo template), runs it on the
+    /// test images, explains them and opens them in the Study page: four visible jobs, each
+    /// started when the previous one succeeded. Returns the training job (0: not possible,
+    /// logged).
+    jobs::JobId prepareDemoModel();
+    /// Calls `next` on the GUI thread once job `id` finished successfully (never when it failed
+    /// or was cancelled; nothing for id 0).
+    void afterJobSucceeds(jobs::JobId id, const std::function<void()>& next);
     static QString demoWorkspacePath();
+    /// share/lumen/<name> beside the executable's bin/ (installed, or the build tree's copy):
+    /// "configs" (the Train page's templates), "docs" (the user guide).
+    static QString shareFolder(const QString& name);
+    /// Help → User guide (F1), at `document` when given (a file name such as "gui.md").
+    widgets::UserGuideDialog* showUserGuide(const QString& document = {});
 
     /// Submits work to the pool and shows it in the Jobs panel.
     jobs::JobId submitJob(const QString& kind, const QString& title, jobs::JobFunction work);
@@ -97,6 +118,13 @@ public:
     /// The run's predictions in the Study page with the workspace's images, the run's masks
     /// and the newest CAM cache; false (logged) when it has none.
     bool openRunInStudy(qint64 run);
+    /// Copies the run's config, model, reports and predictions into `folder` (empty: the
+    /// user picks one, starting in the workspace); returns the export folder ("" on failure,
+    /// logged and shown).
+    QString exportRun(qint64 run, const QString& folder = {});
+    /// Deletes the runs (rows and folders) after the user confirms ("deleteRunsDialog");
+    /// `confirmed` skips the question. Returns how many were deleted; refusals are logged.
+    int deleteRuns(const QList<qint64>& runs, bool confirmed = false);
     jobs::JobPool& pool() { return *pool_; }
     const plugin::Registry& registry() const { return registry_; }
 
@@ -118,6 +146,13 @@ private:
     /// Trains the run's task again from its checkpoints/last.pt (Runs panel action).
     void resumeRun(qint64 run);
     void logRunError(qint64 run, const QString& action, const QString& why);
+    void showDemoStudies();
+    struct InferChoice {
+        QString split;     ///< a split name; "*" = every row
+        QString manifest;  ///< another manifest CSV ("" = the run's own data)
+    };
+    bool askInferInput(const plugin::Task& task, const runs::RunRecord& record, InferChoice& chosen);
+    bool askExplainOptions(explain::CamJobOptions& o);
     void showEnvironment();
     QWidget* buildMetricsPage();
     QWidget* buildTrainPage();
@@ -134,6 +169,7 @@ private:
     std::int64_t storeVersion_ = -1;  // PRAGMA data_version at the last refresh
     QString storeError_;              // the last poll error logged
     QString workspacePath_;
+    widgets::UserGuideDialog* userGuide_ = nullptr;
 
     widgets::JobEventBridge* bridge_;
     widgets::WorkspaceView* workspaceView_;

@@ -6,13 +6,26 @@
 #include "config/config.h"
 #include "explain/cam_job.h"
 #include "plugin/task_runner.h"
+#include "runs/run_files.h"
 #include "runs/run_store.h"
 
+#include "file_dialogs.h"
 #include "log_panel.h"
+#include "loss_curve_panel.h"
 #include "runs_panel.h"
 #include "study_browser.h"
 
+#include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QDir>
+#include <QFormLayout>
+#include <QLineEdit>
+#include <QFileInfo>
 #include <QInputDialog>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QStatusBar>
 #include <QMetaObject>
 
 namespace lumen::app {
@@ -30,6 +43,64 @@ config::Config runConfig(const plugin::Task& task, const runs::RunRecord& record
 
 }  // namespace
 
+// Asks what to infer on: the test split, the validation split, every row, or (for a task
+// reading a manifest CSV) another manifest. False when the user cancels.
+bool MainWindow::askInferInput(const plugin::Task& task, const runs::RunRecord& record, InferChoice& chosen) {
+    const auto config = runConfig(task, record);
+    const QString val = QString::fromStdString(config.get<std::string>("data.val_split"));
+    const QString test = QString::fromStdString(config.get<std::string>("data.infer_split"));
+    // The task's own split names; a split the manifest does not hold means every row
+    // (data.infer_split's rule), which the third choice asks for explicitly.
+    QStringList items = {tr("the test split (%1)").arg(test), tr("the validation split (%1)").arg(val),
+                         tr("every row of the manifest")};
+    const bool manifests = task.schema().find("data.manifest") != nullptr;
+    if (manifests) items << tr("another manifest (CSV)…");
+    QInputDialog dialog(this);
+    dialog.setObjectName("inferDialog");
+    dialog.setWindowTitle(tr("Infer"));
+    dialog.setLabelText(tr("Predictions of run %1 (%2) on:").arg(record.id).arg(QString::fromStdString(record.name)));
+    dialog.setComboBoxItems(items);
+    if (dialog.exec() != QDialog::Accepted) return false;
+    const int choice = int(items.indexOf(dialog.textValue()));
+    chosen.split = choice == 0 ? test : choice == 1 ? val : QStringLiteral("*");
+    if (choice == 3) {
+        chosen.manifest = widgets::openFileDialog(this, tr("Manifest to infer on"), {}, tr("CSV (*.csv)"));
+        if (chosen.manifest.isEmpty()) return false;
+    }
+    return true;
+}
+
+// Asks which outputs (top:N, all, names), which layer (empty: the model's last feature map)
+// and which CAM method to explain. False when the user cancels.
+bool MainWindow::askExplainOptions(explain::CamJobOptions& o) {
+    QDialog dialog(this);
+    dialog.setObjectName("explainDialog");
+    dialog.setWindowTitle(tr("Explain (Grad-CAM)"));
+    auto* outputs = new QLineEdit("top:2");
+    outputs->setObjectName("explainLabels");
+    outputs->setToolTip(tr("top:N (the N highest outputs of each image), all, or names separated by commas"));
+    auto* layer = new QLineEdit;
+    layer->setObjectName("explainLayer");
+    layer->setPlaceholderText(tr("the model's last feature map"));
+    layer->setToolTip(tr("A submodule by its path, e.g. features.5 (lumen-cli explain --list-layers lists them)"));
+    auto* method = new QComboBox;
+    method->setObjectName("explainMethod");
+    method->addItems({"gradcam", "gradcam++", "hirescam"});
+    auto* form = new QFormLayout(&dialog);
+    form->addRow(tr("Outputs"), outputs);
+    form->addRow(tr("Layer"), layer);
+    form->addRow(tr("Method"), method);
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+    form->addRow(buttons);
+    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    if (dialog.exec() != QDialog::Accepted) return false;
+    o.labels = outputs->text().trimmed().isEmpty() ? "top:2" : outputs->text().trimmed().toStdString();
+    o.layer = layer->text().trimmed().toStdString();
+    o.method = method->currentText().toStdString();
+    return true;
+}
+
 void MainWindow::logRunError(qint64 run, const QString& action, const QString& why) {
     logPanel_->append(jobs::LogLevel::Error, tr("runs"), tr("run %1: cannot %2: %3").arg(run).arg(action, why));
 }
@@ -45,35 +116,21 @@ jobs::JobId MainWindow::inferFromRun(qint64 run, const QString& split) {
         return 0;
     }
     try {
-        QString chosen = split;
-        if (chosen.isEmpty()) {
-            const auto config = runConfig(*task, *record);
-            const QString val = QString::fromStdString(config.get<std::string>("data.val_split"));
-            const QString test = QString::fromStdString(config.get<std::string>("data.infer_split"));
-            // The task's own split names; a split the manifest does not hold means every row
-            // (data.infer_split's rule), which the third choice asks for explicitly.
-            const QStringList items = {tr("the test split (%1)").arg(test), tr("the validation split (%1)").arg(val),
-                                       tr("every row of the manifest")};
-            QInputDialog dialog(this);
-            dialog.setObjectName("inferDialog");
-            dialog.setWindowTitle(tr("Infer"));
-            dialog.setLabelText(
-                tr("Predictions of run %1 (%2) on:").arg(run).arg(QString::fromStdString(record->name)));
-            dialog.setComboBoxItems(items);
-            if (dialog.exec() != QDialog::Accepted) return 0;
-            const int choice = int(items.indexOf(dialog.textValue()));
-            chosen = choice == 0 ? test : choice == 1 ? val : QStringLiteral("*");
-        }
+        InferChoice chosen{split, {}};
+        if (chosen.split.isEmpty() && !askInferInput(*task, *record, chosen)) return 0;
         const auto config = runConfig(*task, *record, [&](YAML::Node& root) {
             root["infer"]["checkpoint"] = best.toStdString();
-            root["infer"]["out_dir"] = "";                       // the inference run's own folder
-            root["data"]["infer_split"] = chosen.toStdString();  // "*": no split has that name, every row
+            root["infer"]["out_dir"] = "";                             // the inference run's own folder
+            root["data"]["infer_split"] = chosen.split.toStdString();  // "*": no split has that name, every row
+            if (!chosen.manifest.isEmpty()) root["data"]["manifest"] = chosen.manifest.toStdString();
         });
         plugin::TaskRunRequest request;
         request.operation = plugin::Operation::Infer;
         request.config = config;
         request.workspace = workspacePath_.toStdString();
-        request.name = record->name + " infer (" + chosen.toStdString() + ")";
+        request.name =
+            record->name + " infer (" +
+            (chosen.manifest.isEmpty() ? chosen.split : QFileInfo(chosen.manifest).fileName()).toStdString() + ")";
         widgets::RunsPanel* runs = runsPanel_;
         return submitJob("infer", tr("Infer %1").arg(QString::fromStdString(request.name)),
                          [task, request, runs](jobs::JobContext& job) {
@@ -99,23 +156,12 @@ jobs::JobId MainWindow::explainRun(qint64 run, const QString& labels) {
     }
     try {
         const auto model = runConfig(*task, *record).get<std::string>("infer.checkpoint");
-        QString spec = labels;
-        if (spec.isEmpty()) {
-            QInputDialog dialog(this);
-            dialog.setObjectName("explainDialog");
-            dialog.setWindowTitle(tr("Explain (Grad-CAM)"));
-            dialog.setLabelText(
-                tr("Outputs to explain per image: top:N (the N highest), all, or names "
-                   "separated by commas"));
-            dialog.setTextValue("top:2");
-            if (dialog.exec() != QDialog::Accepted) return 0;
-            spec = dialog.textValue().trimmed();
-        }
         explain::CamJobOptions o;
         o.model = model;
         o.images = predictions.toStdString();
         o.workspace = workspacePath_.toStdString();
-        o.labels = spec.isEmpty() ? "top:2" : spec.toStdString();
+        o.labels = labels.toStdString();
+        if (labels.isEmpty() && !askExplainOptions(o)) return 0;
         return submitJob("explain", tr("Grad-CAM of run %1").arg(run),
                          [o](jobs::JobContext& job) { return explain::generateCams(o, job).text(); });
     } catch (const std::exception& e) {
@@ -138,6 +184,61 @@ bool MainWindow::openRunInStudy(qint64 run) {
     studyBrowser_->openTables(predictions);
     showPage("study");
     return true;
+}
+
+QString MainWindow::exportRun(qint64 run, const QString& folder) {
+    if (!store_) return {};
+    QString into = folder;
+    if (into.isEmpty()) into = widgets::folderDialog(this, tr("Export run %1 into").arg(run), workspacePath_);
+    if (into.isEmpty()) return {};
+    try {
+        const auto written = runs::exportRun(*store_, run, into.toStdString());
+        const auto record = store_->run(run);
+        const QString out =
+            QDir(into).filePath(QString("run_%1_%2").arg(run).arg(QString::fromStdString(record->task)));
+        logPanel_->append(jobs::LogLevel::Info, tr("runs"),
+                          tr("run %1: exported %2 files to %3").arg(run).arg(written.size()).arg(out));
+        statusBar()->showMessage(tr("Run %1 exported to %2").arg(run).arg(out), 10000);
+        return out;
+    } catch (const std::exception& e) {
+        logRunError(run, tr("export"), QString::fromUtf8(e.what()));
+        QMessageBox::warning(this, tr("Export"), QString::fromUtf8(e.what()));
+        return {};
+    }
+}
+
+int MainWindow::deleteRuns(const QList<qint64>& ids, bool confirmed) {
+    if (!store_ || ids.isEmpty()) return 0;
+    if (!confirmed) {
+        QStringList names;
+        for (qint64 id : ids) names << QString::number(id);
+        QMessageBox box(QMessageBox::Warning, tr("Delete runs"),
+                        tr("Delete run %1 for good? Its metrics, checkpoints, predictions and folder are removed; "
+                           "files it wrote outside its folder stay.")
+                            .arg(names.join(", ")),
+                        QMessageBox::Cancel, this);
+        box.setObjectName("deleteRunsDialog");
+        QPushButton* yes = box.addButton(tr("Delete"), QMessageBox::DestructiveRole);
+        yes->setObjectName("confirmDelete");
+        box.setDefaultButton(QMessageBox::Cancel);
+        box.exec();
+        if (box.clickedButton() != yes) return 0;
+    }
+    int deleted = 0;
+    const runs::Workspace ws{workspacePath_.toStdString()};
+    for (qint64 id : ids) {
+        try {
+            runs::deleteRun(*store_, ws, id);
+            lossCurvePanel_->removeRun(id);
+            logPanel_->append(jobs::LogLevel::Info, tr("runs"), tr("run %1 deleted").arg(id));
+            ++deleted;
+        } catch (const std::exception& e) {
+            logRunError(id, tr("delete"), QString::fromUtf8(e.what()));
+        }
+    }
+    runsPanel_->refresh();
+    updateSummary();
+    return deleted;
 }
 
 }  // namespace lumen::app

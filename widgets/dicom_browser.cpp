@@ -154,26 +154,7 @@ DicomBrowser::DicomBrowser(QWidget* parent)
     rl->setContentsMargins(0, 0, 0, 0);
     rl->addWidget(view_, 1);
 
-    auto* presets = new QHBoxLayout;
-    presets->addWidget(new QLabel(tr("Window:")));
-    auto addPreset = [&](const QString& name, const QString& label, const QString& tip) {
-        auto* b = new QPushButton(label);
-        b->setObjectName("preset_" + name);
-        b->setToolTip(tip);
-        connect(b, &QPushButton::clicked, this, [this, name] { view_->applyPreset(name); });
-        presets->addWidget(b);
-    };
-    for (const auto& p : DicomImageView::presets()) {
-        QString label = p.name;
-        label[0] = label[0].toUpper();
-        addPreset(p.name, label, tr("centre %1, width %2").arg(p.center).arg(p.width));
-    }
-    addPreset("file", tr("File"),
-              tr("The file's own window (or the values' range); double-click the image does the same"));
-    presets->addSpacing(12);
-    presets->addWidget(windowLabel_);
-    presets->addStretch(1);
-    rl->addLayout(presets);
+    rl->addLayout(buildWindowPresets());
 
     rl->addLayout(buildCineBar());
     infoLabel_->setWordWrap(true);
@@ -203,11 +184,38 @@ DicomBrowser::DicomBrowser(QWidget* parent)
         syncControls();
     });
     connect(fpsSpin_, &QDoubleSpinBox::valueChanged, view_, &DicomImageView::setFps);
-    connect(view_, &DicomImageView::windowChanged, this, [this](double c, double w) {
-        windowLabel_->setText(tr("centre %1   width %2").arg(c, 0, 'f', 0).arg(w, 0, 'f', 0));
-    });
+    connect(view_, &DicomImageView::windowChanged, this,
+            [this](double c, double w) { windowLabel_->setText(DicomImageView::windowText(w, c)); });
     setStatus(tr("Open a workspace, then scan a folder of DICOM files."));
     syncControls();
+}
+
+// The window presets: CT ones for HU images, "full"/"auto" from the values for the rest
+// (syncControls shows the ones that apply), "file" for both; then the window read-out.
+QLayout* DicomBrowser::buildWindowPresets() {
+    auto* presets = new QHBoxLayout;
+    presets->addWidget(new QLabel(tr("Window:")));
+    auto addPreset = [&](const QString& name, const QString& label, const QString& tip) {
+        auto* b = new QPushButton(label);
+        b->setObjectName("preset_" + name);
+        b->setToolTip(tip);
+        connect(b, &QPushButton::clicked, this, [this, name] { view_->applyPreset(name); });
+        presets->addWidget(b);
+    };
+    for (const auto& p : DicomImageView::presets()) {
+        QString label = p.name;
+        label[0] = label[0].toUpper();
+        addPreset(p.name, label, tr("CT window %1 (HU)").arg(DicomImageView::windowText(p.width, p.center)));
+    }
+    // Angiography, radiographs, MR, ultrasound: no HU, so windows from the image's own values.
+    addPreset("full", tr("Full range"), tr("The whole range of the values (min to max)"));
+    addPreset("auto", tr("Auto"), tr("The 1st to 99th percentile of the values: contrast without outliers"));
+    addPreset("file", tr("File"),
+              tr("The file's own window (or the values' range); double-click the image does the same"));
+    presets->addSpacing(12);
+    presets->addWidget(windowLabel_);
+    presets->addStretch(1);
+    return presets;
 }
 
 QLayout* DicomBrowser::buildCineBar() {
@@ -563,8 +571,14 @@ void DicomBrowser::syncControls() {
     frameLabel_->setText(
         n == 0 ? QString()
                : tr("%1 %2 / %3").arg(slices ? tr("slice") : tr("frame")).arg(view_->currentFrame() + 1).arg(n));
-    for (auto* b : findChildren<QPushButton*>())
-        if (b->objectName().startsWith("preset_")) b->setEnabled(view_->volume() != nullptr);
+    // CT presets for HU images only; "full"/"auto" for the rest ("file" for both).
+    const bool hu = view_->volume() && DicomImageView::isHounsfield(*view_->volume());
+    for (auto* b : findChildren<QPushButton*>()) {
+        const QString name = b->objectName();
+        if (!name.startsWith("preset_")) continue;
+        b->setEnabled(view_->volume() != nullptr);
+        if (name != "preset_file") b->setVisible((name == "preset_full" || name == "preset_auto") != hu);
+    }
 }
 
 }  // namespace lumen::widgets

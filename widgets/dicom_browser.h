@@ -73,6 +73,7 @@ signals:
 
 private:
     QLayout* buildCineBar();
+    QLayout* buildWindowPresets();
     void chooseAndScan();
     void onSelection();
     void loadSeries(const QString& seriesUid, const QString& caption);

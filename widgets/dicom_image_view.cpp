@@ -22,6 +22,32 @@ const std::vector<WindowPreset>& DicomImageView::presets() {
     return p;
 }
 
+bool DicomImageView::isHounsfield(const io::ImageVolume& v) {
+    return v.meta.modality == "CT" || v.meta.rescaleType == "HU";
+}
+
+std::vector<WindowPreset> DicomImageView::presetsFor(const io::ImageVolume& v) {
+    if (isHounsfield(v)) return presets();
+    if (v.values.empty()) return {};
+    // Percentiles from at most ~1M evenly spaced values: a long cine has hundreds of millions.
+    const std::size_t step = std::max<std::size_t>(1, v.values.size() / 1000000);
+    std::vector<float> sample;
+    sample.reserve(v.values.size() / step + 1);
+    for (std::size_t i = 0; i < v.values.size(); i += step) sample.push_back(v.values[i]);
+    const auto at = [&](double q) {
+        auto nth = sample.begin() + std::ptrdiff_t(q * double(sample.size() - 1));
+        std::nth_element(sample.begin(), nth, sample.end());
+        return double(*nth);
+    };
+    const double lo = at(0.0), hi = std::max(at(1.0), lo + 1);
+    const double p1 = at(0.01), p99 = std::max(at(0.99), p1 + 1);
+    return {{"full", (lo + hi) / 2, hi - lo}, {"auto", (p1 + p99) / 2, p99 - p1}};
+}
+
+QString DicomImageView::windowText(double width, double level) {
+    return tr("W %1  L %2").arg(width, 0, 'f', 0).arg(level, 0, 'f', 0);
+}
+
 DicomImageView::DicomImageView(QWidget* parent) : QWidget(parent), timer_(new QTimer(this)) {
     setObjectName("dicomImageView");
     setMinimumSize(256, 256);
@@ -97,7 +123,10 @@ bool DicomImageView::applyPreset(const QString& name) {
         resetWindow();
         return true;
     }
-    for (const auto& p : presets())
+    std::vector<WindowPreset> all = presets();
+    if (volume_ && !isHounsfield(*volume_))
+        for (const auto& p : presetsFor(*volume_)) all.push_back(p);
+    for (const auto& p : all)
         if (p.name.compare(name, Qt::CaseInsensitive) == 0) {
             setWindow(p.center, p.width);
             return true;
@@ -215,9 +244,8 @@ void DicomImageView::paintEvent(QPaintEvent*) {
     top += (top.isEmpty() ? "" : "\n") + QString::fromStdString(m.modality) + (m.modality.empty() ? "" : "  ") + dims;
     if (m.invertForDisplay) top += "  MONOCHROME1 (inverted)";
     shadowText(box, Qt::AlignLeft | Qt::AlignTop, top);
-    const QString unit = m.rescaleType == "HU" || m.modality == "CT" ? " HU" : "";
-    shadowText(box, Qt::AlignLeft | Qt::AlignBottom,
-               tr("C %1  W %2%3").arg(center_, 0, 'f', 0).arg(width_, 0, 'f', 0).arg(unit));
+    const QString unit = isHounsfield(*volume_) ? " HU" : "";
+    shadowText(box, Qt::AlignLeft | Qt::AlignBottom, windowText(width_, center_) + unit);
     if (frameCount() > 1) {
         const QString what = volume_->isVolume ? tr("Slice") : tr("Frame");
         QString right = tr("%1 %2 / %3").arg(what).arg(frame_ + 1).arg(frameCount());

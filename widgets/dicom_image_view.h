@@ -27,6 +27,14 @@ class DicomImageView : public QWidget {
 public:
     /// CT presets (centre/width, HU): lung, mediastinum, bone, brain.
     static const std::vector<WindowPreset>& presets();
+    /// True for CT or values rescaled to HU: the CT presets apply.
+    static bool isHounsfield(const io::ImageVolume& v);
+    /// The presets offered for `v`: the CT ones for HU images; for any other modality (XA
+    /// cines, radiographs, MR, ultrasound) "full" (min..max of the values) and "auto" (their
+    /// 1st..99th percentile), computed from the values.
+    static std::vector<WindowPreset> presetsFor(const io::ImageVolume& v);
+    /// The one way Lumen writes a window everywhere: "W <width>  L <level>" (level = centre).
+    static QString windowText(double width, double level);
     static constexpr double kDefaultFps = 10.0;
 
     explicit DicomImageView(QWidget* parent = nullptr);
@@ -47,7 +55,8 @@ public:
     void setWindow(double center, double width);
     /// The file's window (WindowCenter/Width), else the min..max of the values.
     void resetWindow();
-    /// "lung", "mediastinum", "bone", "brain" or "file"; false for an unknown name.
+    /// "lung", "mediastinum", "bone", "brain", "full", "auto" or "file"; false for an unknown
+    /// name (or "full"/"auto" with no image).
     bool applyPreset(const QString& name);
     /// Value change per pixel of mouse drag (scaled to the image's value range).
     double dragSensitivity() const;

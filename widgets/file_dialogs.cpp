@@ -2,6 +2,7 @@
 
 #include <QApplication>
 #include <QFileDialog>
+#include <QDir>
 #include <QFileInfo>
 #include <QStyle>
 
@@ -41,9 +42,15 @@ NameOnlyIconProvider* nameOnlyIconProvider() {
 }
 
 namespace {
+QString& startFolder() {
+    static QString folder;
+    return folder;
+}
+
 QString runDialog(QWidget* parent, const QString& caption, const QString& dir, const QString& filter,
                   QFileDialog::AcceptMode mode, QFileDialog::FileMode fileMode) {
-    QFileDialog dialog(parent, caption, dir, filter);
+    QFileDialog dialog(parent, caption, dialogDirectory(dir), filter);
+    dialog.setObjectName("fileDialog");
     dialog.setOption(QFileDialog::DontUseNativeDialog);  // native dialogs sniff file contents
     dialog.setIconProvider(nameOnlyIconProvider());
     dialog.setAcceptMode(mode);
@@ -53,6 +60,16 @@ QString runDialog(QWidget* parent, const QString& caption, const QString& dir, c
     return dialog.selectedFiles().first();
 }
 }  // namespace
+
+void setDialogStartFolder(const QString& folder) { startFolder() = folder; }
+
+QString dialogStartFolder() { return startFolder(); }
+
+QString dialogDirectory(const QString& dir) {
+    if (startFolder().isEmpty() || QFileInfo(dir).isAbsolute()) return dir;
+    if (dir.isEmpty()) return startFolder();
+    return QDir(startFolder()).filePath(dir);  // a suggested file name: in the start folder
+}
 
 QString openFileDialog(QWidget* parent, const QString& caption, const QString& dir, const QString& filter) {
     return runDialog(parent, caption, dir, filter, QFileDialog::AcceptOpen, QFileDialog::ExistingFile);

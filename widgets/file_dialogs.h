@@ -28,8 +28,15 @@ public:
 /// The one provider the app's views share.
 NameOnlyIconProvider* nameOnlyIconProvider();
 
+/// Where the dialogs below start when given no folder: the main window sets the open
+/// workspace. A relative `dir` (a suggested file name such as "metrics.csv") goes there too.
+void setDialogStartFolder(const QString& folder);
+QString dialogStartFolder();
+/// The folder (or suggested file) a dialog given `dir` starts at.
+QString dialogDirectory(const QString& dir);
+
 /// QFileDialog::getOpenFileName / getSaveFileName / getExistingDirectory, with the name-only
-/// provider. Empty when the user cancels.
+/// provider, starting at dialogDirectory(dir). Empty when the user cancels.
 QString openFileDialog(QWidget* parent, const QString& caption, const QString& dir = {}, const QString& filter = {});
 QString saveFileDialog(QWidget* parent, const QString& caption, const QString& dir = {}, const QString& filter = {});
 QString folderDialog(QWidget* parent, const QString& caption, const QString& dir = {});

@@ -80,7 +80,22 @@ struct LossCurvePanel::RunCurves {
     std::int64_t storeId = 0;  // a run read from the store: its id (0 for a watched job)
     std::int64_t lastRow = 0;  // the last metrics row read from the store
     bool following = false;    // the run was still running when read: keep reading
+    double clipLevel = 0;      // max_grad_norm of its config (0: not clipped or unknown)
 };
+
+namespace {
+
+// Validation keys whose values lie in [0, 1] by definition: their axis is 0–1, not fitted.
+bool boundedMetric(const QString& key) {
+    static const QStringList kBounded = {"auroc",     "auprc",  "acc",         "f1",          "dice", "iou",
+                                         "precision", "recall", "sensitivity", "specificity", "map"};
+    const QString name = key.mid(key.indexOf('.') + 1);
+    for (const QString& b : kBounded)
+        if (name.startsWith(b)) return true;
+    return false;
+}
+
+}  // namespace
 
 LossCurvePanel::Group LossCurvePanel::groupOf(const QString& key) {
     if (key == "loss" || key.startsWith("loss.") || key.startsWith("val.loss")) return Group::Loss;
@@ -246,6 +261,8 @@ void LossCurvePanel::setUpAxisRects() {
                 });
     }
     rects_[std::size_t(Group::LearningRate)]->axis(QCPAxis::atLeft)->setNumberFormat("gb");
+    // Gradient norms span decades (10^7 before clipping in a diverging run): always log.
+    setAxisLog(rects_[std::size_t(Group::GradNorm)]->axis(QCPAxis::atLeft), true, Group::GradNorm);
 }
 
 LossCurvePanel::~LossCurvePanel() {
@@ -344,12 +361,13 @@ LossCurvePanel::Curve* LossCurvePanel::curveFor(RunCurves& run, const QString& k
     return raw;
 }
 
-void LossCurvePanel::watchJob(quint64 job, const QString& label) {
+void LossCurvePanel::watchJob(quint64 job, const QString& label, double clipLevel) {
     const QString key = QString("job:%1").arg(job);
     if (!runByKey(key)) {
         auto run = std::make_unique<RunCurves>();
         run->key = key;
         run->label = label.isEmpty() ? tr("job %1").arg(job) : label;
+        run->clipLevel = clipLevel;
         run->index = int(runs_.size());
         runs_.push_back(std::move(run));
         for (auto& r : runs_)
@@ -382,6 +400,7 @@ bool LossCurvePanel::loadRun(qint64 runId, QString* error) {
         return false;
     }
     std::vector<runs::MetricPoint> points;
+    std::vector<std::pair<std::string, std::string>> params;
     std::optional<runs::RunRecord> record;
     std::int64_t lastRow = 0;
     try {
@@ -392,6 +411,7 @@ bool LossCurvePanel::loadRun(qint64 runId, QString* error) {
             return false;
         }
         points = store_->metricsAfter(runId, 0, lastRow);
+        params = store_->params(runId);
     } catch (const std::exception& e) {
         if (error) *error = QString::fromUtf8(e.what());
         return false;
@@ -410,6 +430,9 @@ bool LossCurvePanel::loadRun(qint64 runId, QString* error) {
     run->index = int(runs_.size());
     run->storeId = runId;
     run->lastRow = lastRow;
+    for (const auto& [name, value] : params)
+        if (name == "max_grad_norm" || name.ends_with(".max_grad_norm"))
+            run->clipLevel = QString::fromStdString(value).toDouble();
     run->following = record->status == runs::RunStatus::Running || record->status == runs::RunStatus::Queued;
     RunCurves* r = run.get();
     runs_.push_back(std::move(run));
@@ -469,6 +492,20 @@ bool LossCurvePanel::compareRuns(const QList<qint64>& runIds, QString* error) {
     return ok;
 }
 
+bool LossCurvePanel::removeRun(qint64 runId) {
+    const QString key = QString("run:%1").arg(runId);
+    for (auto it = runs_.begin(); it != runs_.end(); ++it)
+        if ((*it)->key == key) {
+            removeRunGraphs(**it);
+            runs_.erase(it);
+            rebuildLegends();
+            relayout();
+            emit runsChanged();
+            return true;
+        }
+    return false;
+}
+
 void LossCurvePanel::clearRuns() {
     for (auto& r : runs_) removeRunGraphs(*r);
     runs_.clear();
@@ -514,6 +551,41 @@ void LossCurvePanel::rebuildLegends() {
         legend->setWrap(n > 6 ? (n + 1) / 2 : 0);
         legend->setFillOrder(QCPLayoutGrid::foRowsFirst, true);
     }
+    drawClipLevels();
+}
+
+// The gradient-norm plot shows the norm before clipping: a dashed line at each run's
+// max_grad_norm says where the step was bounded.
+void LossCurvePanel::drawClipLevels() {
+    for (QCPAbstractItem* item : clipItems_) plot_->removeItem(item);
+    clipItems_.clear();
+    QCPAxisRect* rect = rects_[std::size_t(Group::GradNorm)];
+    for (const double level : clipLevels()) {
+        auto* line = new QCPItemStraightLine(plot_);
+        line->setClipAxisRect(rect);
+        line->setPen(QPen(QColor(0xc0, 0x1c, 0x28), 1.2, Qt::DashLine));
+        for (QCPItemPosition* p : {line->point1, line->point2})
+            p->setAxes(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
+        line->point1->setCoords(0, level);
+        line->point2->setCoords(1, level);
+        auto* text = new QCPItemText(plot_);
+        text->setClipAxisRect(rect);
+        text->position->setAxes(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
+        text->position->setTypeX(QCPItemPosition::ptAxisRectRatio);
+        text->position->setCoords(0.01, level);
+        text->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+        text->setColor(QColor(0xc0, 0x1c, 0x28));
+        text->setText(tr("clipped at %1").arg(level, 0, 'g', 4));
+        clipItems_ << line << text;
+    }
+}
+
+QList<double> LossCurvePanel::clipLevels() const {
+    QList<double> levels;
+    for (const auto& r : runs_)
+        if (r->clipLevel > 0 && !levels.contains(r->clipLevel)) levels << r->clipLevel;
+    std::sort(levels.begin(), levels.end());
+    return levels;
 }
 
 void LossCurvePanel::removeRunGraphs(RunCurves& r) {
@@ -624,6 +696,10 @@ void LossCurvePanel::rescale() {
         }
         if (!any) continue;
         QCPAxis* y = rect->axis(QCPAxis::atLeft);
+        if (g == int(Group::Validation) && validationIsBounded()) {
+            y->setRange(-0.02, 1.04);  // AUROC, accuracy, Dice…: the whole 0–1 scale
+            continue;
+        }
         y->rescale(true);
         if (y->scaleType() == QCPAxis::stLogarithmic) {
             y->scaleRange(1.15, std::sqrt(y->range().lower * y->range().upper));
@@ -638,6 +714,17 @@ void LossCurvePanel::rescale() {
         else xRange.upper += xRange.size() * 0.015;  // the last epoch's points stay whole
         for (QCPAxisRect* rect : rects_) rect->axis(QCPAxis::atBottom)->setRange(xRange);
     }
+}
+
+bool LossCurvePanel::validationIsBounded() const {
+    bool any = false;
+    for (const auto& r : runs_)
+        for (const auto& c : r->curves)
+            if (c->group == Group::Validation && c->graph->visible()) {
+                if (!boundedMetric(c->key)) return false;
+                any = true;
+            }
+    return any;
 }
 
 void LossCurvePanel::relayout() {
@@ -723,20 +810,21 @@ void LossCurvePanel::setSmoothing(double weight) {
     flush();
 }
 
+void LossCurvePanel::setAxisLog(QCPAxis* y, bool on, Group g) {
+    y->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+    if (on) y->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    else y->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    y->setNumberFormat(on ? "eb" : (g == Group::LearningRate ? "gb" : "g"));
+    y->setNumberPrecision(on ? 0 : 6);
+}
+
 void LossCurvePanel::setLogScale(bool on) {
     logScale_ = on;
     if (logBox_->isChecked() != on) {
         const QSignalBlocker block(logBox_);
         logBox_->setChecked(on);
     }
-    for (Group g : {Group::Loss, Group::LearningRate, Group::GradNorm}) {
-        QCPAxis* y = rects_[std::size_t(g)]->axis(QCPAxis::atLeft);
-        y->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
-        if (on) y->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-        else y->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-        y->setNumberFormat(on ? "eb" : (g == Group::LearningRate ? "gb" : "g"));
-        y->setNumberPrecision(on ? 0 : 6);
-    }
+    for (Group g : {Group::Loss, Group::LearningRate}) setAxisLog(rects_[std::size_t(g)]->axis(QCPAxis::atLeft), on, g);
     userZoomed_ = false;
     flush();
 }

@@ -21,6 +21,8 @@
 
 class QCheckBox;
 class QCustomPlot;
+class QCPAbstractItem;
+class QCPAxis;
 class QCPAxisRect;
 class QCPGraph;
 class QCPLegend;
@@ -64,10 +66,15 @@ public:
     /// the points added.
     int followStoredRuns();
     /// Starts a live curve set for a job; its metrics arrive through the bridge.
-    void watchJob(quint64 job, const QString& label);
+    void watchJob(quint64 job, const QString& label, double clipLevel = 0);
     /// Adds one point to a curve set (a run or a watched job); drawn at the next repaint tick.
     void addPoint(const QString& runKey, const QString& key, qint64 step, double value);
     void clearRuns();
+    /// Drops a stored run's curves (a deleted run); false when it was not shown.
+    bool removeRun(qint64 runId);
+    /// The distinct max_grad_norm levels of the shown runs, drawn as dashed lines on the
+    /// gradient-norm plot (always a log axis).
+    QList<double> clipLevels() const;
     /// True while a watched job has not ended.
     bool hasLiveRuns() const { return !liveJobs_.isEmpty(); }
 
@@ -122,6 +129,9 @@ private:
     void removeGraphs(Curve& c);
     void removeRunGraphs(RunCurves& r);
     void rebuildLegends();
+    void drawClipLevels();
+    bool validationIsBounded() const;
+    static void setAxisLog(QCPAxis* y, bool on, Group g);
     void rescale();
     QColor colorFor(const QString& key) const;
 
@@ -129,6 +139,7 @@ private:
     QCustomPlot* plot_;
     std::vector<QCPAxisRect*> rects_;  // by Group
     std::vector<QCPLegend*> legends_;  // by Group
+    QList<QCPAbstractItem*> clipItems_;
     std::vector<bool> groupHidden_;
     std::vector<std::unique_ptr<RunCurves>> runs_;
     QHash<quint64, QString> watchedJobs_;    // job -> run key

@@ -1,5 +1,6 @@
 // One MPR view of the volume viewer (volume_viewer.h), painted with QPainter from the buffer.
 #include "volume_viewer.h"
+#include "color_bar.h"
 #include "volume_viewer_layout.h"
 
 #include <QKeyEvent>
@@ -232,7 +233,17 @@ void MprView::paintEvent(QPaintEvent*) {
                      tr("%1  %2/%3").arg(tr(kPlaneNames[int(plane_)])).arg(slice).arg(viewer_->sliceCount(plane_)));
     painter.setPen(QColor(200, 200, 200));
     painter.drawText(QPointF(4, height() - 4),
-                     tr("W %1  L %2").arg(viewer_->windowWidth(), 0, 'f', 0).arg(viewer_->windowCenter(), 0, 'f', 0));
+                     DicomImageView::windowText(viewer_->windowWidth(), viewer_->windowCenter()));
+    // A heatmap overlay (not a label mask) gets its colour bar in the bottom-right corner.
+    if (viewer_->hasOverlay() && viewer_->overlayVisible() && !viewer_->overlay().labelMask()) {
+        const auto& lut = viewer_->overlayLut();
+        const QImage bar = colorBarImage(
+            [&lut](double t) {
+                return lut.empty() ? qRgb(0, 0, 0) : lut[std::size_t(std::lround(t * (lut.size() - 1)))];
+            },
+            viewer_->overlayThreshold(), std::min(160, height() / 2), painter.font());
+        painter.drawImage(QPoint(width() - bar.width() - 22, height() - bar.height() - 22), bar);
+    }
     if (hasFocus()) {
         painter.setPen(QPen(QColor(90, 90, 90), 1));
         painter.drawRect(rect().adjusted(0, 0, -1, -1));

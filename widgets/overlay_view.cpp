@@ -1,5 +1,6 @@
 #include "overlay_view.h"
 
+#include "color_bar.h"
 #include "dicom_image_view.h"
 
 #include "util/atomic_file.h"
@@ -153,30 +154,34 @@ OverlayView::OverlayView(QWidget* parent) : QWidget(parent), canvas_(new Overlay
     exportButton->setText(tr("Export PNG…"));
     bar->addWidget(heatmapBox_);
     bar->addWidget(colormapBox_);
+    opacityValue_ = new QLabel;
+    opacityValue_->setObjectName("overlayOpacityValue");
+    thresholdValue_ = new QLabel;
+    thresholdValue_->setObjectName("overlayThresholdValue");
+    thresholdValue_->setToolTip(tr("Heatmap values (normalised to 0–1 per image) below this are not drawn"));
+    for (QLabel* value : {opacityValue_, thresholdValue_})
+        value->setMinimumWidth(value->fontMetrics().horizontalAdvance("100 %"));
     bar->addWidget(new QLabel(tr("opacity")));
     bar->addWidget(opacitySlider_);
+    bar->addWidget(opacityValue_);
     bar->addWidget(new QLabel(tr("threshold")));
     bar->addWidget(thresholdSlider_);
-    bar->addSpacing(8);
-    bar->addWidget(maskBox_);
-    bar->addWidget(maskStyleBox_);
-    bar->addWidget(cropDropBox_);
+    bar->addWidget(thresholdValue_);
     bar->addStretch(1);
-    bar->addWidget(resetButton);
-    bar->addWidget(exportButton);
     layout->addLayout(bar);
+    // The mask and view controls on a second row: one row of everything was ~1,000 px wide,
+    // more than the Study page has beside its table on a 1366-px screen.
+    auto* second = new QHBoxLayout;
+    second->addWidget(maskBox_);
+    second->addWidget(maskStyleBox_);
+    second->addWidget(cropDropBox_);
+    second->addStretch(1);
+    second->addWidget(resetButton);
+    second->addWidget(exportButton);
+    layout->addLayout(second);
     layout->addWidget(canvas_, 1);
 
-    auto* frames = new QHBoxLayout;
-    frameLabel_ = new QLabel;
-    frameSlider_ = new QSlider(Qt::Horizontal);
-    frameSlider_->setObjectName("overlayFrame");
-    windowLabel_ = new QLabel;
-    windowLabel_->setObjectName("overlayWindowLabel");
-    frames->addWidget(frameLabel_);
-    frames->addWidget(frameSlider_, 1);
-    frames->addWidget(windowLabel_);
-    layout->addLayout(frames);
+    layout->addLayout(buildFrameBar());
 
     connect(heatmapBox_, &QCheckBox::toggled, this, &OverlayView::setHeatmapVisible);
     connect(colormapBox_, &QComboBox::currentIndexChanged, this, [this](int i) {
@@ -205,6 +210,20 @@ OverlayView::OverlayView(QWidget* parent) : QWidget(parent), canvas_(new Overlay
         if (!exportPng(file, &error)) QMessageBox::warning(this, tr("Export"), error);
     });
     syncControls();
+}
+
+// Frame / slice slider (shown for cines and volumes) and the window read-out.
+QLayout* OverlayView::buildFrameBar() {
+    auto* frames = new QHBoxLayout;
+    frameLabel_ = new QLabel;
+    frameSlider_ = new QSlider(Qt::Horizontal);
+    frameSlider_->setObjectName("overlayFrame");
+    windowLabel_ = new QLabel;
+    windowLabel_->setObjectName("overlayWindowLabel");
+    frames->addWidget(frameLabel_);
+    frames->addWidget(frameSlider_, 1);
+    frames->addWidget(windowLabel_);
+    return frames;
 }
 
 OverlayView::~OverlayView() = default;
@@ -353,7 +372,7 @@ void OverlayView::setWindow(double center, double width) {
     center_ = center;
     width_ = width;
     baseValid_ = false;
-    windowLabel_->setText(tr("W/L %1 / %2").arg(width_, 0, 'f', 0).arg(center_, 0, 'f', 0));
+    windowLabel_->setText(DicomImageView::windowText(width_, center_));
     invalidate();
     emit windowChanged(center_, width_);
 }
@@ -376,7 +395,10 @@ void OverlayView::syncControls() {
     colormapBox_->setCurrentIndex(colormapBox_->findData(static_cast<int>(layers_.colormap)));
     opacitySlider_->setValue(int(std::lround(layers_.opacity * 100)));
     thresholdSlider_->setValue(int(std::lround(layers_.threshold * 100)));
-    for (QWidget* w : std::initializer_list<QWidget*>{colormapBox_, opacitySlider_, thresholdSlider_})
+    opacityValue_->setText(QString("%1 %").arg(std::lround(layers_.opacity * 100)));
+    thresholdValue_->setText(QString::number(layers_.threshold, 'f', 2));
+    for (QWidget* w : std::initializer_list<QWidget*>{colormapBox_, opacitySlider_, thresholdSlider_, opacityValue_,
+                                                      thresholdValue_})
         w->setEnabled(hasHeatmap() && layers_.heatmap);
     maskBox_->setChecked(layers_.mask);
     maskBox_->setEnabled(hasMask());
@@ -573,11 +595,26 @@ QImage OverlayView::composedImage() const {
     return composed_;
 }
 
+QImage OverlayView::colorBar(int height) const {
+    const Colormap map = layers_.colormap;
+    return colorBarImage([map](double t) { return colormapColor(map, t); }, layers_.threshold, height, font());
+}
+
 bool OverlayView::exportPng(const QString& file, QString* error) const {
-    const QImage img = composedImage();
+    QImage img = composedImage();
     if (img.isNull()) {
         if (error) *error = tr("%1: nothing to export (no image shown)").arg(file);
         return false;
+    }
+    if (colorBarShown()) {  // the values the colours stand for travel with the picture
+        const QImage bar = colorBar(img.height());
+        QImage withBar(img.width() + bar.width(), std::max(img.height(), bar.height()), QImage::Format_RGB32);
+        withBar.fill(Qt::black);
+        QPainter p(&withBar);
+        p.drawImage(0, 0, img);
+        p.drawImage(img.width(), 0, bar);
+        p.end();
+        img = withBar;
     }
     try {
         util::writeFileAtomically(file.toStdString(), [&](const std::filesystem::path& tmp) {
@@ -664,6 +701,10 @@ void OverlayCanvas::paintEvent(QPaintEvent*) {
     };
     if (!view_->caption_.isEmpty()) shadowText(Qt::AlignLeft | Qt::AlignTop, view_->caption_);
     if (std::abs(zoom_ - 1.0) > 1e-9) shadowText(Qt::AlignRight | Qt::AlignTop, tr("%1 %").arg(zoom_ * 100, 0, 'f', 0));
+    if (view_->colorBarShown()) {
+        const QImage bar = view_->colorBar(std::min(240, height() / 2));
+        p.drawImage(QPoint(width() - bar.width() - 8, height() - bar.height() - 8), bar);
+    }
 }
 
 void OverlayCanvas::mousePressEvent(QMouseEvent* event) {

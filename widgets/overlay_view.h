@@ -20,6 +20,7 @@
 class QCheckBox;
 class QComboBox;
 class QLabel;
+class QLayout;
 class QSlider;
 class QToolButton;
 
@@ -99,7 +100,13 @@ public:
     /// The composed view at image resolution: the image with its layers, then (when shown)
     /// the crop and drop panes to its right, separated by a dark gap.
     QImage composedImage() const;
-    /// Writes composedImage() as PNG; false with `error` (naming the file) on failure.
+    /// The heatmap's colour bar, `height` pixels tall: the colour map from 0 (bottom) to 1
+    /// (top), values under the threshold greyed out, ticks at 0, the threshold and 1. Drawn at
+    /// the canvas's right edge and beside exported views while the heatmap is shown.
+    QImage colorBar(int height) const;
+    bool colorBarShown() const { return hasHeatmap() && layers_.heatmap; }
+    /// Writes composedImage() (with the colour bar to its right while the heatmap is shown) as
+    /// PNG; false with `error` (naming the file) on failure.
     bool exportPng(const QString& file, QString* error = nullptr) const;
 
     OverlayCanvas* canvas() const { return canvas_; }
@@ -127,6 +134,7 @@ signals:
     void layersChanged();
 
 private:
+    QLayout* buildFrameBar();
     friend class OverlayCanvas;
     void invalidate();
     void syncControls();
@@ -164,6 +172,8 @@ private:
     QSlider* frameSlider_;
     QLabel* frameLabel_;
     QLabel* windowLabel_;
+    QLabel* opacityValue_;
+    QLabel* thresholdValue_;
     bool syncing_ = false;
 };
 

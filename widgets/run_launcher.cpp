@@ -14,6 +14,8 @@
 #include <QLineEdit>
 #include <QMessageBox>
 #include <QPlainTextEdit>
+#include <QDir>
+#include <QFile>
 #include <QPushButton>
 #include <QScrollArea>
 #include <QSpinBox>
@@ -194,6 +196,7 @@ RunLauncher::RunLauncher(QWidget* parent)
       yamlDebounce_(new QTimer(this)),
       issuesLabel_(new QLabel),
       runName_(new QLineEdit),
+      templateBox_(new QComboBox),
       load_(new QPushButton(tr("Load config…"))),
       save_(new QPushButton(tr("Save config…"))),
       launch_(new QPushButton(tr("Launch"))) {
@@ -206,6 +209,10 @@ RunLauncher::RunLauncher(QWidget* parent)
     runName_->setObjectName("launcherRunName");
     launch_->setObjectName("launcherLaunch");
     load_->setObjectName("launcherLoad");
+    templateBox_->setObjectName("launcherTemplate");
+    templateBox_->setToolTip(
+        tr("Start from a recipe shipped with Lumen; it is copied into the workspace's "
+           "configs/ folder and loaded from there"));
     save_->setObjectName("launcherSave");
     tabs_->setObjectName("launcherTabs");
 
@@ -238,6 +245,7 @@ RunLauncher::RunLauncher(QWidget* parent)
     issuesLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     layout->addWidget(issuesLabel_);
     auto* buttons = new QHBoxLayout;
+    buttons->addWidget(templateBox_, 1);
     buttons->addWidget(load_);
     buttons->addWidget(save_);
     buttons->addStretch(1);
@@ -257,6 +265,14 @@ RunLauncher::RunLauncher(QWidget* parent)
     });
     connect(launch_, &QPushButton::clicked, this, &RunLauncher::launch);
     connect(load_, &QPushButton::clicked, this, &RunLauncher::chooseAndLoad);
+    connect(templateBox_, &QComboBox::activated, this, [this](int index) {
+        const QString file = templateBox_->itemData(index).toString();
+        templateBox_->setCurrentIndex(0);
+        if (file.isEmpty()) return;
+        QString error;
+        if (useTemplate(file, &error).isEmpty()) QMessageBox::warning(this, tr("Template"), error);
+    });
+    setTemplates({});
     connect(save_, &QPushButton::clicked, this, &RunLauncher::chooseAndSave);
     revalidate();
 }
@@ -678,6 +694,39 @@ bool RunLauncher::saveConfigFile(const QString& file, QString* error) const {
         if (error) *error = QString::fromUtf8(e.what());
         return false;
     }
+}
+
+void RunLauncher::setTemplates(const QStringList& files) {
+    templates_ = files;
+    templateBox_->clear();
+    templateBox_->addItem(files.isEmpty() ? tr("No templates installed") : tr("Template…"), QString());
+    for (const QString& f : files) templateBox_->addItem(QFileInfo(f).completeBaseName(), f);
+    templateBox_->setEnabled(!files.isEmpty());
+}
+
+void RunLauncher::setWorkspace(const QString& folder) { workspace_ = folder; }
+
+QString RunLauncher::useTemplate(const QString& file, QString* error) {
+    QString chosen = file;
+    if (!workspace_.isEmpty()) {
+        const QString copy = QDir(workspace_).filePath("configs/" + QFileInfo(file).fileName());
+        if (!QFileInfo::exists(copy)) {
+            QFile in(file);
+            if (!in.open(QIODevice::ReadOnly)) {
+                if (error) *error = tr("%1: cannot be read: %2").arg(file, in.errorString());
+                return {};
+            }
+            try {
+                QDir().mkpath(QFileInfo(copy).absolutePath());
+                util::writeFileAtomically(copy.toStdString(), in.readAll().toStdString());
+            } catch (const std::exception& e) {
+                if (error) *error = QString::fromUtf8(e.what());
+                return {};
+            }
+        }
+        chosen = copy;
+    }
+    return loadConfigFile(chosen, error) ? chosen : QString();
 }
 
 void RunLauncher::chooseAndLoad() {

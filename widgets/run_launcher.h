@@ -67,6 +67,16 @@ public:
     /// Writes the YAML text to `file` (atomically). False with `error` naming the file.
     bool saveConfigFile(const QString& file, QString* error = nullptr) const;
 
+    /// The config templates offered in the "Template" box (YAML files shipped with Lumen,
+    /// one per task recipe) and the workspace they are copied into.
+    void setTemplates(const QStringList& files);
+    QStringList templates() const { return templates_; }
+    void setWorkspace(const QString& folder);
+    /// Copies the template into <workspace>/configs/ (an existing copy there is used, never
+    /// overwritten: it may hold the user's edits) and loads that copy. Without a workspace the
+    /// template is loaded as it is. Returns the file loaded ("" with `error` on failure).
+    QString useTemplate(const QString& file, QString* error = nullptr);
+
     /// The form's editor widget for a key path (null if none): for tests and focus.
     QWidget* editorFor(const QString& path) const;
     /// The red message shown under a key's editor ("" when the key is fine).
@@ -118,6 +128,9 @@ private:
     QTimer* yamlDebounce_;
     QLabel* issuesLabel_;
     QLineEdit* runName_;
+    QComboBox* templateBox_;
+    QStringList templates_;
+    QString workspace_;
     QPushButton* load_;
     QPushButton* save_;
     QPushButton* launch_;

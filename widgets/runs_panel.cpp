@@ -138,6 +138,24 @@ void RunsPanel::addModelActions(QMenu* menu, qint64 run) {
     connect(study, &QAction::triggered, this, [this, run] { emit openInStudyRequested(run); });
 }
 
+// Export… (config, model, reports, predictions into a folder) and Delete… (rows and folder,
+// after a confirmation the main window asks for).
+void RunsPanel::addFileActions(QMenu* menu, const QList<qint64>& ids) {
+    menu->addSeparator();
+    QAction* exportRun = menu->addAction(tr("Export…"));
+    exportRun->setObjectName("runsExport");
+    exportRun->setEnabled(ids.size() == 1);
+    exportRun->setToolTip(
+        tr("Copies the run's config.yaml, TorchScript model, best checkpoint, reports and "
+           "predictions into a folder you choose"));
+    QAction* remove = menu->addAction(ids.size() > 1 ? tr("Delete %1 runs…").arg(ids.size()) : tr("Delete…"));
+    remove->setObjectName("runsDelete");
+    remove->setEnabled(!ids.isEmpty());
+    remove->setToolTip(tr("Deletes the run's rows and its folder (asks first; a running run is refused)"));
+    connect(exportRun, &QAction::triggered, this, [this, ids] { emit exportRequested(ids.value(0)); });
+    connect(remove, &QAction::triggered, this, [this, ids] { emit deleteRequested(ids); });
+}
+
 QMenu* RunsPanel::makeContextMenu() {
     auto* menu = new QMenu(this);
     const QList<qint64> ids = selectedRunIds();
@@ -159,6 +177,7 @@ QMenu* RunsPanel::makeContextMenu() {
                            : lastCheckpoint);
     connect(resume, &QAction::triggered, this, [this, ids] { emit resumeRequested(ids.value(0)); });
     addModelActions(menu, ids.size() == 1 ? ids.value(0) : 0);
+    addFileActions(menu, ids);
     connect(open, &QAction::triggered, this, [this, ids] {
         QString folder = runFolder(ids.value(0));
         if (!QFileInfo::exists(folder)) folder = QFileInfo(folder).absolutePath();  // runs/ itself

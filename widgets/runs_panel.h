@@ -1,8 +1,8 @@
 #pragma once
 // The Runs panel: the workspace's runs from the run store, newest first, sortable: status,
 // task, short config hash, best metric, duration. Context menu: open the run's folder, show
-// its curves, compare the selected runs, resume, infer, explain and open its predictions in
-// the Study view (the main window carries them out).
+// its curves, compare the selected runs, resume, infer, explain, open its predictions in the
+// Study view, export and delete (the main window carries them out).
 
 #include <QHash>
 #include <QList>
@@ -62,11 +62,16 @@ signals:
     void explainRequested(qint64 run);
     /// "Open in Study view" on a run with predictions.
     void openInStudyRequested(qint64 run);
+    /// "Export…" on one run.
+    void exportRequested(qint64 run);
+    /// "Delete…" on the selected runs (not yet confirmed).
+    void deleteRequested(const QList<qint64>& runs);
     /// After the Best column was filled in (it is read off the GUI thread).
     void bestMetricsRead();
 
 private:
     void addModelActions(QMenu* menu, qint64 run);
+    void addFileActions(QMenu* menu, const QList<qint64>& ids);
 
     QTableWidget* table_;
     runs::RunStore* store_ = nullptr;

@@ -106,7 +106,7 @@ QLayout* VolumeViewer::buildToolbar() {
     windowPreset_->setObjectName("windowPreset");
     windowPreset_->addItem(tr("Window: default"), "default");
     for (const auto& p : DicomImageView::presets())
-        windowPreset_->addItem(tr("%1 (%2/%3)").arg(p.name).arg(p.center).arg(p.width), p.name);
+        windowPreset_->addItem(tr("%1 (%2)").arg(p.name, DicomImageView::windowText(p.width, p.center)), p.name);
     renderPresetBox_ = new QComboBox;
     renderPresetBox_->setObjectName("renderPreset");
     renderPresetBox_->addItems({tr("3D: CT bone"), tr("3D: CT soft tissue"), tr("3D: MIP")});
@@ -138,10 +138,18 @@ QLayout* VolumeViewer::buildToolbar() {
     bar->addSpacing(12);
     bar->addWidget(overlayBox_);
     bar->addWidget(colormapBox_);
+    opacityValue_ = new QLabel(QString("%1 %").arg(std::lround(overlayOpacity_ * 100)));
+    opacityValue_->setObjectName("overlayOpacityValue");
+    thresholdValue_ = new QLabel(QString::number(overlayThreshold_, 'f', 2));
+    thresholdValue_->setObjectName("overlayThresholdValue");
+    for (QLabel* value : {opacityValue_, thresholdValue_})
+        value->setMinimumWidth(value->fontMetrics().horizontalAdvance("100 %"));
     bar->addWidget(new QLabel(tr("opacity")));
     bar->addWidget(opacitySlider_);
+    bar->addWidget(opacityValue_);
     bar->addWidget(new QLabel(tr("threshold")));
     bar->addWidget(thresholdSlider_);
+    bar->addWidget(thresholdValue_);
     bar->addStretch(1);
     return bar;
 }
@@ -331,6 +339,7 @@ void VolumeViewer::setOverlayOpacity(double opacity) {
     overlayOpacity_ = std::clamp(opacity, 0.0, 1.0);
     if (opacitySlider_->value() != int(std::lround(overlayOpacity_ * 100)))
         opacitySlider_->setValue(int(std::lround(overlayOpacity_ * 100)));
+    opacityValue_->setText(QString("%1 %").arg(std::lround(overlayOpacity_ * 100)));
     refreshViews();
     update3dOverlay();
     emit overlayChanged();
@@ -340,6 +349,7 @@ void VolumeViewer::setOverlayThreshold(double threshold) {
     overlayThreshold_ = std::clamp(threshold, 0.0, 1.0);
     if (thresholdSlider_->value() != int(std::lround(overlayThreshold_ * 100)))
         thresholdSlider_->setValue(int(std::lround(overlayThreshold_ * 100)));
+    thresholdValue_->setText(QString::number(overlayThreshold_, 'f', 2));
     refreshViews();
     update3dOverlay();
     emit overlayChanged();

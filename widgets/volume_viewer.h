@@ -216,6 +216,8 @@ private:
     QComboBox* colormapBox_;
     QSlider* opacitySlider_;
     QSlider* thresholdSlider_;
+    QLabel* opacityValue_ = nullptr;
+    QLabel* thresholdValue_ = nullptr;
     QLabel* readout_;
     QLabel* status_;
     QProgressBar* progress_;

@@ -251,6 +251,15 @@ void RunStore::setStatus(std::int64_t run, RunStatus status, const std::string& 
     if (sqlite3_changes(db_) == 0) throw RunStoreError(file_.string() + ": no run " + std::to_string(run));
 }
 
+void RunStore::removeRun(std::int64_t run) {
+    std::lock_guard lock(mutex_);
+    const auto onError = [this](const std::string& w) { fail(w); };
+    Statement s(db_, "DELETE FROM runs WHERE id = ?", onError);  // params, metrics, artifacts cascade
+    s.bind(1, run);
+    s.step(onError);
+    if (sqlite3_changes(db_) == 0) throw RunStoreError(file_.string() + ": no run " + std::to_string(run));
+}
+
 void RunStore::setParams(std::int64_t run, const std::vector<std::pair<std::string, std::string>>& params) {
     std::lock_guard lock(mutex_);
     const auto onError = [this](const std::string& w) { fail(w); };

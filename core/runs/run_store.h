@@ -80,6 +80,9 @@ public:
                            const std::string& configHash, const std::string& environmentJson);
     /// Terminal statuses also stamp finished_at.
     void setStatus(std::int64_t run, RunStatus status, const std::string& outcome = {});
+    /// Deletes the run's row with its params, metrics and artifacts; throws when there is no
+    /// such run. Only the rows: runs::deleteRun (run_files.h) removes the folder too.
+    void removeRun(std::int64_t run);
     void setParams(std::int64_t run, const std::vector<std::pair<std::string, std::string>>& params);
     void logMetric(std::int64_t run, const std::string& key, std::int64_t step, double value);
     /// Many points in one transaction (much faster than one call each).

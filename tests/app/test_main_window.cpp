@@ -1,6 +1,9 @@
 // Qt Test suite for the app shell: docks, menus, workspaces, jobs through the bridge,
 // layout kept in QSettings, the demo workspace and plugins — driven as a user would.
 #include "main_window.h"
+#include "user_guide.h"
+#include "file_dialogs.h"
+#include "run_launcher.h"
 
 #include "data_panel.h"
 #include "demo/demo_workspace.h"
@@ -101,6 +104,64 @@ private slots:
         w.resize(1280, 720);
         QCoreApplication::processEvents();
         QVERIFY2(w.width() <= 1280 && w.height() <= 720, qPrintable(QString("%1x%2").arg(w.width()).arg(w.height())));
+
+        // An error of 1,000 characters (a failed job, the log, the status bar) does not widen
+        // the window: it wraps or is cut, with the whole text in a tooltip and the log.
+        const QSize before = w.minimumSizeHint().expandedTo(w.minimumSize());
+        const std::string longError = "no id column in /data/predictions.csv (columns: " + std::string(950, 'c') + ")";
+        QSignalSpy ended(&w, &MainWindow::jobEnded);
+        w.submitJob("test", "A job that fails with a long message",
+                    [longError](lumen::jobs::JobContext&) -> std::string { throw std::runtime_error(longError); });
+        QVERIFY(ended.wait(10000));
+        w.logPanel()->append(lumen::jobs::LogLevel::Error, "test", QString::fromStdString(longError));
+        w.statusBar()->showMessage(QString::fromStdString(longError));
+        QCoreApplication::processEvents();
+        const QSize after = w.minimumSizeHint().expandedTo(w.minimumSize());
+        QVERIFY2(after.width() <= 1280 && after.height() <= 720, qPrintable(QString("%1x%2 (was %3x%4)")
+                                                                                .arg(after.width())
+                                                                                .arg(after.height())
+                                                                                .arg(before.width())
+                                                                                .arg(before.height())));
+        QCOMPARE(after, before);
+    }
+
+    // Help → User guide: the docs rendered in the app; config templates on the Train page,
+    // copied into the workspace; file dialogs start in the workspace.
+    void userGuideTemplatesAndDialogFolders() {
+        MainWindow w;
+        w.loadPlugins();
+        auto* guide = w.showUserGuide();
+        QVERIFY(guide->documentCount() >= 15);
+        QCOMPARE(guide->currentDocument(), QString("gui.md"));
+        QVERIFY(guide->currentText().contains("Run launcher"));
+        QVERIFY(guide->openDocument("audit.md"));
+        QVERIFY(guide->currentText().contains("Reproducibility audit"));
+        QVERIFY(!guide->openDocument("no_such_page.md"));
+        guide->close();
+
+        auto* launcher = w.findChild<lumen::widgets::RunLauncher*>("runLauncher");
+        QVERIFY(launcher);
+        QStringList names;
+        for (const QString& t : launcher->templates()) names << QFileInfo(t).fileName();
+        QVERIFY2(names.contains("roi_consistency_demo.yaml") && names.contains("ct_multilabel_demo.yaml"),
+                 qPrintable(names.join(", ")));
+        QTemporaryDir dir;
+        QVERIFY(w.openWorkspace(dir.path()));
+        QCOMPARE(lumen::widgets::dialogStartFolder(), QDir(dir.path()).absolutePath());
+        QCOMPARE(lumen::widgets::dialogDirectory("metrics.csv"), QDir(dir.path()).filePath("metrics.csv"));
+        QCOMPARE(lumen::widgets::dialogDirectory("/tmp"), QString("/tmp"));
+        QString error;
+        const QString ct = w.findChild<lumen::widgets::RunLauncher*>("runLauncher")
+                               ->useTemplate(MainWindow::shareFolder("configs") + "/ct_multilabel_demo.yaml", &error);
+        QCOMPARE(ct, QDir(dir.path()).filePath("configs/ct_multilabel_demo.yaml"));
+        QCOMPARE(launcher->currentTask(), QString("ct_multilabel"));
+        // The workspace's copy is the user's: edited, it is loaded again as it is, not replaced.
+        QFile copy(ct);
+        QVERIFY(copy.open(QIODevice::Append));
+        copy.write("# my edit\n");
+        copy.close();
+        QCOMPARE(launcher->useTemplate(MainWindow::shareFolder("configs") + "/ct_multilabel_demo.yaml", &error), ct);
+        QVERIFY(launcher->yamlText().contains("# my edit"));
     }
 
     void dataPageReadsAManifestAsAJob() {

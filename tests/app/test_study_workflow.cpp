@@ -12,6 +12,7 @@
 
 #include "test_support.h"
 
+#include <QAbstractButton>
 #include <QApplication>
 #include <QDialog>
 #include <QDirIterator>
@@ -52,6 +53,16 @@ bool cli(const QStringList& args, QString* out = nullptr) {
 }
 
 /// Accepts the modal dialog named `name` (its current choice) once it is shown.
+/// Clicks the button named `button` of the modal dialog named `name` once it is up.
+void clickInDialogSoon(const QString& name, const QString& button) {
+    QTimer::singleShot(200, [name, button] {
+        auto* d = qobject_cast<QDialog*>(QApplication::activeModalWidget());
+        auto* b = d && d->objectName() == name ? d->findChild<QAbstractButton*>(button) : nullptr;
+        if (b) b->click();
+        else qWarning("no modal dialog %s with a button %s", qPrintable(name), qPrintable(button));
+    });
+}
+
 void acceptDialogSoon(const QString& name) {
     QTimer::singleShot(200, [name] {
         auto* d = qobject_cast<QDialog*>(QApplication::activeModalWidget());
@@ -85,6 +96,39 @@ private slots:
         QCoreApplication::setOrganizationName("LumenTest");
         QCoreApplication::setApplicationName("LumenStudyWorkflowTest");
         QSettings().clear();
+    }
+
+    // The clinician's first minute: --demo generates the demo, trains, runs and explains its
+    // tiny chest X-ray model as visible jobs, and the Study page lists studies with heatmaps.
+    void theClinicianFirstMinute() {
+        QDir(MainWindow::demoWorkspacePath()).removeRecursively();
+        MainWindow w;
+        w.resize(1366, 768);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.loadPlugins();
+        QVERIFY(w.openDemoWorkspace() > 0);
+        auto* study = w.studyBrowser();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            w.currentPage() == study && study->camCache().contains("/cache/cam/") && !study->visibleStudies().isEmpty(),
+            900000);
+        QCOMPARE(w.runsPanel()->rowCount(), 3);  // the demo, its model, the model's inference
+        QVERIFY(!study->roiFolder().isEmpty());
+        // The first study shows its image with the heatmap of its top output and its mask.
+        const QString id = study->visibleStudies().first();
+        QFile index(study->camCache() + "/index.csv");
+        QVERIFY(index.open(QIODevice::ReadOnly));
+        QString label;
+        for (const QByteArray& line : index.readAll().split('\n'))
+            if (line.startsWith(id.toUtf8() + ",")) label = QString::fromUtf8(line.split(',').value(1));
+        QVERIFY2(!label.isEmpty(), qPrintable("no CAM for " + id));
+        QVERIFY(study->setLabel(label));
+        QVERIFY(study->selectStudy(id));
+        auto* overlay = part<lumen::widgets::OverlayView>(*study, "overlayView");
+        QTRY_VERIFY_WITH_TIMEOUT(overlay->hasHeatmap(), 30000);
+        QVERIFY(overlay->colorBarShown());
+        QTest::qWait(100);
+        QVERIFY(w.grab().save(screenshotPath("demo_study_ready.png")));
     }
 
     void theResearcherLoopInTheGui() {
@@ -176,6 +220,24 @@ private slots:
                      "--workspace", ws, "--labels", "top:1", "--layer", "features.5", "--max-images", "4"},
                     &out));
         QVERIFY2(out.startsWith("4 images: 4 CAMs computed, 0 reused"), qPrintable(out));
+
+        // Export the training run: config, TorchScript model, best checkpoint, its reports.
+        const QString exported = w.exportRun(trained, dir.filePath("export"));
+        QCOMPARE(exported, dir.filePath("export/run_1_roi_consistency"));
+        const QString best = QFileInfo(w.runsPanel()->artifact(trained, "best_checkpoint")).fileName();
+        for (const QString& name : {QString("config.yaml"), QString("roi_consistency_best.torchscript.pt"), best})
+            QVERIFY2(QFileInfo(exported + "/" + name).size() > 0, qPrintable(name));
+
+        // Delete the inference run from its context menu, confirmed in the dialog: rows and
+        // folder go, the training run stays.
+        const QString folder = w.runsPanel()->runFolder(inferred);
+        QVERIFY(QFileInfo::exists(folder));
+        const int rows = w.runsPanel()->rowCount();
+        clickInDialogSoon("deleteRunsDialog", "confirmDelete");
+        QVERIFY(runAction(w, inferred, "runsDelete"));
+        QTRY_COMPARE(w.runsPanel()->rowCount(), rows - 1);
+        QVERIFY(!QFileInfo::exists(folder));
+        QVERIFY(!w.runsPanel()->artifact(trained, "best_checkpoint").isEmpty());
     }
 };
 

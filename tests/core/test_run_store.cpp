@@ -1,5 +1,6 @@
 // Qt Test suite for core/runs: the SQLite run store, concurrent writers and a reader.
 #include "jobs/job_pool.h"
+#include "runs/run_files.h"
 #include "runs/run_lock.h"
 #include "runs/run_store.h"
 
@@ -242,6 +243,53 @@ private slots:
         QCOMPARE(lumen::runs::runStatusFromName("interrupted"), RunStatus::Interrupted);
         held.reset();
         QCOMPARE(lumen::runs::markInterruptedRuns(store, ws), (std::vector<std::int64_t>{alive}));
+    }
+
+    // Delete: refused while the run's lock is held; then rows and folder go, other runs stay.
+    // Export: config + the kept artifact files, never over an existing export.
+    void deleteAndExportRuns() {
+        QTemporaryDir dir;
+        const auto ws = Workspace::open(dir.path().toStdString());
+        RunStore store(ws.database());
+        const auto keep = store.createRun("t", "keep", "seed: 1\n", "h1", "{}");
+        const auto gone = store.createRun("t", "gone", "seed: 2\n", "h2", "{}");
+        const auto folder = ws.runDir(gone, "t");
+        std::filesystem::create_directories(folder / "checkpoints");
+        std::ofstream(folder / "model.torchscript.pt") << "model bytes";
+        std::ofstream(folder / "report.json") << "{\"auroc\": 0.9}";
+        std::ofstream(folder / "checkpoints" / "last.pt") << "checkpoint";
+        store.addArtifact(gone, "torchscript", (folder / "model.torchscript.pt").string());
+        store.addArtifact(gone, "report", (folder / "report.json").string());
+        store.addArtifact(gone, "roi_vis", folder.string());  // a folder: not exported
+        store.logMetric(gone, "loss", 1, 0.5);
+        store.setParams(gone, {{"lr", "0.001"}});
+
+        const auto exported = exportRun(store, gone, dir.filePath("export").toStdString());
+        const auto out = std::filesystem::path(dir.filePath("export").toStdString()) / "run_2_t";
+        QCOMPARE(exported.size(), std::size_t(3));
+        QCOMPARE(readTextFile(out / "config.yaml"), std::string("seed: 2\n"));
+        QCOMPARE(readTextFile(out / "model.torchscript.pt"), std::string("model bytes"));
+        QCOMPARE(readTextFile(out / "report.json"), std::string("{\"auroc\": 0.9}"));
+        QVERIFY(errorOf<RunStoreError>([&] {
+                    exportRun(store, gone, dir.filePath("export").toStdString());
+                }).find("is never overwritten") != std::string::npos);
+        QCOMPARE(readTextFile(out / "config.yaml"), std::string("seed: 2\n"));
+
+        {
+            RunLock running(folder);
+            QVERIFY(errorOf<RunStoreError>([&] { deleteRun(store, ws, gone); }).find("is running") !=
+                    std::string::npos);
+            QVERIFY(store.run(gone) && std::filesystem::exists(folder / "checkpoints" / "last.pt"));
+        }
+        deleteRun(store, ws, gone);
+        QVERIFY(!store.run(gone));
+        QVERIFY(store.metrics(gone).empty() && store.params(gone).empty() && store.artifacts(gone).empty());
+        QVERIFY(!std::filesystem::exists(folder));
+        QVERIFY(namesIn(ws.runsDir()).empty());  // nothing left aside
+        QCOMPARE(store.run(keep)->configYaml, std::string("seed: 1\n"));
+        QVERIFY(errorOf<RunStoreError>([&] { deleteRun(store, ws, gone); }).find("no run 2") != std::string::npos);
+        deleteRun(store, ws, keep);  // a run without a folder
+        QVERIFY(store.runs().empty());
     }
 
     // PRAGMA data_version moves when another connection commits, not on our own writes; the

@@ -23,7 +23,8 @@ dpkg -x "$deb" "$root"
 for f in usr/bin/lumen usr/bin/lumen-cli usr/lib/lumen/liblumen_core.so usr/lib/lumen/liblumen_ml.so usr/lib/lumen/liblumen_codecs.so \
          usr/share/applications/io.github.lumen_workbench.Lumen.desktop \
          usr/share/metainfo/io.github.lumen_workbench.Lumen.metainfo.xml \
-         usr/share/icons/hicolor/scalable/apps/io.github.lumen_workbench.Lumen.svg; do
+         usr/share/icons/hicolor/scalable/apps/io.github.lumen_workbench.Lumen.svg \
+         usr/share/lumen/configs/roi_consistency_demo.yaml usr/share/lumen/docs/gui.md; do
   [ -e "$root/$f" ] || { echo "FAIL: package lacks /$f"; dpkg-deb -c "$deb"; exit 1; }
 done
 [ -d "$root/usr/lib/lumen/plugins" ] || { echo "FAIL: package lacks the plugin folder"; exit 1; }

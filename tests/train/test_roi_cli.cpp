@@ -156,6 +156,25 @@ private slots:
         QVERIFY2(best.find("1_roi_consistency/checkpoints/roi_consistency_epoch00") != std::string::npos, best.c_str());
         QVERIFY(fs::exists(best));
         QVERIFY(fs::file_size(ws_ / "runs" / "5_roi_consistency" / "roi_consistency_best.torchscript.pt") > 1000000);
+
+        // Export run 5 (what a person keeps of it), then delete the refused resume, run 3.
+        const QString to = dir_.filePath("exported");
+        const auto exported = cli({"runs", "--workspace", ws, "--export", "5", "--to", to});
+        QVERIFY2(exported.code == 0, exported.err.c_str());
+        const fs::path kept = fs::path(to.toStdString()) / "run_5_roi_consistency";
+        QVERIFY2(exported.out.find((kept / "config.yaml").string()) != std::string::npos, exported.out.c_str());
+        QCOMPARE(fs::file_size(kept / "roi_consistency_best.torchscript.pt"),
+                 fs::file_size(ws_ / "runs" / "5_roi_consistency" / "roi_consistency_best.torchscript.pt"));
+        QCOMPARE(cli({"runs", "--workspace", ws, "--export", "5", "--to", to}).code, 2);  // never overwritten
+        const auto unconfirmed = cli({"runs", "--workspace", ws, "--delete", "3"});
+        QCOMPARE(unconfirmed.code, 2);
+        QVERIFY2(unconfirmed.err.find("add --yes") != std::string::npos, unconfirmed.err.c_str());
+        QVERIFY(store.run(3));
+        const auto deleted = cli({"runs", "--workspace", ws, "--delete", "3", "--yes"});
+        QVERIFY2(deleted.code == 0, deleted.err.c_str());
+        QVERIFY(!store.run(3) && store.artifacts(3).empty());
+        QVERIFY(!fs::exists(ws_ / "runs" / "3_roi_consistency"));
+        QVERIFY(store.run(4) && store.run(5));
     }
 
     // A label the manifest does not have is an error naming it (not all-zero targets).

@@ -155,25 +155,23 @@ private slots:
         QVERIFY(qAbs(view->windowWidth() - (w0 + 40 * s)) < 1e-6);
         QVERIFY(qAbs(view->windowCenter() - (c0 + 20 * s)) < 1e-6);
         auto* windowLabel = browser.findChild<QLabel*>("windowLabel");
-        QCOMPARE(
-            windowLabel->text(),
-            QString("centre %1   width %2").arg(view->windowCenter(), 0, 'f', 0).arg(view->windowWidth(), 0, 'f', 0));
+        QCOMPARE(windowLabel->text(),
+                 QString("W %1  L %2").arg(view->windowWidth(), 0, 'f', 0).arg(view->windowCenter(), 0, 'f', 0));
 
-        // Presets set the window; "File" goes back to the file's own (the cine has none:
-        // the values' range).
-        const struct {
-            const char* name;
-            double c, w;
-        } presets[] = {{"preset_lung", -600, 1500},
-                       {"preset_mediastinum", 40, 400},
-                       {"preset_bone", 400, 1800},
-                       {"preset_brain", 40, 80}};
-        for (const auto& p : presets) {
-            QTest::mouseClick(browser.findChild<QPushButton*>(p.name), Qt::LeftButton);
-            QCOMPARE(view->windowCenter(), p.c);
-            QCOMPARE(view->windowWidth(), p.w);
-        }
-        QTest::mouseClick(browser.findChild<QPushButton*>("preset_file"), Qt::LeftButton);
+        // An XA cine is offered windows from its own values, not the CT (HU) presets: "Full
+        // range" is min..max (= the file's, as the cine has none), "Auto" the 1st..99th
+        // percentile inside it.
+        const auto button = [&](const char* name) { return browser.findChild<QPushButton*>(name); };
+        QVERIFY(button("preset_auto")->isVisible() && button("preset_full")->isVisible());
+        QVERIFY(!button("preset_lung")->isVisible() && !button("preset_brain")->isVisible());
+        QTest::mouseClick(button("preset_full"), Qt::LeftButton);
+        QCOMPARE(view->windowCenter(), c0);
+        QCOMPARE(view->windowWidth(), w0);
+        QTest::mouseClick(button("preset_auto"), Qt::LeftButton);
+        QVERIFY(view->windowWidth() < w0 && view->windowWidth() > 0);
+        QVERIFY(view->windowCenter() - view->windowWidth() / 2 >= c0 - w0 / 2);
+        QVERIFY(view->windowCenter() + view->windowWidth() / 2 <= c0 + w0 / 2);
+        QTest::mouseClick(button("preset_file"), Qt::LeftButton);
         QCOMPARE(view->windowCenter(), c0);
         QCOMPARE(view->windowWidth(), w0);
 
@@ -188,6 +186,23 @@ private slots:
         QCOMPARE(view->windowWidth(), 400.0);
         QCOMPARE(fps->value(), DicomImageView::kDefaultFps);
         QVERIFY(browser.findChild<QLabel*>("frameLabel")->text().startsWith("slice 1 / 48"));
+        // A CT is offered the CT presets (HU), each setting its window; not "Auto"/"Full range".
+        QVERIFY(button("preset_lung")->isVisible() && !button("preset_auto")->isVisible());
+        const struct {
+            const char* name;
+            double c, w;
+        } presets[] = {{"preset_lung", -600, 1500},
+                       {"preset_mediastinum", 40, 400},
+                       {"preset_bone", 400, 1800},
+                       {"preset_brain", 40, 80}};
+        for (const auto& p : presets) {
+            QTest::mouseClick(button(p.name), Qt::LeftButton);
+            QCOMPARE(view->windowCenter(), p.c);
+            QCOMPARE(view->windowWidth(), p.w);
+        }
+        QTest::mouseClick(button("preset_file"), Qt::LeftButton);
+        QCOMPARE(view->windowCenter(), 40.0);
+        QCOMPARE(view->windowWidth(), 400.0);
         // The wheel steps through slices.
         QWheelEvent wheel(QPointF(mid), QPointF(view->mapToGlobal(mid)), {}, QPoint(0, -120), Qt::NoButton, {},
                           Qt::NoScrollPhase, false);

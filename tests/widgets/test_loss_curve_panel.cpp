@@ -258,8 +258,25 @@ private slots:
         panel.show();
         QVERIFY(QTest::qWaitForWindowExposed(&panel));
         QString error;
+        store.setParams(a, {{"max_grad_norm", "0.5"}});  // run a clipped its gradients at 0.5
         QVERIFY2(panel.showRun(a, &error), qPrintable(error));
         QCOMPARE(panel.runLabels(), QStringList{QString("#%1 lr 1e-4").arg(a)});
+        QCOMPARE(panel.clipLevels(), QList<double>{0.5});
+        // Gradient norms on a log axis; AUROC on the whole 0–1 scale, not fitted to its points.
+        const auto rectNamed = [&](const QString& name) -> QCPAxisRect* {
+            for (QCPAxisRect* r : panel.plot()->axisRects())
+                if (r->axis(QCPAxis::atLeft)->label() == name) return r;
+            return nullptr;
+        };
+        QVERIFY(rectNamed("Gradient norm") && rectNamed("Validation"));
+        QCOMPARE(rectNamed("Gradient norm")->axis(QCPAxis::atLeft)->scaleType(), QCPAxis::stLogarithmic);
+        const QCPRange auroc = rectNamed("Validation")->axis(QCPAxis::atLeft)->range();
+        QVERIFY2(auroc.lower < 0 && auroc.lower > -0.05 && auroc.upper > 1 && auroc.upper < 1.05,
+                 qPrintable(QString("%1..%2").arg(auroc.lower).arg(auroc.upper)));
+        int clipItems = 0;
+        for (int i = 0; i < panel.plot()->itemCount(); ++i)
+            if (qobject_cast<QCPItemStraightLine*>(panel.plot()->item(i))) ++clipItems;
+        QCOMPARE(clipItems, 1);
         // loss + 5 components + lr + grad_norm + val.loss + val.auroc_macro (epoch is not drawn)
         QCOMPARE(panel.graphCount(), 10);
         QCOMPARE(panel.visiblePlotCount(), 4);

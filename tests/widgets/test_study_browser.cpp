@@ -226,6 +226,16 @@ private slots:
         QVERIFY(qBlue(blue) > qRed(blue) + 30);
         view.thresholdSlider()->setValue(20);
         QVERIFY(isGrey(view.composedImage().pixel(20, 20)));
+        // The threshold's value is shown, and the colour bar greys what it hides: jet's dark red
+        // at the top (1), grey under the threshold (0.20), the threshold ticked.
+        QCOMPARE(part<QLabel>(view, "overlayThresholdValue")->text(), QString("0.20"));
+        QVERIFY(view.colorBarShown());
+        const QImage bar = view.colorBar(200);
+        QCOMPARE(bar.height(), 200);
+        const QRgb barTop = bar.pixel(8, 12), barBottom = bar.pixel(8, 188);
+        QVERIFY2(qRed(barTop) > 100 && qGreen(barTop) < 40 && qBlue(barTop) < 40,
+                 qPrintable(QString::number(barTop, 16)));
+        QCOMPARE(QColor(barBottom).rgb(), qRgb(70, 70, 70));
 
         // Colour map: viridis at the peak is yellow (red and green high, blue low).
         view.colormapBox()->setCurrentIndex(view.colormapBox()->findText("viridis"));
@@ -294,6 +304,8 @@ private slots:
         QString error;
         QVERIFY2(view.exportPng(png, &error), qPrintable(error));
         QCOMPARE(QImage(png).convertToFormat(QImage::Format_RGB32).pixel(64, 100), qRgb(0, 255, 255));
+        // The colour bar travels with the exported view, to its right.
+        QCOMPARE(QImage(png).width(), view.composedImage().width() + view.colorBar(256).width());
         QVERIFY(!view.exportPng("/nonexistent/dir/x.png", &error));
         QVERIFY(error.contains("/nonexistent/dir/x.png"));
 

@@ -364,8 +364,19 @@ void TestVolumeViewer::overlayToggleChangesPixels() {
     const QImage off = axial->sliceImage();
     QVERIFY(!isColoured(off.pixel(0, 0)));
     QVERIFY(countDifferent(onShot.toImage(), axial->grab().toImage()) > 50);
+    // The heatmap's colour bar sits in the view's bottom-right corner while the overlay shows;
+    // the threshold's value is written beside its slider.
+    const auto cornerColoured = [&](const QImage& shot) {
+        int n = 0;
+        for (int y = shot.height() * 2 / 3; y < shot.height(); ++y)
+            for (int x = shot.width() - 90; x < shot.width(); ++x) n += isColoured(shot.pixel(x, y));
+        return n;
+    };
+    QCOMPARE(cornerColoured(axial->grab().toImage()), 0);
     box->click();
     QCOMPARE(countDifferent(on, axial->sliceImage()), 0);
+    QVERIFY(cornerColoured(axial->grab().toImage()) > 100);
+    QCOMPARE(viewer.findChild<QLabel*>("overlayThresholdValue")->text(), QString("0.20"));
     // A higher threshold colours fewer voxels; opacity 0 colours none.
     const auto coloured = [&] {
         const QImage img = axial->sliceImage();
