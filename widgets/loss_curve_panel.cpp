@@ -555,28 +555,39 @@ void LossCurvePanel::rebuildLegends() {
 }
 
 // The gradient-norm plot shows the norm before clipping: a dashed line at each run's
-// max_grad_norm says where the step was bounded.
+// max_grad_norm (a two-point graph across the steps shown, listed in the plot's legend) says
+// where the step was bounded.
 void LossCurvePanel::drawClipLevels() {
-    for (QCPAbstractItem* item : clipItems_) plot_->removeItem(item);
-    clipItems_.clear();
+    for (QCPGraph* g : clipGraphs_) plot_->removeGraph(g);
+    clipGraphs_.clear();
     QCPAxisRect* rect = rects_[std::size_t(Group::GradNorm)];
     for (const double level : clipLevels()) {
-        auto* line = new QCPItemStraightLine(plot_);
-        line->setClipAxisRect(rect);
-        line->setPen(QPen(QColor(0xc0, 0x1c, 0x28), 1.2, Qt::DashLine));
-        for (QCPItemPosition* p : {line->point1, line->point2})
-            p->setAxes(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
-        line->point1->setCoords(0, level);
-        line->point2->setCoords(1, level);
-        auto* text = new QCPItemText(plot_);
-        text->setClipAxisRect(rect);
-        text->position->setAxes(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
-        text->position->setTypeX(QCPItemPosition::ptAxisRectRatio);
-        text->position->setCoords(0.01, level);
-        text->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
-        text->setColor(QColor(0xc0, 0x1c, 0x28));
-        text->setText(tr("clipped at %1").arg(level, 0, 'g', 4));
-        clipItems_ << line << text;
+        QCPGraph* g = plot_->addGraph(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
+        g->setPen(QPen(QColor(0xc0, 0x1c, 0x28), 1.2, Qt::DashLine));
+        g->setName(tr("clipped at %1").arg(level, 0, 'g', 4));
+        g->setProperty("clipLevel", level);
+        g->addToLegend(legends_[std::size_t(Group::GradNorm)]);
+        clipGraphs_ << g;
+    }
+    stretchClipLevels();
+}
+
+// Spans the clip lines over the steps of the curves shown (called when the data change).
+void LossCurvePanel::stretchClipLevels() {
+    bool found = false;
+    QCPRange steps;
+    for (const auto& r : runs_)
+        for (const auto& c : r->curves) {
+            bool has = false;
+            const QCPRange k = c->graph->getKeyRange(has);
+            if (!has) continue;
+            steps = found ? QCPRange(std::min(steps.lower, k.lower), std::max(steps.upper, k.upper)) : k;
+            found = true;
+        }
+    for (QCPGraph* g : clipGraphs_) {
+        const double level = g->property("clipLevel").toDouble();
+        if (found) g->setData({steps.lower, steps.upper}, {level, level}, true);
+        else g->data()->clear();
     }
 }
 
@@ -678,6 +689,7 @@ void LossCurvePanel::flush() {
 }
 
 void LossCurvePanel::rescale() {
+    stretchClipLevels();
     if (userZoomed_) return;
     bool haveX = false;
     QCPRange xRange;
@@ -814,8 +826,9 @@ void LossCurvePanel::setAxisLog(QCPAxis* y, bool on, Group g) {
     y->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
     if (on) y->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
     else y->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-    y->setNumberFormat(on ? "eb" : (g == Group::LearningRate ? "gb" : "g"));
-    y->setNumberPrecision(on ? 0 : 6);
+    // Gradient norms read as plain numbers (0.5, 2, 1·10⁷); losses and rates as powers of ten.
+    y->setNumberFormat(on ? (g == Group::GradNorm ? "gb" : "eb") : (g == Group::LearningRate ? "gb" : "g"));
+    y->setNumberPrecision(on ? (g == Group::GradNorm ? 3 : 0) : 6);
 }
 
 void LossCurvePanel::setLogScale(bool on) {

@@ -21,7 +21,6 @@
 
 class QCheckBox;
 class QCustomPlot;
-class QCPAbstractItem;
 class QCPAxis;
 class QCPAxisRect;
 class QCPGraph;
@@ -130,6 +129,7 @@ private:
     void removeRunGraphs(RunCurves& r);
     void rebuildLegends();
     void drawClipLevels();
+    void stretchClipLevels();
     bool validationIsBounded() const;
     static void setAxisLog(QCPAxis* y, bool on, Group g);
     void rescale();
@@ -139,7 +139,7 @@ private:
     QCustomPlot* plot_;
     std::vector<QCPAxisRect*> rects_;  // by Group
     std::vector<QCPLegend*> legends_;  // by Group
-    QList<QCPAbstractItem*> clipItems_;
+    QList<QCPGraph*> clipGraphs_;      // one dashed line per max_grad_norm level
     std::vector<bool> groupHidden_;
     std::vector<std::unique_ptr<RunCurves>> runs_;
     QHash<quint64, QString> watchedJobs_;    // job -> run key

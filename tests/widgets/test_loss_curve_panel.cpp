@@ -273,10 +273,15 @@ private slots:
         const QCPRange auroc = rectNamed("Validation")->axis(QCPAxis::atLeft)->range();
         QVERIFY2(auroc.lower < 0 && auroc.lower > -0.05 && auroc.upper > 1 && auroc.upper < 1.05,
                  qPrintable(QString("%1..%2").arg(auroc.lower).arg(auroc.upper)));
-        int clipItems = 0;
-        for (int i = 0; i < panel.plot()->itemCount(); ++i)
-            if (qobject_cast<QCPItemStraightLine*>(panel.plot()->item(i))) ++clipItems;
-        QCOMPARE(clipItems, 1);
+        // The clip level: one dashed line across the steps shown, named in the legend.
+        QList<QCPGraph*> clipLines;
+        for (int i = 0; i < panel.plot()->graphCount(); ++i)
+            if (panel.plot()->graph(i)->name() == "clipped at 0.5") clipLines << panel.plot()->graph(i);
+        QCOMPARE(clipLines.size(), 1);
+        QCOMPARE(clipLines[0]->valueAxis(), rectNamed("Gradient norm")->axis(QCPAxis::atLeft));
+        QCOMPARE(clipLines[0]->dataCount(), 2);
+        QCOMPARE(clipLines[0]->data()->at(0)->value, 0.5);
+        QVERIFY(clipLines[0]->data()->at(1)->key >= 599);  // to the last step shown
         // loss + 5 components + lr + grad_norm + val.loss + val.auroc_macro (epoch is not drawn)
         QCOMPARE(panel.graphCount(), 10);
         QCOMPARE(panel.visiblePlotCount(), 4);
