@@ -1,4 +1,5 @@
 // The demo's chest CT volumes (NIfTI, CT-RATE style labels, lesions) and one as a DICOM series.
+#include "data/label_sets.h"
 #include "demo/demo_support.h"
 #include "demo/demo_dicom.h"
 
@@ -31,24 +32,6 @@ constexpr double kDx = 1.5, kDy = 1.5, kDz = 2.5;
 constexpr double kOriginX = -(kNx - 1) * kDx / 2, kOriginY = -(kNy - 1) * kDy / 2, kOriginZ = -180.0;
 constexpr int kHuMin = -1024, kHuMax = 3071;  // what 12 stored bits with intercept -1024 hold
 
-const std::array<std::string, 18> kCtLabels = {"Medical material",
-                                               "Arterial wall calcification",
-                                               "Cardiomegaly",
-                                               "Pericardial effusion",
-                                               "Coronary artery wall calcification",
-                                               "Hiatal hernia",
-                                               "Lymphadenopathy",
-                                               "Emphysema",
-                                               "Atelectasis",
-                                               "Lung nodule",
-                                               "Lung opacity",
-                                               "Pulmonary fibrotic sequela",
-                                               "Pleural effusion",
-                                               "Mosaic attenuation pattern",
-                                               "Peribronchial thickening",
-                                               "Consolidation",
-                                               "Bronchiectasis",
-                                               "Interlobular septal thickening"};
 enum CtLabel {
     kMedicalMaterial,
     kArterialCalc,
@@ -194,6 +177,19 @@ private:
                             static_cast<int>(std::lround(k)), r});
     }
     const Ellipsoid& randomLung() { return *lungs_[static_cast<std::size_t>(rng_.integer(0, 1))]; }
+
+    // A blob of radius r (in-plane) and rk (slices) at a random place of a random lung: within
+    // ±spread of its half-axes in-plane, between kFrom and kTo of its half-height along z (the
+    // random draws in this order: lung, i, j, k).
+    Ellipsoid blobInLung(double spread, double kFrom, double kTo, double r, double rk) {
+        const Ellipsoid& L = randomLung();
+        return {std::round(L.ci + jitter(spread) * L.ri),
+                std::round(L.cj + jitter(spread) * L.rj),
+                std::round(L.ck + rng_.uniform(kFrom, kTo) * L.rk),
+                r,
+                r,
+                rk};
+    }
 
     // Body: an elliptic cylinder with a rim of subcutaneous fat.
     void body() {
@@ -351,25 +347,13 @@ private:
             addLesion(kCtAtelectasis, e.ci, e.cj, e.ck, e.ri);
         }
         if (has(kCtConsolidation)) {
-            const Ellipsoid& L = randomLung();
-            const Ellipsoid e{std::round(L.ci + jitter(0.2) * L.ri),
-                              std::round(L.cj + jitter(0.2) * L.rj),
-                              std::round(L.ck + rng_.uniform(-0.35, 0.05) * L.rk),
-                              5.0,
-                              5.0,
-                              3.5};
+            const Ellipsoid e = blobInLung(0.2, -0.35, 0.05, 5.0, 3.5);
             vol_.paint(e, 38.0f, lungOnly);
             vol_.paint({e.ci, e.cj, e.ck, 0.8, 0.8, e.rk * 0.8}, -900.0f, anyTissue);
             addLesion(kCtConsolidation, e.ci, e.cj, e.ck, e.ri);
         }
         if (has(kLungOpacity)) {
-            const Ellipsoid& L = randomLung();
-            const Ellipsoid e{std::round(L.ci + jitter(0.3) * L.ri),
-                              std::round(L.cj + jitter(0.3) * L.rj),
-                              std::round(L.ck + rng_.uniform(-0.3, 0.3) * L.rk),
-                              5.0,
-                              5.0,
-                              3.0};
+            const Ellipsoid e = blobInLung(0.3, -0.3, 0.3, 5.0, 3.0);
             vol_.paint(e, -480.0f, lungOnly);
             addLesion(kLungOpacity, e.ci, e.cj, e.ck, e.ri);
         }
@@ -616,7 +600,7 @@ int writeCt(const DemoOptions& o, Output& out, double p0, double p1) {
     const fs::path base = "ct";
     out.makeDir(base / "volumes");
     std::string labels = "VolumeName";
-    for (const auto& l : kCtLabels) labels += "," + l;
+    for (const auto& l : data::ctRateLabels()) labels += "," + l;
     labels += "\n";
     std::string lesionCsv = "VolumeName,label,i,j,k,radius_vox\n";
     int dicomSlices = 0;
@@ -637,8 +621,9 @@ int writeCt(const DemoOptions& o, Output& out, double p0, double p1) {
         for (bool b : plan.labels) labels += b ? ",1" : ",0";
         labels += "\n";
         for (const auto& l : lesions)
-            lesionCsv += plan.name + "," + kCtLabels[static_cast<std::size_t>(l.label)] + "," + std::to_string(l.i) +
-                         "," + std::to_string(l.j) + "," + std::to_string(l.k) + "," + shortest(l.radius) + "\n";
+            lesionCsv += plan.name + "," + data::ctRateLabels()[static_cast<std::size_t>(l.label)] + "," +
+                         std::to_string(l.i) + "," + std::to_string(l.j) + "," + std::to_string(l.k) + "," +
+                         shortest(l.radius) + "\n";
         out.progress(p0 + (p1 - p0) * (v + 1) / std::max(1, n),
                      "CT volumes: " + std::to_string(v + 1) + "/" + std::to_string(n));
     }

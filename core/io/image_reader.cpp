@@ -6,8 +6,10 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 
 namespace lumen::io {
 
@@ -60,37 +62,19 @@ ImageVolume readImage(const std::filesystem::path& path) {
     v.meta.photometric = v.samples == 3 ? "RGB" : "MONOCHROME2";
     v.meta.sourcePhotometric = v.meta.photometric;
     v.meta.decoder = "OpenCV";
-    switch (m.depth()) {
-    case CV_8U:
-        v.storedType = StoredType::U8;
-        v.meta.bitsAllocated = 8;
-        break;
-    case CV_8S:
-        v.storedType = StoredType::I8;
-        v.meta.bitsAllocated = 8;
-        break;
-    case CV_16U:
-        v.storedType = StoredType::U16;
-        v.meta.bitsAllocated = 16;
-        break;
-    case CV_16S:
-        v.storedType = StoredType::I16;
-        v.meta.bitsAllocated = 16;
-        break;
-    case CV_32S:
-        v.storedType = StoredType::I32;
-        v.meta.bitsAllocated = 32;
-        break;
-    case CV_32F:
-        v.storedType = StoredType::F32;
-        v.meta.bitsAllocated = 32;
-        break;
-    case CV_64F:
-        v.storedType = StoredType::F64;
-        v.meta.bitsAllocated = 64;
-        break;
-    default: throw ReadError(path, "unsupported pixel depth");
-    }
+    // OpenCV's pixel depth -> Lumen's stored type and its bits.
+    static constexpr struct {
+        int depth;
+        StoredType type;
+        int bits;
+    } kDepths[] = {{CV_8U, StoredType::U8, 8},    {CV_8S, StoredType::I8, 8},    {CV_16U, StoredType::U16, 16},
+                   {CV_16S, StoredType::I16, 16}, {CV_32S, StoredType::I32, 32}, {CV_32F, StoredType::F32, 32},
+                   {CV_64F, StoredType::F64, 64}};
+    const auto known =
+        std::find_if(std::begin(kDepths), std::end(kDepths), [&](const auto& d) { return d.depth == m.depth(); });
+    if (known == std::end(kDepths)) throw ReadError(path, "unsupported pixel depth");
+    v.storedType = known->type;
+    v.meta.bitsAllocated = known->bits;
     v.meta.bitsStored = v.meta.bitsAllocated;
     v.meta.pixelSigned = m.depth() == CV_8S || m.depth() == CV_16S || m.depth() == CV_32S;
     if (!m.isContinuous()) m = m.clone();

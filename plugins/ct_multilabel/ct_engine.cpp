@@ -6,6 +6,7 @@
 
 #include "config/seed.h"
 #include "data/csv_records.h"
+#include "data/label_sets.h"
 #include "data/volume_preprocessing.h"
 #include "explain/grad_cam.h"
 #include "explain/heatmap.h"
@@ -404,27 +405,7 @@ private:
 
 }  // namespace
 
-const std::vector<std::string>& defaultLabels() {
-    static const std::vector<std::string> labels = {"Medical material",
-                                                    "Arterial wall calcification",
-                                                    "Cardiomegaly",
-                                                    "Pericardial effusion",
-                                                    "Coronary artery wall calcification",
-                                                    "Hiatal hernia",
-                                                    "Lymphadenopathy",
-                                                    "Emphysema",
-                                                    "Atelectasis",
-                                                    "Lung nodule",
-                                                    "Lung opacity",
-                                                    "Pulmonary fibrotic sequela",
-                                                    "Pleural effusion",
-                                                    "Mosaic attenuation pattern",
-                                                    "Peribronchial thickening",
-                                                    "Consolidation",
-                                                    "Bronchiectasis",
-                                                    "Interlobular septal thickening"};
-    return labels;
-}
+const std::vector<std::string>& defaultLabels() { return data::ctRateLabels(); }
 
 const std::vector<std::string>& modelShapingKeys() {
     static const std::vector<std::string> keys = {"labels",

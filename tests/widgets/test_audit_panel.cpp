@@ -21,6 +21,19 @@
 
 using namespace lumen;
 
+namespace {
+
+// The panel's audits run as jobs of `pool`, their events through `bridge` (as in the app).
+void runJobsOn(lumen::widgets::AuditPanel& panel, lumen::jobs::JobPool& pool, lumen::widgets::JobEventBridge& bridge) {
+    panel.setJobRunner(
+        [&pool, &bridge](const QString& kind, const QString& title, lumen::jobs::JobFunction work) {
+            return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
+        },
+        &bridge);
+}
+
+}  // namespace
+
 class TestAuditPanel : public QObject {
     Q_OBJECT
     QTemporaryDir dir_;
@@ -88,11 +101,7 @@ private slots:
         widgets::JobEventBridge bridge;
         widgets::AuditPanel panel;
         panel.resize(1400, 800);
-        panel.setJobRunner(
-            [&](const QString& kind, const QString& title, jobs::JobFunction work) {
-                return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
-            },
-            &bridge);
+        runJobsOn(panel, pool, bridge);
         panel.setDatabase(dir_.filePath("lumen.db"));
         panel.show();
         QVERIFY(QTest::qWaitForWindowExposed(&panel));
@@ -187,11 +196,7 @@ private slots:
         jobs::JobPool pool(1);
         widgets::JobEventBridge bridge;
         widgets::AuditPanel panel;
-        panel.setJobRunner(
-            [&](const QString& kind, const QString& title, jobs::JobFunction work) {
-                return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
-            },
-            &bridge);
+        runJobsOn(panel, pool, bridge);
         QVERIFY(!panel.runAudit());  // no inputs yet
         QVERIFY(panel.statusText().contains("Choose both"));
         panel.setInputs(demo_ + "/predictions/baseline.csv", dir_.filePath("missing.csv"));
@@ -209,11 +214,7 @@ private slots:
         jobs::JobPool pool(1);
         widgets::JobEventBridge bridge;
         widgets::AuditPanel panel;
-        panel.setJobRunner(
-            [&](const QString& kind, const QString& title, jobs::JobFunction work) {
-                return pool.submit(kind.toStdString(), title.toStdString(), std::move(work), bridge.observer());
-            },
-            &bridge);
+        runJobsOn(panel, pool, bridge);
         panel.show();
         QVERIFY(QTest::qWaitForWindowExposed(&panel));
         auto* save = panel.findChild<QPushButton*>("saveReport");
