@@ -110,8 +110,12 @@ public:
     /// The page in front (the widget added with addPage, not its scroll area).
     QWidget* currentPage() const;
     /// Runs panel actions (docs/gui.md, "From a run"). Infer: the run's config and best
-    /// checkpoint on `split` (empty: the user picks validation or test) as a recorded run.
-    jobs::JobId inferFromRun(qint64 run, const QString& split = {});
+    /// checkpoint on `split` (empty: the user picks test, validation, every row, another
+    /// manifest or a folder), or on `manifest`'s rows, as a recorded run.
+    jobs::JobId inferFromRun(qint64 run, const QString& split = {}, const QString& manifest = {});
+    /// Lists the images of `folder` in <workspace>/manifests/folders/<name>.csv (unlabelled,
+    /// for Infer… on a folder); "" with the error logged and shown when it has none.
+    QString manifestForFolder(const QString& folder);
     /// Grad-CAM of an inference run's images with the model it used, into the workspace's CAM
     /// cache; `labels` as explain's --labels (empty: the user is asked, top:2 offered).
     jobs::JobId explainRun(qint64 run, const QString& labels = {});

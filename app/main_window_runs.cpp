@@ -4,6 +4,7 @@
 #include "main_window.h"
 
 #include "config/config.h"
+#include "data/manifest.h"
 #include "explain/cam_job.h"
 #include "plugin/task_runner.h"
 #include "runs/run_files.h"
@@ -54,7 +55,7 @@ bool MainWindow::askInferInput(const plugin::Task& task, const runs::RunRecord& 
     QStringList items = {tr("the test split (%1)").arg(test), tr("the validation split (%1)").arg(val),
                          tr("every row of the manifest")};
     const bool manifests = task.schema().find("data.manifest") != nullptr;
-    if (manifests) items << tr("another manifest (CSV)…");
+    if (manifests) items << tr("another manifest (CSV)…") << tr("a folder of images…");
     QInputDialog dialog(this);
     dialog.setObjectName("inferDialog");
     dialog.setWindowTitle(tr("Infer"));
@@ -63,11 +64,13 @@ bool MainWindow::askInferInput(const plugin::Task& task, const runs::RunRecord& 
     if (dialog.exec() != QDialog::Accepted) return false;
     const int choice = int(items.indexOf(dialog.textValue()));
     chosen.split = choice == 0 ? test : choice == 1 ? val : QStringLiteral("*");
-    if (choice == 3) {
-        chosen.manifest = widgets::openFileDialog(this, tr("Manifest to infer on"), {}, tr("CSV (*.csv)"));
-        if (chosen.manifest.isEmpty()) return false;
+    if (choice == 3) chosen.manifest = widgets::openFileDialog(this, tr("Manifest to infer on"), {}, tr("CSV (*.csv)"));
+    if (choice == 4) {
+        const QString folder = widgets::folderDialog(this, tr("Folder of images to infer on"));
+        if (folder.isEmpty()) return false;
+        chosen.manifest = manifestForFolder(folder);
     }
-    return true;
+    return choice < 3 || !chosen.manifest.isEmpty();
 }
 
 // Asks which outputs (top:N, all, names), which layer (empty: the model's last feature map)
@@ -105,7 +108,24 @@ void MainWindow::logRunError(qint64 run, const QString& action, const QString& w
     logPanel_->append(jobs::LogLevel::Error, tr("runs"), tr("run %1: cannot %2: %3").arg(run).arg(action, why));
 }
 
-jobs::JobId MainWindow::inferFromRun(qint64 run, const QString& split) {
+QString MainWindow::manifestForFolder(const QString& folder) {
+    try {
+        const auto manifest = data::manifestOfFolder(folder.toStdString());
+        const QString file =
+            QDir(workspacePath_).filePath("manifests/folders/" + QFileInfo(folder).fileName() + ".csv");
+        QDir().mkpath(QFileInfo(file).absolutePath());
+        data::writeManifest(manifest, file.toStdString());
+        logPanel_->append(jobs::LogLevel::Info, tr("infer"),
+                          tr("%1 images of %2 listed in %3").arg(manifest.rows.size()).arg(folder, file));
+        return file;
+    } catch (const std::exception& e) {
+        logPanel_->append(jobs::LogLevel::Error, tr("infer"), QString::fromUtf8(e.what()));
+        QMessageBox::warning(this, tr("Infer"), QString::fromUtf8(e.what()));
+        return {};
+    }
+}
+
+jobs::JobId MainWindow::inferFromRun(qint64 run, const QString& split, const QString& manifest) {
     const QString best = runsPanel_->artifact(run, "best_checkpoint");
     const auto record = store_ ? store_->run(run) : std::nullopt;
     const auto task = record ? registry_.find(record->task) : nullptr;
@@ -116,7 +136,7 @@ jobs::JobId MainWindow::inferFromRun(qint64 run, const QString& split) {
         return 0;
     }
     try {
-        InferChoice chosen{split, {}};
+        InferChoice chosen{split, manifest};
         if (chosen.split.isEmpty() && !askInferInput(*task, *record, chosen)) return 0;
         const auto config = runConfig(*task, *record, [&](YAML::Node& root) {
             root["infer"]["checkpoint"] = best.toStdString();

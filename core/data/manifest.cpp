@@ -4,6 +4,7 @@
 #include "util/atomic_file.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -266,6 +267,31 @@ std::string manifestCsv(const Manifest& m) {
         out += "\n";
     }
     return out;
+}
+
+Manifest manifestOfFolder(const fs::path& folder) {
+    static const std::vector<std::string> kImages = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm"};
+    Manifest m;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(folder, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (!name.empty() && name[0] == '.') {
+            if (it->is_directory(ec)) it.disable_recursion_pending();
+            continue;
+        }
+        std::string ext = it->path().extension().string();
+        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+        if (!it->is_regular_file(ec) || std::find(kImages.begin(), kImages.end(), ext) == kImages.end()) continue;
+        ManifestRow row;
+        row.id = fs::relative(it->path(), folder, ec).generic_string();
+        row.patientId = row.id;
+        row.path = fs::absolute(it->path()).string();
+        m.rows.push_back(std::move(row));
+    }
+    if (m.rows.empty()) throw ManifestError(folder, "no images (.png, .jpg, .bmp, .tif, .dcm) in this folder");
+    std::sort(m.rows.begin(), m.rows.end(), [](const ManifestRow& a, const ManifestRow& b) { return a.id < b.id; });
+    return m;
 }
 
 void writeManifest(const Manifest& m, const fs::path& csv) {

@@ -65,6 +65,12 @@ Manifest readManifest(const std::filesystem::path& csv, const ManifestReadOption
 /// Throws ManifestError for a row whose label is not in labelNames.
 void writeManifest(const Manifest&, const std::filesystem::path& csv);
 
+/// A manifest of every image under `folder` (recursively; .png .jpg .jpeg .bmp .tif .tiff .dcm,
+/// hidden entries skipped), sorted by path, for inference on unlabelled images: id = the path
+/// relative to the folder, patient = the id, path absolute, no labels, no split. Throws
+/// ManifestError naming the folder when it holds no image.
+Manifest manifestOfFolder(const std::filesystem::path& folder);
+
 /// The manifest's CSV text (what writeManifest writes).
 std::string manifestCsv(const Manifest&);
 

@@ -57,7 +57,8 @@ data::Manifest sourceManifest(const config::Config& c, const fs::path& ws, jobs:
     std::string unknown, known;
     for (const auto& l : wanted)
         if (m.labelIndex(l) < 0) unknown += (unknown.empty() ? "\"" : ", \"") + l + "\"";
-    if (!unknown.empty()) {
+    // Inference on unlabelled images (a folder's manifest has no labels at all) needs none.
+    if (!unknown.empty() && !(forInference && m.labelNames.empty())) {
         for (const auto& l : m.labelNames) known += (known.empty() ? "" : ", ") + l;
         throw config::ConfigError(
             {}, {{"labels", unknown + " not in the manifest " + file.string() + " (its labels: " + known + ")", 0}});

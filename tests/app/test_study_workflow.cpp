@@ -221,6 +221,20 @@ private slots:
                     &out));
         QVERIFY2(out.startsWith("4 images: 4 CAMs computed, 0 reused"), qPrintable(out));
 
+        // Infer… on a folder of images (no labels): the folder listed as a manifest in the
+        // workspace, every image predicted.
+        const QString images = ws + "/chest_xray/images_001";
+        const int pngs = int(QDir(images + "/images").entryList({"*.png"}, QDir::Files).size()) +
+                         int(QDir(images).entryList({"*.png"}, QDir::Files).size());
+        QVERIFY(pngs > 0);
+        const QString listed = w.manifestForFolder(images);
+        QCOMPARE(listed, ws + "/manifests/folders/images_001.csv");
+        QVERIFY(w.inferFromRun(trained, "*", listed) > 0);
+        QVERIFY(ended.wait(300000));
+        QFile folderPreds(w.runsPanel()->artifact(3, "predictions"));
+        QVERIFY2(folderPreds.open(QIODevice::ReadOnly), qPrintable(folderPreds.fileName()));
+        QCOMPARE(int(folderPreds.readAll().count('\n')) - 1, pngs);  // a header, then a row per image
+
         // Export the training run: config, TorchScript model, best checkpoint, its reports.
         const QString exported = w.exportRun(trained, dir.filePath("export"));
         QCOMPARE(exported, dir.filePath("export/run_1_roi_consistency"));

@@ -18,6 +18,30 @@ class TestManifest : public QObject {
     fs::path dir() const { return tmp_.path().toStdString(); }
 
 private slots:
+    // A folder's images as an unlabelled manifest (Infer… on a folder): recursive, sorted,
+    // hidden entries and other files skipped, readable back; an empty folder is named.
+    void manifestOfAFolder() {
+        QTemporaryDir dir;
+        const fs::path root = dir.path().toStdString();
+        fs::create_directories(root / "sub");
+        fs::create_directories(root / ".hidden");
+        for (const char* f : {"b.png", "sub/a.JPG", ".hidden/c.png", "notes.txt", "sub/d.dcm"})
+            std::ofstream(root / f) << "x";
+        const Manifest m = manifestOfFolder(root);
+        QCOMPARE(m.rows.size(), std::size_t(3));
+        QCOMPARE(m.rows[0].id, std::string("b.png"));
+        QCOMPARE(m.rows[1].id, std::string("sub/a.JPG"));
+        QCOMPARE(m.rows[2].id, std::string("sub/d.dcm"));
+        QCOMPARE(m.rows[1].path, (root / "sub" / "a.JPG").string());
+        QVERIFY(m.rows[1].labels.empty() && m.rows[1].split.empty() && m.labelNames.empty());
+        fs::create_directories(root / "out");
+        writeManifest(m, root / "out" / "m.csv");
+        QCOMPARE(readManifest(root / "out" / "m.csv").rows.size(), std::size_t(3));
+        fs::create_directories(root / "empty");
+        const std::string error = errorOf<ManifestError>([&] { manifestOfFolder(root / "empty"); });
+        QVERIFY2(error.find((root / "empty").string() + ": no images") != std::string::npos, error.c_str());
+    }
+
     void roundTripWithLabelColumns() {
         Manifest m;
         m.labelNames = {"Effusion", "Mass", "Normal", "Hernia"};  // Hernia: no positives, kept by its column
