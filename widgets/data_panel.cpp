@@ -234,6 +234,7 @@ void DataPanel::connectBridge() {
             pixelLabel_->setText(tr("Failed: %1").arg(error));
             return;
         }
+        setSummary(nullptr);  // the previous dataset's tables and chart are not this file's
         setStatus(tr("Cannot read: %1").arg(error), kFailText);
         emit loadFailed(error);
     });
@@ -341,6 +342,7 @@ void DataPanel::setSummary(std::shared_ptr<const DataSummary> summary) {
     showPixelStats();
     pixelSplit_->clear();
     pixelButton_->setEnabled(summary_ != nullptr && !runningJob_);
+    exportButton_->setEnabled(summary_ != nullptr);  // nothing to export without a dataset
     if (!summary_) return;
     // Normalisation constants come from the training split: it is offered first.
     for (const auto& s : summary_->balance.splits)

@@ -155,6 +155,16 @@ private slots:
         QCOMPARE(panel.overlapTable()->item(0, 3)->text(), QString("0"));
         QVERIFY(panel.proofLabel()->text().contains("overlap"));
         QVERIFY(panel.statusText().contains("3 file(s) missing"));
+
+        // A file that cannot be read replaces the dataset shown: its tables and chart are
+        // cleared and there is nothing to export.
+        QVERIFY(panel.findChild<QPushButton*>("exportBalance")->isEnabled());
+        QSignalSpy failed(&panel, &widgets::DataPanel::loadFailed);
+        QVERIFY(panel.open(tmp_.filePath("gone.csv")));
+        QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, 20000);
+        QCOMPARE(panel.overlapTable()->rowCount(), 0);
+        QVERIFY(!panel.findChild<QPushButton*>("exportBalance")->isEnabled());
+        QVERIFY(panel.statusText().contains("gone.csv"));
     }
 
     void badPathShowsError() {
