@@ -321,6 +321,8 @@ bool MetricsPanel::loadCsv(const QString& labelsCsv, const QString& predictionsC
         if (!notes.isEmpty()) status_->setText(status_->text() + " — " + notes.join(", "));
         return true;
     } catch (const std::exception& e) {
+        // What was shown belonged to other files: cleared, so it cannot pass for these.
+        clearResults(tr("Not shown: %1").arg(QString::fromStdString(e.what())));
         if (error) *error = QString::fromStdString(e.what());
         return false;
     }
@@ -387,6 +389,42 @@ void MetricsPanel::rebuild() {
     plotReliability();
     refreshLive();
     startIntervals();
+    setExportsEnabled(true);
+}
+
+void MetricsPanel::setExportsEnabled(bool on) {
+    for (const char* name : {"metricsExportPlot", "metricsExportTable"})
+        if (auto* b = findChild<QPushButton*>(name)) b->setEnabled(on);
+}
+
+void MetricsPanel::clearResults(const QString& why) {
+    cancelIntervals();
+    truth_.clear();
+    probability_.clear();
+    names_.clear();
+    raw_.clear();
+    scaledScores_.clear();
+    fits_.clear();
+    rocs_.clear();
+    prs_.clear();
+    thresholds_.clear();
+    reportRaw_ = {};
+    reportScaled_ = {};
+    current_ = 0;
+    {
+        const QSignalBlocker block(labelBox_);
+        labelBox_->clear();
+    }
+    table_->setRowCount(0);
+    for (QCustomPlot* plot : {roc_, pr_, reliability_}) {
+        plot->clearGraphs();
+        plot->clearPlottables();
+        plot->clearItems();
+        plot->replot();
+    }
+    for (auto& [key, label] : values_) label->setText("—");
+    status_->setText(why);
+    setExportsEnabled(false);
 }
 
 void MetricsPanel::startIntervals() {

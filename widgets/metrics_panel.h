@@ -87,11 +87,16 @@ public:
     /// The per-label table as CSV (values at full precision, missing values empty).
     bool exportTableCsv(const QString& file, QString* error = nullptr) const;
 
+    /// Clears every table, plot and value (a load failed); `why` becomes the status line, and
+    /// Export plot / Export table are off until data are shown again.
+    void clearResults(const QString& why);
+
 signals:
     void thresholdChanged(int label, double threshold);
     void intervalsReady();
 
 private:
+    void setExportsEnabled(bool on);
     QLabel* valueLabel(const QString& key);
     QHBoxLayout* buildControls();
     QWidget* buildLiveBox();

@@ -12,6 +12,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QLabel>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QSlider>
 #include <QTabWidget>
@@ -234,6 +235,21 @@ private slots:
         panel.setThreshold(5, 0.25);
         const auto m = metrics::metricsAtThreshold(d.truth[5], d.prob[5], 0.25);
         QCOMPARE(t->item(rowOf(t, "Nodule"), columnOf(t, "Sensitivity"))->text(), fmt(m.recall));
+
+        // A pair of CSVs that cannot be loaded clears what was shown (it belonged to other
+        // files) and turns the exports off; the error names the file.
+        auto* exportTable = panel.findChild<QPushButton*>("metricsExportTable");
+        QVERIFY(exportTable->isEnabled());
+        QString error;
+        QVERIFY(!panel.loadCsv("/nonexistent/labels.csv", "/nonexistent/preds.csv", &error));
+        QVERIFY2(error.contains("/nonexistent/"), qPrintable(error));
+        QCOMPARE(panel.labelCount(), 0);
+        QCOMPARE(t->rowCount(), 0);
+        QVERIFY(!exportTable->isEnabled());
+        QVERIFY(!panel.findChild<QPushButton*>("metricsExportPlot")->isEnabled());
+        panel.setData(d.truth, d.prob, kNames);
+        QVERIFY(exportTable->isEnabled());
+        QCOMPARE(t->rowCount(), 14);
     }
 
     void exportsTableAndPlots() {
