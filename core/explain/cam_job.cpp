@@ -13,6 +13,8 @@
 #include <chrono>
 #include <map>
 #include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -47,6 +49,39 @@ void findByIdInWorkspace(const CamJobOptions& o, CamPlan& list) {
     }
 }
 
+// Infer's preds.json: an array of {"image" (or "id"), optional "path", "labels": {name: …}};
+// the label names (in order) name the outputs as a predictions CSV's columns do.
+void listFromJson(const CamJobOptions& o, CamPlan& list) {
+    std::ifstream in(o.images);
+    nlohmann::ordered_json rows;
+    try {
+        rows = nlohmann::ordered_json::parse(in);
+    } catch (const std::exception& e) {
+        throw data::DataError(o.images, std::string("not valid JSON: ") + e.what());
+    }
+    if (!rows.is_array() || rows.empty())
+        throw data::DataError(o.images, "expected an array with one object per image (infer's preds.json)");
+    const fs::path root = o.imageRoot.empty() ? o.images.parent_path() : o.imageRoot;
+    bool anyPath = false;
+    std::set<std::string> seen;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+        const auto& row = rows[r];
+        const auto idKey = row.is_object() ? (row.contains("image") ? "image" : "id") : "";
+        if (!row.is_object() || !row.contains(idKey) || !row[idKey].is_string())
+            throw data::DataError(o.images,
+                                  "entry " + std::to_string(r) + ": expected an \"image\" (or \"id\") string");
+        const std::string id = row[idKey].get<std::string>();
+        if (!seen.insert(id).second) continue;
+        const bool hasPath = row.contains("path") && row["path"].is_string();
+        anyPath = anyPath || hasPath;
+        const fs::path p = hasPath ? fs::path(row["path"].get<std::string>()) : fs::path(id);
+        list.items.push_back({id, p.is_absolute() ? p : root / p});
+        if (r == 0 && row.contains("labels") && row["labels"].is_object())
+            for (const auto& [name, value] : row["labels"].items()) list.numericColumns.push_back(name);
+    }
+    if (!anyPath) findByIdInWorkspace(o, list);
+}
+
 void listImages(const CamJobOptions& o, CamPlan& list) {
     std::error_code ec;
     if (fs::is_directory(o.images, ec)) {
@@ -60,6 +95,10 @@ void listImages(const CamJobOptions& o, CamPlan& list) {
     }
     if (!fs::is_regular_file(o.images, ec))
         throw std::runtime_error(o.images.string() + ": no such image list (a CSV file or a folder)");
+    if (lower(o.images.extension().string()) == ".json") {
+        listFromJson(o, list);
+        return;
+    }
     const auto records = data::readCsvRecords(o.images);
     if (records.size() < 2) throw data::DataError(o.images, "no rows: expected a header and one row per image");
     const auto& header = records.front().fields;

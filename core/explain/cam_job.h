@@ -20,8 +20,10 @@ struct CamJobOptions {
     /// Lumen roi_consistency checkpoint (its labels, image size and normalisation are used).
     std::filesystem::path model;
     /// What to explain: a CSV (column "path" if present, else the first column, each an image
-    /// file relative to `imageRoot`; predictions tables work as they are) or a folder (its
-    /// .png/.jpg/.jpeg/.bmp/.tif/.tiff/.dcm/.npy files, sorted; ids relative to the folder).
+    /// file relative to `imageRoot`; predictions tables work as they are), infer's preds.json
+    /// (objects with "image" or "id", optional "path", "labels" naming the outputs) or a folder
+    /// (its .png/.jpg/.jpeg/.bmp/.tif/.tiff/.dcm/.npy files, sorted; ids relative to the
+    /// folder). Ids without a path are found by name in `workspace`.
     std::filesystem::path images;
     /// Where relative paths of the CSV point; default: the CSV's folder.
     std::filesystem::path imageRoot;

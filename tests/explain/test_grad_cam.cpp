@@ -394,6 +394,27 @@ private slots:
         for (const auto& m : rec->logs) warned = warned || m.find("nope.png") != std::string::npos;
         QVERIFY(warned);  // the missing image is named, the others are done
 
+        // The same images listed in infer's preds.json layout: its label names name the outputs.
+        util::writeFileAtomically(
+            file("png/preds.json"),
+            R"([{"image": "first", "path": "img0.png", "labels": {"A": {}, "B": {}, "C": {}, "D": {}}},
+                                      {"image": "second", "path": "img1.png", "labels": {}}])");
+        CamJobOptions fromJson = o;
+        fromJson.images = file("png/preds.json");
+        fromJson.labelNames.clear();
+        fromJson.labels = "top:1";
+        fromJson.cacheDir = file("json_cache");
+        jobs::JobContext jsonJob(8, {}, std::make_shared<Recorder>());
+        QCOMPARE(generateCams(fromJson, jsonJob).computed, std::size_t(2));
+        for (const auto& e : readCamCache(file("json_cache")).entries)
+            QVERIFY2(e.label == "A" || e.label == "B" || e.label == "C" || e.label == "D", e.label.c_str());
+        util::writeFileAtomically(file("png/bad.json"), "[{\"path\": \"img0.png\"}]");
+        fromJson.images = file("png/bad.json");
+        jobs::JobContext badJson(9, {}, std::make_shared<Recorder>());
+        const std::string jsonError = errorOf([&] { generateCams(fromJson, badJson); });
+        QVERIFY2(jsonError.find("bad.json") != std::string::npos && jsonError.find("\"image\"") != std::string::npos,
+                 jsonError.c_str());
+
         // A cancelled job stops with Cancelled and leaves a readable cache.
         o.method = "gradcam";
         jobs::CancellationToken token;
