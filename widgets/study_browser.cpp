@@ -420,6 +420,12 @@ void StudyBrowser::openTables(const QString& predictions, const QString& baselin
         onGuiThread(self, [self, n, b, error] {
             auto* s = static_cast<StudyBrowser*>(self.data());
             if (!error.isEmpty()) {
+                {
+                    // The tables shown were other files': cleared (quietly: this is no load).
+                    const QSignalBlocker quiet(s);
+                    s->setTables(nullptr, nullptr);
+                }
+                s->overlay_->clear(StudyBrowser::tr("Not shown: the predictions could not be read"));
                 s->setStatus(error, true);
                 emit s->loadFailed(error);
                 return;
