@@ -109,9 +109,15 @@ private slots:
         w.loadPlugins();
         QVERIFY(w.openDemoWorkspace() > 0);
         auto* study = w.studyBrowser();
-        QTRY_VERIFY_WITH_TIMEOUT(
-            w.currentPage() == study && study->camCache().contains("/cache/cam/") && !study->visibleStudies().isEmpty(),
-            900000);
+        // Until the chain ends the page shows the demo's angiography table; the model's own
+        // predictions (preds.csv of its inference run) replace it, read off the GUI thread.
+        const auto showsTheModel = [study] {
+            const auto table = study->predictions();
+            return table && table->path.filename() == "preds.csv";
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(w.currentPage() == study && study->camCache().contains("/cache/cam/") &&
+                                     showsTheModel() && !study->visibleStudies().isEmpty(),
+                                 900000);
         QCOMPARE(w.runsPanel()->rowCount(), 3);  // the demo, its model, the model's inference
         QVERIFY(!study->roiFolder().isEmpty());
         // The first study shows its image with the heatmap of its top output and its mask.
