@@ -376,13 +376,7 @@ bool LossCurvePanel::loadRun(qint64 runId, QString* error) {
         return false;
     }
     const QString key = QString("run:%1").arg(runId);
-    // Re-read: drop the old curves of this run first.
-    for (auto it = runs_.begin(); it != runs_.end(); ++it)
-        if ((*it)->key == key) {
-            removeRunGraphs(**it);
-            runs_.erase(it);
-            break;
-        }
+    dropRun(key);  // re-read: the old curves of this run go first
     auto run = std::make_unique<RunCurves>();
     run->key = key;
     run->label = QString("#%1 %2").arg(runId).arg(QString::fromStdString(record->name));
@@ -451,18 +445,22 @@ bool LossCurvePanel::compareRuns(const QList<qint64>& runIds, QString* error) {
     return ok;
 }
 
-bool LossCurvePanel::removeRun(qint64 runId) {
-    const QString key = QString("run:%1").arg(runId);
+bool LossCurvePanel::dropRun(const QString& key) {
     for (auto it = runs_.begin(); it != runs_.end(); ++it)
         if ((*it)->key == key) {
             removeRunGraphs(**it);
             runs_.erase(it);
-            rebuildLegends();
-            relayout();
-            emit runsChanged();
             return true;
         }
     return false;
+}
+
+bool LossCurvePanel::removeRun(qint64 runId) {
+    if (!dropRun(QString("run:%1").arg(runId))) return false;
+    rebuildLegends();
+    relayout();
+    emit runsChanged();
+    return true;
 }
 
 void LossCurvePanel::clearRuns() {

@@ -127,6 +127,7 @@ private:
     void recomputeSmoothing(Curve& c);
     void removeGraphs(Curve& c);
     void removeRunGraphs(RunCurves& r);
+    bool dropRun(const QString& key);  ///< removes the run's curves; false when not shown
     void rebuildLegends();
     void drawClipLevels();
     void stretchClipLevels();
