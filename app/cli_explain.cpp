@@ -7,6 +7,7 @@
 #include "explain/cam_job.h"
 
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <sstream>
 
@@ -48,6 +49,36 @@ std::vector<std::size_t> sizeList(const std::string& text) {
     return out;
 }
 
+std::string shapeText(const std::vector<std::int64_t>& shape) {
+    std::string out;
+    for (auto v : shape) out += (out.empty() ? "" : "x") + std::to_string(v);
+    return out;
+}
+
+/// lumen-cli explain --list-layers MODEL: every layer with its output on a probe input.
+int listLayers(const Args& args) {
+    const auto model = *args.value("list-layers");
+    if (!std::filesystem::is_regular_file(model)) throw UsageError("--list-layers " + model + ": no such file");
+    std::vector<std::size_t> shape;
+    if (auto s = args.value("size")) shape = sizeList(*s);
+    int channels = 0;
+    if (auto ch = args.integer("channels")) channels = int(*ch);
+    const auto listing = explain::listLayers(std::filesystem::absolute(model), shape, channels);
+    std::cout << listing.model << "\n";
+    if (!listing.probeShape.empty()) std::cout << "probe input: " << shapeText(listing.probeShape) << "\n";
+    std::cout << "default layer: " << (listing.defaultLayer.empty() ? "(none: name one)" : listing.defaultLayer)
+              << "\n\n";
+    std::size_t width = 5;
+    for (const auto& l : listing.layers) width = std::max(width, l.path.size());
+    std::cout << std::left << std::setw(int(width) + 2) << "layer" << std::setw(20) << "output"
+              << "explainable\n";
+    for (const auto& l : listing.layers)
+        std::cout << std::setw(int(width) + 2) << l.path << std::setw(20)
+                  << (l.shape.empty() ? "-" : shapeText(l.shape)) << (l.explainable ? "yes" : "no")
+                  << (l.note.empty() ? "" : "  (" + l.note + ")") << "\n";
+    return kOk;
+}
+
 }  // namespace
 
 Command explainCommand() {
@@ -60,19 +91,23 @@ Command explainCommand() {
                          [--mean M,M,M --std S,S,S | --no-normalise] [--channels 1|3]
                          [--keep-ratio 0.1] [--no-faithfulness] [--activation sigmoid|softmax|none]
                          [--batch-size 8] [--threads N] [--max-images N]
+       lumen-cli explain --list-layers MODEL [--size N|HxW|DxHxW] [--channels C]
 
 Computes the CAMs the cache lacks (a second run over the same images computes nothing) and
 writes them to <workspace>/cache/cam/<model hash>_<layer>_<method>/ (index.csv, one .npy
 per image and label; format: docs/explain.md).
-  --model FILE       TorchScript (forward_features + forward_head, or forward returning
-                     (logits, features)) or a Lumen roi_consistency checkpoint
+  --model FILE       any TorchScript module, or a Lumen roi_consistency checkpoint
   --images CSV|DIR   a CSV (column "path", else the first column; predictions tables as they
                      are) or a folder of images / .npy arrays
   --image-root DIR   where the CSV's relative paths point (default: the CSV's folder)
   --workspace DIR    the workspace (default: the current folder)
   --out DIR          write the cache to DIR instead
-  --layer NAME       explained layer (default: the model's last feature map; ConvNeXt
-                     checkpoints also features.5, features.3, features.1)
+  --layer NAME       explained layer: any submodule of a TorchScript model by its path
+                     (layer4, features.denseblock4, blocks.11; transformer tokens become a
+                     grid), default: the last child with a feature map; ConvNeXt
+                     checkpoints features.7 (default), features.5, features.3, features.1
+  --list-layers M    print the layers of model M with their output shapes on a probe input
+                     (--size / --channels, default from its first convolution) and stop
   --labels SPEC      all (default), top:N (the N highest outputs per image), or names/indices
   --size             model input; default: the checkpoint's image size, else 224
   --mean/--std       normalisation after scaling to [0, 1] (default: the checkpoint's, else
@@ -81,13 +116,14 @@ per image and label; format: docs/explain.md).
                      removed (image x (1 - mask)); cam_drop = prob - prob_drop
 Exit codes: 0 done, 2 error or cancelled.
 )";
-    c.valueOptions = {"model",    "images",     "image-root",  "workspace",  "out",     "method",
-                      "layer",    "labels",     "label-names", "size",       "mean",    "std",
-                      "channels", "keep-ratio", "activation",  "batch-size", "threads", "max-images"};
+    c.valueOptions = {"model",      "images",      "image-root", "workspace",  "out",        "method",   "layer",
+                      "labels",     "label-names", "size",       "mean",       "std",        "channels", "keep-ratio",
+                      "activation", "batch-size",  "threads",    "max-images", "list-layers"};
     c.flags = {"no-faithfulness", "no-normalise"};
     c.run = [](const Args& args, const plugin::Registry&) {
         namespace fs = std::filesystem;
         if (args.words.size() != 1) throw UsageError("explain takes no positional arguments");
+        if (args.has("list-layers")) return listLayers(args);
         const auto model = args.value("model");
         const auto images = args.value("images");
         if (!model || !images) throw UsageError("explain needs --model FILE and --images CSV|DIR");

@@ -326,4 +326,12 @@ CamJobSummary generateCams(const CamJobOptions& options, jobs::JobContext& job) 
     return summary;
 }
 
+LayerListing listLayers(const std::filesystem::path& model, const std::vector<std::size_t>& inputShape, int channels) {
+    using Fn = void (*)(const std::filesystem::path*, const std::vector<std::size_t>*, int, LayerListing*);
+    auto fn = reinterpret_cast<Fn>(util::siblingLibrarySymbol("liblumen_ml.so", "lumen_ml_list_layers"));
+    LayerListing listing;
+    fn(&model, &inputShape, channels, &listing);
+    return listing;
+}
+
 }  // namespace lumen::explain

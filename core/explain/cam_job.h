@@ -5,6 +5,7 @@
 // or links LibTorch. Results go to the CAM cache of explain/heatmap.h (docs/explain.md).
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -62,6 +63,27 @@ struct CamJobSummary {
     double secondsPerCam = 0;  ///< of the computed ones (forward + backward + faithfulness)
     std::string text() const;  ///< one line for logs and job results
 };
+
+/// One layer of a model as `lumen-cli explain --list-layers` shows it.
+struct LayerInfo {
+    std::string path;                 ///< submodule path ("layer4", "features.denseblock4")
+    std::vector<std::int64_t> shape;  ///< its output on the probe input; empty when unknown
+    std::string note;                 ///< why it cannot be explained, or how tokens become a grid
+    bool explainable = false;         ///< a feature map (N,C,h,w)/(N,C,d,h,w) or tokens forming a grid
+};
+
+struct LayerListing {
+    std::string model;                     ///< what was loaded
+    std::vector<std::int64_t> probeShape;  ///< the probe input (1, C, H, W) / (1, C, D, H, W)
+    std::string defaultLayer;              ///< what `explain` uses when no layer is named
+    std::vector<LayerInfo> layers;         ///< execution order, then the layers that cannot be tapped
+};
+
+/// The layers of a model file and their output shapes on a probe input (`inputShape` (H,W) or
+/// (D,H,W) and `channels`; empty / 0: guessed from its first convolution, 224² or 16×112²).
+/// Runs in liblumen_ml. Throws std::runtime_error naming the file.
+LayerListing listLayers(const std::filesystem::path& model, const std::vector<std::size_t>& inputShape = {},
+                        int channels = 0);
 
 /// Computes the CAMs that the cache lacks and writes them (index rewritten atomically every
 /// few seconds and at the end, so a cancelled run keeps what it did). Progress with ETA and

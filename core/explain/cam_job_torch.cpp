@@ -244,7 +244,7 @@ private:
             std::vector<std::int64_t> idx;
             for (const auto& t : targets) idx.push_back(r < t.size() ? t[r] : (t.empty() ? 0 : t[0]));
             const torch::Tensor s = sf.logits.gather(1, torch::tensor(idx, torch::kLong).unsqueeze(1)).squeeze(1);
-            const torch::Tensor cams = camFromFeatures(sf.features, s, method_).contiguous();
+            const torch::Tensor cams = camFromFeatures(sf.features, s, method_, sf.toGrid).contiguous();
             for (std::size_t i = 0; i < targets.size(); ++i) {
                 if (r >= targets[i].size()) continue;
                 const torch::Tensor c = cams[static_cast<std::int64_t>(i)].contiguous();

@@ -1,5 +1,6 @@
 #include "explain/grad_cam.h"
 #include "explain/cam_plan.h"
+#include "explain/script_layers.h"
 
 #include "config/config.h"
 #include "nn/roi_consistency.h"
@@ -8,6 +9,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <stdexcept>
 
 namespace lumen::explain {
@@ -97,19 +100,16 @@ public:
             headMethod_ = "forward_head_classifier";
         } else if (auto fwd = m_.find_method("forward"); fwd && returnsPair(*fwd)) {
             tuple_ = true;
+        } else if (m_.find_method("forward")) {
+            plain_ = true;  // any module: its layers are tapped (script_layers.h)
         } else {
-            std::string methods;
-            for (const auto& method : m_.get_methods()) methods += (methods.empty() ? "" : ", ") + method.name();
-            throw std::runtime_error(
-                source_ +
-                ": cannot explain this TorchScript module: expected methods forward_features(x) -> features and "
-                "forward_head(features) -> logits, or forward(x) returning a tuple (logits, features) (see "
-                "docs/explain.md); its methods are: " +
-                (methods.empty() ? std::string("(none)") : methods));
+            throw std::runtime_error(source_ + ": cannot explain this TorchScript module: it has no forward method");
         }
+        for (const auto& p : submodulePaths(m_)) submodules_.insert(p);
     }
 
     SplitForward forward(const torch::Tensor& x, const std::string& layer) override {
+        if (tapped(layer)) return tapForward(x, layer);
         checkLayer(layer);
         torch::AutoGradMode grad(true);
         try {
@@ -147,6 +147,7 @@ public:
     torch::Tensor logits(const torch::Tensor& x) override {
         torch::NoGradGuard noGrad;
         try {
+            if (plain_) return asMatrix(firstTensor(m_.forward({x}), source_), source_);
             if (tuple_) return asMatrix(m_.forward({x}).toTuple()->elements().at(0).toTensor(), source_);
             return asMatrix(m_.run_method(headMethod_, m_.run_method(featuresMethod_, x).toTensor()).toTensor(),
                             source_);
@@ -155,15 +156,69 @@ public:
         }
     }
     std::vector<std::string> layers() const override {
-        if (staged_) return {"features", "features.5", "features.3", "features.1", "features.7"};
-        return {"features"};
+        std::vector<std::string> out =
+            plain_    ? std::vector<std::string>{"default"}
+            : staged_ ? std::vector<std::string>{"features", "features.5", "features.3", "features.1", "features.7"}
+                      : std::vector<std::string>{"features"};
+        out.insert(out.end(), submodules_.begin(), submodules_.end());
+        return out;
     }
     std::string description() const override {
+        if (plain_)
+            return source_ + " (TorchScript, layer " + (defaultLayer_.empty() ? "chosen by path" : defaultLayer_) +
+                   " tapped from forward)";
         return source_ + " (TorchScript " +
                (tuple_ ? "forward -> (logits, features)" : featuresMethod_ + " / " + headMethod_) + ")";
     }
 
 private:
+    /// Layers reached by tapping forward: any submodule path (except the conventions' own
+    /// names), and the default layer of a module without a convention.
+    bool tapped(const std::string& layer) const {
+        if (plain_ && (layer.empty() || layer == "default")) return true;
+        if (!submodules_.count(layer)) return false;
+        const bool convention = staged_ ? (layer == "features" || layer == "features.1" || layer == "features.3" ||
+                                           layer == "features.5" || layer == "features.7")
+                                        : !plain_ && layer == "features";
+        return !convention;
+    }
+
+    SplitForward tapForward(const torch::Tensor& x, const std::string& asked) {
+        torch::AutoGradMode grad(true);
+        try {
+            std::string layer = asked;
+            if (layer.empty() || layer == "default") {
+                if (defaultLayer_.empty()) {
+                    torch::NoGradGuard noGrad;
+                    const auto chosen = defaultLayer(m_, x.slice(0, 0, 1));
+                    if (!chosen)
+                        throw std::runtime_error(source_ +
+                                                 ": no submodule of this TorchScript module gives a feature map "
+                                                 "(N,C,h,w), (N,C,d,h,w) or tokens forming a grid: name one with "
+                                                 "--layer (lumen-cli explain --list-layers lists them)");
+                    defaultLayer_ = *chosen;
+                }
+                layer = defaultLayer_;
+            }
+            auto it = taps_.find(layer);
+            if (it == taps_.end()) it = taps_.emplace(layer, addLayerTaps(m_, {layer})).first;
+            if (it->second.tapped.empty())
+                throw std::runtime_error(source_ + ": layer " + layer +
+                                         " cannot be explained: " + it->second.why.at(layer));
+            const auto out = m_.get_method(it->second.method)({x.detach().requires_grad_(true)});
+            const auto& elements = out.toTupleRef().elements();
+            SplitForward sf{elements.at(1).toTensor(), asMatrix(firstTensor(elements.at(0), source_), source_), {}};
+            if (sf.features.dim() == 3)
+                sf.toGrid = [batch = x.size(0), layer](const torch::Tensor& t) {
+                    return tokensToGrid(t, batch, layer);
+                };
+            else checkFeatures(sf.features, source_ + " layer " + layer);
+            return sf;
+        } catch (const c10::Error& e) {
+            throw std::runtime_error(source_ + ": the TorchScript module failed: " + e.what_without_backtrace());
+        }
+    }
+
     static bool returnsPair(const torch::jit::Method& method) {
         const auto& returns = method.function().getSchema().returns();
         if (returns.size() != 1) return false;
@@ -175,13 +230,16 @@ private:
             (layer == "features.1" || layer == "features.3" || layer == "features.5" || layer == "features.7"))
             return;
         if (!layer.empty() && layer != "features" && layer != featuresMethod_)
-            throw std::invalid_argument(
-                source_ + ": a TorchScript module explains only its features (layer \"features\"), not \"" + layer +
-                "\"");
+            throw std::invalid_argument(source_ + ": no layer \"" + layer +
+                                        "\" in this TorchScript module: name a submodule by its path (lumen-cli "
+                                        "explain --list-layers " +
+                                        source_ + " lists them) or \"features\"");
     }
     torch::jit::Module m_;
-    std::string source_, featuresMethod_, headMethod_;
-    bool tuple_ = false, staged_ = false;
+    std::string source_, featuresMethod_, headMethod_, defaultLayer_;
+    bool tuple_ = false, staged_ = false, plain_ = false;
+    std::set<std::string> submodules_;
+    std::map<std::string, LayerTaps> taps_;
 };
 
 std::vector<float> floatList(const YAML::Node& root, const std::string& key) {
@@ -223,8 +281,9 @@ std::unique_ptr<CamModel> roiCheckpointModel(const std::filesystem::path& file) 
 
 }  // namespace
 
-torch::Tensor camFromFeatures(const torch::Tensor& features, const torch::Tensor& scores, CamMethod m) {
-    checkFeatures(features, "camFromFeatures");
+torch::Tensor camFromFeatures(const torch::Tensor& features, const torch::Tensor& scores, CamMethod m,
+                              const std::function<torch::Tensor(const torch::Tensor&)>& toGrid) {
+    if (!toGrid) checkFeatures(features, "camFromFeatures");
     const std::int64_t n = features.size(0);
     const torch::Tensor s = scores.dim() == 2 && scores.size(1) == 1 ? scores.squeeze(1) : scores;
     if (s.dim() != 1 || s.size(0) != n)
@@ -236,8 +295,12 @@ torch::Tensor camFromFeatures(const torch::Tensor& features, const torch::Tensor
                                    /*allow_unused=*/true)[0];
     if (!g.defined()) throw std::invalid_argument("camFromFeatures: the scores do not depend on the features");
     torch::NoGradGuard noGrad;
-    const torch::Tensor f = features.detach().to(torch::kFloat);
+    torch::Tensor f = features.detach().to(torch::kFloat);
     g = g.to(torch::kFloat);
+    if (toGrid) {
+        f = toGrid(f);
+        g = toGrid(g);
+    }
     const auto dims = spatialDims(f);
     if (m == CamMethod::HiResCam) return torch::relu((g * f).sum(1)).contiguous();
     torch::Tensor w;

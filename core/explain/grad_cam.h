@@ -29,7 +29,10 @@ enum class CamMethod { GradCam, GradCamPlusPlus, HiResCam };
 /// instead of averaged — for a head that max-pools, exactly each position's share of the
 /// score, where Grad-CAM's averaged weights smear it over every position a channel fires.
 /// The graph is retained, so several scores of one forward can be explained in turn.
-torch::Tensor camFromFeatures(const torch::Tensor& features, const torch::Tensor& scores, CamMethod m);
+/// `toGrid`, when given, maps features that are not a grid (transformer tokens (N,L,D)) and
+/// their gradient to one (N,D,h,w) before the CAM is formed (script_layers.h, tokensToGrid).
+torch::Tensor camFromFeatures(const torch::Tensor& features, const torch::Tensor& scores, CamMethod m,
+                              const std::function<torch::Tensor(const torch::Tensor&)>& toGrid = {});
 
 /// "gradcam" / "gradcam++" / "hirescam" (also "gradcampp", "grad-cam", "grad-cam++"); throws
 /// std::invalid_argument listing the names otherwise.
@@ -40,6 +43,8 @@ std::string camMethodName(CamMethod m);  ///< "gradcam" / "gradcam++" / "hiresca
 struct SplitForward {
     torch::Tensor features;  ///< (N,C,h,w)/(N,C,d,h,w), requires grad
     torch::Tensor logits;    ///< (N,K), a function of `features`
+    /// Set when `features` are tokens (N,L,D): how they and their gradient become a grid.
+    std::function<torch::Tensor(const torch::Tensor&)> toGrid;
 };
 
 /// A model that can be split at a named layer. Calls are not thread-safe (one per job).
@@ -63,7 +68,8 @@ public:
     int channels = 0;
 };
 
-/// Loads a model file for explaining: a TorchScript module (docs/explain.md: forward_features +
+/// Loads a model file for explaining: a TorchScript module (any submodule by its path, e.g.
+/// "layer4", through script_layers.h; also the conventions of docs/explain.md: forward_features +
 /// forward_head methods, or forward returning (logits, features)) or a Lumen checkpoint of
 /// roi_consistency (its ConvNeXt classifier, EMA weights when present). Throws
 /// std::runtime_error naming the file and what was expected.
