@@ -73,10 +73,11 @@ struct LayerInfo {
 };
 
 struct LayerListing {
-    std::string model;                     ///< what was loaded
-    std::vector<std::int64_t> probeShape;  ///< the probe input (1, C, H, W) / (1, C, D, H, W)
-    std::string defaultLayer;              ///< what `explain` uses when no layer is named
-    std::vector<LayerInfo> layers;         ///< execution order, then the layers that cannot be tapped
+    std::string model;                      ///< what was loaded
+    std::vector<std::int64_t> probeShape;   ///< the probe input (1, C, H, W) / (1, C, D, H, W)
+    std::vector<std::int64_t> outputShape;  ///< forward's output (its first tensor) on the probe
+    std::string defaultLayer;               ///< what `explain` uses when no layer is named
+    std::vector<LayerInfo> layers;          ///< execution order, then the layers that cannot be tapped
 };
 
 /// The layers of a model file and their output shapes on a probe input (`inputShape` (H,W) or

@@ -4,6 +4,7 @@
 #include "explain/cam_plan.h"
 #include "explain/grad_cam.h"
 #include "explain/heatmap.h"
+#include "explain/model_input.h"
 
 #include "data/csv_records.h"
 #include "data/data_error.h"
@@ -31,60 +32,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-torch::Tensor resizeSpatial(const torch::Tensor& x, const std::vector<std::size_t>& shape) {
-    std::vector<std::int64_t> size(shape.begin(), shape.end());
-    if (std::equal(size.begin(), size.end(), x.sizes().begin() + 1)) return x;
-    namespace F = torch::nn::functional;
-    auto options = F::InterpolateFuncOptions().size(size).align_corners(false);
-    if (shape.size() == 2) options.mode(torch::kBilinear);
-    else options.mode(torch::kTrilinear);
-    return F::interpolate(x.unsqueeze(0), options).squeeze(0);
-}
-
-/// One model input (C, H, W) or (C, D, H, W).
-torch::Tensor loadInput(const CamInput& item, const std::vector<std::size_t>& shape, int channels,
-                        const std::vector<float>& mean, const std::vector<float>& stdev) {
-    const auto sr = static_cast<std::int64_t>(shape.size());
-    std::string ext = item.file.extension().string();
-    for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (ext == ".npy") {
-        // Arrays are the model input as it is (already normalised); only the size is adapted.
-        io::NpyArray a = io::readNpy(item.file);
-        std::vector<std::int64_t> dims(a.shape.begin(), a.shape.end());
-        torch::Tensor t = torch::from_blob(a.values.data(), dims, torch::kFloat).clone();
-        if (t.dim() == sr) t = t.unsqueeze(0);
-        if (t.dim() != sr + 1 || t.size(0) != channels)
-            throw io::ReadError(item.file, "expected an array (" + std::to_string(channels) + ", " +
-                                               (sr == 3 ? "D, " : "") + "H, W) for this model, got " +
-                                               std::to_string(a.shape.size()) + "-D");
-        return resizeSpatial(t, shape);
-    }
-    if (sr != 2) throw io::ReadError(item.file, "3-D models take .npy volumes (C, D, H, W) here (see docs/explain.md)");
-    const cv::Mat unit = data::loadUnitImage(item.file, channels);
-    cv::Mat img;
-    if (shape[0] == shape[1]) {
-        // The tasks' evaluation transform: shorter side to the size, centre crop.
-        data::AugmentOptions a;
-        a.resize = static_cast<int>(shape[0]);
-        a.crop = static_cast<int>(shape[0]);
-        img = data::augmentImage(unit, a, 0);
-    } else {
-        cv::resize(unit, img, cv::Size(static_cast<int>(shape[1]), static_cast<int>(shape[0])), 0, 0, cv::INTER_LINEAR);
-    }
-    img = img.isContinuous() ? img : img.clone();
-    torch::Tensor t =
-        torch::from_blob(img.data, {img.rows, img.cols, img.channels()}, torch::kFloat).permute({2, 0, 1}).clone();
-    if (channels == 3) t = t.flip({0});  // OpenCV's BGR -> RGB, as the image dataset does
-    if (!mean.empty()) {
-        for (std::int64_t c = 0; c < t.size(0); ++c) {
-            const float m = mean[std::min<std::size_t>(c, mean.size() - 1)];
-            const float s = stdev.empty() ? 1.0f : stdev[std::min<std::size_t>(c, stdev.size() - 1)];
-            t[c] = (t[c] - m) / s;
-        }
-    }
-    return t;
-}
 
 double probability(const torch::Tensor& logitsRow, int target, const std::string& activation) {
     if (activation == "softmax") return torch::softmax(logitsRow.to(torch::kDouble), 0)[target].item<double>();
@@ -183,7 +130,7 @@ private:
         for (std::size_t j = b0; j < b1; ++j) {
             const CamInput& item = plan_.items[plan_.todo[j]];
             try {
-                batch.inputs.push_back(loadInput(item, shape_, o_.channels, mean_, stdev_));
+                batch.inputs.push_back(loadModelInput(item.file, shape_, o_.channels, mean_, stdev_));
                 batch.items.push_back(&item);
             } catch (const std::exception& e) {
                 ++failed_;

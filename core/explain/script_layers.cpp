@@ -299,6 +299,10 @@ void fillListing(const std::filesystem::path& file, const std::vector<std::size_
     }();
     out.probeShape = probe.sizes().vec();
     try {
+        {
+            torch::NoGradGuard noGrad;
+            out.outputShape = firstTensor(module.forward({probe}), file.string()).sizes().vec();
+        }
         for (auto& l : layerOutputs(module, probe)) out.layers.push_back({l.path, l.shape, l.note, l.explainable});
         out.defaultLayer = defaultLayer(module, probe).value_or("");
     } catch (const std::exception& e) {
