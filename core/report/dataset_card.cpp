@@ -124,9 +124,13 @@ void pixelSection(CardDocument& doc, const DatasetCard& card) {
 }  // namespace
 
 DatasetCard buildDatasetCard(const fs::path& manifest, const DatasetCardOptions& options) {
-    const data::Manifest m = data::loadManifestOrFolder(manifest);
+    return datasetCardOf(data::loadManifestOrFolder(manifest), manifest, options);
+}
+
+DatasetCard datasetCardOf(const data::Manifest& m, const fs::path& source, const DatasetCardOptions& options,
+                          const data::PixelStats* pixels) {
     DatasetCard card;
-    card.manifestFile = m.file.empty() ? manifest : m.file;
+    card.manifestFile = m.file.empty() ? source : m.file;
     card.sha256 = fs::is_regular_file(card.manifestFile) ? util::sha256File(card.manifestFile)
                                                          : util::sha256Hex(data::manifestCsv(m));
     card.rows = m.rows.size();
@@ -134,7 +138,9 @@ DatasetCard buildDatasetCard(const fs::path& manifest, const DatasetCardOptions&
     card.missingFiles = m.missingFiles().size();
     card.splits = data::splitReport(m);
     card.balance = data::labelBalance(m);
-    if (options.pixelStats) {
+    if (pixels) {
+        card.pixels = *pixels;
+    } else if (options.pixelStats) {
         data::PixelStatsOptions o;
         o.threads = options.threads;
         card.pixels = data::computePixelStats(m, o);

@@ -37,4 +37,9 @@ struct DatasetCard {
 /// data::DataError naming the image for an unreadable image when pixelStats is on.
 DatasetCard buildDatasetCard(const std::filesystem::path& manifest, const DatasetCardOptions& options = {});
 
+/// The card of a manifest already read (`source`: the file or folder it was read from), with
+/// pixel statistics already computed (the Data panel's) or, when null, as options ask.
+DatasetCard datasetCardOf(const data::Manifest& manifest, const std::filesystem::path& source,
+                          const DatasetCardOptions& options = {}, const data::PixelStats* pixels = nullptr);
+
 }  // namespace lumen::report
