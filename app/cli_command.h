@@ -3,12 +3,15 @@
 // of the exit codes below. Errors go to stderr.
 
 #include <functional>
+#include <memory>
 #include <map>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+class QCoreApplication;
 
 namespace lumen::plugin {
 class Registry;
@@ -60,5 +63,11 @@ Command trainCommand();
 Command inferCommand();
 Command explainCommand();
 Command runsCommand();
+Command cardCommand();
+
+/// True when the command line's command draws (card): main then makes a QGuiApplication.
+bool commandNeedsGui(int argc, char** argv);
+/// A QGuiApplication, on the offscreen platform unless QT_QPA_PLATFORM is set (cli_card.cpp).
+std::unique_ptr<QCoreApplication> makeGuiApplication(int& argc, char** argv);
 
 }  // namespace lumen::cli

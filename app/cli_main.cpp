@@ -54,7 +54,7 @@ using namespace lumen::cli;
 std::vector<Command> commands() {
     return {envCommand(),     configCommand(),  demoCommand(), auditCommand(), metricsCommand(),
             inspectCommand(), convertCommand(), dataCommand(), pacsCommand(),  trainCommand(),
-            inferCommand(),   explainCommand(), runsCommand()};
+            inferCommand(),   explainCommand(), runsCommand(), cardCommand()};
 }
 
 std::string topUsage() {
@@ -128,7 +128,8 @@ const Command* findCommand(int argc, char** argv, const std::vector<Command>& al
 
 int main(int argc, char** argv) {
     lumen::util::keepFreedMemoryForReuse();  // series/volume reads: docs/volume-viewer.md
-    QCoreApplication app(argc, argv);
+    const auto app = lumen::cli::commandNeedsGui(argc, argv) ? lumen::cli::makeGuiApplication(argc, argv)
+                                                             : std::make_unique<QCoreApplication>(argc, argv);
     QCoreApplication::setApplicationName("lumen-cli");
     QCoreApplication::setApplicationVersion(LUMEN_VERSION);
     try {

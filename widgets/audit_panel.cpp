@@ -1,5 +1,8 @@
 #include "audit_panel.h"
 
+#include "card_export.h"
+#include "report/audit_card.h"
+
 #include "job_event_bridge.h"
 #include "plot_export.h"
 #include "table_items.h"
@@ -265,9 +268,19 @@ QWidget* AuditPanel::buildPlots() {
     saveReport->setObjectName("saveReport");
     saveReport->setEnabled(false);  // until an audit finished
     saveReportButton_ = saveReport;
+    exportPdfButton_ = new QPushButton(tr("Export PDF report…"));
+    exportPdfButton_->setObjectName("exportPdfReport");
+    exportPdfButton_->setEnabled(false);
+    exportPdfButton_->setToolTip(tr("The summary table, a scatter and a histogram per category, without ids"));
     bar->addWidget(exportScatter);
     bar->addWidget(exportHistogram);
     bar->addWidget(saveReport);
+    bar->addWidget(exportPdfButton_);
+    connect(exportPdfButton_, &QPushButton::clicked, this, [this] {
+        if (auto r = result_)
+            exportCardInteractively(
+                this, tr("Export PDF report"), "audit_report.pdf", [r] { return report::auditCard(*r); }, true);
+    });
     mid->addLayout(bar);
     connect(categoryBox_, &QComboBox::currentIndexChanged, this, [this](int i) {
         if (i >= 0) showCategory(i);
@@ -383,6 +396,13 @@ void AuditPanel::clearResult() {
     if (auto* bars = qobject_cast<QCPBars*>(histogram_->plottable(0))) bars->data()->clear();
     histogram_->replot();
     saveReportButton_->setEnabled(false);
+    exportPdfButton_->setEnabled(false);
+}
+
+QString AuditPanel::exportPdfReport(const QString& file) {
+    if (!result_) return tr("no audit to export: run one first");
+    auto r = result_;
+    return exportCard([r] { return report::auditCard(*r); }, file);
 }
 
 // Long messages (an error listing 90 column names) are cut on screen, whole in the tooltip:
@@ -442,6 +462,7 @@ bool AuditPanel::runAudit() {
 void AuditPanel::setResult(std::shared_ptr<const audit::AuditResult> result) {
     result_ = std::move(result);
     saveReportButton_->setEnabled(true);
+    exportPdfButton_->setEnabled(true);
     selectedStudy_.clear();
     study_->setRowCount(0);
     fillSummary();

@@ -80,6 +80,9 @@ public:
     QCustomPlot* histogramPlot() const { return histogram_; }
     QComboBox* categoryBox() const { return categoryBox_; }
     QPushButton* runButton() const { return runButton_; }
+    /// Writes the audit report as a PDF (summary table, scatter and histogram per category, no
+    /// ids: docs/cards.md); "" on success, else the error. Needs a finished audit.
+    QString exportPdfReport(const QString& file);
     QCheckBox* allowMissingIds() const { return allowIds_; }
     QCheckBox* allowMissingColumns() const { return allowColumns_; }
     QCheckBox* allowMissingValues() const { return allowValues_; }
@@ -119,6 +122,7 @@ private:
     QCheckBox* allowValues_;
     QPushButton* runButton_;
     QPushButton* saveReportButton_ = nullptr;
+    QPushButton* exportPdfButton_ = nullptr;
     QLabel* status_;
     QLabel* gaps_;
     QLabel* maxDiff_;

@@ -1,5 +1,8 @@
 #include "data_panel.h"
 
+#include "card_export.h"
+#include "report/dataset_card.h"
+
 #include "job_event_bridge.h"
 #include "plot_export.h"
 
@@ -186,6 +189,22 @@ QWidget* DataPanel::buildChartBox() {
     chartTools->addWidget(countsBox_);
     chartTools->addStretch(1);
     chartTools->addWidget(exportButton_);
+    cardButton_ = new QPushButton(tr("Export dataset card…"));
+    cardButton_->setObjectName("exportDatasetCard");
+    cardButton_->setEnabled(false);
+    cardButton_->setToolTip(tr("Counts, splits and their proof, label balance (no ids) as PDF, HTML or Markdown"));
+    chartTools->addWidget(cardButton_);
+    connect(cardButton_, &QPushButton::clicked, this, [this] {
+        if (!summary_) return;
+        const QString name = QFileInfo(summary_->source).completeBaseName() + "_card.pdf";
+        const QString file = exportCardInteractively(this, tr("Export dataset card"), name, [this] {
+            return report::datasetCardOf(summary_->manifest, summary_->source.toStdString(), {},
+                                         pixelStats_ && pixelStatsSplit_.isEmpty() ? pixelStats_.get() : nullptr)
+                .document;
+        });
+        if (!file.isEmpty())
+            setStatus(tr("Dataset card written to %1").arg(file), palette().color(QPalette::WindowText));
+    });
     cl->addLayout(chartTools);
     cl->addWidget(plot_, 1);
     plot_->setMinimumSize(420, 300);
@@ -343,6 +362,7 @@ void DataPanel::setSummary(std::shared_ptr<const DataSummary> summary) {
     pixelSplit_->clear();
     pixelButton_->setEnabled(summary_ != nullptr && !runningJob_);
     exportButton_->setEnabled(summary_ != nullptr);  // nothing to export without a dataset
+    if (cardButton_) cardButton_->setEnabled(summary_ != nullptr);
     if (!summary_) return;
     // Normalisation constants come from the training split: it is offered first.
     for (const auto& s : summary_->balance.splits)
@@ -476,6 +496,19 @@ void DataPanel::fillChart() {
     plot_->xAxis->setRange(0.4, double(b.labels.size()) + 0.6);
     plot_->yAxis->setRange(0, top * 1.12);
     plot_->replot();
+}
+
+}  // namespace lumen::widgets
+
+namespace lumen::widgets {
+
+QString DataPanel::exportDatasetCard(const QString& file) {
+    if (!summary_) return tr("no dataset open");
+    auto summary = summary_;
+    const data::PixelStats* pixels = pixelStats_ && pixelStatsSplit_.isEmpty() ? pixelStats_.get() : nullptr;
+    return exportCard(
+        [&] { return report::datasetCardOf(summary->manifest, summary->source.toStdString(), {}, pixels).document; },
+        file);
 }
 
 }  // namespace lumen::widgets

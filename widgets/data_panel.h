@@ -80,6 +80,10 @@ public:
 
     QComboBox* pixelSplitBox() const { return pixelSplit_; }
     QPushButton* pixelStatsButton() const { return pixelButton_; }
+    QPushButton* datasetCardButton() const { return cardButton_; }
+    /// Writes the open dataset's card (.pdf/.html/.md by extension; with the pixel statistics
+    /// when they were computed over every row); "" on success, else the error.
+    QString exportDatasetCard(const QString& file);
 
 signals:
     void loaded();
@@ -117,6 +121,7 @@ private:
     QCustomPlot* plot_;
     QCheckBox* countsBox_;
     QPushButton* exportButton_;
+    QPushButton* cardButton_ = nullptr;
     QComboBox* pixelSplit_;
     QPushButton* pixelButton_;
     QLabel* pixelLabel_;

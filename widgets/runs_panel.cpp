@@ -1,5 +1,8 @@
 #include "runs_panel.h"
 
+#include "card_export.h"
+#include "report/model_card.h"
+
 #include "table_items.h"
 
 #include "runs/run_store.h"
@@ -136,6 +139,24 @@ void RunsPanel::addModelActions(QMenu* menu, qint64 run) {
     connect(infer, &QAction::triggered, this, [this, run] { emit inferRequested(run); });
     connect(explain, &QAction::triggered, this, [this, run] { emit explainRequested(run); });
     connect(study, &QAction::triggered, this, [this, run] { emit openInStudyRequested(run); });
+    QAction* card = menu->addAction(tr("Export model card…"));
+    card->setObjectName("runsModelCard");
+    card->setEnabled(run > 0 && (!best.isEmpty() || !predictions.isEmpty()));
+    card->setToolTip(tr("Metrics with intervals, calibration, data, config and checksums as PDF, HTML or Markdown"));
+    connect(card, &QAction::triggered, this, [this, run] {
+        exportCardInteractively(this, tr("Export model card"), QString("model_card_run%1.pdf").arg(run),
+                                [this, run] { return buildCard(run); });
+    });
+}
+
+report::CardDocument RunsPanel::buildCard(qint64 run) const {
+    if (!store_) throw std::runtime_error("no workspace open");
+    const runs::Workspace ws{store_->file().parent_path()};
+    return report::buildModelCard(*store_, ws, run).document;
+}
+
+QString RunsPanel::exportModelCard(qint64 run, const QString& file) {
+    return exportCard([this, run] { return buildCard(run); }, file);
 }
 
 // Export… (config, model, reports, predictions into a folder) and Delete… (rows and folder,

@@ -4,6 +4,8 @@
 // its curves, compare the selected runs, resume, infer, explain, open its predictions in the
 // Study view, export and delete (the main window carries them out).
 
+#include "report/card_document.h"
+
 #include <QHash>
 #include <QList>
 #include <QWidget>
@@ -45,6 +47,9 @@ public:
     QString artifact(qint64 run, const QString& kind) const;
     /// The context menu for the current selection (caller owns it); built, not shown.
     QMenu* makeContextMenu();
+    /// Writes run `run`'s model card (.pdf/.html/.md by extension, report/model_card.h) from
+    /// the open workspace; "" on success, else the error naming the run or file.
+    QString exportModelCard(qint64 run, const QString& file);
 
     /// The "best metric" of a run as shown: the largest `val.auroc*`/`val.acc*`/`val.f1*`/
     /// `val.dice*`, else the smallest `val.loss`, else the smallest `loss` ("" when none).
@@ -72,6 +77,7 @@ signals:
 private:
     void addModelActions(QMenu* menu, qint64 run);
     void addFileActions(QMenu* menu, const QList<qint64>& ids);
+    report::CardDocument buildCard(qint64 run) const;
 
     QTableWidget* table_;
     runs::RunStore* store_ = nullptr;
