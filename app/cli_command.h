@@ -64,6 +64,7 @@ Command inferCommand();
 Command explainCommand();
 Command runsCommand();
 Command cardCommand();
+Command torchscriptCommand();
 
 /// True when the command line's command draws (card): main then makes a QGuiApplication.
 bool commandNeedsGui(int argc, char** argv);
