@@ -54,7 +54,7 @@ using namespace lumen::cli;
 std::vector<Command> commands() {
     return {envCommand(),     configCommand(),  demoCommand(), auditCommand(), metricsCommand(),
             inspectCommand(), convertCommand(), dataCommand(), pacsCommand(),  trainCommand(),
-            inferCommand(),   explainCommand(), runsCommand(), cardCommand(), torchscriptCommand()};
+            inferCommand(),   explainCommand(), runsCommand(), cardCommand(),  torchscriptCommand()};
 }
 
 std::string topUsage() {
