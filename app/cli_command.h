@@ -65,6 +65,7 @@ Command explainCommand();
 Command runsCommand();
 Command cardCommand();
 Command torchscriptCommand();
+Command benchInferCommand();
 
 /// True when the command line's command draws (card): main then makes a QGuiApplication.
 bool commandNeedsGui(int argc, char** argv);

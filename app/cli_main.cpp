@@ -52,9 +52,10 @@ namespace {
 using namespace lumen::cli;
 
 std::vector<Command> commands() {
-    return {envCommand(),     configCommand(),  demoCommand(), auditCommand(), metricsCommand(),
-            inspectCommand(), convertCommand(), dataCommand(), pacsCommand(),  trainCommand(),
-            inferCommand(),   explainCommand(), runsCommand(), cardCommand(),  torchscriptCommand()};
+    return {envCommand(),     configCommand(),  demoCommand(),        auditCommand(),
+            metricsCommand(), inspectCommand(), convertCommand(),     dataCommand(),
+            pacsCommand(),    trainCommand(),   inferCommand(),       explainCommand(),
+            runsCommand(),    cardCommand(),    torchscriptCommand(), benchInferCommand()};
 }
 
 std::string topUsage() {

@@ -185,6 +185,14 @@ torch::Tensor firstTensor(const c10::IValue& output, const std::string& source) 
                              ", not a tensor, a tuple/list holding one, or a dict with \"out\" or \"logits\"");
 }
 
+std::string torchErrorLine(const std::exception& e) {
+    const auto* c10 = dynamic_cast<const c10::Error*>(&e);
+    std::string why = c10 ? c10->what_without_backtrace() : e.what();
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    if (const auto nl = why.rfind('\n'); nl != std::string::npos) why = why.substr(nl + 1);
+    return why;
+}
+
 bool tokensFormGrid(const torch::Tensor& tokens, std::int64_t batch) {
     if (tokens.dim() != 3) return false;
     const std::int64_t l = tokens.size(0) == batch ? tokens.size(1) : tokens.size(1) == batch ? tokens.size(0) : 0;
@@ -306,15 +314,10 @@ void fillListing(const std::filesystem::path& file, const std::vector<std::size_
         for (auto& l : layerOutputs(module, probe)) out.layers.push_back({l.path, l.shape, l.note, l.explainable});
         out.defaultLayer = defaultLayer(module, probe).value_or("");
     } catch (const std::exception& e) {
-        // TorchScript errors carry the whole script traceback; its last line says what failed.
-        const auto* c10 = dynamic_cast<const c10::Error*>(&e);
-        std::string why = c10 ? c10->what_without_backtrace() : e.what();
-        while (!why.empty() && why.back() == '\n') why.pop_back();
-        if (const auto nl = why.rfind('\n'); nl != std::string::npos) why = why.substr(nl + 1);
         std::string probeText;
         for (auto v : out.probeShape) probeText += (probeText.empty() ? "" : "x") + std::to_string(v);
         throw std::runtime_error(file.string() + ": the probe input " + probeText +
-                                 " failed (give the model's input with --size and --channels): " + why);
+                                 " failed (give the model's input with --size and --channels): " + torchErrorLine(e));
     }
 }
 

@@ -38,6 +38,10 @@ LayerTaps addLayerTaps(torch::jit::Module& module, const std::vector<std::string
 /// "out"/"logits" entry of a dict. Throws std::runtime_error naming `source` otherwise.
 torch::Tensor firstTensor(const c10::IValue& output, const std::string& source);
 
+/// The line of a LibTorch / TorchScript error that says what failed: its last line (TorchScript
+/// errors carry the script's traceback before it), without c10's backtrace.
+std::string torchErrorLine(const std::exception& e);
+
 /// Token outputs (N, L, D) of a transformer layer as a grid (N, D, s, s), the rule of
 /// pytorch-grad-cam's reshape_transform examples: batch-first (a (L, N, D) tensor whose second
 /// size is the batch is transposed first); L = s² tokens form the grid as they are, L = s² + 1

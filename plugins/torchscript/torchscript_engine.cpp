@@ -11,6 +11,7 @@
 #include "metrics/metrics_report.h"
 #include "plugin/task_kit.h"
 #include "util/atomic_file.h"
+#include "util/parallel.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/script.h>
@@ -203,7 +204,8 @@ std::string infer(const config::Config& c, const plugin::RunContext& where, jobs
                                  std::string(e.what()).substr(0, 300) + ")");
     }
     module.eval();
-    if (const int threads = c.get<int>("threads"); threads > 0) torch::set_num_threads(threads);
+    // On this (the job's) thread: 0 = one per core, as every task.
+    torch::set_num_threads(static_cast<int>(util::resolveThreads(c.get<int>("threads"))));
     job.info("inference of " + s.model.string() + " on " + std::to_string(m.rows.size()) + " inputs");
 
     std::vector<std::string> ids, paths;
@@ -218,9 +220,10 @@ std::string infer(const config::Config& c, const plugin::RunContext& where, jobs
             torch::Tensor logits;
             try {
                 logits = explain::firstTensor(module.forward({torch::stack(b.inputs)}), s.model.string());
-            } catch (const c10::Error& e) {
+            } catch (const std::exception& e) {  // c10::Error and TorchScript's errors
                 throw std::runtime_error(s.model.string() + ": the model failed on inputs of shape " +
-                                         c10::str(torch::stack(b.inputs).sizes()) + ": " + e.what_without_backtrace());
+                                         c10::str(torch::stack(b.inputs).sizes()) +
+                                         " (input.size / input.channels): " + explain::torchErrorLine(e));
             }
             if (logits.dim() == 1) logits = logits.unsqueeze(1);
             if (logits.dim() != 2) logits = logits.flatten(1);

@@ -5,6 +5,8 @@
 // scikit-learn, activations per output, errors naming the key, and --baseline auditing the result.
 #include "../test_support.h"
 
+#include "infer/inference_bench.h"
+
 #include <nlohmann/json.hpp>
 
 #include <QProcess>
@@ -201,6 +203,51 @@ data: {manifest: manifest.csv}
         r = infer("m.yaml", "out_m2", {"--baseline", path("out_a/preds.csv")});
         QCOMPARE(r.code, 1);
         QVERIFY2(r.out.find("FAIL") != std::string::npos, r.out.c_str());
+    }
+
+    void percentilesAreNumpys() {
+        const std::vector<double> v = {9.5, 1.0, 3.25, 7.0, 2.0, 11.0, 4.5, 8.0, 6.0, 30.0, 5.0};
+        QProcess py;
+        py.start("/usr/bin/python3",
+                 {"-c",
+                  "import numpy as np; v=[9.5,1.0,3.25,7.0,2.0,11.0,4.5,8.0,6.0,30.0,5.0]; "
+                  "print(' '.join(repr(float(np.percentile(v, q))) for q in (0, 50, 95, 99, 100)))"});
+        QVERIFY(py.waitForFinished(60000));
+        std::stringstream ref(py.readAllStandardOutput().toStdString());
+        for (double q : {0.0, 50.0, 95.0, 99.0, 100.0}) {
+            double expected = 0;
+            ref >> expected;
+            QVERIFY2(std::abs(lumen::infer::percentile(v, q) - expected) < 1e-12, std::to_string(q).c_str());
+        }
+        QVERIFY(std::isnan(lumen::infer::percentile({}, 50)));
+    }
+
+    void benchInferTimesEachBatchSize() {
+        auto r = runLumenCli({"bench-infer", "--config", path("a.yaml"), "--workspace",
+                              QString::fromStdString(d_.string()), "--batch", "1,3", "--iters", "4", "--warmup", "1",
+                              "--threads", "1", "--json", path("bench.json")});
+        QVERIFY2(r.code == 0, (r.out + r.err).c_str());
+        QVERIFY2(r.out.find("input per sample: 3x32x32") != std::string::npos, r.out.c_str());
+        QVERIFY2(r.out.find("| batch | forwards | mean ms | p50 ms") != std::string::npos, r.out.c_str());
+        const auto j = nlohmann::json::parse(readTextFile(d_ / "bench.json"));
+        QCOMPARE(j["threads"].get<int>(), 1);
+        QVERIFY(!j["cpu"].get<std::string>().empty());
+        QCOMPARE(j["batches"].size(), std::size_t(2));
+        for (const auto& b : j["batches"]) {
+            QCOMPARE(b["iterations"].get<int>(), 4);
+            QVERIFY(b["p50_ms"].get<double>() <= b["p95_ms"].get<double>());
+            QVERIFY(b["p95_ms"].get<double>() <= b["p99_ms"].get<double>());
+            const double expected = b["batch"].get<int>() / (b["mean_ms"].get<double>() / 1000.0);
+            QVERIFY(std::abs(b["samples_per_second"].get<double>() - expected) < 1e-9 * expected);
+            QVERIFY(b["peak_rss_mb"].get<double>() > 10);
+        }
+        // A model that rejects the input (a 3-D model given images) says so and names the file.
+        r = runLumenCli({"bench-infer", "--model", path("r3d_18.pt"), "--size", "32x32", "--batch", "1"});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.find("r3d_18.pt") != std::string::npos && r.err.find("batch 1") != std::string::npos,
+                 r.err.c_str());
+        r = runLumenCli({"bench-infer", "--model", path("nope.pt")});
+        QCOMPARE(r.code, 2);
     }
 };
 
