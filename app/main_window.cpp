@@ -138,6 +138,7 @@ MainWindow::MainWindow(QWidget* parent)
     connect(runsPanel_, &widgets::RunsPanel::resumeRequested, this, &MainWindow::resumeRun);
     connect(runsPanel_, &widgets::RunsPanel::inferRequested, this, [this](qint64 run) { inferFromRun(run); });
     connect(runsPanel_, &widgets::RunsPanel::explainRequested, this, [this](qint64 run) { explainRun(run); });
+    connect(runsPanel_, &widgets::RunsPanel::benchmarkRequested, this, [this](qint64 run) { benchmarkRun(run); });
     connect(runsPanel_, &widgets::RunsPanel::openInStudyRequested, this, &MainWindow::openRunInStudy);
     connect(runsPanel_, &widgets::RunsPanel::exportRequested, this, [this](qint64 run) { exportRun(run); });
     connect(runsPanel_, &widgets::RunsPanel::deleteRequested, this,

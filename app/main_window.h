@@ -119,6 +119,9 @@ public:
     /// Grad-CAM of an inference run's images with the model it used, into the workspace's CAM
     /// cache; `labels` as explain's --labels (empty: the user is asked, top:2 offered).
     jobs::JobId explainRun(qint64 run, const QString& labels = {});
+    /// The inference benchmark of a run's TorchScript model (batch 1, 4, 16) as a job; the table
+    /// opens in a dialog and goes to <workspace>/bench/bench_infer_run<ID>.json.
+    jobs::JobId benchmarkRun(qint64 run);
     /// The run's predictions in the Study page with the workspace's images, the run's masks
     /// and the newest CAM cache; false (logged) when it has none.
     bool openRunInStudy(qint64 run);

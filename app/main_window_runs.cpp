@@ -6,6 +6,9 @@
 #include "config/config.h"
 #include "data/manifest.h"
 #include "explain/cam_job.h"
+#include "infer/inference_bench.h"
+#include "util/atomic_file.h"
+#include "plugin/task_kit.h"
 #include "plugin/task_runner.h"
 #include "runs/run_files.h"
 #include "runs/run_store.h"
@@ -24,6 +27,10 @@
 #include <QLineEdit>
 #include <QFileInfo>
 #include <QInputDialog>
+#include <QLabel>
+#include <QHeaderView>
+#include <QTableWidget>
+#include <QVBoxLayout>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QStatusBar>
@@ -175,9 +182,17 @@ jobs::JobId MainWindow::explainRun(qint64 run, const QString& labels) {
         return 0;
     }
     try {
-        const auto model = runConfig(*task, *record).get<std::string>("infer.checkpoint");
+        const auto config = runConfig(*task, *record);
         explain::CamJobOptions o;
-        o.model = model;
+        o.model = plugin::inWorkspace(workspacePath_.toStdString(), config.get<std::string>("infer.checkpoint"));
+        if (record->task == "torchscript") {  // the model's input as its config states it
+            for (double v : config.get<std::vector<double>>("input.size")) o.inputShape.push_back(std::size_t(v));
+            o.channels = config.get<int>("input.channels");
+            for (double v : config.get<std::vector<double>>("input.mean")) o.mean.push_back(float(v));
+            for (double v : config.get<std::vector<double>>("input.std")) o.stdev.push_back(float(v));
+            o.noNormalisation = o.mean.empty();
+            o.labelNames = config.get<std::vector<std::string>>("outputs.names");
+        }
         o.images = predictions.toStdString();
         o.workspace = workspacePath_.toStdString();
         o.labels = labels.toStdString();
@@ -186,6 +201,72 @@ jobs::JobId MainWindow::explainRun(qint64 run, const QString& labels) {
                          [o](jobs::JobContext& job) { return explain::generateCams(o, job).text(); });
     } catch (const std::exception& e) {
         logRunError(run, tr("explain"), QString::fromUtf8(e.what()));
+        return 0;
+    }
+}
+
+namespace {
+
+/// The benchmark's table in a dialog (CPU and threads in its title line).
+void showBenchmark(QWidget* parent, qint64 run, const infer::InferenceBenchResult& r) {
+    auto* dialog = new QDialog(parent);
+    dialog->setObjectName("benchResultDialog");
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->setWindowTitle(QObject::tr("Inference benchmark of run %1").arg(run));
+    auto* layout = new QVBoxLayout(dialog);
+    layout->addWidget(new QLabel(QObject::tr("%1\n%2, %3 threads, load %4 s")
+                                     .arg(QString::fromStdString(r.model), QString::fromStdString(r.cpu))
+                                     .arg(r.threads)
+                                     .arg(r.loadSeconds, 0, 'f', 2)));
+    auto* table = new QTableWidget(static_cast<int>(r.rows.size()), 7, dialog);
+    table->setObjectName("benchTable");
+    table->setHorizontalHeaderLabels({QObject::tr("batch"), QObject::tr("mean ms"), QObject::tr("p50 ms"),
+                                      QObject::tr("p95 ms"), QObject::tr("p99 ms"), QObject::tr("samples/s"),
+                                      QObject::tr("peak RSS MB")});
+    for (int i = 0; i < table->rowCount(); ++i) {
+        const auto& b = r.rows[static_cast<std::size_t>(i)];
+        const double values[] = {double(b.batch), b.meanMs, b.p50Ms, b.p95Ms, b.p99Ms, b.samplesPerSecond, b.peakRssMb};
+        for (int c = 0; c < 7; ++c)
+            table->setItem(i, c, new QTableWidgetItem(QString::number(values[c], 'f', c == 0 || c == 6 ? 0 : 2)));
+    }
+    table->verticalHeader()->hide();
+    table->resizeColumnsToContents();
+    layout->addWidget(table);
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Close, dialog);
+    QObject::connect(buttons, &QDialogButtonBox::rejected, dialog, &QDialog::close);
+    layout->addWidget(buttons);
+    dialog->resize(640, 260);
+    dialog->show();
+}
+
+}  // namespace
+
+jobs::JobId MainWindow::benchmarkRun(qint64 run) {
+    const auto record = store_ ? store_->run(run) : std::nullopt;
+    if (!record) return 0;
+    try {
+        const auto target =
+            infer::benchTargetFromConfig(config::parseYaml(record->configYaml), workspacePath_.toStdString(),
+                                         runsPanel_->artifact(run, "torchscript").toStdString());
+        infer::InferenceBenchOptions o;
+        o.model = target.model;
+        o.inputShape = target.inputShape;
+        o.channels = target.channels;
+        auto result = std::make_shared<infer::InferenceBenchResult>();
+        const std::filesystem::path out = std::filesystem::path(workspacePath_.toStdString()) / "bench" /
+                                          ("bench_infer_run" + std::to_string(run) + ".json");
+        const auto id = submitJob("bench-infer", tr("Benchmark inference of run %1").arg(run),
+                                  [o, result, out](jobs::JobContext& job) {
+                                      *result = infer::benchInference(o, job);
+                                      std::filesystem::create_directories(out.parent_path());
+                                      util::writeFileAtomically(out, result->toJson().dump(1) + "\n");
+                                      job.artifact("benchmark", out.string());
+                                      return result->table();
+                                  });
+        afterJobSucceeds(id, [this, run, result] { showBenchmark(this, run, *result); });
+        return id;
+    } catch (const std::exception& e) {
+        logRunError(run, tr("benchmark"), QString::fromUtf8(e.what()));
         return 0;
     }
 }

@@ -139,6 +139,15 @@ void RunsPanel::addModelActions(QMenu* menu, qint64 run) {
     connect(infer, &QAction::triggered, this, [this, run] { emit inferRequested(run); });
     connect(explain, &QAction::triggered, this, [this, run] { emit explainRequested(run); });
     connect(study, &QAction::triggered, this, [this, run] { emit openInStudyRequested(run); });
+    const auto record = store_ ? store_->run(run) : std::nullopt;
+    const bool scripted = !artifact(run, "torchscript").isEmpty() ||
+                          (record && record->task == "torchscript" && record->status == runs::RunStatus::Finished);
+    QAction* bench = menu->addAction(tr("Benchmark inference…"));
+    bench->setObjectName("runsBenchmark");
+    bench->setEnabled(scripted);
+    bench->setToolTip(scripted ? tr("Latency p50/p95/p99 per batch size, throughput and peak memory")
+                               : tr("A finished training run with a TorchScript export, or a torchscript-task run"));
+    connect(bench, &QAction::triggered, this, [this, run] { emit benchmarkRequested(run); });
     QAction* card = menu->addAction(tr("Export model card…"));
     card->setObjectName("runsModelCard");
     card->setEnabled(run > 0 && (!best.isEmpty() || !predictions.isEmpty()));

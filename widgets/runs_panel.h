@@ -67,6 +67,9 @@ signals:
     void explainRequested(qint64 run);
     /// "Open in Study view" on a run with predictions.
     void openInStudyRequested(qint64 run);
+    /// "Benchmark inference…" on a run with a TorchScript model (a training run's export, or a
+    /// torchscript-task run's model).
+    void benchmarkRequested(qint64 run);
     /// "Export…" on one run.
     void exportRequested(qint64 run);
     /// "Delete…" on the selected runs (not yet confirmed).
