@@ -5,6 +5,7 @@
 #include "cli_progress.h"
 
 #include "explain/cam_job.h"
+#include "infer/torchscript_config.h"
 
 #include <filesystem>
 #include <iomanip>
@@ -49,12 +50,6 @@ std::vector<std::size_t> sizeList(const std::string& text) {
     return out;
 }
 
-std::string shapeText(const std::vector<std::int64_t>& shape) {
-    std::string out;
-    for (auto v : shape) out += (out.empty() ? "" : "x") + std::to_string(v);
-    return out;
-}
-
 /// lumen-cli explain --list-layers MODEL: every layer with its output on a probe input.
 int listLayers(const Args& args) {
     const auto model = *args.value("list-layers");
@@ -65,7 +60,7 @@ int listLayers(const Args& args) {
     if (auto ch = args.integer("channels")) channels = int(*ch);
     const auto listing = explain::listLayers(std::filesystem::absolute(model), shape, channels);
     std::cout << listing.model << "\n";
-    if (!listing.probeShape.empty()) std::cout << "probe input: " << shapeText(listing.probeShape) << "\n";
+    if (!listing.probeShape.empty()) std::cout << "probe input: " << infer::shapeText(listing.probeShape) << "\n";
     std::cout << "default layer: " << (listing.defaultLayer.empty() ? "(none: name one)" : listing.defaultLayer)
               << "\n\n";
     std::size_t width = 5;
@@ -74,7 +69,7 @@ int listLayers(const Args& args) {
               << "explainable\n";
     for (const auto& l : listing.layers)
         std::cout << std::setw(int(width) + 2) << l.path << std::setw(20)
-                  << (l.shape.empty() ? "-" : shapeText(l.shape)) << (l.explainable ? "yes" : "no")
+                  << (l.shape.empty() ? "-" : infer::shapeText(l.shape)) << (l.explainable ? "yes" : "no")
                   << (l.note.empty() ? "" : "  (" + l.note + ")") << "\n";
     return kOk;
 }

@@ -24,6 +24,8 @@
 #include "volume_viewer.h"
 #include "workspace_view.h"
 
+#include <atomic>
+
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
@@ -516,21 +518,33 @@ jobs::JobId MainWindow::launchTraining(const QString& taskId, const config::Conf
         return 0;
     }
     plugin::TaskRunRequest request;
-    request.operation = plugin::Operation::Train;
+    const bool inferOnly = task->guiHints().inferenceOnly;  // e.g. torchscript: Launch runs its inference
+    request.operation = inferOnly ? plugin::Operation::Infer : plugin::Operation::Train;
     request.config = config;
     request.workspace = workspacePath_.toStdString();
     request.name = runName.toStdString();
-    const QString label = runName.isEmpty() ? taskId + " train" : runName;
+    const QString label = runName.isEmpty() ? taskId + (inferOnly ? " infer" : " train") : runName;
     // The panel outlives every job: the pool is destroyed (jobs joined) before it.
     widgets::RunsPanel* runs = runsPanel_;
-    const jobs::JobId id = submitJob("train", tr("Train %1").arg(label), [task, request, runs](jobs::JobContext& job) {
-        // The run row exists from here on: show it (as running) in the Runs table.
-        const auto onRunCreated = [runs](std::int64_t, const std::filesystem::path&) {
-            QMetaObject::invokeMethod(
-                runs, [runs] { runs->refresh(); }, Qt::QueuedConnection);
-        };
-        return plugin::runTask(*task, request, job, onRunCreated).summary;
-    });
+    auto created = std::make_shared<std::atomic<std::int64_t>>(0);
+    const jobs::JobId id =
+        submitJob(inferOnly ? "infer" : "train", (inferOnly ? tr("Infer %1") : tr("Train %1")).arg(label),
+                  [task, request, runs, created](jobs::JobContext& job) {
+                      // The run row exists from here on: show it (as running) in the Runs table.
+                      const auto onRunCreated = [runs, created](std::int64_t run, const std::filesystem::path&) {
+                          *created = run;
+                          QMetaObject::invokeMethod(
+                              runs, [runs] { runs->refresh(); }, Qt::QueuedConnection);
+                      };
+                      return plugin::runTask(*task, request, job, onRunCreated).summary;
+                  });
+    if (inferOnly) {  // no curves: its predictions open in the Study view when it is done
+        afterJobSucceeds(id, [this, created] {
+            runsPanel_->refresh();
+            openRunInStudy(*created);
+        });
+        return id;
+    }
     // Events are delivered on this thread after this returns, so no point is missed. Runs
     // still streaming in stay (overlaid); finished ones make room for the new run.
     if (!lossCurvePanel_->hasLiveRuns()) lossCurvePanel_->clearRuns();

@@ -7,6 +7,7 @@
 #include "data/manifest.h"
 #include "explain/cam_job.h"
 #include "infer/inference_bench.h"
+#include "infer/torchscript_config.h"
 #include "util/atomic_file.h"
 #include "plugin/task_kit.h"
 #include "plugin/task_runner.h"
@@ -19,6 +20,7 @@
 #include "runs_panel.h"
 #include "study_browser.h"
 
+#include <QApplication>
 #include <QComboBox>
 #include <QDialog>
 #include <QDialogButtonBox>
@@ -89,10 +91,32 @@ bool MainWindow::askExplainOptions(explain::CamJobOptions& o) {
     auto* outputs = new QLineEdit("top:2");
     outputs->setObjectName("explainLabels");
     outputs->setToolTip(tr("top:N (the N highest outputs of each image), all, or names separated by commas"));
-    auto* layer = new QLineEdit;
+    // The layers the model has (lumen-cli explain --list-layers), probed at the input it takes.
+    auto* layer = new QComboBox;
     layer->setObjectName("explainLayer");
-    layer->setPlaceholderText(tr("the model's last feature map"));
-    layer->setToolTip(tr("A submodule by its path, e.g. features.5 (lumen-cli explain --list-layers lists them)"));
+    layer->setEditable(true);
+    layer->setToolTip(tr("A submodule by its path, e.g. layer4 or features.5 (lumen-cli explain --list-layers)"));
+    layer->addItem(QString());
+    try {
+        QApplication::setOverrideCursor(Qt::WaitCursor);
+        const auto listing = explain::listLayers(o.model, o.inputShape, o.channels);
+        QApplication::restoreOverrideCursor();
+        layer->lineEdit()->setPlaceholderText(
+            listing.defaultLayer.empty() ? tr("the model's last feature map")
+                                         : tr("default: %1").arg(QString::fromStdString(listing.defaultLayer)));
+        for (const auto& l : listing.layers) {
+            if (!l.explainable) continue;
+            const QString shape = QString::fromStdString(infer::shapeText(l.shape));
+            layer->addItem(QString::fromStdString(l.path));
+            layer->setItemData(layer->count() - 1, tr("output %1 %2").arg(shape, QString::fromStdString(l.note)),
+                               Qt::ToolTipRole);
+        }
+    } catch (const std::exception& e) {
+        QApplication::restoreOverrideCursor();
+        layer->lineEdit()->setPlaceholderText(tr("the model's last feature map"));
+        logPanel_->append(jobs::LogLevel::Warning, tr("explain"),
+                          tr("layers not listed: %1").arg(QString::fromUtf8(e.what())));
+    }
     auto* method = new QComboBox;
     method->setObjectName("explainMethod");
     method->addItems({"gradcam", "gradcam++", "hirescam"});
@@ -106,7 +130,7 @@ bool MainWindow::askExplainOptions(explain::CamJobOptions& o) {
     connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
     if (dialog.exec() != QDialog::Accepted) return false;
     o.labels = outputs->text().trimmed().isEmpty() ? "top:2" : outputs->text().trimmed().toStdString();
-    o.layer = layer->text().trimmed().toStdString();
+    o.layer = layer->currentText().trimmed().toStdString();
     o.method = method->currentText().toStdString();
     return true;
 }

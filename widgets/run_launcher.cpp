@@ -1,8 +1,11 @@
 #include "run_launcher.h"
 
+#include "explain/cam_job.h"
+#include "infer/torchscript_config.h"
 #include "plugin/registry.h"
 #include "util/atomic_file.h"
 
+#include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
 #include "file_dialogs.h"
@@ -198,6 +201,7 @@ RunLauncher::RunLauncher(QWidget* parent)
       runName_(new QLineEdit),
       templateBox_(new QComboBox),
       load_(new QPushButton(tr("Load config…"))),
+      fromModel_(new QPushButton(tr("From TorchScript model…"))),
       save_(new QPushButton(tr("Save config…"))),
       launch_(new QPushButton(tr("Launch"))) {
     qRegisterMetaType<config::Config>();
@@ -209,6 +213,10 @@ RunLauncher::RunLauncher(QWidget* parent)
     runName_->setObjectName("launcherRunName");
     launch_->setObjectName("launcherLaunch");
     load_->setObjectName("launcherLoad");
+    fromModel_->setObjectName("launcherFromModel");
+    fromModel_->setToolTip(
+        tr("Bring your own model: probe a TorchScript file (torch.jit.save) and start its "
+           "torchscript-task config (lumen-cli torchscript init)"));
     templateBox_->setObjectName("launcherTemplate");
     templateBox_->setToolTip(
         tr("Start from a recipe shipped with Lumen; it is copied into the workspace's "
@@ -247,6 +255,7 @@ RunLauncher::RunLauncher(QWidget* parent)
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(templateBox_, 1);
     buttons->addWidget(load_);
+    buttons->addWidget(fromModel_);
     buttons->addWidget(save_);
     buttons->addStretch(1);
     launch_->setDefault(true);
@@ -265,6 +274,7 @@ RunLauncher::RunLauncher(QWidget* parent)
     });
     connect(launch_, &QPushButton::clicked, this, &RunLauncher::launch);
     connect(load_, &QPushButton::clicked, this, &RunLauncher::chooseAndLoad);
+    connect(fromModel_, &QPushButton::clicked, this, &RunLauncher::chooseTorchScript);
     connect(templateBox_, &QComboBox::activated, this, [this](int index) {
         const QString file = templateBox_->itemData(index).toString();
         templateBox_->setCurrentIndex(0);
@@ -735,6 +745,36 @@ void RunLauncher::chooseAndLoad() {
     if (file.isEmpty()) return;
     QString error;
     if (!loadConfigFile(file, &error)) QMessageBox::warning(this, tr("Load config"), error);
+}
+
+bool RunLauncher::startFromTorchScript(const QString& model, QString* error) {
+    if (!taskIds().contains("torchscript")) {
+        if (error) *error = tr("the torchscript task plugin is not loaded");
+        return false;
+    }
+    try {
+        QApplication::setOverrideCursor(Qt::WaitCursor);
+        const auto probe = explain::listLayers(model.toStdString());
+        QApplication::restoreOverrideCursor();
+        QString written = model;
+        if (!workspace_.isEmpty() && !QDir(workspace_).relativeFilePath(model).startsWith(".."))
+            written = QDir(workspace_).relativeFilePath(model);
+        selectTask("torchscript");
+        setYamlText(QString::fromStdString(infer::torchscriptConfigYaml(written.toStdString(), probe, "")));
+        return true;
+    } catch (const std::exception& e) {
+        QApplication::restoreOverrideCursor();
+        if (error) *error = QString::fromUtf8(e.what());
+        return false;
+    }
+}
+
+void RunLauncher::chooseTorchScript() {
+    const QString file = openFileDialog(this, tr("TorchScript model"), workspace_,
+                                        tr("TorchScript files (*.pt *.pth *.ts);;All files (*)"));
+    if (file.isEmpty()) return;
+    QString error;
+    if (!startFromTorchScript(file, &error)) QMessageBox::warning(this, tr("From TorchScript model"), error);
 }
 
 void RunLauncher::chooseAndSave() {

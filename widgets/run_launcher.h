@@ -61,6 +61,11 @@ public:
     QString runName() const;
     void setRunName(const QString& name);
 
+    /// "From TorchScript model…": probes `model` (explain::listLayers) and starts the torchscript
+    /// task's config from what it found (infer/torchscript_config.h); the model path is written
+    /// relative to the workspace when it lies inside. False with `error` naming the file.
+    bool startFromTorchScript(const QString& model, QString* error = nullptr);
+
     /// Loads a YAML config file (switching task when its `task:` key names another one).
     /// False with `error` naming the file on a read failure or an unknown task.
     bool loadConfigFile(const QString& file, QString* error = nullptr);
@@ -107,6 +112,7 @@ private:
     void revalidate();
     void writeYamlFromRoot();
     void chooseAndLoad();
+    void chooseTorchScript();
     void chooseAndSave();
 
     const plugin::Registry* registry_ = nullptr;
@@ -132,6 +138,7 @@ private:
     QStringList templates_;
     QString workspace_;
     QPushButton* load_;
+    QPushButton* fromModel_;
     QPushButton* save_;
     QPushButton* launch_;
     std::vector<std::unique_ptr<FieldEditor>> editors_;

@@ -21,7 +21,7 @@ class RunStore;
 namespace lumen::plugin {
 
 /// Bumped whenever Task, Registry or the entry points change in a way that breaks plugins.
-constexpr int kInterfaceVersion = 1;
+constexpr int kInterfaceVersion = 2;  // 2: TaskGuiHints::inferenceOnly
 
 /// What the GUI needs to know about a task, declared as data (never as widgets).
 struct TaskGuiHints {
@@ -29,6 +29,8 @@ struct TaskGuiHints {
     std::vector<std::string> imageColumns;       ///< columns holding image/volume paths
     std::vector<std::string> panels;             ///< e.g. "loss_curves", "overlay", "volume"
     std::vector<std::string> explainableLayers;  ///< layer names Grad-CAM can target
+    /// The task only infers (torchscript): the GUI's Launch runs its inference.
+    bool inferenceOnly = false;
 };
 
 enum class Operation { Train, Infer };

@@ -30,7 +30,11 @@ public:
                    "and Grad-CAM of any named layer.",
                    "A TorchScript model brought from elsewhere (lumen-cli torchscript init MODEL.pt writes this "
                    "file by probing the model).",
-                   {.idColumn = "image", .imageColumns = {"path"}, .panels = {"overlay"}, .explainableLayers = {}}},
+                   {.idColumn = "image",
+                    .imageColumns = {"path"},
+                    .panels = {"overlay"},
+                    .explainableLayers = {},
+                    .inferenceOnly = true}},
                   trainRefused, infer) {}
 
     config::Schema schema() const override {

@@ -11,6 +11,7 @@
 #include "test_support.h"
 
 #include <QApplication>
+#include <QComboBox>
 #include <QDialog>
 #include <QMenu>
 #include <QProcess>
@@ -36,14 +37,6 @@ bool runAction(MainWindow& w, qint64 run, const char* action) {
     }
     a->trigger();
     return true;
-}
-
-void acceptDialogSoon(const QString& name) {
-    QTimer::singleShot(200, [name] {
-        auto* d = qobject_cast<QDialog*>(QApplication::activeModalWidget());
-        if (d && d->objectName() == name) d->accept();
-        else qWarning("no modal dialog named %s", qPrintable(name));
-    });
 }
 
 QDialog* topLevelDialog(const QString& name) {
@@ -100,17 +93,29 @@ data: {manifest: manifests/test.csv}
         QVERIFY(w.openWorkspace(ws));
         QSignalSpy ended(&w, &MainWindow::jobEnded);
 
-        // Explain: the run's own model, at the input its config states (64 px), top output.
-        acceptDialogSoon("explainDialog");
+        // Explain: the run's own model at the input its config states (64 px); the dialog lists
+        // the model's layers (probed as --list-layers does) and layer3 is chosen.
+        QStringList layers;
+        QTimer::singleShot(300, [&layers] {
+            auto* d = qobject_cast<QDialog*>(QApplication::activeModalWidget());
+            auto* combo = d ? d->findChild<QComboBox*>("explainLayer") : nullptr;
+            if (!combo) return qWarning("no explain dialog with a layer list");
+            for (int i = 0; i < combo->count(); ++i) layers << combo->itemText(i);
+            combo->setCurrentText("layer3");
+            d->accept();
+        });
         QVERIFY(runAction(w, run, "runsExplain"));
         QVERIFY(ended.wait(300000));
+        QVERIFY2(layers.contains("layer3") && layers.contains("layer4") && layers.contains("layer4.1.conv2") &&
+                     !layers.contains("fc"),
+                 qPrintable(layers.join(", ")));
         // Open in Study view: its preds.csv like any task's, with the new heatmaps.
         auto* study = w.studyBrowser();
         QSignalSpy loaded(study, &lumen::widgets::StudyBrowser::tablesLoaded);
         QVERIFY(runAction(w, run, "runsOpenStudy"));
         QVERIFY(loaded.wait(60000));
         QCOMPARE(loaded.at(0).at(0).toInt(), 68);  // the test split
-        QVERIFY2(study->camCache().contains("_default_"), qPrintable(study->camCache()));
+        QVERIFY2(study->camCache().contains("_layer3_gradcam"), qPrintable(study->camCache()));
         const QString id = study->visibleStudies().first();
         QVERIFY(study->setLabel("Atelectasis"));
         QVERIFY(study->selectStudy(id));
