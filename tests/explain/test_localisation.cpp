@@ -65,6 +65,7 @@ private slots:
     void inverseCropByHand();
     void inverseCropMatchesAugment();
     void camRegionRule();
+    void camOnImageFollowsTheCrop();
     void derangementHasNoFixedPoint();
     void readsBothLayouts();
     void parseErrorsNameFileLineColumn();
@@ -212,6 +213,27 @@ void TestLocalisation::inverseCropMatchesAugment() {
         QVERIFY2(worst < (down ? 0.1 : 2e-3), what.c_str());
         QVERIFY2(std::abs(sum / n) < (down ? 0.01 : 2e-3), what.c_str());
     }
+}
+
+void TestLocalisation::camOnImageFollowsTheCrop() {
+    // A linear CAM at the input's resolution (value = col + 100 row) on a 300 x 200 portrait
+    // image at 100: image rows whose centre lies outside the crop (rows 50..249) are 0; inside,
+    // the value is the input coordinate of the pixel centre (bilinear keeps a linear map).
+    Heatmap cam{{100, 100}, std::vector<float>(100 * 100)};
+    for (int r = 0; r < 100; ++r)
+        for (int c = 0; c < 100; ++c) cam.values[std::size_t(r * 100 + c)] = float(c + 100 * r);
+    const Heatmap on = camOnImage(cam, 100, 100, 300, 200);
+    QCOMPARE(on.shape, (std::vector<std::size_t>{300, 200}));
+    for (std::size_t x = 0; x < 200; ++x) {
+        QCOMPARE(on.values[49 * 200 + x], 0.0f);
+        QCOMPARE(on.values[250 * 200 + x], 0.0f);
+    }
+    for (int y : {60, 100, 173, 240})
+        for (int x : {4, 10, 99, 190}) {
+            const double u = (x + 0.5) * 0.5 - 0.5, v = (y + 0.5) * 0.5 - 25 - 0.5;
+            QVERIFY2(std::abs(on.values[std::size_t(y * 200 + x)] - (u + 100 * v)) < 2e-3,
+                     (std::to_string(x) + "," + std::to_string(y)).c_str());
+        }
 }
 
 void TestLocalisation::camRegionRule() {
