@@ -111,6 +111,7 @@ void TestLocalisation::againstPythonReference() {
     }
     QCOMPARE(report.pairs.size(), ref["pairs"].size());
     std::size_t empty = 0, hits = 0, nonSquareImages = 0;
+    double maxDiff = 0;
     for (std::size_t i = 0; i < report.pairs.size(); ++i) {
         const auto& p = report.pairs[i];
         const auto& r = ref["pairs"][i];
@@ -124,12 +125,15 @@ void TestLocalisation::againstPythonReference() {
         const double got[] = {p.hotX, p.hotY, p.camBox.x1, p.camBox.y1, p.camBox.x2, p.camBox.y2, p.iou, p.controlIou};
         const double want[] = {r["hot"][0],     r["hot"][1],     r["cam_box"][0], r["cam_box"][1],
                                r["cam_box"][2], r["cam_box"][3], r["iou"],        r["control_iou"]};
+        for (int k = 0; k < 8; ++k) maxDiff = std::max(maxDiff, std::abs(got[k] - want[k]));
         for (int k = 0; k < 8; ++k)
             QVERIFY2(std::abs(got[k] - want[k]) <= 1e-9, (p.id + "/" + p.label + " value " + std::to_string(k) + ": " +
                                                           std::to_string(got[k]) + " vs " + std::to_string(want[k]))
                                                              .c_str());
         empty += p.empty, hits += p.hit, nonSquareImages += p.imageH != p.imageW;
     }
+    qInfo("%zu pairs, %zu labels: largest difference to the reference %.3g (hot point, CAM box, IoU)",
+          report.pairs.size(), report.labels.size(), maxDiff);
     // The data exercise what matters: a constant CAM, hits and misses, non-square images, AP > 0.
     QCOMPARE(empty, std::size_t(1));
     QVERIFY(hits > 0 && hits < report.pairs.size());
