@@ -13,6 +13,10 @@
 #include <sstream>
 
 namespace lumen::cli {
+
+int evaluateExplainBoxes(const Args& args, const std::filesystem::path& cacheDir,
+                         std::vector<std::filesystem::path> roots);  // cli_explain_boxes.cpp
+
 namespace {
 
 std::vector<float> floatList(const std::string& option, const std::string& text) {
@@ -74,18 +78,15 @@ int listLayers(const Args& args) {
     return kOk;
 }
 
-}  // namespace
-
-Command explainCommand() {
-    Command c;
-    c.name = "explain";
-    c.summary = "explain --model FILE --images CSV|DIR: Grad-CAM heatmaps into the CAM cache";
-    c.usage = R"(Usage: lumen-cli explain --model FILE --images CSV|DIR [--workspace DIR | --out DIR]
+const char* const kExplainUsage =
+    R"(Usage: lumen-cli explain --model FILE --images CSV|DIR [--workspace DIR | --out DIR]
                          [--method gradcam|gradcam++|hirescam] [--layer NAME] [--labels all|top:N|A,B]
                          [--label-names A,B,...] [--image-root DIR] [--size N|HxW|DxHxW]
                          [--mean M,M,M --std S,S,S | --no-normalise] [--channels 1|3]
                          [--keep-ratio 0.1] [--no-faithfulness] [--activation sigmoid|softmax|none]
                          [--batch-size 8] [--threads N] [--max-images N]
+                         [--boxes BOXES.csv [--box-threshold 0.5] [--control-seed 20]]
+       lumen-cli explain --cache DIR --boxes BOXES.csv [--image-root DIR] [--box-threshold T]
        lumen-cli explain --list-layers MODEL [--size N|HxW|DxHxW] [--channels C]
 
 Computes the CAMs the cache lacks (a second run over the same images computes nothing) and
@@ -109,21 +110,48 @@ per image and label; format: docs/explain.md).
                      ImageNet's for 3 channels)
   --keep-ratio R     faithfulness: prob_drop is the probability with the top R of the CAM
                      removed (image x (1 - mask)); cam_drop = prob - prob_drop
+  --boxes CSV        then measure the CAMs against annotated boxes (image,finding,x,y,w,h or
+                     NIH's BBox_List_2017.csv, original image pixels): per label the pointing
+                     game, mean IoU of the box around the CAM's largest region >= the
+                     threshold, AP@0.5/0.75, and a control (each CAM against another image's
+                     boxes); writes localisation.json/.csv into the cache folder
+  --cache DIR        with --boxes and no --model: evaluate an existing CAM cache
 Exit codes: 0 done, 2 error or cancelled.
 )";
-    c.valueOptions = {"model",      "images",      "image-root", "workspace",  "out",        "method",   "layer",
-                      "labels",     "label-names", "size",       "mean",       "std",        "channels", "keep-ratio",
-                      "activation", "batch-size",  "threads",    "max-images", "list-layers"};
+
+}  // namespace
+
+Command explainCommand() {
+    Command c;
+    c.name = "explain";
+    c.summary = "explain --model FILE --images CSV|DIR: Grad-CAM heatmaps into the CAM cache";
+    c.usage = kExplainUsage;
+    c.valueOptions = {"model",       "images",     "image-root",    "workspace",    "out",     "method",
+                      "layer",       "labels",     "label-names",   "size",         "mean",    "std",
+                      "channels",    "keep-ratio", "activation",    "batch-size",   "threads", "max-images",
+                      "list-layers", "boxes",      "box-threshold", "control-seed", "cache"};
     c.flags = {"no-faithfulness", "no-normalise"};
     c.run = [](const Args& args, const plugin::Registry&) {
         namespace fs = std::filesystem;
         if (args.words.size() != 1) throw UsageError("explain takes no positional arguments");
         if (args.has("list-layers")) return listLayers(args);
+        if (args.has("cache")) {
+            if (!args.has("boxes")) throw UsageError("--cache DIR goes with --boxes CSV");
+            if (args.has("model")) throw UsageError("give --cache (an existing cache) or --model, not both");
+            const fs::path dir = fs::absolute(*args.value("cache"));
+            if (!fs::is_regular_file(dir / "index.csv")) throw UsageError("--cache " + dir.string() + ": no index.csv");
+            std::vector<fs::path> roots;
+            if (auto r = args.value("image-root")) roots.push_back(fs::absolute(*r));
+            roots.push_back(fs::absolute(args.value("workspace").value_or(".")));
+            return evaluateExplainBoxes(args, dir, roots);
+        }
         const auto model = args.value("model");
         const auto images = args.value("images");
         if (!model || !images) throw UsageError("explain needs --model FILE and --images CSV|DIR");
         if (!fs::is_regular_file(*model)) throw UsageError("--model " + *model + ": no such file");
         if (!fs::exists(*images)) throw UsageError("--images " + *images + ": no such file or folder");
+        if (auto b = args.value("boxes"); b && !fs::is_regular_file(*b))
+            throw UsageError("--boxes " + *b + ": no such file");
         explain::CamJobOptions o;
         o.model = fs::absolute(*model);
         o.images = fs::absolute(*images);
@@ -172,7 +200,12 @@ Exit codes: 0 done, 2 error or cancelled.
             return kError;
         }
         std::cout << summary.text() << "\n";
-        return kOk;
+        if (!args.has("boxes")) return kOk;
+        std::vector<fs::path> roots;
+        if (!o.imageRoot.empty()) roots.push_back(o.imageRoot);
+        roots.push_back(fs::is_directory(o.images) ? o.images : o.images.parent_path());
+        roots.push_back(o.workspace);
+        return evaluateExplainBoxes(args, summary.cacheDir, roots);
     };
     return c;
 }

@@ -12,7 +12,9 @@
 #include <QLabel>
 #include <QMessageBox>
 #include <QMouseEvent>
+#include <QFontMetrics>
 #include <QPainter>
+#include <QPen>
 #include <QSlider>
 #include <QToolButton>
 #include <QVBoxLayout>
@@ -146,6 +148,7 @@ OverlayView::OverlayView(QWidget* parent) : QWidget(parent), canvas_(new Overlay
     cropDropBox_ = new QCheckBox(tr("Crop | drop"));
     cropDropBox_->setObjectName("overlayCropDrop");
     cropDropBox_->setToolTip(tr("Show image × mask (crop) and image × (1 − mask) (drop) beside the image"));
+    boxesBox_ = buildBoxesBox();
     auto* resetButton = new QToolButton;
     resetButton->setText(tr("Reset view"));
     resetButton->setToolTip(tr("Fit the image and restore the window/level (also: double-click)"));
@@ -175,6 +178,7 @@ OverlayView::OverlayView(QWidget* parent) : QWidget(parent), canvas_(new Overlay
     second->addWidget(maskBox_);
     second->addWidget(maskStyleBox_);
     second->addWidget(cropDropBox_);
+    second->addWidget(boxesBox_);
     second->addStretch(1);
     second->addWidget(resetButton);
     second->addWidget(exportButton);
@@ -336,6 +340,53 @@ void OverlayView::setMask(const QImage& mask) {
 
 void OverlayView::clearMask() { setMask(QImage()); }
 
+QCheckBox* OverlayView::buildBoxesBox() {
+    auto* box = new QCheckBox(tr("Boxes"));
+    box->setObjectName("overlayBoxes");
+    box->setToolTip(tr("Annotated boxes of this image (bright: the label shown)"));
+    connect(box, &QCheckBox::toggled, this, &OverlayView::setBoxesVisible);
+    return box;
+}
+
+void OverlayView::setBoxes(std::vector<OverlayBox> boxes) {
+    boxes_ = std::move(boxes);
+    syncControls();
+    invalidate();
+}
+void OverlayView::setBoxesVisible(bool on) { changeLayer(&OverlayLayers::boxes, on); }
+
+// Outlines with a dark halo (readable on bright and dark images) and the caption above the
+// box (inside when there is no room), at image resolution.
+void OverlayView::drawBoxes(QImage& img) const {
+    if (!layers_.boxes || boxes_.empty()) return;
+    QPainter p(&img);
+    p.setRenderHint(QPainter::Antialiasing);
+    const double w = std::max(1.0, img.width() / 256.0);
+    QFont f = p.font();
+    f.setPixelSize(std::max(9, img.height() / 28));
+    p.setFont(f);
+    const QFontMetrics fm(f);
+    for (int pass = 0; pass < 2; ++pass)  // dim ones first, so the current label's lie on top
+        for (const auto& b : boxes_) {
+            if (b.current != (pass == 1)) continue;
+            const QColor color = b.current ? QColor(0, 230, 118) : QColor(255, 196, 0, 200);
+            const QRectF r = b.rect.adjusted(w / 2, w / 2, -w / 2, -w / 2);  // the line on the box's outer pixels
+            p.setPen(QPen(QColor(0, 0, 0, 160), 3 * w));
+            p.setBrush(Qt::NoBrush);
+            p.drawRect(r);
+            p.setPen(QPen(color, w, b.current ? Qt::SolidLine : Qt::DashLine));
+            p.drawRect(r);
+            if (b.text.isEmpty()) continue;
+            const double ty = b.rect.top() - fm.descent() - w >= fm.ascent() ? b.rect.top() - fm.descent() - w
+                                                                             : b.rect.top() + fm.ascent() + w;
+            const QPointF at(b.rect.left() + w, ty);
+            p.setPen(QColor(0, 0, 0, 220));
+            p.drawText(at + QPointF(1, 1), b.text);
+            p.setPen(color);
+            p.drawText(at, b.text);
+        }
+}
+
 void OverlayView::setLayers(const OverlayLayers& layers) {
     layers_ = layers;
     layers_.opacity = clamp01(layers_.opacity);
@@ -406,6 +457,8 @@ void OverlayView::syncControls() {
     maskStyleBox_->setEnabled(hasMask() && layers_.mask);
     cropDropBox_->setChecked(layers_.cropDrop);
     cropDropBox_->setEnabled(hasMask());
+    boxesBox_->setChecked(layers_.boxes);
+    boxesBox_->setEnabled(!boxes_.empty());
     const int n = frameCount();
     frameSlider_->setRange(0, std::max(0, n - 1));
     frameSlider_->setValue(frame_);
@@ -538,6 +591,7 @@ QImage OverlayView::composedImage() const {
         }
     }
 
+    drawBoxes(img);  // under the mask's outline
     const auto& mask = maskAtImage();
     if (layers_.mask && !mask.empty()) {
         const QRgb color = layers_.maskColor.rgb();

@@ -44,6 +44,15 @@ struct OverlayLayers {
     MaskStyle maskStyle = MaskStyle::Outline;
     QColor maskColor = QColor(0, 255, 255);
     bool cropDrop = false;  ///< crop and drop panes beside the image (needs a mask)
+    bool boxes = true;      ///< annotated boxes (setBoxes)
+};
+
+/// An annotated box in image pixels (x, y, w, h; pixel i covers [i, i + 1)) with its caption;
+/// `current` boxes (the label shown) are drawn bright, the others dimmer.
+struct OverlayBox {
+    QRectF rect;
+    QString text;
+    bool current = true;
 };
 
 class OverlayCanvas;
@@ -76,6 +85,12 @@ public:
     void setMask(const QImage& mask);
     void clearMask();
     bool hasMask() const { return !mask_.isNull(); }
+
+    /// Boxes drawn over the first pane (e.g. the study's annotated findings).
+    void setBoxes(std::vector<OverlayBox> boxes);
+    void clearBoxes() { setBoxes({}); }
+    const std::vector<OverlayBox>& boxes() const { return boxes_; }
+    void setBoxesVisible(bool on);
 
     const OverlayLayers& layers() const { return layers_; }
     void setLayers(const OverlayLayers& layers);  ///< also updates the controls
@@ -120,6 +135,7 @@ public:
     QCheckBox* maskBox() const { return maskBox_; }
     QComboBox* maskStyleBox() const { return maskStyleBox_; }
     QCheckBox* cropDropBox() const { return cropDropBox_; }
+    QCheckBox* boxesBox() const { return boxesBox_; }
     QSlider* frameSlider() const { return frameSlider_; }
     QString frameLabelText() const;
 
@@ -135,6 +151,7 @@ signals:
 
 private:
     QLayout* buildFrameBar();
+    QCheckBox* buildBoxesBox();
     friend class OverlayCanvas;
     void invalidate();
     void syncControls();
@@ -147,6 +164,8 @@ private:
     std::vector<std::size_t> heatShape_;
     std::vector<float> heatValues_;
     QImage mask_;
+    std::vector<OverlayBox> boxes_;
+    void drawBoxes(QImage& img) const;
     template <class T>
     bool changeLayer(T OverlayLayers::*field, T value);
     OverlayLayers layers_;
@@ -169,6 +188,7 @@ private:
     QCheckBox* maskBox_;
     QComboBox* maskStyleBox_;
     QCheckBox* cropDropBox_;
+    QCheckBox* boxesBox_;
     QSlider* frameSlider_;
     QLabel* frameLabel_;
     QLabel* windowLabel_;

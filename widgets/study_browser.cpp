@@ -7,10 +7,12 @@
 
 #include "faithfulness_plot.h"
 #include "overlay_view.h"
+#include "study_boxes.h"
 #include "study_table_model.h"
 
 #include "data/column_names.h"
 #include "explain/heatmap.h"
+#include "explain/localisation.h"
 #include "io/media_reader.h"
 
 #include <QApplication>
@@ -133,7 +135,9 @@ StudyLoad loadStudy(const LoadRequest& r) {
                         const bool full = depth * target[0] * target[1] <= (std::size_t(1) << 25);
                         target.insert(target.begin(), full ? depth : h.shape[0]);
                     }
-                    h = explain::upsample(h, target);
+                    if (h.shape.size() == 2 && v.rows != v.columns && e->inputH && e->inputW)
+                        h = explain::camOnImage(h, e->inputH, e->inputW, target[0], target[1]);
+                    else h = explain::upsample(h, target);
                 }
                 h = explain::normalised(h);
                 out.heatShape = h.shape;
@@ -193,7 +197,15 @@ QHBoxLayout* StudyBrowser::buildFileRow() {
     auto* openImages = new QPushButton(tr("Images folder…"));
     auto* openMasks = new QPushButton(tr("Masks folder…"));
     auto* openCam = new QPushButton(tr("CAM cache…"));
-    for (auto* b : {openPredictions, openBaseline, openImages, openMasks, openCam}) files->addWidget(b);
+    auto* evaluate = new QPushButton(tr("Evaluate against boxes…"));
+    evaluate->setObjectName("studyEvaluateBoxes");
+    evaluate->setToolTip(tr("Pointing game, IoU and AP of the CAM cache against annotated boxes, with a control"));
+    for (auto* b : {openPredictions, openBaseline, openImages, openMasks, openCam, evaluate}) files->addWidget(b);
+    connect(evaluate, &QPushButton::clicked, this, [this] {
+        const QString f = openFileDialog(this, tr("Boxes CSV (image,finding,x,y,w,h or BBox_List_2017.csv)"),
+                                         boxesFile_, tr("CSV (*.csv)"));
+        if (!f.isEmpty()) evaluateBoxes(f);
+    });
     files->addStretch(1);
     connect(openPredictions, &QPushButton::clicked, this, [this] {
         const QString f = openFileDialog(this, tr("Predictions CSV"), {}, tr("CSV (*.csv)"));
@@ -750,6 +762,9 @@ void StudyBrowser::showView(int index) {
         if (!loaded_->heat.empty()) overlay_->setHeatmap(loaded_->heatShape, loaded_->heat);
         if (!loaded_->mask.isNull()) overlay_->setMask(loaded_->mask);
     }
+    const auto* c = choice();
+    overlay_->setBoxes(index == 0 && boxes_ ? studyBoxes(*boxes_, loaded_->id.toStdString(), c ? c->camLabel : "")
+                                            : std::vector<OverlayBox>{});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -773,6 +788,9 @@ void StudyBrowser::setCamCache(const QString& dir) {
 
 void StudyBrowser::setWorkspace(const QString& dir) {
     workspace_ = dir;
+    if (const QString boxes = QDir(dir).filePath("chest_xray/boxes.csv");
+        boxesFile_.isEmpty() && QFileInfo::exists(boxes))
+        setBoxesFile(boxes);
     camCacheTime_ = {};
     setMediaRoot(dir);
     refreshCamCache();
@@ -794,6 +812,67 @@ void StudyBrowser::refreshCamCache() {
     if (newest.isEmpty() || (newest == camCache_ && when <= camCacheTime_)) return;
     camCacheTime_ = when;
     setCamCache(newest);
+}
+
+void StudyBrowser::setBoxesFile(const QString& file) {
+    boxesFile_ = file;
+    boxes_.reset();
+    if (!file.isEmpty()) {
+        try {
+            boxes_ = std::make_shared<explain::BoxTable>(explain::readBoxes(file.toStdString()));
+        } catch (const std::exception& e) {
+            setStatus(QString::fromUtf8(e.what()), true);
+        }
+    }
+    if (loaded_) showView(std::max(0, viewBox_->currentIndex()));
+}
+
+void StudyBrowser::evaluateBoxes(const QString& file) {
+    if (camCache_.isEmpty()) {
+        const QString error = tr("No CAM cache: run lumen-cli explain or choose one with \"CAM cache…\"");
+        setStatus(error, true);
+        emit boxesEvaluationFailed(error);
+        return;
+    }
+    if (file != boxesFile_) setBoxesFile(file);
+    const fs::path cache = camCache_.toStdString(), boxes = file.toStdString();
+    std::vector<fs::path> roots;
+    if (!mediaRoot_.isEmpty()) roots.push_back(mediaRoot_.toStdString());
+    roots.push_back(boxes.parent_path());
+    setStatus(tr("Evaluating the CAMs of %1 against %2…").arg(camCache_, file));
+    QPointer<QObject> self(this);
+    (void)QtConcurrent::run([self, cache, boxes, roots] {
+        std::shared_ptr<const explain::LocalisationReport> report;
+        QString error;
+        try {
+            explain::LocalisationOptions o;
+            o.imageSize = explain::imageSizeFinder(roots);
+            auto r = std::make_shared<explain::LocalisationReport>(
+                explain::evaluateLocalisation(explain::readCamCache(cache), explain::readBoxes(boxes), o));
+            explain::writeLocalisation(*r, cache);
+            report = r;
+        } catch (const std::exception& e) {
+            error = QString::fromUtf8(e.what());
+        }
+        onGuiThread(self,
+                    [self, report, error] { static_cast<StudyBrowser*>(self.data())->showBoxReport(report, error); });
+    });
+}
+
+void StudyBrowser::showBoxReport(std::shared_ptr<const explain::LocalisationReport> report, const QString& error) {
+    if (!report) {
+        setStatus(error, true);
+        emit boxesEvaluationFailed(error);
+        return;
+    }
+    if (!boxDialog_) boxDialog_ = new BoxEvaluationDialog(this);
+    boxDialog_->setReport(*report);
+    boxDialog_->show();
+    boxDialog_->raise();
+    setStatus(tr("%1 CAMs evaluated against %2; localisation.json and .csv written to the cache")
+                  .arg(report->pairs.size())
+                  .arg(boxesFile_));
+    emit boxesEvaluated(int(report->pairs.size()));
 }
 
 void StudyBrowser::setStatus(const QString& text, bool error) {

@@ -35,6 +35,10 @@ class QTableWidget;
 namespace lumen::data {
 struct MediaIndex;
 }
+namespace lumen::explain {
+struct BoxTable;
+struct LocalisationReport;
+}  // namespace lumen::explain
 
 namespace lumen::widgets {
 
@@ -42,6 +46,7 @@ class FaithfulnessPlot;
 class StudyFilterProxy;
 class StudyTableModel;
 class OverlayView;
+class BoxEvaluationDialog;
 struct StudyLoad;
 
 /// What the table shows; unset parts do not filter. Missing values fail an active filter.
@@ -83,6 +88,16 @@ public:
     QString mediaRoot() const { return mediaRoot_; }
     QString roiFolder() const { return roiFolder_; }
     QString camCache() const { return camCache_; }
+    /// Annotated boxes (image,finding,x,y,w,h or NIH's BBox_List_2017.csv) drawn over the study's
+    /// image, the shown label's bright; setWorkspace picks <workspace>/chest_xray/boxes.csv when
+    /// there is one. A bad file is reported in the status line. Empty: none.
+    void setBoxesFile(const QString& file);
+    QString boxesFile() const { return boxesFile_; }
+    /// "Evaluate against boxes…": the CAM cache against `file` off the GUI thread (pointing
+    /// game, IoU, AP, control; localisation.json/.csv into the cache), then the per-label table
+    /// in boxDialog(); boxesEvaluated or boxesEvaluationFailed follows.
+    void evaluateBoxes(const QString& file);
+    BoxEvaluationDialog* boxDialog() const { return boxDialog_; }
 
     /// The labels the chooser offers (as written in the columns), e.g. "Effusion" for an
     /// ROI table (score = Effusion.prob_full) or each column of a table without groups.
@@ -110,6 +125,8 @@ signals:
     void studySelected(const QString& id);
     /// Its images, mask and heatmap are on screen.
     void studyShown(const QString& id);
+    void boxesEvaluated(int cams);
+    void boxesEvaluationFailed(const QString& error);
 
 protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
@@ -133,6 +150,7 @@ private:
     void applyLoad(const StudyLoad& load);
     void showView(int index);
     void setStatus(const QString& text, bool error = false);
+    void showBoxReport(std::shared_ptr<const explain::LocalisationReport> report, const QString& error);
     const data::StudyTable::Choice* choice() const;
 
     // Tables and the join.
@@ -145,6 +163,9 @@ private:
     // Where media come from.
     QString mediaRoot_, roiFolder_, camCache_;
     QString workspace_;
+    QString boxesFile_;
+    std::shared_ptr<const explain::BoxTable> boxes_;
+    BoxEvaluationDialog* boxDialog_ = nullptr;
     QDateTime camCacheTime_;                                       // index.csv's time when camCache_ was chosen
     QFuture<std::shared_ptr<const data::MediaIndex>> mediaIndex_;  ///< the scan of mediaRoot_
     quint64 loadGeneration_ = 0;
