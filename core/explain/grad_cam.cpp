@@ -6,6 +6,7 @@
 #include "nn/roi_consistency.h"
 #include "train/trainer.h"
 
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -205,6 +206,10 @@ private:
             if (it->second.tapped.empty())
                 throw std::runtime_error(source_ + ": layer " + layer +
                                          " cannot be explained: " + it->second.why.at(layer));
+            // Unoptimised: the profiling executor's differentiable subgraphs (from the second
+            // call on) can leave a tapped intermediate outside the autograd graph of the logits
+            // (a Sequential ending in ReLU gave "the scores do not depend on the features").
+            torch::jit::GraphOptimizerEnabledGuard plain(false);
             const auto out = m_.get_method(it->second.method)({x.detach().requires_grad_(true)});
             const auto& elements = out.toTupleRef().elements();
             SplitForward sf{elements.at(1).toTensor(), asMatrix(firstTensor(elements.at(0), source_), source_), {}};

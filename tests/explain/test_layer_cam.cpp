@@ -100,6 +100,20 @@ private slots:
         compare("vit_tiny", "encoder.layers.encoder_layer_1.ln_1", {0, 1});
     }
 
+    void repeatedCallsKeepTheGraph() {
+        // One model, many batches (the CAM job's loop): every call must equal the reference.
+        auto model = loadCamModel(file("seqrelu.pt"));
+        for (int call = 0; call < 4; ++call) {
+            const SplitForward sf = model->forward(ref("seqrelu.x"), "features");
+            for (int t : {0, 3}) {
+                const auto cam = camFromFeatures(sf.features, sf.logits.select(1, t), CamMethod::GradCam, sf.toGrid);
+                const auto expected = ref("seqrelu.features.gradcam_" + std::to_string(t));
+                QVERIFY2(maxAbsDiff(cam, expected) <= 1e-5 * std::max(1.0, expected.max().item<double>()),
+                         ("call " + std::to_string(call)).c_str());
+            }
+        }
+    }
+
     void defaultLayerIsTheLastFeatureMap() {
         // resnet18's children: ... layer4 (N,512,2,2), avgpool (N,512,1,1: one position), fc.
         auto model = loadCamModel(file("resnet18.pt"));
