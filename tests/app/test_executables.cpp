@@ -71,8 +71,9 @@ private slots:
         QTest::newRow("missing config") << QStringList{"config", "check", "/nonexistent/c.yaml"}
                                         << "/nonexistent/c.yaml: no such file";
         QTest::newRow("train without config") << QStringList{"train"} << "train needs --config C.yaml";
-        QTest::newRow("infer without checkpoint")
-            << QStringList{"infer", "--config", "c.yaml"} << "infer needs --config, --checkpoint and --out";
+        QTest::newRow("infer without config") << QStringList{"infer", "--out", "o"} << "infer needs --config";
+        QTest::newRow("infer baseline without out")
+            << QStringList{"infer", "--config", "c.yaml", "--baseline", "b.csv"} << "--baseline needs --out";
         QTest::newRow("train missing config")
             << QStringList{"train", "--config", "/nonexistent/c.yaml"} << "/nonexistent/c.yaml: no such file";
     }
