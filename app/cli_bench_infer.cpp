@@ -35,24 +35,6 @@ std::vector<int> batchList(const std::string& text) {
     return out;
 }
 
-std::vector<std::size_t> shapeList(const std::string& text) {
-    std::vector<std::size_t> out;
-    std::stringstream ss(text);
-    std::string part;
-    while (std::getline(ss, part, 'x')) {
-        try {
-            std::size_t used = 0;
-            const long long v = std::stoll(part, &used);
-            if (used != part.size() || v < 1 || v > 16384) throw std::invalid_argument(part);
-            out.push_back(static_cast<std::size_t>(v));
-        } catch (const std::exception&) {
-            throw UsageError("--size: expected HxW or DxHxW, got \"" + text + "\"");
-        }
-    }
-    if (out.size() != 2 && out.size() != 3) throw UsageError("--size: expected HxW or DxHxW, got \"" + text + "\"");
-    return out;
-}
-
 /// The options from --model or --config, then the command line's overrides.
 infer::InferenceBenchOptions optionsFrom(const Args& args) {
     infer::InferenceBenchOptions o;
@@ -72,7 +54,7 @@ infer::InferenceBenchOptions optionsFrom(const Args& args) {
         o.channels = target.channels;
     }
     if (auto b = args.value("batch")) o.batchSizes = batchList(*b);
-    if (auto s = args.value("size")) o.inputShape = shapeList(*s);
+    if (auto s = args.value("size")) o.inputShape = sizeArgument(*s);
     if (auto ch = args.integer("channels")) o.channels = static_cast<int>(*ch);
     if (auto t = args.integer("threads")) o.threads = static_cast<int>(std::max(0LL, *t));
     if (auto w = args.integer("warmup")) o.warmup = static_cast<int>(std::max(0LL, *w));

@@ -40,6 +40,9 @@ struct Args {
     std::optional<long long> integer(const std::string& o) const;
 };
 
+/// --size: "N" (N x N), "HxW" or "DxHxW", each 1..16384; throws UsageError quoting the text.
+std::vector<std::size_t> sizeArgument(const std::string& text);
+
 struct Command {
     std::string name;
     std::string summary;                 ///< one line for `lumen-cli --help`

@@ -35,31 +35,12 @@ std::vector<float> floatList(const std::string& option, const std::string& text)
     return out;
 }
 
-std::vector<std::size_t> sizeList(const std::string& text) {
-    std::vector<std::size_t> out;
-    std::stringstream ss(text);
-    std::string part;
-    while (std::getline(ss, part, 'x')) {
-        try {
-            std::size_t used = 0;
-            const long v = std::stol(part, &used);
-            if (used != part.size() || v < 1 || v > 16384) throw std::invalid_argument(part);
-            out.push_back(std::size_t(v));
-        } catch (const std::exception&) {
-            throw UsageError("--size: expected N, HxW or DxHxW, got \"" + text + "\"");
-        }
-    }
-    if (out.size() == 1) out.push_back(out[0]);
-    if (out.size() != 2 && out.size() != 3) throw UsageError("--size: expected N, HxW or DxHxW, got \"" + text + "\"");
-    return out;
-}
-
 /// lumen-cli explain --list-layers MODEL: every layer with its output on a probe input.
 int listLayers(const Args& args) {
     const auto model = *args.value("list-layers");
     if (!std::filesystem::is_regular_file(model)) throw UsageError("--list-layers " + model + ": no such file");
     std::vector<std::size_t> shape;
-    if (auto s = args.value("size")) shape = sizeList(*s);
+    if (auto s = args.value("size")) shape = sizeArgument(*s);
     int channels = 0;
     if (auto ch = args.integer("channels")) channels = int(*ch);
     const auto listing = explain::listLayers(std::filesystem::absolute(model), shape, channels);
@@ -121,6 +102,25 @@ Exit codes: 0 done, 2 error or cancelled.
 
 }  // namespace
 
+std::vector<std::size_t> sizeArgument(const std::string& text) {
+    std::vector<std::size_t> out;
+    std::stringstream ss(text);
+    std::string part;
+    while (std::getline(ss, part, 'x')) {
+        try {
+            std::size_t used = 0;
+            const long v = std::stol(part, &used);
+            if (used != part.size() || v < 1 || v > 16384) throw std::invalid_argument(part);
+            out.push_back(std::size_t(v));
+        } catch (const std::exception&) {
+            throw UsageError("--size: expected N, HxW or DxHxW, got \"" + text + "\"");
+        }
+    }
+    if (out.size() == 1) out.push_back(out[0]);
+    if (out.size() != 2 && out.size() != 3) throw UsageError("--size: expected N, HxW or DxHxW, got \"" + text + "\"");
+    return out;
+}
+
 Command explainCommand() {
     Command c;
     c.name = "explain";
@@ -168,7 +168,7 @@ Command explainCommand() {
             std::string part;
             while (std::getline(ss, part, ',')) o.labelNames.push_back(part);
         }
-        if (auto s = args.value("size")) o.inputShape = sizeList(*s);
+        if (auto s = args.value("size")) o.inputShape = sizeArgument(*s);
         if (auto m = args.value("mean")) o.mean = floatList("mean", *m);
         if (auto s = args.value("std")) o.stdev = floatList("std", *s);
         if (o.mean.empty() != o.stdev.empty()) throw UsageError("give --mean and --std together");

@@ -17,24 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::size_t> sizeArg(const std::string& text) {
-    std::vector<std::size_t> out;
-    std::stringstream ss(text);
-    std::string part;
-    while (std::getline(ss, part, 'x')) {
-        try {
-            std::size_t used = 0;
-            const long long v = std::stoll(part, &used);
-            if (used != part.size() || v < 1 || v > 16384) throw std::invalid_argument(part);
-            out.push_back(static_cast<std::size_t>(v));
-        } catch (const std::exception&) {
-            throw UsageError("--size: expected HxW or DxHxW, got \"" + text + "\"");
-        }
-    }
-    if (out.size() != 2 && out.size() != 3) throw UsageError("--size: expected HxW or DxHxW, got \"" + text + "\"");
-    return out;
-}
-
 }  // namespace
 
 Command torchscriptCommand() {
@@ -58,7 +40,7 @@ Exit codes: 0 written, 2 error (a model that rejects the probe: give --size / --
         const std::string model = args.words[2];
         if (!fs::is_regular_file(model)) throw UsageError(model + ": no such file");
         const std::vector<std::size_t> shape =
-            args.value("size") ? sizeArg(*args.value("size")) : std::vector<std::size_t>{};
+            args.value("size") ? sizeArgument(*args.value("size")) : std::vector<std::size_t>{};
         const int channels = static_cast<int>(args.integer("channels").value_or(0));
         const auto probe = explain::listLayers(fs::absolute(model), shape, channels);
         const fs::path out = args.value("out").value_or(fs::path(model).replace_extension(".yaml").string());
