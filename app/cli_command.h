@@ -50,6 +50,9 @@ struct Command {
     std::set<std::string> valueOptions;  ///< options that take a value
     std::set<std::string> flags;         ///< options without a value
     bool needsPlugins = false;
+    /// Subcommands (the word after the command's name) that need no plugins even when
+    /// needsPlugins is set: `slurm status` is polled and should not pay LibTorch's start-up.
+    std::set<std::string> pluginFreeSubcommands;
     std::function<int(const Args&, const plugin::Registry&)> run;
 };
 
@@ -69,6 +72,7 @@ Command runsCommand();
 Command cardCommand();
 Command torchscriptCommand();
 Command benchInferCommand();
+Command slurmCommand();
 
 /// True when the command line's command draws (card): main then makes a QGuiApplication.
 bool commandNeedsGui(int argc, char** argv);

@@ -65,7 +65,7 @@ const char* const kExplainUsage =
                          [--label-names A,B,...] [--image-root DIR] [--size N|HxW|DxHxW]
                          [--mean M,M,M --std S,S,S | --no-normalise] [--channels 1|3]
                          [--keep-ratio 0.1] [--no-faithfulness] [--activation sigmoid|softmax|none]
-                         [--batch-size 8] [--threads N] [--max-images N]
+                         [--batch-size 8] [--threads N] [--device cpu|cuda|cuda:N] [--max-images N]
                          [--boxes BOXES.csv [--box-threshold 0.5] [--control-seed 20]]
        lumen-cli explain --cache DIR --boxes BOXES.csv [--image-root DIR] [--box-threshold T]
        lumen-cli explain --list-layers MODEL [--size N|HxW|DxHxW] [--channels C]
@@ -97,6 +97,7 @@ per image and label; format: docs/explain.md).
                      threshold, AP@0.5/0.75, and a control (each CAM against another image's
                      boxes); writes localisation.json/.csv into the cache folder
   --cache DIR        with --boxes and no --model: evaluate an existing CAM cache
+  --device D         cpu (default), auto, cuda or cuda:N (docs/distributed.md)
 Exit codes: 0 done, 2 error or cancelled.
 )";
 
@@ -126,10 +127,10 @@ Command explainCommand() {
     c.name = "explain";
     c.summary = "explain --model FILE --images CSV|DIR: Grad-CAM heatmaps into the CAM cache";
     c.usage = kExplainUsage;
-    c.valueOptions = {"model",       "images",     "image-root",    "workspace",    "out",     "method",
-                      "layer",       "labels",     "label-names",   "size",         "mean",    "std",
-                      "channels",    "keep-ratio", "activation",    "batch-size",   "threads", "max-images",
-                      "list-layers", "boxes",      "box-threshold", "control-seed", "cache"};
+    c.valueOptions = {"model",      "images",      "image-root",  "workspace",     "out",          "method",
+                      "layer",      "labels",      "label-names", "size",          "mean",         "std",
+                      "channels",   "keep-ratio",  "activation",  "batch-size",    "threads",      "device",
+                      "max-images", "list-layers", "boxes",       "box-threshold", "control-seed", "cache"};
     c.flags = {"no-faithfulness", "no-normalise"};
     c.run = [](const Args& args, const plugin::Registry&) {
         namespace fs = std::filesystem;
@@ -188,6 +189,7 @@ Command explainCommand() {
             o.batchSize = int(*b);
         }
         if (auto t = args.integer("threads")) o.threads = int(std::max(0LL, *t));
+        if (auto d = args.value("device")) o.device = *d;
         if (auto n = args.integer("max-images")) o.maxImages = std::size_t(std::max(0LL, *n));
 
         explain::CamJobSummary summary;

@@ -52,10 +52,10 @@ namespace {
 using namespace lumen::cli;
 
 std::vector<Command> commands() {
-    return {envCommand(),     configCommand(),  demoCommand(),        auditCommand(),
-            metricsCommand(), inspectCommand(), convertCommand(),     dataCommand(),
-            pacsCommand(),    trainCommand(),   inferCommand(),       explainCommand(),
-            runsCommand(),    cardCommand(),    torchscriptCommand(), benchInferCommand()};
+    return {envCommand(),        configCommand(),  demoCommand(), auditCommand(), metricsCommand(),
+            inspectCommand(),    convertCommand(), dataCommand(), pacsCommand(),  trainCommand(),
+            inferCommand(),      explainCommand(), runsCommand(), cardCommand(),  torchscriptCommand(),
+            benchInferCommand(), slurmCommand()};
 }
 
 std::string topUsage() {
@@ -157,7 +157,8 @@ int main(int argc, char** argv) {
         }
         lumen::plugin::Registry registry;
         lumen::plugin::PluginLoader loader(registry);
-        if (command->needsPlugins) {
+        const bool pluginFree = args.words.size() > 1 && command->pluginFreeSubcommands.count(args.words[1]) > 0;
+        if (command->needsPlugins && !pluginFree) {
             std::vector<std::filesystem::path> extra;
             for (const auto& d : args.values("plugin-dir")) extra.push_back(std::filesystem::absolute(d));
             const auto folders =

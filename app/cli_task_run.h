@@ -12,9 +12,17 @@
 
 namespace lumen::cli {
 
+/// Where the run is recorded and which rank this process is (docs/distributed.md).
+struct RunPlacement {
+    std::int64_t existingRun = 0;  ///< record into this queued run (lumen-cli train --run)
+    int rank = 0, worldSize = 1;   ///< ranks above 0 record nothing and print errors only
+    std::string name;              ///< the run's name (default "<task> train")
+};
+
 /// Runs the task named by the config's `task:` key. `overrides` are (dotted key, value)
 /// pairs set on the config before it is validated. Returns the exit code.
 int runTaskCommand(bool train, const std::filesystem::path& configFile, const std::filesystem::path& workspace,
-                   const std::vector<std::pair<std::string, std::string>>& overrides, const plugin::Registry& registry);
+                   const std::vector<std::pair<std::string, std::string>>& overrides, const plugin::Registry& registry,
+                   const RunPlacement& placement = {});
 
 }  // namespace lumen::cli

@@ -1,6 +1,7 @@
 #include "main_window.h"
 #include "util/parallel.h"
 
+#include "cli_job.h"
 #include "environment_info.h"
 
 #include "config/config.h"
@@ -8,6 +9,7 @@
 #include "plugin/task_runner.h"
 #include "runs/run_lock.h"
 #include "runs/run_store.h"
+#include "util/atomic_file.h"
 
 #include "audit_panel.h"
 #include "dicom_browser.h"
@@ -25,11 +27,13 @@
 #include "workspace_view.h"
 
 #include <atomic>
+#include <cstdlib>
 
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDialog>
+#include <QDateTime>
 #include <QDialogButtonBox>
 #include <QDir>
 #include <QDockWidget>
@@ -143,6 +147,7 @@ MainWindow::MainWindow(QWidget* parent)
     connect(runsPanel_, &widgets::RunsPanel::benchmarkRequested, this, [this](qint64 run) { benchmarkRun(run); });
     connect(runsPanel_, &widgets::RunsPanel::openInStudyRequested, this, &MainWindow::openRunInStudy);
     connect(runsPanel_, &widgets::RunsPanel::exportRequested, this, [this](qint64 run) { exportRun(run); });
+    connect(runsPanel_, &widgets::RunsPanel::cancelSlurmRequested, this, [this](qint64 run) { cancelSlurmJob(run); });
     connect(runsPanel_, &widgets::RunsPanel::deleteRequested, this,
             [this](const QList<qint64>& runs) { deleteRuns(runs); });
 
@@ -517,8 +522,10 @@ jobs::JobId MainWindow::launchTraining(const QString& taskId, const config::Conf
         QMessageBox::warning(this, tr("Launch"), error);
         return 0;
     }
-    plugin::TaskRunRequest request;
     const bool inferOnly = task->guiHints().inferenceOnly;  // e.g. torchscript: Launch runs its inference
+    if (!inferOnly && runLauncher_->processes() > 1)
+        return launchDataParallel(config, runName, runLauncher_->processes());
+    plugin::TaskRunRequest request;
     request.operation = inferOnly ? plugin::Operation::Infer : plugin::Operation::Train;
     request.config = config;
     request.workspace = workspacePath_.toStdString();
@@ -550,6 +557,48 @@ jobs::JobId MainWindow::launchTraining(const QString& taskId, const config::Conf
     if (!lossCurvePanel_->hasLiveRuns()) lossCurvePanel_->clearRuns();
     const double clip = config.has("max_grad_norm") ? config.get<double>("max_grad_norm") : 0.0;
     lossCurvePanel_->watchJob(id, label + tr(" (live)"), clip);
+    showPage("train");
+    return id;
+}
+
+jobs::JobId MainWindow::launchDataParallel(const config::Config& config, const QString& runName, int processes) {
+    const auto dir = std::filesystem::path(workspacePath_.toStdString()) / "configs";
+    const auto stamp = QDateTime::currentDateTime().toString("yyyyMMdd-HHmmss-zzz").toStdString();
+    const auto file = dir / ("data-parallel-" + stamp + ".yaml");
+    try {
+        std::filesystem::create_directories(dir);
+        util::writeFileAtomically(file, config.toYaml());
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, tr("Launch"), QString::fromStdString(e.what()));
+        return 0;
+    }
+    QStringList args{
+        "train",       "--nproc",     QString::number(processes), "--config", QString::fromStdString(file.string()),
+        "--workspace", workspacePath_};
+    if (!runName.isEmpty()) args << "--name" << runName;
+    widgets::RunsPanel* runs = runsPanel_;
+    const QString title =
+        tr("Train %1 (%2 processes)")
+            .arg(runName.isEmpty() ? QString::fromStdString(config.get<std::string>("task")) : runName)
+            .arg(processes);
+    auto run = std::make_shared<std::atomic<std::int64_t>>(0);
+    const auto id = submitJob("train", title, [args, runs, run](jobs::JobContext& job) {
+        const std::string result = app::runCliJob(args, job, [runs] {
+            QMetaObject::invokeMethod(
+                runs, [runs] { runs->refresh(); }, Qt::QueuedConnection);
+        });
+        if (result.rfind("run ", 0) == 0) *run = std::atoll(result.c_str() + 4);  // "run N: trained ..."
+        return result;
+    });
+    logPanel_->append(jobs::LogLevel::Info, tr("train"), tr("data-parallel: lumen-cli %1").arg(args.join(' ')));
+    // Its curves once rank 0 has recorded them all (the ranks are other processes: the Jobs
+    // panel follows their progress meanwhile).
+    afterJobSucceeds(id, [this, run] {
+        runsPanel_->refresh();
+        QString error;
+        if (*run > 0 && !lossCurvePanel_->showRun(*run, &error))
+            logPanel_->append(jobs::LogLevel::Warning, tr("curves"), error);
+    });
     showPage("train");
     return id;
 }

@@ -92,6 +92,10 @@ public:
     /// Queues a training job for a registered task (plugin::runTask in the open workspace) and
     /// shows its curves live; 0 (and a logged error) without a workspace or with an unknown task.
     jobs::JobId launchTraining(const QString& taskId, const config::Config& config, const QString& runName);
+    /// `processes` data-parallel ranks of a training, as lumen-cli processes (the launcher's
+    /// "Processes" box above 1): the config is saved under <workspace>/configs/ and the run,
+    /// recorded by rank 0, appears in the Runs panel; the job relays progress and cancel.
+    jobs::JobId launchDataParallel(const config::Config& config, const QString& runName, int processes);
     widgets::DicomBrowser* dicomBrowser() const { return dicomBrowser_; }
     widgets::PacsPanel* pacsPanel() const { return pacsPanel_; }
     widgets::StudyBrowser* studyBrowser() const { return studyBrowser_; }
@@ -132,6 +136,11 @@ public:
     /// Deletes the runs (rows and folders) after the user confirms ("deleteRunsDialog");
     /// `confirmed` skips the question. Returns how many were deleted; refusals are logged.
     int deleteRuns(const QList<qint64>& runs, bool confirmed = false);
+    /// "Cancel Slurm job" (docs/slurm.md): after the user confirms ("slurmCancelDialog";
+    /// `confirmed` skips the question) runs `scancel JOB` without blocking; the outcome goes to
+    /// the log and the Runs panel shows the run cancelled once the ranks or the poll record it.
+    /// False when the run has no Slurm job or the user said no.
+    bool cancelSlurmJob(qint64 run, bool confirmed = false);
     jobs::JobPool& pool() { return *pool_; }
     const plugin::Registry& registry() const { return registry_; }
 

@@ -13,11 +13,13 @@
 #include "plugin/task_runner.h"
 #include "runs/run_files.h"
 #include "runs/run_store.h"
+#include "slurm/slurm_run.h"
 
 #include "file_dialogs.h"
 #include "log_panel.h"
 #include "loss_curve_panel.h"
 #include "runs_panel.h"
+#include "slurm_monitor.h"
 #include "study_browser.h"
 
 #include <QApplication>
@@ -34,6 +36,7 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 #include <QMessageBox>
+#include <QProcess>
 #include <QPushButton>
 #include <QStatusBar>
 #include <QMetaObject>
@@ -364,6 +367,45 @@ int MainWindow::deleteRuns(const QList<qint64>& ids, bool confirmed) {
     runsPanel_->refresh();
     updateSummary();
     return deleted;
+}
+
+bool MainWindow::cancelSlurmJob(qint64 run, bool confirmed) {
+    const qint64 job = runsPanel_->slurmJob(run);
+    if (job <= 0) {
+        logRunError(run, tr("cancel its Slurm job"), tr("it has no Slurm job"));
+        return false;
+    }
+    if (!confirmed) {
+        QMessageBox box(
+            QMessageBox::Question, tr("Cancel Slurm job"),
+            tr("Cancel Slurm job %1 of run %2? Its ranks save last.pt (it can be resumed) and stop.").arg(job).arg(run),
+            QMessageBox::No, this);
+        box.setObjectName("slurmCancelDialog");
+        QPushButton* yes = box.addButton(tr("Cancel job"), QMessageBox::DestructiveRole);
+        box.setDefaultButton(QMessageBox::No);
+        box.exec();
+        if (box.clickedButton() != yes) return false;
+    }
+    auto* scancel = new QProcess(this);
+    const QString command = QString("scancel %1").arg(job);
+    connect(scancel, &QProcess::finished, this, [this, scancel, run, command](int code, QProcess::ExitStatus status) {
+        scancel->deleteLater();
+        const QString said = QString::fromUtf8(scancel->readAllStandardError()).trimmed();
+        if (status == QProcess::NormalExit && code == 0)
+            logPanel_->append(jobs::LogLevel::Info, tr("runs"), tr("run %1: %2 sent").arg(run).arg(command));
+        else logRunError(run, tr("cancel its Slurm job"), tr("%1 exited with %2: %3").arg(command).arg(code).arg(said));
+        runsPanel_->slurmMonitor()->pollNow();
+    });
+    connect(scancel, &QProcess::errorOccurred, this, [this, scancel, run](QProcess::ProcessError e) {
+        if (e != QProcess::FailedToStart) return;
+        scancel->deleteLater();
+        logRunError(
+            run, tr("cancel its Slurm job"),
+            tr("scancel could not be started (%1; Debian: apt-get install slurm-client)").arg(scancel->errorString()));
+    });
+    const auto argv = slurm::scancelCommand(job);
+    scancel->start(QString::fromStdString(argv[0]), {QString::fromStdString(argv[1])});
+    return true;
 }
 
 }  // namespace lumen::app

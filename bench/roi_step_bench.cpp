@@ -6,6 +6,7 @@
 //                [--precision fp32|bf16] [--layout fused-cl|fused|separate|separate-cl]
 //                [--warmup 1] [--steps 3] [--fused-ln 1] [--ln-bench reps] [--profile trace.json]
 //                [--png-manifest manifest.csv --workers 2] [--allocator caching|default]
+//                [--device cpu|cuda|cuda:N]  (fp16: CUDA only; the step waits for the device)
 // --allocator default: LibTorch's own CPU allocator instead of the Trainer's caching one.
 // --png-manifest reads the batches from PNG files with Lumen's loader (time included).
 // --profile writes a chrome trace of the last step (legacy autograd profiler), aggregated per
@@ -21,6 +22,7 @@
 #include "nn/layer_norm_bf16.h"
 #include "nn/roi_consistency.h"
 #include "train/cpu_allocator.h"
+#include "train/device.h"
 
 #include <algorithm>
 #include <chrono>
@@ -79,7 +81,7 @@ BatchSource pngSource(const std::string& manifestCsv, int batch, int size, int w
 
 int main(int argc, char** argv) {
     std::string variant = "tiny", precision = "fp32", layout = "fused-cl", profilePath, pngManifest,
-                allocator = "caching";
+                allocator = "caching", deviceName = "cpu";
     int batch = 8, size = 224, classes = 15, threads = 2, warmup = 1, steps = 3, fusedLn = 1, lnBench = 0, workers = 2;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
@@ -98,13 +100,14 @@ int main(int argc, char** argv) {
         else if (k == "--png-manifest") pngManifest = v;
         else if (k == "--workers") workers = std::stoi(v);
         else if (k == "--allocator") allocator = v;
+        else if (k == "--device") deviceName = v;
         else {
             std::fprintf(stderr, "roi_step_bench: unknown option %s\n", k.c_str());
             return 2;
         }
     }
-    if (precision != "fp32" && precision != "bf16") {
-        std::fprintf(stderr, "roi_step_bench: --precision fp32|bf16\n");
+    if (precision != "fp32" && precision != "bf16" && precision != "fp16") {
+        std::fprintf(stderr, "roi_step_bench: --precision fp32|bf16|fp16\n");
         return 2;
     }
     const bool fused = layout.rfind("fused", 0) == 0;
@@ -139,6 +142,8 @@ int main(int argc, char** argv) {
     options.variant = variant;
     options.numClasses = classes;
     lumen::nn::RoiConsistencyModel model(options, 0.1);
+    const torch::Device device = lumen::train::resolveDevice(deviceName, "--device");
+    model->to(device);
     model->setFusedBatch(fused);
     if (channelsLast) lumen::nn::toChannelsLast(*model);
     model->train();
@@ -156,22 +161,26 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         const std::clock_t c0 = std::clock();
         Batch b = source(step);
+        b.images = lumen::train::toDevice(b.images, device);
+        b.targets = lumen::train::toDevice(b.targets, device);
         torch::Tensor images = channelsLast ? b.images.contiguous(torch::MemoryFormat::ChannelsLast) : b.images;
         for (auto& p : model->parameters()) p.mutable_grad().reset();  // zero_grad(set_to_none=True)
-        if (precision == "bf16") {
-            at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-            at::autocast::set_cpu_enabled(true);
-        }
-        lumen::nn::RoiLoss loss = lumen::nn::roiConsistencyLoss(model->forward(images), b.targets, weights);
-        if (precision == "bf16") {
-            at::autocast::set_cpu_enabled(false);
-            at::autocast::clear_cache();  // cast weights are stale once the optimizer steps
+        lumen::nn::RoiLoss loss;
+        {
+            // As the Trainer: bf16 on the CPU or CUDA, fp16 on CUDA (the loss is not scaled
+            // here: a throughput bench, not a training run).
+            lumen::train::AutocastScope autocast(
+                precision == "bf16"
+                    ? lumen::train::Autocast::Bf16
+                    : (precision == "fp16" ? lumen::train::Autocast::Fp16 : lumen::train::Autocast::Off),
+                device.type());
+            loss = lumen::nn::roiConsistencyLoss(model->forward(images), b.targets, weights);
         }
         loss.total.backward();
         if (std::getenv("LUMEN_BENCH_GRAD_NORM"))
             std::fprintf(stderr, "grad norm %.6g\n", torch::nn::utils::clip_grad_norm_(model->parameters(), 1e30));
         optimizer.step();
-        lastLoss = loss.total.item<double>();
+        lastLoss = loss.total.item<double>();  // waits for the device
         profile.reset();
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
@@ -182,10 +191,10 @@ int main(int argc, char** argv) {
     double total = 0;
     for (double t : times) total += t;
     std::printf(
-        "{\"impl\":\"lumen\",\"variant\":\"%s\",\"precision\":\"%s\",\"layout\":\"%s\",\"batch\":%d,"
+        "{\"impl\":\"lumen\",\"device\":\"%s\",\"variant\":\"%s\",\"precision\":\"%s\",\"layout\":\"%s\",\"batch\":%d,"
         "\"size\":%d,\"threads\":%d,\"steps\":%d,\"data\":\"%s\",\"allocator\":\"%s\",\"samples_per_s\":%.4f,\"step_"
         "s\":[",
-        variant.c_str(), precision.c_str(), layout.c_str(), batch, size, threads, steps,
+        device.str().c_str(), variant.c_str(), precision.c_str(), layout.c_str(), batch, size, threads, steps,
         pngManifest.empty() ? "synthetic" : "png", allocator.c_str(),
         total > 0 ? batch * static_cast<double>(times.size()) / total : 0.0);
     for (std::size_t i = 0; i < times.size(); ++i) std::printf("%s%.4f", i ? "," : "", times[i]);

@@ -86,7 +86,9 @@ def python_worker(args):
     def layer_norm_fp32(x, shape, weight=None, bias=None, eps=1e-5):
         return original_layer_norm(x.float(), shape, weight, bias, eps)
 
-    F.layer_norm = layer_norm_fp32  # torchvision's LayerNorm2d and nn.LayerNorm call F.layer_norm
+    device = torch.device(args.device)
+    if device.type == "cpu":  # the CPU kernel's trap only
+        F.layer_norm = layer_norm_fp32  # torchvision's LayerNorm2d and nn.LayerNorm call F.layer_norm
 
     if args.variant == "atto":  # timm's widths in torchvision's layout, as Lumen's "atto"
         from torchvision.models.convnext import CNBlockConfig, ConvNeXt
@@ -104,13 +106,15 @@ def python_worker(args):
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         mask_net = mask_net.to(memory_format=torch.channels_last)
+    model.to(device)
+    mask_net.to(device)
     model.train()
     mask_net.train()
     optimizer = torch.optim.AdamW(list(model.parameters()) + list(mask_net.parameters()), lr=1e-4)
     bce = nn.BCEWithLogitsLoss()
     torch.manual_seed(0)
-    images0 = torch.randn(args.batch, 3, args.size, args.size)
-    targets = torch.randint(0, 2, (args.batch, args.classes)).float()
+    images0 = torch.randn(args.batch, 3, args.size, args.size).to(device)
+    targets = torch.randint(0, 2, (args.batch, args.classes)).float().to(device)
     batches = png_batches(args) if args.png_manifest else None
 
     def topk_mask(mask, keep_ratio):
@@ -137,9 +141,12 @@ def python_worker(args):
         c0 = time.process_time()
         if batches is not None:
             images0, targets = next(batches)
+            images0 = images0.to(device, non_blocking=True)
+            targets = targets.to(device, non_blocking=True)
         images = images0.contiguous(memory_format=torch.channels_last) if channels_last else images0
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+        with torch.autocast(device.type, dtype=torch.float16 if args.precision == "fp16" else torch.bfloat16,
+                            enabled=args.precision != "fp32"):
             mask = torch.sigmoid(mask_net(images))
             mask_bin = topk_mask(mask, 0.1)
             img_crop = images * mask_bin
@@ -155,7 +162,7 @@ def python_worker(args):
                     + 1e-3 * mask.mean() + 1e-4 * total_variation(mask))
         loss.backward()
         optimizer.step()
-        loss_value = float(loss.item())
+        loss_value = float(loss.item())  # waits for the device
         if profiler is not None:
             profiler.__exit__(None, None, None)
             profiler.export_chrome_trace(args.profile)
@@ -164,7 +171,7 @@ def python_worker(args):
             times.append(dt)
             cpu_times.append(time.process_time() - c0)
         print(f"python {args.precision} {args.layout} step {step}: {dt:.3f} s loss {loss_value:.5f}", file=sys.stderr)
-    print(json.dumps({"impl": "python", "variant": args.variant, "precision": args.precision, "layout": args.layout,
+    print(json.dumps({"impl": "python", "device": str(device), "variant": args.variant, "precision": args.precision, "layout": args.layout,
                       "batch": args.batch, "size": args.size, "threads": args.threads, "steps": args.steps,
                       "samples_per_s": args.batch * len(times) / sum(times), "step_s": times,
                       "cpu_s": cpu_times,
@@ -235,6 +242,7 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--precisions", default="fp32,bf16")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (both sides on the same device)")
     ap.add_argument("--lumen-layouts", default="separate,fused-cl")
     ap.add_argument("--python-layouts", default="separate,separate-cl")
     ap.add_argument("--lumen-allocators", default="caching,default",
@@ -267,7 +275,8 @@ def main():
             # Interleaved so that machine load hits both alike.
             for layout in args.python_layouts.split(","):
                 extra = ["--profile", str(Path(args.profile) / f"python_{precision}_{layout}.json")] if args.profile else []
-                r = run([sys.executable, __file__, "--python-worker", "--precision", precision, "--layout", layout]
+                r = run([sys.executable, __file__, "--python-worker", "--device", args.device, "--precision", precision,
+                         "--layout", layout]
                         + common + extra)
                 results.setdefault(("python", precision, layout), []).append(r)
             for layout in args.lumen_layouts.split(","):
@@ -275,7 +284,8 @@ def main():
                     name = f"{layout}, {allocator} allocator"
                     extra = (["--profile", str(Path(args.profile) / f"lumen_{precision}_{layout}_{allocator}.json")]
                              if args.profile else [])
-                    r = run([str(exe), "--precision", precision, "--layout", layout, "--allocator", allocator]
+                    r = run([str(exe), "--device", args.device, "--precision", precision, "--layout", layout,
+                             "--allocator", allocator]
                             + common + extra)
                     results.setdefault(("lumen", precision, name), []).append(r)
 

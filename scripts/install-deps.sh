@@ -24,6 +24,9 @@ PACKAGES=(
   python3-nibabel python3-torch python3-torchvision
   # PACS tests start their own Orthanc on loopback (docs/pacs.md)
   orthanc
+  # multi-process training: LibTorch's ProcessGroupGloo headers include <gloo/...>;
+  # the Slurm test starts its own single-node slurmctld/slurmd/munged (docs/distributed.md)
+  libgloo-dev slurmctld slurmd slurm-client munge
 )
 
 missing=()

@@ -28,7 +28,10 @@ JobsPanel::JobsPanel(QWidget* parent) : QWidget(parent), view_(new QTreeWidget(t
     view_->setRootIsDecorated(false);
     view_->setUniformRowHeights(true);
     view_->setColumnCount(ColumnCount);
-    view_->setHeaderLabels({tr("Job"), tr("Kind"), tr("Status"), tr("Progress"), tr("ETA"), tr("Message"), QString()});
+    view_->setHeaderLabels(
+        {tr("Job"), tr("Kind"), tr("Status"), tr("Progress"), tr("ETA"), tr("GPU memory"), tr("Message"), QString()});
+    view_->headerItem()->setToolTip(Gpu, tr("CUDA memory the job's tensors hold (training on a GPU; "
+                                            "docs/distributed.md)"));
     view_->header()->setSectionResizeMode(Title, QHeaderView::Interactive);
     view_->header()->setSectionResizeMode(Message, QHeaderView::Stretch);
     view_->header()->setStretchLastSection(false);
@@ -37,12 +40,18 @@ JobsPanel::JobsPanel(QWidget* parent) : QWidget(parent), view_(new QTreeWidget(t
     view_->setColumnWidth(Status, 80);
     view_->setColumnWidth(Progress, 140);
     view_->setColumnWidth(Eta, 90);
+    view_->setColumnWidth(Gpu, 90);
     view_->setColumnWidth(Cancel, 70);
 }
 
 void JobsPanel::attach(JobEventBridge* bridge) {
     connect(bridge, &JobEventBridge::started, this, &JobsPanel::onStarted);
     connect(bridge, &JobEventBridge::progress, this, &JobsPanel::onProgress);
+    connect(bridge, &JobEventBridge::metric, this, [this](quint64 job, const QString& key, qint64, double value) {
+        if (key != QLatin1String("gpu_memory_mb")) return;
+        auto it = rows_.find(job);
+        if (it != rows_.end()) it->item->setText(Gpu, QStringLiteral("%1 MB").arg(value, 0, 'f', 0));
+    });
     connect(bridge, &JobEventBridge::finished, this, [this](quint64 job, const QString& result) {
         onEnded(job, tr("finished"), result, QColor(0x1b, 0x7f, 0x3b), true);
     });
@@ -62,6 +71,7 @@ void JobsPanel::addJob(quint64 job, const QString& kind, const QString& title) {
     row.item->setText(Kind, kind);
     row.item->setText(Status, tr("queued"));
     row.item->setText(Eta, QStringLiteral("—"));
+    row.item->setText(Gpu, QStringLiteral("—"));
     row.bar = new QProgressBar;
     row.bar->setRange(0, 1000);
     row.bar->setValue(0);
@@ -130,6 +140,11 @@ QString JobsPanel::statusText(quint64 job) const {
 int JobsPanel::progressPercent(quint64 job) const {
     auto it = rows_.find(job);
     return it == rows_.end() ? -1 : it->bar->value() / 10;
+}
+
+QString JobsPanel::gpuMemoryText(quint64 job) const {
+    auto it = rows_.find(job);
+    return it == rows_.end() ? QString() : it->item->text(Gpu);
 }
 
 QString JobsPanel::etaText(quint64 job) const {

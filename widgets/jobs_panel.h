@@ -31,6 +31,8 @@ public:
     QString statusText(quint64 job) const;
     int progressPercent(quint64 job) const;  ///< -1 for an unknown job
     QString etaText(quint64 job) const;
+    /// "1234 MB" once the job reported gpu_memory_mb (training on CUDA), else "—".
+    QString gpuMemoryText(quint64 job) const;
     QString messageText(quint64 job) const;
     QAbstractButton* cancelButton(quint64 job) const;
     QTreeWidget* view() const { return view_; }
@@ -40,7 +42,7 @@ signals:
     void runningCountChanged(int running);
 
 private:
-    enum Column { Title, Kind, Status, Progress, Eta, Message, Cancel, ColumnCount };
+    enum Column { Title, Kind, Status, Progress, Eta, Gpu, Message, Cancel, ColumnCount };
     struct Row {
         QTreeWidgetItem* item = nullptr;
         QProgressBar* bar = nullptr;

@@ -203,7 +203,8 @@ RunLauncher::RunLauncher(QWidget* parent)
       load_(new QPushButton(tr("Load config…"))),
       fromModel_(new QPushButton(tr("From TorchScript model…"))),
       save_(new QPushButton(tr("Save config…"))),
-      launch_(new QPushButton(tr("Launch"))) {
+      launch_(new QPushButton(tr("Launch"))),
+      processes_(new QSpinBox) {
     qRegisterMetaType<config::Config>();
     setObjectName("runLauncher");
     setMinimumWidth(400);
@@ -258,9 +259,23 @@ RunLauncher::RunLauncher(QWidget* parent)
     buttons->addWidget(fromModel_);
     buttons->addWidget(save_);
     buttons->addStretch(1);
-    launch_->setDefault(true);
-    buttons->addWidget(launch_);
+    processes_->setObjectName("launcherProcesses");
+    processes_->setRange(1, 64);
+    processes_->setToolTip(
+        tr("Processes on this machine: more than 1 trains data-parallel (each process takes its "
+           "share of every batch; the config's threads are shared between them). The ranks run as "
+           "lumen-cli processes and the run appears in the Runs panel as any other."));
+    auto* processesLabel = new QLabel(tr("Processes on this machine:"));
+    processesLabel->setBuddy(processes_);
     layout->addLayout(buttons);
+    // A row of its own: the file buttons keep their width at 1366x768.
+    auto* launchRow = new QHBoxLayout;
+    launchRow->addStretch(1);
+    launchRow->addWidget(processesLabel);
+    launchRow->addWidget(processes_);
+    launch_->setDefault(true);
+    launchRow->addWidget(launch_);
+    layout->addLayout(launchRow);
 
     yamlDebounce_->setSingleShot(true);
     yamlDebounce_->setInterval(250);
@@ -333,6 +348,9 @@ QStringList RunLauncher::taskIds() const {
 
 QString RunLauncher::currentTask() const { return task_ ? QString::fromStdString(task_->id()) : QString(); }
 
+int RunLauncher::processes() const { return processes_->value(); }
+void RunLauncher::setProcesses(int n) { processes_->setValue(n); }
+
 bool RunLauncher::selectTask(const QString& id) {
     if (!registry_) return false;
     auto task = registry_->find(id.toStdString());
@@ -343,6 +361,8 @@ bool RunLauncher::selectTask(const QString& id) {
     taskBox_->setCurrentIndex(taskBox_->findData(id));
     updating_ = false;
     description_->setText(QString::fromStdString(task_->description()));
+    processes_->setEnabled(!task_->guiHints().inferenceOnly);
+    if (task_->guiHints().inferenceOnly) processes_->setValue(1);
     buildForm();
     applyYaml(QString::fromStdString(task_->defaultConfigYaml()), true);
     return true;

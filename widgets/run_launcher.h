@@ -21,6 +21,7 @@ class QLabel;
 class QLineEdit;
 class QPlainTextEdit;
 class QPushButton;
+class QSpinBox;
 class QTabWidget;
 class QTimer;
 class QVBoxLayout;
@@ -60,6 +61,11 @@ public:
 
     QString runName() const;
     void setRunName(const QString& name);
+
+    /// "Processes on this machine": 1 trains in the app; N > 1 runs N data-parallel ranks
+    /// (lumen-cli train --nproc N, docs/distributed.md). Disabled for inference-only tasks.
+    int processes() const;
+    void setProcesses(int n);
 
     /// "From TorchScript model…": probes `model` (explain::listLayers) and starts the torchscript
     /// task's config from what it found (infer/torchscript_config.h); the model path is written
@@ -141,6 +147,7 @@ private:
     QPushButton* fromModel_;
     QPushButton* save_;
     QPushButton* launch_;
+    QSpinBox* processes_;
     std::vector<std::unique_ptr<FieldEditor>> editors_;
 };
 

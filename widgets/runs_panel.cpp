@@ -6,6 +6,8 @@
 #include "table_items.h"
 
 #include "runs/run_store.h"
+#include "slurm/slurm_run.h"
+#include "slurm_monitor.h"
 
 #include <QAction>
 #include <QDateTime>
@@ -23,10 +25,11 @@
 namespace lumen::widgets {
 namespace {
 
-const QStringList kColumns = {QObject::tr("ID"),      QObject::tr("Task"),     QObject::tr("Name"),
-                              QObject::tr("Status"),  QObject::tr("Config"),   QObject::tr("Best"),
-                              QObject::tr("Created"), QObject::tr("Duration"), QObject::tr("Outcome")};
-enum Column { kId, kTask, kName, kStatus, kConfig, kBest, kCreated, kDuration, kOutcome };
+const QStringList kColumns = {QObject::tr("ID"),     QObject::tr("Task"),    QObject::tr("Name"),
+                              QObject::tr("Status"), QObject::tr("Slurm"),   QObject::tr("Config"),
+                              QObject::tr("Best"),   QObject::tr("Created"), QObject::tr("Duration"),
+                              QObject::tr("Outcome")};
+enum Column { kId, kTask, kName, kStatus, kSlurm, kConfig, kBest, kCreated, kDuration, kOutcome };
 
 QColor statusColor(runs::RunStatus s) {
     switch (s) {
@@ -40,7 +43,9 @@ QColor statusColor(runs::RunStatus s) {
 
 }  // namespace
 
-RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent), table_(new QTableWidget(this)) {
+RunsPanel::RunsPanel(QWidget* parent)
+    : QWidget(parent), table_(new QTableWidget(this)), slurm_(new SlurmMonitor(this)) {
+    connect(slurm_, &SlurmMonitor::statesChanged, this, &RunsPanel::showSlurmStates);
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(table_);
@@ -206,6 +211,7 @@ QMenu* RunsPanel::makeContextMenu() {
                            ? tr("Only an interrupted, failed or cancelled run with checkpoints/last.pt can be resumed")
                            : lastCheckpoint);
     connect(resume, &QAction::triggered, this, [this, ids] { emit resumeRequested(ids.value(0)); });
+    if (ids.size() == 1) addSlurmActions(menu, ids.value(0));
     addModelActions(menu, ids.size() == 1 ? ids.value(0) : 0);
     addFileActions(menu, ids);
     connect(open, &QAction::triggered, this, [this, ids] {
@@ -253,7 +259,11 @@ void RunsPanel::refresh() {
     table_->setSortingEnabled(false);
     table_->clearContents();
     table_->setRowCount(0);
-    if (!store_) return;
+    if (!store_) {
+        slurmJobs_.clear();
+        slurm_->setJobs({});
+        return;
+    }
     std::vector<runs::RunRecord> records;
     try {
         records = store_->runs();
@@ -266,15 +276,16 @@ void RunsPanel::refresh() {
     std::vector<std::pair<qint64, bool>> toRead;  // run, finished
     for (int row = 0; row < int(records.size()); ++row) {
         const auto& r = records[size_t(row)];
-        table_->setItem(row, 0, new SortKeyItem(QString::number(r.id), double(r.id)));
-        table_->setItem(row, 1, new QTableWidgetItem(QString::fromStdString(r.task)));
-        table_->setItem(row, 2, new QTableWidgetItem(QString::fromStdString(r.name)));
+        table_->setItem(row, kId, new SortKeyItem(QString::number(r.id), double(r.id)));
+        table_->setItem(row, kTask, new QTableWidgetItem(QString::fromStdString(r.task)));
+        table_->setItem(row, kName, new QTableWidgetItem(QString::fromStdString(r.name)));
         auto* status = new QTableWidgetItem(QString::fromStdString(runs::runStatusName(r.status)));
         status->setForeground(statusColor(r.status));
-        table_->setItem(row, 3, status);
+        table_->setItem(row, kStatus, status);
+        table_->setItem(row, kSlurm, new QTableWidgetItem);
         auto* hash = new QTableWidgetItem(QString::fromStdString(r.configHash.substr(0, 12)));
         hash->setToolTip(QString::fromStdString(r.configHash));
-        table_->setItem(row, 4, hash);
+        table_->setItem(row, kConfig, hash);
         const QDateTime created = QDateTime::fromMSecsSinceEpoch(r.createdAtMs);
         // The best metric aggregates every point of a run (a long run: 100k+ rows, hundreds
         // of ms): read off the GUI thread, cached once the run is over.
@@ -293,6 +304,7 @@ void RunsPanel::refresh() {
         table_->setItem(row, kOutcome, outcome);
         table_->item(row, 0)->setData(Qt::UserRole, qlonglong(r.id));
     }
+    followSlurmJobs(records);
     table_->setSortingEnabled(true);
     table_->resizeColumnsToContents();
     if (!selected.isEmpty()) selectRuns(selected);

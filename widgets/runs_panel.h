@@ -2,7 +2,9 @@
 // The Runs panel: the workspace's runs from the run store, newest first, sortable: status,
 // task, short config hash, best metric, duration. Context menu: open the run's folder, show
 // its curves, compare the selected runs, resume, infer, explain, open its predictions in the
-// Study view, export and delete (the main window carries them out).
+// Study view, export and delete (the main window carries them out). Runs submitted to Slurm
+// (param slurm.job_id) show their job's state in the Slurm column (SlurmMonitor, docs/slurm.md)
+// and offer "Cancel Slurm job" and "Show Slurm log".
 
 #include "report/card_document.h"
 
@@ -10,14 +12,19 @@
 #include <QList>
 #include <QWidget>
 
+#include <vector>
+
 class QMenu;
 class QTableWidget;
 
 namespace lumen::runs {
 class RunStore;
-}
+struct RunRecord;
+}  // namespace lumen::runs
 
 namespace lumen::widgets {
+
+class SlurmMonitor;
 
 class RunsPanel : public QWidget {
     Q_OBJECT
@@ -55,6 +62,14 @@ public:
     /// `val.dice*`, else the smallest `val.loss`, else the smallest `loss` ("" when none).
     static QString bestMetricText(runs::RunStore& store, qint64 run);
 
+    /// The run's Slurm job id (0: none).
+    qint64 slurmJob(qint64 run) const { return slurmJobs_.value(run); }
+    /// <run folder>/slurm-<job>.out of a Slurm run ("" when it has no job).
+    QString slurmLogFile(qint64 run) const;
+    SlurmMonitor* slurmMonitor() const { return slurm_; }
+    /// Opens the dialog following the run's Slurm output (objectName "slurmLogDialog").
+    void showSlurmLog(qint64 run);
+
 signals:
     void runActivated(qint64 run);
     void showCurvesRequested(qint64 run);
@@ -76,15 +91,27 @@ signals:
     void deleteRequested(const QList<qint64>& runs);
     /// After the Best column was filled in (it is read off the GUI thread).
     void bestMetricsRead();
+    /// "Cancel Slurm job" on a run whose job has not ended.
+    void cancelSlurmRequested(qint64 run);
+    /// After the Slurm column was updated from a poll.
+    void slurmStatesShown();
 
 private:
     void addModelActions(QMenu* menu, qint64 run);
     void addFileActions(QMenu* menu, const QList<qint64>& ids);
+    void addSlurmActions(QMenu* menu, qint64 run);
     report::CardDocument buildCard(qint64 run) const;
+    /// Reads the runs' job ids and tells the monitor which jobs to follow.
+    void followSlurmJobs(const std::vector<runs::RunRecord>& records);
+    /// Fills the Slurm column from the monitor; records the end of runs whose job ended
+    /// without a rank recording it (slurm::recordJobEnd).
+    void showSlurmStates();
 
     QTableWidget* table_;
     runs::RunStore* store_ = nullptr;
     QHash<qint64, QString> bestCache_;  // finished runs only: their metrics no longer change
+    QHash<qint64, qint64> slurmJobs_;   // run → Slurm job
+    SlurmMonitor* slurm_;
 };
 
 }  // namespace lumen::widgets

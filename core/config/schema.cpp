@@ -120,8 +120,14 @@ const Schema& commonSchema() {
                    "Decay of the exponential moving average of weights; 0 "
                    "disables EMA.",
                    0, 1);
-        s.addChoice("precision", "fp32", {"fp32", "bf16"},
-                    "Arithmetic for forward passes: fp32, or bf16 autocast where supported.");
+        s.addChoice("precision", "fp32", {"fp32", "bf16", "fp16"},
+                    "Arithmetic for forward passes: fp32, bf16 autocast (CPU with native bf16, or CUDA), "
+                    "or fp16 autocast with a gradient scaler (CUDA only).");
+        s.addString("device", "auto",
+                    "Where models and batches live: auto (CUDA when this LibTorch has it and a GPU is "
+                    "present, else the CPU), cpu, cuda or cuda:N.");
+        s.addBool("cuda.tf32", true, "On CUDA: allow TF32 in matrix products and convolutions (Ampere and newer).");
+        s.addBool("cuda.cudnn_benchmark", true, "On CUDA: let cuDNN pick the fastest convolution algorithms.");
         s.addBool("channels_last", false, "Use the channels-last memory format for images.");
         s.addInt("num_workers", 2, "Data-loading worker threads.", 0, 64);
         s.addInt("threads", 0, "LibTorch intra-op threads for this job; 0 = one per core.", 0, 256);

@@ -1,5 +1,8 @@
 #include "config/torch_environment.h"
 
+#include "dist/process_group.h"
+#include "train/device.h"
+
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -13,7 +16,10 @@ nlohmann::json torchEnvironment() {
             {"threads", {{"intra_op", at::get_num_threads()}, {"inter_op", at::get_num_interop_threads()}}},
             {"parallel_info", at::get_parallel_info()},
             {"mkldnn", at::hasMKLDNN()},
-            {"cuda_available", torch::cuda::is_available()}};
+            {"cuda_available", torch::cuda::is_available()},
+            {"cuda_built", at::hasCUDA()},
+            {"cuda_devices", train::cudaDevices()},
+            {"c10d_gloo", dist::haveGloo()}};
 }
 
 }  // namespace lumen::config

@@ -158,6 +158,20 @@ std::vector<std::size_t> epochOrder(std::size_t n, std::uint64_t seed, std::int6
     return order;
 }
 
+std::vector<std::size_t> shardOrder(const std::vector<std::size_t>& order, int rank, int worldSize) {
+    if (worldSize < 1 || rank < 0 || rank >= worldSize)
+        throw std::invalid_argument("shardOrder: rank " + std::to_string(rank) + " is not in [0, " +
+                                    std::to_string(worldSize) + ")");
+    if (worldSize == 1 || order.empty()) return order;
+    const std::size_t w = static_cast<std::size_t>(worldSize);
+    const std::size_t padded = (order.size() + w - 1) / w * w;
+    std::vector<std::size_t> mine;
+    mine.reserve(padded / w);
+    for (std::size_t pos = static_cast<std::size_t>(rank); pos < padded; pos += w)
+        mine.push_back(order[pos % order.size()]);
+    return mine;
+}
+
 std::uint64_t sampleSeed(std::uint64_t seed, std::int64_t epoch, std::size_t datasetIndex) {
     return mixSeed(mixSeed(seed, std::uint64_t(epoch), kSampleStream), std::uint64_t(datasetIndex));
 }
@@ -188,7 +202,8 @@ struct BatchLoader::Impl {
     std::atomic<bool> stopFlag{false};
 
     std::int64_t batchCount() const {
-        const auto n = std::int64_t(dataset->size()), b = std::int64_t(options.batchSize);
+        const auto w = std::int64_t(options.worldSize);
+        const auto n = (std::int64_t(dataset->size()) + w - 1) / w, b = std::int64_t(options.batchSize);
         return options.dropLast ? n / b : (n + b - 1) / b;
     }
 
@@ -286,6 +301,8 @@ BatchLoader::BatchLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions o
     : impl_(std::make_unique<Impl>()) {
     if (!dataset) throw std::invalid_argument("BatchLoader: no dataset");
     if (options.batchSize < 1) throw std::invalid_argument("BatchLoader: batchSize must be >= 1");
+    if (options.worldSize < 1 || options.rank < 0 || options.rank >= options.worldSize)
+        throw std::invalid_argument("BatchLoader: rank must be in [0, worldSize)");
     if (options.workers < 0) throw std::invalid_argument("BatchLoader: workers must be >= 0");
     if (options.prefetch < 1) throw std::invalid_argument("BatchLoader: prefetch must be >= 1");
     impl_->dataset = std::move(dataset);
@@ -300,7 +317,8 @@ void BatchLoader::startEpoch(std::int64_t epoch) {
     std::lock_guard join(impl_->joinMutex);
     impl_->stopWorkers();
     Impl& d = *impl_;
-    d.order = epochOrder(d.dataset->size(), d.options.seed, epoch, d.options.shuffle);
+    d.order = shardOrder(epochOrder(d.dataset->size(), d.options.seed, epoch, d.options.shuffle), d.options.rank,
+                         d.options.worldSize);
     {
         std::lock_guard lock(d.mutex);
         d.epoch = epoch;

@@ -7,6 +7,7 @@
 
 #include "data/augment.h"
 #include "data/manifest.h"
+#include "data/sharding.h"
 
 #include <opencv2/core.hpp>
 
@@ -64,6 +65,9 @@ struct LoaderOptions {
     bool shuffle = true;
     std::uint64_t seed = 0;
     bool dropLast = false;
+    /// Data-parallel training: this rank's share of every epoch (shardOrder), so the ranks'
+    /// k-th batches together are the k-th batch of one process with batchSize x worldSize.
+    int rank = 0, worldSize = 1;
 };
 
 /// The dataset order of an epoch: a permutation from (seed, epoch), or 0..n-1 without shuffle.

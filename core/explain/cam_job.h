@@ -50,8 +50,9 @@ struct CamJobOptions {
     double keepRatio = 0.1;              ///< the CAM's top fraction removed for prob_drop
     std::string activation = "sigmoid";  ///< "sigmoid" | "softmax" | "none" (prob from the logits)
     int batchSize = 8;
-    int threads = 0;            ///< LibTorch threads; 0 = all cores
-    std::size_t maxImages = 0;  ///< 0 = all
+    int threads = 0;             ///< LibTorch threads; 0 = all cores
+    std::string device = "cpu";  ///< where the model runs: auto, cpu, cuda, cuda:N (train/device.h)
+    std::size_t maxImages = 0;   ///< 0 = all
 };
 
 struct CamJobSummary {

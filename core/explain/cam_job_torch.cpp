@@ -12,6 +12,7 @@
 #include "io/npy_reader.h"
 #include "io/read_error.h"
 #include "jobs/job.h"
+#include "train/device.h"
 #include "util/atomic_file.h"
 
 #include <opencv2/core.hpp>
@@ -97,6 +98,8 @@ private:
     void setUp() {
         torch::set_num_threads(static_cast<int>(util::resolveThreads(o_.threads)));
         model_ = loadCamModel(o_.model);
+        device_ = train::resolveDevice(o_.device, "--device");
+        model_->to(device_);
         const bool defaultLayer = o_.layer.empty() || o_.layer == "default";
         layer_ = defaultLayer ? model_->layers().front() : o_.layer;
         plan_.cache.layer = defaultLayer ? plan_.layerKey : layer_;
@@ -117,7 +120,7 @@ private:
         std::string size;
         for (std::size_t a = 0; a < shape_.size(); ++a) size += (a ? "x" : "") + std::to_string(shape_[a]);
         job_.info("explaining " + model_->description() + " at layer " + layer_ + " with " + camMethodName(method_) +
-                  ", input " + size + (mean_.empty() ? ", no normalisation" : ""));
+                  ", input " + size + (mean_.empty() ? ", no normalisation" : "") + ", on " + device_.str());
         names_ = o_.labelNames;
         if (names_.empty()) names_ = model_->labelNames;
         if (names_.empty() && !plan_.scoreNames.empty()) names_ = plan_.scoreNames;
@@ -142,8 +145,8 @@ private:
 
     void explainBatch(const CamBatch& batch) {
         if (batch.inputs.empty()) return;
-        const SplitForward sf = model_->forward(torch::stack(batch.inputs), layer_);
-        const torch::Tensor logits = sf.logits.detach().to(torch::kDouble).contiguous();
+        const SplitForward sf = model_->forward(train::toDevice(torch::stack(batch.inputs), device_), layer_);
+        const torch::Tensor logits = sf.logits.detach().to(torch::kCPU, torch::kDouble).contiguous();
         const auto targets = scoreAndChooseTargets(batch, logits);
         const std::vector<Pending> pending = camsFor(sf, logits, targets);
         const std::vector<double> probDrop = o_.faithfulness ? faithfulness(batch, pending) : std::vector<double>{};
@@ -151,9 +154,8 @@ private:
             const Pending& p = pending[pi];
             std::optional<std::pair<double, double>> probs;
             if (o_.faithfulness)
-                probs = std::pair{
-                    probability(sf.logits.detach()[static_cast<std::int64_t>(p.image)], p.target, o_.activation),
-                    probDrop[pi]};
+                probs = std::pair{probability(logits[static_cast<std::int64_t>(p.image)], p.target, o_.activation),
+                                  probDrop[pi]};
             store(p, batch.items[p.image]->id, probs);
         }
     }
@@ -190,8 +192,9 @@ private:
         for (std::size_t r = 0; r < rounds; ++r) {
             std::vector<std::int64_t> idx;
             for (const auto& t : targets) idx.push_back(r < t.size() ? t[r] : (t.empty() ? 0 : t[0]));
-            const torch::Tensor s = sf.logits.gather(1, torch::tensor(idx, torch::kLong).unsqueeze(1)).squeeze(1);
-            const torch::Tensor cams = camFromFeatures(sf.features, s, method_, sf.toGrid).contiguous();
+            const torch::Tensor s =
+                sf.logits.gather(1, torch::tensor(idx, torch::kLong).to(sf.logits.device()).unsqueeze(1)).squeeze(1);
+            const torch::Tensor cams = camFromFeatures(sf.features, s, method_, sf.toGrid).to(torch::kCPU).contiguous();
             for (std::size_t i = 0; i < targets.size(); ++i) {
                 if (r >= targets[i].size()) continue;
                 const torch::Tensor c = cams[static_cast<std::int64_t>(i)].contiguous();
@@ -223,8 +226,10 @@ private:
             job_.throwIfCancelled();
             const std::size_t c1 = std::min(dropped.size(), c0 + step);
             const torch::Tensor dl =
-                model_->logits(torch::stack(std::vector<torch::Tensor>(dropped.begin() + c0, dropped.begin() + c1)))
-                    .to(torch::kDouble);
+                model_
+                    ->logits(train::toDevice(
+                        torch::stack(std::vector<torch::Tensor>(dropped.begin() + c0, dropped.begin() + c1)), device_))
+                    .to(torch::kCPU, torch::kDouble);
             for (std::size_t i = c0; i < c1; ++i)
                 probDrop[i] = probability(dl[static_cast<std::int64_t>(i - c0)], pending[i].target, o_.activation);
         }
@@ -274,6 +279,7 @@ private:
     CamJobSummary& summary_;
     const CamMethod method_;
     std::unique_ptr<CamModel> model_;
+    torch::Device device_{torch::kCPU};
     std::string layer_;
     std::vector<std::size_t> shape_;
     std::vector<float> mean_, stdev_;

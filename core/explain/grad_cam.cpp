@@ -69,6 +69,12 @@ public:
     }
     std::vector<std::string> layers() const override { return layers_; }
     std::string description() const override { return description_; }
+    void to(const torch::Device& device) override {
+        if (mover_) mover_(device);
+        else if (!device.is_cpu())
+            throw std::invalid_argument(description_ + ": this model cannot be moved to " + device.str());
+    }
+    void setMover(std::function<void(const torch::Device&)> mover) { mover_ = std::move(mover); }
 
 private:
     int indexOf(const std::string& layer) const {
@@ -83,6 +89,7 @@ private:
     std::function<torch::Tensor(const torch::Tensor&, int)> until_, from_;
     std::vector<int> indices_;
     std::string description_;
+    std::function<void(const torch::Device&)> mover_;
 };
 
 /// TorchScript modules: forward_features + forward_head (also Lumen's ROI export's
@@ -171,6 +178,7 @@ public:
         return source_ + " (TorchScript " +
                (tuple_ ? "forward -> (logits, features)" : featuresMethod_ + " / " + headMethod_) + ")";
     }
+    void to(const torch::Device& device) override { m_.to(device); }
 
 private:
     /// Layers reached by tapping forward: any submodule path (except the conventions' own
@@ -338,11 +346,13 @@ std::unique_ptr<CamModel> camModelFromScript(torch::jit::Module module, const st
 
 std::unique_ptr<CamModel> camModelFromConvNeXt(nn::ConvNeXt model, const std::string& source) {
     model->eval();
-    return std::make_unique<FunctionCamModel>(
+    auto cam = std::make_unique<FunctionCamModel>(
         std::vector<std::string>{"features.7", "features.5", "features.3", "features.1"},
         [model](const torch::Tensor& x, int index) mutable { return model->forwardFeaturesUntil(x, index); },
         [model](const torch::Tensor& f, int index) mutable { return model->forwardFrom(f, index); },
         std::vector<int>{7, 5, 3, 1}, source);
+    cam->setMover([model](const torch::Device& device) mutable { model->to(device); });
+    return cam;
 }
 
 std::unique_ptr<CamModel> camModelFromFunctions(std::function<torch::Tensor(const torch::Tensor&)> forwardFeatures,

@@ -60,6 +60,9 @@ public:
     virtual std::vector<std::string> layers() const = 0;
     /// What was loaded, for messages ("TorchScript forward_features/forward_head", ...).
     virtual std::string description() const = 0;
+    /// Moves the weights to `device` (inputs must then be there too). Throws
+    /// std::invalid_argument for a model that cannot move (one made of bare functions).
+    virtual void to(const torch::Device& device) = 0;
     /// Known label names, model input size (h, w[, d]) and normalisation; empty when the file
     /// does not say (TorchScript). Lumen checkpoints carry them in their config.
     std::vector<std::string> labelNames;

@@ -41,6 +41,9 @@ struct RunContext {
     std::filesystem::path runDir;     ///< this run's folder (created by the caller)
     runs::RunStore* store = nullptr;  ///< may be null (headless runs without a workspace)
     std::int64_t runId = 0;
+    /// Data-parallel training (docs/distributed.md): this process's rank of `worldSize`. Only
+    /// rank 0 has a run, a folder and a store; the others train their share and write nothing.
+    int rank = 0, worldSize = 1;
 };
 
 class Task {

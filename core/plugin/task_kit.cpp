@@ -34,8 +34,9 @@ config::Schema trainingKeys(const TrainingDefaults& d) {
     s.addInt("gradient_accumulation_steps", d.accumulation,
              "Forward passes whose gradients are summed before one optimizer step.", 1);
     s.addFloat("lr", d.lr, "Peak learning rate of AdamW.", 0).minExclusive = true;
-    s.addChoice("precision", d.precision, {"fp32", "bf16"},
-                "Arithmetic for forward passes: fp32, or bf16 autocast where the CPU has it.");
+    s.addChoice("precision", d.precision, {"fp32", "bf16", "fp16"},
+                "Arithmetic for forward passes: fp32, bf16 autocast (a CPU with native bf16, or CUDA), or "
+                "fp16 autocast with a gradient scaler (CUDA only).");
     config::Field betas{"adam_betas", config::FieldType::FloatList, "[0.9, 0.999]", "AdamW betas [beta1, beta2]."};
     betas.min = 0;
     betas.max = 1;

@@ -1,5 +1,6 @@
 #include "plugin/task_runner.h"
 
+#include "plugin/run_record.h"
 #include "runs/run_lock.h"
 
 #include "config/environment.h"
@@ -89,24 +90,53 @@ std::vector<std::pair<std::string, std::string>> flattenConfig(const config::Con
     return out;
 }
 
+namespace {
+
+/// The run rank 0 records into: a new one (plugin::recordRun: folder and config.yaml made),
+/// or the queued `existingRun` (its folder and config.yaml kept).
+TaskRunResult openRun(Task& task, const TaskRunRequest& request, const runs::Workspace& workspace,
+                      runs::RunStore& store) {
+    TaskRunResult result;
+    if (request.existingRun > 0) {
+        const auto run = store.run(request.existingRun);
+        if (!run)
+            throw std::runtime_error("run " + std::to_string(request.existingRun) + ": no such run in " +
+                                     workspace.root.string());
+        if (run->task != task.id())
+            throw std::runtime_error("run " + std::to_string(run->id) + " is a " + run->task + " run, not " +
+                                     task.id());
+        if (run->status != runs::RunStatus::Queued)
+            throw std::runtime_error("run " + std::to_string(run->id) + " is " + runs::runStatusName(run->status) +
+                                     ", not queued: it cannot be started again");
+        result.runId = run->id;
+        result.runDir = workspace.runDir(run->id, task.id());
+        return result;
+    }
+    std::vector<std::pair<std::string, std::string>> extra;
+    if (request.worldSize > 1) extra.emplace_back("dist.world_size", std::to_string(request.worldSize));
+    const auto recorded = recordRun(store, workspace, task.id(), request, extra);
+    result.runId = recorded.id;
+    result.runDir = recorded.dir;
+    return result;
+}
+
+}  // namespace
+
 TaskRunResult runTask(Task& task, const TaskRunRequest& request, jobs::JobContext& job,
                       const std::function<void(std::int64_t, const std::filesystem::path&)>& onRunCreated) {
     const auto workspace = runs::Workspace::open(request.workspace);
+    if (request.rank > 0) {  // ranks above 0 train their share and record nothing
+        RunContext where{workspace.root, {}, nullptr, 0, request.rank, request.worldSize};
+        return {0, {}, task.run(request.operation, request.config, where, job)};
+    }
     runs::RunStore store(workspace.database());
     const std::string name = request.name.empty() ? task.id() + " " + operationName(request.operation) : request.name;
-    const std::string yaml = request.config.toYaml();
 
-    TaskRunResult result;
-    result.runId = store.createRun(task.id(), name, yaml, request.config.hash(), config::captureEnvironment().dump());
-    auto params = flattenConfig(request.config);
-    params.emplace_back("operation", operationName(request.operation));
-    store.setParams(result.runId, params);
-    result.runDir = workspace.runDir(result.runId, task.id());
+    TaskRunResult result = openRun(task, request, workspace, store);
     std::unique_ptr<runs::RunLock> lock;  // held until the run ends: see run_lock.h
     try {
         std::filesystem::create_directories(result.runDir);
         lock = std::make_unique<runs::RunLock>(result.runDir);
-        util::writeFileAtomically(result.runDir / "config.yaml", yaml);
     } catch (const std::exception& e) {
         store.setStatus(result.runId, runs::RunStatus::Failed, e.what());
         throw;
@@ -115,7 +145,7 @@ TaskRunResult runTask(Task& task, const TaskRunRequest& request, jobs::JobContex
 
     auto observer = std::make_shared<RecordingObserver>(job, store, result.runId);
     jobs::JobContext inner(job.id(), job.token(), observer);
-    RunContext where{workspace.root, result.runDir, &store, result.runId};
+    RunContext where{workspace.root, result.runDir, &store, result.runId, 0, request.worldSize};
     store.setStatus(result.runId, runs::RunStatus::Running);
     job.info("run " + std::to_string(result.runId) + " (" + name + ") in " + result.runDir.string());
     try {

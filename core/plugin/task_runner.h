@@ -18,6 +18,11 @@ struct TaskRunRequest {
     config::Config config;            ///< already validated against the task's schema
     std::filesystem::path workspace;  ///< opened (and created) with runs::Workspace::open
     std::string name;                 ///< run name; "<task> train|infer" when empty
+    /// Record into this already-created run (status queued, e.g. one submitted to Slurm)
+    /// instead of creating one; 0 = create.
+    std::int64_t existingRun = 0;
+    /// One rank of a data-parallel run: ranks above 0 record nothing (no run, no folder).
+    int rank = 0, worldSize = 1;
 };
 
 struct TaskRunResult {
@@ -32,6 +37,8 @@ struct TaskRunResult {
 /// (metrics in batches), and always leaves the run Finished, Failed or Cancelled. Exceptions
 /// from the task (including jobs::Cancelled) propagate after the status is recorded.
 /// `onRunCreated`, when given, is called with the run's id and folder before the task starts.
+/// With `existingRun`, that run (queued, of this task) is used and its folder must exist; a
+/// rank above 0 runs the task with no store and no folder and returns runId 0.
 TaskRunResult runTask(Task& task, const TaskRunRequest& request, jobs::JobContext& job,
                       const std::function<void(std::int64_t, const std::filesystem::path&)>& onRunCreated = {});
 

@@ -332,6 +332,16 @@ std::vector<std::pair<std::string, std::string>> RunStore::params(std::int64_t r
     return out;
 }
 
+std::vector<std::pair<std::int64_t, std::string>> RunStore::paramOfRuns(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    const auto onError = [this](const std::string& w) { fail(w); };
+    Statement s(db_, "SELECT run_id, value FROM params WHERE key = ? ORDER BY run_id", onError);
+    s.bind(1, key);
+    std::vector<std::pair<std::int64_t, std::string>> out;
+    while (s.step(onError)) out.emplace_back(s.integer(0), s.text(1));
+    return out;
+}
+
 std::vector<MetricPoint> RunStore::metrics(std::int64_t run, const std::string& key) const {
     std::lock_guard lock(mutex_);
     const auto onError = [this](const std::string& w) { fail(w); };

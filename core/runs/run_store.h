@@ -94,6 +94,9 @@ public:
     std::vector<RunRecord> runs(std::optional<RunStatus> only = std::nullopt) const;
     std::optional<RunRecord> run(std::int64_t id) const;
     std::vector<std::pair<std::string, std::string>> params(std::int64_t run) const;
+    /// (run, value) of every run that has the param `key`, by run id: one query for a table
+    /// (the Runs panel's Slurm job ids).
+    std::vector<std::pair<std::int64_t, std::string>> paramOfRuns(const std::string& key) const;
     std::vector<MetricPoint> metrics(std::int64_t run, const std::string& key = {}) const;
     /// The points logged after the row `afterRow` (0: from the start), in the order they were
     /// logged; `lastRow` receives the last row read (unchanged when none). For following a

@@ -39,13 +39,18 @@ InferenceSetup prepareInference(const config::Config& requested, const plugin::R
     const auto outKey = requested.get<std::string>("infer.out_dir");
     const fs::path out = outKey.empty() ? where.runDir : plugin::inWorkspace(where.workspace, outKey);
     fs::create_directories(out);
-    const bool bf16 = c.get<std::string>("precision") == "bf16" && cpuSupportsBf16();
-    return {std::move(c), ckpt, std::move(info), out, bf16};
+    const auto device = resolveDevice(c.has("device") ? c.get<std::string>("device") : "auto");
+    applyCudaSwitches(c.has("cuda.tf32") && c.get<bool>("cuda.tf32"),
+                      c.has("cuda.cudnn_benchmark") && c.get<bool>("cuda.cudnn_benchmark"));
+    std::string why;
+    const auto autocast = autocastFor(c.get<std::string>("precision"), device, &why);
+    if (!why.empty()) job.warning(why);
+    return {std::move(c), ckpt, std::move(info), out, device, autocast};
 }
 
 std::string finishTraining(const TrainResult& r, const plugin::RunContext& where, jobs::JobContext& job,
                            const std::string& taskId, const AfterTraining& steps) {
-    if (!r.bestCheckpoint.empty()) {
+    if (!r.bestCheckpoint.empty() && where.rank == 0) {  // ranks above 0 write nothing
         job.artifact("best_checkpoint", r.bestCheckpoint.string());
         if (steps.onBest) steps.onBest(r.bestCheckpoint);
         // The best weights (EMA when on) as TorchScript, for use outside Lumen.
@@ -60,6 +65,8 @@ std::string finishTraining(const TrainResult& r, const plugin::RunContext& where
         if (auto it = r.lastValidation.find(key); it != r.lastValidation.end())
             summary += ", val " + key + " " + plugin::fixed(it->second, 4);
     if (r.stoppedEarly) summary += ", stopped early";
+    if (r.worldSize > 1) summary += ", " + std::to_string(r.worldSize) + " ranks";
+    if (r.device != "cpu") summary += ", on " + r.device;
     if (!r.bestCheckpoint.empty()) summary += "; best " + r.bestCheckpoint.filename().string();
     return summary;
 }

@@ -27,13 +27,15 @@ struct InferenceSetup {
     config::Config config;             ///< the request with the checkpoint's model-shaping keys
     std::filesystem::path checkpoint;  ///< infer.checkpoint, resolved in the workspace
     CheckpointInfo info;
-    std::filesystem::path outDir;  ///< infer.out_dir in the workspace, or the run folder; created
-    bool bf16 = false;             ///< precision bf16 requested and the CPU has it
+    std::filesystem::path outDir;       ///< infer.out_dir in the workspace, or the run folder; created
+    torch::Device device{torch::kCPU};  ///< `device` resolved (train/device.h)
+    Autocast autocast = Autocast::Off;  ///< `precision` as this device can run it
 };
 
 /// Throws config::ConfigError when infer.checkpoint is empty, CheckpointError when the
 /// checkpoint is unreadable or of another task (naming the file and both task ids). A
-/// model-shaping key that differs from the checkpoint's is a warning on `job`.
+/// model-shaping key that differs from the checkpoint's is a warning on `job`; so is a
+/// precision this device cannot run.
 InferenceSetup prepareInference(const config::Config& requested, const plugin::RunContext& where, jobs::JobContext& job,
                                 const std::string& taskId, const std::vector<std::string>& modelKeys);
 

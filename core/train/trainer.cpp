@@ -1,6 +1,8 @@
 #include "train/trainer.h"
 #include "util/parallel.h"
 
+#include "dist/process_group.h"
+
 #include "train/checkpoint_retention.h"
 #include "train/cpu_allocator.h"
 
@@ -57,9 +59,9 @@ void loadArchive(torch::serialize::InputArchive& archive, const std::filesystem:
     torch::serialize::InputArchive outer;
     torch::Tensor payload;
     try {
-        outer.load_from(file.string());
+        outer.load_from(file.string(), torch::Device(torch::kCPU));
         if (!outer.try_read(kSealedKey, payload, /*is_buffer=*/true)) {
-            archive.load_from(file.string());  // written before checkpoints were sealed
+            archive.load_from(file.string(), torch::Device(torch::kCPU));  // written before checkpoints were sealed
             return;
         }
     } catch (const std::exception& e) {
@@ -77,7 +79,7 @@ void loadArchive(torch::serialize::InputArchive& archive, const std::filesystem:
                               ": damaged checkpoint (its content does not match its SHA-256); "
                               "refusing to load it");
     try {
-        archive.load_from(bytes.data(), bytes.size());
+        archive.load_from(bytes.data(), bytes.size(), torch::Device(torch::kCPU));
     } catch (const std::exception& e) {
         throw CheckpointError(file.string() + ": not a Lumen checkpoint (" + std::string(e.what()).substr(0, 200) +
                               ")");
@@ -107,28 +109,6 @@ std::string formatFixed(double v, int digits) {
 
 }  // namespace
 
-AutocastScope::AutocastScope(bool on) : on_(on) {
-    if (!on_) return;
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
-}
-
-AutocastScope::~AutocastScope() {
-    if (!on_) return;
-    at::autocast::set_cpu_enabled(false);
-    at::autocast::clear_cache();
-}
-
-bool cpuSupportsBf16() {
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("flags", 0) != 0) continue;
-        return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
-    }
-    return false;
-}
-
 std::string checkpointName(const std::string& task, std::int64_t epoch, const std::string& metric, double value,
                            std::uint64_t seed) {
     char e[16];
@@ -150,6 +130,10 @@ TrainerOptions TrainerOptions::fromConfig(const config::Config& c, const std::st
     o.maxGradNorm = c.get<double>("max_grad_norm");
     o.emaDecay = c.get<double>("ema_decay");
     o.bf16 = c.get<std::string>("precision") == "bf16";
+    o.fp16 = c.get<std::string>("precision") == "fp16";
+    if (c.has("device")) o.device = c.get<std::string>("device");
+    if (c.has("cuda.tf32")) o.tf32 = c.get<bool>("cuda.tf32");
+    if (c.has("cuda.cudnn_benchmark")) o.cudnnBenchmark = c.get<bool>("cuda.cudnn_benchmark");
     o.channelsLast = c.get<bool>("channels_last");
     o.seed = c.get<std::uint64_t>("seed");
     o.threads = c.get<int>("threads");
@@ -184,6 +168,31 @@ CheckpointInfo readCheckpointInfo(const std::filesystem::path& file) {
     return info;
 }
 
+namespace {
+void collectTensors(torch::serialize::InputArchive& a, const std::string& prefix,
+                    std::map<std::string, torch::Tensor>& out) {
+    for (const auto& key : a.keys()) {
+        torch::Tensor t;
+        if (a.try_read(key, t, /*is_buffer=*/false) || a.try_read(key, t, /*is_buffer=*/true)) {
+            out[prefix + key] = t;
+            continue;
+        }
+        torch::serialize::InputArchive child;
+        if (a.try_read(key, child)) collectTensors(child, prefix + key + ".", out);
+    }
+}
+}  // namespace
+
+std::map<std::string, torch::Tensor> checkpointModelTensors(const std::filesystem::path& file) {
+    torch::serialize::InputArchive a;
+    loadArchive(a, file);
+    torch::serialize::InputArchive m;
+    if (!a.try_read("model", m)) throw CheckpointError(file.string() + ": checkpoint has no \"model\" entry");
+    std::map<std::string, torch::Tensor> out;
+    collectTensors(m, {}, out);
+    return out;
+}
+
 void loadModelWeights(torch::nn::Module& model, const std::filesystem::path& file, bool preferEma) {
     torch::serialize::InputArchive a;
     loadArchive(a, file);
@@ -215,7 +224,11 @@ struct Trainer::State {
     std::shared_ptr<torch::nn::Module> model;
     std::unique_ptr<torch::optim::AdamW> optimizer;
     std::vector<torch::Tensor> ema;  // same order as emaTargets(*model)
-    bool bf16 = false;
+    torch::Device device{torch::kCPU};
+    Autocast autocast = Autocast::Off;
+    GradScaler scaler{false};
+    dist::ProcessGroup* comm = nullptr;  // set when this process is one rank of several
+    bool writer() const { return comm == nullptr || comm->rank() == 0; }
 
     std::int64_t epoch = 0;         // epochs completed
     std::int64_t batchInEpoch = 0;  // micro-batches of epoch `epoch` already trained
@@ -229,8 +242,9 @@ struct Trainer::State {
     State(TrainerOptions opts, TrainableTask& t, jobs::JobContext& j) : o(std::move(opts)), task(t), job(j) {}
 
     torch::Tensor prepare(const torch::Tensor& x) const {
-        if (o.channelsLast && x.dim() == 4) return x.contiguous(at::MemoryFormat::ChannelsLast);
-        return x;
+        const auto y = toDevice(x, device);
+        if (o.channelsLast && y.dim() == 4) return y.contiguous(at::MemoryFormat::ChannelsLast);
+        return y;
     }
 
     void applyChannelsLast() {
@@ -320,6 +334,10 @@ struct Trainer::State {
             a.write("ema", e);
         }
         a.write("rng_torch", rngAtBoundary.defined() ? rngAtBoundary : generatorState(), true);
+        if (scaler.enabled()) {
+            a.write("grad_scale", c10::IValue(scaler.scale()));
+            a.write("grad_scale_good_steps", c10::IValue(scaler.goodSteps()));
+        }
         std::string inner = serializeArchive(a);
         return sealCheckpoint(inner);
     }
@@ -327,7 +345,7 @@ struct Trainer::State {
     /// Writes last.pt (and, at the end of an epoch, the named epoch checkpoint), then drops
     /// epoch checkpoints beyond keepCheckpoints. Never writes non-finite weights.
     std::filesystem::path saveCheckpoint(std::int64_t atEpoch, std::int64_t atBatch, const std::string& name) {
-        if (o.checkpointDir.empty()) return {};
+        if (o.checkpointDir.empty() || !writer()) return {};
         const auto last = o.checkpointDir / "last.pt";
         const std::filesystem::path named = name.empty() ? std::filesystem::path() : o.checkpointDir / name;
         requireFiniteWeights(named.empty() ? last : named,
@@ -387,9 +405,11 @@ struct Trainer::State {
         a.read("model", m);
         a.read("optimizer", opt);
         try {
-            model->load(m);
+            model->load(m);  // the archive is read onto the CPU: back to the device
+            model->to(device);
             applyChannelsLast();
             optimizer->load(opt);
+            moveOptimizerState();
         } catch (const std::exception& e) {
             throw CheckpointError(file.string() + ": the checkpoint does not fit this model (" +
                                   std::string(e.what()).substr(0, 300) + ")");
@@ -407,8 +427,31 @@ struct Trainer::State {
         torch::Tensor rng;
         a.read("rng_torch", rng, true);
         setGeneratorState(rng);
+        if (c10::IValue scale, good;
+            scaler.enabled() && a.try_read("grad_scale", scale) && a.try_read("grad_scale_good_steps", good))
+            scaler.setScale(scale.toDouble(), good.toInt());
         job.info("resumed from " + file.string() + " at epoch " + std::to_string(epoch) + ", batch " +
                  std::to_string(batchInEpoch) + ", step " + std::to_string(step));
+    }
+
+    /// AdamW's moments after a resume (read onto the CPU) go to the model's device.
+    void moveOptimizerState() {
+        if (device.is_cpu()) return;
+        for (auto& [key, state] : optimizer->state()) {
+            auto* adam = dynamic_cast<torch::optim::AdamWParamState*>(state.get());
+            if (!adam) continue;
+            adam->exp_avg(adam->exp_avg().to(device));
+            adam->exp_avg_sq(adam->exp_avg_sq().to(device));
+            if (adam->max_exp_avg_sq().defined()) adam->max_exp_avg_sq(adam->max_exp_avg_sq().to(device));
+        }
+    }
+
+    /// A cancel request, agreed by every rank at a step boundary (one rank's Ctrl-C or GUI
+    /// cancel stops them all at the same step).
+    bool cancelRequested() {
+        const bool mine = job.isCancelled();
+        if (!comm) return mine;
+        return comm->sum({mine ? 1.0 : 0.0}, "agreeing on cancellation")[0] > 0;
     }
 
     void clearGrads() {
@@ -455,7 +498,8 @@ struct Trainer::State {
     GroupLoss accumulate(std::int64_t e, std::int64_t nb, std::int64_t group) {
         GroupLoss g;
         for (std::int64_t i = 0; i < group; ++i) {
-            if (job.isCancelled()) {
+            // Ranks agree at the step's first micro-batch; one process checks before each.
+            if ((i == 0 || !comm) && cancelRequested()) {
                 clearGrads();
                 const auto file = saveCheckpoint(e, batchInEpoch, {});
                 if (!file.empty()) job.info("cancelled: saved " + file.string());
@@ -466,12 +510,13 @@ struct Trainer::State {
                 throw std::runtime_error("the training data ended after " + std::to_string(batchInEpoch + i) + " of " +
                                          std::to_string(nb) + " batches");
             batch->inputs = prepare(batch->inputs);
+            batch->targets = toDevice(batch->targets, device);
             LossOutput out;
             {
-                AutocastScope autocast(bf16);
+                AutocastScope scope(autocast, device.type());
                 out = task.loss(*batch);
             }
-            (out.total.to(torch::kFloat) / static_cast<double>(group)).backward();
+            (out.total.to(torch::kFloat) * (scaler.scale() / static_cast<double>(group))).backward();
             g.loss += out.total.item<double>();
             for (const auto& [k, v] : out.components) g.components[k] += v.item<double>();
             g.samples += batch->size();
@@ -479,6 +524,21 @@ struct Trainer::State {
         g.loss /= static_cast<double>(group);
         for (auto& [k, v] : g.components) v /= static_cast<double>(group);
         return g;
+    }
+
+    /// Data-parallel: the gradients averaged over the ranks, and the step's loss, components
+    /// and sample count summed (loss and components then averaged), so every rank takes the
+    /// same optimizer step and logs the same numbers.
+    void synchronise(GroupLoss& g) {
+        comm->averageGradients(model->parameters(), "averaging gradients (step " + std::to_string(step + 1) + ")");
+        std::vector<double> v{g.loss, static_cast<double>(g.samples)};
+        for (const auto& [k, x] : g.components) v.push_back(x);
+        v = comm->sum(v, "summing losses (step " + std::to_string(step + 1) + ")");
+        const double n = comm->size();
+        g.loss = v[0] / n;
+        g.samples = static_cast<std::int64_t>(std::llround(v[1]));
+        std::size_t i = 2;
+        for (auto& [k, x] : g.components) x = v[i++] / n;
     }
 
     /// Gradient norms before clipping, per top-level module that has gradients.
@@ -529,13 +589,26 @@ struct Trainer::State {
         rngAtBoundary = generatorState();
         clearGrads();
         const auto t0 = std::chrono::steady_clock::now();
-        const GroupLoss g = accumulate(e, nb, group);
+        const double comm0 = comm ? comm->communicationSeconds() : 0.0;
+        GroupLoss g = accumulate(e, nb, group);
+        if (comm) synchronise(g);
+        if (!scaler.unscale(model->parameters())) {
+            // fp16 overflow: expected now and then; the scale backs off and the step is skipped.
+            scaler.update(false);
+            clearGrads();
+            batchInEpoch += group;
+            job.info("fp16: non-finite gradients at step " + std::to_string(step + 1) +
+                     ", step skipped, gradient scale now " + formatFixed(scaler.scale(), 0));
+            job.metric("grad_scale", step, scaler.scale());
+            return std::nullopt;
+        }
         const auto moduleNorms = moduleGradNorms();
         const double gradNorm = torch::nn::utils::clip_grad_norm_(model->parameters(), clipMax);
         if (!std::isfinite(g.loss) || !std::isfinite(gradNorm)) {
             nonFiniteStep(e, group, g.loss, gradNorm);
             return std::nullopt;
         }
+        scaler.update(true);
         const double lr = cosineWarmupLr(o.lr, step, totalSteps, o.warmupSteps, o.minLrRatio);
         for (auto& pg : optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(pg.options()).lr(lr);
         optimizer->step();
@@ -549,6 +622,11 @@ struct Trainer::State {
         job.metric("grad_norm", step, gradNorm);
         for (const auto& [k, v] : moduleNorms) job.metric("grad_norm." + k, step, v);
         job.metric("samples_per_s", step, seconds > 0 ? g.samples / seconds : 0.0);
+        if (scaler.enabled()) job.metric("grad_scale", step, scaler.scale());
+        if (comm && seconds > 0)  // the share of the step spent in collectives (bench/run_dist_bench.py)
+            job.metric("dist.comm_share", step, (comm->communicationSeconds() - comm0) / seconds);
+        if (const auto bytes = cudaAllocatedBytes(device); bytes > 0)
+            job.metric("gpu_memory_mb", step, static_cast<double>(bytes) / (1 << 20));
         job.progress(static_cast<double>(step) / totalSteps,
                      "epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs) + " step " +
                          std::to_string(step) + "/" + std::to_string(totalSteps) + " loss " + formatFixed(g.loss, 4));
@@ -556,13 +634,55 @@ struct Trainer::State {
     }
 
     /// The task's validation metrics, computed with the EMA weights in eval mode.
+    /// A cancel during validation (the epoch's steps all done): last.pt then holds the end of
+    /// the epoch's training (a resume validates it again), and the run stops.
+    [[noreturn]] void cancelAtValidation() {
+        clearGrads();
+        if (const auto file = saveCheckpoint(epoch, batchInEpoch, {}); !file.empty())
+            job.info("cancelled during validation: saved " + file.string());
+        throw jobs::Cancelled();
+    }
+
     std::map<std::string, double> validateWithEma() {
+        if (!comm) {
+            try {
+                return validateHere();
+            } catch (const jobs::Cancelled&) {
+                cancelAtValidation();
+            }
+        }
+        // Rank 0 validates on the whole validation set; the others take its numbers (or its
+        // cancel: a rank never waits for a validation that stopped).
+        static const std::string kCancelled = "\x01cancelled";
+        std::string text;
+        if (writer()) {
+            try {
+                char buf[64];
+                for (const auto& [k, v] : validateHere()) {
+                    std::snprintf(buf, sizeof buf, "%.17g", v);
+                    text += k + "\t" + buf + "\n";
+                }
+            } catch (const jobs::Cancelled&) {
+                text = kCancelled;
+            }
+        }
+        text = comm->shareFromRoot("validation/" + std::to_string(epoch) + "/" + std::to_string(step), text);
+        if (text == kCancelled) cancelAtValidation();
+        std::map<std::string, double> val;
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);)
+            if (const auto tab = line.find('\t'); tab != std::string::npos)
+                val[line.substr(0, tab)] = std::strtod(line.c_str() + tab + 1, nullptr);
+        return val;
+    }
+
+    std::map<std::string, double> validateHere() {
         std::map<std::string, double> val;
         swapEma();
         model->eval();
         try {
             torch::NoGradGuard guard;
-            AutocastScope autocast(bf16);
+            AutocastScope scope(autocast, device.type());
             val = task.validate([this](const torch::Tensor& x) { return prepare(x); });
         } catch (...) {
             swapEma();
@@ -605,7 +725,7 @@ struct Trainer::State {
         batchInEpoch = 0;
         rngAtBoundary = generatorState();
         const std::string name = checkpointName(o.taskId, epoch, metricName, value, o.seed);
-        if (improved && !o.checkpointDir.empty()) bestFile = o.checkpointDir / name;
+        if (improved && !o.checkpointDir.empty() && writer()) bestFile = o.checkpointDir / name;
         if (!saveCheckpoint(epoch, 0, name).empty()) result.lastCheckpoint = o.checkpointDir / "last.pt";
         job.info("epoch " + std::to_string(epoch) + ": " + metricName + " " + formatFixed(value, 4) +
                  (improved ? " (best)" : ""));
@@ -646,7 +766,10 @@ TrainResult Trainer::run() {
     if (o.epochs < 1) throw std::invalid_argument("epochs must be at least 1");
     if (o.accumulationSteps < 1) throw std::invalid_argument("gradient_accumulation_steps must be at least 1");
     if (o.keepCheckpoints < 0) throw std::invalid_argument("keep_checkpoints must be at least 0");
-    torch::set_num_threads(static_cast<int>(util::resolveThreads(o.threads)));
+    // Ranks on one machine share its threads (`threads` is the machine's total).
+    const auto* group = dist::processGroup();
+    torch::set_num_threads(static_cast<int>(
+        dist::threadsPerRank(util::resolveThreads(o.threads), group ? group->world().localWorldSize : 1)));
     // Large activation buffers are reused between steps instead of page-faulted afresh
     // (train/cpu_allocator.h); the cache is handed back when the run ends, however it ends.
     installCachingCpuAllocator();
@@ -655,18 +778,31 @@ TrainResult Trainer::run() {
     } releaseCache;
 
     TrainResult result;
-    s.bf16 = o.bf16 && cpuSupportsBf16();
-    if (o.bf16 && !s.bf16)
-        s.job.warning(
-            "precision bf16 requested, but this CPU has no native bf16 (avx512_bf16 / "
-            "amx_bf16): training in fp32");
-    result.usedBf16 = s.bf16;
+    s.comm = dist::processGroup();
+    s.device = resolveDevice(o.device);
+    applyCudaSwitches(o.tf32, o.cudnnBenchmark);
+    std::string why;
+    s.autocast = autocastFor(o.fp16 ? "fp16" : (o.bf16 ? "bf16" : "fp32"), s.device, &why);
+    if (!why.empty()) s.job.warning(why);
+    s.scaler = GradScaler(s.autocast == Autocast::Fp16);
+    result.usedBf16 = s.autocast == Autocast::Bf16;
+    result.device = s.device.str();
+    result.worldSize = s.comm ? s.comm->size() : 1;
 
     s.model = s.task.model();
+    s.model->to(s.device);
     s.applyChannelsLast();
     s.buildOptimizer();
     s.initEma();
     if (!o.resumeFrom.empty()) s.resume(o.resumeFrom);
+    if (s.comm) {
+        // Every rank starts from rank 0's weights (and EMA), whatever it initialised or read.
+        std::vector<torch::Tensor> state;
+        for (auto& [name, t] : emaTargets(*s.model)) state.push_back(t.detach());
+        for (auto& t : s.ema) state.push_back(t);
+        s.comm->broadcast(state, "broadcasting rank 0's weights");
+        s.job.info("data-parallel: " + s.comm->world().describe());
+    }
 
     const std::int64_t nb = s.task.batchesPerEpoch();
     if (nb < 1) throw std::runtime_error("the training set yields no batches");
@@ -696,6 +832,7 @@ TrainResult Trainer::run() {
     result.bestMetric = s.best;
     result.bestCheckpoint = s.bestFile;
     result.skippedSteps = s.skipped;
+    if (s.comm) result.communicationSeconds = s.comm->communicationSeconds();
     return result;
 }
 

@@ -1,10 +1,13 @@
 #pragma once
 // The task-independent training loop (issue 5): AdamW with a cosine schedule and linear
 // warm-up, gradient accumulation and clipping, EMA of weights, bf16 autocast, channels-last,
-// early stopping, freeze schedules, per-step metrics, atomic checkpoints and exact resume.
+// early stopping, freeze schedules, per-step metrics, atomic checkpoints and exact resume;
+// on any device (train/device.h), and data-parallel over the ranks of dist::processGroup()
+// (docs/distributed.md): gradients averaged, only rank 0 validates and writes.
 // A task implements TrainableTask (model, parameter groups, batches, loss, validation); the
 // Trainer does everything else. Torch-only header: include it from lumen_ml or plugins only.
 
+#include "train/device.h"
 #include "train/schedule.h"
 
 #include <torch/nn/module.h>
@@ -83,10 +86,13 @@ struct TrainerOptions {
     double weightDecay = 0.05;
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
     std::int64_t warmupSteps = 0;
-    double minLrRatio = 0.0;   ///< the cosine ends at lr * minLrRatio
-    double maxGradNorm = 1.0;  ///< 0 disables clipping
-    double emaDecay = 0.0;     ///< 0 disables EMA
-    bool bf16 = false;         ///< requested; used only where the CPU supports it
+    double minLrRatio = 0.0;                  ///< the cosine ends at lr * minLrRatio
+    double maxGradNorm = 1.0;                 ///< 0 disables clipping
+    double emaDecay = 0.0;                    ///< 0 disables EMA
+    bool bf16 = false;                        ///< requested; used where the CPU has native bf16, or on CUDA
+    bool fp16 = false;                        ///< requested; fp16 autocast + gradient scaler, CUDA only
+    std::string device = "cpu";               ///< resolveDevice(): auto, cpu, cuda, cuda:N
+    bool tf32 = true, cudnnBenchmark = true;  ///< CUDA switches
     bool channelsLast = false;
     std::uint64_t seed = 42;
     int threads = 0;                         ///< 0 = one per core
@@ -124,6 +130,9 @@ struct TrainResult {
     std::filesystem::path bestCheckpoint, lastCheckpoint;
     std::int64_t skippedSteps = 0;  ///< non-finite steps skipped (skipNonfiniteSteps)
     bool usedBf16 = false;
+    std::string device = "cpu";       ///< where it trained
+    int worldSize = 1;                ///< ranks that trained together (docs/distributed.md)
+    double communicationSeconds = 0;  ///< time in collectives (data-parallel runs)
 };
 
 /// Thrown when a checkpoint cannot be used (unreadable, or another model's config).
@@ -142,22 +151,6 @@ public:
     std::int64_t epoch, step;
 };
 
-/// bf16 CPU autocast switched on for the scope's lifetime (when `on`); LibTorch 1.13's
-/// autocast state is thread-local, so it is always switched off again, exceptions included.
-class AutocastScope {
-public:
-    explicit AutocastScope(bool on);
-    ~AutocastScope();
-    AutocastScope(const AutocastScope&) = delete;
-    AutocastScope& operator=(const AutocastScope&) = delete;
-
-private:
-    bool on_;
-};
-
-/// True when bf16 autocast runs on native instructions here (avx512_bf16 or amx_bf16).
-bool cpuSupportsBf16();
-
 /// `{task}_epoch{E:03d}_{metric}{value:.4f}_seed{S}.pt`
 std::string checkpointName(const std::string& task, std::int64_t epoch, const std::string& metric, double value,
                            std::uint64_t seed);
@@ -171,6 +164,10 @@ struct CheckpointInfo {
     std::uint64_t seed = 0;
 };
 CheckpointInfo readCheckpointInfo(const std::filesystem::path& file);
+
+/// Every tensor of a checkpoint's model ("stem.0.weight" -> tensor, on the CPU), read
+/// without the model: for comparing runs (data-parallel vs one process) and for tools.
+std::map<std::string, torch::Tensor> checkpointModelTensors(const std::filesystem::path& file);
 
 /// Loads the model weights (the EMA weights when the checkpoint has them and `preferEma`).
 void loadModelWeights(torch::nn::Module& model, const std::filesystem::path& file, bool preferEma = true);

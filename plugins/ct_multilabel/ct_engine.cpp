@@ -7,6 +7,7 @@
 #include "config/seed.h"
 #include "data/csv_records.h"
 #include "data/label_sets.h"
+#include "data/sharding.h"
 #include "data/volume_preprocessing.h"
 #include "explain/grad_cam.h"
 #include "explain/heatmap.h"
@@ -281,14 +282,16 @@ class CtTrainable : public train::TrainableTask {
 public:
     CtTrainable(nn::ResNet3d model, std::vector<Sample> trainSet, std::vector<Sample> valSet,
                 std::vector<std::string> labels, nn::MultiLabelLossOptions loss, const config::Config& c,
-                fs::path checkpointDir, jobs::JobContext& job)
+                fs::path checkpointDir, jobs::JobContext& job, int rank = 0, int worldSize = 1)
         : model_(std::move(model)),
           train_(std::move(trainSet)),
           val_(std::move(valSet)),
           labels_(std::move(labels)),
           loss_(std::move(loss)),
           checkpointDir_(std::move(checkpointDir)),
-          job_(job) {
+          job_(job),
+          rank_(rank),
+          worldSize_(worldSize) {
         batchSize_ = static_cast<std::size_t>(c.get<int>("batch_size"));
         seed_ = c.get<std::uint64_t>("seed");
         thresholdMetric_ = c.get<std::string>("threshold.metric");
@@ -302,13 +305,16 @@ public:
         return {{"backbone", model_->backbone().parameters()}, {"head", model_->head().parameters()}};
     }
     std::int64_t batchesPerEpoch() override {
-        return static_cast<std::int64_t>((train_.size() + batchSize_ - 1) / batchSize_);
+        const std::size_t w = static_cast<std::size_t>(worldSize_);
+        const std::size_t mine = (train_.size() + w - 1) / w;  // this rank's share (data::shardOrder)
+        return static_cast<std::int64_t>((mine + batchSize_ - 1) / batchSize_);
     }
     void startEpoch(std::int64_t epoch, std::int64_t firstBatch) override {
         epoch_ = epoch;
         order_.resize(train_.size());
         for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
         seededShuffle(order_, seed_ * 1000003ULL + static_cast<std::uint64_t>(epoch));
+        order_ = data::shardOrder(order_, rank_, worldSize_);
         pos_ = static_cast<std::size_t>(firstBatch) * batchSize_;
     }
     std::optional<train::TensorBatch> nextBatch() override {
@@ -348,9 +354,9 @@ public:
             for (std::size_t i = s; i < std::min(val_.size(), s + batchSize_); ++i) idx.push_back(i);
             const auto logits = model_->forward(prepare(stackVolumes(val_, idx))).to(torch::kFloat);
             const auto y = stackTargets(val_, idx);
-            lossSum += nn::multiLabelLoss(logits, y, loss_).item<double>();
+            lossSum += nn::multiLabelLoss(logits, y.to(logits.device()), loss_).item<double>();
             ++batches;
-            const auto p = torch::sigmoid(logits).to(torch::kDouble).contiguous();
+            const auto p = torch::sigmoid(logits).to(torch::kCPU, torch::kDouble).contiguous();
             const auto yd = y.to(torch::kDouble).contiguous();
             const auto pa = p.accessor<double, 2>(), ya = yd.accessor<double, 2>();
             for (std::int64_t i = 0; i < p.size(0); ++i)
@@ -396,6 +402,7 @@ private:
     std::uint64_t seed_ = 42;
     std::string thresholdMetric_;
     bool flipLr_ = false;
+    int rank_ = 0, worldSize_ = 1;
     std::int64_t epoch_ = 0;
     std::vector<std::size_t> order_;
     std::size_t pos_ = 0;
@@ -496,7 +503,8 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
     job.info("training 3-D ResNet-" + c.get<std::string>("model.variant") + " (" + std::to_string(params) +
              " parameters) on " + std::to_string(nTrain) + " volumes (" + std::to_string(nVal) +
              " for validation); preprocessing " + prep.toJson());
-    CtTrainable task(model, std::move(trainSet), std::move(valSet), labels, lo, c, o.checkpointDir, job);
+    CtTrainable task(model, std::move(trainSet), std::move(valSet), labels, lo, c, o.checkpointDir, job, where.rank,
+                     where.worldSize);
     train::Trainer trainer(o, task, job);
     train::AfterTraining after;
     after.summaryKeys = {"auroc_macro", "hamming_accuracy", "f1_macro", "positive_rate"};
@@ -613,7 +621,8 @@ std::string explainLabel(CamPlan& plan, const torch::Tensor& features, const tor
     // explain::camFromFeatures (Grad-CAM: weights = spatial mean of d logit / d features,
     // CAM = ReLU(sum_c w_c F_c)); raw, at feature resolution (d, h, w).
     const auto kk = static_cast<std::int64_t>(k);
-    const auto raw = explain::camFromFeatures(features, logits.select(1, kk), plan.method)[0].contiguous();
+    const auto raw =
+        explain::camFromFeatures(features, logits.select(1, kk), plan.method)[0].to(torch::kCPU).contiguous();
     explain::Heatmap h;
     for (auto d : raw.sizes()) h.shape.push_back(static_cast<std::size_t>(d));
     h.values.assign(raw.data_ptr<float>(), raw.data_ptr<float>() + raw.numel());
@@ -652,16 +661,17 @@ struct PredictionTable {
 
 /// One volume: forward (with features kept for Grad-CAM when `cam`), decisions at the
 /// thresholds, the CAMs of the wanted labels, one CSV line and one JSON row.
-void predictVolume(nn::ResNet3d& model, const Row& row, const VolumeSource& source, bool cam, bool bf16,
-                   const std::vector<std::string>& labels, const Thresholds& thr, CamPlan& plan,
-                   const std::string& idColumn, const fs::path& out, PredictionTable& table, jobs::JobContext& job) {
+void predictVolume(nn::ResNet3d& model, const Row& row, const VolumeSource& source, bool cam,
+                   const train::InferenceSetup& setup, const std::vector<std::string>& labels, const Thresholds& thr,
+                   CamPlan& plan, const std::string& idColumn, const fs::path& out, PredictionTable& table,
+                   jobs::JobContext& job) {
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<data::PreparedVolume> grid;
     auto s = loadSamples({row}, source, 1, job, "", &grid);
-    const auto x = s[0].volume.unsqueeze(0);
+    const auto x = train::toDevice(s[0].volume.unsqueeze(0), setup.device);
     torch::Tensor features, logits;
     {
-        train::AutocastScope autocast(bf16);
+        train::AutocastScope autocast(setup.autocast, setup.device.type());
         if (cam) {
             features = model->forwardFeatures(x, plan.stage).detach().to(torch::kFloat).requires_grad_(true);
             logits = model->forwardHead(features, plan.stage).to(torch::kFloat);
@@ -670,7 +680,7 @@ void predictVolume(nn::ResNet3d& model, const Row& row, const VolumeSource& sour
             logits = model->forward(x).to(torch::kFloat);
         }
     }
-    const auto probs = torch::sigmoid(logits.detach()).to(torch::kDouble).contiguous();
+    const auto probs = torch::sigmoid(logits.detach()).to(torch::kCPU, torch::kDouble).contiguous();
     const auto pa = probs.accessor<double, 2>();
     Json jp = Json::object(), jd = Json::object(), jc = Json::object();
     std::vector<int> decisions;
@@ -751,6 +761,7 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
 
     auto model = buildModel(c);
     train::loadModelWeights(*model, setup.checkpoint, true);
+    model->to(setup.device);
     model->eval();
     auto plan = planCams(c, model, setup, where, labels);
 
@@ -763,7 +774,7 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     table.csv << '\n';
     for (std::size_t n = 0; n < rows.size(); ++n) {
         job.throwIfCancelled();
-        predictVolume(model, rows[n], source, static_cast<int>(n) < plan.volumes, setup.bf16, labels, thr.values, plan,
+        predictVolume(model, rows[n], source, static_cast<int>(n) < plan.volumes, setup, labels, thr.values, plan,
                       idColumn, setup.outDir, table, job);
         job.progress(static_cast<double>(n + 1) / rows.size(),
                      "inference " + std::to_string(n + 1) + "/" + std::to_string(rows.size()));

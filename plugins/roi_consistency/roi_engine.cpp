@@ -137,6 +137,8 @@ public:
         if (valSet && valSet->size() > 0) {
             auto vo = lo;
             vo.shuffle = false;
+            vo.rank = 0;
+            vo.worldSize = 1;
             val_ = std::make_unique<data::BatchLoader>(valSet, vo);
         }
     }
@@ -178,9 +180,10 @@ public:
             const auto x = prepare(imagesOf(*b));
             const auto y = targetsOf(*b);
             const auto out = model_->forward(x);
-            lossSum += nn::roiConsistencyLoss(out, y, weights_).total.item<double>();
+            lossSum += nn::roiConsistencyLoss(out, y.to(x.device()), weights_).total.item<double>();
             ++batches;
-            const auto p = torch::sigmoid(out.logitsFull.to(torch::kFloat)).to(torch::kDouble).contiguous();
+            const auto p =
+                torch::sigmoid(out.logitsFull.to(torch::kFloat)).to(torch::kCPU, torch::kDouble).contiguous();
             const auto yd = y.to(torch::kDouble).contiguous();
             const auto pa = p.accessor<double, 2>();
             const auto ya = yd.accessor<double, 2>();
@@ -263,6 +266,8 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
     lo.prefetch = std::max(2, lo.workers);
     lo.shuffle = true;
     lo.seed = seed;
+    lo.rank = where.rank;  // each rank trains on its share (validation: rank 0, everything)
+    lo.worldSize = where.worldSize;
 
     auto model = buildModel(c);
     if (const auto pre = c.get<std::string>("model.pretrained"); !pre.empty()) {
@@ -275,7 +280,9 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
     const auto o = train::trainerOptionsFor(c, "roi_consistency", where, modelShapingKeys());
     job.info("training ConvNeXt-" + c.get<std::string>("model.variant") + " on " + std::to_string(trainM.rows.size()) +
              " images (" + std::to_string(valM.rows.size()) + " for validation), " + std::to_string(size) + " px, " +
-             c.get<std::string>("precision") + (o.bf16 && !train::cpuSupportsBf16() ? " (unavailable: fp32)" : ""));
+             c.get<std::string>("precision") + (o.bf16 && !train::cpuSupportsBf16() ? " (unavailable: fp32)" : "") +
+             (where.worldSize > 1 ? ", rank " + std::to_string(where.rank) + " of " + std::to_string(where.worldSize)
+                                  : std::string()));
     train::Trainer trainer(o, task, job);
     train::AfterTraining after;
     after.exportBest = [&](const fs::path& best, const fs::path& file) {
@@ -305,10 +312,10 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
 
     auto model = buildModel(c);
     train::loadModelWeights(*model, setup.checkpoint, true);
+    model->to(setup.device);
     model->eval();
     const bool channelsLast = c.get<bool>("channels_last");
     if (channelsLast) nn::toChannelsLast(*model);
-    const bool bf16 = setup.bf16;
     const fs::path& out = setup.outDir;
     fs::create_directories(out / "roi_vis");
     const int visuals = c.get<int>("infer.visuals");
@@ -326,17 +333,19 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     loader.startEpoch(0);
     while (auto b = loader.next()) {
         job.throwIfCancelled();
-        auto x = imagesOf(*b);
+        auto x = train::toDevice(imagesOf(*b), setup.device);
         if (channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
         nn::RoiOutputs o;
         {
-            train::AutocastScope autocast(bf16);
+            train::AutocastScope autocast(setup.autocast, setup.device.type());
             o = model->forward(x);
         }
-        const auto pf = torch::sigmoid(o.logitsFull.to(torch::kFloat)).to(torch::kDouble).contiguous();
-        const auto pc = torch::sigmoid(o.logitsCrop.to(torch::kFloat)).to(torch::kDouble).contiguous();
-        const auto pd = torch::sigmoid(o.logitsDrop.to(torch::kFloat)).to(torch::kDouble).contiguous();
-        const auto mask = o.hardMask.to(torch::kFloat).contiguous();
+        const auto probs = [](const torch::Tensor& logits) {
+            return torch::sigmoid(logits.to(torch::kFloat)).to(torch::kCPU, torch::kDouble).contiguous();
+        };
+        const auto pf = probs(o.logitsFull), pc = probs(o.logitsCrop), pd = probs(o.logitsDrop);
+        const auto mask = o.hardMask.to(torch::kCPU, torch::kFloat).contiguous();
+        x = x.to(torch::kCPU);
         const auto fa = pf.accessor<double, 2>(), ca = pc.accessor<double, 2>(), da = pd.accessor<double, 2>();
         for (std::int64_t i = 0; i < b->n; ++i) {
             const auto& id = b->ids[static_cast<std::size_t>(i)];

@@ -10,6 +10,7 @@
 #include "jobs/job.h"
 #include "metrics/metrics_report.h"
 #include "plugin/task_kit.h"
+#include "train/device.h"
 #include "util/atomic_file.h"
 #include "util/parallel.h"
 
@@ -197,8 +198,9 @@ std::string infer(const config::Config& c, const plugin::RunContext& where, jobs
     Setup s = readSetup(c, where);
     const data::Manifest m = inputs(c, where, s);
     torch::jit::Module module;
+    const auto device = train::resolveDevice(c.get<std::string>("device"));
     try {
-        module = torch::jit::load(s.model.string(), torch::kCPU);
+        module = torch::jit::load(s.model.string(), device);
     } catch (const std::exception& e) {
         throw std::runtime_error(s.model.string() + ": not a TorchScript module (" +
                                  std::string(e.what()).substr(0, 300) + ")");
@@ -206,7 +208,8 @@ std::string infer(const config::Config& c, const plugin::RunContext& where, jobs
     module.eval();
     // On this (the job's) thread: 0 = one per core, as every task.
     torch::set_num_threads(static_cast<int>(util::resolveThreads(c.get<int>("threads"))));
-    job.info("inference of " + s.model.string() + " on " + std::to_string(m.rows.size()) + " inputs");
+    job.info("inference of " + s.model.string() + " on " + std::to_string(m.rows.size()) + " inputs, on " +
+             device.str());
 
     std::vector<std::string> ids, paths;
     std::vector<std::vector<double>> outputs;
@@ -219,7 +222,8 @@ std::string infer(const config::Config& c, const plugin::RunContext& where, jobs
         if (!b.inputs.empty()) {
             torch::Tensor logits;
             try {
-                logits = explain::firstTensor(module.forward({torch::stack(b.inputs)}), s.model.string());
+                logits = explain::firstTensor(module.forward({train::toDevice(torch::stack(b.inputs), device)}),
+                                              s.model.string());
             } catch (const std::exception& e) {  // c10::Error and TorchScript's errors
                 throw std::runtime_error(s.model.string() + ": the model failed on inputs of shape " +
                                          c10::str(torch::stack(b.inputs).sizes()) +
@@ -233,7 +237,7 @@ std::string infer(const config::Config& c, const plugin::RunContext& where, jobs
             if (logits.size(1) != static_cast<std::int64_t>(s.names.size()))
                 keyError("outputs.names", "names " + std::to_string(s.names.size()) + " outputs, but the model gives " +
                                               std::to_string(logits.size(1)));
-            const auto probs = activate(logits, s.activations).contiguous();
+            const auto probs = activate(logits.to(torch::kCPU), s.activations).contiguous();
             for (std::size_t i = 0; i < b.rows.size(); ++i) {
                 ids.push_back(b.rows[i]->id);
                 paths.push_back(m.resolve(*b.rows[i]).string());

@@ -133,8 +133,8 @@ private slots:
                              << "line 2: lr: expected a number > 0, got \".nan\"";
         QTest::newRow("range") << "task: x\nema_decay: 1.5\n"
                                << "line 2: ema_decay: expected a number in [0, 1], got \"1.5\"";
-        QTest::newRow("choice") << "task: x\nprecision: fp16\n"
-                                << "line 2: precision: expected one of fp32, bf16, got \"fp16\"";
+        QTest::newRow("choice") << "task: x\nprecision: fp8\n"
+                                << "line 2: precision: expected one of fp32, bf16, fp16, got \"fp8\"";
         QTest::newRow("bool") << "task: x\nchannels_last: maybe\n"
                               << "line 2: channels_last: expected true or false, got \"maybe\"";
         QTest::newRow("list") << "task: x\nlabels: a\n"

@@ -542,6 +542,18 @@ private slots:
                      &out),
                  2);
         QVERIFY2(out.contains("plain.pt") && out.contains("--list-layers"), qPrintable(out));
+        // The device: cpu computes as before; CUDA on this CPU-only LibTorch is named as missing.
+        QCOMPARE(
+            run(args + QStringList{"--device", "cpu", "--out", QString::fromStdString(file("cpuout").string())}, &out),
+            0);
+        QVERIFY2(out.contains("on cpu"), qPrintable(out.right(2000)));
+        if (!torch::cuda::is_available()) {
+            QCOMPARE(
+                run(args + QStringList{"--device", "cuda:0", "--out", QString::fromStdString(file("cudaout").string())},
+                    &out),
+                2);
+            QVERIFY2(out.contains("--device: \"cuda:0\" requested"), qPrintable(out.right(2000)));
+        }
         QCOMPARE(run({"explain", "--model", "nope.pt", "--images", "x"}, &out), 2);
         QVERIFY2(out.contains("nope.pt"), qPrintable(out));
         QCOMPARE(run({"explain", "--help"}, &out), 0);

@@ -129,6 +129,7 @@ private slots:
                 ctx.progress(0.0, "warming up");
                 std::this_thread::sleep_for(30ms);
                 ctx.progress(0.25, "epoch 1/4");
+                ctx.metric("gpu_memory_mb", 1, 1536.4);  // what the Trainer reports on CUDA
                 halfway = true;
                 for (;;) {
                     ctx.throwIfCancelled();
@@ -144,6 +145,7 @@ private slots:
         QCOMPARE(panel.statusText(id), QString("running"));
         QCOMPARE(panel.messageText(id), QString("epoch 1/4"));
         QVERIFY2(panel.etaText(id).endsWith(" s"), qPrintable(panel.etaText(id)));
+        QTRY_COMPARE(panel.gpuMemoryText(id), QString("1536 MB"));
         QCOMPARE(panel.runningCount(), 1);
 
         QAbstractButton* cancel = panel.cancelButton(id);

@@ -77,7 +77,7 @@ private slots:
         QVERIFY(editor<QCheckBox>(l, "fail"));
         auto* precision = editor<QComboBox>(l, "precision");
         QVERIFY(precision);
-        QCOMPARE(precision->count(), 2);
+        QCOMPARE(precision->count(), 3);  // fp32, bf16, fp16
         QCOMPARE(precision->currentText(), QString("fp32"));
         auto* lr = editor<QLineEdit>(l, "lr");
         QVERIFY(lr);
