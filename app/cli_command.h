@@ -73,6 +73,7 @@ Command cardCommand();
 Command torchscriptCommand();
 Command benchInferCommand();
 Command slurmCommand();
+Command tokenizeCommand();
 
 /// True when the command line's command draws (card): main then makes a QGuiApplication.
 bool commandNeedsGui(int argc, char** argv);

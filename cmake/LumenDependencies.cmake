@@ -35,6 +35,8 @@ find_package(yaml-cpp REQUIRED CONFIG)
 find_package(SQLite3 REQUIRED)
 find_package(nlohmann_json 3 REQUIRED CONFIG)
 find_package(Threads REQUIRED)
+# The tokenizers' Unicode (categories, case mapping, NFC/NFD) comes from ICU, as Qt's does.
+find_package(ICU REQUIRED COMPONENTS uc)
 # DCMTK 3.6.7 has no JPEG 2000 codec: Lumen decodes those frames with Debian's OpenJPEG.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(OpenJPEG REQUIRED IMPORTED_TARGET libopenjp2)

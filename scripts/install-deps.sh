@@ -13,6 +13,7 @@ PACKAGES=(
   libvtk9-dev libopencv-dev libdcmtk-dev dcmtk libtorch-dev
   libyaml-cpp-dev libsqlite3-dev libnifti2-dev nlohmann-json3-dev
   libopenjp2-7-dev  # JPEG 2000 DICOM frames (DCMTK 3.6.7 has no J2K codec)
+  libicu-dev  # Unicode for the tokenizers (categories, case mapping, normalisation)
   # fast BLAS for LibTorch (the reference BLAS is ~15x slower, see BUILD.md)
   libopenblas0-openmp
   # GUI tests
@@ -22,6 +23,7 @@ PACKAGES=(
   # independent references used by the tests
   python3 python3-numpy python3-pandas python3-scipy python3-sklearn python3-pydicom
   python3-nibabel python3-torch python3-torchvision
+  python3-regex  # GPT-2's reference pre-tokenizer pattern (\p{L}, \p{N}) in the tokenizer tests
   # PACS tests start their own Orthanc on loopback (docs/pacs.md)
   orthanc
   # multi-process training: LibTorch's ProcessGroupGloo headers include <gloo/...>;
