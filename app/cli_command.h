@@ -74,6 +74,7 @@ Command torchscriptCommand();
 Command benchInferCommand();
 Command slurmCommand();
 Command tokenizeCommand();
+Command sweepCommand();
 
 /// True when the command line's command draws (card): main then makes a QGuiApplication.
 bool commandNeedsGui(int argc, char** argv);

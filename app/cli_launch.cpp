@@ -1,6 +1,7 @@
 #include "cli_launch.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <csignal>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -38,6 +39,14 @@ namespace {
 
 std::atomic<bool> gInterrupt{false};
 
+pid_t startRank(const std::vector<std::string>& arguments, int rank, int n, int port) {
+    return startChild(arguments, {"RANK=" + std::to_string(rank), "WORLD_SIZE=" + std::to_string(n),
+                                  "LOCAL_RANK=" + std::to_string(rank), "LOCAL_WORLD_SIZE=" + std::to_string(n),
+                                  "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)});
+}
+
+}  // namespace
+
 std::string selfExecutable() {
     char buf[PATH_MAX];
     const auto n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -45,24 +54,37 @@ std::string selfExecutable() {
     return std::string(buf, static_cast<std::size_t>(n));
 }
 
-pid_t startRank(const std::string& exe, const std::vector<std::string>& arguments, int rank, int n, int port) {
-    std::vector<std::string> env = {"RANK=" + std::to_string(rank),
-                                    "WORLD_SIZE=" + std::to_string(n),
-                                    "LOCAL_RANK=" + std::to_string(rank),
-                                    "LOCAL_WORLD_SIZE=" + std::to_string(n),
-                                    "MASTER_ADDR=127.0.0.1",
-                                    "MASTER_PORT=" + std::to_string(port)};
+pid_t startChild(const std::vector<std::string>& arguments, const std::vector<std::string>& environment,
+                 const std::string& logFile, bool ownProcessGroup) {
+    const std::string exe = selfExecutable();
+    int log = -1;
+    if (!logFile.empty()) {
+        log = ::open(logFile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (log < 0) throw std::runtime_error(logFile + ": cannot open the log file");
+    }
     const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("cannot start rank " + std::to_string(rank) + " (fork failed)");
-    if (pid > 0) return pid;
-    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    if (pid < 0) {
+        if (log >= 0) ::close(log);
+        throw std::runtime_error("cannot start " + exe + " (fork failed)");
+    }
+    if (pid > 0) {
+        if (log >= 0) ::close(log);
+        return pid;
+    }
+    if (ownProcessGroup) ::setpgid(0, 0);
+    for (const auto& e : environment) ::putenv(const_cast<char*>(e.c_str()));
+    if (log >= 0) {
+        ::dup2(log, STDOUT_FILENO);
+        ::dup2(log, STDERR_FILENO);
+    }
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(exe.c_str()));
     for (const auto& a : arguments) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
     ::execv(exe.c_str(), argv.data());
-    std::fprintf(stderr, "lumen-cli: cannot run %s for rank %d\n", exe.c_str(), rank);
+    std::fprintf(stderr, "lumen-cli: cannot run %s\n", exe.c_str());
     ::_exit(127);
 }
 
@@ -72,10 +94,7 @@ int exitCodeOf(int status) {
     return 2;
 }
 
-}  // namespace
-
 int runLocalRanks(int n, const std::vector<std::string>& arguments, double graceSeconds) {
-    const std::string exe = selfExecutable();
     const int port = freeLoopbackPort();
     std::fprintf(stderr, "lumen-cli: starting %d ranks on this machine (store 127.0.0.1:%d)\n", n, port);
     // A SIGINT to this process (the GUI's Cancel; a terminal's Ctrl-C reaches the ranks too)
@@ -85,7 +104,7 @@ int runLocalRanks(int n, const std::vector<std::string>& arguments, double grace
     auto previousTerm = std::signal(SIGTERM, [](int) { gInterrupt = true; });  // scancel, kill
     bool forwarded = false;
     std::vector<pid_t> pids;
-    for (int r = 0; r < n; ++r) pids.push_back(startRank(exe, arguments, r, n, port));
+    for (int r = 0; r < n; ++r) pids.push_back(startRank(arguments, r, n, port));
     std::vector<int> codes(static_cast<std::size_t>(n), -1);
     int running = n, firstFailure = 0;
     std::chrono::steady_clock::time_point killAt{};

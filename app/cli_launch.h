@@ -4,6 +4,8 @@
 // LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1, MASTER_PORT=a free port), as torchrun would start
 // them (docs/distributed.md).
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -18,5 +20,18 @@ int runLocalRanks(int n, const std::vector<std::string>& arguments, double grace
 
 /// A TCP port free on 127.0.0.1 now (the kernel's choice).
 int freeLoopbackPort();
+
+/// This executable (/proc/self/exe).
+std::string selfExecutable();
+
+/// Starts this executable with `arguments` and the extra `environment` ("NAME=value"); its
+/// stdout and stderr go to `logFile` when one is given. Returns the child's pid; throws
+/// std::runtime_error when it cannot start. With `ownProcessGroup` a terminal's Ctrl-C reaches
+/// only this process, which passes it on once.
+pid_t startChild(const std::vector<std::string>& arguments, const std::vector<std::string>& environment,
+                 const std::string& logFile = {}, bool ownProcessGroup = false);
+
+/// A waitpid() status as an exit code (128 + signal for a killed child).
+int exitCodeOf(int status);
 
 }  // namespace lumen::cli

@@ -4,6 +4,7 @@
 // workspace) with progress on stderr.
 
 #include "cli_command.h"
+#include "sweep/sweep.h"
 
 #include <filesystem>
 #include <string>
@@ -19,10 +20,14 @@ struct RunPlacement {
     std::string name;              ///< the run's name (default "<task> train")
 };
 
-/// Runs the task named by the config's `task:` key. `overrides` are (dotted key, value)
-/// pairs set on the config before it is validated. Returns the exit code.
+/// Runs the task named by the config's `task:` key. `overrides` are (key, string value)
+/// pairs and `settings` (dotted key, YAML text) pairs (train --set) set on the config before it
+/// is validated. Returns the exit code.
 int runTaskCommand(bool train, const std::filesystem::path& configFile, const std::filesystem::path& workspace,
                    const std::vector<std::pair<std::string, std::string>>& overrides, const plugin::Registry& registry,
-                   const RunPlacement& placement = {});
+                   const RunPlacement& placement = {}, const sweep::Overrides& settings = {});
+
+/// The values of --set KEY=VALUE (repeatable); throws UsageError for one without "=".
+sweep::Overrides settingsFrom(const Args& args);
 
 }  // namespace lumen::cli

@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 int runTaskCommand(bool train, const fs::path& configFile, const fs::path& workspace,
                    const std::vector<std::pair<std::string, std::string>>& overrides, const plugin::Registry& registry,
-                   const RunPlacement& placement) {
+                   const RunPlacement& placement, const sweep::Overrides& settings) {
     std::error_code ec;
     if (!fs::is_regular_file(configFile, ec)) {
         std::cerr << "lumen-cli: " << configFile.string() << ": no such file\n";
@@ -38,9 +38,13 @@ int runTaskCommand(bool train, const fs::path& configFile, const fs::path& works
             if (dot == std::string::npos) root[key] = value;
             else root[key.substr(0, dot)][key.substr(dot + 1)] = value;
         }
+        root = sweep::applyOverrides(root, settings);
         effective = config::makeConfig(root, task->schema(), configFile.string());
     } catch (const config::ConfigError& e) {
         std::cerr << e.what() << "\n";
+        return kCheckFailed;
+    } catch (const sweep::SweepError& e) {
+        std::cerr << "lumen-cli: --set " << e.what() << "\n";
         return kCheckFailed;
     }
     plugin::TaskRunRequest request;
@@ -78,6 +82,16 @@ int runTaskCommand(bool train, const fs::path& configFile, const fs::path& works
                   << "\n";
         return kError;
     }
+}
+
+sweep::Overrides settingsFrom(const Args& args) {
+    sweep::Overrides settings;
+    for (const std::string& s : args.values("set")) {
+        const auto eq = s.find('=');
+        if (eq == std::string::npos || eq == 0) throw UsageError("--set " + s + ": expected KEY=VALUE");
+        settings.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+    }
+    return settings;
 }
 
 namespace {
@@ -121,7 +135,8 @@ int trainAsRank(const Args& args, const plugin::Registry& registry, const fs::pa
         if (*run < 1) throw UsageError("--run " + std::to_string(*run) + ": not a run id");
         placement.existingRun = *run;
     }
-    if (!world.distributed()) return runTaskCommand(true, config, workspace, overrides, registry, placement);
+    const sweep::Overrides settings = settingsFrom(args);
+    if (!world.distributed()) return runTaskCommand(true, config, workspace, overrides, registry, placement, settings);
     const double timeout = args.number("dist-timeout").value_or(300.0);
     if (timeout <= 0) throw UsageError("--dist-timeout must be positive");
     try {
@@ -130,7 +145,7 @@ int trainAsRank(const Args& args, const plugin::Registry& registry, const fs::pa
         std::cerr << "lumen-cli: " << e.what() << "\n";
         return kError;
     }
-    const int code = runTaskCommand(true, config, workspace, overrides, registry, placement);
+    const int code = runTaskCommand(true, config, workspace, overrides, registry, placement, settings);
     dist::leaveWorld(code == kOk);
     return code;
 }
@@ -161,12 +176,14 @@ Data-parallel training (docs/distributed.md): every rank trains on its share of 
                      (default 300); a rank that dies is named by the others at once
   --run RUN_ID       record into this queued run (made by `lumen-cli slurm submit`)
   --name NAME        the run's name (default "<task> train")
+  --set KEY=VALUE    set a config key (dotted, e.g. --set loss_weights.contrastive=2.5; the
+                     value is YAML: 0.1 a number, [1, 2] a list); repeatable
 Launched by torchrun (`torchrun --nproc_per_node N --no_python lumen-cli train ...`) or by
 Slurm's srun, each process reads its rank from the environment.
 Progress goes to stderr; Ctrl-C cancels after saving last.pt.
 Exit codes: 0 trained, 1 invalid config, 2 error or cancelled.
 )";
-    c.valueOptions = {"config", "workspace", "resume", "nproc", "dist-timeout", "run", "name"};
+    c.valueOptions = {"config", "workspace", "resume", "nproc", "dist-timeout", "run", "name", "set"};
     c.needsPlugins = true;
     c.run = [](const Args& args, const plugin::Registry& registry) {
         if (args.words.size() != 1) throw UsageError("train takes no positional arguments");
