@@ -82,6 +82,7 @@ sweep::SweepState prepareState(const sweep::SweepSpec& spec, const std::vector<s
     state.fingerprint = sweep::fingerprint(spec);
     state.metric = spec.metric;
     state.maximize = spec.maximize;
+    state.base = spec.base;
     std::map<std::size_t, sweep::TrialRecord> saved;
     if (fs::exists(file) && !o.restart) {
         const sweep::SweepState old = sweep::loadState(file);

@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -300,6 +301,94 @@ const TrialRecord* SweepState::best() const {
     return best;
 }
 
+std::optional<double> numericValue(const std::string& text) {
+    double v = 0;
+    const char* end = text.data() + text.size();
+    const auto result = std::from_chars(text.data(), end, v);
+    if (result.ec != std::errc() || result.ptr != end || !std::isfinite(v)) return std::nullopt;
+    return v;
+}
+
+namespace {
+
+/// Average ranks (ties share the mean rank), 1-based.
+std::vector<double> ranks(const std::vector<double>& v) {
+    std::vector<std::size_t> order(v.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return v[a] < v[b]; });
+    std::vector<double> r(v.size());
+    for (std::size_t i = 0; i < order.size();) {
+        std::size_t j = i;
+        while (j + 1 < order.size() && v[order[j + 1]] == v[order[i]]) ++j;
+        for (std::size_t k = i; k <= j; ++k) r[order[k]] = (static_cast<double>(i + j) / 2.0) + 1.0;
+        i = j + 1;
+    }
+    return r;
+}
+
+double pearson(const std::vector<double>& x, const std::vector<double>& y) {
+    const double n = static_cast<double>(x.size());
+    double mx = 0, my = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) mx += x[i] / n, my += y[i] / n;
+    double sxy = 0, sxx = 0, syy = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        sxy += (x[i] - mx) * (y[i] - my);
+        sxx += (x[i] - mx) * (x[i] - mx);
+        syy += (y[i] - my) * (y[i] - my);
+    }
+    return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : std::nan("");
+}
+
+double correlationRatio(const std::vector<std::string>& groups, const std::vector<double>& y) {
+    std::map<std::string, std::pair<double, double>> sums;  // group -> (sum, count)
+    double mean = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) {
+        sums[groups[i]].first += y[i];
+        sums[groups[i]].second += 1;
+        mean += y[i] / static_cast<double>(y.size());
+    }
+    double between = 0, total = 0;
+    for (const auto& [g, s] : sums) between += s.second * std::pow(s.first / s.second - mean, 2);
+    for (double v : y) total += (v - mean) * (v - mean);
+    return total > 0 && sums.size() > 1 ? std::sqrt(between / total) : std::nan("");
+}
+
+}  // namespace
+
+std::vector<Importance> parameterImportance(const SweepState& state) {
+    std::vector<const TrialRecord*> rated;
+    for (const auto& t : state.trials)
+        if ((t.status == TrialStatus::Finished || t.status == TrialStatus::Stopped) && t.value &&
+            std::isfinite(*t.value))
+            rated.push_back(&t);
+    std::vector<std::string> keys;
+    for (const auto& t : state.trials)
+        for (const auto& [k, v] : t.trial.params)
+            if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+    std::vector<Importance> out;
+    for (const auto& key : keys) {
+        Importance imp;
+        imp.key = key;
+        std::vector<std::string> texts;
+        std::vector<double> numbers, values;
+        for (const TrialRecord* t : rated)
+            for (const auto& [k, v] : t->trial.params)
+                if (k == key) {
+                    texts.push_back(v);
+                    const auto n = numericValue(v);
+                    imp.numeric = imp.numeric && n.has_value();
+                    numbers.push_back(n.value_or(0));
+                    values.push_back(*t->value);
+                }
+        imp.trials = values.size();
+        if (values.size() < 3) imp.score = std::nan("");
+        else if (imp.numeric) imp.score = std::abs(pearson(ranks(numbers), ranks(values)));
+        else imp.score = correlationRatio(texts, values);
+        out.push_back(imp);
+    }
+    return out;
+}
+
 fs::path stateFile(const fs::path& workspace, const std::string& sweepName) {
     return workspace / "sweeps" / sweepName / "state.json";
 }
@@ -314,6 +403,7 @@ SweepState loadState(const fs::path& file) {
         s.fingerprint = j.at("fingerprint");
         s.metric = j.at("metric");
         s.maximize = j.at("goal") == "maximize";
+        s.base = j.value("base", std::string());
         for (const auto& t : j.at("trials")) {
             TrialRecord r;
             r.trial.index = t.at("index");
@@ -348,6 +438,7 @@ void saveState(const fs::path& file, const SweepState& state) {
                               {"fingerprint", state.fingerprint},
                               {"metric", state.metric},
                               {"goal", state.maximize ? "maximize" : "minimize"},
+                              {"base", state.base.string()},
                               {"trials", trials}};
     fs::create_directories(file.parent_path());
     util::writeFileAtomically(file, j.dump(2) + "\n");

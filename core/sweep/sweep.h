@@ -99,11 +99,28 @@ struct TrialRecord {
 
 struct SweepState {
     std::string name, fingerprint, metric;
+    std::filesystem::path base;  ///< the task config the trials start from
     bool maximize = true;
     std::vector<TrialRecord> trials;
     /// The finished or stopped trial with the best value (nullptr when none has one).
     const TrialRecord* best() const;
 };
+
+/// How much a parameter seems to matter, over the finished and stopped trials with a value:
+/// |Spearman's rho| between a numeric parameter and the value (blind to log vs linear scales),
+/// or for a parameter with non-numeric values the correlation ratio eta (the share of the
+/// value's variance between its groups, square-rooted). NaN with fewer than 3 trials or no
+/// spread.
+struct Importance {
+    std::string key;
+    bool numeric = true;
+    double score = 0;  ///< 0..1
+    std::size_t trials = 0;
+};
+std::vector<Importance> parameterImportance(const SweepState& state);
+
+/// The parameter's value as a number when it reads as one (YAML text "0.1", "3", "1e-4").
+std::optional<double> numericValue(const std::string& yamlText);
 
 /// sweeps/<name>/state.json in the workspace.
 std::filesystem::path stateFile(const std::filesystem::path& workspace, const std::string& sweepName);

@@ -1,6 +1,8 @@
 // core/sweep and lumen-cli sweep (docs/sweeps.md).
 #include "test_support.h"
 
+#include "metrics/python_reference.h"
+
 #include "runs/run_store.h"
 #include "sweep/sweep.h"
 
@@ -8,6 +10,7 @@
 
 #include <cmath>
 #include <map>
+#include <random>
 #include <regex>
 #include <set>
 #include <thread>
@@ -192,6 +195,55 @@ parameters:
         QCOMPARE(back.best()->run, std::int64_t(4));  // minimising: 0.25 beats 0.5
         writeTextFile(dir_, "state/broken.json", "{\"name\": 1}");
         QVERIFY_THROWS_EXCEPTION(std::runtime_error, sweep::loadState(d_ / "state" / "broken.json"));
+    }
+
+    void importanceEqualsScipy() {
+        sweep::SweepState s;
+        s.maximize = true;
+        std::mt19937_64 rng(5);
+        std::normal_distribution<double> noise(0, 0.3);
+        std::vector<double> lr, width, value;
+        std::vector<std::string> optimizer;
+        for (std::size_t i = 0; i < 24; ++i) {
+            sweep::TrialRecord t;
+            const double l = std::pow(10.0, -4 + 2.0 * static_cast<double>(i % 7) / 6.0);
+            const double w = static_cast<double>((i * 5) % 4);  // ties
+            const std::string o = i % 3 == 0 ? "sgd" : "adamw";
+            const double v = -std::log10(l) * 0.5 + (o == "sgd" ? -0.4 : 0.0) + noise(rng);
+            t.trial = {i, {{"lr", std::to_string(l)}, {"width", std::to_string(static_cast<int>(w))}, {"optimizer", o},
+                           {"fixed", "1"}}};
+            t.status = i == 23 ? sweep::TrialStatus::Failed : sweep::TrialStatus::Finished;  // a failed one is left out
+            t.value = v;
+            s.trials.push_back(t);
+            if (i == 23) continue;
+            lr.push_back(std::stod(std::to_string(l)));
+            width.push_back(w);
+            value.push_back(v);
+            optimizer.push_back(o);
+        }
+        const auto imp = sweep::parameterImportance(s);
+        QCOMPARE(imp.size(), std::size_t(4));
+        const auto ref = testing::runPythonReference(R"(
+from scipy.stats import spearmanr
+y = np.array(inp["value"])
+result["lr"] = abs(spearmanr(inp["lr"], y).correlation)
+result["width"] = abs(spearmanr(inp["width"], y).correlation)
+g = np.array(inp["optimizer"])
+between = sum((g == k).sum() * (y[g == k].mean() - y.mean()) ** 2 for k in set(inp["optimizer"]))
+result["optimizer"] = math.sqrt(between / ((y - y.mean()) ** 2).sum())
+)",
+                                                     {{"lr", lr}, {"width", width}, {"value", value}, {"optimizer", optimizer}});
+        for (const auto& i : imp) {
+            if (i.key == "fixed") {
+                QVERIFY(std::isnan(i.score));  // no spread
+                continue;
+            }
+            QCOMPARE(i.trials, std::size_t(23));
+            QCOMPARE(i.numeric, i.key != "optimizer");
+            const double expected = ref[i.key].get<double>();
+            QVERIFY2(std::abs(i.score - expected) < 1e-12, (i.key + ": " + std::to_string(i.score) + " vs scipy " +
+                                                            std::to_string(expected)).c_str());
+        }
     }
 
     void sweepRunsTrialsAsRunsAndResumes();
