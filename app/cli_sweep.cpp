@@ -239,6 +239,15 @@ void SweepRunner::finish(Child& c, int code) {
                  static_cast<long long>(t.run),
                  t.value ? (": " + spec_.metric + " " + std::to_string(*t.value)).c_str() : "",
                  t.status == sweep::TrialStatus::Failed ? (": " + t.outcome).c_str() : "");
+    std::size_t ended = 0;
+    for (const auto& other : state_.trials)
+        ended += other.status == sweep::TrialStatus::Finished || other.status == sweep::TrialStatus::Stopped ||
+                         other.status == sweep::TrialStatus::Failed
+                     ? 1
+                     : 0;
+    // A progress line the GUI's job relays (app/cli_job.h).
+    std::fprintf(stderr, "[%3d%%] %zu of %zu trials done\n", static_cast<int>(100 * ended / state_.trials.size()),
+                 ended, state_.trials.size());
     save();
 }
 

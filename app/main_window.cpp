@@ -23,6 +23,7 @@
 #include "run_launcher.h"
 #include "runs_panel.h"
 #include "study_browser.h"
+#include "sweep_panel.h"
 #include "volume_viewer.h"
 #include "workspace_view.h"
 
@@ -111,6 +112,14 @@ MainWindow::MainWindow(QWidget* parent)
     studyBrowser_ = new widgets::StudyBrowser;
     addPage(studyBrowser_, "study", tr("Study"));
     addPage(buildMetricsPage(), "metrics", tr("Metrics"));
+    sweepPanel_ = new widgets::SweepPanel;
+    addPage(sweepPanel_, "sweeps", tr("Sweeps"));
+    connect(sweepPanel_, &widgets::SweepPanel::runSweepRequested, this, [this](const QString& f) { launchSweep(f); });
+    connect(sweepPanel_, &widgets::SweepPanel::runActivated, this, [this](qint64 run) {
+        runsPanel_->selectRuns({run});
+        QString error;
+        if (!lossCurvePanel_->showRun(run, &error)) logPanel_->append(jobs::LogLevel::Warning, tr("curves"), error);
+    });
     setCentralWidget(pages_);
     const auto runner = [this](const QString& kind, const QString& title, jobs::JobFunction work) {
         return submitJob(kind, title, std::move(work));
@@ -297,6 +306,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         auto store = std::make_unique<runs::RunStore>(ws.database());
         runsPanel_->setStore(nullptr);
         lossCurvePanel_->setStore(nullptr);
+        sweepPanel_->setStore(nullptr);
         store_ = std::move(store);
         workspacePath_ = QString::fromStdString(ws.root.string());
         widgets::setDialogStartFolder(workspacePath_);
@@ -305,6 +315,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         dicomBrowser_->setDatabase(QString::fromStdString(ws.database().string()));
         pacsPanel_->setWorkspace(workspacePath_);
         studyBrowser_->setWorkspace(workspacePath_);
+        sweepPanel_->setWorkspace(ws.root);
     } catch (const std::exception& e) {
         const QString message = QString::fromUtf8(e.what());
         logPanel_->append(jobs::LogLevel::Error, tr("workspace"), message);
@@ -313,6 +324,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
     }
     runsPanel_->setStore(store_.get());
     lossCurvePanel_->setStore(store_.get());
+    sweepPanel_->setStore(store_.get());
     storeVersion_ = -1;
     pollStore();  // runs left `running` by a process that died show as interrupted at once
     storeTimer_->start();
@@ -600,6 +612,32 @@ jobs::JobId MainWindow::launchDataParallel(const config::Config& config, const Q
             logPanel_->append(jobs::LogLevel::Warning, tr("curves"), error);
     });
     showPage("train");
+    return id;
+}
+
+jobs::JobId MainWindow::launchSweep(const QString& sweepFile) {
+    if (workspacePath_.isEmpty()) {
+        QMessageBox::information(this, tr("Sweep"), tr("Open a workspace first: the trials are its runs."));
+        return 0;
+    }
+    const QStringList args{"sweep", "--config", sweepFile, "--workspace", workspacePath_};
+    widgets::RunsPanel* runs = runsPanel_;
+    widgets::SweepPanel* sweeps = sweepPanel_;
+    const auto id = submitJob("sweep", tr("Sweep %1").arg(QFileInfo(sweepFile).completeBaseName()),
+                              [args, runs, sweeps](jobs::JobContext& job) {
+                                  return app::runCliJob(args, job, [runs, sweeps] {
+                                      QMetaObject::invokeMethod(
+                                          runs,
+                                          [runs, sweeps] {
+                                              runs->refresh();
+                                              sweeps->refresh();
+                                          },
+                                          Qt::QueuedConnection);
+                                  });
+                              });
+    logPanel_->append(jobs::LogLevel::Info, tr("sweep"), tr("lumen-cli %1").arg(args.join(' ')));
+    afterJobSucceeds(id, [this] { sweepPanel_->refresh(); });
+    showPage("sweeps");
     return id;
 }
 

@@ -38,6 +38,7 @@ class MetricsPanel;
 class PacsPanel;
 class RunsPanel;
 class StudyBrowser;
+class SweepPanel;
 class VolumeViewer;
 class WorkspaceView;
 }  // namespace lumen::widgets
@@ -99,6 +100,10 @@ public:
     widgets::DicomBrowser* dicomBrowser() const { return dicomBrowser_; }
     widgets::PacsPanel* pacsPanel() const { return pacsPanel_; }
     widgets::StudyBrowser* studyBrowser() const { return studyBrowser_; }
+    widgets::SweepPanel* sweepPanel() const { return sweepPanel_; }
+    /// Runs `lumen-cli sweep --config FILE --workspace <open workspace>` as a job (docs/sweeps.md);
+    /// the Sweeps page follows it. Returns the job id (0 when no workspace is open).
+    jobs::JobId launchSweep(const QString& sweepFile);
     widgets::VolumeViewer* volumeViewer() const { return volumeViewer_; }
     /// Loads a NIfTI file, DICOM file or DICOM series folder into the Volume page (as a job)
     /// and brings the page to the front.
@@ -194,6 +199,7 @@ private:
     widgets::DicomBrowser* dicomBrowser_;
     widgets::PacsPanel* pacsPanel_;
     widgets::StudyBrowser* studyBrowser_ = nullptr;
+    widgets::SweepPanel* sweepPanel_ = nullptr;
     widgets::VolumeViewer* volumeViewer_ = nullptr;
     widgets::RunLauncher* runLauncher_;
     widgets::LossCurvePanel* lossCurvePanel_;

@@ -434,12 +434,9 @@ void saveState(const fs::path& file, const SweepState& state) {
                           {"epochs", t.epochs},
                           {"outcome", t.outcome}});
     }
-    const nlohmann::json j = {{"name", state.name},
-                              {"fingerprint", state.fingerprint},
-                              {"metric", state.metric},
-                              {"goal", state.maximize ? "maximize" : "minimize"},
-                              {"base", state.base.string()},
-                              {"trials", trials}};
+    const nlohmann::json j = {{"name", state.name},          {"fingerprint", state.fingerprint},
+                              {"metric", state.metric},      {"goal", state.maximize ? "maximize" : "minimize"},
+                              {"base", state.base.string()}, {"trials", trials}};
     fs::create_directories(file.parent_path());
     util::writeFileAtomically(file, j.dump(2) + "\n");
 }

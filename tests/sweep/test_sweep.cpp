@@ -210,8 +210,11 @@ parameters:
             const double w = static_cast<double>((i * 5) % 4);  // ties
             const std::string o = i % 3 == 0 ? "sgd" : "adamw";
             const double v = -std::log10(l) * 0.5 + (o == "sgd" ? -0.4 : 0.0) + noise(rng);
-            t.trial = {i, {{"lr", std::to_string(l)}, {"width", std::to_string(static_cast<int>(w))}, {"optimizer", o},
-                           {"fixed", "1"}}};
+            t.trial = {i,
+                       {{"lr", std::to_string(l)},
+                        {"width", std::to_string(static_cast<int>(w))},
+                        {"optimizer", o},
+                        {"fixed", "1"}}};
             t.status = i == 23 ? sweep::TrialStatus::Failed : sweep::TrialStatus::Finished;  // a failed one is left out
             t.value = v;
             s.trials.push_back(t);
@@ -223,7 +226,8 @@ parameters:
         }
         const auto imp = sweep::parameterImportance(s);
         QCOMPARE(imp.size(), std::size_t(4));
-        const auto ref = testing::runPythonReference(R"(
+        const auto ref =
+            testing::runPythonReference(R"(
 from scipy.stats import spearmanr
 y = np.array(inp["value"])
 result["lr"] = abs(spearmanr(inp["lr"], y).correlation)
@@ -232,7 +236,7 @@ g = np.array(inp["optimizer"])
 between = sum((g == k).sum() * (y[g == k].mean() - y.mean()) ** 2 for k in set(inp["optimizer"]))
 result["optimizer"] = math.sqrt(between / ((y - y.mean()) ** 2).sum())
 )",
-                                                     {{"lr", lr}, {"width", width}, {"value", value}, {"optimizer", optimizer}});
+                                        {{"lr", lr}, {"width", width}, {"value", value}, {"optimizer", optimizer}});
         for (const auto& i : imp) {
             if (i.key == "fixed") {
                 QVERIFY(std::isnan(i.score));  // no spread
@@ -241,8 +245,8 @@ result["optimizer"] = math.sqrt(between / ((y - y.mean()) ** 2).sum())
             QCOMPARE(i.trials, std::size_t(23));
             QCOMPARE(i.numeric, i.key != "optimizer");
             const double expected = ref[i.key].get<double>();
-            QVERIFY2(std::abs(i.score - expected) < 1e-12, (i.key + ": " + std::to_string(i.score) + " vs scipy " +
-                                                            std::to_string(expected)).c_str());
+            QVERIFY2(std::abs(i.score - expected) < 1e-12,
+                     (i.key + ": " + std::to_string(i.score) + " vs scipy " + std::to_string(expected)).c_str());
         }
     }
 
