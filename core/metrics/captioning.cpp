@@ -86,6 +86,26 @@ double rougeL(const Tokens& candidate, const std::vector<Tokens>& references) {
     return best;
 }
 
+std::vector<std::string> numbersIn(const std::string& text) {
+    std::vector<std::string> out;
+    auto digit = [&](std::size_t i) { return i < text.size() && text[i] >= '0' && text[i] <= '9'; };
+    for (std::size_t i = 0; i < text.size();) {
+        if (!digit(i)) {
+            ++i;
+            continue;
+        }
+        std::size_t j = i;
+        while (digit(j)) ++j;
+        if (j + 1 < text.size() && text[j] == '.' && digit(j + 1)) {
+            ++j;
+            while (digit(j)) ++j;
+        }
+        out.push_back(text.substr(i, j - i));
+        i = j;
+    }
+    return out;
+}
+
 CaptionScores evaluateCaptions(const std::vector<std::string>& candidates,
                                const std::vector<std::vector<std::string>>& references) {
     if (candidates.size() != references.size())
@@ -100,9 +120,23 @@ CaptionScores evaluateCaptions(const std::vector<std::string>& candidates,
         const Tokens cand = tokenize(candidates[i]);
         s.bleu4 += bleu4(cand, refs);
         s.rougeL += rougeL(cand, refs);
+        std::vector<std::string> referenceNumbers;
+        for (const auto& r : references[i])
+            for (auto& number : numbersIn(r)) referenceNumbers.push_back(std::move(number));
+        if (referenceNumbers.empty()) continue;
+        ++s.withNumber;
+        const auto stated = numbersIn(candidates[i]);
+        s.numberStated += stated.empty() ? 0 : 1;
+        bool matched = false;
+        for (const auto& number : stated)
+            matched = matched || std::find(referenceNumbers.begin(), referenceNumbers.end(), number) !=
+                                     referenceNumbers.end();
+        s.numberMatched += matched ? 1 : 0;
     }
     s.bleu4 /= double(s.n);
     s.rougeL /= double(s.n);
+    s.numberStated = s.withNumber ? s.numberStated / double(s.withNumber) : std::nan("");
+    s.numberMatched = s.withNumber ? s.numberMatched / double(s.withNumber) : std::nan("");
     return s;
 }
 

@@ -20,7 +20,16 @@ double rougeL(const Tokens& candidate, const std::vector<Tokens>& references);
 struct CaptionScores {
     double bleu4 = 0, rougeL = 0;  ///< means of the sentence scores
     std::size_t n = 0;
+    /// Over the pairs whose references state a number (a stenosis %, a size): the share of
+    /// candidates that state a number too, and the share that state one of the references'
+    /// numbers. NaN when no reference states one.
+    double numberStated = 0, numberMatched = 0;
+    std::size_t withNumber = 0;  ///< pairs whose references state a number
 };
+
+/// The numbers a text states: runs of digits with an optional decimal part ("70", "3.5";
+/// "70%" gives "70"), in order.
+std::vector<std::string> numbersIn(const std::string& text);
 /// Mean sentence scores over pairs (candidate i against references[i]), tokenised by tokenize().
 CaptionScores evaluateCaptions(const std::vector<std::string>& candidates,
                                const std::vector<std::vector<std::string>>& references);

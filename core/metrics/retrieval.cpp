@@ -28,6 +28,9 @@ RetrievalDirection direction(const std::vector<std::vector<double>>& s, bool row
         for (auto r : d.ranks) hits += r <= std::size_t(k);
         d.recallAtK[k] = double(hits) / double(n);
     }
+    double reciprocal = 0;
+    for (auto r : d.ranks) reciprocal += 1.0 / double(r);
+    d.meanReciprocalRank = reciprocal / double(n);
     std::vector<std::size_t> sorted = d.ranks;
     std::sort(sorted.begin(), sorted.end());
     d.medianRank = n % 2 ? double(sorted[n / 2]) : 0.5 * double(sorted[n / 2 - 1] + sorted[n / 2]);
@@ -53,9 +56,12 @@ RetrievalReport evaluateRetrieval(const std::vector<std::vector<double>>& simila
     r.n = n;
     r.aToB = direction(similarity, true, ks);
     r.bToA = direction(similarity, false, ks);
-    double sum = 0;
-    for (std::size_t i = 0; i < n; ++i) sum += similarity[i][i];
+    double sum = 0, offSum = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < n; ++j) (i == j ? sum : offSum) += similarity[i][j];
     r.meanAlignment = sum / double(n);
+    r.meanUnmatched = n > 1 ? offSum / double(n * (n - 1)) : std::nan("");
+    r.alignmentScore = r.meanAlignment - r.meanUnmatched;
     return r;
 }
 

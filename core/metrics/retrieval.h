@@ -12,12 +12,17 @@ namespace lumen::metrics {
 struct RetrievalDirection {
     std::map<int, double> recallAtK;  ///< K -> fraction of queries whose match ranks <= K
     double medianRank = 0;            ///< 1-based; mean of the middle two for an even count
+    double meanReciprocalRank = 0;    ///< mean of 1 / rank (MRR)
     std::vector<std::size_t> ranks;   ///< per query, 1-based
 };
 
 struct RetrievalReport {
     RetrievalDirection aToB, bToA;  ///< queries from A searching B, and the reverse
     double meanAlignment = 0;       ///< mean similarity of matched pairs (cosine for embeddings)
+    double meanUnmatched = 0;       ///< mean similarity of the other pairs (NaN for one pair)
+    /// meanAlignment - meanUnmatched: how far matched pairs stand above the rest (the
+    /// contrastive seed's "alignment score"; its target is >= 0.3).
+    double alignmentScore = 0;
     std::size_t n = 0;
 };
 

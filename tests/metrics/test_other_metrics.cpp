@@ -30,6 +30,12 @@ private slots:
         QCOMPARE(r.aToB.medianRank, 2.0);
         QCOMPARE(r.bToA.medianRank, 1.0);
         QVERIFY(std::abs(r.meanAlignment - (0.9 + 0.5 + 0.7) / 3) < 1e-15);
+        QVERIFY(std::abs(r.aToB.meanReciprocalRank - (1 + 0.5 + 0.5) / 3) < 1e-15);
+        QVERIFY(std::abs(r.bToA.meanReciprocalRank - (1 + 0.5 + 1) / 3) < 1e-15);
+        const double unmatched = (0.1 + 0.2 + 0.8 + 0.1 + 0.3 + 0.7) / 6;
+        QVERIFY(std::abs(r.meanUnmatched - unmatched) < 1e-15);
+        QVERIFY(std::abs(r.alignmentScore - ((0.9 + 0.5 + 0.7) / 3 - unmatched)) < 1e-15);
+        QVERIFY(std::isnan(evaluateRetrieval({{0.4}}).meanUnmatched));
         QVERIFY_THROWS_EXCEPTION(std::invalid_argument, evaluateRetrieval({{1, 2}}));
     }
 
@@ -53,6 +59,9 @@ S = A @ B.T; d = np.diag(S)
 ra = 1 + (S >= d[:, None]).sum(axis=1) - 1
 rb = 1 + (S >= d[None, :]).sum(axis=0) - 1
 result['ra'] = ra; result['rb'] = rb; result['align'] = d.mean()
+off = ~np.eye(len(d), dtype=bool)
+result['score'] = d.mean() - S[off].mean()
+result['mrr'] = [float((1.0 / ra).mean()), float((1.0 / rb).mean())]
 result['r_at'] = [[float((ra <= k).mean()), float((rb <= k).mean())] for k in (1, 5, 10)]
 result['med'] = [float(np.median(ra)), float(np.median(rb))]
 )",
@@ -63,6 +72,9 @@ result['med'] = [float(np.median(ra)), float(np.median(rb))]
         QCOMPARE(r.aToB.ranks, ref["ra"].get<std::vector<std::size_t>>());
         QCOMPARE(r.bToA.ranks, ref["rb"].get<std::vector<std::size_t>>());
         QVERIFY(std::abs(r.meanAlignment - ref["align"].get<double>()) < 1e-12);
+        QVERIFY(std::abs(r.alignmentScore - ref["score"].get<double>()) < 1e-12);
+        QVERIFY(std::abs(r.aToB.meanReciprocalRank - ref["mrr"][0].get<double>()) < 1e-12);
+        QVERIFY(std::abs(r.bToA.meanReciprocalRank - ref["mrr"][1].get<double>()) < 1e-12);
         const int ks[] = {1, 5, 10};
         for (int i = 0; i < 3; ++i) {
             QCOMPARE(r.aToB.recallAtK.at(ks[i]), ref["r_at"][i][0].get<double>());
@@ -95,6 +107,14 @@ result['med'] = [float(np.median(ra)), float(np.median(rb))]
                                              {{"the cat is on the mat"}, {"the cat is on the mat"}});
         QVERIFY(std::abs(scores.bleu4 - (expected + std::exp(-2.0)) / 2) < 1e-15);
         QVERIFY(std::abs(scores.rougeL - (5.0 / 6 + 0.5) / 2) < 1e-15);
+        QVERIFY(std::isnan(scores.numberStated));  // no reference states a number
+        QCOMPARE(numbersIn("LAD 70% stenosis, 3.5 mm; 2."), (std::vector<std::string>{"70", "3.5", "2"}));
+        // Of the 3 pairs whose reference states a number, 2 candidates state one, 1 the same one.
+        const auto numbers = evaluateCaptions({"70% stenosis of the LAD", "severe stenosis", "a 50% stenosis", "normal"},
+                                              {{"LAD stenosis 70%"}, {"RCA 90%"}, {"LCx 30%", "LCx 40 %"}, {"normal"}});
+        QCOMPARE(numbers.withNumber, std::size_t(3));
+        QVERIFY(std::abs(numbers.numberStated - 2.0 / 3) < 1e-15);
+        QVERIFY(std::abs(numbers.numberMatched - 1.0 / 3) < 1e-15);
     }
 
     void iouAndMapHandComputed() {
