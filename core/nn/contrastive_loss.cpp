@@ -90,4 +90,30 @@ torch::Tensor hardNegativeLoss(const torch::Tensor& a, const torch::Tensor& b, c
     return (direction(logits) + direction(logits.t())) / 2;
 }
 
+torch::Tensor zeroShotProbabilities(const torch::Tensor& images, const torch::Tensor& presentPrompts,
+                                    const torch::Tensor& absentPrompts, const torch::Tensor& temperature) {
+    requirePairs(presentPrompts, absentPrompts, true);
+    requirePairs(images, presentPrompts, false);
+    const torch::Tensor present = cosineSimilarity(images, presentPrompts) / temperature;  // [N, L]
+    const torch::Tensor absent = cosineSimilarity(images, absentPrompts) / temperature;
+    return torch::softmax(torch::stack({present, absent}, -1), -1).select(-1, 0);
+}
+
+std::pair<torch::Tensor, torch::Tensor> maskTokens(const torch::Tensor& ids, const torch::Tensor& maskable,
+                                                   std::int64_t maskId, std::int64_t vocabSize, double rate,
+                                                   std::optional<at::Generator> generator) {
+    if (ids.sizes() != maskable.sizes()) throw std::invalid_argument("maskTokens: ids and maskable differ in shape");
+    if (rate < 0 || rate > 1) throw std::invalid_argument("maskTokens: the rate must be in [0, 1]");
+    const auto options = torch::TensorOptions().dtype(torch::kDouble).device(ids.device());
+    auto uniform = [&] { return torch::empty(ids.sizes(), options).uniform_(0.0, 1.0, generator); };
+    const torch::Tensor chosen = (uniform() < rate).logical_and(maskable.to(torch::kBool));
+    const torch::Tensor how = uniform();
+    const torch::Tensor random = torch::empty(ids.sizes(), ids.options()).random_(0, vocabSize, generator);
+    torch::Tensor corrupted = ids.clone();
+    corrupted = torch::where(chosen.logical_and(how < 0.8), torch::full_like(ids, maskId), corrupted);
+    corrupted = torch::where(chosen.logical_and(how >= 0.8).logical_and(how < 0.9), random, corrupted);
+    const torch::Tensor labels = torch::where(chosen, ids, torch::full_like(ids, -100));
+    return {corrupted, labels};
+}
+
 }  // namespace lumen::nn

@@ -3,7 +3,11 @@
 // every loss L2-normalises them itself. Item i of `a` matches item i of `b` unless a positive
 // mask says otherwise. Torch-only header (lumen_ml).
 
+#include <ATen/core/Generator.h>
 #include <torch/types.h>
+
+#include <optional>
+#include <utility>
 
 namespace lumen::nn {
 
@@ -37,5 +41,20 @@ torch::Tensor multiPositiveLoss(const torch::Tensor& a, const torch::Tensor& b, 
 /// weight for those k negatives, 1 otherwise; symmetric. k = 0 or weight = 1 is clipLoss.
 torch::Tensor hardNegativeLoss(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& temperature,
                                std::int64_t k, double weight);
+
+/// Zero-shot classification as CT-CLIP does it: for each label a "present" and a "not present"
+/// prompt embedding ([L, D] each); the probability of label l for item i is the softmax over
+/// the pair of cos(image_i, prompt) / T, taken at "present". Returns [N, L].
+torch::Tensor zeroShotProbabilities(const torch::Tensor& images, const torch::Tensor& presentPrompts,
+                                    const torch::Tensor& absentPrompts, const torch::Tensor& temperature);
+
+/// BERT's masked-language-modelling corruption of `ids` [B, L]: each position with
+/// `maskable` true is chosen with probability `rate`; a chosen token becomes `maskId` (80 %),
+/// a random id in [0, vocabSize) (10 %) or stays (10 %). Returns {corrupted ids, labels}: the
+/// labels hold the original id at chosen positions and -100 (ignored by cross_entropy)
+/// elsewhere. Draws from `generator` (default: the global one) so a seeded run repeats.
+std::pair<torch::Tensor, torch::Tensor> maskTokens(const torch::Tensor& ids, const torch::Tensor& maskable,
+                                                   std::int64_t maskId, std::int64_t vocabSize, double rate = 0.15,
+                                                   std::optional<at::Generator> generator = std::nullopt);
 
 }  // namespace lumen::nn

@@ -96,6 +96,11 @@ def main():
         if name == "siglip":
             out["siglip_grad_log_scale"] = log_scale.grad.clone()
             out["siglip_grad_bias"] = bias.grad.clone()
+    # Zero-shot: softmax over ("present", "not present") of cos / T, taken at "present".
+    present = torch.randn(4, d, dtype=torch.float64)
+    absent = torch.randn(4, d, dtype=torch.float64)
+    pair = torch.stack([cos(a.detach(), present), cos(a.detach(), absent)], -1) / 0.1
+    out.update({"present": present, "absent": absent, "zero_shot": pair.softmax(-1)[..., 0]})
     torch.save(out, os.path.join(folder, "contrastive.pt"))
 
 

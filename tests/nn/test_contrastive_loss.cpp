@@ -2,6 +2,7 @@
 // gradients of CLIP's InfoNCE, SigLIP's sigmoid loss, multi-positive InfoNCE and the
 // hard-negative weighting; the temperature clamp; shape errors.
 // Torch must come before any Qt header.
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include "nn/contrastive_loss.h"
@@ -97,6 +98,38 @@ private slots:
         QVERIFY(maxAbsDiff(hardNegativeLoss(a, b, t, 0, 3.0), clipLoss(a, b, t)) <= 1e-12);
         QVERIFY(maxAbsDiff(hardNegativeLoss(a, b, t, 3, 1.0), clipLoss(a, b, t)) <= 1e-12);
         QVERIFY(hardNegativeLoss(a, b, t, 2, 3.0).item<double>() > clipLoss(a, b, t).item<double>());
+    }
+
+    void zeroShotAsCtClip() {
+        const torch::Tensor p = zeroShotProbabilities(ref_.at("a"), ref_.at("present"), ref_.at("absent"),
+                                                      torch::tensor(0.1, torch::kDouble));
+        QCOMPARE(p.sizes(), (std::vector<std::int64_t>{6, 4}));
+        QVERIFY(maxAbsDiff(p, ref_.at("zero_shot")) <= 1e-12);
+        QVERIFY_THROWS_EXCEPTION(std::invalid_argument,
+                                 zeroShotProbabilities(ref_.at("a"), ref_.at("present"),
+                                                       ref_.at("absent").slice(0, 0, 3), torch::tensor(0.1)));
+    }
+
+    void maskingFollowsBert() {
+        const torch::Tensor ids = torch::randint(5, 100, {100, 200}, torch::kLong);
+        torch::Tensor maskable = torch::ones({100, 200}, torch::kBool);
+        maskable.select(1, 0).fill_(false);  // e.g. [CLS]
+        auto [corrupted, labels] = maskTokens(ids, maskable, 4, 100, 0.15, at::make_generator<at::CPUGeneratorImpl>(9));
+        const torch::Tensor chosen = labels != -100;
+        const double n = chosen.sum().item<double>(), total = 100.0 * 199;
+        qInfo("chosen %.0f of %.0f", n, total);
+        QVERIFY(std::abs(n / total - 0.15) < 0.01);        // sd ~0.0025
+        QVERIFY(!chosen.select(1, 0).any().item<bool>());  // never an unmaskable position
+        QVERIFY(labels.masked_select(chosen).equal(ids.masked_select(chosen)));
+        QVERIFY(corrupted.masked_select(chosen.logical_not()).equal(ids.masked_select(chosen.logical_not())));
+        const double masked = (corrupted == 4).logical_and(chosen).sum().item<double>() / n;
+        const double kept = (corrupted == ids).logical_and(chosen).sum().item<double>() / n;
+        QVERIFY2(std::abs(masked - 0.8) < 0.03, std::to_string(masked).c_str());
+        // 10 % kept, plus the random draws that hit the same id (1 %).
+        QVERIFY2(std::abs(kept - 0.101) < 0.03, std::to_string(kept).c_str());
+        // Seeded: the same generator seed, the same corruption.
+        auto again = maskTokens(ids, maskable, 4, 100, 0.15, at::make_generator<at::CPUGeneratorImpl>(9));
+        QVERIFY(again.first.equal(corrupted) && again.second.equal(labels));
     }
 
     void shapesAreChecked() {
