@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 export LUMEN_WRITE_SCREENSHOTS=1
 xvfb-run -a -s "-screen 0 1600x1000x24" ctest --test-dir "$build" --output-on-failure \
-  -R "test_(cards|metrics_panel|data_panel|dicom_browser|pacs_panel|run_launcher|loss_curve_panel|train_page|study_browser|study_boxes|volume_viewer|study_workflow|slurm)$"
+  -R "test_(cards|metrics_panel|data_panel|dicom_browser|pacs_panel|run_launcher|loss_curve_panel|train_page|study_browser|study_boxes|volume_viewer|study_workflow|slurm|sweep_panel)$"
 # The first page of the model card PDF that test_cards wrote (poppler-utils).
 pdftoppm -png -r 60 -f 1 -l 1 -singlefile docs/screenshots/card_model.pdf docs/screenshots/card_model
 rm -f docs/screenshots/card_model.pdf
