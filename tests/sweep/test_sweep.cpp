@@ -269,7 +269,7 @@ void TestSweep::sweepRunsTrialsAsRunsAndResumes() {
 method: grid
 metric: {name: val.loss, goal: minimize}
 parameters:
-  lr: {values: [1.0e-3, 3.0e-4, 1.0e-4]}
+  lr: {values: [1.0e-3, 1.0e-4]}
   warmup_steps: {value: 2}
 )");
     // A bad value is caught before anything runs, naming the trial and the key.
@@ -310,12 +310,12 @@ parameters:
     QVERIFY(interrupted.trials[1].status == sweep::TrialStatus::Cancelled ||
             interrupted.trials[1].status == sweep::TrialStatus::Pending);
 
-    // Resume, 2 at a time: trial 0 is not run again.
+    // Resume, 2 at a time (1 thread each): trial 0 is not run again.
     const auto resumed = runLumenCli(
         {"sweep", "--config", q(sweepYaml), "--workspace", q(ws_), "--parallel", "2", "--threads", "2"}, 600000);
     QVERIFY2(resumed.code == 0, (resumed.out + resumed.err).c_str());
     QVERIFY2(resumed.err.find("trial 0 started") == std::string::npos, resumed.err.c_str());
-    QVERIFY2(resumed.err.find("trial 2 started") != std::string::npos, resumed.err.c_str());
+    QVERIFY2(resumed.err.find("trial 1 started") != std::string::npos, resumed.err.c_str());
     QVERIFY2(resumed.err.find("1 threads") != std::string::npos, resumed.err.c_str());  // 2 threads / 2 trials
     const auto done = sweep::loadState(state);
     QCOMPARE(done.trials[0].run, firstRun);
@@ -337,7 +337,7 @@ parameters:
     QVERIFY2(resumed.out.find("best: trial") != std::string::npos, resumed.out.c_str());
     const std::string bestYaml = readTextFile(ws_ / "sweeps" / "lrs" / "best.yaml");
     QVERIFY2(bestYaml.find("warmup_steps: 2") != std::string::npos, bestYaml.c_str());
-    QVERIFY(fs::exists(ws_ / "sweeps" / "lrs" / "trial-2.log"));
+    QVERIFY(fs::exists(ws_ / "sweeps" / "lrs" / "trial-1.log"));
 
     // Everything done: running it again starts nothing; a changed sweep is refused.
     const auto again = runLumenCli({"sweep", "--config", q(sweepYaml), "--workspace", q(ws_)});
