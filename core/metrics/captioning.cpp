@@ -129,8 +129,8 @@ CaptionScores evaluateCaptions(const std::vector<std::string>& candidates,
         s.numberStated += stated.empty() ? 0 : 1;
         bool matched = false;
         for (const auto& number : stated)
-            matched = matched || std::find(referenceNumbers.begin(), referenceNumbers.end(), number) !=
-                                     referenceNumbers.end();
+            matched = matched ||
+                      std::find(referenceNumbers.begin(), referenceNumbers.end(), number) != referenceNumbers.end();
         s.numberMatched += matched ? 1 : 0;
     }
     s.bleu4 /= double(s.n);

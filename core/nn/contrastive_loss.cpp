@@ -101,7 +101,7 @@ torch::Tensor zeroShotProbabilities(const torch::Tensor& images, const torch::Te
 
 std::pair<torch::Tensor, torch::Tensor> maskTokens(const torch::Tensor& ids, const torch::Tensor& maskable,
                                                    std::int64_t maskId, std::int64_t vocabSize, double rate,
-                                                   std::optional<at::Generator> generator) {
+                                                   c10::optional<at::Generator> generator) {
     if (ids.sizes() != maskable.sizes()) throw std::invalid_argument("maskTokens: ids and maskable differ in shape");
     if (rate < 0 || rate > 1) throw std::invalid_argument("maskTokens: the rate must be in [0, 1]");
     const auto options = torch::TensorOptions().dtype(torch::kDouble).device(ids.device());

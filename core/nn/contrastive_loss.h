@@ -55,6 +55,6 @@ torch::Tensor zeroShotProbabilities(const torch::Tensor& images, const torch::Te
 /// elsewhere. Draws from `generator` (default: the global one) so a seeded run repeats.
 std::pair<torch::Tensor, torch::Tensor> maskTokens(const torch::Tensor& ids, const torch::Tensor& maskable,
                                                    std::int64_t maskId, std::int64_t vocabSize, double rate = 0.15,
-                                                   std::optional<at::Generator> generator = std::nullopt);
+                                                   c10::optional<at::Generator> generator = c10::nullopt);
 
 }  // namespace lumen::nn

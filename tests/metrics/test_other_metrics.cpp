@@ -110,8 +110,9 @@ result['med'] = [float(np.median(ra)), float(np.median(rb))]
         QVERIFY(std::isnan(scores.numberStated));  // no reference states a number
         QCOMPARE(numbersIn("LAD 70% stenosis, 3.5 mm; 2."), (std::vector<std::string>{"70", "3.5", "2"}));
         // Of the 3 pairs whose reference states a number, 2 candidates state one, 1 the same one.
-        const auto numbers = evaluateCaptions({"70% stenosis of the LAD", "severe stenosis", "a 50% stenosis", "normal"},
-                                              {{"LAD stenosis 70%"}, {"RCA 90%"}, {"LCx 30%", "LCx 40 %"}, {"normal"}});
+        const auto numbers =
+            evaluateCaptions({"70% stenosis of the LAD", "severe stenosis", "a 50% stenosis", "normal"},
+                             {{"LAD stenosis 70%"}, {"RCA 90%"}, {"LCx 30%", "LCx 40 %"}, {"normal"}});
         QCOMPARE(numbers.withNumber, std::size_t(3));
         QVERIFY(std::abs(numbers.numberStated - 2.0 / 3) < 1e-15);
         QVERIFY(std::abs(numbers.numberMatched - 1.0 / 3) < 1e-15);
