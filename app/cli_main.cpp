@@ -52,10 +52,10 @@ namespace {
 using namespace lumen::cli;
 
 std::vector<Command> commands() {
-    return {envCommand(),        configCommand(),  demoCommand(),    auditCommand(), metricsCommand(),
-            inspectCommand(),    convertCommand(), dataCommand(),    pacsCommand(),  trainCommand(),
-            inferCommand(),      explainCommand(), runsCommand(),    cardCommand(),  torchscriptCommand(),
-            benchInferCommand(), slurmCommand(),   tokenizeCommand()};
+    return {envCommand(),        configCommand(),  demoCommand(),     auditCommand(), metricsCommand(),
+            inspectCommand(),    convertCommand(), dataCommand(),     pacsCommand(),  trainCommand(),
+            inferCommand(),      explainCommand(), runsCommand(),     cardCommand(),  torchscriptCommand(),
+            benchInferCommand(), slurmCommand(),   tokenizeCommand(), sweepCommand()};
 }
 
 std::string topUsage() {

@@ -114,7 +114,7 @@ parameters:
         QCOMPARE(trials.size(), std::size_t(6));
         QCOMPARE(asMap(trials[0].params)["model.variant"], std::string("atto"));
         QCOMPARE(asMap(trials[1].params)["model.variant"], std::string("femto"));  // the last key varies fastest
-        QCOMPARE(asMap(trials[3].params)["lr"], std::string("0.0001"));
+        QCOMPARE(asMap(trials[3].params)["lr"], std::string("1.0e-4"));  // values as written
         QCOMPARE(asMap(trials[5].params)["epochs"], std::string("2"));
         spec.count = 4;
         QCOMPARE(sweep::drawTrials(spec).size(), std::size_t(4));
@@ -280,7 +280,7 @@ parameters:
   lr: {values: [1.0e-3, high]}
 )");
     const auto refused = runLumenCli({"sweep", "--config", q(bad), "--workspace", q(ws_)});
-    QCOMPARE(refused.code, 1);
+    QVERIFY2(refused.code == 1, refused.err.c_str());
     QVERIFY2(refused.err.find("trial 1") != std::string::npos && refused.err.find("lr") != std::string::npos,
              refused.err.c_str());
     QVERIFY(!fs::exists(ws_ / "sweeps" / "bad_lr"));
