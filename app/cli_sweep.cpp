@@ -323,7 +323,7 @@ int runSweepCommand(const Args& args, const plugin::Registry& registry) {
     const sweep::SweepSpec spec = sweep::loadSweep(*file);
     const std::vector<sweep::Trial> trials = sweep::drawTrials(spec);
     Options o;
-    o.workspace = fs::absolute(args.value("workspace").value_or("."));
+    o.workspace = fs::absolute(args.value("workspace").value_or(".")).lexically_normal();
     o.parallel = static_cast<int>(args.integer("parallel").value_or(spec.parallel));
     if (o.parallel < 1 || o.parallel > 64) throw UsageError("--parallel: expected 1 to 64");
     o.threads = static_cast<int>(args.integer("threads").value_or(std::max(1u, std::thread::hardware_concurrency())));

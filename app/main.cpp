@@ -54,7 +54,8 @@ struct GuiOptions {
     QCommandLineOption screenshot{"screenshot", "Once the window has settled, save it as a PNG to FILE and exit.",
                                   "FILE"};
     QCommandLineOption page{
-        "show", "Bring PAGE to the front: workspace, data, dicom, pacs, volume, audit, study, metrics or train.",
+        "show",
+        "Bring PAGE to the front: workspace, data, dicom, pacs, volume, audit, study, metrics, train or sweeps.",
         "PAGE"};
     QCommandLineOption volume{"volume",
                               "Open the NIfTI file, DICOM file or DICOM series folder PATH in the Volume page "

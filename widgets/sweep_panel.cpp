@@ -297,8 +297,10 @@ void SweepPanel::fillTable() {
         for (std::size_t k = 0; k < keys.size(); ++k) {
             const std::string v = paramOf(t, keys[k]);
             const auto n = sweep::numericValue(v);
+            // Numbers show 4 significant digits; the exact text is the tooltip.
             QTableWidgetItem* item =
-                n ? new SortKeyItem(QString::fromStdString(v), *n) : new QTableWidgetItem(QString::fromStdString(v));
+                n ? new SortKeyItem(QString::number(*n, 'g', 4), *n) : new QTableWidgetItem(QString::fromStdString(v));
+            item->setToolTip(QString::fromStdString(v));
             table_->setItem(row, kFixedColumns + static_cast<int>(k), item);
         }
     }
