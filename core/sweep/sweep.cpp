@@ -381,7 +381,8 @@ std::vector<Importance> parameterImportance(const SweepState& state) {
                     values.push_back(*t->value);
                 }
         imp.trials = values.size();
-        const bool spread = std::any_of(texts.begin(), texts.end(), [&](const std::string& t) { return t != texts[0]; });
+        const bool spread =
+            std::any_of(texts.begin(), texts.end(), [&](const std::string& t) { return t != texts[0]; });
         if (values.size() < 3 || !spread) imp.score = std::nan("");
         else if (imp.numeric) imp.score = std::abs(pearson(ranks(numbers), ranks(values)));
         else imp.score = correlationRatio(texts, values);

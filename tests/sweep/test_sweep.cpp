@@ -114,7 +114,7 @@ parameters:
         QCOMPARE(trials.size(), std::size_t(6));
         QCOMPARE(asMap(trials[0].params)["model.variant"], std::string("atto"));
         QCOMPARE(asMap(trials[1].params)["model.variant"], std::string("femto"));  // the last key varies fastest
-        QCOMPARE(asMap(trials[3].params)["lr"], std::string("1.0e-4"));  // values as written
+        QCOMPARE(asMap(trials[3].params)["lr"], std::string("1.0e-4"));            // values as written
         QCOMPARE(asMap(trials[5].params)["epochs"], std::string("2"));
         spec.count = 4;
         QCOMPARE(sweep::drawTrials(spec).size(), std::size_t(4));
