@@ -241,32 +241,34 @@ struct Buckets {
 
 }  // namespace
 
-void ProcessGroup::broadcast(std::vector<torch::Tensor>& tensors, const std::string& what) {
-    auto& d = *impl_;
+namespace {
+
+/// One collective per 64 MiB bucket of `tensors`, waited for together under the group's guard
+/// (a lost rank is named), then copied back into the tensors.
+template <typename Group, typename Collective>
+void bucketed(Group& d, std::vector<torch::Tensor>& tensors, const std::string& what, Collective collective) {
     Buckets buckets(tensors, 64u << 20);
     d.guarded(what, [&] {
         std::vector<c10::intrusive_ptr<c10d::Work>> works;
         for (auto& b : buckets.list) {
             std::vector<at::Tensor> one{b.flat};
-            works.push_back(d.group->broadcast(one));
+            works.push_back(collective(one));
         }
         d.waitAll(works);
     });
     buckets.scatterBack(1.0);
 }
 
+}  // namespace
+
+void ProcessGroup::broadcast(std::vector<torch::Tensor>& tensors, const std::string& what) {
+    auto& d = *impl_;
+    bucketed(d, tensors, what, [&](std::vector<at::Tensor>& one) { return d.group->broadcast(one); });
+}
+
 void ProcessGroup::allreduceSum(std::vector<torch::Tensor>& tensors, const std::string& what) {
     auto& d = *impl_;
-    Buckets buckets(tensors, 64u << 20);
-    d.guarded(what, [&] {
-        std::vector<c10::intrusive_ptr<c10d::Work>> works;
-        for (auto& b : buckets.list) {
-            std::vector<at::Tensor> one{b.flat};
-            works.push_back(d.group->allreduce(one));
-        }
-        d.waitAll(works);
-    });
-    buckets.scatterBack(1.0);
+    bucketed(d, tensors, what, [&](std::vector<at::Tensor>& one) { return d.group->allreduce(one); });
 }
 
 std::vector<double> ProcessGroup::sum(const std::vector<double>& values, const std::string& what) {
