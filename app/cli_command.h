@@ -75,6 +75,7 @@ Command benchInferCommand();
 Command slurmCommand();
 Command tokenizeCommand();
 Command sweepCommand();
+Command retrieveCommand();
 
 /// True when the command line's command draws (card): main then makes a QGuiApplication.
 bool commandNeedsGui(int argc, char** argv);

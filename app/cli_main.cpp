@@ -55,7 +55,7 @@ std::vector<Command> commands() {
     return {envCommand(),        configCommand(),  demoCommand(),     auditCommand(), metricsCommand(),
             inspectCommand(),    convertCommand(), dataCommand(),     pacsCommand(),  trainCommand(),
             inferCommand(),      explainCommand(), runsCommand(),     cardCommand(),  torchscriptCommand(),
-            benchInferCommand(), slurmCommand(),   tokenizeCommand(), sweepCommand()};
+            benchInferCommand(), slurmCommand(),   tokenizeCommand(), sweepCommand(), retrieveCommand()};
 }
 
 std::string topUsage() {

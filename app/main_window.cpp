@@ -23,6 +23,7 @@
 #include "run_launcher.h"
 #include "runs_panel.h"
 #include "study_browser.h"
+#include "retrieval_panel.h"
 #include "sweep_panel.h"
 #include "volume_viewer.h"
 #include "workspace_view.h"
@@ -112,14 +113,7 @@ MainWindow::MainWindow(QWidget* parent)
     studyBrowser_ = new widgets::StudyBrowser;
     addPage(studyBrowser_, "study", tr("Study"));
     addPage(buildMetricsPage(), "metrics", tr("Metrics"));
-    sweepPanel_ = new widgets::SweepPanel;
-    addPage(sweepPanel_, "sweeps", tr("Sweeps"));
-    connect(sweepPanel_, &widgets::SweepPanel::runSweepRequested, this, [this](const QString& f) { launchSweep(f); });
-    connect(sweepPanel_, &widgets::SweepPanel::runActivated, this, [this](qint64 run) {
-        runsPanel_->selectRuns({run});
-        QString error;
-        if (!lossCurvePanel_->showRun(run, &error)) logPanel_->append(jobs::LogLevel::Warning, tr("curves"), error);
-    });
+    addSweepAndRetrievalPages();
     setCentralWidget(pages_);
     const auto runner = [this](const QString& kind, const QString& title, jobs::JobFunction work) {
         return submitJob(kind, title, std::move(work));
@@ -316,6 +310,7 @@ bool MainWindow::openWorkspace(const QString& dir, QString* error) {
         pacsPanel_->setWorkspace(workspacePath_);
         studyBrowser_->setWorkspace(workspacePath_);
         sweepPanel_->setWorkspace(ws.root);
+        retrievalPanel_->setWorkspace(ws.root);
     } catch (const std::exception& e) {
         const QString message = QString::fromUtf8(e.what());
         logPanel_->append(jobs::LogLevel::Error, tr("workspace"), message);
@@ -612,6 +607,38 @@ jobs::JobId MainWindow::launchDataParallel(const config::Config& config, const Q
             logPanel_->append(jobs::LogLevel::Warning, tr("curves"), error);
     });
     showPage("train");
+    return id;
+}
+
+void MainWindow::addSweepAndRetrievalPages() {
+    sweepPanel_ = new widgets::SweepPanel;
+    addPage(sweepPanel_, "sweeps", tr("Sweeps"));
+    connect(sweepPanel_, &widgets::SweepPanel::runSweepRequested, this, [this](const QString& f) { launchSweep(f); });
+    connect(sweepPanel_, &widgets::SweepPanel::runActivated, this, [this](qint64 run) {
+        runsPanel_->selectRuns({run});
+        QString error;
+        if (!lossCurvePanel_->showRun(run, &error)) logPanel_->append(jobs::LogLevel::Warning, tr("curves"), error);
+    });
+    retrievalPanel_ = new widgets::RetrievalPanel;
+    addPage(retrievalPanel_, "retrieval", tr("Retrieval"));
+    connect(retrievalPanel_, &widgets::RetrievalPanel::queryRequested, this,
+            [this](const QString& dir, const QString& text) { launchRetrieval(dir, text); });
+}
+
+jobs::JobId MainWindow::launchRetrieval(const QString& indexDir, const QString& text) {
+    const QStringList args{"retrieve",
+                           "--index",
+                           indexDir,
+                           "--text",
+                           text,
+                           "--workspace",
+                           workspacePath_.isEmpty() ? QString(".") : workspacePath_};
+    const auto id = submitJob("retrieve", tr("Retrieve \"%1\"").arg(text.left(40)),
+                              [args](jobs::JobContext& job) { return app::runCliJob(args, job); });
+    afterJobSucceeds(id, [this, indexDir] {
+        const QString error = retrievalPanel_->showQueryResult(indexDir);
+        if (!error.isEmpty()) logPanel_->append(jobs::LogLevel::Warning, tr("retrieval"), error);
+    });
     return id;
 }
 

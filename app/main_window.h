@@ -39,6 +39,7 @@ class PacsPanel;
 class RunsPanel;
 class StudyBrowser;
 class SweepPanel;
+class RetrievalPanel;
 class VolumeViewer;
 class WorkspaceView;
 }  // namespace lumen::widgets
@@ -69,6 +70,7 @@ public:
     /// Calls `next` on the GUI thread once job `id` finished successfully (never when it failed
     /// or was cancelled; nothing for id 0).
     void afterJobSucceeds(jobs::JobId id, const std::function<void()>& next);
+    void addSweepAndRetrievalPages();
     static QString demoWorkspacePath();
     /// share/lumen/<name> beside the executable's bin/ (installed, or the build tree's copy):
     /// "configs" (the Train page's templates), "docs" (the user guide).
@@ -104,6 +106,10 @@ public:
     /// Runs `lumen-cli sweep --config FILE --workspace <open workspace>` as a job (docs/sweeps.md);
     /// the Sweeps page follows it. Returns the job id (0 when no workspace is open).
     jobs::JobId launchSweep(const QString& sweepFile);
+    widgets::RetrievalPanel* retrievalPanel() const { return retrievalPanel_; }
+    /// Runs `lumen-cli retrieve --index DIR --text TEXT` as a job; the Retrieval page shows the
+    /// images it found (docs/contrastive.md).
+    jobs::JobId launchRetrieval(const QString& indexDir, const QString& text);
     widgets::VolumeViewer* volumeViewer() const { return volumeViewer_; }
     /// Loads a NIfTI file, DICOM file or DICOM series folder into the Volume page (as a job)
     /// and brings the page to the front.
@@ -200,6 +206,7 @@ private:
     widgets::PacsPanel* pacsPanel_;
     widgets::StudyBrowser* studyBrowser_ = nullptr;
     widgets::SweepPanel* sweepPanel_ = nullptr;
+    widgets::RetrievalPanel* retrievalPanel_ = nullptr;
     widgets::VolumeViewer* volumeViewer_ = nullptr;
     widgets::RunLauncher* runLauncher_;
     widgets::LossCurvePanel* lossCurvePanel_;

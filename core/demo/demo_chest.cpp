@@ -6,6 +6,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -425,6 +426,118 @@ std::vector<std::uint8_t> encodePng(const std::vector<std::uint8_t>& pixels, int
     return png;
 }
 
+// ------------------------------------------------------------------------------------------
+// Reports (the clip_contrastive task's text side): one radiology-style report per image,
+// written from what was planted — the finding, its side (patient's right = the image's left),
+// its zone and, for a mass or nodule, its size in mm — so image and text carry the same facts.
+
+struct Where {
+    std::string side, zone;
+    long mm = 0;
+};
+
+Where whereOf(const Box& b, int size) {
+    const double cx = 0.5 * (b.x0 + b.x1), cy = 0.5 * (b.y0 + b.y1);
+    Where w;
+    w.side = cx < 0.5 * size ? "right" : "left";
+    w.zone = cy < 0.4 * size ? "upper" : (cy < 0.55 * size ? "mid" : "lower");
+    w.mm = std::lround(std::max(b.x1 - b.x0 + 1, b.y1 - b.y0 + 1) * kChestFieldOfViewMm / size);
+    return w;
+}
+
+std::string capitalised(std::string s) {
+    if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+    return s;
+}
+
+/// "An 8 mm", "An 11 mm", "A 14 mm".
+std::string article(long mm) {
+    const std::string d = std::to_string(mm);
+    return d[0] == '8' || d == "11" || d == "18" ? "An " : "A ";
+}
+
+std::string sentenceFor(int finding, const Where& w) {
+    const std::string inZone = " in the " + w.side + " " + w.zone + " zone";
+    switch (finding) {
+    case kAtelectasis: return "Plate-like atelectasis in the " + w.side + " lower zone.";
+    case kCardiomegaly: return "The heart is enlarged.";
+    case kEffusion: return capitalised(w.side) + " pleural effusion.";
+    case kInfiltration: return "Patchy infiltrates" + inZone + ".";
+    case kMass: return article(w.mm) + std::to_string(w.mm) + " mm mass" + inZone + ".";
+    case kNodule: return article(w.mm) + std::to_string(w.mm) + " mm nodule" + inZone + ".";
+    case kPneumonia: return "Airspace opacity in the " + w.side + " lower zone, consistent with pneumonia.";
+    case kPneumothorax: return capitalised(w.side) + " apical pneumothorax.";
+    case kConsolidation: return "Consolidation" + inZone + ".";
+    case kEdema: return "Bilateral perihilar haze, consistent with pulmonary edema.";
+    case kEmphysema: return "Hyperinflated lungs, consistent with emphysema.";
+    case kFibrosis: return "Reticular opacities in the " + w.side + " lower zone, consistent with fibrosis.";
+    case kPleuralThickening: return capitalised(w.side) + " apical pleural thickening.";
+    case kHernia: return "Retrocardiac air-fluid level, consistent with a hiatal hernia.";
+    default: return {};
+    }
+}
+
+std::string reportOf(const ChestImage& im, const std::vector<PlantedBox>& planted, int size) {
+    if (im.findings.empty()) return "Lungs are clear. Heart size is normal.";
+    std::string text;
+    for (int f : im.findings) {
+        Where w;
+        for (const auto& p : planted)
+            if (p.finding == f && !p.box.empty()) w = whereOf(p.box, size);
+        text += (text.empty() ? "" : " ") + sentenceFor(f, w);
+    }
+    if (std::find(im.findings.begin(), im.findings.end(), kCardiomegaly) == im.findings.end())
+        text += " Heart size is normal.";
+    return text;
+}
+
+/// BERT's basic tokens of the demo's ASCII reports: lower-cased words, punctuation on its own.
+void addWords(const std::string& text, std::set<std::string>& words) {
+    std::string word;
+    const auto flush = [&] {
+        if (!word.empty()) words.insert(word);
+        word.clear();
+    };
+    for (char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (std::isalnum(c)) {
+            word += static_cast<char>(std::tolower(c));
+        } else {
+            flush();
+            if (!std::isspace(c)) words.insert(std::string(1, ch));
+        }
+    }
+    flush();
+}
+
+/// A BERT vocab.txt covering the reports, the zero-shot prompts ("<label> is present." /
+/// "... is not present.") and any number (digits and "##" digits).
+std::string reportVocabulary(const std::vector<std::string>& reports) {
+    std::set<std::string> words;
+    for (const auto& r : reports) addWords(r, words);
+    for (const auto& f : kNihFindings) {
+        std::string label = f;
+        std::replace(label.begin(), label.end(), '_', ' ');
+        addWords(label + " is not present. No Finding", words);
+    }
+    for (char d = '0'; d <= '9'; ++d) words.insert(std::string("##") + d), words.insert(std::string(1, d));
+    std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
+    for (const auto& w : words) vocab += w + "\n";
+    return vocab;
+}
+
+void writeReports(const std::vector<ChestImage>& images, const std::vector<std::vector<PlantedBox>>& boxes, int size,
+                  Output& out, const fs::path& base) {
+    std::string csv = "id,report\n";
+    std::vector<std::string> reports;
+    for (std::size_t i = 0; i < images.size(); ++i) {
+        reports.push_back(reportOf(images[i], boxes[i], size));
+        csv += images[i].name + ",\"" + reports.back() + "\"\n";
+    }
+    out.writeText(base / "reports.csv", csv);
+    out.writeText(base / "report_vocab.txt", reportVocabulary(reports));
+}
+
 }  // namespace
 
 void writeChest(const DemoOptions& o, Output& out, double p0, double p1) {
@@ -484,6 +597,7 @@ void writeChest(const DemoOptions& o, Output& out, double p0, double p1) {
     }
     out.writeText(base / "Data_Entry_2017.csv", entry);
     out.writeText(base / "boxes.csv", boxCsv);
+    writeReports(images, boxes, o.imageSize, out, base);
 
     // Split by patient so no patient leaks from training into test.
     std::set<int> patientSet;

@@ -30,6 +30,16 @@ struct RetrievalReport {
 RetrievalReport evaluateRetrieval(const std::vector<std::vector<double>>& similarity,
                                   const std::vector<int>& ks = {1, 5, 10});
 
+/// Retrieval when several items share one text (identical reports): `similarity[i][t]` of item
+/// i (A) against distinct text t (B), `textOf[i]` the text item i matches; every text matches
+/// an item. A -> B: the rank of textOf[i] among the texts. B -> A: a text's rank is its best-
+/// scoring item's, 1 + the items of other texts scoring >= it. Alignment: the mean similarity of
+/// the matched pairs (i, textOf[i]) minus the mean of the unmatched ones. With one item per text
+/// (textOf the identity) it equals evaluateRetrieval.
+RetrievalReport evaluateGroupedRetrieval(const std::vector<std::vector<double>>& similarity,
+                                         const std::vector<std::size_t>& textOf,
+                                         const std::vector<int>& ks = {1, 5, 10});
+
 /// From two embedding sets of equal count and dimension (rows are items): cosine similarity.
 RetrievalReport evaluateEmbeddings(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& b,
                                    const std::vector<int>& ks = {1, 5, 10});

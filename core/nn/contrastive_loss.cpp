@@ -63,7 +63,12 @@ torch::Tensor multiPositiveLoss(const torch::Tensor& a, const torch::Tensor& b, 
     if (positive.dim() != 2 || positive.size(0) != a.size(0) || positive.size(1) != b.size(0))
         throw std::invalid_argument("multi-positive loss: the mask must be [" + std::to_string(a.size(0)) + ", " +
                                     std::to_string(b.size(0)) + "]");
-    const torch::Tensor logits = cosineSimilarity(a, b) / temperature;
+    return multiPositiveFromLogits(cosineSimilarity(a, b) / temperature, positive);
+}
+
+torch::Tensor multiPositiveFromLogits(const torch::Tensor& logits, const torch::Tensor& positive) {
+    if (positive.sizes() != logits.sizes())
+        throw std::invalid_argument("multi-positive loss: mask and logits differ in shape");
     const torch::Tensor mask = positive.to(torch::kBool);
     return (rowLoss(logits, mask) + rowLoss(logits.t(), mask.t())) / 2;
 }

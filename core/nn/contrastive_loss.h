@@ -36,6 +36,9 @@ torch::Tensor sigLipLoss(const torch::Tensor& a, const torch::Tensor& b, const t
 torch::Tensor multiPositiveLoss(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& positive,
                                 const torch::Tensor& temperature);
 
+/// multiPositiveLoss on given logits [Na, Nb] (e.g. patch-level similarities / T).
+torch::Tensor multiPositiveFromLogits(const torch::Tensor& logits, const torch::Tensor& positive);
+
 /// InfoNCE with the k hardest in-batch negatives of each query (highest similarity) weighted by
 /// `weight` inside the softmax's denominator: -log( exp(l_ii) / sum_j w_ij exp(l_ij) ), w_ij =
 /// weight for those k negatives, 1 otherwise; symmetric. k = 0 or weight = 1 is clipLoss.

@@ -4,6 +4,7 @@
 #include "text/text_files.h"
 #include "text/unicode_text.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -40,6 +41,7 @@ void Vocabulary::add(const std::string& token, TokenId id) {
     if (auto old = ids_.find(token); old != ids_.end()) tokens_.erase(old->second);
     ids_[token] = id;
     tokens_[id] = token;
+    maxId_ = std::max(maxId_, id);
 }
 
 std::optional<TokenId> Vocabulary::find(const std::string& token) const {

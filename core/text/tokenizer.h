@@ -28,8 +28,11 @@ public:
     std::optional<TokenId> find(const std::string& token) const;
     const std::string* token(TokenId id) const;  ///< nullptr for an id no token has
     std::size_t size() const { return ids_.size(); }
+    /// The largest id (-1 when empty): an embedding table needs maxId() + 1 rows.
+    TokenId maxId() const { return maxId_; }
 
 private:
+    TokenId maxId_ = -1;
     std::unordered_map<std::string, TokenId> ids_;
     std::unordered_map<TokenId, std::string> tokens_;
 };

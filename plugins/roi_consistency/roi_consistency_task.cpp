@@ -5,6 +5,7 @@
 #include "roi_engine.h"
 
 #include "config/schema.h"
+#include "plugin/image_manifests.h"
 #include "plugin/plugin_loader.h"
 #include "plugin/registry.h"
 #include "plugin/task_kit.h"
@@ -51,30 +52,8 @@ public:
                     "(.pt); empty = random initialisation.");
         s.addFloat("model.drop_path", 0.0, "Stochastic depth rate of the ConvNeXt blocks.", 0, 1);
         s.addStringList("labels", kNihLabels, "Label vocabulary, in output order.");
-        s.addString("data.manifest", "",
-                    "Manifest CSV (id, path, patient_id, labels, split), relative to the workspace.");
-        s.addString("data.nih_dir", "chest_xray",
-                    "NIH ChestX-ray14 folder (Data_Entry_2017.csv, split lists, images_*) imported "
-                    "into manifests when data.manifest is empty; relative to the workspace.");
-        s.addString("data.train_split", "train", "Manifest split used for training.");
-        s.addString("data.val_split", "val",
-                    "Manifest split used for validation; when the manifest has none, a "
-                    "patient-level split of the training rows (data.val_fraction).");
-        s.addFloat("data.val_fraction", 0.1, "Patients held out for validation when there is no val split.", 0, 0.9)
-            .minExclusive = true;
-        s.addString("data.infer_split", "test", "Manifest split used by inference (all rows when absent).");
-        s.addInt("data.max_images", 0, "Use at most this many training images (0 = all).", 0);
-        s.addInt("data.max_val_images", 0, "Use at most this many validation / inference images (0 = all).", 0);
-        config::Field mean{"data.mean", config::FieldType::FloatList, "[0.485, 0.456, 0.406]",
-                           "Per-channel mean subtracted after scaling to [0, 1] (ImageNet)."};
-        s.add(mean);
-        config::Field stdev{"data.std", config::FieldType::FloatList, "[0.229, 0.224, 0.225]",
-                            "Per-channel standard deviation divided by (ImageNet)."};
-        stdev.min = 0;
-        stdev.minExclusive = true;
-        s.add(stdev);
-        s.addBool("augment.hflip", false, "Random horizontal flips while training.");
-        s.addFloat("augment.rotate_degrees", 0, "Random rotations in [-d, d] while training.", 0, 45);
+        plugin::addImageManifestKeys(s);
+        plugin::addImagePreprocessingKeys(s);
         s.addInt("infer.visuals", 16, "Images whose mask and crop are saved under roi_vis/.", 0);
         return s;
     }

@@ -4,14 +4,14 @@
 
 #include "config/seed.h"
 #include "data/loader.h"
-#include "data/nih_import.h"
-#include "data/splits.h"
 #include "io/codecs.h"
 #include "jobs/job.h"
 #include "metrics/classification.h"
 #include "nn/roi_consistency.h"
 #include "nn/torchscript_export.h"
+#include "plugin/image_manifests.h"
 #include "plugin/task_kit.h"
+#include "train/image_batches.h"
 #include "train/task_steps.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
@@ -32,65 +32,9 @@ using plugin::fixed;
 using plugin::inWorkspace;
 using plugin::safeName;
 
-/// The manifest named by data.manifest, or the NIH import of data.nih_dir (imported once into
-/// <workspace>/manifests/nih and reused). Its vocabulary becomes the config's labels.
-data::Manifest sourceManifest(const config::Config& c, const fs::path& ws, jobs::JobContext& job, bool forInference) {
-    fs::path file;
-    const auto manifest = c.get<std::string>("data.manifest");
-    if (!manifest.empty()) {
-        file = inWorkspace(ws, manifest);
-    } else {
-        const auto nih = c.get<std::string>("data.nih_dir");
-        if (nih.empty()) throw config::ConfigError({}, {{"data.manifest", "set data.manifest or data.nih_dir", 0}});
-        const fs::path out = ws / "manifests" / "nih";
-        file = out / (forInference ? "test.csv" : "train_val.csv");
-        std::error_code ec;
-        if (!fs::exists(file, ec) || !fs::exists(out / "all.csv", ec)) {
-            job.info("importing the NIH data set " + inWorkspace(ws, nih).string() + " into " + out.string());
-            data::importNih(inWorkspace(ws, nih), out, {}, &job);
-        }
-    }
-    auto m = data::readManifest(file);
-    // The config's labels become the vocabulary (a subset or another order is fine), but a
-    // label the manifest does not know would train on all-zero targets: an error naming it.
-    const auto wanted = c.get<std::vector<std::string>>("labels");
-    std::string unknown, known;
-    for (const auto& l : wanted)
-        if (m.labelIndex(l) < 0) unknown += (unknown.empty() ? "\"" : ", \"") + l + "\"";
-    // Inference on unlabelled images (a folder's manifest has no labels at all) needs none.
-    if (!unknown.empty() && !(forInference && m.labelNames.empty())) {
-        for (const auto& l : m.labelNames) known += (known.empty() ? "" : ", ") + l;
-        throw config::ConfigError(
-            {}, {{"labels", unknown + " not in the manifest " + file.string() + " (its labels: " + known + ")", 0}});
-    }
-    m.labelNames = wanted;
-    return m;
-}
-
-void limitRows(data::Manifest& m, std::int64_t max) {
-    if (max > 0 && static_cast<std::int64_t>(m.rows.size()) > max) m.rows.resize(static_cast<std::size_t>(max));
-}
-
-std::vector<float> floats(const config::Config& c, const std::string& key) {
-    std::vector<float> out;
-    for (double v : c.get<std::vector<double>>(key)) out.push_back(static_cast<float>(v));
-    return out;
-}
-
-data::AugmentOptions evalAugment(int size) {
-    data::AugmentOptions a;
-    a.resize = size;
-    a.crop = size;
-    return a;
-}
-
-torch::Tensor imagesOf(data::Batch& b) {
-    return torch::from_blob(b.images.data(), {b.n, b.c, b.h, b.w}, torch::kFloat).clone();
-}
-torch::Tensor targetsOf(data::Batch& b) {
-    if (b.numTargets == 0) return torch::zeros({b.n, 0});
-    return torch::from_blob(b.targets.data(), {b.n, b.numTargets}, torch::kFloat).clone();
-}
+using train::evalAugment;
+using train::imagesOf;
+using train::targetsOf;
 
 nn::RoiConsistencyModel buildModel(const config::Config& c) {
     nn::ConvNeXtOptions o;
@@ -231,33 +175,13 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
     const auto seed = c.get<std::uint64_t>("seed");
     config::seedEverything(seed);
     const int size = c.get<int>("image_size");
-    auto all = sourceManifest(c, where.workspace, job, false);
-    const auto trainSplit = c.get<std::string>("data.train_split");
-    const auto valSplit = c.get<std::string>("data.val_split");
-    auto trainM = all.filterSplit(trainSplit);
-    auto valM = all.filterSplit(valSplit);
-    if (trainM.rows.empty())
-        throw std::runtime_error(all.file.string() + ": no rows with split \"" + trainSplit + "\" (data.train_split)");
-    if (valM.rows.empty()) {
-        const double f = c.get<double>("data.val_fraction");
-        data::SplitOptions so;
-        so.ratios = {1.0 - f, f};
-        so.names = {trainSplit, valSplit};
-        so.seed = seed;
-        const auto split = data::splitByPatient(trainM, so);
-        trainM = split.filterSplit(trainSplit);
-        valM = split.filterSplit(valSplit);
-        job.info("no \"" + valSplit + "\" rows in " + all.file.string() + ": holding out " +
-                 std::to_string(valM.rows.size()) + " images of " + fixed(f * 100, 0) +
-                 "% of the patients for validation");
-    }
-    limitRows(trainM, c.get<std::int64_t>("data.max_images"));
-    limitRows(valM, c.get<std::int64_t>("data.max_val_images"));
+    const auto all = plugin::imageManifest(c, where.workspace, job, false);
+    auto [trainM, valM] = plugin::trainValManifests(c, all, seed, job);
 
     data::AugmentOptions aug = evalAugment(size);
     aug.hflip = c.get<bool>("augment.hflip");
     aug.rotateDegrees = c.get<double>("augment.rotate_degrees");
-    const auto mean = floats(c, "data.mean"), stdev = floats(c, "data.std");
+    const auto mean = train::configFloats(c, "data.mean"), stdev = train::configFloats(c, "data.std");
     auto trainSet = data::makeImageDataset(trainM, 3, aug, mean, stdev);
     auto valSet = data::makeImageDataset(valM, 3, evalAugment(size), mean, stdev);
     data::LoaderOptions lo;
@@ -298,11 +222,8 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     const auto& c = setup.config;
     const int size = c.get<int>("image_size");
     const auto labels = c.get<std::vector<std::string>>("labels");
-    auto all = sourceManifest(c, where.workspace, job, true);
-    auto m = all.filterSplit(c.get<std::string>("data.infer_split"));
-    if (m.rows.empty()) m = all;
-    limitRows(m, c.get<std::int64_t>("data.max_val_images"));
-    const auto mean = floats(c, "data.mean"), stdev = floats(c, "data.std");
+    const auto m = plugin::inferenceManifest(c, plugin::imageManifest(c, where.workspace, job, true));
+    const auto mean = train::configFloats(c, "data.mean"), stdev = train::configFloats(c, "data.std");
     auto set = data::makeImageDataset(m, 3, evalAugment(size), mean, stdev);
     data::LoaderOptions lo;
     lo.batchSize = c.get<int>("batch_size");
