@@ -11,7 +11,6 @@
 #include "plugin/registry.h"
 #include "plugin/task_runner.h"
 #include "runs/run_store.h"
-#include "runs/workspace.h"
 #include "test_support.h"
 
 #include <QObject>

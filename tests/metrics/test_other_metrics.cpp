@@ -39,6 +39,34 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(std::invalid_argument, evaluateRetrieval({{1, 2}}));
     }
 
+    void groupedRetrievalHandComputed() {
+        // Images 0 and 2 share text 0, image 1 has text 1; three texts (text 2 has image 3).
+        const std::vector<std::vector<double>> s = {{0.9, 0.2, 0.1}, {0.6, 0.5, 0.1}, {0.3, 0.4, 0.8}, {0.2, 0.1, 0.7}};
+        const std::vector<std::size_t> of = {0, 1, 0, 2};
+        const RetrievalReport r = evaluateGroupedRetrieval(s, of, {1, 2});
+        // Image -> text: 0 ranks text 0 first; 1: text 0 scores 0.6 > 0.5 -> 2; 2: texts 2 (0.8)
+        // and 1 (0.4) beat 0.3 -> 3; 3: text 2 first.
+        QCOMPARE(r.aToB.ranks, (std::vector<std::size_t>{1, 2, 3, 1}));
+        // Text -> image: text 0's best image scores 0.9, no other image >= -> 1; text 1's only
+        // image scores 0.5, image 2 (0.4) does not, none >= -> 1; text 2's best is 0.7 (image 3),
+        // image 2 of text 0 scores 0.8 -> 2.
+        QCOMPARE(r.bToA.ranks, (std::vector<std::size_t>{1, 1, 2}));
+        QCOMPARE(r.aToB.recallAtK.at(1), 0.5);
+        QCOMPARE(r.bToA.recallAtK.at(1), 2.0 / 3);
+        const double matched = (0.9 + 0.5 + 0.3 + 0.7) / 4;
+        const double unmatched = (0.2 + 0.1 + 0.6 + 0.1 + 0.4 + 0.8 + 0.2 + 0.1) / 8;
+        QVERIFY(std::abs(r.alignmentScore - (matched - unmatched)) < 1e-15);
+        // One image per text: the plain metric.
+        const std::vector<std::vector<double>> sq = {{0.9, 0.1, 0.2}, {0.8, 0.5, 0.1}, {0.3, 0.7, 0.7}};
+        const auto a = evaluateGroupedRetrieval(sq, {0, 1, 2}), b = evaluateRetrieval(sq);
+        QCOMPARE(a.aToB.ranks, b.aToB.ranks);
+        QCOMPARE(a.bToA.ranks, b.bToA.ranks);
+        QCOMPARE(a.alignmentScore, b.alignmentScore);
+        QVERIFY_THROWS_EXCEPTION(std::invalid_argument,
+                                 evaluateGroupedRetrieval(sq, {0, 0, 0}));  // texts 1, 2 unmatched
+        QVERIFY_THROWS_EXCEPTION(std::invalid_argument, evaluateGroupedRetrieval(sq, {0, 1, 5}));
+    }
+
     void embeddingsMatchNumpy() {
         std::mt19937_64 rng(4);
         std::normal_distribution<double> g(0, 1);
