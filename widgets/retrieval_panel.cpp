@@ -224,6 +224,9 @@ QString RetrievalPanel::loadIndex(const QString& dir) {
     drawHeatmap();
     queryResults_->clear();
     if (!index_.items.empty()) selectItem(0);
+    views_->setCurrentIndex(0);
+    // The last search of this inference (query.json, written by lumen-cli retrieve) is shown again.
+    if (fs::exists(index_.dir / "query.json")) showQueryResult(dir);
     return {};
 }
 
@@ -365,7 +368,9 @@ QString RetrievalPanel::showQueryResult(const QString& dir) {
         status_->setText(error);
         return error;
     }
-    status_->setText(tr("Best images for \"%1\"").arg(QString::fromStdString(j.value("query", ""))));
+    const QString text = QString::fromStdString(j.value("query", ""));
+    status_->setText(tr("Best images for \"%1\" — %2").arg(text, QString::fromStdString(index_.dir.string())));
+    query_->setText(text);
     views_->setCurrentWidget(queryResults_);
     return {};
 }

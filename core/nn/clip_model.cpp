@@ -20,10 +20,10 @@ torch::Tensor unitRows(const torch::Tensor& x) { return F::normalize(x, F::Norma
 }  // namespace
 
 ClipHeadsImpl::ClipHeadsImpl(std::int64_t visionWidth, std::int64_t textWidth, std::int64_t embedDim,
-                             double temperature) {
+                             double temperature, std::int64_t pooledWidth) {
     if (!(temperature > 0)) throw std::invalid_argument("temperature must be positive");
     imageNorm = register_module("image_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({visionWidth})));
-    imageProjection = register_module("image_projection", torch::nn::Linear(visionWidth, embedDim));
+    imageProjection = register_module("image_projection", torch::nn::Linear(pooledWidth, embedDim));
     textProjection = register_module("text_projection", torch::nn::Linear(textWidth, embedDim));
     patchProjection = register_module("patch_projection", torch::nn::Linear(visionWidth, embedDim));
     tokenProjection = register_module("token_projection", torch::nn::Linear(textWidth, embedDim));
@@ -86,7 +86,11 @@ ClipModelImpl::ClipModelImpl(const ClipModelOptions& o) : options_(o) {
     v.dropPath = o.dropPath;
     vision_ = register_module("vision_encoder", ConvNeXt(v));
     text_ = register_module("text_encoder", BertModel(o.text));
-    heads_ = register_module("heads", ClipHeads(vision_->numFeatures(), o.text.hidden, o.embedDim, o.temperature));
+    if (o.imagePooling != "mean" && o.imagePooling != "spatial")
+        throw std::invalid_argument("image pooling \"" + o.imagePooling + "\": mean or spatial");
+    const auto width = vision_->numFeatures();
+    heads_ = register_module("heads", ClipHeads(width, o.text.hidden, o.embedDim, o.temperature,
+                                                o.imagePooling == "spatial" ? width * o.imageTokens : width));
     if (o.captioning)
         decoder_ = register_module("caption_decoder", CaptionDecoder(o.text.vocabSize, vision_->numFeatures(), o));
     if (o.maskedModeling) mlm_ = register_module("mlm_head", MlmHead(o.text));
@@ -96,7 +100,15 @@ ImageFeatures ClipModelImpl::encodeImage(const torch::Tensor& images) {
     const auto f = vision_->forwardFeatures(images);  // [B, C, h, w]
     ImageFeatures out;
     out.tokens = f.flatten(2).transpose(1, 2);  // [B, P, C]
-    out.embedding = unitRows(heads_->imageProjection(heads_->imageNorm(out.tokens.mean(1))));
+    if (options_.imagePooling == "spatial") {
+        if (out.tokens.size(1) != options_.imageTokens)
+            throw std::invalid_argument("the image gives " + std::to_string(out.tokens.size(1)) +
+                                        " patch tokens; spatial pooling was built for " +
+                                        std::to_string(options_.imageTokens) + " (image_size)");
+        out.embedding = unitRows(heads_->imageProjection(heads_->imageNorm(out.tokens).flatten(1)));
+    } else {
+        out.embedding = unitRows(heads_->imageProjection(heads_->imageNorm(out.tokens.mean(1))));
+    }
     return out;
 }
 

@@ -26,7 +26,12 @@ struct ClipModelOptions {
     int inChannels = 3;
     double dropPath = 0.0;
     std::int64_t imageTokens = 49;  ///< patch tokens of the last stage at the training size ((size / 32)^2)
-    BertOptions text;               ///< vocabSize = the tokenizer's
+    /// How patch tokens become the image embedding: "mean" (CLIP's global average, then
+    /// LayerNorm and projection) or "spatial" (each token LayerNormed, all imageTokens of them
+    /// flattened and projected: the embedding knows where a finding lies — reports state the
+    /// side and zone — at the price of a fixed image size).
+    std::string imagePooling = "mean";
+    BertOptions text;  ///< vocabSize = the tokenizer's
     std::int64_t embedDim = 128;
     double temperature = 0.1;  ///< initial; learnable as log(temperature)
     bool captioning = true;
@@ -39,7 +44,8 @@ struct ClipModelOptions {
 /// Projections into the shared space and the loss parameters.
 class ClipHeadsImpl : public torch::nn::Module {
 public:
-    ClipHeadsImpl(std::int64_t visionWidth, std::int64_t textWidth, std::int64_t embedDim, double temperature);
+    ClipHeadsImpl(std::int64_t visionWidth, std::int64_t textWidth, std::int64_t embedDim, double temperature,
+                  std::int64_t pooledWidth);
     torch::nn::LayerNorm imageNorm{nullptr};
     torch::nn::Linear imageProjection{nullptr}, textProjection{nullptr};
     torch::nn::Linear patchProjection{nullptr}, tokenProjection{nullptr};  ///< patch-level contrastive

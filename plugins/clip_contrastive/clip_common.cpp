@@ -104,6 +104,7 @@ nn::ClipModel buildModel(const config::Config& c, std::int64_t vocabSize) {
     o.visionVariant = c.get<std::string>("model.variant");
     o.dropPath = c.get<double>("model.drop_path");
     o.imageTokens = imageTokens(c.get<int>("image_size"));
+    o.imagePooling = c.get<std::string>("model.image_pooling");
     o.text.vocabSize = vocabSize;
     o.text.hidden = c.get<std::int64_t>("text.hidden");
     o.text.layers = c.get<std::int64_t>("text.layers");

@@ -287,6 +287,7 @@ std::map<std::string, double> ClipTrainable::validate(
 
 const std::vector<std::string>& modelShapingKeys() {
     static const std::vector<std::string> keys = {"model.variant",
+                                                  "model.image_pooling",
                                                   "embed_dim",
                                                   "image_size",
                                                   "data.mean",

@@ -24,6 +24,9 @@ void addModelKeys(config::Schema& s) {
                 "Pretrained image encoder: a torchvision convnext state dict or TorchScript module (.pt); "
                 "empty = random initialisation.");
     s.addFloat("model.drop_path", 0.0, "Stochastic depth rate of the ConvNeXt blocks.", 0, 1);
+    s.addChoice("model.image_pooling", "mean", {"mean", "spatial"},
+                "Patch tokens to the image embedding: mean (CLIP's average) or spatial (every token's place kept: "
+                "reports state sides and zones; fixes the image size).");
     s.addInt("embed_dim", 512, "Dimension of the shared embedding space (projection heads).", 8, 4096);
     s.addFloat("temperature", 0.1,
                "Initial temperature; learned as log(temperature), clamped to [0.01, 1] as CLIP does.", 0.01, 1);

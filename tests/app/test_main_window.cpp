@@ -293,8 +293,8 @@ private slots:
         MainWindow w;
         w.loadPlugins({LUMEN_BINARY_DIR "/tests/plugins"});
         // The tests' folder adds test_echo to the tasks of the build's own plugin folder.
-        QCOMPARE(w.registry().ids(),
-                 (std::vector<std::string>{"ct_multilabel", "roi_consistency", "test_echo", "torchscript"}));
+        QCOMPARE(w.registry().ids(), (std::vector<std::string>{"clip_contrastive", "ct_multilabel", "roi_consistency",
+                                                               "test_echo", "torchscript"}));
         const QString summary = w.workspaceView()->summaryText();
         QVERIFY(summary.contains("test_echo"));
         QVERIFY(summary.contains("Plugins refused"));

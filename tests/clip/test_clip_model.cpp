@@ -153,6 +153,37 @@ private slots:
         const auto img = m->encodeImage(torch::randn({1, 3, 128, 128}));  // 16 patches, built for 4
         QVERIFY_THROWS_EXCEPTION(std::invalid_argument, m->greedyCaptions(img, 1, 2));
     }
+
+    void spatialPoolingKeepsEachTokensPlace() {
+        auto o = tinyOptions(12, 10);
+        o.imagePooling = "spatial";
+        nn::ClipModel m(o);
+        m->eval();
+        torch::NoGradGuard g;
+        const auto x = torch::randn({2, 3, 64, 64});
+        const auto img = m->encodeImage(x);
+        // By definition: every token LayerNormed, the 4 of them flattened in order, projected, unit length.
+        const auto flat = m->heads()->imageNorm(img.tokens).flatten(1);
+        QCOMPARE(flat.size(1), 4 * img.tokens.size(2));
+        namespace F = torch::nn::functional;
+        const auto expected = F::normalize(m->heads()->imageProjection(flat), F::NormalizeFuncOptions().dim(1));
+        QVERIFY(torch::allclose(img.embedding, expected, 1e-5, 1e-6));
+        // Swapping two patches' places changes a spatial embedding but not a mean-pooled one.
+        const auto swapped = m->heads()->imageNorm(img.tokens.index_select(1, torch::tensor({1, 0, 2, 3})));
+        const auto moved =
+            F::normalize(m->heads()->imageProjection(swapped.flatten(1)), F::NormalizeFuncOptions().dim(1));
+        QVERIFY(!torch::allclose(moved, img.embedding, 1e-3, 1e-3));
+        // Another image size gives another token count: refused with the sizes named.
+        try {
+            m->encodeImage(torch::randn({1, 3, 128, 128}));
+            QFAIL("a 128-px image passed a model built for 4 tokens");
+        } catch (const std::invalid_argument& e) {
+            QVERIFY(QString(e.what()).contains("16 patch tokens"));
+            QVERIFY(QString(e.what()).contains("built for 4"));
+        }
+        o.imagePooling = "max";
+        QVERIFY_THROWS_EXCEPTION(std::invalid_argument, nn::ClipModel{o});
+    }
 };
 
 QTEST_GUILESS_MAIN(TestClipModel)
