@@ -27,6 +27,23 @@ void addImageManifestKeys(config::Schema& s) {
     s.addInt("data.max_val_images", 0, "Use at most this many validation / inference images (0 = all).", 0);
 }
 
+const std::vector<std::string>& nihFindings() {
+    static const std::vector<std::string> findings = {
+        "Atelectasis", "Cardiomegaly", "Effusion",           "Infiltration",  "Mass",
+        "Nodule",      "Pneumonia",    "Pneumothorax",       "Consolidation", "Edema",
+        "Emphysema",   "Fibrosis",     "Pleural_Thickening", "Hernia"};
+    return findings;
+}
+
+void addConvNextKeys(config::Schema& s, const std::string& defaultVariant) {
+    s.addChoice("model.variant", defaultVariant, {"atto", "tiny", "base"},
+                "ConvNeXt image encoder: atto (3.7M parameters), tiny (28M), base (88M).");
+    s.addString("model.pretrained", "",
+                "Pretrained image encoder: a torchvision convnext state dict or TorchScript module (.pt); "
+                "empty = random initialisation.");
+    s.addFloat("model.drop_path", 0.0, "Stochastic depth rate of the ConvNeXt blocks.", 0, 1);
+}
+
 void addImagePreprocessingKeys(config::Schema& s) {
     config::Field mean{"data.mean", config::FieldType::FloatList, "[0.485, 0.456, 0.406]",
                        "Per-channel mean subtracted after scaling to [0, 1] (ImageNet)."};

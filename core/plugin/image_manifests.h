@@ -23,6 +23,14 @@ namespace lumen::plugin {
 /// Adds the data keys above (help texts name NIH ChestX-ray14 as the folder layout).
 void addImageManifestKeys(config::Schema& s);
 
+/// The 14 findings of NIH ChestX-ray14 (the demo plants them), in the dataset's order.
+const std::vector<std::string>& nihFindings();
+
+/// The ConvNeXt image encoder's keys: model.variant (atto, tiny or base; default
+/// `defaultVariant`), model.pretrained (a torchvision state dict or TorchScript file) and
+/// model.drop_path.
+void addConvNextKeys(config::Schema& s, const std::string& defaultVariant);
+
 /// data.mean, data.std (ImageNet's), augment.hflip and augment.rotate_degrees.
 void addImagePreprocessingKeys(config::Schema& s);
 

@@ -6,9 +6,13 @@
 #include "config/config.h"
 #include "data/augment.h"
 #include "data/loader.h"
+#include "train/trainer.h"
 
 #include <torch/types.h>
 
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +27,34 @@ inline torch::Tensor imagesOf(data::Batch& b) {
 inline torch::Tensor targetsOf(data::Batch& b) {
     if (b.numTargets == 0) return torch::zeros({b.n, 0});
     return torch::from_blob(b.targets.data(), {b.n, b.numTargets}, torch::kFloat).clone();
+}
+
+/// The validation loader of a training run: `training`'s options in dataset order on one rank,
+/// every sample kept (no shuffling, no dropped last batch); null when `valSet` is empty.
+inline std::unique_ptr<data::BatchLoader> validationLoader(std::shared_ptr<data::Dataset> valSet,
+                                                           data::LoaderOptions training) {
+    if (!valSet || valSet->size() == 0) return nullptr;
+    training.shuffle = false;
+    training.rank = 0;
+    training.worldSize = 1;
+    training.dropLast = false;
+    return std::make_unique<data::BatchLoader>(std::move(valSet), training);
+}
+
+/// Starts `epoch` of a training loader at batch `firstBatch`. The loader has no seek: a
+/// mid-epoch resume reads and drops the batches already trained (their order and augmentation
+/// depend only on seed, epoch and index).
+inline void startLoaderEpoch(data::BatchLoader& loader, std::int64_t epoch, std::int64_t firstBatch) {
+    loader.startEpoch(epoch);
+    for (std::int64_t i = 0; i < firstBatch; ++i)
+        if (!loader.next()) break;
+}
+
+/// The loader's next batch as the trainer's images, targets and ids; nullopt at the epoch's end.
+inline std::optional<TensorBatch> nextTensorBatch(data::BatchLoader& loader) {
+    auto b = loader.next();
+    if (!b) return std::nullopt;
+    return TensorBatch{imagesOf(*b), targetsOf(*b), b->ids};
 }
 
 /// Resize to `size` and centre-crop a `size` square: what validation and inference see.

@@ -88,14 +88,7 @@ public:
                   data::LoaderOptions lo, jobs::JobContext& job)
         : c_(c), model_(std::move(model)), tok_(tok), reports_(reports), job_(job) {
         train_ = std::make_unique<data::BatchLoader>(trainSet, lo);
-        if (valSet && valSet->size() > 0) {
-            auto vo = lo;
-            vo.shuffle = false;
-            vo.rank = 0;
-            vo.worldSize = 1;
-            vo.dropLast = false;
-            val_ = std::make_unique<data::BatchLoader>(valSet, vo);
-        }
+        val_ = train::validationLoader(valSet, lo);
     }
     std::shared_ptr<torch::nn::Module> model() override { return model_.ptr(); }
     std::map<std::string, std::vector<torch::Tensor>> parameterGroups() override {
@@ -104,15 +97,9 @@ public:
     std::int64_t batchesPerEpoch() override { return static_cast<std::int64_t>(train_->batchesPerEpoch()); }
     void startEpoch(std::int64_t epoch, std::int64_t firstBatch) override {
         epoch_ = epoch;
-        train_->startEpoch(epoch);
-        for (std::int64_t i = 0; i < firstBatch; ++i)
-            if (!train_->next()) break;
+        train::startLoaderEpoch(*train_, epoch, firstBatch);
     }
-    std::optional<train::TensorBatch> nextBatch() override {
-        auto b = train_->next();
-        if (!b) return std::nullopt;
-        return train::TensorBatch{train::imagesOf(*b), train::targetsOf(*b), b->ids};
-    }
+    std::optional<train::TensorBatch> nextBatch() override { return train::nextTensorBatch(*train_); }
     train::LossOutput loss(const train::TensorBatch& batch) override {
         std::vector<std::string> texts;
         for (const auto& id : batch.ids) {

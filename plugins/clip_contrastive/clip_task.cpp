@@ -12,18 +12,8 @@
 namespace lumen::clip {
 namespace {
 
-const std::vector<std::string> kNihFindings = {
-    "Atelectasis", "Cardiomegaly", "Effusion",           "Infiltration",  "Mass",
-    "Nodule",      "Pneumonia",    "Pneumothorax",       "Consolidation", "Edema",
-    "Emphysema",   "Fibrosis",     "Pleural_Thickening", "Hernia"};
-
 void addModelKeys(config::Schema& s) {
-    s.addChoice("model.variant", "tiny", {"atto", "tiny", "base"},
-                "ConvNeXt image encoder: atto (3.7M parameters), tiny (28M), base (88M).");
-    s.addString("model.pretrained", "",
-                "Pretrained image encoder: a torchvision convnext state dict or TorchScript module (.pt); "
-                "empty = random initialisation.");
-    s.addFloat("model.drop_path", 0.0, "Stochastic depth rate of the ConvNeXt blocks.", 0, 1);
+    plugin::addConvNextKeys(s, "tiny");
     s.addChoice("model.image_pooling", "mean", {"mean", "spatial"},
                 "Patch tokens to the image embedding: mean (CLIP's average) or spatial (every token's place kept: "
                 "reports state sides and zones; fixes the image size).");
@@ -99,7 +89,7 @@ public:
         addModelKeys(s);
         addLossKeys(s);
         addCaptionKeys(s);
-        s.addStringList("labels", kNihFindings,
+        s.addStringList("labels", plugin::nihFindings(),
                         "Labels scored zero-shot from the prompts (AUROC against the manifest's labels).");
         plugin::addImageManifestKeys(s);
         s.addString("data.reports", "chest_xray/reports.csv",

@@ -13,10 +13,12 @@
 namespace lumen::roi {
 namespace {
 
-const std::vector<std::string> kNihLabels = {
-    "Atelectasis", "Cardiomegaly", "Effusion",           "Infiltration",  "Mass",
-    "Nodule",      "Pneumonia",    "Pneumothorax",       "Consolidation", "Edema",
-    "Emphysema",   "Fibrosis",     "Pleural_Thickening", "Hernia",        "Normal"};
+/// NIH ChestX-ray14's findings and "Normal" (the original model's 15 outputs).
+std::vector<std::string> nihLabels() {
+    auto labels = plugin::nihFindings();
+    labels.push_back("Normal");
+    return labels;
+}
 
 class RoiConsistencyTask : public plugin::KitTask {
 public:
@@ -45,13 +47,8 @@ public:
         s.addFloat("loss_weights.drop", 0.5, "Weight of ReLU(prob_drop - prob_full).", 0);
         s.addFloat("loss_weights.sparse", 1e-3, "Weight of mean(mask) (sparsity).", 0);
         s.addFloat("loss_weights.tv", 1e-4, "Weight of the mask's total variation.", 0);
-        s.addChoice("model.variant", "base", {"atto", "tiny", "base"},
-                    "ConvNeXt width: atto (3.7M parameters), tiny (28M), base (88M, the original).");
-        s.addString("model.pretrained", "",
-                    "Pretrained backbone: a TorchScript module or torchvision convnext state dict "
-                    "(.pt); empty = random initialisation.");
-        s.addFloat("model.drop_path", 0.0, "Stochastic depth rate of the ConvNeXt blocks.", 0, 1);
-        s.addStringList("labels", kNihLabels, "Label vocabulary, in output order.");
+        plugin::addConvNextKeys(s, "base");  // the original model is ConvNeXt-base
+        s.addStringList("labels", nihLabels(), "Label vocabulary, in output order.");
         plugin::addImageManifestKeys(s);
         plugin::addImagePreprocessingKeys(s);
         s.addInt("infer.visuals", 16, "Images whose mask and crop are saved under roi_vis/.", 0);

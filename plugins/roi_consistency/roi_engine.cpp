@@ -78,13 +78,7 @@ public:
                  jobs::JobContext& job)
         : model_(std::move(model)), weights_(w), job_(job) {
         train_ = std::make_unique<data::BatchLoader>(trainSet, lo);
-        if (valSet && valSet->size() > 0) {
-            auto vo = lo;
-            vo.shuffle = false;
-            vo.rank = 0;
-            vo.worldSize = 1;
-            val_ = std::make_unique<data::BatchLoader>(valSet, vo);
-        }
+        val_ = train::validationLoader(valSet, lo);
     }
     std::shared_ptr<torch::nn::Module> model() override { return model_.ptr(); }
     std::map<std::string, std::vector<torch::Tensor>> parameterGroups() override {
@@ -94,17 +88,9 @@ public:
     }
     std::int64_t batchesPerEpoch() override { return static_cast<std::int64_t>(train_->batchesPerEpoch()); }
     void startEpoch(std::int64_t epoch, std::int64_t firstBatch) override {
-        train_->startEpoch(epoch);
-        // The loader has no seek: a mid-epoch resume reads and drops the batches already
-        // trained (their order and augmentation depend only on seed, epoch and index).
-        for (std::int64_t i = 0; i < firstBatch; ++i)
-            if (!train_->next()) break;
+        train::startLoaderEpoch(*train_, epoch, firstBatch);
     }
-    std::optional<train::TensorBatch> nextBatch() override {
-        auto b = train_->next();
-        if (!b) return std::nullopt;
-        return train::TensorBatch{imagesOf(*b), targetsOf(*b), b->ids};
-    }
+    std::optional<train::TensorBatch> nextBatch() override { return train::nextTensorBatch(*train_); }
     train::LossOutput loss(const train::TensorBatch& batch) override {
         const auto out = model_->forward(batch.inputs);
         auto l = nn::roiConsistencyLoss(out, batch.targets, weights_);

@@ -3,7 +3,7 @@
 // (Grad-CAM of the model's default layer, with the input its config states), opened in the
 // Study view like any task's predictions (heatmap over the image), and benchmarked from the
 // Runs panel (a table per batch size). Screenshots docs/screenshots/byo_*.png at 1366×768.
-#include "main_window.h"
+#include "main_window_test.h"
 #include "overlay_view.h"
 #include "runs_panel.h"
 #include "study_browser.h"
@@ -86,11 +86,7 @@ data: {manifest: manifests/test.csv}
         const qint64 run = std::stoll(r.out.substr(r.out.find("run ") + 4));
 
         MainWindow w;
-        w.resize(1366, 768);
-        w.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&w));
-        w.loadPlugins();
-        QVERIFY(w.openWorkspace(ws));
+        QVERIFY(showWithWorkspace(w, ws));
         QSignalSpy ended(&w, &MainWindow::jobEnded);
 
         // Explain: the run's own model at the input its config states (64 px); the dialog lists

@@ -4,7 +4,7 @@
 // stops both ranks at a step boundary with last.pt saved. Screenshot
 // docs/screenshots/data_parallel_launch.png at 1366×768.
 #include "jobs_panel.h"
-#include "main_window.h"
+#include "main_window_test.h"
 #include "run_launcher.h"
 #include "runs_panel.h"
 
@@ -53,11 +53,7 @@ private slots:
         QVERIFY2(demo.code == 0, demo.err.c_str());
 
         MainWindow w;
-        w.resize(1366, 768);
-        w.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&w));
-        w.loadPlugins();
-        QVERIFY(w.openWorkspace(ws));
+        QVERIFY(showWithWorkspace(w, ws));
         auto* launcher = w.runLauncher();
         QVERIFY(launcher->selectTask("roi_consistency"));
         launcher->setYamlText(smallConfig(2));

@@ -2,7 +2,7 @@
 // the demo workspace (one quick epoch at 64 px), then in the main window the page lists the
 // inference, shows an image's reports, and a typed report runs `lumen-cli retrieve` as a job
 // whose images appear best first.
-#include "main_window.h"
+#include "main_window_test.h"
 #include "retrieval_panel.h"
 #include "test_support.h"
 
@@ -40,11 +40,7 @@ private slots:
         QVERIFY2(r.code == 0, (r.out + r.err).c_str());
 
         MainWindow w;
-        w.resize(1366, 768);
-        w.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&w));
-        w.loadPlugins();
-        QVERIFY(w.openWorkspace(ws));
+        QVERIFY(showWithWorkspace(w, ws));
         w.showPage("retrieval");
         auto* page = w.retrievalPanel();
         QCOMPARE(page->indexFolders().size(), 1);

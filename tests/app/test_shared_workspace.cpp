@@ -2,7 +2,7 @@
 // "Sharing a workspace"). The GUI shows the workspace as a user has it on screen (file tree
 // with icons and types), CLI jobs write to its run store and exit, and both sides keep reading
 // and writing; the database stays intact.
-#include "main_window.h"
+#include "main_window_test.h"
 
 #include "config/config.h"
 #include "runs/run_lock.h"
@@ -57,13 +57,7 @@ void showEveryFile(MainWindow& w, const QString& ws) {
 }
 
 /// The main window at 1366x768 with the test plugin, open on `ws` (created if needed).
-bool showOn(MainWindow& w, const QString& ws) {
-    w.resize(1366, 768);
-    w.show();
-    if (!QTest::qWaitForWindowExposed(&w)) return false;
-    w.loadPlugins({LUMEN_BINARY_DIR "/tests/plugins"});
-    return w.openWorkspace(ws);
-}
+bool showOn(MainWindow& w, const QString& ws) { return showWithWorkspace(w, ws, {LUMEN_BINARY_DIR "/tests/plugins"}); }
 
 QString integrityCheck(const QString& db) {
     QProcess p;
