@@ -299,7 +299,7 @@ private slots:
         QVERIFY(summary.contains("test_echo"));
         QVERIFY(summary.contains("Plugins refused"));
         QVERIFY(summary.contains("interface version"));
-        QVERIFY(statusText(w).contains("4 tasks"));
+        QVERIFY2(statusText(w).contains("5 tasks"), qPrintable(statusText(w)));
     }
 
     void dicomPageScansIntoTheWorkspace() {
