@@ -207,8 +207,9 @@ int stats(const Args& args) {
         std::printf("\n");
     }
     if (pixels) {
-        std::printf("pixels%s: %zu images, %d channel(s), %llu pixels per channel, %s, %s\n",
-                    splitName ? (" of " + *splitName).c_str() : "", px.images, px.channels,
+        std::printf("pixels%s: %zu images (%llu frames), %d channel(s), %llu pixels per channel, %s, %s\n",
+                    splitName ? (" of " + *splitName).c_str() : "", px.images,
+                    static_cast<unsigned long long>(px.frames), px.channels,
                     static_cast<unsigned long long>(px.pixelsPerChannel), px.storedType.c_str(),
                     px.exact ? "exact integer sums" : "floating-point sums");
         for (int c = 0; c < px.channels; ++c) {

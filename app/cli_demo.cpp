@@ -12,23 +12,28 @@ Command demoCommand() {
     Command c;
     c.name = "demo";
     c.summary = "demo --out DIR: write the synthetic demo workspace";
-    c.usage = R"(Usage: lumen-cli demo --out DIR [--seed N] [--ct-volumes N]
+    c.usage = R"(Usage: lumen-cli demo --out DIR [--seed N] [--chest-images N] [--ct-volumes N]
 
 Writes the deterministic synthetic demo workspace into DIR: chest X-ray PNGs with NIH-layout
 labels, CT volumes (NIfTI and one DICOM series), angiography cines (multi-frame DICOM) and a
 baseline/new 90-column predictions pair. Same seed, same bytes.
   --out DIR    target folder (created if missing)
   --seed N     random seed (default 7)
-  --ct-volumes N  CT volumes to write (default 16; the ct_multilabel demo config wants 160)
+  --chest-images N  chest X-rays to write (default 300; the clip_contrastive demo config wants 1200)
+  --ct-volumes N  CT volumes to write (default 16; the ct_multilabel demo config wants 640)
 Progress goes to stderr; Ctrl-C cancels.
 )";
-    c.valueOptions = {"out", "seed", "ct-volumes"};
+    c.valueOptions = {"out", "seed", "chest-images", "ct-volumes"};
     c.run = [](const Args& args, const plugin::Registry&) {
         if (args.words.size() != 1) throw UsageError("demo takes no positional arguments");
         const auto out = args.value("out");
         if (!out) throw UsageError("demo needs --out DIR");
         demo::DemoOptions options;
         if (auto seed = args.integer("seed")) options.seed = std::uint64_t(*seed);
+        if (auto n = args.integer("chest-images")) {
+            if (*n < 0 || *n > 100000) throw UsageError("--chest-images must be in 0..100000");
+            options.chestImages = static_cast<int>(*n);
+        }
         if (auto n = args.integer("ct-volumes")) {
             if (*n < 0 || *n > 10000) throw UsageError("--ct-volumes must be in 0..10000");
             options.ctVolumes = static_cast<int>(*n);

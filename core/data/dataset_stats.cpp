@@ -46,6 +46,7 @@ struct Accumulator {
     std::vector<long double> fsum, fsquares;  // images with other values
     std::vector<double> min, max;
     std::uint64_t pixels = 0;  // per channel
+    std::uint64_t frames = 0;
     bool exact = true;
     std::set<io::StoredType> types;
     bool dicom = false;
@@ -68,13 +69,15 @@ struct Accumulator {
             max[c] = std::max(max[c], o.max[c]);
         }
         pixels += o.pixels;
+        frames += o.frames;
         exact = exact && o.exact;
         types.insert(o.types.begin(), o.types.end());
         dicom = dicom || o.dicom;
     }
 };
 
-io::ImageVolume readFirstFrame(const fs::path& file) {
+// Every frame of the file (a cine's or multi-frame DICOM's too); a volume is refused.
+io::ImageVolume readFrames(const fs::path& file) {
     std::error_code ec;
     if (!fs::exists(file, ec)) throw DataError(file, "file not found");
     try {
@@ -87,15 +90,17 @@ io::ImageVolume readFirstFrame(const fs::path& file) {
     }
 }
 
-// Adds one image (its first frame) to `acc`. Unsigned 8/16-bit files are summed straight from
+// Adds one image (all its frames) to `acc`. Unsigned 8/16-bit files are summed straight from
 // their stored bytes; everything else from the values, as integers when they all are.
 void accumulate(const io::ImageVolume& v, Accumulator& acc) {
     const int channels = v.samples;
-    const std::size_t count = std::size_t(v.rows) * std::size_t(v.columns) * std::size_t(channels);
+    const std::size_t frames = std::size_t(std::max(1, v.time)) * std::size_t(std::max(1, v.depth));
+    const std::size_t count = frames * std::size_t(v.rows) * std::size_t(v.columns) * std::size_t(channels);
     const bool dicom = v.meta.format == "DICOM";
     acc.types.insert(v.storedType);
     acc.dicom = acc.dicom || dicom;
-    acc.pixels += std::uint64_t(v.rows) * std::uint64_t(v.columns);
+    acc.pixels += std::uint64_t(frames) * std::uint64_t(v.rows) * std::uint64_t(v.columns);
+    acc.frames += frames;
     // Per image, 64-bit sums cannot overflow for 16-bit values below 2^32 pixels.
     std::uint64_t s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
     if (!dicom && v.storedType == io::StoredType::U8 && v.stored.size() >= count) {
@@ -206,7 +211,7 @@ std::vector<Accumulator> accumulateChunks(const Manifest& manifest, int channels
             const std::size_t end = std::min(n, (chunk + 1) * kChunk);
             for (std::size_t i = chunk * kChunk; i < end && !cancelled.load(); ++i) {
                 const fs::path file = manifest.resolve(manifest.rows[i]);
-                const io::ImageVolume v = readFirstFrame(file);
+                const io::ImageVolume v = readFrames(file);
                 if (v.samples != channels)
                     throw DataError(file, std::to_string(v.samples) + " channel(s), but " +
                                               manifest.resolve(manifest.rows[0]).string() + " has " +
@@ -226,6 +231,7 @@ std::vector<Accumulator> accumulateChunks(const Manifest& manifest, int channels
 void finishStats(const Accumulator& total, int channels, PixelStats& out) {
     out.channels = channels;
     out.pixelsPerChannel = total.pixels;
+    out.frames = total.frames;
     out.exact = total.exact;
     out.storedType = total.types.size() == 1 ? typeName(*total.types.begin()) : "mixed";
     const Int pixels = Int(total.pixels);
@@ -269,7 +275,7 @@ PixelStats computePixelStats(const Manifest& manifest, const PixelStatsOptions& 
     out.images = n;
     if (n == 0) throw DataError(manifest.file, "no images in the manifest");
     // The first image fixes the channel count.
-    const int channels = readFirstFrame(manifest.resolve(manifest.rows[0])).samples;
+    const int channels = readFrames(manifest.resolve(manifest.rows[0])).samples;
     const std::size_t chunks = (n + kChunk - 1) / kChunk;
     out.threads = unsigned(std::min<std::size_t>(util::resolveThreads(options.threads), chunks));
     Accumulator total(channels);
@@ -297,6 +303,7 @@ nlohmann::json toJson(const LabelBalance& b) {
 nlohmann::json toJson(const PixelStats& s) {
     return {{"images", s.images},
             {"channels", s.channels},
+            {"frames", s.frames},
             {"pixels_per_channel", s.pixelsPerChannel},
             {"exact", s.exact},
             {"stored_type", s.storedType},

@@ -38,6 +38,7 @@ struct PixelStatsOptions {
 
 struct PixelStats {
     std::size_t images = 0;
+    std::uint64_t frames = 0;  ///< every frame of every file (a cine counts all of its frames)
     int channels = 0;
     std::uint64_t pixelsPerChannel = 0;
     /// True when every image held integer values (8/16-bit files; DICOM with integer rescale):
@@ -53,8 +54,8 @@ struct PixelStats {
     unsigned threads = 0;
 };
 
-/// Reads every image of the manifest (through core/io; first frame of multi-frame files) and
-/// computes per-channel statistics. Threads take images in chunks; chunk results are combined
+/// Reads every image of the manifest (through core/io; every frame of cines and multi-frame
+/// files: a video model normalises all the frames it sees) and computes per-channel statistics. Threads take images in chunks; chunk results are combined
 /// in chunk order, so the result does not depend on the thread count. Throws DataError naming
 /// the file for an unreadable image or a channel count that differs from the first image's;
 /// jobs::Cancelled when cancelled (through `job` or options.progress).

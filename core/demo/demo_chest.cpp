@@ -429,7 +429,9 @@ std::vector<std::uint8_t> encodePng(const std::vector<std::uint8_t>& pixels, int
 // ------------------------------------------------------------------------------------------
 // Reports (the clip_contrastive task's text side): one radiology-style report per image,
 // written from what was planted — the finding, its side (patient's right = the image's left),
-// its zone and, for a mass or nodule, its size in mm — so image and text carry the same facts.
+// its zone and, for a mass or nodule, its size to the nearest 5 mm (a reader's measure on a film;
+// at the recipe's 128 px one pixel is 2.8 mm, so exact millimetres would make most reports unique
+// by differences no image shows) — so image and text carry the same facts.
 
 struct Where {
     std::string side, zone;
@@ -441,7 +443,7 @@ Where whereOf(const Box& b, int size) {
     Where w;
     w.side = cx < 0.5 * size ? "right" : "left";
     w.zone = cy < 0.4 * size ? "upper" : (cy < 0.55 * size ? "mid" : "lower");
-    w.mm = std::lround(std::max(b.x1 - b.x0 + 1, b.y1 - b.y0 + 1) * kChestFieldOfViewMm / size);
+    w.mm = 5 * std::lround(std::max(b.x1 - b.x0 + 1, b.y1 - b.y0 + 1) * kChestFieldOfViewMm / size / 5.0);
     return w;
 }
 
@@ -450,7 +452,7 @@ std::string capitalised(std::string s) {
     return s;
 }
 
-/// "An 8 mm", "An 11 mm", "A 14 mm".
+/// "An 8 mm", "An 11 mm", "A 15 mm".
 std::string article(long mm) {
     const std::string d = std::to_string(mm);
     return d[0] == '8' || d == "11" || d == "18" ? "An " : "A ";

@@ -1,5 +1,5 @@
 // The Retrieval page walked as a user: a clip_contrastive model trained and run by lumen-cli on
-// the demo workspace (one quick epoch at 64 px), then in the main window the page lists the
+// the demo workspace (one quick epoch of the recipe at 64 px), then in the main window the page lists the
 // inference, shows an image's reports, and a typed report runs `lumen-cli retrieve` as a job
 // whose images appear best first.
 #include "main_window_test.h"
@@ -25,9 +25,14 @@ private slots:
         const QString ws = dir_.path() + "/ws";
         auto r = runLumenCli({"demo", "--out", ws});
         QVERIFY2(r.code == 0, r.err.c_str());
-        const QString config = QStringLiteral(LUMEN_SOURCE_DIR "/resources/configs/clip_contrastive_demo.yaml");
-        r = runLumenCli({"train", "--config", config, "--workspace", ws, "--set", "epochs=1", "--set", "image_size=64",
-                         "--set", "caption.val_samples=4"});
+        // The recipe at 64 px, for training and inference alike (its spatial pooling fixes the size).
+        std::string recipe = readTextFile(LUMEN_SOURCE_DIR "/resources/configs/clip_contrastive_demo.yaml");
+        const auto size = recipe.find("image_size: 128");
+        QVERIFY(size != std::string::npos);
+        recipe.replace(size, 15, "image_size: 64");
+        const QString config = QString::fromStdString(writeTextFile(dir_, "clip64.yaml", recipe));
+        r = runLumenCli(
+            {"train", "--config", config, "--workspace", ws, "--set", "epochs=1", "--set", "caption.val_samples=4"});
         QVERIFY2(r.code == 0, (r.out + r.err).c_str());
         // The summary names the best checkpoint; it lies in the run's checkpoints/ folder.
         const auto best = QString::fromStdString(r.out.substr(r.out.rfind("best ") + 5)).trimmed().toStdString();
@@ -48,11 +53,11 @@ private slots:
         page->selectItem(3);
         QCOMPARE(page->matchesTable()->rowCount(), 5);
         QSignalSpy ended(&w, &MainWindow::jobEnded);
-        page->queryEdit()->setText("A 14 mm nodule in the left upper zone.");
+        page->queryEdit()->setText("A 15 mm nodule in the left upper zone.");
         QTest::keyClick(page->queryEdit(), Qt::Key_Return);
         QVERIFY(ended.wait(120000));
         QTRY_COMPARE_WITH_TIMEOUT(page->queryResults()->count(), 5, 10000);
-        QVERIFY2(page->statusText().contains("14 mm nodule"), qPrintable(page->statusText()));
+        QVERIFY2(page->statusText().contains("15 mm nodule"), qPrintable(page->statusText()));
         QTest::qWait(200);
         QVERIFY(w.grab().save(screenshotPath("page_retrieval_query.png")));
     }

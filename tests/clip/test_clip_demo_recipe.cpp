@@ -1,6 +1,6 @@
 // The committed demo recipe (resources/configs/clip_contrastive_demo.yaml, exactly as committed)
-// on the demo workspace's 300 chest X-rays and the reports written from their planted findings,
-// in process through plugin::runTask. Asserted on the last epoch's validation metrics (not the
+// on 1200 demo chest X-rays and the reports written from their planted findings,
+// in process through plugin::runTask. Asserted on the last epochs' validation metrics (not the
 // best epoch's): the floors below hold with a margin on every CPU kind measured
 // (docs/contrastive.md, "Demo", keeps the table; LUMEN_RECIPE_SEED=N reruns with another seed).
 #include "clip_task_test.h"
@@ -8,25 +8,39 @@
 #include <QtTest>
 
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 using namespace lumen;
 
 namespace {
 
-// Measured, last epoch (seed 42, 30 epochs, 2 min 24 s):
-//   CPU                       recall@1 i2t  recall@1 t2i  alignment  zero-shot AUROC
-//   AMD EPYC (avx512_bf16)    0.405         0.333         0.656      0.645
-// The Recall@1 >= 0.4 is reached on this CPU but without a margin, so the floor asserted
-// is lower (docs/contrastive.md says so); the alignment target (>= 0.3) holds with a wide one.
-constexpr double kAlignmentFloor = 0.3;  // the seed's target
-constexpr double kRecallFloor = 0.25;    // recall@1 image -> report (seen: 0.405 on AMD EPYC)
+// The recipe on `lumen-cli demo --chest-images 1200` (934 training pairs, a seeded 5 % of the
+// patients for validation: about 50 images and 30 distinct reports). Measured, last three epochs
+// (the seed also draws the validation split):
+//   CPU                     seed  recall@1 (mean of i2t, t2i)  last epoch i2t / t2i  alignment
+//   AMD EPYC (avx512_bf16)    42  0.489 0.577 0.577 -> 0.548   0.569 / 0.586         0.890
+//   AMD EPYC (avx512_bf16)     1  0.700 0.700 0.700 -> 0.700   0.708 / 0.692         0.894
+//   AMD EPYC (avx512_bf16)     2  0.659 0.681 0.681 -> 0.674   0.630 / 0.731         0.928
+// One validation image moves i2t by 0.02 and an epoch moves recall@1 by up to 0.08, so the
+// issue's Recall@1 >= 0.4 (the seed's target) is asserted on the mean over both directions and
+// the last three epochs, and each direction of the last epoch has a lower floor.
+constexpr double kAlignmentFloor = 0.3;  // the seed's target (seen: 0.89-0.93)
+constexpr double kRecallGoal = 0.4;      // the seed's target: recall@1, mean of the last 3 epochs
+constexpr double kDirectionFloor = 0.3;  // each direction, last epoch (seen: 0.569 at the lowest)
+
+double meanOfLast(const std::vector<double>& v, std::size_t n) {
+    double sum = 0;
+    for (std::size_t i = v.size() - n; i < v.size(); ++i) sum += v[i];
+    return sum / double(n);
+}
 
 }  // namespace
 
 class TestClipDemoRecipe : public ClipTaskTest {
     Q_OBJECT
 private slots:
-    void initTestCase() { QVERIFY(setUpWorkspace(300)); }
+    void initTestCase() { QVERIFY(setUpWorkspace(1200)); }
 
     void recipeReachesItsFloors() {
         const char* seedText = std::getenv("LUMEN_RECIPE_SEED");
@@ -35,12 +49,19 @@ private slots:
         });
         const auto result = run(plugin::Operation::Train, c);
         const auto m = metricsOf(result.runId);
+        const auto& recall = m.at("val.recall@1");
+        QVERIFY(recall.size() >= 3);
         const double i2t = m.at("val.recall@1_i2t").back(), t2i = m.at("val.recall@1_t2i").back();
-        const double alignment = m.at("val.alignment").back();
-        qInfo("last epoch: recall@1 i2t %.3f, t2i %.3f, alignment %.3f, zero-shot AUROC %.3f, BLEU-4 %.3f", i2t, t2i,
-              alignment, m.at("val.zero_shot_auroc").back(), m.at("val.bleu4").back());
+        const double alignment = m.at("val.alignment").back(), recall3 = meanOfLast(recall, 3);
+        qInfo(
+            "recall@1 of the last three epochs %.3f %.3f %.3f (mean %.3f); last epoch i2t %.3f, t2i %.3f, "
+            "alignment %.3f, zero-shot AUROC %.3f, BLEU-4 %.3f",
+            recall[recall.size() - 3], recall[recall.size() - 2], recall.back(), recall3, i2t, t2i, alignment,
+            m.at("val.zero_shot_auroc").back(), m.at("val.bleu4").back());
         QVERIFY2(alignment >= kAlignmentFloor, std::to_string(alignment).c_str());
-        QVERIFY2(i2t >= kRecallFloor, std::to_string(i2t).c_str());
+        QVERIFY2(recall3 >= kRecallGoal, std::to_string(recall3).c_str());
+        QVERIFY2(i2t >= kDirectionFloor && t2i >= kDirectionFloor,
+                 (std::to_string(i2t) + " / " + std::to_string(t2i)).c_str());
     }
 };
 

@@ -44,9 +44,13 @@ private slots:
     void initTestCase() {
         QVERIFY(dir_.isValid());
         ws_ = fs::path(dir_.path().toStdString()) / "ws";
-        const auto demo = cli({"demo", "--out", q(ws_), "--ct-volumes", "24"});
+        const auto demo = cli({"demo", "--out", q(ws_), "--ct-volumes", "24", "--chest-images", "12"});
         QVERIFY2(demo.code == 0, demo.err.c_str());
         QVERIFY2(demo.out.find("24 CT volumes") != std::string::npos, demo.out.c_str());
+        QVERIFY2(demo.out.find(": 12 chest X-rays") != std::string::npos, demo.out.c_str());
+        const auto bad = cli({"demo", "--out", q(ws_ / "x"), "--chest-images", "100001"});
+        QVERIFY2(bad.code != 0 && bad.err.find("--chest-images must be in 0..100000") != std::string::npos,
+                 bad.err.c_str());
         std::string text = readText(fs::path(LUMEN_SOURCE_DIR) / "resources/configs/ct_multilabel_demo.yaml");
         QVERIFY(text.find("task: ct_multilabel") != std::string::npos);
         text = std::regex_replace(text, std::regex("epochs: \\d+"), "epochs: 2");
