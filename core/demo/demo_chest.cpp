@@ -430,7 +430,7 @@ std::vector<std::uint8_t> encodePng(const std::vector<std::uint8_t>& pixels, int
 // Reports (the clip_contrastive task's text side): one radiology-style report per image,
 // written from what was planted — the finding, its side (patient's right = the image's left),
 // its zone and, for a mass or nodule, its size to the nearest 5 mm (a reader's measure on a film;
-// at the recipe's 128 px one pixel is 2.8 mm, so exact millimetres would make most reports unique
+// at the recipe's 96 px one pixel is 3.75 mm, so exact millimetres would make most reports unique
 // by differences no image shows) — so image and text carry the same facts.
 
 struct Where {

@@ -13,6 +13,7 @@
 #include <QtTest>
 
 #include <filesystem>
+#include <regex>
 
 using lumen::app::MainWindow;
 
@@ -27,9 +28,8 @@ private slots:
         QVERIFY2(r.code == 0, r.err.c_str());
         // The recipe at 64 px, for training and inference alike (its spatial pooling fixes the size).
         std::string recipe = readTextFile(LUMEN_SOURCE_DIR "/resources/configs/clip_contrastive_demo.yaml");
-        const auto size = recipe.find("image_size: 128");
-        QVERIFY(size != std::string::npos);
-        recipe.replace(size, 15, "image_size: 64");
+        QVERIFY(std::regex_search(recipe, std::regex("image_size: \\d+")));
+        recipe = std::regex_replace(recipe, std::regex("image_size: \\d+"), "image_size: 64");
         const QString config = QString::fromStdString(writeTextFile(dir_, "clip64.yaml", recipe));
         r = runLumenCli(
             {"train", "--config", config, "--workspace", ws, "--set", "epochs=1", "--set", "caption.val_samples=4"});

@@ -19,15 +19,15 @@ namespace {
 // patients for validation: about 50 images and 30 distinct reports). Measured, last three epochs
 // (the seed also draws the validation split):
 //   CPU                     seed  recall@1 (mean of i2t, t2i)  last epoch i2t / t2i  alignment
-//   AMD EPYC (avx512_bf16)    42  0.489 0.577 0.577 -> 0.548   0.569 / 0.586         0.890
-//   AMD EPYC (avx512_bf16)     1  0.700 0.700 0.700 -> 0.700   0.708 / 0.692         0.894
-//   AMD EPYC (avx512_bf16)     2  0.659 0.681 0.681 -> 0.674   0.630 / 0.731         0.928
+//   AMD EPYC (avx512_bf16)    42  0.612 0.664 0.666 -> 0.647   0.608 / 0.724         0.892
+//   AMD EPYC (avx512_bf16)     1  0.632 0.672 0.643 -> 0.649   0.708 / 0.577         0.932
+//   AMD EPYC (avx512_bf16)     2  0.763 0.717 0.711 -> 0.730   0.652 / 0.769         0.924
 // One validation image moves i2t by 0.02 and an epoch moves recall@1 by up to 0.08, so the
 // issue's Recall@1 >= 0.4 (the seed's target) is asserted on the mean over both directions and
 // the last three epochs, and each direction of the last epoch has a lower floor.
 constexpr double kAlignmentFloor = 0.3;  // the seed's target (seen: 0.89-0.93)
 constexpr double kRecallGoal = 0.4;      // the seed's target: recall@1, mean of the last 3 epochs
-constexpr double kDirectionFloor = 0.3;  // each direction, last epoch (seen: 0.569 at the lowest)
+constexpr double kDirectionFloor = 0.3;  // each direction, last epoch (seen: 0.577 at the lowest)
 
 double meanOfLast(const std::vector<double>& v, std::size_t n) {
     double sum = 0;
