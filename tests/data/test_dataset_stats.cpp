@@ -66,14 +66,19 @@ class TestDatasetStats : public QObject {
     fs::path dir() const { return tmp_.path().toStdString(); }
     Manifest demo_;
 
+    /// A demo of only `chestImages` X-rays and `angioStudies` angiography studies.
+    static lumen::demo::DemoOptions demoOf(int chestImages, int angioStudies) {
+        lumen::demo::DemoOptions o;
+        o.chestImages = chestImages;
+        o.ctVolumes = 0;
+        o.angioStudies = angioStudies;
+        o.predictionStudies = 0;
+        return o;
+    }
+
 private slots:
     void initTestCase() {
-        lumen::demo::DemoOptions o;
-        o.chestImages = 40;
-        o.ctVolumes = 0;
-        o.angioStudies = 0;
-        o.predictionStudies = 0;
-        lumen::demo::createDemoWorkspace(dir() / "demo", o);
+        lumen::demo::createDemoWorkspace(dir() / "demo", demoOf(40, 0));
         std::vector<fs::path> files;
         for (const auto& e : fs::directory_iterator(dir() / "demo/chest_xray/images_001")) files.push_back(e.path());
         std::sort(files.begin(), files.end());
@@ -134,12 +139,7 @@ private slots:
     /// A cine counts with every frame (issue 16: the seed's video model normalised with a first
     /// frame's statistics), checked against pydicom's pixel_array over all frames.
     void cineFramesAllCountAsPydicomSees() {
-        lumen::demo::DemoOptions o;
-        o.chestImages = 0;
-        o.ctVolumes = 0;
-        o.angioStudies = 2;
-        o.predictionStudies = 0;
-        lumen::demo::createDemoWorkspace(dir() / "angio_demo", o);
+        lumen::demo::createDemoWorkspace(dir() / "angio_demo", demoOf(0, 2));
         Manifest m;
         m.file = dir() / "cines.csv";
         for (const auto& e : fs::recursive_directory_iterator(dir() / "angio_demo" / "angio"))
