@@ -40,6 +40,8 @@ find_package(ICU REQUIRED COMPONENTS uc)
 # DCMTK 3.6.7 has no JPEG 2000 codec: Lumen decodes those frames with Debian's OpenJPEG.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(OpenJPEG REQUIRED IMPORTED_TARGET libopenjp2)
+# Grey 8-bit JPEG cines: libjpeg-turbo, frames in parallel (DCMTK's IJG 6b is serial and ~5x slower).
+pkg_check_modules(TurboJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
 
 include(LumenNifti)
 
@@ -50,6 +52,6 @@ target_link_libraries(lumen_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(lumen_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 
 message(STATUS "Lumen deps: Qt ${Qt6_VERSION}, VTK ${VTK_VERSION}, OpenCV ${OpenCV_VERSION}, "
-               "DCMTK ${DCMTK_VERSION}, OpenJPEG ${OpenJPEG_VERSION}, Torch ${Torch_VERSION}, yaml-cpp ${yaml-cpp_VERSION}, "
+               "DCMTK ${DCMTK_VERSION}, OpenJPEG ${OpenJPEG_VERSION}, libjpeg-turbo ${TurboJPEG_VERSION}, Torch ${Torch_VERSION}, yaml-cpp ${yaml-cpp_VERSION}, "
                "SQLite ${SQLite3_VERSION}, nlohmann_json ${nlohmann_json_VERSION}; "
                "c10d/Gloo ${LUMEN_HAVE_C10D}, CUDA LibTorch ${LUMEN_TORCH_CUDA}")

@@ -13,6 +13,7 @@ PACKAGES=(
   libvtk9-dev libopencv-dev libdcmtk-dev dcmtk libtorch-dev
   libyaml-cpp-dev libsqlite3-dev libnifti2-dev nlohmann-json3-dev
   libopenjp2-7-dev  # JPEG 2000 DICOM frames (DCMTK 3.6.7 has no J2K codec)
+  libturbojpeg0-dev  # grey 8-bit JPEG cines, frames in parallel (faster than DCMTK's IJG)
   libicu-dev  # Unicode for the tokenizers (categories, case mapping, normalisation)
   # fast BLAS for LibTorch (the reference BLAS is ~15x slower, see BUILD.md)
   libopenblas0-openmp

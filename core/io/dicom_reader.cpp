@@ -3,6 +3,7 @@
 
 #include "io/dicom_load.h"
 #include "io/jpeg2000_decoder.h"
+#include "io/jpeg_turbo_decoder.h"
 #include "io/read_error.h"
 #include "util/huge_pages.h"
 
@@ -234,7 +235,8 @@ void checkJpegFragments(DcmPixelData* pixelData, E_TransferSyntax xfer, long fra
     }
 }
 
-std::vector<std::vector<std::uint8_t>> splitJ2kFrames(DcmPixelSequence* seq, long frames, const std::string& label) {
+std::vector<std::vector<std::uint8_t>> splitEncapsulatedFrames(DcmPixelSequence* seq, long frames,
+                                                               std::uint8_t startMarker, const std::string& label) {
     const unsigned long items = seq->card();
     if (items < 2) throw ReadError(label, "encapsulated pixel data has no fragments");
     std::vector<std::pair<const std::uint8_t*, std::size_t>> fragments;
@@ -253,9 +255,10 @@ std::vector<std::vector<std::uint8_t>> splitJ2kFrames(DcmPixelSequence* seq, lon
     } else if (long(fragments.size()) == frames) {
         for (auto& [p, n] : fragments) out.emplace_back(p, p + n);
     } else {
-        // Several fragments per frame: a frame starts with a fragment beginning with SOC (FF 4F).
+        // Several fragments per frame: a frame starts with a fragment beginning with its
+        // codestream's start marker (JPEG 2000 SOC FF 4F, JPEG SOI FF D8).
         for (auto& [p, n] : fragments) {
-            if (out.empty() || (n >= 2 && p[0] == 0xFF && p[1] == 0x4F)) out.emplace_back();
+            if (out.empty() || (n >= 2 && p[0] == 0xFF && p[1] == startMarker)) out.emplace_back();
             out.back().insert(out.back().end(), p, p + n);
         }
     }
@@ -398,7 +401,7 @@ std::vector<std::int64_t> decodeJ2k(DcmPixelData* pixelData, E_TransferSyntax xf
     DcmPixelSequence* seq = nullptr;
     if (pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq)
         throw ReadError(label, "JPEG 2000 pixel data is not encapsulated");
-    const auto frames = splitJ2kFrames(seq, L.frames, label);
+    const auto frames = splitEncapsulatedFrames(seq, L.frames, 0x4F, label);
     std::vector<std::int64_t> values(std::size_t(p.samplesTotal));
     forEachFrameRange(long(frames.size()), p.samplesTotal, [&](long first, long last) {
         for (std::size_t f = std::size_t(first); f < std::size_t(last); ++f) {
@@ -421,6 +424,36 @@ std::vector<std::int64_t> decodeJ2k(DcmPixelData* pixelData, E_TransferSyntax xf
         }
     });
     return values;
+}
+
+// Grey 8-bit JPEG baseline/extended frames through libjpeg-turbo, in parallel (one
+// decompressor per thread), into `raw` as the stored bytes. Faster than DCMTK's IJG 6b, which
+// must also run serially (docs/io.md, docs/benchmarks.md).
+bool turboJpegEligible(E_TransferSyntax xfer, const PixelLayout& L) {
+    return DcmXfer(xfer).isEncapsulated() && turboJpegHandles(DcmXfer(xfer).getXferID()) && L.samples == 1 &&
+           L.bitsAllocated == 8 && L.bitsStored <= 8;
+}
+
+const std::uint8_t* decodeTurboJpeg(DcmPixelData* pixelData, E_TransferSyntax xfer, const PixelLayout& L,
+                                    const DecodePlan& p, const std::string& label, std::vector<std::uint8_t>& raw) {
+    DcmPixelSequence* seq = nullptr;
+    if (pixelData->loadAllDataIntoMemory().bad() ||
+        pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq)
+        throw ReadError(label, "JPEG pixel data is not encapsulated (or truncated)");
+    const auto frames = splitEncapsulatedFrames(seq, L.frames, 0xD8, label);
+    raw.resize(std::size_t(p.samplesTotal));
+    forEachFrameRange(long(frames.size()), p.samplesTotal, [&](long first, long last) {
+        TurboJpegDecoder decoder;
+        for (std::size_t f = std::size_t(first); f < std::size_t(last); ++f) {
+            try {
+                decoder.decodeGrey(frames[f].data(), frames[f].size(), int(L.columns), int(L.rows),
+                                   raw.data() + f * p.perFrame());
+            } catch (const std::exception& e) {
+                throw ReadError(label, "frame " + std::to_string(f + 1) + ": " + e.what());
+            }
+        }
+    });
+    return raw.data();
 }
 
 std::string dcmtkDecoderName(E_TransferSyntax xfer) {
@@ -623,6 +656,9 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
         v.meta.decoder = jpeg2000DecoderName();
         if (L.samples == 3) v.meta.photometric = "RGB";  // OpenJPEG undoes the RCT/ICT
         L.planar = 0;
+    } else if (turboJpegEligible(xfer, L)) {
+        rawData = decodeTurboJpeg(pixelData, xfer, L, plan, label, raw);
+        v.meta.decoder = turboJpegDecoderName();
     } else {
         rawData = storedBytes(ds, pixelData, xfer, L, plan, v.meta, label, raw);
     }

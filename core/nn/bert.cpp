@@ -119,38 +119,7 @@ BertOutput BertModelImpl::forward(const torch::Tensor& ids, const torch::Tensor&
 }
 
 BertLoadReport loadBertWeights(BertModel& model, const std::filesystem::path& path, const std::string& prefix) {
-    const TensorMap file = readTensorFile(path);
-    BertLoadReport report;
-    std::string strip = prefix;
-    if (strip.empty()) {
-        // The shortest prefix under which the file has a BERT's word embeddings.
-        const std::string anchor = "embeddings.word_embeddings.weight";
-        bool found = false;
-        for (const auto& [name, tensor] : file) {
-            if (name.size() < anchor.size() || name.compare(name.size() - anchor.size(), anchor.size(), anchor) != 0)
-                continue;
-            const std::string p = name.substr(0, name.size() - anchor.size());
-            if ((p.empty() || p.back() == '.') && (!found || p.size() < strip.size())) {
-                strip = p;
-                found = true;
-            }
-        }
-    }
-    report.strippedPrefix = strip;
-    TensorMap tensors;
-    for (const auto& [name, tensor] : file) {
-        if (name.rfind(strip, 0) == 0) tensors[name.substr(strip.size())] = tensor;
-        else report.unexpected.push_back(name);
-    }
-    const TensorMap own = stateDict(*model);
-    std::vector<std::string> skip;
-    for (const auto& [name, tensor] : tensors)
-        if (!own.count(name)) {
-            skip.push_back(name);
-            report.unexpected.push_back(strip + name);
-        }
-    loadStateDict(*model, tensors, path.string() + ": BERT weights (prefix \"" + strip + "\")", skip);
-    return report;
+    return loadPrefixedStateDict(*model, path, prefix, "embeddings.word_embeddings.weight", "BERT weights");
 }
 
 }  // namespace lumen::nn

@@ -9,6 +9,8 @@
 //   pooler.dense
 // Post-LayerNorm blocks, exact (erf) GELU, LayerNorm eps 1e-12, as BERT. Torch-only header.
 
+#include "nn/tensor_file.h"
+
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/dropout.h>
@@ -103,10 +105,7 @@ TORCH_MODULE(BertModel);
 
 /// What loading BERT weights found: keys of the file that the model has no use for (a
 /// pre-training head's cls.*, a position_ids buffer), listed, not fatal.
-struct BertLoadReport {
-    std::vector<std::string> unexpected;
-    std::string strippedPrefix;  ///< the prefix taken off the file's keys ("" when none)
-};
+using BertLoadReport = PrefixedLoadReport;
 
 /// Loads a torch.save() state dict (or a checkpoint dict nesting one, or a TorchScript
 /// BertModel) into `model`. Keys may carry a prefix: `prefix` when given (e.g. a wrapper's

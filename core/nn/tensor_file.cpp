@@ -575,3 +575,42 @@ void loadStateDict(torch::nn::Module& module, const TensorMap& tensors, const st
 }
 
 }  // namespace lumen::nn
+
+namespace lumen::nn {
+
+PrefixedLoadReport loadPrefixedStateDict(torch::nn::Module& module, const std::filesystem::path& path,
+                                         const std::string& prefix, const std::string& anchor,
+                                         const std::string& what) {
+    const TensorMap file = readTensorFile(path);
+    PrefixedLoadReport report;
+    std::string strip = prefix;
+    if (strip.empty()) {
+        bool found = false;
+        for (const auto& [name, tensor] : file) {
+            if (name.size() < anchor.size() || name.compare(name.size() - anchor.size(), anchor.size(), anchor) != 0)
+                continue;
+            const std::string p = name.substr(0, name.size() - anchor.size());
+            if ((p.empty() || p.back() == '.') && (!found || p.size() < strip.size())) {
+                strip = p;
+                found = true;
+            }
+        }
+    }
+    report.strippedPrefix = strip;
+    TensorMap tensors;
+    for (const auto& [name, tensor] : file) {
+        if (name.rfind(strip, 0) == 0) tensors[name.substr(strip.size())] = tensor;
+        else report.unexpected.push_back(name);
+    }
+    const TensorMap own = stateDict(module);
+    std::vector<std::string> skip;
+    for (const auto& [name, tensor] : tensors)
+        if (!own.count(name)) {
+            skip.push_back(name);
+            report.unexpected.push_back(strip + name);
+        }
+    loadStateDict(module, tensors, path.string() + ": " + what + " (prefix \"" + strip + "\")", skip);
+    return report;
+}
+
+}  // namespace lumen::nn

@@ -53,4 +53,20 @@ struct StateDictMismatch {
 void loadStateDict(torch::nn::Module& module, const TensorMap& tensors, const std::string& what,
                    const std::vector<std::string>& skip = {});
 
+/// What loading a sub-model's weights out of a larger file found.
+struct PrefixedLoadReport {
+    std::vector<std::string> unexpected;  ///< file keys the module has no use for (listed, not fatal)
+    std::string strippedPrefix;           ///< the prefix taken off the file's keys ("" when none)
+};
+
+/// Loads the tensors of `path` (readTensorFile) whose keys start with `prefix` into `module`,
+/// the prefix taken off. An empty `prefix` means: the shortest prefix under which the file has
+/// `anchor` (a key every such module has, e.g. "stem.0.weight"), so "module.", a wrapper's
+/// "video_encoder." or a checkpoint's "model_state_dict.encoder." are found alone; no such key
+/// -> no prefix. Every parameter and buffer of the module must be there with its shape,
+/// otherwise throws std::runtime_error starting with the file and `what` and listing the
+/// missing and mis-shaped keys.
+PrefixedLoadReport loadPrefixedStateDict(torch::nn::Module& module, const std::filesystem::path& path,
+                                         const std::string& prefix, const std::string& anchor, const std::string& what);
+
 }  // namespace lumen::nn

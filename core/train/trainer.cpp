@@ -511,6 +511,7 @@ struct Trainer::State {
                                          std::to_string(nb) + " batches");
             batch->inputs = prepare(batch->inputs);
             batch->targets = toDevice(batch->targets, device);
+            if (batch->mask.defined()) batch->mask = toDevice(batch->mask, device);
             LossOutput out;
             {
                 AutocastScope scope(autocast, device.type());

@@ -37,6 +37,7 @@ struct TensorBatch {
     torch::Tensor inputs;   ///< e.g. N x C x H x W images
     torch::Tensor targets;  ///< e.g. N x K multi-label targets
     std::vector<std::string> ids;
+    torch::Tensor mask;  ///< optional, moved with the targets: e.g. N x V real views of multi-view studies
     std::int64_t size() const { return inputs.defined() ? inputs.size(0) : 0; }
 };
 

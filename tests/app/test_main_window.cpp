@@ -293,13 +293,13 @@ private slots:
         MainWindow w;
         w.loadPlugins({LUMEN_BINARY_DIR "/tests/plugins"});
         // The tests' folder adds test_echo to the tasks of the build's own plugin folder.
-        QCOMPARE(w.registry().ids(), (std::vector<std::string>{"clip_contrastive", "ct_multilabel", "roi_consistency",
-                                                               "test_echo", "torchscript"}));
+        QCOMPARE(w.registry().ids(), (std::vector<std::string>{"angio_multiview", "clip_contrastive", "ct_multilabel",
+                                                               "roi_consistency", "test_echo", "torchscript"}));
         const QString summary = w.workspaceView()->summaryText();
         QVERIFY(summary.contains("test_echo"));
         QVERIFY(summary.contains("Plugins refused"));
         QVERIFY(summary.contains("interface version"));
-        QVERIFY2(statusText(w).contains("5 tasks"), qPrintable(statusText(w)));
+        QVERIFY2(statusText(w).contains("6 tasks"), qPrintable(statusText(w)));
     }
 
     void dicomPageScansIntoTheWorkspace() {

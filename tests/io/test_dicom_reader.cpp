@@ -446,6 +446,48 @@ print('{}')
         QVERIFY(e.rfind("OTHER", 0) != 0);
     }
 
+    void jpegBaselineCineThroughTurboJpeg() {
+        // The grey 8-bit cine of parallelFramesMatchSerial, lossy JPEG baseline (dcmcjpeg +eb):
+        // libjpeg-turbo decodes it, on 1 or 4 threads alike, to exactly what DCMTK's dcmdjpeg
+        // (IJG 6b) decompresses it to.
+        const std::filesystem::path dir = tmp_.filePath("parallel").toStdString();
+        const auto native = dir / "native8.dcm", jpeg = dir / "baseline8.dcm",
+                   reference = dir / "baseline8_dcmdjpeg.dcm";
+        QVERIFY2(std::filesystem::exists(native), "parallelFramesMatchSerial makes native8.dcm first");
+        const auto enc = runProcess(
+            "dcmcjpeg", {"+eb", QString::fromStdString(native.string()), QString::fromStdString(jpeg.string())});
+        QVERIFY2(enc.code == 0, enc.err.c_str());
+        const auto dec =
+            runProcess("dcmdjpeg", {QString::fromStdString(jpeg.string()), QString::fromStdString(reference.string())});
+        QVERIFY2(dec.code == 0, dec.err.c_str());
+        setDicomDecodeThreads(1);
+        const auto serial = readDicom(jpeg);
+        setDicomDecodeThreads(4);
+        const auto parallel = readDicom(jpeg);
+        setDicomDecodeThreads(0);
+        const auto ijg = readDicom(reference);
+        QCOMPARE(parallel.meta.decoder, std::string("libjpeg-turbo (TurboJPEG)"));
+        QCOMPARE(parallel.depth, 12);
+        QVERIFY(parallel.stored == serial.stored);
+        QVERIFY(parallel.stored == ijg.stored);
+        QVERIFY(parallel.values == ijg.values);
+        QVERIFY(parallel.stored != readDicom(native).stored);  // lossy: the check is not vacuous
+        // A frame cut short (an EOI marker planted in the middle of the last frame's entropy-coded
+        // data) is an error naming the file and the frame, not made-up grey.
+        std::string bytes = readBytes(jpeg);
+        const std::size_t eoi = bytes.rfind(std::string("\xFF\xD9", 2));
+        QVERIFY(eoi != std::string::npos && eoi > 4000);
+        bytes[eoi - 3000] = char(0xFF);
+        bytes[eoi - 2999] = char(0xD9);
+        writeBytes(dir / "baseline8_cut.dcm", bytes);
+        setDicomDecodeThreads(4);
+        const std::string e = errorOf([&] { readDicom(dir / "baseline8_cut.dcm"); });
+        setDicomDecodeThreads(0);
+        qInfo("%s", e.c_str());
+        QVERIFY2(e.find("baseline8_cut.dcm") != std::string::npos && e.find("frame 12") != std::string::npos,
+                 e.c_str());
+    }
+
     void decodeSpeed() {
         // Informational: a 2-frame RLE colour image and the 1024x256 JPEG, repeated.
         for (const char* name :

@@ -2,6 +2,7 @@
 // cases and numpy for the embedding similarities.
 #include "metrics/captioning.h"
 #include "metrics/localization.h"
+#include "metrics/regression.h"
 #include "metrics/retrieval.h"
 
 #include "python_reference.h"
@@ -16,6 +17,50 @@ using nlohmann::json;
 class TestOtherMetrics : public QObject {
     Q_OBJECT
 private slots:
+    void regressionMatchesSklearnAndScipy() {
+        // Stenosis-like values with NaN (not labelled) in both series: MAE, RMSE and Pearson r
+        // on the remaining pairs equal scikit-learn's and scipy's.
+        std::mt19937_64 rng(7);
+        std::normal_distribution<double> noise(0, 12);
+        std::uniform_real_distribution<double> u(0, 100);
+        std::vector<double> truth, pred;
+        for (int i = 0; i < 200; ++i) {
+            const double t = u(rng);
+            truth.push_back(i % 17 == 0 ? std::nan("") : t);
+            pred.push_back(i % 23 == 0 ? std::nan("") : t + noise(rng));
+        }
+        const RegressionReport r = evaluateRegression(truth, pred);
+        json in;
+        for (std::size_t i = 0; i < truth.size(); ++i) {
+            in["t"].push_back(std::isnan(truth[i]) ? json() : json(truth[i]));
+            in["p"].push_back(std::isnan(pred[i]) ? json() : json(pred[i]));
+        }
+        const json ref = lumen::testing::runPythonReference(R"PY(
+from sklearn.metrics import mean_absolute_error, mean_squared_error
+from scipy.stats import pearsonr
+t = np.array([np.nan if v is None else v for v in inp['t']])
+p = np.array([np.nan if v is None else v for v in inp['p']])
+keep = ~(np.isnan(t) | np.isnan(p))
+result['n'] = int(keep.sum())
+result['mae'] = mean_absolute_error(t[keep], p[keep])
+result['rmse'] = math.sqrt(mean_squared_error(t[keep], p[keep]))
+result['r'] = pearsonr(t[keep], p[keep])[0]
+)PY",
+                                                            in);
+        QCOMPARE(r.n, ref["n"].get<std::size_t>());
+        QCOMPARE(r.n + r.dropped, truth.size());
+        QVERIFY(r.dropped > 0);
+        QVERIFY(std::abs(*r.mae.value - ref["mae"].get<double>()) < 1e-12);
+        QVERIFY(std::abs(*r.rmse.value - ref["rmse"].get<double>()) < 1e-12);
+        QVERIFY(std::abs(*r.pearson.value - ref["r"].get<double>()) < 1e-12);
+        // Undefined cases say why.
+        const std::vector<double> one{3}, constant{5, 5, 5}, varied{1, 2, 3}, none{std::nan("")};
+        QVERIFY(!evaluateRegression(one, one).pearson.has());
+        QCOMPARE(*evaluateRegression(one, one).mae.value, 0.0);
+        QCOMPARE(evaluateRegression(varied, constant).pearson.reason, std::string("Pearson r of a constant series"));
+        QCOMPARE(evaluateRegression(none, none).mae.reason, std::string("no labelled pairs"));
+    }
+
     void retrievalHandComputed() {
         // Row 0: match best (rank 1). Row 1: one other scores higher (rank 2). Row 2: a tie with
         // the match counts against it (rank 2).

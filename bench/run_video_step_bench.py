@@ -1,0 +1,87 @@
+#!/usr/bin/python3
+"""Samples/s of one video-encoder forward + backward (angio_multiview's encoder): Lumen
+(build/bench/video_step_bench) vs torchvision's same model in Python PyTorch (Debian's
+python3-torch 1.13 + torchvision 0.14), same threads and sizes, runs interleaved in one
+session. Prints a markdown table (docs/benchmarks.md).
+
+    /usr/bin/python3 bench/run_video_step_bench.py [--build build] [--arch r3d_18] [--batch 4]
+        [--frames 16] [--size 112] [--threads 2] [--steps 3] [--rounds 2]
+"""
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def python_worker(args):
+    import time
+    import torch
+    from torchvision.models import video
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = getattr(video, args.arch)(num_classes=10).train()
+    x = torch.randn(args.batch, 3, args.frames, args.size, args.size)
+    times, cpu = [], []
+    for step in range(args.warmup + args.steps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        model.zero_grad()
+        model(x).square().mean().backward()
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        print(f"python step {step}: {dt:.3f} s", file=sys.stderr)
+        if step >= args.warmup:
+            times.append(dt)
+            cpu.append(dc)
+    print(json.dumps({"impl": "python", "samples_per_s": args.batch * len(times) / sum(times), "step_s": times,
+                      "cpu_s": cpu}))
+
+
+def cpu_name():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--build", default="build")
+    p.add_argument("--arch", default="r3d_18")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--size", type=int, default=112)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--python-worker", action="store_true")
+    args = p.parse_args()
+    if args.python_worker:
+        python_worker(args)
+        return
+    common = ["--arch", args.arch, "--batch", str(args.batch), "--frames", str(args.frames), "--size",
+              str(args.size), "--threads", str(args.threads), "--warmup", str(args.warmup), "--steps", str(args.steps)]
+    lumen_cmd = [str(Path(args.build) / "bench" / "video_step_bench")] + common
+    python_cmd = [sys.executable, __file__, "--python-worker"] + common
+    results = {"lumen": [], "python": []}
+    for _ in range(args.rounds):  # interleaved, so drift in the machine hits both
+        for impl, cmd in (("python", python_cmd), ("lumen", lumen_cmd)):
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            results[impl].append(json.loads(out.strip().splitlines()[-1]))
+    print(f"{args.arch} forward + backward, {cpu_name()}, {args.threads} threads, batch {args.batch} x 3 x "
+          f"{args.frames} x {args.size}², {args.steps} steps x {args.rounds} rounds (best round)\n")
+    print("| implementation | samples/s (wall) | vs Python | samples per CPU-s | vs Python | every round (samples/s) |")
+    print("|---|---:|---:|---:|---:|---|")
+    best = {}
+    for impl in ("python", "lumen"):
+        r = max(results[impl], key=lambda x: x["samples_per_s"])
+        best[impl] = (r["samples_per_s"], args.batch * len(r["cpu_s"]) / sum(r["cpu_s"]))
+    for impl, name in (("python", "Python PyTorch 1.13 (torchvision)"), ("lumen", "Lumen (LibTorch 1.13)")):
+        w, c = best[impl]
+        rounds = ", ".join(f"{r['samples_per_s']:.2f}" for r in results[impl])
+        print(f"| {name} | {w:.2f} | {w / best['python'][0]:.2f}× | {c:.2f} | {c / best['python'][1]:.2f}× | {rounds} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+#include "angio_data.h"
+
+#include "config/config.h"
+#include "io/dicom_reader.h"
+#include "io/media_reader.h"
+#include "jobs/job.h"
+#include "util/parallel.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <random>
+
+namespace lumen::angio {
+
+namespace {
+
+/// (n, H, W) -> (n, R, R): area averaging when shrinking (no aliasing of thin vessels),
+/// bilinear when growing.
+torch::Tensor resizeFrames(const torch::Tensor& frames, std::int64_t r) {
+    if (frames.size(1) == r && frames.size(2) == r) return frames.contiguous();
+    namespace F = torch::nn::functional;
+    auto x = frames.unsqueeze(1);
+    const bool shrink = frames.size(1) >= r && frames.size(2) >= r;
+    auto options = F::InterpolateFuncOptions().size(std::vector<std::int64_t>{r, r});
+    options = shrink ? options.mode(torch::kArea) : options.mode(torch::kBilinear).align_corners(false);
+    return F::interpolate(x, options).squeeze(1).contiguous();
+}
+
+LoadedVideo readVideoFile(const std::filesystem::path& file, std::int64_t resolution, PixelMoments& moments) {
+    auto media = io::readMedia(file);
+    auto& v = media.volume;
+    const std::int64_t n = std::int64_t(v.time) * v.depth, h = v.rows, w = v.columns, s = v.samples;
+    if (n < 1 || h < 1 || w < 1) throw std::runtime_error(file.string() + ": no frames");
+    auto t = torch::from_blob(v.values.data(), {n, h, w, s}, torch::kFloat);
+    t = s == 1 ? t.select(3, 0) : t.mean(3);
+    const auto d = t.to(torch::kDouble);
+    moments.sum += d.sum().item<double>();
+    moments.sumSquares += d.square().sum().item<double>();
+    moments.count += static_cast<std::uint64_t>(d.numel());
+    moments.videos += 1;
+    LoadedVideo out;
+    out.frames = resizeFrames(t, resolution).clone();
+    out.frameTimeMs = v.meta.frameTimeMs.value_or(0.0);
+    return out;
+}
+
+}  // namespace
+
+ClipOptions ClipOptions::fromConfig(const config::Config& c) {
+    ClipOptions o;
+    o.frames = c.get<std::int64_t>("data.frames");
+    o.stride = c.get<std::int64_t>("data.stride");
+    o.resolution = c.get<std::int64_t>("data.resolution");
+    o.maxViews = c.get<std::int64_t>("data.max_views");
+    o.channels = c.get<std::int64_t>("model.in_channels");
+    o.mean = c.get<double>("data.mean");
+    o.std = c.get<double>("data.std");
+    o.viewDropout = c.get<double>("data.view_dropout");
+    return o;
+}
+
+double PixelMoments::mean() const { return count ? sum / double(count) : 0.0; }
+double PixelMoments::std() const {
+    if (!count) return 0.0;
+    const double m = mean();
+    return std::sqrt(std::max(0.0, sumSquares / double(count) - m * m));
+}
+
+std::vector<LoadedStudy> loadStudies(const data::AngioManifest& manifest,
+                                     const std::vector<const data::AngioStudy*>& studies, const ClipOptions& o,
+                                     int workers, jobs::JobContext& job, const std::string& what,
+                                     PixelMoments* moments) {
+    struct Item {
+        std::size_t study, video;
+    };
+    std::vector<Item> items;
+    std::vector<LoadedStudy> out(studies.size());
+    for (std::size_t s = 0; s < studies.size(); ++s) {
+        out[s].studyId = studies[s]->studyId;
+        out[s].patientId = studies[s]->patientId;
+        out[s].targets = torch::tensor(studies[s]->labels, torch::kDouble).to(torch::kFloat);
+        out[s].videos.resize(studies[s]->videos.size());
+        for (std::size_t v = 0; v < studies[s]->videos.size(); ++v) items.push_back({s, v});
+    }
+    std::vector<std::string> errors(items.size());
+    std::vector<PixelMoments> perItem(items.size());
+    util::ParallelOptions po;
+    po.stopRequested = [&] { return job.isCancelled(); };
+    po.progress = [&](std::size_t done) {
+        job.progress(double(done) / double(std::max<std::size_t>(1, items.size())),
+                     "reading " + what + " videos " + std::to_string(done) + "/" + std::to_string(items.size()));
+    };
+    const unsigned threads = static_cast<unsigned>(std::max(1, workers));
+    if (threads > 1) io::setDicomDecodeThreads(1);  // the files run in parallel instead of their frames
+    util::parallelFor(
+        items.size(), threads,
+        [&](std::size_t i) {
+            const auto& video = studies[items[i].study]->videos[items[i].video];
+            try {
+                auto loaded = readVideoFile(manifest.resolve(video), o.resolution, perItem[i]);
+                loaded.path = video.path;
+                loaded.view = video.view;
+                out[items[i].study].videos[items[i].video] = std::move(loaded);
+            } catch (const std::exception& e) {
+                errors[i] = e.what();
+            }
+        },
+        po);
+    if (threads > 1) io::setDicomDecodeThreads(0);
+    job.throwIfCancelled();
+    for (std::size_t i = 0; i < items.size(); ++i)
+        if (!errors[i].empty()) throw std::runtime_error("study " + out[items[i].study].studyId + ": " + errors[i]);
+    if (moments)
+        for (const auto& m : perItem) {
+            moments->sum += m.sum;
+            moments->sumSquares += m.sumSquares;
+            moments->count += m.count;
+            moments->videos += m.videos;
+        }
+    if (!what.empty())
+        job.info("loaded " + std::to_string(studies.size()) + " " + what + " studies (" + std::to_string(items.size()) +
+                 " videos)");
+    return out;
+}
+
+std::int64_t centredStart(std::int64_t available, const ClipOptions& o) {
+    const std::int64_t span = (o.frames - 1) * o.stride + 1;
+    return std::max<std::int64_t>(0, (available - span) / 2);
+}
+
+std::vector<std::int64_t> clipIndices(std::int64_t available, const ClipOptions& o, std::int64_t start) {
+    std::vector<std::int64_t> idx;
+    for (std::int64_t k = 0; k < o.frames; ++k) idx.push_back(std::min(available - 1, start + k * o.stride));
+    return idx;
+}
+
+StudyBatch makeBatch(const std::vector<LoadedStudy>& studies, const std::vector<std::size_t>& index,
+                     const ClipOptions& o, std::int64_t rngSeed) {
+    const auto b = static_cast<std::int64_t>(index.size());
+    StudyBatch batch;
+    batch.videos = torch::zeros({b, o.maxViews, o.channels, o.frames, o.resolution, o.resolution});
+    batch.mask = torch::zeros({b, o.maxViews}, torch::kBool);
+    std::vector<torch::Tensor> targets;
+    for (std::int64_t i = 0; i < b; ++i) {
+        const auto& study = studies[index[std::size_t(i)]];
+        targets.push_back(study.targets);
+        std::vector<std::size_t> views(study.videos.size());
+        for (std::size_t v = 0; v < views.size(); ++v) views[v] = v;
+        std::mt19937_64 rng(rngSeed < 0 ? 0 : static_cast<std::uint64_t>(rngSeed) * 1000003ULL + index[std::size_t(i)]);
+        if (rngSeed >= 0) {
+            for (std::size_t k = views.size(); k > 1; --k) std::swap(views[k - 1], views[rng() % k]);
+            if (o.viewDropout > 0 && views.size() > 1) {
+                std::vector<std::size_t> kept;
+                for (auto v : views)
+                    if (std::uniform_real_distribution<double>(0, 1)(rng) >= o.viewDropout) kept.push_back(v);
+                if (kept.empty()) kept.push_back(views.front());
+                views = kept;
+            }
+        }
+        if (static_cast<std::int64_t>(views.size()) > o.maxViews) views.resize(std::size_t(o.maxViews));
+        for (std::size_t slot = 0; slot < views.size(); ++slot) {
+            const auto& frames = study.videos[views[slot]].frames;
+            const std::int64_t n = frames.size(0), span = (o.frames - 1) * o.stride + 1;
+            const std::int64_t start =
+                rngSeed < 0 ? centredStart(n, o)
+                            : static_cast<std::int64_t>(rng() % std::uint64_t(std::max<std::int64_t>(1, n - span + 1)));
+            const auto idx = torch::tensor(clipIndices(n, o, start), torch::kLong);
+            auto clip = (frames.index_select(0, idx) - o.mean) / o.std;  // (F, R, R)
+            batch.videos[i][std::int64_t(slot)].copy_(clip.unsqueeze(0).expand({o.channels, -1, -1, -1}));
+            batch.mask[i][std::int64_t(slot)] = true;
+        }
+        batch.views.push_back(views);
+    }
+    batch.targets = torch::stack(targets);
+    return batch;
+}
+
+}  // namespace lumen::angio

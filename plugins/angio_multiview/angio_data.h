@@ -1,0 +1,76 @@
+#pragma once
+// The angio_multiview task's data on LibTorch (docs/angio.md): studies of the manifest read
+// into memory at the model's resolution, clips sampled from them (random start in training,
+// centred in inference; too few frames repeat the last), views padded to max_views with a
+// mask, optional view dropout. Torch-only header (plugin).
+
+#include "data/angio_manifest.h"
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lumen::config {
+class Config;
+}
+namespace lumen::jobs {
+class JobContext;
+}
+
+namespace lumen::angio {
+
+struct ClipOptions {
+    std::int64_t frames = 16, stride = 2, resolution = 112, maxViews = 4, channels = 3;
+    double mean = 128.0, std = 64.0;
+    double viewDropout = 0.0;
+    static ClipOptions fromConfig(const config::Config& c);
+};
+
+struct LoadedVideo {
+    std::string path, view;
+    torch::Tensor frames;  ///< (n, R, R) float32 in the file's values (grey), resized
+    double frameTimeMs = 0;
+};
+
+struct LoadedStudy {
+    std::string studyId, patientId;
+    std::vector<LoadedVideo> videos;
+    torch::Tensor targets;  ///< (segments * 5) float32, NaN = not labelled
+};
+
+/// Mean and standard deviation of every frame's values of the videos read (before resizing),
+/// as `lumen-cli data stats` counts them.
+struct PixelMoments {
+    double sum = 0, sumSquares = 0;
+    std::uint64_t count = 0;
+    std::size_t videos = 0;
+    double mean() const;
+    double std() const;
+};
+
+/// Reads the studies' videos (DICOM, AVI, MP4) on `workers` threads, grey (colour: the mean of
+/// R, G, B), resized to resolution² (area when shrinking, bilinear when growing). Errors name
+/// the file. `moments` (may be null) gathers the raw values' statistics.
+std::vector<LoadedStudy> loadStudies(const data::AngioManifest& manifest,
+                                     const std::vector<const data::AngioStudy*>& studies, const ClipOptions& o,
+                                     int workers, jobs::JobContext& job, const std::string& what,
+                                     PixelMoments* moments = nullptr);
+
+/// Frame indices of one clip: `frames` indices `stride` apart starting at `start` (in training
+/// drawn uniformly from the possible starts, in inference centred), clamped to the last frame.
+std::vector<std::int64_t> clipIndices(std::int64_t available, const ClipOptions& o, std::int64_t start);
+std::int64_t centredStart(std::int64_t available, const ClipOptions& o);
+
+/// One batch of studies: videos (B, V, C, F, R, R) normalised, mask (B, V), targets (B, K).
+/// `rngSeed` < 0: inference (centred clips, the first max_views views, no dropout); otherwise
+/// training draws starts, view choices and dropout from (rngSeed, study index).
+struct StudyBatch {
+    torch::Tensor videos, mask, targets;
+    std::vector<std::vector<std::size_t>> views;  ///< per study: which of its videos fill the slots
+};
+StudyBatch makeBatch(const std::vector<LoadedStudy>& studies, const std::vector<std::size_t>& index,
+                     const ClipOptions& o, std::int64_t rngSeed);
+
+}  // namespace lumen::angio
