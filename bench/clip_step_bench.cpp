@@ -12,6 +12,7 @@
 // Prints one JSON line: {"impl":"lumen", ..., "samples_per_s": x, "step_s": [..], "cpu_s": [..]}.
 #include <torch/torch.h>
 
+#include "bench_options.h"
 #include "nn/clip_model.h"
 #include "nn/contrastive_loss.h"
 #include "train/cpu_allocator.h"
@@ -31,13 +32,7 @@ int main(int argc, char** argv) {
         {"--text-inter", "256"}, {"--embed", "128"},       {"--dec-width", "128"}, {"--dec-layers", "2"},
         {"--dec-heads", "4"},    {"--channels-last", "0"}, {"--threads", "2"},     {"--warmup", "1"},
         {"--steps", "5"}};
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!opt.count(argv[i])) {
-            std::fprintf(stderr, "clip_step_bench: unknown option %s\n", argv[i]);
-            return 2;
-        }
-        opt[argv[i]] = argv[i + 1];
-    }
+    if (!lumen::bench::parseOptions(argc, argv, opt, "clip_step_bench")) return 2;
     const auto num = [&](const char* k) { return std::stoll(opt[k]); };
     torch::set_num_threads(static_cast<int>(num("--threads")));
     lumen::train::installCachingCpuAllocator();  // as the Trainer does

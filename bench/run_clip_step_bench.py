@@ -14,10 +14,10 @@ MLM head, loss 2.0 / 0.3 / 0.1, backward, clip_grad_norm_(1.0), AdamW; batch 32 
 import argparse
 import json
 import math
-import statistics
-import subprocess
 import sys
 from pathlib import Path
+
+from bench_common import common_arguments, cpu_name, interleaved, speed_table
 
 SIZES = dict(size=128, batch=32, tokens=48, vocab=104, hidden=128, layers=2, heads=4, inter=256, embed=128,
              dec_width=128, dec_layers=2, dec_heads=4)
@@ -138,21 +138,9 @@ def python_worker(args):
                       "last_loss": last}))
 
 
-def cpu_name():
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
-
-
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--build", default="build")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--python-worker", action="store_true")
+    common_arguments(p, steps=5)
     args = p.parse_args()
     if args.python_worker:
         python_worker(args)
@@ -166,23 +154,10 @@ def main():
                  "--steps", str(args.steps)]
     python_cmd = [sys.executable, __file__, "--python-worker", "--threads", str(args.threads), "--warmup",
                   str(args.warmup), "--steps", str(args.steps)]
-    results = {"lumen": [], "python": []}
-    for _ in range(args.rounds):  # interleaved, so drift in the machine hits both
-        for impl, cmd in (("python", python_cmd), ("lumen", lumen_cmd)):
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            results[impl].append(json.loads(out.strip().splitlines()[-1]))
+    results = interleaved({"python": python_cmd, "lumen": lumen_cmd}, args.rounds)
     print(f"clip_contrastive training step, {cpu_name()}, {args.threads} threads, batch {s['batch']}, "
           f"{s['size']} px, {args.steps} steps x {args.rounds} rounds (best round)\n")
-    print("| implementation | samples/s (wall) | vs Python | samples per CPU-s | vs Python | every round (samples/s) |")
-    print("|---|---:|---:|---:|---:|---|")
-    best = {}
-    for impl in ("python", "lumen"):
-        r = max(results[impl], key=lambda x: x["samples_per_s"])
-        best[impl] = (r["samples_per_s"], s["batch"] * len(r["cpu_s"]) / sum(r["cpu_s"]))
-    for impl, name in (("python", "Python PyTorch 1.13"), ("lumen", "Lumen (LibTorch 1.13)")):
-        w, c = best[impl]
-        rounds = ", ".join(f"{r['samples_per_s']:.1f}" for r in results[impl])
-        print(f"| {name} | {w:.2f} | {w / best['python'][0]:.2f}× | {c:.2f} | {c / best['python'][1]:.2f}× | {rounds} |")
+    speed_table(results, s["batch"], {"python": "Python PyTorch 1.13", "lumen": "Lumen (LibTorch 1.13)"}, digits=1)
 
 
 if __name__ == "__main__":

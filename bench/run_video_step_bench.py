@@ -9,9 +9,10 @@ session. Prints a markdown table (docs/benchmarks.md).
 """
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
+
+from bench_common import MALLOC_KEPT, common_arguments, cpu_name, interleaved, speed_table
 
 
 def python_worker(args):
@@ -37,25 +38,13 @@ def python_worker(args):
                       "cpu_s": cpu}))
 
 
-def cpu_name():
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
-
-
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--build", default="build")
+    common_arguments(p, steps=3)
     p.add_argument("--arch", default="r3d_18")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--size", type=int, default=112)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--python-worker", action="store_true")
     args = p.parse_args()
     if args.python_worker:
         python_worker(args)
@@ -64,23 +53,13 @@ def main():
               str(args.size), "--threads", str(args.threads), "--warmup", str(args.warmup), "--steps", str(args.steps)]
     lumen_cmd = [str(Path(args.build) / "bench" / "video_step_bench")] + common
     python_cmd = [sys.executable, __file__, "--python-worker"] + common
-    results = {"lumen": [], "python": []}
-    for _ in range(args.rounds):  # interleaved, so drift in the machine hits both
-        for impl, cmd in (("python", python_cmd), ("lumen", lumen_cmd)):
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            results[impl].append(json.loads(out.strip().splitlines()[-1]))
+    results = interleaved({"python": python_cmd, "python_kept": (python_cmd, MALLOC_KEPT), "lumen": lumen_cmd},
+                          args.rounds)
     print(f"{args.arch} forward + backward, {cpu_name()}, {args.threads} threads, batch {args.batch} x 3 x "
           f"{args.frames} x {args.size}², {args.steps} steps x {args.rounds} rounds (best round)\n")
-    print("| implementation | samples/s (wall) | vs Python | samples per CPU-s | vs Python | every round (samples/s) |")
-    print("|---|---:|---:|---:|---:|---|")
-    best = {}
-    for impl in ("python", "lumen"):
-        r = max(results[impl], key=lambda x: x["samples_per_s"])
-        best[impl] = (r["samples_per_s"], args.batch * len(r["cpu_s"]) / sum(r["cpu_s"]))
-    for impl, name in (("python", "Python PyTorch 1.13 (torchvision)"), ("lumen", "Lumen (LibTorch 1.13)")):
-        w, c = best[impl]
-        rounds = ", ".join(f"{r['samples_per_s']:.2f}" for r in results[impl])
-        print(f"| {name} | {w:.2f} | {w / best['python'][0]:.2f}× | {c:.2f} | {c / best['python'][1]:.2f}× | {rounds} |")
+    speed_table(results, args.batch, {"python": "Python PyTorch 1.13 (torchvision)",
+                                      "python_kept": "the same, glibc malloc keeping freed memory (MALLOC_*_=32 GiB)",
+                                      "lumen": "Lumen (LibTorch 1.13, caching CPU allocator)"})
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 // Prints one JSON line: {"impl":"lumen", ..., "samples_per_s": x, "step_s": [..], "cpu_s": [..]}.
 #include <torch/torch.h>
 
+#include "bench_options.h"
 #include "nn/video_resnet.h"
 #include "train/cpu_allocator.h"
 
@@ -22,13 +23,7 @@ int main(int argc, char** argv) {
     std::map<std::string, std::string> opt = {{"--arch", "r3d_18"}, {"--widths", ""},  {"--batch", "4"},
                                               {"--frames", "16"},   {"--size", "112"}, {"--threads", "2"},
                                               {"--warmup", "1"},    {"--steps", "3"}};
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!opt.count(argv[i])) {
-            std::fprintf(stderr, "video_step_bench: unknown option %s\n", argv[i]);
-            return 2;
-        }
-        opt[argv[i]] = argv[i + 1];
-    }
+    if (!lumen::bench::parseOptions(argc, argv, opt, "video_step_bench")) return 2;
     const auto num = [&](const char* k) { return std::stoll(opt[k]); };
     torch::set_num_threads(static_cast<int>(num("--threads")));
     lumen::train::installCachingCpuAllocator();  // as the Trainer does

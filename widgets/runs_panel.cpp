@@ -238,6 +238,8 @@ QString RunsPanel::bestMetricText(runs::RunStore& store, qint64 run) {
             }
     };
     auto starts = [](const char* prefix) { return [prefix](const std::string& k) { return k.rfind(prefix, 0) == 0; }; };
+    // A macro mean over labels before any one label's (val.auroc.<label> sorts before it).
+    pick([](const std::string& k) { return k == "val.auroc_macro"; }, true);
     pick(starts("val.auroc"), true);
     pick(starts("val.acc"), true);
     pick(starts("val.f1"), true);

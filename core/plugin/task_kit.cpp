@@ -1,6 +1,7 @@
 #include "plugin/task_kit.h"
 
 #include <cctype>
+#include <cmath>
 #include <charconv>
 #include <cstdio>
 #include <memory>
@@ -44,6 +45,23 @@ config::Schema trainingKeys(const TrainingDefaults& d) {
     s.addFloat("min_lr_ratio", 0.0, "The cosine schedule ends at lr * min_lr_ratio.", 0, 1);
     s.addString("resume", "", "Checkpoint to continue training from (lumen-cli train --resume).");
     return s;
+}
+
+config::Field& addNumberList(config::Schema& schema, const std::string& key, const std::string& def,
+                             const std::string& help, std::optional<double> min, std::optional<double> max) {
+    config::Field f{key, config::FieldType::FloatList, def, help};
+    f.min = min;
+    f.max = max;
+    return schema.add(f);
+}
+
+std::vector<std::int64_t> wholeNumbers(const config::Config& c, const std::string& key) {
+    std::vector<std::int64_t> out;
+    for (double v : c.get<std::vector<double>>(key)) {
+        if (v != std::floor(v)) throw config::ConfigError({}, {{key, "expected whole numbers, got " + fixed(v, 3), 0}});
+        out.push_back(static_cast<std::int64_t>(v));
+    }
+    return out;
 }
 
 config::Schema inferenceKeys(const std::string& outputs) {

@@ -8,9 +8,12 @@
 #include "config/schema.h"
 #include "plugin/task.h"
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace lumen::plugin {
 
@@ -22,6 +25,14 @@ std::string fixed(double v, int digits = 6);
 
 /// `s` with every character other than [A-Za-z0-9_.-] replaced by '_' (metric keys, file names).
 std::string safeName(std::string s);
+
+/// Adds a list-of-numbers key ("[1.5, 1.5, 3.0]") with optional bounds on every element.
+config::Field& addNumberList(config::Schema& schema, const std::string& key, const std::string& def,
+                             const std::string& help, std::optional<double> min = {}, std::optional<double> max = {});
+
+/// A list-of-numbers key whose elements must be whole numbers (widths, sizes); a fraction is a
+/// ConfigError naming the key.
+std::vector<std::int64_t> wholeNumbers(const config::Config& config, const std::string& key);
 
 /// A task's own defaults for the training keys every task has.
 struct TrainingDefaults {

@@ -35,17 +35,11 @@ using plugin::fixed;
 using plugin::inWorkspace;
 using plugin::safeName;
 
-std::vector<std::int64_t> ints(const config::Config& c, const std::string& key) {
-    std::vector<std::int64_t> out;
-    for (double v : c.get<std::vector<double>>(key)) out.push_back(static_cast<std::int64_t>(std::llround(v)));
-    return out;
-}
-
 nn::AngioModelOptions modelOptions(const config::Config& c) {
     nn::AngioModelOptions o;
     o.encoder.arch = c.get<std::string>("model.encoder");
-    o.encoder.widths = ints(c, "model.encoder_widths");
-    o.encoder.depths = ints(c, "model.encoder_depths");
+    o.encoder.widths = plugin::wholeNumbers(c, "model.encoder_widths");
+    o.encoder.depths = plugin::wholeNumbers(c, "model.encoder_depths");
     o.encoder.inChannels = c.get<std::int64_t>("model.in_channels");
     o.aggregator.mode = c.get<std::string>("model.aggregator");
     o.aggregator.attentionHidden = c.get<std::int64_t>("model.attention_hidden");

@@ -39,14 +39,10 @@ void addDataKeys(config::Schema& s) {
 void addModelKeys(config::Schema& s) {
     s.addChoice("model.encoder", "r3d_18", {"r3d_18", "mc3_18", "r2plus1d_18"},
                 "Video encoder (torchvision's layout and parameter names).");
-    config::Field widths{"model.encoder_widths", config::FieldType::FloatList, "[]",
-                         "Stage widths (empty = torchvision's 64, 128, 256, 512); a narrow encoder for CPUs."};
-    widths.min = 1;
-    s.add(widths);
-    config::Field depths{"model.encoder_depths", config::FieldType::FloatList, "[]",
-                         "Blocks per stage (empty = 2 each; same length as the widths)."};
-    depths.min = 1;
-    s.add(depths);
+    plugin::addNumberList(s, "model.encoder_widths", "[]",
+                          "Stage widths (empty = torchvision's 64, 128, 256, 512); a narrow encoder for CPUs.", 1);
+    plugin::addNumberList(s, "model.encoder_depths", "[]",
+                          "Blocks per stage (empty = 2 each; same length as the widths).", 1);
     s.addInt("model.in_channels", 3, "Input channels: the grey frames are repeated (3 for torchvision weights).", 1, 3);
     s.addString("model.encoder_weights", "",
                 "Encoder weights saved with torch.save (a torchvision state dict or a checkpoint nesting one), "

@@ -60,19 +60,10 @@ std::string stemOf(const std::string& id) {
     return s;
 }
 
-std::vector<std::int64_t> ints(const config::Config& c, const std::string& key) {
-    std::vector<std::int64_t> out;
-    for (double v : c.get<std::vector<double>>(key)) {
-        if (v != std::floor(v)) throw config::ConfigError({}, {{key, "expected whole numbers, got " + fixed(v, 3), 0}});
-        out.push_back(static_cast<std::int64_t>(v));
-    }
-    return out;
-}
-
 data::VolumePreprocessing preprocessingOf(const config::Config& c) {
     data::VolumePreprocessing p;
     const auto sp = c.get<std::vector<double>>("preprocess.spacing");
-    const auto sz = ints(c, "preprocess.size");
+    const auto sz = plugin::wholeNumbers(c, "preprocess.size");
     if (sp.size() != 3) throw config::ConfigError({}, {{"preprocess.spacing", "expected three numbers [x, y, z]", 0}});
     if (sz.size() != 3) throw config::ConfigError({}, {{"preprocess.size", "expected three numbers [x, y, z]", 0}});
     for (std::size_t i = 0; i < 3; ++i) {
@@ -96,10 +87,10 @@ data::VolumePreprocessing preprocessingOf(const config::Config& c) {
 nn::ResNet3d buildModel(const config::Config& c) {
     nn::ResNet3dOptions o;
     o.variant = c.get<std::string>("model.variant");
-    o.widths = ints(c, "model.widths");
-    o.depths = ints(c, "model.depths");
-    o.strides = ints(c, "model.strides");
-    const auto stem = ints(c, "model.stem_stride");
+    o.widths = plugin::wholeNumbers(c, "model.widths");
+    o.depths = plugin::wholeNumbers(c, "model.depths");
+    o.strides = plugin::wholeNumbers(c, "model.strides");
+    const auto stem = plugin::wholeNumbers(c, "model.stem_stride");
     if (stem.size() != 3) throw config::ConfigError({}, {{"model.stem_stride", "expected three numbers [x, y, z]", 0}});
     o.stemStride = {stem[2], stem[1], stem[0]};
     o.numClasses = static_cast<int>(c.get<std::vector<std::string>>("labels").size());

@@ -57,14 +57,10 @@ public:
         s.addFloat("data.val_fraction", 0.2, "Patients held out for validation without a split column.", 0, 0.9)
             .minExclusive = true;
         s.addInt("data.max_volumes", 0, "Use at most this many volumes per split (0 = all).", 0);
-        config::Field spacing{"preprocess.spacing", config::FieldType::FloatList, "[1.5, 1.5, 3.0]",
-                              "Target voxel spacing in mm (x, y, z of the RAS grid); 0 keeps an axis."};
-        spacing.min = 0;
-        s.add(spacing);
-        config::Field size{"preprocess.size", config::FieldType::FloatList, "[224, 224, 112]",
-                           "Target voxels (x, y, z) after resampling: centre crop or pad; 0 keeps an axis."};
-        size.min = 0;
-        s.add(size);
+        plugin::addNumberList(s, "preprocess.spacing", "[1.5, 1.5, 3.0]",
+                              "Target voxel spacing in mm (x, y, z of the RAS grid); 0 keeps an axis.", 0);
+        plugin::addNumberList(s, "preprocess.size", "[224, 224, 112]",
+                              "Target voxels (x, y, z) after resampling: centre crop or pad; 0 keeps an axis.", 0);
         s.addFloat("preprocess.hu_min", -1000, "Lower end of the HU window (mapped to -1).");
         s.addFloat("preprocess.hu_max", 1000, "Upper end of the HU window (mapped to +1).");
         s.addStringList("preprocess.extra_windows", {},
@@ -72,22 +68,11 @@ public:
                         "brain, or LO:HI in HU (e.g. -1000:-500).");
         s.addChoice("model.variant", "r18", {"small", "r10", "r18"},
                     "3-D ResNet: small (16-32-64, for CPU tests and the demo), r10, r18 (64-128-256-512).");
-        config::Field widths{"model.widths", config::FieldType::FloatList, "[]",
-                             "Stage widths (replace the variant's; with depths and strides)."};
-        widths.min = 1;
-        s.add(widths);
-        config::Field depths{"model.depths", config::FieldType::FloatList, "[]", "Basic blocks per stage."};
-        depths.min = 1;
-        s.add(depths);
-        config::Field strides{"model.strides", config::FieldType::FloatList, "[]", "Stride (1 or 2) of each stage."};
-        strides.min = 1;
-        strides.max = 2;
-        s.add(strides);
-        config::Field stem{"model.stem_stride", config::FieldType::FloatList, "[2, 2, 2]",
-                           "Stride of the stem convolution (x, y, z)."};
-        stem.min = 1;
-        stem.max = 4;
-        s.add(stem);
+        plugin::addNumberList(s, "model.widths", "[]", "Stage widths (replace the variant's; with depths and strides).",
+                              1);
+        plugin::addNumberList(s, "model.depths", "[]", "Basic blocks per stage.", 1);
+        plugin::addNumberList(s, "model.strides", "[]", "Stride (1 or 2) of each stage.", 1, 2);
+        plugin::addNumberList(s, "model.stem_stride", "[2, 2, 2]", "Stride of the stem convolution (x, y, z).", 1, 4);
         s.addChoice("model.norm", "group", {"group", "batch"},
                     "Normalisation: GroupNorm (robust at small batches) or BatchNorm3d.");
         s.addFloat("model.dropout", 0.0, "Dropout before the classifier.", 0, 0.9);
@@ -100,10 +85,8 @@ public:
         s.addFloat("loss.focal_alpha", 0.25, "Focal loss: weight of positives (negatives get 1 - alpha); -1 disables.",
                    -1, 1);
         s.addFloat("loss.focal_gamma", 2.0, "Focal loss: focusing exponent.", 0, 10);
-        config::Field pw{"loss.pos_weight", config::FieldType::FloatList, "[]",
-                         "Positive-class weight per label (in label order); empty = none."};
-        pw.min = 0;
-        s.add(pw);
+        plugin::addNumberList(s, "loss.pos_weight", "[]",
+                              "Positive-class weight per label (in label order); empty = none.", 0);
         s.addBool("loss.pos_weight_auto", false,
                   "Positive-class weights negatives/positives of the training set (clamped to [1, 50]).");
         s.addChoice("threshold.metric", "f1", {"f1", "youden"},

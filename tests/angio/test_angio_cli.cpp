@@ -27,9 +27,9 @@ namespace {
 QString q(const fs::path& p) { return QString::fromStdString(p.string()); }
 
 const char* kMakeStudies = R"PY(
-import sys, json, os, numpy as np, pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+import sys, json, os, numpy as np
+sys.path.insert(0, sys.argv[2])
+from cine_maker import write_cine
 ws = sys.argv[1]
 os.makedirs(ws + '/angio/cines', exist_ok=True)
 os.makedirs(ws + '/angio/test_dicom', exist_ok=True)
@@ -47,23 +47,8 @@ for i in range(12):
         frames = np.stack([np.clip(disk + rng.integers(0, 40, (20, 20)) + 3 * k, 0, 255) for k in range(6)]).astype(np.uint8)
         if split == 'train':
             train_values.append(frames.astype(np.float64).ravel())
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = '1.2.840.10008.5.1.4.1.1.12.1'
-        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality, ds.PatientID = uid, generate_uid(), 'XA', 'P%d' % i
-        ds.PositionerPrimaryAngle, ds.PositionerSecondaryAngle = (30, 20) if v == 0 else (-30, -25)
-        ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = 20, 20, 6, 1
-        ds.FrameTime = 66.7
-        ds.PhotometricInterpretation = 'MONOCHROME2'
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-        ds.PixelData = frames.tobytes()
-        ds.is_little_endian, ds.is_implicit_VR = True, False
         path = 'angio/%s/s%02d_v%d.dcm' % (folder, i, v)
-        ds.save_as(ws + '/' + path, write_like_original=False)
+        write_cine(ws + '/' + path, frames, uid, 'P%d' % i, (30, 20) if v == 0 else (-30, -25), 66.7)
         cto = '' if i % 2 else str(i % 4 // 2)
         rows.append([uid, 'P%d' % i, path[len('angio/'):], '', split, str(stenosis), str(int(stenosis >= 70)), cto])
 with open(ws + '/angio/manifest.csv', 'w') as f:
@@ -152,7 +137,8 @@ private slots:
         QVERIFY(dir_.isValid());
         ws_ = fs::path(dir_.path().toStdString()) / "ws";
         QProcess py;
-        py.start(qEnvironmentVariable("LUMEN_PYTHON", "/usr/bin/python3"), {"-c", kMakeStudies, q(ws_)});
+        py.start(qEnvironmentVariable("LUMEN_PYTHON", "/usr/bin/python3"),
+                 {"-c", kMakeStudies, q(ws_), QStringLiteral(LUMEN_SOURCE_DIR "/tests")});
         QVERIFY2(py.waitForFinished(120000) && py.exitCode() == 0, py.readAllStandardError().constData());
         const auto j = nlohmann::json::parse(py.readAllStandardOutput().toStdString());
         mean_ = j["mean"].get<double>();

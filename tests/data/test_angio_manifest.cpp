@@ -109,28 +109,14 @@ private slots:
     void dicomFolderGroupsByStudyInstanceUid() {
         const std::filesystem::path folder = dir_.filePath("dicom").toStdString();
         std::filesystem::create_directories(folder / "sub");
-        lumen::datatest::runPython(R"PY(
-import sys, numpy as np, pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+        lumen::datatest::runPython(
+            R"PY(
+import sys, numpy as np
+sys.path.insert(0, sys.argv[2])
+from cine_maker import write_cine
 root = sys.argv[1]
 def cine(name, study, patient, frames, angles):
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = '1.2.840.10008.5.1.4.1.1.12.1'
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality, ds.PatientID = study, generate_uid(), 'XA', patient
-    if angles:
-        ds.PositionerPrimaryAngle, ds.PositionerSecondaryAngle = angles
-    ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = 8, 8, frames, 1
-    ds.PhotometricInterpretation = 'MONOCHROME2'
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = np.zeros((frames, 8, 8), np.uint8).tobytes()
-    ds.is_little_endian, ds.is_implicit_VR = True, False
-    ds.save_as(root + '/' + name, write_like_original=False)
+    write_cine(root + '/' + name, np.zeros((frames, 8, 8), np.uint8), study, patient, angles)
 cine('a1.dcm', '1.2.3.1', 'P1', 4, (30, 20))
 cine('sub/a2.dcm', '1.2.3.1', 'P1', 4, (-30, -25))
 cine('b1.dcm', '1.2.3.2', 'P2', 6, None)
@@ -139,7 +125,7 @@ open(root + '/broken.dcm', 'wb').write(b'not a dicom file')
 open(root + '/notes.txt', 'w').write('x')
 print('{}')
 )PY",
-                                   {QString::fromStdString(folder.string())});
+            {QString::fromStdString(folder.string()), QStringLiteral(LUMEN_SOURCE_DIR "/tests")});
         std::vector<std::string> skipped;
         const AngioManifest m = angioManifestOfDicomFolder(folder, &skipped);
         QCOMPARE(m.studies.size(), std::size_t(2));  // the single-frame image is not a cine

@@ -385,31 +385,18 @@ print('{}')
         const std::filesystem::path dir = tmp_.filePath("parallel").toStdString();
         std::filesystem::create_directories(dir);
         runPython(R"PY(
-import sys, numpy as np, pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+import sys, numpy as np
+sys.path.insert(0, sys.argv[2])
+from cine_maker import write_cine
 for bits in (8, 16):
     rng = np.random.default_rng(bits)
     y, x = np.mgrid[0:512, 0:512]
     frames = np.stack([((x + 3 * k) ^ (y // 2)) % (250 if bits == 8 else 3000) for k in range(12)])
     frames = (frames + rng.integers(0, 4, frames.shape)).astype(np.uint8 if bits == 8 else np.uint16)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = '1.2.840.10008.5.1.4.1.1.12.1'
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = generate_uid(), generate_uid(), 'XA'
-    ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = 512, 512, 12, 1
-    ds.PhotometricInterpretation = 'MONOCHROME2'
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, (8 if bits == 8 else 12), (7 if bits == 8 else 11), 0
-    ds.PixelData = frames.tobytes()
-    ds.is_little_endian, ds.is_implicit_VR = True, False
-    ds.save_as(sys.argv[1] + '/native%d.dcm' % bits, write_like_original=False)
+    write_cine(sys.argv[1] + '/native%d.dcm' % bits, frames, bits_stored=8 if bits == 8 else 12)
 print('{}')
 )PY",
-                  {QString::fromStdString(dir.string())});
+                  {QString::fromStdString(dir.string()), QStringLiteral(LUMEN_SOURCE_DIR "/tests")});
         for (int bits : {8, 16}) {
             const std::string n = std::to_string(bits);
             const auto native = dir / ("native" + n + ".dcm");

@@ -12,7 +12,8 @@
 #include "nn/tensor_file.h"
 #include "nn/video_resnet.h"
 
-#include <QProcess>
+#include "test_support.h"
+
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -83,12 +84,10 @@ private slots:
     void initTestCase() {
         QVERIFY(dir_.isValid());
         torch::set_num_threads(1);
-        QProcess py;
-        py.start(qEnvironmentVariable("LUMEN_PYTHON", "/usr/bin/python3"),
-                 {QStringLiteral(LUMEN_SOURCE_DIR "/tests/nn/video_reference.py"), dir_.path()});
-        QVERIFY2(py.waitForFinished(300000), "python reference timed out");
-        const QByteArray log = py.readAllStandardOutput() + py.readAllStandardError();
-        QVERIFY2(py.exitCode() == 0 && py.exitStatus() == QProcess::NormalExit, log.constData());
+        const auto py =
+            runProcess(qEnvironmentVariable("LUMEN_PYTHON", "/usr/bin/python3"),
+                       {QStringLiteral(LUMEN_SOURCE_DIR "/tests/nn/video_reference.py"), dir_.path()}, 300000);
+        QVERIFY2(py.code == 0, (py.out + py.err).c_str());
     }
 
     void r3dEqualsTorchvision() { compareEncoder("r3d_18"); }
