@@ -1,6 +1,7 @@
 // lumen: the GUI. Options: --workspace DIR, --demo, --screenshot FILE, --plugin-dir DIR.
 #include "main_window.h"
 
+#include "angio_study_view.h"
 #include "audit_panel.h"
 #include "jobs_panel.h"
 #include "vtk_render_widget.h"
@@ -55,7 +56,7 @@ struct GuiOptions {
                                   "FILE"};
     QCommandLineOption page{
         "show",
-        "Bring PAGE to the front: workspace, data, dicom, pacs, volume, audit, study, metrics, train or sweeps.",
+        "Bring PAGE to the front: workspace, data, dicom, pacs, volume, audit, study, angio, metrics, train or sweeps.",
         "PAGE"};
     QCommandLineOption volume{"volume",
                               "Open the NIfTI file, DICOM file or DICOM series folder PATH in the Volume page "
@@ -65,6 +66,11 @@ struct GuiOptions {
                                "With --volume: overlay the NIfTI heatmap or label mask PATH on it "
                                "(e.g. a ct_multilabel CAM, cams/<id>__<label>.nii.gz).",
                                "PATH"};
+    QCommandLineOption angio{"angio",
+                             "Open an angio_multiview inference's preds.json in the Angio study page (with "
+                             "--baseline: a predictions CSV beside it).",
+                             "FILE"};
+    QCommandLineOption baseline{"baseline", "With --angio: the baseline predictions CSV.", "CSV"};
     QCommandLineOption runAudit{"run-audit",
                                 "Run the audit of the inputs already set (the demo's pair with --demo) once the "
                                 "window is up."};
@@ -74,7 +80,7 @@ struct GuiOptions {
         parser.setApplicationDescription("Lumen — research workbench for medical-imaging deep learning");
         parser.addHelpOption();
         parser.addVersionOption();
-        parser.addOptions({workspace, demo, screenshot, pluginDir, page, runAudit, volume, overlay});
+        parser.addOptions({workspace, demo, screenshot, pluginDir, page, runAudit, volume, overlay, angio, baseline});
     }
 };
 
@@ -147,11 +153,19 @@ int main(int argc, char** argv) {
         if (parser.isSet(options.overlay))
             window.openVolumeOverlay(QFileInfo(parser.value(options.overlay)).absoluteFilePath());
     }
+    if (parser.isSet(options.angio)) {
+        auto* view = window.angioView();
+        if (!view->openPredictions(QFileInfo(parser.value(options.angio)).absoluteFilePath()))
+            std::fprintf(stderr, "lumen: --angio: %s\n", qPrintable(view->statusText()));
+        else if (parser.isSet(options.baseline))
+            view->openBaseline(QFileInfo(parser.value(options.baseline)).absoluteFilePath());
+        window.showPage("angio");
+    }
     if (parser.isSet(options.page) && !window.showPage(parser.value(options.page))) {
-        std::fprintf(
-            stderr,
-            "lumen: --show: unknown page \"%s\" (workspace, data, dicom, pacs, volume, audit, study, metrics, train)\n",
-            qPrintable(parser.value(options.page)));
+        std::fprintf(stderr,
+                     "lumen: --show: unknown page \"%s\" (workspace, data, dicom, pacs, volume, audit, study, angio, "
+                     "metrics, train)\n",
+                     qPrintable(parser.value(options.page)));
         return 2;
     }
     if (parser.isSet(options.runAudit)) {

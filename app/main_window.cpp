@@ -22,6 +22,7 @@
 #include "pacs_panel.h"
 #include "run_launcher.h"
 #include "runs_panel.h"
+#include "angio_study_view.h"
 #include "study_browser.h"
 #include "retrieval_panel.h"
 #include "sweep_panel.h"
@@ -112,6 +113,8 @@ MainWindow::MainWindow(QWidget* parent)
     addPage(auditPanel_, "audit", tr("Audit"));
     studyBrowser_ = new widgets::StudyBrowser;
     addPage(studyBrowser_, "study", tr("Study"));
+    angioView_ = new widgets::AngioStudyView;
+    addPage(angioView_, "angio", tr("Angio study"));
     addPage(buildMetricsPage(), "metrics", tr("Metrics"));
     addSweepAndRetrievalPages();
     setCentralWidget(pages_);
@@ -129,16 +132,7 @@ MainWindow::MainWindow(QWidget* parent)
     });
     pacsPanel_->setJobRunner(
         runner, [this](jobs::JobId id) { return pool_->cancel(id); }, bridge_);
-    connect(auditPanel_, &widgets::AuditPanel::studySelected, this, [this](const QString& id) {
-        logPanel_->append(jobs::LogLevel::Info, tr("audit"), tr("study %1 selected").arg(id));
-        // The same study in the study view, with the audit's tables as new / baseline.
-        if (const auto result = auditPanel_->result()) {
-            if (studyBrowser_->predictions() != result->newer || studyBrowser_->baseline() != result->baseline)
-                studyBrowser_->setTables(result->newer, result->baseline);
-            studyBrowser_->selectStudy(id);
-            showPage("study");
-        }
-    });
+    connect(auditPanel_, &widgets::AuditPanel::studySelected, this, &MainWindow::showAuditStudy);
 
     // Other processes (lumen-cli, a second window) write to the same workspace: follow them.
     storeTimer_ = new QTimer(this);
@@ -418,6 +412,25 @@ void MainWindow::openVolumeOverlay(const QString& path) {
 
 // Each page sits in a scroll area: when the window is smaller than what a page needs (a
 // 1280x720 screen), the page scrolls instead of pushing the window's minimum size up.
+void MainWindow::showAuditStudy(const QString& id) {
+    logPanel_->append(jobs::LogLevel::Info, tr("audit"), tr("study %1 selected").arg(id));
+    const auto result = auditPanel_->result();
+    if (!result) return;
+    if (angioView_->hasStudy(id)) {
+        // An angiography study of the open inference: its views, tree and attention, the
+        // audit's baseline beside the new values.
+        angioView_->setBaseline(result->baseline);
+        angioView_->selectStudy(id);
+        showPage("angio");
+        return;
+    }
+    // The same study in the study view, with the audit's tables as new / baseline.
+    if (studyBrowser_->predictions() != result->newer || studyBrowser_->baseline() != result->baseline)
+        studyBrowser_->setTables(result->newer, result->baseline);
+    studyBrowser_->selectStudy(id);
+    showPage("study");
+}
+
 void MainWindow::addPage(QWidget* page, const QString& key, const QString& title) {
     auto* scroll = new QScrollArea;
     scroll->setObjectName("page_" + key);

@@ -38,6 +38,7 @@ class MetricsPanel;
 class PacsPanel;
 class RunsPanel;
 class StudyBrowser;
+class AngioStudyView;
 class SweepPanel;
 class RetrievalPanel;
 class VolumeViewer;
@@ -102,6 +103,7 @@ public:
     widgets::DicomBrowser* dicomBrowser() const { return dicomBrowser_; }
     widgets::PacsPanel* pacsPanel() const { return pacsPanel_; }
     widgets::StudyBrowser* studyBrowser() const { return studyBrowser_; }
+    widgets::AngioStudyView* angioView() const { return angioView_; }
     widgets::SweepPanel* sweepPanel() const { return sweepPanel_; }
     /// Runs `lumen-cli sweep --config FILE --workspace <open workspace>` as a job (docs/sweeps.md);
     /// the Sweeps page follows it. Returns the job id (0 when no workspace is open).
@@ -163,6 +165,9 @@ protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
+    /// A study picked in the audit: the Angio study page when the open angio inference has it,
+    /// else the Study page with the audit's tables as new / baseline.
+    void showAuditStudy(const QString& id);
     void buildMenus();
     void rebuildRecentMenu();
     void updateSummary();
@@ -205,6 +210,7 @@ private:
     widgets::DicomBrowser* dicomBrowser_;
     widgets::PacsPanel* pacsPanel_;
     widgets::StudyBrowser* studyBrowser_ = nullptr;
+    widgets::AngioStudyView* angioView_ = nullptr;
     widgets::SweepPanel* sweepPanel_ = nullptr;
     widgets::RetrievalPanel* retrievalPanel_ = nullptr;
     widgets::VolumeViewer* volumeViewer_ = nullptr;

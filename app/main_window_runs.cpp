@@ -20,6 +20,7 @@
 #include "loss_curve_panel.h"
 #include "runs_panel.h"
 #include "slurm_monitor.h"
+#include "angio_study_view.h"
 #include "study_browser.h"
 
 #include <QApplication>
@@ -299,6 +300,17 @@ jobs::JobId MainWindow::benchmarkRun(qint64 run) {
 }
 
 bool MainWindow::openRunInStudy(qint64 run) {
+    // An angio_multiview inference opens in the angiography view (views, tree, attention).
+    const auto record = store_ ? store_->run(run) : std::nullopt;
+    if (const QString json = runsPanel_->artifact(run, "predictions_json");
+        !json.isEmpty() && record && record->task == "angio_multiview") {
+        if (!angioView_->openPredictions(json)) {
+            logRunError(run, tr("open it in the Angio study view"), angioView_->statusText());
+            return false;
+        }
+        showPage("angio");
+        return true;
+    }
     const QString predictions = runsPanel_->artifact(run, "predictions");
     if (predictions.isEmpty()) {
         logRunError(run, tr("open it in the Study view"), tr("it has no predictions"));

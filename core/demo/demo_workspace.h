@@ -20,7 +20,7 @@ struct DemoOptions {
     int chestImages = 300;  // 256x256 PNGs
     int imageSize = 256;
     int ctVolumes = 16;           // NIfTI volumes (64x64x48), one of them also as a DICOM series
-    int angioStudies = 24;        // multi-frame DICOM cines, 2 views per study
+    int angioStudies = 24;        // labelled studies of 2-4 multi-frame DICOM cines
     int predictionStudies = 240;  // rows of the baseline/new 90-column predictions tables
 };
 

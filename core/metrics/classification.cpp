@@ -106,16 +106,26 @@ MetricValue bestF1Of(const ClfCurve& c) {
     return MetricValue::of(bestT);
 }
 
-MetricValue bestYoudenOf(const ClfCurve& c) {
+// The threshold (distinct score, descending) maximising `objective(tpr, fpr)`; ties: the highest.
+template <class Objective>
+MetricValue bestRocThreshold(const ClfCurve& c, Objective objective) {
     if (c.thresholds.empty()) return MetricValue::missing(kNoSamples);
     if (c.positives == 0) return MetricValue::missing(kNoPositives);
     if (c.negatives == 0) return MetricValue::missing(kNoNegatives);
-    double best = -2, bestT = 0;
+    double best = -INFINITY, bestT = 0;
     for (std::size_t i = 0; i < c.tps.size(); ++i) {
-        const double j = c.tps[i] / c.positives - c.fps[i] / c.negatives;
-        if (j > best) best = j, bestT = c.thresholds[i];
+        const double v = objective(c.tps[i] / c.positives, c.fps[i] / c.negatives);
+        if (v > best) best = v, bestT = c.thresholds[i];
     }
     return MetricValue::of(bestT);
+}
+
+MetricValue bestYoudenOf(const ClfCurve& c) {
+    return bestRocThreshold(c, [](double tpr, double fpr) { return tpr - fpr; });
+}
+
+MetricValue bestGMeanOf(const ClfCurve& c) {
+    return bestRocThreshold(c, [](double tpr, double fpr) { return std::sqrt(tpr * (1.0 - fpr)); });
 }
 
 }  // namespace
@@ -163,6 +173,10 @@ MetricValue bestThresholdF1(std::span<const double> truth, std::span<const doubl
 
 MetricValue bestThresholdYouden(std::span<const double> truth, std::span<const double> score) {
     return bestYoudenOf(clfCurve(truth, score));
+}
+
+MetricValue bestThresholdGMean(std::span<const double> truth, std::span<const double> score) {
+    return bestGMeanOf(clfCurve(truth, score));
 }
 
 std::vector<double> crossFittedDecisions(std::span<const double> truth, std::span<const double> score,

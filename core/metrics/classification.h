@@ -51,6 +51,9 @@ MetricValue bestThresholdF1(std::span<const double> truth, std::span<const doubl
 /// The distinct score that maximises Youden's J = sensitivity + specificity − 1 (ties: the
 /// highest such threshold).
 MetricValue bestThresholdYouden(std::span<const double> truth, std::span<const double> score);
+/// The distinct score that maximises the geometric mean sqrt(sensitivity · specificity)
+/// (ties: the highest such threshold).
+MetricValue bestThresholdGMean(std::span<const double> truth, std::span<const double> score);
 
 /// Picks a threshold from (truth, score) pairs, e.g. bestThresholdF1.
 using ThresholdChooser = std::function<MetricValue(std::span<const double> truth, std::span<const double> score)>;

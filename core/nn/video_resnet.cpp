@@ -99,6 +99,8 @@ VideoResNetImpl::VideoResNetImpl(VideoResNetOptions options) : options_(std::mov
     if (arch != "r3d_18" && arch != "mc3_18" && arch != "r2plus1d_18")
         throw std::invalid_argument("model.encoder: unknown video ResNet \"" + arch +
                                     "\" (known: r3d_18, mc3_18, r2plus1d_18)");
+    if (options_.pool != "avg" && options_.pool != "max")
+        throw std::invalid_argument("model.encoder_pool: \"" + options_.pool + "\" is neither avg nor max");
     widths_ = options_.widths.empty() ? std::vector<std::int64_t>{64, 128, 256, 512} : options_.widths;
     depths_ = options_.depths.empty() ? std::vector<std::int64_t>(widths_.size(), 2) : options_.depths;
     if (widths_.empty() || widths_.size() != depths_.size())
@@ -143,7 +145,7 @@ torch::Tensor VideoResNetImpl::forwardFeatures(const torch::Tensor& x) {
 }
 
 torch::Tensor VideoResNetImpl::forwardHead(const torch::Tensor& features) {
-    auto y = features.mean({2, 3, 4});
+    auto y = options_.pool == "max" ? features.amax({2, 3, 4}) : features.mean({2, 3, 4});
     return fc_ ? fc_->forward(y) : y;
 }
 

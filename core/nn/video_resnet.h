@@ -35,6 +35,9 @@ struct VideoResNetOptions {
     std::vector<std::int64_t> widths, depths;
     std::int64_t inChannels = 3;
     std::int64_t numClasses = 0;  ///< 0: no `fc`, forward returns the pooled features
+    /// The global pool over (t, h, w): "avg" (torchvision's) or "max" (a small lesion's hot
+    /// spot is not averaged away; no parameters, so weights load either way).
+    std::string pool = "avg";
 };
 
 /// torchvision's factorised width: the (2+1)D mid-channels that keep a 3x3x3 conv's parameter count.
@@ -57,7 +60,7 @@ public:
     torch::Tensor forward(const torch::Tensor& x);
     /// The last stage's feature map (N, width, t, h, w): what Grad-CAM over a video weighs.
     torch::Tensor forwardFeatures(const torch::Tensor& x);
-    /// Global average pool (+ fc when present) of a forwardFeatures() map.
+    /// Global pool (average or maximum, options().pool) + fc when present, of a forwardFeatures() map.
     torch::Tensor forwardHead(const torch::Tensor& features);
     std::int64_t featureDim() const { return widths_.back(); }
     const VideoResNetOptions& options() const { return options_; }

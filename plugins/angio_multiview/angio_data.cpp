@@ -102,6 +102,7 @@ std::vector<LoadedStudy> loadStudies(const data::AngioManifest& manifest,
             try {
                 auto loaded = readVideoFile(manifest.resolve(video), o.resolution, perItem[i]);
                 loaded.path = video.path;
+                loaded.file = manifest.resolve(video);
                 loaded.view = video.view;
                 out[items[i].study].videos[items[i].video] = std::move(loaded);
             } catch (const std::exception& e) {

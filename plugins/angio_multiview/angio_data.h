@@ -30,7 +30,8 @@ struct ClipOptions {
 
 struct LoadedVideo {
     std::string path, view;
-    torch::Tensor frames;  ///< (n, R, R) float32 in the file's values (grey), resized
+    std::filesystem::path file;  ///< `path` resolved against the manifest's folder
+    torch::Tensor frames;        ///< (n, R, R) float32 in the file's values (grey), resized
     double frameTimeMs = 0;
 };
 

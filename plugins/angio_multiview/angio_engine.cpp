@@ -8,6 +8,7 @@
 #include "data/csv_records.h"
 #include "jobs/job.h"
 #include "metrics/classification.h"
+#include "metrics/column_report.h"
 #include "metrics/regression.h"
 #include "nn/angio_model.h"
 #include "plugin/task_kit.h"
@@ -41,6 +42,7 @@ nn::AngioModelOptions modelOptions(const config::Config& c) {
     o.encoder.widths = plugin::wholeNumbers(c, "model.encoder_widths");
     o.encoder.depths = plugin::wholeNumbers(c, "model.encoder_depths");
     o.encoder.inChannels = c.get<std::int64_t>("model.in_channels");
+    o.encoder.pool = c.get<std::string>("model.encoder_pool");
     o.aggregator.mode = c.get<std::string>("model.aggregator");
     o.aggregator.attentionHidden = c.get<std::int64_t>("model.attention_hidden");
     o.aggregator.heads = c.get<std::int64_t>("model.aggregator_heads");
@@ -256,11 +258,20 @@ void loadEncoderWeights(nn::AngioMultiview& model, const config::Config& c, cons
 }  // namespace
 
 const std::vector<std::string>& modelShapingKeys() {
-    static const std::vector<std::string> keys = {
-        "segments",          "model.encoder",    "model.encoder_widths",   "model.encoder_depths",
-        "model.in_channels", "model.aggregator", "model.attention_hidden", "model.aggregator_heads",
-        "data.frames",       "data.stride",      "data.resolution",        "data.mean",
-        "data.std"};
+    static const std::vector<std::string> keys = {"segments",
+                                                  "model.encoder",
+                                                  "model.encoder_widths",
+                                                  "model.encoder_depths",
+                                                  "model.in_channels",
+                                                  "model.encoder_pool",
+                                                  "model.aggregator",
+                                                  "model.attention_hidden",
+                                                  "model.aggregator_heads",
+                                                  "data.frames",
+                                                  "data.stride",
+                                                  "data.resolution",
+                                                  "data.mean",
+                                                  "data.std"};
     return keys;
 }
 
@@ -316,6 +327,48 @@ data::AngioManifest inferenceStudies(const config::Config& c, const fs::path& wo
     return m;
 }
 
+/// When the inferred studies carry labels: per column AUROC, AUPRC and the confusion numbers
+/// at the g-mean threshold (binaries), MAE / RMSE / r (stenosis %), macro per head, and
+/// bootstrap intervals over studies, to metrics.json beside the predictions.
+void writeLabelledMetrics(const std::vector<LoadedStudy>& studies, const std::vector<std::string>& columns,
+                          const std::vector<std::vector<double>>& predicted, const config::Config& c,
+                          const fs::path& outDir, jobs::JobContext& job) {
+    const std::size_t k = columns.size(), n = studies.size();
+    std::vector<std::vector<double>> truth(k, std::vector<double>(n)), score(k, std::vector<double>(n));
+    std::size_t labelled = 0;
+    for (std::size_t r = 0; r < n; ++r) {
+        const auto t = studies[r].targets.to(torch::kDouble).contiguous();
+        for (std::size_t col = 0; col < k; ++col) {
+            truth[col][r] = t[std::int64_t(col)].item<double>();
+            score[col][r] = predicted[r][col];
+            labelled += !std::isnan(truth[col][r]);
+        }
+    }
+    if (labelled == 0) return;
+    std::vector<metrics::ColumnSpec> specs;
+    for (std::size_t col = 0; col < k; ++col) {
+        const std::string& head = nn::kAngioHeads[col % nn::kAngioHeadsPerSegment];
+        specs.push_back(
+            {columns[col],
+             col % nn::kAngioHeadsPerSegment == 0 ? metrics::ColumnKind::Regression : metrics::ColumnKind::Binary,
+             head});
+    }
+    metrics::BootstrapOptions bo;
+    bo.resamples = c.get<int>("infer.bootstrap");
+    bo.seed = static_cast<std::uint64_t>(c.get<int>("seed"));
+    job.info("metrics over " + std::to_string(labelled) + " labelled cells, " + std::to_string(bo.resamples) +
+             " bootstrap resamples");
+    const auto report = metrics::evaluateColumns(truth, score, specs, bo, &job);
+    util::writeFileAtomically(outDir / "metrics.json", metrics::toJson(report).dump(1) + "\n");
+    job.artifact("metrics", (outDir / "metrics.json").string());
+    for (const auto& g : report.groups)
+        job.info(g.name + ": " +
+                 (g.kind == metrics::ColumnKind::Regression
+                      ? "MAE " + (g.mae.has() ? fixed(*g.mae.value, 2) : g.mae.reason)
+                      : "macro AUROC " + (g.macroAuroc.has() ? fixed(*g.macroAuroc.value, 3) : g.macroAuroc.reason) +
+                            " over " + std::to_string(g.columns) + " segments"));
+}
+
 }  // namespace
 
 std::string infer(const config::Config& cIn, const plugin::RunContext& where, jobs::JobContext& job) {
@@ -335,6 +388,7 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     for (const auto& col : columns) csv << ',' << col;
     csv << '\n';
     Json rows = Json::array();
+    std::vector<std::vector<double>> predicted;
     const auto batchSize = static_cast<std::size_t>(std::max(1, c.get<int>("infer.batch_size")));
     const auto t0 = std::chrono::steady_clock::now();
     for (std::size_t s = 0; s < studies.size(); s += batchSize) {
@@ -354,15 +408,19 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
             const auto& study = studies[idx[r]];
             csv << data::csvField(study.studyId);
             Json preds = Json::object(), views = Json::array();
+            auto& values = predicted.emplace_back();
             for (std::size_t k = 0; k < columns.size(); ++k) {
                 const double v = p[std::int64_t(r)][std::int64_t(k)].item<double>();
                 csv << ',' << fixed(v, 6);
                 preds[columns[k]] = v;
+                values.push_back(v);
             }
             csv << '\n';
             for (std::size_t slot = 0; slot < b.views[r].size(); ++slot) {
                 const auto& video = study.videos[b.views[r][slot]];
                 views.push_back({{"path", video.path},
+                                 {"file", fs::absolute(video.file).lexically_normal().string()},
+                                 {"frame_time_ms", video.frameTimeMs},
                                  {"view", video.view},
                                  {"attention", w[std::int64_t(r)][std::int64_t(slot)].item<double>()}});
             }
@@ -390,6 +448,7 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     util::writeFileAtomically(setup.outDir / "preds.json", doc.dump(1) + "\n");
     job.artifact("predictions", (setup.outDir / "preds.csv").string());
     job.artifact("predictions_json", (setup.outDir / "preds.json").string());
+    writeLabelledMetrics(studies, columns, predicted, c, setup.outDir, job);
     return std::to_string(studies.size()) + " studies, " +
            fixed(studies.empty() ? 0 : seconds / double(studies.size()), 3) + " s/study -> " +
            (setup.outDir / "preds.csv").string();

@@ -43,6 +43,9 @@ void addModelKeys(config::Schema& s) {
                           "Stage widths (empty = torchvision's 64, 128, 256, 512); a narrow encoder for CPUs.", 1);
     plugin::addNumberList(s, "model.encoder_depths", "[]",
                           "Blocks per stage (empty = 2 each; same length as the widths).", 1);
+    s.addChoice("model.encoder_pool", "avg", {"avg", "max"},
+                "The encoder's global pool over frames and space: avg (torchvision's) or max (a small lesion's "
+                "hot spot is not averaged away; weights load either way).");
     s.addInt("model.in_channels", 3, "Input channels: the grey frames are repeated (3 for torchvision weights).", 1, 3);
     s.addString("model.encoder_weights", "",
                 "Encoder weights saved with torch.save (a torchvision state dict or a checkpoint nesting one), "
@@ -64,6 +67,10 @@ void addLossKeys(config::Schema& s) {
     s.addFloat("loss.binary_weight", 1.0, "Weight of the binary heads' BCE.", 0);
     s.addFloat("loss.huber_delta", 0.1, "Huber delta on the stenosis fraction (0.1 = 10 percentage points).", 1e-6);
     s.addInt("infer.batch_size", 1, "Studies per inference batch.", 1, 256);
+    s.addInt("infer.bootstrap", 1000,
+             "Bootstrap resamples (over studies) for the intervals of metrics.json when the inferred studies are "
+             "labelled; 0 = none.",
+             0, 100000);
 }
 
 class AngioMultiviewTask : public plugin::KitTask {

@@ -219,7 +219,7 @@ def check_angio(root, prediction_ids):
     studies = pd.read_csv(os.path.join(root, "angio", "studies.csv"), dtype={"study_id": str})
     expect(list(studies.columns) == ["study_id", "view", "path", "frames"], "studies.csv: wrong header")
     counts = studies.groupby("study_id").size()
-    expect((counts == 2).all(), "not two views per study")
+    expect(counts.between(2, 4).all(), "not 2-4 views per study")
     expect(set(studies.study_id) <= prediction_ids, "angio studies missing from the predictions tables")
     shapes, moving = set(), 0
     for _, row in studies.iterrows():
@@ -232,9 +232,45 @@ def check_angio(root, prediction_ids):
         expect(ok, f"{row.path}: not a 16-frame 128x128 8-bit XA cine")
         moving += int(np.abs(pa[0].astype(int) - pa[8].astype(int)).mean() > 1.0)
         expect(pa.min() < np.median(pa) - 60, f"{row.path}: no dark vessels")
+        # Odd views show the left coronary tree, even ones the right, as the description says.
+        side = "Left" if int(row["view"]) % 2 else "Right"
+        expect(str(d.SeriesDescription).startswith(side), f"{row.path}: series description {d.SeriesDescription}")
     expect(moving == len(studies), "some cines do not move")
+    labels = check_angio_labels(root, studies)
     return {"cines": len(studies), "studies": int(counts.size), "shapes": [list(s) for s in shapes],
-            "number_of_frames": 16 if shapes == {(16, 128, 128)} else None}
+            "number_of_frames": 16 if shapes == {(16, 128, 128)} else None, **labels}
+
+
+def check_angio_labels(root, studies):
+    """manifest.csv (the angio_multiview task's input) against findings.csv (what was planted)."""
+    m = pd.read_csv(os.path.join(root, "angio", "manifest.csv"), dtype={"study_id": str, "patient_id": str})
+    f = pd.read_csv(os.path.join(root, "angio", "findings.csv"), dtype={"study_id": str})
+    heads = ["stenosis", "stenosis_binary", "calcif_binary", "cto", "thrombus"]
+    expect(len(m) == len(studies), "manifest.csv: not one row per cine")
+    expect(list(m.columns[:5]) == ["study_id", "patient_id", "path", "view", "split"], "manifest.csv: wrong header")
+    expect(len(m.columns) == 5 + 90, "manifest.csv: not 90 label columns")
+    expect(set(m.split) <= {"train", "val", "test"}, "manifest.csv: unknown split")
+    expect(m["lima_or_svg_stenosis"].isna().all(), "the graft is labelled although no study has one")
+    per_study = m.groupby("study_id").first()
+    planted = {}
+    for _, r in f.iterrows():
+        planted[(r.study_id, r.segment)] = r
+    mismatches = 0
+    for sid, row in per_study.iterrows():
+        for col in m.columns[5:]:
+            seg, head = next((col[: -len(h) - 1], h) for h in sorted(heads, key=len, reverse=True) if col.endswith("_" + h))
+            if seg == "lima_or_svg":
+                continue
+            p = planted.get((sid, seg))
+            sten = 0.0 if p is None else float(p.stenosis)
+            want = {"stenosis": sten, "stenosis_binary": float(sten >= 70),
+                    "calcif_binary": 0.0 if p is None else float(p.calcified),
+                    "cto": 0.0 if p is None else float(p.cto), "thrombus": 0.0 if p is None else float(p.thrombus)}[head]
+            mismatches += int(row[col] != want)
+    expect(mismatches == 0, f"{mismatches} manifest labels disagree with findings.csv")
+    binary = per_study[[c for c in m.columns if c.endswith("_stenosis_binary")]]
+    return {"labelled_studies": int(len(per_study)), "severe_narrowings": int(np.nansum(binary.values)),
+            "label_mismatches": mismatches}
 
 
 def main():

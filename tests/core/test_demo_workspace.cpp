@@ -121,14 +121,14 @@ private slots:
         QCOMPARE(m_summary.chestImages, 300);
         QCOMPARE(m_summary.ctVolumes, 16);
         QCOMPARE(m_summary.ctDicomSlices, 48);
-        QCOMPARE(m_summary.angioCines, 48);
+        QCOMPARE(m_summary.angioCines, 72);  // 24 studies of 2, 3, 4, 2, ... views
         QCOMPARE(m_summary.predictionRows, 240);
         QCOMPARE(countFiles(root() / "chest_xray" / "images_001", ".png"), 300);
         QCOMPARE(countFiles(root() / "ct" / "volumes", ".nii.gz"), 16);
         QCOMPARE(countFiles(root() / "ct" / "dicom" / "ct_0001", ".dcm"), 48);
         QVERIFY(fs::is_regular_file(root() / "ct" / "dicom" / "ct_0001" / "IM0001.dcm"));
         QVERIFY(fs::is_regular_file(root() / "ct" / "volumes" / "ct_0016.nii.gz"));
-        QCOMPARE(countFiles(root() / "angio" / "studies", ".dcm"), 48);
+        QCOMPARE(countFiles(root() / "angio" / "studies", ".dcm"), 72);
 
         // files: sorted, relative, every one on disk, and nothing on disk left out.
         QVERIFY(std::is_sorted(m_summary.files.begin(), m_summary.files.end()));
@@ -321,7 +321,7 @@ private slots:
         for (const auto& id : baseIds) QVERIFY2(id.size() == 7 && id[0] == '0', id.c_str());
         // Every angiography study has predictions on both sides.
         const auto studies = readLines(root() / "angio" / "studies.csv");
-        QCOMPARE(studies.size(), size_t(49));
+        QCOMPARE(studies.size(), size_t(73));
         for (size_t i = 1; i < studies.size(); ++i) {
             const auto c = splitCsv(studies[i]);
             QVERIFY2(b.count(c[0]) && n.count(c[0]), c[0].c_str());
@@ -495,9 +495,12 @@ private slots:
         QCOMPARE(dicom["rescale"].toArray(), QJsonArray({1.0, -1024.0}));
 
         const auto angio = json["angio"].toObject();
-        QCOMPARE(angio["cines"].toInt(), 48);
+        QCOMPARE(angio["cines"].toInt(), 72);
         QCOMPARE(angio["number_of_frames"].toInt(), 16);
         QCOMPARE(angio["shapes"].toArray(), QJsonArray({QJsonArray({16, 128, 128})}));
+        QCOMPARE(angio["labelled_studies"].toInt(), 24);  // manifest.csv agrees with findings.csv
+        QCOMPARE(angio["label_mismatches"].toInt(), 0);
+        QVERIFY(angio["severe_narrowings"].toInt() > 0);
 
         const auto chest = json["chest"].toObject();
         QCOMPARE(chest["images"].toInt(), 300);

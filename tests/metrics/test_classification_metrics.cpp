@@ -43,6 +43,9 @@ if pos and neg:
     j = tpr - fpr
     k = int(np.argmax(j[1:])) + 1
     result['youden_threshold'] = th[k]; result['youden_j'] = j[k]
+    g = np.sqrt(tpr * (1 - fpr))
+    k = int(np.argmax(g[1:])) + 1
+    result['gmean_threshold'] = th[k]; result['gmean'] = g[k]
 if pos:
     cands = np.unique(p)[::-1]
     f1s = np.array([M.f1_score(y, (p >= c).astype(int)) for c in cands])
@@ -149,6 +152,14 @@ private slots:
             QVERIFY(std::abs(*at.recall.value + *at.specificity.value - 1 - ref["youden_j"].get<double>()) < kTol);
         } else {
             QVERIFY(!bestThresholdYouden(y, p).has());
+        }
+        if (ref.contains("gmean_threshold")) {  // g-mean = sqrt(TPR (1 - FPR)) on roc_curve's points
+            const MetricValue t = bestThresholdGMean(y, p);
+            compareOptional(t, ref["gmean_threshold"], "g-mean threshold");
+            const auto at = metricsAtThreshold(y, p, *t.value);
+            QVERIFY(std::abs(std::sqrt(*at.recall.value * *at.specificity.value) - ref["gmean"].get<double>()) < kTol);
+        } else {
+            QVERIFY(!bestThresholdGMean(y, p).has());
         }
         if (ref.contains("best_f1")) {
             const MetricValue t = bestThresholdF1(y, p);

@@ -2,12 +2,14 @@
 // cases and numpy for the embedding similarities.
 #include "metrics/captioning.h"
 #include "metrics/localization.h"
+#include "metrics/column_report.h"
 #include "metrics/regression.h"
 #include "metrics/retrieval.h"
 
 #include "python_reference.h"
 #include "test_support.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -59,6 +61,125 @@ result['r'] = pearsonr(t[keep], p[keep])[0]
         QCOMPARE(*evaluateRegression(one, one).mae.value, 0.0);
         QCOMPARE(evaluateRegression(varied, constant).pearson.reason, std::string("Pearson r of a constant series"));
         QCOMPARE(evaluateRegression(none, none).mae.reason, std::string("no labelled pairs"));
+    }
+
+    void columnReportMatchesSklearnOnTheSameResamples() {
+        // Two binary columns of one group (one with unlabelled cells), one binary column with a
+        // single class (AUROC undefined) and a regression column: AUROC, AUPRC, the g-mean
+        // threshold and its confusion numbers, MAE/RMSE/r, the group macros, and the percentile
+        // intervals recomputed by numpy on the very resamples (bootstrapRows) Lumen drew.
+        std::mt19937_64 rng(11);
+        std::uniform_real_distribution<double> u(0, 1);
+        const std::size_t n = 120;
+        std::vector<std::vector<double>> truth(4, std::vector<double>(n)), score(4, std::vector<double>(n));
+        for (std::size_t r = 0; r < n; ++r) {
+            for (int c = 0; c < 2; ++c) {
+                const double y = u(rng) < 0.3 + 0.2 * c ? 1 : 0;
+                truth[c][r] = (c == 1 && r % 9 == 0) ? std::nan("") : y;
+                score[c][r] = std::clamp(0.35 * y + 0.65 * u(rng), 0.0, 1.0);
+            }
+            truth[2][r] = 0;
+            score[2][r] = u(rng);
+            truth[3][r] = r % 7 == 0 ? std::nan("") : std::round(100 * u(rng));
+            score[3][r] = std::clamp(truth[3][r] + 15 * (u(rng) - 0.5), 0.0, 100.0);
+        }
+        const std::vector<ColumnSpec> specs = {{"a_bin", ColumnKind::Binary, "bin"},
+                                               {"b_bin", ColumnKind::Binary, "bin"},
+                                               {"c_bin", ColumnKind::Binary, "bin"},
+                                               {"a_pct", ColumnKind::Regression, "pct"}};
+        BootstrapOptions bo;
+        bo.resamples = 200;
+        bo.seed = 5;
+        const ColumnsReport rep = evaluateColumns(truth, score, specs, bo);
+        json in;
+        const auto arr = [](const std::vector<double>& v) {
+            json a = json::array();
+            for (double x : v) a.push_back(std::isnan(x) ? json() : json(x));
+            return a;
+        };
+        for (int c = 0; c < 4; ++c) in["t"].push_back(arr(truth[c])), in["p"].push_back(arr(score[c]));
+        for (int b = 0; b < bo.resamples; ++b) in["rows"].push_back(bootstrapRows(n, bo.seed, b));
+        const json ref = lumen::testing::runPythonReference(R"PY(
+from sklearn import metrics as M
+from scipy.stats import pearsonr
+T = [np.array([np.nan if v is None else v for v in c]) for c in inp['t']]
+P = [np.array([np.nan if v is None else v for v in c]) for c in inp['p']]
+def binary(t, p, thr=None):
+    k = ~(np.isnan(t) | np.isnan(p)); t, p = t[k].astype(int), p[k]
+    out = {}
+    if 0 < t.sum() < len(t):
+        out['auroc'] = M.roc_auc_score(t, p); out['auprc'] = M.average_precision_score(t, p)
+        if thr is None:
+            fpr, tpr, th = M.roc_curve(t, p, drop_intermediate=False)
+            g = np.sqrt(tpr * (1 - fpr)); i = int(np.argmax(g[1:])) + 1; thr = th[i]
+            out['threshold'] = thr
+            tn, fp, fn, tp = M.confusion_matrix(t, (p >= thr).astype(int), labels=[0, 1]).ravel()
+            out['counts'] = [tp, fp, tn, fn]
+        d = (p >= thr).astype(int)
+        out['sensitivity'] = M.recall_score(t, d); out['specificity'] = M.recall_score(t, d, pos_label=0)
+    return out
+def regression(t, p):
+    k = ~(np.isnan(t) | np.isnan(p)); t, p = t[k], p[k]
+    return {'mae': M.mean_absolute_error(t, p), 'rmse': math.sqrt(M.mean_squared_error(t, p)), 'r': pearsonr(t, p)[0]}
+full = [binary(T[c], P[c]) for c in range(3)]
+result['binary'] = full; result['regression'] = regression(T[3], P[3])
+aucs = [f['auroc'] for f in full if 'auroc' in f]; result['macro_auroc'] = np.mean(aucs)
+result['macro_auprc'] = np.mean([f['auprc'] for f in full if 'auroc' in f])
+reps = {'a_auroc': [], 'b_sens': [], 'macro': [], 'mae': [], 'r': []}
+for rows in inp['rows']:
+    rows = np.array(rows)
+    bs = [binary(T[c][rows], P[c][rows], full[c].get('threshold')) for c in range(3)]
+    if 'auroc' in bs[0]: reps['a_auroc'].append(bs[0]['auroc'])
+    if 'sensitivity' in bs[1]: reps['b_sens'].append(bs[1]['sensitivity'])
+    a = [b['auroc'] for b in bs if 'auroc' in b]
+    if a: reps['macro'].append(np.mean(a))
+    g = regression(T[3][rows], P[3][rows]); reps['mae'].append(g['mae']); reps['r'].append(g['r'])
+result['ci'] = {k: [np.percentile(v, 2.5), np.percentile(v, 97.5)] for k, v in reps.items()}
+)PY",
+                                                            in);
+        const auto close = [](const MetricValue& v, const json& r) {
+            return v.has() && std::abs(*v.value - r.get<double>()) < 1e-12;
+        };
+        for (int c = 0; c < 2; ++c) {
+            const auto& col = rep.columns[std::size_t(c)];
+            const json& f = ref["binary"][c];
+            QVERIFY(close(col.auroc, f["auroc"]) && close(col.auprc, f["auprc"]) &&
+                    close(col.threshold, f["threshold"]));
+            const auto& k = col.atThreshold.counts;
+            QCOMPARE((std::vector<std::int64_t>{k.tp, k.fp, k.tn, k.fn}), f["counts"].get<std::vector<std::int64_t>>());
+        }
+        QCOMPARE(rep.columns[1].n, std::size_t(n - (n + 8) / 9));
+        QVERIFY(!rep.columns[2].auroc.has() && !rep.columns[2].threshold.has());
+        QVERIFY(close(rep.columns[3].regression.mae, ref["regression"]["mae"]));
+        QVERIFY(close(rep.columns[3].regression.pearson, ref["regression"]["r"]));
+        QCOMPARE(rep.groups.size(), std::size_t(2));
+        QCOMPARE(rep.groups[0].columns, std::size_t(2));  // c_bin has one class: left out of the macro
+        QVERIFY(close(rep.groups[0].macroAuroc, ref["macro_auroc"]) &&
+                close(rep.groups[0].macroAuprc, ref["macro_auprc"]));
+        QVERIFY(close(rep.groups[1].mae, ref["regression"]["mae"]));  // one column: pooled = its own
+        const auto sameInterval = [](const ConfidenceInterval& ci, const json& r) {
+            return ci.lower && ci.upper && std::abs(*ci.lower - r[0].get<double>()) < 1e-12 &&
+                   std::abs(*ci.upper - r[1].get<double>()) < 1e-12;
+        };
+        QVERIFY(sameInterval(rep.columns[0].intervals.at("auroc"), ref["ci"]["a_auroc"]));
+        QVERIFY(sameInterval(rep.columns[1].intervals.at("sensitivity"), ref["ci"]["b_sens"]));
+        QVERIFY(sameInterval(rep.groups[0].intervals.at("macro_auroc"), ref["ci"]["macro"]));
+        QVERIFY(sameInterval(rep.columns[3].intervals.at("mae"), ref["ci"]["mae"]));
+        QVERIFY(sameInterval(rep.columns[3].intervals.at("pearson"), ref["ci"]["r"]));
+        QVERIFY(!rep.columns[2].intervals.at("auroc").lower);
+        const json j = toJson(rep);
+        QCOMPARE(j["columns"]["a_bin"]["ci"]["auroc"][0].get<double>(), *rep.columns[0].intervals.at("auroc").lower);
+        QVERIFY(j["columns"]["c_bin"]["auroc"].is_null() && j["columns"]["c_bin"]["missing"].contains("auroc"));
+        QVERIFY(j["groups"]["pct"].contains("mae") && j["groups"]["bin"].contains("macro_auroc"));
+        // A binary label other than 0/1 names the column and row.
+        auto bad = truth;
+        bad[1][4] = 2;
+        try {
+            evaluateColumns(bad, score, specs, {});
+            QFAIL("no error for a label of 2");
+        } catch (const std::invalid_argument& e) {
+            QVERIFY2(std::string(e.what()).find("b_bin, row 5") != std::string::npos, e.what());
+        }
     }
 
     void retrievalHandComputed() {

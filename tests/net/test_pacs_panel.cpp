@@ -200,8 +200,8 @@ private slots:
         clickRow(studies, 1);
         QVERIFY(seriesLoaded.wait(15000));
         QCOMPARE(part<QTableWidget>(panel, "pacsSeries")->rowCount(), 2);
-        QCOMPARE(part<QTableWidget>(panel, "pacsSeries")->item(0, 2)->text(), QString("LAO cranial"));
-        QCOMPARE(part<QTableWidget>(panel, "pacsSeries")->item(1, 2)->text(), QString("RAO caudal"));
+        QCOMPARE(part<QTableWidget>(panel, "pacsSeries")->item(0, 2)->text(), QString("Left coronary LAO 30 CRA 20"));
+        QCOMPARE(part<QTableWidget>(panel, "pacsSeries")->item(1, 2)->text(), QString("Right coronary LAO 40"));
         QCOMPARE(part<QPushButton>(panel, "pacsRetrieve")->text(), QString("Retrieve study"));
 
         // Retrieve only the second view.

@@ -1,0 +1,161 @@
+// The angiography study view: a preds.json of two studies whose cines (written by pydicom)
+// have different frame counts and Frame Times play in sync, each at its own rate; the tiles
+// carry the attention weights and the top one is marked; the coronary tree colours segments by
+// stenosis and marks CTO / thrombus / calcification; a click on a segment fills its five
+// predictions beside the baseline CSV; the tree exports as SVG; a preds.json of another task
+// is refused with a message naming the file.
+#include "angio_study_view.h"
+#include "coronary_tree.h"
+
+#include "test_support.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QDoubleSpinBox>
+#include <QListWidget>
+#include <QProcess>
+#include <QSignalSpy>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <fstream>
+
+using namespace lumen::widgets;
+
+class TestAngioStudyView : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir dir_;
+    QString preds_, baseline_;
+
+    QString path(const QString& name) const { return dir_.filePath(name); }
+
+private slots:
+    void initTestCase() {
+        QVERIFY(dir_.isValid());
+        // Two cines: 10 frames at 50 ms and 8 frames at 100 ms; frame k's pixels are all 20 k.
+        QProcess py;
+        py.start("/usr/bin/python3",
+                 {"-c",
+                  "import sys, numpy as np\nsys.path.insert(0, sys.argv[2])\nfrom cine_maker import write_cine\n"
+                  "for name, n, ft in (('a.dcm', 10, 50.0), ('b.dcm', 8, 100.0)):\n"
+                  "    f = np.stack([np.full((24, 32), 20 * k, np.uint8) for k in range(n)])\n"
+                  "    write_cine(sys.argv[1] + '/' + name, f, '1.2.3', 'P1', (30, 20), ft)\n",
+                  dir_.path(), QString(LUMEN_SOURCE_DIR) + "/tests"});
+        QVERIFY(py.waitForFinished(60000));
+        QVERIFY2(py.exitCode() == 0, py.readAllStandardError().constData());
+        nlohmann::json doc;
+        doc["task"] = "angio_multiview";
+        nlohmann::json s1 = {{"study_id", "S1"}};
+        s1["views"] = {
+            {{"path", "a.dcm"}, {"file", path("a.dcm").toStdString()}, {"view", "LAO 30 CRA 20"}, {"attention", 0.3}},
+            {{"path", "b.dcm"}, {"file", path("b.dcm").toStdString()}, {"view", "RAO 30"}, {"attention", 0.7}}};
+        s1["predictions"] = {{"prox_lad_stenosis", 85.0}, {"prox_lad_stenosis_binary", 0.9},
+                             {"lcx_stenosis", 10.0},      {"lcx_cto", 0.8},
+                             {"prox_rca_thrombus", 0.6},  {"prox_rca_stenosis", 40.0}};
+        nlohmann::json s2 = {{"study_id", "S2"}};
+        s2["views"] = {{{"path", "missing.dcm"}, {"file", path("missing.dcm").toStdString()}, {"attention", 1.0}}};
+        s2["predictions"] = nlohmann::json::object();
+        doc["predictions"] = {s1, s2};
+        preds_ = path("preds.json");
+        std::ofstream(preds_.toStdString()) << doc.dump();
+        baseline_ = path("baseline.csv");
+        std::ofstream(baseline_.toStdString()) << "study_id,prox_lad_stenosis,prox_lad_stenosis_binary\nS1,80,0.7\n";
+    }
+
+    void playsEveryViewAtItsOwnFrameTime() {
+        AngioStudyView v;
+        v.resize(1366, 700);
+        v.show();
+        QSignalSpy shown(&v, &AngioStudyView::studyShown);
+        QVERIFY(v.openPredictions(preds_));
+        QCOMPARE(v.studies(), QStringList({"S1", "S2"}));
+        QVERIFY(shown.wait(20000));
+        QCOMPARE(shown.last().at(0).toString(), QString("S1"));
+        QCOMPARE(v.tiles().size(), std::size_t(2));
+        QCOMPARE(v.tiles()[0]->frameCount(), 10);
+        QCOMPARE(v.tiles()[1]->frameTimeMs(), 100.0);
+        QCOMPARE(v.durationMs(), 800.0);  // the longest cine: 8 x 100 ms
+        v.setTimeMs(420);
+        QCOMPARE(v.tiles()[0]->frame(), 8);  // 420 / 50
+        QCOMPARE(v.tiles()[1]->frame(), 4);  // 420 / 100
+        v.setTimeMs(650);
+        QCOMPARE(v.tiles()[0]->frame(), 3);  // the 500 ms cine loops: 650 / 50 = 13 -> 13 mod 10
+        // Playing advances the shared clock.
+        v.setTimeMs(0);
+        v.play();
+        QVERIFY(v.isPlaying());
+        QTRY_VERIFY_WITH_TIMEOUT(v.tiles()[0]->frame() >= 2, 5000);
+        v.pause();
+        QVERIFY(!v.isPlaying());
+        // Attention: ranked, the top view first.
+        QCOMPARE(v.viewRanking()->count(), 2);
+        QVERIFY(v.viewRanking()->item(0)->text().contains("View 2"));
+        v.setWindow(100, 50);
+        QCOMPARE(v.findChild<QDoubleSpinBox*>("angioWidth")->value(), 50.0);
+        // Fits a 1366 x 768 window's page area (about 1340 x 470 beside the docks).
+        QVERIFY(v.minimumSizeHint().height() <= 470);
+        QVERIFY(!v.hasHeightForWidth());
+        QImage shot = v.grab().toImage();
+        QVERIFY(!shot.isNull());
+        shot.save(path("angio_view.png"));
+        // A study whose cine is missing: the tile says so, the app keeps going.
+        QVERIFY(v.selectStudy("S2"));
+        QVERIFY(shown.wait(20000));
+        QVERIFY2(v.statusText().contains("missing.dcm"), qPrintable(v.statusText()));
+    }
+
+    void treeColoursSegmentsAndShowsTheirPredictions() {
+        AngioStudyView v;
+        v.resize(1366, 700);
+        v.show();
+        QVERIFY(v.openPredictions(preds_));
+        QVERIFY(v.openBaseline(baseline_));
+        auto* tree = v.tree();
+        QCOMPARE(tree->segmentColor("prox_lad"), stenosisColor(85.0));
+        QVERIFY(tree->segmentColor("prox_lad").red() > tree->segmentColor("prox_lad").green());
+        QVERIFY(tree->segmentColor("lcx").green() > tree->segmentColor("lcx").red());
+        QCOMPARE(tree->segmentColor("dist_lad"), stenosisColor(std::nullopt));  // no prediction: grey
+        QCOMPARE(tree->markers("lcx"), QStringList({"cto"}));
+        QCOMPARE(tree->markers("prox_rca"), QStringList({"thrombus"}));
+        QVERIFY(tree->markers("prox_lad").isEmpty());
+        // Clicking a segment selects it and fills its five predictions, new beside baseline.
+        QSignalSpy clicked(tree, &CoronaryTreeView::segmentClicked);
+        const QPointF at = tree->segmentCentre("prox_lad");
+        QCOMPARE(tree->segmentAt(at), QString("prox_lad"));
+        QTest::mouseClick(tree, Qt::LeftButton, {}, at.toPoint());
+        QCOMPARE(clicked.count(), 1);
+        QCOMPARE(clicked.last().at(0).toString(), QString("prox_lad"));
+        auto* t = v.segmentTable();
+        QCOMPARE(t->item(0, 1)->text(), QString("85.0"));
+        QCOMPARE(t->item(0, 2)->text(), QString("80.0"));
+        QCOMPARE(t->item(0, 3)->text(), QString("5.0"));
+        QCOMPARE(t->item(1, 1)->text(), QString("0.900"));
+        QCOMPARE(t->item(1, 3)->text(), QString("0.200"));
+        QCOMPARE(t->item(3, 2)->text(), QString("–"));  // no baseline column for prox_lad_cto
+        QVERIFY(tree->describe("prox_lad").contains("85 %"));
+        // Export.
+        QString error;
+        QVERIFY2(tree->exportSvg(path("tree.svg"), &error), qPrintable(error));
+        QFile svg(path("tree.svg"));
+        QVERIFY(svg.open(QIODevice::ReadOnly));
+        QVERIFY(svg.readAll().contains("<svg"));
+        QVERIFY(tree->exportPng(path("tree.png"), &error));
+        QVERIFY(!QImage(path("tree.png")).isNull());
+    }
+
+    void refusesAnotherTasksPredictions() {
+        const QString other = path("other.json");
+        std::ofstream(other.toStdString()) << R"({"task": "ct_multilabel", "predictions": []})";
+        AngioStudyView v;
+        QVERIFY(!v.openPredictions(other));
+        QVERIFY2(v.statusText().contains("other.json") && v.statusText().contains("ct_multilabel"),
+                 qPrintable(v.statusText()));
+        QVERIFY(!v.openPredictions(path("nothing.json")));
+        QVERIFY(v.statusText().contains("nothing.json"));
+    }
+};
+
+QTEST_MAIN(TestAngioStudyView)
+#include "test_angio_study_view.moc"
