@@ -101,15 +101,15 @@ private slots:
         QCOMPARE(bad->child(0)->text(0), QString("broken.dcm"));
         QVERIFY(!bad->child(0)->text(1).isEmpty());
 
-        // Thumbnails are decoded off the GUI thread, then cached (7 series: 6 cines + 1 CT).
-        QTRY_COMPARE_WITH_TIMEOUT(browser.cachedThumbnails(), 7, 30000);
-        QTreeWidgetItem* cine = findSeries(tree, "XA", "LAO cranial");
+        // Thumbnails are decoded off the GUI thread, then cached (10 series: 2 + 3 + 4 cines + 1 CT).
+        QTRY_COMPARE_WITH_TIMEOUT(browser.cachedThumbnails(), 10, 30000);
+        QTreeWidgetItem* cine = findSeries(tree, "XA", "Left coronary");
         QVERIFY(cine);
         QVERIFY(!cine->icon(0).isNull());
         QVERIFY(cine->text(1).contains("frames"));
         browser.refresh();  // a refresh reuses the cache
-        QCOMPARE(browser.cachedThumbnails(), 7);
-        cine = findSeries(tree, "XA", "LAO cranial");
+        QCOMPARE(browser.cachedThumbnails(), 10);
+        cine = findSeries(tree, "XA", "Left coronary");
         QVERIFY(!cine->icon(0).isNull());
 
         // Select the cine: the viewer shows its frames at the file's frame rate (66.7 ms).
@@ -220,7 +220,8 @@ private slots:
         QVERIFY2(browser.statusText().contains(" images indexed"), qPrintable(browser.statusText()));
 
         {
-            QTreeWidgetItem* shot = findSeries(tree, "XA", "RAO caudal");
+            QTreeWidgetItem* shot = findSeries(tree, "XA", "Right coronary");
+            QVERIFY(shot);
             clickItem(tree, shot);
             QVERIFY(loaded.wait(30000));
             view->setFrame(view->frameCount() / 2);
