@@ -307,9 +307,17 @@ torch::Tensor camFromFeatures(const torch::Tensor& features, const torch::Tensor
     auto g = torch::autograd::grad({s.sum()}, {features}, {}, /*retain_graph=*/true, /*create_graph=*/false,
                                    /*allow_unused=*/true)[0];
     if (!g.defined()) throw std::invalid_argument("camFromFeatures: the scores do not depend on the features");
+    return camFromGradient(features, g, m, toGrid);
+}
+
+torch::Tensor camFromGradient(const torch::Tensor& features, const torch::Tensor& gradient, CamMethod m,
+                              const std::function<torch::Tensor(const torch::Tensor&)>& toGrid) {
+    if (!toGrid) checkFeatures(features, "camFromGradient");
+    if (gradient.sizes() != features.sizes())
+        throw std::invalid_argument("camFromGradient: the gradient's shape differs from the features'");
     torch::NoGradGuard noGrad;
     torch::Tensor f = features.detach().to(torch::kFloat);
-    g = g.to(torch::kFloat);
+    torch::Tensor g = gradient.to(torch::kFloat);
     if (toGrid) {
         f = toGrid(f);
         g = toGrid(g);

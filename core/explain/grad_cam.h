@@ -34,6 +34,11 @@ enum class CamMethod { GradCam, GradCamPlusPlus, HiResCam };
 torch::Tensor camFromFeatures(const torch::Tensor& features, const torch::Tensor& scores, CamMethod m,
                               const std::function<torch::Tensor(const torch::Tensor&)>& toGrid = {});
 
+/// The CAM of features (N,C,...) from a gradient of the same shape computed elsewhere — when one
+/// score depends on several samples' features (a study's output over its views: video_cam.h).
+torch::Tensor camFromGradient(const torch::Tensor& features, const torch::Tensor& gradient, CamMethod m,
+                              const std::function<torch::Tensor(const torch::Tensor&)>& toGrid = {});
+
 /// "gradcam" / "gradcam++" / "hirescam" (also "gradcampp", "grad-cam", "grad-cam++"); throws
 /// std::invalid_argument listing the names otherwise.
 CamMethod camMethodFromName(const std::string& name);

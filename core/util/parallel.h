@@ -7,7 +7,8 @@
 
 namespace lumen::util {
 
-/// `requested` when it is positive, else one thread per core (at least 1).
+/// `requested` when it is positive, else the environment's LUMEN_THREADS when that is a positive
+/// integer, else one thread per core (at least 1).
 unsigned resolveThreads(long long requested);
 
 struct ParallelOptions {

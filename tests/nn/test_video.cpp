@@ -3,10 +3,12 @@
 // outputs and gradients; a wrapper's checkpoint loads through its prefix; the MIL aggregators
 // equal the Python definitions and their weights sum to 1 over the real views; the masked loss
 // equals torch.nn.functional's on the labelled entries (value and gradient); the whole model
-// never encodes padding and gives a study the same outputs alone or in a batch.
+// never encodes padding and gives a study the same outputs alone or in a batch; the video
+// Grad-CAM of a study equals its closed form for the mean aggregator and average pooling.
 // Torch must come before any Qt header.
 #include <torch/torch.h>
 
+#include "explain/video_cam.h"
 #include "nn/angio_model.h"
 #include "nn/mil.h"
 #include "nn/tensor_file.h"
@@ -234,6 +236,44 @@ private slots:
         QVERIFY(g.defined() && g.abs().sum().item<double>() > 0.0);
         QVERIFY(stateDict(*model).count("aggregator.cls_layer.self_attn.in_proj_weight") == 1);
         QVERIFY(stateDict(*model).count("heads.weight") == 1);
+    }
+
+    void videoCamEqualsItsClosedForm() {
+        // Mean over the R real views, average pool over the n = t h w positions, a Linear head:
+        // d out_k / d F_v[c, p] = W[k, c] / (R n) everywhere, so Grad-CAM's (and HiResCAM's)
+        // CAM of view v is ReLU(sum_c W[k, c] F_v[c] / (R n)), computed here without autograd.
+        torch::manual_seed(5);
+        AngioMultiview model(tinyAngio("mean"));
+        model->eval();
+        auto videos = torch::randn({1, 4, 1, 8, 32, 32});
+        const auto mask = torch::tensor({1, 0, 1, 1}, torch::kBool).view({1, 4});
+        const std::vector<std::int64_t> columns = {1, 7, 12};
+        for (const auto method : {lumen::explain::CamMethod::GradCam, lumen::explain::CamMethod::HiResCam}) {
+            const auto cams = lumen::explain::studyVideoCams(model, videos, mask, columns, method);
+            QCOMPARE(cams.views, (std::vector<std::int64_t>{0, 2, 3}));
+            torch::NoGradGuard noGrad;
+            QVERIFY(maxAbsDiff(cams.outputs, model->forward(videos, mask).outputs) <= 1e-6);
+            const auto maps = model->encoder()->forwardFeatures(videos[0].index_select(0, torch::tensor({0, 2, 3})));
+            const double n = double(maps.size(2) * maps.size(3) * maps.size(4));
+            const auto heads = stateDict(*model).at("heads.weight");
+            QCOMPARE(int(cams.cams.size()), 3);
+            for (std::size_t i = 0; i < columns.size(); ++i) {
+                const auto w = heads[columns[i]].view({1, -1, 1, 1, 1}) / (3.0 * n);
+                const auto expected = torch::relu((w * maps).sum(1));
+                QCOMPARE(cams.cams[i].sizes().vec(), expected.sizes().vec());
+                const double scale = expected.abs().max().item<double>();
+                QVERIFY(scale > 0);
+                QVERIFY2(maxAbsDiff(cams.cams[i], expected) <= 1e-5 * scale, std::to_string(i).c_str());
+            }
+        }
+        // A batch of two studies and a column past the outputs are refused by name.
+        QVERIFY_THROWS_EXCEPTION(
+            std::invalid_argument,
+            lumen::explain::studyVideoCams(model, torch::cat({videos, videos}), torch::cat({mask, mask}), {1},
+                                           lumen::explain::CamMethod::GradCam));
+        QVERIFY_THROWS_EXCEPTION(
+            std::invalid_argument,
+            lumen::explain::studyVideoCams(model, videos, mask, {20}, lumen::explain::CamMethod::GradCam));
     }
 };
 
