@@ -5,6 +5,8 @@
 #include "angio_data.h"
 
 #include "config/seed.h"
+#include "explain/video_cam.h"
+#include "io/npy_writer.h"
 #include "data/csv_records.h"
 #include "jobs/job.h"
 #include "metrics/classification.h"
@@ -369,6 +371,67 @@ void writeLabelledMetrics(const std::vector<LoadedStudy>& studies, const std::ve
                             " over " + std::to_string(g.columns) + " segments"));
 }
 
+/// What infer.cam_* ask for.
+struct CamRequest {
+    int studies = 0;
+    std::vector<std::string> columns;
+    explain::CamMethod method = explain::CamMethod::GradCam;
+};
+
+std::vector<std::int64_t> camColumns(const CamRequest& req, const std::vector<std::string>& columns,
+                                     const std::vector<double>& predicted) {
+    std::vector<std::int64_t> wanted;
+    if (req.columns.empty()) {
+        std::int64_t best = -1;  // the highest-scoring _stenosis_binary (head 1 of every segment)
+        for (std::size_t k = 1; k < columns.size(); k += nn::kAngioHeadsPerSegment)
+            if (best < 0 || predicted[k] > predicted[std::size_t(best)]) best = std::int64_t(k);
+        if (best >= 0) wanted.push_back(best);
+        return wanted;
+    }
+    for (const auto& name : req.columns) {
+        const auto it = std::find(columns.begin(), columns.end(), name);
+        if (it == columns.end())
+            throw config::ConfigError({}, {{"infer.cam_columns", "\"" + name + "\" is not an output column", 0}});
+        wanted.push_back(std::int64_t(it - columns.begin()));
+    }
+    return wanted;
+}
+
+/// The video CAMs of study `index`: one .npy per column, shaped (real views, t, h, w), divided
+/// by the study's joint maximum so its views share one scale. Returns preds.json's "cams".
+Json studyCams(nn::AngioMultiview& model, const std::vector<LoadedStudy>& studies, std::size_t index,
+               const ClipOptions& clip, const CamRequest& req, const std::vector<std::string>& columns,
+               const std::vector<double>& predicted, const train::InferenceSetup& setup) {
+    const auto wanted = camColumns(req, columns, predicted);
+    const auto b = makeBatch(studies, {index}, clip, -1);
+    const auto cams = explain::studyVideoCams(model, train::toDevice(b.videos, setup.device),
+                                              train::toDevice(b.mask, setup.device), wanted, req.method);
+    const auto& study = studies[index];
+    Json out = Json::object();
+    fs::create_directories(setup.outDir / "cams");
+    for (std::size_t i = 0; i < wanted.size(); ++i) {
+        auto cam = cams.cams[i].to(torch::kCPU, torch::kFloat).contiguous();
+        const double rawMax = cam.max().item<double>();
+        if (rawMax > 0) cam = (cam / rawMax).contiguous();
+        std::vector<std::size_t> shape;
+        for (auto d : cam.sizes()) shape.push_back(std::size_t(d));
+        const auto& column = columns[std::size_t(wanted[i])];
+        const fs::path file = setup.outDir / "cams" / (safeName(study.studyId) + "__" + safeName(column) + ".npy");
+        util::writeFileAtomically(
+            file, io::npyBytes(cam.data_ptr<float>(), std::size_t(cam.numel()) * sizeof(float), "<f4", shape));
+        Json views = Json::array();
+        for (const auto slot : cams.views) {
+            const auto& video = study.videos[b.views[0][std::size_t(slot)]];
+            views.push_back({{"slot", slot}, {"clip_start", centredStart(video.frames.size(0), clip)}});
+        }
+        out[column] = {{"file", fs::relative(file, setup.outDir).string()},
+                       {"shape", shape},
+                       {"raw_max", rawMax},
+                       {"views", views}};
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string infer(const config::Config& cIn, const plugin::RunContext& where, jobs::JobContext& job) {
@@ -431,6 +494,13 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
                          std::to_string(studies.size()) + " studies");
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CamRequest cam{c.get<int>("infer.cam_studies"), c.get<std::vector<std::string>>("infer.cam_columns"),
+                   explain::camMethodFromName(c.get<std::string>("infer.cam_method"))};
+    for (std::size_t s = 0; s < std::min(studies.size(), std::size_t(std::max(0, cam.studies))); ++s) {
+        job.throwIfCancelled();
+        rows[s]["cams"] = studyCams(model, studies, s, clip, cam, columns, predicted[s], setup);
+        job.progress(1.0, "video Grad-CAM " + std::to_string(s + 1) + "/" + std::to_string(cam.studies));
+    }
     util::writeFileAtomically(setup.outDir / "preds.csv", csv.str());
     Json doc;
     doc["task"] = "angio_multiview";
@@ -443,6 +513,14 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
                    {"start", "centred"},
                    {"mean", clip.mean},
                    {"std", clip.std}};
+    if (cam.studies > 0)
+        doc["cam"] = {{"method", explain::camMethodName(cam.method)},
+                      {"layer", "encoder.layer" + std::to_string(model->encoder()->options().widths.empty()
+                                                                     ? 4
+                                                                     : model->encoder()->options().widths.size())},
+                      {"frames", clip.frames},
+                      {"stride", clip.stride},
+                      {"array", "(views, t, h, w) float32 over the clip's frames x the frame, / the study's maximum"}};
     doc["seconds_per_study"] = studies.empty() ? 0.0 : seconds / double(studies.size());
     doc["predictions"] = rows;
     util::writeFileAtomically(setup.outDir / "preds.json", doc.dump(1) + "\n");

@@ -71,6 +71,11 @@ void addLossKeys(config::Schema& s) {
              "Bootstrap resamples (over studies) for the intervals of metrics.json when the inferred studies are "
              "labelled; 0 = none.",
              0, 100000);
+    s.addInt("infer.cam_studies", 0,
+             "Video Grad-CAM for the first N inferred studies (0 = none): cams/<study>__<column>.npy.", 0, 1000000);
+    s.addStringList("infer.cam_columns", {},
+                    "Output columns to explain; empty = each study's highest-scoring _stenosis_binary.");
+    s.addChoice("infer.cam_method", "gradcam", {"gradcam", "gradcam++", "hirescam"}, "How the video CAM is formed.");
 }
 
 class AngioMultiviewTask : public plugin::KitTask {

@@ -212,6 +212,53 @@ private slots:
         QCOMPARE(doc["predictions"][0]["views"][0]["view"].get<std::string>(), std::string("LAO 30 CRA 20"));
     }
 
+    void videoCamsBesideThePredictions() {
+        // infer.cam_*: a (views, t, h, w) array per study and column, on the study's own scale
+        // (its maximum is 1), listed in preds.json; the predictions are those of a plain run.
+        const fs::path cfg = config("cam.yaml", 1);
+        std::ofstream(cfg, std::ios::app)
+            << "  cam_studies: 2\n  cam_columns: [prox_rca_stenosis_binary, left_main_stenosis]\n";
+        const fs::path e = infer(cfg, "e");
+        QVERIFY(!e.empty());
+        const fs::path a = fs::path(dir_.path().toStdString()) / "a";
+        QCOMPARE(maxDifference(readPredictions(a / "preds.csv"), readPredictions(e / "preds.csv")), 0.0);
+        const auto doc = nlohmann::json::parse(readTextFile(e / "preds.json"));
+        QCOMPARE(doc["cam"]["method"].get<std::string>(), std::string("gradcam"));
+        QCOMPARE(doc["cam"]["layer"].get<std::string>(), std::string("encoder.layer2"));
+        const auto& study = doc["predictions"][1];  // 3 views
+        QCOMPARE(study["cams"].size(), std::size_t(2));
+        const auto& cam = study["cams"]["prox_rca_stenosis_binary"];
+        QCOMPARE(cam["views"].size(), std::size_t(3));
+        QCOMPARE(cam["shape"][0].get<int>(), 3);
+        QVERIFY(cam["raw_max"].get<double>() >= 0);
+        QProcess py;
+        py.start(qEnvironmentVariable("LUMEN_PYTHON", "/usr/bin/python3"),
+                 {"-c",
+                  "import sys, numpy as np; a = np.load(sys.argv[1]); print(list(a.shape), a.dtype, float(a.max()), "
+                  "float(a.min()))",
+                  q(e / cam["file"].get<std::string>())});
+        QVERIFY(py.waitForFinished(60000) && py.exitCode() == 0);
+        const QString printed = QString::fromUtf8(py.readAllStandardOutput()).trimmed();
+        const auto shape = cam["shape"];
+        const QString expected = QString("[%1, %2, %3, %4] float32 ")
+                                     .arg(shape[0].get<int>())
+                                     .arg(shape[1].get<int>())
+                                     .arg(shape[2].get<int>())
+                                     .arg(shape[3].get<int>());
+        QVERIFY2(printed.startsWith(expected), qPrintable(printed + " / " + expected));
+        QVERIFY2(printed.contains(cam["raw_max"].get<double>() > 0 ? " 1.0 " : " 0.0 "), qPrintable(printed));
+        // A column that is not an output is named.
+        const fs::path bad = config("cam_bad.yaml", 1);
+        std::ofstream(bad, std::ios::app) << "  cam_studies: 1\n  cam_columns: [prox_lad_stenosys]\n";
+        const auto r = runLumenCli({"infer", "--config", q(bad), "--workspace", q(ws_), "--checkpoint",
+                                    q(ws_ / "runs" / "1_angio_multiview" / "checkpoints" / "last.pt"), "--out",
+                                    q(fs::path(dir_.path().toStdString()) / "f")});
+        QVERIFY(r.code != 0);
+        QVERIFY2(r.err.find("infer.cam_columns") != std::string::npos &&
+                     r.err.find("prox_lad_stenosys") != std::string::npos,
+                 r.err.c_str());
+    }
+
     void missingVideoIsNamed() {
         std::string manifest = readTextFile(ws_ / "angio" / "manifest.csv");
         manifest.replace(manifest.find("cines/s03_v0.dcm"), 16, "cines/gone.dcm");
