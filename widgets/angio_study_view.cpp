@@ -3,15 +3,18 @@
 #include "data/column_names.h"
 #include "data/numeric_table.h"
 #include "io/media_reader.h"
+#include "io/npy_reader.h"
 #include "coronary_tree.h"
 #include "file_dialogs.h"
 #include "gui_thread.h"
+#include "overlay_view.h"
 
 #include <nlohmann/json.hpp>
 
 #include <QComboBox>
 #include <QDateTime>
 #include <QDoubleSpinBox>
+#include <QDir>
 #include <QFileInfo>
 #include <QGridLayout>
 #include <QHBoxLayout>
@@ -52,6 +55,28 @@ QString fmt(double v, bool percent) {
 
 }  // namespace
 
+/// A study's "cams" of preds.json (docs/angio.md, "Video Grad-CAM"); files relative to `dir`.
+std::map<std::string, AngioCamRecord> readStudyCams(const nlohmann::json& doc, const nlohmann::json& study,
+                                                    const QString& dir) {
+    std::map<std::string, AngioCamRecord> out;
+    const auto cams = study.value("cams", nlohmann::json::object());
+    const auto clip = doc.value("cam", nlohmann::json::object());
+    if (!cams.is_object()) return out;
+    for (const auto& [column, c] : cams.items()) {
+        if (!c.is_object() || !c.contains("file") || !c["file"].is_string()) continue;
+        AngioCamRecord r;
+        r.file = QDir(dir).absoluteFilePath(QString::fromStdString(c["file"].get<std::string>()));
+        r.frames = clip.value("frames", 0);
+        r.stride = std::max(1, clip.value("stride", 1));
+        for (const auto& v : c.value("views", nlohmann::json::array())) {
+            r.viewSlots.push_back(v.value("slot", 0));
+            r.clipStarts.push_back(v.value("clip_start", 0));
+        }
+        out[column] = std::move(r);
+    }
+    return out;
+}
+
 std::vector<AngioStudyRecord> readAngioPredictions(const QString& file) {
     const std::string name = file.toStdString();
     std::ifstream in(name, std::ios::binary);
@@ -87,6 +112,7 @@ std::vector<AngioStudyRecord> readAngioPredictions(const QString& file) {
         const auto predictions = s.value("predictions", nlohmann::json::object());
         for (const auto& [k, v] : predictions.items())
             if (v.is_number()) r.predictions[k] = v.get<double>();
+        r.cams = readStudyCams(doc, s, QFileInfo(file).path());
         out.push_back(std::move(r));
     }
     return out;
@@ -137,6 +163,34 @@ void CineTile::setTopAttention(bool top) {
     update();
 }
 
+void CineTile::setCam(std::vector<float> values, int t, int h, int w, int clipStart, int stride, int frames) {
+    const bool ok = t > 0 && h > 0 && w > 0 && frames > 0 && values.size() == std::size_t(t) * h * w;
+    cam_ = ok ? std::move(values) : std::vector<float>();
+    camT_ = t, camH_ = h, camW_ = w, camStart_ = clipStart, camStride_ = std::max(1, stride), camFrames_ = frames;
+    update();
+}
+
+int CineTile::camIndexAt(int frame) const {
+    if (cam_.empty() || frame < camStart_ || (frame - camStart_) % camStride_ != 0) return -1;
+    const int i = (frame - camStart_) / camStride_;
+    return i < camFrames_ ? std::min(camT_ - 1, i * camT_ / camFrames_) : -1;
+}
+
+// The CAM slice over the image: jet, transparent where cold (alpha grows with the value).
+static void drawCam(QPainter& p, const QRect& target, const float* slice, int h, int w) {
+    QImage heat(w, h, QImage::Format_ARGB32);
+    for (int y = 0; y < h; ++y) {
+        auto* line = reinterpret_cast<QRgb*>(heat.scanLine(y));
+        for (int x = 0; x < w; ++x) {
+            const double v = std::clamp(double(slice[std::size_t(y) * w + x]), 0.0, 1.0);
+            const QRgb c = colormapColor(Colormap::Jet, v);
+            line[x] = qRgba(qRed(c), qGreen(c), qBlue(c), int(170 * v));
+        }
+    }
+    p.setRenderHint(QPainter::SmoothPixmapTransform);
+    p.drawImage(target, heat);
+}
+
 void CineTile::paintEvent(QPaintEvent*) {
     QPainter p(this);
     p.fillRect(rect(), Qt::black);
@@ -161,6 +215,8 @@ void CineTile::paintEvent(QPaintEvent*) {
         const QRect target(imageArea.center() - QPoint(fit.width() / 2, fit.height() / 2), fit);
         p.setRenderHint(QPainter::SmoothPixmapTransform);
         p.drawImage(target, img);
+        if (const int ti = camIndexAt(frame_); ti >= 0)
+            drawCam(p, target, cam_.data() + std::size_t(ti) * camH_ * camW_, camH_, camW_);
     } else {
         p.setPen(error_.isEmpty() ? QColor(180, 180, 180) : QColor(255, 120, 120));
         p.drawText(imageArea, Qt::AlignCenter | Qt::TextWordWrap, error_.isEmpty() ? tr("Loading…") : error_);
@@ -214,6 +270,14 @@ void AngioStudyView::buildUi() {
     top->addWidget(fileLabel_, 1);
     top->addWidget(new QLabel(tr("Study")));
     top->addWidget(studyBox_);
+    camBox_ = new QComboBox;
+    camBox_->setObjectName("angioCam");
+    camBox_->setToolTip(tr("Video Grad-CAM of an output column over every view (inference with infer.cam_studies)"));
+    top->addWidget(new QLabel(tr("CAM")));
+    top->addWidget(camBox_);
+    connect(camBox_, &QComboBox::currentIndexChanged, this, [this](int i) {
+        if (!syncing_ && i >= 0) showCam(camBox_->itemData(i).toString());
+    });
     connect(open, &QPushButton::clicked, this, [this] {
         const QString f = openFileDialog(this, tr("Open angio_multiview predictions"), QFileInfo(file_).path(),
                                          tr("Predictions (preds.json);;JSON (*.json)"));
@@ -439,6 +503,13 @@ void AngioStudyView::showStudy(int index) {
         if (r.views[v].attention > best) best = r.views[v].attention, bestTile = int(v);
     }
     if (bestTile >= 0) tiles_[std::size_t(bestTile)]->setTopAttention(true);
+    syncing_ = true;
+    camBox_->clear();
+    camBox_->addItem(r.cams.empty() ? tr("none computed") : tr("none"), QString());
+    for (const auto& [column, cam] : r.cams)
+        camBox_->addItem(QString::fromStdString(column), QString::fromStdString(column));
+    camBox_->setEnabled(!r.cams.empty());
+    syncing_ = false;
     tree_->setPredictions(r.predictions);
     fillRanking();
     fillSegment();
@@ -582,6 +653,41 @@ QString AngioStudyView::statusText() const { return status_->text(); }
 void AngioStudyView::setStatus(const QString& text, bool error) {
     status_->setText(text);
     status_->setStyleSheet(error ? "color: #c0392b;" : QString());
+}
+
+bool AngioStudyView::showCam(const QString& column) {
+    if (current_ < 0) return false;
+    for (auto* t : tiles_) t->setCam({}, 0, 0, 0, 0, 1, 0);
+    if (column.isEmpty()) return true;
+    const auto& r = records_[std::size_t(current_)];
+    const auto it = r.cams.find(column.toStdString());
+    if (it == r.cams.end()) {
+        setStatus(tr("Study %1 has no CAM of %2").arg(r.id, column), true);
+        return false;
+    }
+    const auto& cam = it->second;
+    try {
+        const auto a = io::readNpy(cam.file.toStdString());
+        if (a.shape.size() != 4 || a.shape[0] != cam.viewSlots.size())
+            throw std::runtime_error(cam.file.toStdString() + ": expected (" + std::to_string(cam.viewSlots.size()) +
+                                     " views, t, h, w)");
+        const std::size_t each = a.shape[1] * a.shape[2] * a.shape[3];
+        for (std::size_t i = 0; i < cam.viewSlots.size(); ++i) {
+            if (cam.viewSlots[i] < 0 || std::size_t(cam.viewSlots[i]) >= tiles_.size()) continue;
+            tiles_[std::size_t(cam.viewSlots[i])]->setCam(
+                std::vector<float>(a.values.begin() + std::ptrdiff_t(i * each),
+                                   a.values.begin() + std::ptrdiff_t((i + 1) * each)),
+                int(a.shape[1]), int(a.shape[2]), int(a.shape[3]), cam.clipStarts[i], cam.stride, cam.frames);
+        }
+    } catch (const std::exception& e) {
+        setStatus(QString::fromStdString(e.what()), true);
+        return false;
+    }
+    const QSignalBlocker quiet(camBox_);
+    camBox_->setCurrentIndex(std::max(0, camBox_->findData(column)));
+    setStatus(
+        tr("Grad-CAM of %1 over the clip's frames (%2 frames, stride %3)").arg(column).arg(cam.frames).arg(cam.stride));
+    return true;
 }
 
 }  // namespace lumen::widgets

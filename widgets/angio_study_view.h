@@ -45,10 +45,19 @@ struct AngioViewRecord {
     double frameTimeMs = 0;  ///< 0: unknown (the cine's own header is used)
 };
 
+/// A video Grad-CAM of one study and output column (docs/angio.md, "Video Grad-CAM").
+struct AngioCamRecord {
+    QString file;                 ///< absolute path of the (views, t, h, w) .npy
+    std::vector<int> viewSlots;   ///< the view (tile) of each of the array's rows
+    std::vector<int> clipStarts;  ///< per row: the clip's first frame
+    int frames = 0, stride = 1;   ///< the clip: frames, stride apart
+};
+
 struct AngioStudyRecord {
     QString id;
     std::vector<AngioViewRecord> views;
-    std::map<std::string, double> predictions;  ///< column -> value
+    std::map<std::string, AngioCamRecord> cams;  ///< column -> its CAM
+    std::map<std::string, double> predictions;   ///< column -> value
 };
 
 /// Reads an angio_multiview inference's preds.json; throws std::runtime_error naming the file
@@ -65,6 +74,12 @@ public:
     void setTimeMs(double ms);
     void setWindow(double center, double width);
     void setTopAttention(bool top);
+    /// The view's CAM (t, h, w) in 0..1 over the clip's frames (start, stride apart); drawn
+    /// over the frames it covers. Empty values clear it.
+    void setCam(std::vector<float> values, int t, int h, int w, int clipStart, int stride, int frames);
+    bool hasCam() const { return !cam_.empty(); }
+    /// The CAM time index shown at `frame`, -1 when the clip does not cover it.
+    int camIndexAt(int frame) const;
     int frame() const { return frame_; }
     int frameCount() const;
     double frameTimeMs() const;  ///< the header's, else preds.json's, else 66.7 (15 frames/s)
@@ -84,6 +99,8 @@ private:
     int frame_ = 0;
     double center_ = 128, width_ = 256;
     bool top_ = false;
+    std::vector<float> cam_;
+    int camT_ = 0, camH_ = 0, camW_ = 0, camStart_ = 0, camStride_ = 1, camFrames_ = 0;
 };
 
 class AngioStudyView : public QWidget {
@@ -104,6 +121,10 @@ public:
     bool selectStudy(const QString& id);
     QString currentStudy() const;
     void selectSegment(const QString& segment);
+    /// Overlays the study's CAM of `column` on its views ("" = none); false (status says why)
+    /// when the study has no such CAM or its file cannot be read.
+    bool showCam(const QString& column);
+    QComboBox* camBox() const { return camBox_; }
 
     void play();
     void pause();
@@ -143,6 +164,7 @@ private:
     qint64 lastTick_ = 0;
 
     QComboBox* studyBox_;
+    QComboBox* camBox_ = nullptr;
     QLabel* fileLabel_;
     QLabel* status_;
     QGridLayout* grid_;

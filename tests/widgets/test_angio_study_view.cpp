@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QListWidget>
 #include <QProcess>
@@ -41,7 +42,10 @@ private slots:
                   "import sys, numpy as np\nsys.path.insert(0, sys.argv[2])\nfrom cine_maker import write_cine\n"
                   "for name, n, ft in (('a.dcm', 10, 50.0), ('b.dcm', 8, 100.0)):\n"
                   "    f = np.stack([np.full((24, 32), 20 * k, np.uint8) for k in range(n)])\n"
-                  "    write_cine(sys.argv[1] + '/' + name, f, '1.2.3', 'P1', (30, 20), ft)\n",
+                  "    write_cine(sys.argv[1] + '/' + name, f, '1.2.3', 'P1', (30, 20), ft)\n"
+                  "import os\nos.makedirs(sys.argv[1] + '/cams')\n"
+                  "cam = np.zeros((2, 2, 3, 4), np.float32)\ncam[0, 1, :, 3] = 1\ncam[1, 0, 0, 0] = 1\n"
+                  "np.save(sys.argv[1] + '/cams/S1__prox_lad_stenosis_binary.npy', cam)\n",
                   dir_.path(), QString(LUMEN_SOURCE_DIR) + "/tests"});
         QVERIFY(py.waitForFinished(60000));
         QVERIFY2(py.exitCode() == 0, py.readAllStandardError().constData());
@@ -54,6 +58,12 @@ private slots:
         s1["predictions"] = {{"prox_lad_stenosis", 85.0}, {"prox_lad_stenosis_binary", 0.9},
                              {"lcx_stenosis", 10.0},      {"lcx_cto", 0.8},
                              {"prox_rca_thrombus", 0.6},  {"prox_rca_stenosis", 40.0}};
+        // The CAM's rows: view slot 1 (clip from frame 2), then slot 0 (from frame 0).
+        s1["cams"]["prox_lad_stenosis_binary"] = {
+            {"file", "cams/S1__prox_lad_stenosis_binary.npy"},
+            {"shape", {2, 2, 3, 4}},
+            {"views", {{{"slot", 1}, {"clip_start", 2}}, {{"slot", 0}, {"clip_start", 0}}}}};
+        doc["cam"] = {{"method", "gradcam"}, {"frames", 4}, {"stride", 2}};
         nlohmann::json s2 = {{"study_id", "S2"}};
         s2["views"] = {{{"path", "missing.dcm"}, {"file", path("missing.dcm").toStdString()}, {"attention", 1.0}}};
         s2["predictions"] = nlohmann::json::object();
@@ -104,6 +114,49 @@ private slots:
         QVERIFY(v.selectStudy("S2"));
         QVERIFY(shown.wait(20000));
         QVERIFY2(v.statusText().contains("missing.dcm"), qPrintable(v.statusText()));
+    }
+
+    void overlaysTheVideoCam() {
+        AngioStudyView v;
+        v.resize(1366, 700);
+        v.show();
+        QSignalSpy shown(&v, &AngioStudyView::studyShown);
+        QVERIFY(v.openPredictions(preds_));
+        QVERIFY(shown.wait(20000));
+        QCOMPARE(v.camBox()->count(), 2);  // none + the one column
+        QVERIFY(v.camBox()->isEnabled());
+        CineTile* b = v.tiles()[1];
+        QVERIFY(!b->hasCam());
+        QVERIFY(v.showCam("prox_lad_stenosis_binary"));
+        QVERIFY(b->hasCam() && v.tiles()[0]->hasCam());
+        // Slot 1's clip: frames 2, 4, 6, 8 (stride 2) over the CAM's 2 time steps.
+        QCOMPARE(b->camIndexAt(2), 0);
+        QCOMPARE(b->camIndexAt(4), 0);
+        QCOMPARE(b->camIndexAt(6), 1);
+        QCOMPARE(b->camIndexAt(8), 1);
+        for (int outside : {0, 3, 10}) QCOMPARE(b->camIndexAt(outside), -1);
+        // Drawn only where the clip covers the frame: colour below the header at frame 6, none at 0.
+        const auto coloured = [](CineTile* tile) {
+            const QImage img = tile->grab().toImage();
+            int n = 0;
+            for (int y = 28; y < img.height() - 6; ++y)
+                for (int x = 6; x < img.width() - 6; ++x) {
+                    const QColor c = img.pixelColor(x, y);
+                    n += std::abs(c.red() - c.blue()) > 40;
+                }
+            return n;
+        };
+        v.setTimeMs(600);  // b at frame 6
+        QCOMPARE(b->frame(), 6);
+        QVERIFY2(coloured(b) > 20, qPrintable(QString::number(coloured(b))));
+        v.setTimeMs(0);
+        QCOMPARE(coloured(b), 0);
+        v.setTimeMs(600);
+        QVERIFY(v.showCam(""));  // none
+        QVERIFY(!b->hasCam());
+        QCOMPARE(coloured(b), 0);
+        QVERIFY(!v.showCam("lcx_cto"));
+        QVERIFY2(v.statusText().contains("lcx_cto"), qPrintable(v.statusText()));
     }
 
     void treeColoursSegmentsAndShowsTheirPredictions() {
