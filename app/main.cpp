@@ -71,6 +71,7 @@ struct GuiOptions {
                              "--baseline: a predictions CSV beside it).",
                              "FILE"};
     QCommandLineOption baseline{"baseline", "With --angio: the baseline predictions CSV.", "CSV"};
+    QCommandLineOption cam{"cam", "With --angio: overlay the first study's video Grad-CAM of COLUMN.", "COLUMN"};
     QCommandLineOption runAudit{"run-audit",
                                 "Run the audit of the inputs already set (the demo's pair with --demo) once the "
                                 "window is up."};
@@ -80,7 +81,8 @@ struct GuiOptions {
         parser.setApplicationDescription("Lumen — research workbench for medical-imaging deep learning");
         parser.addHelpOption();
         parser.addVersionOption();
-        parser.addOptions({workspace, demo, screenshot, pluginDir, page, runAudit, volume, overlay, angio, baseline});
+        parser.addOptions(
+            {workspace, demo, screenshot, pluginDir, page, runAudit, volume, overlay, angio, baseline, cam});
     }
 };
 
@@ -159,6 +161,8 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "lumen: --angio: %s\n", qPrintable(view->statusText()));
         else if (parser.isSet(options.baseline))
             view->openBaseline(QFileInfo(parser.value(options.baseline)).absoluteFilePath());
+        if (parser.isSet(options.cam) && !view->showCam(parser.value(options.cam)))
+            std::fprintf(stderr, "lumen: --cam: %s\n", qPrintable(view->statusText()));
         window.showPage("angio");
     }
     if (parser.isSet(options.page) && !window.showPage(parser.value(options.page))) {

@@ -400,7 +400,13 @@ QWidget* AngioStudyView::buildSide() {
     tabs->setMinimumHeight(120);
     tabs->setMaximumHeight(160);
     col->addWidget(tabs);
-    connect(tree_, &CoronaryTreeView::segmentClicked, this, [this](const QString&) { fillSegment(); });
+    connect(tree_, &CoronaryTreeView::segmentClicked, this, [this](const QString& segment) {
+        fillSegment();
+        // The clicked segment's stenosis CAM, when inference computed one for this study.
+        const std::string column = segment.toStdString() + "_stenosis_binary";
+        if (current_ >= 0 && records_[std::size_t(current_)].cams.count(column))
+            showCam(QString::fromStdString(column));
+    });
     connect(exportTree, &QPushButton::clicked, this, [this] {
         const QString f = saveFileDialog(this, tr("Export the coronary tree"), QFileInfo(file_).path(),
                                          tr("SVG (*.svg);;PNG (*.png)"));
@@ -683,6 +689,10 @@ bool AngioStudyView::showCam(const QString& column) {
         setStatus(QString::fromStdString(e.what()), true);
         return false;
     }
+    // Paused, the clock moves to the first view's clip so the overlay is on screen.
+    if (!isPlaying() && !cam.viewSlots.empty() && cam.viewSlots[0] >= 0 &&
+        std::size_t(cam.viewSlots[0]) < tiles_.size())
+        setTimeMs(cam.clipStarts[0] * tiles_[std::size_t(cam.viewSlots[0])]->frameTimeMs());
     const QSignalBlocker quiet(camBox_);
     camBox_->setCurrentIndex(std::max(0, camBox_->findData(column)));
     setStatus(

@@ -155,6 +155,12 @@ private slots:
         QVERIFY(v.showCam(""));  // none
         QVERIFY(!b->hasCam());
         QCOMPARE(coloured(b), 0);
+        // Clicking a segment of the tree shows its stenosis CAM when one was computed.
+        QTest::mouseClick(v.tree(), Qt::LeftButton, {}, v.tree()->segmentCentre("prox_lad").toPoint());
+        QVERIFY(b->hasCam());
+        QCOMPARE(v.camBox()->currentData().toString(), QString("prox_lad_stenosis_binary"));
+        QTest::mouseClick(v.tree(), Qt::LeftButton, {}, v.tree()->segmentCentre("lcx").toPoint());
+        QCOMPARE(v.camBox()->currentData().toString(), QString("prox_lad_stenosis_binary"));  // lcx has none
         QVERIFY(!v.showCam("lcx_cto"));
         QVERIFY2(v.statusText().contains("lcx_cto"), qPrintable(v.statusText()));
     }
