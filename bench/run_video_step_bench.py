@@ -22,7 +22,8 @@ def python_worker(args):
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = getattr(video, args.arch)(num_classes=10).train()
+    sized = {"spatial_size": (args.size, args.size), "temporal_size": args.frames} if args.arch.startswith("mvit") else {}
+    model = getattr(video, args.arch)(num_classes=10, **sized).train()
     x = torch.randn(args.batch, 3, args.frames, args.size, args.size)
     times, cpu = [], []
     for step in range(args.warmup + args.steps):

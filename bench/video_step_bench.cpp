@@ -9,7 +9,7 @@
 #include <torch/torch.h>
 
 #include "bench_options.h"
-#include "nn/video_resnet.h"
+#include "nn/video_encoder.h"
 #include "train/cpu_allocator.h"
 
 #include <chrono>
@@ -28,12 +28,14 @@ int main(int argc, char** argv) {
     torch::set_num_threads(static_cast<int>(num("--threads")));
     lumen::train::installCachingCpuAllocator();  // as the Trainer does
     torch::manual_seed(0);
-    lumen::nn::VideoResNetOptions o;
+    lumen::nn::VideoEncoderOptions o;
     o.arch = opt["--arch"];
+    o.frames = num("--frames");  // mvit_v2_s: its position tables sized for the clip
+    o.resolution = num("--size");
     std::stringstream widths(opt["--widths"]);
     for (std::string w; std::getline(widths, w, ',');) o.widths.push_back(std::stoll(w));
     o.numClasses = 10;
-    lumen::nn::VideoResNet model(o);
+    const auto model = lumen::nn::makeVideoEncoder(o);
     model->train();
     const auto b = num("--batch");
     const auto x = torch::randn({b, 3, num("--frames"), num("--size"), num("--size")});

@@ -18,14 +18,15 @@ StudyVideoCams studyVideoCams(nn::AngioMultiview& model, const torch::Tensor& vi
     StudyVideoCams out;
     for (std::int64_t i = 0; i < real.size(0); ++i) out.views.push_back(real[i].item<std::int64_t>());
     // The encoder up to its last stage without a graph; from the maps on, with one.
-    torch::Tensor maps;
+    nn::VideoFeatureMap features;
     {
         torch::NoGradGuard noGrad;
-        maps = model->encoder()->forwardFeatures(videos[0].index_select(0, real));  // (R, C, t, h, w)
+        features = model->encoder()->camFeatures(videos[0].index_select(0, real));  // map (R, C, t, h, w)
     }
-    maps = maps.detach().to(torch::kFloat).requires_grad_(true);
+    const auto maps = features.map.detach().to(torch::kFloat).requires_grad_(true);
     torch::AutoGradMode grad(true);
-    const auto pooled = model->encoder()->forwardHead(maps);  // (R, D)
+    const auto pooled = model->encoder()->camHead(
+        {maps, features.token.defined() ? features.token.detach().to(torch::kFloat) : torch::Tensor()});  // (R, D)
     const auto v = videos.size(1);
     const auto embeddings = torch::zeros({v, pooled.size(1)}, pooled.options()).index_copy(0, real, pooled);
     const auto result = model->forwardFromEmbeddings(embeddings.unsqueeze(0), m);

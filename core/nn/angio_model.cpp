@@ -19,7 +19,7 @@ torch::Tensor stenosisColumns(const torch::Tensor& like) {
 AngioMultiviewImpl::AngioMultiviewImpl(AngioModelOptions options) : options_(std::move(options)) {
     if (options_.segments < 1) throw std::invalid_argument("model.segments must be >= 1");
     options_.encoder.numClasses = 0;
-    encoder_ = register_module("encoder", VideoResNet(options_.encoder));
+    encoder_ = register_module("encoder", makeVideoEncoder(options_.encoder));
     options_.aggregator.dim = encoder_->featureDim();
     aggregator_ = register_module("aggregator", MilAggregator(options_.aggregator));
     dropout_ = register_module("dropout", torch::nn::Dropout(options_.headDropout));

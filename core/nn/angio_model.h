@@ -4,7 +4,7 @@
 // Linear -> 1 per (segment, head) with dropout before it. Output columns are segment-major:
 // column s * 5 + h, heads in kAngioHeads order. The stenosis head predicts a fraction
 // (x 100 = percent), the others logits.
-//   encoder.*      the video encoder (torchvision names: encoder.stem.0.weight, ...)
+//   encoder.*      the video encoder (torchvision names: encoder.stem.0.weight, encoder.conv_proj.weight, ...)
 //   aggregator.*   the MIL aggregator (nn/mil.h)
 //   heads.weight / heads.bias   (segments * 5, aggregator output): the 90 Linear -> 1 heads
 //                               stacked in one matrix (row s * 5 + h), one GEMM instead of 90
@@ -13,7 +13,7 @@
 // Torch-only header (lumen_ml).
 
 #include "nn/mil.h"
-#include "nn/video_resnet.h"
+#include "nn/video_encoder.h"
 
 #include <torch/nn/modules/dropout.h>
 
@@ -29,8 +29,8 @@ inline constexpr std::array<const char*, 5> kAngioHeads{"stenosis", "stenosis_bi
 inline constexpr std::int64_t kAngioHeadsPerSegment = 5;
 
 struct AngioModelOptions {
-    VideoResNetOptions encoder;  ///< numClasses is forced to 0 (features only)
-    MilOptions aggregator;       ///< dim is set from the encoder
+    VideoEncoderOptions encoder;  ///< numClasses is forced to 0 (features only)
+    MilOptions aggregator;        ///< dim is set from the encoder
     std::int64_t segments = 18;
     double headDropout = 0.2;
 };
@@ -48,16 +48,16 @@ public:
     /// not encoded at all.
     AngioOutput forward(const torch::Tensor& videos, const torch::Tensor& mask);
     /// The rest of the model after the encoder: embeddings (B, V, D) -> outputs (Grad-CAM
-    /// over a video feeds a view's feature map through encoder()->forwardHead, then this).
+    /// over a video feeds a view's feature map through encoder()->camHead, then this).
     AngioOutput forwardFromEmbeddings(const torch::Tensor& embeddings, const torch::Tensor& mask);
-    VideoResNet& encoder() { return encoder_; }
+    std::shared_ptr<VideoEncoderImpl>& encoder() { return encoder_; }
     MilAggregator& aggregator() { return aggregator_; }
     const AngioModelOptions& options() const { return options_; }
     std::int64_t numOutputs() const { return options_.segments * kAngioHeadsPerSegment; }
 
 private:
     AngioModelOptions options_;
-    VideoResNet encoder_{nullptr};
+    std::shared_ptr<VideoEncoderImpl> encoder_;
     MilAggregator aggregator_{nullptr};
     torch::nn::Dropout dropout_{nullptr};
     torch::nn::Linear heads_{nullptr};

@@ -151,10 +151,4 @@ torch::Tensor VideoResNetImpl::forwardHead(const torch::Tensor& features) {
 
 torch::Tensor VideoResNetImpl::forward(const torch::Tensor& x) { return forwardHead(forwardFeatures(x)); }
 
-PrefixedLoadReport loadVideoEncoderWeights(VideoResNet& encoder, const std::filesystem::path& path,
-                                           const std::string& prefix) {
-    return loadPrefixedStateDict(*encoder, path, prefix, "stem.0.weight",
-                                 "video encoder weights (" + encoder->options().arch + ")");
-}
-
 }  // namespace lumen::nn

@@ -12,7 +12,7 @@
 // Widths and depths can be changed ("tiny" demo encoders); the architecture names keep
 // torchvision's defaults. Torch-only header (lumen_ml).
 
-#include "nn/tensor_file.h"
+#include "nn/video_encoder.h"
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
@@ -26,19 +26,7 @@
 
 namespace lumen::nn {
 
-struct VideoResNetOptions {
-    /// "r3d_18" (3x3x3 everywhere), "mc3_18" (3x3x3 in layer1, 1x3x3 after),
-    /// "r2plus1d_18" ((2+1)D factorised convolutions and stem).
-    std::string arch = "r3d_18";
-    /// Stage widths and blocks per stage; empty = torchvision's 64,128,256,512 and 2,2,2,2.
-    /// Same length (>= 1). The stem's width is widths[0]; stages after the first stride 2.
-    std::vector<std::int64_t> widths, depths;
-    std::int64_t inChannels = 3;
-    std::int64_t numClasses = 0;  ///< 0: no `fc`, forward returns the pooled features
-    /// The global pool over (t, h, w): "avg" (torchvision's) or "max" (a small lesion's hot
-    /// spot is not averaged away; no parameters, so weights load either way).
-    std::string pool = "avg";
-};
+using VideoResNetOptions = VideoEncoderOptions;
 
 /// torchvision's factorised width: the (2+1)D mid-channels that keep a 3x3x3 conv's parameter count.
 std::int64_t r2plus1dMidplanes(std::int64_t inPlanes, std::int64_t outPlanes);
@@ -53,17 +41,21 @@ private:
 };
 TORCH_MODULE(VideoBasicBlock);
 
-class VideoResNetImpl : public torch::nn::Module {
+class VideoResNetImpl : public VideoEncoderImpl {
 public:
     explicit VideoResNetImpl(VideoResNetOptions options);
     /// (N, C, T, H, W) -> logits (N, classes), or the pooled features (N, width) without fc.
-    torch::Tensor forward(const torch::Tensor& x);
+    torch::Tensor forward(const torch::Tensor& x) override;
     /// The last stage's feature map (N, width, t, h, w): what Grad-CAM over a video weighs.
     torch::Tensor forwardFeatures(const torch::Tensor& x);
     /// Global pool (average or maximum, options().pool) + fc when present, of a forwardFeatures() map.
     torch::Tensor forwardHead(const torch::Tensor& features);
-    std::int64_t featureDim() const { return widths_.back(); }
-    const VideoResNetOptions& options() const { return options_; }
+    VideoFeatureMap camFeatures(const torch::Tensor& x) override { return {forwardFeatures(x), {}}; }
+    torch::Tensor camHead(const VideoFeatureMap& features) override { return forwardHead(features.map); }
+    std::string camLayer() const override { return "layer" + std::to_string(widths_.size()); }
+    std::int64_t featureDim() const override { return widths_.back(); }
+    const VideoResNetOptions& options() const override { return options_; }
+    std::string anchorKey() const override { return "stem.0.weight"; }
 
 private:
     VideoResNetOptions options_;
@@ -74,12 +66,10 @@ private:
 };
 TORCH_MODULE(VideoResNet);
 
-/// Loads torchvision video-ResNet weights (a state dict, a checkpoint nesting one, or a
-/// TorchScript module) into `encoder`. `prefix` as loadPrefixedStateDict: empty = found
-/// through "stem.0.weight" (so "video_encoder.", "module." or "model_state_dict.encoder."
-/// come off alone). The file's `fc.*` and anything else the encoder lacks is listed in
-/// `unexpected`; a missing or mis-shaped weight throws naming the file and the keys.
-PrefixedLoadReport loadVideoEncoderWeights(VideoResNet& encoder, const std::filesystem::path& path,
-                                           const std::string& prefix = "");
+/// loadVideoEncoderWeights (nn/video_encoder.h) for a video ResNet holder.
+inline PrefixedLoadReport loadVideoEncoderWeights(VideoResNet& encoder, const std::filesystem::path& path,
+                                                  const std::string& prefix = "") {
+    return loadVideoEncoderWeights(*encoder, path, prefix);
+}
 
 }  // namespace lumen::nn

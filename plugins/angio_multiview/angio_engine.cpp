@@ -45,6 +45,8 @@ nn::AngioModelOptions modelOptions(const config::Config& c) {
     o.encoder.depths = plugin::wholeNumbers(c, "model.encoder_depths");
     o.encoder.inChannels = c.get<std::int64_t>("model.in_channels");
     o.encoder.pool = c.get<std::string>("model.encoder_pool");
+    o.encoder.frames = c.get<std::int64_t>("data.frames");
+    o.encoder.resolution = c.get<std::int64_t>("data.resolution");
     o.aggregator.mode = c.get<std::string>("model.aggregator");
     o.aggregator.attentionHidden = c.get<std::int64_t>("model.attention_hidden");
     o.aggregator.heads = c.get<std::int64_t>("model.aggregator_heads");
@@ -246,7 +248,7 @@ void loadEncoderWeights(nn::AngioMultiview& model, const config::Config& c, cons
                         jobs::JobContext& job) {
     const auto file = c.get<std::string>("model.encoder_weights");
     if (file.empty()) return;
-    const auto report = nn::loadVideoEncoderWeights(model->encoder(), inWorkspace(workspace, file),
+    const auto report = nn::loadVideoEncoderWeights(*model->encoder(), inWorkspace(workspace, file),
                                                     c.get<std::string>("model.encoder_weights_prefix"));
     std::string unexpected;
     for (std::size_t i = 0; i < report.unexpected.size() && i < 10; ++i)
@@ -515,9 +517,7 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
                    {"std", clip.std}};
     if (cam.studies > 0)
         doc["cam"] = {{"method", explain::camMethodName(cam.method)},
-                      {"layer", "encoder.layer" + std::to_string(model->encoder()->options().widths.empty()
-                                                                     ? 4
-                                                                     : model->encoder()->options().widths.size())},
+                      {"layer", "encoder." + model->encoder()->camLayer()},
                       {"frames", clip.frames},
                       {"stride", clip.stride},
                       {"array", "(views, t, h, w) float32 over the clip's frames x the frame, / the study's maximum"}};

@@ -37,8 +37,9 @@ void addDataKeys(config::Schema& s) {
 }
 
 void addModelKeys(config::Schema& s) {
-    s.addChoice("model.encoder", "r3d_18", {"r3d_18", "mc3_18", "r2plus1d_18"},
-                "Video encoder (torchvision's layout and parameter names).");
+    s.addChoice("model.encoder", "r3d_18", {"r3d_18", "mc3_18", "r2plus1d_18", "mvit_v2_s"},
+                "Video encoder (torchvision's layout and parameter names); mvit_v2_s is the released "
+                "model's (16 frames at 224², a GPU's work).");
     plugin::addNumberList(s, "model.encoder_widths", "[]",
                           "Stage widths (empty = torchvision's 64, 128, 256, 512); a narrow encoder for CPUs.", 1);
     plugin::addNumberList(s, "model.encoder_depths", "[]",

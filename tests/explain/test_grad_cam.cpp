@@ -20,6 +20,8 @@
 
 #include <opencv2/core.hpp>
 
+#include "torch_test_support.h"
+
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -30,11 +32,6 @@ using namespace lumen;
 using namespace lumen::explain;
 
 namespace {
-
-double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
-    if (a.sizes() != b.sizes()) return 1e30;
-    return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
-}
 
 void writeNpy(const std::filesystem::path& p, const torch::Tensor& t) {
     const torch::Tensor c = t.to(torch::kFloat).contiguous();

@@ -16,6 +16,8 @@
 
 #include "../test_support.h"
 
+#include "torch_test_support.h"
+
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -23,14 +25,7 @@
 using namespace lumen;
 using namespace lumen::explain;
 
-namespace {
-
-double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
-    if (a.sizes() != b.sizes()) return 1e30;
-    return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 class TestLayerCam : public QObject {
     Q_OBJECT

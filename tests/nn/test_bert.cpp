@@ -7,6 +7,8 @@
 #include "nn/bert.h"
 #include "nn/tensor_file.h"
 
+#include "torch_test_support.h"
+
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -29,30 +31,18 @@ BertOptions tinyOptions() {
     return o;
 }
 
-double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
-    if (a.sizes() != b.sizes()) return 1e30;
-    return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
-}
-
 }  // namespace
 
 class TestBert : public QObject {
     Q_OBJECT
-    QTemporaryDir dir_;
-    std::string file(const std::string& name) const {
-        return dir_.filePath(QString::fromStdString(name)).toStdString();
-    }
+    PythonReference reference_;
+    std::string file(const std::string& name) const { return reference_.file(name); }
 
 private slots:
     void initTestCase() {
-        QVERIFY(dir_.isValid());
         torch::set_num_threads(1);
-        QProcess py;
-        py.start(qEnvironmentVariable("LUMEN_PYTHON", "/usr/bin/python3"),
-                 {QStringLiteral(LUMEN_SOURCE_DIR "/tests/nn/bert_reference.py"), dir_.path()});
-        QVERIFY2(py.waitForFinished(300000), "python reference timed out");
-        const QByteArray log = py.readAllStandardOutput() + py.readAllStandardError();
-        QVERIFY2(py.exitCode() == 0 && py.exitStatus() == QProcess::NormalExit, log.constData());
+        const std::string error = reference_.run("nn/bert_reference.py");
+        QVERIFY2(error.empty(), error.c_str());
     }
 
     void parameterNamesAreBerts() {

@@ -8,6 +8,8 @@
 #include "nn/contrastive_loss.h"
 #include "nn/tensor_file.h"
 
+#include "torch_test_support.h"
+
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -18,11 +20,6 @@
 using namespace lumen::nn;
 
 namespace {
-
-double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
-    if (a.sizes() != b.sizes()) return 1e30;
-    return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
-}
 
 torch::Tensor leaf(double v) { return torch::tensor(v, torch::kDouble).requires_grad_(true); }
 

@@ -13,6 +13,8 @@
 
 #include <torch/script.h>
 
+#include "torch_test_support.h"
+
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -24,11 +26,6 @@
 using namespace lumen::nn;
 
 namespace {
-
-double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
-    if (a.sizes() != b.sizes()) return 1e30;
-    return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
-}
 
 torch::Tensor scalar(double v) { return torch::tensor(v, torch::kDouble); }
 

@@ -14,7 +14,7 @@
 #include "nn/tensor_file.h"
 #include "nn/video_resnet.h"
 
-#include "test_support.h"
+#include "torch_test_support.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -24,11 +24,6 @@
 using namespace lumen::nn;
 
 namespace {
-
-double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
-    if (a.sizes() != b.sizes()) return 1e30;
-    return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
-}
 
 bool listed(const std::vector<std::string>& names, const std::string& key) {
     return std::find(names.begin(), names.end(), key) != names.end();
@@ -61,10 +56,8 @@ AngioModelOptions tinyAngio(const std::string& aggregator) {
 
 class TestVideo : public QObject {
     Q_OBJECT
-    QTemporaryDir dir_;
-    std::string file(const std::string& name) const {
-        return dir_.filePath(QString::fromStdString(name)).toStdString();
-    }
+    PythonReference reference_;
+    std::string file(const std::string& name) const { return reference_.file(name); }
 
     void compareEncoder(const std::string& arch) {
         VideoResNetOptions o;
@@ -84,12 +77,9 @@ class TestVideo : public QObject {
 
 private slots:
     void initTestCase() {
-        QVERIFY(dir_.isValid());
         torch::set_num_threads(1);
-        const auto py =
-            runProcess(qEnvironmentVariable("LUMEN_PYTHON", "/usr/bin/python3"),
-                       {QStringLiteral(LUMEN_SOURCE_DIR "/tests/nn/video_reference.py"), dir_.path()}, 300000);
-        QVERIFY2(py.code == 0, (py.out + py.err).c_str());
+        const std::string error = reference_.run("nn/video_reference.py");
+        QVERIFY2(error.empty(), error.c_str());
     }
 
     void r3dEqualsTorchvision() { compareEncoder("r3d_18"); }
@@ -253,7 +243,7 @@ private slots:
             QCOMPARE(cams.views, (std::vector<std::int64_t>{0, 2, 3}));
             torch::NoGradGuard noGrad;
             QVERIFY(maxAbsDiff(cams.outputs, model->forward(videos, mask).outputs) <= 1e-6);
-            const auto maps = model->encoder()->forwardFeatures(videos[0].index_select(0, torch::tensor({0, 2, 3})));
+            const auto maps = model->encoder()->camFeatures(videos[0].index_select(0, torch::tensor({0, 2, 3}))).map;
             const double n = double(maps.size(2) * maps.size(3) * maps.size(4));
             const auto heads = stateDict(*model).at("heads.weight");
             QCOMPARE(int(cams.cams.size()), 3);
