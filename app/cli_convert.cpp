@@ -85,7 +85,10 @@ Outputs are written atomically. Exit code 2 on an unreadable input or unwritable
         }
         io::MediaFile media;
         try {
-            media = io::readMedia(args.words[1]);
+            // --stored writes the stored samples only: no float values are made for them.
+            io::DicomReadOptions dicom;
+            if (args.has("stored")) dicom.values = io::PixelValues::StoredFirst;
+            media = io::readMedia(args.words[1], dicom);
         } catch (const io::ReadError& e) {
             std::cerr << "lumen-cli: " << e.what() << "\n";
             return kError;

@@ -1,9 +1,12 @@
-// DICOM decode throughput of lumen::io::readDicom: each file is read and decoded (stored
-// values + modality-LUT values) repeatedly for at least --min-seconds; one JSON line per file
-// with frames and the best time of one read. bench/run_dicom_bench.py runs it beside pydicom.
+// DICOM decode throughput of lumen::io::readDicom: each file is read and decoded repeatedly
+// for at least --min-seconds; one JSON line per file with frames and the best time of one read.
+// bench/run_dicom_bench.py runs it beside pydicom.
 //
-// Usage: dicom_decode_bench [--min-seconds 0.5] [--threads N] FILE...
+// Usage: dicom_decode_bench [--min-seconds 0.5] [--threads N] [--values as-pydicom|float] FILE...
 //   --threads: frame-decoding threads (io::setDicomDecodeThreads; 0 = all cores, 1 = serial)
+//   --values as-pydicom (default): what pydicom's pixel_array + apply_modality_lut hands back —
+//     the stored samples, and float values only where a modality rescale changes them (a
+//     stored-first read, then io::ensureValues); float: stored and float values always.
 #include "io/dicom_reader.h"
 
 #include <nlohmann/json.hpp>
@@ -18,11 +21,13 @@
 int main(int argc, char** argv) {
     double minSeconds = 0.5;
     int threads = -1;
+    bool asPydicom = true;
     std::vector<std::string> files;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--min-seconds" && i + 1 < argc) minSeconds = std::stod(argv[++i]);
         else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
+        else if (a == "--values" && i + 1 < argc) asPydicom = std::string(argv[++i]) != "float";
         else files.push_back(a);
     }
     if (threads >= 0) lumen::io::setDicomDecodeThreads(unsigned(threads));
@@ -43,7 +48,10 @@ int main(int argc, char** argv) {
             while (total < minSeconds || reps < 3) {
                 const auto t0 = clock::now();
                 const double c0 = cpuNow();
-                const auto v = lumen::io::readDicom(f);
+                lumen::io::DicomReadOptions options;
+                if (asPydicom) options.values = lumen::io::PixelValues::StoredFirst;
+                auto v = lumen::io::readDicom(f, options);
+                if (asPydicom && v.samples == 1 && lumen::io::hasRescale(v.meta)) lumen::io::ensureValues(v);
                 const double s = std::chrono::duration<double>(clock::now() - t0).count();
                 bestCpu = std::min(bestCpu, cpuNow() - c0);
                 frames = long(v.time) * v.depth;

@@ -49,8 +49,8 @@ def pydicom_time(path, min_seconds):
     return frames, best, best_cpu
 
 
-def lumen_times(bench, files, threads, min_seconds):
-    out = subprocess.run([bench, "--threads", str(threads), "--min-seconds", str(min_seconds)] + files,
+def lumen_times(bench, files, threads, min_seconds, values="as-pydicom"):
+    out = subprocess.run([bench, "--threads", str(threads), "--min-seconds", str(min_seconds), "--values", values] + files,
                          check=True, capture_output=True, text=True).stdout
     rows = [json.loads(line) for line in out.splitlines() if line.strip()]
     return {r["file"]: r for r in rows}
@@ -115,6 +115,7 @@ def main():
 
     every = [f for _, fs in groups for f in fs]
     serial = lumen_times(bench, every, 1, a.min_seconds)
+    floats = lumen_times(bench, every, 1, a.min_seconds, "float")
     threads = os.cpu_count() or 1
     parallel = lumen_times(bench, every, 0, a.min_seconds)
 
@@ -122,26 +123,29 @@ def main():
     print(f"DICOM decode throughput, frames/s: best of repeated full reads per file, frames / summed time per group.")
     print(f"{threads} cores, load average {load:.1f} at the start; pydicom {pydicom.__version__} (numpy, pillow, RLE handlers).")
     print("CPU = process CPU time (what an idle machine shows as wall time for serial work); wall = elapsed.")
+    print("Lumen reads stored-first and makes float values where a rescale changes them, as pydicom hands back;")
+    print("'floats always' is the full read (stored + float32 values) the viewers use.")
     print()
-    print(f"| files | n | frames | Lumen 1 thread, CPU | pydicom, CPU | Lumen/pydicom | Lumen 1 thread, wall | Lumen {threads} threads, wall |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| files | n | frames | Lumen 1 thread, CPU | pydicom, CPU | Lumen/pydicom | Lumen floats always, 1 thread, CPU | Lumen 1 thread, wall | Lumen {threads} threads, wall |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, files in groups:
         both = []
         for f in files:
-            s, q = serial.get(f, {}), parallel.get(f, {})
-            if "error" in s or "error" in q or not s:
+            s, q, fl = serial.get(f, {}), parallel.get(f, {}), floats.get(f, {})
+            if "error" in s or "error" in q or "error" in fl or not s:
                 continue
             try:
                 py = pydicom_time(f, a.min_seconds)
             except Exception:
                 py = None
-            both.append((s["frames"], s["seconds"], q["seconds"], py, s["cpu_seconds"]))
+            both.append((s["frames"], s["seconds"], q["seconds"], py, s["cpu_seconds"], fl["cpu_seconds"]))
         if not both:
             continue
         frames = sum(b[0] for b in both)
         fs = frames / sum(b[1] for b in both)
         fp = frames / sum(b[2] for b in both)
         fc = frames / sum(b[4] for b in both)
+        ff = frames / sum(b[5] for b in both)
         decodable = [b for b in both if b[3] is not None]
         if decodable:
             pf = sum(b[3][0] for b in decodable) / sum(b[3][2] for b in decodable)
@@ -150,7 +154,7 @@ def main():
             py_cell, ratio = f"{pf:,.0f}{note}", f"{ours_same / pf:.2f}x"
         else:
             py_cell, ratio = "cannot decode", "-"
-        print(f"| {name} | {len(both)} | {frames} | {fc:,.0f} | {py_cell} | {ratio} | {fs:,.0f} | {fp:,.0f} |")
+        print(f"| {name} | {len(both)} | {frames} | {fc:,.0f} | {py_cell} | {ratio} | {ff:,.0f} | {fs:,.0f} | {fp:,.0f} |")
     sys.stdout.flush()
 
 

@@ -76,13 +76,24 @@ struct Accumulator {
     }
 };
 
-// Every frame of the file (a cine's or multi-frame DICOM's too); a volume is refused.
+// Unsigned 8-bit samples whose stored bytes are the values: any non-DICOM 8-bit file, and
+// grey DICOM without a modality rescale (DICOM colour is stored as YBR, its values are RGB).
+bool sumsFromStored(const io::ImageVolume& v) {
+    return v.storedType == io::StoredType::U8 && v.stored.size() >= v.elementCount() &&
+           (v.meta.format != "DICOM" || (v.samples == 1 && !io::hasRescale(v.meta)));
+}
+
+// Every frame of the file (a cine's or multi-frame DICOM's too); a volume is refused. DICOM is
+// read stored-first: the float values are made only when the sums need them.
 io::ImageVolume readFrames(const fs::path& file) {
     std::error_code ec;
     if (!fs::exists(file, ec)) throw DataError(file, "file not found");
     try {
-        io::ImageVolume v = io::readMedia(file).volume;
-        if (v.rows <= 0 || v.columns <= 0 || v.values.empty()) throw DataError(file, "no pixels");
+        io::DicomReadOptions storedFirst;
+        storedFirst.values = io::PixelValues::StoredFirst;
+        io::ImageVolume v = io::readMedia(file, storedFirst).volume;
+        if (!sumsFromStored(v)) io::ensureValues(v);
+        if (v.rows <= 0 || v.columns <= 0 || (v.values.empty() && v.stored.empty())) throw DataError(file, "no pixels");
         if (v.isVolume && v.depth > 1) throw DataError(file, "a volume, not a 2-D image");
         return v;
     } catch (const io::ReadError& e) {
@@ -90,8 +101,8 @@ io::ImageVolume readFrames(const fs::path& file) {
     }
 }
 
-// Adds one image (all its frames) to `acc`. Unsigned 8/16-bit files are summed straight from
-// their stored bytes; everything else from the values, as integers when they all are.
+// Adds one image (all its frames) to `acc`. Unsigned 8-bit files are summed straight from
+// their stored bytes (sumsFromStored); everything else from the values, as integers when they all are.
 void accumulate(const io::ImageVolume& v, Accumulator& acc) {
     const int channels = v.samples;
     const std::size_t frames = std::size_t(std::max(1, v.time)) * std::size_t(std::max(1, v.depth));
@@ -103,7 +114,7 @@ void accumulate(const io::ImageVolume& v, Accumulator& acc) {
     acc.frames += frames;
     // Per image, 64-bit sums cannot overflow for 16-bit values below 2^32 pixels.
     std::uint64_t s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
-    if (!dicom && v.storedType == io::StoredType::U8 && v.stored.size() >= count) {
+    if (sumsFromStored(v)) {
         std::uint32_t lo[4] = {255, 255, 255, 255}, hi[4] = {0, 0, 0, 0};
         const std::uint8_t* p = v.stored.data();
         for (std::size_t i = 0; i < count; i += std::size_t(channels))

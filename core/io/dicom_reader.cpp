@@ -5,10 +5,12 @@
 #include "io/jpeg2000_decoder.h"
 #include "io/jpeg_turbo_decoder.h"
 #include "io/read_error.h"
+#include "io/rle_decoder.h"
 #include "util/huge_pages.h"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfcache.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcpixel.h>
 #include <dcmtk/dcmdata/dcpixseq.h>
@@ -125,8 +127,8 @@ struct SampleDecoder {
 };
 
 // Samples [begin, end) of little-endian elements of type Raw: shifted to the stored bits,
-// masked, sign-extended; written as stored elements of the same width and as floats.
-template <typename Raw>
+// masked, sign-extended; written as stored elements of the same width and (WithValues) as floats.
+template <typename Raw, bool WithValues>
 void unpackSamples(const std::uint8_t* raw, std::size_t begin, std::size_t end, long shift, long bitsStored,
                    bool isSigned, std::uint8_t* storedOut, float* values) {
     static_assert(std::endian::native == std::endian::little, "stored values are little-endian");
@@ -146,11 +148,11 @@ void unpackSamples(const std::uint8_t* raw, std::size_t begin, std::size_t end, 
         }
         const Raw out = Raw(value);
         std::memcpy(storedOut + i * sizeof(Raw), &out, sizeof(Raw));
-        values[i] = float(value);
+        if constexpr (WithValues) values[i] = float(value);
     }
 }
 
-void putStored(std::vector<std::uint8_t>& out, std::size_t i, std::int64_t v, std::size_t size) {
+void putStored(StoredBytes& out, std::size_t i, std::int64_t v, std::size_t size) {
     const auto u = std::uint64_t(v);
     for (std::size_t b = 0; b < size; ++b) out[i * size + b] = std::uint8_t(u >> (8 * b));
 }
@@ -235,8 +237,18 @@ void checkJpegFragments(DcmPixelData* pixelData, E_TransferSyntax xfer, long fra
     }
 }
 
-std::vector<std::vector<std::uint8_t>> splitEncapsulatedFrames(DcmPixelSequence* seq, long frames,
-                                                               std::uint8_t startMarker, const std::string& label) {
+// One frame's compressed bytes: a view of DCMTK's fragment when the frame is one fragment (no
+// copy of a 25 MB cine), else the fragments joined.
+struct FrameBytes {
+    const std::uint8_t* begin = nullptr;
+    std::size_t length = 0;
+    std::vector<std::uint8_t> joined;
+    const std::uint8_t* data() const { return joined.empty() ? begin : joined.data(); }
+    std::size_t size() const { return joined.empty() ? length : joined.size(); }
+};
+
+std::vector<FrameBytes> splitEncapsulatedFrames(DcmPixelSequence* seq, long frames, std::uint8_t startMarker,
+                                                const std::string& label) {
     const unsigned long items = seq->card();
     if (items < 2) throw ReadError(label, "encapsulated pixel data has no fragments");
     std::vector<std::pair<const std::uint8_t*, std::size_t>> fragments;
@@ -248,18 +260,18 @@ std::vector<std::vector<std::uint8_t>> splitEncapsulatedFrames(DcmPixelSequence*
         if (len > 0 && (item->getUint8Array(p).bad() || !p)) throw ReadError(label, "unreadable pixel data fragment");
         fragments.emplace_back(p, len);
     }
-    std::vector<std::vector<std::uint8_t>> out;
-    if (frames == 1) {
+    std::vector<FrameBytes> out;
+    if (long(fragments.size()) == frames || (frames == 1 && fragments.size() == 1)) {
+        for (auto& [p, n] : fragments) out.push_back({p, n, {}});
+    } else if (frames == 1) {
         out.emplace_back();
-        for (auto& [p, n] : fragments) out.back().insert(out.back().end(), p, p + n);
-    } else if (long(fragments.size()) == frames) {
-        for (auto& [p, n] : fragments) out.emplace_back(p, p + n);
+        for (auto& [p, n] : fragments) out.back().joined.insert(out.back().joined.end(), p, p + n);
     } else {
         // Several fragments per frame: a frame starts with a fragment beginning with its
         // codestream's start marker (JPEG 2000 SOC FF 4F, JPEG SOI FF D8).
         for (auto& [p, n] : fragments) {
             if (out.empty() || (n >= 2 && p[0] == 0xFF && p[1] == startMarker)) out.emplace_back();
-            out.back().insert(out.back().end(), p, p + n);
+            out.back().joined.insert(out.back().joined.end(), p, p + n);
         }
     }
     if (long(out.size()) < frames)
@@ -434,26 +446,54 @@ bool turboJpegEligible(E_TransferSyntax xfer, const PixelLayout& L) {
            L.bitsAllocated == 8 && L.bitsStored <= 8;
 }
 
-const std::uint8_t* decodeTurboJpeg(DcmPixelData* pixelData, E_TransferSyntax xfer, const PixelLayout& L,
-                                    const DecodePlan& p, const std::string& label, std::vector<std::uint8_t>& raw) {
+// `out` holds plan.samplesTotal bytes.
+void decodeTurboJpeg(DcmPixelData* pixelData, E_TransferSyntax xfer, const PixelLayout& L, const DecodePlan& p,
+                     const std::string& label, std::uint8_t* out) {
     DcmPixelSequence* seq = nullptr;
     if (pixelData->loadAllDataIntoMemory().bad() ||
         pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq)
         throw ReadError(label, "JPEG pixel data is not encapsulated (or truncated)");
     const auto frames = splitEncapsulatedFrames(seq, L.frames, 0xD8, label);
-    raw.resize(std::size_t(p.samplesTotal));
     forEachFrameRange(long(frames.size()), p.samplesTotal, [&](long first, long last) {
         TurboJpegDecoder decoder;
         for (std::size_t f = std::size_t(first); f < std::size_t(last); ++f) {
             try {
                 decoder.decodeGrey(frames[f].data(), frames[f].size(), int(L.columns), int(L.rows),
-                                   raw.data() + f * p.perFrame());
+                                   out + f * p.perFrame());
             } catch (const std::exception& e) {
                 throw ReadError(label, "frame " + std::to_string(f + 1) + ": " + e.what());
             }
         }
     });
-    return raw.data();
+}
+
+// Grey 8/16-bit RLE frames, one fragment each (PS3.5 G.2), through our decoder in parallel:
+// their fragments, or none when the layout is another (DCMTK then decodes).
+std::vector<FrameBytes> rleFrames(DcmPixelData* pixelData, E_TransferSyntax xfer, const PixelLayout& L,
+                                  const std::string& label) {
+    if (xfer != EXS_RLELossless || L.samples != 1 || (L.bitsAllocated != 8 && L.bitsAllocated != 16)) return {};
+    DcmPixelSequence* seq = nullptr;
+    if (pixelData->loadAllDataIntoMemory().bad() ||
+        pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq)
+        throw ReadError(label, "RLE pixel data is not encapsulated (or truncated)");
+    if (seq->card() != std::size_t(L.frames) + 1) return {};
+    return splitEncapsulatedFrames(seq, L.frames, 0, label);
+}
+
+// `out` holds plan.bytesNeeded bytes.
+void decodeRleFrames(const std::vector<FrameBytes>& frames, const PixelLayout& L, const DecodePlan& p,
+                     const std::string& label, std::uint8_t* out) {
+    const int bytes = int(L.bitsAllocated / 8);
+    forEachFrameRange(long(frames.size()), p.samplesTotal, [&](long first, long last) {
+        for (std::size_t f = std::size_t(first); f < std::size_t(last); ++f) {
+            try {
+                decodeRleGreyFrame(frames[f].data(), frames[f].size(), std::size_t(p.pixelsPerFrame), bytes,
+                                   out + f * std::size_t(p.pixelsPerFrame) * std::size_t(bytes));
+            } catch (const std::exception& e) {
+                throw ReadError(label, "frame " + std::to_string(f + 1) + ": " + e.what());
+            }
+        }
+    });
 }
 
 std::string dcmtkDecoderName(E_TransferSyntax xfer) {
@@ -555,19 +595,49 @@ const std::uint8_t* storedBytes(DcmDataset* ds, DcmPixelData* pixelData, E_Trans
     return bytes.first;
 }
 
-// Stored samples and float values from the decoded bytes (or JPEG 2000 values): typed loops
-// for whole-byte interleaved data, the general per-sample decoder for the rest.
+// `v.stored` sized for `bytes`, not zero-filled; a cine is 100s of MB: huge pages make its
+// first touch ~500x fewer faults.
+std::uint8_t* sizeStored(ImageVolume& v, std::size_t bytes) {
+    v.stored.reserve(bytes);
+    util::adviseHugePages(v.stored.data(), bytes);
+    v.stored.resize(bytes);
+    return v.stored.data();
+}
+
+// Grey whole 8/16-bit samples with every bit stored: the stored values are the bytes as
+// decoded, no masking or sign extension.
+bool plainGrey(const PixelLayout& L) {
+    return L.samples == 1 && (L.bitsAllocated == 8 || L.bitsAllocated == 16) && L.bitsStored == L.bitsAllocated &&
+           L.highBit == L.bitsAllocated - 1;
+}
+
+// Native little-endian samples read from the file straight into `v.stored` (DCMTK leaves
+// values over DCM_MaxReadLength on disk until asked): one copy, as pydicom's read. False when
+// this path does not apply; the general path then reads (and names what is wrong).
+bool readNativeStored(DcmPixelData* pixelData, E_TransferSyntax xfer, const DecodePlan& p, ImageVolume& v,
+                      const std::string& label) {
+    if (xfer != EXS_LittleEndianExplicit && xfer != EXS_LittleEndianImplicit) return false;
+    if (pixelData->getLength() < p.bytesNeeded) return false;
+    DcmFileCache cache;
+    const OFCondition c = pixelData->getPartialValue(sizeStored(v, std::size_t(p.bytesNeeded)), 0,
+                                                     Uint32(p.bytesNeeded), &cache, EBO_LittleEndian);
+    if (c.bad()) throw ReadError(label, std::string("cannot read the pixel data (truncated file?): ") + c.text());
+    v.meta.decoder = "native";
+    return true;
+}
+
+// Stored samples and (withValues) float values from the decoded bytes (or JPEG 2000 values):
+// typed loops for whole-byte interleaved data, the general per-sample decoder for the rest.
 void unpackInto(ImageVolume& v, const PixelLayout& L, const DecodePlan& p, const std::uint8_t* rawData,
-                const std::vector<std::int64_t>& j2kValues) {
+                const std::vector<std::int64_t>& j2kValues, bool withValues) {
     const std::size_t n = std::size_t(p.samplesTotal);
     const std::size_t elementSize = v.storedElementSize();
-    // A cine is 100s of MB of floats: huge pages make its first touch ~500x fewer faults.
-    v.stored.reserve(n * elementSize);
-    util::adviseHugePages(v.stored.data(), n * elementSize);
-    v.stored.resize(n * elementSize);
-    v.values.reserve(n);
-    util::adviseHugePages(v.values.data(), n * sizeof(float));
-    v.values.resize(n);
+    sizeStored(v, n * elementSize);
+    if (withValues) {
+        v.values.reserve(n);
+        util::adviseHugePages(v.values.data(), n * sizeof(float));
+        v.values.resize(n);
+    }
     const long shift = L.bitsAllocated == 1 ? 0 : L.highBit + 1 - L.bitsStored;
     const SampleDecoder dec{rawData, L.bitsAllocated, L.bitsStored, shift, L.isSigned};
     const std::size_t perFrame = p.perFrame(), ppf = std::size_t(p.pixelsPerFrame), samples = std::size_t(L.samples);
@@ -575,15 +645,16 @@ void unpackInto(ImageVolume& v, const PixelLayout& L, const DecodePlan& p, const
     if (interleaved && L.bitsAllocated != 1) {
         forEachFrameRange(L.frames, p.samplesTotal, [&](long first, long last) {
             const std::size_t b = std::size_t(first) * perFrame, e = std::size_t(last) * perFrame;
-            if (L.bitsAllocated == 8)
-                unpackSamples<std::uint8_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(),
-                                            v.values.data());
-            else if (L.bitsAllocated == 16)
-                unpackSamples<std::uint16_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(),
+            auto unpack = [&]<typename Raw>(Raw) {
+                if (withValues)
+                    unpackSamples<Raw, true>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(),
                                              v.values.data());
-            else
-                unpackSamples<std::uint32_t>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(),
-                                             v.values.data());
+                else
+                    unpackSamples<Raw, false>(rawData, b, e, shift, L.bitsStored, L.isSigned, v.stored.data(), nullptr);
+            };
+            if (L.bitsAllocated == 8) unpack(std::uint8_t{});
+            else if (L.bitsAllocated == 16) unpack(std::uint16_t{});
+            else unpack(std::uint32_t{});
         });
         return;
     }
@@ -602,7 +673,7 @@ void unpackInto(ImageVolume& v, const PixelLayout& L, const DecodePlan& p, const
                     }
                     const std::int64_t value = p.isJ2k ? j2kValues[dst] : dec.get(src);
                     putStored(v.stored, dst, value, elementSize);
-                    v.values[dst] = float(value);
+                    if (withValues) v.values[dst] = float(value);
                 }
     });
 }
@@ -648,6 +719,22 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
         throw ReadError(label, std::string("PixelData has VR ") + DcmVR(pixelElement->getVR()).getVRName() +
                                    ", not OB/OW (damaged file?)");
     const DecodePlan plan = planDecode(L, xfer, pixelData, label);
+    // Stored-first grey pixels go straight into v.stored where the layout allows.
+    const bool storedFirst = options.values == PixelValues::StoredFirst && L.samples == 1;
+    if (storedFirst && plainGrey(L) && !plan.isJ2k) {
+        if (turboJpegEligible(xfer, L)) {
+            decodeTurboJpeg(pixelData, xfer, L, plan, label, sizeStored(v, std::size_t(plan.samplesTotal)));
+            v.meta.decoder = turboJpegDecoderName();
+            return v;
+        }
+        if (readNativeStored(pixelData, xfer, plan, v, label)) return v;
+    }
+    auto rle = plan.isJ2k ? std::vector<FrameBytes>{} : rleFrames(pixelData, xfer, L, label);
+    if (storedFirst && plainGrey(L) && !rle.empty()) {
+        decodeRleFrames(rle, L, plan, label, sizeStored(v, std::size_t(plan.bytesNeeded)));
+        v.meta.decoder = rleDecoderName();
+        return v;
+    }
     std::vector<std::uint8_t> raw;
     std::vector<std::int64_t> j2kValues;
     const std::uint8_t* rawData = nullptr;
@@ -657,12 +744,19 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
         if (L.samples == 3) v.meta.photometric = "RGB";  // OpenJPEG undoes the RCT/ICT
         L.planar = 0;
     } else if (turboJpegEligible(xfer, L)) {
-        rawData = decodeTurboJpeg(pixelData, xfer, L, plan, label, raw);
+        raw.resize(std::size_t(plan.samplesTotal));
+        decodeTurboJpeg(pixelData, xfer, L, plan, label, raw.data());
+        rawData = raw.data();
         v.meta.decoder = turboJpegDecoderName();
+    } else if (!rle.empty()) {
+        raw.resize(std::size_t(plan.bytesNeeded));
+        decodeRleFrames(rle, L, plan, label, raw.data());
+        rawData = raw.data();
+        v.meta.decoder = rleDecoderName();
     } else {
         rawData = storedBytes(ds, pixelData, xfer, L, plan, v.meta, label, raw);
     }
-    unpackInto(v, L, plan, rawData, j2kValues);
+    unpackInto(v, L, plan, rawData, j2kValues, !storedFirst);
     finishValues(v, L, plan);
     return v;
 }

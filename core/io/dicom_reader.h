@@ -11,8 +11,17 @@
 
 namespace lumen::io {
 
+/// What a read makes of the pixels.
+enum class PixelValues {
+    StoredAndFloat,  ///< stored samples and float values (modality LUT, colour to RGB)
+    /// Grey images: the stored samples only (decoded straight into them when the layout
+    /// allows); io::ensureValues makes the floats when a consumer asks. Colour: as above.
+    StoredFirst,
+};
+
 struct DicomReadOptions {
     bool pixels = true;  ///< false: header, geometry and metadata only (rows/columns/frames set, no values)
+    PixelValues values = PixelValues::StoredAndFloat;
 };
 
 /// Reads one DICOM file. values = stored values through the modality LUT (rescale slope and

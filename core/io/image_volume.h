@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,27 @@ enum class StoredType { None, U8, I8, U16, I16, U32, I32, F32, F64 };
 
 /// NumPy dtype string ("<u2", "|u1", "<f4" ...) of a stored type.
 std::string numpyDtype(StoredType t);
+
+/// std::allocator whose resize leaves new elements uninitialised: decoders overwrite every
+/// byte, and zero-filling a 25 MB cine first is one more pass over memory per read.
+template <typename T>
+struct UninitAllocator : std::allocator<T> {
+    template <typename U>
+    struct rebind {
+        using other = UninitAllocator<U>;
+    };
+    UninitAllocator() = default;
+    template <typename U>
+    UninitAllocator(const UninitAllocator<U>&) noexcept {}
+    template <typename U, typename... Args>
+    void construct(U* p, Args&&... args) {
+        if constexpr (sizeof...(Args) == 0) ::new (static_cast<void*>(p)) U;
+        else ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+
+/// Raw little-endian stored elements.
+using StoredBytes = std::vector<std::uint8_t, UninitAllocator<std::uint8_t>>;
 
 struct ImageMetadata {
     std::string format;             ///< "DICOM", "NIfTI-1", "NIfTI-2", "PNG", "video" ...
@@ -45,11 +67,12 @@ struct ImageVolume {
     int samples = 1;        ///< 1 grey, 3 RGB
     bool isVolume = false;  ///< depth is space (slices), not time (frames)
 
-    /// Values in C order [time][depth][rows][columns][samples]: modality LUT applied.
+    /// Values in C order [time][depth][rows][columns][samples]: modality LUT applied. Empty
+    /// after a stored-first DICOM read (DicomReadOptions::values) until ensureValues().
     std::vector<float> values;
     /// Stored values before the modality LUT, as raw little-endian elements of `storedType`
     /// (empty when the format has no separate stored representation).
-    std::vector<std::uint8_t> stored;
+    StoredBytes stored;
     StoredType storedType = StoredType::None;
 
     /// Geometry in DICOM patient coordinates (LPS, mm). spacing = (column, row, slice) step;
@@ -68,5 +91,13 @@ struct ImageVolume {
     std::vector<std::size_t> shape() const;
     std::size_t storedElementSize() const;
 };
+
+/// Makes `values` from `stored` when a stored-first read left them empty (grey images: the
+/// stored samples through the modality rescale, exactly as a full read computes them); no-op
+/// otherwise. Returns the values.
+std::vector<float>& ensureValues(ImageVolume& v);
+
+/// True when the modality rescale changes values (slope != 1 or intercept != 0).
+bool hasRescale(const ImageMetadata& m);
 
 }  // namespace lumen::io

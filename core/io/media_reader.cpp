@@ -25,7 +25,7 @@ nlohmann::json optionalNumber(const std::optional<double>& v) {
 
 }  // namespace
 
-MediaFile readMedia(const std::filesystem::path& path) {
+MediaFile readMedia(const std::filesystem::path& path, const DicomReadOptions& dicom) {
     MediaFile m;
     m.path = path;
     std::error_code ec;
@@ -43,7 +43,7 @@ MediaFile readMedia(const std::filesystem::path& path) {
         m.volume = readNifti(path);
     } else if (looksLikeDicom(path) || ext == ".dcm" || ext == ".dicom") {
         m.kind = "dicom";
-        m.volume = readDicom(path);
+        m.volume = readDicom(path, dicom);
     } else if (looksLikeImage(path)) {
         m.kind = "image";
         m.volume = readImage(path);
@@ -55,7 +55,7 @@ MediaFile readMedia(const std::filesystem::path& path) {
         // DICOM files without a preamble exist (and have any name): DCMTK decides.
         m.kind = "dicom";
         try {
-            m.volume = readDicom(path);
+            m.volume = readDicom(path, dicom);
         } catch (const ReadError& e) {
             throw ReadError(path, "unrecognised format (not a DICOM, NIfTI, PNG/JPEG/BMP/TIFF or video file)");
         }

@@ -2,6 +2,7 @@
 // decoded and compared with pydicom in the same run (see docs/io.md for which reference each
 // transfer syntax gets), plus malformed inputs that must give errors, not crashes.
 #include "io/dicom_reader.h"
+#include "io/rle_decoder.h"
 #include "io/npy_writer.h"
 #include "io/read_error.h"
 
@@ -472,6 +473,97 @@ print('{}')
         setDicomDecodeThreads(0);
         qInfo("%s", e.c_str());
         QVERIFY2(e.find("baseline8_cut.dcm") != std::string::npos && e.find("frame 12") != std::string::npos,
+                 e.c_str());
+    }
+
+    void storedFirstMatchesFullRead() {
+        // A stored-first read (straight into the stored samples where the layout allows: native
+        // little endian, libjpeg-turbo) holds the same stored samples as the full read, no float
+        // values for grey images until ensureValues, and then exactly the full read's values.
+        std::vector<std::filesystem::path> files;
+        for (const auto& name : kFiles) files.push_back(kPydicomFiles / name);
+        const std::filesystem::path dir = tmp_.filePath("parallel").toStdString();
+        for (const char* cine : {"native8.dcm", "native16.dcm", "baseline8.dcm", "dcmcrle8.dcm", "dcmcjpeg16.dcm"}) {
+            QVERIFY2(std::filesystem::exists(dir / cine), "parallelFramesMatchSerial makes the cines first");
+            files.push_back(dir / cine);
+        }
+        DicomReadOptions storedFirst;
+        storedFirst.values = PixelValues::StoredFirst;
+        int grey = 0, direct = 0;
+        for (const auto& file : files) {
+            const ImageVolume full = readDicom(file);
+            ImageVolume lazy = readDicom(file, storedFirst);
+            const std::string where = file.filename().string();
+            QVERIFY2(lazy.stored == full.stored, where.c_str());
+            QCOMPARE(lazy.meta.decoder, full.meta.decoder);
+            QCOMPARE(lazy.meta.photometric, full.meta.photometric);
+            if (full.samples == 1) {
+                ++grey;
+                QVERIFY2(lazy.values.empty(), where.c_str());
+                ensureValues(lazy);
+                direct += full.meta.decoder == "native" || full.meta.decoder == "Lumen RLE" ||
+                          full.meta.decoder.starts_with("libjpeg-turbo");
+            }
+            QVERIFY2(lazy.values == full.values, where.c_str());
+        }
+        qInfo("%zu files, %d grey, %d of them native, Lumen RLE or libjpeg-turbo", files.size(), grey, direct);
+        QVERIFY(grey >= 20 && direct >= 10);
+        // A native cine cut inside its pixel data: an error naming the file, not a short read.
+        std::string bytes = readBytes(dir / "native8.dcm");
+        bytes.resize(bytes.size() - 100000);
+        writeBytes(dir / "native8_cut.dcm", bytes);
+        const std::string e = errorOf([&] { readDicom(dir / "native8_cut.dcm", storedFirst); });
+        qInfo("%s", e.c_str());
+        QVERIFY2(e.find("native8_cut.dcm") != std::string::npos, e.c_str());
+    }
+
+    void rleDecoder() {
+        // PackBits by hand: a literal run, a replicate run, the -128 no-op, the encoder's padding
+        // byte past the pixels; 16-bit samples: segment 1 is the high bytes.
+        auto frame = [](std::vector<std::vector<std::uint8_t>> segments) {
+            std::vector<std::uint8_t> f(64, 0);
+            f[0] = std::uint8_t(segments.size());
+            for (std::size_t s = 0; s < segments.size(); ++s) {
+                const auto off = std::uint32_t(f.size());
+                for (int b = 0; b < 4; ++b) f[4 + 4 * s + std::size_t(b)] = std::uint8_t(off >> (8 * b));
+                f.insert(f.end(), segments[s].begin(), segments[s].end());
+            }
+            return f;
+        };
+        const auto grey = frame({{2, 10, 20, 30, 0x80, 0xFD, 7, 0, 9, 0}});  // 10 20 30, 7 x4, 9, pad
+        std::vector<std::uint8_t> out(8, 0xEE);
+        decodeRleGreyFrame(grey.data(), grey.size(), 8, 1, out.data());
+        QCOMPARE(out, (std::vector<std::uint8_t>{10, 20, 30, 7, 7, 7, 7, 9}));
+        const auto wide = frame({{0xFF, 0x01, 0x01, 0x7F, 0x12}, {1, 0x34, 0x56, 0xFF, 0x00}});  // high 01 01 7F 12
+        std::vector<std::uint8_t> words(8);
+        decodeRleGreyFrame(wide.data(), wide.size(), 4, 2, words.data());
+        QCOMPARE(words, (std::vector<std::uint8_t>{0x34, 0x01, 0x56, 0x01, 0x00, 0x7F, 0x00, 0x12}));
+        // What is wrong is said: a short segment, a wrong segment count, an offset outside.
+        const auto shortOne = frame({{1, 5, 6}});
+        QVERIFY(errorOf([&] {
+                    decodeRleGreyFrame(shortOne.data(), shortOne.size(), 8, 1, out.data());
+                }).find("decodes to 2 of 8 bytes") != std::string::npos);
+        QVERIFY(errorOf([&] {
+                    decodeRleGreyFrame(grey.data(), grey.size(), 4, 2, words.data());
+                }).find("declares 1 segments") != std::string::npos);
+        auto outside = grey;
+        outside[4] = 0xF0;
+        QVERIFY(errorOf([&] {
+                    decodeRleGreyFrame(outside.data(), outside.size(), 8, 1, out.data());
+                }).find("segment 1 spans bytes 240") != std::string::npos);
+        // In a file: the grey RLE cine decodes through it (exactly the native pixels, checked in
+        // parallelFramesMatchSerial), and a damaged frame is an error naming file and frame.
+        const std::filesystem::path dir = tmp_.filePath("parallel").toStdString();
+        QCOMPARE(readDicom(dir / "dcmcrle8.dcm").meta.decoder, std::string("Lumen RLE"));
+        std::string bytes = readBytes(dir / "dcmcrle8.dcm");
+        const std::string header("\x01\0\0\0\x40\0\0\0", 8);  // 1 segment at byte 64
+        const std::size_t last = bytes.rfind(header);
+        QVERIFY(last != std::string::npos && bytes.find(header) < last);
+        bytes[last] = 2;
+        const std::string e = errorOf([&] { readDicomBuffer(bytes.data(), bytes.size(), "damaged.dcm"); });
+        qInfo("%s", e.c_str());
+        QVERIFY2(e.find("damaged.dcm") != std::string::npos && e.find("frame 12") != std::string::npos &&
+                     e.find("declares 2 segments") != std::string::npos,
                  e.c_str());
     }
 
