@@ -438,6 +438,17 @@ std::vector<std::int64_t> decodeJ2k(DcmPixelData* pixelData, E_TransferSyntax xf
     return values;
 }
 
+// The fragments of encapsulated pixel data, all loaded into memory; `what` names the codec in
+// the error.
+DcmPixelSequence* loadedFragments(DcmPixelData* pixelData, E_TransferSyntax xfer, const std::string& what,
+                                  const std::string& label) {
+    DcmPixelSequence* seq = nullptr;
+    if (pixelData->loadAllDataIntoMemory().bad() ||
+        pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq)
+        throw ReadError(label, what + " pixel data is not encapsulated (or truncated)");
+    return seq;
+}
+
 // Grey 8-bit JPEG baseline/extended frames through libjpeg-turbo, in parallel (one
 // decompressor per thread), into `raw` as the stored bytes. Faster than DCMTK's IJG 6b, which
 // must also run serially (docs/io.md, docs/benchmarks.md).
@@ -449,10 +460,7 @@ bool turboJpegEligible(E_TransferSyntax xfer, const PixelLayout& L) {
 // `out` holds plan.samplesTotal bytes.
 void decodeTurboJpeg(DcmPixelData* pixelData, E_TransferSyntax xfer, const PixelLayout& L, const DecodePlan& p,
                      const std::string& label, std::uint8_t* out) {
-    DcmPixelSequence* seq = nullptr;
-    if (pixelData->loadAllDataIntoMemory().bad() ||
-        pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq)
-        throw ReadError(label, "JPEG pixel data is not encapsulated (or truncated)");
+    DcmPixelSequence* seq = loadedFragments(pixelData, xfer, "JPEG", label);
     const auto frames = splitEncapsulatedFrames(seq, L.frames, 0xD8, label);
     forEachFrameRange(long(frames.size()), p.samplesTotal, [&](long first, long last) {
         TurboJpegDecoder decoder;
@@ -472,10 +480,7 @@ void decodeTurboJpeg(DcmPixelData* pixelData, E_TransferSyntax xfer, const Pixel
 std::vector<FrameBytes> rleFrames(DcmPixelData* pixelData, E_TransferSyntax xfer, const PixelLayout& L,
                                   const std::string& label) {
     if (xfer != EXS_RLELossless || L.samples != 1 || (L.bitsAllocated != 8 && L.bitsAllocated != 16)) return {};
-    DcmPixelSequence* seq = nullptr;
-    if (pixelData->loadAllDataIntoMemory().bad() ||
-        pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq)
-        throw ReadError(label, "RLE pixel data is not encapsulated (or truncated)");
+    DcmPixelSequence* seq = loadedFragments(pixelData, xfer, "RLE", label);
     if (seq->card() != std::size_t(L.frames) + 1) return {};
     return splitEncapsulatedFrames(seq, L.frames, 0, label);
 }
