@@ -53,7 +53,7 @@ void ignoreMessage(const char*, void*) {}
 
 std::string jpeg2000DecoderName() { return std::string("OpenJPEG ") + opj_version(); }
 
-Jpeg2000Image decodeJpeg2000(const std::uint8_t* data, std::size_t size, const Jpeg2000Shape* expected) {
+Jpeg2000Image decodeJpeg2000(const std::uint8_t* data, std::size_t size, const Jpeg2000Shape* expected, int threads) {
     if (size < 12) throw std::runtime_error("JPEG 2000 fragment too short");
     static const std::uint8_t jp2Magic[] = {0, 0, 0, 0x0C, 'j', 'P', ' ', ' '};
     const bool jp2 = std::memcmp(data, jp2Magic, 8) == 0;
@@ -69,6 +69,8 @@ Jpeg2000Image decodeJpeg2000(const std::uint8_t* data, std::size_t size, const J
     opj_dparameters_t params;
     opj_set_default_decoder_parameters(&params);
     if (!opj_setup_decoder(codec.get(), &params)) throw std::runtime_error("OpenJPEG setup failed");
+    if (threads > 1 && opj_has_thread_support() && !opj_codec_set_threads(codec.get(), threads))
+        throw std::runtime_error("OpenJPEG refused " + std::to_string(threads) + " threads");
 
     MemoryStream mem{data, size};
     std::unique_ptr<opj_stream_t, void (*)(opj_stream_t*)> stream(opj_stream_create(1 << 16, OPJ_TRUE),

@@ -27,6 +27,9 @@ struct Jpeg2000Shape {
 /// Throws std::runtime_error with OpenJPEG's reason on failure. With `expected`, the
 /// codestream's size (from its SIZ marker) must match before anything is decoded: OpenJPEG
 /// allocates what the codestream declares (a fuzzed 1.5 KB frame asked for 17 GB).
-Jpeg2000Image decodeJpeg2000(const std::uint8_t* data, std::size_t size, const Jpeg2000Shape* expected = nullptr);
+/// `threads` > 1 lets OpenJPEG decode the code-blocks of this one image on that many threads
+/// (where its build has thread support): how a single-frame file uses more than one core.
+Jpeg2000Image decodeJpeg2000(const std::uint8_t* data, std::size_t size, const Jpeg2000Shape* expected = nullptr,
+                             int threads = 1);
 
 }  // namespace lumen::io

@@ -434,6 +434,23 @@ print('{}')
         QVERIFY(e.rfind("OTHER", 0) != 0);
     }
 
+    void jpeg2000SingleFrameOnThreads() {
+        // One large J2K frame: the idle threads go into OpenJPEG's code-blocks; the samples must
+        // not depend on it (lossless and irreversible, grey and colour).
+        // J2K_pixelrep_mismatch (138 KB, lossless 512²) is over the threshold; the rest check the
+        // small path stays as it was.
+        for (const char* name : {"J2K_pixelrep_mismatch.dcm", "GDCMJ2K_TextGBR.dcm", "693_J2KI.dcm", "JPEG2000.dcm"}) {
+            setDicomDecodeThreads(1);
+            const auto serial = readDicom(kPydicomFiles / name);
+            setDicomDecodeThreads(4);
+            const auto threaded = readDicom(kPydicomFiles / name);
+            setDicomDecodeThreads(0);
+            QVERIFY2(threaded.stored == serial.stored, name);
+            QVERIFY2(threaded.values == serial.values, name);
+            QVERIFY2(!serial.stored.empty() || !serial.values.empty(), name);
+        }
+    }
+
     void jpegBaselineCineThroughTurboJpeg() {
         // The grey 8-bit cine of parallelFramesMatchSerial, lossy JPEG baseline (dcmcjpeg +eb):
         // libjpeg-turbo decodes it, on 1 or 4 threads alike, to exactly what DCMTK's dcmdjpeg
