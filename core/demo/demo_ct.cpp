@@ -603,29 +603,37 @@ int writeCt(const DemoOptions& o, Output& out, double p0, double p1) {
     for (const auto& l : data::ctRateLabels()) labels += "," + l;
     labels += "\n";
     std::string lesionCsv = "VolumeName,label,i,j,k,radius_vox\n";
-    int dicomSlices = 0;
     const int n = static_cast<int>(plans.size());
+    // Volumes in parallel (each has its own random streams, so the files do not depend on the
+    // threads); the CSV rows afterwards, in order.
+    std::vector<std::vector<Lesion>> lesionsOf(plans.size());
+    int dicomSlices = 0;
+    parallelFor(
+        n, out,
+        [&](int v) {
+            const auto& plan = plans[static_cast<std::size_t>(v)];
+            auto& lesions = lesionsOf[static_cast<std::size_t>(v)];
+            CtVolume vol = renderCt(plan, streamSeed(o.seed, kCtVoxels, static_cast<std::uint64_t>(v)), lesions);
+            Rng noise(streamSeed(o.seed, kCtVoxels, 1000000ull + static_cast<std::uint64_t>(v)));
+            auto voxels = quantiseCt(vol, noise);
+            const fs::path rel = base / "volumes" / plan.name;
+            writeNifti(out.root() / rel, voxels);
+            out.record(rel);
+            if (v == 0) dicomSlices = writeCtSeries(o, out, base / "dicom" / "ct_0001", v, voxels);
+        },
+        [&](int done) {
+            out.progress(p0 + (p1 - p0) * done / std::max(1, n),
+                         "CT volumes: " + std::to_string(done) + "/" + std::to_string(n));
+        });
     for (int v = 0; v < n; ++v) {
-        out.checkCancelled();
         const auto& plan = plans[static_cast<std::size_t>(v)];
-        std::vector<Lesion> lesions;
-        CtVolume vol = renderCt(plan, streamSeed(o.seed, kCtVoxels, static_cast<std::uint64_t>(v)), lesions);
-        Rng noise(streamSeed(o.seed, kCtVoxels, 1000000ull + static_cast<std::uint64_t>(v)));
-        auto voxels = quantiseCt(vol, noise);
-        const fs::path rel = base / "volumes" / plan.name;
-        writeNifti(out.root() / rel, voxels);
-        out.record(rel);
-        if (v == 0) dicomSlices = writeCtSeries(o, out, base / "dicom" / "ct_0001", v, voxels);
-
         labels += plan.name;
         for (bool b : plan.labels) labels += b ? ",1" : ",0";
         labels += "\n";
-        for (const auto& l : lesions)
+        for (const auto& l : lesionsOf[static_cast<std::size_t>(v)])
             lesionCsv += plan.name + "," + data::ctRateLabels()[static_cast<std::size_t>(l.label)] + "," +
                          std::to_string(l.i) + "," + std::to_string(l.j) + "," + std::to_string(l.k) + "," +
                          shortest(l.radius) + "\n";
-        out.progress(p0 + (p1 - p0) * (v + 1) / std::max(1, n),
-                     "CT volumes: " + std::to_string(v + 1) + "/" + std::to_string(n));
     }
     out.writeText(base / "labels.csv", labels);
     out.writeText(base / "lesions.csv", lesionCsv);
