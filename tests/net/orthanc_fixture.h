@@ -119,6 +119,9 @@ public:
                        .arg(clientPort_)
                        .toUtf8());
         file.close();
+        // Debian's Orthanc uses Debian's DCMTK, which leaves Nagle's algorithm on: every
+        // instance sent then waits ~90 ms for a delayed ACK (core/net/pacs_client.cpp).
+        process_.setProcessEnvironment(withNagleOff());
         process_.setProgram(binary);
         process_.setArguments({config});
         process_.setProcessChannelMode(QProcess::MergedChannels);
@@ -157,6 +160,7 @@ public:
              << "-aec" << kAeTitle << "127.0.0.1" << QString::number(dicomPort_);
         for (const auto& f : files) args << QString::fromStdString(f.string());
         QProcess p;
+        p.setProcessEnvironment(withNagleOff());
         p.setProcessChannelMode(QProcess::MergedChannels);
         p.start("storescu", args);
         if (!p.waitForFinished(120000)) return "storescu did not finish";
@@ -180,6 +184,12 @@ public:
     bool running() const { return process_.state() == QProcess::Running; }
 
 private:
+    static QProcessEnvironment withNagleOff() {
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert("TCP_NODELAY", "1");
+        return env;
+    }
+
     QTemporaryDir dir_;
     QProcess process_;
     qint64 pid_ = 0;
