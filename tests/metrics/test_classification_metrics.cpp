@@ -183,6 +183,25 @@ private slots:
         QVERIFY(!auroc(std::vector<double>{}, std::vector<double>{}).has());
     }
 
+    // The one reference interpreter of this process (python_reference.h): each script starts from
+    // a fresh namespace, its prints do not corrupt the answers, and a failing script is an error
+    // with Python's traceback, after which the interpreter still answers.
+    void referenceInterpreterIsolatesScripts() {
+        const json first = runPythonReference("leaked = 7\nprint('noise')\nresult['x'] = inp['a'] * 2", {{"a", 21}});
+        QCOMPARE(first["x"].get<int>(), 42);
+        const json second = runPythonReference("result['leaked'] = 'leaked' in globals()", json::object());
+        QCOMPARE(second["leaked"].get<bool>(), false);
+        QString error;
+        try {
+            runPythonReference("result['r'] = 1 / 0", json::object());
+        } catch (const std::exception& e) {
+            error = QString::fromUtf8(e.what());
+        }
+        QVERIFY2(error.contains("ZeroDivisionError"), qPrintable(error));
+        QCOMPARE(runPythonReference("result = {'n': float('nan'), 'i': float('inf')}", json::object()).dump(),
+                 std::string(R"({"i":"inf","n":null})"));
+    }
+
     void rejectsBadInputNamingTheRow() {
         try {
             auroc(std::vector<double>{0, 1, 2}, std::vector<double>{0.1, 0.2, 0.3});
