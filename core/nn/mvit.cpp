@@ -52,9 +52,9 @@ torch::Tensor distances(std::int64_t q, std::int64_t k) {
     return torch::tensor(d, torch::kLong).view({q, k});
 }
 
-/// MViT v2's decomposed relative positions: q's bias towards each key by (t, h, w) offset,
-/// added to the patch-to-patch part of the attention logits (the class token's row and column
-/// get none).
+/// MViT v2's decomposed relative positions: q's bias towards each key by (t, h, w) offset, for
+/// the patch-to-patch part of the attention logits (the class token's row and column get none),
+/// as (b, heads, patches of q, patches of k).
 torch::Tensor relativePositions(const torch::Tensor& q, const Thw& qThw, const Thw& kThw, const torch::Tensor& relH,
                                 const torch::Tensor& relW, const torch::Tensor& relT) {
     const auto [qt, qh, qw] = qThw;
@@ -69,8 +69,7 @@ torch::Tensor relativePositions(const torch::Tensor& q, const Thw& qThw, const T
     const auto byT = torch::einsum("bythwc,tkc->bythwk", {r, rt});
     const auto all = byH.view({b, heads, qt, qh, qw, 1, kh, 1}) + byW.view({b, heads, qt, qh, qw, 1, 1, kw}) +
                      byT.view({b, heads, qt, qh, qw, kt, 1, 1});
-    // Padded by one row and column of zeros: the class token's.
-    return F::pad(all.reshape({b, heads, qt * qh * qw, kt * kh * kw}), F::PadFuncOptions({1, 0, 1, 0}));
+    return all.reshape({b, heads, qt * qh * qw, kt * kh * kw});
 }
 
 }  // namespace
@@ -137,11 +136,16 @@ std::pair<torch::Tensor, Thw> MViTAttentionImpl::forward(const torch::Tensor& x,
     if (poolK_) std::tie(k, kThw) = poolK_->forward(k, thw);
     if (poolV_) v = poolV_->forward(v, thw).first;
     if (poolQ_) std::tie(q, qThw) = poolQ_->forward(q, thw);
+    // The position bias and the residual are added in place to the patch rows/columns only:
+    // torchvision pads them with zeros for the class token and adds whole tensors, which costs
+    // a zero-filled copy and a new tensor of the (queries x keys) logits per block. x + 0 = x,
+    // so the results are the same bits (test_mvit).
     auto attn = torch::matmul(q * (1.0 / std::sqrt(double(headDim_))), k.transpose(2, 3));
-    attn = attn + relativePositions(q, qThw, kThw, relH_, relW_, relT_);
+    attn.index({Slice(), Slice(), Slice(1, None), Slice(1, None)}) +=
+        relativePositions(q, qThw, kThw, relH_, relW_, relT_);
     auto y = torch::matmul(attn.softmax(-1), v);
     // Residual pooling: the pooled query added to the patch tokens' output (not the class token's).
-    y = y + F::pad(q.index({Slice(), Slice(), Slice(1, None)}), F::PadFuncOptions({0, 0, 1, 0}));
+    y.index({Slice(), Slice(), Slice(1, None)}) += q.index({Slice(), Slice(), Slice(1, None)});
     return {project_->forward(y.transpose(1, 2).reshape({b, -1, outDim_})), qThw};
 }
 
