@@ -654,7 +654,9 @@ struct Trainer::State {
         }
         // Rank 0 validates on the whole validation set; the others take its numbers (or its
         // cancel: a rank never waits for a validation that stopped).
-        static const std::string kCancelled = "\x01cancelled";
+        static const std::string kCancelled =
+            "\x01"
+            "cancelled";  // "\x01c..." would be one hex escape
         std::string text;
         if (writer()) {
             try {
