@@ -18,14 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_common import cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_model():
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def config(base, size, batch, threads, images):
@@ -75,7 +70,7 @@ def main():
             rows.append((ranks, a.threads, a.batch, statistics.median(sps),
                          statistics.median(share) * 100 if share else 0.0))
     print(f"Data-parallel ROI step, ConvNeXt-atto {a.size} px, global batch {a.batch}, "
-          f"{a.threads} threads in all, on {cpu_model()}\n")
+          f"{a.threads} threads in all, on {cpu_name()}\n")
     print("| ranks | threads/rank | batch/rank | samples/s (median) | all-reduce share of a step |")
     print("|---|---|---|---|---|")
     for ranks, threads, batch, sps, share in rows:

@@ -21,12 +21,7 @@ import numpy as np
 import torch
 import torchvision.models as tvm
 
-
-def cpu_name():
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
+from bench_common import cpu_name
 
 
 def python_bench(path, shape, batches, threads, warmup, iters):
