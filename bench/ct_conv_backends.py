@@ -16,45 +16,24 @@ import torch
 import torch.nn as nn
 
 from bench_common import cpu_name
+from ct_recipe_model import RecipeNet
 
 
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv3d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm3d(cout)
-        self.conv2 = nn.Conv3d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm3d(cout)
-        self.down = None
-        if cin != cout or stride != 1:
-            self.down = nn.Sequential(nn.Conv3d(cin, cout, 1, stride, bias=False), nn.BatchNorm3d(cout))
-
-    def forward(self, x):
-        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        return torch.relu(y + (self.down(x) if self.down is not None else x))
+# (label, channels-last-3d tensors, oneDNN on)
+BACKENDS = [("oneDNN, contiguous (Lumen)", False, True), ("oneDNN, channels-last-3d", True, True),
+            ("vol2col + BLAS (oneDNN off)", False, False)]
 
 
-class RecipeModel(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv3d(3, 8, 3, 1, 1, bias=False), nn.BatchNorm3d(8))
-        self.layers = nn.Sequential(Block(8, 8, 2), Block(8, 16, 1), Block(16, 48, 1))
-        self.fc = nn.Linear(48, 18)
-
-    def forward(self, x):
-        return self.fc(torch.amax(self.layers(torch.relu(self.stem(x))), dim=(2, 3, 4)))
-
-
-def ms_per_step(backend, steps):
+def ms_per_step(channels_last, onednn, steps):
     torch.manual_seed(0)
-    model = RecipeModel()
+    model = RecipeNet(3, [8, 16, 48], [2, 1, 1], 18)
     x = torch.randn(8, 3, 24, 32, 32)
     y = torch.rand(8, 18).round()
-    if backend == "onednn, channels-last-3d":
+    if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
         x = x.contiguous(memory_format=torch.channels_last_3d)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
-    with torch.backends.mkldnn.flags(enabled=backend != "vol2col + BLAS (oneDNN off)"):
+    with torch.backends.mkldnn.flags(enabled=onednn):
         for i in range(steps + 5):
             if i == 5:
                 start = time.perf_counter()
@@ -73,9 +52,9 @@ def main():
     print(f"CPU: {cpu_name()}; {a.threads} threads; PyTorch {torch.__version__}; {a.steps} steps after 5 warm-up")
     print("| backend | ms / step | recipe epoch estimate (60 steps) |")
     print("|---|---:|---:|")
-    for backend in ["onednn, contiguous (Lumen)", "onednn, channels-last-3d", "vol2col + BLAS (oneDNN off)"]:
-        ms = ms_per_step(backend, a.steps)
-        print(f"| {backend} | {ms:.1f} | {ms * 60 / 1000:.1f} s |")
+    for label, channels_last, onednn in BACKENDS:
+        ms = ms_per_step(channels_last, onednn, a.steps)
+        print(f"| {label} | {ms:.1f} | {ms * 60 / 1000:.1f} s |")
 
 
 if __name__ == "__main__":

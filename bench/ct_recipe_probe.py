@@ -27,37 +27,11 @@ only=args.get('only')
 if only: labels=[only]
 Y=torch.tensor(df[labels].values,dtype=torch.float32)
 rng=np.random.RandomState(0); idx=rng.permutation(len(X)); nv=len(X)//4; va=idx[:nv]; tr=idx[nv:]
-def g(c):
-    if norm=='gn': return torch.nn.GroupNorm(min(8,c),c)
-    if norm=='gn2': return torch.nn.GroupNorm(min(2,c),c)
-    if norm=='bn': return torch.nn.BatchNorm3d(c)
-    return torch.nn.Identity()
-class B(torch.nn.Module):
-    def __init__(s, cin, cout, st):
-        super().__init__()
-        s.c1=torch.nn.Conv3d(cin,cout,3,st,1,bias=False); s.n1=g(cout); s.c2=torch.nn.Conv3d(cout,cout,3,1,1,bias=False); s.n2=g(cout)
-        s.d = torch.nn.Sequential(torch.nn.Conv3d(cin,cout,1,st,bias=False), g(cout)) if (st!=1 or cin!=cout) else None
-    def forward(s,x):
-        y=torch.relu(s.n1(s.c1(x))); y=s.n2(s.c2(y)); return torch.relu(y+(s.d(x) if s.d is not None else x))
-class Net(torch.nn.Module):
-    def __init__(s):
-        super().__init__()
-        w0=widths[0]
-        L=[torch.nn.Conv3d(len(wins),w0,3,stem,1,bias=False), g(w0), torch.nn.ReLU()]
-        c=w0
-        for w,st in zip(widths,strides): L.append(B(c,w,st)); c=w
-        s.f=torch.nn.Sequential(*L)
-        s.fc=torch.nn.Linear(c*(2 if pool=='avgmax' else 1), len(labels))
-        if init=='kaiming':
-            for m in s.modules():
-                if isinstance(m,torch.nn.Conv3d): torch.nn.init.kaiming_normal_(m.weight,mode='fan_out',nonlinearity='relu')
-    def forward(s,x):
-        f=s.f(x)
-        if pool=='avg': p=f.mean((2,3,4))
-        elif pool=='max': p=f.amax((2,3,4))
-        else: p=torch.cat([f.mean((2,3,4)), f.amax((2,3,4))],1)
-        return s.fc(p)
-m=Net()
+from ct_recipe_model import RecipeNet
+m=RecipeNet(len(wins), widths, strides, len(labels), stem, norm, pool)
+if init=='kaiming':
+    for mod in m.modules():
+        if isinstance(mod,torch.nn.Conv3d): torch.nn.init.kaiming_normal_(mod.weight,mode='fan_out',nonlinearity='relu')
 opt=torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=0.01)
 t0=time.time(); c0=time.process_time()
 clear=['Lung nodule','Pleural effusion','Cardiomegaly','Emphysema','Consolidation','Lung opacity','Atelectasis']
