@@ -1,7 +1,7 @@
 # PyTorch 1.13 probe of the ct_multilabel demo recipe (docs/ct-multilabel.md, "Why the demo did not learn").
 # /usr/bin/python3 bench/ct_recipe_probe.py ws=DEMO_WS norm=bn|gn|gn2|none ep=10 [full=1 stem=2 s=[1,2,1] w=[8,16,32] lo=-1000 hi=1000 lr=3e-3 init=py|kaiming pool=max|avg|avgmax
 #   win=[(-1000,1000),(-1350,150),(-160,240)]   (HU windows as input channels; default [(lo,hi)])]
-# Caches the volumes in /tmp/exp/X<full>_<ws suffix>.pt; prints validation AUROC per epoch (7 planted findings).
+# Caches the volumes in /tmp/exp/X<full>_<workspace folder name>.pt; prints validation AUROC per epoch (7 planted findings).
 import torch, time, numpy as np, nibabel as nib, pandas as pd, sys, os
 from sklearn.metrics import roc_auc_score
 torch.set_num_threads(2); torch.manual_seed(0)
@@ -11,7 +11,7 @@ df=pd.read_csv(ws+'/ct/labels.csv'); labels=list(df.columns[1:])
 full=int(args.get('full',0)); lo=float(args.get('lo',-1000)); hi=float(args.get('hi',1000))
 norm=args.get('norm','gn'); lr=float(args.get('lr',3e-3)); epochs=int(args.get('ep',12)); widths=eval(args.get('w','[8,16,16]'))
 strides=eval(args.get('s','[2,1,1]')); stem=int(args.get('stem',1)); pool=args.get('pool','max'); init=args.get('init','py')
-os.makedirs('/tmp/exp',exist_ok=True); cache='/tmp/exp/X%d_%s.pt'%(full,ws[-3:])
+os.makedirs('/tmp/exp',exist_ok=True); cache='/tmp/exp/X%d_%s.pt'%(full,os.path.basename(os.path.normpath(ws)))
 if os.path.exists(cache): X=torch.load(cache)
 else:
     X=[]
