@@ -44,7 +44,7 @@ void showEveryFile(MainWindow& w, const QString& ws) {
     auto* model = qobject_cast<QFileSystemModel*>(w.workspaceView()->fileTree()->model());
     QVERIFY(model);
     QTRY_VERIFY(model->index(ws + "/lumen.db").isValid());
-    for (const QString& name : {"lumen.db", "lumen.db-wal", "lumen.db-shm", "predictions/base.csv"}) {
+    for (const char* name : {"lumen.db", "lumen.db-wal", "lumen.db-shm", "predictions/base.csv"}) {
         const QModelIndex index = model->index(ws + "/" + name);
         if (!index.isValid()) continue;
         model->data(index, Qt::DecorationRole);

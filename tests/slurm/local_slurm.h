@@ -29,7 +29,7 @@ public:
     static QStringList missingPrograms() {
         QStringList missing;
         const QStringList path = QString::fromLocal8Bit(qgetenv("PATH")).split(':') + QStringList{"/usr/sbin", "/sbin"};
-        for (const QString& program :
+        for (const char* program :
              {"munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "srun", "sinfo"})
             if (QStandardPaths::findExecutable(program, path).isEmpty()) missing << program;
         return missing;
