@@ -42,16 +42,21 @@ namespace {
 //   AMD EPYC, OpenBLAS SkylakeX kernels     42  0.958  0.843 Emphysema        0.901        1.00 (control 0.34)
 //   AMD EPYC                                 1  0.934  0.655 Emphysema        0.931        1.00 (control 0.41)
 //   AMD EPYC, OpenBLAS SkylakeX kernels      1  0.910  0.496 Emphysema (fails) 0.939       0.93 (control 0.34)
+//   AMD EPYC Milan (Zen 3, AVX2 only)        1  0.914  0.526 Emphysema (fails) 0.938       1.00 (control 0.34)
+//   AMD EPYC Milan (Zen 3, AVX2 only)        2  0.978  0.935 Lung opacity     0.946        0.65 (control 0.20)
 // (LUMEN_RECIPE_SEED=N reruns it with another seed; docs/ct-multilabel.md keeps the table.)
 // So what is asserted is what holds with the committed seed (42) on every kernel path met, with
 // a margin: the mean over the planted findings above issue 7's 0.9, and a lower floor per
 // finding. Seed 1 shows the weak spot: Emphysema is not learned on every seed (docs).
-constexpr double kMacroGoal = 0.9;      // issue 7: AUROC > 0.9 on the planted findings (mean)
-constexpr double kEachFloor = 0.65;     // and none left behind (seed 42: worst 0.742; seed 1: 0.655, 0.496)
-constexpr double kFocalCamRate = 0.75;  // consolidation CAMs peaking inside the lesion (seen: 0.87)
-// Nodule CAMs: cells outranking the nodule vs another volume's nodule (seen: 0.04, 0.0, 0.0 on
-// AMD EPYC Zen 4; 0.42 on Zen 3, the thinnest margin; docs).
-constexpr double kNoduleHotterRatio = 0.5;
+constexpr double kMacroGoal = 0.9;   // issue 7: AUROC > 0.9 on the planted findings (mean)
+constexpr double kEachFloor = 0.65;  // and none left behind (seed 42: worst 0.742; seed 1: 0.655, 0.496)
+// Consolidation CAMs: the peak inside the lesion more often than inside another volume's by
+// this much (seen: 0.87-1.00 against 0.24-0.41; Zen 3 seed 2: 0.65 against 0.20, its peaks next
+// to the lesion, so an absolute 0.75 floor failed there), and the finer reading below.
+constexpr double kFocalOverControl = 0.3;
+// Both CAMs: cells outranking the lesion vs another volume's lesion (nodules seen: 0.04, 0.0, 0.0
+// on AMD EPYC Zen 4; 0.42, 0.33, 0.02 on Zen 3, seeds 42, 1, 2; consolidation 0.0-0.02; docs).
+constexpr double kHotterRatio = 0.5;
 constexpr int kCamVolumes = 24;              // validation volumes per explained lesion type, at most
 const std::string kFocal = "Consolidation";  // a focal lesion the model learns well
 const std::string kNodule = "Lung nodule";   // the smallest one
@@ -267,8 +272,10 @@ private slots:
         QVERIFY2(macro > kMacroGoal, qPrintable(report));
         QVERIFY2(worst > kEachFloor, qPrintable(report));
         const auto [focal, focalControl, focalHotter, focalHotterControl] = camScore.at(kFocal);
-        QVERIFY2(focal >= kFocalCamRate, qPrintable(QString::number(focal)));
-        QVERIFY2(focal >= focalControl + 0.3, qPrintable(QString("%1 vs %2").arg(focal).arg(focalControl)));
+        QVERIFY2(focal >= focalControl + kFocalOverControl,
+                 qPrintable(QString("%1 vs %2").arg(focal).arg(focalControl)));
+        QVERIFY2(focalHotter < kHotterRatio * focalHotterControl,
+                 qPrintable(QString("%1 vs %2").arg(focalHotter).arg(focalHotterControl)));
         // Nodules are learned last and their evidence is coarse (docs/ct-multilabel.md): the peak
         // cell lands in the nodule on one CPU path and next to it on another (AMD EPYC 12 of 24,
         // control 0.22; the same machine with OpenBLAS's SkylakeX kernels 0 of 24, control 0.03),
@@ -276,7 +283,7 @@ private slots:
         // nodule as outrank another volume's nodules (ratios 0.0-0.04 on Zen 4, 0.42 on Zen 3;
         // the SkylakeX run used an earlier form of it, docs).
         const auto [nodule, noduleControl, noduleHotter, noduleHotterControl] = camScore.at(kNodule);
-        QVERIFY2(noduleHotter < kNoduleHotterRatio * noduleHotterControl,
+        QVERIFY2(noduleHotter < kHotterRatio * noduleHotterControl,
                  qPrintable(QString("%1 vs %2").arg(noduleHotter).arg(noduleHotterControl)));
     }
 };
