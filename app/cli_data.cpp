@@ -3,12 +3,15 @@
 #include "cli_command.h"
 #include "cli_progress.h"
 
+#include "data/angio_manifest.h"
 #include "data/dataset_stats.h"
 #include "data/nih_import.h"
 #include "data/splits.h"
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
+#include <set>
 #include <sstream>
 
 namespace lumen::cli {
@@ -26,10 +29,13 @@ import-nih  NIH ChestX-ray14 folder (Data_Entry_2017.csv, train_val_list.txt, te
 split       Patient-level split by ratios of patients (must sum to 1) and seed. Writes OUT/
             manifest.csv, one manifest per split, <split>_ids.txt, <split>_patients.txt and
             split_report.json (patients and images per split, pairwise intersections).
-verify      The overlap proof of an existing split (a manifest, or a folder of manifests).
+verify      The overlap proof of an existing split (a manifest, or a folder of manifests; an
+            angiography manifest's videos and patients).
 stats       Label balance per split and the exact per-channel pixel mean/std (streaming, on
             --threads threads; --split restricts the pixels to one split, e.g. train).
-            --json prints one JSON document instead of tables.
+            --json prints one JSON document instead of tables. An angiography manifest
+            (study_id,patient_id,path,...: one row per video) gets studies and videos per
+            split instead of the label table; every frame of a cine counts, as in training.
 Exit codes: 0 ok, 1 a split shares patients or images, 2 error. Progress goes to stderr.
 )";
 
@@ -145,7 +151,10 @@ int verify(const Args& args) {
     if (args.words.size() != 3) throw UsageError("data verify takes one manifest or folder");
     data::SplitReport report;
     const auto info = runWithProgress("data", "verify", [&](jobs::JobContext&) {
-        report = data::splitReport(data::loadManifestOrFolder(args.words[2]));
+        // An angiography manifest is proved over its videos (images) and patients.
+        report = data::splitReport(data::isAngioManifestFile(args.words[2])
+                                       ? data::videosAsManifest(data::readAngioManifest(args.words[2]))
+                                       : data::loadManifestOrFolder(args.words[2]));
         return std::string("ok");
     });
     if (const int code = finish(info, "verify")) return code;
@@ -153,44 +162,7 @@ int verify(const Args& args) {
     return report.disjoint() ? kOk : kCheckFailed;
 }
 
-int stats(const Args& args) {
-    if (args.words.size() != 3) throw UsageError("data stats takes one manifest or folder");
-    const bool pixels = !args.has("no-pixels");
-    data::PixelStatsOptions options;
-    if (auto t = args.integer("threads")) {
-        if (*t < 1 || *t > 256) throw UsageError("--threads: expected 1 to 256");
-        options.threads = unsigned(*t);
-    }
-    const auto splitName = args.value("split");
-    data::Manifest manifest;
-    data::LabelBalance balance;
-    data::PixelStats px;
-    const auto info = runWithProgress("data", "statistics", [&](jobs::JobContext& job) {
-        manifest = data::loadManifestOrFolder(args.words[2]);
-        balance = data::labelBalance(manifest);
-        if (pixels) {
-            data::Manifest part = manifest;
-            if (splitName) {
-                part = manifest.filterSplit(*splitName);
-                if (part.rows.empty()) throw std::runtime_error("no rows in split \"" + *splitName + "\"");
-            }
-            px = data::computePixelStats(part, options, &job);
-        }
-        return std::string("ok");
-    });
-    if (const int code = finish(info, "stats")) return code;
-    if (args.has("json")) {
-        nlohmann::json j;
-        j["manifest"] = args.words[2];
-        j["rows"] = manifest.rows.size();
-        j["label_balance"] = data::toJson(balance);
-        if (pixels) {
-            j["pixels"] = data::toJson(px);
-            j["pixels"]["split"] = splitName ? nlohmann::json(*splitName) : nlohmann::json(nullptr);
-        }
-        std::cout << j.dump(2) << "\n";
-        return kOk;
-    }
+void printLabelBalance(const data::LabelBalance& balance) {
     std::printf("%-20s", "label");
     for (std::size_t s = 0; s < balance.splits.size(); ++s)
         std::printf(" %12s", balance.splits[s].empty() ? "(none)" : balance.splits[s].c_str());
@@ -206,23 +178,101 @@ int stats(const Args& args) {
         }
         std::printf("\n");
     }
-    if (pixels) {
-        std::printf("pixels%s: %zu images (%llu frames), %d channel(s), %llu pixels per channel, %s, %s\n",
-                    splitName ? (" of " + *splitName).c_str() : "", px.images,
-                    static_cast<unsigned long long>(px.frames), px.channels,
-                    static_cast<unsigned long long>(px.pixelsPerChannel), px.storedType.c_str(),
-                    px.exact ? "exact integer sums" : "floating-point sums");
-        for (int c = 0; c < px.channels; ++c) {
-            std::printf("  channel %d: mean %.9g std %.9g min %g max %g", c, px.mean[std::size_t(c)],
-                        px.stdev[std::size_t(c)], px.min[std::size_t(c)], px.max[std::size_t(c)]);
-            if (!px.unitMean.empty())
-                std::printf("  in [0,1]: mean %.9g std %.9g", px.unitMean[std::size_t(c)],
-                            px.unitStdev[std::size_t(c)]);
-            std::printf("\n");
-        }
-        std::printf("  %.2f s on %u thread(s), %.0f images/s\n", px.seconds, px.threads,
-                    px.seconds > 0 ? double(px.images) / px.seconds : 0.0);
+}
+
+/// Studies and videos per split of an angiography manifest's video rows (videosAsManifest).
+nlohmann::json angioCounts(const data::Manifest& videos, std::size_t labelledCells) {
+    nlohmann::json j = {
+        {"splits", videos.splitNames()}, {"studies", nlohmann::json::object()}, {"videos", nlohmann::json::object()}};
+    for (const auto& split : videos.splitNames()) {
+        std::set<std::string> studies;
+        std::size_t n = 0;
+        for (const auto& r : videos.rows)
+            if (r.split == split) studies.insert(r.id), ++n;
+        j["studies"][split] = studies.size();
+        j["videos"][split] = n;
     }
+    j["labelled_cells"] = labelledCells;
+    return j;
+}
+
+void printAngioCounts(const nlohmann::json& counts) {
+    std::printf("angiography manifest (one row per video, grouped by study_id)\n%-12s %8s %8s\n", "split", "studies",
+                "videos");
+    for (const auto& split : counts["splits"].get<std::vector<std::string>>())
+        std::printf("%-12s %8zu %8zu\n", split.empty() ? "(none)" : split.c_str(),
+                    counts["studies"][split].get<std::size_t>(), counts["videos"][split].get<std::size_t>());
+    std::printf("labelled cells: %zu\n", counts["labelled_cells"].get<std::size_t>());
+}
+
+void printPixelStats(const data::PixelStats& px, const std::optional<std::string>& splitName) {
+    std::printf("pixels%s: %zu images (%llu frames), %d channel(s), %llu pixels per channel, %s, %s\n",
+                splitName ? (" of " + *splitName).c_str() : "", px.images, static_cast<unsigned long long>(px.frames),
+                px.channels, static_cast<unsigned long long>(px.pixelsPerChannel), px.storedType.c_str(),
+                px.exact ? "exact integer sums" : "floating-point sums");
+    for (int c = 0; c < px.channels; ++c) {
+        std::printf("  channel %d: mean %.9g std %.9g min %g max %g", c, px.mean[std::size_t(c)],
+                    px.stdev[std::size_t(c)], px.min[std::size_t(c)], px.max[std::size_t(c)]);
+        if (!px.unitMean.empty())
+            std::printf("  in [0,1]: mean %.9g std %.9g", px.unitMean[std::size_t(c)], px.unitStdev[std::size_t(c)]);
+        std::printf("\n");
+    }
+    std::printf("  %.2f s on %u thread(s), %.0f images/s\n", px.seconds, px.threads,
+                px.seconds > 0 ? double(px.images) / px.seconds : 0.0);
+}
+
+int stats(const Args& args) {
+    if (args.words.size() != 3) throw UsageError("data stats takes one manifest or folder");
+    const bool pixels = !args.has("no-pixels");
+    data::PixelStatsOptions options;
+    if (auto t = args.integer("threads")) {
+        if (*t < 1 || *t > 256) throw UsageError("--threads: expected 1 to 256");
+        options.threads = unsigned(*t);
+    }
+    const auto splitName = args.value("split");
+    // An angiography manifest (study_id, one row per video) counts studies and videos per split,
+    // and its pixel statistics run over every frame of the videos (docs/angio.md).
+    const bool angio = data::isAngioManifestFile(args.words[2]);
+    data::Manifest manifest;
+    data::LabelBalance balance;
+    nlohmann::json counts;
+    data::PixelStats px;
+    const auto info = runWithProgress("data", "statistics", [&](jobs::JobContext& job) {
+        if (angio) {
+            const auto m = data::readAngioManifest(args.words[2]);
+            manifest = data::videosAsManifest(m);
+            counts = angioCounts(manifest, m.labelledCount());
+        } else {
+            manifest = data::loadManifestOrFolder(args.words[2]);
+            balance = data::labelBalance(manifest);
+        }
+        if (pixels) {
+            data::Manifest part = manifest;
+            if (splitName) {
+                part = manifest.filterSplit(*splitName);
+                if (part.rows.empty()) throw std::runtime_error("no rows in split \"" + *splitName + "\"");
+            }
+            px = data::computePixelStats(part, options, &job);
+        }
+        return std::string("ok");
+    });
+    if (const int code = finish(info, "stats")) return code;
+    if (args.has("json")) {
+        nlohmann::json j;
+        j["manifest"] = args.words[2];
+        j["rows"] = manifest.rows.size();
+        if (angio) j["angio"] = counts;
+        else j["label_balance"] = data::toJson(balance);
+        if (pixels) {
+            j["pixels"] = data::toJson(px);
+            j["pixels"]["split"] = splitName ? nlohmann::json(*splitName) : nlohmann::json(nullptr);
+        }
+        std::cout << j.dump(2) << "\n";
+        return kOk;
+    }
+    if (angio) printAngioCounts(counts);
+    else printLabelBalance(balance);
+    if (pixels) printPixelStats(px, splitName);
     return kOk;
 }
 

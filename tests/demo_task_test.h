@@ -36,14 +36,7 @@ protected:
     std::unique_ptr<lumen::plugin::PluginLoader> loader_;
 
     /// A demo with nothing in it; a suite sets the counts it needs.
-    static lumen::demo::DemoOptions emptyDemo() {
-        lumen::demo::DemoOptions o;
-        o.chestImages = 0;
-        o.ctVolumes = 0;
-        o.angioStudies = 0;
-        o.predictionStudies = 0;
-        return o;
-    }
+    static lumen::demo::DemoOptions emptyDemo() { return lumen::demo::DemoOptions::only(0, 0, 0); }
 
     /// Writes the workspace and loads the plugin; false when the folder is unusable.
     bool setUpDemo(const lumen::demo::DemoOptions& o) {

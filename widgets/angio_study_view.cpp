@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <stdexcept>
 
@@ -47,6 +48,17 @@ const std::array<std::pair<const char*, const char*>, 5> kHeads{{{"stenosis", "S
                                                                  {"calcif_binary", "P(calcif.)"},
                                                                  {"cto", "P(CTO)"},
                                                                  {"thrombus", "P(thrombus)"}}};
+
+/// The segment whose "<segment>_stenosis" prediction is highest; "" without any.
+QString mostSevereSegment(const std::map<std::string, double>& predictions) {
+    static const std::string suffix = std::string("_") + kHeads[0].first;
+    QString best;
+    double top = -std::numeric_limits<double>::infinity();
+    for (const auto& [column, value] : predictions)
+        if (column.size() > suffix.size() && column.ends_with(suffix) && std::isfinite(value) && value > top)
+            top = value, best = QString::fromStdString(column.substr(0, column.size() - suffix.size()));
+    return best;
+}
 
 QString fmt(double v, bool percent) {
     if (!std::isfinite(v)) return QStringLiteral("–");
@@ -517,6 +529,9 @@ void AngioStudyView::showStudy(int index) {
     camBox_->setEnabled(!r.cams.empty());
     syncing_ = false;
     tree_->setPredictions(r.predictions);
+    // Nothing chosen yet: open on the segment with the most severe predicted narrowing (a
+    // segment the user clicked stays selected from study to study).
+    if (tree_->selectedSegment().isEmpty()) tree_->setSelectedSegment(mostSevereSegment(r.predictions));
     fillRanking();
     fillSegment();
     setTimeMs(0);

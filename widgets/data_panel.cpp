@@ -1,6 +1,7 @@
 #include "data_panel.h"
 
 #include "card_export.h"
+#include "data/angio_manifest.h"
 #include "report/dataset_card.h"
 
 #include "job_event_bridge.h"
@@ -50,7 +51,15 @@ DataSummary summariseDataset(const QString& path, jobs::JobContext* job) {
     DataSummary s;
     s.source = path;
     if (job) job->progress(0.1, "reading " + path.toStdString());
-    const data::Manifest m = data::loadManifestOrFolder(path.toStdString());
+    data::Manifest m;
+    if (data::isAngioManifestFile(path.toStdString())) {
+        // One row per video of an angiography manifest; pixel statistics count every frame.
+        const auto angio = data::readAngioManifest(path.toStdString());
+        s.studies = angio.studies.size();
+        m = data::videosAsManifest(angio);
+    } else {
+        m = data::loadManifestOrFolder(path.toStdString());
+    }
     if (job) {
         job->throwIfCancelled();
         job->progress(0.5, "checking files");
@@ -369,9 +378,11 @@ void DataPanel::setSummary(std::shared_ptr<const DataSummary> summary) {
         if (!s.empty()) pixelSplit_->addItem(QString::fromStdString(s), QString::fromStdString(s));
     pixelSplit_->addItem(tr("all rows"), QString());
     const auto& r = summary_->report;
-    QString text = tr("%1: %2 images, %3 patients, %4 split(s), %5 label(s).")
+    QString text = tr("%1: %2, %3 patients, %4 split(s), %5 label(s).")
                        .arg(summary_->source)
-                       .arg(summary_->rows)
+                       .arg(summary_->studies
+                                ? tr("angiography, %1 videos of %2 studies").arg(summary_->rows).arg(summary_->studies)
+                                : tr("%1 images").arg(summary_->rows))
                        .arg(r.patients)
                        .arg(r.splits.size())
                        .arg(summary_->balance.labels.size());

@@ -31,7 +31,8 @@ class JobEventBridge;
 struct DataSummary {
     QString source;           ///< the manifest file or folder opened
     data::Manifest manifest;  ///< what was read (pixel statistics run over it)
-    std::size_t rows = 0;
+    std::size_t rows = 0;     ///< images, or an angiography manifest's videos
+    std::size_t studies = 0;  ///< an angiography manifest's studies (0: an image manifest)
     std::size_t missingFiles = 0;
     std::vector<std::string> firstMissing;  ///< up to 5 missing paths
     data::LabelBalance balance;

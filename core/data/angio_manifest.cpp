@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -124,6 +125,45 @@ std::size_t AngioManifest::labelledCount() const {
     for (const auto& s : studies)
         for (double v : s.labels) n += std::isnan(v) ? 0 : 1;
     return n;
+}
+
+bool isAngioManifestFile(const std::filesystem::path& file) {
+    if (std::filesystem::is_directory(file)) return false;
+    std::ifstream in(file, std::ios::binary);
+    std::string header;
+    if (!in || !std::getline(in, header)) return false;
+    if (header.size() >= 3 && header.compare(0, 3, "\xEF\xBB\xBF") == 0) header.erase(0, 3);  // UTF-8 BOM
+    const auto records = parseCsvRecords(header, file);
+    if (records.empty()) return false;
+    const auto& names = records.front().fields;
+    const auto has = [&](const char* name) { return std::find(names.begin(), names.end(), name) != names.end(); };
+    return has("study_id") && !has("id");
+}
+
+Manifest videosAsManifest(const AngioManifest& m) {
+    Manifest out;
+    out.file = m.file;
+    // The binary columns (every head but stenosis %) positive in some study, in column order.
+    const std::size_t outputs = m.segments.size() * angioHeads().size();
+    const auto positive = [&](const AngioStudy& s, std::size_t c) { return c < s.labels.size() && s.labels[c] == 1.0; };
+    std::vector<std::size_t> columns;
+    const auto names = m.outputColumns();
+    for (std::size_t c = 0; c < outputs; ++c) {
+        if (c % angioHeads().size() == 0) continue;  // stenosis %, not a label
+        if (std::any_of(m.studies.begin(), m.studies.end(), [&](const AngioStudy& s) { return positive(s, c); })) {
+            columns.push_back(c);
+            out.labelNames.push_back(names[c]);
+        }
+    }
+    for (const auto& study : m.studies) {
+        std::vector<std::string> labels;
+        for (std::size_t k = 0; k < columns.size(); ++k)
+            if (positive(study, columns[k])) labels.push_back(out.labelNames[k]);
+        for (const auto& video : study.videos)
+            out.rows.push_back({study.studyId, study.patientId, std::filesystem::absolute(m.resolve(video)).string(),
+                                labels, study.split});
+    }
+    return out;
 }
 
 AngioManifest readAngioManifest(const std::filesystem::path& csv, const std::vector<std::string>& segments) {

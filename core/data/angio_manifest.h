@@ -11,6 +11,7 @@
 // Or, for inference, a DICOM folder: its multi-frame images grouped by StudyInstanceUID.
 
 #include "data/data_error.h"
+#include "data/manifest.h"
 
 #include <cstddef>
 #include <filesystem>
@@ -45,6 +46,16 @@ struct AngioManifest {
     std::vector<std::string> outputColumns() const;
     std::size_t labelledCount() const;  ///< non-NaN label cells over all studies
 };
+
+/// True when `file` is a CSV whose header has a `study_id` column and no `id` column: an
+/// angiography manifest rather than an image manifest (docs/data.md). Reads the first line only.
+bool isAngioManifestFile(const std::filesystem::path& file);
+
+/// One image-manifest row per video (id = study id, the video's path resolved, the study's
+/// patient and split), e.g. for computePixelStats, which counts every frame, and the Data
+/// page. Its label vocabulary is the binary columns (`<segment>_<head>` but stenosis %) that
+/// are 1 in some study; a row's labels are its study's positive ones.
+Manifest videosAsManifest(const AngioManifest& m);
 
 /// The five heads, in column order within a segment.
 const std::vector<std::string>& angioHeads();

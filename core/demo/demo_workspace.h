@@ -22,6 +22,16 @@ struct DemoOptions {
     int ctVolumes = 16;           // NIfTI volumes (64x64x48), one of them also as a DICOM series
     int angioStudies = 24;        // labelled studies of 2-4 multi-frame DICOM cines
     int predictionStudies = 240;  // rows of the baseline/new 90-column predictions tables
+
+    /// Only what is asked for: these counts, no predictions tables (tests build small demos).
+    static DemoOptions only(int chest, int ct, int angio) {
+        DemoOptions o;
+        o.chestImages = chest;
+        o.ctVolumes = ct;
+        o.angioStudies = angio;
+        o.predictionStudies = 0;
+        return o;
+    }
 };
 
 struct DemoSummary {

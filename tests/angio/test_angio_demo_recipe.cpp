@@ -6,7 +6,9 @@
 // the per-view attention leans towards the injection (left or right tree) that holds the lesion.
 #include "demo_task_test.h"
 
+#include "data/angio_manifest.h"
 #include "data/csv_records.h"
+#include "data/dataset_stats.h"
 
 #include <nlohmann/json.hpp>
 
@@ -50,6 +52,17 @@ private slots:
         auto o = emptyDemo();
         o.angioStudies = kStudies;
         QVERIFY(setUpDemo(o));
+    }
+
+    /// The recipe's data.mean / data.std are the demo's training videos' statistics (every frame,
+    /// 4 decimals, as the trainer's check prints them), so the recipe never warns about itself.
+    void recipeNormalisationIsItsTrainingVideos() {
+        const auto recipe = demoConfig();
+        const auto videos = data::videosAsManifest(data::readAngioManifest(ws_ / "angio" / "manifest.csv"));
+        const auto px = data::computePixelStats(videos.filterSplit("train"));
+        const auto four = [](double v) { return QString::number(v, 'f', 4); };
+        QCOMPARE(four(recipe.get<double>("data.mean")), four(px.mean[0]));
+        QCOMPARE(four(recipe.get<double>("data.std")), four(px.stdev[0]));
     }
 
     void demoRecipeLearnsThePlantedNarrowings() {

@@ -40,12 +40,7 @@ private slots:
         QVERIFY(tmp_.isValid());
         demo_ = fs::path(tmp_.path().toStdString()) / "demo";
         out_ = fs::path(tmp_.path().toStdString()) / "out";
-        lumen::demo::DemoOptions o;
-        o.chestImages = 120;
-        o.ctVolumes = 0;
-        o.angioStudies = 0;
-        o.predictionStudies = 0;
-        lumen::demo::createDemoWorkspace(demo_, o);
+        lumen::demo::createDemoWorkspace(demo_, lumen::demo::DemoOptions::only(120, 0, 0));
     }
 
     void importSplitVerifyStats() {
@@ -93,6 +88,53 @@ print(json.dumps({'rows': len(m), 'tv': len(g['train'] & g['val']), 'tt': len(g[
         r = cli({"data", "stats", q(out_ / "nih/all.csv"), "--no-pixels"});
         QCOMPARE(r.code, 0);
         QVERIFY2(r.out.find("Normal") != std::string::npos, r.out.c_str());
+    }
+
+    /// An angiography manifest (study_id, one row per video): studies and videos per split, and
+    /// the pixel statistics over every frame of the split's cines, checked with pandas + pydicom.
+    void angioManifestStatsCountEveryFrameOfTheSplit() {
+        const fs::path ws = fs::path(tmp_.path().toStdString()) / "angio_demo";
+        lumen::demo::createDemoWorkspace(ws, lumen::demo::DemoOptions::only(0, 0, 12));
+        const fs::path manifest = ws / "angio" / "manifest.csv";
+        auto r = cli({"data", "stats", q(manifest), "--split", "train", "--json"});
+        QVERIFY2(r.code == 0, r.err.c_str());
+        const auto j = nlohmann::json::parse(r.out);
+        const auto ref = lumen::datatest::runPython(R"PY(
+import sys, json, os, numpy as np, pandas as pd, pydicom
+m = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)
+base = os.path.dirname(sys.argv[1])
+t = m[m.split == 'train']
+px = np.concatenate([pydicom.dcmread(os.path.join(base, p)).pixel_array.reshape(-1) for p in t.path]).astype(np.float64)
+print(json.dumps({'studies': {s: int(m[m.split == s].study_id.nunique()) for s in set(m.split)},
+                  'videos': {s: int((m.split == s).sum()) for s in set(m.split)},
+                  'rows': len(m), 'frames': int(px.size // (128 * 128)), 'mean': float(px.mean()), 'std': float(px.std())}))
+)PY",
+                                                    {q(manifest)});
+        QCOMPARE(j["rows"].get<int>(), ref["rows"].get<int>());
+        QCOMPARE(j["angio"]["studies"], ref["studies"]);
+        QCOMPARE(j["angio"]["videos"], ref["videos"]);
+        QCOMPARE(j["pixels"]["images"], ref["videos"]["train"]);
+        QCOMPARE(j["pixels"]["frames"].get<int>(), ref["frames"].get<int>());
+        const double mean = ref["mean"].get<double>(), sd = ref["std"].get<double>();
+        QVERIFY2(std::abs(j["pixels"]["mean"][0].get<double>() - mean) <= 1e-9 * mean, r.out.c_str());
+        QVERIFY2(std::abs(j["pixels"]["std"][0].get<double>() - sd) <= 1e-9 * sd, r.out.c_str());
+        // The tables a person reads.
+        r = cli({"data", "stats", q(manifest), "--no-pixels"});
+        QCOMPARE(r.code, 0);
+        QVERIFY2(r.out.find("studies") != std::string::npos && r.out.find("train") != std::string::npos, r.out.c_str());
+        // Its split proof: no patient and no video in two splits.
+        r = cli({"data", "verify", q(manifest)});
+        QCOMPARE(r.code, 0);
+        QVERIFY2(r.out.find("splits are disjoint") != std::string::npos, r.out.c_str());
+        // Two studies of one patient in two splits: a leak, exit 1.
+        std::ofstream(ws / "leak.csv") << "study_id,patient_id,path,split\nS1,P1,a.dcm,train\nS2,P1,b.dcm,test\n";
+        r = cli({"data", "verify", q(ws / "leak.csv")});
+        QCOMPARE(r.code, 1);
+        // A broken angiography manifest is an error naming the file and the line.
+        std::ofstream(ws / "broken.csv") << "study_id,patient_id,path,prox_lad_stenosis\nS1,P1,a.dcm,lots\n";
+        r = cli({"data", "stats", q(ws / "broken.csv")});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.find("broken.csv:2") != std::string::npos, r.err.c_str());
     }
 
     void leakIsExitOne() {

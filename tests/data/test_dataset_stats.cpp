@@ -68,12 +68,7 @@ class TestDatasetStats : public QObject {
 
     /// A demo of only `chestImages` X-rays and `angioStudies` angiography studies.
     static lumen::demo::DemoOptions demoOf(int chestImages, int angioStudies) {
-        lumen::demo::DemoOptions o;
-        o.chestImages = chestImages;
-        o.ctVolumes = 0;
-        o.angioStudies = angioStudies;
-        o.predictionStudies = 0;
-        return o;
+        return lumen::demo::DemoOptions::only(chestImages, 0, angioStudies);
     }
 
 private slots:

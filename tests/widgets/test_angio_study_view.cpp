@@ -179,6 +179,17 @@ private slots:
         QCOMPARE(tree->markers("lcx"), QStringList({"cto"}));
         QCOMPARE(tree->markers("prox_rca"), QStringList({"thrombus"}));
         QVERIFY(tree->markers("prox_lad").isEmpty());
+        // It opens on the most severe segment (prox_lad, 85 %), its predictions filled, no CAM drawn.
+        QCOMPARE(tree->selectedSegment(), QString("prox_lad"));
+        QCOMPARE(v.segmentTable()->item(0, 1)->text(), QString("85.0"));
+        QVERIFY(v.camBox()->currentData().toString().isEmpty());
+        // A clicked segment stays selected in the next study (S2 has no predictions: dashes).
+        QTest::mouseClick(tree, Qt::LeftButton, {}, tree->segmentCentre("lcx").toPoint());
+        QCOMPARE(v.segmentTable()->item(0, 1)->text(), QString("10.0"));
+        QVERIFY(v.selectStudy("S2"));
+        QCOMPARE(tree->selectedSegment(), QString("lcx"));
+        QCOMPARE(v.segmentTable()->item(0, 1)->text(), QString("–"));
+        QVERIFY(v.selectStudy("S1"));
         // Clicking a segment selects it and fills its five predictions, new beside baseline.
         QSignalSpy clicked(tree, &CoronaryTreeView::segmentClicked);
         const QPointF at = tree->segmentCentre("prox_lad");

@@ -4,6 +4,7 @@
 // a bad path (error shown), and grab the screenshot for the docs.
 #include "data_panel.h"
 
+#include "data/angio_manifest.h"
 #include "data/dataset_stats.h"
 #include "data/nih_import.h"
 #include "data/splits.h"
@@ -37,12 +38,7 @@ private slots:
     void initTestCase() {
         QVERIFY(tmp_.isValid());
         const fs::path root = tmp_.path().toStdString();
-        demo::DemoOptions o;
-        o.chestImages = 300;
-        o.ctVolumes = 0;
-        o.angioStudies = 0;
-        o.predictionStudies = 0;
-        demo::createDemoWorkspace(root / "demo", o);
+        demo::createDemoWorkspace(root / "demo", demo::DemoOptions::only(300, 0, 0));
         data::importNih(root / "demo/chest_xray", root / "nih");
         data::SplitOptions so;
         so.ratios = {0.7, 0.1, 0.2};
@@ -130,6 +126,43 @@ private slots:
         QString error;
         QVERIFY2(widgets::exportPlot(plot, png, &error), qPrintable(error));
         QVERIFY(QFileInfo(png).size() > 1000);
+    }
+
+    /// An angiography manifest (one row per video, grouped by study_id): videos of studies per
+    /// split, its positive binary columns as labels, pixel statistics over every frame.
+    void opensAnAngiographyManifest() {
+        const fs::path root = fs::path(tmp_.path().toStdString()) / "angio";
+        demo::createDemoWorkspace(root, demo::DemoOptions::only(0, 0, 12));
+        const fs::path file = root / "angio" / "manifest.csv";
+        const auto angio = data::readAngioManifest(file);
+        const auto videos = data::videosAsManifest(angio);
+        std::size_t rows = 0;
+        for (const auto& s : angio.studies) rows += s.videos.size();
+        QCOMPARE(videos.rows.size(), rows);
+        QVERIFY(!videos.labelNames.empty());
+        for (const auto& l : videos.labelNames)
+            QVERIFY2(l.find("_stenosis_binary") != std::string::npos || l.find("_calcif_binary") != std::string::npos ||
+                         l.find("_cto") != std::string::npos || l.find("_thrombus") != std::string::npos,
+                     l.c_str());
+
+        widgets::DataPanel panel;
+        panel.resize(1366, 700);
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        QSignalSpy loaded(&panel, &widgets::DataPanel::loaded);
+        QVERIFY(panel.open(QString::fromStdString(file.string())));
+        QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, 20000);
+        QVERIFY2(panel.statusText().contains(QString("angiography, %1 videos of 12 studies").arg(rows)),
+                 qPrintable(panel.statusText()));
+        QCOMPARE(panel.summary()->balance.labels, videos.labelNames);
+        QCOMPARE(panel.pixelSplitBox()->currentText(), QString("train"));
+        QSignalSpy pixels(&panel, &widgets::DataPanel::pixelStatsReady);
+        QTest::mouseClick(panel.pixelStatsButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(pixels.count(), 1, 60000);
+        const auto direct = data::computePixelStats(videos.filterSplit("train"));
+        QVERIFY(panel.pixelStats()->mean == direct.mean && panel.pixelStats()->stdev == direct.stdev);
+        QCOMPARE(panel.pixelStats()->frames, std::uint64_t(16 * direct.images));  // every frame of the cines
+        QVERIFY(panel.grab().save(screenshotPath("data_panel_angio.png")));
     }
 
     void leakShownRed() {
