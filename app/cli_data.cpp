@@ -152,9 +152,7 @@ int verify(const Args& args) {
     data::SplitReport report;
     const auto info = runWithProgress("data", "verify", [&](jobs::JobContext&) {
         // An angiography manifest is proved over its videos (images) and patients.
-        report = data::splitReport(data::isAngioManifestFile(args.words[2])
-                                       ? data::videosAsManifest(data::readAngioManifest(args.words[2]))
-                                       : data::loadManifestOrFolder(args.words[2]));
+        report = data::splitReport(data::loadManifestOrVideos(args.words[2]));
         return std::string("ok");
     });
     if (const int code = finish(info, "verify")) return code;
@@ -232,20 +230,15 @@ int stats(const Args& args) {
     const auto splitName = args.value("split");
     // An angiography manifest (study_id, one row per video) counts studies and videos per split,
     // and its pixel statistics run over every frame of the videos (docs/angio.md).
-    const bool angio = data::isAngioManifestFile(args.words[2]);
+    data::AngioManifest angio;
     data::Manifest manifest;
     data::LabelBalance balance;
     nlohmann::json counts;
     data::PixelStats px;
     const auto info = runWithProgress("data", "statistics", [&](jobs::JobContext& job) {
-        if (angio) {
-            const auto m = data::readAngioManifest(args.words[2]);
-            manifest = data::videosAsManifest(m);
-            counts = angioCounts(manifest, m.labelledCount());
-        } else {
-            manifest = data::loadManifestOrFolder(args.words[2]);
-            balance = data::labelBalance(manifest);
-        }
+        manifest = data::loadManifestOrVideos(args.words[2], &angio);
+        if (!angio.studies.empty()) counts = angioCounts(manifest, angio.labelledCount());
+        else balance = data::labelBalance(manifest);
         if (pixels) {
             data::Manifest part = manifest;
             if (splitName) {
@@ -261,7 +254,7 @@ int stats(const Args& args) {
         nlohmann::json j;
         j["manifest"] = args.words[2];
         j["rows"] = manifest.rows.size();
-        if (angio) j["angio"] = counts;
+        if (!angio.studies.empty()) j["angio"] = counts;
         else j["label_balance"] = data::toJson(balance);
         if (pixels) {
             j["pixels"] = data::toJson(px);
@@ -270,7 +263,7 @@ int stats(const Args& args) {
         std::cout << j.dump(2) << "\n";
         return kOk;
     }
-    if (angio) printAngioCounts(counts);
+    if (!angio.studies.empty()) printAngioCounts(counts);
     else printLabelBalance(balance);
     if (pixels) printPixelStats(px, splitName);
     return kOk;

@@ -51,15 +51,10 @@ DataSummary summariseDataset(const QString& path, jobs::JobContext* job) {
     DataSummary s;
     s.source = path;
     if (job) job->progress(0.1, "reading " + path.toStdString());
-    data::Manifest m;
-    if (data::isAngioManifestFile(path.toStdString())) {
-        // One row per video of an angiography manifest; pixel statistics count every frame.
-        const auto angio = data::readAngioManifest(path.toStdString());
-        s.studies = angio.studies.size();
-        m = data::videosAsManifest(angio);
-    } else {
-        m = data::loadManifestOrFolder(path.toStdString());
-    }
+    // An angiography manifest reads as one row per video; pixel statistics count every frame.
+    data::AngioManifest angio;
+    const data::Manifest m = data::loadManifestOrVideos(path.toStdString(), &angio);
+    s.studies = angio.studies.size();
     if (job) {
         job->throwIfCancelled();
         job->progress(0.5, "checking files");

@@ -2,6 +2,7 @@
 
 #include "data/column_names.h"
 #include "data/csv_records.h"
+#include "data/splits.h"
 #include "io/dicom_load.h"
 
 #include <dcmtk/dcmdata/dcdeftag.h>
@@ -164,6 +165,14 @@ Manifest videosAsManifest(const AngioManifest& m) {
                                 labels, study.split});
     }
     return out;
+}
+
+Manifest loadManifestOrVideos(const std::filesystem::path& path, AngioManifest* angio) {
+    if (!isAngioManifestFile(path)) return loadManifestOrFolder(path);
+    AngioManifest m = readAngioManifest(path);
+    Manifest videos = videosAsManifest(m);
+    if (angio) *angio = std::move(m);
+    return videos;
 }
 
 AngioManifest readAngioManifest(const std::filesystem::path& csv, const std::vector<std::string>& segments) {

@@ -57,6 +57,12 @@ bool isAngioManifestFile(const std::filesystem::path& file);
 /// are 1 in some study; a row's labels are its study's positive ones.
 Manifest videosAsManifest(const AngioManifest& m);
 
+/// What a dataset tool reads from `path`: an angiography manifest as one row per video
+/// (videosAsManifest; the manifest itself into `angio` when given), else an image manifest or
+/// split folder (loadManifestOrFolder; `angio` left empty). The CLI's data stats/verify and the
+/// Data page read through this.
+Manifest loadManifestOrVideos(const std::filesystem::path& path, AngioManifest* angio = nullptr);
+
 /// The five heads, in column order within a segment.
 const std::vector<std::string>& angioHeads();
 
