@@ -49,15 +49,28 @@ const std::array<std::pair<const char*, const char*>, 5> kHeads{{{"stenosis", "S
                                                                  {"cto", "P(CTO)"},
                                                                  {"thrombus", "P(thrombus)"}}};
 
-/// The segment whose "<segment>_stenosis" prediction is highest; "" without any.
-QString mostSevereSegment(const std::map<std::string, double>& predictions) {
+/// The segment whose trained "<segment>_stenosis" prediction is highest; "" without any.
+QString mostSevereSegment(const AngioStudyRecord& r) {
     static const std::string suffix = std::string("_") + kHeads[0].first;
     QString best;
     double top = -std::numeric_limits<double>::infinity();
-    for (const auto& [column, value] : predictions)
-        if (column.size() > suffix.size() && column.ends_with(suffix) && std::isfinite(value) && value > top)
+    for (const auto& [column, value] : r.predictions)
+        if (column.size() > suffix.size() && column.ends_with(suffix) && !r.untrained.count(column) &&
+            std::isfinite(value) && value > top)
             top = value, best = QString::fromStdString(column.substr(0, column.size() - suffix.size()));
     return best;
+}
+
+std::set<std::string> readUntrained(const nlohmann::json& doc, const std::string& file) {
+    std::set<std::string> out;
+    if (!doc.contains("untrained_columns")) return out;
+    const auto& list = doc["untrained_columns"];
+    if (!list.is_array()) throw std::runtime_error(file + ": \"untrained_columns\" is not a list");
+    for (const auto& c : list) {
+        if (!c.is_string()) throw std::runtime_error(file + ": \"untrained_columns\" holds a non-name " + c.dump());
+        out.insert(c.get<std::string>());
+    }
+    return out;
 }
 
 QString fmt(double v, bool percent) {
@@ -101,6 +114,7 @@ std::vector<AngioStudyRecord> readAngioPredictions(const QString& file) {
             (doc.contains("task") && doc["task"].is_string() ? doc["task"].get<std::string>() : "") + "\")");
     if (!doc.contains("predictions") || !doc["predictions"].is_array())
         throw std::runtime_error(name + ": no \"predictions\" array");
+    const auto untrained = readUntrained(doc, name);
     std::vector<AngioStudyRecord> out;
     for (std::size_t i = 0; i < doc["predictions"].size(); ++i) {
         const auto& s = doc["predictions"][i];
@@ -125,6 +139,7 @@ std::vector<AngioStudyRecord> readAngioPredictions(const QString& file) {
         for (const auto& [k, v] : predictions.items())
             if (v.is_number()) r.predictions[k] = v.get<double>();
         r.cams = readStudyCams(doc, s, QFileInfo(file).path());
+        r.untrained = untrained;
         out.push_back(std::move(r));
     }
     return out;
@@ -451,7 +466,10 @@ bool AngioStudyView::openPredictions(const QString& file) {
         for (const auto& r : records_) studyBox_->addItem(r.id);
         syncing_ = false;
     }
-    setStatus(tr("%1 studies in %2").arg(records_.size()).arg(QFileInfo(file).fileName()));
+    const std::size_t untrained = records_.empty() ? 0 : records_.front().untrained.size();
+    setStatus(tr("%1 studies in %2").arg(records_.size()).arg(QFileInfo(file).fileName()) +
+              (untrained ? tr("; %1 columns had no label in training: shown grey, \"untrained\"").arg(untrained)
+                         : QString()));
     current_ = -1;
     showStudy(records_.empty() ? -1 : 0);
     return true;
@@ -525,13 +543,15 @@ void AngioStudyView::showStudy(int index) {
     camBox_->clear();
     camBox_->addItem(r.cams.empty() ? tr("none computed") : tr("none"), QString());
     for (const auto& [column, cam] : r.cams)
-        camBox_->addItem(QString::fromStdString(column), QString::fromStdString(column));
+        camBox_->addItem(QString::fromStdString(column) + (r.untrained.count(column) ? tr(" (untrained)") : QString()),
+                         QString::fromStdString(column));
     camBox_->setEnabled(!r.cams.empty());
     syncing_ = false;
     tree_->setPredictions(r.predictions);
-    // Nothing chosen yet: open on the segment with the most severe predicted narrowing (a
-    // segment the user clicked stays selected from study to study).
-    if (tree_->selectedSegment().isEmpty()) tree_->setSelectedSegment(mostSevereSegment(r.predictions));
+    tree_->setUntrained(r.untrained);
+    // Nothing chosen yet: open on the segment with the most severe predicted narrowing of a
+    // trained head (a segment the user clicked stays selected from study to study).
+    if (tree_->selectedSegment().isEmpty()) tree_->setSelectedSegment(mostSevereSegment(r));
     fillRanking();
     fillSegment();
     setTimeMs(0);
@@ -600,19 +620,28 @@ void AngioStudyView::fillSegment() {
         const std::string column = seg.toStdString() + "_" + kHeads[std::size_t(h)].first;
         const bool percent = h == 0;
         double now = NAN, before = NAN;
+        bool untrained = false;
         if (have) {
-            const auto& p = records_[std::size_t(current_)].predictions;
-            if (auto it = p.find(column); it != p.end()) now = it->second;
+            const auto& r = records_[std::size_t(current_)];
+            if (auto it = r.predictions.find(column); it != r.predictions.end()) now = it->second;
+            untrained = r.untrained.count(column) > 0;
             if (baseRow) {
                 const int c = baseline_->columnIndex(column);
                 if (c >= 0) before = baseline_->values[std::size_t(c)][*baseRow];
             }
         }
-        const QStringList cells = {QString::fromUtf8(kHeads[std::size_t(h)].second), fmt(now, percent),
-                                   fmt(before, percent), fmt(now - before, percent)};
+        // An untrained head's value is in preds.csv (the audit compares it) but means nothing.
+        const QStringList cells = {QString::fromUtf8(kHeads[std::size_t(h)].second),
+                                   untrained ? tr("untrained") : fmt(now, percent), fmt(before, percent),
+                                   untrained ? QStringLiteral("–") : fmt(now - before, percent)};
         for (int c = 0; c < 4; ++c) {
             auto* item = new QTableWidgetItem(cells[c]);
             if (c > 0) item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+            if (untrained) {
+                item->setForeground(palette().color(QPalette::Disabled, QPalette::Text));
+                item->setToolTip(tr("%1 had no label in training: its value %2 is written to preds.csv but untrained")
+                                     .arg(QString::fromStdString(column), fmt(now, percent)));
+            }
             segmentTable_->setItem(h, c, item);
         }
     }

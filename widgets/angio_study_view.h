@@ -16,6 +16,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -58,10 +59,14 @@ struct AngioStudyRecord {
     std::vector<AngioViewRecord> views;
     std::map<std::string, AngioCamRecord> cams;  ///< column -> its CAM
     std::map<std::string, double> predictions;   ///< column -> value
+    /// preds.json's untrained_columns: heads that had no label in training (the same for every
+    /// study of a file; empty when the file does not say — checkpoints before 2026-12-07).
+    std::set<std::string> untrained;
 };
 
 /// Reads an angio_multiview inference's preds.json; throws std::runtime_error naming the file
-/// and what is wrong (not JSON, another task, a study without an id, a view without a file).
+/// and what is wrong (not JSON, another task, a study without an id, a view without a file,
+/// untrained_columns not a list of names).
 std::vector<AngioStudyRecord> readAngioPredictions(const QString& file);
 
 /// One view of the study: its cine at the shared time, windowed, with its title and attention.

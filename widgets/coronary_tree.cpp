@@ -113,7 +113,17 @@ void CoronaryTreeView::setSelectedSegment(const QString& segment) {
     update();
 }
 
+void CoronaryTreeView::setUntrained(const std::set<std::string>& columns) {
+    untrained_ = columns;
+    update();
+}
+
+bool CoronaryTreeView::isUntrained(const QString& segment, const char* head) const {
+    return untrained_.count(segment.toStdString() + "_" + head) > 0;
+}
+
 std::optional<double> CoronaryTreeView::value(const QString& segment, const char* head) const {
+    if (isUntrained(segment, head)) return std::nullopt;
     const auto it = values_.find(segment.toStdString() + "_" + head);
     if (it == values_.end() || !std::isfinite(it->second)) return std::nullopt;
     return it->second;
@@ -136,9 +146,10 @@ QString CoronaryTreeView::describe(const QString& segment) const {
     QString text = QString::fromStdString(data::humanLabelName(segment.toStdString()));
     const auto part = [&](const char* head, const QString& name, bool percent) {
         const auto v = value(segment, head);
-        text += QString(", %1 %2").arg(
-            name,
-            v ? (percent ? QString::number(*v, 'f', 0) + " %" : QString::number(*v, 'f', 2)) : QStringLiteral("–"));
+        text += QString(", %1 %2").arg(name,
+                                       v ? (percent ? QString::number(*v, 'f', 0) + " %" : QString::number(*v, 'f', 2))
+                                       : isUntrained(segment, head) ? tr("untrained")
+                                                                    : QStringLiteral("–"));
     };
     part("stenosis", "stenosis", true);
     part("stenosis_binary", "P(≥70 %)", false);
@@ -224,7 +235,9 @@ void CoronaryTreeView::paint(QPainter& p, const QRectF& area) const {
     p.drawText(QPointF(bar.left() + bar.width() * 0.7 - 6, bar.bottom() + 11), "70");
     p.drawText(QPointF(bar.right() - 16, bar.bottom() + 11), "100");
     p.drawText(QPointF(bar.right() + 8, bar.bottom()), "% stenosis");
-    p.drawText(QPointF(bar.left(), bar.bottom() + 24), "| CTO   ● thrombus   ○ calcification   - - graft");
+    p.drawText(QPointF(bar.left(), bar.bottom() + 24),
+               QString("| CTO   ● thrombus   ○ calcification   - - graft") +
+                   (untrained_.empty() ? QString() : QString("   grey: untrained")));
 }
 
 void CoronaryTreeView::paintEvent(QPaintEvent*) {

@@ -3,12 +3,14 @@
 // dominance-agnostic schematic (right coronary on the left, left main with LAD, circumflex and
 // their branches on the right, a dashed graft), each coloured by its predicted stenosis %, with
 // markers where P(CTO), P(thrombus) or P(calcification) reaches 0.5. Click a segment to select
-// it (segmentClicked); hover for its five predictions; export as SVG or PNG.
+// it (segmentClicked); hover for its five predictions; export as SVG or PNG. A head that had
+// no label in training (preds.json's untrained_columns) is drawn as no prediction: grey, no marker.
 
 #include <QWidget>
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,9 @@ public:
     /// Predictions by column name ("prox_lad_stenosis", "prox_lad_cto", …); missing segments are grey.
     void setPredictions(const std::map<std::string, double>& values);
     const std::map<std::string, double>& predictions() const { return values_; }
+    /// Columns whose heads never saw a label: drawn grey, without markers, "untrained" in the tooltip.
+    void setUntrained(const std::set<std::string>& columns);
+    bool isUntrained(const QString& segment, const char* head) const;
     void setSelectedSegment(const QString& segment);
     QString selectedSegment() const { return selected_; }
 
@@ -62,6 +67,7 @@ private:
     std::optional<double> value(const QString& segment, const char* head) const;
 
     std::map<std::string, double> values_;
+    std::set<std::string> untrained_;
     QString selected_;
 };
 

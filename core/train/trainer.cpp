@@ -165,6 +165,7 @@ CheckpointInfo readCheckpointInfo(const std::filesystem::path& file) {
     info.batchInEpoch = readValue(a, "batch_in_epoch", file).toInt();
     info.step = readValue(a, "step", file).toInt();
     info.seed = static_cast<std::uint64_t>(readValue(a, "seed", file).toInt());
+    if (c10::IValue meta; a.try_read("task_meta", meta) && meta.isString()) info.taskMeta = meta.toStringRef();
     return info;
 }
 
@@ -315,6 +316,7 @@ struct Trainer::State {
         a.write("task", c10::IValue(o.taskId));
         a.write("config_yaml", c10::IValue(o.configYaml));
         a.write("config_hash", c10::IValue(o.configHash));
+        if (!o.taskMeta.empty()) a.write("task_meta", c10::IValue(o.taskMeta));
         a.write("epoch", c10::IValue(atEpoch));
         a.write("batch_in_epoch", c10::IValue(atBatch));
         a.write("step", c10::IValue(step));

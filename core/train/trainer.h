@@ -104,6 +104,9 @@ struct TrainerOptions {
     std::filesystem::path resumeFrom;     ///< a checkpoint to continue from
     std::string configYaml;               ///< stored in checkpoints
     std::string configHash;
+    /// What the task stores beside the weights (JSON text, e.g. angio_multiview's labelled
+    /// columns); written as the optional "task_meta" entry when not empty.
+    std::string taskMeta;
     /// Dotted config keys that shape the model: resuming refuses a checkpoint whose stored
     /// config differs in any of them.
     std::vector<std::string> modelKeys;
@@ -159,6 +162,7 @@ std::string checkpointName(const std::string& task, std::int64_t epoch, const st
 /// What a checkpoint holds besides tensors (read without the model).
 struct CheckpointInfo {
     std::string taskId, configYaml, configHash;
+    std::string taskMeta;           ///< TrainerOptions::taskMeta; "" in older checkpoints
     std::int64_t epoch = 0;         ///< epochs completed
     std::int64_t batchInEpoch = 0;  ///< micro-batches of the next epoch already trained
     std::int64_t step = 0;          ///< optimizer steps done

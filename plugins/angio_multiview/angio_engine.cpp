@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -279,6 +280,42 @@ const std::vector<std::string>& modelShapingKeys() {
     return keys;
 }
 
+namespace {
+
+/// The output columns with at least one label among `studies` (in column order).
+std::vector<std::string> labelledColumns(const std::vector<LoadedStudy>& studies,
+                                         const std::vector<std::string>& columns) {
+    std::vector<bool> seen(columns.size(), false);
+    for (const auto& s : studies) {
+        const auto t = s.targets.to(torch::kFloat).contiguous();
+        const float* v = t.data_ptr<float>();
+        for (std::size_t k = 0; k < columns.size() && k < std::size_t(t.numel()); ++k)
+            if (!std::isnan(v[k])) seen[k] = true;
+    }
+    std::vector<std::string> out;
+    for (std::size_t k = 0; k < columns.size(); ++k)
+        if (seen[k]) out.push_back(columns[k]);
+    return out;
+}
+
+/// "lima_or_svg_stenosis, lima_or_svg_stenosis_binary, lima_or_svg_calcif_binary, … (5)".
+std::string firstFew(const std::vector<std::string>& names) {
+    std::string out;
+    for (std::size_t i = 0; i < std::min<std::size_t>(3, names.size()); ++i) out += (i ? ", " : "") + names[i];
+    if (names.size() > 3) out += ", … (" + std::to_string(names.size()) + ")";
+    return out;
+}
+
+/// `columns` that are not in `labelled`, in column order.
+std::vector<std::string> unlabelled(const std::vector<std::string>& columns, const std::set<std::string>& labelled) {
+    std::vector<std::string> out;
+    for (const auto& col : columns)
+        if (!labelled.count(col)) out.push_back(col);
+    return out;
+}
+
+}  // namespace
+
 std::string train(const config::Config& c, const plugin::RunContext& where, jobs::JobContext& job) {
     config::seedEverything(c.get<std::uint64_t>("seed"));
     const auto manifest = readManifest(c, where.workspace);
@@ -300,8 +337,15 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
     job.info("training " + c.get<std::string>("model.encoder") + " + " + c.get<std::string>("model.aggregator") + " (" +
              std::to_string(params) + " parameters) on " + std::to_string(trainSet.size()) + " studies, " +
              std::to_string(manifest.labelledCount()) + " labelled cells in the manifest");
-    const auto o = train::trainerOptionsFor(c, "angio_multiview", where, modelShapingKeys());
-    AngioTrainable task(model, std::move(trainSet), std::move(valSet), manifest.outputColumns(), c, job);
+    auto o = train::trainerOptionsFor(c, "angio_multiview", where, modelShapingKeys());
+    const auto columns = manifest.outputColumns();
+    const auto labelled = labelledColumns(trainSet, columns);
+    o.taskMeta = Json{{"columns", columns}, {"labelled_columns", labelled}}.dump();
+    if (const auto none = unlabelled(columns, {labelled.begin(), labelled.end()}); !none.empty())
+        job.warning(std::to_string(none.size()) + " of " + std::to_string(columns.size()) +
+                    " output columns have no label in the training studies (" + firstFew(none) +
+                    "): their heads stay untrained; inference marks them (preds.json \"untrained_columns\")");
+    AngioTrainable task(model, std::move(trainSet), std::move(valSet), columns, c, job);
     train::Trainer trainer(o, task, job);
     train::AfterTraining after;
     after.summaryKeys = {"auroc_stenosis_binary_macro", "stenosis_mae", "auroc_macro"};
@@ -378,15 +422,42 @@ struct CamRequest {
     int studies = 0;
     std::vector<std::string> columns;
     explain::CamMethod method = explain::CamMethod::GradCam;
+    std::set<std::string> untrained;  ///< never the default column
 };
+
+/// The output columns whose heads had no label in training, from the checkpoint's task_meta
+/// (written since 2026-12-07); nullopt for an older checkpoint, which does not say.
+std::optional<std::vector<std::string>> untrainedColumns(const train::InferenceSetup& setup,
+                                                         const std::vector<std::string>& columns,
+                                                         jobs::JobContext& job) {
+    if (setup.info.taskMeta.empty()) {
+        job.info(setup.checkpoint.string() +
+                 ": the checkpoint does not record which columns had labels (written before 2026-12-07); "
+                 "every column is shown as trained");
+        return std::nullopt;
+    }
+    const auto meta = Json::parse(setup.info.taskMeta, nullptr, false);
+    if (meta.is_discarded() || !meta.contains("labelled_columns") || !meta["labelled_columns"].is_array())
+        throw train::CheckpointError(setup.checkpoint.string() + ": task_meta has no \"labelled_columns\" list");
+    std::set<std::string> labelled;
+    for (const auto& col : meta["labelled_columns"])
+        if (col.is_string()) labelled.insert(col.get<std::string>());
+    auto out = unlabelled(columns, labelled);
+    if (!out.empty())
+        job.warning(std::to_string(out.size()) + " of " + std::to_string(columns.size()) +
+                    " columns had no label in training (" + firstFew(out) +
+                    "): their values are written but untrained (preds.json \"untrained_columns\")");
+    return out;
+}
 
 std::vector<std::int64_t> camColumns(const CamRequest& req, const std::vector<std::string>& columns,
                                      const std::vector<double>& predicted) {
     std::vector<std::int64_t> wanted;
     if (req.columns.empty()) {
-        std::int64_t best = -1;  // the highest-scoring _stenosis_binary (head 1 of every segment)
+        std::int64_t best = -1;  // the highest-scoring trained _stenosis_binary (head 1 of every segment)
         for (std::size_t k = 1; k < columns.size(); k += nn::kAngioHeadsPerSegment)
-            if (best < 0 || predicted[k] > predicted[std::size_t(best)]) best = std::int64_t(k);
+            if (!req.untrained.count(columns[k]) && (best < 0 || predicted[k] > predicted[std::size_t(best)]))
+                best = std::int64_t(k);
         if (best >= 0) wanted.push_back(best);
         return wanted;
     }
@@ -496,8 +567,10 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
                          std::to_string(studies.size()) + " studies");
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto untrained = untrainedColumns(setup, columns, job);
     CamRequest cam{c.get<int>("infer.cam_studies"), c.get<std::vector<std::string>>("infer.cam_columns"),
                    explain::camMethodFromName(c.get<std::string>("infer.cam_method"))};
+    if (untrained) cam.untrained.insert(untrained->begin(), untrained->end());
     for (std::size_t s = 0; s < std::min(studies.size(), std::size_t(std::max(0, cam.studies))); ++s) {
         job.throwIfCancelled();
         rows[s]["cams"] = studyCams(model, studies, s, clip, cam, columns, predicted[s], setup);
@@ -508,6 +581,7 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     doc["task"] = "angio_multiview";
     doc["checkpoint"] = setup.checkpoint.string();
     doc["columns"] = columns;
+    if (untrained) doc["untrained_columns"] = *untrained;
     doc["clip"] = {{"frames", clip.frames},
                    {"stride", clip.stride},
                    {"resolution", clip.resolution},

@@ -4,7 +4,8 @@
 // differ from the training videos' (equal to numpy's over every frame); inference writes
 // study_id + the 90 columns and per-view attention; two runs give identical files, 1 vs 2
 // threads and batch 1 vs 2 agree to 1e-6, and a DICOM folder grouped by StudyInstanceUID gives
-// the manifest's predictions; a missing video is an error naming it.
+// the manifest's predictions; a missing video is an error naming it. Heads without a training
+// label are named at training, listed in preds.json's untrained_columns and never the default CAM.
 #include "test_support.h"
 
 #include "data/csv_records.h"
@@ -16,6 +17,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -158,6 +160,11 @@ private slots:
         QVERIFY2(
             r.err.find("split from the manifest's split column: 8 training, 2 validation studies") != std::string::npos,
             r.err.c_str());
+        // Only prox_rca's two stenosis heads and lcx_cto have labels: the other 87 heads are named
+        // as untrained, and the checkpoint records which columns had labels.
+        QVERIFY2(r.err.find("87 of 90 output columns have no label in the training studies (left_main_stenosis, "
+                            "left_main_stenosis_binary, left_main_calcif_binary, … (87))") != std::string::npos,
+                 r.err.c_str());
         lumen::runs::RunStore store((ws_ / "lumen.db").string());
         QCOMPARE(store.metrics(1, "loss").size(), std::size_t(8));  // 8 studies / batch 2 x 2 epochs
         for (const char* key : {"loss.huber", "loss.bce"}) QVERIFY2(store.metrics(1, key).size() == 8, key);
@@ -194,6 +201,12 @@ private slots:
             QVERIFY(std::abs(sum - 1.0) < 1e-6);
         }
         QCOMPARE(doc["predictions"][1]["views"].size(), std::size_t(3));  // study 11 has 3 views
+        // Every column but the three with training labels is marked untrained (preds.csv keeps all 90).
+        const auto untrained = doc["untrained_columns"].get<std::vector<std::string>>();
+        QCOMPARE(untrained.size(), std::size_t(87));
+        for (const char* trained : {"prox_rca_stenosis", "prox_rca_stenosis_binary", "lcx_cto"})
+            QVERIFY2(std::find(untrained.begin(), untrained.end(), trained) == untrained.end(), trained);
+        QCOMPARE(untrained.front(), std::string("left_main_stenosis"));
         // One thread and two studies a batch: the same predictions to 1e-6 (printed with 6 decimals).
         const fs::path c = infer(config("infer2.yaml", 2, "", 1), "c");
         QVERIFY(!c.empty());
@@ -257,6 +270,20 @@ private slots:
         QVERIFY2(r.err.find("infer.cam_columns") != std::string::npos &&
                      r.err.find("prox_lad_stenosys") != std::string::npos,
                  r.err.c_str());
+    }
+
+    void defaultCamIsOfATrainedHead() {
+        // No cam_columns: the highest-scoring _stenosis_binary among the heads that had labels —
+        // here the only one, prox_rca's — never an untrained head's.
+        const fs::path cfg = config("cam_default.yaml", 1);
+        std::ofstream(cfg, std::ios::app) << "  cam_studies: 2\n";
+        const fs::path g = infer(cfg, "g");
+        QVERIFY(!g.empty());
+        const auto doc = nlohmann::json::parse(readTextFile(g / "preds.json"));
+        for (const auto& study : doc["predictions"]) {
+            QCOMPARE(study["cams"].size(), std::size_t(1));
+            QVERIFY2(study["cams"].contains("prox_rca_stenosis_binary"), study["cams"].dump().c_str());
+        }
     }
 
     void missingVideoIsNamed() {

@@ -324,6 +324,16 @@ private slots:
         QCOMPARE(info.seed, std::uint64_t(7));
         QCOMPARE(info.configHash, std::string("hash-a"));
         QCOMPARE(info.taskId, std::string("synthetic"));
+        QVERIFY(info.taskMeta.empty());  // the task stored nothing beside the weights
+
+        // What a task stores beside the weights (angio_multiview: its labelled columns) reads back.
+        auto withMeta = baseOptions(dir, "meta");
+        withMeta.epochs = 1;
+        withMeta.taskMeta = R"({"labelled_columns":["a_stenosis"]})";
+        runOnce(withMeta);
+        QCOMPARE(
+            train::readCheckpointInfo(std::filesystem::path(dir.filePath("meta").toStdString()) / "last.pt").taskMeta,
+            withMeta.taskMeta);
 
         // The EMA weights are in the checkpoint and reproduce the last validation loss.
         SyntheticTask probe(99);

@@ -2,8 +2,9 @@
 // have different frame counts and Frame Times play in sync, each at its own rate; the tiles
 // carry the attention weights and the top one is marked; the coronary tree colours segments by
 // stenosis and marks CTO / thrombus / calcification; a click on a segment fills its five
-// predictions beside the baseline CSV; the tree exports as SVG; a preds.json of another task
-// is refused with a message naming the file.
+// predictions beside the baseline CSV; the tree exports as SVG; heads a preds.json lists as
+// untrained are grey, unmarked and never opened on; a preds.json of another task is refused
+// with a message naming the file.
 #include "angio_study_view.h"
 #include "coronary_tree.h"
 
@@ -213,6 +214,49 @@ private slots:
         QVERIFY(svg.readAll().contains("<svg"));
         QVERIFY(tree->exportPng(path("tree.png"), &error));
         QVERIFY(!QImage(path("tree.png")).isNull());
+    }
+
+    void untrainedHeadsAreGreyAndNeverTheDefault() {
+        // The graft's heads and lcx_cto had no label in training: the graft's 100 % is drawn grey
+        // and not opened on, lcx carries no CTO marker, and the table says "untrained".
+        nlohmann::json doc = {{"task", "angio_multiview"},
+                              {"untrained_columns",
+                               {"lima_or_svg_stenosis", "lima_or_svg_stenosis_binary", "lima_or_svg_calcif_binary",
+                                "lima_or_svg_cto", "lima_or_svg_thrombus", "lcx_cto"}}};
+        nlohmann::json s = {{"study_id", "U1"}, {"views", nlohmann::json::array()}};
+        s["predictions"] = {{"lima_or_svg_stenosis", 100.0},
+                            {"lima_or_svg_stenosis_binary", 0.99},
+                            {"prox_lad_stenosis", 85.0},
+                            {"lcx_stenosis", 10.0},
+                            {"lcx_cto", 0.8}};
+        doc["predictions"] = {s};
+        const QString file = path("untrained.json");
+        std::ofstream(file.toStdString()) << doc.dump();
+        AngioStudyView v;
+        v.resize(1366, 700);
+        v.show();
+        QVERIFY(v.openPredictions(file));
+        QVERIFY2(v.statusText().contains("6 columns had no label in training"), qPrintable(v.statusText()));
+        auto* tree = v.tree();
+        QCOMPARE(tree->selectedSegment(), QString("prox_lad"));
+        QCOMPARE(tree->segmentColor("lima_or_svg"), stenosisColor(std::nullopt));
+        QVERIFY(tree->markers("lcx").isEmpty());
+        QCOMPARE(tree->segmentColor("lcx"), stenosisColor(10.0));  // lcx's stenosis head is trained
+        QVERIFY2(tree->describe("lima_or_svg").contains("stenosis untrained"),
+                 qPrintable(tree->describe("lima_or_svg")));
+        v.selectSegment("lima_or_svg");
+        QCOMPARE(v.segmentTable()->item(0, 1)->text(), QString("untrained"));
+        QVERIFY(v.segmentTable()->item(0, 1)->toolTip().contains("100.0"));
+        QCOMPARE(v.segmentTable()->item(0, 3)->text(), QString("–"));
+        v.selectSegment("lcx");
+        QCOMPARE(v.segmentTable()->item(0, 1)->text(), QString("10.0"));
+        QCOMPARE(v.segmentTable()->item(3, 1)->text(), QString("untrained"));  // lcx_cto
+        // A malformed list is named.
+        doc["untrained_columns"] = {"lcx_cto", 3};
+        std::ofstream(file.toStdString()) << doc.dump();
+        QVERIFY(!v.openPredictions(file));
+        QVERIFY2(v.statusText().contains("untrained.json") && v.statusText().contains("untrained_columns"),
+                 qPrintable(v.statusText()));
     }
 
     void refusesAnotherTasksPredictions() {
