@@ -23,7 +23,10 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
+#include <QtMath>
+
 #include <algorithm>
+#include <cmath>
 
 namespace lumen::widgets {
 
@@ -212,9 +215,17 @@ QWidget* DataPanel::buildChartBox() {
     cl->addLayout(chartTools);
     cl->addWidget(plot_, 1);
     plot_->setMinimumSize(420, 300);
+    // The legend in a row of its own above the bars, one entry beside the next: inside the axis
+    // rect it covered a bar whatever corner it took (chest X-ray: the tall bars at both ends;
+    // angiography: in the middle).
     plot_->legend->setVisible(true);
-    // Top centre: the tall bars of a chest X-ray set are "Normal" (right) and the common findings (left).
-    plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignHCenter);
+    plot_->plotLayout()->insertRow(0);
+    plot_->plotLayout()->addElement(0, 0, plot_->legend);
+    plot_->plotLayout()->setRowStretchFactor(0, 0.001);
+    plot_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    plot_->legend->setMargins(QMargins(6, 3, 6, 3));
+    plot_->legend->setBorderPen(Qt::NoPen);
+    plot_->legend->setBrush(Qt::NoBrush);
     return chartBox;
 }
 
@@ -499,6 +510,17 @@ void DataPanel::fillChart() {
         }
         bars->setData(keys, values, true);
     }
+    // QCustomPlot leaves out a tick label that would stick out of the widget: the last one,
+    // slanted to the right, needs room beside the axis rect.
+    int right = 0;
+    if (!b.labels.empty()) {
+        const QFontMetrics fm(plot_->xAxis->tickLabelFont());
+        const double angle = qDegreesToRadians(plot_->xAxis->tickLabelRotation());
+        right = int(std::ceil(fm.horizontalAdvance(QString::fromStdString(b.labels.back())) * std::cos(angle) +
+                              fm.height() * std::sin(angle))) +
+                8;
+    }
+    plot_->axisRect()->setMinimumMargins(QMargins(0, 0, right, 0));
     plot_->xAxis->setRange(0.4, double(b.labels.size()) + 0.6);
     plot_->yAxis->setRange(0, top * 1.12);
     plot_->replot();

@@ -140,8 +140,9 @@ std::vector<LoadedStudy> loadStudies(const data::AngioManifest& manifest,
     if (!what.empty()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         char rate[96];
-        std::snprintf(rate, sizeof rate, " in %.2f s (%.0f videos/s, decoded once before the first epoch)", seconds,
-                      double(items.size()) / std::max(seconds, 1e-9));
+        std::snprintf(rate, sizeof rate, " in %.2f s (%.0f videos/s, decoded once before the %s)", seconds,
+                      double(items.size()) / std::max(seconds, 1e-9),
+                      what == "inference" ? "first batch" : "first epoch");
         job.info("loaded " + std::to_string(studies.size()) + " " + what + " studies (" + std::to_string(items.size()) +
                  " videos)" + rate);
     }

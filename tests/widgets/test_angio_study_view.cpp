@@ -248,6 +248,7 @@ private slots:
         QCOMPARE(v.segmentTable()->item(0, 1)->text(), QString("untrained"));
         QVERIFY(v.segmentTable()->item(0, 1)->toolTip().contains("100.0"));
         QCOMPARE(v.segmentTable()->item(0, 3)->text(), QString("–"));
+        QVERIFY(v.grab().save(screenshotPath("angio_untrained.png")));
         v.selectSegment("lcx");
         QCOMPARE(v.segmentTable()->item(0, 1)->text(), QString("10.0"));
         QCOMPARE(v.segmentTable()->item(3, 1)->text(), QString("untrained"));  // lcx_cto

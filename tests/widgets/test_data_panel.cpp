@@ -23,6 +23,9 @@
 #include <QPushButton>
 #include <QTableWidget>
 #include <QTemporaryDir>
+#include <QtMath>
+
+#include <cmath>
 
 using namespace lumen;
 namespace fs = std::filesystem;
@@ -162,6 +165,17 @@ private slots:
         const auto direct = data::computePixelStats(videos.filterSplit("train"));
         QVERIFY(panel.pixelStats()->mean == direct.mean && panel.pixelStats()->stdev == direct.stdev);
         QCOMPARE(panel.pixelStats()->frames, std::uint64_t(16 * direct.images));  // every frame of the cines
+        // Nine long slanted names: the last one is drawn whole inside the widget (QCustomPlot leaves
+        // out a label that would stick out), and the legend covers no bar (a row of its own).
+        auto* plot = panel.balancePlot();
+        const QFontMetrics fm(plot->xAxis->tickLabelFont());
+        const double lastTick = plot->xAxis->coordToPixel(double(videos.labelNames.size()));
+        const double angle = qDegreesToRadians(plot->xAxis->tickLabelRotation());
+        const double reach = fm.horizontalAdvance(QString::fromStdString(videos.labelNames.back())) * std::cos(angle) +
+                             fm.height() * std::sin(angle);  // the slanted label's width on screen
+        QVERIFY2(lastTick + reach <= plot->width(),
+                 qPrintable(QString("%1 + %2 > %3").arg(lastTick).arg(reach).arg(plot->width())));
+        QVERIFY(!plot->legend->outerRect().intersects(plot->axisRect()->rect()));
         QVERIFY(panel.grab().save(screenshotPath("data_panel_angio.png")));
     }
 
