@@ -519,6 +519,7 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     model->to(setup.device);
     model->eval();
     const auto columns = manifest.outputColumns();
+    const auto untrained = untrainedColumns(setup, columns, job);  // before the work: a bad task_meta stops here
     std::ostringstream csv;
     csv << "study_id";
     for (const auto& col : columns) csv << ',' << col;
@@ -567,7 +568,6 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
                          std::to_string(studies.size()) + " studies");
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const auto untrained = untrainedColumns(setup, columns, job);
     CamRequest cam{c.get<int>("infer.cam_studies"), c.get<std::vector<std::string>>("infer.cam_columns"),
                    explain::camMethodFromName(c.get<std::string>("infer.cam_method"))};
     if (untrained) cam.untrained.insert(untrained->begin(), untrained->end());
