@@ -50,12 +50,12 @@ const std::array<std::pair<const char*, const char*>, 5> kHeads{{{"stenosis", "S
                                                                  {"thrombus", "P(thrombus)"}}};
 
 /// The segment whose trained "<segment>_stenosis" prediction is highest; "" without any.
-QString mostSevereSegment(const AngioStudyRecord& r) {
+QString mostSevereSegment(const AngioStudyRecord& r, const std::set<std::string>& untrained) {
     static const std::string suffix = std::string("_") + kHeads[0].first;
     QString best;
     double top = -std::numeric_limits<double>::infinity();
     for (const auto& [column, value] : r.predictions)
-        if (column.size() > suffix.size() && column.ends_with(suffix) && !r.untrained.count(column) &&
+        if (column.size() > suffix.size() && column.ends_with(suffix) && !untrained.count(column) &&
             std::isfinite(value) && value > top)
             top = value, best = QString::fromStdString(column.substr(0, column.size() - suffix.size()));
     return best;
@@ -102,7 +102,7 @@ std::map<std::string, AngioCamRecord> readStudyCams(const nlohmann::json& doc, c
     return out;
 }
 
-std::vector<AngioStudyRecord> readAngioPredictions(const QString& file) {
+AngioPredictions readAngioPredictions(const QString& file) {
     const std::string name = file.toStdString();
     std::ifstream in(name, std::ios::binary);
     if (!in) throw std::runtime_error(name + ": cannot open");
@@ -114,8 +114,8 @@ std::vector<AngioStudyRecord> readAngioPredictions(const QString& file) {
             (doc.contains("task") && doc["task"].is_string() ? doc["task"].get<std::string>() : "") + "\")");
     if (!doc.contains("predictions") || !doc["predictions"].is_array())
         throw std::runtime_error(name + ": no \"predictions\" array");
-    const auto untrained = readUntrained(doc, name);
-    std::vector<AngioStudyRecord> out;
+    AngioPredictions out;
+    out.untrained = readUntrained(doc, name);
     for (std::size_t i = 0; i < doc["predictions"].size(); ++i) {
         const auto& s = doc["predictions"][i];
         const std::string where = name + ": predictions[" + std::to_string(i) + "]";
@@ -139,8 +139,7 @@ std::vector<AngioStudyRecord> readAngioPredictions(const QString& file) {
         for (const auto& [k, v] : predictions.items())
             if (v.is_number()) r.predictions[k] = v.get<double>();
         r.cams = readStudyCams(doc, s, QFileInfo(file).path());
-        r.untrained = untrained;
-        out.push_back(std::move(r));
+        out.studies.push_back(std::move(r));
     }
     return out;
 }
@@ -453,7 +452,9 @@ QWidget* AngioStudyView::buildSide() {
 
 bool AngioStudyView::openPredictions(const QString& file) {
     try {
-        records_ = readAngioPredictions(file);
+        auto read = readAngioPredictions(file);
+        records_ = std::move(read.studies);
+        untrained_ = std::move(read.untrained);
     } catch (const std::exception& e) {
         setStatus(QString::fromUtf8(e.what()), true);
         return false;
@@ -466,7 +467,7 @@ bool AngioStudyView::openPredictions(const QString& file) {
         for (const auto& r : records_) studyBox_->addItem(r.id);
         syncing_ = false;
     }
-    const std::size_t untrained = records_.empty() ? 0 : records_.front().untrained.size();
+    const std::size_t untrained = untrained_.size();
     setStatus(tr("%1 studies in %2").arg(records_.size()).arg(QFileInfo(file).fileName()) +
               (untrained ? tr("; %1 columns had no label in training: shown grey, \"untrained\"").arg(untrained)
                          : QString()));
@@ -543,15 +544,15 @@ void AngioStudyView::showStudy(int index) {
     camBox_->clear();
     camBox_->addItem(r.cams.empty() ? tr("none computed") : tr("none"), QString());
     for (const auto& [column, cam] : r.cams)
-        camBox_->addItem(QString::fromStdString(column) + (r.untrained.count(column) ? tr(" (untrained)") : QString()),
+        camBox_->addItem(QString::fromStdString(column) + (untrained_.count(column) ? tr(" (untrained)") : QString()),
                          QString::fromStdString(column));
     camBox_->setEnabled(!r.cams.empty());
     syncing_ = false;
     tree_->setPredictions(r.predictions);
-    tree_->setUntrained(r.untrained);
+    tree_->setUntrained(untrained_);
     // Nothing chosen yet: open on the segment with the most severe predicted narrowing of a
     // trained head (a segment the user clicked stays selected from study to study).
-    if (tree_->selectedSegment().isEmpty()) tree_->setSelectedSegment(mostSevereSegment(r));
+    if (tree_->selectedSegment().isEmpty()) tree_->setSelectedSegment(mostSevereSegment(r, untrained_));
     fillRanking();
     fillSegment();
     setTimeMs(0);
@@ -624,7 +625,7 @@ void AngioStudyView::fillSegment() {
         if (have) {
             const auto& r = records_[std::size_t(current_)];
             if (auto it = r.predictions.find(column); it != r.predictions.end()) now = it->second;
-            untrained = r.untrained.count(column) > 0;
+            untrained = untrained_.count(column) > 0;
             if (baseRow) {
                 const int c = baseline_->columnIndex(column);
                 if (c >= 0) before = baseline_->values[std::size_t(c)][*baseRow];

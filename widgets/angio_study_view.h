@@ -59,15 +59,20 @@ struct AngioStudyRecord {
     std::vector<AngioViewRecord> views;
     std::map<std::string, AngioCamRecord> cams;  ///< column -> its CAM
     std::map<std::string, double> predictions;   ///< column -> value
-    /// preds.json's untrained_columns: heads that had no label in training (the same for every
-    /// study of a file; empty when the file does not say — checkpoints before 2026-12-07).
+};
+
+/// An angio_multiview inference's preds.json as the page shows it.
+struct AngioPredictions {
+    std::vector<AngioStudyRecord> studies;
+    /// untrained_columns: heads that had no label in training (one list for the file; empty
+    /// when the file does not say — checkpoints before 2026-12-07).
     std::set<std::string> untrained;
 };
 
 /// Reads an angio_multiview inference's preds.json; throws std::runtime_error naming the file
 /// and what is wrong (not JSON, another task, a study without an id, a view without a file,
 /// untrained_columns not a list of names).
-std::vector<AngioStudyRecord> readAngioPredictions(const QString& file);
+AngioPredictions readAngioPredictions(const QString& file);
 
 /// One view of the study: its cine at the shared time, windowed, with its title and attention.
 class CineTile : public QWidget {
@@ -161,6 +166,7 @@ private:
 
     QString file_;
     std::vector<AngioStudyRecord> records_;
+    std::set<std::string> untrained_;  ///< the file's untrained columns (AngioPredictions::untrained)
     std::shared_ptr<const data::NumericTable> baseline_;
     int current_ = -1;
     quint64 generation_ = 0;
