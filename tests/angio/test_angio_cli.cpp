@@ -61,6 +61,21 @@ allv = np.concatenate(train_values)
 print(json.dumps({'mean': float(allv.mean()), 'std': float(allv.std())}))
 )PY";
 
+// Rewrites a sealed checkpoint as one written before 2026-12-07: task_meta empty (read as
+// absent), the payload resealed with its new SHA-256 (core/train/trainer.cpp, sealCheckpoint).
+const char* kStripTaskMeta = R"PY(
+import sys, io, hashlib, torch
+outer = torch.jit.load(sys.argv[1])
+inner = torch.jit.load(io.BytesIO(outer.sealed.numpy().tobytes()))
+inner._c.setattr('task_meta', '')
+buf = io.BytesIO()
+torch.jit.save(inner, buf)
+data = buf.getvalue()
+outer._c.setattr('sealed', torch.frombuffer(bytearray(data), dtype=torch.uint8))
+outer._c.setattr('sha256', hashlib.sha256(data).hexdigest())
+torch.jit.save(outer, sys.argv[2])
+)PY";
+
 const char* kConfig = R"(task: angio_multiview
 epochs: 2
 batch_size: 2
@@ -284,6 +299,27 @@ private slots:
             QCOMPARE(study["cams"].size(), std::size_t(1));
             QVERIFY2(study["cams"].contains("prox_rca_stenosis_binary"), study["cams"].dump().c_str());
         }
+    }
+
+    void checkpointWithoutTaskMeta() {
+        // A checkpoint written before task_meta existed (the entry empty, resealed by Python):
+        // inference says so, writes no untrained_columns, and predicts exactly as before.
+        const fs::path dir = fs::path(dir_.path().toStdString());
+        const fs::path old = dir / "old.pt";
+        QProcess py;
+        py.start(qEnvironmentVariable("LUMEN_PYTHON", "/usr/bin/python3"),
+                 {"-c", kStripTaskMeta, q(ws_ / "runs" / "1_angio_multiview" / "checkpoints" / "last.pt"), q(old)});
+        QVERIFY2(py.waitForFinished(120000) && py.exitCode() == 0, py.readAllStandardError().constData());
+        const auto r = runLumenCli({"infer", "--config", q(config("old.yaml", 1)), "--workspace", q(ws_),
+                                    "--checkpoint", q(old), "--out", q(dir / "h")});
+        QVERIFY2(r.code == 0, r.err.c_str());
+        QVERIFY2(r.err.find("old.pt: the checkpoint does not record which columns had labels") != std::string::npos,
+                 r.err.c_str());
+        QVERIFY2(r.err.find("had no label in training") == std::string::npos, r.err.c_str());
+        const auto doc = nlohmann::json::parse(readTextFile(dir / "h" / "preds.json"));
+        QVERIFY(!doc.contains("untrained_columns"));
+        QCOMPARE(maxDifference(readPredictions(dir / "a" / "preds.csv"), readPredictions(dir / "h" / "preds.csv")),
+                 0.0);
     }
 
     void missingVideoIsNamed() {
