@@ -10,8 +10,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
+#include <map>
 #include <mutex>
 #include <random>
 
@@ -74,6 +75,8 @@ ClipOptions ClipOptions::fromConfig(const config::Config& c) {
     o.mean = c.get<double>("data.mean");
     o.std = c.get<double>("data.std");
     o.viewDropout = c.get<double>("data.view_dropout");
+    o.stream = c.get<std::string>("data.cache") == "none";
+    o.workers = std::max(1, c.get<int>("num_workers"));
     return o;
 }
 
@@ -120,6 +123,8 @@ std::vector<LoadedStudy> loadStudies(const data::AngioManifest& manifest,
                 loaded.path = video.path;
                 loaded.file = manifest.resolve(video);
                 loaded.view = video.view;
+                loaded.frameCount = loaded.frames.size(0);
+                if (o.stream) loaded.frames = torch::Tensor();  // decoded again by makeBatch
                 out[items[i].study].videos[items[i].video] = std::move(loaded);
             } catch (const std::exception& e) {
                 errors[i] = e.what();
@@ -140,9 +145,14 @@ std::vector<LoadedStudy> loadStudies(const data::AngioManifest& manifest,
     if (!what.empty()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         char rate[96];
-        std::snprintf(rate, sizeof rate, " in %.2f s (%.0f videos/s, decoded once before the %s)", seconds,
-                      double(items.size()) / std::max(seconds, 1e-9),
-                      what == "inference" ? "first batch" : "first epoch");
+        const char* when = what == "inference" ? "first batch" : "first epoch";
+        if (o.stream)
+            std::snprintf(rate, sizeof rate,
+                          " in %.2f s (%.0f videos/s; data.cache none: decoded again for every batch)", seconds,
+                          double(items.size()) / std::max(seconds, 1e-9));
+        else
+            std::snprintf(rate, sizeof rate, " in %.2f s (%.0f videos/s, decoded once before the %s)", seconds,
+                          double(items.size()) / std::max(seconds, 1e-9), when);
         job.info("loaded " + std::to_string(studies.size()) + " " + what + " studies (" + std::to_string(items.size()) +
                  " videos)" + rate);
     }
@@ -160,42 +170,103 @@ std::vector<std::int64_t> clipIndices(std::int64_t available, const ClipOptions&
     return idx;
 }
 
+namespace {
+
+/// Which video of a study fills each slot, and the clip's first frame: drawn in the order the
+/// batch has always drawn them (view shuffle, dropout, then one start per slot).
+struct SlotPlan {
+    std::vector<std::size_t> views;
+    std::vector<std::int64_t> starts;
+};
+
+SlotPlan planSlots(const LoadedStudy& study, std::size_t studyIndex, const ClipOptions& o, std::int64_t rngSeed) {
+    SlotPlan p;
+    auto& views = p.views;
+    views.resize(study.videos.size());
+    for (std::size_t v = 0; v < views.size(); ++v) views[v] = v;
+    std::mt19937_64 rng(rngSeed < 0 ? 0 : static_cast<std::uint64_t>(rngSeed) * 1000003ULL + studyIndex);
+    if (rngSeed >= 0) {
+        for (std::size_t k = views.size(); k > 1; --k) std::swap(views[k - 1], views[rng() % k]);
+        if (o.viewDropout > 0 && views.size() > 1) {
+            std::vector<std::size_t> kept;
+            for (auto v : views)
+                if (std::uniform_real_distribution<double>(0, 1)(rng) >= o.viewDropout) kept.push_back(v);
+            if (kept.empty()) kept.push_back(views.front());
+            views = kept;
+        }
+    }
+    if (static_cast<std::int64_t>(views.size()) > o.maxViews) views.resize(std::size_t(o.maxViews));
+    const std::int64_t span = (o.frames - 1) * o.stride + 1;
+    for (auto v : views) {
+        const std::int64_t n = study.videos[v].frameCount;
+        p.starts.push_back(
+            rngSeed < 0 ? centredStart(n, o)
+                        : static_cast<std::int64_t>(rng() % std::uint64_t(std::max<std::int64_t>(1, n - span + 1))));
+    }
+    return p;
+}
+
+/// The frames of every streamed video the batch uses, decoded on `o.workers` threads; errors
+/// name the study and the file.
+std::map<const LoadedVideo*, torch::Tensor> decodeStreamed(const std::vector<LoadedStudy>& studies,
+                                                           const std::vector<std::size_t>& index,
+                                                           const std::vector<SlotPlan>& plans, const ClipOptions& o) {
+    std::vector<std::pair<const LoadedVideo*, const std::string*>> wanted;
+    for (std::size_t i = 0; i < index.size(); ++i)
+        for (auto v : plans[i].views) {
+            const auto& video = studies[index[i]].videos[v];
+            if (!video.frames.defined()) wanted.push_back({&video, &studies[index[i]].studyId});
+        }
+    std::vector<torch::Tensor> frames(wanted.size());
+    std::vector<std::string> errors(wanted.size());
+    const unsigned threads = static_cast<unsigned>(std::min<std::size_t>(std::size_t(o.workers), wanted.size()));
+    if (threads > 1) io::setDicomDecodeThreads(1);
+    util::parallelFor(wanted.size(), std::max(1u, threads), [&](std::size_t k) {
+        try {
+            PixelMoments unused;
+            frames[k] = readVideoFile(wanted[k].first->file, o.resolution, unused).frames;
+            if (frames[k].size(0) != wanted[k].first->frameCount)
+                throw std::runtime_error(wanted[k].first->file.string() + ": now has " +
+                                         std::to_string(frames[k].size(0)) + " frames, " +
+                                         std::to_string(wanted[k].first->frameCount) + " when the run began");
+        } catch (const std::exception& e) {
+            errors[k] = e.what();
+        }
+    });
+    if (threads > 1) io::setDicomDecodeThreads(0);
+    std::map<const LoadedVideo*, torch::Tensor> out;
+    for (std::size_t k = 0; k < wanted.size(); ++k) {
+        if (!errors[k].empty()) throw std::runtime_error("study " + *wanted[k].second + ": " + errors[k]);
+        out[wanted[k].first] = frames[k];
+    }
+    return out;
+}
+
+}  // namespace
+
 StudyBatch makeBatch(const std::vector<LoadedStudy>& studies, const std::vector<std::size_t>& index,
                      const ClipOptions& o, std::int64_t rngSeed) {
     const auto b = static_cast<std::int64_t>(index.size());
+    std::vector<SlotPlan> plans;
+    for (auto i : index) plans.push_back(planSlots(studies[i], i, o, rngSeed));
+    const auto streamed = decodeStreamed(studies, index, plans, o);
     StudyBatch batch;
     batch.videos = torch::zeros({b, o.maxViews, o.channels, o.frames, o.resolution, o.resolution});
     batch.mask = torch::zeros({b, o.maxViews}, torch::kBool);
     std::vector<torch::Tensor> targets;
     for (std::int64_t i = 0; i < b; ++i) {
         const auto& study = studies[index[std::size_t(i)]];
+        const auto& plan = plans[std::size_t(i)];
         targets.push_back(study.targets);
-        std::vector<std::size_t> views(study.videos.size());
-        for (std::size_t v = 0; v < views.size(); ++v) views[v] = v;
-        std::mt19937_64 rng(rngSeed < 0 ? 0 : static_cast<std::uint64_t>(rngSeed) * 1000003ULL + index[std::size_t(i)]);
-        if (rngSeed >= 0) {
-            for (std::size_t k = views.size(); k > 1; --k) std::swap(views[k - 1], views[rng() % k]);
-            if (o.viewDropout > 0 && views.size() > 1) {
-                std::vector<std::size_t> kept;
-                for (auto v : views)
-                    if (std::uniform_real_distribution<double>(0, 1)(rng) >= o.viewDropout) kept.push_back(v);
-                if (kept.empty()) kept.push_back(views.front());
-                views = kept;
-            }
-        }
-        if (static_cast<std::int64_t>(views.size()) > o.maxViews) views.resize(std::size_t(o.maxViews));
-        for (std::size_t slot = 0; slot < views.size(); ++slot) {
-            const auto& frames = study.videos[views[slot]].frames;
-            const std::int64_t n = frames.size(0), span = (o.frames - 1) * o.stride + 1;
-            const std::int64_t start =
-                rngSeed < 0 ? centredStart(n, o)
-                            : static_cast<std::int64_t>(rng() % std::uint64_t(std::max<std::int64_t>(1, n - span + 1)));
-            const auto idx = torch::tensor(clipIndices(n, o, start), torch::kLong);
+        for (std::size_t slot = 0; slot < plan.views.size(); ++slot) {
+            const auto& video = study.videos[plan.views[slot]];
+            const auto& frames = video.frames.defined() ? video.frames : streamed.at(&video);
+            const auto idx = torch::tensor(clipIndices(video.frameCount, o, plan.starts[slot]), torch::kLong);
             auto clip = (frames.index_select(0, idx) - o.mean) / o.std;  // (F, R, R)
             batch.videos[i][std::int64_t(slot)].copy_(clip.unsqueeze(0).expand({o.channels, -1, -1, -1}));
             batch.mask[i][std::int64_t(slot)] = true;
         }
-        batch.views.push_back(views);
+        batch.views.push_back(plan.views);
     }
     batch.targets = torch::stack(targets);
     return batch;

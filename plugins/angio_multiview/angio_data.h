@@ -1,6 +1,7 @@
 #pragma once
 // The angio_multiview task's data on LibTorch (docs/angio.md): studies of the manifest read
-// into memory at the model's resolution, clips sampled from them (random start in training,
+// into memory at the model's resolution (or, with data.cache: none, decoded again for every
+// batch, so the data may exceed memory), clips sampled from them (random start in training,
 // centred in inference; too few frames repeat the last), views padded to max_views with a
 // mask, optional view dropout. Torch-only header (plugin).
 
@@ -25,13 +26,16 @@ struct ClipOptions {
     std::int64_t frames = 16, stride = 2, resolution = 112, maxViews = 4, channels = 3;
     double mean = 128.0, std = 64.0;
     double viewDropout = 0.0;
+    bool stream = false;  ///< data.cache none: keep no frames, decode the clips' videos per batch
+    int workers = 1;      ///< num_workers: threads that decode a streamed batch's videos
     static ClipOptions fromConfig(const config::Config& c);
 };
 
 struct LoadedVideo {
     std::string path, view;
-    std::filesystem::path file;  ///< `path` resolved against the manifest's folder
-    torch::Tensor frames;        ///< (n, R, R) float32 in the file's values (grey), resized
+    std::filesystem::path file;   ///< `path` resolved against the manifest's folder
+    torch::Tensor frames;         ///< (n, R, R) float32 in the file's values (grey), resized; undefined when streamed
+    std::int64_t frameCount = 0;  ///< n, also when streamed
     double frameTimeMs = 0;
 };
 
@@ -53,7 +57,8 @@ struct PixelMoments {
 
 /// Reads the studies' videos (DICOM, AVI, MP4) on `workers` threads, grey (colour: the mean of
 /// R, G, B), resized to resolution² (area when shrinking, bilinear when growing). Errors name
-/// the file. `moments` (may be null) gathers the raw values' statistics.
+/// the file. `moments` (may be null) gathers the raw values' statistics. With `o.stream` every
+/// video is still read once (its frame count and statistics) but its frames are not kept.
 std::vector<LoadedStudy> loadStudies(const data::AngioManifest& manifest,
                                      const std::vector<const data::AngioStudy*>& studies, const ClipOptions& o,
                                      int workers, jobs::JobContext& job, const std::string& what,
@@ -66,7 +71,8 @@ std::int64_t centredStart(std::int64_t available, const ClipOptions& o);
 
 /// One batch of studies: videos (B, V, C, F, R, R) normalised, mask (B, V), targets (B, K).
 /// `rngSeed` < 0: inference (centred clips, the first max_views views, no dropout); otherwise
-/// training draws starts, view choices and dropout from (rngSeed, study index).
+/// training draws starts, view choices and dropout from (rngSeed, study index). Streamed videos
+/// are decoded here, on `o.workers` threads: the same values as kept ones, so the same batch.
 struct StudyBatch {
     torch::Tensor videos, mask, targets;
     std::vector<std::vector<std::size_t>> views;  ///< per study: which of its videos fill the slots

@@ -30,6 +30,10 @@ void addDataKeys(config::Schema& s) {
     s.addInt("data.resolution", 112, "Frames are resized to this many pixels square.", 8, 1024);
     s.addInt("data.max_views", 4, "Views per study: more are sampled (training) or cut (inference).", 1, 32);
     s.addFloat("data.view_dropout", 0.0, "Training: each view is dropped with this probability (one stays).", 0, 0.9);
+    s.addChoice("data.cache", "memory", {"memory", "none"},
+                "memory: every video is decoded once and kept at the model's resolution (fast; the data must fit "
+                "in memory); none: only frame counts are kept and each batch decodes its videos again on "
+                "num_workers threads (for data larger than memory; the same batches, more decoding).");
     s.addFloat("data.mean", 128.0,
                "Subtracted from the frames' values before dividing by data.std; training warns when it differs "
                "from the training videos' own at 4 decimals.");

@@ -230,6 +230,35 @@ private slots:
         QVERIFY2(d <= 1e-6, std::to_string(d).c_str());
     }
 
+    void streamedDataGiveTheSameRun() {
+        // data.cache none keeps no frames and decodes each batch's videos again: the same training
+        // (every logged loss to the bit) and the same predictions as with the frames kept.
+        const auto streamed = [&](const std::string& name) {
+            const fs::path f = config(name, 1);
+            std::string text = readTextFile(f);
+            text.replace(text.find("  max_views: 3\n"), 15, "  max_views: 3\n  cache: none\n");
+            std::ofstream(f) << text;
+            return f;
+        };
+        const auto r = runLumenCli({"train", "--config", q(streamed("train_stream.yaml")), "--workspace", q(ws_)});
+        QVERIFY2(r.code == 0, r.err.c_str());
+        QVERIFY2(r.err.find("data.cache none: decoded again for every batch") != std::string::npos, r.err.c_str());
+        const auto at = r.out.find("run ");
+        QVERIFY2(at != std::string::npos, r.out.c_str());
+        const std::int64_t run = std::stoll(r.out.substr(at + 4));
+        QVERIFY(run > 1);
+        lumen::runs::RunStore store((ws_ / "lumen.db").string());
+        for (const char* key : {"loss", "val.loss", "val.stenosis_mae"}) {
+            const auto kept = store.metrics(1, key), again = store.metrics(run, key);
+            QVERIFY2(kept.size() == again.size() && !kept.empty(), key);
+            for (std::size_t i = 0; i < kept.size(); ++i) QCOMPARE(again[i].value, kept[i].value);
+        }
+        const fs::path a = fs::path(dir_.path().toStdString()) / "a";
+        const fs::path s = infer(streamed("infer_stream.yaml"), "s");
+        QVERIFY(!s.empty());
+        QCOMPARE(readTextFile(s / "preds.csv"), readTextFile(a / "preds.csv"));
+    }
+
     void dicomFolderInference() {
         const fs::path a = fs::path(dir_.path().toStdString()) / "a";
         const fs::path d = infer(config("dicom.yaml", 1, "angio/test_dicom"), "d");
