@@ -253,23 +253,24 @@ RunLauncher::RunLauncher(QWidget* parent)
     issuesLabel_->setWordWrap(true);
     issuesLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     layout->addWidget(issuesLabel_);
+    // Two rows that fit the panel at 1366x768 (one row of four clipped "From TorchScript model…"):
+    // the config files, then the other starting point beside the launch.
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(templateBox_, 1);
     buttons->addWidget(load_);
-    buttons->addWidget(fromModel_);
     buttons->addWidget(save_);
-    buttons->addStretch(1);
     processes_->setObjectName("launcherProcesses");
     processes_->setRange(1, 64);
     processes_->setToolTip(
         tr("Processes on this machine: more than 1 trains data-parallel (each process takes its "
            "share of every batch; the config's threads are shared between them). The ranks run as "
            "lumen-cli processes and the run appears in the Runs panel as any other."));
-    auto* processesLabel = new QLabel(tr("Processes on this machine:"));
+    auto* processesLabel = new QLabel(tr("Processes:"));
+    processesLabel->setToolTip(processes_->toolTip());
     processesLabel->setBuddy(processes_);
     layout->addLayout(buttons);
-    // A row of its own: the file buttons keep their width at 1366x768.
     auto* launchRow = new QHBoxLayout;
+    launchRow->addWidget(fromModel_);
     launchRow->addStretch(1);
     launchRow->addWidget(processesLabel);
     launchRow->addWidget(processes_);

@@ -327,6 +327,8 @@ void RunsPanel::refresh() {
                     table_->item(row, kBest)->setText(text);
             }
         }
+        // The values arrive after the table was sized: widen the column to them (else "val.a…").
+        if (!results.isEmpty()) table_->resizeColumnToContents(kBest);
         emit bestMetricsRead();
     });
     watcher->setFuture(QtConcurrent::run([database, toRead] {

@@ -247,6 +247,15 @@ private slots:
         QCOMPARE(panel.cellText(rowOf(a), "Best"), QString("loss 0.5"));
         QCOMPARE(panel.cellText(rowOf(b), "Best"), QString("val.auroc_macro 0.83"));
         QCOMPARE(panel.cellText(rowOf(c), "Best"), QString("val.loss 1.25"));
+        {  // The values arrive after the table was sized: the column is widened to them.
+            const QTableWidget* t = panel.table();
+            int best = -1;
+            for (int col = 0; col < t->columnCount(); ++col)
+                if (t->horizontalHeaderItem(col) && t->horizontalHeaderItem(col)->text() == "Best") best = col;
+            QVERIFY(best >= 0);
+            QVERIFY2(t->columnWidth(best) >= t->fontMetrics().horizontalAdvance("val.auroc_macro 0.83"),
+                     qPrintable(QString::number(t->columnWidth(best))));
+        }
         QCOMPARE(panel.runFolder(b), dir.filePath(QString("runs/%1_echo").arg(b)));
 
         // Select two rows with the mouse (click, ctrl+click) and compare them.
