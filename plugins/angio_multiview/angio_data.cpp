@@ -43,7 +43,8 @@ torch::Tensor framesOf(io::ImageVolume& v) {
     return torch::from_blob(values.data(), {n, h, w, s}, torch::kFloat);
 }
 
-LoadedVideo readVideoFile(const std::filesystem::path& file, std::int64_t resolution, PixelMoments& moments) {
+/// `moments` (may be null: a streamed batch's decode) gathers the raw values' statistics.
+LoadedVideo readVideoFile(const std::filesystem::path& file, std::int64_t resolution, PixelMoments* moments) {
     io::DicomReadOptions storedFirst;
     storedFirst.values = io::PixelValues::StoredFirst;
     auto media = io::readMedia(file, storedFirst);
@@ -52,11 +53,13 @@ LoadedVideo readVideoFile(const std::filesystem::path& file, std::int64_t resolu
     if (n < 1 || h < 1 || w < 1) throw std::runtime_error(file.string() + ": no frames");
     auto t = framesOf(v);
     t = s == 1 ? t.select(3, 0) : t.mean(3);
-    const auto d = t.to(torch::kDouble);
-    moments.sum += d.sum().item<double>();
-    moments.sumSquares += d.square().sum().item<double>();
-    moments.count += static_cast<std::uint64_t>(d.numel());
-    moments.videos += 1;
+    if (moments) {
+        const auto d = t.to(torch::kDouble);
+        moments->sum += d.sum().item<double>();
+        moments->sumSquares += d.square().sum().item<double>();
+        moments->count += static_cast<std::uint64_t>(d.numel());
+        moments->videos += 1;
+    }
     LoadedVideo out;
     out.frames = resizeFrames(t, resolution).clone();
     out.frameTimeMs = v.meta.frameTimeMs.value_or(0.0);
@@ -119,7 +122,7 @@ std::vector<LoadedStudy> loadStudies(const data::AngioManifest& manifest,
         [&](std::size_t i) {
             const auto& video = studies[items[i].study]->videos[items[i].video];
             try {
-                auto loaded = readVideoFile(manifest.resolve(video), o.resolution, perItem[i]);
+                auto loaded = readVideoFile(manifest.resolve(video), o.resolution, &perItem[i]);
                 loaded.path = video.path;
                 loaded.file = manifest.resolve(video);
                 loaded.view = video.view;
@@ -223,8 +226,7 @@ std::map<const LoadedVideo*, torch::Tensor> decodeStreamed(const std::vector<Loa
     if (threads > 1) io::setDicomDecodeThreads(1);
     util::parallelFor(wanted.size(), std::max(1u, threads), [&](std::size_t k) {
         try {
-            PixelMoments unused;
-            frames[k] = readVideoFile(wanted[k].first->file, o.resolution, unused).frames;
+            frames[k] = readVideoFile(wanted[k].first->file, o.resolution, nullptr).frames;
             if (frames[k].size(0) != wanted[k].first->frameCount)
                 throw std::runtime_error(wanted[k].first->file.string() + ": now has " +
                                          std::to_string(frames[k].size(0)) + " frames, " +
