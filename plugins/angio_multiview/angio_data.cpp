@@ -32,15 +32,33 @@ torch::Tensor resizeFrames(const torch::Tensor& frames, std::int64_t r) {
     return F::interpolate(x, options).squeeze(1).contiguous();
 }
 
-/// (n, H, W, samples) float frames of a stored-first read: straight from 8-bit stored samples
-/// when there is no rescale (the usual cine), else through io::ensureValues.
+/// (n, H, W, samples) float frames of a stored-first read, in memory of their own (the volume
+/// may go): straight from 8-bit stored samples when there is no rescale (the usual cine), else
+/// through io::ensureValues.
 torch::Tensor framesOf(io::ImageVolume& v) {
     const std::int64_t n = std::int64_t(v.time) * v.depth, h = v.rows, w = v.columns, s = v.samples;
     if (v.values.empty() && v.storedType == io::StoredType::U8 && !io::hasRescale(v.meta) &&
         v.stored.size() == v.elementCount())
         return torch::from_blob(v.stored.data(), {n, h, w, s}, torch::kUInt8).to(torch::kFloat);
     auto& values = io::ensureValues(v);
-    return torch::from_blob(values.data(), {n, h, w, s}, torch::kFloat);
+    return torch::from_blob(values.data(), {n, h, w, s}, torch::kFloat).clone();
+}
+
+/// Adds the values' sum and sum of squares in double, with no temporary tensors (exact for
+/// 8-bit samples: both sums stay integers below 2^53 up to ~10^11 values).
+void addMoments(const torch::Tensor& frames, PixelMoments& m) {
+    const auto c = frames.contiguous();
+    const float* p = c.data_ptr<float>();
+    double sum = 0, squares = 0;
+    for (std::int64_t i = 0, n = c.numel(); i < n; ++i) {
+        const double x = p[i];
+        sum += x;
+        squares += x * x;
+    }
+    m.sum += sum;
+    m.sumSquares += squares;
+    m.count += static_cast<std::uint64_t>(c.numel());
+    m.videos += 1;
 }
 
 /// `moments` (may be null: a streamed batch's decode) gathers the raw values' statistics.
@@ -53,15 +71,12 @@ LoadedVideo readVideoFile(const std::filesystem::path& file, std::int64_t resolu
     if (n < 1 || h < 1 || w < 1) throw std::runtime_error(file.string() + ": no frames");
     auto t = framesOf(v);
     t = s == 1 ? t.select(3, 0) : t.mean(3);
-    if (moments) {
-        const auto d = t.to(torch::kDouble);
-        moments->sum += d.sum().item<double>();
-        moments->sumSquares += d.square().sum().item<double>();
-        moments->count += static_cast<std::uint64_t>(d.numel());
-        moments->videos += 1;
-    }
+    if (moments) addMoments(t, *moments);
+    // No copy: t owns exactly these values (a one-sample select spans its whole storage), and a
+    // resize makes its own. Kept frames are then not interleaved with freed temporaries, which
+    // the process's malloc settings (util/allocator.h) would keep: twice the frames' size before.
     LoadedVideo out;
-    out.frames = resizeFrames(t, resolution).clone();
+    out.frames = resizeFrames(t, resolution);
     out.frameTimeMs = v.meta.frameTimeMs.value_or(0.0);
     return out;
 }
