@@ -7,10 +7,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <limits>
-#include <set>
+#include <stdexcept>
 #include <thread>
 
 namespace lumen::data {
@@ -39,42 +40,8 @@ namespace {
 
 using Int = __int128;
 
-constexpr std::size_t kChunk = 32;  // images per work item
-
-struct Accumulator {
-    std::vector<Int> sum, squares;            // images with integer values
-    std::vector<long double> fsum, fsquares;  // images with other values
-    std::vector<double> min, max;
-    std::uint64_t pixels = 0;  // per channel
-    std::uint64_t frames = 0;
-    bool exact = true;
-    std::set<io::StoredType> types;
-    bool dicom = false;
-
-    explicit Accumulator(int channels = 0)
-        : sum(std::size_t(channels), 0),
-          squares(std::size_t(channels), 0),
-          fsum(std::size_t(channels), 0),
-          fsquares(std::size_t(channels), 0),
-          min(std::size_t(channels), std::numeric_limits<double>::infinity()),
-          max(std::size_t(channels), -std::numeric_limits<double>::infinity()) {}
-
-    void add(const Accumulator& o) {
-        for (std::size_t c = 0; c < sum.size(); ++c) {
-            sum[c] += o.sum[c];
-            squares[c] += o.squares[c];
-            fsum[c] += o.fsum[c];
-            fsquares[c] += o.fsquares[c];
-            min[c] = std::min(min[c], o.min[c]);
-            max[c] = std::max(max[c], o.max[c]);
-        }
-        pixels += o.pixels;
-        frames += o.frames;
-        exact = exact && o.exact;
-        types.insert(o.types.begin(), o.types.end());
-        dicom = dicom || o.dicom;
-    }
-};
+constexpr std::size_t kChunk = 32;          // images per work item
+constexpr std::int64_t kGreyTwelfths = 12;  // a grey pixel's samples, weighted 12/k: exact for 1-4 samples
 
 // Unsigned 8-bit samples whose stored bytes are the values: any non-DICOM 8-bit file, and
 // grey DICOM without a modality rescale (DICOM colour is stored as YBR, its values are RGB).
@@ -84,7 +51,7 @@ bool sumsFromStored(const io::ImageVolume& v) {
 }
 
 // Every frame of the file (a cine's or multi-frame DICOM's too); a volume is refused. DICOM is
-// read stored-first: the float values are made only when the sums need them.
+// read stored-first: PixelSums makes the float values only when the sums need them.
 io::ImageVolume readFrames(const fs::path& file) {
     std::error_code ec;
     if (!fs::exists(file, ec)) throw DataError(file, "file not found");
@@ -92,7 +59,6 @@ io::ImageVolume readFrames(const fs::path& file) {
         io::DicomReadOptions storedFirst;
         storedFirst.values = io::PixelValues::StoredFirst;
         io::ImageVolume v = io::readMedia(file, storedFirst).volume;
-        if (!sumsFromStored(v)) io::ensureValues(v);
         if (v.rows <= 0 || v.columns <= 0 || (v.values.empty() && v.stored.empty())) throw DataError(file, "no pixels");
         if (v.isVolume && v.depth > 1) throw DataError(file, "a volume, not a 2-D image");
         return v;
@@ -101,81 +67,43 @@ io::ImageVolume readFrames(const fs::path& file) {
     }
 }
 
-// Adds one image (all its frames) to `acc`. Unsigned 8-bit files are summed straight from
-// their stored bytes (sumsFromStored); everything else from the values, as integers when they all are.
-void accumulate(const io::ImageVolume& v, Accumulator& acc) {
-    const int channels = v.samples;
-    const std::size_t frames = std::size_t(std::max(1, v.time)) * std::size_t(std::max(1, v.depth));
-    const std::size_t count = frames * std::size_t(v.rows) * std::size_t(v.columns) * std::size_t(channels);
-    const bool dicom = v.meta.format == "DICOM";
-    acc.types.insert(v.storedType);
-    acc.dicom = acc.dicom || dicom;
-    acc.pixels += std::uint64_t(frames) * std::uint64_t(v.rows) * std::uint64_t(v.columns);
-    acc.frames += frames;
-    // Per image, 64-bit sums cannot overflow for 16-bit values below 2^32 pixels.
-    std::uint64_t s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
-    if (sumsFromStored(v)) {
-        std::uint32_t lo[4] = {255, 255, 255, 255}, hi[4] = {0, 0, 0, 0};
-        const std::uint8_t* p = v.stored.data();
-        for (std::size_t i = 0; i < count; i += std::size_t(channels))
-            for (int c = 0; c < channels; ++c) {
-                const std::uint32_t x = p[i + std::size_t(c)];
-                s[c] += x;
-                q[c] += x * x;
-                lo[c] = std::min(lo[c], x);
-                hi[c] = std::max(hi[c], x);
-            }
-        for (int c = 0; c < channels; ++c) {
-            acc.sum[std::size_t(c)] += s[c];
-            acc.squares[std::size_t(c)] += q[c];
-            acc.min[std::size_t(c)] = std::min(acc.min[std::size_t(c)], double(lo[c]));
-            acc.max[std::size_t(c)] = std::max(acc.max[std::size_t(c)], double(hi[c]));
+// One image's integer sums per output channel.
+struct ImageTotals {
+    Int sum[4] = {0, 0, 0, 0}, squares[4] = {0, 0, 0, 0};
+    std::int64_t lo[4], hi[4];
+    ImageTotals() {
+        std::fill(lo, lo + 4, std::numeric_limits<std::int64_t>::max());
+        std::fill(hi, hi + 4, std::numeric_limits<std::int64_t>::min());
+    }
+};
+
+// Sums `count` integer samples, k per pixel: per channel, or grey (one value per pixel, its
+// samples' sum times `weight`). `Sum` is 64-bit where it cannot overflow (8-bit samples of one
+// image below 2^32 pixels), 128-bit otherwise.
+template <class Sum, class Get>
+ImageTotals sumIntegers(std::size_t count, int k, bool grey, std::int64_t weight, Get get) {
+    Sum s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
+    ImageTotals t;
+    const auto take = [&](int c, std::int64_t x) {
+        s[c] += Sum(x);
+        q[c] += Sum(x) * Sum(x);
+        t.lo[c] = std::min(t.lo[c], x);
+        t.hi[c] = std::max(t.hi[c], x);
+    };
+    if (grey)
+        for (std::size_t i = 0; i < count; i += std::size_t(k)) {
+            std::int64_t y = 0;
+            for (int c = 0; c < k; ++c) y += get(i + std::size_t(c));
+            take(0, y * weight);
         }
-        return;
+    else
+        for (std::size_t i = 0; i < count; i += std::size_t(k))
+            for (int c = 0; c < k; ++c) take(c, get(i + std::size_t(c)));
+    for (int c = 0; c < 4; ++c) {
+        t.sum[c] = Int(s[c]);
+        t.squares[c] = Int(q[c]);
     }
-    bool integral = true;
-    for (std::size_t i = 0; i < count && integral; ++i) {
-        const float x = v.values[i];
-        integral = std::floor(x) == x && std::abs(x) < 4294967296.0f;
-    }
-    if (integral) {
-        std::int64_t ss[4] = {0, 0, 0, 0};
-        Int qq[4] = {0, 0, 0, 0};
-        double lo[4], hi[4];
-        std::fill(lo, lo + 4, std::numeric_limits<double>::infinity());
-        std::fill(hi, hi + 4, -std::numeric_limits<double>::infinity());
-        for (std::size_t i = 0; i < count; i += std::size_t(channels))
-            for (int c = 0; c < channels; ++c) {
-                const std::int64_t x = std::int64_t(v.values[i + std::size_t(c)]);
-                ss[c] += x;
-                qq[c] += Int(x) * Int(x);
-                lo[c] = std::min(lo[c], double(x));
-                hi[c] = std::max(hi[c], double(x));
-            }
-        for (int c = 0; c < channels; ++c) {
-            acc.sum[std::size_t(c)] += ss[c];
-            acc.squares[std::size_t(c)] += qq[c];
-            acc.min[std::size_t(c)] = std::min(acc.min[std::size_t(c)], lo[c]);
-            acc.max[std::size_t(c)] = std::max(acc.max[std::size_t(c)], hi[c]);
-        }
-        return;
-    }
-    acc.exact = false;
-    for (int c = 0; c < channels; ++c) {
-        long double fs = 0, fq = 0;
-        double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-        for (std::size_t i = std::size_t(c); i < count; i += std::size_t(channels)) {
-            const long double x = v.values[i];
-            fs += x;
-            fq += x * x;
-            lo = std::min(lo, double(x));
-            hi = std::max(hi, double(x));
-        }
-        acc.fsum[std::size_t(c)] += fs;
-        acc.fsquares[std::size_t(c)] += fq;
-        acc.min[std::size_t(c)] = std::min(acc.min[std::size_t(c)], lo);
-        acc.max[std::size_t(c)] = std::max(acc.max[std::size_t(c)], hi);
-    }
+    return t;
 }
 
 std::string typeName(io::StoredType t) {
@@ -192,13 +120,149 @@ std::string typeName(io::StoredType t) {
     }
 }
 
-// The accumulator of each chunk of kChunk images, the chunks spread over threads. Chunks stay
+}  // namespace
+
+PixelSums::PixelSums(int channels, bool grey)
+    : channels_(grey ? 1 : channels),
+      grey_(grey),
+      sum_(std::size_t(channels_), 0),
+      squares_(std::size_t(channels_), 0),
+      fsum_(std::size_t(channels_), 0),
+      fsquares_(std::size_t(channels_), 0),
+      min_(std::size_t(channels_), std::numeric_limits<double>::infinity()),
+      max_(std::size_t(channels_), -std::numeric_limits<double>::infinity()) {}
+
+void PixelSums::add(const PixelSums& o) {
+    for (std::size_t c = 0; c < sum_.size(); ++c) {
+        sum_[c] += o.sum_[c];
+        squares_[c] += o.squares_[c];
+        fsum_[c] += o.fsum_[c];
+        fsquares_[c] += o.fsquares_[c];
+        min_[c] = std::min(min_[c], o.min_[c]);
+        max_[c] = std::max(max_[c], o.max_[c]);
+    }
+    pixels_ += o.pixels_;
+    frames_ += o.frames_;
+    images_ += o.images_;
+    exact_ = exact_ && o.exact_;
+    dicom_ = dicom_ || o.dicom_;
+    types_ |= o.types_;
+}
+
+void PixelSums::add(io::ImageVolume& v) {
+    const int k = v.samples;
+    if (k < 1 || k > 4) throw std::invalid_argument(std::to_string(k) + " samples per pixel (at most 4)");
+    if (!grey_ && k != channels_)
+        throw std::invalid_argument(std::to_string(k) + " channel(s), not " + std::to_string(channels_));
+    const bool stored = sumsFromStored(v);
+    if (!stored) io::ensureValues(v);
+    const std::size_t frames = std::size_t(std::max(1, v.time)) * std::size_t(std::max(1, v.depth));
+    const std::size_t pixels = frames * std::size_t(v.rows) * std::size_t(v.columns);
+    const std::size_t count = pixels * std::size_t(k);
+    types_ |= 1u << unsigned(v.storedType);
+    dicom_ = dicom_ || v.meta.format == "DICOM";
+    pixels_ += pixels;
+    frames_ += frames;
+    ++images_;
+    const std::int64_t weight = grey_ ? kGreyTwelfths / k : 1;
+    const double unit = grey_ ? double(kGreyTwelfths) : 1.0;
+    const float* values = v.values.data();
+    bool integral = true;
+    for (std::size_t i = 0; i < count && !stored && integral; ++i)
+        integral = std::floor(values[i]) == values[i] && std::abs(values[i]) < 4294967296.0f;
+    if (integral) {
+        const std::uint8_t* bytes = v.stored.data();
+        const ImageTotals t =
+            stored ? sumIntegers<std::int64_t>(count, k, grey_, weight, [&](std::size_t i) { return bytes[i]; })
+                   : sumIntegers<Int>(count, k, grey_, weight, [&](std::size_t i) { return std::int64_t(values[i]); });
+        for (std::size_t c = 0; c < std::size_t(channels_); ++c) {
+            sum_[c] += t.sum[c];
+            squares_[c] += t.squares[c];
+            min_[c] = std::min(min_[c], double(t.lo[c]) / unit);
+            max_[c] = std::max(max_[c], double(t.hi[c]) / unit);
+        }
+        return;
+    }
+    exact_ = false;
+    const int outputs = grey_ ? 1 : k;
+    for (int c = 0; c < outputs; ++c) {
+        long double fs = 0, fq = 0;
+        double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+        for (std::size_t i = 0; i < count; i += std::size_t(k)) {
+            long double x = 0;
+            if (grey_) {
+                for (int j = 0; j < k; ++j) x += values[i + std::size_t(j)];
+                x /= k;
+            } else {
+                x = values[i + std::size_t(c)];
+            }
+            fs += x;
+            fq += x * x;
+            lo = std::min(lo, double(x));
+            hi = std::max(hi, double(x));
+        }
+        fsum_[std::size_t(c)] += fs;
+        fsquares_[std::size_t(c)] += fq;
+        min_[std::size_t(c)] = std::min(min_[std::size_t(c)], lo);
+        max_[std::size_t(c)] = std::max(max_[std::size_t(c)], hi);
+    }
+}
+
+// Mean, standard deviation, range per channel; [0, 1] units for 8/16-bit images that are not DICOM.
+PixelStats PixelSums::stats() const {
+    PixelStats out;
+    out.images = std::size_t(images_);
+    out.channels = channels_;
+    out.pixelsPerChannel = pixels_;
+    out.frames = frames_;
+    out.exact = exact_;
+    const bool oneType = types_ != 0 && (types_ & (types_ - 1)) == 0;
+    const auto type = io::StoredType(std::countr_zero(types_));
+    out.storedType = oneType ? typeName(type) : "mixed";
+    const Int pixels = Int(pixels_);
+    const long double unit = grey_ ? kGreyTwelfths : 1, nan = std::numeric_limits<long double>::quiet_NaN();
+    for (std::size_t c = 0; c < std::size_t(channels_); ++c) {
+        double mean, var;
+        if (pixels_ == 0) {
+            mean = var = double(nan);
+        } else if (exact_) {
+            // Exact: var = (n Q - S^2) / n^2 with integers; one rounding at the end.
+            const Int s = sum_[c], q = squares_[c];
+            mean = double(static_cast<long double>(s) / (static_cast<long double>(pixels) * unit));
+            const Int numerator = pixels * q - s * s;
+            var = double(static_cast<long double>(numerator) /
+                         (static_cast<long double>(pixels) * static_cast<long double>(pixels) * unit * unit));
+        } else {
+            const long double s = static_cast<long double>(sum_[c]) / unit + fsum_[c];
+            const long double q = static_cast<long double>(squares_[c]) / (unit * unit) + fsquares_[c];
+            const long double m = s / static_cast<long double>(pixels);
+            mean = double(m);
+            var = double(std::max<long double>(0, q / static_cast<long double>(pixels) - m * m));
+        }
+        out.mean.push_back(mean);
+        out.stdev.push_back(std::sqrt(var));
+        out.min.push_back(min_[c]);
+        out.max.push_back(max_[c]);
+    }
+    if (!dicom_ && oneType && (type == io::StoredType::U8 || type == io::StoredType::U16)) {
+        const double scale = type == io::StoredType::U8 ? 255.0 : 65535.0;
+        for (std::size_t c = 0; c < std::size_t(channels_); ++c) {
+            out.unitMean.push_back(out.mean[c] / scale);
+            out.unitStdev.push_back(out.stdev[c] / scale);
+        }
+    }
+    return out;
+}
+
+namespace {
+
+// The sums of each chunk of kChunk images, the chunks spread over threads. Chunks stay
 // apart so that the total is summed in a fixed order whatever the thread count. Progress (and
 // whether the user cancelled) is asked on the calling thread, at most every 100 ms.
-std::vector<Accumulator> accumulateChunks(const Manifest& manifest, int channels, unsigned threads,
-                                          const PixelStatsOptions& options, jobs::JobContext* job) {
+std::vector<PixelSums> accumulateChunks(const Manifest& manifest, int channels, unsigned threads,
+                                        const PixelStatsOptions& options, jobs::JobContext* job) {
     const std::size_t n = manifest.rows.size(), chunks = (n + kChunk - 1) / kChunk;
-    std::vector<Accumulator> results(chunks, Accumulator(channels));
+    std::vector<PixelSums> results(chunks, PixelSums(channels));
     std::atomic<std::size_t> done{0};
     std::atomic<bool> cancelled{false};
     const auto caller = std::this_thread::get_id();
@@ -222,12 +286,12 @@ std::vector<Accumulator> accumulateChunks(const Manifest& manifest, int channels
             const std::size_t end = std::min(n, (chunk + 1) * kChunk);
             for (std::size_t i = chunk * kChunk; i < end && !cancelled.load(); ++i) {
                 const fs::path file = manifest.resolve(manifest.rows[i]);
-                const io::ImageVolume v = readFrames(file);
+                io::ImageVolume v = readFrames(file);
                 if (v.samples != channels)
                     throw DataError(file, std::to_string(v.samples) + " channel(s), but " +
                                               manifest.resolve(manifest.rows[0]).string() + " has " +
                                               std::to_string(channels));
-                accumulate(v, results[chunk]);
+                results[chunk].add(v);
                 ++done;
                 if (std::this_thread::get_id() == caller) report();
             }
@@ -237,62 +301,21 @@ std::vector<Accumulator> accumulateChunks(const Manifest& manifest, int channels
     return results;
 }
 
-// Mean, standard deviation, range per channel from the total; [0, 1] units for 8/16-bit
-// images that are not DICOM.
-void finishStats(const Accumulator& total, int channels, PixelStats& out) {
-    out.channels = channels;
-    out.pixelsPerChannel = total.pixels;
-    out.frames = total.frames;
-    out.exact = total.exact;
-    out.storedType = total.types.size() == 1 ? typeName(*total.types.begin()) : "mixed";
-    const Int pixels = Int(total.pixels);
-    for (std::size_t c = 0; c < std::size_t(channels); ++c) {
-        double mean, var;
-        if (total.exact) {
-            // Exact: var = (n Q - S^2) / n^2 with integers; one rounding at the end.
-            const Int s = total.sum[c], q = total.squares[c];
-            mean = double(static_cast<long double>(s) / static_cast<long double>(pixels));
-            const Int numerator = pixels * q - s * s;
-            var = double(static_cast<long double>(numerator) /
-                         (static_cast<long double>(pixels) * static_cast<long double>(pixels)));
-        } else {
-            const long double s = static_cast<long double>(total.sum[c]) + total.fsum[c];
-            const long double q = static_cast<long double>(total.squares[c]) + total.fsquares[c];
-            const long double m = s / static_cast<long double>(pixels);
-            mean = double(m);
-            var = double(std::max<long double>(0, q / static_cast<long double>(pixels) - m * m));
-        }
-        out.mean.push_back(mean);
-        out.stdev.push_back(std::sqrt(var));
-        out.min.push_back(total.min[c]);
-        out.max.push_back(total.max[c]);
-    }
-    if (!total.dicom && total.types.size() == 1 &&
-        (*total.types.begin() == io::StoredType::U8 || *total.types.begin() == io::StoredType::U16)) {
-        const double scale = *total.types.begin() == io::StoredType::U8 ? 255.0 : 65535.0;
-        for (std::size_t c = 0; c < std::size_t(channels); ++c) {
-            out.unitMean.push_back(out.mean[c] / scale);
-            out.unitStdev.push_back(out.stdev[c] / scale);
-        }
-    }
-}
-
 }  // namespace
 
 PixelStats computePixelStats(const Manifest& manifest, const PixelStatsOptions& options, jobs::JobContext* job) {
     const auto t0 = std::chrono::steady_clock::now();
-    PixelStats out;
     const std::size_t n = manifest.rows.size();
-    out.images = n;
     if (n == 0) throw DataError(manifest.file, "no images in the manifest");
     // The first image fixes the channel count.
     const int channels = readFrames(manifest.resolve(manifest.rows[0])).samples;
     const std::size_t chunks = (n + kChunk - 1) / kChunk;
-    out.threads = unsigned(std::min<std::size_t>(util::resolveThreads(options.threads), chunks));
-    Accumulator total(channels);
-    for (const auto& r : accumulateChunks(manifest, channels, out.threads, options, job))
+    const auto threads = unsigned(std::min<std::size_t>(util::resolveThreads(options.threads), chunks));
+    PixelSums total(channels);
+    for (const auto& r : accumulateChunks(manifest, channels, threads, options, job))
         total.add(r);  // fixed (chunk) order
-    finishStats(total, channels, out);
+    PixelStats out = total.stats();
+    out.threads = threads;
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (job) job->progress(1.0, "pixel statistics: " + std::to_string(n) + " images");
     return out;

@@ -16,6 +16,9 @@
 namespace lumen::jobs {
 class JobContext;
 }
+namespace lumen::io {
+struct ImageVolume;
+}
 
 namespace lumen::data {
 
@@ -52,6 +55,36 @@ struct PixelStats {
     std::vector<double> unitMean, unitStdev;
     double seconds = 0;
     unsigned threads = 0;
+};
+
+/// Running sums of the pixel values of images, every frame: exact 128-bit integer sums of the
+/// values and their squares while every value is an integer, long double otherwise. Per
+/// channel, or with `grey` one value per pixel, the mean of its samples (a colour video as a
+/// grey model sees it; still exact, the samples' sums are kept in twelfths). computePixelStats
+/// and the angio_multiview task's normalisation check both count with it.
+class PixelSums {
+public:
+    explicit PixelSums(int channels = 1, bool grey = false);
+    /// Adds every frame of `v`: unsigned 8-bit images straight from their stored bytes (not
+    /// DICOM with a rescale, not DICOM colour), others from their values (made here when
+    /// missing). Throws std::invalid_argument when v has more than 4 samples, or (not grey)
+    /// another sample count than the channels.
+    void add(io::ImageVolume& v);
+    void add(const PixelSums& other);
+    /// Everything of PixelStats but seconds and threads (the caller's); mean and stdev are NaN
+    /// before any pixel.
+    PixelStats stats() const;
+
+private:
+    using Int = __int128;
+    int channels_;
+    bool grey_;
+    std::vector<Int> sum_, squares_;  ///< integer images; grey: in twelfths of a value
+    std::vector<long double> fsum_, fsquares_;
+    std::vector<double> min_, max_;
+    std::uint64_t pixels_ = 0, frames_ = 0, images_ = 0;  ///< pixels per channel
+    bool exact_ = true, dicom_ = false;
+    std::uint32_t types_ = 0;  ///< one bit per io::StoredType seen
 };
 
 /// Reads every image of the manifest (through core/io; every frame of cines and multi-frame

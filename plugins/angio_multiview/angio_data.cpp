@@ -44,40 +44,27 @@ torch::Tensor framesOf(io::ImageVolume& v) {
     return torch::from_blob(values.data(), {n, h, w, s}, torch::kFloat).clone();
 }
 
-/// Adds the values' sum and sum of squares in double, with no temporary tensors (exact for
-/// 8-bit samples: both sums stay integers below 2^53 up to ~10^11 values).
-void addMoments(const torch::Tensor& frames, PixelMoments& m) {
-    const auto c = frames.contiguous();
-    const float* p = c.data_ptr<float>();
-    double sum = 0, squares = 0;
-    for (std::int64_t i = 0, n = c.numel(); i < n; ++i) {
-        const double x = p[i];
-        sum += x;
-        squares += x * x;
-    }
-    m.sum += sum;
-    m.sumSquares += squares;
-    m.count += static_cast<std::uint64_t>(c.numel());
-    m.videos += 1;
-}
-
-/// `moments` (may be null: a streamed batch's decode) gathers the raw values' statistics.
-LoadedVideo readVideoFile(const std::filesystem::path& file, std::int64_t resolution, PixelMoments* moments) {
+/// `sums` (may be null: a streamed batch's decode) gathers the grey values' statistics; without
+/// `keepFrames` only the frame count is taken (data.cache none's first reading).
+LoadedVideo readVideoFile(const std::filesystem::path& file, std::int64_t resolution, data::PixelSums* sums,
+                          bool keepFrames) {
     io::DicomReadOptions storedFirst;
     storedFirst.values = io::PixelValues::StoredFirst;
     auto media = io::readMedia(file, storedFirst);
     auto& v = media.volume;
     const std::int64_t n = std::int64_t(v.time) * v.depth, h = v.rows, w = v.columns, s = v.samples;
     if (n < 1 || h < 1 || w < 1) throw std::runtime_error(file.string() + ": no frames");
+    if (sums) sums->add(v);
+    LoadedVideo out;
+    out.frameCount = n;
+    out.frameTimeMs = v.meta.frameTimeMs.value_or(0.0);
+    if (!keepFrames) return out;
     auto t = framesOf(v);
     t = s == 1 ? t.select(3, 0) : t.mean(3);
-    if (moments) addMoments(t, *moments);
     // No copy: t owns exactly these values (a one-sample select spans its whole storage), and a
     // resize makes its own. Kept frames are then not interleaved with freed temporaries, which
     // the process's malloc settings (util/allocator.h) would keep: twice the frames' size before.
-    LoadedVideo out;
     out.frames = resizeFrames(t, resolution);
-    out.frameTimeMs = v.meta.frameTimeMs.value_or(0.0);
     return out;
 }
 
@@ -98,17 +85,9 @@ ClipOptions ClipOptions::fromConfig(const config::Config& c) {
     return o;
 }
 
-double PixelMoments::mean() const { return count ? sum / double(count) : 0.0; }
-double PixelMoments::std() const {
-    if (!count) return 0.0;
-    const double m = mean();
-    return std::sqrt(std::max(0.0, sumSquares / double(count) - m * m));
-}
-
 std::vector<LoadedStudy> loadStudies(const data::AngioManifest& manifest,
                                      const std::vector<const data::AngioStudy*>& studies, const ClipOptions& o,
-                                     int workers, jobs::JobContext& job, const std::string& what,
-                                     PixelMoments* moments) {
+                                     jobs::JobContext& job, const std::string& what, data::PixelSums* sums) {
     struct Item {
         std::size_t study, video;
     };
@@ -122,14 +101,14 @@ std::vector<LoadedStudy> loadStudies(const data::AngioManifest& manifest,
         for (std::size_t v = 0; v < studies[s]->videos.size(); ++v) items.push_back({s, v});
     }
     std::vector<std::string> errors(items.size());
-    std::vector<PixelMoments> perItem(items.size());
+    std::vector<data::PixelSums> perItem(items.size(), data::PixelSums(1, true));
     util::ParallelOptions po;
     po.stopRequested = [&] { return job.isCancelled(); };
     po.progress = [&](std::size_t done) {
         job.progress(double(done) / double(std::max<std::size_t>(1, items.size())),
                      "reading " + what + " videos " + std::to_string(done) + "/" + std::to_string(items.size()));
     };
-    const unsigned threads = static_cast<unsigned>(std::max(1, workers));
+    const unsigned threads = static_cast<unsigned>(o.workers);
     const auto t0 = std::chrono::steady_clock::now();
     if (threads > 1) io::setDicomDecodeThreads(1);  // the files run in parallel instead of their frames
     util::parallelFor(
@@ -137,12 +116,11 @@ std::vector<LoadedStudy> loadStudies(const data::AngioManifest& manifest,
         [&](std::size_t i) {
             const auto& video = studies[items[i].study]->videos[items[i].video];
             try {
-                auto loaded = readVideoFile(manifest.resolve(video), o.resolution, &perItem[i]);
+                // Streamed: decoded again by makeBatch.
+                auto loaded = readVideoFile(manifest.resolve(video), o.resolution, &perItem[i], !o.stream);
                 loaded.path = video.path;
                 loaded.file = manifest.resolve(video);
                 loaded.view = video.view;
-                loaded.frameCount = loaded.frames.size(0);
-                if (o.stream) loaded.frames = torch::Tensor();  // decoded again by makeBatch
                 out[items[i].study].videos[items[i].video] = std::move(loaded);
             } catch (const std::exception& e) {
                 errors[i] = e.what();
@@ -153,13 +131,8 @@ std::vector<LoadedStudy> loadStudies(const data::AngioManifest& manifest,
     job.throwIfCancelled();
     for (std::size_t i = 0; i < items.size(); ++i)
         if (!errors[i].empty()) throw std::runtime_error("study " + out[items[i].study].studyId + ": " + errors[i]);
-    if (moments)
-        for (const auto& m : perItem) {
-            moments->sum += m.sum;
-            moments->sumSquares += m.sumSquares;
-            moments->count += m.count;
-            moments->videos += m.videos;
-        }
+    if (sums)
+        for (const auto& m : perItem) sums->add(m);  // fixed (item) order
     if (!what.empty()) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         char rate[96];
@@ -241,7 +214,7 @@ std::map<const LoadedVideo*, torch::Tensor> decodeStreamed(const std::vector<Loa
     if (threads > 1) io::setDicomDecodeThreads(1);
     util::parallelFor(wanted.size(), std::max(1u, threads), [&](std::size_t k) {
         try {
-            frames[k] = readVideoFile(wanted[k].first->file, o.resolution, nullptr).frames;
+            frames[k] = readVideoFile(wanted[k].first->file, o.resolution, nullptr, true).frames;
             if (frames[k].size(0) != wanted[k].first->frameCount)
                 throw std::runtime_error(wanted[k].first->file.string() + ": now has " +
                                          std::to_string(frames[k].size(0)) + " frames, " +

@@ -6,6 +6,7 @@
 // mask, optional view dropout. Torch-only header (plugin).
 
 #include "data/angio_manifest.h"
+#include "data/dataset_stats.h"
 
 #include <torch/types.h>
 
@@ -27,7 +28,7 @@ struct ClipOptions {
     double mean = 128.0, std = 64.0;
     double viewDropout = 0.0;
     bool stream = false;  ///< data.cache none: keep no frames, decode the clips' videos per batch
-    int workers = 1;      ///< num_workers: threads that decode a streamed batch's videos
+    int workers = 1;      ///< num_workers: threads that read the videos (loadStudies, a streamed batch)
     static ClipOptions fromConfig(const config::Config& c);
 };
 
@@ -45,24 +46,14 @@ struct LoadedStudy {
     torch::Tensor targets;  ///< (segments * 5) float32, NaN = not labelled
 };
 
-/// Mean and standard deviation of every frame's values of the videos read (before resizing),
-/// as `lumen-cli data stats` counts them.
-struct PixelMoments {
-    double sum = 0, sumSquares = 0;
-    std::uint64_t count = 0;
-    std::size_t videos = 0;
-    double mean() const;
-    double std() const;
-};
-
-/// Reads the studies' videos (DICOM, AVI, MP4) on `workers` threads, grey (colour: the mean of
-/// R, G, B), resized to resolution² (area when shrinking, bilinear when growing). Errors name
-/// the file. `moments` (may be null) gathers the raw values' statistics. With `o.stream` every
-/// video is still read once (its frame count and statistics) but its frames are not kept.
+/// Reads the studies' videos (DICOM, AVI, MP4) on `o.workers` threads, grey (colour: the mean
+/// of R, G, B), resized to resolution² (area when shrinking, bilinear when growing). Errors name
+/// the file. `sums` (may be null) gathers the grey values of every frame, before resizing, as
+/// `lumen-cli data stats` counts them. With `o.stream` every video is still read once (its frame
+/// count and statistics) but its frames are neither resized nor kept.
 std::vector<LoadedStudy> loadStudies(const data::AngioManifest& manifest,
                                      const std::vector<const data::AngioStudy*>& studies, const ClipOptions& o,
-                                     int workers, jobs::JobContext& job, const std::string& what,
-                                     PixelMoments* moments = nullptr);
+                                     jobs::JobContext& job, const std::string& what, data::PixelSums* sums = nullptr);
 
 /// Frame indices of one clip: `frames` indices `stride` apart starting at `start` (in training
 /// drawn uniformly from the possible starts, in inference centred), clamped to the last frame.

@@ -234,13 +234,15 @@ private:
 /// The config's data.mean / data.std against the training videos' own (every frame), at 4
 /// decimals: a difference is a warning naming both (the reproducibility audit found its
 /// divergence this way).
-void checkNormalisation(const config::Config& c, const PixelMoments& m, jobs::JobContext& job) {
+void checkNormalisation(const config::Config& c, const data::PixelSums& sums, jobs::JobContext& job) {
     const double mean = c.get<double>("data.mean"), std = c.get<double>("data.std");
-    job.info("training videos: mean " + fixed(m.mean(), 4) + ", std " + fixed(m.std(), 4) + " over every frame of " +
-             std::to_string(m.videos) + " videos");
-    if (fixed(mean, 4) != fixed(m.mean(), 4) || fixed(std, 4) != fixed(m.std(), 4))
+    const auto m = sums.stats();
+    const std::string theirs = fixed(m.mean[0], 4), theirStd = fixed(m.stdev[0], 4);
+    job.info("training videos: mean " + theirs + ", std " + theirStd + " over every frame of " +
+             std::to_string(m.images) + " videos");
+    if (fixed(mean, 4) != theirs || fixed(std, 4) != theirStd)
         job.warning("data.mean / data.std are " + fixed(mean, 4) + " / " + fixed(std, 4) +
-                    " but the training videos' are " + fixed(m.mean(), 4) + " / " + fixed(m.std(), 4) +
+                    " but the training videos' are " + theirs + " / " + theirStd +
                     " (every frame, 4 decimals); set them to the recomputed values unless a pretrained encoder "
                     "needs its own");
 }
@@ -325,11 +327,10 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
         throw std::runtime_error(manifest.file.string() + ": no training studies (split \"" +
                                  c.get<std::string>("data.train_split") + "\")");
     const auto clip = ClipOptions::fromConfig(c);
-    const int workers = c.get<int>("num_workers");
-    PixelMoments moments;
-    auto trainSet = loadStudies(manifest, trainStudies, clip, workers, job, "training", &moments);
-    auto valSet = loadStudies(manifest, valStudies, clip, workers, job, "validation");
-    checkNormalisation(c, moments, job);
+    data::PixelSums sums(1, true);  // grey, as the model sees the frames
+    auto trainSet = loadStudies(manifest, trainStudies, clip, job, "training", &sums);
+    auto valSet = loadStudies(manifest, valStudies, clip, job, "validation");
+    checkNormalisation(c, sums, job);
     auto model = buildModel(c);
     loadEncoderWeights(model, c, where.workspace, job);
     std::int64_t params = 0;
@@ -513,7 +514,7 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     std::vector<const data::AngioStudy*> chosen;
     const auto manifest = inferenceStudies(c, where.workspace, chosen, job);
     auto clip = ClipOptions::fromConfig(c);
-    const auto studies = loadStudies(manifest, chosen, clip, c.get<int>("num_workers"), job, "inference");
+    const auto studies = loadStudies(manifest, chosen, clip, job, "inference");
     auto model = buildModel(c);
     train::loadModelWeights(*model, setup.checkpoint, true);
     model->to(setup.device);

@@ -4,6 +4,7 @@
 #include "data/dataset_stats.h"
 
 #include "demo/demo_workspace.h"
+#include "io/media_reader.h"
 #include "jobs/job.h"
 
 #include "data_test_support.h"
@@ -129,6 +130,64 @@ private slots:
         QVERIFY(s.exact);
         compareWithReference(s, lumen::datatest::runPython(kReference, {QString::fromStdString(m.file.string())}));
         QVERIFY(s.mean[0] > 60000);  // RGB order: OpenCV wrote BGR, the reader gives RGB
+    }
+
+    /// PixelSums' grey mode (the angio task's normalisation check): one value per pixel, the
+    /// mean of its samples, for 8-bit (summed from the stored bytes) and 16-bit RGB images,
+    /// against exact fractions in Python.
+    void greySumsOfColourMatchExactFractions() {
+        fs::create_directories(dir() / "grey");
+        std::mt19937 rng(11);
+        for (const int depth : {CV_8UC3, CV_16UC3}) {
+            QStringList files;
+            lumen::data::PixelSums grey(1, true);
+            for (int k = 0; k < 3; ++k) {
+                cv::Mat img(17 + k, 23, depth);
+                for (int y = 0; y < img.rows; ++y)
+                    for (int x = 0; x < img.cols; ++x)
+                        for (int c = 0; c < 3; ++c) {
+                            const auto v = rng() % (depth == CV_8UC3 ? 256 : 65536);
+                            if (depth == CV_8UC3) img.at<cv::Vec3b>(y, x)[c] = std::uint8_t(v);
+                            else img.at<cv::Vec3w>(y, x)[c] = std::uint16_t(v);
+                        }
+                const auto file = dir() / "grey" / ("g" + std::to_string(depth) + "_" + std::to_string(k) + ".png");
+                QVERIFY(cv::imwrite(file.string(), img));
+                files << QString::fromStdString(file.string());
+                auto v = lumen::io::readMedia(file).volume;
+                grey.add(v);
+            }
+            const PixelStats s = grey.stats();
+            QCOMPARE(s.channels, 1);
+            QCOMPARE(s.images, std::size_t(3));
+            QVERIFY(s.exact);
+            QCOMPARE(s.storedType, std::string(depth == CV_8UC3 ? "u8" : "u16"));
+            const auto ref = lumen::datatest::runPython(std::string(lumen::datatest::kPythonPngDecoder) + R"PY(
+import sys, json
+from fractions import Fraction
+t = [int(x) for p in sys.argv[1:] for x in read_png(p).astype(np.int64).sum(axis=2).ravel()]
+n, s, q = len(t), sum(t), sum(x * x for x in t)
+print(json.dumps({'mean': float(Fraction(s, 3 * n)), 'std': float(Fraction(n * q - s * s, 9 * n * n)) ** 0.5,
+                  'min': min(t) / 3, 'max': max(t) / 3, 'pixels': n}))
+)PY",
+                                                        files);
+            QCOMPARE(s.pixelsPerChannel, ref["pixels"].get<std::uint64_t>());
+            const double mean = ref["mean"].get<double>(), sd = ref["std"].get<double>();
+            QVERIFY2(std::abs(s.mean[0] - mean) <= 4e-16 * mean,
+                     (std::to_string(s.mean[0]) + " vs " + std::to_string(mean)).c_str());
+            QVERIFY2(std::abs(s.stdev[0] - sd) <= 4e-16 * sd,
+                     (std::to_string(s.stdev[0]) + " vs " + std::to_string(sd)).c_str());
+            QCOMPARE(s.min[0], ref["min"].get<double>());
+            QCOMPARE(s.max[0], ref["max"].get<double>());
+        }
+        // Per channel, a sample count other than the channels' is refused with both named.
+        auto rgb = lumen::io::readMedia(dir() / "grey" / ("g" + std::to_string(CV_8UC3) + "_0.png")).volume;
+        lumen::data::PixelSums one(1);
+        try {
+            one.add(rgb);
+            QFAIL("three samples were summed as one channel");
+        } catch (const std::invalid_argument& e) {
+            QCOMPARE(std::string(e.what()), std::string("3 channel(s), not 1"));
+        }
     }
 
     /// A cine counts with every frame (issue 16: the seed's video model normalised with a first
