@@ -262,4 +262,28 @@ StudyBatch makeBatch(const std::vector<LoadedStudy>& studies, const std::vector<
     return batch;
 }
 
+StudyBatch BatchReadAhead::take(const std::vector<std::size_t>& index, std::int64_t rngSeed,
+                                const std::vector<std::size_t>& next) {
+    StudyBatch batch;
+    if (ahead_.valid() && aheadIndex_ == index && aheadSeed_ == rngSeed) {
+        batch = ahead_.get();
+    } else {
+        drop();
+        batch = makeBatch(studies_, index, o_, rngSeed);
+    }
+    if (enabled_ && !next.empty()) {
+        aheadIndex_ = next;
+        aheadSeed_ = rngSeed;
+        ahead_ =
+            std::async(std::launch::async, [this, next, rngSeed] { return makeBatch(studies_, next, o_, rngSeed); });
+    }
+    return batch;
+}
+
+void BatchReadAhead::drop() {
+    if (!ahead_.valid()) return;
+    ahead_.wait();
+    ahead_ = std::future<StudyBatch>();  // an error of a batch nobody takes is not one
+}
+
 }  // namespace lumen::angio

@@ -11,6 +11,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -70,5 +71,33 @@ struct StudyBatch {
 };
 StudyBatch makeBatch(const std::vector<LoadedStudy>& studies, const std::vector<std::size_t>& index,
                      const ClipOptions& o, std::int64_t rngSeed);
+
+/// One batch ahead: while a batch is used, the next is made on a thread of its own (a streamed
+/// batch's decoding, or the copy of kept frames), with makeBatch, so the batches are the same
+/// tensors and a run is the same run. Holds at most one extra batch; a batch asked for out of
+/// order is made on the spot. Off (`enabled` false), every batch is made when it is taken: the
+/// tasks read ahead only when the model is on a GPU, since on the CPU the model's own threads
+/// already fill the cores (docs/angio.md). The studies and the options must outlive it.
+class BatchReadAhead {
+public:
+    BatchReadAhead(const std::vector<LoadedStudy>& studies, const ClipOptions& o, bool enabled = true)
+        : studies_(studies), o_(o), enabled_(enabled) {}
+    BatchReadAhead(const BatchReadAhead&) = delete;
+    BatchReadAhead& operator=(const BatchReadAhead&) = delete;
+    ~BatchReadAhead() { drop(); }
+    /// makeBatch(studies, index, o, rngSeed), then starts making `next` with the same seed
+    /// (empty: nothing). An error of the batch read ahead is thrown here, when it is taken.
+    StudyBatch take(const std::vector<std::size_t>& index, std::int64_t rngSeed, const std::vector<std::size_t>& next);
+    /// Waits for the batch being made, if any, and forgets it (a new epoch's order).
+    void drop();
+
+private:
+    const std::vector<LoadedStudy>& studies_;
+    const ClipOptions& o_;
+    bool enabled_;
+    std::vector<std::size_t> aheadIndex_;
+    std::int64_t aheadSeed_ = -1;
+    std::future<StudyBatch> ahead_;
+};
 
 }  // namespace lumen::angio

@@ -14,6 +14,7 @@
 #include "metrics/regression.h"
 #include "nn/angio_model.h"
 #include "plugin/task_kit.h"
+#include "train/device.h"
 #include "train/task_steps.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
@@ -148,17 +149,27 @@ std::map<std::string, double> headMetrics(const std::vector<std::string>& column
     return out;
 }
 
+/// Positions [from, from + count) of a list of `size`, clamped (empty past its end).
+std::vector<std::size_t> positions(std::size_t from, std::size_t count, std::size_t size) {
+    std::vector<std::size_t> out;
+    for (std::size_t i = from; i < std::min(size, from + count); ++i) out.push_back(i);
+    return out;
+}
+
 class AngioTrainable : public train::TrainableTask {
 public:
+    /// `readAhead`: make the next batch while one trains (BatchReadAhead; on a GPU).
     AngioTrainable(nn::AngioMultiview model, std::vector<LoadedStudy> trainSet, std::vector<LoadedStudy> valSet,
-                   std::vector<std::string> columns, const config::Config& c, jobs::JobContext& job)
+                   std::vector<std::string> columns, const config::Config& c, jobs::JobContext& job, bool readAhead)
         : model_(std::move(model)),
           train_(std::move(trainSet)),
           val_(std::move(valSet)),
           columns_(std::move(columns)),
           clip_(ClipOptions::fromConfig(c)),
           loss_(lossOptions(c)),
-          job_(job) {
+          job_(job),
+          trainAhead_(train_, clip_, readAhead),
+          valAhead_(val_, clip_, readAhead) {
         batchSize_ = static_cast<std::size_t>(c.get<int>("batch_size"));
         seed_ = c.get<std::uint64_t>("seed");
     }
@@ -168,6 +179,7 @@ public:
     }
     std::int64_t batchesPerEpoch() override { return std::int64_t((train_.size() + batchSize_ - 1) / batchSize_); }
     void startEpoch(std::int64_t epoch, std::int64_t firstBatch) override {
+        trainAhead_.drop();
         epoch_ = epoch;
         order_.resize(train_.size());
         for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
@@ -177,11 +189,16 @@ public:
     }
     std::optional<train::TensorBatch> nextBatch() override {
         if (pos_ >= order_.size()) return std::nullopt;
-        const std::vector<std::size_t> idx(order_.begin() + std::ptrdiff_t(pos_),
-                                           order_.begin() + std::ptrdiff_t(std::min(order_.size(), pos_ + batchSize_)));
+        const auto studiesAt = [&](std::size_t from) {
+            auto p = positions(from, batchSize_, order_.size());
+            for (auto& i : p) i = order_[i];
+            return p;
+        };
+        const auto idx = studiesAt(pos_);
         pos_ += batchSize_;
         // Clip starts, view choice and dropout from (seed, epoch): the same batches on resume.
-        auto b = makeBatch(train_, idx, clip_, std::int64_t((seed_ + 1) * 7919ULL + std::uint64_t(epoch_)));
+        // The next batch is made while this one trains.
+        auto b = trainAhead_.take(idx, std::int64_t((seed_ + 1) * 7919ULL + std::uint64_t(epoch_)), studiesAt(pos_));
         train::TensorBatch out{b.videos, b.targets, {}, b.mask};
         for (auto i : idx) out.ids.push_back(train_[i].studyId);
         return out;
@@ -198,9 +215,8 @@ public:
         std::int64_t batches = 0;
         for (std::size_t s = 0; s < val_.size(); s += batchSize_) {
             job_.throwIfCancelled();
-            std::vector<std::size_t> idx;
-            for (std::size_t i = s; i < std::min(val_.size(), s + batchSize_); ++i) idx.push_back(i);
-            const auto b = makeBatch(val_, idx, clip_, -1);
+            const auto b = valAhead_.take(positions(s, batchSize_, val_.size()), -1,
+                                          positions(s + batchSize_, batchSize_, val_.size()));
             const auto out = model_->forward(prepare(b.videos), b.mask.to(b.videos.device())).outputs.to(torch::kFloat);
             const auto l = nn::angioLoss(out.cpu(), b.targets, loss_);
             lossSum += l.total.item<double>(), huberSum += l.huber.item<double>(), bceSum += l.bce.item<double>();
@@ -229,6 +245,7 @@ private:
     std::uint64_t seed_ = 42;
     std::int64_t epoch_ = 0;
     std::vector<std::size_t> order_;
+    BatchReadAhead trainAhead_, valAhead_;  // after what they read: they go first
 };
 
 /// The config's data.mean / data.std against the training videos' own (every frame), at 4
@@ -346,7 +363,8 @@ std::string train(const config::Config& c, const plugin::RunContext& where, jobs
         job.warning(std::to_string(none.size()) + " of " + std::to_string(columns.size()) +
                     " output columns have no label in the training studies (" + firstFew(none) +
                     "): their heads stay untrained; inference marks them (preds.json \"untrained_columns\")");
-    AngioTrainable task(model, std::move(trainSet), std::move(valSet), columns, c, job);
+    AngioTrainable task(model, std::move(trainSet), std::move(valSet), columns, c, job,
+                        train::resolveDevice(o.device).is_cuda());
     train::Trainer trainer(o, task, job);
     train::AfterTraining after;
     after.summaryKeys = {"auroc_stenosis_binary_macro", "stenosis_mae", "auroc_macro"};
@@ -529,11 +547,11 @@ std::string infer(const config::Config& cIn, const plugin::RunContext& where, jo
     std::vector<std::vector<double>> predicted;
     const auto batchSize = static_cast<std::size_t>(std::max(1, c.get<int>("infer.batch_size")));
     const auto t0 = std::chrono::steady_clock::now();
+    BatchReadAhead ahead(studies, clip, setup.device.is_cuda());
     for (std::size_t s = 0; s < studies.size(); s += batchSize) {
         job.throwIfCancelled();
-        std::vector<std::size_t> idx;
-        for (std::size_t i = s; i < std::min(studies.size(), s + batchSize); ++i) idx.push_back(i);
-        const auto b = makeBatch(studies, idx, clip, -1);
+        const auto idx = positions(s, batchSize, studies.size());
+        const auto b = ahead.take(idx, -1, positions(s + batchSize, batchSize, studies.size()));
         nn::AngioOutput out;
         {
             torch::NoGradGuard noGrad;
