@@ -15,6 +15,7 @@
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QTabWidget>
@@ -244,6 +245,37 @@ private slots:
         const std::string other = writeTextFile(dir, "other.yaml", "task: no_such_task\n");
         QVERIFY(!l.loadConfigFile(QString::fromStdString(other), &error));
         QVERIFY2(error.contains("other.yaml") && error.contains("no_such_task"), qPrintable(error));
+    }
+
+    /// A real task's generated form: angio_multiview's `data.cache` (docs/angio.md) is a choice
+    /// of memory and none, and choosing none reaches the YAML and the launched config.
+    void angioFormOffersTheDataCache() {
+        plugin::Registry registry;
+        plugin::PluginLoader loader(registry);
+        loader.load(ANGIO_PLUGIN);
+        QVERIFY(registry.find("angio_multiview"));
+        RunLauncher l;
+        l.setRegistry(&registry);
+        QVERIFY(l.selectTask("angio_multiview"));
+        l.resize(560, 700);
+        l.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&l));
+        auto* cache = editor<QComboBox>(l, "data.cache");
+        QVERIFY(cache);
+        QCOMPARE(cache->count(), 2);
+        QCOMPARE(cache->itemText(0), QString("memory"));
+        QCOMPARE(cache->itemText(1), QString("none"));
+        QCOMPARE(cache->currentText(), QString("memory"));
+        QVERIFY(cache->toolTip().contains("decodes its videos again"));
+        cache->setCurrentText("none");
+        QVERIFY2(l.yamlText().contains("cache: none"), qPrintable(l.yamlText()));
+        QVERIFY(l.isValid());
+        QCOMPARE(l.effectiveConfig().get<std::string>("data.cache"), std::string("none"));
+        // For the eye: the form scrolled to the key (a temporary file unless LUMEN_WRITE_SCREENSHOTS).
+        for (auto* area : l.findChildren<QScrollArea*>())
+            if (area->isAncestorOf(cache)) area->ensureWidgetVisible(cache);
+        QTest::qWait(100);
+        QVERIFY(l.grab().save(QDir::tempPath() + "/run_launcher_angio_cache.png"));
     }
 
     void screenshot() {
