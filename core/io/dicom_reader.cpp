@@ -21,7 +21,9 @@
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include <algorithm>
 #include <bit>
+#include <span>
 #include <cmath>
 #include <type_traits>
 #include <cstring>
@@ -469,14 +471,37 @@ bool turboJpegEligible(E_TransferSyntax xfer, const PixelLayout& L) {
            L.bitsAllocated == 8 && L.bitsStored <= 8;
 }
 
-// `out` holds plan.samplesTotal bytes.
+// The frames to decode of `frames`: all, or those of `only` that exist (DicomReadOptions::onlyFrames).
+std::vector<std::size_t> framesToDecode(std::size_t frames, const std::vector<std::int64_t>& only) {
+    std::vector<std::size_t> out;
+    for (std::size_t f = 0; f < frames && only.empty(); ++f) out.push_back(f);
+    for (const auto f : only)
+        if (f >= 0 && std::size_t(f) < frames) out.push_back(std::size_t(f));
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+// Zeroes the frames of `out` (`frameBytes` each) that `which` (sorted) leaves out: the stored
+// buffer is not initialised.
+void zeroFramesNotIn(const std::vector<std::size_t>& which, std::size_t frames, std::size_t frameBytes,
+                     std::uint8_t* out) {
+    for (std::size_t f = 0, k = 0; f < frames; ++f) {
+        if (k < which.size() && which[k] == f) ++k;
+        else std::memset(out + f * frameBytes, 0, frameBytes);
+    }
+}
+
+// `out` holds plan.samplesTotal bytes, zero where a frame is not decoded.
 void decodeTurboJpeg(DcmPixelData* pixelData, E_TransferSyntax xfer, const PixelLayout& L, const DecodePlan& p,
-                     const std::string& label, std::uint8_t* out) {
+                     const std::string& label, std::uint8_t* out, const std::vector<std::int64_t>& only = {}) {
     DcmPixelSequence* seq = loadedFragments(pixelData, xfer, "JPEG", label);
     const auto frames = splitEncapsulatedFrames(seq, L.frames, 0xD8, label);
-    forEachFrameRange(long(frames.size()), p.samplesTotal, [&](long first, long last) {
+    const auto which = framesToDecode(frames.size(), only);
+    zeroFramesNotIn(which, frames.size(), p.perFrame(), out);
+    forEachFrameRange(long(which.size()), p.perFrame() * which.size(), [&](long first, long last) {
         TurboJpegDecoder decoder;
-        for (std::size_t f = std::size_t(first); f < std::size_t(last); ++f) {
+        for (const std::size_t f : std::span(which).subspan(std::size_t(first), std::size_t(last - first))) {
             try {
                 decoder.decodeGrey(frames[f].data(), frames[f].size(), int(L.columns), int(L.rows),
                                    out + f * p.perFrame());
@@ -497,12 +522,14 @@ std::vector<FrameBytes> rleFrames(DcmPixelData* pixelData, E_TransferSyntax xfer
     return splitEncapsulatedFrames(seq, L.frames, 0, label);
 }
 
-// `out` holds plan.bytesNeeded bytes.
+// `out` holds plan.bytesNeeded bytes, zero where a frame is not decoded.
 void decodeRleFrames(const std::vector<FrameBytes>& frames, const PixelLayout& L, const DecodePlan& p,
-                     const std::string& label, std::uint8_t* out) {
+                     const std::string& label, std::uint8_t* out, const std::vector<std::int64_t>& only = {}) {
     const int bytes = int(L.bitsAllocated / 8);
-    forEachFrameRange(long(frames.size()), p.samplesTotal, [&](long first, long last) {
-        for (std::size_t f = std::size_t(first); f < std::size_t(last); ++f) {
+    const auto which = framesToDecode(frames.size(), only);
+    zeroFramesNotIn(which, frames.size(), std::size_t(p.pixelsPerFrame) * std::size_t(bytes), out);
+    forEachFrameRange(long(which.size()), std::uint64_t(p.pixelsPerFrame) * which.size(), [&](long first, long last) {
+        for (const std::size_t f : std::span(which).subspan(std::size_t(first), std::size_t(last - first))) {
             try {
                 decodeRleGreyFrame(frames[f].data(), frames[f].size(), std::size_t(p.pixelsPerFrame), bytes,
                                    out + f * std::size_t(p.pixelsPerFrame) * std::size_t(bytes));
@@ -740,7 +767,8 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
     const bool storedFirst = options.values == PixelValues::StoredFirst && L.samples == 1;
     if (storedFirst && plainGrey(L) && !plan.isJ2k) {
         if (turboJpegEligible(xfer, L)) {
-            decodeTurboJpeg(pixelData, xfer, L, plan, label, sizeStored(v, std::size_t(plan.samplesTotal)));
+            decodeTurboJpeg(pixelData, xfer, L, plan, label, sizeStored(v, std::size_t(plan.samplesTotal)),
+                            options.onlyFrames);
             v.meta.decoder = turboJpegDecoderName();
             return v;
         }
@@ -748,7 +776,7 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
     }
     auto rle = plan.isJ2k ? std::vector<FrameBytes>{} : rleFrames(pixelData, xfer, L, label);
     if (storedFirst && plainGrey(L) && !rle.empty()) {
-        decodeRleFrames(rle, L, plan, label, sizeStored(v, std::size_t(plan.bytesNeeded)));
+        decodeRleFrames(rle, L, plan, label, sizeStored(v, std::size_t(plan.bytesNeeded)), options.onlyFrames);
         v.meta.decoder = rleDecoderName();
         return v;
     }

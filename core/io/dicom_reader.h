@@ -6,7 +6,9 @@
 #include "io/image_volume.h"
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
+#include <vector>
 #include <string>
 
 namespace lumen::io {
@@ -22,6 +24,11 @@ enum class PixelValues {
 struct DicomReadOptions {
     bool pixels = true;  ///< false: header, geometry and metadata only (rows/columns/frames set, no values)
     PixelValues values = PixelValues::StoredAndFloat;
+    /// Empty: every frame. Otherwise (0-based; those past the end are ignored) a stored-first
+    /// read of grey JPEG (libjpeg-turbo) or RLE frames decodes only these and leaves the others
+    /// zero, for a consumer that wants a clip of a long compressed cine (angio_multiview's
+    /// streamed batches). Every other layout reads all frames.
+    std::vector<std::int64_t> onlyFrames;
 };
 
 /// Reads one DICOM file. values = stored values through the modality LUT (rescale slope and

@@ -32,40 +32,69 @@ torch::Tensor resizeFrames(const torch::Tensor& frames, std::int64_t r) {
     return F::interpolate(x, options).squeeze(1).contiguous();
 }
 
-/// (n, H, W, samples) float frames of a stored-first read, in memory of their own (the volume
-/// may go): straight from 8-bit stored samples when there is no rescale (the usual cine), else
-/// through io::ensureValues.
-torch::Tensor framesOf(io::ImageVolume& v) {
+/// (k, H, W) grey float frames of a stored-first read, in memory of their own (the volume may
+/// go): the frames `only` names (all when undefined), straight from 8-bit stored samples when
+/// there is no rescale (the usual cine), else through io::ensureValues; colour is the mean of
+/// its samples.
+torch::Tensor greyFrames(io::ImageVolume& v, const torch::Tensor& only = {}) {
     const std::int64_t n = std::int64_t(v.time) * v.depth, h = v.rows, w = v.columns, s = v.samples;
+    const auto pick = [&](const torch::Tensor& all) { return only.defined() ? all.index_select(0, only) : all; };
+    torch::Tensor t;
     if (v.values.empty() && v.storedType == io::StoredType::U8 && !io::hasRescale(v.meta) &&
-        v.stored.size() == v.elementCount())
-        return torch::from_blob(v.stored.data(), {n, h, w, s}, torch::kUInt8).to(torch::kFloat);
-    auto& values = io::ensureValues(v);
-    return torch::from_blob(values.data(), {n, h, w, s}, torch::kFloat).clone();
+        v.stored.size() == v.elementCount()) {
+        t = pick(torch::from_blob(v.stored.data(), {n, h, w, s}, torch::kUInt8)).to(torch::kFloat);
+    } else {
+        const auto values = torch::from_blob(io::ensureValues(v).data(), {n, h, w, s}, torch::kFloat);
+        t = only.defined() ? pick(values) : values.clone();
+    }
+    // No copy: t owns exactly these values (a one-sample select spans its whole storage), and a
+    // resize makes its own. Kept frames are then not interleaved with freed temporaries, which
+    // the process's malloc settings (util/allocator.h) would keep: twice the frames' size before.
+    return s == 1 ? t.select(3, 0) : t.mean(3);
 }
 
-/// `sums` (may be null: a streamed batch's decode) gathers the grey values' statistics; without
-/// `keepFrames` only the frame count is taken (data.cache none's first reading).
-LoadedVideo readVideoFile(const std::filesystem::path& file, std::int64_t resolution, data::PixelSums* sums,
-                          bool keepFrames) {
+/// A stored-first read: grey DICOM straight into its stored samples; with `onlyFrames`, a
+/// compressed cine decodes only those frames (io::DicomReadOptions::onlyFrames).
+io::MediaFile readStoredFirst(const std::filesystem::path& file, std::vector<std::int64_t> onlyFrames = {}) {
     io::DicomReadOptions storedFirst;
     storedFirst.values = io::PixelValues::StoredFirst;
-    auto media = io::readMedia(file, storedFirst);
+    storedFirst.onlyFrames = std::move(onlyFrames);
+    return io::readMedia(file, storedFirst);
+}
+
+/// `sums` (may be null) gathers the grey values' statistics; without `keepFrames` only the
+/// frame count is taken (data.cache none's first reading).
+LoadedVideo readVideoFile(const std::filesystem::path& file, std::int64_t resolution, data::PixelSums* sums,
+                          bool keepFrames) {
+    auto media = readStoredFirst(file);
     auto& v = media.volume;
-    const std::int64_t n = std::int64_t(v.time) * v.depth, h = v.rows, w = v.columns, s = v.samples;
-    if (n < 1 || h < 1 || w < 1) throw std::runtime_error(file.string() + ": no frames");
+    const std::int64_t n = std::int64_t(v.time) * v.depth;
+    if (n < 1 || v.rows < 1 || v.columns < 1) throw std::runtime_error(file.string() + ": no frames");
     if (sums) sums->add(v);
     LoadedVideo out;
     out.frameCount = n;
     out.frameTimeMs = v.meta.frameTimeMs.value_or(0.0);
-    if (!keepFrames) return out;
-    auto t = framesOf(v);
-    t = s == 1 ? t.select(3, 0) : t.mean(3);
-    // No copy: t owns exactly these values (a one-sample select spans its whole storage), and a
-    // resize makes its own. Kept frames are then not interleaved with freed temporaries, which
-    // the process's malloc settings (util/allocator.h) would keep: twice the frames' size before.
-    out.frames = resizeFrames(t, resolution);
+    if (keepFrames) out.frames = resizeFrames(greyFrames(v), resolution);
     return out;
+}
+
+/// A streamed video's frames for one batch: (n, R, R) with only the frames `used` (its clip's)
+/// decoded where the reader can (JPEG, RLE), converted and resized, the others zero. A frame's
+/// resize does not depend on the others, so these are the kept frames' values. A file whose
+/// frame count changed since the run began is an error naming it.
+torch::Tensor readClipFrames(const LoadedVideo& video, std::int64_t resolution, std::vector<std::int64_t> used) {
+    std::sort(used.begin(), used.end());
+    used.erase(std::unique(used.begin(), used.end()), used.end());
+    auto media = readStoredFirst(video.file, used);
+    auto& v = media.volume;
+    const std::int64_t n = std::int64_t(v.time) * v.depth;
+    if (n != video.frameCount)
+        throw std::runtime_error(video.file.string() + ": now has " + std::to_string(n) + " frames, " +
+                                 std::to_string(video.frameCount) + " when the run began");
+    const auto idx = torch::tensor(used, torch::kLong);
+    auto frames = torch::zeros({n, resolution, resolution});
+    frames.index_copy_(0, idx, resizeFrames(greyFrames(v, idx), resolution));
+    return frames;
 }
 
 }  // namespace
@@ -197,16 +226,23 @@ SlotPlan planSlots(const LoadedStudy& study, std::size_t studyIndex, const ClipO
     return p;
 }
 
-/// The frames of every streamed video the batch uses, decoded on `o.workers` threads; errors
-/// name the study and the file.
+/// The clip frames of every streamed video the batch uses, decoded on `o.workers` threads;
+/// errors name the study and the file.
 std::map<const LoadedVideo*, torch::Tensor> decodeStreamed(const std::vector<LoadedStudy>& studies,
                                                            const std::vector<std::size_t>& index,
                                                            const std::vector<SlotPlan>& plans, const ClipOptions& o) {
-    std::vector<std::pair<const LoadedVideo*, const std::string*>> wanted;
+    struct Wanted {
+        const LoadedVideo* video;
+        const std::string* studyId;
+        std::vector<std::int64_t> frames;  ///< its clip's
+    };
+    std::vector<Wanted> wanted;
     for (std::size_t i = 0; i < index.size(); ++i)
-        for (auto v : plans[i].views) {
-            const auto& video = studies[index[i]].videos[v];
-            if (!video.frames.defined()) wanted.push_back({&video, &studies[index[i]].studyId});
+        for (std::size_t slot = 0; slot < plans[i].views.size(); ++slot) {
+            const auto& video = studies[index[i]].videos[plans[i].views[slot]];
+            if (!video.frames.defined())
+                wanted.push_back(
+                    {&video, &studies[index[i]].studyId, clipIndices(video.frameCount, o, plans[i].starts[slot])});
         }
     std::vector<torch::Tensor> frames(wanted.size());
     std::vector<std::string> errors(wanted.size());
@@ -214,11 +250,7 @@ std::map<const LoadedVideo*, torch::Tensor> decodeStreamed(const std::vector<Loa
     if (threads > 1) io::setDicomDecodeThreads(1);
     util::parallelFor(wanted.size(), std::max(1u, threads), [&](std::size_t k) {
         try {
-            frames[k] = readVideoFile(wanted[k].first->file, o.resolution, nullptr, true).frames;
-            if (frames[k].size(0) != wanted[k].first->frameCount)
-                throw std::runtime_error(wanted[k].first->file.string() + ": now has " +
-                                         std::to_string(frames[k].size(0)) + " frames, " +
-                                         std::to_string(wanted[k].first->frameCount) + " when the run began");
+            frames[k] = readClipFrames(*wanted[k].video, o.resolution, wanted[k].frames);
         } catch (const std::exception& e) {
             errors[k] = e.what();
         }
@@ -226,8 +258,8 @@ std::map<const LoadedVideo*, torch::Tensor> decodeStreamed(const std::vector<Loa
     if (threads > 1) io::setDicomDecodeThreads(0);
     std::map<const LoadedVideo*, torch::Tensor> out;
     for (std::size_t k = 0; k < wanted.size(); ++k) {
-        if (!errors[k].empty()) throw std::runtime_error("study " + *wanted[k].second + ": " + errors[k]);
-        out[wanted[k].first] = frames[k];
+        if (!errors[k].empty()) throw std::runtime_error("study " + *wanted[k].studyId + ": " + errors[k]);
+        out[wanted[k].video] = frames[k];
     }
     return out;
 }

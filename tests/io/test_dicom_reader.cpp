@@ -534,6 +534,42 @@ print('{}')
         QVERIFY2(e.find("native8_cut.dcm") != std::string::npos, e.c_str());
     }
 
+    void onlyFramesAreDecoded() {
+        // DicomReadOptions::onlyFrames (angio_multiview's streamed clips): a stored-first read of
+        // the JPEG and RLE cines decodes the frames named, exactly as a full read does, and leaves
+        // the others zero; an index past the end is ignored; a native cine, or one whose samples
+        // need unpacking, reads every frame.
+        const std::filesystem::path dir = tmp_.filePath("parallel").toStdString();
+        DicomReadOptions clip;
+        clip.values = PixelValues::StoredFirst;
+        clip.onlyFrames = {7, 2, 3, 2, 40};
+        for (const char* cine : {"baseline8.dcm", "dcmcrle8.dcm", "dcmcrle16.dcm", "native8.dcm"}) {
+            QVERIFY2(std::filesystem::exists(dir / cine), "parallelFramesMatchSerial makes the cines first");
+            const ImageVolume full = readDicom(dir / cine);
+            for (const unsigned threads : {1u, 4u}) {
+                setDicomDecodeThreads(threads);
+                const ImageVolume part = readDicom(dir / cine, clip);
+                setDicomDecodeThreads(0);
+                QCOMPARE(part.stored.size(), full.stored.size());
+                const std::size_t frame = full.stored.size() / 12;
+                // Every frame: native, and the 16-bit RLE cine (12 bits stored: the general unpacking).
+                const bool native = std::string(cine).starts_with("native") || std::string(cine) == "dcmcrle16.dcm";
+                for (std::size_t f = 0; f < 12; ++f) {
+                    const auto a = full.stored.begin() + std::ptrdiff_t(f * frame);
+                    const auto b = part.stored.begin() + std::ptrdiff_t(f * frame);
+                    const bool wanted = native || f == 2 || f == 3 || f == 7;
+                    const std::string where = std::string(cine) + " frame " + std::to_string(f);
+                    if (wanted) QVERIFY2(std::equal(a, a + std::ptrdiff_t(frame), b), where.c_str());
+                    else
+                        QVERIFY2(std::all_of(b, b + std::ptrdiff_t(frame), [](std::uint8_t x) { return x == 0; }),
+                                 where.c_str());
+                }
+                QVERIFY(!std::all_of(full.stored.begin(), full.stored.begin() + std::ptrdiff_t(frame),
+                                     [](std::uint8_t x) { return x == 0; }));  // not vacuous
+            }
+        }
+    }
+
     void rleDecoder() {
         // PackBits by hand: a literal run, a replicate run, the -128 no-op, the encoder's padding
         // byte past the pixels; 16-bit samples: segment 1 is the high bytes.
