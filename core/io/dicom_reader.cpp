@@ -656,16 +656,25 @@ bool plainGrey(const PixelLayout& L) {
 }
 
 // Native little-endian samples read from the file straight into `v.stored` (DCMTK leaves
-// values over DCM_MaxReadLength on disk until asked): one copy, as pydicom's read. False when
-// this path does not apply; the general path then reads (and names what is wrong).
-bool readNativeStored(DcmPixelData* pixelData, E_TransferSyntax xfer, const DecodePlan& p, ImageVolume& v,
-                      const std::string& label) {
+// values over DCM_MaxReadLength on disk until asked): one copy, as pydicom's read; with `only`,
+// those frames (the others zeroed). False when this path does not apply; the general path then
+// reads (and names what is wrong).
+bool readNativeStored(DcmPixelData* pixelData, E_TransferSyntax xfer, const DecodePlan& p, long frames, ImageVolume& v,
+                      const std::string& label, const std::vector<std::int64_t>& only) {
     if (xfer != EXS_LittleEndianExplicit && xfer != EXS_LittleEndianImplicit) return false;
     if (pixelData->getLength() < p.bytesNeeded) return false;
     DcmFileCache cache;
-    const OFCondition c = pixelData->getPartialValue(sizeStored(v, std::size_t(p.bytesNeeded)), 0,
-                                                     Uint32(p.bytesNeeded), &cache, EBO_LittleEndian);
-    if (c.bad()) throw ReadError(label, std::string("cannot read the pixel data (truncated file?): ") + c.text());
+    std::uint8_t* out = sizeStored(v, std::size_t(p.bytesNeeded));
+    const auto frameBytes = std::size_t(p.bytesNeeded) / std::size_t(frames);
+    const auto which = only.empty() ? std::vector<std::size_t>{} : framesToDecode(std::size_t(frames), only);
+    if (!only.empty()) zeroFramesNotIn(which, std::size_t(frames), frameBytes, out);
+    const auto read = [&](std::size_t offset, std::size_t bytes) {
+        const OFCondition c =
+            pixelData->getPartialValue(out + offset, Uint32(offset), Uint32(bytes), &cache, EBO_LittleEndian);
+        if (c.bad()) throw ReadError(label, std::string("cannot read the pixel data (truncated file?): ") + c.text());
+    };
+    if (only.empty()) read(0, std::size_t(p.bytesNeeded));
+    for (const std::size_t f : which) read(f * frameBytes, frameBytes);
     v.meta.decoder = "native";
     return true;
 }
@@ -772,7 +781,7 @@ ImageVolume decode(DcmFileFormat& file, E_TransferSyntax xfer, const std::string
             v.meta.decoder = turboJpegDecoderName();
             return v;
         }
-        if (readNativeStored(pixelData, xfer, plan, v, label)) return v;
+        if (readNativeStored(pixelData, xfer, plan, L.frames, v, label, options.onlyFrames)) return v;
     }
     auto rle = plan.isJ2k ? std::vector<FrameBytes>{} : rleFrames(pixelData, xfer, L, label);
     if (storedFirst && plainGrey(L) && !rle.empty()) {
