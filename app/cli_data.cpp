@@ -204,9 +204,11 @@ void printAngioCounts(const nlohmann::json& counts) {
 }
 
 void printPixelStats(const data::PixelStats& px, const std::optional<std::string>& splitName) {
-    std::printf("pixels%s: %zu images (%llu frames), %d channel(s), %llu pixels per channel, %s, %s\n",
+    std::printf("pixels%s: %zu images (%llu frames), %s, %llu pixels per channel, %s, %s\n",
                 splitName ? (" of " + *splitName).c_str() : "", px.images, static_cast<unsigned long long>(px.frames),
-                px.channels, static_cast<unsigned long long>(px.pixelsPerChannel), px.storedType.c_str(),
+                px.grey ? "grey (a colour pixel counts as the mean of its samples, as the model sees it)"
+                        : (std::to_string(px.channels) + " channel(s)").c_str(),
+                static_cast<unsigned long long>(px.pixelsPerChannel), px.storedType.c_str(),
                 px.exact ? "exact integer sums" : "floating-point sums");
     for (int c = 0; c < px.channels; ++c) {
         std::printf("  channel %d: mean %.9g std %.9g min %g max %g", c, px.mean[std::size_t(c)],
@@ -245,6 +247,7 @@ int stats(const Args& args) {
                 part = manifest.filterSplit(*splitName);
                 if (part.rows.empty()) throw std::runtime_error("no rows in split \"" + *splitName + "\"");
             }
+            options.grey = !angio.studies.empty();  // as the angio_multiview trainer sees the frames
             px = data::computePixelStats(part, options, &job);
         }
         return std::string("ok");

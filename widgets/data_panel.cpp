@@ -313,7 +313,9 @@ bool DataPanel::computePixelStats(const QString& split) {
         submit_("data", tr("Pixel statistics of %1").arg(split.isEmpty() ? tr("all rows") : split),
                 [holder, summary, name](jobs::JobContext& job) {
                     const data::Manifest part = name.empty() ? summary->manifest : summary->manifest.filterSplit(name);
-                    *holder = std::make_shared<const data::PixelStats>(data::computePixelStats(part, {}, &job));
+                    data::PixelStatsOptions options;
+                    options.grey = summary->studies > 0;  // angiography: as the model sees the frames
+                    *holder = std::make_shared<const data::PixelStats>(data::computePixelStats(part, options, &job));
                     return std::string("ok");
                 });
     return true;
@@ -328,15 +330,15 @@ void DataPanel::showPixelStats() {
     }
     const auto& p = *pixelStats_;
     QStringList lines;
-    lines << tr("%1: %2 images, %3 channel(s), %4, %5 s")
+    lines << tr("%1: %2 images, %3, %4, %5 s")
                  .arg(pixelStatsSplit_.isEmpty() ? tr("all rows") : pixelStatsSplit_)
                  .arg(p.images)
-                 .arg(p.channels)
+                 .arg(p.grey ? tr("grey as the model sees it") : tr("%1 channel(s)").arg(p.channels))
                  .arg(p.exact ? tr("exact integer sums") : tr("floating-point sums"))
                  .arg(p.seconds, 0, 'f', 2);
     for (int c = 0; c < p.channels; ++c) {
-        QString line = tr("channel %1: mean %2, std %3")
-                           .arg(c)
+        QString line = tr("%1: mean %2, std %3")
+                           .arg(p.grey ? tr("grey") : tr("channel %1").arg(c))
                            .arg(p.mean[std::size_t(c)], 0, 'g', 9)
                            .arg(p.stdev[std::size_t(c)], 0, 'g', 9);
         if (!p.unitMean.empty())

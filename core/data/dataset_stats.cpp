@@ -213,6 +213,7 @@ PixelStats PixelSums::stats() const {
     PixelStats out;
     out.images = std::size_t(images_);
     out.channels = channels_;
+    out.grey = grey_;
     out.pixelsPerChannel = pixels_;
     out.frames = frames_;
     out.exact = exact_;
@@ -262,7 +263,7 @@ namespace {
 std::vector<PixelSums> accumulateChunks(const Manifest& manifest, int channels, unsigned threads,
                                         const PixelStatsOptions& options, jobs::JobContext* job) {
     const std::size_t n = manifest.rows.size(), chunks = (n + kChunk - 1) / kChunk;
-    std::vector<PixelSums> results(chunks, PixelSums(channels));
+    std::vector<PixelSums> results(chunks, PixelSums(channels, options.grey));
     std::atomic<std::size_t> done{0};
     std::atomic<bool> cancelled{false};
     const auto caller = std::this_thread::get_id();
@@ -311,7 +312,7 @@ PixelStats computePixelStats(const Manifest& manifest, const PixelStatsOptions& 
     const int channels = readFrames(manifest.resolve(manifest.rows[0])).samples;
     const std::size_t chunks = (n + kChunk - 1) / kChunk;
     const auto threads = unsigned(std::min<std::size_t>(util::resolveThreads(options.threads), chunks));
-    PixelSums total(channels);
+    PixelSums total(channels, options.grey);
     for (const auto& r : accumulateChunks(manifest, channels, threads, options, job))
         total.add(r);  // fixed (chunk) order
     PixelStats out = total.stats();
@@ -337,6 +338,7 @@ nlohmann::json toJson(const LabelBalance& b) {
 nlohmann::json toJson(const PixelStats& s) {
     return {{"images", s.images},
             {"channels", s.channels},
+            {"grey", s.grey},
             {"frames", s.frames},
             {"pixels_per_channel", s.pixelsPerChannel},
             {"exact", s.exact},

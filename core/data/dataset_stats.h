@@ -34,6 +34,10 @@ LabelBalance labelBalance(const Manifest& manifest);
 
 struct PixelStatsOptions {
     unsigned threads = 0;  ///< 0 = hardware concurrency
+    /// One value per pixel, the mean of its samples (PixelSums' grey mode): what the
+    /// angio_multiview trainer normalises, so an angiography manifest's statistics are computed
+    /// so (colour videos; grey ones are the same either way).
+    bool grey = false;
     /// Called on the calling thread about every 100 ms with (images done, total); return
     /// false to cancel (the call then throws jobs::Cancelled). Optional.
     std::function<bool(std::size_t, std::size_t)> progress;
@@ -43,6 +47,7 @@ struct PixelStats {
     std::size_t images = 0;
     std::uint64_t frames = 0;  ///< every frame of every file (a cine counts all of its frames)
     int channels = 0;
+    bool grey = false;  ///< one grey value per pixel (PixelStatsOptions::grey); channels is then 1
     std::uint64_t pixelsPerChannel = 0;
     /// True when every image held integer values (8/16-bit files; DICOM with integer rescale):
     /// sums were then kept as exact 128-bit integers and mean/std are correctly rounded.

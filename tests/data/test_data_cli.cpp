@@ -115,13 +115,16 @@ print(json.dumps({'studies': {s: int(m[m.split == s].study_id.nunique()) for s i
         QCOMPARE(j["angio"]["videos"], ref["videos"]);
         QCOMPARE(j["pixels"]["images"], ref["videos"]["train"]);
         QCOMPARE(j["pixels"]["frames"].get<int>(), ref["frames"].get<int>());
+        QVERIFY(j["pixels"]["grey"].get<bool>());  // as the angio_multiview trainer counts them
         const double mean = ref["mean"].get<double>(), sd = ref["std"].get<double>();
         QVERIFY2(std::abs(j["pixels"]["mean"][0].get<double>() - mean) <= 1e-9 * mean, r.out.c_str());
         QVERIFY2(std::abs(j["pixels"]["std"][0].get<double>() - sd) <= 1e-9 * sd, r.out.c_str());
         // The tables a person reads.
-        r = cli({"data", "stats", q(manifest), "--no-pixels"});
+        r = cli({"data", "stats", q(manifest), "--split", "val"});
         QCOMPARE(r.code, 0);
         QVERIFY2(r.out.find("studies") != std::string::npos && r.out.find("train") != std::string::npos, r.out.c_str());
+        QVERIFY2(r.out.find("grey (a colour pixel counts as the mean of its samples") != std::string::npos,
+                 r.out.c_str());
         // Its split proof: no patient and no video in two splits.
         r = cli({"data", "verify", q(manifest)});
         QCOMPARE(r.code, 0);

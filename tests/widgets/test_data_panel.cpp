@@ -162,8 +162,12 @@ private slots:
         QSignalSpy pixels(&panel, &widgets::DataPanel::pixelStatsReady);
         QTest::mouseClick(panel.pixelStatsButton(), Qt::LeftButton);
         QTRY_COMPARE_WITH_TIMEOUT(pixels.count(), 1, 60000);
-        const auto direct = data::computePixelStats(videos.filterSplit("train"));
+        data::PixelStatsOptions grey;
+        grey.grey = true;  // as the angio_multiview trainer counts them
+        const auto direct = data::computePixelStats(videos.filterSplit("train"), grey);
+        QVERIFY(panel.pixelStats()->grey);
         QVERIFY(panel.pixelStats()->mean == direct.mean && panel.pixelStats()->stdev == direct.stdev);
+        QVERIFY2(panel.pixelStatsText().contains("grey as the model sees it"), qPrintable(panel.pixelStatsText()));
         QCOMPARE(panel.pixelStats()->frames, std::uint64_t(16 * direct.images));  // every frame of the cines
         // Nine long slanted names: the last one is drawn whole inside the widget (QCustomPlot leaves
         // out a label that would stick out), and the legend covers no bar (a row of its own).
