@@ -288,7 +288,7 @@ std::vector<PixelSums> accumulateChunks(const Manifest& manifest, int channels, 
             for (std::size_t i = chunk * kChunk; i < end && !cancelled.load(); ++i) {
                 const fs::path file = manifest.resolve(manifest.rows[i]);
                 io::ImageVolume v = readFrames(file);
-                if (v.samples != channels)
+                if (v.samples != channels && !options.grey)
                     throw DataError(file, std::to_string(v.samples) + " channel(s), but " +
                                               manifest.resolve(manifest.rows[0]).string() + " has " +
                                               std::to_string(channels));

@@ -36,7 +36,7 @@ struct PixelStatsOptions {
     unsigned threads = 0;  ///< 0 = hardware concurrency
     /// One value per pixel, the mean of its samples (PixelSums' grey mode): what the
     /// angio_multiview trainer normalises, so an angiography manifest's statistics are computed
-    /// so (colour videos; grey ones are the same either way).
+    /// so (colour videos; grey ones are the same either way). Grey and colour files may then mix.
     bool grey = false;
     /// Called on the calling thread about every 100 ms with (images done, total); return
     /// false to cancel (the call then throws jobs::Cancelled). Optional.

@@ -179,6 +179,27 @@ print(json.dumps({'mean': float(Fraction(s, 3 * n)), 'std': float(Fraction(n * q
             QCOMPARE(s.min[0], ref["min"].get<double>());
             QCOMPARE(s.max[0], ref["max"].get<double>());
         }
+        // A manifest mixing grey and colour files: grey statistics take both (an angiography
+        // manifest, as the trainer does); per channel, the second file is refused, named.
+        cv::Mat flat(9, 7, CV_8UC1, cv::Scalar(40));
+        QVERIFY(cv::imwrite((dir() / "grey" / "flat.png").string(), flat));
+        Manifest mixed;
+        mixed.file = dir() / "mixed.csv";
+        mixed.rows.push_back({"flat", "", "grey/flat.png", {}, ""});
+        mixed.rows.push_back({"rgb", "", "grey/g" + std::to_string(CV_8UC3) + "_0.png", {}, ""});
+        PixelStatsOptions greyOptions;
+        greyOptions.grey = true;
+        const PixelStats both = computePixelStats(mixed, greyOptions);
+        QCOMPARE(both.images, std::size_t(2));
+        QVERIFY(both.grey && both.channels == 1);
+        QVERIFY(both.min[0] <= 40 && both.max[0] >= 40);
+        try {
+            computePixelStats(mixed);
+            QFAIL("a colour file was summed as grey per channel");
+        } catch (const DataError& e) {
+            QVERIFY2(std::string(e.what()).find("g" + std::to_string(CV_8UC3) + "_0.png") != std::string::npos,
+                     e.what());
+        }
         // Per channel, a sample count other than the channels' is refused with both named.
         auto rgb = lumen::io::readMedia(dir() / "grey" / ("g" + std::to_string(CV_8UC3) + "_0.png")).volume;
         lumen::data::PixelSums one(1);
