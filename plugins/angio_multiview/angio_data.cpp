@@ -78,23 +78,21 @@ LoadedVideo readVideoFile(const std::filesystem::path& file, std::int64_t resolu
     return out;
 }
 
-/// A streamed video's frames for one batch: (n, R, R) with only the frames `used` (its clip's)
-/// decoded where the reader can (JPEG, RLE), converted and resized, the others zero. A frame's
-/// resize does not depend on the others, so these are the kept frames' values. A file whose
-/// frame count changed since the run began is an error naming it.
-torch::Tensor readClipFrames(const LoadedVideo& video, std::int64_t resolution, std::vector<std::int64_t> used) {
+/// A streamed video's clip for one batch: (F, R, R), the frames `clip` names in its order,
+/// read or decoded alone where the reader can (grey native, JPEG, RLE), converted and resized.
+/// A frame's resize does not depend on the others, so these are the kept frames' values. A
+/// file whose frame count changed since the run began is an error naming it.
+torch::Tensor readClip(const LoadedVideo& video, std::int64_t resolution, const std::vector<std::int64_t>& clip) {
+    auto used = clip;
     std::sort(used.begin(), used.end());
     used.erase(std::unique(used.begin(), used.end()), used.end());
-    auto media = readStoredFirst(video.file, used);
+    auto media = readStoredFirst(video.file, std::move(used));
     auto& v = media.volume;
     const std::int64_t n = std::int64_t(v.time) * v.depth;
     if (n != video.frameCount)
         throw std::runtime_error(video.file.string() + ": now has " + std::to_string(n) + " frames, " +
                                  std::to_string(video.frameCount) + " when the run began");
-    const auto idx = torch::tensor(used, torch::kLong);
-    auto frames = torch::zeros({n, resolution, resolution});
-    frames.index_copy_(0, idx, resizeFrames(greyFrames(v, idx), resolution));
-    return frames;
+    return resizeFrames(greyFrames(v, torch::tensor(clip, torch::kLong)), resolution);
 }
 
 }  // namespace
@@ -226,7 +224,7 @@ SlotPlan planSlots(const LoadedStudy& study, std::size_t studyIndex, const ClipO
     return p;
 }
 
-/// The clip frames of every streamed video the batch uses, decoded on `o.workers` threads;
+/// The clip ((F, R, R), in clip order) of every streamed video the batch uses, decoded on `o.workers` threads;
 /// errors name the study and the file.
 std::map<const LoadedVideo*, torch::Tensor> decodeStreamed(const std::vector<LoadedStudy>& studies,
                                                            const std::vector<std::size_t>& index,
@@ -250,7 +248,7 @@ std::map<const LoadedVideo*, torch::Tensor> decodeStreamed(const std::vector<Loa
     if (threads > 1) io::setDicomDecodeThreads(1);
     util::parallelFor(wanted.size(), std::max(1u, threads), [&](std::size_t k) {
         try {
-            frames[k] = readClipFrames(*wanted[k].video, o.resolution, wanted[k].frames);
+            frames[k] = readClip(*wanted[k].video, o.resolution, wanted[k].frames);
         } catch (const std::exception& e) {
             errors[k] = e.what();
         }
@@ -282,9 +280,12 @@ StudyBatch makeBatch(const std::vector<LoadedStudy>& studies, const std::vector<
         targets.push_back(study.targets);
         for (std::size_t slot = 0; slot < plan.views.size(); ++slot) {
             const auto& video = study.videos[plan.views[slot]];
-            const auto& frames = video.frames.defined() ? video.frames : streamed.at(&video);
-            const auto idx = torch::tensor(clipIndices(video.frameCount, o, plan.starts[slot]), torch::kLong);
-            auto clip = (frames.index_select(0, idx) - o.mean) / o.std;  // (F, R, R)
+            const auto frames =
+                video.frames.defined()
+                    ? video.frames.index_select(
+                          0, torch::tensor(clipIndices(video.frameCount, o, plan.starts[slot]), torch::kLong))
+                    : streamed.at(&video);          // decoded as the clip
+            auto clip = (frames - o.mean) / o.std;  // (F, R, R)
             batch.videos[i][std::int64_t(slot)].copy_(clip.unsqueeze(0).expand({o.channels, -1, -1, -1}));
             batch.mask[i][std::int64_t(slot)] = true;
         }
