@@ -257,19 +257,20 @@ void renderCoronaryView(const CoronaryStudy& study, int view, std::uint64_t seed
                 const double past = 1.0 / (1.0 + std::exp(-(t - finding.at) / 0.03));
                 const double opacity = flow[i][0] + (flow[i][1] - flow[i][0]) * past;
                 splat(mask, p, r, opacity * (finding.thrombus ? 1.0 - 0.6 * bump : 1.0));
-                if (finding.calcified && std::abs(t - finding.at) < 0.14) {
-                    // Calcium in the wall: dense on both sides of the lumen, visible before the contrast.
+                if (finding.calcified && std::abs(t - finding.at) < 0.2) {
+                    // Calcium in the wall: dense streaks on both sides of the lumen, visible before the
+                    // contrast, ~2 px clear of it (touching it, it read as a wider vessel: docs/angio.md).
                     const Pt q = project(bezier(v.p, std::min(1.0, t + 0.01)));
                     const double dx = q.x - p.x, dy = q.y - p.y, len = std::max(1e-6, std::hypot(dx, dy));
-                    const double off = r0 + 0.9;
-                    splat(calcium, {p.x - dy / len * off, p.y + dx / len * off}, 0.8, 1.0);
-                    splat(calcium, {p.x + dy / len * off, p.y - dx / len * off}, 0.8, 1.0);
+                    const double off = r0 + 2.0;
+                    splat(calcium, {p.x - dy / len * off, p.y + dx / len * off}, 1.4, 1.0);
+                    splat(calcium, {p.x + dy / len * off, p.y - dx / len * off}, 1.4, 1.0);
                 }
             }
         }
         std::uint8_t* frame = out.data() + static_cast<std::size_t>(f) * S * S;
         for (std::size_t n = 0; n < mask.size(); ++n)
-            frame[n] = toByte(background[n] - 115.0 * contrast * mask[n] - 55.0 * calcium[n] + 3.0 * rng.noise());
+            frame[n] = toByte(background[n] - 115.0 * contrast * mask[n] - 100.0 * calcium[n] + 3.0 * rng.noise());
     }
 }
 
