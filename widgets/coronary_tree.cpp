@@ -216,10 +216,10 @@ void CoronaryTreeView::paint(QPainter& p, const QRectF& area) const {
             p.setBrush(QColor(40, 90, 220));
             p.drawEllipse(c + normal * 3.6 * unit, 1.4 * unit, 1.4 * unit);
         }
-        if (m.contains("calcification")) {
-            p.setPen(QPen(QColor(255, 255, 255), 0.7 * unit));
-            p.setBrush(Qt::NoBrush);
-            p.drawEllipse(c - normal * 3.6 * unit, 1.3 * unit, 1.3 * unit);
+        if (m.contains("calcification")) {  // a white ring edged dark: seen on the vessel and off it
+            p.setPen(QPen(QColor(40, 40, 40), 0.5 * unit));
+            p.setBrush(Qt::white);
+            p.drawEllipse(c - normal * 3.8 * unit, 1.5 * unit, 1.5 * unit);
         }
     }
     // Legend: the colour scale, then the markers.

@@ -166,6 +166,36 @@ private slots:
         QVERIFY2(v.statusText().contains("lcx_cto"), qPrintable(v.statusText()));
     }
 
+    /// Each marker stands out where it is drawn, on the light background beside the vessel too
+    /// (the calcification ring was once white on white: invisible off the vessel).
+    void treeMarkersStandOutFromTheBackground() {
+        CoronaryTreeView tree;
+        tree.resize(300, 320);
+        tree.show();
+        const std::map<std::string, double> plain = {{"prox_lad_stenosis", 20.0},
+                                                     {"prox_lad_calcif_binary", 0.1},
+                                                     {"prox_lad_thrombus", 0.1},
+                                                     {"prox_lad_cto", 0.0}};
+        const auto render = [&](const std::map<std::string, double>& values) {
+            tree.setPredictions(values);
+            return tree.grab().toImage().convertToFormat(QImage::Format_RGB32);
+        };
+        const QImage without = render(plain);
+        const QRgb background = without.pixel(2, 2);
+        for (const char* head : {"calcif_binary", "thrombus", "cto"}) {
+            auto marked = plain;
+            marked[std::string("prox_lad_") + head] = 0.9;
+            const QImage with = render(marked);
+            QCOMPARE(tree.markers("prox_lad").size(), 1);
+            int contrast = 0;  // the strongest change of a background pixel
+            for (int y = 0; y < with.height(); ++y)
+                for (int x = 0; x < with.width(); ++x)
+                    if (without.pixel(x, y) == background)
+                        contrast = std::max(contrast, std::abs(qGray(with.pixel(x, y)) - qGray(background)));
+            QVERIFY2(contrast >= 80, qPrintable(QString("%1: contrast %2 on the background").arg(head).arg(contrast)));
+        }
+    }
+
     void treeColoursSegmentsAndShowsTheirPredictions() {
         AngioStudyView v;
         v.resize(1366, 700);
