@@ -661,7 +661,9 @@ bool plainGrey(const PixelLayout& L) {
 // reads (and names what is wrong).
 bool readNativeStored(DcmPixelData* pixelData, E_TransferSyntax xfer, const DecodePlan& p, long frames, ImageVolume& v,
                       const std::string& label, const std::vector<std::int64_t>& only) {
-    if (xfer != EXS_LittleEndianExplicit && xfer != EXS_LittleEndianImplicit) return false;
+    // A deflated dataset was inflated and loaded into memory (io/dicom_load.h): little endian too.
+    if (xfer != EXS_LittleEndianExplicit && xfer != EXS_LittleEndianImplicit && xfer != EXS_DeflatedLittleEndianExplicit)
+        return false;
     if (pixelData->getLength() < p.bytesNeeded) return false;
     DcmFileCache cache;
     std::uint8_t* out = sizeStored(v, std::size_t(p.bytesNeeded));

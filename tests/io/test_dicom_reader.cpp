@@ -504,8 +504,16 @@ print('{}')
             QVERIFY2(std::filesystem::exists(dir / cine), "parallelFramesMatchSerial makes the cines first");
             files.push_back(dir / cine);
         }
+        // A deflated 12-of-16-bit cine (dcmconv +td): inflated, then read like a native one.
+        const auto deflated = dir / "deflated16.dcm";
+        const auto conv = runProcess("dcmconv", {"+td", QString::fromStdString((dir / "native16.dcm").string()),
+                                                 QString::fromStdString(deflated.string())});
+        QVERIFY2(conv.code == 0, conv.err.c_str());
+        files.push_back(deflated);
         DicomReadOptions storedFirst;
         storedFirst.values = PixelValues::StoredFirst;
+        QVERIFY(readDicom(deflated, storedFirst).stored == readDicom(dir / "native16.dcm").stored);
+        QCOMPARE(readDicom(deflated).meta.transferSyntax, std::string("1.2.840.10008.1.2.1.99"));
         int grey = 0, direct = 0;
         for (const auto& file : files) {
             const ImageVolume full = readDicom(file);
