@@ -662,7 +662,8 @@ bool plainGrey(const PixelLayout& L) {
 bool readNativeStored(DcmPixelData* pixelData, E_TransferSyntax xfer, const DecodePlan& p, long frames, ImageVolume& v,
                       const std::string& label, const std::vector<std::int64_t>& only) {
     // A deflated dataset was inflated and loaded into memory (io/dicom_load.h): little endian too.
-    if (xfer != EXS_LittleEndianExplicit && xfer != EXS_LittleEndianImplicit && xfer != EXS_DeflatedLittleEndianExplicit)
+    if (xfer != EXS_LittleEndianExplicit && xfer != EXS_LittleEndianImplicit &&
+        xfer != EXS_DeflatedLittleEndianExplicit)
         return false;
     if (pixelData->getLength() < p.bytesNeeded) return false;
     DcmFileCache cache;
