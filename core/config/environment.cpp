@@ -6,6 +6,7 @@
 #include <opencv2/core/version.hpp>
 #include <sqlite3.h>
 
+#include <dlfcn.h>
 #include <sys/utsname.h>
 
 #include <cstdlib>
@@ -79,6 +80,23 @@ nlohmann::json torchPart() {
 
 }  // namespace
 
+namespace {
+
+// The kernel set a DYNAMIC_ARCH OpenBLAS chose for this CPU (its openblas_get_corename), or ""
+// for another BLAS. It decides the GEMMs' rounding, so a run records it: OpenBLAS 0.3.21 picks
+// Haswell kernels on an AMD EPYC with AVX-512 (docs/building.md, "BLAS kernels").
+std::string openBlasCore(const std::string& path) {
+    void* lib = ::dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+    if (!lib) return "";
+    std::string core;
+    if (auto* corename = reinterpret_cast<char* (*)()>(::dlsym(lib, "openblas_get_corename")))
+        if (const char* c = corename()) core = c;
+    ::dlclose(lib);
+    return core;
+}
+
+}  // namespace
+
 nlohmann::json loadedBlas() {
     std::ifstream maps("/proc/self/maps");
     for (std::string line; std::getline(maps, line);) {
@@ -93,9 +111,9 @@ nlohmann::json loadedBlas() {
         else if (path.find("openblas") != std::string::npos) name = "openblas";
         else if (path.find("/blas/") != std::string::npos) name = "reference";
         else if (path.find("mkl") != std::string::npos) name = "mkl";
-        return {{"name", name}, {"path", path}};
+        return {{"name", name}, {"path", path}, {"core", openBlasCore(path)}};
     }
-    return {{"name", ""}, {"path", ""}};
+    return {{"name", ""}, {"path", ""}, {"core", ""}};
 }
 
 nlohmann::json captureEnvironment() {

@@ -96,6 +96,21 @@ private slots:
         QVERIFY(libs["opencv"].toString().startsWith("4."));
         QVERIFY(!env["blas"].toObject()["name"].toString().isEmpty());
         QVERIFY(env["cpu"].toObject()["logical_cores"].toInt() >= 1);
+        // OpenBLAS's kernel set is recorded, and it is the one the process runs: forced to
+        // Prescott (SSE3, which every x86-64 CPU here runs), it says so. (Debian's LibTorch maps
+        // OpenBLAS.)
+        QVERIFY2(env["blas"].toObject()["name"].toString().startsWith("openblas"), qPrintable(r.out));
+        {
+            QVERIFY2(!env["blas"].toObject()["core"].toString().isEmpty(), qPrintable(r.out));
+            QProcessEnvironment forced = QProcessEnvironment::systemEnvironment();
+            forced.insert("OPENBLAS_CORETYPE", "Prescott");
+            QProcess p;
+            p.setProcessEnvironment(forced);
+            p.start(kCli, {"env"});
+            QVERIFY(p.waitForFinished(60000));
+            const QJsonObject e = QJsonDocument::fromJson(p.readAllStandardOutput()).object();
+            QCOMPARE(e["blas"].toObject()["core"].toString().toLower(), QString("prescott"));
+        }
     }
 
     void configCheck() {
