@@ -78,13 +78,9 @@ nlohmann::json torchPart() {
     }
 }
 
-}  // namespace
-
-namespace {
-
-// The kernel set a DYNAMIC_ARCH OpenBLAS chose for this CPU (its openblas_get_corename), or ""
-// for another BLAS. It decides the GEMMs' rounding, so a run records it: OpenBLAS 0.3.21 picks
-// Haswell kernels on an AMD EPYC with AVX-512 (docs/building.md, "BLAS kernels").
+// The kernel set a DYNAMIC_ARCH OpenBLAS runs (its openblas_get_corename: what it detected, or
+// what OPENBLAS_CORETYPE asked for), or "" for another BLAS. It decides the GEMMs' rounding, so
+// a run records it (docs/building.md, "BLAS kernels").
 std::string openBlasCore(const std::string& path) {
     void* lib = ::dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);
     if (!lib) return "";

@@ -88,13 +88,13 @@ private slots:
               macro, qPrintable(report), m.at("val.stenosis_mae").back());
         QVERIFY2(macro >= kMacroGoal, qPrintable(QString("macro AUROC %1 < %2").arg(macro).arg(kMacroGoal)));
         // The other heads over the planted segments (docs/angio.md, "Demo": measured per seed and CPU kind).
-        QString others;
+        QStringList others;
         for (const char* head : {"calcif_binary", "cto", "thrombus"}) {
             double headSum = 0;
             for (const auto& seg : kPlanted) headSum += m.at("val.auroc." + seg + "_" + head).back();
-            others += QString("%1 %2, ").arg(head).arg(headSum / double(kPlanted.size()), 0, 'f', 3);
+            others << QString("%1 %2").arg(head).arg(headSum / double(kPlanted.size()), 0, 'f', 3);
         }
-        qInfo("validation macro AUROC of the other heads: %s", qPrintable(others));
+        qInfo("validation macro AUROC of the other heads: %s", qPrintable(others.join(", ")));
 
         // Inference on the test split: predictions, per-view attention and metrics.json.
         const fs::path out = fs::path(dir_.path().toStdString()) / "infer";
