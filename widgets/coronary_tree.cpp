@@ -86,6 +86,26 @@ QColor mix(const QColor& a, const QColor& b, double t) {
                             float(a.blueF() + (b.blueF() - a.blueF()) * t));
 }
 
+// The markers, drawn alike on the tree and in its legend; `u` is the diagram's unit.
+void drawCtoBar(QPainter& p, QPointF c, QPointF normal, double u) {  // a bar across the vessel
+    p.setPen(QPen(Qt::black, 1.6 * u, Qt::SolidLine, Qt::FlatCap));
+    p.drawLine(c - normal * 3.2 * u, c + normal * 3.2 * u);
+}
+
+const QColor kThrombusBlue(40, 90, 220);
+
+void drawThrombusDot(QPainter& p, QPointF at, double u) {
+    p.setPen(QPen(Qt::white, 0.4 * u));
+    p.setBrush(kThrombusBlue);
+    p.drawEllipse(at, 1.4 * u, 1.4 * u);
+}
+
+void drawCalciumRing(QPainter& p, QPointF at, double u) {  // white edged dark: seen on the vessel and off it
+    p.setPen(QPen(QColor(40, 40, 40), 0.5 * u));
+    p.setBrush(Qt::white);
+    p.drawEllipse(at, 1.5 * u, 1.5 * u);
+}
+
 }  // namespace
 
 QColor stenosisColor(std::optional<double> percent) {
@@ -207,20 +227,9 @@ void CoronaryTreeView::paint(QPainter& p, const QRectF& area) const {
         const QPointF a = mapPoint(r, onCurve(s, 0.45)), b = mapPoint(r, onCurve(s, 0.55));
         const double len = std::max(1e-6, std::hypot(b.x() - a.x(), b.y() - a.y()));
         const QPointF normal((a.y() - b.y()) / len, (b.x() - a.x()) / len);
-        if (m.contains("cto")) {  // a bar across the vessel
-            p.setPen(QPen(Qt::black, 1.6 * unit, Qt::SolidLine, Qt::FlatCap));
-            p.drawLine(c - normal * 3.2 * unit, c + normal * 3.2 * unit);
-        }
-        if (m.contains("thrombus")) {
-            p.setPen(QPen(Qt::white, 0.4 * unit));
-            p.setBrush(QColor(40, 90, 220));
-            p.drawEllipse(c + normal * 3.6 * unit, 1.4 * unit, 1.4 * unit);
-        }
-        if (m.contains("calcification")) {  // a white ring edged dark: seen on the vessel and off it
-            p.setPen(QPen(QColor(40, 40, 40), 0.5 * unit));
-            p.setBrush(Qt::white);
-            p.drawEllipse(c - normal * 3.8 * unit, 1.5 * unit, 1.5 * unit);
-        }
+        if (m.contains("cto")) drawCtoBar(p, c, normal, unit);
+        if (m.contains("thrombus")) drawThrombusDot(p, c + normal * 3.6 * unit, unit);
+        if (m.contains("calcification")) drawCalciumRing(p, c - normal * 3.8 * unit, unit);
     }
     // Legend: the colour scale, then the markers.
     const double y = r.bottom() + 8;
@@ -235,9 +244,25 @@ void CoronaryTreeView::paint(QPainter& p, const QRectF& area) const {
     p.drawText(QPointF(bar.left() + bar.width() * 0.7 - 6, bar.bottom() + 11), "70");
     p.drawText(QPointF(bar.right() - 16, bar.bottom() + 11), "100");
     p.drawText(QPointF(bar.right() + 8, bar.bottom()), "% stenosis");
-    p.drawText(QPointF(bar.left(), bar.bottom() + 24),
-               QString("| CTO   ● thrombus   ○ calcification   - - graft") +
-                   (untrained_.empty() ? QString() : QString("   grey: untrained")));
+    // The markers' key, each drawn as on the tree (a legend unit of at least 1.6 px).
+    const double lu = std::max(1.6, unit), row = bar.bottom() + 20;
+    double x = bar.left() + 2;
+    const auto label = [&](const QString& text) {
+        p.setPen(palette().color(QPalette::WindowText));
+        p.drawText(QPointF(x, row + 4), text);
+        x += p.fontMetrics().horizontalAdvance(text) + 12;
+    };
+    drawCtoBar(p, {x + lu, row}, {0, 1}, lu * 0.8);
+    x += 2 * lu + 4;
+    label("CTO");
+    drawThrombusDot(p, {x + 1.5 * lu, row}, lu);
+    x += 3 * lu + 4;
+    label("thrombus");
+    drawCalciumRing(p, {x + 1.5 * lu, row}, lu);
+    x += 3 * lu + 4;
+    label("calcification");
+    label("- - graft");
+    if (!untrained_.empty()) label("grey: untrained");
 }
 
 void CoronaryTreeView::paintEvent(QPaintEvent*) {

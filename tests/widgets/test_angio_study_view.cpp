@@ -182,6 +182,12 @@ private slots:
         };
         const QImage without = render(plain);
         const QRgb background = without.pixel(2, 2);
+        // The legend draws the markers themselves (it once wrote "● thrombus" in black beside
+        // blue dots): with no marker on the tree, the thrombus blue is in the legend only.
+        int blue = 0;
+        for (int y = 0; y < without.height(); ++y)
+            for (int x = 0; x < without.width(); ++x) blue += without.pixel(x, y) == qRgb(40, 90, 220);
+        QVERIFY2(blue >= 4, qPrintable(QString("%1 thrombus-blue pixels in the legend").arg(blue)));
         for (const char* head : {"calcif_binary", "thrombus", "cto"}) {
             auto marked = plain;
             marked[std::string("prox_lad_") + head] = 0.9;
