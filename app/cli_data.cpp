@@ -211,7 +211,8 @@ void printPixelStats(const data::PixelStats& px, const std::optional<std::string
                 static_cast<unsigned long long>(px.pixelsPerChannel), px.storedType.c_str(),
                 px.exact ? "exact integer sums" : "floating-point sums");
     for (int c = 0; c < px.channels; ++c) {
-        std::printf("  channel %d: mean %.9g std %.9g min %g max %g", c, px.mean[std::size_t(c)],
+        const std::string name = px.grey ? "grey" : "channel " + std::to_string(c);  // as the Data page
+        std::printf("  %s: mean %.9g std %.9g min %g max %g", name.c_str(), px.mean[std::size_t(c)],
                     px.stdev[std::size_t(c)], px.min[std::size_t(c)], px.max[std::size_t(c)]);
         if (!px.unitMean.empty())
             std::printf("  in [0,1]: mean %.9g std %.9g", px.unitMean[std::size_t(c)], px.unitStdev[std::size_t(c)]);

@@ -25,9 +25,9 @@ struct DicomReadOptions {
     bool pixels = true;  ///< false: header, geometry and metadata only (rows/columns/frames set, no values)
     PixelValues values = PixelValues::StoredAndFloat;
     /// Empty: every frame. Otherwise (0-based; those past the end are ignored) a stored-first
-    /// read of grey JPEG (libjpeg-turbo) or RLE frames decodes only these and leaves the others
-    /// zero, for a consumer that wants a clip of a long compressed cine (angio_multiview's
-    /// streamed batches). Every other layout reads all frames.
+    /// read of grey native (also deflated), 8-bit JPEG (libjpeg-turbo) or RLE frames reads or
+    /// decodes only these and leaves the others zero, for a consumer that wants a clip of a long
+    /// cine (angio_multiview's streamed batches). Every other layout reads all frames.
     std::vector<std::int64_t> onlyFrames;
 };
 
